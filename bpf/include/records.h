@@ -1,0 +1,254 @@
+/* The contract between the BPF programs and userspace: every record that crosses the ring
+ * buffer, every counter, every size limit. Plain C with fixed-width types and explicit padding;
+ * record kinds are append-only (never renumber or reuse a value). Both sides assert the layout.
+ */
+#ifndef EXFILWATCH_RECORDS_H
+#define EXFILWATCH_RECORDS_H
+
+#ifdef __cplusplus
+#include <cstdint>
+#include <cstddef>
+namespace exfilwatch::wire {
+typedef std::uint8_t __u8;
+typedef std::uint16_t __u16;
+typedef std::uint32_t __u32;
+typedef std::uint64_t __u64;
+typedef std::int32_t __s32;
+#define EW_STATIC_ASSERT static_assert
+#else
+#define EW_STATIC_ASSERT _Static_assert
+#endif
+
+#define EW_RECORD_VERSION 1
+
+/* Size limits. Each one is a power of two where BPF code masks offsets with (limit - 1). */
+#define EW_ARGS_MAX 4096       /* argv bytes kept per exec (NUL-separated) */
+#define EW_PATH_MAX 4096       /* a path as bytes, components joined by userspace */
+#define EW_NAME_MAX 256        /* one path component, NUL included */
+#define EW_PATH_DEPTH_MAX 32   /* components walked up from a dentry */
+#define EW_COMM_LEN 16
+#define EW_CAPTURE_MAX 16384   /* payload bytes per flow-data record (a whole TLS record) */
+#define EW_CAPTURE_TLS_MAX 16389   /* first TLS record: 5-byte header + up to 16 KiB */
+#define EW_CAPTURE_HEAD_MAX 4096   /* non-TLS stream head (HTTP request head, DNS over TCP) */
+#define EW_DNS_MAX 4096        /* one DNS datagram */
+
+enum record_kind {
+	EW_REC_EXEC = 1,
+	EW_REC_FORK = 2,
+	EW_REC_EXIT = 3,
+	EW_REC_FILE_OPEN = 4,
+	EW_REC_FILE_FIRST_READ = 5, /* a process read a file it was not seen to open */
+	EW_REC_FLOW_START = 6,      /* first packet of a socket: the 4-tuple and the owner */
+	EW_REC_FLOW_DATA = 7,       /* captured head bytes of a stream or one DNS datagram */
+	EW_REC_FLOW_END = 8,        /* the socket closed: final counters */
+};
+
+/* Every record starts with this. `size` is the whole record, header included. */
+struct ew_header {
+	__u16 kind;
+	__u16 version;
+	__u32 size;
+	__u64 time_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns); userspace converts to wall clock */
+	__u32 pid;     /* tgid of the actor */
+	__u32 tid;
+};
+EW_STATIC_ASSERT(sizeof(struct ew_header) == 24, "ew_header layout");
+
+/* Exec: fixed part, then `exe_size` bytes of executable path then `args_size` bytes of argv. */
+struct ew_exec {
+	struct ew_header hdr;
+	__u32 ppid;
+	__u32 uid;
+	__u32 gid;
+	__u32 pgid;
+	__u32 sid;
+	__u32 tty; /* non-zero when the process has a controlling terminal */
+	__u64 cgroup_id;
+	__u64 start_ns; /* task start time, CLOCK_MONOTONIC: with pid it makes the entity id */
+	__u16 exe_size;
+	__u16 args_size;
+	__u8 args_truncated;
+	__u8 exe_truncated;
+	__u8 comm[EW_COMM_LEN];
+	__u8 _pad[2];
+	/* followed by: exe (exe_size bytes), args (args_size bytes) */
+};
+EW_STATIC_ASSERT(sizeof(struct ew_exec) == 96, "ew_exec layout");
+
+struct ew_fork {
+	struct ew_header hdr;
+	__u32 ppid;
+	__u32 uid;
+	__u64 start_ns;
+	__u64 cgroup_id;
+	__u8 comm[EW_COMM_LEN];
+};
+EW_STATIC_ASSERT(sizeof(struct ew_fork) == 64, "ew_fork layout");
+
+struct ew_exit {
+	struct ew_header hdr;
+	__s32 exit_code; /* raw wait status: (code << 8) | signal */
+	__u32 _pad;
+	__u64 start_ns;
+};
+EW_STATIC_ASSERT(sizeof(struct ew_exit) == 40, "ew_exit layout");
+
+/* Paths travel as components from leaf to root, each NUL-terminated; `path_flags` says how to
+ * join them. A path as the process named it travels as one NUL-terminated string. */
+#define EW_PATH_ABSOLUTE 0x1     /* `name` is an absolute path: use it as it is */
+#define EW_PATH_BASE_WALKED 0x2  /* `base` holds the walked directory (cwd or dirfd) components */
+#define EW_PATH_TRUNCATED 0x4
+
+/* File open: fixed part, then `name_size` bytes (the path as named, NUL-terminated), then
+ * `base_size` bytes of directory components (leaf first) when the name was relative. */
+struct ew_file_open {
+	struct ew_header hdr;
+	__s32 fd;     /* the result: fd, or -errno */
+	__s32 dirfd;
+	__u32 flags;
+	__u32 mode;   /* inode mode of the opened file (0 on failure) */
+	__u64 ino;
+	__u64 dev;
+	__u16 name_size;
+	__u16 base_size;
+	__u16 base_depth;
+	__u16 path_flags;
+	__u32 syscall_nr;
+	__u32 _pad;
+};
+EW_STATIC_ASSERT(sizeof(struct ew_file_open) == 72, "ew_file_open layout");
+
+/* A process read from a regular file it was not seen opening (inherited fd, or opened before
+ * the monitor started); userspace names it from the inode or /proc/<pid>/fd/<fd>. */
+struct ew_file_first_read {
+	struct ew_header hdr;
+	__s32 fd;
+	__u32 _pad;
+	__u64 ino;
+	__u64 dev;
+};
+EW_STATIC_ASSERT(sizeof(struct ew_file_first_read) == 48, "ew_file_first_read layout");
+
+/* Per (process, file) read counters, in the `file_reads` map, harvested by userspace. */
+struct ew_file_key {
+	__u32 tgid;
+	__u32 _pad;
+	__u64 ino;
+	__u64 dev;
+};
+struct ew_file_stats {
+	__u64 bytes_read;
+	__u64 bytes_mapped;
+	__u64 first_ns;
+	__u64 last_ns;
+	__u32 opened_for_write;
+	__u32 reported; /* 1 once userspace was told of this pair (open or first-read record) */
+};
+
+/* Network. Addresses are 16 bytes: IPv4 in the first 4 (network order), IPv6 whole. */
+#define EW_AF_INET 2
+#define EW_AF_INET6 10
+#define EW_PROTO_TCP 6
+#define EW_PROTO_UDP 17
+
+struct ew_flow_tuple {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport; /* host order */
+	__u16 dport; /* host order */
+	__u8 family;
+	__u8 protocol;
+	__u8 _pad[2];
+};
+EW_STATIC_ASSERT(sizeof(struct ew_flow_tuple) == 40, "ew_flow_tuple layout");
+
+/* Per-socket state in the `flows` map, keyed by socket cookie. */
+struct ew_flow_stats {
+	__u64 bytes_out;   /* payload bytes sent */
+	__u64 bytes_in;    /* payload bytes received */
+	__u64 packets_out;
+	__u64 packets_in;
+	__u64 start_ns;
+	__u32 owner_tgid;
+	__u32 tx_seq0;       /* TCP: sequence number of the first payload byte sent */
+	__u32 tx_captured;   /* head bytes sent to userspace so far */
+	__u32 tx_capture_limit;
+	__u32 rx_seq0;
+	__u32 rx_captured;
+	__u32 rx_capture_limit;
+	__u8 tx_seq_known;
+	__u8 rx_seq_known;
+	__u8 announced;
+	__u8 _pad;
+};
+
+/* The process that owns a socket, as seen at connect/sendmsg (process context). */
+struct ew_sock_owner {
+	__u32 tgid;
+	__u32 tid;
+};
+
+struct ew_flow_start {
+	struct ew_header hdr;
+	__u64 cookie;
+	struct ew_flow_tuple tuple;
+	__u32 owner_known; /* 0 when the first packet came outside process context */
+	__u32 _pad;
+};
+EW_STATIC_ASSERT(sizeof(struct ew_flow_start) == 80, "ew_flow_start layout");
+
+#define EW_DIR_OUT 0
+#define EW_DIR_IN 1
+
+/* Head bytes of a stream (at stream `offset`) or one whole datagram; `data_size` bytes follow. */
+struct ew_flow_data {
+	struct ew_header hdr;
+	__u64 cookie;
+	struct ew_flow_tuple tuple;
+	__u32 offset;
+	__u16 data_size;
+	__u8 direction;
+	__u8 datagram;
+};
+EW_STATIC_ASSERT(sizeof(struct ew_flow_data) == 80, "ew_flow_data layout");
+
+struct ew_flow_end {
+	struct ew_header hdr;
+	__u64 cookie;
+	struct ew_flow_tuple tuple;
+	__u64 bytes_out;
+	__u64 bytes_in;
+	__u64 tcp_bytes_acked;    /* the kernel's own TCP counters (0 for UDP) */
+	__u64 tcp_bytes_received;
+};
+EW_STATIC_ASSERT(sizeof(struct ew_flow_end) == 104, "ew_flow_end layout");
+
+/* Why a record or a piece of state was lost: one per-CPU counter each, append-only. */
+enum drop_reason {
+	EW_DROP_RINGBUF_FULL = 0,
+	EW_DROP_ARGS_READ = 1,
+	EW_DROP_PATH_READ = 2,
+	EW_DROP_CAPTURE_READ = 3,
+	EW_DROP_FLOW_MAP_FULL = 4,
+	EW_DROP_FILE_MAP_FULL = 5,
+	EW_DROP_COUNT = 6,
+};
+
+/* What the programs counted (per-CPU), for the metric records. */
+enum stat_counter {
+	EW_STAT_EXEC = 0,
+	EW_STAT_FORK = 1,
+	EW_STAT_EXIT = 2,
+	EW_STAT_FILE_OPEN = 3,
+	EW_STAT_FILE_OPEN_SUPPRESSED = 4, /* repeat opens and ignored prefixes: counted, not sent */
+	EW_STAT_FILE_READ_BYTES = 5,
+	EW_STAT_FLOW_START = 6,
+	EW_STAT_FLOW_DATA = 7,
+	EW_STAT_FLOW_END = 8,
+	EW_STAT_COUNT = 9,
+};
+
+#ifdef __cplusplus
+}  // namespace exfilwatch::wire
+#endif
+#endif

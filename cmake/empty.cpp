@@ -1,0 +1,1 @@
+// placeholder translation unit for a stage that has no sources yet

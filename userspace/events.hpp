@@ -1,0 +1,180 @@
+// Typed, enriched events: what decode+enrich produce from the kernel, what replay parses back
+// from NDJSON telemetry, and what detection consumes. One model for live and replay.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace exfilwatch {
+
+// Wall-clock time in nanoseconds since the UNIX epoch. Every event carries its own time so that
+// detection never reads a clock (replay equals live).
+using TimeNs = std::uint64_t;
+
+// The actor of an event, as the process table knew it when the event happened.
+struct ProcessRef {
+    std::uint32_t pid = 0;
+    std::string entity_id;  // unique across pid reuse
+    std::uint32_t ppid = 0;
+    std::string parent_entity_id;
+    std::uint32_t pgid = 0;  // process group: a shell pipeline shares it
+    std::uint32_t sid = 0;   // session
+    std::uint32_t uid = 0;
+    std::string executable;          // absolute path of the executed file; may be non-UTF-8
+    std::string name;                // basename of executable (or comm when unknown)
+    std::vector<std::string> args;   // argv, raw bytes (never redacted here; sinks redact)
+    bool args_truncated = false;
+    bool has_tty = false;
+    std::uint64_t cgroup_id = 0;
+    std::string container_id;        // empty when not in a container
+    std::string pod_uid;             // Kubernetes pod UID when the cgroup path holds one
+    TimeNs start_time = 0;
+};
+
+struct ExecEvent {
+    TimeNs time = 0;
+    ProcessRef process;  // after the exec
+};
+
+struct ForkEvent {
+    TimeNs time = 0;
+    ProcessRef process;  // the child (inherits the parent's image until it execs)
+};
+
+struct ExitEvent {
+    TimeNs time = 0;
+    ProcessRef process;
+    std::int32_t exit_code = 0;  // WEXITSTATUS, or 128+signal when killed
+};
+
+// A file opened by a process (successfully or not).
+struct FileOpenEvent {
+    TimeNs time = 0;
+    ProcessRef process;
+    std::string path;             // absolute, as the process sees it (container view)
+    std::string requested_path;   // as the process named it
+    std::int32_t fd = -1;
+    std::uint32_t flags = 0;      // open(2) flags
+    std::uint64_t inode = 0;
+    std::uint64_t device = 0;
+    std::int32_t error = 0;       // 0 on success, else positive errno
+};
+
+// How many bytes a process read from one file (cumulative for that process and file).
+struct FileSummaryEvent {
+    TimeNs time = 0;
+    ProcessRef process;
+    std::string path;
+    std::uint64_t inode = 0;
+    std::uint64_t device = 0;
+    std::uint64_t bytes_read = 0;
+    std::uint64_t bytes_mapped = 0;  // mmap of the file: an upper bound of what was read
+    bool opened_for_write = false;
+};
+
+enum class Transport : std::uint8_t { tcp, udp };
+
+struct Endpoint {
+    std::string ip;     // textual IPv4 or IPv6
+    std::uint16_t port = 0;
+};
+
+struct FlowKey {
+    std::uint64_t socket_cookie = 0;  // the kernel's socket cookie: unique for the boot
+};
+
+struct ConnectEvent {
+    TimeNs time = 0;
+    ProcessRef process;
+    FlowKey flow;
+    Transport transport = Transport::tcp;
+    bool ipv6 = false;
+    Endpoint source;
+    Endpoint destination;
+    std::string destination_domain;  // best name known at connect time (DNS cache), may be empty
+    std::uint64_t socket_inode = 0;  // 0 when unknown
+};
+
+struct TlsClientHelloEvent {
+    TimeNs time = 0;
+    ProcessRef process;
+    FlowKey flow;
+    Endpoint destination;
+    std::string server_name;
+    std::vector<std::string> alpn;
+    std::uint16_t version = 0;  // highest offered, e.g. 0x0304
+};
+
+struct DnsAnswerEvent {
+    TimeNs time = 0;
+    ProcessRef process;
+    FlowKey flow;
+    std::string question;
+    std::vector<std::string> cnames;        // the CNAME chain, in order
+    std::vector<std::string> resolved_ips;  // A and AAAA answers, textual
+};
+
+struct HttpRequestEvent {
+    TimeNs time = 0;
+    ProcessRef process;
+    FlowKey flow;
+    Endpoint destination;
+    std::string method;
+    std::string host;            // Host header, or the CONNECT target host
+    std::string path;            // without query values
+    std::string connect_target;  // "host:port" of a CONNECT request, else empty
+};
+
+struct FlowSummaryEvent {
+    TimeNs time = 0;
+    ProcessRef process;
+    FlowKey flow;
+    Transport transport = Transport::tcp;
+    Endpoint source;
+    Endpoint destination;
+    std::string destination_domain;  // SNI, then HTTP Host, then DNS
+    std::string domain_source;       // "sni", "http", "dns" or empty
+    std::uint64_t bytes_out = 0;     // payload bytes sent (source.bytes)
+    std::uint64_t bytes_in = 0;      // payload bytes received (destination.bytes)
+    bool final = false;              // true at close, false for a periodic summary
+};
+
+using Event = std::variant<ExecEvent, ForkEvent, ExitEvent, FileOpenEvent, FileSummaryEvent,
+                           ConnectEvent, TlsClientHelloEvent, DnsAnswerEvent, HttpRequestEvent,
+                           FlowSummaryEvent>;
+
+// One contributing signal of an alert.
+struct Signal {
+    std::string name;
+    int weight = 0;
+    std::string evidence;  // human-readable, already redacted
+};
+
+struct AlertFile {
+    std::string path;
+    std::string sensitive_class;  // empty for a staging file
+    std::uint64_t bytes_read = 0;
+};
+
+struct Alert {
+    TimeNs time = 0;
+    int risk_score = 0;
+    std::string rule_name;
+    std::string reason;
+    std::string technique_id;     // "T1567"
+    std::string subtechnique_id;  // "T1567.003", or empty for the parent technique
+    std::string category;         // "paste", "cloud-storage", ...
+    ProcessRef process;                  // the uploader
+    std::vector<ProcessRef> chain;       // every process of the lineage, oldest first
+    Endpoint destination;
+    std::string destination_domain;
+    std::uint64_t bytes_out = 0;
+    std::uint64_t bytes_in = 0;
+    std::vector<AlertFile> files;
+    std::vector<Signal> signals;
+};
+
+}  // namespace exfilwatch
