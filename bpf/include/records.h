@@ -27,7 +27,7 @@ typedef std::int32_t __s32;
 #define EW_NAME_MAX 256        /* one path component, NUL included */
 #define EW_PATH_DEPTH_MAX 32   /* components walked up from a dentry */
 #define EW_COMM_LEN 16
-#define EW_CAPTURE_MAX 16384   /* payload bytes per flow-data record (a whole TLS record) */
+#define EW_CAPTURE_MAX 16392   /* payload bytes per flow-data record (a whole TLS record) */
 #define EW_CAPTURE_TLS_MAX 16389   /* first TLS record: 5-byte header + up to 16 KiB */
 #define EW_CAPTURE_HEAD_MAX 4096   /* non-TLS stream head (HTTP request head, DNS over TCP) */
 #define EW_DNS_MAX 4096        /* one DNS datagram */
@@ -41,6 +41,7 @@ enum record_kind {
 	EW_REC_FLOW_START = 6,      /* first packet of a socket: the 4-tuple and the owner */
 	EW_REC_FLOW_DATA = 7,       /* captured head bytes of a stream or one DNS datagram */
 	EW_REC_FLOW_END = 8,        /* the socket closed: final counters */
+	EW_REC_FLOW_UPDATE = 9,     /* periodic counters of a live flow (same layout as FLOW_END) */
 };
 
 /* Every record starts with this. `size` is the whole record, header included. */
@@ -73,7 +74,7 @@ struct ew_exec {
 	__u8 _pad[2];
 	/* followed by: exe (exe_size bytes), args (args_size bytes) */
 };
-EW_STATIC_ASSERT(sizeof(struct ew_exec) == 96, "ew_exec layout");
+EW_STATIC_ASSERT(sizeof(struct ew_exec) == 88, "ew_exec layout");
 
 struct ew_fork {
 	struct ew_header hdr;
@@ -162,14 +163,18 @@ struct ew_flow_tuple {
 };
 EW_STATIC_ASSERT(sizeof(struct ew_flow_tuple) == 40, "ew_flow_tuple layout");
 
-/* Per-socket state in the `flows` map, keyed by socket cookie. */
+/* Per-socket state, in socket-local storage (freed with the socket). */
 struct ew_flow_stats {
 	__u64 bytes_out;   /* payload bytes sent */
 	__u64 bytes_in;    /* payload bytes received */
 	__u64 packets_out;
 	__u64 packets_in;
 	__u64 start_ns;
+	__u64 last_update_ns;
+	__u64 reported_bytes; /* bytes_out + bytes_in at the last update record */
+	struct ew_flow_tuple tuple;
 	__u32 owner_tgid;
+	__u32 owner_tid;
 	__u32 tx_seq0;       /* TCP: sequence number of the first payload byte sent */
 	__u32 tx_captured;   /* head bytes sent to userspace so far */
 	__u32 tx_capture_limit;

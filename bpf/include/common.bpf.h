@@ -1,0 +1,201 @@
+/* Shared by every BPF program: the maps that cross into userspace, configuration knobs, and
+ * helpers for counting, dropping and submitting records. Maps and knobs are defined once (in
+ * process.bpf.c, which defines EW_DEFINE_SHARED) and declared extern elsewhere; `bpftool gen
+ * object` links the objects so there is one skeleton. */
+#ifndef EXFILWATCH_COMMON_BPF_H
+#define EXFILWATCH_COMMON_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "records.h"
+
+#ifdef EW_DEFINE_SHARED
+#define EW_SHARED
+#else
+#define EW_SHARED extern
+#endif
+
+#define EW_SCRATCH_SIZE 20480
+#define EW_AT_FDCWD -100
+#define EW_S_IFMT 00170000
+#define EW_S_IFREG 0100000
+#define EW_S_IFDIR 0040000
+#define EW_S_IFSOCK 0140000
+#define EW_E2BIG 7
+
+#ifndef container_of
+#define container_of(ptr, type, member) ((type *)((void *)(ptr) - __builtin_offsetof(type, member)))
+#endif
+
+/* One ring buffer for every record; userspace is woken only when enough data is pending. */
+EW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+EW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EW_DROP_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+EW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EW_STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* Records are built here (per CPU) and copied into the ring buffer at their real size. */
+struct ew_scratch {
+	__u8 buf[EW_SCRATCH_SIZE];
+};
+EW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ew_scratch);
+} scratch SEC(".maps");
+
+/* Knobs, set through the skeleton's rodata before load. */
+#ifdef EW_DEFINE_SHARED
+const volatile __u64 cfg_wakeup_bytes = 256 << 10; /* wake userspace past this much pending data */
+const volatile __u64 cfg_flow_update_ns = 1000000000ull; /* periodic flow/file update interval */
+const volatile __u32 cfg_self_tgid = 0;            /* the monitor itself: never traced */
+#else
+extern const volatile __u64 cfg_wakeup_bytes;
+extern const volatile __u64 cfg_flow_update_ns;
+extern const volatile __u32 cfg_self_tgid;
+#endif
+
+static __always_inline void ew_count(__u32 counter)
+{
+	__u64 *value = bpf_map_lookup_elem(&stats, &counter);
+	if (value)
+		*value += 1;
+}
+
+static __always_inline void ew_count_n(__u32 counter, __u64 n)
+{
+	__u64 *value = bpf_map_lookup_elem(&stats, &counter);
+	if (value)
+		*value += n;
+}
+
+static __always_inline void ew_drop(__u32 reason)
+{
+	__u64 *value = bpf_map_lookup_elem(&drops, &reason);
+	if (value)
+		*value += 1;
+}
+
+static __always_inline void *ew_scratch(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&scratch, &zero);
+}
+
+static __always_inline void ew_fill_header(struct ew_header *hdr, __u16 kind, __u32 size)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	hdr->kind = kind;
+	hdr->version = EW_RECORD_VERSION;
+	hdr->size = size;
+	hdr->time_ns = bpf_ktime_get_ns();
+	hdr->pid = pid_tgid >> 32;
+	hdr->tid = (__u32)pid_tgid;
+}
+
+/* Copies a record into the ring buffer. No wakeup per record (it would more than double the
+ * cost of a traced syscall); userspace polls on a short timer and is woken early only when
+ * the pending data passes cfg_wakeup_bytes. A full buffer is a counted drop, never silent. */
+static __always_inline void ew_submit(void *record, __u64 size)
+{
+	__u64 flags = BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > cfg_wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&events, record, size, flags))
+		ew_drop(EW_DROP_RINGBUF_FULL);
+}
+
+static __always_inline bool ew_is_self(void)
+{
+	return cfg_self_tgid && (bpf_get_current_pid_tgid() >> 32) == cfg_self_tgid;
+}
+
+struct ew_walk {
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct dentry *root_dentry;
+	struct vfsmount *root_mnt;
+	__u32 base; /* where the path starts in the scratch buffer */
+	__u32 off;  /* bytes written so far */
+	__u16 depth;
+	__u16 flags;
+};
+
+/* One step of the walk, as a bpf_loop callback: the verifier checks it once instead of once
+ * per unrolled level (an open-coded 32-level walk exceeds the 1M-instruction budget). */
+static long ew_walk_step(__u32 index, struct ew_walk *w)
+{
+	struct dentry *dentry = w->dentry;
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	if (dentry == w->root_dentry && vfsmnt == w->root_mnt)
+		return 1;
+	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
+	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	if (dentry == mnt_root || dentry == parent) {
+		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+		if (dentry != mnt_root || mnt_parent == mnt)
+			return 1; /* the global root, or a detached mount */
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->vfsmnt = &mnt_parent->mnt;
+		return 0;
+	}
+	__u8 *buf = ew_scratch();
+	__u32 pos = w->base + w->off;
+	if (!buf || w->off > EW_PATH_MAX - EW_NAME_MAX || pos > EW_SCRATCH_SIZE - EW_NAME_MAX) {
+		w->flags |= EW_PATH_TRUNCATED;
+		return 1;
+	}
+	const __u8 *name = BPF_CORE_READ(dentry, d_name.name);
+	long n = bpf_probe_read_kernel_str(buf + pos, EW_NAME_MAX, name);
+	if (n <= 0) {
+		ew_drop(EW_DROP_PATH_READ);
+		w->flags |= EW_PATH_TRUNCATED;
+		return 1;
+	}
+	w->off += n;
+	w->depth += 1;
+	w->dentry = parent;
+	return 0;
+}
+
+/* Walks a path from `dentry` on `vfsmnt` up to the current task's root, writing components
+ * leaf first, each NUL-terminated, into the scratch buffer at `base`. Crosses mount points like
+ * d_path does and stops at the task's root, so a container process sees its own view. */
+static __always_inline __u32 ew_walk_path(struct dentry *dentry, struct vfsmount *vfsmnt,
+					  __u32 base, __u16 *depth, __u16 *flags)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct ew_walk w = {
+		.dentry = dentry,
+		.vfsmnt = vfsmnt,
+		.root_dentry = BPF_CORE_READ(task, fs, root.dentry),
+		.root_mnt = BPF_CORE_READ(task, fs, root.mnt),
+		.base = base,
+	};
+	long steps = bpf_loop(EW_PATH_DEPTH_MAX + 8, ew_walk_step, &w, 0);
+	if (steps >= EW_PATH_DEPTH_MAX + 8)
+		w.flags |= EW_PATH_TRUNCATED;
+	*depth = w.depth;
+	*flags |= w.flags;
+	return w.off;
+}
+
+#endif

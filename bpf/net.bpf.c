@@ -1,0 +1,314 @@
+/* Network telemetry from cgroup hooks (no syscall tracepoint, so no slow-path tax): the owner of
+ * each socket at connect/sendmsg, payload bytes per socket in both directions at the packet
+ * level (every send path, io_uring included), the head of each outbound stream (TLS ClientHello
+ * or HTTP request head) and DNS answers for userspace to parse, and the close with the kernel's
+ * own TCP counters. */
+#include "common.bpf.h"
+
+char LICENSE_NET[] SEC("license") = "GPL";
+
+#define EW_ETH_P_IP 0x0800
+#define EW_ETH_P_IPV6 0x86DD
+#define EW_TCP_CLOSE 7
+#define EW_DNS_PORT 53
+#define EW_TLS_HANDSHAKE 0x16
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ew_flow_stats);
+} flow_store SEC(".maps");
+
+/* Owner of a socket: the process that connects it or sends on it first (process context). */
+static __always_inline int ew_claim(struct bpf_sock_addr *ctx)
+{
+	if (ew_is_self() || !ctx->sk)
+		return 1;
+	struct ew_flow_stats *flow =
+		bpf_sk_storage_get(&flow_store, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!flow) {
+		ew_drop(EW_DROP_FLOW_MAP_FULL);
+		return 1;
+	}
+	if (!flow->owner_tgid) {
+		__u64 pid_tgid = bpf_get_current_pid_tgid();
+		flow->owner_tgid = pid_tgid >> 32;
+		flow->owner_tid = (__u32)pid_tgid;
+		flow->start_ns = bpf_ktime_get_ns();
+	}
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int on_connect4(struct bpf_sock_addr *ctx) { return ew_claim(ctx); }
+
+SEC("cgroup/connect6")
+int on_connect6(struct bpf_sock_addr *ctx) { return ew_claim(ctx); }
+
+SEC("cgroup/sendmsg4")
+int on_sendmsg4(struct bpf_sock_addr *ctx) { return ew_claim(ctx); }
+
+SEC("cgroup/sendmsg6")
+int on_sendmsg6(struct bpf_sock_addr *ctx) { return ew_claim(ctx); }
+
+struct ew_packet {
+	struct ew_flow_tuple tuple; /* as on the wire: saddr is the sender */
+	__u32 payload_off;
+	__u32 payload_len;
+	__u32 seq;
+	__u8 tcp_flags;
+};
+
+static __always_inline bool ew_parse_packet(struct __sk_buff *skb, struct ew_packet *pkt)
+{
+	__u32 l4_off;
+	if (skb->protocol == bpf_htons(EW_ETH_P_IP)) {
+		struct iphdr ip;
+		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
+			return false;
+		pkt->tuple.family = EW_AF_INET;
+		pkt->tuple.protocol = ip.protocol;
+		__builtin_memcpy(pkt->tuple.saddr, &ip.saddr, 4);
+		__builtin_memcpy(pkt->tuple.daddr, &ip.daddr, 4);
+		l4_off = ip.ihl * 4;
+	} else if (skb->protocol == bpf_htons(EW_ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
+			return false;
+		pkt->tuple.family = EW_AF_INET6;
+		pkt->tuple.protocol = ip6.nexthdr; /* extension headers: not followed */
+		__builtin_memcpy(pkt->tuple.saddr, &ip6.saddr, 16);
+		__builtin_memcpy(pkt->tuple.daddr, &ip6.daddr, 16);
+		l4_off = sizeof(ip6);
+	} else {
+		return false;
+	}
+	if (pkt->tuple.protocol == EW_PROTO_TCP) {
+		struct tcphdr tcp;
+		if (bpf_skb_load_bytes(skb, l4_off, &tcp, sizeof(tcp)))
+			return false;
+		pkt->tuple.sport = bpf_ntohs(tcp.source);
+		pkt->tuple.dport = bpf_ntohs(tcp.dest);
+		pkt->seq = bpf_ntohl(tcp.seq);
+		pkt->tcp_flags = ((__u8 *)&tcp)[13];
+		pkt->payload_off = l4_off + tcp.doff * 4;
+	} else if (pkt->tuple.protocol == EW_PROTO_UDP) {
+		struct udphdr udp;
+		if (bpf_skb_load_bytes(skb, l4_off, &udp, sizeof(udp)))
+			return false;
+		pkt->tuple.sport = bpf_ntohs(udp.source);
+		pkt->tuple.dport = bpf_ntohs(udp.dest);
+		pkt->payload_off = l4_off + sizeof(udp);
+	} else {
+		return false;
+	}
+	pkt->payload_len = skb->len > pkt->payload_off ? skb->len - pkt->payload_off : 0;
+	return true;
+}
+
+static __always_inline void ew_local_tuple(struct ew_flow_tuple *local, const struct ew_packet *pkt,
+					   bool outbound)
+{
+	*local = pkt->tuple;
+	if (!outbound) {
+		__builtin_memcpy(local->saddr, pkt->tuple.daddr, 16);
+		__builtin_memcpy(local->daddr, pkt->tuple.saddr, 16);
+		local->sport = pkt->tuple.dport;
+		local->dport = pkt->tuple.sport;
+	}
+}
+
+static __always_inline void ew_flow_record(struct __sk_buff *skb, struct ew_flow_stats *flow,
+					   __u16 kind)
+{
+	struct ew_flow_end rec = {};
+	ew_fill_header(&rec.hdr, kind, sizeof(rec));
+	rec.hdr.pid = flow->owner_tgid;
+	rec.hdr.tid = flow->owner_tid;
+	rec.cookie = bpf_get_socket_cookie(skb);
+	rec.tuple = flow->tuple;
+	rec.bytes_out = flow->bytes_out;
+	rec.bytes_in = flow->bytes_in;
+	ew_submit(&rec, sizeof(rec));
+}
+
+/* Sends head bytes [offset, offset + n) of the stream (or one datagram) to userspace. */
+static __always_inline void ew_capture(struct __sk_buff *skb, const struct ew_packet *pkt,
+				       struct ew_flow_stats *flow, __u32 offset, __u32 skb_off,
+				       __u64 n, __u8 direction, __u8 datagram)
+{
+	struct ew_flow_data *rec = ew_scratch();
+	if (!rec)
+		return;
+	/* 64-bit bounds on the very register passed to the helper, or the verifier loses them. */
+	asm volatile("" : "+r"(n)); /* keep the check: the compiler may prove what the verifier cannot */
+	if (n > EW_CAPTURE_MAX || n == 0)
+		return;
+	if (bpf_skb_load_bytes(skb, skb_off, rec + 1, n)) {
+		ew_drop(EW_DROP_CAPTURE_READ);
+		return;
+	}
+	ew_fill_header(&rec->hdr, EW_REC_FLOW_DATA, sizeof(*rec) + n);
+	rec->hdr.pid = flow->owner_tgid;
+	rec->hdr.tid = flow->owner_tid;
+	rec->cookie = bpf_get_socket_cookie(skb);
+	rec->tuple = flow->tuple;
+	rec->offset = offset;
+	rec->data_size = n;
+	rec->direction = direction;
+	rec->datagram = datagram;
+	ew_count(EW_STAT_FLOW_DATA);
+	ew_submit(rec, sizeof(*rec) + n);
+}
+
+/* TCP head capture: the first TLS record when the stream starts with a handshake record,
+ * else the first EW_CAPTURE_HEAD_MAX bytes (an HTTP request head, a DNS-over-TCP answer). */
+static __always_inline void ew_capture_stream(struct __sk_buff *skb, const struct ew_packet *pkt,
+					      struct ew_flow_stats *flow, __u32 seq0,
+					      __u32 *captured, __u32 *limit, __u8 direction)
+{
+	__u32 offset = pkt->seq - seq0;
+	if (offset >= EW_CAPTURE_TLS_MAX || offset < *captured)
+		return; /* past the head, or a retransmission of what was sent already */
+	if (offset == 0 && *limit == 0) {
+		__u8 head[5] = {};
+		bpf_skb_load_bytes(skb, pkt->payload_off, head, pkt->payload_len >= 5 ? 5 : 1);
+		if (head[0] == EW_TLS_HANDSHAKE && pkt->payload_len >= 5)
+			*limit = 5 + (((__u32)head[3] << 8) | head[4]);
+		else
+			*limit = EW_CAPTURE_HEAD_MAX;
+		if (*limit > EW_CAPTURE_TLS_MAX)
+			*limit = EW_CAPTURE_TLS_MAX;
+	}
+	if (*limit == 0 || offset >= *limit)
+		return;
+	__u32 n = *limit - offset;
+	if (n > pkt->payload_len)
+		n = pkt->payload_len;
+	ew_capture(skb, pkt, flow, offset, pkt->payload_off, n, direction, 0);
+	*captured = offset + n;
+}
+
+static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
+{
+	struct bpf_sock *sk = skb->sk;
+	if (!sk)
+		return 1;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return 1;
+	/* Only sockets a process claimed at connect/sendmsg are tracked: that is what keeps
+	 * servers' accepted connections and forwarded traffic out of the per-packet cost. */
+	struct ew_flow_stats *flow = bpf_sk_storage_get(&flow_store, sk, 0, 0);
+	if (!flow)
+		return 1;
+	struct ew_packet pkt = {};
+	if (!ew_parse_packet(skb, &pkt))
+		return 1;
+
+	if (!flow->tuple.family) {
+		ew_local_tuple(&flow->tuple, &pkt, outbound);
+		struct ew_flow_start rec = {};
+		ew_fill_header(&rec.hdr, EW_REC_FLOW_START, sizeof(rec));
+		rec.hdr.pid = flow->owner_tgid;
+		rec.hdr.tid = flow->owner_tid;
+		rec.cookie = bpf_get_socket_cookie(skb);
+		rec.tuple = flow->tuple;
+		rec.owner_known = flow->owner_tgid != 0;
+		ew_count(EW_STAT_FLOW_START);
+		ew_submit(&rec, sizeof(rec));
+	}
+
+	bool tcp = pkt.tuple.protocol == EW_PROTO_TCP;
+	bool syn = tcp && (pkt.tcp_flags & 0x02);
+	if (outbound) {
+		flow->bytes_out += pkt.payload_len;
+		flow->packets_out += 1;
+		if (syn) {
+			flow->tx_seq0 = pkt.seq + 1;
+			flow->tx_seq_known = 1;
+		} else if (tcp && flow->tx_seq_known && pkt.payload_len) {
+			ew_capture_stream(skb, &pkt, flow, flow->tx_seq0, &flow->tx_captured,
+					  &flow->tx_capture_limit, EW_DIR_OUT);
+		}
+	} else {
+		flow->bytes_in += pkt.payload_len;
+		flow->packets_in += 1;
+		bool dns = pkt.tuple.sport == EW_DNS_PORT;
+		if (syn) {
+			flow->rx_seq0 = pkt.seq + 1;
+			flow->rx_seq_known = 1;
+		} else if (dns && tcp && flow->rx_seq_known && pkt.payload_len) {
+			flow->rx_capture_limit = EW_CAPTURE_HEAD_MAX;
+			ew_capture_stream(skb, &pkt, flow, flow->rx_seq0, &flow->rx_captured,
+					  &flow->rx_capture_limit, EW_DIR_IN);
+		} else if (dns && !tcp && pkt.payload_len) {
+			__u32 n = pkt.payload_len > EW_DNS_MAX ? EW_DNS_MAX : pkt.payload_len;
+			ew_capture(skb, &pkt, flow, 0, pkt.payload_off, n, EW_DIR_IN, 1);
+		}
+	}
+
+	__u64 now = bpf_ktime_get_ns();
+	__u64 total = flow->bytes_out + flow->bytes_in;
+	if (now - flow->last_update_ns >= cfg_flow_update_ns && total != flow->reported_bytes) {
+		if (flow->last_update_ns)
+			ew_flow_record(skb, flow, EW_REC_FLOW_UPDATE);
+		flow->last_update_ns = now;
+		flow->reported_bytes = total;
+	}
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int on_egress(struct __sk_buff *skb) { return ew_on_packet(skb, true); }
+
+SEC("cgroup_skb/ingress")
+int on_ingress(struct __sk_buff *skb) { return ew_on_packet(skb, false); }
+
+static __always_inline void ew_flow_end(void *ctx, struct ew_flow_stats *flow, __u64 cookie,
+					__u64 acked, __u64 received)
+{
+	struct ew_flow_end rec = {};
+	ew_fill_header(&rec.hdr, EW_REC_FLOW_END, sizeof(rec));
+	rec.hdr.pid = flow->owner_tgid;
+	rec.hdr.tid = flow->owner_tid;
+	rec.cookie = cookie;
+	rec.tuple = flow->tuple;
+	rec.bytes_out = flow->bytes_out;
+	rec.bytes_in = flow->bytes_in;
+	rec.tcp_bytes_acked = acked;
+	rec.tcp_bytes_received = received;
+	ew_count(EW_STAT_FLOW_END);
+	ew_submit(&rec, sizeof(rec));
+}
+
+/* TCP ends here (after the FIN exchange, so every byte is counted), whatever closed it. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
+{
+	if (newstate != EW_TCP_CLOSE || sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	struct ew_flow_stats *flow = bpf_sk_storage_get(&flow_store, sk, 0, 0);
+	if (!flow)
+		return 0;
+	if (flow->tuple.family) {
+		struct tcp_sock *tp = (struct tcp_sock *)sk;
+		ew_flow_end(ctx, flow, bpf_get_socket_cookie(sk), BPF_CORE_READ(tp, bytes_acked),
+			    BPF_CORE_READ(tp, bytes_received));
+	}
+	bpf_sk_storage_delete(&flow_store, sk);
+	return 0;
+}
+
+/* Other sockets (UDP) end when the process releases them. */
+SEC("cgroup/sock_release")
+int on_sock_release(struct bpf_sock *sk)
+{
+	if (sk->protocol == IPPROTO_TCP)
+		return 1;
+	struct ew_flow_stats *flow = bpf_sk_storage_get(&flow_store, sk, 0, 0);
+	if (flow && flow->tuple.family)
+		ew_flow_end(sk, flow, bpf_get_socket_cookie(sk), 0, 0);
+	return 1;
+}

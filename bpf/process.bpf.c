@@ -1,0 +1,94 @@
+/* Process lifecycle: exec (executable, argv, ids, cgroup), fork and exit, from the scheduler's
+ * BTF tracepoints, which cost nothing on the syscall path. Also defines the shared maps. */
+#define EW_DEFINE_SHARED
+#include "common.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_sched_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct ew_exec *rec = ew_scratch();
+	if (!rec || ew_is_self())
+		return 0;
+	__u8 *data = (__u8 *)(rec + 1);
+	__u64 uid_gid = bpf_get_current_uid_gid();
+
+	rec->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	rec->uid = (__u32)uid_gid;
+	rec->gid = uid_gid >> 32;
+	rec->pgid = BPF_CORE_READ(task, signal, pids[PIDTYPE_PGID], numbers[0].nr);
+	rec->sid = BPF_CORE_READ(task, signal, pids[PIDTYPE_SID], numbers[0].nr);
+	rec->tty = BPF_CORE_READ(task, signal, tty) != NULL;
+	rec->cgroup_id = bpf_get_current_cgroup_id();
+	rec->start_ns = BPF_CORE_READ(task, group_leader, start_time);
+	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
+
+	__u16 depth = 0, path_flags = 0;
+	struct file *exe = BPF_CORE_READ(bprm, file);
+	__u32 exe_size = ew_walk_path(BPF_CORE_READ(exe, f_path.dentry), BPF_CORE_READ(exe, f_path.mnt),
+				      sizeof(*rec), &depth, &path_flags);
+	if (exe_size > EW_PATH_MAX)
+		exe_size = EW_PATH_MAX;
+	rec->exe_size = exe_size;
+	rec->exe_truncated = (path_flags & EW_PATH_TRUNCATED) != 0;
+
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	unsigned long arg_start = BPF_CORE_READ(mm, arg_start);
+	unsigned long arg_end = BPF_CORE_READ(mm, arg_end);
+	__u64 args_size = arg_end > arg_start ? arg_end - arg_start : 0;
+	rec->args_truncated = 0;
+	if (args_size > EW_ARGS_MAX) {
+		args_size = EW_ARGS_MAX;
+		rec->args_truncated = 1;
+	}
+	if (bpf_probe_read_user(data + exe_size, args_size, (void *)arg_start)) {
+		ew_drop(EW_DROP_ARGS_READ);
+		args_size = 0;
+		rec->args_truncated = 1;
+	}
+	rec->args_size = args_size;
+
+	__u64 size = sizeof(*rec) + exe_size + args_size;
+	ew_fill_header(&rec->hdr, EW_REC_EXEC, size);
+	ew_count(EW_STAT_EXEC);
+	if (size <= sizeof(*rec) + EW_PATH_MAX + EW_ARGS_MAX)
+		ew_submit(rec, size);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_sched_fork, struct task_struct *parent, struct task_struct *child)
+{
+	/* Threads share the process: only a new thread group is a new process. */
+	if (child->pid != child->tgid || ew_is_self())
+		return 0;
+	struct ew_fork rec = {};
+	ew_fill_header(&rec.hdr, EW_REC_FORK, sizeof(rec));
+	rec.hdr.pid = child->tgid;
+	rec.hdr.tid = child->pid;
+	rec.ppid = parent->tgid;
+	rec.uid = (__u32)bpf_get_current_uid_gid();
+	rec.start_ns = child->start_time;
+	rec.cgroup_id = bpf_get_current_cgroup_id();
+	bpf_probe_read_kernel_str(rec.comm, sizeof(rec.comm), parent->comm);
+	ew_count(EW_STAT_FORK);
+	ew_submit(&rec, sizeof(rec));
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_sched_exit, struct task_struct *task)
+{
+	/* The process ends with its last thread (signal->live already dropped to zero). */
+	if (BPF_CORE_READ(task, signal, live.counter) != 0 || ew_is_self())
+		return 0;
+	struct ew_exit rec = {};
+	ew_fill_header(&rec.hdr, EW_REC_EXIT, sizeof(rec));
+	rec.hdr.pid = task->tgid;
+	rec.exit_code = task->exit_code;
+	rec.start_ns = BPF_CORE_READ(task, group_leader, start_time);
+	ew_count(EW_STAT_EXIT);
+	ew_submit(&rec, sizeof(rec));
+	return 0;
+}
