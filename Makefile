@@ -1,0 +1,54 @@
+# Two commands for a newcomer: `make run` and `make test`. Both install what is missing first.
+BUILD ?= build
+FUZZ_BUILD ?= build-fuzz
+SAN_BUILD ?= build-asan
+JOBS ?= $(shell nproc)
+PYTHON := /usr/bin/python3
+FUZZ_SECONDS ?= 20
+
+.PHONY: all setup build run test unit e2e fuzz fuzz-smoke sanitize schemas-check manifests clean
+
+all: build
+
+setup:
+	@scripts/setup
+
+$(BUILD)/build.ninja $(BUILD)/Makefile:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: setup $(BUILD)/Makefile
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/exfilwatch run
+
+unit: build
+	cd $(BUILD) && ctest --output-on-failure
+
+e2e: build
+	$(PYTHON) -m pytest -c tests/e2e/pytest.ini tests/e2e
+
+sanitize: setup
+	cmake -S . -B $(SAN_BUILD) -DEXFILWATCH_BPF=OFF -DEXFILWATCH_SANITIZE=ON \
+	  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+	cmake --build $(SAN_BUILD) -j $(JOBS)
+	cd $(SAN_BUILD) && ctest --output-on-failure
+
+$(FUZZ_BUILD)/Makefile:
+	cmake -S . -B $(FUZZ_BUILD) -DEXFILWATCH_BPF=OFF -DEXFILWATCH_FUZZ=ON \
+	  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+
+fuzz-build: setup $(FUZZ_BUILD)/Makefile
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+
+# Every fuzz target for FUZZ_SECONDS on a copy of its seed corpus (`make fuzz FUZZ_SECONDS=600`).
+fuzz: fuzz-build
+	scripts/fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+fuzz-smoke: fuzz-build
+	scripts/fuzz $(FUZZ_BUILD) 10
+
+test: build unit sanitize fuzz-smoke e2e
+
+clean:
+	rm -rf $(BUILD) $(FUZZ_BUILD) $(SAN_BUILD)

@@ -1,0 +1,155 @@
+// Tests userspace/decode/decoder.cpp: records built as the BPF side builds them, and records that
+// lie about their sizes.
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "decode/decoder.hpp"
+
+using namespace exfilwatch;
+using namespace exfilwatch::wire;
+
+namespace {
+
+template <typename T>
+std::vector<std::byte> bytes_of(const T& fixed, std::string_view tail = {})
+{
+    std::vector<std::byte> out(sizeof(T) + tail.size());
+    std::memcpy(out.data(), &fixed, sizeof(T));
+    std::memcpy(out.data() + sizeof(T), tail.data(), tail.size());
+    return out;
+}
+
+template <typename T>
+void fill_header(T& rec, std::uint16_t kind, std::size_t size)
+{
+    rec.hdr.kind = kind;
+    rec.hdr.version = EW_RECORD_VERSION;
+    rec.hdr.size = static_cast<std::uint32_t>(size);
+    rec.hdr.time_ns = 42;
+    rec.hdr.pid = 1234;
+    rec.hdr.tid = 1235;
+}
+
+}  // namespace
+
+TEST_CASE("exec record: path components leaf first, argv with odd bytes")
+{
+    const std::string exe("echo\0bin\0usr\0", 13);
+    const std::string args("/bin/echo\0a b\0\xff\0\"q\"\0", 20);
+    ew_exec raw{};
+    fill_header(raw, EW_REC_EXEC, sizeof(raw) + exe.size() + args.size());
+    raw.ppid = 7;
+    raw.uid = 1000;
+    raw.exe_size = static_cast<std::uint16_t>(exe.size());
+    raw.args_size = static_cast<std::uint16_t>(args.size());
+    std::memcpy(raw.comm, "echo", 5);
+    auto bytes = bytes_of(raw, exe + args);
+
+    auto result = decode::decode_record(bytes);
+    REQUIRE(std::holds_alternative<decode::Record>(result));
+    const auto& exec = std::get<decode::Exec>(std::get<decode::Record>(result));
+    CHECK(exec.header.pid == 1234);
+    CHECK(exec.ppid == 7);
+    CHECK(exec.uid == 1000);
+    CHECK(exec.comm == "echo");
+    CHECK(exec.executable == "/usr/bin/echo");
+    REQUIRE(exec.args.size() == 4);
+    CHECK(exec.args[0] == "/bin/echo");
+    CHECK(exec.args[1] == "a b");
+    CHECK(exec.args[2] == "\xff");
+    CHECK(exec.args[3] == "\"q\"");
+}
+
+TEST_CASE("exec record whose sizes exceed the record is rejected")
+{
+    ew_exec raw{};
+    fill_header(raw, EW_REC_EXEC, sizeof(raw) + 4);
+    raw.exe_size = 4;
+    raw.args_size = 100;
+    auto bytes = bytes_of(raw, "abcd");
+    auto result = decode::decode_record(bytes);
+    REQUIRE(std::holds_alternative<decode::DecodeError>(result));
+    CHECK(std::get<decode::DecodeError>(result).reason.find("exceed") != std::string::npos);
+}
+
+TEST_CASE("header size larger than the bytes, wrong version, unknown kind, short input")
+{
+    ew_exit raw{};
+    fill_header(raw, EW_REC_EXIT, sizeof(raw) + 1);
+    CHECK(std::holds_alternative<decode::DecodeError>(decode::decode_record(bytes_of(raw))));
+    fill_header(raw, EW_REC_EXIT, sizeof(raw));
+    raw.hdr.version = 99;
+    CHECK(std::holds_alternative<decode::DecodeError>(decode::decode_record(bytes_of(raw))));
+    fill_header(raw, 77, sizeof(raw));
+    CHECK(std::holds_alternative<decode::DecodeError>(decode::decode_record(bytes_of(raw))));
+    std::vector<std::byte> tiny(3);
+    CHECK(std::holds_alternative<decode::DecodeError>(decode::decode_record(tiny)));
+}
+
+TEST_CASE("file-open record: relative name joined onto the walked directory")
+{
+    const std::string name("tmp/ew-f\0", 9);
+    const std::string base("", 0);
+    ew_file_open raw{};
+    fill_header(raw, EW_REC_FILE_OPEN, sizeof(raw) + name.size());
+    raw.fd = 3;
+    raw.dirfd = -100;
+    raw.name_size = static_cast<std::uint16_t>(name.size());
+    raw.base_size = 0;
+    raw.path_flags = EW_PATH_BASE_WALKED;
+    raw.ino = 99;
+    auto result = decode::decode_record(bytes_of(raw, name + base));
+    REQUIRE(std::holds_alternative<decode::Record>(result));
+    const auto& open = std::get<decode::FileOpen>(std::get<decode::Record>(result));
+    CHECK(open.requested_path == "tmp/ew-f");
+    CHECK(open.base_directory == "/");
+    CHECK(decode::resolve_path(open.base_directory, open.requested_path) == "/tmp/ew-f");
+    CHECK(open.inode == 99);
+}
+
+TEST_CASE("flow-data record carries exactly data_size bytes")
+{
+    ew_flow_data raw{};
+    fill_header(raw, EW_REC_FLOW_DATA, sizeof(raw) + 5);
+    raw.cookie = 77;
+    raw.data_size = 5;
+    raw.direction = EW_DIR_IN;
+    raw.datagram = 1;
+    auto result = decode::decode_record(bytes_of(raw, "hello"));
+    REQUIRE(std::holds_alternative<decode::Record>(result));
+    const auto& data = std::get<decode::FlowData>(std::get<decode::Record>(result));
+    CHECK(data.cookie == 77);
+    CHECK(data.inbound);
+    CHECK(data.datagram);
+    REQUIRE(data.data.size() == 5);
+    CHECK(static_cast<char>(data.data[0]) == 'h');
+
+    raw.data_size = 50;  // lies
+    CHECK(std::holds_alternative<decode::DecodeError>(decode::decode_record(bytes_of(raw, "hello"))));
+}
+
+TEST_CASE("path helpers")
+{
+    using decode::resolve_path;
+    CHECK(resolve_path("/home/u", "x") == "/home/u/x");
+    CHECK(resolve_path("/home/u", "./a/../b") == "/home/u/b");
+    CHECK(resolve_path("/home/u", "../../../etc/shadow") == "/etc/shadow");
+    CHECK(resolve_path("/anything", "/abs//path/.") == "/abs/path");
+    CHECK(resolve_path("", "rel") == "/rel");
+    CHECK(resolve_path("/", "") == "/");
+
+    const std::string comps("id_rsa\0.ssh\0root\0", 17);
+    CHECK(decode::join_components(std::as_bytes(std::span(comps.data(), comps.size()))) == "/root/.ssh/id_rsa");
+    CHECK(decode::join_components({}) == "/");
+
+    std::array<std::uint8_t, 16> v4{127, 0, 0, 1};
+    CHECK(decode::format_ip(EW_AF_INET, v4) == "127.0.0.1");
+    std::array<std::uint8_t, 16> v6{};
+    v6[15] = 1;
+    CHECK(decode::format_ip(EW_AF_INET6, v6) == "::1");
+    std::array<std::uint8_t, 16> mapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 2, 3};
+    CHECK(decode::format_ip(EW_AF_INET6, mapped) == "10.1.2.3");
+}

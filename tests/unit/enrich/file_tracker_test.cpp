@@ -1,0 +1,126 @@
+// Tests userspace/enrich/file_tracker.cpp against a fake counter map.
+#include <doctest/doctest.h>
+
+#include <sys/sysmacros.h>
+
+#include <map>
+
+#include "enrich/file_tracker.hpp"
+
+using namespace exfilwatch;
+using namespace exfilwatch::enrich;
+
+namespace {
+
+struct FakeKernel {
+    std::map<FileKey, FileCounters> counters;
+    FileCounterSource source()
+    {
+        FileCounterSource s;
+        s.fetch = [this](const FileKey& key, bool take) -> std::optional<FileCounters> {
+            auto it = counters.find(key);
+            if (it == counters.end()) return std::nullopt;
+            auto value = it->second;
+            if (take) counters.erase(it);
+            return value;
+        };
+        s.fd_path = [](std::uint32_t, std::int32_t fd) { return fd == 5 ? std::string("/from/proc") : std::string(); };
+        return s;
+    }
+};
+
+decode::FileOpen open_record(std::uint32_t pid, std::string name, std::string base, std::uint64_t ino, std::int32_t fd = 3)
+{
+    decode::FileOpen open;
+    open.header.pid = pid;
+    open.fd = fd;
+    open.requested_path = std::move(name);
+    open.base_directory = std::move(base);
+    open.inode = ino;
+    open.device = (8u << 20) | 1;
+    return open;
+}
+
+ProcessRef proc(std::uint32_t pid)
+{
+    ProcessRef ref;
+    ref.pid = pid;
+    return ref;
+}
+
+}  // namespace
+
+TEST_CASE("open resolves the path; exit reports exact bytes and forgets the pair")
+{
+    FakeKernel kernel;
+    FileTracker tracker(kernel.source());
+    auto event = tracker.on_open(10, proc(7), open_record(7, "tmp/ew-f", "/", 42));
+    CHECK(event.path == "/tmp/ew-f");
+    CHECK(event.requested_path == "tmp/ew-f");
+    CHECK(event.error == 0);
+    kernel.counters[FileKey{7, 42, (8u << 20) | 1}] = FileCounters{12345, 0, false};
+    auto summaries = tracker.on_exit(20, proc(7));
+    REQUIRE(summaries.size() == 1);
+    CHECK(summaries[0].path == "/tmp/ew-f");
+    CHECK(summaries[0].bytes_read == 12345);
+    CHECK(summaries[0].device == makedev(8, 1));
+    CHECK(tracker.stats().tracked_pairs == 0);
+    CHECK(kernel.counters.empty());
+}
+
+TEST_CASE("failed open carries the errno and tracks nothing")
+{
+    FakeKernel kernel;
+    FileTracker tracker(kernel.source());
+    auto event = tracker.on_open(10, proc(7), open_record(7, "/nope", "", 0, -2));
+    CHECK(event.error == 2);
+    CHECK(event.path == "/nope");
+    CHECK(tracker.stats().tracked_pairs == 0);
+}
+
+TEST_CASE("a child reading an inherited fd is named from the parent's open")
+{
+    FakeKernel kernel;
+    FileTracker tracker(kernel.source());
+    tracker.on_open(10, proc(7), open_record(7, "/secret", "", 42));
+    decode::FileFirstRead read;
+    read.header.pid = 8;
+    read.fd = 3;
+    read.inode = 42;
+    read.device = (8u << 20) | 1;
+    tracker.on_first_read(proc(8), read);
+    kernel.counters[FileKey{8, 42, (8u << 20) | 1}] = FileCounters{100, 0, false};
+    auto summaries = tracker.on_exit(20, proc(8));
+    REQUIRE(summaries.size() == 1);
+    CHECK(summaries[0].path == "/secret");
+    CHECK(summaries[0].bytes_read == 100);
+}
+
+TEST_CASE("unknown inode falls back to /proc/<pid>/fd; evicted counters are counted")
+{
+    FakeKernel kernel;
+    FileTracker tracker(kernel.source());
+    decode::FileFirstRead read;
+    read.fd = 5;
+    read.inode = 9;
+    tracker.on_first_read(proc(8), read);
+    CHECK(tracker.on_exit(20, proc(8)).empty());  // counters gone from the kernel map
+    CHECK(tracker.stats().evicted_pairs == 1);
+}
+
+TEST_CASE("refresh reports growth only")
+{
+    FakeKernel kernel;
+    FileTracker tracker(kernel.source());
+    tracker.on_open(10, proc(7), open_record(7, "/big", "", 1));
+    FileKey key{7, 1, (8u << 20) | 1};
+    kernel.counters[key] = FileCounters{10, 0, false};
+    ProcessRef p = proc(7);
+    auto live = [&p](std::uint32_t) -> const ProcessRef* { return &p; };
+    CHECK(tracker.refresh(11, live).size() == 1);
+    CHECK(tracker.refresh(12, live).empty());
+    kernel.counters[key].bytes_read = 20;
+    auto again = tracker.refresh(13, live);
+    REQUIRE(again.size() == 1);
+    CHECK(again[0].bytes_read == 20);
+}

@@ -1,0 +1,109 @@
+// Tests userspace/enrich/process_table.cpp: identity across exec and pid reuse, ancestry, the
+// /proc fallback for processes never seen, and bounded memory.
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include "enrich/process_table.hpp"
+
+using namespace exfilwatch;
+using namespace exfilwatch::enrich;
+
+namespace {
+
+ProcSource fake_source(int& reads)
+{
+    ProcSource source;
+    source.read = [&reads](std::uint32_t pid) -> std::optional<ProcessRef> {
+        ++reads;
+        if (pid != 500) return std::nullopt;
+        ProcessRef ref;
+        ref.pid = 500;
+        ref.ppid = 1;
+        ref.executable = "/usr/sbin/sshd";
+        ref.name = "sshd";
+        ref.args = {"sshd", "-D"};
+        ref.start_time = 111;
+        return ref;
+    };
+    source.container_of = [](std::uint32_t) { return std::pair<std::string, std::string>{}; };
+    return source;
+}
+
+ProcessRef image(std::uint32_t pid, std::uint32_t ppid, std::string exe, std::uint64_t start)
+{
+    ProcessRef ref;
+    ref.pid = pid;
+    ref.ppid = ppid;
+    ref.executable = exe;
+    ref.name = base_name(exe);
+    ref.args = {exe};
+    ref.start_time = start;
+    return ref;
+}
+
+}  // namespace
+
+TEST_CASE("fork then exec keeps the entity id and links the parent")
+{
+    int reads = 0;
+    ProcessTable table("boot", fake_source(reads));
+    table.add_existing(image(100, 1, "/bin/bash", 10));
+    const auto& child = table.on_fork(1, 200, 100, 0, 20, 0, "bash");
+    auto child_id = child.entity_id;
+    CHECK(child.executable == "/bin/bash");  // inherits the image until exec
+    CHECK(child.parent_entity_id == table.lookup(100).entity_id);
+    const auto& execd = table.on_exec(2, image(200, 100, "/usr/bin/curl", 20));
+    CHECK(execd.entity_id == child_id);
+    CHECK(execd.name == "curl");
+    CHECK(execd.parent_entity_id == table.lookup(100).entity_id);
+    CHECK(reads == 0);
+}
+
+TEST_CASE("pid reuse gives a new entity id")
+{
+    int reads = 0;
+    ProcessTable table("boot", fake_source(reads));
+    table.add_existing(image(1, 0, "/sbin/init", 1));
+    auto first = table.on_fork(1, 300, 1, 0, 1000, 0, "init").entity_id;
+    table.on_exit(2, 300, 1000);
+    auto second = table.on_fork(3, 300, 1, 0, 5000, 0, "init").entity_id;
+    CHECK(first != second);
+}
+
+TEST_CASE("unknown pid is read from /proc once, then cached")
+{
+    int reads = 0;
+    ProcessTable table("boot", fake_source(reads));
+    CHECK(table.lookup(500).name == "sshd");
+    CHECK(table.lookup(500).args.size() == 2);
+    CHECK(reads == 1);
+    CHECK(table.lookup(501).pid == 501);  // gone: a stand-in with the pid
+    CHECK(table.stats().unknown_lookups == 2);
+}
+
+TEST_CASE("exited processes linger for late events, then expire; the cap evicts")
+{
+    int reads = 0;
+    ProcessTable table("boot", fake_source(reads), 2, 1000);
+    for (std::uint32_t pid = 10; pid < 15; ++pid) {
+        table.on_fork(0, pid, 1, 0, pid, 0, "x");
+        table.on_exit(100, pid, pid);
+    }
+    table.expire(200);  // within linger: only the cap applies
+    CHECK(table.stats().exited == 2);
+    CHECK(table.stats().evicted == 3);
+    table.expire(5000);
+    CHECK(table.stats().exited == 0);
+}
+
+TEST_CASE("read_proc_process reads this very process")
+{
+    auto self = read_proc_process("/proc", static_cast<std::uint32_t>(getpid()));
+    REQUIRE(self.has_value());
+    CHECK(self->pid == static_cast<std::uint32_t>(getpid()));
+    CHECK(self->ppid == static_cast<std::uint32_t>(getppid()));
+    CHECK(self->executable.find("unit_enrich") != std::string::npos);
+    CHECK(!self->args.empty());
+    CHECK(!read_proc_process("/proc", 0x7ffffff0).has_value());
+}

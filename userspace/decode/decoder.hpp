@@ -1,0 +1,128 @@
+// decode: bounds-checked conversion of ring-buffer bytes into typed records. Pure: a record that
+// lies about its sizes is rejected with a reason, never read past its end.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "records.h"
+
+namespace exfilwatch::decode {
+
+struct Header {
+    std::uint16_t kind = 0;
+    std::uint64_t time_ns = 0;  // CLOCK_MONOTONIC
+    std::uint32_t pid = 0;
+    std::uint32_t tid = 0;
+};
+
+struct Exec {
+    Header header;
+    std::uint32_t ppid = 0, uid = 0, gid = 0, pgid = 0, sid = 0;
+    bool tty = false;
+    std::uint64_t cgroup_id = 0;
+    std::uint64_t start_ns = 0;
+    std::string comm;
+    std::string executable;          // absolute path (joined from walked components)
+    bool executable_truncated = false;
+    std::vector<std::string> args;
+    bool args_truncated = false;
+};
+
+struct Fork {
+    Header header;  // header.pid is the child
+    std::uint32_t ppid = 0, uid = 0;
+    std::uint64_t start_ns = 0;
+    std::uint64_t cgroup_id = 0;
+    std::string comm;
+};
+
+struct Exit {
+    Header header;
+    std::int32_t wait_status = 0;
+    std::uint64_t start_ns = 0;
+};
+
+struct FileOpen {
+    Header header;
+    std::int32_t fd = -1;  // or -errno
+    std::int32_t dirfd = 0;
+    std::uint32_t flags = 0;
+    std::uint32_t mode = 0;
+    std::uint64_t inode = 0;
+    std::uint64_t device = 0;  // kernel encoding (major << 20 | minor)
+    std::string requested_path;
+    std::string base_directory;  // absolute, when the requested path was relative; else empty
+    bool truncated = false;
+};
+
+struct FileFirstRead {
+    Header header;
+    std::int32_t fd = -1;
+    std::uint64_t inode = 0;
+    std::uint64_t device = 0;
+};
+
+struct Tuple {
+    std::array<std::uint8_t, 16> saddr{};
+    std::array<std::uint8_t, 16> daddr{};
+    std::uint16_t sport = 0, dport = 0;
+    std::uint8_t family = 0, protocol = 0;
+};
+
+struct FlowStart {
+    Header header;
+    std::uint64_t cookie = 0;
+    Tuple tuple;
+    bool owner_known = false;
+};
+
+struct FlowData {
+    Header header;
+    std::uint64_t cookie = 0;
+    Tuple tuple;
+    std::uint32_t offset = 0;
+    bool inbound = false;
+    bool datagram = false;
+    std::vector<std::byte> data;
+};
+
+struct FlowCounters {
+    Header header;
+    std::uint64_t cookie = 0;
+    Tuple tuple;
+    std::uint64_t bytes_out = 0, bytes_in = 0;
+    std::uint64_t tcp_bytes_acked = 0, tcp_bytes_received = 0;
+    bool final = false;  // FLOW_END (true) or FLOW_UPDATE (false)
+};
+
+using Record = std::variant<Exec, Fork, Exit, FileOpen, FileFirstRead, FlowStart, FlowData, FlowCounters>;
+
+struct DecodeError {
+    std::string reason;
+};
+
+using DecodeResult = std::variant<Record, DecodeError>;
+
+// Decodes one ring-buffer record.
+DecodeResult decode_record(std::span<const std::byte> bytes);
+
+// Joins leaf-first, NUL-terminated components into an absolute path ("/" when empty).
+std::string join_components(std::span<const std::byte> components);
+
+// argv as the kernel stores it (NUL-separated, NUL-terminated) into separate arguments.
+std::vector<std::string> split_args(std::span<const std::byte> bytes);
+
+// Joins `relative` onto the absolute `base` and normalises "." and ".." lexically.
+std::string resolve_path(std::string_view base, std::string_view relative);
+
+// Textual address of a tuple side.
+std::string format_ip(std::uint8_t family, const std::array<std::uint8_t, 16>& addr);
+
+}  // namespace exfilwatch::decode

@@ -1,0 +1,77 @@
+// enrich: decoded records -> events (see enricher.hpp).
+#include "enrich/enricher.hpp"
+
+#include <type_traits>
+
+namespace exfilwatch::enrich {
+
+Enricher::Enricher(ProcessTable& processes, FileTracker& files, FlowTable& flows, std::int64_t monotonic_to_wall_ns)
+    : processes_(processes), files_(files), flows_(flows), offset_(monotonic_to_wall_ns)
+{
+}
+
+namespace {
+
+std::int32_t exit_code_of(std::int32_t wait_status)
+{
+    int signal = wait_status & 0x7f;
+    if (signal != 0) return 128 + signal;
+    return (wait_status >> 8) & 0xff;
+}
+
+}  // namespace
+
+void Enricher::on_record(const decode::Record& record, std::vector<Event>& out)
+{
+    std::visit(
+        [&](const auto& r) {
+            using T = std::decay_t<decltype(r)>;
+            TimeNs time = wall(r.header.time_ns);
+            if constexpr (std::is_same_v<T, decode::Exec>) {
+                ProcessRef image;
+                image.pid = r.header.pid;
+                image.ppid = r.ppid;
+                image.pgid = r.pgid;
+                image.sid = r.sid;
+                image.uid = r.uid;
+                image.executable = r.executable;
+                image.name = base_name(r.executable);
+                if (image.name.empty() || image.executable == "/") image.name = r.comm;
+                image.args = r.args;
+                image.args_truncated = r.args_truncated;
+                image.has_tty = r.tty;
+                image.cgroup_id = r.cgroup_id;
+                image.start_time = r.start_ns;
+                out.push_back(ExecEvent{time, processes_.on_exec(time, std::move(image))});
+            } else if constexpr (std::is_same_v<T, decode::Fork>) {
+                out.push_back(ForkEvent{time, processes_.on_fork(time, r.header.pid, r.ppid, r.uid, r.start_ns,
+                                                                 r.cgroup_id, r.comm)});
+            } else if constexpr (std::is_same_v<T, decode::Exit>) {
+                ProcessRef process = processes_.on_exit(time, r.header.pid, r.start_ns);
+                for (auto& summary : files_.on_exit(time, process)) out.push_back(std::move(summary));
+                out.push_back(ExitEvent{time, std::move(process), exit_code_of(r.wait_status)});
+            } else if constexpr (std::is_same_v<T, decode::FileOpen>) {
+                out.push_back(files_.on_open(time, processes_.lookup(r.header.pid), r));
+            } else if constexpr (std::is_same_v<T, decode::FileFirstRead>) {
+                files_.on_first_read(processes_.lookup(r.header.pid), r);
+            } else if constexpr (std::is_same_v<T, decode::FlowStart>) {
+                flows_.on_start(time, processes_.lookup(r.header.pid), r, out);
+            } else if constexpr (std::is_same_v<T, decode::FlowData>) {
+                flows_.on_data(time, processes_.lookup(r.header.pid), r, out);
+            } else if constexpr (std::is_same_v<T, decode::FlowCounters>) {
+                flows_.on_counters(time, processes_.lookup(r.header.pid), r, out);
+            }
+        },
+        record);
+}
+
+void Enricher::tick(TimeNs now, std::vector<Event>& out)
+{
+    auto live = [this](std::uint32_t pid) -> const ProcessRef* {
+        return processes_.contains(pid) ? &processes_.lookup(pid) : nullptr;
+    };
+    for (auto& summary : files_.refresh(now, live)) out.push_back(std::move(summary));
+    processes_.expire(now);
+}
+
+}  // namespace exfilwatch::enrich

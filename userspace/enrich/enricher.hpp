@@ -1,0 +1,42 @@
+// enrich: the stage entry point. Turns decoded kernel records into typed, enriched events:
+// process identity on every event, absolute paths and per-file byte counts, flows named by
+// SNI, HTTP Host or DNS. Time comes in with the records (monotonic) and goes out as wall clock.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "decode/decoder.hpp"
+#include "enrich/file_tracker.hpp"
+#include "enrich/flow_table.hpp"
+#include "enrich/process_table.hpp"
+#include "events.hpp"
+
+namespace exfilwatch::enrich {
+
+struct EnricherStats {
+    std::uint64_t records = 0;
+};
+
+class Enricher {
+public:
+    // `monotonic_to_wall_ns` is added to kernel (CLOCK_MONOTONIC) timestamps.
+    Enricher(ProcessTable& processes, FileTracker& files, FlowTable& flows, std::int64_t monotonic_to_wall_ns);
+
+    void on_record(const decode::Record& record, std::vector<Event>& out);
+    // Periodic work at wall time `now`: summaries of long-running readers, table expiry.
+    void tick(TimeNs now, std::vector<Event>& out);
+
+    TimeNs wall(std::uint64_t monotonic_ns) const
+    {
+        return static_cast<TimeNs>(static_cast<std::int64_t>(monotonic_ns) + offset_);
+    }
+
+private:
+    ProcessTable& processes_;
+    FileTracker& files_;
+    FlowTable& flows_;
+    std::int64_t offset_;
+};
+
+}  // namespace exfilwatch::enrich

@@ -1,0 +1,120 @@
+// enrich: file telemetry (see file_tracker.hpp).
+#include "enrich/file_tracker.hpp"
+
+#include <sys/sysmacros.h>
+
+namespace exfilwatch::enrich {
+
+std::uint64_t user_device(std::uint64_t kernel_dev)
+{
+    return makedev(static_cast<unsigned>(kernel_dev >> 20), static_cast<unsigned>(kernel_dev & 0xfffff));
+}
+
+FileTracker::FileTracker(FileCounterSource source, std::size_t max_pairs)
+    : source_(std::move(source)), max_pairs_(max_pairs)
+{
+}
+
+void FileTracker::remember_path(std::uint64_t device, std::uint64_t inode, const std::string& path)
+{
+    if (path_by_inode_.size() >= max_pairs_) path_by_inode_.clear();  // a cache: cheap to rebuild
+    path_by_inode_[inode * 31 + device] = path;
+}
+
+FileOpenEvent FileTracker::on_open(TimeNs time, const ProcessRef& process, const decode::FileOpen& open)
+{
+    FileOpenEvent event;
+    event.time = time;
+    event.process = process;
+    event.requested_path = open.requested_path;
+    event.path = decode::resolve_path(open.base_directory, open.requested_path);
+    event.flags = open.flags;
+    event.fd = open.fd;
+    event.error = open.fd < 0 ? -open.fd : 0;
+    if (open.fd >= 0) {
+        event.inode = open.inode;
+        event.device = user_device(open.device);
+        FileKey key{process.pid, open.inode, open.device};
+        auto& pair = pairs_[key];
+        pair.path = event.path;
+        pair.opened_for_write = pair.opened_for_write || (open.flags & 3) != 0 || (open.flags & 01100) != 0;
+        remember_path(open.device, open.inode, event.path);
+        if (pairs_.size() > max_pairs_) {
+            pairs_.erase(pairs_.begin());  // oldest pid range first: pids grow over time
+            ++evicted_;
+        }
+    }
+    return event;
+}
+
+void FileTracker::on_first_read(const ProcessRef& process, const decode::FileFirstRead& read)
+{
+    FileKey key{process.pid, read.inode, read.device};
+    auto& pair = pairs_[key];
+    if (!pair.path.empty()) return;
+    auto cached = path_by_inode_.find(read.inode * 31 + read.device);
+    if (cached != path_by_inode_.end()) {
+        pair.path = cached->second;
+    } else if (source_.fd_path) {
+        pair.path = source_.fd_path(process.pid, read.fd);
+        if (!pair.path.empty()) remember_path(read.device, read.inode, pair.path);
+    }
+}
+
+std::optional<FileSummaryEvent> FileTracker::summary(TimeNs time, const ProcessRef& process,
+                                                     const FileKey& key, Pair& pair, bool take)
+{
+    std::optional<FileCounters> counters;
+    if (source_.fetch) counters = source_.fetch(key, take);
+    if (!counters) {
+        if (take) ++evicted_;
+        return std::nullopt;
+    }
+    bool write = pair.opened_for_write || counters->opened_for_write;
+    if (counters->bytes_read == 0 && counters->bytes_mapped == 0 && !write) return std::nullopt;
+    if (!take && counters->bytes_read + counters->bytes_mapped == pair.reported_bytes) return std::nullopt;
+    pair.reported_bytes = counters->bytes_read + counters->bytes_mapped;
+    FileSummaryEvent event;
+    event.time = time;
+    event.process = process;
+    event.path = pair.path.empty() ? "[unknown]" : pair.path;
+    event.inode = key.inode;
+    event.device = user_device(key.device);
+    event.bytes_read = counters->bytes_read;
+    event.bytes_mapped = counters->bytes_mapped;
+    event.opened_for_write = write;
+    return event;
+}
+
+std::vector<FileSummaryEvent> FileTracker::on_exit(TimeNs time, const ProcessRef& process)
+{
+    std::vector<FileSummaryEvent> out;
+    auto first = pairs_.lower_bound(FileKey{process.pid, 0, 0});
+    auto last = pairs_.lower_bound(FileKey{process.pid + 1, 0, 0});
+    for (auto it = first; it != last; ++it) {
+        auto event = summary(time, process, it->first, it->second, true);
+        // At exit a summary goes out unless it would repeat the last one exactly.
+        if (event) out.push_back(std::move(*event));
+    }
+    pairs_.erase(first, last);
+    return out;
+}
+
+std::vector<FileSummaryEvent> FileTracker::refresh(TimeNs time,
+                                                   const std::function<const ProcessRef*(std::uint32_t)>& live)
+{
+    std::vector<FileSummaryEvent> out;
+    for (auto& [key, pair] : pairs_) {
+        const ProcessRef* process = live(key.pid);
+        if (!process) continue;
+        if (auto event = summary(time, *process, key, pair, false)) out.push_back(std::move(*event));
+    }
+    return out;
+}
+
+FileTrackerStats FileTracker::stats() const
+{
+    return FileTrackerStats{pairs_.size(), evicted_, path_by_inode_.size()};
+}
+
+}  // namespace exfilwatch::enrich

@@ -1,0 +1,65 @@
+// enrich: the flow table. One entry per socket (by cookie) from its first packet to its close:
+// who owns it, the 4-tuple, the reassembled head of the outbound stream (parsed as a TLS
+// ClientHello or an HTTP request head), DNS answers received on it, and its byte counters.
+// A flow is named by SNI first, then the HTTP Host (or CONNECT target), then the DNS cache.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "decode/decoder.hpp"
+#include "enrich/dns_cache.hpp"
+#include "events.hpp"
+
+namespace exfilwatch::enrich {
+
+struct FlowTableStats {
+    std::uint64_t live = 0;
+    std::uint64_t evicted = 0;
+    std::uint64_t tls_parsed = 0;
+    std::uint64_t http_parsed = 0;
+    std::uint64_t dns_parsed = 0;
+    std::uint64_t parse_errors = 0;
+    std::uint64_t dns_cache = 0;
+};
+
+class FlowTable {
+public:
+    explicit FlowTable(std::size_t max_flows = 65536) : max_flows_(max_flows) {}
+
+    void on_start(TimeNs time, const ProcessRef& owner, const decode::FlowStart& start, std::vector<Event>& out);
+    void on_data(TimeNs time, const ProcessRef& owner, const decode::FlowData& data, std::vector<Event>& out);
+    void on_counters(TimeNs time, const ProcessRef& owner, const decode::FlowCounters& counters,
+                     std::vector<Event>& out);
+
+    FlowTableStats stats() const;
+
+private:
+    enum class Head { pending, tls, http, other };
+    struct Flow {
+        ProcessRef owner;
+        Transport transport = Transport::tcp;
+        bool ipv6 = false;
+        Endpoint source, destination;
+        std::string domain;
+        std::string domain_source;
+        std::vector<std::byte> head;  // contiguous outbound bytes from stream offset 0
+        Head head_state = Head::pending;
+        std::vector<std::byte> dns_stream;  // inbound DNS-over-TCP bytes
+        TimeNs last_seen = 0;
+    };
+    Flow& flow_for(TimeNs time, const ProcessRef& owner, std::uint64_t cookie, const decode::Tuple& tuple);
+    void parse_head(TimeNs time, std::uint64_t cookie, Flow& flow, std::vector<Event>& out);
+    void parse_dns(TimeNs time, std::uint64_t cookie, Flow& flow, std::span<const std::byte> message,
+                   std::vector<Event>& out);
+
+    std::size_t max_flows_;
+    std::unordered_map<std::uint64_t, Flow> flows_;
+    DnsCache dns_;
+    FlowTableStats stats_;
+};
+
+}  // namespace exfilwatch::enrich

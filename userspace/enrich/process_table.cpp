@@ -1,0 +1,229 @@
+// enrich: the process table (see process_table.hpp) and its /proc reader.
+#include "enrich/process_table.hpp"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "enrich/container.hpp"
+
+namespace exfilwatch::enrich {
+
+std::string base_name(std::string_view path)
+{
+    auto slash = path.rfind('/');
+    return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
+ProcessTable::ProcessTable(std::string boot_id, ProcSource source, std::size_t max_exited,
+                           TimeNs exited_linger_ns)
+    : boot_id_(std::move(boot_id)), source_(std::move(source)), max_exited_(max_exited),
+      exited_linger_ns_(exited_linger_ns)
+{
+}
+
+std::string ProcessTable::entity_id(std::uint32_t pid, std::uint64_t start_ns) const
+{
+    return fmt::format("{}-{}-{:x}", boot_id_, pid, start_ns);
+}
+
+void ProcessTable::add_existing(ProcessRef process)
+{
+    if (process.entity_id.empty()) process.entity_id = entity_id(process.pid, process.start_time);
+    auto pid = process.pid;
+    processes_[pid] = Entry{std::move(process)};
+}
+
+void ProcessTable::fill_container(ProcessRef& ref, std::uint32_t pid)
+{
+    auto cached = container_by_cgroup_.find(ref.cgroup_id);
+    if (ref.cgroup_id && cached != container_by_cgroup_.end()) {
+        ref.container_id = cached->second.first;
+        ref.pod_uid = cached->second.second;
+        return;
+    }
+    if (!source_.container_of) return;
+    auto found = source_.container_of(pid);
+    ref.container_id = found.first;
+    ref.pod_uid = found.second;
+    if (ref.cgroup_id && container_by_cgroup_.size() < 65536)
+        container_by_cgroup_[ref.cgroup_id] = found;
+}
+
+const ProcessRef& ProcessTable::on_exec(TimeNs, ProcessRef image)
+{
+    auto& entry = processes_[image.pid];
+    // The process keeps its identity across exec; the image changes.
+    if (entry.ref.pid == image.pid && !entry.exited && !entry.ref.entity_id.empty())
+        image.entity_id = entry.ref.entity_id;
+    if (image.entity_id.empty()) image.entity_id = entity_id(image.pid, image.start_time);
+    auto parent = processes_.find(image.ppid);
+    if (parent != processes_.end()) image.parent_entity_id = parent->second.ref.entity_id;
+    if (image.container_id.empty()) {
+        if (parent != processes_.end() && parent->second.ref.cgroup_id == image.cgroup_id &&
+            image.cgroup_id != 0) {
+            image.container_id = parent->second.ref.container_id;
+            image.pod_uid = parent->second.ref.pod_uid;
+        } else {
+            fill_container(image, image.pid);
+        }
+    }
+    entry = Entry{std::move(image)};
+    return entry.ref;
+}
+
+const ProcessRef& ProcessTable::on_fork(TimeNs time, std::uint32_t pid, std::uint32_t ppid,
+                                        std::uint32_t uid, std::uint64_t start_ns,
+                                        std::uint64_t cgroup_id, std::string_view comm)
+{
+    ProcessRef child;
+    auto parent = processes_.find(ppid);
+    if (parent != processes_.end()) {
+        child = parent->second.ref;  // same image, argv and groups until it execs
+        child.parent_entity_id = parent->second.ref.entity_id;
+    } else {
+        child.name = std::string(comm);
+    }
+    child.pid = pid;
+    child.ppid = ppid;
+    child.uid = uid;
+    child.start_time = start_ns;
+    child.cgroup_id = cgroup_id;
+    child.entity_id = entity_id(pid, start_ns);
+    (void)time;
+    auto& entry = processes_[pid];
+    entry = Entry{std::move(child)};
+    return entry.ref;
+}
+
+ProcessRef ProcessTable::on_exit(TimeNs time, std::uint32_t pid, std::uint64_t)
+{
+    auto it = processes_.find(pid);
+    if (it == processes_.end()) return lookup(pid);
+    if (!it->second.exited) {
+        it->second.exited = true;
+        it->second.exit_time = time;
+        exit_order_.emplace_back(pid, it->second.ref.entity_id);
+        ++exited_count_;
+    }
+    return it->second.ref;
+}
+
+const ProcessRef& ProcessTable::lookup(std::uint32_t pid)
+{
+    auto it = processes_.find(pid);
+    if (it != processes_.end()) return it->second.ref;
+    ++unknown_lookups_;
+    ProcessRef ref;
+    if (source_.read) {
+        if (auto found = source_.read(pid)) ref = std::move(*found);
+    }
+    ref.pid = pid;
+    if (ref.entity_id.empty()) ref.entity_id = entity_id(pid, ref.start_time);
+    auto parent = processes_.find(ref.ppid);
+    if (parent != processes_.end()) ref.parent_entity_id = parent->second.ref.entity_id;
+    auto& entry = processes_[pid];
+    entry = Entry{std::move(ref)};
+    return entry.ref;
+}
+
+void ProcessTable::expire(TimeNs now)
+{
+    while (!exit_order_.empty()) {
+        auto [pid, entity] = exit_order_.front();
+        auto it = processes_.find(pid);
+        bool stale = it == processes_.end() || !it->second.exited || it->second.ref.entity_id != entity;
+        if (stale) {
+            exit_order_.pop_front();
+            continue;
+        }
+        bool old = now > it->second.exit_time && now - it->second.exit_time > exited_linger_ns_;
+        if (!old && exit_order_.size() <= max_exited_) break;
+        if (!old) ++evicted_;
+        processes_.erase(it);
+        exit_order_.pop_front();
+    }
+}
+
+ProcessTableStats ProcessTable::stats() const
+{
+    ProcessTableStats out;
+    for (const auto& [pid, entry] : processes_) (entry.exited ? out.exited : out.live) += 1;
+    out.evicted = evicted_;
+    out.unknown_lookups = unknown_lookups_;
+    return out;
+}
+
+namespace {
+
+std::optional<std::string> read_file(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return std::nullopt;
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+std::optional<ProcessRef> read_proc_process(std::string_view proc_root, std::uint32_t pid)
+{
+    const std::string dir = fmt::format("{}/{}", proc_root, pid);
+    auto stat = read_file(dir + "/stat");
+    if (!stat) return std::nullopt;
+    // comm may hold spaces and parentheses: the fields start after the last ')'.
+    auto close = stat->rfind(')');
+    auto open = stat->find('(');
+    if (close == std::string::npos || open == std::string::npos || open > close) return std::nullopt;
+    ProcessRef ref;
+    ref.pid = pid;
+    ref.name = stat->substr(open + 1, close - open - 1);
+    std::istringstream fields(stat->substr(close + 1));
+    std::string state;
+    long long ppid = 0, pgid = 0, sid = 0, tty = 0, skip = 0;
+    unsigned long long start_ticks = 0;
+    fields >> state >> ppid >> pgid >> sid >> tty;
+    for (int i = 0; i < 14 && fields; ++i) fields >> skip;  // tpgid .. nice .. itrealvalue
+    fields >> start_ticks;
+    if (!fields) return std::nullopt;
+    ref.ppid = static_cast<std::uint32_t>(ppid);
+    ref.pgid = static_cast<std::uint32_t>(pgid);
+    ref.sid = static_cast<std::uint32_t>(sid);
+    ref.has_tty = tty != 0;
+    static const long ticks = sysconf(_SC_CLK_TCK);
+    ref.start_time = start_ticks * (1'000'000'000ULL / static_cast<unsigned long long>(ticks > 0 ? ticks : 100));
+
+    if (auto status = read_file(dir + "/status")) {
+        auto pos = status->find("\nUid:");
+        if (pos != std::string::npos) ref.uid = static_cast<std::uint32_t>(std::stoul(status->substr(pos + 5)));
+    }
+    if (auto cmdline = read_file(dir + "/cmdline")) {
+        std::size_t start = 0;
+        for (std::size_t i = 0; i < cmdline->size(); ++i) {
+            if ((*cmdline)[i] != '\0') continue;
+            ref.args.push_back(cmdline->substr(start, i - start));
+            start = i + 1;
+        }
+        if (start < cmdline->size()) ref.args.push_back(cmdline->substr(start));
+    }
+    char exe[4096];
+    auto n = readlink((dir + "/exe").c_str(), exe, sizeof(exe));
+    if (n > 0) {
+        ref.executable.assign(exe, static_cast<std::size_t>(n));
+        constexpr std::string_view deleted = " (deleted)";
+        if (ref.executable.ends_with(deleted)) ref.executable.resize(ref.executable.size() - deleted.size());
+        ref.name = base_name(ref.executable);
+    }
+    if (auto cgroup = read_file(dir + "/cgroup")) {
+        if (auto id = parse_proc_cgroup(*cgroup)) {
+            ref.container_id = id->container_id;
+            ref.pod_uid = id->pod_uid;
+        }
+    }
+    return ref;
+}
+
+}  // namespace exfilwatch::enrich

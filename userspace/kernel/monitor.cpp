@@ -1,0 +1,240 @@
+// kernel: loading, attaching and draining the BPF side (see monitor.hpp).
+#include "kernel/monitor.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "exfilwatch_bpf.skel.h"
+#include "kernel/capabilities.hpp"
+
+namespace exfilwatch::kernel {
+using namespace exfilwatch::wire;
+namespace {
+
+constexpr const char* tracefs = "/sys/kernel/tracing";
+
+bool g_verbose = false;
+
+int print_libbpf(enum libbpf_print_level level, const char* format, va_list args)
+{
+    if (!g_verbose && level != LIBBPF_WARN) return 0;
+    if (!g_verbose) return 0;  // warnings too: our own one-line errors say what matters
+    return vfprintf(stderr, format, args);
+}
+
+bool exists(const std::string& path)
+{
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0;
+}
+
+// Mounts tracefs where syscall tracepoints need it; true when it is usable.
+bool ensure_tracefs(std::string& reason)
+{
+    if (exists(fmt::format("{}/events", tracefs))) return true;
+    if (::mount("tracefs", tracefs, "tracefs", 0, nullptr) == 0) return true;
+    if (exists("/sys/kernel/debug/tracing/events")) return true;
+    reason = fmt::format("tracefs not mounted at {} and mounting it failed: {} "
+                         "(mount -t tracefs tracefs {})", tracefs, std::strerror(errno), tracefs);
+    return false;
+}
+
+// The cgroup v2 root: where the network hooks attach so that they see every process.
+std::string find_cgroup2_root()
+{
+    std::ifstream mounts("/proc/self/mounts");
+    std::string device, dir, type, rest;
+    while (mounts >> device >> dir >> type && std::getline(mounts, rest)) {
+        if (type == "cgroup2") return dir;
+    }
+    return {};
+}
+
+std::string_view section_of(const bpf_program* prog)
+{
+    return bpf_program__section_name(prog);
+}
+
+}  // namespace
+
+std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartError& error)
+{
+    g_verbose = options.verbose;
+    libbpf_set_print(print_libbpf);
+
+    if (auto missing = missing_capabilities(); !missing.empty()) {
+        error.message = fmt::format("not enough privilege to load BPF: missing {} (run as root, or grant "
+                                    "CAP_BPF, CAP_PERFMON, CAP_SYS_RESOURCE and CAP_SYS_ADMIN)", missing);
+        return nullptr;
+    }
+    if (!exists("/sys/kernel/btf/vmlinux")) {
+        error.message = "kernel BTF not found at /sys/kernel/btf/vmlinux: exfilwatch needs a kernel "
+                        "built with CONFIG_DEBUG_INFO_BTF=y";
+        return nullptr;
+    }
+
+    std::unique_ptr<Monitor> monitor(new Monitor());
+    monitor->ncpus_ = libbpf_num_possible_cpus();
+    auto* skel = exfilwatch_bpf__open();
+    if (!skel) {
+        error.message = fmt::format("cannot open the BPF object: {}", std::strerror(errno));
+        return nullptr;
+    }
+    monitor->skel_ = skel;
+
+    skel->rodata->cfg_self_tgid = options.self_pid;
+    skel->rodata->cfg_flow_update_ns = options.flow_update_ns;
+    std::size_t slot = 0;
+    for (const auto& prefix : options.ignore_prefixes) {
+        if (slot >= std::size(skel->rodata->cfg_ignore_prefixes)) break;
+        auto& dst = skel->rodata->cfg_ignore_prefixes[slot++];
+        std::strncpy(dst, prefix.c_str(), sizeof(dst) - 1);
+    }
+
+    // Decide before load which hooks this kernel can have; a missing one degrades, not fails.
+    std::string tracefs_reason;
+    bool have_tracefs = ensure_tracefs(tracefs_reason);
+    std::string cgroup_root = find_cgroup2_root();
+    bpf_program* prog;
+    bpf_object__for_each_program(prog, skel->obj) {
+        std::string_view section = section_of(prog);
+        HookStatus status{std::string(section), false, {}};
+        if (section.starts_with("tp/syscalls/")) {
+            auto event = section.substr(std::string_view("tp/syscalls/").size());
+            if (!have_tracefs) {
+                status.reason = tracefs_reason;
+            } else if (!exists(fmt::format("{}/events/syscalls/{}", tracefs, event)) &&
+                       !exists(fmt::format("/sys/kernel/debug/tracing/events/syscalls/{}", event))) {
+                status.reason = "no such syscall tracepoint on this kernel";
+            }
+        } else if (section.starts_with("cgroup") && cgroup_root.empty()) {
+            status.reason = "no cgroup v2 hierarchy mounted";
+        }
+        if (!status.reason.empty()) bpf_program__set_autoload(prog, false);
+        monitor->hooks_.push_back(std::move(status));
+    }
+
+    if (int err = exfilwatch_bpf__load(skel)) {
+        error.message = fmt::format("the kernel refused the BPF programs: {} (run with --verbose for the "
+                                    "verifier log)", std::strerror(-err));
+        if (-err == EPERM)
+            error.message += "; EPERM usually means missing CAP_BPF/CAP_SYS_ADMIN or kernel lockdown";
+        return nullptr;
+    }
+
+    if (!cgroup_root.empty()) monitor->cgroup_fd_ = ::open(cgroup_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    std::size_t index = 0;
+    bpf_object__for_each_program(prog, skel->obj) {
+        auto& status = monitor->hooks_[index++];
+        if (!status.reason.empty()) continue;
+        bpf_link* link = nullptr;
+        if (section_of(prog).starts_with("cgroup"))
+            link = bpf_program__attach_cgroup(prog, monitor->cgroup_fd_);
+        else
+            link = bpf_program__attach(prog);
+        if (!link) {
+            status.reason = fmt::format("attach failed: {}", std::strerror(errno));
+            continue;
+        }
+        status.attached = true;
+        monitor->links_.push_back(link);
+    }
+
+    monitor->ring_ = ring_buffer__new(bpf_map__fd(skel->maps.events), &Monitor::on_record, monitor.get(), nullptr);
+    if (!monitor->ring_) {
+        error.message = fmt::format("cannot set up the ring buffer: {}", std::strerror(errno));
+        return nullptr;
+    }
+    bool any = false;
+    for (const auto& hook : monitor->hooks_) any = any || hook.attached;
+    if (!any) {
+        error.message = "no BPF hook could be attached (run with --verbose for details)";
+        return nullptr;
+    }
+    return monitor;
+}
+
+int Monitor::on_record(void* ctx, void* data, size_t size)
+{
+    // Only copies: decoding happens after the drain, outside libbpf's callback. Returning
+    // non-zero would stop the drain, so nothing here can fail that way.
+    auto* batch = static_cast<Monitor*>(ctx)->filling_;
+    if (!batch) return 0;
+    const auto* bytes = static_cast<const std::byte*>(data);
+    batch->spans.emplace_back(batch->bytes.size(), size);
+    batch->bytes.insert(batch->bytes.end(), bytes, bytes + size);
+    return 0;
+}
+
+Monitor::~Monitor()
+{
+    if (ring_) ring_buffer__free(ring_);
+    for (auto* link : links_) bpf_link__destroy(link);
+    if (skel_) exfilwatch_bpf__destroy(skel_);
+    if (cgroup_fd_ >= 0) ::close(cgroup_fd_);
+}
+
+int Monitor::poll(RecordBatch& batch, int timeout_ms)
+{
+    filling_ = &batch;
+    std::size_t before = batch.spans.size();
+    // Wakeups are rare by design (BPF_RB_NO_WAKEUP), so a timeout is the normal way in; then
+    // consume drains whatever is pending.
+    int err = ring_buffer__poll(ring_, timeout_ms);
+    if (err < 0 && err != -EINTR) {
+        filling_ = nullptr;
+        return err;
+    }
+    err = ring_buffer__consume(ring_);
+    filling_ = nullptr;
+    if (err < 0 && err != -EINTR) return err;
+    return static_cast<int>(batch.spans.size() - before);
+}
+
+std::vector<std::uint64_t> Monitor::sum_percpu(int map_fd, std::uint32_t entries) const
+{
+    std::vector<std::uint64_t> totals(entries, 0);
+    std::vector<std::uint64_t> values(static_cast<std::size_t>(ncpus_));
+    for (std::uint32_t key = 0; key < entries; ++key) {
+        if (bpf_map_lookup_elem(map_fd, &key, values.data()) != 0) continue;
+        for (auto v : values) totals[key] += v;
+    }
+    return totals;
+}
+
+std::vector<std::uint64_t> Monitor::drops() const
+{
+    return sum_percpu(bpf_map__fd(skel_->maps.drops), EW_DROP_COUNT);
+}
+
+std::vector<std::uint64_t> Monitor::counters() const
+{
+    return sum_percpu(bpf_map__fd(skel_->maps.stats), EW_STAT_COUNT);
+}
+
+std::optional<enrich::FileCounters> Monitor::file_counters(const enrich::FileKey& key, bool take) const
+{
+    wire::ew_file_key raw{};
+    raw.tgid = key.pid;
+    raw.ino = key.inode;
+    raw.dev = key.device;
+    wire::ew_file_stats stats{};
+    int fd = bpf_map__fd(skel_->maps.file_reads);
+    int err = take ? bpf_map_lookup_and_delete_elem(fd, &raw, &stats) : bpf_map_lookup_elem(fd, &raw, &stats);
+    if (err != 0) return std::nullopt;
+    return enrich::FileCounters{stats.bytes_read, stats.bytes_mapped, stats.opened_for_write != 0};
+}
+
+}  // namespace exfilwatch::kernel
