@@ -1,0 +1,38 @@
+// The subcommands behind the CLI: each wires the pipeline stages for one job. main.cpp only
+// parses flags into these option structs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace exfilwatch::commands {
+
+struct RunOptions {
+    std::string rules_file;           // empty: the built-in rules
+    std::string events = "";          // telemetry kinds to emit besides alerts/state/metrics
+    int min_score = -1;               // -1: the rules' alert threshold
+    double duration_s = 0;            // 0: until SIGINT/SIGTERM
+    double stats_interval_s = 60;
+    std::string output_file;          // empty: stdout
+    bool verbose = false;
+};
+
+struct ReplayOptions {
+    std::string input;                // a file, or "-" for stdin
+    std::string rules_file;
+    int min_score = -1;
+    std::string output_file;
+    std::string events;               // also re-emit the telemetry it read
+};
+
+int run(const RunOptions& options);
+int replay(const ReplayOptions& options);
+int rules_check(const std::string& file);
+int rules_dump();
+
+// Parses a comma-separated --events list into event.action names; throws std::invalid_argument
+// naming the unknown entry.
+std::vector<std::string> parse_event_selection(const std::string& list);
+
+}  // namespace exfilwatch::commands

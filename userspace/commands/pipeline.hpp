@@ -1,0 +1,49 @@
+// The back half shared by `run` and `replay`: detection over enriched events, and every record
+// out through one NDJSON sink (telemetry when selected, alerts, state, metrics).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "events.hpp"
+
+namespace exfilwatch::commands {
+
+struct PipelineOptions {
+    std::string rules_file;  // empty: built-in
+    std::string events;      // --events list
+    int min_score = -1;
+    std::string output_file;  // empty: stdout
+};
+
+struct HookReport {
+    std::string name;
+    bool attached = false;
+    std::string reason;
+};
+
+class Pipeline {
+public:
+    // Loads the rules (throws std::runtime_error with file:line:column on a bad file) and opens
+    // the output.
+    explicit Pipeline(const PipelineOptions& options);
+    ~Pipeline();
+
+    void started(TimeNs time, const std::vector<HookReport>& hooks, std::size_t processes_scanned);
+    void on_event(const Event& event);
+    void metrics(TimeNs time, std::vector<std::pair<std::string, std::uint64_t>> counters);
+    void stopped(TimeNs time, const std::string& reason);
+    void flush(bool final);
+    bool output_broken() const;
+
+    std::uint64_t alerts() const;
+
+private:
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
+}  // namespace exfilwatch::commands

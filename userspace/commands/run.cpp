@@ -1,0 +1,246 @@
+// `exfilwatch run`: the live pipeline. Kernel -> decode -> enrich -> detect -> NDJSON, with the
+// lifecycle of DESIGN.md: load and attach, then scan /proc, then say monitor-started; on stop,
+// drain the ring buffer, flush summaries, print the final metrics and monitor-stopped.
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "commands/commands.hpp"
+#include "commands/pipeline.hpp"
+#include "decode/decoder.hpp"
+#include "enrich/container.hpp"
+#include "enrich/enricher.hpp"
+#include "enrich/file_tracker.hpp"
+#include "enrich/flow_table.hpp"
+#include "enrich/process_table.hpp"
+#include "kernel/monitor.hpp"
+
+namespace exfilwatch::commands {
+namespace {
+
+// The only mutable global: set by signal handlers, read by the loop.
+volatile sig_atomic_t g_stop_signal = 0;
+
+void on_stop_signal(int signal)
+{
+    g_stop_signal = signal;
+}
+
+void install_signal_handlers()
+{
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, nullptr);
+    sigaction(SIGTERM, &action, nullptr);
+    sigaction(SIGHUP, &action, nullptr);
+    signal(SIGPIPE, SIG_IGN);  // a closed stdout is an EPIPE the sink handles, not a death
+}
+
+std::uint64_t clock_ns(clockid_t clock)
+{
+    timespec ts{};
+    clock_gettime(clock, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+std::string boot_id()
+{
+    std::ifstream in("/proc/sys/kernel/random/boot_id");
+    std::string id;
+    std::getline(in, id);
+    id.erase(std::remove(id.begin(), id.end(), '-'), id.end());
+    return id.substr(0, 8);
+}
+
+std::pair<std::string, std::string> container_of_pid(std::uint32_t pid)
+{
+    std::ifstream in(fmt::format("/proc/{}/cgroup", pid));
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (auto id = enrich::parse_proc_cgroup(text)) return {id->container_id, id->pod_uid};
+    return {};
+}
+
+std::string fd_path(std::uint32_t pid, std::int32_t fd)
+{
+    char target[4096];
+    auto n = readlink(fmt::format("/proc/{}/fd/{}", pid, fd).c_str(), target, sizeof(target));
+    return n > 0 ? std::string(target, static_cast<std::size_t>(n)) : std::string();
+}
+
+// Every process already running, so a process older than the monitor keeps its command line
+// and ancestry. Processes that vanish mid-scan are skipped.
+std::size_t scan_proc(enrich::ProcessTable& table, std::uint32_t self)
+{
+    std::size_t found = 0;
+    DIR* dir = opendir("/proc");
+    if (!dir) return 0;
+    while (auto* entry = readdir(dir)) {
+        char* end = nullptr;
+        unsigned long pid = std::strtoul(entry->d_name, &end, 10);
+        if (!end || *end != '\0' || pid == 0 || pid == self) continue;
+        if (auto process = enrich::read_proc_process("/proc", static_cast<std::uint32_t>(pid))) {
+            table.add_existing(std::move(*process));
+            ++found;
+        }
+    }
+    closedir(dir);
+    return found;
+}
+
+}  // namespace
+
+int run(const RunOptions& options)
+{
+    Pipeline pipeline(PipelineOptions{options.rules_file, options.events, options.min_score, options.output_file});
+    install_signal_handlers();
+
+    const std::uint32_t self = static_cast<std::uint32_t>(getpid());
+    kernel::MonitorOptions kernel_options;
+    kernel_options.verbose = options.verbose;
+    kernel_options.self_pid = self;
+    // Opens that are counted but not reported: shared libraries, locale and font data, and
+    // pseudo-files. Reads of these never make a file sensitive.
+    kernel_options.ignore_prefixes = {"/usr/lib/", "/lib/", "/lib64/", "/usr/lib64/", "/usr/share/",
+                                      "/usr/local/lib/", "/etc/ld.so.", "/proc/", "/sys/", "/dev/"};
+    kernel::StartError error;
+    auto monitor = kernel::Monitor::start(kernel_options, error);
+    if (!monitor) {
+        fmt::print(stderr, "exfilwatch: {}\n", error.message);
+        return 2;
+    }
+
+    const std::int64_t offset = static_cast<std::int64_t>(clock_ns(CLOCK_REALTIME)) -
+                                static_cast<std::int64_t>(clock_ns(CLOCK_MONOTONIC));
+    enrich::ProcessTable processes(boot_id(), enrich::ProcSource{
+        [](std::uint32_t pid) { return enrich::read_proc_process("/proc", pid); }, container_of_pid});
+    enrich::FileTracker files(enrich::FileCounterSource{
+        [&monitor](const enrich::FileKey& key, bool take) { return monitor->file_counters(key, take); }, fd_path});
+    enrich::FlowTable flows;
+    enrich::Enricher enricher(processes, files, flows, offset);
+    std::size_t scanned = scan_proc(processes, self);
+
+    auto now = [] { return clock_ns(CLOCK_REALTIME); };
+    std::vector<HookReport> hooks;
+    for (const auto& hook : monitor->hooks()) hooks.push_back(HookReport{hook.name, hook.attached, hook.reason});
+    pipeline.started(now(), hooks, scanned);
+
+    auto collect_metrics = [&](std::vector<std::pair<std::string, std::uint64_t>>& counters) {
+        static constexpr const char* drop_names[] = {"ringbuf_full", "args_read", "path_read", "capture_read",
+                                                     "flow_storage_full", "file_map_full"};
+        static constexpr const char* stat_names[] = {"exec", "fork", "exit", "file_open", "file_open_suppressed",
+                                                     "file_read_bytes", "flow_start", "flow_data", "flow_end"};
+        auto drops = monitor->drops();
+        for (std::size_t i = 0; i < drops.size() && i < std::size(drop_names); ++i)
+            counters.emplace_back(fmt::format("kernel.drops.{}", drop_names[i]), drops[i]);
+        auto stats = monitor->counters();
+        for (std::size_t i = 0; i < stats.size() && i < std::size(stat_names); ++i)
+            counters.emplace_back(fmt::format("kernel.records.{}", stat_names[i]), stats[i]);
+        auto p = processes.stats();
+        counters.emplace_back("processes.live", p.live);
+        counters.emplace_back("processes.exited", p.exited);
+        counters.emplace_back("processes.evicted", p.evicted);
+        counters.emplace_back("processes.unknown_lookups", p.unknown_lookups);
+        auto f = files.stats();
+        counters.emplace_back("files.tracked_pairs", f.tracked_pairs);
+        counters.emplace_back("files.evicted_pairs", f.evicted_pairs);
+        auto fl = flows.stats();
+        counters.emplace_back("flows.live", fl.live);
+        counters.emplace_back("flows.evicted", fl.evicted);
+        counters.emplace_back("flows.tls_parsed", fl.tls_parsed);
+        counters.emplace_back("flows.http_parsed", fl.http_parsed);
+        counters.emplace_back("flows.dns_parsed", fl.dns_parsed);
+        counters.emplace_back("flows.parse_errors", fl.parse_errors);
+        counters.emplace_back("dns.cache_size", fl.dns_cache);
+    };
+
+    kernel::RecordBatch batch;
+    std::vector<Event> events;
+    std::uint64_t decode_errors = 0;
+    auto process_batch = [&] {
+        for (auto [off, size] : batch.spans) {
+            auto decoded = decode::decode_record(std::span(batch.bytes).subspan(off, size));
+            if (auto* error = std::get_if<decode::DecodeError>(&decoded)) {
+                ++decode_errors;
+                if (options.verbose) fmt::print(stderr, "exfilwatch: dropped a record: {}\n", error->reason);
+                continue;
+            }
+            enricher.on_record(std::get<decode::Record>(decoded), events);
+        }
+        batch.clear();
+        for (auto& event : events) pipeline.on_event(event);
+        events.clear();
+    };
+
+    const std::uint64_t started = now();
+    const std::uint64_t deadline = options.duration_s > 0
+                                       ? started + static_cast<std::uint64_t>(options.duration_s * 1e9)
+                                       : 0;
+    const std::uint64_t stats_every = static_cast<std::uint64_t>(options.stats_interval_s * 1e9);
+    std::uint64_t next_stats = stats_every ? started + stats_every : 0;
+    std::uint64_t next_tick = started + 1'000'000'000ULL;
+    std::string stop_reason = "duration";
+    int exit_code = 0;
+
+    while (true) {
+        if (g_stop_signal) {
+            stop_reason = g_stop_signal == SIGINT ? "SIGINT" : g_stop_signal == SIGTERM ? "SIGTERM" : "SIGHUP";
+            break;
+        }
+        if (deadline && now() >= deadline) break;
+        if (pipeline.output_broken()) {
+            stop_reason = "output closed";
+            break;
+        }
+        int n = monitor->poll(batch, 100);
+        if (n < 0) {
+            fmt::print(stderr, "exfilwatch: reading the ring buffer failed: {}\n", std::strerror(-n));
+            stop_reason = "ring buffer error";
+            exit_code = 1;
+            break;
+        }
+        process_batch();
+        std::uint64_t t = now();
+        if (t >= next_tick) {
+            enricher.tick(t, events);
+            for (auto& event : events) pipeline.on_event(event);
+            events.clear();
+            next_tick = t + 1'000'000'000ULL;
+        }
+        if (next_stats && t >= next_stats) {
+            std::vector<std::pair<std::string, std::uint64_t>> counters;
+            collect_metrics(counters);
+            counters.emplace_back("decode.errors", decode_errors);
+            pipeline.metrics(t, counters);
+            next_stats = t + stats_every;
+        }
+        pipeline.flush(false);
+    }
+
+    // Drain what the kernel still holds, then report what live processes read so far.
+    while (monitor->poll(batch, 0) > 0) process_batch();
+    process_batch();
+    enricher.tick(now(), events);
+    for (auto& event : events) pipeline.on_event(event);
+    events.clear();
+
+    std::vector<std::pair<std::string, std::uint64_t>> counters;
+    collect_metrics(counters);
+    counters.emplace_back("decode.errors", decode_errors);
+    pipeline.metrics(now(), counters);
+    pipeline.stopped(now(), stop_reason);
+    pipeline.flush(true);
+    return exit_code;
+}
+
+}  // namespace exfilwatch::commands

@@ -1,0 +1,92 @@
+// exfilwatch CLI: parses flags and hands them to a subcommand. No pipeline logic lives here.
+#include <CLI/CLI.hpp>
+
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "commands/commands.hpp"
+
+namespace {
+
+// `exfilwatch [run] [flags]`: run is the default subcommand.
+std::vector<std::string> with_default_subcommand(int argc, char** argv)
+{
+    std::vector<std::string> args(argv, argv + argc);
+    static constexpr std::string_view known[] = {"run", "replay", "rules", "--version", "-V", "--help", "-h"};
+    bool explicit_command = false;
+    if (args.size() > 1) {
+        for (auto name : known) explicit_command = explicit_command || args[1] == name;
+    }
+    if (!explicit_command) args.insert(args.begin() + 1, "run");
+    return args;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    using namespace exfilwatch::commands;
+    CLI::App app{"exfilwatch: catches data exfiltration over web services (MITRE ATT&CK T1567) with eBPF.\n"
+                 "Streams NDJSON with ECS field names: alerts, state and metric records, and telemetry on request."};
+    app.set_version_flag("--version,-V", fmt::format("exfilwatch {}", EXFILWATCH_VERSION));
+    app.require_subcommand(1);
+
+    RunOptions run_options;
+    auto* run_cmd = app.add_subcommand("run", "monitor this host (the default subcommand; needs root or CAP_BPF+CAP_PERFMON)");
+    run_cmd->add_option("--rules", run_options.rules_file, "rules file (YAML) instead of the built-in rules")
+        ->check(CLI::ExistingFile);
+    run_cmd->add_option("--events", run_options.events,
+                        "also emit telemetry: comma-separated exec,fork,exit,file,connect,tls,dns,http,flow or all");
+    run_cmd->add_option("--min-score", run_options.min_score,
+                        "emit alerts at or above this risk score (default: the rules' alert threshold)")
+        ->check(CLI::Range(0, 100));
+    run_cmd->add_option("--duration", run_options.duration_s, "stop after this many seconds (0: until SIGINT/SIGTERM)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    run_cmd->add_option("--stats-interval", run_options.stats_interval_s, "seconds between metric records (0: only at stop)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    run_cmd->add_option("--output", run_options.output_file, "write NDJSON to this file instead of stdout");
+    run_cmd->add_flag("--verbose,-v", run_options.verbose, "show libbpf's own log (verifier output) on stderr");
+
+    ReplayOptions replay_options;
+    auto* replay_cmd = app.add_subcommand("replay", "run the detection engine over recorded telemetry (no privileges)");
+    replay_cmd->add_option("input", replay_options.input, "NDJSON from `exfilwatch run --events all`, or - for stdin")
+        ->required();
+    replay_cmd->add_option("--rules", replay_options.rules_file, "rules file (YAML) instead of the built-in rules")
+        ->check(CLI::ExistingFile);
+    replay_cmd->add_option("--min-score", replay_options.min_score, "emit alerts at or above this risk score")
+        ->check(CLI::Range(0, 100));
+    replay_cmd->add_option("--events", replay_options.events, "also re-emit the telemetry read (same list as run)");
+    replay_cmd->add_option("--output", replay_options.output_file, "write NDJSON to this file instead of stdout");
+
+    std::string check_file;
+    auto* rules_cmd = app.add_subcommand("rules", "inspect rules");
+    rules_cmd->require_subcommand(1);
+    auto* check_cmd = rules_cmd->add_subcommand("check", "validate a rules file; errors carry line and column");
+    check_cmd->add_option("file", check_file, "the rules file")->required();
+    auto* dump_cmd = rules_cmd->add_subcommand("dump", "print the built-in rules");
+
+    try {
+        auto args = with_default_subcommand(argc, argv);
+        std::vector<const char*> raw;
+        for (const auto& arg : args) raw.push_back(arg.c_str());
+        app.parse(static_cast<int>(raw.size()), raw.data());
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+
+    try {
+        if (*run_cmd) return run(run_options);
+        if (*replay_cmd) return replay(replay_options);
+        if (*check_cmd) return rules_check(check_file);
+        if (*dump_cmd) return rules_dump();
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "exfilwatch: {}\n", e.what());
+        return 1;
+    }
+    return 0;
+}
