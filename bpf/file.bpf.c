@@ -25,16 +25,22 @@ const volatile char cfg_ignore_prefixes[EW_IGNORE_MAX][EW_IGNORE_LEN] = {};
 #define EW_O_CREAT 0100
 #define EW_O_TRUNC 01000
 
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+/* fd -> struct file of the current task. Hot path (every read): BTF pointer loads instead of
+ * one probe-read helper call per field; only the fd array slot needs a helper. */
 static __always_inline struct file *ew_fd_file(int fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
+	if (fd < 0 || fd >= fdt->max_fds)
 		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file **fds = fdt->fd;
 	struct file *file = NULL;
 	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
-	return file;
+	if (!file)
+		return NULL;
+	return bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
 }
 
 static __always_inline bool ew_is_write(__u32 flags)
@@ -86,14 +92,16 @@ static __always_inline void ew_open_exit(long ret, int dirfd, const char *upath,
 	rec->dev = 0;
 	if (ret >= 0) {
 		file = ew_fd_file(ret);
-		inode = BPF_CORE_READ(file, f_inode);
-		rec->mode = BPF_CORE_READ(inode, i_mode);
+		if (!file)
+			return;
+		inode = file->f_inode;
+		rec->mode = inode->i_mode;
 		if ((rec->mode & EW_S_IFMT) != EW_S_IFREG) {
 			ew_count(EW_STAT_FILE_OPEN_SUPPRESSED);
 			return;
 		}
-		key.ino = BPF_CORE_READ(inode, i_ino);
-		key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+		key.ino = inode->i_ino;
+		key.dev = inode->i_sb->s_dev;
 		struct ew_file_stats *seen = bpf_map_lookup_elem(&file_reads, &key);
 		/* A repeat open by the same process says nothing new, unless it now writes. */
 		if (seen && (seen->opened_for_write || !ew_is_write(flags))) {
@@ -144,8 +152,10 @@ static __always_inline void ew_open_exit(long ret, int dirfd, const char *upath,
 			base.mnt = BPF_CORE_READ(task, fs, pwd.mnt);
 		} else {
 			struct file *dir = ew_fd_file(dirfd);
-			base.dentry = BPF_CORE_READ(dir, f_path.dentry);
-			base.mnt = BPF_CORE_READ(dir, f_path.mnt);
+			if (!dir)
+				return;
+			base.dentry = dir->f_path.dentry;
+			base.mnt = dir->f_path.mnt;
 		}
 		__u32 off = name_size;
 		if (off > EW_PATH_MAX)
@@ -212,12 +222,12 @@ static __always_inline void ew_account_read(int fd, long bytes, bool mapped)
 	struct file *file = ew_fd_file(fd);
 	if (!file)
 		return;
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
-	if ((BPF_CORE_READ(inode, i_mode) & EW_S_IFMT) != EW_S_IFREG)
+	struct inode *inode = file->f_inode;
+	if ((inode->i_mode & EW_S_IFMT) != EW_S_IFREG)
 		return;
 	struct ew_file_key key = {.tgid = bpf_get_current_pid_tgid() >> 32};
-	key.ino = BPF_CORE_READ(inode, i_ino);
-	key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	key.ino = inode->i_ino;
+	key.dev = inode->i_sb->s_dev;
 	__u64 now = bpf_ktime_get_ns();
 	struct ew_file_stats *stats = bpf_map_lookup_elem(&file_reads, &key);
 	if (stats) {
