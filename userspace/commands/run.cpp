@@ -80,7 +80,7 @@ std::string fd_path(std::uint32_t pid, std::int32_t fd)
 
 // Every process already running, so a process older than the monitor keeps its command line
 // and ancestry. Processes that vanish mid-scan are skipped.
-std::size_t scan_proc(enrich::ProcessTable& table, std::uint32_t self)
+std::size_t scan_proc(enrich::ProcessTable& table, std::uint32_t self, std::int64_t monotonic_to_wall)
 {
     std::size_t found = 0;
     DIR* dir = opendir("/proc");
@@ -90,6 +90,7 @@ std::size_t scan_proc(enrich::ProcessTable& table, std::uint32_t self)
         unsigned long pid = std::strtoul(entry->d_name, &end, 10);
         if (!end || *end != '\0' || pid == 0 || pid == self) continue;
         if (auto process = enrich::read_proc_process("/proc", static_cast<std::uint32_t>(pid))) {
+            process->start_time += monotonic_to_wall;  // /proc counts from boot, like CLOCK_MONOTONIC here
             table.add_existing(std::move(*process));
             ++found;
         }
@@ -128,7 +129,7 @@ int run(const RunOptions& options)
         [&monitor](const enrich::FileKey& key, bool take) { return monitor->file_counters(key, take); }, fd_path});
     enrich::FlowTable flows;
     enrich::Enricher enricher(processes, files, flows, offset);
-    std::size_t scanned = scan_proc(processes, self);
+    std::size_t scanned = scan_proc(processes, self, offset);
 
     auto now = [] { return clock_ns(CLOCK_REALTIME); };
     std::vector<HookReport> hooks;

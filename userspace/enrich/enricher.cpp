@@ -41,13 +41,13 @@ void Enricher::on_record(const decode::Record& record, std::vector<Event>& out)
                 image.args_truncated = r.args_truncated;
                 image.has_tty = r.tty;
                 image.cgroup_id = r.cgroup_id;
-                image.start_time = r.start_ns;
+                image.start_time = wall(r.start_ns);
                 out.push_back(ExecEvent{time, processes_.on_exec(time, std::move(image))});
             } else if constexpr (std::is_same_v<T, decode::Fork>) {
-                out.push_back(ForkEvent{time, processes_.on_fork(time, r.header.pid, r.ppid, r.uid, r.start_ns,
+                out.push_back(ForkEvent{time, processes_.on_fork(time, r.header.pid, r.ppid, r.uid, wall(r.start_ns),
                                                                  r.cgroup_id, r.comm)});
             } else if constexpr (std::is_same_v<T, decode::Exit>) {
-                ProcessRef process = processes_.on_exit(time, r.header.pid, r.start_ns);
+                ProcessRef process = processes_.on_exit(time, r.header.pid, wall(r.start_ns));
                 for (auto& summary : files_.on_exit(time, process)) out.push_back(std::move(summary));
                 out.push_back(ExitEvent{time, std::move(process), exit_code_of(r.wait_status)});
             } else if constexpr (std::is_same_v<T, decode::FileOpen>) {

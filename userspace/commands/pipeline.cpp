@@ -1,0 +1,201 @@
+// The back half shared by run and replay (see pipeline.hpp), and the replay and rules commands.
+#include "commands/pipeline.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "commands/commands.hpp"
+#include "detect/engine.hpp"
+#include "detect/rules.hpp"
+#include "output/ecs.hpp"
+#include "output/sink.hpp"
+#include "replay/reader.hpp"
+
+namespace exfilwatch {
+extern const std::string_view builtin_rules_yaml;
+}
+
+namespace exfilwatch::commands {
+namespace {
+
+std::string read_whole_file(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error(fmt::format("cannot read rules file {}", path));
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+detect::Rules load(const std::string& file)
+{
+    auto result = file.empty() ? detect::load_rules(builtin_rules_yaml, "built-in rules")
+                               : detect::load_rules(read_whole_file(file), file);
+    if (auto* error = std::get_if<detect::RulesError>(&result)) throw std::runtime_error(error->to_string());
+    return std::get<detect::Rules>(std::move(result));
+}
+
+}  // namespace
+
+struct Pipeline::State {
+    PipelineOptions options;
+    std::vector<std::string> selected;  // event.action names to emit as telemetry
+    std::unique_ptr<output::NdjsonSink> sink;
+    std::unique_ptr<detect::Engine> engine;
+    int min_score = 0;
+    std::uint64_t alerts = 0;
+    std::uint64_t suppressed_alerts = 0;
+    std::uint64_t telemetry = 0;
+
+    void write(const std::string& line) { sink->write_line(line); }
+};
+
+Pipeline::Pipeline(const PipelineOptions& options) : state_(std::make_unique<State>())
+{
+    state_->options = options;
+    state_->selected = parse_event_selection(options.events);
+    auto rules = load(options.rules_file);
+    state_->min_score = options.min_score >= 0 ? options.min_score : rules.settings.alert_threshold;
+    state_->engine = std::make_unique<detect::Engine>(std::move(rules));
+    state_->sink = options.output_file.empty() ? std::make_unique<output::NdjsonSink>(STDOUT_FILENO)
+                                               : output::NdjsonSink::open_file(options.output_file);
+}
+
+Pipeline::~Pipeline() = default;
+
+void Pipeline::started(TimeNs time, const std::vector<HookReport>& hooks, std::size_t processes_scanned)
+{
+    output::MonitorState state;
+    state.time = time;
+    state.action = output::StateAction::started;
+    state.version = EXFILWATCH_VERSION;
+    for (const auto& hook : hooks) state.hooks.push_back(output::HookStatus{hook.name, hook.attached, hook.reason});
+    state.rules_source = state_->options.rules_file.empty() ? "built-in" : state_->options.rules_file;
+    state.events = state_->options.events;
+    state.mode = hooks.empty() ? "replay" : "run";
+    state.processes_scanned = processes_scanned;
+    state_->write(output::to_ndjson_line(state));
+    flush(false);
+}
+
+void Pipeline::on_event(const Event& event)
+{
+    auto action = output::event_action(event);
+    if (std::find(state_->selected.begin(), state_->selected.end(), action) != state_->selected.end()) {
+        state_->write(output::to_ndjson_line(event));
+        ++state_->telemetry;
+    }
+    for (const auto& alert : state_->engine->process(event)) {
+        if (alert.risk_score < state_->min_score) {
+            ++state_->suppressed_alerts;
+            continue;
+        }
+        state_->write(output::to_ndjson_line(alert));
+        ++state_->alerts;
+    }
+}
+
+void Pipeline::metrics(TimeNs time, std::vector<std::pair<std::string, std::uint64_t>> counters)
+{
+    auto engine = state_->engine->stats();
+    counters.emplace_back("detect.events", engine.events);
+    counters.emplace_back("detect.alerts", engine.alerts);
+    counters.emplace_back("detect.processes", engine.processes);
+    counters.emplace_back("detect.flows", engine.flows);
+    counters.emplace_back("detect.evicted_processes", engine.evicted_processes);
+    counters.emplace_back("detect.evicted_flows", engine.evicted_flows);
+    counters.emplace_back("output.alerts", state_->alerts);
+    counters.emplace_back("output.alerts_below_min_score", state_->suppressed_alerts);
+    counters.emplace_back("output.telemetry", state_->telemetry);
+    counters.emplace_back("output.dropped_lines", state_->sink->dropped_lines());
+    state_->write(output::to_ndjson_line(output::Metrics{time, std::move(counters)}));
+}
+
+void Pipeline::stopped(TimeNs time, const std::string& reason)
+{
+    output::MonitorState state;
+    state.time = time;
+    state.action = output::StateAction::stopped;
+    state.version = EXFILWATCH_VERSION;
+    state.rules_source = state_->options.rules_file.empty() ? "built-in" : state_->options.rules_file;
+    state.events = state_->options.events;
+    state.reason = reason;
+    state_->write(output::to_ndjson_line(state));
+}
+
+void Pipeline::flush(bool final)
+{
+    if (final)
+        state_->sink->close(std::chrono::seconds(2));
+    else
+        state_->sink->flush();
+}
+
+bool Pipeline::output_broken() const
+{
+    return state_->sink->broken();
+}
+
+std::uint64_t Pipeline::alerts() const
+{
+    return state_->alerts;
+}
+
+int replay(const ReplayOptions& options)
+{
+    Pipeline pipeline(PipelineOptions{options.rules_file, options.events, options.min_score, options.output_file});
+    std::uint64_t errors = 0;
+    auto reader = replay::ReplayReader::open(options.input, [&errors](std::uint64_t line, std::string_view message) {
+        ++errors;
+        fmt::print(stderr, "exfilwatch: {}: line {}: {}\n", "replay", line, message);
+    });
+    Event event;
+    TimeNs last = 0;
+    while (reader->next(event)) {
+        last = std::visit([](const auto& e) { return e.time; }, event);
+        pipeline.on_event(event);
+        if (pipeline.output_broken()) break;
+    }
+    const auto& stats = reader->stats();
+    pipeline.metrics(last, {{"replay.lines", stats.lines},
+                            {"replay.events", stats.events},
+                            {"replay.ignored", stats.ignored},
+                            {"replay.errors", stats.errors}});
+    pipeline.flush(true);
+    if (!reader->io_error().empty()) {
+        fmt::print(stderr, "exfilwatch: reading {} failed: {}\n", options.input, reader->io_error());
+        return 1;
+    }
+    return 0;
+}
+
+int rules_check(const std::string& file)
+{
+    std::string text;
+    try {
+        text = read_whole_file(file);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "exfilwatch: {}\n", e.what());
+        return 1;
+    }
+    auto result = detect::load_rules(text, file);
+    if (auto* error = std::get_if<detect::RulesError>(&result)) {
+        fmt::print(stderr, "{}\n", error->to_string());
+        return 1;
+    }
+    fmt::print("{}: ok\n", file);
+    return 0;
+}
+
+int rules_dump()
+{
+    fmt::print("{}", builtin_rules_yaml);
+    return 0;
+}
+
+}  // namespace exfilwatch::commands

@@ -1,0 +1,96 @@
+// detect: lineage. Data moves between processes before it leaves: parent to child, between the
+// members of a pipeline (same parent and process group, alive at the same time), and through
+// staging files (written by one process, read by the next). This keeps a bounded, time-windowed
+// graph of processes, their sensitive/staging reads and the files they wrote, and answers "which
+// reads can have reached this process".
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "detect/rules.hpp"
+#include "events.hpp"
+
+namespace exfilwatch::detect {
+
+struct ReadRecord {
+    std::string path;
+    std::string display;                  // `~/.ssh/id_rsa` form for a sensitive file
+    const SensitiveClass* cls = nullptr;  // nullptr: a staging file
+    std::string staging_writer;           // entity that wrote the file (staging reads)
+    std::uint64_t bytes = 0;              // 0 until a FileSummaryEvent says
+    TimeNs time = 0;
+};
+
+struct ProcessNode {
+    ProcessRef ref;
+    TimeNs start = 0;
+    TimeNs exit = 0;  // 0 while running
+    TimeNs last_seen = 0;
+    std::vector<std::string> children;
+    std::vector<ReadRecord> reads;
+};
+
+// One read that can have reached the process asked about.
+struct LineageSource {
+    const ProcessNode* reader = nullptr;
+    const ReadRecord* read = nullptr;
+    std::vector<const ReadRecord*> staged_via;  // staging reads on the way, nearest first
+    const ProcessNode* carrier = nullptr;       // the lineage member that read the staging file
+};
+
+struct LineageView {
+    std::vector<LineageSource> sources;
+    std::vector<const ProcessNode*> members;  // every process joined, the asked one first
+};
+
+struct LineageStats {
+    std::uint64_t processes = 0;
+    std::uint64_t staged_files = 0;
+    std::uint64_t evicted_processes = 0;
+    std::uint64_t evicted_staged_files = 0;
+    std::uint64_t dropped_reads = 0;  // per-process read cap reached
+};
+
+class Lineage {
+public:
+    explicit Lineage(const Rules& rules) : rules_(rules) {}
+
+    ProcessNode& touch(const ProcessRef& ref, TimeNs time);
+    void on_exit(const ProcessRef& ref, TimeNs time);
+    // Records a read if the file is sensitive or staged by another process. Returns true when the
+    // lineage changed (a new read, or more bytes).
+    bool on_read(const ProcessRef& ref, TimeNs time, const std::string& path, std::uint64_t inode,
+                 std::uint64_t bytes);
+    void on_write(const ProcessRef& ref, TimeNs time, const std::string& path, std::uint64_t inode);
+
+    LineageView view(const std::string& entity, TimeNs now) const;
+    const ProcessNode* find(const std::string& entity) const;
+
+    void expire(TimeNs now);
+    LineageStats stats() const;
+
+    static std::string key_of(const ProcessRef& ref);
+
+private:
+    struct Staged {
+        std::string writer;
+        TimeNs time = 0;
+        std::uint64_t inode = 0;
+    };
+    void collect(const std::string& entity, TimeNs now, int depth, std::unordered_set<std::string>& visited,
+                 LineageView& view) const;
+    std::vector<const ProcessNode*> related(const ProcessNode& node) const;
+    void descendants(const ProcessNode& node, int depth, std::vector<const ProcessNode*>& out) const;
+
+    const Rules& rules_;
+    std::unordered_map<std::string, ProcessNode> processes_;
+    std::unordered_map<std::string, Staged> staged_;               // by path
+    std::unordered_map<std::uint64_t, std::string> staged_inodes_;  // inode -> path
+    LineageStats stats_;
+};
+
+}  // namespace exfilwatch::detect

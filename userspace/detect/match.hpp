@@ -1,0 +1,57 @@
+// detect: the two matchers the rules are written in. Path globs (`*`, `?`, `[a-z]`, `**` for any
+// number of directories, a leading `~/` for "under any home directory") and domain suffixes
+// matched on label boundaries (`*` in a label matches one label).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace exfilwatch::detect {
+
+class PathGlob {
+public:
+    // Returns nullopt and sets `error` when the pattern is malformed.
+    static std::optional<PathGlob> compile(std::string_view pattern, std::string& error);
+
+    bool matches(std::string_view path) const;
+    // The path as a reader would write it: `~/.ssh/id_rsa` for a home pattern, else the path.
+    std::string display(std::string_view path) const;
+    const std::string& pattern() const { return pattern_; }
+
+private:
+    std::string pattern_;
+    std::vector<std::string> segments_;  // "**" matches any number of segments
+    bool home_ = false;
+    std::size_t home_tail_ = 0;  // segments after "~/" when they hold no "**"
+};
+
+// One segment (no '/'): `*`, `?`, `[...]` (with `!`/`^` negation and ranges), `\` escapes.
+bool glob_match_segment(std::string_view pattern, std::string_view text);
+// Validates a segment pattern; returns an error message or empty.
+std::string glob_segment_error(std::string_view pattern);
+// Whole-name glob for process names (no '/' semantics): same syntax as a segment.
+inline bool name_matches(std::string_view pattern, std::string_view name)
+{
+    return glob_match_segment(pattern, name);
+}
+
+// Lowercases, strips a trailing dot and a `:port`, and brackets of an IPv6 literal.
+std::string normalize_domain(std::string_view host);
+
+// A domain pattern: labels, `*` alone or inside a label matches within one label.
+class DomainPattern {
+public:
+    static std::optional<DomainPattern> compile(std::string_view pattern, std::string& error);
+    // Suffix match on a label boundary; `domain` must be normalized.
+    bool matches(std::string_view domain) const;
+    std::size_t label_count() const { return labels_.size(); }
+    const std::string& pattern() const { return pattern_; }
+
+private:
+    std::string pattern_;
+    std::vector<std::string> labels_;
+};
+
+}  // namespace exfilwatch::detect

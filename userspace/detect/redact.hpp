@@ -1,0 +1,27 @@
+// detect: redaction of secrets in command lines and evidence (pure). Alerts name the command that
+// uploaded; they must not re-leak the webhook token, password or API key it carried. What is kept
+// (host, flag, header name, token prefix) keeps the evidence recognisable.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace exfilwatch::detect {
+
+inline constexpr std::string_view redacted_marker = "[REDACTED]";
+
+// Redacts one argv: context from the program (argv[0]) and from the previous argument
+// (`-u user:pw`, `-H 'Authorization: ...'`, `--password x`, mysql `-pPW`), then redact_text on
+// every argument.
+std::vector<std::string> redact_args(const std::vector<std::string>& argv);
+
+// Redacts secrets in free text: URL credentials, webhook/bot tokens in URL paths, secret query
+// values, well-known token formats (ghp_, github_pat_, glpat-, xox?-, AKIA...), bearer tokens,
+// sensitive headers and `name=value` pairs whose name says secret.
+std::string redact_text(std::string_view text);
+
+// argv joined by spaces after redaction, cut to `max_size` bytes (with "..." when cut).
+std::string redacted_command_line(const std::vector<std::string>& argv, std::size_t max_size = 512);
+
+}  // namespace exfilwatch::detect

@@ -1,0 +1,490 @@
+// detect: loads and validates rules YAML into Rules. Every error names the 1-based line and
+// column of the offending node: unknown keys, wrong types, bad globs, missing sections.
+#include "detect/rules.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <set>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace exfilwatch::detect {
+namespace {
+
+struct LoadError {
+    YAML::Mark mark;
+    std::string message;
+};
+
+[[noreturn]] void fail(const YAML::Node& node, std::string message)
+{
+    throw LoadError{node.Mark(), std::move(message)};
+}
+
+const char* type_name(const YAML::Node& node)
+{
+    switch (node.Type()) {
+    case YAML::NodeType::Map: return "a map";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Scalar: return "a scalar";
+    case YAML::NodeType::Null: return "null";
+    default: return "nothing";
+    }
+}
+
+void expect_map(const YAML::Node& node, std::string_view what)
+{
+    if (!node.IsMap()) fail(node, fmt::format("{} must be a map, found {}", what, type_name(node)));
+}
+
+void expect_seq(const YAML::Node& node, std::string_view what)
+{
+    if (!node.IsSequence()) fail(node, fmt::format("{} must be a list, found {}", what, type_name(node)));
+}
+
+std::string scalar(const YAML::Node& node, std::string_view what)
+{
+    if (!node.IsScalar()) fail(node, fmt::format("{} must be a string, found {}", what, type_name(node)));
+    return node.Scalar();
+}
+
+std::string nonempty(const YAML::Node& node, std::string_view what)
+{
+    auto s = scalar(node, what);
+    if (s.empty()) fail(node, fmt::format("{} must not be empty", what));
+    return s;
+}
+
+long long integer(const YAML::Node& node, std::string_view what, long long lo, long long hi)
+{
+    auto s = scalar(node, what);
+    long long v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size())
+        fail(node, fmt::format("{} must be an integer, found '{}'", what, s));
+    if (v < lo || v > hi) fail(node, fmt::format("{} must be between {} and {}, found {}", what, lo, hi, v));
+    return v;
+}
+
+double real(const YAML::Node& node, std::string_view what, double lo, double hi)
+{
+    auto s = scalar(node, what);
+    double v = 0;
+    try {
+        std::size_t used = 0;
+        v = std::stod(s, &used);
+        if (used != s.size()) throw std::invalid_argument("trailing");
+    } catch (const std::exception&) {
+        fail(node, fmt::format("{} must be a number, found '{}'", what, s));
+    }
+    if (!std::isfinite(v) || v < lo || v > hi)
+        fail(node, fmt::format("{} must be between {} and {}, found {}", what, lo, hi, s));
+    return v;
+}
+
+bool boolean(const YAML::Node& node, std::string_view what)
+{
+    auto s = scalar(node, what);
+    if (s == "true") return true;
+    if (s == "false") return false;
+    fail(node, fmt::format("{} must be true or false, found '{}'", what, s));
+}
+
+std::vector<std::string> string_list(const YAML::Node& node, std::string_view what)
+{
+    expect_seq(node, what);
+    std::vector<std::string> out;
+    for (const auto& item : node) out.push_back(nonempty(item, fmt::format("an item of {}", what)));
+    return out;
+}
+
+std::vector<std::string> name_globs(const YAML::Node& node, std::string_view what)
+{
+    auto names = string_list(node, what);
+    std::size_t i = 0;
+    for (const auto& item : node) {
+        if (auto e = glob_segment_error(names[i]); !e.empty())
+            fail(item, fmt::format("bad name glob '{}' in {}: {}", names[i], what, e));
+        ++i;
+    }
+    return names;
+}
+
+std::vector<PathGlob> path_globs(const YAML::Node& node, std::string_view what)
+{
+    expect_seq(node, what);
+    std::vector<PathGlob> out;
+    for (const auto& item : node) {
+        auto text = nonempty(item, fmt::format("an item of {}", what));
+        std::string error;
+        auto glob = PathGlob::compile(text, error);
+        if (!glob) fail(item, fmt::format("bad path glob '{}': {}", text, error));
+        out.push_back(std::move(*glob));
+    }
+    return out;
+}
+
+DomainPattern domain(const YAML::Node& node, std::string_view what)
+{
+    auto text = nonempty(node, what);
+    std::string error;
+    auto pattern = DomainPattern::compile(text, error);
+    if (!pattern) fail(node, fmt::format("bad domain '{}': {}", text, error));
+    return std::move(*pattern);
+}
+
+// Unknown keys are errors (a typo must not silently disable a rule); required keys must exist.
+void check_keys(const YAML::Node& map, std::string_view what, std::initializer_list<std::string_view> allowed,
+                std::initializer_list<std::string_view> required = {})
+{
+    expect_map(map, what);
+    for (auto it = map.begin(); it != map.end(); ++it) {
+        if (!it->first.IsScalar()) fail(it->first, fmt::format("keys of {} must be strings", what));
+        auto key = it->first.Scalar();
+        if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+            std::string list;
+            for (auto a : allowed) list += fmt::format("{}{}", list.empty() ? "" : ", ", a);
+            fail(it->first, fmt::format("unknown key '{}' in {} (expected one of: {})", key, what, list));
+        }
+    }
+    for (auto key : required)
+        if (!map[std::string(key)]) fail(map, fmt::format("{} is missing the required key '{}'", what, key));
+}
+
+void load_settings(const YAML::Node& node, Settings& s)
+{
+    check_keys(node, "settings",
+               {"alert_threshold", "realert_step", "window_seconds", "max_processes", "max_pairs", "max_flows",
+                "max_staging_files", "max_destinations", "max_reads_per_process", "tls_overhead_bytes",
+                "http_overhead_bytes", "min_upload_bytes", "upload_ratio", "download_ratio", "min_download_bytes",
+                "bulk_upload_bytes", "require_data", "unusual_executable_dirs", "transformers"},
+               {"alert_threshold"});
+    constexpr long long big = 1LL << 40;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+        auto key = it->first.Scalar();
+        const YAML::Node v = it->second;  // a copy: yaml-cpp iterators yield temporaries
+        auto what = fmt::format("settings.{}", key);
+        auto size = [&](long long lo) { return static_cast<std::size_t>(integer(v, what, lo, 1LL << 24)); };
+        auto bytes = [&] { return static_cast<std::uint64_t>(integer(v, what, 0, big)); };
+        if (key == "alert_threshold") s.alert_threshold = static_cast<int>(integer(v, what, 1, 100));
+        else if (key == "realert_step") s.realert_step = static_cast<int>(integer(v, what, 1, 100));
+        else if (key == "window_seconds") s.window_ns = static_cast<std::uint64_t>(integer(v, what, 1, 86400 * 7)) * 1'000'000'000ULL;
+        else if (key == "max_processes") s.max_processes = size(16);
+        else if (key == "max_pairs") s.max_pairs = size(16);
+        else if (key == "max_flows") s.max_flows = size(16);
+        else if (key == "max_staging_files") s.max_staging_files = size(16);
+        else if (key == "max_destinations") s.max_destinations = size(16);
+        else if (key == "max_reads_per_process") s.max_reads_per_process = size(1);
+        else if (key == "tls_overhead_bytes") s.tls_overhead_bytes = bytes();
+        else if (key == "http_overhead_bytes") s.http_overhead_bytes = bytes();
+        else if (key == "min_upload_bytes") s.min_upload_bytes = bytes();
+        else if (key == "min_download_bytes") s.min_download_bytes = bytes();
+        else if (key == "bulk_upload_bytes") s.bulk_upload_bytes = bytes();
+        else if (key == "upload_ratio") s.upload_ratio = real(v, what, 0.0, 1e6);
+        else if (key == "download_ratio") s.download_ratio = real(v, what, 0.0, 1e6);
+        else if (key == "require_data") s.require_data = boolean(v, what);
+        else if (key == "unusual_executable_dirs") s.unusual_executable_dirs = path_globs(v, what);
+        else if (key == "transformers") s.transformers = name_globs(v, what);
+    }
+}
+
+void load_signals(const YAML::Node& node, SignalWeights& w)
+{
+    const std::pair<std::string_view, int*> table[] = {
+        {"sensitive-extra-class", &w.sensitive_extra_class},
+        {"credential-use", &w.credential_use},
+        {"data-volume", &w.data_volume},
+        {"data-volume-partial", &w.data_volume_partial},
+        {"upload-shaped", &w.upload_shaped},
+        {"download-shaped", &w.download_shaped},
+        {"bulk-upload", &w.bulk_upload},
+        {"upload-command", &w.upload_command},
+        {"download-command", &w.download_command},
+        {"renamed-binary", &w.renamed_binary},
+        {"unusual-executable-path", &w.unusual_executable_path},
+        {"no-tty", &w.no_tty},
+        {"in-container", &w.in_container},
+        {"first-seen-destination", &w.first_seen_destination},
+        {"unknown-destination", &w.unknown_destination},
+    };
+    expect_map(node, "signals");
+    for (auto it = node.begin(); it != node.end(); ++it) {
+        auto key = scalar(it->first, "a signal name");
+        auto found = std::find_if(std::begin(table), std::end(table), [&](auto& e) { return e.first == key; });
+        if (found == std::end(table)) {
+            std::string list;
+            for (auto& e : table) list += fmt::format("{}{}", list.empty() ? "" : ", ", e.first);
+            fail(it->first, fmt::format("unknown signal '{}' (expected one of: {})", key, list));
+        }
+        *found->second = static_cast<int>(integer(it->second, fmt::format("signals.{}", key), -100, 100));
+    }
+}
+
+void load_categories(const YAML::Node& node, Rules& rules)
+{
+    expect_map(node, "categories");
+    if (node.size() == 0) fail(node, "categories must define at least one category");
+    for (auto it = node.begin(); it != node.end(); ++it) {
+        Category c;
+        c.name = nonempty(it->first, "a category name");
+        auto what = fmt::format("category '{}'", c.name);
+        check_keys(it->second, what, {"label", "technique", "subtechnique", "weight"}, {"technique", "weight"});
+        const YAML::Node v = it->second;  // a copy: yaml-cpp iterators yield temporaries
+        c.label = v["label"] ? nonempty(v["label"], what + ".label") : c.name;
+        c.technique_id = nonempty(v["technique"], what + ".technique");
+        if (c.technique_id.rfind("T", 0) != 0) fail(v["technique"], "technique must look like 'T1567'");
+        if (v["subtechnique"]) {
+            c.subtechnique_id = nonempty(v["subtechnique"], what + ".subtechnique");
+            if (c.subtechnique_id.rfind(c.technique_id + ".", 0) != 0)
+                fail(v["subtechnique"], fmt::format("subtechnique '{}' is not under technique '{}'", c.subtechnique_id,
+                                                    c.technique_id));
+        }
+        c.weight = static_cast<int>(integer(v["weight"], what + ".weight", -100, 100));
+        rules.categories[c.name] = std::move(c);
+    }
+}
+
+void load_services(const YAML::Node& node, Rules& rules)
+{
+    expect_map(node, "services");
+    for (auto it = node.begin(); it != node.end(); ++it) {
+        auto category = nonempty(it->first, "a service category");
+        if (!rules.categories.count(category))
+            fail(it->first, fmt::format("services: category '{}' is not defined under categories", category));
+        auto what = fmt::format("services.{}", category);
+        const YAML::Node list = it->second;
+        expect_seq(list, what);
+        for (const auto& item : list) {
+            if (item.IsMap()) check_keys(item, what + " entry", {"domain", "paths"}, {"domain"});
+            Service s{domain(item.IsMap() ? item["domain"] : item, what + " domain"), category, {}};
+            if (item.IsMap()) {
+                if (item["paths"]) {
+                    s.path_prefixes = string_list(item["paths"], what + ".paths");
+                    for (const auto& p : item["paths"])
+                        if (p.Scalar().front() != '/') fail(p, "a service path must start with '/'");
+                }
+            }
+            rules.services.push_back(std::move(s));
+        }
+    }
+}
+
+void load_sensitive(const YAML::Node& node, Rules& rules)
+{
+    expect_map(node, "sensitive_files");
+    for (auto it = node.begin(); it != node.end(); ++it) {
+        SensitiveClass c;
+        c.name = nonempty(it->first, "a sensitive class name");
+        auto what = fmt::format("sensitive class '{}'", c.name);
+        const YAML::Node v = it->second;  // a copy: yaml-cpp iterators yield temporaries
+        check_keys(v, what, {"description", "weight", "paths", "exclude", "consumers"}, {"weight", "paths"});
+        if (v["description"]) c.description = scalar(v["description"], what + ".description");
+        c.weight = static_cast<int>(integer(v["weight"], what + ".weight", 0, 100));
+        c.paths = path_globs(v["paths"], what + ".paths");
+        if (c.paths.empty()) fail(v["paths"], what + ".paths must hold at least one glob");
+        if (v["exclude"]) c.exclude = path_globs(v["exclude"], what + ".exclude");
+        if (v["consumers"]) c.consumers = name_globs(v["consumers"], what + ".consumers");
+        rules.sensitive.push_back(std::move(c));
+    }
+}
+
+std::vector<ArgRule> arg_rules(const YAML::Node& node, std::string_view what)
+{
+    expect_seq(node, what);
+    std::vector<ArgRule> out;
+    for (const auto& item : node) {
+        check_keys(item, what, {"flags", "values"}, {"flags"});
+        ArgRule r;
+        r.flags = string_list(item["flags"], fmt::format("{}.flags", what));
+        std::size_t i = 0;
+        for (const auto& f : item["flags"]) {
+            const auto& flag = r.flags[i++];
+            bool is_short = flag.size() == 2 && flag[0] == '-' && flag[1] != '-';
+            bool is_long = flag.size() > 2 && flag.rfind("--", 0) == 0 && flag.find('=') == std::string::npos;
+            if (!is_short && !is_long)
+                fail(f, fmt::format("flag '{}' must look like -x or --long", flag));
+        }
+        if (item["values"]) r.values = name_globs(item["values"], fmt::format("{}.values", what));
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+void load_tools(const YAML::Node& node, Rules& rules)
+{
+    expect_seq(node, "upload_tools");
+    for (const auto& item : node) {
+        check_keys(item, "an upload tool",
+                   {"name", "names", "signature_flags", "upload_args", "download_args", "upload_subcommands",
+                    "inline_code", "always", "weight"},
+                   {"name", "names"});
+        UploadTool t;
+        t.name = nonempty(item["name"], "upload tool name");
+        auto what = fmt::format("upload tool '{}'", t.name);
+        t.names = name_globs(item["names"], what + ".names");
+        if (item["signature_flags"]) t.signature_flags = string_list(item["signature_flags"], what + ".signature_flags");
+        if (item["upload_args"]) t.upload_args = arg_rules(item["upload_args"], what + ".upload_args");
+        if (item["download_args"]) t.download_args = arg_rules(item["download_args"], what + ".download_args");
+        if (item["upload_subcommands"]) {
+            expect_seq(item["upload_subcommands"], what + ".upload_subcommands");
+            for (const auto& sc : item["upload_subcommands"]) {
+                check_keys(sc, what + " subcommand", {"words", "to"}, {"words"});
+                SubcommandRule r;
+                r.words = string_list(sc["words"], what + " subcommand words");
+                if (r.words.empty()) fail(sc["words"], "subcommand words must not be empty");
+                if (sc["to"]) r.to = string_list(sc["to"], what + " subcommand to");
+                t.upload_subcommands.push_back(std::move(r));
+            }
+        }
+        if (item["inline_code"]) {
+            const auto& ic = item["inline_code"];
+            check_keys(ic, what + ".inline_code", {"flags", "patterns"}, {"flags", "patterns"});
+            InlineCodeRule r;
+            r.flags = string_list(ic["flags"], what + ".inline_code.flags");
+            expect_seq(ic["patterns"], what + ".inline_code.patterns");
+            for (const auto& p : ic["patterns"]) {
+                r.patterns.push_back(string_list(p, what + ".inline_code pattern"));
+                if (r.patterns.back().empty()) fail(p, "an inline_code pattern must hold at least one string");
+            }
+            t.inline_code = std::move(r);
+        }
+        if (item["always"]) t.always = boolean(item["always"], what + ".always");
+        if (item["weight"]) t.weight = static_cast<int>(integer(item["weight"], what + ".weight", -100, 100));
+        if (!t.always && t.upload_args.empty() && t.upload_subcommands.empty() && !t.inline_code)
+            fail(item, fmt::format("{} says nothing about uploads: give upload_args, upload_subcommands, "
+                                   "inline_code or always: true",
+                                   what));
+        rules.tools.push_back(std::move(t));
+    }
+}
+
+std::vector<AllowEntry> allow_entries(const YAML::Node& node, std::string_view what, std::string_view match_key)
+{
+    expect_seq(node, what);
+    std::vector<AllowEntry> out;
+    for (const auto& item : node) {
+        check_keys(item, fmt::format("an entry of {}", what), {match_key, "adjust", "reason"},
+                   {match_key, "adjust"});
+        AllowEntry e;
+        const auto& m = item[std::string(match_key)];
+        auto mwhat = fmt::format("{}.{}", what, match_key);
+        if (match_key == "names") {
+            e.names = name_globs(m, mwhat);
+        } else if (match_key == "domains") {
+            expect_seq(m, mwhat);
+            for (const auto& d : m) e.domains.push_back(domain(d, mwhat));
+        } else if (match_key == "uids") {
+            expect_seq(m, mwhat);
+            for (const auto& u : m) e.uids.push_back(static_cast<std::uint32_t>(integer(u, mwhat, 0, 0xffffffffLL)));
+        } else {
+            e.container_ids = string_list(m, mwhat);
+        }
+        e.adjust = static_cast<int>(integer(item["adjust"], fmt::format("{}.adjust", what), -100, 0));
+        if (item["reason"]) e.reason = scalar(item["reason"], fmt::format("{}.reason", what));
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
+void load_allowlists(const YAML::Node& node, Allowlists& a)
+{
+    check_keys(node, "allowlists", {"processes", "destinations", "users", "containers"});
+    if (node["processes"]) a.processes = allow_entries(node["processes"], "allowlists.processes", "names");
+    if (node["destinations"]) a.destinations = allow_entries(node["destinations"], "allowlists.destinations", "domains");
+    if (node["users"]) a.users = allow_entries(node["users"], "allowlists.users", "uids");
+    if (node["containers"]) a.containers = allow_entries(node["containers"], "allowlists.containers", "ids");
+}
+
+Rules load(const YAML::Node& root)
+{
+    if (!root.IsDefined() || root.IsNull()) throw LoadError{root.Mark(), "the rules file is empty"};
+    check_keys(root, "the rules file",
+               {"version", "rule_name", "settings", "signals", "categories", "services", "sensitive_files",
+                "upload_tools", "allowlists"},
+               {"version", "categories", "services", "sensitive_files", "upload_tools"});
+    if (integer(root["version"], "version", 0, 1000) != 1) fail(root["version"], "unsupported rules version (expected 1)");
+    Rules rules;
+    if (root["rule_name"]) rules.name = nonempty(root["rule_name"], "rule_name");
+    if (root["settings"]) load_settings(root["settings"], rules.settings);
+    if (root["signals"]) load_signals(root["signals"], rules.signals);
+    load_categories(root["categories"], rules);
+    load_services(root["services"], rules);
+    load_sensitive(root["sensitive_files"], rules);
+    load_tools(root["upload_tools"], rules);
+    if (root["allowlists"]) load_allowlists(root["allowlists"], rules.allow);
+    return rules;
+}
+
+}  // namespace
+
+std::string RulesError::to_string() const
+{
+    if (line > 0) return fmt::format("{}:{}:{}: {}", source, line, column, message);
+    return fmt::format("{}: {}", source, message);
+}
+
+const Service* Rules::service_for(std::string_view domain, std::string_view path) const
+{
+    const Service* best = nullptr;
+    for (const auto& s : services) {
+        if (!s.domain.matches(domain)) continue;
+        if (!path.empty() && !s.path_prefixes.empty() &&
+            std::none_of(s.path_prefixes.begin(), s.path_prefixes.end(),
+                         [&](const std::string& p) { return path.substr(0, p.size()) == p; }))
+            continue;
+        if (!best || s.domain.label_count() > best->domain.label_count()) best = &s;
+    }
+    return best;
+}
+
+const SensitiveClass* Rules::classify(std::string_view path, std::string* display) const
+{
+    for (const auto& c : sensitive) {
+        for (const auto& g : c.paths) {
+            if (!g.matches(path)) continue;
+            if (std::any_of(c.exclude.begin(), c.exclude.end(), [&](const PathGlob& x) { return x.matches(path); }))
+                break;
+            if (display) *display = g.display(path);
+            return &c;
+        }
+    }
+    return nullptr;
+}
+
+const Category* Rules::category(std::string_view name) const
+{
+    auto it = categories.find(std::string(name));
+    return it == categories.end() ? nullptr : &it->second;
+}
+
+RulesResult load_rules(std::string_view yaml, std::string_view source_name)
+{
+    auto error_at = [&](const YAML::Mark& mark, std::string message) {
+        RulesError e;
+        e.source = std::string(source_name);
+        if (!mark.is_null()) {
+            e.line = mark.line + 1;
+            e.column = mark.column + 1;
+        }
+        e.message = std::move(message);
+        return e;
+    };
+    try {
+        auto root = YAML::Load(std::string(yaml));
+        auto rules = load(root);
+        rules.source = std::string(source_name);
+        return rules;
+    } catch (const LoadError& e) {
+        return error_at(e.mark, e.message);
+    } catch (const YAML::Exception& e) {
+        return error_at(e.mark, e.msg);
+    } catch (const std::exception& e) {
+        return error_at(YAML::Mark::null_mark(), e.what());
+    }
+}
+
+}  // namespace exfilwatch::detect

@@ -1,0 +1,156 @@
+// detect: the rules as data. rules/default.yaml (embedded as builtin_rules_yaml) or a user file is
+// parsed and validated here into Rules: web-service catalog, sensitive file classes, upload tools,
+// signal weights, thresholds and allowlists. Errors carry a 1-based line and column.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "detect/match.hpp"
+
+namespace exfilwatch {
+extern const std::string_view builtin_rules_yaml;
+}
+
+namespace exfilwatch::detect {
+
+struct RulesError {
+    std::string source;
+    int line = 0;    // 1-based; 0 when unknown
+    int column = 0;  // 1-based; 0 when unknown
+    std::string message;
+    std::string to_string() const;  // "source:line:column: message"
+};
+
+struct Category {
+    std::string name;             // "paste"
+    std::string label;            // "paste site"
+    std::string technique_id;     // "T1567"
+    std::string subtechnique_id;  // "T1567.003" or empty
+    int weight = 0;
+};
+
+struct Service {
+    DomainPattern domain;
+    std::string category;
+    std::vector<std::string> path_prefixes;  // empty: any path
+};
+
+struct SensitiveClass {
+    std::string name;
+    std::string description;
+    int weight = 0;
+    std::vector<PathGlob> paths;
+    std::vector<PathGlob> exclude;
+    std::vector<std::string> consumers;  // process-name globs that read these files for themselves
+};
+
+struct ArgRule {
+    std::vector<std::string> flags;   // "-T", "--upload-file"
+    std::vector<std::string> values;  // globs on the flag's value; empty: any value
+};
+
+struct SubcommandRule {
+    std::vector<std::string> words;  // in order among the positional args: "s3", "cp"
+    std::vector<std::string> to;     // last positional starts with one of these ("s3://");
+                                     // "<remote>" means an rclone-style `name:path`
+};
+
+struct InlineCodeRule {
+    std::vector<std::string> flags;                  // "-c", "-e"
+    std::vector<std::vector<std::string>> patterns;  // any list whose substrings all appear
+};
+
+struct UploadTool {
+    std::string name;
+    std::vector<std::string> names;            // process/argv0 name globs
+    std::vector<std::string> signature_flags;  // flags only this tool has (finds renamed copies)
+    std::vector<ArgRule> upload_args;
+    std::vector<ArgRule> download_args;
+    std::vector<SubcommandRule> upload_subcommands;
+    std::optional<InlineCodeRule> inline_code;
+    bool always = false;  // any use moves data out (nc, socat)
+    std::optional<int> weight;  // overrides signals.upload-command
+};
+
+struct SignalWeights {
+    int sensitive_extra_class = 5;  // per further class, at most 2
+    int credential_use = 3;         // a tool reading its own credentials
+    int data_volume = 20;           // bytes out cover the sensitive bytes read
+    int data_volume_partial = 10;   // covers a compressed/encoded share of them
+    int upload_shaped = 10;
+    int download_shaped = -15;
+    int bulk_upload = 15;
+    int upload_command = 15;
+    int download_command = -10;
+    int renamed_binary = 15;
+    int unusual_executable_path = 10;
+    int no_tty = 3;
+    int in_container = 5;
+    int first_seen_destination = 5;
+    int unknown_destination = 0;
+};
+
+struct Settings {
+    int alert_threshold = 60;
+    int realert_step = 10;
+    std::uint64_t window_ns = 600ULL * 1'000'000'000ULL;
+    std::size_t max_processes = 65536;
+    std::size_t max_pairs = 16384;
+    std::size_t max_flows = 65536;
+    std::size_t max_staging_files = 16384;
+    std::size_t max_destinations = 65536;
+    std::size_t max_reads_per_process = 64;
+    std::uint64_t tls_overhead_bytes = 1024;
+    std::uint64_t http_overhead_bytes = 256;
+    std::uint64_t min_upload_bytes = 1024;
+    double upload_ratio = 1.5;
+    double download_ratio = 4.0;
+    std::uint64_t min_download_bytes = 16384;
+    std::uint64_t bulk_upload_bytes = 50ULL << 20;
+    bool require_data = true;
+    std::vector<PathGlob> unusual_executable_dirs;
+    std::vector<std::string> transformers;  // name globs of archivers/encoders (partial coverage)
+};
+
+struct AllowEntry {
+    std::vector<std::string> names;           // processes: name globs
+    std::vector<DomainPattern> domains;       // destinations
+    std::vector<std::uint32_t> uids;          // users
+    std::vector<std::string> container_ids;   // containers: id prefixes ("*" any container)
+    int adjust = 0;                           // negative: lowers the score
+    std::string reason;
+};
+
+struct Allowlists {
+    std::vector<AllowEntry> processes, destinations, users, containers;
+};
+
+struct Rules {
+    std::string source;
+    std::string name = "exfiltration-over-web-service";
+    std::map<std::string, Category> categories;
+    std::vector<Service> services;
+    std::vector<SensitiveClass> sensitive;
+    std::vector<UploadTool> tools;
+    SignalWeights signals;
+    Settings settings;
+    Allowlists allow;
+
+    // The most specific service for a normalized domain; path empty when unknown.
+    const Service* service_for(std::string_view domain, std::string_view path) const;
+    // The class of a path, nullptr when not sensitive; `display` gets the `~/` form.
+    const SensitiveClass* classify(std::string_view path, std::string* display = nullptr) const;
+    const Category* category(std::string_view name) const;
+};
+
+using RulesResult = std::variant<Rules, RulesError>;
+
+RulesResult load_rules(std::string_view yaml, std::string_view source_name);
+
+}  // namespace exfilwatch::detect

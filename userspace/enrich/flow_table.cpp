@@ -1,0 +1,217 @@
+// enrich: the flow table (see flow_table.hpp).
+#include "enrich/flow_table.hpp"
+
+#include <algorithm>
+
+#include "enrich/dns.hpp"
+#include "enrich/http.hpp"
+#include "enrich/tls.hpp"
+
+namespace exfilwatch::enrich {
+namespace {
+
+constexpr std::size_t head_limit = EW_CAPTURE_TLS_MAX;
+constexpr std::size_t http_head_limit = EW_CAPTURE_HEAD_MAX;
+
+Endpoint endpoint(std::uint8_t family, const std::array<std::uint8_t, 16>& addr, std::uint16_t port)
+{
+    return Endpoint{decode::format_ip(family, addr), port};
+}
+
+// Places `data` at stream `offset` in `buffer` when it extends the contiguous prefix.
+void append_at(std::vector<std::byte>& buffer, std::uint32_t offset, const std::vector<std::byte>& data,
+               std::size_t limit)
+{
+    if (offset > buffer.size()) return;  // a gap: a segment went missing; the head stays short
+    std::size_t skip = buffer.size() - offset;
+    if (skip >= data.size()) return;     // retransmission of what we have
+    std::size_t room = limit > buffer.size() ? limit - buffer.size() : 0;
+    std::size_t take = std::min(data.size() - skip, room);
+    buffer.insert(buffer.end(), data.begin() + static_cast<std::ptrdiff_t>(skip),
+                  data.begin() + static_cast<std::ptrdiff_t>(skip + take));
+}
+
+}  // namespace
+
+FlowTable::Flow& FlowTable::flow_for(TimeNs time, const ProcessRef& owner, std::uint64_t cookie,
+                                     const decode::Tuple& tuple)
+{
+    auto [it, inserted] = flows_.try_emplace(cookie);
+    Flow& flow = it->second;
+    if (inserted) {
+        flow.owner = owner;
+        flow.transport = tuple.protocol == EW_PROTO_UDP ? Transport::udp : Transport::tcp;
+        flow.ipv6 = tuple.family == EW_AF_INET6;
+        flow.source = endpoint(tuple.family, tuple.saddr, tuple.sport);
+        flow.destination = endpoint(tuple.family, tuple.daddr, tuple.dport);
+        if (flows_.size() > max_flows_) {
+            // Evict the flow idle the longest; a later record for it starts it afresh.
+            auto oldest = std::min_element(flows_.begin(), flows_.end(), [](const auto& a, const auto& b) {
+                return a.second.last_seen < b.second.last_seen;
+            });
+            if (oldest != it) {
+                flows_.erase(oldest);
+                ++stats_.evicted;
+            }
+        }
+    }
+    flow.last_seen = time;
+    return flow;
+}
+
+void FlowTable::on_start(TimeNs time, const ProcessRef& owner, const decode::FlowStart& start, std::vector<Event>& out)
+{
+    Flow& flow = flow_for(time, owner, start.cookie, start.tuple);
+    if (flow.domain.empty()) {
+        flow.domain = dns_.lookup(flow.destination.ip, owner.pid);
+        if (!flow.domain.empty()) flow.domain_source = "dns";
+    }
+    ConnectEvent event;
+    event.time = time;
+    event.process = flow.owner;
+    event.flow.socket_cookie = start.cookie;
+    event.transport = flow.transport;
+    event.ipv6 = flow.ipv6;
+    event.source = flow.source;
+    event.destination = flow.destination;
+    event.destination_domain = flow.domain;
+    out.push_back(std::move(event));
+}
+
+void FlowTable::on_data(TimeNs time, const ProcessRef& owner, const decode::FlowData& data, std::vector<Event>& out)
+{
+    Flow& flow = flow_for(time, owner, data.cookie, data.tuple);
+    if (data.inbound) {
+        if (data.datagram) {
+            parse_dns(time, data.cookie, flow, data.data, out);
+        } else {
+            append_at(flow.dns_stream, data.offset, data.data, http_head_limit);
+            // DNS over TCP: a 2-byte length, then the message.
+            if (flow.dns_stream.size() >= 2) {
+                std::size_t length = (static_cast<std::size_t>(flow.dns_stream[0]) << 8) |
+                                     static_cast<std::size_t>(flow.dns_stream[1]);
+                if (flow.dns_stream.size() >= 2 + length) {
+                    parse_dns(time, data.cookie, flow, std::span(flow.dns_stream).subspan(2, length), out);
+                    flow.dns_stream.clear();
+                    flow.dns_stream.shrink_to_fit();
+                }
+            }
+        }
+        return;
+    }
+    if (flow.head_state != Head::pending) return;
+    append_at(flow.head, data.offset, data.data, head_limit);
+    parse_head(time, data.cookie, flow, out);
+}
+
+void FlowTable::parse_head(TimeNs time, std::uint64_t cookie, Flow& flow, std::vector<Event>& out)
+{
+    std::span<const std::byte> head(flow.head);
+    auto finish = [&flow](Head state) {
+        flow.head_state = state;
+        flow.head.clear();
+        flow.head.shrink_to_fit();  // the payload is never kept past its parse
+    };
+    if (looks_like_tls(head)) {
+        auto result = parse_client_hello(head);
+        if (result.status == TlsStatus::incomplete && head.size() < head_limit) return;
+        if (result.status != TlsStatus::ok) {
+            ++stats_.parse_errors;
+            return finish(Head::other);
+        }
+        ++stats_.tls_parsed;
+        TlsClientHelloEvent event;
+        event.time = time;
+        event.process = flow.owner;
+        event.flow.socket_cookie = cookie;
+        event.destination = flow.destination;
+        event.server_name = result.hello.server_name;
+        event.alpn = result.hello.alpn;
+        event.version = result.hello.version;
+        if (!event.server_name.empty()) {
+            flow.domain = event.server_name;
+            flow.domain_source = "sni";
+        }
+        out.push_back(std::move(event));
+        return finish(Head::tls);
+    }
+    auto result = parse_http_request_head(head);
+    // The kernel captures at most EW_CAPTURE_HEAD_MAX bytes of a plain stream: a longer head
+    // stays incomplete, and what was parsed of it (method, path, Host) is used as it is.
+    bool capped = head.size() >= http_head_limit;
+    if (result.status == HttpStatus::incomplete && !capped) return;
+    if (result.status != HttpStatus::ok && result.status != HttpStatus::incomplete) return finish(Head::other);
+    ++stats_.http_parsed;
+    const auto& request = result.head;
+    HttpRequestEvent event;
+    event.time = time;
+    event.process = flow.owner;
+    event.flow.socket_cookie = cookie;
+    event.destination = flow.destination;
+    event.method = request.method;
+    event.host = request.host;
+    event.path = request.path;
+    if (request.is_connect) event.connect_target = request.connect_target();
+    if (!event.host.empty() && flow.domain_source != "sni") {
+        flow.domain = event.host;
+        flow.domain_source = "http";
+    }
+    out.push_back(std::move(event));
+    finish(Head::http);
+}
+
+void FlowTable::parse_dns(TimeNs time, std::uint64_t cookie, Flow& flow, std::span<const std::byte> message,
+                          std::vector<Event>& out)
+{
+    auto result = parse_dns_message(message);
+    std::optional<DnsResolution> answer;
+    if (result.status == DnsStatus::ok && result.message.response) answer = resolve_first_question(result.message);
+    if (!answer) {
+        ++stats_.parse_errors;
+        return;
+    }
+    ++stats_.dns_parsed;
+    DnsAnswerEvent event;
+    event.time = time;
+    event.process = flow.owner;
+    event.flow.socket_cookie = cookie;
+    event.question = answer->question;
+    event.cnames = answer->cnames;
+    event.resolved_ips = answer->resolved_ips;
+    for (const auto& ip : event.resolved_ips) dns_.add(ip, event.question, flow.owner.pid, time);
+    out.push_back(std::move(event));
+}
+
+void FlowTable::on_counters(TimeNs time, const ProcessRef& owner, const decode::FlowCounters& counters,
+                            std::vector<Event>& out)
+{
+    Flow& flow = flow_for(time, owner, counters.cookie, counters.tuple);
+    if (flow.domain.empty()) {
+        flow.domain = dns_.lookup(flow.destination.ip, flow.owner.pid);
+        if (!flow.domain.empty()) flow.domain_source = "dns";
+    }
+    FlowSummaryEvent event;
+    event.time = time;
+    event.process = flow.owner;
+    event.flow.socket_cookie = counters.cookie;
+    event.transport = flow.transport;
+    event.source = flow.source;
+    event.destination = flow.destination;
+    event.destination_domain = flow.domain;
+    event.domain_source = flow.domain_source;
+    event.bytes_out = counters.bytes_out;
+    event.bytes_in = counters.bytes_in;
+    event.final = counters.final;
+    out.push_back(std::move(event));
+    if (counters.final) flows_.erase(counters.cookie);
+}
+
+FlowTableStats FlowTable::stats() const
+{
+    FlowTableStats out = stats_;
+    out.live = flows_.size();
+    out.dns_cache = dns_.size();
+    return out;
+}
+
+}  // namespace exfilwatch::enrich

@@ -1,0 +1,69 @@
+// output: typed events, alerts, monitor state and metrics -> one ECS record each (the NDJSON
+// output contract, described by schemas/*.schema.json). Command lines are redacted here.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "events.hpp"
+#include "output/json.hpp"
+
+namespace exfilwatch::output {
+
+struct HookStatus {
+    std::string name;
+    bool attached = false;
+    std::string reason;  // why it is degraded (empty when attached)
+};
+
+enum class StateAction : std::uint8_t { started, stopped };
+
+// A monitor lifecycle record (event.kind: state).
+struct MonitorState {
+    TimeNs time = 0;
+    StateAction action = StateAction::started;
+    std::string version;              // exfilwatch version
+    std::vector<HookStatus> hooks;    // monitor-started: attached and degraded hooks
+    std::string rules_source;         // "built-in" or the rules file path
+    std::string events;               // the --events selection ("" = none)
+    std::string mode;                 // "run" or "replay"
+    std::uint64_t processes_scanned = 0;
+    std::string reason;               // monitor-stopped: "SIGINT", "duration", "output closed", ...
+};
+
+// A stats record (event.kind: metric). Counter names are dotted ("kernel.drops.ringbuf_full")
+// and must be unique within one record.
+struct Metrics {
+    TimeNs time = 0;
+    std::vector<std::pair<std::string, std::uint64_t>> counters;
+};
+
+// Each writes one whole record (a JSON object, no newline) at the writer's current position.
+void write_event(JsonWriter& json, const Event& event);
+void write_alert(JsonWriter& json, const Alert& alert);
+void write_state(JsonWriter& json, const MonitorState& state);
+void write_metrics(JsonWriter& json, const Metrics& metrics);
+
+// One record as an NDJSON line, without the trailing '\n'.
+std::string to_ndjson_line(const Event& event);
+std::string to_ndjson_line(const Alert& alert);
+std::string to_ndjson_line(const MonitorState& state);
+std::string to_ndjson_line(const Metrics& metrics);
+
+// event.action of a telemetry event ("exec", "file-open", ...).
+std::string_view event_action(const Event& event);
+
+// Symbolic errno name ("ENOENT"), or "" when unknown; and back (0 when unknown).
+std::string_view errno_name(int error);
+int errno_from_name(std::string_view name);
+
+// ECS tls.version ("1.3") for a TLS wire version (0x0304); "" when not a TLS/SSL version.
+std::string_view tls_version_text(std::uint16_t version);
+
+// MITRE ATT&CK names of T1567 and its sub-techniques; "" for an unknown id.
+std::string_view technique_name(std::string_view id);
+
+}  // namespace exfilwatch::output
