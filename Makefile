@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 PYTHON := /usr/bin/python3
 FUZZ_SECONDS ?= 20
 
-.PHONY: all setup build run test unit e2e fuzz fuzz-smoke sanitize schemas-check manifests clean
+.PHONY: all setup build run test unit e2e fuzz fuzz-build fuzz-smoke sanitize container-test clean
 
 all: build
 
@@ -24,9 +24,17 @@ run: build
 
 unit: build
 	cd $(BUILD) && ctest --output-on-failure
+	$(PYTHON) tests/tools/validate_ndjson.py $(BUILD)/ecs_samples.ndjson
+	$(PYTHON) tests/tools/validate_ndjson.py --expect-invalid $(BUILD)/ecs_samples_invalid.ndjson
+	scripts/validate-manifests
 
 e2e: build
 	$(PYTHON) -m pytest -c tests/e2e/pytest.ini tests/e2e
+
+# Docker-based tests (dockerd, a locally imported base image); not yet part of `make test`.
+container-test: build
+	scripts/docker-base-image
+	$(PYTHON) -m pytest -c tests/e2e/pytest.ini tests/container
 
 sanitize: setup
 	cmake -S . -B $(SAN_BUILD) -DEXFILWATCH_BPF=OFF -DEXFILWATCH_SANITIZE=ON \

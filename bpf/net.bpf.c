@@ -12,6 +12,7 @@ char LICENSE_NET[] SEC("license") = "GPL";
 #define EW_TCP_CLOSE 7
 #define EW_DNS_PORT 53
 #define EW_TLS_HANDSHAKE 0x16
+#define EW_TLS_RECORDS_MAX 16
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -172,12 +173,19 @@ static __always_inline void ew_capture_stream(struct __sk_buff *skb, const struc
 	if (offset >= EW_CAPTURE_TLS_MAX || offset < *captured)
 		return; /* past the head, or a retransmission of what was sent already */
 	if (offset == 0 && *limit == 0) {
-		__u8 head[5] = {};
-		bpf_skb_load_bytes(skb, pkt->payload_off, head, pkt->payload_len >= 5 ? 5 : 1);
-		if (head[0] == EW_TLS_HANDSHAKE && pkt->payload_len >= 5)
-			*limit = 5 + (((__u32)head[3] << 8) | head[4]);
-		else
+		__u8 head[9] = {};
+		bpf_skb_load_bytes(skb, pkt->payload_off, head, pkt->payload_len >= 9 ? 9 : 1);
+		if (head[0] == EW_TLS_HANDSHAKE && pkt->payload_len >= 9) {
+			__u32 record_len = ((__u32)head[3] << 8) | head[4];
+			__u32 hello_len = ((__u32)head[6] << 16) | ((__u32)head[7] << 8) | head[8];
+			*limit = 5 + record_len;
+			/* A ClientHello split over several records: its length, plus room for up to
+			 * EW_TLS_RECORDS_MAX record headers, and not a byte of what follows more. */
+			if (hello_len + 4 > record_len)
+				*limit = hello_len + 4 + 5 * EW_TLS_RECORDS_MAX;
+		} else {
 			*limit = EW_CAPTURE_HEAD_MAX;
+		}
 		if (*limit > EW_CAPTURE_TLS_MAX)
 			*limit = EW_CAPTURE_TLS_MAX;
 	}
