@@ -15,7 +15,7 @@ namespace {
 std::vector<std::string> with_default_subcommand(int argc, char** argv)
 {
     std::vector<std::string> args(argv, argv + argc);
-    static constexpr std::string_view known[] = {"run", "replay", "rules", "--version", "-V", "--help", "-h"};
+    static constexpr std::string_view known[] = {"run", "replay", "rules", "health", "--version", "-V", "--help", "-h"};
     bool explicit_command = false;
     if (args.size() > 1) {
         for (auto name : known) explicit_command = explicit_command || args[1] == name;
@@ -51,6 +51,8 @@ int main(int argc, char** argv)
         ->capture_default_str();
     run_cmd->add_option("--output", run_options.output_file, "write NDJSON to this file instead of stdout");
     run_cmd->add_flag("--verbose,-v", run_options.verbose, "show libbpf's own log (verifier output) on stderr");
+    run_cmd->add_option("--health-file", run_options.health_file,
+                        "touch this file every second while running (for a liveness probe)");
 
     ReplayOptions replay_options;
     auto* replay_cmd = app.add_subcommand("replay", "run the detection engine over recorded telemetry (no privileges)");
@@ -70,6 +72,12 @@ int main(int argc, char** argv)
     check_cmd->add_option("file", check_file, "the rules file")->required();
     auto* dump_cmd = rules_cmd->add_subcommand("dump", "print the built-in rules");
 
+    std::string health_file;
+    double health_max_age = 30;
+    auto* health_cmd = app.add_subcommand("health", "liveness probe: succeed when a --health-file is fresh");
+    health_cmd->add_option("--file", health_file, "the file given to run --health-file")->required();
+    health_cmd->add_option("--max-age", health_max_age, "seconds")->capture_default_str();
+
     try {
         auto args = with_default_subcommand(argc, argv);
         std::vector<const char*> raw;
@@ -84,6 +92,7 @@ int main(int argc, char** argv)
         if (*replay_cmd) return replay(replay_options);
         if (*check_cmd) return rules_check(check_file);
         if (*dump_cmd) return rules_dump();
+        if (*health_cmd) return health(health_file, health_max_age);
     } catch (const std::exception& e) {
         fmt::print(stderr, "exfilwatch: {}\n", e.what());
         return 1;

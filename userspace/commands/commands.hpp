@@ -16,6 +16,7 @@ struct RunOptions {
     double stats_interval_s = 60;
     std::string output_file;          // empty: stdout
     bool verbose = false;
+    std::string health_file;          // touched every second while the loop runs (liveness)
 };
 
 struct ReplayOptions {
@@ -30,6 +31,8 @@ int run(const RunOptions& options);
 int replay(const ReplayOptions& options);
 int rules_check(const std::string& file);
 int rules_dump();
+// Exit 0 when `file` was modified less than `max_age_s` seconds ago (a liveness probe).
+int health(const std::string& file, double max_age_s);
 
 // Parses a comma-separated --events list into event.action names; throws std::invalid_argument
 // naming the unknown entry.

@@ -2,6 +2,7 @@
 // lifecycle of DESIGN.md: load and attach, then scan /proc, then say monitor-started; on stop,
 // drain the ring buffer, flush summaries, print the final metrics and monitor-stopped.
 #include <dirent.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <time.h>
@@ -99,7 +100,32 @@ std::size_t scan_proc(enrich::ProcessTable& table, std::uint32_t self, std::int6
     return found;
 }
 
+// Liveness: the loop proves it is alive by updating the file's modification time.
+void touch(const std::string& path)
+{
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return;
+    ::futimens(fd, nullptr);
+    ::close(fd);
+}
+
 }  // namespace
+
+int health(const std::string& file, double max_age_s)
+{
+    struct stat st {};
+    if (::stat(file.c_str(), &st) != 0) {
+        fmt::print(stderr, "exfilwatch: health: {}: {}\n", file, std::strerror(errno));
+        return 1;
+    }
+    double age = static_cast<double>(clock_ns(CLOCK_REALTIME)) / 1e9 -
+                 (static_cast<double>(st.st_mtim.tv_sec) + static_cast<double>(st.st_mtim.tv_nsec) / 1e9);
+    if (age > max_age_s) {
+        fmt::print(stderr, "exfilwatch: health: {} is {:.0f} s old (max {:.0f} s)\n", file, age, max_age_s);
+        return 1;
+    }
+    return 0;
+}
 
 int run(const RunOptions& options)
 {
@@ -217,6 +243,7 @@ int run(const RunOptions& options)
             for (auto& event : events) pipeline.on_event(event);
             events.clear();
             next_tick = t + 1'000'000'000ULL;
+            if (!options.health_file.empty()) touch(options.health_file);
         }
         if (next_stats && t >= next_stats) {
             std::vector<std::pair<std::string, std::uint64_t>> counters;

@@ -1,0 +1,150 @@
+"""Process and file telemetry against the real monitor: exec with odd argv and its parent, a
+process older than the monitor that execs a child, a fork storm, and exact per-file byte counts
+through relative paths, dirfds, inherited fds, 1-byte reads, sendfile, and failed opens."""
+
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+
+from harness import get, is_action
+from harness.monitor import Monitor
+
+WAIT_S = 20.0
+PY = "/usr/bin/python3"
+
+
+def run(argv, **kwargs):
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, **kwargs)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err.decode(errors="replace")
+    return process.pid
+
+
+def summary_for(pid, path, size):
+    return is_action("file-summary", {"process.pid": pid, "file.path": path,
+                                      "exfilwatch.file.bytes_read": size})
+
+
+def test_exec_odd_argv_and_parent(monitor):
+    shell = subprocess.Popen(["/bin/bash", "-c", "/bin/echo 'a b' $'\\xff' '\"q\"' >/dev/null; exit 0"])
+    shell.wait(timeout=30)
+    record = monitor.wait_for(
+        is_action("exec", {"process.executable": "/usr/bin/echo", "process.parent.pid": shell.pid}),
+        WAIT_S, "exec of /bin/echo")
+    assert get(record, "process.args") == ["/bin/echo", "a b", "\ufffd", '"q"']
+    assert get(record, "process.parent.pid") == shell.pid
+    assert get(record, "process.entity_id")
+
+
+def test_process_older_than_monitor_keeps_ancestry(tmp_path, fake_home, standin):
+    go = tmp_path / "go"
+    # Started before the monitor; waits for a file, then execs a child.
+    elder = subprocess.Popen(["/bin/bash", "-c", f"while [ ! -e {go} ]; do sleep 0.05; done; /bin/true elder-child"])
+    with Monitor(tmp_path / "monitor") as monitor:
+        go.touch()
+        elder.wait(timeout=30)
+        child = monitor.wait_for(is_action("exec", {"process.args": ["/bin/true", "elder-child"]}),
+                                 WAIT_S, "exec of the elder's child")
+        # The elder (pid reused by bash's exec of the last command, or its parent) is known by
+        # its command line although it started before the monitor.
+        parent_pid = get(child, "process.parent.pid")
+        assert parent_pid in (elder.pid,) or get(child, "process.pid") == elder.pid
+        assert get(child, "process.parent.entity_id")
+
+
+def test_fork_storm_links_every_child(monitor):
+    script = "import os\nfor _ in range(200):\n    pid = os.fork()\n    if pid == 0:\n        os._exit(3)\n    os.waitpid(pid, 0)\n"
+    parent = subprocess.Popen([PY, "-c", script])
+    parent.wait(timeout=60)
+    # The parent exits after reaping every child, so its exit record comes after theirs.
+    monitor.wait_for(is_action("exit", {"process.pid": parent.pid}), WAIT_S, "exit of the storm's parent")
+    forks = [r for r in monitor.records() if is_action("fork", {"process.parent.pid": parent.pid})(r)]
+    exits = [r for r in monitor.records() if is_action("exit", {"process.parent.pid": parent.pid})(r)]
+    assert len(forks) == 200
+    assert {get(r, "process.exit_code") for r in exits} == {3}
+    assert len({get(r, "process.entity_id") for r in forks}) == 200
+
+
+def test_cat_relative_path_from_another_cwd(monitor, tmp_path):
+    target = tmp_path / "ew-f"
+    target.write_bytes(os.urandom(12345))
+    relative = os.path.relpath(target, "/")
+    pid = run(["cat", relative], cwd="/")
+    monitor.wait_for(summary_for(pid, str(target), 12345), WAIT_S, "cat's summary of ew-f")
+
+
+def test_dirfd_relative_openat_and_one_byte_reads(monitor, tmp_path):
+    target = tmp_path / "dir" / "small"
+    target.parent.mkdir()
+    target.write_bytes(b"x" * 777)
+    script = (f"import os\nd = os.open({str(target.parent)!r}, os.O_RDONLY)\n"
+              "fd = os.open('small', os.O_RDONLY, dir_fd=d)\n"
+              "while os.read(fd, 1):\n    pass\n")
+    pid = run([PY, "-c", script], cwd="/")
+    opened = monitor.wait_for(is_action("file-open", {"process.pid": pid, "file.path": str(target)}),
+                              WAIT_S, "dirfd-relative open")
+    assert get(opened, "exfilwatch.file.requested_path") == "small"
+    monitor.wait_for(summary_for(pid, str(target), 777), WAIT_S, "777 one-byte reads")
+
+
+def test_child_reads_inherited_fd(monitor, tmp_path):
+    target = tmp_path / "inherited"
+    target.write_bytes(os.urandom(5000))
+    # The shell opens the file; cat reads it as its stdin without opening anything.
+    shell = subprocess.Popen(["/bin/bash", "-c", f"exec 7<{target}; cat <&7 >/dev/null; echo $! >/dev/null"])
+    shell.wait(timeout=30)
+    record = monitor.wait_for(
+        is_action("file-summary", {"file.path": str(target), "exfilwatch.file.bytes_read": 5000,
+                                   "process.name": "cat"}),
+        WAIT_S, "cat's summary of the inherited fd")
+    assert get(record, "process.parent.pid") == shell.pid
+
+
+def test_sendfile_to_socket(monitor, tmp_path):
+    target = tmp_path / "sent"
+    target.write_bytes(os.urandom(200_000))
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+
+    def drain():
+        conn, _ = server.accept()
+        while conn.recv(65536):
+            pass
+        conn.close()
+
+    thread = threading.Thread(target=drain)
+    thread.start()
+    script = (f"import socket\ns = socket.create_connection(('127.0.0.1', {port}))\n"
+              f"s.sendfile(open({str(target)!r}, 'rb'))\ns.close()\n")
+    pid = run([PY, "-c", script])
+    thread.join(timeout=30)
+    server.close()
+    monitor.wait_for(summary_for(pid, str(target), 200_000), WAIT_S, "sendfile summary")
+
+
+def test_failed_opens(monitor):
+    # pytest's own tmp dirs are 0700: use one that `nobody` can traverse.
+    tmp_path = pathlib.Path(tempfile.mkdtemp(prefix="ew-failed-opens-", dir="/tmp"))
+    missing = tmp_path / "does-not-exist"
+    secret = tmp_path / "secret"
+    secret.write_text("s")
+    os.chmod(secret, 0o600)
+    script = (f"import os\nfor p in ({str(missing)!r}, {str(secret)!r}):\n"
+              "    try:\n        open(p).close()\n    except OSError:\n        pass\n")
+    # nobody cannot read root's 0600 file: EACCES
+    os.chmod(tmp_path, 0o755)
+    pid = run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PY, "-c", script])
+    enoent = monitor.wait_for(is_action("file-open", {"process.pid": pid, "file.path": str(missing)}),
+                              WAIT_S, "ENOENT open")
+    eacces = monitor.wait_for(is_action("file-open", {"process.pid": pid, "file.path": str(secret)}),
+                              WAIT_S, "EACCES open")
+    assert get(enoent, "exfilwatch.file.error") == "ENOENT"
+    assert get(eacces, "exfilwatch.file.error") == "EACCES"
+    shutil.rmtree(tmp_path)
