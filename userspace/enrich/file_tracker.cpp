@@ -93,7 +93,7 @@ std::vector<FileSummaryEvent> FileTracker::on_exit(TimeNs time, const ProcessRef
     auto last = pairs_.lower_bound(FileKey{process.pid + 1, 0, 0});
     for (auto it = first; it != last; ++it) {
         auto event = summary(time, process, it->first, it->second, true);
-        // At exit a summary goes out unless it would repeat the last one exactly.
+        // At exit the final counters always go out: the last word on this pair.
         if (event) out.push_back(std::move(*event));
     }
     pairs_.erase(first, last);
