@@ -18,7 +18,7 @@ std::vector<std::byte> bytes_of(const T& fixed, std::string_view tail = {})
 {
     std::vector<std::byte> out(sizeof(T) + tail.size());
     std::memcpy(out.data(), &fixed, sizeof(T));
-    std::memcpy(out.data() + sizeof(T), tail.data(), tail.size());
+    if (!tail.empty()) std::memcpy(out.data() + sizeof(T), tail.data(), tail.size());
     return out;
 }
 
