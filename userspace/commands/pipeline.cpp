@@ -146,6 +146,11 @@ std::uint64_t Pipeline::alerts() const
     return state_->alerts;
 }
 
+std::uint64_t Pipeline::dropped_lines() const
+{
+    return state_->sink->dropped_lines();
+}
+
 int replay(const ReplayOptions& options)
 {
     Pipeline pipeline(PipelineOptions{options.rules_file, options.events, options.min_score, options.output_file});

@@ -40,6 +40,7 @@ public:
     bool output_broken() const;
 
     std::uint64_t alerts() const;
+    std::uint64_t dropped_lines() const;
 
 private:
     struct State;

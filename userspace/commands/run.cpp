@@ -268,6 +268,10 @@ int run(const RunOptions& options)
     pipeline.metrics(now(), counters);
     pipeline.stopped(now(), stop_reason);
     pipeline.flush(true);
+    if (pipeline.output_broken()) {
+        // The stream is gone, so the final metric record could not say it: stderr does.
+        fmt::print(stderr, "exfilwatch: output closed; stopped after dropping {} records\n", pipeline.dropped_lines());
+    }
     return exit_code;
 }
 
