@@ -162,7 +162,9 @@ int run(const RunOptions& options)
     for (const auto& hook : monitor->hooks()) hooks.push_back(HookReport{hook.name, hook.attached, hook.reason});
     pipeline.started(now(), hooks, scanned);
 
+    std::uint64_t decode_errors = 0;
     auto collect_metrics = [&](std::vector<std::pair<std::string, std::uint64_t>>& counters) {
+        counters.emplace_back("decode.errors", decode_errors);
         static constexpr const char* drop_names[] = {"ringbuf_full", "args_read", "path_read", "capture_read",
                                                      "flow_storage_full", "file_map_full"};
         static constexpr const char* stat_names[] = {"exec", "fork", "exit", "file_open", "file_open_suppressed",
@@ -193,7 +195,6 @@ int run(const RunOptions& options)
 
     kernel::RecordBatch batch;
     std::vector<Event> events;
-    std::uint64_t decode_errors = 0;
     auto process_batch = [&] {
         for (auto [off, size] : batch.spans) {
             auto decoded = decode::decode_record(std::span(batch.bytes).subspan(off, size));
@@ -205,6 +206,13 @@ int run(const RunOptions& options)
             enricher.on_record(std::get<decode::Record>(decoded), events);
         }
         batch.clear();
+        for (auto& event : events) pipeline.on_event(event);
+        events.clear();
+    };
+
+    // Periodic enrichment (summaries of long-running readers, table expiry) into the pipeline.
+    auto tick = [&](std::uint64_t t) {
+        enricher.tick(t, events);
         for (auto& event : events) pipeline.on_event(event);
         events.clear();
     };
@@ -239,16 +247,13 @@ int run(const RunOptions& options)
         process_batch();
         std::uint64_t t = now();
         if (t >= next_tick) {
-            enricher.tick(t, events);
-            for (auto& event : events) pipeline.on_event(event);
-            events.clear();
+            tick(t);
             next_tick = t + 1'000'000'000ULL;
             if (!options.health_file.empty()) touch(options.health_file);
         }
         if (next_stats && t >= next_stats) {
             std::vector<std::pair<std::string, std::uint64_t>> counters;
             collect_metrics(counters);
-            counters.emplace_back("decode.errors", decode_errors);
             pipeline.metrics(t, counters);
             next_stats = t + stats_every;
         }
@@ -258,13 +263,10 @@ int run(const RunOptions& options)
     // Drain what the kernel still holds, then report what live processes read so far.
     while (monitor->poll(batch, 0) > 0) process_batch();
     process_batch();
-    enricher.tick(now(), events);
-    for (auto& event : events) pipeline.on_event(event);
-    events.clear();
+    tick(now());
 
     std::vector<std::pair<std::string, std::uint64_t>> counters;
     collect_metrics(counters);
-    counters.emplace_back("decode.errors", decode_errors);
     pipeline.metrics(now(), counters);
     pipeline.stopped(now(), stop_reason);
     pipeline.flush(true);

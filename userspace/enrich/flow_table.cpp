@@ -59,13 +59,17 @@ FlowTable::Flow& FlowTable::flow_for(TimeNs time, const ProcessRef& owner, std::
     return flow;
 }
 
+void FlowTable::name_from_dns(Flow& flow) const
+{
+    if (!flow.domain.empty()) return;  // SNI and HTTP Host come first
+    flow.domain = dns_.lookup(flow.destination.ip, flow.owner.pid);
+    if (!flow.domain.empty()) flow.domain_source = "dns";
+}
+
 void FlowTable::on_start(TimeNs time, const ProcessRef& owner, const decode::FlowStart& start, std::vector<Event>& out)
 {
     Flow& flow = flow_for(time, owner, start.cookie, start.tuple);
-    if (flow.domain.empty()) {
-        flow.domain = dns_.lookup(flow.destination.ip, owner.pid);
-        if (!flow.domain.empty()) flow.domain_source = "dns";
-    }
+    name_from_dns(flow);
     ConnectEvent event;
     event.time = time;
     event.process = flow.owner;
@@ -186,10 +190,7 @@ void FlowTable::on_counters(TimeNs time, const ProcessRef& owner, const decode::
                             std::vector<Event>& out)
 {
     Flow& flow = flow_for(time, owner, counters.cookie, counters.tuple);
-    if (flow.domain.empty()) {
-        flow.domain = dns_.lookup(flow.destination.ip, flow.owner.pid);
-        if (!flow.domain.empty()) flow.domain_source = "dns";
-    }
+    name_from_dns(flow);
     FlowSummaryEvent event;
     event.time = time;
     event.process = flow.owner;

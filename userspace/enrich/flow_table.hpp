@@ -52,6 +52,8 @@ private:
         TimeNs last_seen = 0;
     };
     Flow& flow_for(TimeNs time, const ProcessRef& owner, std::uint64_t cookie, const decode::Tuple& tuple);
+    // Names a flow still unnamed from the DNS answers its owner (or anyone) received.
+    void name_from_dns(Flow& flow) const;
     void parse_head(TimeNs time, std::uint64_t cookie, Flow& flow, std::vector<Event>& out);
     void parse_dns(TimeNs time, std::uint64_t cookie, Flow& flow, std::span<const std::byte> message,
                    std::vector<Event>& out);
