@@ -5,6 +5,22 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* The inode of the pipe or FIFO open on `fd` of `task`, or 0. */
+static __always_inline __u64 ew_pipe_inode(struct task_struct *task, unsigned int fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = NULL;
+	if (bpf_core_read(&file, sizeof(file), &fds[fd]) || !file)
+		return 0;
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	if ((BPF_CORE_READ(inode, i_mode) & EW_S_IFMT) != EW_S_IFIFO)
+		return 0;
+	return BPF_CORE_READ(inode, i_ino);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_sched_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -22,6 +38,8 @@ int BPF_PROG(on_sched_exec, struct task_struct *task, pid_t old_pid, struct linu
 	rec->tty = BPF_CORE_READ(task, signal, tty) != NULL;
 	rec->cgroup_id = bpf_get_current_cgroup_id();
 	rec->start_ns = BPF_CORE_READ(task, group_leader, start_time);
+	rec->stdin_pipe = ew_pipe_inode(task, 0);
+	rec->stdout_pipe = ew_pipe_inode(task, 1);
 	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
 
 	__u16 depth = 0, path_flags = 0;

@@ -32,6 +32,8 @@ struct ProcessRef {
     std::string container_id;        // empty when not in a container
     std::string pod_uid;             // Kubernetes pod UID when the cgroup path holds one
     TimeNs start_time = 0;
+    std::uint64_t stdin_pipe = 0;    // pipe inode on fd 0 at exec; joins a pipeline to the
+    std::uint64_t stdout_pipe = 0;   // member whose stdout_pipe it is (0: not a pipe / unknown)
 };
 
 struct ExecEvent {

@@ -22,6 +22,7 @@
 #define EW_AT_FDCWD -100
 #define EW_S_IFMT 00170000
 #define EW_S_IFREG 0100000
+#define EW_S_IFIFO 0010000
 #define EW_S_IFDIR 0040000
 #define EW_S_IFSOCK 0140000
 #define EW_E2BIG 7

@@ -66,6 +66,8 @@ struct ew_exec {
 	__u32 tty; /* non-zero when the process has a controlling terminal */
 	__u64 cgroup_id;
 	__u64 start_ns; /* task start time, CLOCK_MONOTONIC: with pid it makes the entity id */
+	__u64 stdin_pipe;  /* inode of the pipe or FIFO on fd 0 at exec, 0 when it is none: */
+	__u64 stdout_pipe; /* a writer's stdout_pipe equal to a reader's stdin_pipe is a pipeline */
 	__u16 exe_size;
 	__u16 args_size;
 	__u8 args_truncated;
@@ -74,7 +76,7 @@ struct ew_exec {
 	__u8 _pad[2];
 	/* followed by: exe (exe_size bytes), args (args_size bytes) */
 };
-EW_STATIC_ASSERT(sizeof(struct ew_exec) == 88, "ew_exec layout");
+EW_STATIC_ASSERT(sizeof(struct ew_exec) == 104, "ew_exec layout");
 
 struct ew_fork {
 	struct ew_header hdr;

@@ -67,6 +67,8 @@ DecodeResult decode_exec(std::span<const std::byte> bytes)
     out.tty = raw.tty != 0;
     out.cgroup_id = raw.cgroup_id;
     out.start_ns = raw.start_ns;
+    out.stdin_pipe = raw.stdin_pipe;
+    out.stdout_pipe = raw.stdout_pipe;
     out.comm = c_string(raw.comm, sizeof(raw.comm));
     out.executable = join_components(rest.first(raw.exe_size));
     out.executable_truncated = raw.exe_truncated != 0;

@@ -28,6 +28,7 @@ struct Exec {
     bool tty = false;
     std::uint64_t cgroup_id = 0;
     std::uint64_t start_ns = 0;
+    std::uint64_t stdin_pipe = 0, stdout_pipe = 0;  // pipe inodes on fd 0 and 1 at exec (0: none)
     std::string comm;
     std::string executable;          // absolute path (joined from walked components)
     bool executable_truncated = false;

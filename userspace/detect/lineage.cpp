@@ -13,6 +13,7 @@ constexpr int max_ancestors = 3;
 constexpr int max_descendant_depth = 3;
 constexpr int max_staging_depth = 3;
 constexpr std::size_t max_related = 256;
+constexpr int max_pipeline_stages = 8;
 
 bool pseudo_file(const std::string& path)
 {
@@ -65,8 +66,15 @@ ProcessNode& Lineage::touch(const ProcessRef& ref, TimeNs time)
     // A later event knows at least as much (exec gives args); keep the richest view.
     if (inserted || (!ref.args.empty() && (ref.pgid != node.ref.pgid || ref.name != node.ref.name || ref.args != node.ref.args))) {
         auto reads = std::move(node.reads);
+        auto stdin_pipe = node.ref.stdin_pipe, stdout_pipe = node.ref.stdout_pipe;
         node.ref = ref;
         node.reads = std::move(reads);
+        if (!ref.stdin_pipe && !ref.stdout_pipe) {  // an event that does not know the stdio
+            node.ref.stdin_pipe = stdin_pipe;
+            node.ref.stdout_pipe = stdout_pipe;
+        } else if (ref.stdout_pipe && ref.stdout_pipe != stdout_pipe) {
+            pipe_writers_.emplace(ref.stdout_pipe, key);
+        }
     }
     if (node.ref.entity_id.empty()) node.ref.entity_id = key;
     node.last_seen = std::max(node.last_seen, time);
@@ -149,6 +157,31 @@ void Lineage::descendants(const ProcessNode& node, int depth, std::vector<const 
     }
 }
 
+// The writers of the pipe on `node`'s stdin, and of theirs, up a pipeline of any length
+// (`cat key | gzip | base64 | curl -d @-`), with what they spawned: whether or not their lives
+// overlapped, since a fast writer can exit before the shell even forks the next stage.
+void Lineage::upstream(const ProcessNode& node, std::vector<const ProcessNode*>& out) const
+{
+    std::vector<const ProcessNode*> frontier{&node};
+    for (int stage = 0; stage < max_pipeline_stages && !frontier.empty(); ++stage) {
+        std::vector<const ProcessNode*> next;
+        for (const auto* reader : frontier) {
+            if (!reader->ref.stdin_pipe) continue;
+            auto [first, last] = pipe_writers_.equal_range(reader->ref.stdin_pipe);
+            for (auto it = first; it != last && out.size() < max_related; ++it) {
+                const auto* writer = find(it->second);
+                if (!writer || writer == reader || writer->ref.stdout_pipe != reader->ref.stdin_pipe ||
+                    std::find(out.begin(), out.end(), writer) != out.end())
+                    continue;
+                out.push_back(writer);
+                descendants(*writer, 2, out);
+                next.push_back(writer);
+            }
+        }
+        frontier = std::move(next);
+    }
+}
+
 // Processes whose data can have reached `node`: itself, its ancestors, its descendants, and the
 // members of its pipeline (and of its parent's pipeline, for `cat x | sh -c 'curl ...'`).
 std::vector<const ProcessNode*> Lineage::related(const ProcessNode& node) const
@@ -164,6 +197,7 @@ std::vector<const ProcessNode*> Lineage::related(const ProcessNode& node) const
         cur = parent;
     }
     descendants(node, max_descendant_depth, out);
+    upstream(node, out);
     for (std::size_t level = 0; level < 2 && level < chain.size(); ++level) {
         const auto* member = chain[level];
         const auto* parent = level + 1 < chain.size() ? chain[level + 1] : nullptr;
@@ -228,6 +262,7 @@ void Lineage::expire(TimeNs now)
         std::erase_if(n.children, [&](const std::string& c) { return !processes_.count(c); });
     }
     stats_.evicted_processes += trim(processes_, s.max_processes, [](const ProcessNode& n) { return n.last_seen; });
+    std::erase_if(pipe_writers_, [&](const auto& e) { return !processes_.count(e.second); });
     auto before = staged_.size();
     std::erase_if(staged_, [&](const auto& e) { return e.second.time < horizon; });
     stats_.evicted_staged_files += before - staged_.size();

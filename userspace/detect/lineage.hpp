@@ -84,12 +84,14 @@ private:
     void collect(const std::string& entity, TimeNs now, int depth, std::unordered_set<std::string>& visited,
                  LineageView& view) const;
     std::vector<const ProcessNode*> related(const ProcessNode& node) const;
+    void upstream(const ProcessNode& node, std::vector<const ProcessNode*>& out) const;
     void descendants(const ProcessNode& node, int depth, std::vector<const ProcessNode*>& out) const;
 
     const Rules& rules_;
     std::unordered_map<std::string, ProcessNode> processes_;
     std::unordered_map<std::string, Staged> staged_;               // by path
     std::unordered_map<std::uint64_t, std::string> staged_inodes_;  // inode -> path
+    std::unordered_multimap<std::uint64_t, std::string> pipe_writers_;  // stdout pipe inode -> process
     LineageStats stats_;
 };
 

@@ -42,6 +42,8 @@ void Enricher::on_record(const decode::Record& record, std::vector<Event>& out)
                 image.has_tty = r.tty;
                 image.cgroup_id = r.cgroup_id;
                 image.start_time = wall(r.start_ns);
+                image.stdin_pipe = r.stdin_pipe;
+                image.stdout_pipe = r.stdout_pipe;
                 out.push_back(ExecEvent{time, processes_.on_exec(time, std::move(image))});
             } else if constexpr (std::is_same_v<T, decode::Fork>) {
                 out.push_back(ForkEvent{time, processes_.on_fork(time, r.header.pid, r.ppid, r.uid, wall(r.start_ns),

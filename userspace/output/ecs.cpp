@@ -121,6 +121,8 @@ void begin_extension(JsonWriter& json, const ProcessRef& p)
     json.field("args_truncated", p.args_truncated);
     json.field("has_tty", p.has_tty);  // ECS process.tty is an object of device numbers
     json.field("cgroup_id", p.cgroup_id);
+    if (p.stdin_pipe) json.field("stdin_pipe", p.stdin_pipe);
+    if (p.stdout_pipe) json.field("stdout_pipe", p.stdout_pipe);
     json.end_object();
 }
 

@@ -174,6 +174,8 @@ void read_process(Extract& x, const JsonNode& root, ProcessRef& p)
     x.boolean(ext, "exfilwatch.process.args_truncated", p.args_truncated);
     x.boolean(ext, "exfilwatch.process.has_tty", p.has_tty);
     x.integer(ext, "exfilwatch.process.cgroup_id", p.cgroup_id);
+    x.integer(ext, "exfilwatch.process.stdin_pipe", p.stdin_pipe);
+    x.integer(ext, "exfilwatch.process.stdout_pipe", p.stdout_pipe);
     x.string(x.object(&root, "container"), "container.id", p.container_id);
     const JsonNode* resource = x.object(x.object(&root, "orchestrator"), "orchestrator.resource");
     x.string(resource, "orchestrator.resource.id", p.pod_uid);
