@@ -254,9 +254,13 @@ Assessment Engine::assess(const Pair& pair, TimeNs now) const
 
     // Lineage: sensitive data that can have reached the uploader.
     auto view = lineage_.view(Lineage::key_of(up), now);
-    auto named_in_lineage = [&](const std::string& path) {
-        return std::any_of(view.members.begin(), view.members.end(),
-                           [&](const ProcessNode* m) { return names_file(m->ref, path); });
+    // A consumer's read is its own use unless the file is named on a command line that is not
+    // just another consumer's (ssh-keygen -f KEY is use; curl -F f=@~/.netrc, the uploader, is not).
+    auto named_for_data = [&](const std::string& path, const SensitiveClass& cls) {
+        return std::any_of(view.members.begin(), view.members.end(), [&](const ProcessNode* m) {
+            bool uploader = m->ref.entity_id == up.entity_id;
+            return names_file(m->ref, path) && (uploader || !any_name_matches(cls.consumers, m->ref));
+        });
     };
     struct FileUse {
         const LineageSource* src;
@@ -269,7 +273,7 @@ Assessment Engine::assess(const Pair& pair, TimeNs now) const
     for (const auto& src : view.sources) {
         const auto* cls = src.read->cls;
         bool own = !cls->consumers.empty() && any_name_matches(cls->consumers, src.reader->ref) &&
-                   !named_in_lineage(src.read->path);
+                   !named_for_data(src.read->path, *cls);
         if (own) {
             own_use.insert(fmt::format("{} read {}", display_name(src.reader->ref), src.read->display));
             continue;
@@ -394,7 +398,8 @@ Assessment Engine::assess(const Pair& pair, TimeNs now) const
     a.score = clamp_score(total);
     // Gates: data must be involved, and something must say it left (not just a request).
     bool has_data = top != nullptr || bulk;
-    bool left = cmd.upload || upload_shaped || bulk || (covered && payload >= s.min_upload_bytes);
+    bool left = cmd.upload || upload_shaped || bulk ||
+                (covered && (payload >= s.min_upload_bytes || (a.category && a.category->small_uploads)));
     if (s.require_data && (!has_data || !left) && a.score >= s.alert_threshold) {
         a.score = s.alert_threshold - 1;
         a.gated = true;

@@ -232,7 +232,8 @@ void load_categories(const YAML::Node& node, Rules& rules)
         Category c;
         c.name = nonempty(it->first, "a category name");
         auto what = fmt::format("category '{}'", c.name);
-        check_keys(it->second, what, {"label", "technique", "subtechnique", "weight"}, {"technique", "weight"});
+        check_keys(it->second, what, {"label", "technique", "subtechnique", "weight", "small_uploads"},
+                   {"technique", "weight"});
         const YAML::Node v = it->second;  // a copy: yaml-cpp iterators yield temporaries
         c.label = v["label"] ? nonempty(v["label"], what + ".label") : c.name;
         c.technique_id = nonempty(v["technique"], what + ".technique");
@@ -244,6 +245,7 @@ void load_categories(const YAML::Node& node, Rules& rules)
                                                     c.technique_id));
         }
         c.weight = static_cast<int>(integer(v["weight"], what + ".weight", -100, 100));
+        if (v["small_uploads"]) c.small_uploads = boolean(v["small_uploads"], what + ".small_uploads");
         rules.categories[c.name] = std::move(c);
     }
 }

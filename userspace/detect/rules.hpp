@@ -33,6 +33,7 @@ struct Category {
     std::string technique_id;     // "T1567"
     std::string subtechnique_id;  // "T1567.003" or empty
     int weight = 0;
+    bool small_uploads = false;   // a sensitive file's worth of bytes out is an upload, however small
 };
 
 struct Service {

