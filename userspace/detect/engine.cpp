@@ -320,7 +320,9 @@ Assessment Engine::assess(const Pair& pair, TimeNs now) const
                          static_cast<double>(pair.bytes_out) >= s.upload_ratio * static_cast<double>(pair.bytes_in);
     std::uint64_t payload = 0;
     for (const auto& [p, b] : carriers) payload += b;
-    std::uint64_t overhead = pair.tls ? s.tls_overhead_bytes : s.http_overhead_bytes;
+    // What a client sends besides the data: a TLS handshake, an HTTP request head, or nothing on
+    // a raw stream (nc, socat: no TLS and no request head was seen).
+    std::uint64_t overhead = pair.tls ? s.tls_overhead_bytes : pair.path.empty() ? 0 : s.http_overhead_bytes;
     bool covered = false;
     if (payload > 0 && !download_shaped) {
         if (pair.bytes_out >= payload + overhead) {

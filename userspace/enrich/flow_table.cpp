@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "enrich/dns.hpp"
+#include "enrich/hosts.hpp"
 #include "enrich/http.hpp"
 #include "enrich/tls.hpp"
 
@@ -59,17 +60,32 @@ FlowTable::Flow& FlowTable::flow_for(TimeNs time, const ProcessRef& owner, std::
     return flow;
 }
 
-void FlowTable::name_from_dns(Flow& flow) const
+void FlowTable::name_from_lookups(Flow& flow) const
 {
     if (!flow.domain.empty()) return;  // SNI and HTTP Host come first
     flow.domain = dns_.lookup(flow.destination.ip, flow.owner.pid);
-    if (!flow.domain.empty()) flow.domain_source = "dns";
+    if (!flow.domain.empty()) {
+        flow.domain_source = "dns";
+        return;
+    }
+    if (flow.destination.ip.empty()) return;
+    if (hosts_) {
+        flow.domain = hosts_name(hosts_(flow.owner.pid), flow.destination.ip, flow.owner.args);
+        if (!flow.domain.empty()) {
+            flow.domain_source = "hosts";
+            return;
+        }
+    }
+    // The process is gone (or its hosts file does not name the address): its command line names
+    // the host it aimed at this port.
+    flow.domain = argv_name(flow.owner.args, flow.destination.port);
+    if (!flow.domain.empty()) flow.domain_source = "argv";
 }
 
 void FlowTable::on_start(TimeNs time, const ProcessRef& owner, const decode::FlowStart& start, std::vector<Event>& out)
 {
     Flow& flow = flow_for(time, owner, start.cookie, start.tuple);
-    name_from_dns(flow);
+    name_from_lookups(flow);
     ConnectEvent event;
     event.time = time;
     event.process = flow.owner;
@@ -190,7 +206,7 @@ void FlowTable::on_counters(TimeNs time, const ProcessRef& owner, const decode::
                             std::vector<Event>& out)
 {
     Flow& flow = flow_for(time, owner, counters.cookie, counters.tuple);
-    name_from_dns(flow);
+    name_from_lookups(flow);
     FlowSummaryEvent event;
     event.time = time;
     event.process = flow.owner;

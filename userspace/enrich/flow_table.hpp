@@ -1,11 +1,14 @@
 // enrich: the flow table. One entry per socket (by cookie) from its first packet to its close:
 // who owns it, the 4-tuple, the reassembled head of the outbound stream (parsed as a TLS
 // ClientHello or an HTTP request head), DNS answers received on it, and its byte counters.
-// A flow is named by SNI first, then the HTTP Host (or CONNECT target), then the DNS cache.
+// A flow is named by SNI first, then the HTTP Host (or CONNECT target), then the DNS cache, then
+// the hosts file its owner resolves with (HostsSource), then the host its command line aims at
+// the flow's port (nc HOST PORT) when the process is already gone.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -26,9 +29,16 @@ struct FlowTableStats {
     std::uint64_t dns_cache = 0;
 };
 
+// The text of the hosts file process `pid` resolves names with ("" when unknown); the run loop
+// reads /proc/<pid>/root/etc/hosts, tests pass a fixed text.
+using HostsSource = std::function<std::string(std::uint32_t pid)>;
+
 class FlowTable {
 public:
-    explicit FlowTable(std::size_t max_flows = 65536) : max_flows_(max_flows) {}
+    explicit FlowTable(std::size_t max_flows = 65536, HostsSource hosts = {})
+        : max_flows_(max_flows), hosts_(std::move(hosts))
+    {
+    }
 
     void on_start(TimeNs time, const ProcessRef& owner, const decode::FlowStart& start, std::vector<Event>& out);
     void on_data(TimeNs time, const ProcessRef& owner, const decode::FlowData& data, std::vector<Event>& out);
@@ -52,14 +62,16 @@ private:
         TimeNs last_seen = 0;
     };
     Flow& flow_for(TimeNs time, const ProcessRef& owner, std::uint64_t cookie, const decode::Tuple& tuple);
-    // Names a flow still unnamed from the DNS answers its owner (or anyone) received.
-    void name_from_dns(Flow& flow) const;
+    // Names a flow still unnamed from the DNS answers its owner (or anyone) received, else from
+    // its owner's hosts file (the name its command line gave, when the file maps it).
+    void name_from_lookups(Flow& flow) const;
     void parse_head(TimeNs time, std::uint64_t cookie, Flow& flow, std::vector<Event>& out);
     void parse_dns(TimeNs time, std::uint64_t cookie, Flow& flow, std::span<const std::byte> message,
                    std::vector<Event>& out);
 
     std::size_t max_flows_;
     std::unordered_map<std::uint64_t, Flow> flows_;
+    HostsSource hosts_;
     DnsCache dns_;
     FlowTableStats stats_;
 };
