@@ -2,6 +2,8 @@
 // who owns it, the 4-tuple, the reassembled head of the outbound stream (parsed as a TLS
 // ClientHello or an HTTP request head), DNS answers received on it, and its byte counters.
 // A flow is named by SNI first, then the HTTP Host (or CONNECT target), then the DNS cache.
+// Byte counts are the packet-level ones, or the kernel's TCP counters when those are higher
+// (except for an adopted flow, whose kernel counters include what it sent before the monitor).
 #pragma once
 
 #include <cstddef>
@@ -50,6 +52,8 @@ private:
         Head head_state = Head::pending;
         std::vector<std::byte> dns_stream;  // inbound DNS-over-TCP bytes
         TimeNs last_seen = 0;
+        std::uint64_t socket_inode = 0;
+        bool adopted = false;  // older than the monitor: counted from its first packet seen
     };
     Flow& flow_for(TimeNs time, const ProcessRef& owner, std::uint64_t cookie, const decode::Tuple& tuple);
     // Names a flow still unnamed from the DNS answers its owner (or anyone) received.
