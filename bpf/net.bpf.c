@@ -9,6 +9,7 @@ char LICENSE_NET[] SEC("license") = "GPL";
 
 #define EW_ETH_P_IP 0x0800
 #define EW_ETH_P_IPV6 0x86DD
+#define EW_TCP_SYN_RECV 3
 #define EW_TCP_CLOSE 7
 #define EW_DNS_PORT 53
 #define EW_TLS_HANDSHAKE 0x16
@@ -20,6 +21,25 @@ struct {
 	__type(key, int);
 	__type(value, struct ew_flow_stats);
 } flow_store SEC(".maps");
+
+/* Sockets never to track: accepted connections (marked at their passive open) and kernel
+ * sockets (no file, so no owner to find). Checked only for sockets with no flow_store. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u32);
+} untracked_store SEC(".maps");
+
+/* The inode of the socket's file, what /proc/<pid>/fd shows as socket:[N]; 0 for a kernel
+ * socket. A verifier workaround: a bpf_sock pointer allows no arithmetic, so its address is
+ * copied out as a plain number for the CO-RE reads of struct sock. */
+static __always_inline __u64 ew_sock_inode(struct bpf_sock *sk)
+{
+	struct sock *kernel_sk = NULL;
+	bpf_probe_read_kernel(&kernel_sk, sizeof(kernel_sk), &sk);
+	return BPF_CORE_READ(kernel_sk, sk_socket, file, f_inode, i_ino);
+}
 
 /* Owner of a socket: the process that connects it or sends on it first (process context). */
 static __always_inline int ew_claim(struct bpf_sock_addr *ctx)
@@ -37,6 +57,8 @@ static __always_inline int ew_claim(struct bpf_sock_addr *ctx)
 		flow->owner_tgid = pid_tgid >> 32;
 		flow->owner_tid = (__u32)pid_tgid;
 		flow->start_ns = bpf_ktime_get_ns();
+		if (!flow->socket_inode)
+			flow->socket_inode = ew_sock_inode(ctx->sk);
 	}
 	return 1;
 }
@@ -120,8 +142,8 @@ static __always_inline void ew_local_tuple(struct ew_flow_tuple *local, const st
 	}
 }
 
-static __always_inline void ew_flow_record(struct __sk_buff *skb, struct ew_flow_stats *flow,
-					   __u16 kind)
+static __always_inline void ew_flow_record(struct __sk_buff *skb, struct bpf_sock *sk,
+					   struct ew_flow_stats *flow, __u16 kind)
 {
 	struct ew_flow_end rec = {};
 	ew_fill_header(&rec.hdr, kind, sizeof(rec));
@@ -131,6 +153,11 @@ static __always_inline void ew_flow_record(struct __sk_buff *skb, struct ew_flow
 	rec.tuple = flow->tuple;
 	rec.bytes_out = flow->bytes_out;
 	rec.bytes_in = flow->bytes_in;
+	struct bpf_tcp_sock *tp = bpf_tcp_sock(sk); /* NULL for UDP */
+	if (tp) {
+		rec.tcp_bytes_acked = tp->bytes_acked;
+		rec.tcp_bytes_received = tp->bytes_received;
+	}
 	ew_submit(&rec, sizeof(rec));
 }
 
@@ -206,11 +233,27 @@ static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
 	sk = bpf_sk_fullsock(sk);
 	if (!sk)
 		return 1;
-	/* Only sockets a process claimed at connect/sendmsg are tracked: that is what keeps
-	 * servers' accepted connections and forwarded traffic out of the per-packet cost. */
+	/* Sockets a process claimed at connect/sendmsg are tracked; accepted connections and
+	 * kernel sockets never are (untracked_store). Any other socket is older than the monitor:
+	 * it is adopted here, and its FLOW_START (owner unknown, socket inode) lets userspace find
+	 * the owner in /proc. */
 	struct ew_flow_stats *flow = bpf_sk_storage_get(&flow_store, sk, 0, 0);
-	if (!flow)
-		return 1;
+	if (!flow) {
+		if (bpf_sk_storage_get(&untracked_store, sk, 0, 0))
+			return 1;
+		__u64 inode = ew_sock_inode(sk);
+		if (!inode) {
+			bpf_sk_storage_get(&untracked_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+			return 1;
+		}
+		flow = bpf_sk_storage_get(&flow_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (!flow) {
+			ew_drop(EW_DROP_FLOW_MAP_FULL);
+			return 1;
+		}
+		flow->socket_inode = inode;
+		flow->start_ns = bpf_ktime_get_ns();
+	}
 	struct ew_packet pkt = {};
 	if (!ew_parse_packet(skb, &pkt))
 		return 1;
@@ -224,6 +267,7 @@ static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
 		rec.cookie = bpf_get_socket_cookie(skb);
 		rec.tuple = flow->tuple;
 		rec.owner_known = flow->owner_tgid != 0;
+		rec.socket_inode = flow->socket_inode;
 		ew_count(EW_STAT_FLOW_START);
 		ew_submit(&rec, sizeof(rec));
 	}
@@ -261,7 +305,7 @@ static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
 	__u64 total = flow->bytes_out + flow->bytes_in;
 	if (now - flow->last_update_ns >= cfg_flow_update_ns && total != flow->reported_bytes) {
 		if (flow->last_update_ns)
-			ew_flow_record(skb, flow, EW_REC_FLOW_UPDATE);
+			ew_flow_record(skb, sk, flow, EW_REC_FLOW_UPDATE);
 		flow->last_update_ns = now;
 		flow->reported_bytes = total;
 	}
@@ -295,6 +339,12 @@ static __always_inline void ew_flow_end(void *ctx, struct ew_flow_stats *flow, _
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 {
+	if (newstate == EW_TCP_SYN_RECV) {
+		/* A passive open (the child of a listener): never adopted as an unclaimed socket.
+		 * A simultaneous open also passes here, but its socket is claimed (flow_store). */
+		bpf_sk_storage_get(&untracked_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		return 0;
+	}
 	if (newstate != EW_TCP_CLOSE || sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	struct ew_flow_stats *flow = bpf_sk_storage_get(&flow_store, sk, 0, 0);

@@ -97,7 +97,8 @@ struct ConnectEvent {
     Endpoint source;
     Endpoint destination;
     std::string destination_domain;  // best name known at connect time (DNS cache), may be empty
-    std::uint64_t socket_inode = 0;  // 0 when unknown
+    std::uint64_t socket_inode = 0;  // joins /proc/<pid>/fd "socket:[N]"; 0 when unknown
+    bool adopted = false;            // older than the monitor: owner found from /proc/*/fd
 };
 
 struct TlsClientHelloEvent {
@@ -142,6 +143,10 @@ struct FlowSummaryEvent {
     std::uint64_t bytes_out = 0;     // payload bytes sent (source.bytes)
     std::uint64_t bytes_in = 0;      // payload bytes received (destination.bytes)
     bool final = false;              // true at close, false for a periodic summary
+    std::uint64_t socket_inode = 0;  // 0 when unknown
+    bool adopted = false;            // counts start when the monitor first saw the socket
+    std::uint64_t tcp_bytes_acked = 0;     // the kernel's own TCP counters (0 when unknown)
+    std::uint64_t tcp_bytes_received = 0;
 };
 
 using Event = std::variant<ExecEvent, ForkEvent, ExitEvent, FileOpenEvent, FileSummaryEvent,

@@ -174,6 +174,7 @@ struct ew_flow_stats {
 	__u64 start_ns;
 	__u64 last_update_ns;
 	__u64 reported_bytes; /* bytes_out + bytes_in at the last update record */
+	__u64 socket_inode;   /* inode of the socket's file: joins /proc/<pid>/fd socket:[N] */
 	struct ew_flow_tuple tuple;
 	__u32 owner_tgid;
 	__u32 owner_tid;
@@ -199,10 +200,12 @@ struct ew_flow_start {
 	struct ew_header hdr;
 	__u64 cookie;
 	struct ew_flow_tuple tuple;
-	__u32 owner_known; /* 0 when the first packet came outside process context */
+	__u32 owner_known; /* 0: no process claimed it (a socket older than the monitor): userspace
+			    * finds the owner from socket_inode in /proc/<pid>/fd */
 	__u32 _pad;
+	__u64 socket_inode; /* 0 when the socket has no file (a kernel socket) */
 };
-EW_STATIC_ASSERT(sizeof(struct ew_flow_start) == 80, "ew_flow_start layout");
+EW_STATIC_ASSERT(sizeof(struct ew_flow_start) == 88, "ew_flow_start layout");
 
 #define EW_DIR_OUT 0
 #define EW_DIR_IN 1

@@ -1,12 +1,16 @@
 """Network telemetry against the real monitor, on loopback: TLS SNI from curl, Python and a
-post-quantum ClientHello, exact upload byte counts, DNS-named flows, IPv6 and HTTP CONNECT."""
+post-quantum ClientHello, exact upload byte counts, DNS-named flows, IPv6 and HTTP CONNECT,
+socket inodes, sockets older than the monitor, periodic summaries, io_uring, non-blocking
+connect, TCP Fast Open and sendmmsg."""
 
 import os
+import socket
 import subprocess
+import time
 
 import pytest
 
-from harness import as_list, get, is_action, paths
+from harness import Monitor, as_list, get, is_action, paths
 
 from harness.config import DNS_ADDRESS, DNS_NAME, HTTP_PORT, HTTPS_PORT, SINK_PORT
 
@@ -156,3 +160,221 @@ def test_post_quantum_client_hello_sni(monitor, standin, split):
                       f"127.0.0.1:{HTTPS_PORT}"])
     monitor.wait_for(client_hello(pid, "pastebin.com"), WAIT_S,
                      "tls-client-hello with SNI pastebin.com from the post-quantum ClientHello")
+
+
+# Socket identity, sockets older than the monitor, periodic summaries, the kernel's TCP
+# counters and the send paths with no plain send(2): io_uring, non-blocking connect, TCP Fast
+# Open, sendmmsg.
+
+HELD_CLIENT = paths.TOOLS_DIR / "held_client.py"
+NET_CLIENTS = paths.TOOLS_DIR / "net_clients.c"
+
+
+class HeldClient:
+    """tools/held_client.py: a connection to the sink the test sends on, line by line."""
+
+    def __init__(self, port=SINK_PORT):
+        self.process = subprocess.Popen([paths.PYTHON, str(HELD_CLIENT), "127.0.0.1", str(port)],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True,
+                                        start_new_session=True)
+        self.inode = int(self._answer("ready"))
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+    def _answer(self, word):
+        line = self.process.stdout.readline()
+        if not line.startswith(word + " "):
+            self.process.kill()
+            raise AssertionError(f"held client said {line!r}, want {word}: "
+                                 f"{self.process.stderr.read()[-2000:]}")
+        return line.split()[1]
+
+    def command(self, text):
+        self.process.stdin.write(text + "\n")
+        self.process.stdin.flush()
+        return int(self._answer("ok"))
+
+    def close(self):
+        sent = self.command("close")
+        assert self.process.wait(CLIENT_TIMEOUT_S) == 0
+        return sent
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(CLIENT_TIMEOUT_S)
+
+
+def test_connect_socket_inode_joins_proc_fd(monitor, standin):
+    client = HeldClient()
+    try:
+        connect = monitor.wait_for(is_action("connect", {"process.pid": client.pid,
+                                                         "destination.port": SINK_PORT}),
+                                   WAIT_S, "a connect record of the held client")
+        # the socket inode joins the client's fd table while the socket is open
+        fds = {os.readlink(f"/proc/{client.pid}/fd/{fd}")
+               for fd in os.listdir(f"/proc/{client.pid}/fd")}
+        assert f"socket:[{get(connect, 'exfilwatch.flow.socket_inode')}]" in fds
+        assert get(connect, "exfilwatch.flow.socket_inode") == client.inode
+        assert get(connect, "exfilwatch.flow.adopted") is None
+        client.command("send 1000")
+        client.close()
+    finally:
+        client.kill()
+    summary = monitor.wait_for(flow(client.pid, **{"exfilwatch.flow.final": True}), WAIT_S,
+                               "the final flow-summary of the held client")
+    assert get(summary, "exfilwatch.flow.socket_inode") == client.inode
+    assert get(summary, "source.bytes") == 1000
+
+
+def test_socket_older_than_monitor_is_adopted(tmp_path, fake_home, standin):
+    client = HeldClient()
+    try:
+        client.command("send 5000")  # before the monitor: not counted
+        with Monitor(tmp_path / "monitor") as monitor:
+            client.command("send 200000")
+            client.close()
+            standin.wait_for_request(lambda r: r["kind"] == "sink" and r["body_bytes"] == 205000)
+            summary = monitor.wait_for(flow(client.pid, **{"exfilwatch.flow.final": True}),
+                                       WAIT_S, "a final flow-summary naming the held client")
+            connect = monitor.find(is_action("connect", {"process.pid": client.pid}))
+    finally:
+        client.kill()
+    assert get(summary, "process.name").startswith("python3")
+    assert get(summary, "exfilwatch.flow.adopted") is True
+    assert get(summary, "exfilwatch.flow.socket_inode") == client.inode
+    assert get(summary, "source.bytes") == 200000  # only what was sent after the start
+    # the kernel's own counter covers the connection's whole life
+    assert get(summary, "exfilwatch.flow.tcp_bytes_acked") == 205000 + 2  # + SYN and FIN
+    assert connect and get(connect[0], "exfilwatch.flow.adopted") is True
+
+
+def test_periodic_summary_of_a_held_connection(monitor, standin):
+    client = HeldClient()
+    try:
+        client.command("send 30000")
+        time.sleep(1.2)  # past the one-second summary period, so the next packet reports
+        client.command("send 40000")
+        interim = monitor.wait_for(flow(client.pid, **{"exfilwatch.flow.final": False,
+                                                       "source.bytes": at_least(30000)}),
+                                   WAIT_S, "a periodic flow-summary of the open connection")
+        assert client.process.poll() is None, "the connection was to be still open"
+        assert get(interim, "event.type") == ["connection", "info"]
+        assert get(interim, "exfilwatch.flow.tcp_bytes_acked") >= 30000
+        client.close()
+    finally:
+        client.kill()
+    final = monitor.wait_for(flow(client.pid, **{"exfilwatch.flow.final": True}), WAIT_S,
+                             "the final flow-summary")
+    assert get(final, "source.bytes") == 70000
+    interims = monitor.find(flow(client.pid, **{"exfilwatch.flow.final": False}))
+    counts = [get(r, "source.bytes") + get(r, "destination.bytes") for r in interims]
+    assert counts == sorted(set(counts)), f"a periodic summary repeated unchanged counts: {counts}"
+
+
+@pytest.fixture(scope="module")
+def net_clients(tmp_path_factory):
+    binary = tmp_path_factory.mktemp("net_clients") / "net_clients"
+    done = subprocess.run(["gcc", "-O2", "-Wall", "-o", str(binary), str(NET_CLIENTS), "-luring"],
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        pytest.fail(f"cannot compile {NET_CLIENTS} (liburing-dev comes with scripts/setup):\n"
+                    f"{done.stderr[-3000:]}", pytrace=False)
+    return binary
+
+
+def test_io_uring_upload_counted(monitor, standin, net_clients):
+    size = 3 * MiB + 17
+    pid = run_client([net_clients, "uring", "127.0.0.1", SINK_PORT, size])
+    standin.wait_for_request(lambda r: r["kind"] == "sink" and r["body_bytes"] == size)
+    summary = monitor.wait_for(flow(pid, **{"exfilwatch.flow.final": True}), WAIT_S,
+                               "the final flow-summary of the io_uring client")
+    assert get(summary, "process.name") == "net_clients"
+    assert get(summary, "destination.port") == SINK_PORT
+    assert get(summary, "source.bytes") >= size
+    assert get(summary, "exfilwatch.flow.tcp_bytes_acked") == size + 2  # + SYN and FIN
+    assert monitor.find(is_action("connect", {"process.pid": pid}))
+
+
+def test_non_blocking_connect(monitor, standin):
+    script = ("import errno,select,socket,sys; s=socket.socket(); s.setblocking(False); "
+              "e=s.connect_ex(('127.0.0.1',int(sys.argv[1]))); "
+              "assert e==errno.EINPROGRESS, e; select.select([],[s],[],10); "
+              "assert s.getsockopt(socket.SOL_SOCKET,socket.SO_ERROR)==0; "
+              "s.setblocking(True); s.sendall(b'n'*int(sys.argv[2])); s.close()")
+    pid = run_client([paths.PYTHON, "-c", script, SINK_PORT, 123457])
+    standin.wait_for_request(lambda r: r["kind"] == "sink" and r["body_bytes"] == 123457)
+    _, summary = monitor.wait_for_all(
+        [is_action("connect", {"process.pid": pid, "destination.port": SINK_PORT}),
+         flow(pid, **{"exfilwatch.flow.final": True})],
+        WAIT_S, ["a connect record", "the final flow-summary"])
+    assert get(summary, "source.bytes") == 123457
+
+
+# Runs in its own network namespace, so net.ipv4.tcp_fastopen (per namespace) is set there and
+# never on the host: client and cookie-less server, data in the SYN, checked by TCP_INFO.
+TFO_SCRIPT = r"""
+import socket, struct, subprocess, sys, threading
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+open("/proc/sys/net/ipv4/tcp_fastopen", "w").write(str(0x1 | 0x2 | 0x4 | 0x200))
+size = int(sys.argv[1])
+server = socket.socket()
+server.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 16)
+server.bind(("127.0.0.1", 0))
+server.listen(4)
+got = []
+def serve():
+    conn, _ = server.accept()
+    n = 0
+    while chunk := conn.recv(65536):
+        n += len(chunk)
+    got.append(n)
+    conn.close()
+thread = threading.Thread(target=serve)
+thread.start()
+client = socket.socket()
+first = client.sendto(b"f" * 1000, socket.MSG_FASTOPEN, server.getsockname())
+info = client.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+assert info[5] & 0x20, "the SYN carried no data (TCPI_OPT_SYN_DATA unset)"
+client.sendall(b"f" * (size - first))
+client.shutdown(socket.SHUT_WR)
+client.recv(1)
+client.close()
+thread.join(10)
+assert got == [size], got
+"""
+
+
+def test_tcp_fast_open_connect_and_bytes(monitor):
+    pid = run_client(["unshare", "-n", paths.PYTHON, "-c", TFO_SCRIPT, 50000])
+    _, summary = monitor.wait_for_all(
+        [is_action("connect", {"process.pid": pid}),
+         flow(pid, **{"exfilwatch.flow.final": True, "network.transport": "tcp"})],
+        WAIT_S, ["a connect record of the Fast Open client", "its final flow-summary"])
+    assert get(summary, "source.bytes") == 50000
+    # the server's accepted socket in the same process is never a flow of its own
+    assert len(monitor.find(flow(pid, **{"exfilwatch.flow.final": True}))) == 1
+
+
+def test_udp_sendmmsg_counted(monitor, net_clients):
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    receiver.bind(("127.0.0.1", 0))
+    try:
+        port = receiver.getsockname()[1]
+        pid = run_client([net_clients, "sendmmsg", "127.0.0.1", port, 20, 1200])
+        received = 0
+        receiver.settimeout(5)
+        while received < 20 * 1200:
+            received += len(receiver.recv(65536))
+    finally:
+        receiver.close()
+    summary = monitor.wait_for(flow(pid, **{"exfilwatch.flow.final": True,
+                                            "network.transport": "udp"}), WAIT_S,
+                               "the final UDP flow-summary of the sendmmsg client")
+    assert get(summary, "source.bytes") == 20 * 1200
+    assert get(summary, "destination.port") == port
+    assert monitor.find(is_action("connect", {"process.pid": pid}))

@@ -26,6 +26,7 @@
 #include "enrich/flow_table.hpp"
 #include "enrich/hosts.hpp"
 #include "enrich/process_table.hpp"
+#include "enrich/socket_owners.hpp"
 #include "kernel/monitor.hpp"
 
 namespace exfilwatch::commands {
@@ -192,8 +193,10 @@ int run(const RunOptions& options)
         [&monitor](const enrich::FileKey& key, bool take) { return monitor->file_counters(key, take); }, fd_path});
     HostsFiles hosts_files;
     enrich::FlowTable flows(65536, [&hosts_files](std::uint32_t pid) { return hosts_files(pid); });
-    enrich::Enricher enricher(processes, files, flows, offset);
+    enrich::SocketOwners sockets("/proc", self);
+    enrich::Enricher enricher(processes, files, flows, offset, &sockets);
     std::size_t scanned = scan_proc(processes, self, offset);
+    sockets.scan(clock_ns(CLOCK_REALTIME));  // owners of the sockets older than the monitor
 
     auto now = [] { return clock_ns(CLOCK_REALTIME); };
     std::vector<HookReport> hooks;
@@ -229,6 +232,10 @@ int run(const RunOptions& options)
         counters.emplace_back("flows.dns_parsed", fl.dns_parsed);
         counters.emplace_back("flows.parse_errors", fl.parse_errors);
         counters.emplace_back("dns.cache_size", fl.dns_cache);
+        auto so = sockets.stats();
+        counters.emplace_back("sockets.owner_scans", so.scans);
+        counters.emplace_back("sockets.owners_found", so.found);
+        counters.emplace_back("sockets.owners_not_found", so.not_found);
     };
 
     kernel::RecordBatch batch;

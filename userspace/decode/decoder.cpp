@@ -213,7 +213,8 @@ DecodeResult decode_record(std::span<const std::byte> bytes)
     case EW_REC_FLOW_START: {
         w::ew_flow_start raw{};
         if (!read_fixed(bytes, raw)) return error("flow-start", "too short");
-        return FlowStart{header_of(raw.hdr), raw.cookie, tuple_of(raw.tuple), raw.owner_known != 0};
+        return FlowStart{header_of(raw.hdr), raw.cookie, tuple_of(raw.tuple), raw.owner_known != 0,
+                         raw.socket_inode};
     }
     case EW_REC_FLOW_DATA: {
         w::ew_flow_data raw{};

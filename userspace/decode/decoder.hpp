@@ -81,7 +81,8 @@ struct FlowStart {
     Header header;
     std::uint64_t cookie = 0;
     Tuple tuple;
-    bool owner_known = false;
+    bool owner_known = false;       // false: no process claimed it; the owner is found by inode
+    std::uint64_t socket_inode = 0; // 0 for a kernel socket
 };
 
 struct FlowData {

@@ -5,8 +5,9 @@
 
 namespace exfilwatch::enrich {
 
-Enricher::Enricher(ProcessTable& processes, FileTracker& files, FlowTable& flows, std::int64_t monotonic_to_wall_ns)
-    : processes_(processes), files_(files), flows_(flows), offset_(monotonic_to_wall_ns)
+Enricher::Enricher(ProcessTable& processes, FileTracker& files, FlowTable& flows, std::int64_t monotonic_to_wall_ns,
+                   SocketOwners* sockets)
+    : processes_(processes), files_(files), flows_(flows), offset_(monotonic_to_wall_ns), sockets_(sockets)
 {
 }
 
@@ -57,7 +58,9 @@ void Enricher::on_record(const decode::Record& record, std::vector<Event>& out)
             } else if constexpr (std::is_same_v<T, decode::FileFirstRead>) {
                 files_.on_first_read(processes_.lookup(r.header.pid), r);
             } else if constexpr (std::is_same_v<T, decode::FlowStart>) {
-                flows_.on_start(time, processes_.lookup(r.header.pid), r, out);
+                std::uint32_t pid = r.header.pid;
+                if (!r.owner_known && sockets_) pid = sockets_->find(r.socket_inode, time);
+                flows_.on_start(time, processes_.lookup(pid), r, out);
             } else if constexpr (std::is_same_v<T, decode::FlowData>) {
                 flows_.on_data(time, processes_.lookup(r.header.pid), r, out);
             } else if constexpr (std::is_same_v<T, decode::FlowCounters>) {

@@ -10,6 +10,7 @@
 #include "enrich/file_tracker.hpp"
 #include "enrich/flow_table.hpp"
 #include "enrich/process_table.hpp"
+#include "enrich/socket_owners.hpp"
 #include "events.hpp"
 
 namespace exfilwatch::enrich {
@@ -20,8 +21,10 @@ struct EnricherStats {
 
 class Enricher {
 public:
-    // `monotonic_to_wall_ns` is added to kernel (CLOCK_MONOTONIC) timestamps.
-    Enricher(ProcessTable& processes, FileTracker& files, FlowTable& flows, std::int64_t monotonic_to_wall_ns);
+    // `monotonic_to_wall_ns` is added to kernel (CLOCK_MONOTONIC) timestamps. `sockets` names
+    // the owner of a socket no process claimed (may be null: such flows keep pid 0).
+    Enricher(ProcessTable& processes, FileTracker& files, FlowTable& flows, std::int64_t monotonic_to_wall_ns,
+             SocketOwners* sockets = nullptr);
 
     void on_record(const decode::Record& record, std::vector<Event>& out);
     // Periodic work at wall time `now`: summaries of long-running readers, table expiry.
@@ -37,6 +40,7 @@ private:
     FileTracker& files_;
     FlowTable& flows_;
     std::int64_t offset_;
+    SocketOwners* sockets_;
 };
 
 }  // namespace exfilwatch::enrich

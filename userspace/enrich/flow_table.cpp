@@ -85,6 +85,8 @@ void FlowTable::name_from_lookups(Flow& flow) const
 void FlowTable::on_start(TimeNs time, const ProcessRef& owner, const decode::FlowStart& start, std::vector<Event>& out)
 {
     Flow& flow = flow_for(time, owner, start.cookie, start.tuple);
+    flow.socket_inode = start.socket_inode;
+    flow.adopted = !start.owner_known;
     name_from_lookups(flow);
     ConnectEvent event;
     event.time = time;
@@ -95,6 +97,8 @@ void FlowTable::on_start(TimeNs time, const ProcessRef& owner, const decode::Flo
     event.source = flow.source;
     event.destination = flow.destination;
     event.destination_domain = flow.domain;
+    event.socket_inode = flow.socket_inode;
+    event.adopted = flow.adopted;
     out.push_back(std::move(event));
 }
 
@@ -219,6 +223,18 @@ void FlowTable::on_counters(TimeNs time, const ProcessRef& owner, const decode::
     event.bytes_out = counters.bytes_out;
     event.bytes_in = counters.bytes_in;
     event.final = counters.final;
+    event.socket_inode = flow.socket_inode;
+    event.adopted = flow.adopted;
+    event.tcp_bytes_acked = counters.tcp_bytes_acked;
+    event.tcp_bytes_received = counters.tcp_bytes_received;
+    if (!flow.adopted) {
+        // A send path the packet hooks missed must still count: the kernel's count wins. It
+        // counts sequence space, where the SYN and the FIN take one byte each.
+        std::uint64_t acked = counters.tcp_bytes_acked > 2 ? counters.tcp_bytes_acked - 2 : 0;
+        std::uint64_t received = counters.tcp_bytes_received > 1 ? counters.tcp_bytes_received - 1 : 0;
+        event.bytes_out = std::max(event.bytes_out, acked);
+        event.bytes_in = std::max(event.bytes_in, received);
+    }
     out.push_back(std::move(event));
     if (counters.final) flows_.erase(counters.cookie);
 }

@@ -4,6 +4,8 @@
 // A flow is named by SNI first, then the HTTP Host (or CONNECT target), then the DNS cache, then
 // the hosts file its owner resolves with (HostsSource), then the host its command line aims at
 // the flow's port (nc HOST PORT) when the process is already gone.
+// Byte counts are the packet-level ones, or the kernel's TCP counters when those are higher
+// (except for an adopted flow, whose kernel counters include what it sent before the monitor).
 #pragma once
 
 #include <cstddef>
@@ -60,6 +62,8 @@ private:
         Head head_state = Head::pending;
         std::vector<std::byte> dns_stream;  // inbound DNS-over-TCP bytes
         TimeNs last_seen = 0;
+        std::uint64_t socket_inode = 0;
+        bool adopted = false;  // older than the monitor: counted from its first packet seen
     };
     Flow& flow_for(TimeNs time, const ProcessRef& owner, std::uint64_t cookie, const decode::Tuple& tuple);
     // Names a flow still unnamed from the DNS answers its owner (or anyone) received, else from

@@ -270,6 +270,7 @@ struct EventWriter {
         begin_extension(json, e.process);
         flow_extension(json, e.flow);
         if (e.socket_inode) json.field("socket_inode", e.socket_inode);
+        if (e.adopted) json.field("adopted", true);
         json.end_object();
         json.end_object();
         json.end_object();
@@ -394,6 +395,12 @@ struct EventWriter {
         flow_extension(json, e.flow);
         json.field("final", e.final);
         optional_field(json, "domain_source", e.domain_source);
+        if (e.socket_inode) json.field("socket_inode", e.socket_inode);
+        if (e.adopted) json.field("adopted", true);
+        if (e.tcp_bytes_acked || e.tcp_bytes_received) {
+            json.field("tcp_bytes_acked", e.tcp_bytes_acked);
+            json.field("tcp_bytes_received", e.tcp_bytes_received);
+        }
         json.end_object();
         json.end_object();
         json.end_object();

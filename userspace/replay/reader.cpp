@@ -279,7 +279,9 @@ void read_event(Extract& x, const JsonNode& root, std::string_view action, Event
         read_endpoint(x, dst, false, e.destination);
         x.string(dst, "destination.domain", e.destination_domain);
         e.ipv6 = type.empty() ? e.destination.ip.find(':') != std::string::npos : type == "ipv6";
-        x.integer(extension(x, root, "exfilwatch.flow"), "exfilwatch.flow.socket_inode", e.socket_inode);
+        const JsonNode* flow = extension(x, root, "exfilwatch.flow");
+        x.integer(flow, "exfilwatch.flow.socket_inode", e.socket_inode);
+        x.boolean(flow, "exfilwatch.flow.adopted", e.adopted);
     } else if (action == "tls-client-hello") {
         auto& e = reuse<TlsClientHelloEvent>(out);
         e.time = time;
@@ -342,6 +344,10 @@ void read_event(Extract& x, const JsonNode& root, std::string_view action, Event
         const JsonNode* flow = extension(x, root, "exfilwatch.flow");
         x.boolean(flow, "exfilwatch.flow.final", e.final);
         x.string(flow, "exfilwatch.flow.domain_source", e.domain_source);
+        x.integer(flow, "exfilwatch.flow.socket_inode", e.socket_inode);
+        x.boolean(flow, "exfilwatch.flow.adopted", e.adopted);
+        x.integer(flow, "exfilwatch.flow.tcp_bytes_acked", e.tcp_bytes_acked);
+        x.integer(flow, "exfilwatch.flow.tcp_bytes_received", e.tcp_bytes_received);
     } else {
         x.fail("event.action", fmt::format("\"{}\" is not a telemetry action", output::sanitize_utf8(action)));
     }

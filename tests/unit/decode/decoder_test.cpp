@@ -131,6 +131,48 @@ TEST_CASE("flow-data record carries exactly data_size bytes")
     CHECK(std::holds_alternative<decode::DecodeError>(decode::decode_record(bytes_of(raw, "hello"))));
 }
 
+TEST_CASE("flow-start record carries the owner flag and the socket inode")
+{
+    ew_flow_start raw{};
+    fill_header(raw, EW_REC_FLOW_START, sizeof(raw));
+    raw.cookie = 9;
+    raw.tuple.family = EW_AF_INET;
+    raw.tuple.protocol = EW_PROTO_TCP;
+    raw.tuple.dport = 8443;
+    raw.owner_known = 0;
+    raw.socket_inode = 123456789012ULL;
+    auto result = decode::decode_record(bytes_of(raw));
+    REQUIRE(std::holds_alternative<decode::Record>(result));
+    const auto& start = std::get<decode::FlowStart>(std::get<decode::Record>(result));
+    CHECK(start.cookie == 9);
+    CHECK_FALSE(start.owner_known);
+    CHECK(start.socket_inode == 123456789012ULL);
+    CHECK(start.tuple.dport == 8443);
+
+    auto short_record = bytes_of(raw);
+    short_record.resize(sizeof(raw) - 8);  // the layout before socket_inode
+    fill_header(raw, EW_REC_FLOW_START, short_record.size());
+    std::memcpy(short_record.data(), &raw, sizeof(raw.hdr));
+    CHECK(std::holds_alternative<decode::DecodeError>(decode::decode_record(short_record)));
+}
+
+TEST_CASE("flow-end record carries the kernel's TCP counters")
+{
+    ew_flow_end raw{};
+    fill_header(raw, EW_REC_FLOW_END, sizeof(raw));
+    raw.cookie = 5;
+    raw.bytes_out = 10;
+    raw.tcp_bytes_acked = 4096;
+    raw.tcp_bytes_received = 17;
+    auto result = decode::decode_record(bytes_of(raw));
+    REQUIRE(std::holds_alternative<decode::Record>(result));
+    const auto& end = std::get<decode::FlowCounters>(std::get<decode::Record>(result));
+    CHECK(end.final);
+    CHECK(end.bytes_out == 10);
+    CHECK(end.tcp_bytes_acked == 4096);
+    CHECK(end.tcp_bytes_received == 17);
+}
+
 TEST_CASE("path helpers")
 {
     using decode::resolve_path;

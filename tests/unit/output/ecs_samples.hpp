@@ -62,7 +62,7 @@ inline std::vector<Event> events()
     out.push_back(ConnectEvent{t0 + 9, process(), {77}, Transport::tcp, false, {"10.0.0.2", 40000},
                                {"127.0.0.1", 8443}, "pastebin.com", 555});
     out.push_back(ConnectEvent{t0 + 10, process(), {18446744073709551615ULL}, Transport::udp, true, {"", 0},
-                               {"2001:db8::1", 53}, "", 0});
+                               {"2001:db8::1", 53}, "", 4242, true});
     out.push_back(TlsClientHelloEvent{t0 + 11, process(), {77}, {"127.0.0.1", 8443}, "pastebin.com", {"h2", "http/1.1"}, 0x0304});
     out.push_back(TlsClientHelloEvent{t0 + 12, process(), {78}, {"", 0}, "", {}, 0x7f1c});
     out.push_back(DnsAnswerEvent{t0 + 13, process(), {79}, "www.pastebin.com", {"pastebin.com", "cdn.example.net"},
@@ -71,8 +71,8 @@ inline std::vector<Event> events()
     out.push_back(HttpRequestEvent{t0 + 15, process(), {81}, {"127.0.0.1", 8080}, "PUT", "pastebin.com", "/api/upload", ""});
     out.push_back(HttpRequestEvent{t0 + 16, process(), {82}, {"127.0.0.1", 3128}, "CONNECT", "transfer.sh", "", "transfer.sh:443"});
     out.push_back(FlowSummaryEvent{t0 + 17, process(), {77}, Transport::tcp, {"10.0.0.2", 40000}, {"127.0.0.1", 8443},
-                                   "pastebin.com", "sni", 1048576, 512, true});
-    out.push_back(FlowSummaryEvent{t0 + 18, odd_process(), {83}, Transport::udp, {}, {"::1", 53}, "", "", 0, 0, false});
+                                   "pastebin.com", "sni", 1048576, 512, true, 555, false, 1048576, 512});
+    out.push_back(FlowSummaryEvent{t0 + 18, odd_process(), {83}, Transport::udp, {}, {"::1", 53}, "", "", 0, 0, false, 4242, true});
     return out;
 }
 

@@ -42,7 +42,8 @@ auto fields(const FileSummaryEvent& e)
 }
 auto fields(const ConnectEvent& e)
 {
-    return std::tuple_cat(std::tie(e.time, e.flow.socket_cookie, e.transport, e.ipv6, e.destination_domain, e.socket_inode),
+    return std::tuple_cat(std::tie(e.time, e.flow.socket_cookie, e.transport, e.ipv6, e.destination_domain, e.socket_inode,
+                                   e.adopted),
                           fields(e.source), fields(e.destination), fields(e.process));
 }
 auto fields(const TlsClientHelloEvent& e)
@@ -62,7 +63,8 @@ auto fields(const HttpRequestEvent& e)
 auto fields(const FlowSummaryEvent& e)
 {
     return std::tuple_cat(std::tie(e.time, e.flow.socket_cookie, e.transport, e.destination_domain, e.domain_source,
-                                   e.bytes_out, e.bytes_in, e.final),
+                                   e.bytes_out, e.bytes_in, e.final, e.socket_inode, e.adopted, e.tcp_bytes_acked,
+                                   e.tcp_bytes_received),
                           fields(e.source), fields(e.destination), fields(e.process));
 }
 
