@@ -21,6 +21,47 @@ static __always_inline __u64 ew_pipe_inode(struct task_struct *task, unsigned in
 	return BPF_CORE_READ(inode, i_ino);
 }
 
+/* kernfs_node::parent was renamed __parent in Linux 6.15 (it became RCU-protected). */
+struct kernfs_node___pre_6_15 {
+	struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct kernfs_node *ew_kernfs_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(kn->__parent))
+		return BPF_CORE_READ(kn, __parent);
+	return BPF_CORE_READ((struct kernfs_node___pre_6_15 *)kn, parent);
+}
+
+/* Writes the innermost directory names of the task's cgroup v2 path at `data + off`, leaf
+ * first, each NUL-terminated; returns the bytes written. The container id lives in these names
+ * (docker/<id>, docker-<id>.scope, cri-containerd-<id>.scope ...), so userspace needs neither
+ * /proc/<pid>/cgroup nor the cgroup directory, both gone once a short-lived container exits. */
+static __always_inline __u32 ew_cgroup_path(struct task_struct *task, __u8 *data, __u32 off)
+{
+	struct kernfs_node *kn = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn);
+	__u32 written = 0;
+
+	for (int level = 0; level < EW_CGROUP_DEPTH_MAX; level++) {
+		if (!kn)
+			break;
+		struct kernfs_node *parent = ew_kernfs_parent(kn);
+		if (!parent)
+			break; /* the root has no name in the path */
+		__u32 pos = off + written;
+		if (pos > EW_PATH_MAX + EW_ARGS_MAX + (EW_CGROUP_DEPTH_MAX - 1) * EW_CGROUP_NAME_MAX)
+			break;
+		long n = bpf_probe_read_kernel_str(data + pos, EW_CGROUP_NAME_MAX, BPF_CORE_READ(kn, name));
+		if (n <= 0) {
+			ew_drop(EW_DROP_PATH_READ);
+			break;
+		}
+		written += n;
+		kn = parent;
+	}
+	return written;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_sched_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -66,11 +107,13 @@ int BPF_PROG(on_sched_exec, struct task_struct *task, pid_t old_pid, struct linu
 		rec->args_truncated = 1;
 	}
 	rec->args_size = args_size;
+	__u32 cgroup_size = ew_cgroup_path(task, data, exe_size + args_size);
+	rec->cgroup_size = cgroup_size;
 
-	__u64 size = sizeof(*rec) + exe_size + args_size;
+	__u64 size = sizeof(*rec) + exe_size + args_size + cgroup_size;
 	ew_fill_header(&rec->hdr, EW_REC_EXEC, size);
 	ew_count(EW_STAT_EXEC);
-	if (size <= sizeof(*rec) + EW_PATH_MAX + EW_ARGS_MAX)
+	if (size <= sizeof(*rec) + EW_PATH_MAX + EW_ARGS_MAX + EW_CGROUP_DEPTH_MAX * EW_CGROUP_NAME_MAX)
 		ew_submit(rec, size);
 	return 0;
 }

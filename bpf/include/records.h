@@ -31,6 +31,8 @@ typedef std::int32_t __s32;
 #define EW_CAPTURE_TLS_MAX 16389   /* first TLS record: 5-byte header + up to 16 KiB */
 #define EW_CAPTURE_HEAD_MAX 4096   /* non-TLS stream head (HTTP request head, DNS over TCP) */
 #define EW_DNS_MAX 4096        /* one DNS datagram */
+#define EW_CGROUP_NAME_MAX 128 /* one cgroup v2 directory name, NUL included */
+#define EW_CGROUP_DEPTH_MAX 4  /* innermost cgroup levels kept per exec (container + pod) */
 
 enum record_kind {
 	EW_REC_EXEC = 1,
@@ -55,7 +57,10 @@ struct ew_header {
 };
 EW_STATIC_ASSERT(sizeof(struct ew_header) == 24, "ew_header layout");
 
-/* Exec: fixed part, then `exe_size` bytes of executable path then `args_size` bytes of argv. */
+/* Exec: fixed part, then `exe_size` bytes of executable path, `args_size` bytes of argv, and
+ * `cgroup_size` bytes of the task's cgroup v2 path: its innermost EW_CGROUP_DEPTH_MAX directory
+ * names, leaf first, each NUL-terminated (none for the root cgroup). Read in the kernel because a
+ * short-lived container is gone from /proc and its cgroup removed before userspace sees it. */
 struct ew_exec {
 	struct ew_header hdr;
 	__u32 ppid;
@@ -73,8 +78,8 @@ struct ew_exec {
 	__u8 args_truncated;
 	__u8 exe_truncated;
 	__u8 comm[EW_COMM_LEN];
-	__u8 _pad[2];
-	/* followed by: exe (exe_size bytes), args (args_size bytes) */
+	__u16 cgroup_size;
+	/* followed by: exe (exe_size bytes), args (args_size bytes), cgroup (cgroup_size bytes) */
 };
 EW_STATIC_ASSERT(sizeof(struct ew_exec) == 104, "ew_exec layout");
 

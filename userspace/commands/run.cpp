@@ -20,7 +20,6 @@
 #include "commands/commands.hpp"
 #include "commands/pipeline.hpp"
 #include "decode/decoder.hpp"
-#include "enrich/container.hpp"
 #include "enrich/enricher.hpp"
 #include "enrich/file_tracker.hpp"
 #include "enrich/flow_table.hpp"
@@ -65,14 +64,6 @@ std::string boot_id()
     std::getline(in, id);
     id.erase(std::remove(id.begin(), id.end(), '-'), id.end());
     return id.substr(0, 8);
-}
-
-std::pair<std::string, std::string> container_of_pid(std::uint32_t pid)
-{
-    std::ifstream in(fmt::format("/proc/{}/cgroup", pid));
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (auto id = enrich::parse_proc_cgroup(text)) return {id->container_id, id->pod_uid};
-    return {};
 }
 
 // The hosts file a process resolves names with: /etc/hosts under its root, so a container's own
@@ -188,7 +179,8 @@ int run(const RunOptions& options)
     const std::int64_t offset = static_cast<std::int64_t>(clock_ns(CLOCK_REALTIME)) -
                                 static_cast<std::int64_t>(clock_ns(CLOCK_MONOTONIC));
     enrich::ProcessTable processes(boot_id(), enrich::ProcSource{
-        [](std::uint32_t pid) { return enrich::read_proc_process("/proc", pid); }, container_of_pid});
+        [](std::uint32_t pid) { return enrich::read_proc_process("/proc", pid); },
+        [](std::uint32_t pid) { return enrich::read_proc_container("/proc", pid); }});
     enrich::FileTracker files(enrich::FileCounterSource{
         [&monitor](const enrich::FileKey& key, bool take) { return monitor->file_counters(key, take); }, fd_path});
     HostsFiles hosts_files;

@@ -55,7 +55,8 @@ DecodeResult decode_exec(std::span<const std::byte> bytes)
     w::ew_exec raw{};
     if (!read_fixed(bytes, raw)) return error("exec", "shorter than its fixed part");
     auto rest = bytes.subspan(sizeof(raw));
-    if (raw.exe_size > rest.size() || raw.args_size > rest.size() - raw.exe_size)
+    if (raw.exe_size > rest.size() || raw.args_size > rest.size() - raw.exe_size ||
+        raw.cgroup_size > rest.size() - raw.exe_size - raw.args_size)
         return error("exec", "sizes exceed the record");
     Exec out;
     out.header = header_of(raw.hdr);
@@ -74,6 +75,8 @@ DecodeResult decode_exec(std::span<const std::byte> bytes)
     out.executable_truncated = raw.exe_truncated != 0;
     out.args = split_args(rest.subspan(raw.exe_size, raw.args_size));
     out.args_truncated = raw.args_truncated != 0;
+    if (raw.cgroup_size > 0)
+        out.cgroup_path = join_components(rest.subspan(raw.exe_size + raw.args_size, raw.cgroup_size));
     return out;
 }
 

@@ -34,6 +34,7 @@ struct Exec {
     bool executable_truncated = false;
     std::vector<std::string> args;
     bool args_truncated = false;
+    std::string cgroup_path;  // innermost cgroup v2 levels ("/docker/<id>"); empty: root or unknown
 };
 
 struct Fork {

@@ -3,6 +3,8 @@
 
 #include <type_traits>
 
+#include "enrich/container.hpp"
+
 namespace exfilwatch::enrich {
 
 Enricher::Enricher(ProcessTable& processes, FileTracker& files, FlowTable& flows, std::int64_t monotonic_to_wall_ns,
@@ -42,6 +44,14 @@ void Enricher::on_record(const decode::Record& record, std::vector<Event>& out)
                 image.args_truncated = r.args_truncated;
                 image.has_tty = r.tty;
                 image.cgroup_id = r.cgroup_id;
+                // The kernel's view of the cgroup at exec: still right when the process (and its
+                // container) is gone before this record is read. No match here (a host
+                // process, or a cgroup v1 host where the v2 path is "/") falls back to
+                // the parent and to /proc in the process table.
+                if (auto identity = parse_cgroup_path(r.cgroup_path)) {
+                    image.container_id = std::move(identity->container_id);
+                    image.pod_uid = std::move(identity->pod_uid);
+                }
                 image.start_time = wall(r.start_ns);
                 image.stdin_pipe = r.stdin_pipe;
                 image.stdout_pipe = r.stdout_pipe;

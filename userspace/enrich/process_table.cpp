@@ -1,10 +1,10 @@
 // enrich: the process table (see process_table.hpp) and its /proc reader.
 #include "enrich/process_table.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <iterator>
+#include <cerrno>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -48,10 +48,11 @@ void ProcessTable::fill_container(ProcessRef& ref, std::uint32_t pid)
     }
     if (!source_.container_of) return;
     auto found = source_.container_of(pid);
-    ref.container_id = found.first;
-    ref.pod_uid = found.second;
+    if (!found) return;  // gone: not cached, so the next process of this cgroup asks again
+    ref.container_id = found->first;
+    ref.pod_uid = found->second;
     if (ref.cgroup_id && container_by_cgroup_.size() < 65536)
-        container_by_cgroup_[ref.cgroup_id] = found;
+        container_by_cgroup_[ref.cgroup_id] = std::move(*found);
 }
 
 const ProcessRef& ProcessTable::on_exec(TimeNs, ProcessRef image)
@@ -161,14 +162,38 @@ ProcessTableStats ProcessTable::stats() const
 
 namespace {
 
+// read(2) rather than an ifstream: a /proc file of a process that exits between open and read
+// fails with ESRCH, and libstdc++'s filebuf turns that read error into an exception.
 std::optional<std::string> read_file(const std::string& path)
 {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return std::nullopt;
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    std::string text;
+    char chunk[4096];
+    while (true) {
+        const ssize_t n = ::read(fd, chunk, sizeof(chunk));
+        if (n > 0) {
+            text.append(chunk, static_cast<std::size_t>(n));
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            ::close(fd);
+            if (n < 0) return std::nullopt;
+            return text;
+        }
+    }
 }
 
 }  // namespace
+
+std::optional<std::pair<std::string, std::string>> read_proc_container(std::string_view proc_root,
+                                                                       std::uint32_t pid)
+{
+    auto text = read_file(fmt::format("{}/{}/cgroup", proc_root, pid));
+    if (!text || text->empty()) return std::nullopt;  // gone (an exited process reads empty)
+    if (auto id = parse_proc_cgroup(*text)) return std::pair{id->container_id, id->pod_uid};
+    return std::pair<std::string, std::string>{};
+}
 
 std::optional<ProcessRef> read_proc_process(std::string_view proc_root, std::uint32_t pid)
 {

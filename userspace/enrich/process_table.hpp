@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "events.hpp"
 
@@ -20,8 +21,9 @@ struct ProcSource {
     // Reads /proc/<pid> into a ProcessRef (pid, ppid, pgid, sid, uid, executable, args, tty,
     // start_time, container); nullopt when the process is gone or unreadable.
     std::function<std::optional<ProcessRef>(std::uint32_t pid)> read;
-    // Container identity of a process that was alive a moment ago (via /proc/<pid>/cgroup).
-    std::function<std::pair<std::string, std::string>(std::uint32_t pid)> container_of;
+    // Container identity (id, pod uid; empty strings for a host process) of a process that was
+    // alive a moment ago, via /proc/<pid>/cgroup; nullopt when the process is already gone.
+    std::function<std::optional<std::pair<std::string, std::string>>(std::uint32_t pid)> container_of;
 };
 
 struct ProcessTableStats {
@@ -79,6 +81,11 @@ private:
 
 // Reads one /proc/<pid> into a ProcessRef (no entity id): the live ProcSource::read.
 std::optional<ProcessRef> read_proc_process(std::string_view proc_root, std::uint32_t pid);
+
+// Container id and pod uid from /proc/<pid>/cgroup (empty for a host process), nullopt when the
+// process is gone: the live ProcSource::container_of.
+std::optional<std::pair<std::string, std::string>> read_proc_container(std::string_view proc_root,
+                                                                       std::uint32_t pid);
 
 // The basename of a path.
 std::string base_name(std::string_view path);

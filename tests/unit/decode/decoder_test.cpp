@@ -63,6 +63,37 @@ TEST_CASE("exec record: path components leaf first, argv with odd bytes")
     CHECK(exec.args[3] == "\"q\"");
 }
 
+TEST_CASE("exec record: cgroup v2 levels leaf first after argv")
+{
+    // As the kernel side writes them for a docker (cgroupfs driver) container: leaf first.
+    const std::string id = "f20fa25f3ba3d9c4f847bfe4d6efec688eaf1fc92206fcea367e5067eed6e9b9";
+    const std::string exe("wget\0bin\0", 10);
+    const std::string args("wget\0-q\0", 8);
+    const std::string cgroup = id + std::string("\0docker\0", 8);
+    ew_exec raw{};
+    fill_header(raw, EW_REC_EXEC, sizeof(raw) + exe.size() + args.size() + cgroup.size());
+    raw.exe_size = static_cast<std::uint16_t>(exe.size());
+    raw.args_size = static_cast<std::uint16_t>(args.size());
+    raw.cgroup_size = static_cast<std::uint16_t>(cgroup.size());
+    auto result = decode::decode_record(bytes_of(raw, exe + args + cgroup));
+    REQUIRE(std::holds_alternative<decode::Record>(result));
+    const auto& exec = std::get<decode::Exec>(std::get<decode::Record>(result));
+    CHECK(exec.executable == "/bin/wget");
+    CHECK(exec.args == std::vector<std::string>{"wget", "-q"});
+    CHECK(exec.cgroup_path == "/docker/" + id);
+
+    raw.cgroup_size = 0;  // the root cgroup (or a cgroup v1 only host): no levels
+    fill_header(raw, EW_REC_EXEC, sizeof(raw) + exe.size() + args.size());
+    result = decode::decode_record(bytes_of(raw, exe + args));
+    REQUIRE(std::holds_alternative<decode::Record>(result));
+    CHECK(std::get<decode::Exec>(std::get<decode::Record>(result)).cgroup_path.empty());
+
+    raw.cgroup_size = 9;  // past the end of the record
+    fill_header(raw, EW_REC_EXEC, sizeof(raw) + exe.size() + args.size() + 6);
+    result = decode::decode_record(bytes_of(raw, exe + args + "docker"));
+    REQUIRE(std::holds_alternative<decode::DecodeError>(result));
+}
+
 TEST_CASE("exec record whose sizes exceed the record is rejected")
 {
     ew_exec raw{};

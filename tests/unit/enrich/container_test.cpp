@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "records.h"
+
 using exfilwatch::enrich::ContainerIdentity;
 using exfilwatch::enrich::parse_cgroup_path;
 using exfilwatch::enrich::parse_proc_cgroup;
@@ -247,4 +249,32 @@ TEST_CASE("/proc/<pid>/cgroup files") {
     CHECK_FALSE(parse_proc_cgroup("garbage without colons\n"));
     CHECK_FALSE(parse_proc_cgroup(cat({"/docker/", docker_id, "\n"})));  // a bare path is not a cgroup line
     CHECK_FALSE(parse_proc_cgroup(std::string(70 * 1024, '\n') + "0::/docker/" + docker_id));
+}
+
+TEST_CASE("the innermost EW_CGROUP_DEPTH_MAX levels an exec record carries name the same container") {
+    // The kernel sends only the innermost levels of the cgroup v2 path (bpf/process.bpf.c).
+    auto innermost = [](const std::string& path) {
+        std::size_t cut = path.size();
+        for (int level = 0; level < EW_CGROUP_DEPTH_MAX && cut != std::string::npos && cut > 0; ++level) {
+            cut = path.rfind('/', cut - 1);
+        }
+        return cut == std::string::npos ? path : path.substr(cut);
+    };
+    const std::string node = centos_id;
+    const std::vector<std::string> paths = {
+        cat({"/docker/", node, "/kubepods/besteffort/pod", pod_uid, "/", k8s_id}),
+        cat({"/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod",
+             pod_uid_underscored, ".slice/cri-containerd-", k8s_id, ".scope"}),
+        cat({"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod", pod_uid_underscored,
+             ".slice/cri-containerd-", k8s_id, ".scope"}),
+        cat({"/docker/", node, "/system.slice/containerd.service"}),
+        cat({"/docker/", docker_id}),
+    };
+    for (const auto& path : paths) {
+        CAPTURE(path);
+        const auto trimmed = innermost(path);
+        REQUIRE(parse_cgroup_path(path));
+        CHECK(parse_cgroup_path(trimmed) == parse_cgroup_path(path));
+    }
+    CHECK(innermost(paths[0]) == cat({"/kubepods/besteffort/pod", pod_uid, "/", k8s_id}));
 }

@@ -4,6 +4,10 @@
 
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
 #include "enrich/process_table.hpp"
 
 using namespace exfilwatch;
@@ -26,7 +30,9 @@ ProcSource fake_source(int& reads)
         ref.start_time = 111;
         return ref;
     };
-    source.container_of = [](std::uint32_t) { return std::pair<std::string, std::string>{}; };
+    source.container_of = [](std::uint32_t) {
+        return std::optional<std::pair<std::string, std::string>>(std::pair<std::string, std::string>{});
+    };
     return source;
 }
 
@@ -82,6 +88,37 @@ TEST_CASE("unknown pid is read from /proc once, then cached")
     CHECK(table.stats().unknown_lookups == 2);
 }
 
+TEST_CASE("container identity: kept from exec, asked of /proc per cgroup, a gone process not cached")
+{
+    const std::string id(64, 'a');
+    std::vector<std::uint32_t> asked;
+    ProcSource source;
+    source.read = [](std::uint32_t) -> std::optional<ProcessRef> { return std::nullopt; };
+    source.container_of = [&](std::uint32_t pid) -> std::optional<std::pair<std::string, std::string>> {
+        asked.push_back(pid);
+        if (pid == 300) return std::nullopt;  // exited before its exec record was read
+        return std::pair<std::string, std::string>{id, ""};
+    };
+    ProcessTable table("boot", source);
+
+    auto from_kernel = image(200, 1, "/bin/busybox", 5);
+    from_kernel.cgroup_id = 7;
+    from_kernel.container_id = std::string(64, 'b');  // the exec record's cgroup path named it
+    CHECK(table.on_exec(1, from_kernel).container_id == std::string(64, 'b'));
+    CHECK(asked.empty());
+
+    auto gone = image(300, 1, "/bin/wget", 6);
+    gone.cgroup_id = 9;
+    CHECK(table.on_exec(2, gone).container_id.empty());
+    auto alive = image(301, 1, "/bin/wget", 7);
+    alive.cgroup_id = 9;
+    CHECK(table.on_exec(3, alive).container_id == id);  // asked again: nothing was cached for 9
+    auto sibling = image(302, 1, "/bin/wget", 8);
+    sibling.cgroup_id = 9;
+    CHECK(table.on_exec(4, sibling).container_id == id);  // now cached
+    CHECK(asked == std::vector<std::uint32_t>{300, 301});
+}
+
 TEST_CASE("exited processes linger for late events, then expire; the cap evicts")
 {
     int reads = 0;
@@ -106,4 +143,30 @@ TEST_CASE("read_proc_process reads this very process")
     CHECK(self->executable.find("unit_enrich") != std::string::npos);
     CHECK(!self->args.empty());
     CHECK(!read_proc_process("/proc", 0x7ffffff0).has_value());
+}
+
+TEST_CASE("read_proc_container: a container, a host process, a process gone")
+{
+    char root_template[] = "/tmp/ew-proc-XXXXXX";
+    REQUIRE(mkdtemp(root_template) != nullptr);
+    const std::filesystem::path root(root_template);
+    const std::string id = "f20fa25f3ba3d9c4f847bfe4d6efec688eaf1fc92206fcea367e5067eed6e9b9";
+    auto write = [&](const char* pid, const std::string& text) {
+        std::filesystem::create_directories(root / pid);
+        std::ofstream(root / pid / "cgroup") << text;
+    };
+    write("10", "4:memory:/docker/" + id + "\n0::/docker/" + id + "\n");
+    write("11", "0::/user.slice/session-1.scope\n");
+    write("12", "");  // what an exited process's file reads
+
+    auto in_container = read_proc_container(root.string(), 10);
+    REQUIRE(in_container.has_value());
+    CHECK(in_container->first == id);
+    auto host = read_proc_container(root.string(), 11);
+    REQUIRE(host.has_value());
+    CHECK(host->first.empty());
+    CHECK_FALSE(read_proc_container(root.string(), 12).has_value());
+    CHECK_FALSE(read_proc_container(root.string(), 13).has_value());
+    CHECK(read_proc_container("/proc", static_cast<std::uint32_t>(getpid())).has_value());
+    std::filesystem::remove_all(root);
 }
