@@ -14,6 +14,8 @@ char LICENSE_NET[] SEC("license") = "GPL";
 #define EW_DNS_PORT 53
 #define EW_TLS_HANDSHAKE 0x16
 #define EW_TLS_RECORDS_MAX 16
+#define EW_HTTP_SNIFF 32      /* first bytes of a stream looked at to tell an HTTP request */
+#define EW_HTTP_METHOD_MAX 24 /* userspace's longest method (max_http_method_bytes) */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -190,8 +192,35 @@ static __always_inline void ew_capture(struct __sk_buff *skb, const struct ew_pa
 	ew_submit(rec, sizeof(*rec) + n);
 }
 
-/* TCP head capture: the first TLS record when the stream starts with a handshake record,
- * else the first EW_CAPTURE_HEAD_MAX bytes (an HTTP request head, a DNS-over-TCP answer). */
+/* Whether a stream whose first segment starts with `head` (`len` bytes of it loaded) can be an
+ * HTTP request: the test userspace's parser makes (optional CR/LF, 1 to EW_HTTP_METHOD_MAX
+ * method characters, a space). Too few bytes to tell counts as yes: capturing costs less than
+ * missing a request head. */
+static __always_inline bool ew_maybe_http(const __u8 *head, __u32 len)
+{
+	__u32 method = 0;
+	bool in_method = false;
+	for (__u32 i = 0; i < EW_HTTP_SNIFF; i++) {
+		if (i >= len)
+			return true;
+		__u8 c = head[i];
+		if (!in_method && (c == '\r' || c == '\n'))
+			continue;
+		in_method = true;
+		if ((c >= 'A' && c <= 'Z') || c == '-' || c == '_') {
+			if (++method > EW_HTTP_METHOD_MAX)
+				return false;
+			continue;
+		}
+		return c == ' ' && method > 0;
+	}
+	return true; /* undecided within the sniff: keep it */
+}
+
+/* TCP head capture: the first TLS record when the stream starts with a handshake record, the
+ * first EW_CAPTURE_HEAD_MAX bytes when it starts like an HTTP request (or a DNS-over-TCP answer
+ * inbound), and nothing at all otherwise: the head of any other stream is not parsed, so it is
+ * not copied (that copy and its record were most of the cost of a plain TCP connection). */
 static __always_inline void ew_capture_stream(struct __sk_buff *skb, const struct ew_packet *pkt,
 					      struct ew_flow_stats *flow, __u32 seq0,
 					      __u32 *captured, __u32 *limit, __u8 direction)
@@ -200,9 +229,14 @@ static __always_inline void ew_capture_stream(struct __sk_buff *skb, const struc
 	if (offset >= EW_CAPTURE_TLS_MAX || offset < *captured)
 		return; /* past the head, or a retransmission of what was sent already */
 	if (offset == 0 && *limit == 0) {
-		__u8 head[9] = {};
-		bpf_skb_load_bytes(skb, pkt->payload_off, head, pkt->payload_len >= 9 ? 9 : 1);
-		if (head[0] == EW_TLS_HANDSHAKE && pkt->payload_len >= 9) {
+		__u8 head[EW_HTTP_SNIFF] = {};
+		__u64 len = pkt->payload_len;
+		asm volatile("" : "+r"(len)); /* bound the register passed to the helper (as in ew_capture) */
+		if (len > EW_HTTP_SNIFF)
+			len = EW_HTTP_SNIFF;
+		if (len < 1 || bpf_skb_load_bytes(skb, pkt->payload_off, head, len))
+			return;
+		if (head[0] == EW_TLS_HANDSHAKE && len >= 9) {
 			__u32 record_len = ((__u32)head[3] << 8) | head[4];
 			__u32 hello_len = ((__u32)head[6] << 16) | ((__u32)head[7] << 8) | head[8];
 			*limit = 5 + record_len;
@@ -210,8 +244,11 @@ static __always_inline void ew_capture_stream(struct __sk_buff *skb, const struc
 			 * EW_TLS_RECORDS_MAX record headers, and not a byte of what follows more. */
 			if (hello_len + 4 > record_len)
 				*limit = hello_len + 4 + 5 * EW_TLS_RECORDS_MAX;
-		} else {
+		} else if (head[0] == EW_TLS_HANDSHAKE || ew_maybe_http(head, len)) {
 			*limit = EW_CAPTURE_HEAD_MAX;
+		} else {
+			*captured = EW_CAPTURE_TLS_MAX; /* not a head we parse: this stream is done */
+			return;
 		}
 		if (*limit > EW_CAPTURE_TLS_MAX)
 			*limit = EW_CAPTURE_TLS_MAX;

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -196,8 +197,15 @@ int run(const RunOptions& options)
     pipeline.started(now(), hooks, scanned);
 
     std::uint64_t decode_errors = 0;
+    // Userspace lag: how old a record is (since the kernel wrote it) when it is decoded; the
+    // maximum is reported per metric record, then starts over.
+    std::uint64_t records_read = 0;
+    std::uint64_t lag_max_ns = 0;
     auto collect_metrics = [&](std::vector<std::pair<std::string, std::uint64_t>>& counters) {
         counters.emplace_back("decode.errors", decode_errors);
+        counters.emplace_back("ringbuf.records_read", records_read);
+        counters.emplace_back("ringbuf.lag_max_us", lag_max_ns / 1000);
+        lag_max_ns = 0;
         static constexpr const char* drop_names[] = {"ringbuf_full", "args_read", "path_read", "capture_read",
                                                      "flow_storage_full", "file_map_full"};
         static constexpr const char* stat_names[] = {"exec", "fork", "exit", "file_open", "file_open_suppressed",
@@ -240,7 +248,12 @@ int run(const RunOptions& options)
                 if (options.verbose) fmt::print(stderr, "exfilwatch: dropped a record: {}\n", error->reason);
                 continue;
             }
-            enricher.on_record(std::get<decode::Record>(decoded), events);
+            const auto& record = std::get<decode::Record>(decoded);
+            std::uint64_t written = std::visit([](const auto& r) { return r.header.time_ns; }, record);
+            std::uint64_t read = clock_ns(CLOCK_MONOTONIC);
+            if (read > written) lag_max_ns = std::max(lag_max_ns, read - written);
+            ++records_read;
+            enricher.on_record(record, events);
         }
         batch.clear();
         for (auto& event : events) pipeline.on_event(event);
