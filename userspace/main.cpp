@@ -1,6 +1,8 @@
 // exfilwatch CLI: parses flags and hands them to a subcommand. No pipeline logic lives here.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
 #include <vector>
@@ -35,7 +37,9 @@ int main(int argc, char** argv)
     app.require_subcommand(1);
 
     RunOptions run_options;
-    auto* run_cmd = app.add_subcommand("run", "monitor this host (the default subcommand; needs root or CAP_BPF+CAP_PERFMON)");
+    auto* run_cmd = app.add_subcommand(
+        "run", "monitor this host (the default subcommand; needs root, or CAP_BPF+CAP_PERFMON+CAP_NET_ADMIN; "
+               "keeps only CAP_SYS_PTRACE once attached)");
     run_cmd->add_option("--rules", run_options.rules_file, "rules file (YAML) instead of the built-in rules")
         ->check(CLI::ExistingFile);
     run_cmd->add_option("--events", run_options.events,
@@ -53,6 +57,18 @@ int main(int argc, char** argv)
     run_cmd->add_flag("--verbose,-v", run_options.verbose, "show libbpf's own log (verifier output) on stderr");
     run_cmd->add_option("--health-file", run_options.health_file,
                         "touch this file every second while running (for a liveness probe)");
+    run_cmd->add_option("--ring-buffer-size", run_options.ring_buffer_bytes,
+                        "bytes of the kernel-to-userspace ring buffer (a power of two, at least 4096); "
+                        "records that find it full are dropped and counted (kernel.drops.ringbuf_full)")
+        ->check(CLI::Validator(
+            [](const std::string& text) -> std::string {
+                unsigned long long bytes = std::strtoull(text.c_str(), nullptr, 10);
+                if (bytes < 4096 || bytes > (1ULL << 30) || (bytes & (bytes - 1)))
+                    return "must be a power of two from 4096 to 1073741824";
+                return {};
+            },
+            "POW2", "power of two"))
+        ->capture_default_str();
 
     ReplayOptions replay_options;
     auto* replay_cmd = app.add_subcommand("replay", "run the detection engine over recorded telemetry (no privileges)");
@@ -83,8 +99,18 @@ int main(int argc, char** argv)
         std::vector<const char*> raw;
         for (const auto& arg : args) raw.push_back(arg.c_str());
         app.parse(static_cast<int>(raw.size()), raw.data());
-    } catch (const CLI::ParseError& e) {
+    } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        // A usage error: one line and exit 2, like other Unix tools, never a run with half the flags.
+        std::string message = e.what();
+        std::replace(message.begin(), message.end(), '\n', ' ');
+        fmt::print(stderr, "exfilwatch: {} (see exfilwatch --help)\n", message);
+        return 2;
     }
 
     try {

@@ -17,6 +17,7 @@ struct RunOptions {
     std::string output_file;          // empty: stdout
     bool verbose = false;
     std::string health_file;          // touched every second while the loop runs (liveness)
+    std::uint32_t ring_buffer_bytes = 16u << 20;  // kernel -> userspace ring: a power of two >= 4096
 };
 
 struct ReplayOptions {

@@ -17,6 +17,9 @@ struct PipelineOptions {
     std::string events;      // --events list
     int min_score = -1;
     std::string output_file;  // empty: stdout
+    // `run` is privileged: it refuses a rules file (or its directory) that anyone but root (or
+    // the monitor's own user) could change, since the rules decide what is never alerted on.
+    bool require_trusted_rules = false;
 };
 
 struct HookReport {
@@ -32,7 +35,11 @@ public:
     explicit Pipeline(const PipelineOptions& options);
     ~Pipeline();
 
-    void started(TimeNs time, const std::vector<HookReport>& hooks, std::size_t processes_scanned);
+    void started(TimeNs time, const std::vector<HookReport>& hooks, std::size_t processes_scanned,
+                 const std::vector<std::string>& capabilities = {});
+    // Re-reads the rules file (SIGHUP). On success the new rules apply from the next event and a
+    // rules-reloaded record says so; on error the current rules stay and the error comes back.
+    bool reload_rules(TimeNs time, std::string& error);
     void on_event(const Event& event);
     void metrics(TimeNs time, std::vector<std::pair<std::string, std::uint64_t>> counters);
     void stopped(TimeNs time, const std::string& reason);

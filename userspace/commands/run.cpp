@@ -27,23 +27,29 @@
 #include "enrich/hosts.hpp"
 #include "enrich/process_table.hpp"
 #include "enrich/socket_owners.hpp"
+#include "kernel/capabilities.hpp"
 #include "kernel/monitor.hpp"
 
 namespace exfilwatch::commands {
 namespace {
 
-// The only mutable global: set by signal handlers, read by the loop.
+// The only mutable globals: set by signal handlers, read by the loop. Two flags, so that a
+// SIGHUP arriving after a SIGTERM cannot turn the stop into a reload.
 volatile sig_atomic_t g_stop_signal = 0;
+volatile sig_atomic_t g_reload_requested = 0;
 
-void on_stop_signal(int signal)
+void on_signal(int signal)
 {
-    g_stop_signal = signal;
+    if (signal == SIGHUP)
+        g_reload_requested = 1;
+    else
+        g_stop_signal = signal;
 }
 
 void install_signal_handlers()
 {
     struct sigaction action {};
-    action.sa_handler = on_stop_signal;
+    action.sa_handler = on_signal;
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, nullptr);
     sigaction(SIGTERM, &action, nullptr);
@@ -130,13 +136,35 @@ std::size_t scan_proc(enrich::ProcessTable& table, std::uint32_t self, std::int6
     return found;
 }
 
-// Liveness: the loop proves it is alive by updating the file's modification time.
+// Liveness: the loop proves it is alive by updating the file's modification time. The file is
+// never left writable by others (a forged heartbeat would hide a dead monitor).
 void touch(const std::string& path)
 {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
     if (fd < 0) return;
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH))) ::fchmod(fd, st.st_mode & 0755);
     ::futimens(fd, nullptr);
     ::close(fd);
+}
+
+// What the run loop still needs once everything is attached: CAP_SYS_PTRACE names the executable
+// and open files (/proc/<pid>/exe, fd/) of other users' processes; CAP_BPF only where the kernel
+// refuses map reads without it. Everything else is given up for good.
+std::vector<std::string> drop_to_run_capabilities(const kernel::Monitor& monitor)
+{
+    auto result = kernel::drop_capabilities(std::uint64_t{1} << kernel::cap_sys_ptrace,
+                                            [&monitor] { return monitor.map_reads_refused(); });
+    if (!result.error.empty()) throw std::runtime_error(fmt::format("cannot drop capabilities: {}", result.error));
+    std::vector<std::string> names;
+    auto text = kernel::capability_names(result.kept);
+    for (std::size_t start = 0; start < text.size();) {
+        auto comma = text.find(',', start);
+        if (comma == std::string::npos) comma = text.size();
+        names.push_back(text.substr(start, comma - start));
+        start = comma + 1;
+    }
+    return names;
 }
 
 }  // namespace
@@ -159,13 +187,14 @@ int health(const std::string& file, double max_age_s)
 
 int run(const RunOptions& options)
 {
-    Pipeline pipeline(PipelineOptions{options.rules_file, options.events, options.min_score, options.output_file});
+    Pipeline pipeline(PipelineOptions{options.rules_file, options.events, options.min_score, options.output_file, true});
     install_signal_handlers();
 
     const std::uint32_t self = static_cast<std::uint32_t>(getpid());
     kernel::MonitorOptions kernel_options;
     kernel_options.verbose = options.verbose;
     kernel_options.self_pid = self;
+    kernel_options.ring_buffer_bytes = options.ring_buffer_bytes;
     // Opens that are counted but not reported: shared libraries, locale and font data, and
     // pseudo-files. Reads of these never make a file sensitive.
     kernel_options.ignore_prefixes = {"/usr/lib/", "/lib/", "/lib64/", "/usr/lib64/", "/usr/share/",
@@ -190,11 +219,12 @@ int run(const RunOptions& options)
     enrich::Enricher enricher(processes, files, flows, offset, &sockets);
     std::size_t scanned = scan_proc(processes, self, offset);
     sockets.scan(clock_ns(CLOCK_REALTIME));  // owners of the sockets older than the monitor
+    const auto capabilities = drop_to_run_capabilities(*monitor);
 
     auto now = [] { return clock_ns(CLOCK_REALTIME); };
     std::vector<HookReport> hooks;
     for (const auto& hook : monitor->hooks()) hooks.push_back(HookReport{hook.name, hook.attached, hook.reason});
-    pipeline.started(now(), hooks, scanned);
+    pipeline.started(now(), hooks, scanned, capabilities);
 
     std::uint64_t decode_errors = 0;
     // Userspace lag: how old a record is (since the kernel wrote it) when it is decoded; the
@@ -279,8 +309,14 @@ int run(const RunOptions& options)
 
     while (true) {
         if (g_stop_signal) {
-            stop_reason = g_stop_signal == SIGINT ? "SIGINT" : g_stop_signal == SIGTERM ? "SIGTERM" : "SIGHUP";
+            stop_reason = g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
             break;
+        }
+        if (g_reload_requested) {
+            g_reload_requested = 0;
+            std::string error;
+            if (!pipeline.reload_rules(now(), error))
+                fmt::print(stderr, "exfilwatch: SIGHUP: keeping the current rules: {}\n", error);
         }
         if (deadline && now() >= deadline) break;
         if (pipeline.output_broken()) {

@@ -66,6 +66,12 @@ std::string human_bytes(std::uint64_t bytes)
 
 Engine::Engine(Rules rules) : rules_(std::move(rules)), lineage_(rules_) {}
 
+void Engine::replace_rules(Rules rules)
+{
+    retired_rules_.push_back(std::make_unique<Rules>(std::move(rules_)));
+    rules_ = std::move(rules);
+}
+
 std::vector<Alert> Engine::process(const Event& event)
 {
     std::vector<Alert> alerts;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -52,6 +53,8 @@ public:
     std::vector<Alert> process(const Event& event);
     EngineStats stats() const;
     const Rules& rules() const { return rules_; }
+    // New rules for what comes next (SIGHUP); state built so far (lineage, flows) is kept.
+    void replace_rules(Rules rules);
 
 private:
     struct Flow {
@@ -88,6 +91,9 @@ private:
     void expire(TimeNs now);
 
     Rules rules_;
+    // Earlier rule sets: lineage keeps pointers into their class lists (moving a vector keeps
+    // its elements in place), so they live as long as the engine. A few KiB per SIGHUP.
+    std::vector<std::unique_ptr<Rules>> retired_rules_;
     Lineage lineage_;
     std::unordered_map<std::uint64_t, Flow> flows_;
     std::unordered_map<std::string, Pair> pairs_;

@@ -76,7 +76,7 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
 
     if (auto missing = missing_capabilities(); !missing.empty()) {
         error.message = fmt::format("not enough privilege to load BPF: missing {} (run as root, or grant "
-                                    "CAP_BPF, CAP_PERFMON, CAP_SYS_RESOURCE and CAP_SYS_ADMIN)", missing);
+                                    "CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN; see README, Privileges)", missing);
         return nullptr;
     }
     if (!exists("/sys/kernel/btf/vmlinux")) {
@@ -94,6 +94,11 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
     }
     monitor->skel_ = skel;
 
+    if (int err = bpf_map__set_max_entries(skel->maps.events, options.ring_buffer_bytes)) {
+        error.message = fmt::format("cannot size the ring buffer to {} bytes: {}", options.ring_buffer_bytes,
+                                    std::strerror(-err));
+        return nullptr;
+    }
     skel->rodata->cfg_self_tgid = options.self_pid;
     skel->rodata->cfg_flow_update_ns = options.flow_update_ns;
     std::size_t slot = 0;
@@ -222,6 +227,13 @@ std::vector<std::uint64_t> Monitor::drops() const
 std::vector<std::uint64_t> Monitor::counters() const
 {
     return sum_percpu(bpf_map__fd(skel_->maps.stats), EW_STAT_COUNT);
+}
+
+bool Monitor::map_reads_refused() const
+{
+    std::vector<std::uint64_t> values(static_cast<std::size_t>(ncpus_));
+    std::uint32_t key = 0;
+    return bpf_map_lookup_elem(bpf_map__fd(skel_->maps.drops), &key, values.data()) != 0 && errno == EPERM;
 }
 
 std::optional<enrich::FileCounters> Monitor::file_counters(const enrich::FileKey& key, bool take) const

@@ -29,6 +29,7 @@ struct MonitorOptions {
     std::uint32_t self_pid = 0;
     std::vector<std::string> ignore_prefixes;
     std::uint64_t flow_update_ns = 1'000'000'000ULL;
+    std::uint32_t ring_buffer_bytes = 16u << 20;  // a power of two, at least a page
 };
 
 // A startup failure with the one line to show the user.
@@ -64,6 +65,10 @@ public:
     // Per-CPU counters summed: drops by reason and program statistics.
     std::vector<std::uint64_t> drops() const;
     std::vector<std::uint64_t> counters() const;
+
+    // True when reading the maps by fd fails with EPERM in the current credentials (asked after
+    // dropping CAP_BPF from the effective set; kernels before 6.5 with unprivileged BPF disabled).
+    bool map_reads_refused() const;
 
     // Per (process, file) read counters; `take` deletes them.
     std::optional<enrich::FileCounters> file_counters(const enrich::FileKey& key, bool take) const;

@@ -516,8 +516,10 @@ void write_alert(JsonWriter& json, const Alert& a)
 void write_state(JsonWriter& json, const MonitorState& s)
 {
     const bool started = s.action == StateAction::started;
-    event_header(json, s.time, "state", started ? "monitor-started" : "monitor-stopped");
-    if (!started) json.field("reason", s.reason);
+    const bool stopped = s.action == StateAction::stopped;
+    event_header(json, s.time, "state",
+                 started ? "monitor-started" : stopped ? "monitor-stopped" : "rules-reloaded");
+    if (stopped) json.field("reason", s.reason);
     json.end_object();
     json.object("service");
     json.field("name", "exfilwatch");
@@ -547,8 +549,17 @@ void write_state(JsonWriter& json, const MonitorState& s)
         json.end_object();
         json.field("events", s.events);
         json.field("processes_scanned", s.processes_scanned);
-    } else {
+        if (s.mode == "run") {
+            json.array("capabilities");
+            for (const auto& name : s.capabilities) json.string(name);
+            json.end_array();
+        }
+    } else if (stopped) {
         json.field("stop_reason", s.reason);
+    } else {
+        json.object("rules");
+        json.field("source", s.rules_source);
+        json.end_object();
     }
     json.end_object();
     json.end_object();

@@ -19,7 +19,7 @@ struct HookStatus {
     std::string reason;  // why it is degraded (empty when attached)
 };
 
-enum class StateAction : std::uint8_t { started, stopped };
+enum class StateAction : std::uint8_t { started, stopped, rules_reloaded };
 
 // A monitor lifecycle record (event.kind: state).
 struct MonitorState {
@@ -31,6 +31,7 @@ struct MonitorState {
     std::string events;               // the --events selection ("" = none)
     std::string mode;                 // "run" or "replay"
     std::uint64_t processes_scanned = 0;
+    std::vector<std::string> capabilities;  // monitor-started (run): what the process kept after attach
     std::string reason;               // monitor-stopped: "SIGINT", "duration", "output closed", ...
 };
 

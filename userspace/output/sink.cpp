@@ -66,12 +66,16 @@ bool NdjsonSink::write_line(std::string_view line)
     }
     const std::size_t need = line.size() + 1;
     if (buffered_bytes() + need > options_.buffer_limit) {
-        drain(options_.full_wait);
+        // Wait for a stalled reader once, not once per line: a flood behind a paused reader
+        // would otherwise hold the ring-buffer consumer full_wait per line.
+        drain(stalled_ ? milliseconds(0) : options_.full_wait);
         if (buffered_bytes() + need > options_.buffer_limit || broken_) {
+            stalled_ = true;
             ++dropped_lines_;
             return false;
         }
     }
+    stalled_ = false;
     if (head_ && buffer_.size() + need > buffer_.capacity()) compact();
     buffer_.append(line);
     buffer_.push_back('\n');

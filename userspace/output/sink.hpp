@@ -36,7 +36,8 @@ public:
     NdjsonSink& operator=(const NdjsonSink&) = delete;
 
     // Queues one record (`line` without its '\n'). Returns false when the line was dropped:
-    // the buffer stayed full for options.full_wait, or the sink is broken.
+    // the buffer stayed full for options.full_wait (waited once per stall: while the reader
+    // accepts nothing, further lines are dropped at once), or the sink is broken.
     bool write_line(std::string_view line);
     // Writes what the reader accepts within `wait` (0: only what it accepts right now).
     void flush(std::chrono::milliseconds wait = std::chrono::milliseconds(0));
@@ -65,6 +66,7 @@ private:
     std::size_t head_ = 0;  // bytes of buffer_ already written
     bool broken_ = false;
     bool closed_ = false;
+    bool stalled_ = false;  // the last full-buffer wait ended with the buffer still full
     std::string error_;
     std::uint64_t dropped_lines_ = 0;
     std::uint64_t accepted_lines_ = 0;

@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -225,4 +228,24 @@ TEST_CASE("path helpers")
     CHECK(decode::format_ip(EW_AF_INET6, v6) == "::1");
     std::array<std::uint8_t, 16> mapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 2, 3};
     CHECK(decode::format_ip(EW_AF_INET6, mapped) == "10.1.2.3");
+}
+
+TEST_CASE("the decoder fuzz corpus: every seed decodes, every bad_* seed is refused")
+{
+    // Keeps tests/fuzz/decoder_corpus.py honest: a layout change in records.h that the generator
+    // missed shows up here, not as a corpus of seeds that all stop at the first check.
+    const std::filesystem::path dir = std::filesystem::path(EXFILWATCH_SOURCE_DIR) / "tests/fuzz/corpus/decoder";
+    std::size_t good = 0, bad = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+        std::ifstream in(entry.path(), std::ios::binary);
+        const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const auto result = decode::decode_record(std::as_bytes(std::span(data.data(), data.size())));
+        const bool refused = std::holds_alternative<decode::DecodeError>(result);
+        const bool expect_refusal = entry.path().filename().string().starts_with("bad_");
+        INFO(entry.path().filename().string());
+        CHECK(refused == expect_refusal);
+        ++(expect_refusal ? bad : good);
+    }
+    CHECK(good >= 9);  // one seed at least per record kind
+    CHECK(bad >= 5);
 }

@@ -116,6 +116,18 @@ inline output::MonitorState started()
     s.events = "all";
     s.mode = "run";
     s.processes_scanned = 312;
+    s.capabilities = {"cap_sys_ptrace"};
+    return s;
+}
+
+inline output::MonitorState rules_reloaded()
+{
+    output::MonitorState s;
+    s.time = t0 + 700;
+    s.action = output::StateAction::rules_reloaded;
+    s.version = "0.1.0";
+    s.mode = "run";
+    s.rules_source = "/etc/exfilwatch/rules.yaml";
     return s;
 }
 

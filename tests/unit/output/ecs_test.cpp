@@ -221,6 +221,11 @@ TEST_CASE("state and metric records")
     CHECK(s["exfilwatch"]["rules"]["source"] == "built-in");
     CHECK(s["exfilwatch"]["events"] == "all");
     CHECK(s["service"]["version"] == "0.1.0");
+    CHECK(s["exfilwatch"]["capabilities"] == json::array({"cap_sys_ptrace"}));
+    auto reload = parse(output::to_ndjson_line(samples::rules_reloaded()));
+    CHECK(reload["event"]["action"] == "rules-reloaded");
+    CHECK(reload["exfilwatch"]["rules"]["source"] == "/etc/exfilwatch/rules.yaml");
+    CHECK_FALSE(reload["event"].contains("reason"));
     auto stop = parse(output::to_ndjson_line(samples::stopped()));
     CHECK(stop["event"]["action"] == "monitor-stopped");
     CHECK(stop["event"]["reason"] == "SIGINT");
@@ -255,6 +260,7 @@ TEST_CASE("sample files for the schema validator")
     valid.push_back(output::to_ndjson_line(bare));
     valid.push_back(output::to_ndjson_line(samples::started()));
     valid.push_back(output::to_ndjson_line(samples::stopped()));
+    valid.push_back(output::to_ndjson_line(samples::rules_reloaded()));
     valid.push_back(output::to_ndjson_line(samples::metrics()));
     valid.push_back(output::to_ndjson_line(Event{ExecEvent{}}));  // all defaults
     for (const auto& line : valid) CHECK_NOTHROW(parse(line));
@@ -288,10 +294,12 @@ TEST_CASE("sample files for the schema validator")
     mutate(alert, [](json& r) { r["event"]["risk_score"] = 101; });
     mutate(alert, [](json& r) { r["threat"]["tactic"]["id"] = "TA0001"; });
     mutate(alert, [](json& r) { r["exfilwatch"]["signals"][0].erase("weight"); });
-    const auto state = valid[valid.size() - 4];
+    const auto state = valid[valid.size() - 5];
     mutate(state, [](json& r) { r["exfilwatch"].erase("hooks"); });
     mutate(state, [](json& r) { r["exfilwatch"]["hooks"]["degraded"][0].erase("reason"); });
-    mutate(valid[valid.size() - 3], [](json& r) { r["event"].erase("reason"); });  // monitor-stopped
+    mutate(state, [](json& r) { r["exfilwatch"]["capabilities"] = "cap_bpf"; });
+    mutate(valid[valid.size() - 4], [](json& r) { r["event"].erase("reason"); });  // monitor-stopped
+    mutate(valid[valid.size() - 3], [](json& r) { r["exfilwatch"].erase("rules"); });  // rules-reloaded
     mutate(valid[valid.size() - 2], [](json& r) { r["exfilwatch"]["stats"]["alerts"] = -1; });
     mutate(valid[valid.size() - 2], [](json& r) { r["exfilwatch"].erase("stats"); });
     write_file(sample_path("ecs_samples_invalid.ndjson"), invalid);

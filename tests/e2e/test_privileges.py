@@ -1,0 +1,160 @@
+"""Least privilege and a degraded start: the monitor starts with CAP_BPF+CAP_PERFMON+CAP_NET_ADMIN
+(no full root), keeps only CAP_SYS_PTRACE once attached, says clearly what is missing (a
+capability, tracefs, BTF), refuses a rules file others could change, and creates its output and
+health files not writable by others (README, Privileges)."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from harness import Monitor, paths, wait_until
+from harness.records import action, get, kind
+
+CAP_SYS_PTRACE = 1 << 19
+START_CAPS = "+bpf,+perfmon,+net_admin,+sys_ptrace"
+
+
+def caps_of(pid):
+    status = {}
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            key, _, value = line.partition(":")
+            status[key] = value.strip()
+    return {k: int(status[k], 16) for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")} | \
+        {"NoNewPrivs": int(status["NoNewPrivs"])}
+
+
+def with_caps(caps, argv):
+    """argv with only `caps` in the bounding set (so uid 0 gets exactly those), nothing inheritable."""
+    return ["setpriv", f"--bounding-set=-all,{caps}", "--inh-caps=-all", *argv]
+
+
+def test_root_run_keeps_only_sys_ptrace(monitor):
+    caps = caps_of(monitor.pid)
+    assert caps["CapEff"] == caps["CapPrm"] == CAP_SYS_PTRACE, {k: hex(v) for k, v in caps.items()}
+    assert caps["CapBnd"] == CAP_SYS_PTRACE and caps["CapInh"] == caps["CapAmb"] == 0
+    assert caps["NoNewPrivs"] == 1
+    assert get(monitor.started_record, "exfilwatch.capabilities") == ["cap_sys_ptrace"]
+    # the loop still reads the kernel's maps and the ring buffer without the rest
+    subprocess.run(["/bin/true", "after-drop"], check=True)
+    monitor.wait_for(lambda r: action(r) == "exec" and "after-drop" in (get(r, "process.args") or []),
+                     what="an exec after the drop")
+
+
+def test_runs_with_exactly_the_documented_capabilities(tmp_path):
+    mon = Monitor(tmp_path, events="exec", extra_args=["--stats-interval", "1"])
+    mon.argv = with_caps(START_CAPS, mon.argv)
+    with mon:
+        degraded = get(mon.started_record, "exfilwatch.hooks.degraded")
+        assert degraded == [], degraded
+        caps = caps_of(mon.pid)
+        assert caps["CapEff"] == caps["CapPrm"] == CAP_SYS_PTRACE, {k: hex(v) for k, v in caps.items()}
+        subprocess.run(["/bin/true", "least-privilege"], check=True)
+        mon.wait_for(lambda r: action(r) == "exec" and "least-privilege" in (get(r, "process.args") or []),
+                     what="an exec seen under least privilege")
+        mon.wait_for(lambda r: kind(r) == "metric" and get(r, "exfilwatch.stats.kernel.records.exec", 0) > 0,
+                     what="kernel counters read after the drop")
+
+
+@pytest.mark.parametrize("caps,missing", [("+bpf,+perfmon", "CAP_NET_ADMIN"),
+                                          ("+perfmon,+net_admin", "CAP_BPF"),
+                                          ("+net_admin", "CAP_BPF, CAP_PERFMON")])
+def test_missing_capability_is_one_clear_line(caps, missing):
+    done = subprocess.run(with_caps(caps, [str(paths.monitor_binary()), "run", "--duration", "1"]),
+                          capture_output=True, timeout=30)
+    stderr = done.stderr.decode()
+    assert done.returncode == 2, stderr
+    assert done.stdout == b""
+    assert len(stderr.splitlines()) == 1 and f"missing {missing} " in stderr, stderr
+
+
+def test_without_tracefs_the_syscall_hooks_degrade_and_say_why(tmp_path):
+    """tracefs hidden in a private mount namespace and no CAP_SYS_ADMIN to mount it: the syscall
+    tracepoints are reported degraded with the fix, everything else attaches and works."""
+    mon = Monitor(tmp_path, events="exec")
+    mon.argv = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                "mount -t tmpfs none /sys/kernel/tracing && "
+                "{ ! mountpoint -q /sys/kernel/debug || mount -t tmpfs none /sys/kernel/debug; } && "
+                'exec "$@"', "sh", *with_caps(START_CAPS, mon.argv)]
+    with mon:
+        degraded = get(mon.started_record, "exfilwatch.hooks.degraded")
+        attached = get(mon.started_record, "exfilwatch.hooks.attached")
+        assert degraded and all(d["name"].startswith("tp/syscalls/") for d in degraded), degraded
+        for hook in degraded:
+            assert "tracefs not mounted" in hook["reason"] and "mount -t tracefs" in hook["reason"], hook
+        assert "tp_btf/sched_process_exec" in attached and "cgroup/connect4" in attached, attached
+        subprocess.run(["/bin/true", "degraded-run"], check=True)
+        mon.wait_for(lambda r: action(r) == "exec" and "degraded-run" in (get(r, "process.args") or []),
+                     what="an exec seen by the hooks that did attach")
+
+
+def test_without_btf_the_error_says_what_is_needed():
+    done = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                           'mount -t tmpfs none /sys/kernel/btf && exec "$@"', "sh",
+                           str(paths.monitor_binary()), "run", "--duration", "1"],
+                          capture_output=True, timeout=30)
+    stderr = done.stderr.decode()
+    assert done.returncode == 2, stderr
+    assert done.stdout == b""
+    assert len(stderr.splitlines()) == 1, stderr
+    assert "kernel BTF not found at /sys/kernel/btf/vmlinux" in stderr and "CONFIG_DEBUG_INFO_BTF" in stderr
+
+
+def rules_copy(directory):
+    text = subprocess.run([str(paths.monitor_binary()), "rules", "dump"], check=True,
+                          capture_output=True).stdout
+    directory.mkdir(mode=0o755, exist_ok=True)
+    os.chmod(directory, 0o755)
+    path = directory / "rules.yaml"
+    path.write_bytes(text)
+    os.chmod(path, 0o644)
+    return path
+
+
+UNSAFE = [
+    ("group_writable", lambda p: os.chmod(p, 0o664), "writable by its group"),
+    ("world_writable", lambda p: os.chmod(p, 0o646), "writable by everyone"),
+    ("owned_by_a_user", lambda p: os.chown(p, 1000, 0), "owned by uid 1000"),
+    ("directory_world_writable", lambda p: os.chmod(p.parent, 0o777), "writable by everyone"),
+]
+
+
+@pytest.mark.parametrize("name,make_unsafe,message", UNSAFE, ids=[u[0] for u in UNSAFE])
+def test_rules_file_others_can_change_is_refused(tmp_path, name, make_unsafe, message):
+    rules = rules_copy(tmp_path / "etc")
+    make_unsafe(rules)
+    done = subprocess.run([str(paths.monitor_binary()), "run", "--rules", str(rules), "--duration", "1"],
+                          capture_output=True, timeout=30)
+    stderr = done.stderr.decode()
+    assert done.returncode == 1, stderr
+    assert done.stdout == b""
+    assert len(stderr.splitlines()) == 1 and "refusing rules file" in stderr and message in stderr, stderr
+    # replay needs no privilege and reads the user's own files as they are
+    done = subprocess.run([str(paths.monitor_binary()), "replay", "-", "--rules", str(rules)],
+                          input=b"", capture_output=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+
+
+def test_sticky_directory_and_root_owned_rules_are_accepted(tmp_path):
+    rules = rules_copy(tmp_path / "sticky")
+    os.chmod(rules.parent, 0o1777)
+    with Monitor(tmp_path / "mon", events="", extra_args=["--rules", str(rules)]) as mon:
+        assert get(mon.started_record, "exfilwatch.rules.source") == str(rules)
+
+
+def test_output_and_health_files_are_not_writable_by_others(tmp_path):
+    output = tmp_path / "out.ndjson"
+    health = tmp_path / "health"
+    health.touch()
+    os.chmod(health, 0o666)  # left behind writable: the monitor fixes it
+    done = subprocess.run(["sh", "-c", 'umask 000 && exec "$@"', "sh", str(paths.monitor_binary()), "run",
+                           "--duration", "2", "--output", str(output), "--health-file", str(health)],
+                          capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    for path in (output, health):
+        mode = os.stat(path).st_mode & 0o777
+        assert mode & 0o022 == 0, (path, oct(mode))
+    records = [json.loads(line) for line in output.read_text().splitlines()]
+    assert action(records[0]) == "monitor-started"
