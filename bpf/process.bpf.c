@@ -5,9 +5,11 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* The inode of the pipe or FIFO open on `fd` of `task`, or 0. */
-static __always_inline __u64 ew_pipe_inode(struct task_struct *task, unsigned int fd)
+/* The inode of the pipe or FIFO open on `fd` of `task` (0 when it is none), and what the fd is
+ * (EW_STDOUT_*). */
+static __always_inline __u64 ew_stdio(struct task_struct *task, unsigned int fd, __u8 *kind)
 {
+	*kind = EW_STDOUT_OTHER;
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
 		return 0;
@@ -16,8 +18,12 @@ static __always_inline __u64 ew_pipe_inode(struct task_struct *task, unsigned in
 	if (bpf_core_read(&file, sizeof(file), &fds[fd]) || !file)
 		return 0;
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
-	if ((BPF_CORE_READ(inode, i_mode) & EW_S_IFMT) != EW_S_IFIFO)
+	__u32 type = BPF_CORE_READ(inode, i_mode) & EW_S_IFMT;
+	if (type == EW_S_IFREG)
+		*kind = EW_STDOUT_FILE;
+	if (type != EW_S_IFIFO)
 		return 0;
+	*kind = EW_STDOUT_PIPE;
 	return BPF_CORE_READ(inode, i_ino);
 }
 
@@ -79,8 +85,9 @@ int BPF_PROG(on_sched_exec, struct task_struct *task, pid_t old_pid, struct linu
 	rec->tty = BPF_CORE_READ(task, signal, tty) != NULL;
 	rec->cgroup_id = bpf_get_current_cgroup_id();
 	rec->start_ns = BPF_CORE_READ(task, group_leader, start_time);
-	rec->stdin_pipe = ew_pipe_inode(task, 0);
-	rec->stdout_pipe = ew_pipe_inode(task, 1);
+	__u8 stdin_kind;
+	rec->stdin_pipe = ew_stdio(task, 0, &stdin_kind);
+	rec->stdout_pipe = ew_stdio(task, 1, &rec->stdout_kind);
 	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
 
 	__u16 depth = 0, path_flags = 0;

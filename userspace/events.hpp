@@ -15,6 +15,9 @@ namespace exfilwatch {
 using TimeNs = std::uint64_t;
 
 // The actor of an event, as the process table knew it when the event happened.
+// What a process's fd 1 was at exec: whether its output can reach the process that spawned it.
+enum class StdoutKind : std::uint8_t { unknown, pipe, file, other };
+
 struct ProcessRef {
     std::uint32_t pid = 0;
     std::string entity_id;  // unique across pid reuse
@@ -34,6 +37,7 @@ struct ProcessRef {
     TimeNs start_time = 0;
     std::uint64_t stdin_pipe = 0;    // pipe inode on fd 0 at exec; joins a pipeline to the
     std::uint64_t stdout_pipe = 0;   // member whose stdout_pipe it is (0: not a pipe / unknown)
+    StdoutKind stdout_kind = StdoutKind::unknown;  // what fd 1 was at exec
 };
 
 struct ExecEvent {

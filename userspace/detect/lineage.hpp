@@ -83,8 +83,14 @@ private:
     };
     void collect(const std::string& entity, TimeNs now, int depth, std::unordered_set<std::string>& visited,
                  LineageView& view) const;
-    std::vector<const ProcessNode*> related(const ProcessNode& node) const;
+    // `writer`: the view of a staging file's writer (what can have gone into the file), else of an
+    // uploader (what can have reached it).
+    std::vector<const ProcessNode*> related(const ProcessNode& node, bool writer) const;
+    void writers_children(const ProcessNode& node, int depth, std::vector<const ProcessNode*>& out) const;
     void upstream(const ProcessNode& node, std::vector<const ProcessNode*>& out) const;
+    void feeders(const ProcessNode& node, std::uint64_t own_stdout, int depth, bool unknown_feeds,
+                 std::vector<const ProcessNode*>& out) const;
+    bool below(const ProcessNode& p, const ProcessNode& ancestor, int depth) const;
     void descendants(const ProcessNode& node, int depth, std::vector<const ProcessNode*>& out) const;
 
     const Rules& rules_;
@@ -92,6 +98,7 @@ private:
     std::unordered_map<std::string, Staged> staged_;               // by path
     std::unordered_map<std::uint64_t, std::string> staged_inodes_;  // inode -> path
     std::unordered_multimap<std::uint64_t, std::string> pipe_writers_;  // stdout pipe inode -> process
+    std::unordered_set<std::uint64_t> pipe_readers_;                    // pipes some process has as stdin
     LineageStats stats_;
 };
 

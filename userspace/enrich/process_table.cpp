@@ -96,6 +96,7 @@ const ProcessRef& ProcessTable::on_fork(TimeNs time, std::uint32_t pid, std::uin
     child.cgroup_id = cgroup_id;
     child.entity_id = entity_id(pid, start_ns);
     child.stdin_pipe = child.stdout_pipe = 0;  // the child's own stdio is known at its exec
+    child.stdout_kind = StdoutKind::unknown;
     (void)time;
     auto& entry = processes_[pid];
     entry = Entry{std::move(child)};

@@ -123,6 +123,8 @@ void begin_extension(JsonWriter& json, const ProcessRef& p)
     json.field("cgroup_id", p.cgroup_id);
     if (p.stdin_pipe) json.field("stdin_pipe", p.stdin_pipe);
     if (p.stdout_pipe) json.field("stdout_pipe", p.stdout_pipe);
+    static constexpr std::string_view stdout_kinds[] = {"", "pipe", "file", "other"};
+    if (p.stdout_kind != StdoutKind::unknown) json.field("stdout", stdout_kinds[static_cast<int>(p.stdout_kind)]);
     json.end_object();
 }
 

@@ -176,6 +176,12 @@ void read_process(Extract& x, const JsonNode& root, ProcessRef& p)
     x.integer(ext, "exfilwatch.process.cgroup_id", p.cgroup_id);
     x.integer(ext, "exfilwatch.process.stdin_pipe", p.stdin_pipe);
     x.integer(ext, "exfilwatch.process.stdout_pipe", p.stdout_pipe);
+    std::string stdout_kind;
+    x.string(ext, "exfilwatch.process.stdout", stdout_kind);
+    p.stdout_kind = stdout_kind == "pipe"   ? StdoutKind::pipe
+                    : stdout_kind == "file" ? StdoutKind::file
+                    : stdout_kind == "other" ? StdoutKind::other
+                                             : StdoutKind::unknown;
     x.string(x.object(&root, "container"), "container.id", p.container_id);
     const JsonNode* resource = x.object(x.object(&root, "orchestrator"), "orchestrator.resource");
     x.string(resource, "orchestrator.resource.id", p.pod_uid);

