@@ -224,9 +224,14 @@ def test_sighup_rules_apply_to_what_comes_next(tmp_path, standin, fake_home):
     text = subprocess.run([str(paths.monitor_binary()), "rules", "dump"], check=True,
                           capture_output=True).stdout.decode()
     assert "alert_threshold: 60" in text
-    rules.write_text(text.replace("alert_threshold: 60", "alert_threshold: 100", 1))
+    # the first rules cannot alert on a paste site: the threshold at its top and the category's
+    # weight at its bottom
+    paste_weight = "subtechnique: T1567.003, weight: 25"
+    assert paste_weight in text
+    rules.write_text(text.replace("alert_threshold: 60", "alert_threshold: 100", 1)
+                     .replace(paste_weight, "subtechnique: T1567.003, weight: -100", 1))
     rules.chmod(0o644)
-    # an attack that scores under 100 with the built-in rules (86), then one to another service
+    # an attack to a paste site under those rules, then one to a code host after the reload
     by_name = {a.name.split("-")[0]: a for a in ATTACKS}
     first, second = by_name["attack2"], by_name["attack4"]
     assert first.domain != second.domain
