@@ -70,6 +70,20 @@ void Engine::replace_rules(Rules rules)
 {
     retired_rules_.push_back(std::make_unique<Rules>(std::move(rules_)));
     rules_ = std::move(rules);
+    commands_.clear();
+}
+
+// A process's command line is analysed once per image: every assessment of its flows (connect,
+// each summary) asks again.
+const CommandAnalysis& Engine::command_of(const ProcessRef& process) const
+{
+    std::size_t h = std::hash<std::string>{}(process.executable);
+    for (const auto& a : process.args) h = h * 1099511628211ULL ^ std::hash<std::string>{}(a);
+    std::string key = fmt::format("{}/{:x}/{}", Lineage::key_of(process), h, process.name);
+    auto it = commands_.find(key);
+    if (it != commands_.end()) return it->second;
+    if (commands_.size() >= rules_.settings.max_processes) commands_.clear();  // rare; stays bounded
+    return commands_.emplace(std::move(key), analyze_command(rules_, process)).first->second;
 }
 
 std::vector<Alert> Engine::process(const Event& event)
@@ -214,11 +228,13 @@ void Engine::rescore_all(TimeNs now, std::vector<Alert>& alerts)
 void Engine::evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts)
 {
     ++stats_.evaluations;
-    auto a = assess(pair, now);
     const auto& s = rules_.settings;
-    if (a.score < s.alert_threshold) return;
-    if (pair.alerted_score > 0 && a.score < std::min(100, pair.alerted_score + s.realert_step)) return;
+    // The score first; the evidence, chain and reason only for an alert.
+    auto score = assess(pair, now, false).score;
+    if (score < s.alert_threshold) return;
+    if (pair.alerted_score > 0 && score < std::min(100, pair.alerted_score + s.realert_step)) return;
     if (pair.alerted_score >= 100) return;
+    auto a = assess(pair, now, true);
     pair.alerted_score = a.score;
     Alert alert;
     alert.time = now;
@@ -239,14 +255,16 @@ void Engine::evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts)
     alerts.push_back(std::move(alert));
 }
 
-Assessment Engine::assess(const Pair& pair, TimeNs now) const
+Assessment Engine::assess(const Pair& pair, TimeNs now, bool explain) const
 {
     const auto& w = rules_.signals;
     const auto& s = rules_.settings;
     Assessment a;
-    auto add = [&](std::string name, int weight, std::string evidence) {
+    // Evidence is built (and redacted) only when the assessment is to explain an alert; most
+    // assessments only need the score.
+    auto add = [&](std::string name, int weight, auto&& evidence) {
         if (weight == 0) return;
-        a.signals.push_back(Signal{std::move(name), weight, redact_text(evidence)});
+        a.signals.push_back(Signal{std::move(name), weight, explain ? redact_text(evidence()) : std::string()});
     };
     const ProcessRef& up = pair.process;
     const std::string dest_name = pair.domain.empty() ? pair.destination.ip : pair.domain;
@@ -255,8 +273,8 @@ Assessment Engine::assess(const Pair& pair, TimeNs now) const
     const Service* service = pair.domain.empty() ? nullptr : rules_.service_for(pair.domain, pair.path);
     a.category = service ? rules_.category(service->category) : nullptr;
     std::string label = a.category ? a.category->label : "web service";
-    if (a.category) add("destination-" + a.category->name, a.category->weight, fmt::format("{} {}", label, dest_name));
-    else add("unknown-destination", w.unknown_destination, dest_name);
+    if (a.category) add("destination-" + a.category->name, a.category->weight, [&] { return std::string(fmt::format("{} {}", label, dest_name)); });
+    else add("unknown-destination", w.unknown_destination, [&] { return std::string(dest_name); });
 
     // Lineage: sensitive data that can have reached the uploader.
     auto view = lineage_.view(Lineage::key_of(up), now);
@@ -306,18 +324,17 @@ Assessment Engine::assess(const Pair& pair, TimeNs now) const
     }
     if (top) {
         const auto* r = top->read;
-        add("sensitive-read", r->cls->weight,
-            fmt::format("{} read {} ({}{})", display_name(top->reader->ref), r->display, r->cls->name,
-                        r->bytes ? ", " + human_bytes(r->bytes) : std::string()));
+        add("sensitive-read", r->cls->weight, [&] { return std::string(fmt::format("{} read {} ({}{})", display_name(top->reader->ref), r->display, r->cls->name,
+                        r->bytes ? ", " + human_bytes(r->bytes) : std::string())); });
         int extra = std::min<int>(2, static_cast<int>(classes.size()) - 1);
         if (extra > 0) {
             std::string others;
             for (const auto& c : classes)
                 if (c != r->cls->name) others += (others.empty() ? "" : ", ") + c;
-            add("sensitive-extra-class", extra * w.sensitive_extra_class, others);
+            add("sensitive-extra-class", extra * w.sensitive_extra_class, [&] { return std::string(others); });
         }
     }
-    if (!own_use.empty()) add("credential-use", w.credential_use, *own_use.begin());
+    if (!own_use.empty()) add("credential-use", w.credential_use, [&] { return std::string(*own_use.begin()); });
 
     // Volume and shape.
     bool download_shaped = pair.bytes_in >= s.min_download_bytes &&
@@ -333,32 +350,28 @@ Assessment Engine::assess(const Pair& pair, TimeNs now) const
     if (payload > 0 && !download_shaped) {
         if (pair.bytes_out >= payload + overhead) {
             covered = true;
-            add("data-volume", w.data_volume,
-                fmt::format("{} out >= {} read", human_bytes(pair.bytes_out), human_bytes(payload)));
+            add("data-volume", w.data_volume, [&] { return std::string(fmt::format("{} out >= {} read", human_bytes(pair.bytes_out), human_bytes(payload))); });
         } else if (transformer && pair.bytes_out >= payload / 4 + overhead) {
             covered = true;
-            add("data-volume-partial", w.data_volume_partial,
-                fmt::format("{} out, {} read through an archiver/encoder", human_bytes(pair.bytes_out),
-                            human_bytes(payload)));
+            add("data-volume-partial", w.data_volume_partial, [&] { return std::string(fmt::format("{} out, {} read through an archiver/encoder", human_bytes(pair.bytes_out),
+                            human_bytes(payload))); });
         }
     }
     if (upload_shaped)
-        add("upload-shaped", w.upload_shaped,
-            fmt::format("{} out, {} in", human_bytes(pair.bytes_out), human_bytes(pair.bytes_in)));
+        add("upload-shaped", w.upload_shaped, [&] { return std::string(fmt::format("{} out, {} in", human_bytes(pair.bytes_out), human_bytes(pair.bytes_in))); });
     if (download_shaped)
-        add("download-shaped", w.download_shaped,
-            fmt::format("{} out, {} in", human_bytes(pair.bytes_out), human_bytes(pair.bytes_in)));
+        add("download-shaped", w.download_shaped, [&] { return std::string(fmt::format("{} out, {} in", human_bytes(pair.bytes_out), human_bytes(pair.bytes_in))); });
     bool bulk = pair.bytes_out >= s.bulk_upload_bytes;
-    if (bulk) add("bulk-upload", w.bulk_upload, human_bytes(pair.bytes_out));
+    if (bulk) add("bulk-upload", w.bulk_upload, [&] { return std::string(human_bytes(pair.bytes_out)); });
 
     // The command line: the uploader's, else an ancestor's (git push runs ssh).
-    CommandAnalysis cmd = analyze_command(rules_, up);
+    CommandAnalysis cmd = command_of(up);
     if (!cmd.upload) {
         const ProcessNode* cur = lineage_.find(Lineage::key_of(up));
         for (int i = 0; i < 2 && cur && !cur->ref.parent_entity_id.empty(); ++i) {
             cur = lineage_.find(cur->ref.parent_entity_id);
             if (!cur) break;
-            auto parent_cmd = analyze_command(rules_, cur->ref);
+            const auto& parent_cmd = command_of(cur->ref);
             if (parent_cmd.upload) {
                 cmd.upload = true;
                 cmd.download = false;
@@ -368,38 +381,37 @@ Assessment Engine::assess(const Pair& pair, TimeNs now) const
             }
         }
     }
-    if (cmd.upload) add("upload-command", cmd.upload_weight, cmd.upload_evidence);
-    else if (cmd.download) add("download-command", w.download_command, redacted_command_line(up.args, 200));
+    if (cmd.upload) add("upload-command", cmd.upload_weight, [&] { return std::string(cmd.upload_evidence); });
+    else if (cmd.download) add("download-command", w.download_command, [&] { return std::string(redacted_command_line(up.args, 200)); });
 
     // Who uploads.
     if (cmd.renamed && cmd.tool)
-        add("renamed-binary", w.renamed_binary,
-            fmt::format("{} runs as {} with {} arguments", up.executable.empty() ? up.name : up.executable, up.name,
-                        cmd.tool->name));
+        add("renamed-binary", w.renamed_binary, [&] { return std::string(fmt::format("{} runs as {} with {} arguments", up.executable.empty() ? up.name : up.executable, up.name,
+                        cmd.tool->name)); });
     std::string exe = up.executable.empty() && !up.args.empty() ? up.args[0] : up.executable;
     if (!exe.empty() && std::any_of(s.unusual_executable_dirs.begin(), s.unusual_executable_dirs.end(),
                                     [&](const PathGlob& g) { return g.matches(exe); }))
-        add("unusual-executable-path", w.unusual_executable_path, exe);
-    if (!up.has_tty) add("no-tty", w.no_tty, "no controlling terminal");
-    if (!up.container_id.empty()) add("in-container", w.in_container, up.container_id.substr(0, 12));
-    if (pair.first_seen) add("first-seen-destination", w.first_seen_destination, dest_name);
+        add("unusual-executable-path", w.unusual_executable_path, [&] { return std::string(exe); });
+    if (!up.has_tty) add("no-tty", w.no_tty, [&] { return std::string("no controlling terminal"); });
+    if (!up.container_id.empty()) add("in-container", w.in_container, [&] { return std::string(up.container_id.substr(0, 12)); });
+    if (pair.first_seen) add("first-seen-destination", w.first_seen_destination, [&] { return std::string(dest_name); });
 
     // Allowlists lower the score; they never blind.
     for (const auto& e : rules_.allow.processes)
-        if (any_name_matches(e.names, up)) add("allowlisted-process", e.adjust, e.reason.empty() ? up.name : e.reason);
+        if (any_name_matches(e.names, up)) add("allowlisted-process", e.adjust, [&] { return std::string(e.reason.empty() ? up.name : e.reason); });
     for (const auto& e : rules_.allow.destinations)
         if (!pair.domain.empty() && std::any_of(e.domains.begin(), e.domains.end(),
                                                 [&](const DomainPattern& d) { return d.matches(pair.domain); }))
-            add("allowlisted-destination", e.adjust, e.reason.empty() ? pair.domain : e.reason);
+            add("allowlisted-destination", e.adjust, [&] { return std::string(e.reason.empty() ? pair.domain : e.reason); });
     for (const auto& e : rules_.allow.users)
         if (std::find(e.uids.begin(), e.uids.end(), up.uid) != e.uids.end())
-            add("allowlisted-user", e.adjust, e.reason.empty() ? fmt::format("uid {}", up.uid) : e.reason);
+            add("allowlisted-user", e.adjust, [&] { return std::string(e.reason.empty() ? fmt::format("uid {}", up.uid) : e.reason); });
     for (const auto& e : rules_.allow.containers)
         if (!up.container_id.empty() &&
             std::any_of(e.container_ids.begin(), e.container_ids.end(), [&](const std::string& id) {
                 return id == "*" || up.container_id.rfind(id, 0) == 0;
             }))
-            add("allowlisted-container", e.adjust, e.reason.empty() ? up.container_id.substr(0, 12) : e.reason);
+            add("allowlisted-container", e.adjust, [&] { return std::string(e.reason.empty() ? up.container_id.substr(0, 12) : e.reason); });
 
     int total = 0;
     for (const auto& sig : a.signals) total += sig.weight;
@@ -412,6 +424,7 @@ Assessment Engine::assess(const Pair& pair, TimeNs now) const
         a.score = s.alert_threshold - 1;
         a.gated = true;
     }
+    if (!explain) return a;
 
     // Files, chain and the one-line reason.
     std::vector<const ProcessNode*> chain_nodes;

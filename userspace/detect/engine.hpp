@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "detect/command.hpp"
 #include "detect/lineage.hpp"
 #include "detect/rules.hpp"
 #include "events.hpp"
@@ -86,7 +87,8 @@ private:
                  const std::uint64_t* in, bool final, std::vector<Alert>& alerts);
     void evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts);
     void rescore_all(TimeNs now, std::vector<Alert>& alerts);
-    Assessment assess(const Pair& pair, TimeNs now) const;
+    Assessment assess(const Pair& pair, TimeNs now, bool explain) const;
+    const CommandAnalysis& command_of(const ProcessRef& process) const;
     void note_destination(Pair& pair, TimeNs time);
     void expire(TimeNs now);
 
@@ -94,6 +96,7 @@ private:
     // Earlier rule sets: lineage keeps pointers into their class lists (moving a vector keeps
     // its elements in place), so they live as long as the engine. A few KiB per SIGHUP.
     std::vector<std::unique_ptr<Rules>> retired_rules_;
+    mutable std::unordered_map<std::string, CommandAnalysis> commands_;  // by process image
     Lineage lineage_;
     std::unordered_map<std::uint64_t, Flow> flows_;
     std::unordered_map<std::string, Pair> pairs_;
