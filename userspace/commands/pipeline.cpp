@@ -51,8 +51,9 @@ struct Pipeline::State {
     std::uint64_t alerts = 0;
     std::uint64_t suppressed_alerts = 0;
     std::uint64_t telemetry = 0;
+    output::EcsEncoder encoder;  // telemetry and alerts: a reused buffer, cached argv redaction
 
-    void write(const std::string& line) { sink->write_line(line); }
+    void write(std::string_view line) { sink->write_line(line); }
 };
 
 Pipeline::Pipeline(const PipelineOptions& options) : state_(std::make_unique<State>())
@@ -87,7 +88,7 @@ void Pipeline::on_event(const Event& event)
 {
     auto action = output::event_action(event);
     if (std::find(state_->selected.begin(), state_->selected.end(), action) != state_->selected.end()) {
-        state_->write(output::to_ndjson_line(event));
+        state_->write(state_->encoder.line(event));
         ++state_->telemetry;
     }
     for (const auto& alert : state_->engine->process(event)) {
@@ -95,7 +96,7 @@ void Pipeline::on_event(const Event& event)
             ++state_->suppressed_alerts;
             continue;
         }
-        state_->write(output::to_ndjson_line(alert));
+        state_->write(state_->encoder.line(alert));
         ++state_->alerts;
     }
 }

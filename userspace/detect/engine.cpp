@@ -27,6 +27,8 @@ std::string display_name(const ProcessRef& p)
 }
 
 constexpr TimeNs expiry_interval_ns = 1'000'000'000ULL;
+constexpr std::size_t memo_slots = 4096;
+constexpr std::size_t memo_max_bytes = 1024;  // longer inputs are computed every time
 
 std::string pair_key(const std::string& entity, const std::string& domain, const Endpoint& dest)
 {
@@ -64,7 +66,56 @@ std::string human_bytes(std::uint64_t bytes)
     return fmt::format("{:.1f} {}", v, units[u]);
 }
 
-Engine::Engine(Rules rules) : rules_(std::move(rules)), lineage_(rules_) {}
+Engine::Engine(Rules rules)
+    : command_memo_(memo_slots), redact_memo_(memo_slots), service_memo_(memo_slots), rules_(std::move(rules)),
+      lineage_(rules_)
+{
+}
+
+const CommandAnalysis& Engine::command_of(const ProcessRef& p) const
+{
+    std::size_t bytes = p.name.size() + p.executable.size();
+    std::uint64_t hash = std::hash<std::string>{}(p.name) ^ (std::hash<std::string>{}(p.executable) * 31);
+    for (const auto& a : p.args) {
+        bytes += a.size();
+        hash = (hash ^ std::hash<std::string>{}(a)) * 0x100000001b3ULL;
+    }
+    if (bytes > memo_max_bytes) return command_scratch_ = analyze_command(rules_, p);
+    auto& m = command_memo_[hash % memo_slots];
+    if (!m.used || m.name != p.name || m.executable != p.executable || m.args != p.args) {
+        m.used = true;
+        m.name = p.name;
+        m.executable = p.executable;
+        m.args = p.args;
+        m.result = analyze_command(rules_, p);
+    }
+    return m.result;
+}
+
+std::string Engine::redacted(std::string_view text) const
+{
+    if (text.size() > memo_max_bytes) return redact_text(text);
+    auto& m = redact_memo_[std::hash<std::string_view>{}(text) % memo_slots];
+    if (!m.used || m.text != text) {
+        m.used = true;
+        m.text = text;
+        m.result = redact_text(text);
+    }
+    return m.result;
+}
+
+const Service* Engine::service_of(const std::string& domain, const std::string& path) const
+{
+    if (domain.size() + path.size() > memo_max_bytes) return rules_.service_for(domain, path);
+    auto& m = service_memo_[(std::hash<std::string>{}(domain) ^ std::hash<std::string>{}(path) * 31) % memo_slots];
+    if (!m.used || m.domain != domain || m.path != path) {
+        m.used = true;
+        m.domain = domain;
+        m.path = path;
+        m.service = rules_.service_for(domain, path);
+    }
+    return m.service;
+}
 
 std::vector<Alert> Engine::process(const Event& event)
 {
@@ -208,8 +259,14 @@ void Engine::rescore_all(TimeNs now, std::vector<Alert>& alerts)
 void Engine::evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts)
 {
     ++stats_.evaluations;
-    auto a = assess(pair, now);
     const auto& s = rules_.settings;
+    // Without a sensitive read in the lineage and below the bulk volume, the data gate of assess()
+    // holds the score under the threshold whatever else is true: the same (no) alert, far cheaper.
+    // (rescore_all calls this for every recent pair on every new sensitive or staging read.)
+    if (s.require_data && pair.bytes_out < s.bulk_upload_bytes &&
+        lineage_.view(Lineage::key_of(pair.process), now).sources.empty())
+        return;
+    auto a = assess(pair, now);
     if (a.score < s.alert_threshold) return;
     if (pair.alerted_score > 0 && a.score < std::min(100, pair.alerted_score + s.realert_step)) return;
     if (pair.alerted_score >= 100) return;
@@ -240,13 +297,13 @@ Assessment Engine::assess(const Pair& pair, TimeNs now) const
     Assessment a;
     auto add = [&](std::string name, int weight, std::string evidence) {
         if (weight == 0) return;
-        a.signals.push_back(Signal{std::move(name), weight, redact_text(evidence)});
+        a.signals.push_back(Signal{std::move(name), weight, redacted(evidence)});
     };
     const ProcessRef& up = pair.process;
     const std::string dest_name = pair.domain.empty() ? pair.destination.ip : pair.domain;
 
     // Destination.
-    const Service* service = pair.domain.empty() ? nullptr : rules_.service_for(pair.domain, pair.path);
+    const Service* service = pair.domain.empty() ? nullptr : service_of(pair.domain, pair.path);
     a.category = service ? rules_.category(service->category) : nullptr;
     std::string label = a.category ? a.category->label : "web service";
     if (a.category) add("destination-" + a.category->name, a.category->weight, fmt::format("{} {}", label, dest_name));
@@ -340,13 +397,13 @@ Assessment Engine::assess(const Pair& pair, TimeNs now) const
     if (bulk) add("bulk-upload", w.bulk_upload, human_bytes(pair.bytes_out));
 
     // The command line: the uploader's, else an ancestor's (git push runs ssh).
-    CommandAnalysis cmd = analyze_command(rules_, up);
+    CommandAnalysis cmd = command_of(up);
     if (!cmd.upload) {
         const ProcessNode* cur = lineage_.find(Lineage::key_of(up));
         for (int i = 0; i < 2 && cur && !cur->ref.parent_entity_id.empty(); ++i) {
             cur = lineage_.find(cur->ref.parent_entity_id);
             if (!cur) break;
-            auto parent_cmd = analyze_command(rules_, cur->ref);
+            const auto& parent_cmd = command_of(cur->ref);
             if (parent_cmd.upload) {
                 cmd.upload = true;
                 cmd.download = false;
@@ -435,7 +492,7 @@ Assessment Engine::assess(const Pair& pair, TimeNs now) const
         if (data_files.size() > 1) a.reason += fmt::format(" and {} more sensitive file{}", data_files.size() - 1,
                                                            data_files.size() > 2 ? "s" : "");
     }
-    a.reason = redact_text(a.reason);
+    a.reason = redacted(a.reason);
     return a;
 }
 

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "detect/command.hpp"
 #include "detect/lineage.hpp"
 #include "detect/rules.hpp"
 #include "events.hpp"
@@ -86,6 +87,32 @@ private:
     Assessment assess(const Pair& pair, TimeNs now) const;
     void note_destination(Pair& pair, TimeNs time);
     void expire(TimeNs now);
+
+    // Memos of the pure functions scoring calls again and again with the same inputs (each
+    // rescoring of every pair): direct-mapped, bounded, compared in full on a hit, so results are
+    // exactly those of the functions.
+    const CommandAnalysis& command_of(const ProcessRef& process) const;
+    std::string redacted(std::string_view text) const;
+    const Service* service_of(const std::string& domain, const std::string& path) const;
+    struct CommandMemo {
+        bool used = false;
+        std::string name, executable;
+        std::vector<std::string> args;
+        CommandAnalysis result;
+    };
+    struct TextMemo {
+        bool used = false;
+        std::string text, result;
+    };
+    struct ServiceMemo {
+        bool used = false;
+        std::string domain, path;
+        const Service* service = nullptr;
+    };
+    mutable std::vector<CommandMemo> command_memo_;
+    mutable std::vector<TextMemo> redact_memo_;
+    mutable std::vector<ServiceMemo> service_memo_;
+    mutable CommandAnalysis command_scratch_;
 
     Rules rules_;
     Lineage lineage_;

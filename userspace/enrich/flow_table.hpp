@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <list>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -50,6 +51,7 @@ private:
         Head head_state = Head::pending;
         std::vector<std::byte> dns_stream;  // inbound DNS-over-TCP bytes
         TimeNs last_seen = 0;
+        std::list<std::uint64_t>::iterator recency;  // this flow's place in recency_
     };
     Flow& flow_for(TimeNs time, const ProcessRef& owner, std::uint64_t cookie, const decode::Tuple& tuple);
     // Names a flow still unnamed from the DNS answers its owner (or anyone) received.
@@ -60,6 +62,7 @@ private:
 
     std::size_t max_flows_;
     std::unordered_map<std::uint64_t, Flow> flows_;
+    std::list<std::uint64_t> recency_;  // cookies, most recently seen first: eviction is O(1)
     DnsCache dns_;
     FlowTableStats stats_;
 };
