@@ -101,8 +101,9 @@ struct Pipeline::State {
     std::uint64_t telemetry = 0;
     std::uint64_t rule_reloads = 0;
     std::uint64_t rule_reload_errors = 0;
+    output::EcsEncoder encoder;  // telemetry and alerts: a reused buffer, cached argv redaction
 
-    void write(const std::string& line) { sink->write_line(line); }
+    void write(std::string_view line) { sink->write_line(line); }
 };
 
 Pipeline::Pipeline(const PipelineOptions& options) : state_(std::make_unique<State>())
@@ -161,7 +162,7 @@ void Pipeline::on_event(const Event& event)
 {
     auto action = output::event_action(event);
     if (std::find(state_->selected.begin(), state_->selected.end(), action) != state_->selected.end()) {
-        state_->write(output::to_ndjson_line(event));
+        state_->write(state_->encoder.line(event));
         ++state_->telemetry;
     }
     for (const auto& alert : state_->engine->process(event)) {
@@ -169,7 +170,7 @@ void Pipeline::on_event(const Event& event)
             ++state_->suppressed_alerts;
             continue;
         }
-        state_->write(output::to_ndjson_line(alert));
+        state_->write(state_->encoder.line(alert));
         ++state_->alerts;
     }
 }

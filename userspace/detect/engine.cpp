@@ -27,6 +27,8 @@ std::string display_name(const ProcessRef& p)
 }
 
 constexpr TimeNs expiry_interval_ns = 1'000'000'000ULL;
+constexpr std::size_t memo_slots = 4096;
+constexpr std::size_t memo_max_bytes = 1024;  // longer inputs are computed every time
 
 std::string pair_key(const std::string& entity, const std::string& domain, const Endpoint& dest)
 {
@@ -64,26 +66,64 @@ std::string human_bytes(std::uint64_t bytes)
     return fmt::format("{:.1f} {}", v, units[u]);
 }
 
-Engine::Engine(Rules rules) : rules_(std::move(rules)), lineage_(rules_) {}
+Engine::Engine(Rules rules)
+    : command_memo_(memo_slots), redact_memo_(memo_slots), service_memo_(memo_slots), rules_(std::move(rules)),
+      lineage_(rules_)
+{
+}
+
+const CommandAnalysis& Engine::command_of(const ProcessRef& p) const
+{
+    std::size_t bytes = p.name.size() + p.executable.size();
+    std::uint64_t hash = std::hash<std::string>{}(p.name) ^ (std::hash<std::string>{}(p.executable) * 31);
+    for (const auto& a : p.args) {
+        bytes += a.size();
+        hash = (hash ^ std::hash<std::string>{}(a)) * 0x100000001b3ULL;
+    }
+    if (bytes > memo_max_bytes) return command_scratch_ = analyze_command(rules_, p);
+    auto& m = command_memo_[hash % memo_slots];
+    if (!m.used || m.name != p.name || m.executable != p.executable || m.args != p.args) {
+        m.used = true;
+        m.name = p.name;
+        m.executable = p.executable;
+        m.args = p.args;
+        m.result = analyze_command(rules_, p);
+    }
+    return m.result;
+}
+
+std::string Engine::redacted(std::string_view text) const
+{
+    if (text.size() > memo_max_bytes) return redact_text(text);
+    auto& m = redact_memo_[std::hash<std::string_view>{}(text) % memo_slots];
+    if (!m.used || m.text != text) {
+        m.used = true;
+        m.text = text;
+        m.result = redact_text(text);
+    }
+    return m.result;
+}
+
+const Service* Engine::service_of(const std::string& domain, const std::string& path) const
+{
+    if (domain.size() + path.size() > memo_max_bytes) return rules_.service_for(domain, path);
+    auto& m = service_memo_[(std::hash<std::string>{}(domain) ^ std::hash<std::string>{}(path) * 31) % memo_slots];
+    if (!m.used || m.domain != domain || m.path != path) {
+        m.used = true;
+        m.domain = domain;
+        m.path = path;
+        m.service = rules_.service_for(domain, path);
+    }
+    return m.service;
+}
 
 void Engine::replace_rules(Rules rules)
 {
     retired_rules_.push_back(std::make_unique<Rules>(std::move(rules_)));
     rules_ = std::move(rules);
-    commands_.clear();
-}
-
-// A process's command line is analysed once per image: every assessment of its flows (connect,
-// each summary) asks again.
-const CommandAnalysis& Engine::command_of(const ProcessRef& process) const
-{
-    std::size_t h = std::hash<std::string>{}(process.executable);
-    for (const auto& a : process.args) h = h * 1099511628211ULL ^ std::hash<std::string>{}(a);
-    std::string key = fmt::format("{}/{:x}/{}", Lineage::key_of(process), h, process.name);
-    auto it = commands_.find(key);
-    if (it != commands_.end()) return it->second;
-    if (commands_.size() >= rules_.settings.max_processes) commands_.clear();  // rare; stays bounded
-    return commands_.emplace(std::move(key), analyze_command(rules_, process)).first->second;
+    // The memos hold results of the old rules.
+    for (auto& m : command_memo_) m.used = false;
+    for (auto& m : service_memo_) m.used = false;
 }
 
 std::vector<Alert> Engine::process(const Event& event)
@@ -229,6 +269,12 @@ void Engine::evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts)
 {
     ++stats_.evaluations;
     const auto& s = rules_.settings;
+    // Without a sensitive read in the lineage and below the bulk volume, the data gate of assess()
+    // holds the score under the threshold whatever else is true: the same (no) alert, far cheaper.
+    // (rescore_all calls this for every recent pair on every new sensitive or staging read.)
+    if (s.require_data && pair.bytes_out < s.bulk_upload_bytes &&
+        lineage_.view(Lineage::key_of(pair.process), now).sources.empty())
+        return;
     // The score first; the evidence, chain and reason only for an alert.
     auto score = assess(pair, now, false).score;
     if (score < s.alert_threshold) return;
@@ -264,13 +310,13 @@ Assessment Engine::assess(const Pair& pair, TimeNs now, bool explain) const
     // assessments only need the score.
     auto add = [&](std::string name, int weight, auto&& evidence) {
         if (weight == 0) return;
-        a.signals.push_back(Signal{std::move(name), weight, explain ? redact_text(evidence()) : std::string()});
+        a.signals.push_back(Signal{std::move(name), weight, explain ? redacted(evidence()) : std::string()});
     };
     const ProcessRef& up = pair.process;
     const std::string dest_name = pair.domain.empty() ? pair.destination.ip : pair.domain;
 
     // Destination.
-    const Service* service = pair.domain.empty() ? nullptr : rules_.service_for(pair.domain, pair.path);
+    const Service* service = pair.domain.empty() ? nullptr : service_of(pair.domain, pair.path);
     a.category = service ? rules_.category(service->category) : nullptr;
     std::string label = a.category ? a.category->label : "web service";
     if (a.category) add("destination-" + a.category->name, a.category->weight, [&] { return std::string(fmt::format("{} {}", label, dest_name)); });
@@ -461,7 +507,7 @@ Assessment Engine::assess(const Pair& pair, TimeNs now, bool explain) const
         if (data_files.size() > 1) a.reason += fmt::format(" and {} more sensitive file{}", data_files.size() - 1,
                                                            data_files.size() > 2 ? "s" : "");
     }
-    a.reason = redact_text(a.reason);
+    a.reason = redacted(a.reason);
     return a;
 }
 

@@ -88,15 +88,39 @@ private:
     void evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts);
     void rescore_all(TimeNs now, std::vector<Alert>& alerts);
     Assessment assess(const Pair& pair, TimeNs now, bool explain) const;
-    const CommandAnalysis& command_of(const ProcessRef& process) const;
     void note_destination(Pair& pair, TimeNs time);
     void expire(TimeNs now);
+
+    // Memos of the pure functions scoring calls again and again with the same inputs (each
+    // rescoring of every pair): direct-mapped, bounded, compared in full on a hit, so results are
+    // exactly those of the functions.
+    const CommandAnalysis& command_of(const ProcessRef& process) const;
+    std::string redacted(std::string_view text) const;
+    const Service* service_of(const std::string& domain, const std::string& path) const;
+    struct CommandMemo {
+        bool used = false;
+        std::string name, executable;
+        std::vector<std::string> args;
+        CommandAnalysis result;
+    };
+    struct TextMemo {
+        bool used = false;
+        std::string text, result;
+    };
+    struct ServiceMemo {
+        bool used = false;
+        std::string domain, path;
+        const Service* service = nullptr;
+    };
+    mutable std::vector<CommandMemo> command_memo_;
+    mutable std::vector<TextMemo> redact_memo_;
+    mutable std::vector<ServiceMemo> service_memo_;
+    mutable CommandAnalysis command_scratch_;
 
     Rules rules_;
     // Earlier rule sets: lineage keeps pointers into their class lists (moving a vector keeps
     // its elements in place), so they live as long as the engine. A few KiB per SIGHUP.
     std::vector<std::unique_ptr<Rules>> retired_rules_;
-    mutable std::unordered_map<std::string, CommandAnalysis> commands_;  // by process image
     Lineage lineage_;
     std::unordered_map<std::uint64_t, Flow> flows_;
     std::unordered_map<std::string, Pair> pairs_;

@@ -97,12 +97,26 @@ void Lineage::on_exit(const ProcessRef& ref, TimeNs time)
     node.exit = std::max(time, node.start);
 }
 
+const SensitiveClass* Lineage::classify(const std::string& path, std::string& display)
+{
+    if (path.size() > 1024) return rules_.classify(path, &display);
+    auto& m = class_memo_[std::hash<std::string>{}(path) % class_memo_.size()];
+    if (!m.used || m.path != path) {
+        m.used = true;
+        m.path = path;
+        m.display.clear();
+        m.cls = rules_.classify(path, &m.display);
+    }
+    display = m.display;
+    return m.cls;
+}
+
 bool Lineage::on_read(const ProcessRef& ref, TimeNs time, const std::string& path, std::uint64_t inode,
                       std::uint64_t bytes)
 {
     if (pseudo_file(path)) return false;
     std::string display;
-    const SensitiveClass* cls = rules_.classify(path, &display);
+    const SensitiveClass* cls = classify(path, display);
     std::string writer;
     std::string staged_path = path;
     if (!cls) {

@@ -93,6 +93,16 @@ private:
     bool below(const ProcessNode& p, const ProcessNode& ancestor, int depth) const;
     void descendants(const ProcessNode& node, int depth, std::vector<const ProcessNode*>& out) const;
 
+    // rules_.classify() of recent paths (every file open asks; most paths repeat): direct-mapped,
+    // bounded, compared in full, so the answer is exactly classify()'s.
+    const SensitiveClass* classify(const std::string& path, std::string& display);
+    struct ClassMemo {
+        bool used = false;
+        std::string path, display;
+        const SensitiveClass* cls = nullptr;
+    };
+    std::vector<ClassMemo> class_memo_ = std::vector<ClassMemo>(4096);
+
     const Rules& rules_;
     std::unordered_map<std::string, ProcessNode> processes_;
     std::unordered_map<std::string, Staged> staged_;               // by path

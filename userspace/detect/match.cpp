@@ -265,18 +265,19 @@ std::optional<DomainPattern> DomainPattern::compile(std::string_view pattern, st
 
 bool DomainPattern::matches(std::string_view domain) const
 {
-    std::vector<std::string_view> labels;
-    std::size_t start = 0;
-    while (true) {
-        auto dot = domain.find('.', start);
-        labels.push_back(domain.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start));
-        if (dot == std::string_view::npos) break;
-        start = dot + 1;
+    // Label by label from the right, without splitting the name (this runs for every catalog
+    // entry on every scoring): the last labels_.size() labels must all be non-empty and match.
+    std::size_t stop = domain.size();
+    bool first_label_reached = false;
+    for (std::size_t i = labels_.size(); i-- > 0;) {
+        if (first_label_reached) return false;  // fewer labels than the pattern
+        std::size_t dot = stop == 0 ? std::string_view::npos : domain.rfind('.', stop - 1);
+        std::size_t start = dot == std::string_view::npos ? 0 : dot + 1;
+        if (dot == std::string_view::npos) first_label_reached = true;
+        std::string_view label = domain.substr(start, stop - start);
+        if (label.empty() || !glob_match_segment(labels_[i], label)) return false;
+        stop = dot == std::string_view::npos ? 0 : dot;
     }
-    if (labels.size() < labels_.size()) return false;
-    std::size_t offset = labels.size() - labels_.size();
-    for (std::size_t i = 0; i < labels_.size(); ++i)
-        if (labels[offset + i].empty() || !glob_match_segment(labels_[i], labels[offset + i])) return false;
     return true;
 }
 

@@ -23,6 +23,16 @@ std::string to_lower(std::string_view s)
     return out;
 }
 
+// text[i..] starts with `lower_word` (ASCII, lower case), ignoring case; no allocation (this runs
+// at every word start of every argument).
+bool starts_with_nocase(std::string_view text, std::size_t i, std::string_view lower_word)
+{
+    if (text.size() - i < lower_word.size()) return false;
+    for (std::size_t k = 0; k < lower_word.size(); ++k)
+        if (lower(text[i + k]) != lower_word[k]) return false;
+    return true;
+}
+
 bool is_token_char(char c)
 {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
@@ -293,8 +303,7 @@ std::string redact_tokens(std::string_view text)
             }
             // "Bearer <token>" / "Basic <token>" anywhere.
             if (!done) {
-                auto word = to_lower(text.substr(i, 7));
-                std::size_t skip = word == "bearer " ? 7 : (word.substr(0, 6) == "basic " ? 6 : 0);
+                std::size_t skip = starts_with_nocase(text, i, "bearer ") ? 7 : starts_with_nocase(text, i, "basic ") ? 6 : 0;
                 if (skip) {
                     std::size_t j = i + skip;
                     while (j < text.size() && text[j] == ' ') ++j;

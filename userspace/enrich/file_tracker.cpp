@@ -21,6 +21,16 @@ void FileTracker::remember_path(std::uint64_t device, std::uint64_t inode, const
     path_by_inode_[inode * 31 + device] = path;
 }
 
+FileTracker::Pair& FileTracker::pair_for(const FileKey& key)
+{
+    auto [it, inserted] = pairs_.try_emplace(key);
+    if (inserted) {
+        by_age_.push_back(key);
+        it->second.age = std::prev(by_age_.end());
+    }
+    return it->second;
+}
+
 FileOpenEvent FileTracker::on_open(TimeNs time, const ProcessRef& process, const decode::FileOpen& open)
 {
     FileOpenEvent event;
@@ -35,12 +45,13 @@ FileOpenEvent FileTracker::on_open(TimeNs time, const ProcessRef& process, const
         event.inode = open.inode;
         event.device = user_device(open.device);
         FileKey key{process.pid, open.inode, open.device};
-        auto& pair = pairs_[key];
+        auto& pair = pair_for(key);
         pair.path = event.path;
         pair.opened_for_write = pair.opened_for_write || (open.flags & 3) != 0 || (open.flags & 01100) != 0;
         remember_path(open.device, open.inode, event.path);
-        if (pairs_.size() > max_pairs_) {
-            pairs_.erase(pairs_.begin());  // oldest pid range first: pids grow over time
+        if (pairs_.size() > max_pairs_ && by_age_.front() != key) {
+            pairs_.erase(by_age_.front());  // the pair tracked the longest
+            by_age_.pop_front();
             ++evicted_;
         }
     }
@@ -50,7 +61,7 @@ FileOpenEvent FileTracker::on_open(TimeNs time, const ProcessRef& process, const
 void FileTracker::on_first_read(const ProcessRef& process, const decode::FileFirstRead& read)
 {
     FileKey key{process.pid, read.inode, read.device};
-    auto& pair = pairs_[key];
+    auto& pair = pair_for(key);
     if (!pair.path.empty()) return;
     auto cached = path_by_inode_.find(read.inode * 31 + read.device);
     if (cached != path_by_inode_.end()) {
@@ -96,6 +107,7 @@ std::vector<FileSummaryEvent> FileTracker::on_exit(TimeNs time, const ProcessRef
         // At exit the final counters always go out: the last word on this pair.
         if (event) out.push_back(std::move(*event));
     }
+    for (auto it = first; it != last; ++it) by_age_.erase(it->second.age);
     pairs_.erase(first, last);
     return out;
 }

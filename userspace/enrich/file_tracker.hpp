@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <map>
 #include <optional>
 #include <string>
@@ -63,7 +64,9 @@ private:
         std::string path;
         bool opened_for_write = false;
         std::uint64_t reported_bytes = 0;
+        std::list<FileKey>::iterator age;  // this pair's place in by_age_
     };
+    Pair& pair_for(const FileKey& key);
     void remember_path(std::uint64_t device, std::uint64_t inode, const std::string& path);
     std::optional<FileSummaryEvent> summary(TimeNs time, const ProcessRef& process, const FileKey& key,
                                             Pair& pair, bool take);
@@ -71,6 +74,7 @@ private:
     FileCounterSource source_;
     std::size_t max_pairs_;
     std::map<FileKey, Pair> pairs_;  // ordered: a process's pairs are one range
+    std::list<FileKey> by_age_;      // oldest pair first: the one evicted past the cap
     std::unordered_map<std::uint64_t, std::string> path_by_inode_;
     std::uint64_t evicted_ = 0;
 };

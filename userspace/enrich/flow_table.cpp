@@ -45,16 +45,17 @@ FlowTable::Flow& FlowTable::flow_for(TimeNs time, const ProcessRef& owner, std::
         flow.ipv6 = tuple.family == EW_AF_INET6;
         flow.source = endpoint(tuple.family, tuple.saddr, tuple.sport);
         flow.destination = endpoint(tuple.family, tuple.daddr, tuple.dport);
-        if (flows_.size() > max_flows_) {
+        recency_.push_front(cookie);
+        flow.recency = recency_.begin();
+        if (flows_.size() > max_flows_ && recency_.back() != cookie) {
             // Evict the flow idle the longest; a later record for it starts it afresh.
-            auto oldest = std::min_element(flows_.begin(), flows_.end(), [](const auto& a, const auto& b) {
-                return a.second.last_seen < b.second.last_seen;
-            });
-            if (oldest != it) {
-                flows_.erase(oldest);
-                ++stats_.evicted;
-            }
+            const std::uint64_t oldest = recency_.back();
+            recency_.pop_back();
+            flows_.erase(oldest);
+            ++stats_.evicted;
         }
+    } else {
+        recency_.splice(recency_.begin(), recency_, flow.recency);
     }
     flow.last_seen = time;
     return flow;
@@ -236,7 +237,10 @@ void FlowTable::on_counters(TimeNs time, const ProcessRef& owner, const decode::
         event.bytes_in = std::max(event.bytes_in, received);
     }
     out.push_back(std::move(event));
-    if (counters.final) flows_.erase(counters.cookie);
+    if (counters.final) {
+        recency_.erase(flow.recency);
+        flows_.erase(counters.cookie);
+    }
 }
 
 FlowTableStats FlowTable::stats() const

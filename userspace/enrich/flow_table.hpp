@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -64,6 +65,7 @@ private:
         TimeNs last_seen = 0;
         std::uint64_t socket_inode = 0;
         bool adopted = false;  // older than the monitor: counted from its first packet seen
+        std::list<std::uint64_t>::iterator recency;  // this flow's place in recency_
     };
     Flow& flow_for(TimeNs time, const ProcessRef& owner, std::uint64_t cookie, const decode::Tuple& tuple);
     // Names a flow still unnamed from the DNS answers its owner (or anyone) received, else from
@@ -76,6 +78,7 @@ private:
     std::size_t max_flows_;
     std::unordered_map<std::uint64_t, Flow> flows_;
     HostsSource hosts_;
+    std::list<std::uint64_t> recency_;  // cookies, most recently seen first: eviction is O(1)
     DnsCache dns_;
     FlowTableStats stats_;
 };

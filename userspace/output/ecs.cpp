@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 #include <type_traits>
+#include <functional>
 #include <unordered_map>
 
 #include "detect/redact.hpp"
@@ -67,17 +68,25 @@ void event_header(JsonWriter& json, TimeNs time, std::string_view kind, std::str
 
 // The ECS `process` object (args and command line redacted), without closing it so that a caller
 // can add fields such as exit_code.
-void begin_process(JsonWriter& json, const ProcessRef& p)
+void args_members(JsonWriter& json, const std::vector<std::string>& raw_args)
+{
+    const auto args = detect::redact_args(raw_args);
+    string_array(json, "args", args);
+    json.field("args_count", static_cast<std::uint64_t>(raw_args.size()));
+    json.field("command_line", join_command_line(args));
+}
+
+void begin_process(JsonWriter& json, const ProcessRef& p, ArgsCache* cache)
 {
     json.object("process");
     json.field("pid", p.pid);
     json.field("entity_id", p.entity_id);
     json.field("name", p.name);
     optional_field(json, "executable", p.executable);
-    const auto args = detect::redact_args(p.args);
-    string_array(json, "args", args);
-    json.field("args_count", static_cast<std::uint64_t>(p.args.size()));
-    json.field("command_line", join_command_line(args));
+    if (cache)
+        json.raw(cache->members(p.args));
+    else
+        args_members(json, p.args);
     json.object("parent");
     json.field("pid", p.ppid);
     optional_field(json, "entity_id", p.parent_entity_id);
@@ -172,6 +181,7 @@ void flow_extension(JsonWriter& json, const FlowKey& flow)
 // Per event kind: event header, ECS objects, then the exfilwatch extension; one record.
 struct EventWriter {
     JsonWriter& json;
+    ArgsCache* cache;
 
     void common_start(TimeNs time, std::string_view action, std::initializer_list<std::string_view> categories,
                       std::initializer_list<std::string_view> types, std::string_view outcome = {})
@@ -190,7 +200,7 @@ struct EventWriter {
     void operator()(const ExecEvent& e)
     {
         common_start(e.time, "exec", {"process"}, {"start"});
-        begin_process(json, e.process);
+        begin_process(json, e.process, cache);
         finish_process(e.process);
         begin_extension(json, e.process);
         json.end_object();
@@ -200,7 +210,7 @@ struct EventWriter {
     void operator()(const ForkEvent& e)
     {
         common_start(e.time, "fork", {"process"}, {"start"});
-        begin_process(json, e.process);
+        begin_process(json, e.process, cache);
         finish_process(e.process);
         begin_extension(json, e.process);
         json.end_object();
@@ -210,7 +220,7 @@ struct EventWriter {
     void operator()(const ExitEvent& e)
     {
         common_start(e.time, "exit", {"process"}, {"end"});
-        begin_process(json, e.process);
+        begin_process(json, e.process, cache);
         json.field("exit_code", e.exit_code);
         timestamp_field(json, "end", e.time);
         finish_process(e.process);
@@ -222,7 +232,7 @@ struct EventWriter {
     void operator()(const FileOpenEvent& e)
     {
         common_start(e.time, "file-open", {"file"}, {"access"}, e.error ? "failure" : "success");
-        begin_process(json, e.process);
+        begin_process(json, e.process, cache);
         finish_process(e.process);
         file_object(json, e.path, e.inode, e.device);
         begin_extension(json, e.process);
@@ -243,7 +253,7 @@ struct EventWriter {
     void operator()(const FileSummaryEvent& e)
     {
         common_start(e.time, "file-summary", {"file"}, {"access"});
-        begin_process(json, e.process);
+        begin_process(json, e.process, cache);
         finish_process(e.process);
         file_object(json, e.path, e.inode, e.device);
         begin_extension(json, e.process);
@@ -259,7 +269,7 @@ struct EventWriter {
     void operator()(const ConnectEvent& e)
     {
         common_start(e.time, "connect", {"network"}, {"connection", "start"});
-        begin_process(json, e.process);
+        begin_process(json, e.process, cache);
         finish_process(e.process);
         json.object("source");
         endpoint(json, e.source);
@@ -281,7 +291,7 @@ struct EventWriter {
     void operator()(const TlsClientHelloEvent& e)
     {
         common_start(e.time, "tls-client-hello", {"network"}, {"protocol"});
-        begin_process(json, e.process);
+        begin_process(json, e.process, cache);
         finish_process(e.process);
         json.object("destination");
         endpoint(json, e.destination);
@@ -310,7 +320,7 @@ struct EventWriter {
     void operator()(const DnsAnswerEvent& e)
     {
         common_start(e.time, "dns-answer", {"network"}, {"protocol", "info"});
-        begin_process(json, e.process);
+        begin_process(json, e.process, cache);
         finish_process(e.process);
         network(json, {}, {}, "dns");
         json.object("dns");
@@ -348,7 +358,7 @@ struct EventWriter {
     void operator()(const HttpRequestEvent& e)
     {
         common_start(e.time, "http-request", {"network", "web"}, {"protocol", "access"});
-        begin_process(json, e.process);
+        begin_process(json, e.process, cache);
         finish_process(e.process);
         json.object("destination");
         endpoint(json, e.destination);
@@ -380,7 +390,7 @@ struct EventWriter {
     void operator()(const FlowSummaryEvent& e)
     {
         common_start(e.time, "flow-summary", {"network"}, {"connection", e.final ? "end" : "info"});
-        begin_process(json, e.process);
+        begin_process(json, e.process, cache);
         finish_process(e.process);
         json.object("source");
         endpoint(json, e.source);
@@ -419,6 +429,7 @@ std::string line_of(const Record& record, void (*write)(JsonWriter&, const Recor
     return out;
 }
 
+
 }  // namespace
 
 std::string_view event_action(const Event& event)
@@ -430,9 +441,9 @@ std::string_view event_action(const Event& event)
     return actions[event.index()];
 }
 
-void write_event(JsonWriter& json, const Event& event) { std::visit(EventWriter{json}, event); }
+void write_event(JsonWriter& json, const Event& event, ArgsCache* cache) { std::visit(EventWriter{json, cache}, event); }
 
-void write_alert(JsonWriter& json, const Alert& a)
+void write_alert(JsonWriter& json, const Alert& a, ArgsCache* cache)
 {
     event_header(json, a.time, "alert", "exfiltration-suspected", {"intrusion_detection", "network"}, {"info"});
     json.field("risk_score", static_cast<std::int64_t>(a.risk_score));
@@ -465,7 +476,7 @@ void write_alert(JsonWriter& json, const Alert& a)
     json.end_object();
     json.end_object();
 
-    begin_process(json, a.process);
+    begin_process(json, a.process, cache);
     json.end_object();
     placement(json, a.process);
     json.object("source");
@@ -582,8 +593,62 @@ void write_metrics(JsonWriter& json, const Metrics& m)
     json.end_object();
 }
 
-std::string to_ndjson_line(const Event& event) { return line_of(event, &write_event); }
-std::string to_ndjson_line(const Alert& alert) { return line_of(alert, &write_alert); }
+std::string to_ndjson_line(const Event& event)
+{
+    return line_of<Event>(event, [](JsonWriter& json, const Event& e) { write_event(json, e); });
+}
+std::string to_ndjson_line(const Alert& alert)
+{
+    return line_of<Alert>(alert, [](JsonWriter& json, const Alert& a) { write_alert(json, a); });
+}
+
+std::string_view EcsEncoder::line(const Event& event)
+{
+    buffer_.clear();
+    JsonWriter json(buffer_);
+    write_event(json, event, &cache_);
+    return buffer_;
+}
+
+std::string_view EcsEncoder::line(const Alert& alert)
+{
+    buffer_.clear();
+    JsonWriter json(buffer_);
+    write_alert(json, alert, &cache_);
+    return buffer_;
+}
+
+std::string_view ArgsCache::members(const std::vector<std::string>& args)
+{
+    std::size_t bytes = 0;
+    std::uint64_t hash = 0xcbf29ce484222325ULL;
+    for (const auto& a : args) {
+        bytes += a.size() + 1;
+        hash = (hash ^ std::hash<std::string_view>{}(a)) * 0x100000001b3ULL;
+        hash = (hash ^ a.size()) * 0x100000001b3ULL;
+    }
+    auto encode = [&](std::string& out) {
+        out.clear();
+        JsonWriter json(out);
+        args_members(json, args);
+    };
+    if (bytes > max_argv_bytes) {
+        ++misses_;
+        encode(scratch_);
+        return scratch_;
+    }
+    Entry& e = entries_[hash % slots];
+    if (e.used && e.hash == hash && e.args == args) {
+        ++hits_;
+        return e.members;
+    }
+    ++misses_;
+    e.used = true;
+    e.hash = hash;
+    e.args = args;
+    encode(e.members);
+    return e.members;
+}
 std::string to_ndjson_line(const MonitorState& state) { return line_of(state, &write_state); }
 std::string to_ndjson_line(const Metrics& metrics) { return line_of(metrics, &write_metrics); }
 

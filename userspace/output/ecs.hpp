@@ -42,9 +42,36 @@ struct Metrics {
     std::vector<std::pair<std::string, std::uint64_t>> counters;
 };
 
+// Remembers the redacted, serialized argv (`"args":[...],"args_count":N,"command_line":"..."`) of
+// recent command lines: every record of a process repeats its argv, and redaction is the costliest
+// part of a record. Direct-mapped by a hash of the argv bytes, compared in full on a hit, bounded
+// in entries and in the argv size it keeps, so a hostile argv costs memory only once.
+class ArgsCache {
+public:
+    static constexpr std::size_t slots = 512;
+    static constexpr std::size_t max_argv_bytes = 2048;  // longer argv are redacted every time
+
+    // The JSON members for `args`, from the cache or freshly redacted and encoded.
+    std::string_view members(const std::vector<std::string>& args);
+    std::uint64_t hits() const { return hits_; }
+    std::uint64_t misses() const { return misses_; }
+
+private:
+    struct Entry {
+        std::uint64_t hash = 0;
+        bool used = false;
+        std::vector<std::string> args;
+        std::string members;
+    };
+    std::vector<Entry> entries_ = std::vector<Entry>(slots);
+    std::string scratch_;
+    std::uint64_t hits_ = 0, misses_ = 0;
+};
+
 // Each writes one whole record (a JSON object, no newline) at the writer's current position.
-void write_event(JsonWriter& json, const Event& event);
-void write_alert(JsonWriter& json, const Alert& alert);
+// `cache`, when given, saves redacting a command line seen recently (the output is the same).
+void write_event(JsonWriter& json, const Event& event, ArgsCache* cache = nullptr);
+void write_alert(JsonWriter& json, const Alert& alert, ArgsCache* cache = nullptr);
 void write_state(JsonWriter& json, const MonitorState& state);
 void write_metrics(JsonWriter& json, const Metrics& metrics);
 
@@ -53,6 +80,18 @@ std::string to_ndjson_line(const Event& event);
 std::string to_ndjson_line(const Alert& alert);
 std::string to_ndjson_line(const MonitorState& state);
 std::string to_ndjson_line(const Metrics& metrics);
+
+// The encoder of the hot path: one reused line buffer and an ArgsCache. Each call returns the
+// record's NDJSON line (without '\n'), valid until the next call.
+class EcsEncoder {
+public:
+    std::string_view line(const Event& event);
+    std::string_view line(const Alert& alert);
+
+private:
+    std::string buffer_;
+    ArgsCache cache_;
+};
 
 // event.action of a telemetry event ("exec", "file-open", ...).
 std::string_view event_action(const Event& event);

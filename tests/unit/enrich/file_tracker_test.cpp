@@ -124,3 +124,23 @@ TEST_CASE("refresh reports growth only")
     REQUIRE(again.size() == 1);
     CHECK(again[0].bytes_read == 20);
 }
+
+TEST_CASE("past its cap the tracker evicts the pair tracked the longest, not the lowest pid")
+{
+    FakeKernel kernel;
+    FileTracker tracker(kernel.source(), 2);
+    tracker.on_open(10, proc(900), open_record(900, "/first", "", 1));  // high pid, oldest
+    tracker.on_open(11, proc(5), open_record(5, "/second", "", 2));     // low pid (pid reuse)
+    tracker.on_open(12, proc(6), open_record(6, "/third", "", 3));
+    CHECK(tracker.stats().evicted_pairs == 1);
+    CHECK(tracker.stats().tracked_pairs == 2);
+    kernel.counters[FileKey{5, 2, (8u << 20) | 1}] = FileCounters{7, 0, false};
+    kernel.counters[FileKey{900, 1, (8u << 20) | 1}] = FileCounters{9, 0, false};
+    auto kept = tracker.on_exit(20, proc(5));
+    REQUIRE(kept.size() == 1);
+    CHECK(kept[0].path == "/second");
+    CHECK(tracker.on_exit(21, proc(900)).empty());  // evicted: nothing tracked for it any more
+    CHECK(tracker.stats().tracked_pairs == 1);
+    tracker.on_open(22, proc(7), open_record(7, "/fourth", "", 4));  // room again after the exits
+    CHECK(tracker.stats().evicted_pairs == 1);
+}

@@ -304,3 +304,34 @@ TEST_CASE("sample files for the schema validator")
     mutate(valid[valid.size() - 2], [](json& r) { r["exfilwatch"].erase("stats"); });
     write_file(sample_path("ecs_samples_invalid.ndjson"), invalid);
 }
+
+TEST_CASE("the hot-path encoder writes exactly what to_ndjson_line writes, cached argv included")
+{
+    output::EcsEncoder encoder;
+    auto events = samples::events();
+    ProcessRef secret = samples::process();
+    secret.args = {"curl", "-u", "alice:hunter2", "https://hooks.slack.com/services/T0/B0/XXXXXXXXXXXXXXXXXXXXXXXX"};
+    events.push_back(ExecEvent{samples::t0, secret});
+    ProcessRef huge = samples::process();
+    huge.args = {"sh", "-c", std::string(output::ArgsCache::max_argv_bytes + 10, 'x') + " --password=hunter2"};
+    events.push_back(ExecEvent{samples::t0, huge});
+    for (int round = 0; round < 2; ++round) {  // the second round hits the cache
+        for (const auto& e : events) CHECK(encoder.line(e) == output::to_ndjson_line(e));
+        CHECK(encoder.line(samples::alert()) == output::to_ndjson_line(samples::alert()));
+    }
+    const auto line = std::string(encoder.line(events[events.size() - 2]));
+    CHECK(line.find("hunter2") == std::string::npos);
+    CHECK(line.find("XXXXXXXXXXXXXXXXXXXXXXXX") == std::string::npos);
+    CHECK(std::string(encoder.line(events.back())).find("hunter2") == std::string::npos);
+
+    output::ArgsCache cache;
+    const std::vector<std::string> argv{"git", "push", "https://user:tok@github.com/o/r"};
+    auto first = std::string(cache.members(argv));
+    CHECK(cache.misses() == 1);
+    CHECK(cache.members(argv) == first);
+    CHECK(cache.hits() == 1);
+    auto other = argv;
+    other[1] = "pull";
+    CHECK(cache.members(other) != first);  // same slot or not, a different argv is never a hit
+    CHECK(cache.hits() == 1);
+}
