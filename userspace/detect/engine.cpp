@@ -143,12 +143,12 @@ std::vector<Alert> Engine::process(const Event& event)
                 bool changed = false;
                 if (is_write(e.flags)) lineage_.on_write(e.process, e.time, e.path, e.inode);
                 if (is_read(e.flags)) changed = lineage_.on_read(e.process, e.time, e.path, e.inode, 0);
-                if (changed) rescore_all(e.time, alerts);
+                if (changed) rescore_near(e.process, e.time, alerts);
             } else if constexpr (std::is_same_v<T, FileSummaryEvent>) {
                 if (e.opened_for_write) lineage_.on_write(e.process, e.time, e.path, e.inode);
                 auto bytes = e.bytes_read ? e.bytes_read : e.bytes_mapped;
                 if ((bytes || !e.opened_for_write) && lineage_.on_read(e.process, e.time, e.path, e.inode, bytes))
-                    rescore_all(e.time, alerts);
+                    rescore_near(e.process, e.time, alerts);
             } else if constexpr (std::is_same_v<T, ConnectEvent>) {
                 on_flow(e.process, e.time, e.flow.socket_cookie, e.destination, e.destination_domain, {}, false,
                         nullptr, nullptr, false, alerts);
@@ -255,11 +255,30 @@ void Engine::on_flow(const ProcessRef& process, TimeNs time, std::uint64_t cooki
     if (pair.bytes_out > 0) evaluate(pair, time, alerts);
 }
 
-void Engine::rescore_all(TimeNs now, std::vector<Alert>& alerts)
+// A new read can change the score of an upload already seen (a reader's byte count arrives at its
+// exit, after the upload): re-scores the pairs whose uploader can have the reader in its lineage,
+// those of the same session (pipelines, sequential commands, command substitution) or in a line
+// of descent with it. A read in another session reaches an upload only through a staging file,
+// which the uploader reads, and is scored for, itself. (Re-scoring every pair made detection cost
+// grow with reads times live pairs.)
+void Engine::rescore_near(const ProcessRef& reader, TimeNs now, std::vector<Alert>& alerts)
 {
     auto horizon = now > rules_.settings.window_ns ? now - rules_.settings.window_ns : 0;
+    const std::string reader_key = Lineage::key_of(reader);
+    std::vector<const std::string*> reader_ancestors;  // the reader's line up, by entity id
+    const ProcessNode* cur = lineage_.find(reader_key);
+    for (int i = 0; i < 4 && cur && !cur->ref.parent_entity_id.empty(); ++i) {
+        reader_ancestors.push_back(&cur->ref.parent_entity_id);
+        cur = lineage_.find(cur->ref.parent_entity_id);
+    }
     for (auto& [key, pair] : pairs_) {
         if (pair.bytes_out == 0 || pair.last < horizon) continue;
+        const auto& up = pair.process;
+        bool near = (up.sid != 0 && up.sid == reader.sid) || up.entity_id == reader.entity_id ||
+                    (!up.parent_entity_id.empty() && up.parent_entity_id == reader.entity_id) ||
+                    std::any_of(reader_ancestors.begin(), reader_ancestors.end(),
+                                [&](const std::string* a) { return *a == up.entity_id; });
+        if (!near) continue;
         ++stats_.rescored_on_read;
         evaluate(pair, now, alerts);
     }
@@ -271,7 +290,7 @@ void Engine::evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts)
     const auto& s = rules_.settings;
     // Without a sensitive read in the lineage and below the bulk volume, the data gate of assess()
     // holds the score under the threshold whatever else is true: the same (no) alert, far cheaper.
-    // (rescore_all calls this for every recent pair on every new sensitive or staging read.)
+    // (rescore_near calls this for the pairs near every new sensitive or staging read.)
     if (s.require_data && pair.bytes_out < s.bulk_upload_bytes &&
         lineage_.view(Lineage::key_of(pair.process), now).sources.empty())
         return;

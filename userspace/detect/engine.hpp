@@ -86,7 +86,7 @@ private:
                  const std::string& domain, const std::string& path, bool tls, const std::uint64_t* out,
                  const std::uint64_t* in, bool final, std::vector<Alert>& alerts);
     void evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts);
-    void rescore_all(TimeNs now, std::vector<Alert>& alerts);
+    void rescore_near(const ProcessRef& reader, TimeNs now, std::vector<Alert>& alerts);
     Assessment assess(const Pair& pair, TimeNs now, bool explain) const;
     void note_destination(Pair& pair, TimeNs time);
     void expire(TimeNs now);
