@@ -291,15 +291,15 @@ void Engine::evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts)
     // Without a sensitive read in the lineage and below the bulk volume, the data gate of assess()
     // holds the score under the threshold whatever else is true: the same (no) alert, far cheaper.
     // (rescore_near calls this for the pairs near every new sensitive or staging read.)
-    if (s.require_data && pair.bytes_out < s.bulk_upload_bytes &&
-        lineage_.view(Lineage::key_of(pair.process), now).sources.empty())
-        return;
+    // The lineage is walked once for both assessments.
+    const auto view = lineage_.view(Lineage::key_of(pair.process), now);
+    if (s.require_data && pair.bytes_out < s.bulk_upload_bytes && view.sources.empty()) return;
     // The score first; the evidence, chain and reason only for an alert.
-    auto score = assess(pair, now, false).score;
+    auto score = assess(pair, view, false).score;
     if (score < s.alert_threshold) return;
     if (pair.alerted_score > 0 && score < std::min(100, pair.alerted_score + s.realert_step)) return;
     if (pair.alerted_score >= 100) return;
-    auto a = assess(pair, now, true);
+    auto a = assess(pair, view, true);
     pair.alerted_score = a.score;
     Alert alert;
     alert.time = now;
@@ -320,7 +320,7 @@ void Engine::evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts)
     alerts.push_back(std::move(alert));
 }
 
-Assessment Engine::assess(const Pair& pair, TimeNs now, bool explain) const
+Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explain) const
 {
     const auto& w = rules_.signals;
     const auto& s = rules_.settings;
@@ -342,7 +342,6 @@ Assessment Engine::assess(const Pair& pair, TimeNs now, bool explain) const
     else add("unknown-destination", w.unknown_destination, [&] { return std::string(dest_name); });
 
     // Lineage: sensitive data that can have reached the uploader.
-    auto view = lineage_.view(Lineage::key_of(up), now);
     // A consumer's read is its own use unless the file is named on a command line that is not
     // just another consumer's (ssh-keygen -f KEY is use; curl -F f=@~/.netrc, the uploader, is not).
     auto named_for_data = [&](const std::string& path, const SensitiveClass& cls) {

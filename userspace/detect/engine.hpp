@@ -87,7 +87,8 @@ private:
                  const std::uint64_t* in, bool final, std::vector<Alert>& alerts);
     void evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts);
     void rescore_near(const ProcessRef& reader, TimeNs now, std::vector<Alert>& alerts);
-    Assessment assess(const Pair& pair, TimeNs now, bool explain) const;
+    // `view`: the uploader's lineage (Lineage::view of pair.process).
+    Assessment assess(const Pair& pair, const LineageView& view, bool explain) const;
     void note_destination(Pair& pair, TimeNs time);
     void expire(TimeNs now);
 
