@@ -169,15 +169,17 @@ const ProcessNode* Lineage::find(const std::string& entity) const
     return it == processes_.end() ? nullptr : &it->second;
 }
 
-void Lineage::descendants(const ProcessNode& node, int depth, std::vector<const ProcessNode*>& out) const
+void Lineage::descendants(const ProcessNode& node, int depth, std::vector<const ProcessNode*>& out,
+                          const std::function<bool(const ProcessRef&)>& keep) const
 {
     if (depth <= 0) return;
     for (const auto& c : node.children) {
         if (out.size() >= max_related) return;
         const auto* child = find(c);
         if (!child || std::find(out.begin(), out.end(), child) != out.end()) continue;
+        if (keep && !keep(child->ref)) continue;  // nor its subtree
         out.push_back(child);
-        descendants(*child, depth - 1, out);
+        descendants(*child, depth - 1, out, keep);
     }
 }
 
@@ -209,25 +211,17 @@ void Lineage::upstream(const ProcessNode& node, std::vector<const ProcessNode*>&
 // Children of `node` (to `depth`) whose output can have reached `node` itself: through a pipe that
 // is not the stdout `node` handed down (`own_stdout`) and that no process reads as its stdin
 // (command substitution, a subprocess read through a pipe), or, with `unknown_feeds`, when their
-// stdio is not known (a fork that did not exec, older telemetry). Output to a terminal, /dev/null, a file (staging is
-// joined by path), the inherited stdout or another process's stdin did not reach `node`: so in
-// `bash -c 'cat key > /dev/null; curl ...'`, where bash execs curl last, cat does not feed curl.
+// stdio is not known (a fork that did not exec, older telemetry). Output to a terminal, /dev/null,
+// a file (staging is joined by path), the inherited stdout or another process's stdin did not
+// reach `node`: so in `bash -c 'cat key > /dev/null; curl ...'`, where bash execs curl last, cat
+// does not feed curl.
 void Lineage::feeders(const ProcessNode& node, std::uint64_t own_stdout, int depth, bool unknown_feeds,
                       std::vector<const ProcessNode*>& out) const
 {
-    if (depth <= 0) return;
-    for (const auto& c : node.children) {
-        if (out.size() >= max_related) return;
-        const auto* child = find(c);
-        if (!child || std::find(out.begin(), out.end(), child) != out.end()) continue;
-        const auto& r = child->ref;
-        bool feeds = (unknown_feeds && r.stdout_kind == StdoutKind::unknown) ||
-                     (r.stdout_kind == StdoutKind::pipe && r.stdout_pipe != own_stdout &&
-                      !pipe_readers_.count(r.stdout_pipe));
-        if (!feeds) continue;
-        out.push_back(child);
-        feeders(*child, own_stdout, depth - 1, unknown_feeds, out);
-    }
+    descendants(node, depth, out, [&](const ProcessRef& r) {
+        return (unknown_feeds && r.stdout_kind == StdoutKind::unknown) ||
+               (r.stdout_kind == StdoutKind::pipe && r.stdout_pipe != own_stdout && !pipe_readers_.count(r.stdout_pipe));
+    });
 }
 
 // The children of a staging file's writer that can have written into it: those whose stdout was a
@@ -236,16 +230,9 @@ void Lineage::feeders(const ProcessNode& node, std::uint64_t own_stdout, int dep
 // sessions whose output it reads is not their staging writer).
 void Lineage::writers_children(const ProcessNode& node, int depth, std::vector<const ProcessNode*>& out) const
 {
-    if (depth <= 0) return;
-    for (const auto& c : node.children) {
-        if (out.size() >= max_related) return;
-        const auto* child = find(c);
-        if (!child || std::find(out.begin(), out.end(), child) != out.end()) continue;
-        auto kind = child->ref.stdout_kind;
-        if (kind != StdoutKind::file && kind != StdoutKind::unknown) continue;
-        out.push_back(child);
-        writers_children(*child, depth - 1, out);
-    }
+    descendants(node, depth, out, [](const ProcessRef& r) {
+        return r.stdout_kind == StdoutKind::file || r.stdout_kind == StdoutKind::unknown;
+    });
 }
 
 // Is `p` below `ancestor` (within `depth` generations)?

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+#include <functional>
 #include <unordered_set>
 #include <vector>
 
@@ -93,7 +94,9 @@ private:
     void feeders(const ProcessNode& node, std::uint64_t own_stdout, int depth, bool unknown_feeds,
                  std::vector<const ProcessNode*>& out) const;
     bool below(const ProcessNode& p, const ProcessNode& ancestor, int depth) const;
-    void descendants(const ProcessNode& node, int depth, std::vector<const ProcessNode*>& out) const;
+    // Children of `node` to `depth` generations, without those (and their subtrees) `keep` refuses.
+    void descendants(const ProcessNode& node, int depth, std::vector<const ProcessNode*>& out,
+                     const std::function<bool(const ProcessRef&)>& keep = {}) const;
 
     // rules_.classify() of recent paths (every file open asks; most paths repeat): direct-mapped,
     // bounded, compared in full, so the answer is exactly classify()'s.
