@@ -84,12 +84,10 @@ public:
         if (n <= 0) return {};
         std::string ns(link, static_cast<std::size_t>(n));
         auto now = clock_ns(CLOCK_MONOTONIC);
+        auto found = cache_.find(ns);
+        if (found != cache_.end() && now - found->second.read_at < refresh_ns) return found->second.text;
+        if (found == cache_.end() && cache_.size() >= max_namespaces) cache_.clear();  // namespaces come and go
         auto& entry = cache_[ns];
-        if (entry.read_at && now - entry.read_at < refresh_ns) return entry.text;
-        if (cache_.size() > max_namespaces) {  // namespaces come and go: start over, rarely
-            cache_.clear();
-            return (*this)(pid);
-        }
         std::ifstream in(fmt::format("/proc/{}/root/etc/hosts", pid), std::ios::binary);
         entry.text.assign(enrich::hosts_file_max, '\0');
         in.read(entry.text.data(), static_cast<std::streamsize>(entry.text.size()));

@@ -69,7 +69,9 @@ void FlowTable::name_from_lookups(Flow& flow) const
         flow.domain_source = "dns";
         return;
     }
-    if (flow.destination.ip.empty()) return;
+    // The hosts file and the command line give the same answer at every summary: ask them once.
+    if (flow.destination.ip.empty() || flow.local_names_tried) return;
+    flow.local_names_tried = true;
     if (hosts_) {
         flow.domain = hosts_name(hosts_(flow.owner.pid), flow.destination.ip, flow.owner.args);
         if (!flow.domain.empty()) {
