@@ -17,7 +17,7 @@ from harness import (ALL, FakeHome, Monitor, assert_alert, assert_silent, check_
                      dns_query, execute, find_threshold, get, private_hosts, run_scenario)
 from harness import paths
 
-from harness.config import DNS_ADDRESS, DNS_NAME, HTTP_PORT, HTTPS_PORT, SINK_PORT
+from harness.config import DNS_ADDRESS, DNS_NAME, HTTP_PORT, HTTPS_PORT, RESOLVER_ADDRESS, SINK_PORT
 
 MiB = 1024 * 1024
 
@@ -141,9 +141,9 @@ def test_connect_proxy_refuses_plain_requests(proxy):
 
 
 def test_resolver_answers_only_its_names(resolver):
-    assert dns_query(DNS_NAME, "127.0.0.2") == [DNS_ADDRESS]
+    assert dns_query(DNS_NAME, RESOLVER_ADDRESS) == [DNS_ADDRESS]
     try:
-        answers = dns_query("example.net", "127.0.0.2", timeout=0.5)
+        answers = dns_query("example.net", RESOLVER_ADDRESS, timeout=0.5)
     except TimeoutError:
         answers = []
     assert answers == []
@@ -159,7 +159,7 @@ def test_resolver_namespace_curl_and_python(standin, resolver, tmp_path):
                        f"import socket; print(socket.gethostbyname('{DNS_NAME}'))"])
     assert lookup.stdout.decode().strip() == DNS_ADDRESS, lookup.stderr
     # the host's view is untouched
-    assert "127.0.0.2" not in open("/etc/resolv.conf").read()
+    assert RESOLVER_ADDRESS not in open("/etc/resolv.conf").read()
     queries = resolver.log_path.read_text()
     assert f"query[A] {DNS_NAME}" in queries
 

@@ -8,7 +8,7 @@ HTTP_PORT = int(os.environ.get("E2E_HTTP_PORT", "8080"))
 SINK_PORT = int(os.environ.get("E2E_SINK_PORT", "9009"))
 PROXY_PORT = int(os.environ.get("E2E_PROXY_PORT", "3128"))
 PROXY_LISTEN = f"127.0.0.1:{PROXY_PORT}"
-RESOLVER_ADDRESS = "127.0.0.2"
+RESOLVER_ADDRESS = os.environ.get("E2E_RESOLVER_ADDRESS", "127.0.0.2")
 # The resolver answers DNS_NAME with an address no --resolve test uses, so a flow to it can
 # only be named through the DNS answer.
 DNS_NAME = "pastebin.com"
