@@ -153,6 +153,31 @@ struct FlowSummaryEvent {
     std::uint64_t tcp_bytes_received = 0;
 };
 
+// The data-flow model: a process moved bytes through a kernel object other than a regular file
+// (regular files travel as FileOpenEvent/FileSummaryEvent). Both ends of one channel name the same
+// object, so a writer and a reader that never met (setsid, unrelated processes) still join.
+enum class ObjectKind : std::uint8_t {
+    pipe,             // object_id: the pipe's inode (both ends share it)
+    fifo,             // object_id: the FIFO's inode, device: its filesystem
+    unix_socket,      // object_id: the lower of the two ends' socket inodes (a pair shares it);
+                      // for an unconnected datagram socket, the receiver's socket inode
+    loopback_socket,  // object_id: a hash of the connection's 4-tuple, the same from both ends
+};
+enum class IoDirection : std::uint8_t { read, write };
+
+// The first read or write of a (process, object, direction), then again each time the
+// cumulative byte count grew past the previous report (at most once a second per pair).
+struct ObjectIoEvent {
+    TimeNs time = 0;
+    ProcessRef process;
+    ObjectKind object = ObjectKind::pipe;
+    std::uint64_t object_id = 0;
+    std::uint64_t device = 0;  // FIFOs: the filesystem's device; else 0
+    IoDirection direction = IoDirection::read;
+    std::int32_t fd = -1;      // the fd it happened through (-1: io_uring fixed file, unknown)
+    std::uint64_t bytes = 0;   // cumulative for this (process, object, direction)
+};
+
 using Event = std::variant<ExecEvent, ForkEvent, ExitEvent, FileOpenEvent, FileSummaryEvent,
                            ConnectEvent, TlsClientHelloEvent, DnsAnswerEvent, HttpRequestEvent,
                            FlowSummaryEvent>;
@@ -186,6 +211,19 @@ struct Alert {
     std::uint64_t bytes_in = 0;
     std::vector<AlertFile> files;
     std::vector<Signal> signals;
+    std::string incident_id;       // stable for one incident (uploader lineage + destination): event.id
+    bool incident_update = false;  // a rising score of an incident already alerted: event.type [change]
+};
+
+// Something the monitor lost while a lineage held sensitive data (ring-buffer drops, evicted
+// tainted state, an engine behind the ring): reported as loudly as an alert
+// (event.kind alert, event.action monitor-blind-spot).
+struct BlindSpot {
+    TimeNs time = 0;
+    std::string cause;                  // "ringbuf_full", "taint_evicted", "engine_lag", ...
+    std::uint64_t lost = 0;             // how many records or entries were lost
+    std::string detail;                 // one line for people, already redacted
+    std::vector<ProcessRef> processes;  // the lineages holding sensitive data at the time (capped)
 };
 
 }  // namespace exfilwatch
