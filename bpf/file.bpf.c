@@ -74,14 +74,10 @@ static __always_inline struct pt_regs *ew_user_regs(void)
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 }
 
-static __always_inline void ew_open_exit(long ret, int dirfd, const char *upath, __u32 flags,
-					 __u32 nr)
+static __always_inline void ew_open_record(long ret, int dirfd, const char *upath, __u32 flags,
+					   __u32 nr, struct ew_scratch *slot)
 {
-	if (ew_is_self())
-		return;
-	struct ew_file_open *rec = ew_scratch();
-	if (!rec)
-		return;
+	struct ew_file_open *rec = (struct ew_file_open *)slot->buf;
 	__u8 *data = (__u8 *)(rec + 1);
 	struct ew_file_key key = {.tgid = bpf_get_current_pid_tgid() >> 32};
 	struct inode *inode = NULL;
@@ -161,7 +157,8 @@ static __always_inline void ew_open_exit(long ret, int dirfd, const char *upath,
 		if (off > EW_PATH_MAX)
 			off = EW_PATH_MAX;
 		__u16 depth = 0, path_flags = 0;
-		__u32 base_size = ew_walk_path(base.dentry, base.mnt, sizeof(*rec) + off, &depth, &path_flags);
+		__u32 base_size = ew_walk_path(base.dentry, base.mnt, slot->buf, sizeof(*rec) + off, &depth,
+					       &path_flags);
 		if (base_size > EW_PATH_MAX)
 			base_size = EW_PATH_MAX;
 		rec->base_size = base_size;
@@ -173,6 +170,18 @@ static __always_inline void ew_open_exit(long ret, int dirfd, const char *upath,
 	ew_count(EW_STAT_FILE_OPEN);
 	if (size <= sizeof(*rec) + 2 * EW_PATH_MAX)
 		ew_submit(rec, size);
+}
+
+static __always_inline void ew_open_exit(long ret, int dirfd, const char *upath, __u32 flags,
+					 __u32 nr)
+{
+	if (ew_is_self())
+		return;
+	struct ew_scratch *slot = ew_scratch_get();
+	if (!slot)
+		return;
+	ew_open_record(ret, dirfd, upath, flags, nr, slot);
+	ew_scratch_put(slot);
 }
 
 SEC("tp/syscalls/sys_exit_openat")

@@ -168,15 +168,17 @@ static __always_inline void ew_capture(struct __sk_buff *skb, const struct ew_pa
 				       struct ew_flow_stats *flow, __u32 offset, __u32 skb_off,
 				       __u64 n, __u8 direction, __u8 datagram)
 {
-	struct ew_flow_data *rec = ew_scratch();
-	if (!rec)
-		return;
 	/* 64-bit bounds on the very register passed to the helper, or the verifier loses them. */
 	asm volatile("" : "+r"(n)); /* keep the check: the compiler may prove what the verifier cannot */
 	if (n > EW_CAPTURE_MAX || n == 0)
 		return;
+	struct ew_scratch *slot = ew_scratch_get();
+	if (!slot)
+		return;
+	struct ew_flow_data *rec = (struct ew_flow_data *)slot->buf;
 	if (bpf_skb_load_bytes(skb, skb_off, rec + 1, n)) {
 		ew_drop(EW_DROP_CAPTURE_READ);
+		ew_scratch_put(slot);
 		return;
 	}
 	ew_fill_header(&rec->hdr, EW_REC_FLOW_DATA, sizeof(*rec) + n);
@@ -190,6 +192,7 @@ static __always_inline void ew_capture(struct __sk_buff *skb, const struct ew_pa
 	rec->datagram = datagram;
 	ew_count(EW_STAT_FLOW_DATA);
 	ew_submit(rec, sizeof(*rec) + n);
+	ew_scratch_put(slot);
 }
 
 /* Whether a stream whose first segment starts with `head` (`len` bytes of it loaded) can be an

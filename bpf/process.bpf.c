@@ -68,12 +68,10 @@ static __always_inline __u32 ew_cgroup_path(struct task_struct *task, __u8 *data
 	return written;
 }
 
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(on_sched_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+static __always_inline void ew_exec(struct task_struct *task, struct linux_binprm *bprm,
+				    struct ew_scratch *slot)
 {
-	struct ew_exec *rec = ew_scratch();
-	if (!rec || ew_is_self())
-		return 0;
+	struct ew_exec *rec = (struct ew_exec *)slot->buf;
 	__u8 *data = (__u8 *)(rec + 1);
 	__u64 uid_gid = bpf_get_current_uid_gid();
 
@@ -93,7 +91,7 @@ int BPF_PROG(on_sched_exec, struct task_struct *task, pid_t old_pid, struct linu
 	__u16 depth = 0, path_flags = 0;
 	struct file *exe = BPF_CORE_READ(bprm, file);
 	__u32 exe_size = ew_walk_path(BPF_CORE_READ(exe, f_path.dentry), BPF_CORE_READ(exe, f_path.mnt),
-				      sizeof(*rec), &depth, &path_flags);
+				      slot->buf, sizeof(*rec), &depth, &path_flags);
 	if (exe_size > EW_PATH_MAX)
 		exe_size = EW_PATH_MAX;
 	rec->exe_size = exe_size;
@@ -122,6 +120,18 @@ int BPF_PROG(on_sched_exec, struct task_struct *task, pid_t old_pid, struct linu
 	ew_count(EW_STAT_EXEC);
 	if (size <= sizeof(*rec) + EW_PATH_MAX + EW_ARGS_MAX + EW_CGROUP_DEPTH_MAX * EW_CGROUP_NAME_MAX)
 		ew_submit(rec, size);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_sched_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	if (ew_is_self())
+		return 0;
+	struct ew_scratch *slot = ew_scratch_get();
+	if (!slot)
+		return 0;
+	ew_exec(task, bprm, slot);
+	ew_scratch_put(slot);
 	return 0;
 }
 

@@ -51,13 +51,22 @@ EW_SHARED struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-/* Records are built here (per CPU) and copied into the ring buffer at their real size. */
+/* Records are built in a scratch slot (per CPU) and copied into the ring buffer at their real
+ * size. Programs nest on one CPU: cgroup_skb runs in softirq, which can interrupt a tracepoint
+ * program (exec, open) or a process-context cgroup_skb egress mid-record, and a process-context
+ * cgroup_skb program can be preempted by another task's. So a slot is taken with an atomic
+ * compare-and-swap of its `busy` word and given back when the record is out: a program that
+ * interrupts (or preempts) another finds that slot busy and takes the next one. EW_SCRATCH_SLOTS
+ * covers process context + softirq + a preempted egress; when every slot is busy the record is
+ * a counted drop (EW_DROP_SCRATCH_BUSY), never a corrupted one. */
+#define EW_SCRATCH_SLOTS 4
 struct ew_scratch {
+	__u64 busy;
 	__u8 buf[EW_SCRATCH_SIZE];
 };
 EW_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, EW_SCRATCH_SLOTS);
 	__type(key, __u32);
 	__type(value, struct ew_scratch);
 } scratch SEC(".maps");
@@ -94,10 +103,27 @@ static __always_inline void ew_drop(__u32 reason)
 		*value += 1;
 }
 
-static __always_inline void *ew_scratch(void)
+/* Takes a free scratch slot of this CPU (NULL, counted, when all are busy); give it back with
+ * ew_scratch_put on every path once the record is submitted. */
+static __always_inline struct ew_scratch *ew_scratch_get(void)
 {
-	__u32 zero = 0;
-	return bpf_map_lookup_elem(&scratch, &zero);
+	for (__u32 i = 0; i < EW_SCRATCH_SLOTS; i++) {
+		__u32 key = i;
+		struct ew_scratch *slot = bpf_map_lookup_elem(&scratch, &key);
+		if (slot && __sync_val_compare_and_swap(&slot->busy, 0, 1) == 0) {
+			if (i > 0)
+				ew_count(EW_STAT_SCRATCH_NESTED);
+			return slot;
+		}
+	}
+	ew_drop(EW_DROP_SCRATCH_BUSY);
+	return NULL;
+}
+
+static __always_inline void ew_scratch_put(struct ew_scratch *slot)
+{
+	asm volatile("" ::: "memory"); /* every use of the slot happens before it is freed */
+	slot->busy = 0;
 }
 
 static __always_inline void ew_fill_header(struct ew_header *hdr, __u16 kind, __u32 size)
@@ -133,7 +159,8 @@ struct ew_walk {
 	struct vfsmount *vfsmnt;
 	struct dentry *root_dentry;
 	struct vfsmount *root_mnt;
-	__u32 base; /* where the path starts in the scratch buffer */
+	__u8 *buf;  /* the scratch slot's buffer the path is written to */
+	__u32 base; /* where the path starts in it */
 	__u32 off;  /* bytes written so far */
 	__u16 depth;
 	__u16 flags;
@@ -158,7 +185,7 @@ static long ew_walk_step(__u32 index, struct ew_walk *w)
 		w->vfsmnt = &mnt_parent->mnt;
 		return 0;
 	}
-	__u8 *buf = ew_scratch();
+	__u8 *buf = w->buf;
 	__u32 pos = w->base + w->off;
 	if (!buf || w->off > EW_PATH_MAX - EW_NAME_MAX || pos > EW_SCRATCH_SIZE - EW_NAME_MAX) {
 		w->flags |= EW_PATH_TRUNCATED;
@@ -178,9 +205,9 @@ static long ew_walk_step(__u32 index, struct ew_walk *w)
 }
 
 /* Walks a path from `dentry` on `vfsmnt` up to the current task's root, writing components
- * leaf first, each NUL-terminated, into the scratch buffer at `base`. Crosses mount points like
- * d_path does and stops at the task's root, so a container process sees its own view. */
-static __always_inline __u32 ew_walk_path(struct dentry *dentry, struct vfsmount *vfsmnt,
+ * leaf first, each NUL-terminated, into `buf` (a scratch slot's) at `base`. Crosses mount points
+ * like d_path does and stops at the task's root, so a container process sees its own view. */
+static __always_inline __u32 ew_walk_path(struct dentry *dentry, struct vfsmount *vfsmnt, __u8 *buf,
 					  __u32 base, __u16 *depth, __u16 *flags)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -189,6 +216,7 @@ static __always_inline __u32 ew_walk_path(struct dentry *dentry, struct vfsmount
 		.vfsmnt = vfsmnt,
 		.root_dentry = BPF_CORE_READ(task, fs, root.dentry),
 		.root_mnt = BPF_CORE_READ(task, fs, root.mnt),
+		.buf = buf,
 		.base = base,
 	};
 	long steps = bpf_loop(EW_PATH_DEPTH_MAX + 8, ew_walk_step, &w, 0);

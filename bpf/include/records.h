@@ -254,7 +254,8 @@ enum drop_reason {
 	EW_DROP_CAPTURE_READ = 3,
 	EW_DROP_FLOW_MAP_FULL = 4,
 	EW_DROP_FILE_MAP_FULL = 5,
-	EW_DROP_COUNT = 6,
+	EW_DROP_SCRATCH_BUSY = 6, /* every per-CPU scratch slot in use by nested programs */
+	EW_DROP_COUNT = 7,
 };
 
 /* What the programs counted (per-CPU), for the metric records. */
@@ -268,7 +269,8 @@ enum stat_counter {
 	EW_STAT_FLOW_START = 6,
 	EW_STAT_FLOW_DATA = 7,
 	EW_STAT_FLOW_END = 8,
-	EW_STAT_COUNT = 9,
+	EW_STAT_SCRATCH_NESTED = 9, /* a program found a scratch slot busy (it nested) and took another */
+	EW_STAT_COUNT = 10,
 };
 
 #ifdef __cplusplus
