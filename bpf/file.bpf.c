@@ -25,6 +25,9 @@ const volatile char cfg_ignore_prefixes[EW_IGNORE_MAX][EW_IGNORE_LEN] = {};
 #define EW_O_CREAT 0100
 #define EW_O_TRUNC 01000
 
+/* A read-only view of a kernel object as the type with that BTF id (Linux 6.2): loads through
+ * it are BTF pointer loads (fault-safe), one helper call fewer per field. Referenced from this
+ * object only (see ew_sock_inode in net.bpf.c for why). */
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
 /* fd -> struct file of the current task. Hot path (every read): BTF pointer loads instead of
@@ -33,7 +36,7 @@ static __always_inline struct file *ew_fd_file(int fd)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct fdtable *fdt = task->files->fdt;
-	if (fd < 0 || fd >= fdt->max_fds)
+	if (fd < 0 || (unsigned int)fd >= fdt->max_fds)
 		return NULL;
 	struct file **fds = fdt->fd;
 	struct file *file = NULL;

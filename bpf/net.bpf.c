@@ -34,8 +34,12 @@ struct {
 } untracked_store SEC(".maps");
 
 /* The inode of the socket's file, what /proc/<pid>/fd shows as socket:[N]; 0 for a kernel
- * socket. A verifier workaround: a bpf_sock pointer allows no arithmetic, so its address is
- * copied out as a plain number for the CO-RE reads of struct sock. */
+ * socket. A bpf_sock allows no access to struct sock's fields nor pointer arithmetic, so its
+ * address is copied out as a plain number for CO-RE reads of struct sock. bpf_rdonly_cast (as
+ * file.bpf.c uses it) would be one call instead of four reads, but a kfunc may be referenced
+ * from one object only: libbpf 1.1's linker (`bpftool gen object`, Debian 12) fails on the
+ * second one ("failed to resolve size of underlying type"; fixed upstream in 2024 by "libbpf:
+ * do not resolve size on duplicate FUNCs"). Move this to bpf_rdonly_cast with that libbpf. */
 static __always_inline __u64 ew_sock_inode(struct bpf_sock *sk)
 {
 	struct sock *kernel_sk = NULL;
@@ -164,9 +168,9 @@ static __always_inline void ew_flow_record(struct __sk_buff *skb, struct bpf_soc
 }
 
 /* Sends head bytes [offset, offset + n) of the stream (or one datagram) to userspace. */
-static __always_inline void ew_capture(struct __sk_buff *skb, const struct ew_packet *pkt,
-				       struct ew_flow_stats *flow, __u32 offset, __u32 skb_off,
-				       __u64 n, __u8 direction, __u8 datagram)
+static __always_inline void ew_capture(struct __sk_buff *skb, struct ew_flow_stats *flow,
+				       __u32 offset, __u32 skb_off, __u64 n, __u8 direction,
+				       __u8 datagram)
 {
 	/* 64-bit bounds on the very register passed to the helper, or the verifier loses them. */
 	asm volatile("" : "+r"(n)); /* keep the check: the compiler may prove what the verifier cannot */
@@ -261,7 +265,7 @@ static __always_inline void ew_capture_stream(struct __sk_buff *skb, const struc
 	__u32 n = *limit - offset;
 	if (n > pkt->payload_len)
 		n = pkt->payload_len;
-	ew_capture(skb, pkt, flow, offset, pkt->payload_off, n, direction, 0);
+	ew_capture(skb, flow, offset, pkt->payload_off, n, direction, 0);
 	*captured = offset + n;
 }
 
@@ -337,7 +341,7 @@ static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
 					  &flow->rx_capture_limit, EW_DIR_IN);
 		} else if (dns && !tcp && pkt.payload_len) {
 			__u32 n = pkt.payload_len > EW_DNS_MAX ? EW_DNS_MAX : pkt.payload_len;
-			ew_capture(skb, &pkt, flow, 0, pkt.payload_off, n, EW_DIR_IN, 1);
+			ew_capture(skb, flow, 0, pkt.payload_off, n, EW_DIR_IN, 1);
 		}
 	}
 
@@ -358,8 +362,8 @@ int on_egress(struct __sk_buff *skb) { return ew_on_packet(skb, true); }
 SEC("cgroup_skb/ingress")
 int on_ingress(struct __sk_buff *skb) { return ew_on_packet(skb, false); }
 
-static __always_inline void ew_flow_end(void *ctx, struct ew_flow_stats *flow, __u64 cookie,
-					__u64 acked, __u64 received)
+static __always_inline void ew_flow_end(struct ew_flow_stats *flow, __u64 cookie, __u64 acked,
+					__u64 received)
 {
 	struct ew_flow_end rec = {};
 	ew_fill_header(&rec.hdr, EW_REC_FLOW_END, sizeof(rec));
@@ -379,6 +383,8 @@ static __always_inline void ew_flow_end(void *ctx, struct ew_flow_stats *flow, _
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 {
+	(void)ctx; /* BPF_PROG's own argument, and the old state: not needed */
+	(void)oldstate;
 	if (newstate == EW_TCP_SYN_RECV) {
 		/* A passive open (the child of a listener): never adopted as an unclaimed socket.
 		 * A simultaneous open also passes here, but its socket is claimed (flow_store). */
@@ -391,9 +397,12 @@ int BPF_PROG(on_inet_sock_set_state, struct sock *sk, int oldstate, int newstate
 	if (!flow)
 		return 0;
 	if (flow->tuple.family) {
-		struct tcp_sock *tp = (struct tcp_sock *)sk;
-		ew_flow_end(ctx, flow, bpf_get_socket_cookie(sk), BPF_CORE_READ(tp, bytes_acked),
-			    BPF_CORE_READ(tp, bytes_received));
+		/* a typed (BTF) view of the TCP socket: direct loads, no probe-read per field */
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+		if (tp)
+			ew_flow_end(flow, bpf_get_socket_cookie(sk), tp->bytes_acked, tp->bytes_received);
+		else
+			ew_flow_end(flow, bpf_get_socket_cookie(sk), 0, 0);
 	}
 	bpf_sk_storage_delete(&flow_store, sk);
 	return 0;
@@ -407,6 +416,6 @@ int on_sock_release(struct bpf_sock *sk)
 		return 1;
 	struct ew_flow_stats *flow = bpf_sk_storage_get(&flow_store, sk, 0, 0);
 	if (flow && flow->tuple.family)
-		ew_flow_end(sk, flow, bpf_get_socket_cookie(sk), 0, 0);
+		ew_flow_end(flow, bpf_get_socket_cookie(sk), 0, 0);
 	return 1;
 }

@@ -27,18 +27,6 @@ static __always_inline __u64 ew_stdio(struct task_struct *task, unsigned int fd,
 	return BPF_CORE_READ(inode, i_ino);
 }
 
-/* kernfs_node::parent was renamed __parent in Linux 6.15 (it became RCU-protected). */
-struct kernfs_node___pre_6_15 {
-	struct kernfs_node *parent;
-} __attribute__((preserve_access_index));
-
-static __always_inline struct kernfs_node *ew_kernfs_parent(struct kernfs_node *kn)
-{
-	if (bpf_core_field_exists(kn->__parent))
-		return BPF_CORE_READ(kn, __parent);
-	return BPF_CORE_READ((struct kernfs_node___pre_6_15 *)kn, parent);
-}
-
 /* Writes the innermost directory names of the task's cgroup v2 path at `data + off`, leaf
  * first, each NUL-terminated; returns the bytes written. The container id lives in these names
  * (docker/<id>, docker-<id>.scope, cri-containerd-<id>.scope ...), so userspace needs neither
@@ -125,6 +113,8 @@ static __always_inline void ew_exec(struct task_struct *task, struct linux_binpr
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_sched_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
+	(void)ctx; /* BPF_PROG's own argument, and the pid before exec: not needed */
+	(void)old_pid;
 	if (ew_is_self())
 		return 0;
 	struct ew_scratch *slot = ew_scratch_get();
@@ -138,6 +128,7 @@ int BPF_PROG(on_sched_exec, struct task_struct *task, pid_t old_pid, struct linu
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_sched_fork, struct task_struct *parent, struct task_struct *child)
 {
+	(void)ctx;
 	/* Threads share the process: only a new thread group is a new process. */
 	if (child->pid != child->tgid || ew_is_self())
 		return 0;
@@ -158,6 +149,7 @@ int BPF_PROG(on_sched_fork, struct task_struct *parent, struct task_struct *chil
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_sched_exit, struct task_struct *task)
 {
+	(void)ctx;
 	/* The process ends with its last thread (signal->live already dropped to zero). */
 	if (BPF_CORE_READ(task, signal, live.counter) != 0 || ew_is_self())
 		return 0;

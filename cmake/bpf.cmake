@@ -23,7 +23,7 @@ function(bpf_skeleton target)
     add_custom_command(
       OUTPUT ${obj}
       COMMAND ${BPF_CLANG} -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_${bpf_arch}
-              -Wall -Wno-unused-function
+              -Wall -Wextra -Wno-unused-function
               -I${CMAKE_SOURCE_DIR}/bpf/include -I${CMAKE_SOURCE_DIR}/bpf/vmlinux/${machine}
               -MD -MF ${obj}.d -c ${CMAKE_SOURCE_DIR}/${src} -o ${obj}
       DEPFILE ${obj}.d

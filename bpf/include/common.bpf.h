@@ -11,6 +11,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "records.h"
+#include "core_fixes.bpf.h"
 
 #ifdef EW_DEFINE_SHARED
 #define EW_SHARED
@@ -27,9 +28,6 @@
 #define EW_S_IFSOCK 0140000
 #define EW_E2BIG 7
 
-#ifndef container_of
-#define container_of(ptr, type, member) ((type *)((void *)(ptr) - __builtin_offsetof(type, member)))
-#endif
 
 /* One ring buffer for every record; userspace is woken only when enough data is pending. */
 EW_SHARED struct {
@@ -168,7 +166,7 @@ struct ew_walk {
 
 /* One step of the walk, as a bpf_loop callback: the verifier checks it once instead of once
  * per unrolled level (an open-coded 32-level walk exceeds the 1M-instruction budget). */
-static long ew_walk_step(__u32 index, struct ew_walk *w)
+static long ew_walk_step(__u32 index __attribute__((unused)), struct ew_walk *w)
 {
 	struct dentry *dentry = w->dentry;
 	struct vfsmount *vfsmnt = w->vfsmnt;

@@ -1,0 +1,31 @@
+/* Kernel-version differences, in one place: each one names the kernel change it bridges and
+ * reads the field the running kernel has (CO-RE picks the branch at load time). Included by
+ * common.bpf.h; nothing else here. The minimum kernel is 6.2 (README, Requirements): older
+ * shapes are bridged only where a field moved since then. */
+#ifndef EXFILWATCH_CORE_FIXES_BPF_H
+#define EXFILWATCH_CORE_FIXES_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+
+/* container_of with a CO-RE relocated offset: the member's offset in the running kernel's
+ * layout, not in the vmlinux.h the object was built against (__builtin_offsetof is a constant
+ * of the build and silently wrong when a struct such as `struct mount` changes layout). */
+#undef container_of
+#define container_of(ptr, type, member) \
+	((type *)((void *)(ptr) - bpf_core_field_offset(type, member)))
+
+/* Linux 6.15, "kernfs: Use RCU to access kernfs_node::parent" (and the rename that followed):
+ * kernfs_node::parent became kernfs_node::__parent. */
+struct kernfs_node___pre_6_15 {
+	struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct kernfs_node *ew_kernfs_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(kn->__parent))
+		return BPF_CORE_READ(kn, __parent);
+	return BPF_CORE_READ((struct kernfs_node___pre_6_15 *)kn, parent);
+}
+
+#endif
