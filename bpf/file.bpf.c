@@ -91,8 +91,10 @@ static __always_inline void ew_open_record(long ret, int dirfd, const char *upat
 	rec->dev = 0;
 	if (ret >= 0) {
 		file = ew_fd_file(ret);
-		if (!file)
+		if (!file) {
+			ew_drop(EW_REC_FILE_OPEN, EW_DROP_FD_LOOKUP);
 			return;
+		}
 		inode = file->f_inode;
 		rec->mode = inode->i_mode;
 		if ((rec->mode & EW_S_IFMT) != EW_S_IFREG) {
@@ -113,7 +115,7 @@ static __always_inline void ew_open_record(long ret, int dirfd, const char *upat
 
 	long name_size = bpf_probe_read_user_str(data, EW_PATH_MAX, upath);
 	if (name_size <= 0) {
-		ew_drop(EW_DROP_PATH_READ);
+		ew_drop(EW_REC_FILE_OPEN, EW_DROP_PATH_READ);
 		return;
 	}
 	rec->path_flags = data[0] == '/' ? EW_PATH_ABSOLUTE : 0;
@@ -124,11 +126,11 @@ static __always_inline void ew_open_record(long ret, int dirfd, const char *upat
 		fresh.opened_for_write = ew_is_write(flags);
 		fresh.first_ns = bpf_ktime_get_ns();
 		struct ew_file_stats *seen = bpf_map_lookup_elem(&file_reads, &key);
-		if (seen) {
+		/* An LRU: a full map evicts its oldest pair rather than refuse this one. */
+		if (seen)
 			seen->opened_for_write = 1;
-		} else if (bpf_map_update_elem(&file_reads, &key, &fresh, BPF_NOEXIST) == -EW_E2BIG) {
-			ew_drop(EW_DROP_FILE_MAP_FULL);
-		}
+		else
+			bpf_map_update_elem(&file_reads, &key, &fresh, BPF_NOEXIST);
 	}
 	if (ignored) {
 		ew_count(EW_STAT_FILE_OPEN_SUPPRESSED);
@@ -151,8 +153,10 @@ static __always_inline void ew_open_record(long ret, int dirfd, const char *upat
 			base.mnt = BPF_CORE_READ(task, fs, pwd.mnt);
 		} else {
 			struct file *dir = ew_fd_file(dirfd);
-			if (!dir)
+			if (!dir) {
+				ew_drop(EW_REC_FILE_OPEN, EW_DROP_FD_LOOKUP);
 				return;
+			}
 			base.dentry = dir->f_path.dentry;
 			base.mnt = dir->f_path.mnt;
 		}
@@ -161,7 +165,7 @@ static __always_inline void ew_open_record(long ret, int dirfd, const char *upat
 			off = EW_PATH_MAX;
 		__u16 depth = 0, path_flags = 0;
 		__u32 base_size = ew_walk_path(base.dentry, base.mnt, slot->buf, sizeof(*rec) + off, &depth,
-					       &path_flags);
+					       &path_flags, EW_REC_FILE_OPEN);
 		if (base_size > EW_PATH_MAX)
 			base_size = EW_PATH_MAX;
 		rec->base_size = base_size;
@@ -170,9 +174,10 @@ static __always_inline void ew_open_record(long ret, int dirfd, const char *upat
 	}
 	__u64 size = sizeof(*rec) + rec->name_size + rec->base_size;
 	ew_fill_header(&rec->hdr, EW_REC_FILE_OPEN, size);
-	ew_count(EW_STAT_FILE_OPEN);
 	if (size <= sizeof(*rec) + 2 * EW_PATH_MAX)
 		ew_submit(rec, size);
+	else
+		ew_drop(EW_REC_FILE_OPEN, EW_DROP_OVERSIZE);
 }
 
 static __always_inline void ew_open_exit(long ret, int dirfd, const char *upath, __u32 flags,
@@ -180,7 +185,7 @@ static __always_inline void ew_open_exit(long ret, int dirfd, const char *upath,
 {
 	if (ew_is_self())
 		return;
-	struct ew_scratch *slot = ew_scratch_get();
+	struct ew_scratch *slot = ew_scratch_get(EW_REC_FILE_OPEN);
 	if (!slot)
 		return;
 	ew_open_record(ret, dirfd, upath, flags, nr, slot);
@@ -237,6 +242,8 @@ static __always_inline void ew_account_read(int fd, long bytes, bool mapped)
 	struct inode *inode = file->f_inode;
 	if ((inode->i_mode & EW_S_IFMT) != EW_S_IFREG)
 		return;
+	if (!mapped)
+		ew_count_n(EW_STAT_FILE_READ_BYTES, bytes);
 	struct ew_file_key key = {.tgid = bpf_get_current_pid_tgid() >> 32};
 	key.ino = inode->i_ino;
 	key.dev = inode->i_sb->s_dev;
@@ -254,8 +261,7 @@ static __always_inline void ew_account_read(int fd, long bytes, bool mapped)
 		return; /* mappings of files never opened in sight (libraries at exec) are not news */
 	/* Read through an fd this process did not open in our sight: inherited or pre-existing. */
 	struct ew_file_stats fresh = {.bytes_read = bytes, .first_ns = now, .last_ns = now, .reported = 1};
-	if (bpf_map_update_elem(&file_reads, &key, &fresh, BPF_NOEXIST) == -EW_E2BIG)
-		ew_drop(EW_DROP_FILE_MAP_FULL);
+	bpf_map_update_elem(&file_reads, &key, &fresh, BPF_NOEXIST); /* an LRU: never refused */
 	struct ew_file_first_read rec = {.fd = fd, .ino = key.ino, .dev = key.dev};
 	ew_fill_header(&rec.hdr, EW_REC_FILE_FIRST_READ, sizeof(rec));
 	ew_submit(&rec, sizeof(rec));

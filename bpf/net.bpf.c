@@ -55,7 +55,7 @@ static __always_inline int ew_claim(struct bpf_sock_addr *ctx)
 	struct ew_flow_stats *flow =
 		bpf_sk_storage_get(&flow_store, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!flow) {
-		ew_drop(EW_DROP_FLOW_MAP_FULL);
+		ew_drop(EW_REC_NONE, EW_DROP_FLOW_MAP_FULL);
 		return 1;
 	}
 	if (!flow->owner_tgid) {
@@ -176,12 +176,12 @@ static __always_inline void ew_capture(struct __sk_buff *skb, struct ew_flow_sta
 	asm volatile("" : "+r"(n)); /* keep the check: the compiler may prove what the verifier cannot */
 	if (n > EW_CAPTURE_MAX || n == 0)
 		return;
-	struct ew_scratch *slot = ew_scratch_get();
+	struct ew_scratch *slot = ew_scratch_get(EW_REC_FLOW_DATA);
 	if (!slot)
 		return;
 	struct ew_flow_data *rec = (struct ew_flow_data *)slot->buf;
 	if (bpf_skb_load_bytes(skb, skb_off, rec + 1, n)) {
-		ew_drop(EW_DROP_CAPTURE_READ);
+		ew_drop(EW_REC_FLOW_DATA, EW_DROP_CAPTURE_READ);
 		ew_scratch_put(slot);
 		return;
 	}
@@ -194,7 +194,6 @@ static __always_inline void ew_capture(struct __sk_buff *skb, struct ew_flow_sta
 	rec->data_size = n;
 	rec->direction = direction;
 	rec->datagram = datagram;
-	ew_count(EW_STAT_FLOW_DATA);
 	ew_submit(rec, sizeof(*rec) + n);
 	ew_scratch_put(slot);
 }
@@ -292,7 +291,7 @@ static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
 		}
 		flow = bpf_sk_storage_get(&flow_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 		if (!flow) {
-			ew_drop(EW_DROP_FLOW_MAP_FULL);
+			ew_drop(EW_REC_NONE, EW_DROP_FLOW_MAP_FULL);
 			return 1;
 		}
 		flow->socket_inode = inode;
@@ -312,7 +311,6 @@ static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
 		rec.tuple = flow->tuple;
 		rec.owner_known = flow->owner_tgid != 0;
 		rec.socket_inode = flow->socket_inode;
-		ew_count(EW_STAT_FLOW_START);
 		ew_submit(&rec, sizeof(rec));
 	}
 
@@ -375,7 +373,6 @@ static __always_inline void ew_flow_end(struct ew_flow_stats *flow, __u64 cookie
 	rec.bytes_in = flow->bytes_in;
 	rec.tcp_bytes_acked = acked;
 	rec.tcp_bytes_received = received;
-	ew_count(EW_STAT_FLOW_END);
 	ew_submit(&rec, sizeof(rec));
 }
 

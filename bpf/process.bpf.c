@@ -47,7 +47,7 @@ static __always_inline __u32 ew_cgroup_path(struct task_struct *task, __u8 *data
 			break;
 		long n = bpf_probe_read_kernel_str(data + pos, EW_CGROUP_NAME_MAX, BPF_CORE_READ(kn, name));
 		if (n <= 0) {
-			ew_drop(EW_DROP_PATH_READ);
+			ew_drop(EW_REC_EXEC, EW_DROP_PATH_READ);
 			break;
 		}
 		written += n;
@@ -79,7 +79,7 @@ static __always_inline void ew_exec(struct task_struct *task, struct linux_binpr
 	__u16 depth = 0, path_flags = 0;
 	struct file *exe = BPF_CORE_READ(bprm, file);
 	__u32 exe_size = ew_walk_path(BPF_CORE_READ(exe, f_path.dentry), BPF_CORE_READ(exe, f_path.mnt),
-				      slot->buf, sizeof(*rec), &depth, &path_flags);
+				      slot->buf, sizeof(*rec), &depth, &path_flags, EW_REC_EXEC);
 	if (exe_size > EW_PATH_MAX)
 		exe_size = EW_PATH_MAX;
 	rec->exe_size = exe_size;
@@ -95,7 +95,7 @@ static __always_inline void ew_exec(struct task_struct *task, struct linux_binpr
 		rec->args_truncated = 1;
 	}
 	if (bpf_probe_read_user(data + exe_size, args_size, (void *)arg_start)) {
-		ew_drop(EW_DROP_ARGS_READ);
+		ew_drop(EW_REC_EXEC, EW_DROP_ARGS_READ);
 		args_size = 0;
 		rec->args_truncated = 1;
 	}
@@ -105,9 +105,10 @@ static __always_inline void ew_exec(struct task_struct *task, struct linux_binpr
 
 	__u64 size = sizeof(*rec) + exe_size + args_size + cgroup_size;
 	ew_fill_header(&rec->hdr, EW_REC_EXEC, size);
-	ew_count(EW_STAT_EXEC);
 	if (size <= sizeof(*rec) + EW_PATH_MAX + EW_ARGS_MAX + EW_CGROUP_DEPTH_MAX * EW_CGROUP_NAME_MAX)
 		ew_submit(rec, size);
+	else
+		ew_drop(EW_REC_EXEC, EW_DROP_OVERSIZE);
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -117,7 +118,7 @@ int BPF_PROG(on_sched_exec, struct task_struct *task, pid_t old_pid, struct linu
 	(void)old_pid;
 	if (ew_is_self())
 		return 0;
-	struct ew_scratch *slot = ew_scratch_get();
+	struct ew_scratch *slot = ew_scratch_get(EW_REC_EXEC);
 	if (!slot)
 		return 0;
 	ew_exec(task, bprm, slot);
@@ -141,7 +142,6 @@ int BPF_PROG(on_sched_fork, struct task_struct *parent, struct task_struct *chil
 	rec.start_ns = child->start_time;
 	rec.cgroup_id = bpf_get_current_cgroup_id();
 	bpf_probe_read_kernel_str(rec.comm, sizeof(rec.comm), parent->comm);
-	ew_count(EW_STAT_FORK);
 	ew_submit(&rec, sizeof(rec));
 	return 0;
 }
@@ -158,7 +158,6 @@ int BPF_PROG(on_sched_exit, struct task_struct *task)
 	rec.hdr.pid = task->tgid;
 	rec.exit_code = task->exit_code;
 	rec.start_ns = BPF_CORE_READ(task, group_leader, start_time);
-	ew_count(EW_STAT_EXIT);
 	ew_submit(&rec, sizeof(rec));
 	return 0;
 }

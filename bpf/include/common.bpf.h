@@ -26,7 +26,6 @@
 #define EW_S_IFIFO 0010000
 #define EW_S_IFDIR 0040000
 #define EW_S_IFSOCK 0140000
-#define EW_E2BIG 7
 
 
 /* One ring buffer for every record; userspace is woken only when enough data is pending. */
@@ -35,16 +34,25 @@ EW_SHARED struct {
 	__uint(max_entries, 16 << 20);
 } events SEC(".maps");
 
+/* Losses per (record kind, reason): key kind * EW_DROP_LIMIT + reason (records.h). */
 EW_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, EW_DROP_COUNT);
+	__uint(max_entries, EW_REC_LIMIT * EW_DROP_LIMIT);
 	__type(key, __u32);
 	__type(value, __u64);
 } drops SEC(".maps");
 
+/* Records offered to the ring buffer, per kind (counted in ew_submit, the one way out). */
 EW_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, EW_STAT_COUNT);
+	__uint(max_entries, EW_REC_LIMIT);
+	__type(key, __u32);
+	__type(value, __u64);
+} records SEC(".maps");
+
+EW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EW_STAT_LIMIT);
 	__type(key, __u32);
 	__type(value, __u64);
 } stats SEC(".maps");
@@ -94,16 +102,18 @@ static __always_inline void ew_count_n(__u32 counter, __u64 n)
 		*value += n;
 }
 
-static __always_inline void ew_drop(__u32 reason)
+/* A record of `kind` (EW_REC_NONE: a piece of state) lost for `reason`. */
+static __always_inline void ew_drop(__u32 kind, __u32 reason)
 {
-	__u64 *value = bpf_map_lookup_elem(&drops, &reason);
+	__u32 key = kind * EW_DROP_LIMIT + reason;
+	__u64 *value = bpf_map_lookup_elem(&drops, &key);
 	if (value)
 		*value += 1;
 }
 
 /* Takes a free scratch slot of this CPU (NULL, counted, when all are busy); give it back with
  * ew_scratch_put on every path once the record is submitted. */
-static __always_inline struct ew_scratch *ew_scratch_get(void)
+static __always_inline struct ew_scratch *ew_scratch_get(__u32 kind)
 {
 	for (__u32 i = 0; i < EW_SCRATCH_SLOTS; i++) {
 		__u32 key = i;
@@ -114,7 +124,7 @@ static __always_inline struct ew_scratch *ew_scratch_get(void)
 			return slot;
 		}
 	}
-	ew_drop(EW_DROP_SCRATCH_BUSY);
+	ew_drop(kind, EW_DROP_SCRATCH_BUSY);
 	return NULL;
 }
 
@@ -140,11 +150,15 @@ static __always_inline void ew_fill_header(struct ew_header *hdr, __u16 kind, __
  * the pending data passes cfg_wakeup_bytes. A full buffer is a counted drop, never silent. */
 static __always_inline void ew_submit(void *record, __u64 size)
 {
+	__u32 kind = ((struct ew_header *)record)->kind;
+	__u64 *offered = bpf_map_lookup_elem(&records, &kind);
+	if (offered)
+		*offered += 1;
 	__u64 flags = BPF_RB_NO_WAKEUP;
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > cfg_wakeup_bytes)
 		flags = BPF_RB_FORCE_WAKEUP;
 	if (bpf_ringbuf_output(&events, record, size, flags))
-		ew_drop(EW_DROP_RINGBUF_FULL);
+		ew_drop(kind, EW_DROP_RINGBUF_FULL);
 }
 
 static __always_inline bool ew_is_self(void)
@@ -162,6 +176,7 @@ struct ew_walk {
 	__u32 off;  /* bytes written so far */
 	__u16 depth;
 	__u16 flags;
+	__u32 kind; /* the record the path is for: its drops are counted under it */
 };
 
 /* One step of the walk, as a bpf_loop callback: the verifier checks it once instead of once
@@ -192,7 +207,7 @@ static long ew_walk_step(__u32 index __attribute__((unused)), struct ew_walk *w)
 	const __u8 *name = BPF_CORE_READ(dentry, d_name.name);
 	long n = bpf_probe_read_kernel_str(buf + pos, EW_NAME_MAX, name);
 	if (n <= 0) {
-		ew_drop(EW_DROP_PATH_READ);
+		ew_drop(w->kind, EW_DROP_PATH_READ);
 		w->flags |= EW_PATH_TRUNCATED;
 		return 1;
 	}
@@ -206,7 +221,7 @@ static long ew_walk_step(__u32 index __attribute__((unused)), struct ew_walk *w)
  * leaf first, each NUL-terminated, into `buf` (a scratch slot's) at `base`. Crosses mount points
  * like d_path does and stops at the task's root, so a container process sees its own view. */
 static __always_inline __u32 ew_walk_path(struct dentry *dentry, struct vfsmount *vfsmnt, __u8 *buf,
-					  __u32 base, __u16 *depth, __u16 *flags)
+					  __u32 base, __u16 *depth, __u16 *flags, __u32 kind)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct ew_walk w = {
@@ -216,6 +231,7 @@ static __always_inline __u32 ew_walk_path(struct dentry *dentry, struct vfsmount
 		.root_mnt = BPF_CORE_READ(task, fs, root.mnt),
 		.buf = buf,
 		.base = base,
+		.kind = kind,
 	};
 	long steps = bpf_loop(EW_PATH_DEPTH_MAX + 8, ew_walk_step, &w, 0);
 	if (steps >= EW_PATH_DEPTH_MAX + 8)

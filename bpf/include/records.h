@@ -34,16 +34,31 @@ typedef std::int32_t __s32;
 #define EW_CGROUP_NAME_MAX 128 /* one cgroup v2 directory name, NUL included */
 #define EW_CGROUP_DEPTH_MAX 4  /* innermost cgroup levels kept per exec (container + pod) */
 
+/* The tables below are X-macros: X(NAME, value, "metric name"). Each is expanded into its enum
+ * here (for BPF and userspace alike), into the metric names userspace reports
+ * (kernel/counters.hpp) and into decode's kind check, so a kind, a drop reason or a counter
+ * exists in one place. Values are append-only: never renumber or reuse one. */
+
+/* Record kinds. kernel.records.<name> counts the records of the kind offered to the ring buffer
+ * (accepted or, counted under ringbuf_full, refused); kind 0 is no record (state, such as a
+ * socket's storage) in the per-kind drop table. */
+#define EW_RECORD_KINDS(X)                                                                     \
+	X(EXEC, 1, "exec")                                                                     \
+	X(FORK, 2, "fork")                                                                     \
+	X(EXIT, 3, "exit")                                                                     \
+	X(FILE_OPEN, 4, "file_open")                                                           \
+	X(FILE_FIRST_READ, 5, "file_first_read") /* a read of a file not seen opened */        \
+	X(FLOW_START, 6, "flow_start")   /* first packet of a socket: 4-tuple and owner */     \
+	X(FLOW_DATA, 7, "flow_data")     /* head bytes of a stream, or one DNS datagram */     \
+	X(FLOW_END, 8, "flow_end")       /* the socket closed: final counters */               \
+	X(FLOW_UPDATE, 9, "flow_update") /* periodic counters of a live flow (FLOW_END layout) */
+
 enum record_kind {
-	EW_REC_EXEC = 1,
-	EW_REC_FORK = 2,
-	EW_REC_EXIT = 3,
-	EW_REC_FILE_OPEN = 4,
-	EW_REC_FILE_FIRST_READ = 5, /* a process read a file it was not seen to open */
-	EW_REC_FLOW_START = 6,      /* first packet of a socket: the 4-tuple and the owner */
-	EW_REC_FLOW_DATA = 7,       /* captured head bytes of a stream or one DNS datagram */
-	EW_REC_FLOW_END = 8,        /* the socket closed: final counters */
-	EW_REC_FLOW_UPDATE = 9,     /* periodic counters of a live flow (same layout as FLOW_END) */
+	EW_REC_NONE = 0,
+#define EW_X(name, value, metric) EW_REC_##name = value,
+	EW_RECORD_KINDS(EW_X)
+#undef EW_X
+	EW_REC_LIMIT, /* one past the highest kind: the size of per-kind tables */
 };
 
 /* Every record starts with this. `size` is the whole record, header included. */
@@ -246,31 +261,41 @@ struct ew_flow_end {
 };
 EW_STATIC_ASSERT(sizeof(struct ew_flow_end) == 104, "ew_flow_end layout");
 
-/* Why a record or a piece of state was lost: one per-CPU counter each, append-only. */
+/* Why a record or a piece of state was lost, counted per (kind, reason) in the per-CPU `drops`
+ * map at kind * EW_DROP_LIMIT + reason. Value 5 was file_map_full, which could not move (the
+ * file map is an LRU: an insert evicts the oldest pair instead of failing): retired, never
+ * reused. */
+#define EW_DROP_REASONS(X)                                                                     \
+	X(RINGBUF_FULL, 0, "ringbuf_full")    /* the ring buffer had no room for the record */  \
+	X(ARGS_READ, 1, "args_read")          /* argv could not be read (sent without it) */    \
+	X(PATH_READ, 2, "path_read")          /* a path or a component could not be read */     \
+	X(CAPTURE_READ, 3, "capture_read")    /* packet bytes could not be loaded */            \
+	/* A socket's local storage could not be created: there is no capacity to fill (it is  \
+	 * per socket); bpf_sk_storage_get(F_CREATE) fails when the allocation (GFP_ATOMIC,     \
+	 * charged to the socket's optmem) fails or the socket is already being destroyed. */   \
+	X(FLOW_MAP_FULL, 4, "flow_storage_full")                                               \
+	X(SCRATCH_BUSY, 6, "scratch_busy")    /* every per-CPU scratch slot in use (nesting) */ \
+	X(OVERSIZE, 7, "oversize")            /* a record over its kind's size bound */         \
+	X(FD_LOOKUP, 8, "fd_lookup")          /* the fd (or dirfd) of an open had no file */
+
 enum drop_reason {
-	EW_DROP_RINGBUF_FULL = 0,
-	EW_DROP_ARGS_READ = 1,
-	EW_DROP_PATH_READ = 2,
-	EW_DROP_CAPTURE_READ = 3,
-	EW_DROP_FLOW_MAP_FULL = 4,
-	EW_DROP_FILE_MAP_FULL = 5,
-	EW_DROP_SCRATCH_BUSY = 6, /* every per-CPU scratch slot in use by nested programs */
-	EW_DROP_COUNT = 7,
+#define EW_X(name, value, metric) EW_DROP_##name = value,
+	EW_DROP_REASONS(EW_X)
+#undef EW_X
+	EW_DROP_LIMIT, /* one past the highest reason */
 };
 
-/* What the programs counted (per-CPU), for the metric records. */
+/* Other counters the programs keep (per-CPU `stats` map), reported as kernel.stats.<name>. */
+#define EW_STATS(X)                                                                            \
+	X(FILE_OPEN_SUPPRESSED, 0, "file_open_suppressed") /* repeat opens, ignored prefixes */  \
+	X(FILE_READ_BYTES, 1, "file_read_bytes")           /* bytes read from regular files */   \
+	X(SCRATCH_NESTED, 2, "scratch_nested")             /* a scratch slot found busy */
+
 enum stat_counter {
-	EW_STAT_EXEC = 0,
-	EW_STAT_FORK = 1,
-	EW_STAT_EXIT = 2,
-	EW_STAT_FILE_OPEN = 3,
-	EW_STAT_FILE_OPEN_SUPPRESSED = 4, /* repeat opens and ignored prefixes: counted, not sent */
-	EW_STAT_FILE_READ_BYTES = 5,
-	EW_STAT_FLOW_START = 6,
-	EW_STAT_FLOW_DATA = 7,
-	EW_STAT_FLOW_END = 8,
-	EW_STAT_SCRATCH_NESTED = 9, /* a program found a scratch slot busy (it nested) and took another */
-	EW_STAT_COUNT = 10,
+#define EW_X(name, value, metric) EW_STAT_##name = value,
+	EW_STATS(EW_X)
+#undef EW_X
+	EW_STAT_LIMIT,
 };
 
 #ifdef __cplusplus

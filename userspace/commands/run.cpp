@@ -234,17 +234,7 @@ int run(const RunOptions& options)
         counters.emplace_back("ringbuf.records_read", records_read);
         counters.emplace_back("ringbuf.lag_max_us", lag_max_ns / 1000);
         lag_max_ns = 0;
-        static constexpr const char* drop_names[] = {"ringbuf_full", "args_read", "path_read", "capture_read",
-                                                     "flow_storage_full", "file_map_full", "scratch_busy"};
-        static constexpr const char* stat_names[] = {"exec", "fork", "exit", "file_open", "file_open_suppressed",
-                                                     "file_read_bytes", "flow_start", "flow_data", "flow_end",
-                                                     "scratch_nested"};
-        auto drops = monitor->drops();
-        for (std::size_t i = 0; i < drops.size() && i < std::size(drop_names); ++i)
-            counters.emplace_back(fmt::format("kernel.drops.{}", drop_names[i]), drops[i]);
-        auto stats = monitor->counters();
-        for (std::size_t i = 0; i < stats.size() && i < std::size(stat_names); ++i)
-            counters.emplace_back(fmt::format("kernel.records.{}", stat_names[i]), stats[i]);
+        kernel::append_metrics(monitor->counters(), counters);
         auto p = processes.stats();
         counters.emplace_back("processes.live", p.live);
         counters.emplace_back("processes.exited", p.exited);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -219,14 +220,17 @@ std::vector<std::uint64_t> Monitor::sum_percpu(int map_fd, std::uint32_t entries
     return totals;
 }
 
-std::vector<std::uint64_t> Monitor::drops() const
+KernelCounters Monitor::counters() const
 {
-    return sum_percpu(bpf_map__fd(skel_->maps.drops), EW_DROP_COUNT);
-}
-
-std::vector<std::uint64_t> Monitor::counters() const
-{
-    return sum_percpu(bpf_map__fd(skel_->maps.stats), EW_STAT_COUNT);
+    KernelCounters out;
+    auto copy = [this](int fd, auto& into) {
+        auto sums = sum_percpu(fd, static_cast<std::uint32_t>(into.size()));
+        std::copy(sums.begin(), sums.end(), into.begin());
+    };
+    copy(bpf_map__fd(skel_->maps.records), out.records);
+    copy(bpf_map__fd(skel_->maps.drops), out.drops);
+    copy(bpf_map__fd(skel_->maps.stats), out.stats);
+    return out;
 }
 
 bool Monitor::map_reads_refused() const

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "enrich/file_tracker.hpp"
+#include "kernel/counters.hpp"
 #include "records.h"
 
 struct exfilwatch_bpf;
@@ -62,9 +63,8 @@ public:
     // Returns the number of records, or a negative errno.
     int poll(RecordBatch& batch, int timeout_ms);
 
-    // Per-CPU counters summed: drops by reason and program statistics.
-    std::vector<std::uint64_t> drops() const;
-    std::vector<std::uint64_t> counters() const;
+    // Per-CPU counters summed: records per kind, drops per (kind, reason), other statistics.
+    KernelCounters counters() const;
 
     // True when reading the maps by fd fails with EPERM in the current credentials (asked after
     // dropping CAP_BPF from the effective set; kernels before 6.5 with unprivileged BPF disabled).
