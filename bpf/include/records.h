@@ -20,6 +20,8 @@ typedef std::int32_t __s32;
 #endif
 
 #define EW_RECORD_VERSION 1
+/* Every struct here is read on both sides (ring-buffer records, or map keys and values userspace
+ * looks up): each has a size assert, checked by clang -target bpf and by the C++ build alike. */
 
 /* Size limits. Each one is a power of two where BPF code masks offsets with (limit - 1). */
 #define EW_ARGS_MAX 4096       /* argv bytes kept per exec (NUL-separated) */
@@ -167,6 +169,7 @@ struct ew_file_key {
 	__u64 ino;
 	__u64 dev;
 };
+EW_STATIC_ASSERT(sizeof(struct ew_file_key) == 24, "ew_file_key layout");
 struct ew_file_stats {
 	__u64 bytes_read;
 	__u64 bytes_mapped;
@@ -175,6 +178,7 @@ struct ew_file_stats {
 	__u32 opened_for_write;
 	__u32 reported; /* 1 once userspace was told of this pair (open or first-read record) */
 };
+EW_STATIC_ASSERT(sizeof(struct ew_file_stats) == 40, "ew_file_stats layout");
 
 /* Network. Addresses are 16 bytes: IPv4 in the first 4 (network order), IPv6 whole. */
 #define EW_AF_INET 2
@@ -217,12 +221,14 @@ struct ew_flow_stats {
 	__u8 announced;
 	__u8 _pad;
 };
+EW_STATIC_ASSERT(sizeof(struct ew_flow_stats) == 144, "ew_flow_stats layout");
 
 /* The process that owns a socket, as seen at connect/sendmsg (process context). */
 struct ew_sock_owner {
 	__u32 tgid;
 	__u32 tid;
 };
+EW_STATIC_ASSERT(sizeof(struct ew_sock_owner) == 8, "ew_sock_owner layout");
 
 struct ew_flow_start {
 	struct ew_header hdr;

@@ -87,7 +87,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (size >= 17) {
         std::array<std::uint8_t, 16> addr{};
         std::memcpy(addr.data(), data + 1, 16);
-        (void)d::format_ip(data[0] & 1 ? EW_AF_INET6 : EW_AF_INET, addr);
+        (void)d::format_ip(data[0] & 1 ? d::Family::ipv6 : d::Family::ipv4, addr);
     }
     return 0;
 }

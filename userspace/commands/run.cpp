@@ -210,7 +210,11 @@ int run(const RunOptions& options)
         [](std::uint32_t pid) { return enrich::read_proc_process("/proc", pid); },
         [](std::uint32_t pid) { return enrich::read_proc_container("/proc", pid); }});
     enrich::FileTracker files(enrich::FileCounterSource{
-        [&monitor](const enrich::FileKey& key, bool take) { return monitor->file_counters(key, take); }, fd_path});
+        [&monitor](const enrich::FileKey& key, bool take) -> std::optional<enrich::FileCounters> {
+            auto c = monitor->file_counters(key.pid, key.device, key.inode, take);
+            if (!c) return std::nullopt;
+            return enrich::FileCounters{c->bytes_read, c->bytes_mapped, c->opened_for_write};
+        }, fd_path});
     HostsFiles hosts_files;
     enrich::FlowTable flows(65536, [&hosts_files](std::uint32_t pid) { return hosts_files(pid); });
     enrich::SocketOwners sockets("/proc", self);

@@ -40,8 +40,8 @@ Tuple tuple_of(const w::ew_flow_tuple& t)
     std::memcpy(out.daddr.data(), t.daddr, 16);
     out.sport = t.sport;
     out.dport = t.dport;
-    out.family = t.family;
-    out.protocol = t.protocol;
+    out.family = t.family == EW_AF_INET ? Family::ipv4 : t.family == EW_AF_INET6 ? Family::ipv6 : Family::unknown;
+    out.protocol = t.protocol == EW_PROTO_TCP ? Protocol::tcp : t.protocol == EW_PROTO_UDP ? Protocol::udp : Protocol::other;
     return out;
 }
 
@@ -70,7 +70,12 @@ DecodeResult decode_exec(std::span<const std::byte> bytes)
     out.start_ns = raw.start_ns;
     out.stdin_pipe = raw.stdin_pipe;
     out.stdout_pipe = raw.stdout_pipe;
-    out.stdout_kind = raw.stdout_kind <= EW_STDOUT_OTHER ? raw.stdout_kind : EW_STDOUT_UNKNOWN;
+    switch (raw.stdout_kind) {
+    case EW_STDOUT_PIPE: out.stdout_kind = StdoutKind::pipe; break;
+    case EW_STDOUT_FILE: out.stdout_kind = StdoutKind::file; break;
+    case EW_STDOUT_OTHER: out.stdout_kind = StdoutKind::other; break;
+    default: out.stdout_kind = StdoutKind::unknown; break;
+    }
     out.comm = c_string(raw.comm, sizeof(raw.comm));
     out.executable = join_components(rest.first(raw.exe_size));
     out.executable_truncated = raw.exe_truncated != 0;
@@ -167,12 +172,12 @@ std::string resolve_path(std::string_view base, std::string_view relative)
     return out.empty() ? "/" : out;
 }
 
-std::string format_ip(std::uint8_t family, const std::array<std::uint8_t, 16>& addr)
+std::string format_ip(Family family, const std::array<std::uint8_t, 16>& addr)
 {
     char text[INET6_ADDRSTRLEN] = {};
-    if (family == EW_AF_INET) {
+    if (family == Family::ipv4) {
         inet_ntop(AF_INET, addr.data(), text, sizeof(text));
-    } else if (family == EW_AF_INET6) {
+    } else if (family == Family::ipv6) {
         // IPv4-mapped IPv6 (a v4 connection on a dual-stack socket) reads better as IPv4.
         static constexpr std::uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
         if (std::memcmp(addr.data(), mapped, sizeof(mapped)) == 0)
@@ -182,6 +187,9 @@ std::string format_ip(std::uint8_t family, const std::array<std::uint8_t, 16>& a
     }
     return text;
 }
+
+// A kind added to records.h's EW_RECORD_KINDS needs its case below (and this count raised).
+static_assert(EW_REC_LIMIT == 10, "a record kind without a decoder");
 
 DecodeResult decode_record(std::span<const std::byte> bytes)
 {

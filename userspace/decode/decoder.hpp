@@ -11,9 +11,19 @@
 #include <variant>
 #include <vector>
 
+#include "events.hpp"
 #include "records.h"
 
+// Everything past decode sees typed values (Family, Protocol, StdoutKind) and the named bounds
+// below, never the wire's EW_* numbers: records.h stays the contract of kernel/ and decode/.
 namespace exfilwatch::decode {
+
+// The kernel's capture bounds, which stream reassembly must not exceed.
+inline constexpr std::size_t capture_tls_max = EW_CAPTURE_TLS_MAX;    // first TLS record
+inline constexpr std::size_t capture_head_max = EW_CAPTURE_HEAD_MAX;  // a plain stream's head
+
+enum class Family : std::uint8_t { unknown, ipv4, ipv6 };
+enum class Protocol : std::uint8_t { other, tcp, udp };
 
 struct Header {
     std::uint16_t kind = 0;
@@ -29,7 +39,7 @@ struct Exec {
     std::uint64_t cgroup_id = 0;
     std::uint64_t start_ns = 0;
     std::uint64_t stdin_pipe = 0, stdout_pipe = 0;  // pipe inodes on fd 0 and 1 at exec (0: none)
-    std::uint8_t stdout_kind = EW_STDOUT_UNKNOWN;   // EW_STDOUT_*
+    StdoutKind stdout_kind = StdoutKind::unknown;
     std::string comm;
     std::string executable;          // absolute path (joined from walked components)
     bool executable_truncated = false;
@@ -76,7 +86,8 @@ struct Tuple {
     std::array<std::uint8_t, 16> saddr{};
     std::array<std::uint8_t, 16> daddr{};
     std::uint16_t sport = 0, dport = 0;
-    std::uint8_t family = 0, protocol = 0;
+    Family family = Family::unknown;
+    Protocol protocol = Protocol::other;
 };
 
 struct FlowStart {
@@ -127,6 +138,6 @@ std::vector<std::string> split_args(std::span<const std::byte> bytes);
 std::string resolve_path(std::string_view base, std::string_view relative);
 
 // Textual address of a tuple side.
-std::string format_ip(std::uint8_t family, const std::array<std::uint8_t, 16>& addr);
+std::string format_ip(Family family, const std::array<std::uint8_t, 16>& addr);
 
 }  // namespace exfilwatch::decode

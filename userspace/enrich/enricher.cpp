@@ -55,7 +55,7 @@ void Enricher::on_record(const decode::Record& record, std::vector<Event>& out)
                 image.start_time = wall(r.start_ns);
                 image.stdin_pipe = r.stdin_pipe;
                 image.stdout_pipe = r.stdout_pipe;
-                image.stdout_kind = static_cast<StdoutKind>(r.stdout_kind);
+                image.stdout_kind = r.stdout_kind;
                 out.push_back(ExecEvent{time, processes_.on_exec(time, std::move(image))});
             } else if constexpr (std::is_same_v<T, decode::Fork>) {
                 out.push_back(ForkEvent{time, processes_.on_fork(time, r.header.pid, r.ppid, r.uid, wall(r.start_ns),

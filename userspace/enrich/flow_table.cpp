@@ -11,10 +11,10 @@
 namespace exfilwatch::enrich {
 namespace {
 
-constexpr std::size_t head_limit = EW_CAPTURE_TLS_MAX;
-constexpr std::size_t http_head_limit = EW_CAPTURE_HEAD_MAX;
+constexpr std::size_t head_limit = decode::capture_tls_max;
+constexpr std::size_t http_head_limit = decode::capture_head_max;
 
-Endpoint endpoint(std::uint8_t family, const std::array<std::uint8_t, 16>& addr, std::uint16_t port)
+Endpoint endpoint(decode::Family family, const std::array<std::uint8_t, 16>& addr, std::uint16_t port)
 {
     return Endpoint{decode::format_ip(family, addr), port};
 }
@@ -41,8 +41,8 @@ FlowTable::Flow& FlowTable::flow_for(TimeNs time, const ProcessRef& owner, std::
     Flow& flow = it->second;
     if (inserted) {
         flow.owner = owner;
-        flow.transport = tuple.protocol == EW_PROTO_UDP ? Transport::udp : Transport::tcp;
-        flow.ipv6 = tuple.family == EW_AF_INET6;
+        flow.transport = tuple.protocol == decode::Protocol::udp ? Transport::udp : Transport::tcp;
+        flow.ipv6 = tuple.family == decode::Family::ipv6;
         flow.source = endpoint(tuple.family, tuple.saddr, tuple.sport);
         flow.destination = endpoint(tuple.family, tuple.daddr, tuple.dport);
         recency_.push_front(cookie);
@@ -163,7 +163,7 @@ void FlowTable::parse_head(TimeNs time, std::uint64_t cookie, Flow& flow, std::v
         return finish(Head::tls);
     }
     auto result = parse_http_request_head(head);
-    // The kernel captures at most EW_CAPTURE_HEAD_MAX bytes of a plain stream: a longer head
+    // The kernel captures at most decode::capture_head_max bytes of a plain stream: a longer head
     // stays incomplete, and what was parsed of it (method, path, Host) is used as it is.
     bool capped = head.size() >= http_head_limit;
     if (result.status == HttpStatus::incomplete && !capped) return;

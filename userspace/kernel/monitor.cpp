@@ -240,17 +240,18 @@ bool Monitor::map_reads_refused() const
     return bpf_map_lookup_elem(bpf_map__fd(skel_->maps.drops), &key, values.data()) != 0 && errno == EPERM;
 }
 
-std::optional<enrich::FileCounters> Monitor::file_counters(const enrich::FileKey& key, bool take) const
+std::optional<Monitor::FileCounters> Monitor::file_counters(std::uint32_t pid, std::uint64_t device,
+                                                           std::uint64_t inode, bool take) const
 {
     wire::ew_file_key raw{};
-    raw.tgid = key.pid;
-    raw.ino = key.inode;
-    raw.dev = key.device;
+    raw.tgid = pid;
+    raw.ino = inode;
+    raw.dev = device;
     wire::ew_file_stats stats{};
     int fd = bpf_map__fd(skel_->maps.file_reads);
     int err = take ? bpf_map_lookup_and_delete_elem(fd, &raw, &stats) : bpf_map_lookup_elem(fd, &raw, &stats);
     if (err != 0) return std::nullopt;
-    return enrich::FileCounters{stats.bytes_read, stats.bytes_mapped, stats.opened_for_write != 0};
+    return FileCounters{stats.bytes_read, stats.bytes_mapped, stats.opened_for_write != 0};
 }
 
 }  // namespace exfilwatch::kernel

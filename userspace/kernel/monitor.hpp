@@ -9,7 +9,6 @@
 #include <string>
 #include <vector>
 
-#include "enrich/file_tracker.hpp"
 #include "kernel/counters.hpp"
 #include "records.h"
 
@@ -70,8 +69,14 @@ public:
     // dropping CAP_BPF from the effective set; kernels before 6.5 with unprivileged BPF disabled).
     bool map_reads_refused() const;
 
-    // Per (process, file) read counters; `take` deletes them.
-    std::optional<enrich::FileCounters> file_counters(const enrich::FileKey& key, bool take) const;
+    // Per (process, file) read counters (the file_reads map); `take` deletes them.
+    struct FileCounters {
+        std::uint64_t bytes_read = 0;
+        std::uint64_t bytes_mapped = 0;
+        bool opened_for_write = false;
+    };
+    std::optional<FileCounters> file_counters(std::uint32_t pid, std::uint64_t device, std::uint64_t inode,
+                                              bool take) const;
 
 private:
     Monitor() = default;

@@ -182,6 +182,21 @@ TEST_CASE("flow-start record carries the owner flag and the socket inode")
     CHECK_FALSE(start.owner_known);
     CHECK(start.socket_inode == 123456789012ULL);
     CHECK(start.tuple.dport == 8443);
+    CHECK(start.tuple.family == decode::Family::ipv4);  // typed: nothing past decode sees EW_AF_*
+    CHECK(start.tuple.protocol == decode::Protocol::tcp);
+
+    raw.tuple.family = EW_AF_INET6;
+    raw.tuple.protocol = EW_PROTO_UDP;
+    const auto& v6 = std::get<decode::FlowStart>(std::get<decode::Record>(decode::decode_record(bytes_of(raw))));
+    CHECK(v6.tuple.family == decode::Family::ipv6);
+    CHECK(v6.tuple.protocol == decode::Protocol::udp);
+    raw.tuple.family = 99;
+    raw.tuple.protocol = 1;  // ICMP: not a protocol the programs track
+    const auto& odd = std::get<decode::FlowStart>(std::get<decode::Record>(decode::decode_record(bytes_of(raw))));
+    CHECK(odd.tuple.family == decode::Family::unknown);
+    CHECK(odd.tuple.protocol == decode::Protocol::other);
+    raw.tuple.family = EW_AF_INET;
+    raw.tuple.protocol = EW_PROTO_TCP;
 
     auto short_record = bytes_of(raw);
     short_record.resize(sizeof(raw) - 8);  // the layout before socket_inode
@@ -222,12 +237,12 @@ TEST_CASE("path helpers")
     CHECK(decode::join_components({}) == "/");
 
     std::array<std::uint8_t, 16> v4{127, 0, 0, 1};
-    CHECK(decode::format_ip(EW_AF_INET, v4) == "127.0.0.1");
+    CHECK(decode::format_ip(decode::Family::ipv4, v4) == "127.0.0.1");
     std::array<std::uint8_t, 16> v6{};
     v6[15] = 1;
-    CHECK(decode::format_ip(EW_AF_INET6, v6) == "::1");
+    CHECK(decode::format_ip(decode::Family::ipv6, v6) == "::1");
     std::array<std::uint8_t, 16> mapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 2, 3};
-    CHECK(decode::format_ip(EW_AF_INET6, mapped) == "10.1.2.3");
+    CHECK(decode::format_ip(decode::Family::ipv6, mapped) == "10.1.2.3");
 }
 
 TEST_CASE("the decoder fuzz corpus: every seed decodes, every bad_* seed is refused")

@@ -14,8 +14,8 @@ namespace {
 decode::Tuple tuple(std::uint16_t dport = 9009)
 {
     decode::Tuple t;
-    t.family = EW_AF_INET;
-    t.protocol = EW_PROTO_TCP;
+    t.family = decode::Family::ipv4;
+    t.protocol = decode::Protocol::tcp;
     t.saddr = {127, 0, 0, 1};
     t.daddr = {127, 0, 0, 1};
     t.sport = 40000;
