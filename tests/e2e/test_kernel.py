@@ -2,6 +2,7 @@
 (cgroup_skb in softirq over a tracepoint program) never corrupt each other's records, and the
 kernel's own counters reconcile with what userspace read."""
 
+import os
 import signal
 import subprocess
 import threading
@@ -216,3 +217,34 @@ def test_kernel_record_counters_reconcile_with_what_userspace_read(tmp_path):
     # the final metric is read right after the last drain: only records other processes made
     # in between (other monitors' test traffic shares the host) can be offered and not read yet
     assert accounted <= offered <= accounted + max(50, offered // 100), (offered, accounted, stats)
+
+
+UNAME_SHIM = r"""
+#define _GNU_SOURCE
+#include <string.h>
+#include <sys/utsname.h>
+#include <dlfcn.h>
+int uname(struct utsname *buf)
+{
+    int (*real)(struct utsname *) = (int (*)(struct utsname *))dlsym(RTLD_NEXT, "uname");
+    int rc = real(buf);
+    strcpy(buf->release, "5.15.0-91-generic");
+    return rc;
+}
+"""
+
+
+def test_a_kernel_older_than_6_2_is_one_line_and_exit_2(tmp_path):
+    """The minimum kernel is probed at start: on a kernel that says it is 5.15 (uname answered by
+    an LD_PRELOAD shim) run exits 2 with one line naming the kernel and the minimum."""
+    source = tmp_path / "uname_shim.c"
+    source.write_text(UNAME_SHIM)
+    shim = tmp_path / "uname_shim.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(shim), str(source), "-ldl"], check=True)
+    from harness import paths
+    done = subprocess.run([str(paths.monitor_binary()), "run", "--duration", "1"], capture_output=True,
+                          env={**os.environ, "LD_PRELOAD": str(shim)}, timeout=30)
+    err = done.stderr.decode()
+    assert done.returncode == 2, (done.returncode, err)
+    assert err.count("\n") == 1 and "5.15.0-91-generic is too old" in err and "Linux 6.2" in err, err
+    assert done.stdout == b"", done.stdout[:300]

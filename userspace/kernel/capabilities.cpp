@@ -65,8 +65,8 @@ std::string missing_capabilities()
     auto has = [&caps](int cap) { return (caps.effective & bit(cap)) != 0; };
     std::string missing;
     auto add = [&missing](const char* name) { missing += missing.empty() ? std::string(name) : fmt::format(", {}", name); };
-    // CAP_SYS_ADMIN implies CAP_BPF and CAP_PERFMON (and is the only way before 5.8); the cgroup
-    // socket programs need CAP_NET_ADMIN in any case, or the whole object fails to load.
+    // CAP_SYS_ADMIN implies CAP_BPF and CAP_PERFMON; the cgroup socket programs need
+    // CAP_NET_ADMIN in any case, or the whole object fails to load.
     if (!has(cap_sys_admin)) {
         if (!has(cap_bpf)) add("CAP_BPF");
         if (!has(cap_perfmon)) add("CAP_PERFMON");

@@ -3,9 +3,11 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <bpf/btf.h>
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +21,7 @@
 
 #include "exfilwatch_bpf.skel.h"
 #include "kernel/capabilities.hpp"
+#include "util/kernel_version.hpp"
 
 namespace exfilwatch::kernel {
 using namespace exfilwatch::wire;
@@ -63,6 +66,27 @@ std::string find_cgroup2_root()
     return {};
 }
 
+// The minimum kernel, probed before anything is opened: the release (6.2), and the kfunc the
+// programs call, bpf_rdonly_cast, in the kernel's BTF (a distribution kernel may number itself
+// differently from what it carries). Empty when this kernel can load us, else the one line.
+std::string kernel_too_old()
+{
+    const auto& min = util::minimum_kernel;
+    const std::string needs = fmt::format("exfilwatch needs Linux {}.{} or later (bpf_rdonly_cast {}.{}, bpf_loop 5.17)",
+                                          min.major, min.minor, min.major, min.minor);
+    struct utsname uts{};
+    if (::uname(&uts) == 0) {
+        auto version = util::parse_kernel_release(uts.release);
+        if (version && *version < min) return fmt::format("kernel {} is too old: {}", uts.release, needs);
+    }
+    btf* vmlinux = btf__load_vmlinux_btf();
+    if (!vmlinux) return {};  // the BTF check that follows says what is missing
+    bool has_cast = btf__find_by_name_kind(vmlinux, "bpf_rdonly_cast", BTF_KIND_FUNC) > 0;
+    btf__free(vmlinux);
+    if (!has_cast) return fmt::format("kernel {} has no bpf_rdonly_cast kfunc: {}", uts.release, needs);
+    return {};
+}
+
 std::string_view section_of(const bpf_program* prog)
 {
     return bpf_program__section_name(prog);
@@ -83,6 +107,10 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
     if (!exists("/sys/kernel/btf/vmlinux")) {
         error.message = "kernel BTF not found at /sys/kernel/btf/vmlinux: exfilwatch needs a kernel "
                         "built with CONFIG_DEBUG_INFO_BTF=y";
+        return nullptr;
+    }
+    if (auto old = kernel_too_old(); !old.empty()) {
+        error.message = old;
         return nullptr;
     }
 
