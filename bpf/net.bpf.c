@@ -24,6 +24,47 @@ struct {
 	__type(value, struct ew_flow_stats);
 } flow_store SEC(".maps");
 
+/* Capture rate limits: per socket, and per CPU for all sockets (set through the skeleton's rodata
+ * before load). A one-second window each: what is over is a counted drop (capture_rate). */
+const volatile __u32 cfg_capture_socket_per_s = 64;
+const volatile __u32 cfg_capture_cpu_per_s = 4096;
+
+struct ew_rate_window {
+	__u64 start_ns;
+	__u64 used;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ew_rate_window);
+} capture_rate SEC(".maps");
+
+/* Whether one more capture fits the socket's and this CPU's windows (and takes it). */
+static __always_inline bool ew_capture_allowed(struct ew_flow_stats *flow)
+{
+	__u64 now = bpf_ktime_get_ns();
+	if (now - flow->capture_window_ns >= 1000000000ull) {
+		flow->capture_window_ns = now;
+		flow->capture_used = 0;
+	}
+	if (flow->capture_used >= cfg_capture_socket_per_s)
+		return false;
+	__u32 zero = 0;
+	struct ew_rate_window *cpu = bpf_map_lookup_elem(&capture_rate, &zero);
+	if (!cpu)
+		return false;
+	if (now - cpu->start_ns >= 1000000000ull) {
+		cpu->start_ns = now;
+		cpu->used = 0;
+	}
+	if (cpu->used >= cfg_capture_cpu_per_s)
+		return false;
+	cpu->used += 1;
+	flow->capture_used += 1;
+	return true;
+}
+
 /* Sockets never to track: accepted connections (marked at their passive open) and kernel
  * sockets (no file, so no owner to find). Checked only for sockets with no flow_store. */
 struct {
@@ -176,6 +217,10 @@ static __always_inline void ew_capture(struct __sk_buff *skb, struct ew_flow_sta
 	asm volatile("" : "+r"(n)); /* keep the check: the compiler may prove what the verifier cannot */
 	if (n > EW_CAPTURE_MAX || n == 0)
 		return;
+	if (!ew_capture_allowed(flow)) {
+		ew_drop(EW_REC_FLOW_DATA, EW_DROP_CAPTURE_RATE);
+		return;
+	}
 	struct ew_scratch *slot = ew_scratch_get(EW_REC_FLOW_DATA);
 	if (!slot)
 		return;
@@ -319,6 +364,15 @@ static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
 	if (outbound) {
 		flow->bytes_out += pkt.payload_len;
 		flow->packets_out += 1;
+		/* A query to port 53 entitles the socket to its answer: one datagram per query (A and
+		 * AAAA in parallel are two), a stream's answers for as long as it lives. Answers to a
+		 * socket that asked nothing are forged or stray, and never copied. */
+		if (pkt.tuple.dport == EW_DNS_PORT && pkt.payload_len) {
+			if (tcp)
+				flow->dns_pending = EW_DNS_PENDING_MAX;
+			else if (flow->dns_pending < EW_DNS_PENDING_MAX)
+				flow->dns_pending += 1;
+		}
 		if (syn) {
 			flow->tx_seq0 = pkt.seq + 1;
 			flow->tx_seq_known = 1;
@@ -329,7 +383,11 @@ static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
 	} else {
 		flow->bytes_in += pkt.payload_len;
 		flow->packets_in += 1;
-		bool dns = pkt.tuple.sport == EW_DNS_PORT;
+		bool dns = pkt.tuple.sport == EW_DNS_PORT && pkt.payload_len;
+		if (dns && !flow->dns_pending) {
+			ew_drop(EW_REC_FLOW_DATA, EW_DROP_DNS_UNSOLICITED);
+			dns = false;
+		}
 		if (syn) {
 			flow->rx_seq0 = pkt.seq + 1;
 			flow->rx_seq_known = 1;
@@ -337,7 +395,8 @@ static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
 			flow->rx_capture_limit = EW_CAPTURE_HEAD_MAX;
 			ew_capture_stream(skb, &pkt, flow, flow->rx_seq0, &flow->rx_captured,
 					  &flow->rx_capture_limit, EW_DIR_IN);
-		} else if (dns && !tcp && pkt.payload_len) {
+		} else if (dns && !tcp) {
+			flow->dns_pending -= 1;
 			__u32 n = pkt.payload_len > EW_DNS_MAX ? EW_DNS_MAX : pkt.payload_len;
 			ew_capture(skb, flow, 0, pkt.payload_off, n, EW_DIR_IN, 1);
 		}

@@ -58,7 +58,7 @@ int main(int argc, char** argv)
     run_cmd->add_option("--health-file", run_options.health_file,
                         "touch this file every second while running (for a liveness probe)");
     run_cmd->add_option("--ring-buffer-size", run_options.ring_buffer_bytes,
-                        "bytes of the kernel-to-userspace ring buffer (a power of two, at least 4096); "
+                        "bytes of each kernel-to-userspace ring buffer (records, captures; a power of two, at least 4096); "
                         "records that find it full are dropped and counted (kernel.drops.ringbuf_full)")
         ->check(CLI::Validator(
             [](const std::string& text) -> std::string {

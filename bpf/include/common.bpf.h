@@ -28,11 +28,20 @@
 #define EW_S_IFSOCK 0140000
 
 
-/* One ring buffer for every record; userspace is woken only when enough data is pending. */
+/* Two ring buffers; userspace is woken only when enough data is pending in either. `events`
+ * carries the records decisions rest on (exec, fork, exit, opens, reads, flow start, update and
+ * end); `captures` carries the bulk copies of packet bytes (FLOW_DATA: stream heads and DNS
+ * answers), so a flood of captures fills its own ring and cannot make the kernel drop an exec
+ * or an open. Userspace drains both and merges them by time. */
 EW_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 << 20);
 } events SEC(".maps");
+
+EW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} captures SEC(".maps");
 
 /* Losses per (record kind, reason): key kind * EW_DROP_LIMIT + reason (records.h). */
 EW_SHARED struct {
@@ -155,9 +164,17 @@ static __always_inline void ew_submit(void *record, __u64 size)
 	if (offered)
 		*offered += 1;
 	__u64 flags = BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > cfg_wakeup_bytes)
-		flags = BPF_RB_FORCE_WAKEUP;
-	if (bpf_ringbuf_output(&events, record, size, flags))
+	long err;
+	if (kind == EW_REC_FLOW_DATA) {
+		if (bpf_ringbuf_query(&captures, BPF_RB_AVAIL_DATA) > cfg_wakeup_bytes)
+			flags = BPF_RB_FORCE_WAKEUP;
+		err = bpf_ringbuf_output(&captures, record, size, flags);
+	} else {
+		if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > cfg_wakeup_bytes)
+			flags = BPF_RB_FORCE_WAKEUP;
+		err = bpf_ringbuf_output(&events, record, size, flags);
+	}
+	if (err)
 		ew_drop(kind, EW_DROP_RINGBUF_FULL);
 }
 

@@ -35,6 +35,7 @@ typedef std::int32_t __s32;
 #define EW_DNS_MAX 4096        /* one DNS datagram */
 #define EW_CGROUP_NAME_MAX 128 /* one cgroup v2 directory name, NUL included */
 #define EW_CGROUP_DEPTH_MAX 4  /* innermost cgroup levels kept per exec (container + pod) */
+#define EW_DNS_PENDING_MAX 16  /* outstanding DNS queries remembered per socket */
 
 /* The tables below are X-macros: X(NAME, value, "metric name"). Each is expanded into its enum
  * here (for BPF and userspace alike), into the metric names userspace reports
@@ -219,9 +220,12 @@ struct ew_flow_stats {
 	__u8 tx_seq_known;
 	__u8 rx_seq_known;
 	__u8 announced;
-	__u8 _pad;
+	__u8 dns_pending;       /* DNS queries sent (to port 53) not yet answered, capped; a TCP
+				 * stream to port 53 holds EW_DNS_PENDING_MAX */
+	__u32 capture_used;     /* captures in the current one-second window (per-socket limit) */
+	__u64 capture_window_ns;
 };
-EW_STATIC_ASSERT(sizeof(struct ew_flow_stats) == 144, "ew_flow_stats layout");
+EW_STATIC_ASSERT(sizeof(struct ew_flow_stats) == 152, "ew_flow_stats layout");
 
 /* The process that owns a socket, as seen at connect/sendmsg (process context). */
 struct ew_sock_owner {
@@ -282,7 +286,11 @@ EW_STATIC_ASSERT(sizeof(struct ew_flow_end) == 104, "ew_flow_end layout");
 	X(FLOW_MAP_FULL, 4, "flow_storage_full")                                               \
 	X(SCRATCH_BUSY, 6, "scratch_busy")    /* every per-CPU scratch slot in use (nesting) */ \
 	X(OVERSIZE, 7, "oversize")            /* a record over its kind's size bound */         \
-	X(FD_LOOKUP, 8, "fd_lookup")          /* the fd (or dirfd) of an open had no file */
+	X(FD_LOOKUP, 8, "fd_lookup")          /* the fd (or dirfd) of an open had no file */    \
+	/* A DNS answer (from port 53) to a socket with no query outstanding: not copied. */    \
+	X(DNS_UNSOLICITED, 9, "dns_unsolicited")                                               \
+	/* A capture over the per-socket or the per-CPU rate (cfg_capture_*_per_s): not copied */ \
+	X(CAPTURE_RATE, 10, "capture_rate")
 
 enum drop_reason {
 #define EW_X(name, value, metric) EW_DROP_##name = value,

@@ -32,7 +32,8 @@ def last_metric(records):
 # run at the sender's own bh-enable and seldom nest.) Prints the number of answers served.
 FLOOD = r"""
 import os, socket, struct, subprocess, sys, threading, time
-seconds, clients, padding = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+seconds, clients, padding, per_client = (float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]),
+                                         int(sys.argv[4]))
 subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 ncpu = os.cpu_count() or 1
 with open("/sys/class/net/lo/queues/rx-0/rps_cpus", "w") as f:
@@ -59,7 +60,7 @@ query = struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0) + name + struct.pack(
 def client():
     # many sockets, each asking in turn: a per-socket limit does not end the flood
     socks = []
-    for _ in range(32):
+    for _ in range(per_client):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.settimeout(0.5)
         s.connect(("127.0.0.53", 53))
@@ -91,10 +92,10 @@ print(answers, flush=True)
 class DnsFlood:
     """`with DnsFlood(seconds) as flood:` ... `flood.answers` once it is over."""
 
-    def __init__(self, seconds=60, clients=4, padding=3000):
+    def __init__(self, seconds=60, clients=4, padding=3000, sockets=32):
         self.argv = ["unshare", "--net", "--mount", "sh", "-c",
-                     "mount -t sysfs sysfs /sys && exec \"$0\" -c \"$1\" \"$2\" \"$3\" \"$4\"",
-                     PY, FLOOD, str(seconds), str(clients), str(padding)]
+                     "mount -t sysfs sysfs /sys && exec \"$0\" -c \"$1\" \"$2\" \"$3\" \"$4\" \"$5\"",
+                     PY, FLOOD, str(seconds), str(clients), str(padding), str(sockets)]
         self.answers = 0
 
     def __enter__(self):
@@ -248,3 +249,93 @@ def test_a_kernel_older_than_6_2_is_one_line_and_exit_2(tmp_path):
     assert done.returncode == 2, (done.returncode, err)
     assert err.count("\n") == 1 and "5.15.0-91-generic is too old" in err and "Linux 6.2" in err, err
     assert done.stdout == b"", done.stdout[:300]
+
+
+# Forged DNS answers: from port 53 to a UDP socket that never sent a query, 4 KiB each, as fast
+# as two senders go, in a network namespace of their own (the cgroup hooks see it all the same).
+FORGER = r"""
+import os, socket, sys, time
+seconds = float(sys.argv[1])
+os.system("ip link set lo up")
+victim = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+victim.bind(("127.0.0.1", 5300))
+victim.setblocking(False)
+answer = bytes.fromhex("abcd81800001000100000000") + b"\xff" * 4084
+kids = []
+for _ in range(2):
+    pid = os.fork()
+    if pid == 0:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.bind(("127.0.0.1", 53))
+        sent, end = 0, time.time() + seconds
+        while time.time() < end:
+            try:
+                s.sendto(answer, ("127.0.0.1", 5300))
+                sent += 1
+            except OSError:
+                pass
+        os.write(1, f"{sent}\n".encode())
+        os._exit(0)
+    kids.append(pid)
+end = time.time() + seconds + 1
+while time.time() < end:  # drain, so the victim's buffer never refuses the forged answers
+    try:
+        victim.recv(8192)
+    except BlockingIOError:
+        time.sleep(0.0005)
+for pid in kids:
+    os.waitpid(pid, 0)
+"""
+
+
+def test_forged_dns_flood_is_not_copied_and_the_upload_still_alerts(tmp_path, fake_home, standin):
+    """A flood of forged 4 KiB DNS answers (from port 53 to a socket that sent no query) while a
+    key is uploaded: the upload alerts, the forged answers are counted as dns_unsolicited and not
+    copied to userspace, and no exec or open record is lost to a full ring buffer."""
+    from harness import ATTACKS, alert_threshold, assert_alert, execute
+    from harness.config import HTTPS_PORT
+    scenario = next(s for s in ATTACKS if s.domain)
+    with Monitor(tmp_path / "mon", extra_args=["--stats-interval", "1"]) as mon:
+        before = stats_of(mon.wait_for(lambda r: kind(r) == "metric", 10, "a first metric record"))
+        forger = subprocess.Popen(["unshare", "--net", PY, "-c", FORGER, "12"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(2)  # the flood is on before the attack starts, and lasts past it
+        execute(scenario, fake_home, tmp_path, HTTPS_PORT)
+        out, err = forger.communicate(timeout=60)
+        assert forger.returncode == 0, err.decode(errors="replace")[-2000:]
+        sent = sum(int(n) for n in out.split())
+        mon.poll_for(lambda r: False, 2)
+        mon.stop()
+    records = mon.records()
+    assert_alert(records, scenario.technique, alert_threshold())
+    stats = last_metric(records)
+    assert sent > 20000, f"the flood was too thin: {sent} forged answers"
+    unsolicited = stats["kernel.drops.dns_unsolicited"] - before.get("kernel.drops.dns_unsolicited", 0)
+    copied = stats["kernel.records.flow_data"] - before["kernel.records.flow_data"]
+    # every forged answer that reached the socket met the hook (loopback may drop some earlier)
+    assert unsolicited >= sent // 2, (unsolicited, sent, stats)
+    assert copied < sent // 100, (copied, sent)  # the upload's own heads, other DNS on the host
+    lost = {k: v for k, v in stats.items()
+            if k.startswith(("kernel.drops_by_kind.exec.", "kernel.drops_by_kind.file_open.ringbuf",
+                             "kernel.drops_by_kind.flow_start.", "kernel.drops_by_kind.flow_end."))}
+    assert not any(lost.values()), lost
+
+
+def test_answers_to_one_socket_are_copied_at_most_at_its_rate(tmp_path):
+    """A socket that asks and is answered as fast as loopback goes (a local process gaming the
+    'sent a query' rule): its answers are copied up to the per-socket rate (64 a second), the
+    rest counted as capture_rate drops."""
+    with Monitor(tmp_path / "mon", events="", extra_args=["--stats-interval", "1"]) as mon:
+        before = stats_of(mon.wait_for(lambda r: kind(r) == "metric", 10, "a first metric record"))
+        with DnsFlood(seconds=3, clients=1, padding=100, sockets=1) as flood:
+            pass
+        mon.poll_for(lambda r: False, 1.5)
+    stats = last_metric(mon.records())
+    limited = stats["kernel.drops_by_kind.flow_data.capture_rate"] - \
+        before.get("kernel.drops_by_kind.flow_data.capture_rate", 0)
+    copied = stats["kernel.records.flow_data"] - before["kernel.records.flow_data"]
+    assert flood.answers > 2000, flood.answers
+    assert limited >= flood.answers - 5 * 64, (limited, flood.answers, stats)
+    assert copied <= 5 * 64 + 200, (copied, flood.answers)  # 4-5 windows of 64, other traffic

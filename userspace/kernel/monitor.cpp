@@ -5,6 +5,7 @@
 #include <bpf/libbpf.h>
 #include <bpf/btf.h>
 #include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -13,7 +14,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstddef>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <string_view>
 
@@ -123,10 +126,12 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
     }
     monitor->skel_ = skel;
 
-    if (int err = bpf_map__set_max_entries(skel->maps.events, options.ring_buffer_bytes)) {
-        error.message = fmt::format("cannot size the ring buffer to {} bytes: {}", options.ring_buffer_bytes,
-                                    std::strerror(-err));
-        return nullptr;
+    for (bpf_map* ring : {skel->maps.events, skel->maps.captures}) {
+        if (int err = bpf_map__set_max_entries(ring, options.ring_buffer_bytes)) {
+            error.message = fmt::format("cannot size the ring buffers to {} bytes: {}", options.ring_buffer_bytes,
+                                        std::strerror(-err));
+            return nullptr;
+        }
     }
     skel->rodata->cfg_self_tgid = options.self_pid;
     skel->rodata->cfg_flow_update_ns = options.flow_update_ns;
@@ -186,9 +191,11 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
         monitor->links_.push_back(link);
     }
 
+    // Decision records first, then captures: ring_buffer__consume drains them in this order.
     monitor->ring_ = ring_buffer__new(bpf_map__fd(skel->maps.events), &Monitor::on_record, monitor.get(), nullptr);
-    if (!monitor->ring_) {
-        error.message = fmt::format("cannot set up the ring buffer: {}", std::strerror(errno));
+    if (!monitor->ring_ ||
+        ring_buffer__add(monitor->ring_, bpf_map__fd(skel->maps.captures), &Monitor::on_record, monitor.get()) != 0) {
+        error.message = fmt::format("cannot set up the ring buffers: {}", std::strerror(errno));
         return nullptr;
     }
     bool any = false;
@@ -220,20 +227,65 @@ Monitor::~Monitor()
     if (cgroup_fd_ >= 0) ::close(cgroup_fd_);
 }
 
+namespace {
+
+std::uint64_t record_time(const RecordBatch& batch, std::pair<std::size_t, std::size_t> span)
+{
+    std::uint64_t time = 0;
+    if (span.second >= offsetof(ew_header, time_ns) + sizeof(time))
+        std::memcpy(&time, batch.bytes.data() + span.first + offsetof(ew_header, time_ns), sizeof(time));
+    return time;
+}
+
+std::uint64_t monotonic_ns()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+void append_span(RecordBatch& to, const RecordBatch& from, std::pair<std::size_t, std::size_t> span)
+{
+    const auto* start = from.bytes.data() + span.first;
+    to.spans.emplace_back(to.bytes.size(), span.second);
+    to.bytes.insert(to.bytes.end(), start, start + span.second);
+}
+
+}  // namespace
+
 int Monitor::poll(RecordBatch& batch, int timeout_ms)
 {
-    filling_ = &batch;
     std::size_t before = batch.spans.size();
-    // Wakeups are rare by design (BPF_RB_NO_WAKEUP), so a timeout is the normal way in; then
-    // consume drains whatever is pending.
-    int err = ring_buffer__poll(ring_, timeout_ms);
-    if (err < 0 && err != -EINTR) {
-        filling_ = nullptr;
-        return err;
-    }
-    err = ring_buffer__consume(ring_);
+    // Records held back by the previous poll come first (they are older than anything new).
+    for (auto span : held_.spans) append_span(batch, held_, span);
+    held_.clear();
+    // Wakeups are rare by design (BPF_RB_NO_WAKEUP), so a timeout is the normal way in. Wait
+    // without consuming, note the time, then drain both rings.
+    epoll_event ready{};
+    int n = epoll_wait(ring_buffer__epoll_fd(ring_), &ready, 1, timeout_ms);
+    if (n < 0 && errno != EINTR) return -errno;
+    const std::uint64_t cutoff = monotonic_ns();
+    filling_ = &batch;
+    int err = ring_buffer__consume(ring_);
     filling_ = nullptr;
     if (err < 0 && err != -EINTR) return err;
+    // The two rings are each in time order but drained one after the other: merge them by the
+    // kernel's timestamp, so that a flow's captured head (captures) sits between its start and
+    // its end (events). A record stamped after the cut-off was written while the rings were
+    // drained; its ring-mate may still be unread in the other ring, so it waits for the next
+    // poll. (A record stamped before the cut-off but committed after the drain arrives one poll
+    // late: a window of the few instructions between bpf_ktime_get_ns and the ring commit.)
+    auto first = batch.spans.begin() + static_cast<std::ptrdiff_t>(before);
+    std::stable_sort(first, batch.spans.end(), [&batch](auto a, auto b) { return record_time(batch, a) < record_time(batch, b); });
+    while (batch.spans.size() > before && record_time(batch, batch.spans.back()) > cutoff) {
+        held_.spans.insert(held_.spans.begin(), batch.spans.back());
+        batch.spans.pop_back();
+    }
+    if (!held_.spans.empty()) {
+        RecordBatch copy;
+        for (auto span : held_.spans) append_span(copy, batch, span);
+        held_ = std::move(copy);
+    }
     return static_cast<int>(batch.spans.size() - before);
 }
 

@@ -58,8 +58,9 @@ public:
 
     const std::vector<HookStatus>& hooks() const { return hooks_; }
 
-    // Waits up to `timeout_ms` for a wakeup, then drains everything pending into `batch`.
-    // Returns the number of records, or a negative errno.
+    // Waits up to `timeout_ms` for a wakeup, then drains both ring buffers (decision records and
+    // captures) into `batch`, merged in kernel time order. Returns the number of records, or a
+    // negative errno.
     int poll(RecordBatch& batch, int timeout_ms);
 
     // Per-CPU counters summed: records per kind, drops per (kind, reason), other statistics.
@@ -89,6 +90,7 @@ private:
     int cgroup_fd_ = -1;
     std::vector<HookStatus> hooks_;
     RecordBatch* filling_ = nullptr;
+    RecordBatch held_;  // records stamped after the last drain's cut-off, for the next poll
     int ncpus_ = 1;
 };
 
