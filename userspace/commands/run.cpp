@@ -340,7 +340,7 @@ int run(const RunOptions& options)
     }
 
     // Drain what the kernel still holds, then report what live processes read so far.
-    while (monitor->poll(batch, 0) > 0) process_batch();
+    while (monitor->poll(batch, 0) > 0 || monitor->holding()) process_batch();
     process_batch();
     tick(now());
 

@@ -58,6 +58,10 @@ public:
 
     const std::vector<HookStatus>& hooks() const { return hooks_; }
 
+    // True when the last poll held records back for the next one (stamped after its cut-off):
+    // a final drain polls until this is false.
+    bool holding() const { return !held_.spans.empty(); }
+
     // Waits up to `timeout_ms` for a wakeup, then drains both ring buffers (decision records and
     // captures) into `batch`, merged in kernel time order. Returns the number of records, or a
     // negative errno.
