@@ -461,6 +461,13 @@ int BPF_PROG(on_inet_sock_set_state, struct sock *sk, int oldstate, int newstate
 			ew_flow_end(flow, bpf_get_socket_cookie(sk), 0, 0);
 	}
 	bpf_sk_storage_delete(&flow_store, sk);
+	/* Packets can still leave a closed socket: tcp_close with unread data (a client exiting
+	 * with a server's bytes unread, typical of Go programs that exit with keep-alive
+	 * connections open) sets TCP_CLOSE first and then sends the RST, while the process still
+	 * holds the file. Without this mark egress takes that RST for a socket older than the
+	 * monitor and adopts it: a second flow with no owner (pid 0) or, where the storage cannot
+	 * be created again, one kernel.drops.flow_storage_full per such exit. */
+	bpf_sk_storage_get(&untracked_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	return 0;
 }
 

@@ -282,7 +282,9 @@ EW_STATIC_ASSERT(sizeof(struct ew_flow_end) == 104, "ew_flow_end layout");
 	X(CAPTURE_READ, 3, "capture_read")    /* packet bytes could not be loaded */            \
 	/* A socket's local storage could not be created: there is no capacity to fill (it is  \
 	 * per socket); bpf_sk_storage_get(F_CREATE) fails when the allocation (GFP_ATOMIC,     \
-	 * charged to the socket's optmem) fails or the socket is already being destroyed. */   \
+	 * charged to the socket's optmem) fails or the socket is already being destroyed. It  \
+	 * moved once per Go client exit: see on_inet_sock_set_state (net.bpf.c), the RST a     \
+	 * close with unread data sends after TCP_CLOSE was re-adopted as a new flow. */        \
 	X(FLOW_MAP_FULL, 4, "flow_storage_full")                                               \
 	X(SCRATCH_BUSY, 6, "scratch_busy")    /* every per-CPU scratch slot in use (nesting) */ \
 	X(OVERSIZE, 7, "oversize")            /* a record over its kind's size bound */         \

@@ -4,6 +4,7 @@ kernel's own counters reconcile with what userspace read."""
 
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -339,3 +340,40 @@ def test_answers_to_one_socket_are_copied_at_most_at_its_rate(tmp_path):
     assert flood.answers > 2000, flood.answers
     assert limited >= flood.answers - 5 * 64, (limited, flood.answers, stats)
     assert copied <= 5 * 64 + 200, (copied, flood.answers)  # 4-5 windows of 64, other traffic
+
+
+def test_a_close_with_unread_data_is_one_flow_not_an_adopted_second(tmp_path):
+    """A client that exits with the server's bytes unread (what a Go client does with its
+    keep-alive connection): tcp_close moves the socket to CLOSE, then sends a RST while the
+    process still holds the file. That RST must not be adopted as a new, ownerless flow (nor
+    count a flow_storage_full): one connect and one flow-summary per connection."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    port = srv.getsockname()[1]
+    client = ("import socket,sys,time\n"
+              f"s=socket.create_connection(('127.0.0.1',{port}))\n"
+              "print(s.getsockname()[1],flush=True)\ns.sendall(b'hi')\ntime.sleep(0.3)\n")
+    sports = []
+    with Monitor(tmp_path / "mon", events="connect,flow", extra_args=["--stats-interval", "1"]) as mon:
+        before = stats_of(mon.wait_for(lambda r: kind(r) == "metric", 10, "a first metric record"))
+        for _ in range(5):
+            p = subprocess.Popen([PY, "-c", client], stdout=subprocess.PIPE)
+            conn, _ = srv.accept()
+            sports.append(int(p.stdout.readline()))
+            conn.sendall(b"x" * 100)  # never read by the client
+            assert p.wait(10) == 0
+            conn.close()
+        mon.wait_for(lambda r: action(r) == "flow-summary" and get(r, "source.port") == sports[-1], 10,
+                     "the last connection's flow-summary")
+        mon.poll_for(lambda r: False, 1.5)
+    srv.close()
+    records = mon.records()
+    stats = last_metric(records)
+    for sport in sports:
+        connects = [r for r in records if action(r) == "connect" and get(r, "source.port") == sport
+                    and get(r, "destination.port") == port]
+        assert len(connects) == 1, [(get(r, "process.pid"), get(r, "@timestamp")) for r in connects]
+        assert get(connects[0], "process.pid") != 0
+    assert stats["kernel.drops.flow_storage_full"] == before["kernel.drops.flow_storage_full"], stats
