@@ -355,6 +355,11 @@ bool names_file(const Rules& rules, const ProcessRef& process, std::string_view 
     return false;
 }
 
+bool tool_names_file_as_data(const Rules& rules, const ProcessRef& process, std::string_view path)
+{
+    return grammar_of(rules, process) != nullptr && names_file(rules, process, path);
+}
+
 DestinationParts parse_destination(std::string_view a)
 {
     DestinationParts d;

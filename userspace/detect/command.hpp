@@ -45,6 +45,9 @@ bool names_file(const ProcessRef& process, std::string_view path);
 // rclone --config FILE) is the tool's own use, not data; a command whose arguments are partly in
 // a file (curl -K FILE) may name anything, so it names every path.
 bool names_file(const Rules& rules, const ProcessRef& process, std::string_view path);
+// True when an upload tool names `path` as something to send (`scp -i KEY ~/.ssh/id_rsa host:`
+// names id_rsa, not KEY): even a consumer of the file's class sends it then.
+bool tool_names_file_as_data(const Rules& rules, const ProcessRef& process, std::string_view path);
 
 // A destination argument taken apart: `s3://bucket/key` (scheme s3, path bucket/key),
 // `https://host/path`, `remote:path` (rclone), `user@host:path` (scp), restic's `s3:host/bucket`.

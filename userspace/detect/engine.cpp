@@ -351,7 +351,8 @@ Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explai
         return std::any_of(view.members.begin(), view.members.end(), [&](const ProcessNode* m) {
             bool uploader = m->ref.entity_id == up.entity_id;
             // rules13: read with the tool's grammar (ssh -i KEY is use; curl -K FILE may name anything).
-            return names_file(rules_, m->ref, path) && (uploader || !any_name_matches(cls.consumers, m->ref));
+            return names_file(rules_, m->ref, path) && (uploader || !any_name_matches(cls.consumers, m->ref) ||
+                                                         tool_names_file_as_data(rules_, m->ref, path));
         });
     };
     struct FileUse {

@@ -197,6 +197,12 @@ TEST_CASE("names_file with a tool's grammar: credentials it authenticates with a
     CHECK_FALSE(names_file(r, proc({"scp", "-i/home/u/.ssh/deploy", "f", "h:"}), "/home/u/.ssh/deploy"));
     CHECK_FALSE(names_file(r, proc({"scp", "-i", "~/.ssh/deploy", "f", "h:"}), "/home/u/.ssh/deploy"));
     CHECK(names_file(r, proc({"scp", "-i", "~/.ssh/deploy", "/home/u/.ssh/id_rsa", "h:"}), "/home/u/.ssh/id_rsa"));
+    CHECK_FALSE(names_file(r, proc({"ssh", "-o", "IdentityFile=~/.ssh/deploy", "h"}), "/home/u/.ssh/deploy"));
+    CHECK_FALSE(names_file(r, proc({"rsync", "-a", "-e", "ssh -i /home/u/.ssh/deploy", "d/", "h:d/"}), "/home/u/.ssh/deploy"));
+    CHECK_FALSE(names_file(r, proc({"git", "-c", "credential.helper=store --file /home/u/.git-credentials", "push"}),
+                           "/home/u/.git-credentials"));
+    CHECK(tool_names_file_as_data(r, proc({"scp", "/home/u/.ssh/id_rsa", "h:"}), "/home/u/.ssh/id_rsa"));
+    CHECK_FALSE(tool_names_file_as_data(r, proc({"ssh-keygen", "-f", "/home/u/.ssh/id_rsa"}), "/home/u/.ssh/id_rsa"));
     CHECK_FALSE(names_file(r, proc({"rclone", "sync", "/d", "b2:x", "--config", "/home/u/.config/rclone/rclone.conf"}),
                            "/home/u/.config/rclone/rclone.conf"));
     CHECK_FALSE(names_file(r, proc({"rclone", "sync", "/d", "b2:x", "--config=/home/u/.config/rclone/rclone.conf"}),

@@ -148,3 +148,23 @@ TEST_CASE("a provisioner rewriting /etc/hosts after reading a key does not stage
         else CHECK(tl.find("T1567.003") != nullptr);
     }
 }
+
+TEST_CASE("scp (a key consumer) naming the key as a file to copy sends it: the ssh child's upload alerts")
+{
+    for (bool leak : {false, true}) {
+        CAPTURE(leak);
+        Timeline tl;
+        std::vector<std::string> args{"scp", "-i", home + "/.ssh/id_ed25519"};
+        if (leak) args.push_back(home + "/.ssh/id_ed25519");
+        else args.push_back(home + "/build.tgz");
+        args.push_back("root@github.com:/tmp/x");
+        auto scp = tl.spawn(tl.shell, args);
+        auto ssh = tl.spawn(scp, {"/usr/bin/ssh", "-x", "-oForwardAgent=no", "-l", "root", "-i", home + "/.ssh/id_ed25519",
+                                  "-s", "--", "github.com", "sftp"});
+        tl.read(ssh, home + "/.ssh/id_ed25519", 420);
+        tl.read(scp, leak ? home + "/.ssh/id_ed25519" : home + "/build.tgz", leak ? 420 : 40'000);
+        tl.transfer(ssh, "github.com", leak ? 420 + 4000 : 44'000, 3500);
+        if (leak) CHECK(tl.find("T1567.001") != nullptr);
+        else CHECK(tl.alerts.empty());
+    }
+}
