@@ -30,6 +30,15 @@ constexpr TimeNs expiry_interval_ns = 1'000'000'000ULL;
 constexpr std::size_t memo_slots = 4096;
 constexpr std::size_t memo_max_bytes = 1024;  // longer inputs are computed every time
 
+// rules13: what a recurring job is known by: the executable, and the script an interpreter runs.
+std::string job_identity(const ProcessRef& p)
+{
+    auto names = process_names(p);
+    std::string id = p.executable.empty() ? p.name : p.executable;
+    if (names.size() > 1) id += " " + names.back();
+    return id;
+}
+
 std::string pair_key(const std::string& entity, const std::string& domain, const Endpoint& dest)
 {
     return domain.empty() ? fmt::format("{}\n{}:{}", entity, dest.ip, dest.port) : fmt::format("{}\n{}", entity, domain);
@@ -245,6 +254,9 @@ void Engine::on_flow(const ProcessRef& process, TimeNs time, std::uint64_t cooki
     }
     if (final) {
         if (pair.open_flows) --pair.open_flows;
+        // rules13: learn the upload job (a later day's same job scores `recurring`).
+        if (jobs_ && !pair.domain.empty() && pair.bytes_out >= rules_.settings.min_upload_bytes)
+            jobs_->note(job_identity(pair.process), pair.domain, pair.bytes_out, JobMemory::day_of(time));
         flows_.erase(cookie);
     } else if (flows_.size() > rules_.settings.max_flows) {
         std::vector<std::pair<TimeNs, std::uint64_t>> order;
@@ -476,6 +488,10 @@ Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explai
     if (!up.has_tty) add("no-tty", w.no_tty, [&] { return std::string("no controlling terminal"); });
     if (!up.container_id.empty()) add("in-container", w.in_container, [&] { return std::string(up.container_id.substr(0, 12)); });
     if (pair.first_seen) add("first-seen-destination", w.first_seen_destination, [&] { return std::string(dest_name); });
+    // rules13: the same job (executable, destination, order of volume) ran on an earlier day.
+    if (jobs_ && !pair.domain.empty())
+        if (const auto* job = jobs_->earlier(job_identity(up), pair.domain, pair.bytes_out, JobMemory::day_of(pair.first)))
+            add("recurring", w.recurring, [&] { return fmt::format("same job on {} earlier day{}", job->days, job->days > 1 ? "s" : ""); });
 
     // Allowlists lower the score; they never blind.
     for (const auto& e : rules_.allow.processes)

@@ -161,7 +161,7 @@ void load_settings(const YAML::Node& node, Settings& s)
                {"alert_threshold", "realert_step", "window_seconds", "max_processes", "max_pairs", "max_flows",
                 "max_staging_files", "max_destinations", "max_reads_per_process", "tls_overhead_bytes",
                 "http_overhead_bytes", "min_upload_bytes", "upload_ratio", "download_ratio", "min_download_bytes",
-                "bulk_upload_bytes", "require_data", "unusual_executable_dirs", "transformers", "never_staging"},
+                "bulk_upload_bytes", "require_data", "unusual_executable_dirs", "transformers", "never_staging", "max_recurring_jobs"},
                {"alert_threshold"});
     constexpr long long big = 1LL << 40;
     for (auto it = node.begin(); it != node.end(); ++it) {
@@ -179,6 +179,7 @@ void load_settings(const YAML::Node& node, Settings& s)
         else if (key == "max_staging_files") s.max_staging_files = size(16);
         else if (key == "max_destinations") s.max_destinations = size(16);
         else if (key == "max_reads_per_process") s.max_reads_per_process = size(1);
+        else if (key == "max_recurring_jobs") s.max_recurring_jobs = size(0);
         else if (key == "tls_overhead_bytes") s.tls_overhead_bytes = bytes();
         else if (key == "http_overhead_bytes") s.http_overhead_bytes = bytes();
         else if (key == "min_upload_bytes") s.min_upload_bytes = bytes();
@@ -212,6 +213,7 @@ void load_signals(const YAML::Node& node, SignalWeights& w)
         {"first-seen-destination", &w.first_seen_destination},
         {"unknown-destination", &w.unknown_destination},
         {"own-storage", &w.own_storage},
+        {"recurring", &w.recurring},
     };
     expect_map(node, "signals");
     for (auto it = node.begin(); it != node.end(); ++it) {

@@ -124,7 +124,8 @@ struct SignalWeights {
     int in_container = 5;
     int first_seen_destination = 5;
     int unknown_destination = 0;
-    int own_storage = -40;  // a declared tool uploads to a declared destination (also capped under the threshold)
+    int own_storage = -40;
+    int recurring = -20;  // the same upload job ran on an earlier day (run --state-dir)  // a declared tool uploads to a declared destination (also capped under the threshold)
 };
 
 struct Settings {
@@ -137,6 +138,7 @@ struct Settings {
     std::size_t max_staging_files = 16384;
     std::size_t max_destinations = 65536;
     std::size_t max_reads_per_process = 64;
+    std::size_t max_recurring_jobs = 4096;  // jobs kept in the --state-dir memory
     std::uint64_t tls_overhead_bytes = 1024;
     std::uint64_t http_overhead_bytes = 256;
     std::uint64_t min_upload_bytes = 1024;
