@@ -153,6 +153,7 @@ bool is_remote(std::string_view arg)
 // scp/rsync remote: `[user@]host:path`, `[v6]:path`, rsync's `host::module`; not a URL.
 bool is_ssh_remote(std::string_view arg)
 {
+    if (arg.empty()) return false;
     if (arg.find("://") != std::string_view::npos) return arg.substr(0, 8) == "rsync://" || arg.substr(0, 6) == "ssh://";
     auto colon = arg.front() == '[' ? arg.find("]:") : arg.find(':');
     if (colon == std::string_view::npos || colon == 0 || arg.find('/') < colon) return false;
@@ -422,8 +423,9 @@ const OwnDestination* own_destination(const Rules& rules, const CommandAnalysis&
         if (d.remote.empty() && !parts.remote.empty()) continue;  // a remote not declared as such
         if (!d.path.empty()) {
             std::string_view path = parts.path, want = d.path;
+            if (path.size() < want.size() || path.substr(0, want.size()) != want) continue;
             bool at_boundary = want.back() == '/' || path.size() == want.size() || path[want.size()] == '/';
-            if (path.size() < want.size() || path.substr(0, want.size()) != want || !at_boundary) continue;
+            if (!at_boundary) continue;
         }
         return &d;
     }
