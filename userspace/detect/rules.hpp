@@ -73,7 +73,7 @@ struct InlineCodeRule {
 
 struct UploadTool {
     std::string name;
-    std::vector<std::string> names;            // process/argv0 name globs
+    std::vector<std::string> names;            // executable name globs (never argv[0])
     std::vector<std::string> signature_flags;  // flags only this tool has (finds renamed copies)
     std::vector<ArgRule> upload_args;
     std::vector<ArgRule> download_args;
