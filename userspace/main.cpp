@@ -55,6 +55,9 @@ int main(int argc, char** argv)
         ->capture_default_str();
     run_cmd->add_option("--output", run_options.output_file, "write NDJSON to this file instead of stdout");
     run_cmd->add_flag("--verbose,-v", run_options.verbose, "show libbpf's own log (verifier output) on stderr");
+    run_cmd->add_option("--state-dir", run_options.state_dir,
+                        "keep recurring upload jobs here across restarts (created 0700; a job seen on an earlier day "
+                        "scores the recurring signal)");
     run_cmd->add_option("--health-file", run_options.health_file,
                         "touch this file every second while running (for a liveness probe)");
     run_cmd->add_option("--ring-buffer-size", run_options.ring_buffer_bytes,
@@ -80,6 +83,8 @@ int main(int argc, char** argv)
         ->check(CLI::Range(0, 100));
     replay_cmd->add_option("--events", replay_options.events, "also re-emit the telemetry read (same list as run)");
     replay_cmd->add_option("--output", replay_options.output_file, "write NDJSON to this file instead of stdout");
+    replay_cmd->add_option("--state-dir", replay_options.state_dir,
+                           "learn and use recurring upload jobs in this directory (off unless given)");
 
     std::string check_file;
     auto* rules_cmd = app.add_subcommand("rules", "inspect rules");

@@ -18,6 +18,7 @@ struct RunOptions {
     bool verbose = false;
     std::string health_file;          // touched every second while the loop runs (liveness)
     std::uint32_t ring_buffer_bytes = 16u << 20;  // kernel -> userspace ring: a power of two >= 4096
+    std::string state_dir;            // recurring upload jobs kept here; empty: not kept
 };
 
 struct ReplayOptions {
@@ -26,6 +27,7 @@ struct ReplayOptions {
     int min_score = -1;
     std::string output_file;
     std::string events;               // also re-emit the telemetry it read
+    std::string state_dir;            // off unless given (replay equals live only with the same state)
 };
 
 int run(const RunOptions& options);

@@ -102,9 +102,63 @@ struct Pipeline::State {
     std::uint64_t rule_reloads = 0;
     std::uint64_t rule_reload_errors = 0;
     output::EcsEncoder encoder;  // telemetry and alerts: a reused buffer, cached argv redaction
+    std::unique_ptr<detect::JobMemory> jobs;  // recurring upload jobs (--state-dir)
+    std::string jobs_path;
 
     void write(std::string_view line) { sink->write_line(line); }
+    void save_jobs();
 };
+
+namespace {
+
+constexpr const char* jobs_file_name = "recurring-jobs.tsv";
+
+std::unique_ptr<detect::JobMemory> open_job_memory(const std::string& dir, std::size_t max_jobs, std::string& path)
+{
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+        throw std::runtime_error(fmt::format("cannot create state directory {}: {}", dir, std::strerror(errno)));
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+        throw std::runtime_error(fmt::format("state directory {} is not a directory", dir));
+    path = fmt::format("{}/{}", dir, jobs_file_name);
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return std::make_unique<detect::JobMemory>(max_jobs);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::size_t bad = 0;
+    auto memory = std::make_unique<detect::JobMemory>(detect::JobMemory::parse(text, max_jobs, bad));
+    if (bad) fmt::print(stderr, "exfilwatch: {}: skipped {} unreadable line{}\n", path, bad, bad > 1 ? "s" : "");
+    return memory;
+}
+
+}  // namespace
+
+// Written whole to a temporary file and renamed, so a crash leaves the old or the new memory.
+void Pipeline::State::save_jobs()
+{
+    if (!jobs || !jobs->changed()) return;
+    auto tmp = jobs_path + ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        fmt::print(stderr, "exfilwatch: cannot write {}: {}\n", tmp, std::strerror(errno));
+        return;
+    }
+    auto text = jobs->serialize();
+    std::size_t done = 0;
+    while (done < text.size()) {
+        auto n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        done += static_cast<std::size_t>(n);
+    }
+    bool ok = done == text.size() && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok || ::rename(tmp.c_str(), jobs_path.c_str()) != 0) {
+        fmt::print(stderr, "exfilwatch: cannot write {}: {}\n", jobs_path, std::strerror(errno));
+        ::unlink(tmp.c_str());
+        return;
+    }
+    jobs->saved();
+}
 
 Pipeline::Pipeline(const PipelineOptions& options) : state_(std::make_unique<State>())
 {
@@ -112,7 +166,12 @@ Pipeline::Pipeline(const PipelineOptions& options) : state_(std::make_unique<Sta
     state_->selected = parse_event_selection(options.events);
     auto rules = load(options.rules_file, options.require_trusted_rules);
     state_->min_score = options.min_score >= 0 ? options.min_score : rules.settings.alert_threshold;
+    std::size_t max_jobs = rules.settings.max_recurring_jobs;
     state_->engine = std::make_unique<detect::Engine>(std::move(rules));
+    if (!options.state_dir.empty()) {
+        state_->jobs = open_job_memory(options.state_dir, max_jobs, state_->jobs_path);
+        state_->engine->set_job_memory(state_->jobs.get());
+    }
     state_->sink = options.output_file.empty() ? std::make_unique<output::NdjsonSink>(STDOUT_FILENO)
                                                : output::NdjsonSink::open_file(options.output_file);
 }
@@ -190,6 +249,11 @@ void Pipeline::metrics(TimeNs time, std::vector<std::pair<std::string, std::uint
     counters.emplace_back("output.dropped_lines", state_->sink->dropped_lines());
     counters.emplace_back("rules.reloads", state_->rule_reloads);
     counters.emplace_back("rules.reload_errors", state_->rule_reload_errors);
+    if (state_->jobs) {
+        counters.emplace_back("detect.recurring_jobs", state_->jobs->jobs().size());
+        counters.emplace_back("detect.evicted_recurring_jobs", state_->jobs->evicted());
+        state_->save_jobs();
+    }
     state_->write(output::to_ndjson_line(output::Metrics{time, std::move(counters)}));
 }
 
@@ -207,6 +271,7 @@ void Pipeline::stopped(TimeNs time, const std::string& reason)
 
 void Pipeline::flush(bool final)
 {
+    if (final) state_->save_jobs();
     if (final)
         state_->sink->close(std::chrono::seconds(2));
     else
@@ -230,7 +295,8 @@ std::uint64_t Pipeline::dropped_lines() const
 
 int replay(const ReplayOptions& options)
 {
-    Pipeline pipeline(PipelineOptions{options.rules_file, options.events, options.min_score, options.output_file});
+    Pipeline pipeline(
+        PipelineOptions{options.rules_file, options.events, options.min_score, options.output_file, false, options.state_dir});
     std::uint64_t errors = 0;
     auto reader = replay::ReplayReader::open(options.input, [&errors](std::uint64_t line, std::string_view message) {
         ++errors;

@@ -20,6 +20,8 @@ struct PipelineOptions {
     // `run` is privileged: it refuses a rules file (or its directory) that anyone but root (or
     // the monitor's own user) could change, since the rules decide what is never alerted on.
     bool require_trusted_rules = false;
+    // Directory of state kept across restarts (recurring upload jobs); empty: none.
+    std::string state_dir;
 };
 
 struct HookReport {

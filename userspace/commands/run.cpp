@@ -185,7 +185,8 @@ int health(const std::string& file, double max_age_s)
 
 int run(const RunOptions& options)
 {
-    Pipeline pipeline(PipelineOptions{options.rules_file, options.events, options.min_score, options.output_file, true});
+    Pipeline pipeline(
+        PipelineOptions{options.rules_file, options.events, options.min_score, options.output_file, true, options.state_dir});
     install_signal_handlers();
 
     const std::uint32_t self = static_cast<std::uint32_t>(getpid());

@@ -37,42 +37,98 @@ struct FlagHit {
     std::string flag;
     std::string value;
     bool has_value = false;
+    std::size_t value_index = 0;  // the argument holding the value (the option's own when attached)
 };
 
-// Finds uses of any of `flags` in args; clustered short flags (`-sT file`, `-dvalue`) included.
-std::vector<FlagHit> find_flags(const std::vector<std::string>& args, std::size_t from,
-                                const std::vector<std::string>& flags)
+bool listed(const std::vector<std::string>& list, std::string_view f)
 {
-    std::vector<FlagHit> hits;
-    auto known = [&](std::string_view f) { return std::find(flags.begin(), flags.end(), f) != flags.end(); };
+    return std::find(list.begin(), list.end(), f) != list.end();
+}
+
+// A command line read with a tool's grammar: options (with the values of those that take one)
+// and positional arguments, wherever they stand; `--` ends the options.
+struct ParsedArgs {
+    std::vector<FlagHit> options;
+    std::vector<std::string_view> positional;
+};
+
+bool takes_value(const UploadTool* tool, std::string_view f)
+{
+    if (!tool) return false;
+    if (listed(tool->value_flags, f) || listed(tool->credential_flags, f) || listed(tool->argument_files, f))
+        return true;
+    for (const auto& r : tool->upload_args)
+        if (listed(r.flags, f)) return true;
+    for (const auto& r : tool->upload_subcommands)
+        if (listed(r.dest_flags, f)) return true;
+    return false;
+}
+
+ParsedArgs parse_args(const UploadTool* tool, const std::vector<std::string>& args, std::size_t from)
+{
+    ParsedArgs out;
+    bool options_done = false;
     for (std::size_t i = from; i < args.size(); ++i) {
         const auto& a = args[i];
-        if (a.size() < 2 || a[0] != '-') continue;
+        if (options_done || a.size() < 2 || a[0] != '-') {
+            out.positional.push_back(a);
+            continue;
+        }
+        if (a == "--") {
+            options_done = true;
+            continue;
+        }
         if (a[1] == '-') {
             auto eq = a.find('=');
             auto name = a.substr(0, eq);
-            if (!known(name)) continue;
-            if (eq != std::string::npos) hits.push_back({name, a.substr(eq + 1), true});
-            else if (i + 1 < args.size()) hits.push_back({name, args[i + 1], true});
-            else hits.push_back({name, {}, false});
+            if (eq != std::string::npos) out.options.push_back({name, a.substr(eq + 1), true, i});
+            else if (takes_value(tool, name) && i + 1 < args.size()) {
+                out.options.push_back({name, args[i + 1], true, i + 1});
+                ++i;
+            } else out.options.push_back({name, {}, false, i});
             continue;
         }
+        // A cluster of short flags: the first one that takes a value takes the rest of the word,
+        // or the next word.
         for (std::size_t j = 1; j < a.size(); ++j) {
             if (!std::isalnum(static_cast<unsigned char>(a[j]))) break;
             std::string f{'-', a[j]};
-            if (!known(f)) continue;
-            if (j + 1 < a.size()) hits.push_back({f, a.substr(j + 1), true});
-            else if (i + 1 < args.size()) hits.push_back({f, args[i + 1], true});
-            else hits.push_back({f, {}, false});
+            if (!takes_value(tool, f)) {
+                out.options.push_back({f, {}, false, i});
+                continue;
+            }
+            if (j + 1 < a.size()) out.options.push_back({f, a.substr(j + 1), true, i});
+            else if (i + 1 < args.size()) {
+                out.options.push_back({f, args[i + 1], true, i + 1});
+                ++i;
+            } else out.options.push_back({f, {}, false, i});
             break;
         }
+    }
+    return out;
+}
+
+// Uses of any of `flags`. Without a tool's grammar a flag is taken to have the next word as its
+// value (the safe reading for an unknown program copied under another name).
+std::vector<FlagHit> find_flags(const ParsedArgs& parsed, const std::vector<std::string>& args,
+                                const std::vector<std::string>& flags)
+{
+    std::vector<FlagHit> hits;
+    for (const auto& o : parsed.options) {
+        if (!listed(flags, o.flag)) continue;
+        if (!o.has_value && o.value_index + 1 < args.size()) {
+            hits.push_back({o.flag, args[o.value_index + 1], true, o.value_index + 1});
+            continue;
+        }
+        hits.push_back(o);
     }
     return hits;
 }
 
-bool arg_rule_hit(const ArgRule& rule, const std::vector<std::string>& args, std::size_t from, std::string& evidence)
+bool arg_rule_hit(const ArgRule& rule, const ParsedArgs& parsed, const std::vector<std::string>& args,
+                  std::string& evidence)
 {
-    for (const auto& hit : find_flags(args, from, rule.flags)) {
+    for (const auto& hit : find_flags(parsed, args, rule.flags)) {
         if (!rule.values.empty()) {
             if (!hit.has_value) continue;
             if (std::none_of(rule.values.begin(), rule.values.end(),
@@ -94,41 +150,75 @@ bool is_remote(std::string_view arg)
     });
 }
 
-bool subcommand_hit(const SubcommandRule& rule, const std::vector<std::string>& args, std::size_t from,
-                    std::string& evidence)
+// scp/rsync remote: `[user@]host:path`, `[v6]:path`, rsync's `host::module`; not a URL.
+bool is_ssh_remote(std::string_view arg)
 {
-    std::vector<std::string_view> positional;
-    for (std::size_t i = from; i < args.size(); ++i)
-        if (!args[i].empty() && args[i][0] != '-') positional.push_back(args[i]);
-    std::size_t w = 0, after = 0;
-    for (std::size_t i = 0; i < positional.size() && w < rule.words.size(); ++i)
-        if (positional[i] == rule.words[w]) {
-            ++w;
-            after = i + 1;
-        }
-    if (w < rule.words.size()) return false;
-    std::string words;
-    for (const auto& word : rule.words) words += (words.empty() ? "" : " ") + word;
-    if (rule.to.empty()) {
-        evidence = words;
-        return true;
-    }
-    if (after >= positional.size()) return false;
-    auto last = positional.back();
-    for (const auto& prefix : rule.to) {
-        bool ok = prefix == "<remote>" ? is_remote(last) : last.substr(0, prefix.size()) == prefix;
-        if (ok) {
-            evidence = fmt::format("{} ... {}", words, last);
-            return true;
-        }
-    }
-    return false;
+    if (arg.empty()) return false;
+    if (arg.find("://") != std::string_view::npos) return arg.substr(0, 8) == "rsync://" || arg.substr(0, 6) == "ssh://";
+    auto colon = arg.front() == '[' ? arg.find("]:") : arg.find(':');
+    if (colon == std::string_view::npos || colon == 0 || arg.find('/') < colon) return false;
+    return std::all_of(arg.begin(), arg.begin() + static_cast<std::ptrdiff_t>(colon), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' || c == '@' ||
+               c == '[' || c == ']' || c == ':';
+    });
 }
 
-bool inline_hit(const InlineCodeRule& rule, const std::vector<std::string>& args, std::size_t from,
+bool destination_matches(const std::vector<std::string>& to, std::string_view dest)
+{
+    return std::any_of(to.begin(), to.end(), [&](const std::string& prefix) {
+        if (prefix == "<remote>") return is_remote(dest);
+        if (prefix == "<ssh>") return is_ssh_remote(dest);
+        return dest.substr(0, prefix.size()) == prefix;
+    });
+}
+
+// The first run of `words` among the positional arguments; npos when absent.
+std::size_t find_words(const std::vector<std::string_view>& positional, const std::vector<std::string>& words)
+{
+    if (words.empty()) return 0;
+    for (std::size_t i = 0; i + words.size() <= positional.size(); ++i)
+        if (std::equal(words.begin(), words.end(), positional.begin() + static_cast<std::ptrdiff_t>(i)))
+            return i;
+    return std::string_view::npos;
+}
+
+bool subcommand_hit(const SubcommandRule& rule, const ParsedArgs& parsed, std::string& evidence,
+                    std::string& destination)
+{
+    auto at = find_words(parsed.positional, rule.words);
+    if (at == std::string_view::npos) return false;
+    std::string words;
+    for (const auto& word : rule.words) words += (words.empty() ? "" : " ") + word;
+    std::string_view dest;
+    bool have = false;
+    for (const auto& o : parsed.options)
+        if (listed(rule.dest_flags, o.flag) && o.has_value) {
+            dest = o.value;
+            have = true;
+        }
+    auto after = at + rule.words.size();
+    if (!have && rule.dest_flags.empty() && after < parsed.positional.size()) {
+        auto rest = parsed.positional.size() - after;
+        if (rule.dest == 0) {
+            dest = parsed.positional.back();
+            have = true;
+        } else if (static_cast<std::size_t>(rule.dest) <= rest) {
+            dest = parsed.positional[after + static_cast<std::size_t>(rule.dest) - 1];
+            have = true;
+        }
+    }
+    if (!rule.to.empty() && (!have || !destination_matches(rule.to, dest))) return false;
+    if (have) destination = std::string(dest);
+    evidence = rule.to.empty() || words.empty() ? (words.empty() ? std::string(dest) : words)
+                                                 : fmt::format("{} ... {}", words, dest);
+    if (words.empty() && !have) evidence = "upload";
+    return true;
+}
+
+bool inline_hit(const InlineCodeRule& rule, const ParsedArgs& parsed, const std::vector<std::string>& args,
                 std::string& evidence)
 {
-    for (const auto& hit : find_flags(args, from, rule.flags)) {
+    for (const auto& hit : find_flags(parsed, args, rule.flags)) {
         if (!hit.has_value) continue;
         auto code = lower(hit.value);
         for (const auto& pattern : rule.patterns) {
@@ -163,14 +253,20 @@ std::string base_name(std::string_view path)
     return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
 }
 
+bool is_multi_call(std::string_view name)
+{
+    return name == "busybox" || name == "toybox";
+}
+
 std::vector<std::string> process_names(const ProcessRef& p)
 {
     std::vector<std::string> names;
     auto add = [&](std::string n) {
         if (!n.empty() && std::find(names.begin(), names.end(), n) == names.end()) names.push_back(std::move(n));
     };
-    add(p.name.empty() ? base_name(p.executable) : p.name);
-    if (!p.args.empty()) add(base_name(p.args[0]));
+    auto exe = p.executable.empty() ? p.name : base_name(p.executable);
+    add(exe);
+    if (is_multi_call(exe) && !p.args.empty()) add(base_name(p.args[0]));
     if (first_arg(p) == 2) add(base_name(p.args[1]));
     return names;
 }
@@ -184,9 +280,10 @@ bool any_name_matches(const std::vector<std::string>& globs, const ProcessRef& p
     return false;
 }
 
-bool names_file(const ProcessRef& process, std::string_view path)
+namespace {
+
+bool argument_names(std::string_view a, std::string_view path)
 {
-    if (path.empty()) return false;
     auto matches = [&](std::string_view c) {
         while (c.substr(0, 2) == "./") c.remove_prefix(2);
         if (c.size() < 2) return false;
@@ -199,16 +296,140 @@ bool names_file(const ProcessRef& process, std::string_view path)
         if (c.front() != '/' && path.size() > c.size() && path[path.size() - c.size() - 1] != '/') return false;
         return path.size() >= c.size() && path.substr(path.size() - c.size()) == c;
     };
+    if (matches(a)) return true;
+    for (char sep : {'@', '=', '<'}) {
+        auto pos = a.find(sep);
+        if (pos != std::string_view::npos && matches(a.substr(pos + 1))) return true;
+    }
+    return a.find(path) != std::string_view::npos;  // inside inline code or a quoted list
+}
+
+// The tool whose grammar reads this command line: the one its executable is, else the one its
+// upload flags say it is.
+const UploadTool* grammar_of(const Rules& rules, const ProcessRef& process)
+{
+    const UploadTool* by_signature = nullptr;
+    for (const auto& tool : rules.tools) {
+        if (any_name_matches(tool.names, process)) return &tool;
+        if (!by_signature && std::any_of(process.args.begin() + std::min<std::size_t>(1, process.args.size()),
+                                         process.args.end(), [&](const std::string& a) {
+                                             return listed(tool.signature_flags, std::string_view(a).substr(0, a.find('=')));
+                                         }))
+            by_signature = &tool;
+    }
+    return by_signature;
+}
+
+}  // namespace
+
+bool names_file(const ProcessRef& process, std::string_view path)
+{
+    if (path.empty()) return false;
+    for (std::size_t i = 1; i < process.args.size(); ++i)
+        if (argument_names(process.args[i], path)) return true;
+    return false;
+}
+
+bool names_file(const Rules& rules, const ProcessRef& process, std::string_view path)
+{
+    if (path.empty()) return false;
+    const auto* tool = grammar_of(rules, process);
+    if (!tool) return names_file(process, path);
+    auto parsed = parse_args(tool, process.args, first_arg(process));
+    std::vector<bool> credential(process.args.size(), false);
+    for (const auto& o : parsed.options) {
+        // Its arguments are partly in a file nobody here reads: it may name anything.
+        if (listed(tool->argument_files, o.flag) && o.has_value) return true;
+        if (listed(tool->credential_flags, o.flag) && o.has_value) credential[o.value_index] = true;
+    }
     for (std::size_t i = 1; i < process.args.size(); ++i) {
-        std::string_view a = process.args[i];
-        if (matches(a)) return true;
-        for (char sep : {'@', '=', '<'}) {
-            auto pos = a.find(sep);
-            if (pos != std::string_view::npos && matches(a.substr(pos + 1))) return true;
-        }
-        if (a.find(path) != std::string_view::npos) return true;  // inside inline code or a quoted list
+        if (credential[i]) continue;
+        const auto& a = process.args[i];
+        // `--config=FILE` and `-iKEY` carry a credential value in the option's own word.
+        bool attached = std::any_of(tool->credential_flags.begin(), tool->credential_flags.end(),
+                                    [&](const std::string& f) {
+                                        return a.size() > f.size() && a.rfind(f, 0) == 0 &&
+                                               (f.size() == 2 || a[f.size()] == '=');
+                                    });
+        if (!attached && argument_names(a, path)) return true;
     }
     return false;
+}
+
+bool tool_names_file_as_data(const Rules& rules, const ProcessRef& process, std::string_view path)
+{
+    return grammar_of(rules, process) != nullptr && names_file(rules, process, path);
+}
+
+DestinationParts parse_destination(std::string_view a)
+{
+    DestinationParts d;
+    // restic and duplicity prefix a backend to a URL or host: `s3:https://host/b`, `rest:http://…`.
+    for (std::string_view backend : {"s3:", "rest:", "swift:", "gs:", "azure:", "b2:", "sftp:", "rclone:"}) {
+        if (a.substr(0, backend.size()) == backend && a.find("://") == backend.size() + 4) {
+            a.remove_prefix(backend.size());
+            break;
+        }
+    }
+    auto scheme_end = a.find("://");
+    if (scheme_end != std::string_view::npos) {
+        d.scheme = lower(a.substr(0, scheme_end));
+        auto rest = a.substr(scheme_end + 3);
+        bool has_host = d.scheme != "s3" && d.scheme != "gs" && d.scheme != "az" && d.scheme != "b2";
+        auto slash = rest.find('/');
+        auto authority = rest.substr(0, slash);
+        if (has_host) {
+            if (auto at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
+            d.host = normalize_domain(authority);
+            rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+        }
+        d.path = std::string(rest.substr(0, rest.find_first_of("?#")));
+    } else if (auto colon = a.find(':'); colon != std::string_view::npos && colon > 0 && a.find('/') > colon) {
+        auto prefix = a.substr(0, colon);
+        auto rest = a.substr(colon + 1);
+        if (rest.substr(0, 1) == ":") rest.remove_prefix(1);  // rsync host::module
+        if (prefix.find('@') != std::string_view::npos || prefix.find('.') != std::string_view::npos) {
+            d.host = normalize_domain(prefix.substr(prefix.find('@') == std::string_view::npos ? 0 : prefix.find('@') + 1));
+        } else {
+            d.remote = std::string(prefix);
+            // restic's `s3:host/bucket` names its host in the path's first segment.
+            if (prefix == "s3" || prefix == "swift") {
+                auto slash = rest.find('/');
+                d.host = normalize_domain(rest.substr(0, slash));
+                rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+                d.remote.clear();
+            }
+        }
+        d.path = std::string(rest);
+        // restic b2:bucket:path, borg repo::archive
+        std::replace(d.path.begin(), d.path.end(), ':', '/');
+    }
+    while (!d.path.empty() && d.path.front() == '/') d.path.erase(0, 1);
+    return d;
+}
+
+const OwnDestination* own_destination(const Rules& rules, const CommandAnalysis& command, std::string_view flow_domain)
+{
+    if (command.destination.empty() || !command.destination_tool || command.renamed || flow_domain.empty())
+        return nullptr;
+    auto parts = parse_destination(command.destination);
+    const auto& tool = command.destination_tool->name;
+    for (const auto& d : rules.own_storage.destinations) {
+        const auto& tools = d.tools.empty() ? rules.own_storage.tools : d.tools;
+        if (!listed(tools, tool)) continue;
+        if (!d.domain.matches(flow_domain)) continue;
+        if (!parts.host.empty() && !d.domain.matches(parts.host)) continue;
+        if (!d.remote.empty() && parts.remote != d.remote) continue;
+        if (d.remote.empty() && !parts.remote.empty()) continue;  // a remote not declared as such
+        if (!d.path.empty()) {
+            std::string_view path = parts.path, want = d.path;
+            if (path.size() < want.size() || path.substr(0, want.size()) != want) continue;
+            bool at_boundary = want.back() == '/' || path.size() == want.size() || path[want.size()] == '/';
+            if (!at_boundary) continue;
+        }
+        return &d;
+    }
+    return nullptr;
 }
 
 CommandAnalysis analyze_command(const Rules& rules, const ProcessRef& process)
@@ -218,40 +439,59 @@ CommandAnalysis analyze_command(const Rules& rules, const ProcessRef& process)
     auto from = first_arg(process);
     auto names = process_names(process);
     const std::string exe_name = names.empty() ? std::string() : names.front();
+    const std::string argv0 = args.empty() ? std::string() : base_name(args[0]);
     for (const auto& tool : rules.tools) {
         bool by_name = any_name_matches(tool.names, process);
-        bool by_signature = !by_name && has_signature(tool, args);
-        if (!by_name && !by_signature) continue;
-        // Renamed: known by its flags, or argv[0] claims the tool while the executable is another
-        // file (busybox applets are the legitimate exception).
-        bool exe_matches = std::any_of(tool.names.begin(), tool.names.end(),
-                                       [&](const std::string& g) { return name_matches(g, exe_name); });
-        bool renamed = by_signature ||
-                       (!exe_matches && !process.executable.empty() && exe_name != "busybox" && exe_name != "toybox" &&
-                        !is_interpreter(exe_name) && std::none_of(names.begin() + 1, names.end(), [&](auto& n) {
-                            return n == exe_name;
-                        }) && first_arg(process) == 1);
-        if (!result.tool) {
+        // argv[0] or the name the process was started under claims the tool while the executable
+        // is another file: a copy or a disguise, read with the claimed tool's grammar.
+        auto claims = [&](const std::string& n) {
+            return !n.empty() && std::any_of(tool.names.begin(), tool.names.end(),
+                                             [&](const std::string& g) { return name_matches(g, n); });
+        };
+        bool claimed = !by_name && !process.executable.empty() && !is_interpreter(exe_name) &&
+                       !is_multi_call(exe_name) && first_arg(process) == 1 && (claims(argv0) || claims(process.name));
+        bool by_signature = !by_name && !claimed && has_signature(tool, args);
+        if (!by_name && !claimed && !by_signature) continue;
+        bool renamed = claimed || by_signature;
+        // What the executable is wins over what argv[0] claims (`exec -a ssh curl` is curl).
+        if (!result.tool || (result.renamed && !renamed && !result.upload)) {
             result.tool = &tool;
             result.renamed = renamed;
+            result.argument_files.clear();
+            result.destination.clear();
+            result.destination_tool = nullptr;
         }
-        std::string evidence;
+        auto parsed = parse_args(&tool, args, from);
+        std::string evidence, destination;
         bool up = tool.always && args.size() > from;
         if (up) evidence = "streams stdin to the network";
         for (const auto& r : tool.upload_args)
-            if (!up && arg_rule_hit(r, args, from, evidence)) up = true;
+            if (!up && arg_rule_hit(r, parsed, args, evidence)) up = true;
         for (const auto& r : tool.upload_subcommands)
-            if (!up && subcommand_hit(r, args, from, evidence)) up = true;
-        if (!up && tool.inline_code && inline_hit(*tool.inline_code, args, from, evidence)) up = true;
+            if (!up && subcommand_hit(r, parsed, evidence, destination)) up = true;
+        if (!up && tool.inline_code && inline_hit(*tool.inline_code, parsed, args, evidence)) up = true;
+        if (destination.empty() && tool.destination_arg > 0 &&
+            static_cast<std::size_t>(tool.destination_arg) <= parsed.positional.size())
+            destination = std::string(parsed.positional[static_cast<std::size_t>(tool.destination_arg) - 1]);
+        if (result.tool == &tool) {
+            for (const auto& o : parsed.options)
+                if (listed(tool.argument_files, o.flag) && o.has_value) result.argument_files.push_back(o.value);
+            if (!destination.empty()) {
+                result.destination = destination;
+                result.destination_tool = &tool;
+            }
+        }
         if (up && !result.upload) {
             result.tool = &tool;
             result.renamed = renamed;
             result.upload = true;
             result.upload_evidence = fmt::format("{}{} {}", tool.name, renamed ? " (renamed)" : "", redact_text(evidence));
             result.upload_weight = tool.weight.value_or(rules.signals.upload_command);
+            result.destination = destination;
+            result.destination_tool = destination.empty() ? nullptr : &tool;
         }
         for (const auto& r : tool.download_args)
-            if (arg_rule_hit(r, args, from, evidence)) result.download = true;
+            if (arg_rule_hit(r, parsed, args, evidence)) result.download = true;
     }
     if (result.upload) result.download = false;
     return result;

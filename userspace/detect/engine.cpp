@@ -30,6 +30,15 @@ constexpr TimeNs expiry_interval_ns = 1'000'000'000ULL;
 constexpr std::size_t memo_slots = 4096;
 constexpr std::size_t memo_max_bytes = 1024;  // longer inputs are computed every time
 
+// rules13: what a recurring job is known by: the executable, and the script an interpreter runs.
+std::string job_identity(const ProcessRef& p)
+{
+    auto names = process_names(p);
+    std::string id = p.executable.empty() ? p.name : p.executable;
+    if (names.size() > 1) id += " " + names.back();
+    return id;
+}
+
 std::string pair_key(const std::string& entity, const std::string& domain, const Endpoint& dest)
 {
     return domain.empty() ? fmt::format("{}\n{}:{}", entity, dest.ip, dest.port) : fmt::format("{}\n{}", entity, domain);
@@ -141,11 +150,14 @@ std::vector<Alert> Engine::process(const Event& event)
             } else if constexpr (std::is_same_v<T, FileOpenEvent>) {
                 if (e.error != 0) return;
                 bool changed = false;
-                if (is_write(e.flags)) lineage_.on_write(e.process, e.time, e.path, e.inode);
+                // rules13: files the system rewrites at runtime are never staging files.
+                if (is_write(e.flags) && !rules_.never_staging(e.path))
+                    lineage_.on_write(e.process, e.time, e.path, e.inode);
                 if (is_read(e.flags)) changed = lineage_.on_read(e.process, e.time, e.path, e.inode, 0);
                 if (changed) rescore_near(e.process, e.time, alerts);
             } else if constexpr (std::is_same_v<T, FileSummaryEvent>) {
-                if (e.opened_for_write) lineage_.on_write(e.process, e.time, e.path, e.inode);
+                if (e.opened_for_write && !rules_.never_staging(e.path))  // rules13
+                    lineage_.on_write(e.process, e.time, e.path, e.inode);
                 auto bytes = e.bytes_read ? e.bytes_read : e.bytes_mapped;
                 if ((bytes || !e.opened_for_write) && lineage_.on_read(e.process, e.time, e.path, e.inode, bytes))
                     rescore_near(e.process, e.time, alerts);
@@ -242,6 +254,9 @@ void Engine::on_flow(const ProcessRef& process, TimeNs time, std::uint64_t cooki
     }
     if (final) {
         if (pair.open_flows) --pair.open_flows;
+        // rules13: learn the upload job (a later day's same job scores `recurring`).
+        if (jobs_ && !pair.domain.empty() && pair.bytes_out >= rules_.settings.min_upload_bytes)
+            jobs_->note(job_identity(pair.process), pair.domain, pair.bytes_out, JobMemory::day_of(time));
         flows_.erase(cookie);
     } else if (flows_.size() > rules_.settings.max_flows) {
         std::vector<std::pair<TimeNs, std::uint64_t>> order;
@@ -347,7 +362,9 @@ Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explai
     auto named_for_data = [&](const std::string& path, const SensitiveClass& cls) {
         return std::any_of(view.members.begin(), view.members.end(), [&](const ProcessNode* m) {
             bool uploader = m->ref.entity_id == up.entity_id;
-            return names_file(m->ref, path) && (uploader || !any_name_matches(cls.consumers, m->ref));
+            // rules13: read with the tool's grammar (ssh -i KEY is use; curl -K FILE may name anything).
+            return names_file(rules_, m->ref, path) && (uploader || !any_name_matches(cls.consumers, m->ref) ||
+                                                         tool_names_file_as_data(rules_, m->ref, path));
         });
     };
     struct FileUse {
@@ -444,12 +461,21 @@ Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explai
                 cmd.download = false;
                 cmd.upload_evidence = parent_cmd.upload_evidence + " (parent)";
                 cmd.upload_weight = parent_cmd.upload_weight;
+                if (cmd.destination.empty()) {  // rules13: where it goes, for own storage
+                    cmd.destination = parent_cmd.destination;
+                    cmd.destination_tool = parent_cmd.destination_tool;
+                }
                 break;
             }
         }
     }
     if (cmd.upload) add("upload-command", cmd.upload_weight, [&] { return std::string(cmd.upload_evidence); });
     else if (cmd.download) add("download-command", w.download_command, [&] { return std::string(redacted_command_line(up.args, 200)); });
+
+    // rules13: own storage. A declared tool uploading to a declared destination (command line and
+    // flow's domain agree) scores under the threshold; the same tool anywhere else does not.
+    const OwnDestination* own = pair.domain.empty() ? nullptr : own_destination(rules_, cmd, pair.domain);
+    if (own) add("own-storage", w.own_storage, [&] { return fmt::format("{} to declared {}", cmd.destination_tool->name, own->text); });
 
     // Who uploads.
     if (cmd.renamed && cmd.tool)
@@ -462,6 +488,10 @@ Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explai
     if (!up.has_tty) add("no-tty", w.no_tty, [&] { return std::string("no controlling terminal"); });
     if (!up.container_id.empty()) add("in-container", w.in_container, [&] { return std::string(up.container_id.substr(0, 12)); });
     if (pair.first_seen) add("first-seen-destination", w.first_seen_destination, [&] { return std::string(dest_name); });
+    // rules13: the same job (executable, destination, order of volume) ran on an earlier day.
+    if (jobs_ && !pair.domain.empty())
+        if (const auto* job = jobs_->earlier(job_identity(up), pair.domain, pair.bytes_out, JobMemory::day_of(pair.first)))
+            add("recurring", w.recurring, [&] { return fmt::format("same job on {} earlier day{}", job->days, job->days > 1 ? "s" : ""); });
 
     // Allowlists lower the score; they never blind.
     for (const auto& e : rules_.allow.processes)
@@ -488,6 +518,10 @@ Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explai
     bool left = cmd.upload || upload_shaped || bulk ||
                 (covered && (payload >= s.min_upload_bytes || (a.category && a.category->small_uploads)));
     if (s.require_data && (!has_data || !left) && a.score >= s.alert_threshold) {
+        a.score = s.alert_threshold - 1;
+        a.gated = true;
+    }
+    if (own && a.score >= s.alert_threshold) {  // rules13: own storage stays under the threshold
         a.score = s.alert_threshold - 1;
         a.gated = true;
     }

@@ -13,6 +13,7 @@
 
 #include "detect/command.hpp"
 #include "detect/lineage.hpp"
+#include "detect/recurring.hpp"
 #include "detect/rules.hpp"
 #include "events.hpp"
 
@@ -56,6 +57,8 @@ public:
     const Rules& rules() const { return rules_; }
     // New rules for what comes next (SIGHUP); state built so far (lineage, flows) is kept.
     void replace_rules(Rules rules);
+    // Learn recurring upload jobs into `memory` and score with it (nullptr: off). Not owned.
+    void set_job_memory(JobMemory* memory) { jobs_ = memory; }
 
 private:
     struct Flow {
@@ -126,6 +129,7 @@ private:
     std::unordered_map<std::uint64_t, Flow> flows_;
     std::unordered_map<std::string, Pair> pairs_;
     std::unordered_map<std::string, TimeNs> destinations_;  // first time any process reached it
+    JobMemory* jobs_ = nullptr;  // recurring jobs (run --state-dir)
     TimeNs now_ = 0;
     TimeNs last_expiry_ = 0;
     EngineStats stats_;

@@ -161,7 +161,7 @@ void load_settings(const YAML::Node& node, Settings& s)
                {"alert_threshold", "realert_step", "window_seconds", "max_processes", "max_pairs", "max_flows",
                 "max_staging_files", "max_destinations", "max_reads_per_process", "tls_overhead_bytes",
                 "http_overhead_bytes", "min_upload_bytes", "upload_ratio", "download_ratio", "min_download_bytes",
-                "bulk_upload_bytes", "require_data", "unusual_executable_dirs", "transformers"},
+                "bulk_upload_bytes", "require_data", "unusual_executable_dirs", "transformers", "never_staging", "max_recurring_jobs"},
                {"alert_threshold"});
     constexpr long long big = 1LL << 40;
     for (auto it = node.begin(); it != node.end(); ++it) {
@@ -179,6 +179,7 @@ void load_settings(const YAML::Node& node, Settings& s)
         else if (key == "max_staging_files") s.max_staging_files = size(16);
         else if (key == "max_destinations") s.max_destinations = size(16);
         else if (key == "max_reads_per_process") s.max_reads_per_process = size(1);
+        else if (key == "max_recurring_jobs") s.max_recurring_jobs = size(0);
         else if (key == "tls_overhead_bytes") s.tls_overhead_bytes = bytes();
         else if (key == "http_overhead_bytes") s.http_overhead_bytes = bytes();
         else if (key == "min_upload_bytes") s.min_upload_bytes = bytes();
@@ -189,6 +190,7 @@ void load_settings(const YAML::Node& node, Settings& s)
         else if (key == "require_data") s.require_data = boolean(v, what);
         else if (key == "unusual_executable_dirs") s.unusual_executable_dirs = path_globs(v, what);
         else if (key == "transformers") s.transformers = name_globs(v, what);
+        else if (key == "never_staging") s.never_staging = path_globs(v, what);
     }
 }
 
@@ -210,6 +212,8 @@ void load_signals(const YAML::Node& node, SignalWeights& w)
         {"in-container", &w.in_container},
         {"first-seen-destination", &w.first_seen_destination},
         {"unknown-destination", &w.unknown_destination},
+        {"own-storage", &w.own_storage},
+        {"recurring", &w.recurring},
     };
     expect_map(node, "signals");
     for (auto it = node.begin(); it != node.end(); ++it) {
@@ -294,6 +298,21 @@ void load_sensitive(const YAML::Node& node, Rules& rules)
     }
 }
 
+void check_flag(const YAML::Node& node, const std::string& flag)
+{
+    bool is_short = flag.size() == 2 && flag[0] == '-' && flag[1] != '-';
+    bool is_long = flag.size() > 2 && flag.rfind("--", 0) == 0 && flag.find('=') == std::string::npos;
+    if (!is_short && !is_long) fail(node, fmt::format("flag '{}' must look like -x or --long", flag));
+}
+
+std::vector<std::string> flag_list(const YAML::Node& node, std::string_view what)
+{
+    auto flags = string_list(node, what);
+    std::size_t i = 0;
+    for (const auto& f : node) check_flag(f, flags[i++]);
+    return flags;
+}
+
 std::vector<ArgRule> arg_rules(const YAML::Node& node, std::string_view what)
 {
     expect_seq(node, what);
@@ -301,15 +320,7 @@ std::vector<ArgRule> arg_rules(const YAML::Node& node, std::string_view what)
     for (const auto& item : node) {
         check_keys(item, what, {"flags", "values"}, {"flags"});
         ArgRule r;
-        r.flags = string_list(item["flags"], fmt::format("{}.flags", what));
-        std::size_t i = 0;
-        for (const auto& f : item["flags"]) {
-            const auto& flag = r.flags[i++];
-            bool is_short = flag.size() == 2 && flag[0] == '-' && flag[1] != '-';
-            bool is_long = flag.size() > 2 && flag.rfind("--", 0) == 0 && flag.find('=') == std::string::npos;
-            if (!is_short && !is_long)
-                fail(f, fmt::format("flag '{}' must look like -x or --long", flag));
-        }
+        r.flags = flag_list(item["flags"], fmt::format("{}.flags", what));
         if (item["values"]) r.values = name_globs(item["values"], fmt::format("{}.values", what));
         out.push_back(std::move(r));
     }
@@ -322,7 +333,8 @@ void load_tools(const YAML::Node& node, Rules& rules)
     for (const auto& item : node) {
         check_keys(item, "an upload tool",
                    {"name", "names", "signature_flags", "upload_args", "download_args", "upload_subcommands",
-                    "inline_code", "always", "weight"},
+                    "inline_code", "always", "weight", "value_flags", "credential_flags", "argument_files",
+                    "destination_arg"},
                    {"name", "names"});
         UploadTool t;
         t.name = nonempty(item["name"], "upload tool name");
@@ -334,11 +346,20 @@ void load_tools(const YAML::Node& node, Rules& rules)
         if (item["upload_subcommands"]) {
             expect_seq(item["upload_subcommands"], what + ".upload_subcommands");
             for (const auto& sc : item["upload_subcommands"]) {
-                check_keys(sc, what + " subcommand", {"words", "to"}, {"words"});
+                check_keys(sc, what + " subcommand", {"words", "to", "dest", "dest_flags"}, {"words"});
                 SubcommandRule r;
                 r.words = string_list(sc["words"], what + " subcommand words");
-                if (r.words.empty()) fail(sc["words"], "subcommand words must not be empty");
                 if (sc["to"]) r.to = string_list(sc["to"], what + " subcommand to");
+                // No words: the rule is about the destination alone (scp SRC host:DST).
+                if (r.words.empty() && r.to.empty())
+                    fail(sc["words"], "subcommand words may be empty only with 'to' (where the data goes)");
+                for (std::size_t i = 0; i < r.to.size(); ++i)
+                    if (r.to[i].front() == '<' && r.to[i] != "<remote>" && r.to[i] != "<ssh>")
+                        fail(sc["to"][i], fmt::format("unknown destination form '{}' (expected <remote>, <ssh> or a "
+                                                      "prefix such as s3://)",
+                                                      r.to[i]));
+                if (sc["dest"]) r.dest = static_cast<int>(integer(sc["dest"], what + " subcommand dest", 1, 64));
+                if (sc["dest_flags"]) r.dest_flags = flag_list(sc["dest_flags"], what + " subcommand dest_flags");
                 t.upload_subcommands.push_back(std::move(r));
             }
         }
@@ -356,6 +377,11 @@ void load_tools(const YAML::Node& node, Rules& rules)
         }
         if (item["always"]) t.always = boolean(item["always"], what + ".always");
         if (item["weight"]) t.weight = static_cast<int>(integer(item["weight"], what + ".weight", -100, 100));
+        if (item["value_flags"]) t.value_flags = flag_list(item["value_flags"], what + ".value_flags");
+        if (item["credential_flags"]) t.credential_flags = flag_list(item["credential_flags"], what + ".credential_flags");
+        if (item["argument_files"]) t.argument_files = flag_list(item["argument_files"], what + ".argument_files");
+        if (item["destination_arg"])
+            t.destination_arg = static_cast<int>(integer(item["destination_arg"], what + ".destination_arg", 1, 64));
         if (!t.always && t.upload_args.empty() && t.upload_subcommands.empty() && !t.inline_code)
             fail(item, fmt::format("{} says nothing about uploads: give upload_args, upload_subcommands, "
                                    "inline_code or always: true",
@@ -392,6 +418,59 @@ std::vector<AllowEntry> allow_entries(const YAML::Node& node, std::string_view w
     return out;
 }
 
+// own_storage: {tools: [...], destinations: ["domain/path" | {domain, path, remote, tools}]}
+void load_own_storage(const YAML::Node& node, Rules& rules)
+{
+    check_keys(node, "own_storage", {"tools", "destinations"}, {"destinations"});
+    auto known_tool = [&](const YAML::Node& at, const std::string& name) {
+        if (std::none_of(rules.tools.begin(), rules.tools.end(), [&](const UploadTool& t) { return t.name == name; }))
+            fail(at, fmt::format("own_storage: tool '{}' is not an upload_tools name", name));
+    };
+    auto tool_names = [&](const YAML::Node& list, std::string_view what) {
+        auto names = string_list(list, what);
+        for (std::size_t i = 0; i < names.size(); ++i) known_tool(list[i], names[i]);
+        return names;
+    };
+    if (node["tools"]) rules.own_storage.tools = tool_names(node["tools"], "own_storage.tools");
+    const YAML::Node list = node["destinations"];
+    expect_seq(list, "own_storage.destinations");
+    for (const auto& item : list) {
+        OwnDestination d;
+        std::string host;
+        if (item.IsMap()) {
+            check_keys(item, "an own_storage destination", {"domain", "path", "remote", "tools"}, {"domain"});
+            host = nonempty(item["domain"], "own_storage destination domain");
+            if (item["path"]) d.path = nonempty(item["path"], "own_storage destination path");
+            if (item["remote"]) d.remote = nonempty(item["remote"], "own_storage destination remote");
+            if (item["tools"]) d.tools = tool_names(item["tools"], "own_storage destination tools");
+        } else {
+            auto text = nonempty(item, "an own_storage destination");
+            auto slash = text.find('/');
+            host = text.substr(0, slash);
+            if (slash != std::string::npos) d.path = text.substr(slash + 1);
+        }
+        while (!d.path.empty() && d.path.front() == '/') d.path.erase(0, 1);
+        if (!d.remote.empty() && d.remote.back() == ':') d.remote.pop_back();
+        if (host.find("://") != std::string::npos || host.find(':') != std::string::npos)
+            fail(item, fmt::format("own_storage destination '{}': write a domain and a path ('s3.amazonaws.com/bucket'), "
+                                   "not a URL",
+                                   host));
+        std::string error;
+        auto pattern = DomainPattern::compile(host, error);
+        if (!pattern) fail(item, fmt::format("own_storage destination: bad domain '{}': {}", host, error));
+        d.domain = std::move(*pattern);
+        // A domain alone would trust every bucket of a public provider, the attacker's too.
+        if (d.path.empty() && d.remote.empty())
+            fail(item, fmt::format("own_storage destination '{}' needs a bucket or path ('{}/bucket') or a remote", host,
+                                   host));
+        d.text = d.remote.empty() ? fmt::format("{}/{}", host, d.path)
+                                  : fmt::format("{}: at {}{}", d.remote, host, d.path.empty() ? "" : "/" + d.path);
+        if (d.tools.empty() && rules.own_storage.tools.empty())
+            fail(item, "own_storage destination has no tools: give own_storage.tools or the destination's tools");
+        rules.own_storage.destinations.push_back(std::move(d));
+    }
+}
+
 void load_allowlists(const YAML::Node& node, Allowlists& a)
 {
     check_keys(node, "allowlists", {"processes", "destinations", "users", "containers"});
@@ -406,7 +485,7 @@ Rules load(const YAML::Node& root)
     if (!root.IsDefined() || root.IsNull()) throw LoadError{root.Mark(), "the rules file is empty"};
     check_keys(root, "the rules file",
                {"version", "rule_name", "settings", "signals", "categories", "services", "sensitive_files",
-                "upload_tools", "allowlists"},
+                "upload_tools", "allowlists", "own_storage"},
                {"version", "categories", "services", "sensitive_files", "upload_tools"});
     if (integer(root["version"], "version", 0, 1000) != 1) fail(root["version"], "unsupported rules version (expected 1)");
     Rules rules;
@@ -418,6 +497,7 @@ Rules load(const YAML::Node& root)
     load_sensitive(root["sensitive_files"], rules);
     load_tools(root["upload_tools"], rules);
     if (root["allowlists"]) load_allowlists(root["allowlists"], rules.allow);
+    if (root["own_storage"]) load_own_storage(root["own_storage"], rules);
     return rules;
 }
 
@@ -455,6 +535,12 @@ const SensitiveClass* Rules::classify(std::string_view path, std::string* displa
         }
     }
     return nullptr;
+}
+
+bool Rules::never_staging(std::string_view path) const
+{
+    return std::any_of(settings.never_staging.begin(), settings.never_staging.end(),
+                       [&](const PathGlob& g) { return g.matches(path); });
 }
 
 const Category* Rules::category(std::string_view name) const

