@@ -25,6 +25,8 @@ unit: build
 	cd $(BUILD) && ctest --output-on-failure
 	$(PYTHON) tests/tools/validate_ndjson.py $(BUILD)/ecs_samples.ndjson
 	$(PYTHON) tests/tools/validate_ndjson.py --expect-invalid $(BUILD)/ecs_samples_invalid.ndjson
+	$(PYTHON) tests/tools/check_ecs.py --require-kinds alert,event,metric,state $(BUILD)/ecs_samples.ndjson
+	$(PYTHON) tests/tools/check_ecs.py --expect-invalid $(BUILD)/ecs_samples_not_ecs.ndjson
 	scripts/validate-manifests
 
 e2e: build

@@ -113,6 +113,14 @@ Pipeline::Pipeline(const PipelineOptions& options) : state_(std::make_unique<Sta
     auto rules = load(options.rules_file, options.require_trusted_rules);
     state_->min_score = options.min_score >= 0 ? options.min_score : rules.settings.alert_threshold;
     state_->engine = std::make_unique<detect::Engine>(std::move(rules));
+    // host.*, agent.*, rule.ruleset, and event.created: when this monitor wrote the record.
+    auto context = output::Context::local(options.rules_file.empty() ? "built-in" : options.rules_file);
+    context.clock = [] {
+        return static_cast<TimeNs>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
+    };
+    state_->encoder = output::EcsEncoder(std::move(context));
     state_->sink = options.output_file.empty() ? std::make_unique<output::NdjsonSink>(STDOUT_FILENO)
                                                : output::NdjsonSink::open_file(options.output_file);
 }
@@ -132,7 +140,7 @@ void Pipeline::started(TimeNs time, const std::vector<HookReport>& hooks, std::s
     state.mode = hooks.empty() ? "replay" : "run";
     state.processes_scanned = processes_scanned;
     state.capabilities = capabilities;
-    state_->write(output::to_ndjson_line(state));
+    state_->write(state_->encoder.line(state));
     flush(false);
 }
 
@@ -154,7 +162,7 @@ bool Pipeline::reload_rules(TimeNs time, std::string& error)
     state.version = EXFILWATCH_VERSION;
     state.mode = "run";
     state.rules_source = state_->options.rules_file.empty() ? "built-in" : state_->options.rules_file;
-    state_->write(output::to_ndjson_line(state));
+    state_->write(state_->encoder.line(state));
     return true;
 }
 
@@ -177,6 +185,12 @@ void Pipeline::on_event(const Event& event)
 
 void Pipeline::metrics(TimeNs time, std::vector<std::pair<std::string, std::uint64_t>> counters)
 {
+    append_counters(counters);
+    state_->write(state_->encoder.line(output::Metrics{time, std::move(counters)}));
+}
+
+void Pipeline::append_counters(std::vector<std::pair<std::string, std::uint64_t>>& counters) const
+{
     auto engine = state_->engine->stats();
     counters.emplace_back("detect.events", engine.events);
     counters.emplace_back("detect.alerts", engine.alerts);
@@ -190,7 +204,6 @@ void Pipeline::metrics(TimeNs time, std::vector<std::pair<std::string, std::uint
     counters.emplace_back("output.dropped_lines", state_->sink->dropped_lines());
     counters.emplace_back("rules.reloads", state_->rule_reloads);
     counters.emplace_back("rules.reload_errors", state_->rule_reload_errors);
-    state_->write(output::to_ndjson_line(output::Metrics{time, std::move(counters)}));
 }
 
 void Pipeline::stopped(TimeNs time, const std::string& reason)
@@ -202,7 +215,7 @@ void Pipeline::stopped(TimeNs time, const std::string& reason)
     state.rules_source = state_->options.rules_file.empty() ? "built-in" : state_->options.rules_file;
     state.events = state_->options.events;
     state.reason = reason;
-    state_->write(output::to_ndjson_line(state));
+    state_->write(state_->encoder.line(state));
 }
 
 void Pipeline::flush(bool final)

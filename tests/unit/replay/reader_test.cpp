@@ -301,7 +301,7 @@ TEST_CASE("reader: events in order, bad and huge lines reported with line number
 
 TEST_CASE("reader: a huge last line without a newline is reported, and empty input is fine")
 {
-    auto r = replay_text(output::to_ndjson_line(samples::events()[2]) + "\n" + std::string(5000, '{'), 1024);
+    auto r = replay_text(output::to_ndjson_line(samples::events()[2]) + "\n" + std::string(5000, '{'), 2048);
     CHECK(r.events.size() == 1);
     REQUIRE(r.errors.size() == 1);
     CHECK(r.errors[0].first == 2);
