@@ -234,7 +234,6 @@ int run(const RunOptions& options)
     std::vector<HookReport> hooks;
     for (const auto& hook : monitor->hooks()) hooks.push_back(HookReport{hook.name, hook.attached, hook.reason});
     pipeline.started(now(), hooks, scanned, capabilities);
-    if (server) server->set_ready(true);
 
     std::uint64_t decode_errors = 0;
     // Userspace lag: how old a record is (since the kernel wrote it) when it is decoded; the
@@ -308,6 +307,18 @@ int run(const RunOptions& options)
         events.clear();
     };
 
+    // The /metrics snapshot: the metric record's counters, from now on once a second.
+    auto publish_metrics = [&] {
+        std::vector<std::pair<std::string, std::uint64_t>> counters;
+        collect_metrics(counters, false);
+        pipeline.append_counters(counters);
+        server->publish(std::move(counters));
+    };
+    if (server) {
+        publish_metrics();
+        server->set_ready(true);  // hooks attached, /proc scanned, monitor-started written
+    }
+
     const std::uint64_t started = now();
     const std::uint64_t deadline = options.duration_s > 0
                                        ? started + static_cast<std::uint64_t>(options.duration_s * 1e9)
@@ -348,12 +359,7 @@ int run(const RunOptions& options)
             tick(t);
             next_tick = t + 1'000'000'000ULL;
             if (!options.health_file.empty()) touch(options.health_file);
-            if (server) {  // the /metrics snapshot: the metric record's counters, once a second
-                std::vector<std::pair<std::string, std::uint64_t>> counters;
-                collect_metrics(counters, false);
-                pipeline.append_counters(counters);
-                server->publish(std::move(counters));
-            }
+            if (server) publish_metrics();
         }
         if (next_stats && t >= next_stats) {
             std::vector<std::pair<std::string, std::uint64_t>> counters;
