@@ -27,6 +27,7 @@ unit: build
 	$(PYTHON) tests/tools/validate_ndjson.py --expect-invalid $(BUILD)/ecs_samples_invalid.ndjson
 	$(PYTHON) tests/tools/check_ecs.py --require-kinds alert,event,metric,state $(BUILD)/ecs_samples.ndjson
 	$(PYTHON) tests/tools/check_ecs.py --expect-invalid $(BUILD)/ecs_samples_not_ecs.ndjson
+	$(PYTHON) tests/tools/check_index_template.py $(BUILD)/ecs_samples.ndjson
 	scripts/validate-manifests
 
 e2e: build

@@ -2,7 +2,7 @@
 says the target is up, then sees the counters a test moved (records read, an alert after an
 upload); promtool accepts a scrape; /healthz and /readyz answer as documented (not ready before
 the hooks are attached), and the endpoint refuses what it does not serve. The records of the run
-are checked against ECS's field definitions too."""
+are checked against ECS's field definitions and deploy/siem's index template too."""
 
 import json
 import os
@@ -239,3 +239,7 @@ def test_prometheus_scrapes_the_counters_a_test_moved(tmp_path, fake_home, stand
                             "--require-kinds", "alert,event,metric,state", str(monitor.output)],
                            capture_output=True, text=True, timeout=300)
     assert check.returncode == 0, check.stdout[-4000:] + check.stderr[-2000:]
+    # ... and against the Elasticsearch index template of deploy/siem: every field mapped.
+    mapped = subprocess.run([paths.PYTHON, os.path.join(ROOT, "tests", "tools", "check_index_template.py"),
+                             str(monitor.output)], capture_output=True, text=True, timeout=300)
+    assert mapped.returncode == 0, mapped.stdout[-4000:] + mapped.stderr[-2000:]
