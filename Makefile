@@ -29,6 +29,7 @@ unit: build
 	$(PYTHON) tests/tools/check_ecs.py --expect-invalid $(BUILD)/ecs_samples_not_ecs.ndjson
 	$(PYTHON) tests/tools/check_index_template.py $(BUILD)/ecs_samples.ndjson
 	scripts/validate-manifests
+	tests/deploy/test-validate.sh
 
 e2e: build
 	$(PYTHON) -m pytest -c tests/e2e/pytest.ini tests/e2e
