@@ -15,4 +15,5 @@ DNS_NAME = "pastebin.com"
 DNS_ADDRESS = "127.0.0.5"
 # run --listen (the monitor's /metrics, /healthz, /readyz) and the Prometheus server scraping it.
 METRICS_PORT = int(os.environ.get("E2E_METRICS_PORT", "9464"))
-PROMETHEUS_PORT = int(os.environ.get("E2E_PROMETHEUS_PORT", "9090"))
+# Not 9090: installing the prometheus package starts its own server there on a systemd host.
+PROMETHEUS_PORT = int(os.environ.get("E2E_PROMETHEUS_PORT", "19090"))
