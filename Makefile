@@ -25,7 +25,11 @@ unit: build
 	cd $(BUILD) && ctest --output-on-failure
 	$(PYTHON) tests/tools/validate_ndjson.py $(BUILD)/ecs_samples.ndjson
 	$(PYTHON) tests/tools/validate_ndjson.py --expect-invalid $(BUILD)/ecs_samples_invalid.ndjson
+	$(PYTHON) tests/tools/check_ecs.py --require-kinds alert,event,metric,state $(BUILD)/ecs_samples.ndjson
+	$(PYTHON) tests/tools/check_ecs.py --expect-invalid $(BUILD)/ecs_samples_not_ecs.ndjson
+	$(PYTHON) tests/tools/check_index_template.py $(BUILD)/ecs_samples.ndjson
 	scripts/validate-manifests
+	tests/deploy/test-validate.sh
 
 e2e: build
 	$(PYTHON) -m pytest -c tests/e2e/pytest.ini tests/e2e

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "commands/commands.hpp"
+#include "output/metrics_server.hpp"
 
 namespace {
 
@@ -72,6 +73,18 @@ int main(int argc, char** argv)
             },
             "POW2", "power of two"))
         ->capture_default_str();
+
+    run_cmd->add_option("--listen", run_options.listen,
+                        "serve /metrics (Prometheus), /healthz and /readyz on ADDR:PORT, e.g. 127.0.0.1:9464 or "
+                        "[::1]:9464 (off unless given; read-only, GET only)")
+        ->check(CLI::Validator(
+            [](const std::string& text) -> std::string {
+                std::uint16_t port = 0;
+                return exfilwatch::output::parse_listen_address(text, port)
+                           ? std::string()
+                           : "must be ADDR:PORT with a numeric IPv4 address or a [bracketed] IPv6 address";
+            },
+            "ADDR:PORT", "listen address"));
 
     ReplayOptions replay_options;
     auto* replay_cmd = app.add_subcommand("replay", "run the detection engine over recorded telemetry (no privileges)");

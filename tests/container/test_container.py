@@ -8,6 +8,8 @@ service on loopback: containers reach it through --network host and --add-host.
 """
 
 import re
+import urllib.error
+import urllib.request
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,7 +19,7 @@ import yaml
 
 from harness import (ATTACKS, Monitor, alert_threshold, as_list, assert_alert,
                      check_service_saw, execute, get, is_action, is_alert, paths, wait_until)
-from harness.config import HTTP_PORT, HTTPS_PORT
+from harness.config import HTTP_PORT, HTTPS_PORT, METRICS_PORT
 
 DAEMONSET = paths.REPO / "deploy" / "daemonset.yaml"
 DETECTION_TIMEOUT_S = 30.0
@@ -141,7 +143,29 @@ def daemonset_docker_args(old_docker):
             continue  # the custom-rules ConfigMap: optional, absent by default
         else:
             pytest.fail(f"no docker equivalent for volume {volume}", pytrace=False)
+    # Container ports (the /metrics, /healthz, /readyz listener) published on loopback, the
+    # first at METRICS_PORT: what the kubelet's probes and Prometheus reach on the pod's address.
+    for offset, port in enumerate(container.get("ports", [])):
+        args += ["-p", f"127.0.0.1:{METRICS_PORT + offset}:{port['containerPort']}/{port.get('protocol', 'TCP').lower()}"]
     return args, list(container["args"])
+
+
+def probe_url(container, probe):
+    """The host URL of an httpGet probe of the container (its port by name or number)."""
+    http_get = container[probe]["httpGet"]
+    ports = container.get("ports", [])
+    index = next(i for i, p in enumerate(ports) if http_get["port"] in (p.get("name"), p["containerPort"]))
+    return f"http://127.0.0.1:{METRICS_PORT + index}{http_get['path']}"
+
+
+def http_status(url):
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except (urllib.error.URLError, ConnectionError, OSError):
+        return None
 
 
 def docker_knows_new_caps(busybox):
@@ -214,7 +238,7 @@ def test_container_upload_alert_carries_full_container_id(images, standin, fake_
 def test_monitor_image_with_daemonset_settings(images, standin, fake_home, tmp_path):
     """Deliverable 5: the monitor in its own image, started with the DaemonSet's capabilities
     and mounts (not --privileged), attaches every hook, detects a host-side scenario and names
-    a container's upload by its full id; its liveness probe passes."""
+    a container's upload by its full id; its readiness and liveness probes pass."""
     old_docker = not docker_knows_new_caps(images["busybox"])
     docker_args, monitor_args = daemonset_docker_args(old_docker)
     assert "--privileged" not in docker_args
@@ -226,11 +250,16 @@ def test_monitor_image_with_daemonset_settings(images, standin, fake_home, tmp_p
         assert hooks["degraded"] == [], f"hooks degraded in the container: {hooks['degraded']}"
         assert hooks["attached"], "no hook attached"
 
-        # The probe passes once the ring-buffer loop has touched its health file (every second).
+        # The kubelet's probes, as the DaemonSet declares them: readiness on /readyz (hooks
+        # attached, /proc scanned), liveness on /healthz (the ring-buffer loop runs).
         _, container = daemonset_container()
-        probe = container["livenessProbe"]["exec"]["command"]
-        wait_until(lambda: docker("exec", name, *probe, check=False).returncode == 0,
-                   PROBE_TIMEOUT_S, f"the liveness probe ({' '.join(probe)}) to pass")
+        for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+            url = probe_url(container, probe)
+            assert url.endswith(path), url
+            wait_until(lambda: http_status(url) == 200, PROBE_TIMEOUT_S, f"the {probe} ({url}) to answer 200")
+        metrics_url = probe_url(container, "livenessProbe").replace("/healthz", "/metrics")
+        with urllib.request.urlopen(metrics_url, timeout=5) as response:
+            assert "exfilwatch_ringbuf_records_read_total" in response.read().decode()
 
         scenario = ATTACKS[0]  # curl uploads ~/.netrc to a Slack webhook, on the host
         execute(scenario, fake_home, tmp_path, HTTPS_PORT)

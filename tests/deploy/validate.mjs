@@ -1,6 +1,8 @@
 // Validates Kubernetes manifests offline against the API schemas bundled in kubernetes-models
-// (no cluster, no network). usage: node validate.mjs FILE.yaml... ; exit 1 on any invalid object.
-import { readFileSync } from "node:fs";
+// (no cluster, no network), and custom resources against the OpenAPI schema of their CRD in
+// crds/ (the Prometheus Operator's ServiceMonitor). usage: node validate.mjs FILE.yaml... ;
+// exit 1 on any invalid object.
+import { readFileSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { parseAllDocuments } from "yaml";
 import path from "node:path";
@@ -76,6 +78,44 @@ function unknownFieldErrors(items) {
     return errors;
 }
 
+// Custom resources: "group/version Kind" -> an ajv validator of the CRD's openAPIV3Schema. The
+// schema is made strict the way the API server prunes: a field not in `properties` is an error
+// (unless the schema preserves unknown fields or declares additionalProperties).
+function loadCrds() {
+    const here = path.dirname(fileURLToPath(import.meta.url));
+    const dir = path.join(here, "crds");
+    const Ajv = require("ajv");
+    const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false, logger: false });
+    const close = (schema) => {
+        if (schema === null || typeof schema !== "object") return schema;
+        for (const value of Object.values(schema)) close(value);
+        if (schema.properties && schema.additionalProperties === undefined &&
+            !schema["x-kubernetes-preserve-unknown-fields"]) {
+            schema.additionalProperties = false;
+        }
+        if (schema["x-kubernetes-int-or-string"]) {
+            delete schema.type;
+            schema.anyOf = [{ type: "integer" }, { type: "string" }];
+        }
+        return schema;
+    };
+    const validators = new Map();
+    for (const name of readdirSync(dir).filter((f) => f.endsWith(".yaml"))) {
+        for (const doc of parseAllDocuments(readFileSync(path.join(dir, name), "utf8"))) {
+            const crd = doc.toJS();
+            if (crd?.kind !== "CustomResourceDefinition") continue;
+            for (const version of crd.spec.versions) {
+                const schema = close(structuredClone(version.schema.openAPIV3Schema));
+                // metadata is the API server's ObjectMeta, not described by the CRD.
+                if (schema.properties?.metadata) schema.properties.metadata = { type: "object" };
+                validators.set(`${crd.spec.group}/${version.name} ${crd.spec.names.kind}`, ajv.compile(schema));
+            }
+        }
+    }
+    return validators;
+}
+const crds = loadCrds();
+
 let failures = 0;
 let checked = 0;
 const typed = [];
@@ -102,6 +142,20 @@ for (const file of files) {
         }
         const obj = doc.toJS();
         if (obj === null || obj === undefined) return;  // empty document between separators
+        const custom = crds.get(`${obj.apiVersion} ${obj.kind}`);
+        if (custom) {
+            if (custom(obj) && typeof obj.metadata?.name === "string") {
+                checked++;
+                console.log(`${where}: ${obj.apiVersion} ${obj.kind} ${obj.metadata.name}: valid (CRD schema)`);
+            } else {
+                const errors = (custom.errors ?? []).map((e) => `${e.instancePath || "/"} ${e.message}` +
+                    (e.params?.additionalProperty ? ` (${e.params.additionalProperty})` : ""));
+                if (typeof obj.metadata?.name !== "string") errors.push("metadata.name is missing");
+                console.error(`${where}: ${obj.kind} ${obj.metadata?.name ?? ""}: ${errors.join("; ")}`);
+                failures++;
+            }
+            return;
+        }
         try {
             const Model = modelFor(obj.apiVersion, obj.kind);
             new Model(obj).validate();

@@ -218,7 +218,7 @@ def test_connect_socket_inode_joins_proc_fd(monitor, standin):
         fds = {os.readlink(f"/proc/{client.pid}/fd/{fd}")
                for fd in os.listdir(f"/proc/{client.pid}/fd")}
         assert f"socket:[{get(connect, 'exfilwatch.flow.socket_inode')}]" in fds
-        assert get(connect, "exfilwatch.flow.socket_inode") == client.inode
+        assert get(connect, "exfilwatch.flow.socket_inode") == str(client.inode)  # u64: a string
         assert get(connect, "exfilwatch.flow.adopted") is None
         client.command("send 1000")
         client.close()
@@ -226,7 +226,7 @@ def test_connect_socket_inode_joins_proc_fd(monitor, standin):
         client.kill()
     summary = monitor.wait_for(flow(client.pid, **{"exfilwatch.flow.final": True}), WAIT_S,
                                "the final flow-summary of the held client")
-    assert get(summary, "exfilwatch.flow.socket_inode") == client.inode
+    assert get(summary, "exfilwatch.flow.socket_inode") == str(client.inode)
     assert get(summary, "source.bytes") == 1000
 
 
@@ -245,7 +245,7 @@ def test_socket_older_than_monitor_is_adopted(tmp_path, fake_home, standin):
         client.kill()
     assert get(summary, "process.name").startswith("python3")
     assert get(summary, "exfilwatch.flow.adopted") is True
-    assert get(summary, "exfilwatch.flow.socket_inode") == client.inode
+    assert get(summary, "exfilwatch.flow.socket_inode") == str(client.inode)
     assert get(summary, "source.bytes") == 200000  # only what was sent after the start
     # the kernel's own counter covers the connection's whole life
     assert get(summary, "exfilwatch.flow.tcp_bytes_acked") == 205000 + 2  # + SYN and FIN

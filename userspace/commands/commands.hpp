@@ -19,6 +19,7 @@ struct RunOptions {
     std::string health_file;          // touched every second while the loop runs (liveness)
     std::uint32_t ring_buffer_bytes = 16u << 20;  // kernel -> userspace ring: a power of two >= 4096
     std::string state_dir;            // recurring upload jobs kept here; empty: not kept
+    std::string listen;               // ADDR:PORT of /metrics, /healthz, /readyz; empty: off
 };
 
 struct ReplayOptions {

@@ -172,6 +172,14 @@ Pipeline::Pipeline(const PipelineOptions& options) : state_(std::make_unique<Sta
         state_->jobs = open_job_memory(options.state_dir, max_jobs, state_->jobs_path);
         state_->engine->set_job_memory(state_->jobs.get());
     }
+    // host.*, agent.*, rule.ruleset, and event.created: when this monitor wrote the record.
+    auto context = output::Context::local(options.rules_file.empty() ? "built-in" : options.rules_file);
+    context.clock = [] {
+        return static_cast<TimeNs>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
+    };
+    state_->encoder = output::EcsEncoder(std::move(context));
     state_->sink = options.output_file.empty() ? std::make_unique<output::NdjsonSink>(STDOUT_FILENO)
                                                : output::NdjsonSink::open_file(options.output_file);
 }
@@ -191,7 +199,7 @@ void Pipeline::started(TimeNs time, const std::vector<HookReport>& hooks, std::s
     state.mode = hooks.empty() ? "replay" : "run";
     state.processes_scanned = processes_scanned;
     state.capabilities = capabilities;
-    state_->write(output::to_ndjson_line(state));
+    state_->write(state_->encoder.line(state));
     flush(false);
 }
 
@@ -213,7 +221,7 @@ bool Pipeline::reload_rules(TimeNs time, std::string& error)
     state.version = EXFILWATCH_VERSION;
     state.mode = "run";
     state.rules_source = state_->options.rules_file.empty() ? "built-in" : state_->options.rules_file;
-    state_->write(output::to_ndjson_line(state));
+    state_->write(state_->encoder.line(state));
     return true;
 }
 
@@ -236,6 +244,13 @@ void Pipeline::on_event(const Event& event)
 
 void Pipeline::metrics(TimeNs time, std::vector<std::pair<std::string, std::uint64_t>> counters)
 {
+    append_counters(counters);
+    if (state_->jobs) state_->save_jobs();
+    state_->write(state_->encoder.line(output::Metrics{time, std::move(counters)}));
+}
+
+void Pipeline::append_counters(std::vector<std::pair<std::string, std::uint64_t>>& counters) const
+{
     auto engine = state_->engine->stats();
     counters.emplace_back("detect.events", engine.events);
     counters.emplace_back("detect.alerts", engine.alerts);
@@ -252,9 +267,7 @@ void Pipeline::metrics(TimeNs time, std::vector<std::pair<std::string, std::uint
     if (state_->jobs) {
         counters.emplace_back("detect.recurring_jobs", state_->jobs->jobs().size());
         counters.emplace_back("detect.evicted_recurring_jobs", state_->jobs->evicted());
-        state_->save_jobs();
     }
-    state_->write(output::to_ndjson_line(output::Metrics{time, std::move(counters)}));
 }
 
 void Pipeline::stopped(TimeNs time, const std::string& reason)
@@ -266,7 +279,7 @@ void Pipeline::stopped(TimeNs time, const std::string& reason)
     state.rules_source = state_->options.rules_file.empty() ? "built-in" : state_->options.rules_file;
     state.events = state_->options.events;
     state.reason = reason;
-    state_->write(output::to_ndjson_line(state));
+    state_->write(state_->encoder.line(state));
 }
 
 void Pipeline::flush(bool final)

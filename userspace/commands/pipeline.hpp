@@ -44,6 +44,8 @@ public:
     bool reload_rules(TimeNs time, std::string& error);
     void on_event(const Event& event);
     void metrics(TimeNs time, std::vector<std::pair<std::string, std::uint64_t>> counters);
+    // Appends the counters a metric record adds to the caller's (detect.*, output.*, rules.*).
+    void append_counters(std::vector<std::pair<std::string, std::uint64_t>>& counters) const;
     void stopped(TimeNs time, const std::string& reason);
     void flush(bool final);
     bool output_broken() const;

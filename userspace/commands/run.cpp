@@ -29,6 +29,7 @@
 #include "enrich/socket_owners.hpp"
 #include "kernel/capabilities.hpp"
 #include "kernel/monitor.hpp"
+#include "output/metrics_server.hpp"
 
 namespace exfilwatch::commands {
 namespace {
@@ -188,6 +189,16 @@ int run(const RunOptions& options)
     Pipeline pipeline(
         PipelineOptions{options.rules_file, options.events, options.min_score, options.output_file, true, options.state_dir});
     install_signal_handlers();
+    // --listen: up before attach, so /readyz can say "not yet" while the programs load.
+    std::unique_ptr<output::MetricsServer> server;
+    if (!options.listen.empty()) {
+        std::string listen_error;
+        server = output::MetricsServer::start(options.listen, listen_error);
+        if (!server) {
+            fmt::print(stderr, "exfilwatch: {}\n", listen_error);
+            return 2;
+        }
+    }
 
     const std::uint32_t self = static_cast<std::uint32_t>(getpid());
     kernel::MonitorOptions kernel_options;
@@ -234,11 +245,12 @@ int run(const RunOptions& options)
     // maximum is reported per metric record, then starts over.
     std::uint64_t records_read = 0;
     std::uint64_t lag_max_ns = 0;
-    auto collect_metrics = [&](std::vector<std::pair<std::string, std::uint64_t>>& counters) {
+    // `for_record`: a metric record starts the lag maximum over; a /metrics snapshot does not.
+    auto collect_metrics = [&](std::vector<std::pair<std::string, std::uint64_t>>& counters, bool for_record = true) {
         counters.emplace_back("decode.errors", decode_errors);
         counters.emplace_back("ringbuf.records_read", records_read);
         counters.emplace_back("ringbuf.lag_max_us", lag_max_ns / 1000);
-        lag_max_ns = 0;
+        if (for_record) lag_max_ns = 0;
         kernel::append_metrics(monitor->counters(), counters);
         auto p = processes.stats();
         counters.emplace_back("processes.live", p.live);
@@ -291,6 +303,18 @@ int run(const RunOptions& options)
         events.clear();
     };
 
+    // The /metrics snapshot: the metric record's counters, from now on once a second.
+    auto publish_metrics = [&] {
+        std::vector<std::pair<std::string, std::uint64_t>> counters;
+        collect_metrics(counters, false);
+        pipeline.append_counters(counters);
+        server->publish(std::move(counters));
+    };
+    if (server) {
+        publish_metrics();
+        server->set_ready(true);  // hooks attached, /proc scanned, monitor-started written
+    }
+
     const std::uint64_t started = now();
     const std::uint64_t deadline = options.duration_s > 0
                                        ? started + static_cast<std::uint64_t>(options.duration_s * 1e9)
@@ -325,11 +349,13 @@ int run(const RunOptions& options)
             break;
         }
         process_batch();
+        if (server) server->heartbeat();
         std::uint64_t t = now();
         if (t >= next_tick) {
             tick(t);
             next_tick = t + 1'000'000'000ULL;
             if (!options.health_file.empty()) touch(options.health_file);
+            if (server) publish_metrics();
         }
         if (next_stats && t >= next_stats) {
             std::vector<std::pair<std::string, std::uint64_t>> counters;
@@ -340,6 +366,7 @@ int run(const RunOptions& options)
         pipeline.flush(false);
     }
 
+    if (server) server->set_ready(false);
     // Drain what the kernel still holds, then report what live processes read so far.
     while (monitor->poll(batch, 0) > 0 || monitor->holding()) process_batch();
     process_batch();

@@ -1,8 +1,15 @@
-// output: the ECS mapping of every record kind. Field names follow ECS 8.x; what ECS has no field
-// for lives under `exfilwatch.*`. Keep schemas/*.schema.json and replay/ in step with this file.
+// output: the ECS mapping of every record kind. Field names follow ECS (ecs_version, checked
+// against ECS's own field definitions in tests/tools/check_ecs.py); what ECS has no field for
+// lives under `exfilwatch.*`. Keep schemas/*.schema.json and replay/ in step with this file.
 #include "output/ecs.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <type_traits>
 #include <functional>
@@ -19,16 +26,67 @@ void timestamp_field(JsonWriter& json, std::string_view name, TimeNs time)
     json.timestamp(time);
 }
 
-void string_array(JsonWriter& json, std::string_view name, const std::vector<std::string>& values)
-{
-    json.array(name);
-    for (const auto& v : values) json.string(v);
-    json.end_array();
-}
-
 void optional_field(JsonWriter& json, std::string_view name, const std::string& value)
 {
     if (!value.empty()) json.field(name, value);
+}
+
+// How many of `size` array items the writer's limits allow (all when unlimited).
+std::size_t item_count(JsonWriter& json, std::size_t size)
+{
+    return json.items_allowed(size) ? size : json.limits().max_items;
+}
+
+void string_array(JsonWriter& json, std::string_view name, const std::vector<std::string>& values)
+{
+    json.array(name);
+    const std::size_t n = item_count(json, values.size());
+    for (std::size_t i = 0; i < n; ++i) json.string(values[i]);
+    json.end_array();
+}
+
+// A u64 that can pass 2^53 (cookies, inodes, cgroup ids) as a decimal string: JSON readers with
+// doubles and Elasticsearch's signed `long` cannot hold every value.
+void u64_string(JsonWriter& json, std::string_view name, std::uint64_t value)
+{
+    json.field(name, std::to_string(value));
+}
+
+std::string first_line(const std::string& path)
+{
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    return line;
+}
+
+std::string link_target(const char* path)
+{
+    char buf[128];
+    auto n = ::readlink(path, buf, sizeof buf);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+}
+
+// ecs, host and agent: the first members of every record.
+void identity(JsonWriter& json, const Context& c)
+{
+    json.object("ecs");
+    json.field("version", ecs_version);
+    json.end_object();
+    if (!c.host_name.empty() || !c.host_hostname.empty() || !c.host_id.empty()) {
+        json.object("host");
+        optional_field(json, "name", c.host_name);
+        optional_field(json, "hostname", c.host_hostname);
+        optional_field(json, "id", c.host_id);
+        json.end_object();
+    }
+    json.object("agent");
+    json.field("type", "exfilwatch");
+    json.field("name", "exfilwatch");
+    json.field("version", EXFILWATCH_VERSION);
+    optional_field(json, "id", c.agent_id);
+    optional_field(json, "ephemeral_id", c.agent_ephemeral_id);
+    json.end_object();
 }
 
 std::string join_command_line(const std::vector<std::string>& args)
@@ -44,16 +102,25 @@ std::string join_command_line(const std::vector<std::string>& args)
     return line;
 }
 
-// The `event` object; `categories`/`types` are ECS allowed values, written as arrays.
-void event_header(JsonWriter& json, TimeNs time, std::string_view kind, std::string_view action,
+// The record's start and its open `event` object; `categories`/`types` are ECS allowed values,
+// written as arrays.
+void event_header(JsonWriter& json, const Context& context, TimeNs time, std::string_view kind, std::string_view action,
                   std::initializer_list<std::string_view> categories = {},
                   std::initializer_list<std::string_view> types = {})
 {
     json.begin_object();
     timestamp_field(json, "@timestamp", time);
+    identity(json, context);
     json.object("event");
     json.field("kind", kind);
     json.field("action", action);
+    json.field("module", "exfilwatch");
+    json.key("dataset");
+    json.raw(kind == "alert"    ? "\"exfilwatch.alert\""
+             : kind == "event"  ? "\"exfilwatch.telemetry\""
+             : kind == "metric" ? "\"exfilwatch.metric\""
+                                : "\"exfilwatch.state\"");
+    timestamp_field(json, "created", context.clock ? context.clock() : time);
     if (categories.size()) {
         json.array("category");
         for (auto c : categories) json.string(c);
@@ -101,6 +168,9 @@ void begin_process(JsonWriter& json, const ProcessRef& p, ArgsCache* cache)
     json.key("id");
     json.string(std::to_string(p.uid));  // ECS user.id is a keyword
     json.end_object();
+    // ECS: a process with a controlling TTY belongs to an interactive session. process.tty
+    // itself (the device numbers) is not known.
+    json.field("interactive", p.has_tty);
     if (p.start_time) timestamp_field(json, "start", p.start_time);
 }
 
@@ -129,9 +199,9 @@ void begin_extension(JsonWriter& json, const ProcessRef& p)
     json.object("process");
     json.field("args_truncated", p.args_truncated);
     json.field("has_tty", p.has_tty);  // ECS process.tty is an object of device numbers
-    json.field("cgroup_id", p.cgroup_id);
-    if (p.stdin_pipe) json.field("stdin_pipe", p.stdin_pipe);
-    if (p.stdout_pipe) json.field("stdout_pipe", p.stdout_pipe);
+    u64_string(json, "cgroup_id", p.cgroup_id);
+    if (p.stdin_pipe) u64_string(json, "stdin_pipe", p.stdin_pipe);
+    if (p.stdout_pipe) u64_string(json, "stdout_pipe", p.stdout_pipe);
     static constexpr std::string_view stdout_kinds[] = {"", "pipe", "file", "other"};
     if (p.stdout_kind != StdoutKind::unknown) json.field("stdout", stdout_kinds[static_cast<int>(p.stdout_kind)]);
     json.end_object();
@@ -141,6 +211,16 @@ void endpoint(JsonWriter& json, const Endpoint& ep)
 {
     optional_field(json, "ip", ep.ip);
     if (ep.port) json.field("port", ep.port);
+}
+
+// source / destination without a byte count: left out when nothing is known (no empty objects).
+void endpoint_object(JsonWriter& json, std::string_view name, const Endpoint& ep, const std::string& domain = {})
+{
+    if (ep.ip.empty() && !ep.port && domain.empty()) return;
+    json.object(name);
+    endpoint(json, ep);
+    optional_field(json, "domain", domain);
+    json.end_object();
 }
 
 std::string_view network_type(const std::string& ip)
@@ -155,6 +235,7 @@ void network(JsonWriter& json, std::string_view transport, std::string_view type
              const std::uint64_t* bytes = nullptr)
 {
     json.object("network");
+    json.field("direction", "egress");  // every flow watched is one this host opened
     if (!transport.empty()) json.field("transport", transport);
     if (!type.empty()) json.field("type", type);
     if (!protocol.empty()) json.field("protocol", protocol);
@@ -175,18 +256,19 @@ void file_object(JsonWriter& json, const std::string& path, std::uint64_t inode,
 void flow_extension(JsonWriter& json, const FlowKey& flow)
 {
     json.object("flow");
-    json.field("cookie", flow.socket_cookie);
+    u64_string(json, "cookie", flow.socket_cookie);
 }
 
 // Per event kind: event header, ECS objects, then the exfilwatch extension; one record.
 struct EventWriter {
     JsonWriter& json;
     ArgsCache* cache;
+    const Context& context;
 
     void common_start(TimeNs time, std::string_view action, std::initializer_list<std::string_view> categories,
                       std::initializer_list<std::string_view> types, std::string_view outcome = {})
     {
-        event_header(json, time, "event", action, categories, types);
+        event_header(json, context, time, "event", action, categories, types);
         if (!outcome.empty()) json.field("outcome", outcome);
         json.end_object();
     }
@@ -271,17 +353,12 @@ struct EventWriter {
         common_start(e.time, "connect", {"network"}, {"connection", "start"});
         begin_process(json, e.process, cache);
         finish_process(e.process);
-        json.object("source");
-        endpoint(json, e.source);
-        json.end_object();
-        json.object("destination");
-        endpoint(json, e.destination);
-        optional_field(json, "domain", e.destination_domain);
-        json.end_object();
+        endpoint_object(json, "source", e.source);
+        endpoint_object(json, "destination", e.destination, e.destination_domain);
         network(json, transport_name(e.transport), e.ipv6 ? "ipv6" : "ipv4", {});
         begin_extension(json, e.process);
         flow_extension(json, e.flow);
-        if (e.socket_inode) json.field("socket_inode", e.socket_inode);
+        if (e.socket_inode) u64_string(json, "socket_inode", e.socket_inode);
         if (e.adopted) json.field("adopted", true);
         json.end_object();
         json.end_object();
@@ -293,19 +370,22 @@ struct EventWriter {
         common_start(e.time, "tls-client-hello", {"network"}, {"protocol"});
         begin_process(json, e.process, cache);
         finish_process(e.process);
-        json.object("destination");
-        endpoint(json, e.destination);
-        json.end_object();
+        endpoint_object(json, "destination", e.destination);
         network(json, "tcp", network_type(e.destination.ip), "tls");
-        json.object("tls");
-        json.object("client");
-        optional_field(json, "server_name", e.server_name);
-        json.end_object();
-        if (auto v = tls_version_text(e.version); !v.empty()) {
-            json.field("version", v);
-            json.field("version_protocol", e.version == 0x0300 ? "ssl" : "tls");
+        const auto version = tls_version_text(e.version);
+        if (!e.server_name.empty() || !version.empty()) {
+            json.object("tls");
+            if (!e.server_name.empty()) {
+                json.object("client");
+                json.field("server_name", e.server_name);
+                json.end_object();
+            }
+            if (!version.empty()) {
+                json.field("version", version);
+                json.field("version_protocol", e.version == 0x0300 ? "ssl" : "tls");
+            }
+            json.end_object();
         }
-        json.end_object();
         begin_extension(json, e.process);
         flow_extension(json, e.flow);
         json.end_object();
@@ -331,7 +411,10 @@ struct EventWriter {
         string_array(json, "resolved_ip", e.resolved_ips);
         json.array("answers");
         const std::string* owner = &e.question;
+        std::size_t budget = item_count(json, e.cnames.size() + e.resolved_ips.size());
         for (const auto& cname : e.cnames) {
+            if (budget == 0) break;
+            --budget;
             json.begin_object();
             json.field("name", *owner);
             json.field("type", "CNAME");
@@ -340,6 +423,8 @@ struct EventWriter {
             owner = &cname;
         }
         for (const auto& ip : e.resolved_ips) {
+            if (budget == 0) break;
+            --budget;
             json.begin_object();
             json.field("name", *owner);
             json.field("type", ip.find(':') != std::string::npos ? "AAAA" : "A");
@@ -360,9 +445,7 @@ struct EventWriter {
         common_start(e.time, "http-request", {"network", "web"}, {"protocol", "access"});
         begin_process(json, e.process, cache);
         finish_process(e.process);
-        json.object("destination");
-        endpoint(json, e.destination);
-        json.end_object();
+        endpoint_object(json, "destination", e.destination);
         network(json, "tcp", network_type(e.destination.ip), "http");
         json.object("http");
         json.object("request");
@@ -407,7 +490,7 @@ struct EventWriter {
         flow_extension(json, e.flow);
         json.field("final", e.final);
         optional_field(json, "domain_source", e.domain_source);
-        if (e.socket_inode) json.field("socket_inode", e.socket_inode);
+        if (e.socket_inode) u64_string(json, "socket_inode", e.socket_inode);
         if (e.adopted) json.field("adopted", true);
         if (e.tcp_bytes_acked || e.tcp_bytes_received) {
             json.field("tcp_bytes_acked", e.tcp_bytes_acked);
@@ -419,18 +502,89 @@ struct EventWriter {
     }
 };
 
-template <typename Record>
-std::string line_of(const Record& record, void (*write)(JsonWriter&, const Record&))
+// The `exfilwatch.chain` / blind-spot process entry: who, with the redacted command line.
+void lineage_entry(JsonWriter& json, const ProcessRef& p)
 {
-    std::string out;
-    out.reserve(1024);
-    JsonWriter json(out);
-    write(json, record);
-    return out;
+    json.begin_object();
+    json.field("pid", p.pid);
+    json.field("entity_id", p.entity_id);
+    json.field("name", p.name);
+    optional_field(json, "executable", p.executable);
+    json.field("command_line", detect::redacted_command_line(p.args, 4096));
+    json.object("parent");
+    json.field("pid", p.ppid);
+    json.end_object();
+    json.end_object();
 }
 
+// Retries of an over-long record: shorter strings and fewer array items at each level.
+constexpr JsonLimits shrink_levels[] = {{2048, 64}, {512, 16}, {128, 4}, {32, 1}};
+
+// Writes one record into `out` (cleared) with `write(json, cache_allowed)`, then rewrites it under
+// shrinking limits while it is longer than max_line_bytes. A shortened record ends its last member,
+// the `exfilwatch` object, with "truncated":true. Cached argv members are not limited, so the
+// cache is only used for the first attempt.
+template <typename Write>
+void bounded_line(std::string& out, Write&& write)
+{
+    out.clear();
+    {
+        JsonWriter json(out);
+        write(json, true);
+    }
+    if (out.size() <= max_line_bytes) return;
+    for (const auto& limits : shrink_levels) {
+        out.clear();
+        JsonWriter json(out);
+        json.set_limits(limits);
+        write(json, false);
+        if (json.truncated() && out.size() >= 2 && out.compare(out.size() - 2, 2, "}}") == 0)
+            out.insert(out.size() - 2, ",\"truncated\":true");
+        if (out.size() <= max_line_bytes) return;
+    }
+}
+
+std::string random_uuid()
+{
+    return first_line("/proc/sys/kernel/random/uuid");
+}
 
 }  // namespace
+
+Context Context::local(std::string ruleset)
+{
+    Context c;
+    c.ruleset = std::move(ruleset);
+    char name[256] = {};
+    if (::gethostname(name, sizeof name - 1) == 0) c.host_hostname = name;
+    // In a pod the UTS namespace's hostname is the pod's, not the node's: say only what is known.
+    const char* node = std::getenv("NODE_NAME");
+    if (node && *node) {
+        const auto own = link_target("/proc/self/ns/uts");
+        const auto init = link_target("/proc/1/ns/uts");
+        if (own.empty() || own != init) c.host_hostname.clear();
+        c.host_name = node;
+    } else {
+        c.host_name = c.host_hostname;
+    }
+    // PID 1's root is the host's when the monitor shares the host's PID namespace (the DaemonSet).
+    for (const char* path : {"/proc/1/root/etc/machine-id", "/etc/machine-id", "/var/lib/dbus/machine-id"}) {
+        auto id = first_line(path);
+        if (id.size() == 32 && std::all_of(id.begin(), id.end(), [](char ch) { return std::isxdigit(static_cast<unsigned char>(ch)); })) {
+            c.host_id = id;
+            break;
+        }
+    }
+    c.agent_id = c.host_id;
+    c.agent_ephemeral_id = random_uuid();
+    return c;
+}
+
+const Context& default_context()
+{
+    static const Context context = Context::local();
+    return context;
+}
 
 std::string_view event_action(const Event& event)
 {
@@ -441,36 +595,61 @@ std::string_view event_action(const Event& event)
     return actions[event.index()];
 }
 
-void write_event(JsonWriter& json, const Event& event, ArgsCache* cache) { std::visit(EventWriter{json, cache}, event); }
-
-void write_alert(JsonWriter& json, const Alert& a, ArgsCache* cache)
+void write_event(JsonWriter& json, const Event& event, ArgsCache* cache, const Context& context)
 {
-    event_header(json, a.time, "alert", "exfiltration-suspected", {"intrusion_detection", "network"}, {"info"});
+    std::visit(EventWriter{json, cache, context}, event);
+}
+
+void write_alert(JsonWriter& json, const Alert& a, ArgsCache* cache, const Context& context)
+{
+    // A rising score of an incident already reported updates it (same event.id).
+    if (a.incident_update)
+        event_header(json, context, a.time, "alert", "exfiltration-suspected", {"intrusion_detection", "network"},
+                     {"info", "change"});
+    else
+        event_header(json, context, a.time, "alert", "exfiltration-suspected", {"intrusion_detection", "network"},
+                     {"info"});
+    optional_field(json, "id", a.incident_id);
     json.field("risk_score", static_cast<std::int64_t>(a.risk_score));
     json.field("severity", static_cast<std::int64_t>(a.risk_score));
     json.field("reason", a.reason);
     json.end_object();
     json.field("message", a.reason);
     json.object("rule");
+    json.field("id", a.rule_name);
     json.field("name", a.rule_name);
+    json.field("ruleset", context.ruleset);
     optional_field(json, "category", a.category);
     json.end_object();
 
+    // ECS types threat.tactic.* and threat.technique.* as arrays (one item per tactic/technique).
     const std::string technique = a.technique_id.empty() ? std::string("T1567") : a.technique_id;
+    auto one = [&json](std::string_view name, std::string_view value) {
+        json.array(name);
+        json.string(value);
+        json.end_array();
+    };
+    auto reference = [](std::string_view id) {
+        std::string url = "https://attack.mitre.org/techniques/";
+        for (char ch : id) url.push_back(ch == '.' ? '/' : ch);
+        return url + "/";
+    };
     json.object("threat");
     json.field("framework", "MITRE ATT&CK");
     json.object("tactic");
-    json.field("id", "TA0010");
-    json.field("name", "Exfiltration");
-    json.field("reference", "https://attack.mitre.org/tactics/TA0010/");
+    one("id", "TA0010");
+    one("name", "Exfiltration");
+    one("reference", "https://attack.mitre.org/tactics/TA0010/");
     json.end_object();
     json.object("technique");
-    json.field("id", technique);
-    if (auto name = technique_name(technique); !name.empty()) json.field("name", name);
+    one("id", technique);
+    if (auto name = technique_name(technique); !name.empty()) one("name", name);
+    one("reference", reference(technique));
     if (!a.subtechnique_id.empty()) {
         json.object("subtechnique");
-        json.field("id", a.subtechnique_id);
-        if (auto name = technique_name(a.subtechnique_id); !name.empty()) json.field("name", name);
+        one("id", a.subtechnique_id);
+        if (auto name = technique_name(a.subtechnique_id); !name.empty()) one("name", name);
+        one("reference", reference(a.subtechnique_id));
         json.end_object();
     }
     json.end_object();
@@ -487,11 +666,13 @@ void write_alert(JsonWriter& json, const Alert& a, ArgsCache* cache)
     optional_field(json, "domain", a.destination_domain);
     json.field("bytes", a.bytes_in);
     json.end_object();
+    network(json, {}, network_type(a.destination.ip), {});
 
     begin_extension(json, a.process);
     optional_field(json, "category", a.category);
     json.array("signals");
-    for (const auto& s : a.signals) {
+    for (std::size_t i = 0, n = item_count(json, a.signals.size()); i < n; ++i) {
+        const auto& s = a.signals[i];
         json.begin_object();
         json.field("name", s.name);
         json.field("weight", static_cast<std::int64_t>(s.weight));
@@ -500,7 +681,8 @@ void write_alert(JsonWriter& json, const Alert& a, ArgsCache* cache)
     }
     json.end_array();
     json.array("files");
-    for (const auto& f : a.files) {
+    for (std::size_t i = 0, n = item_count(json, a.files.size()); i < n; ++i) {
+        const auto& f = a.files[i];
         json.begin_object();
         json.field("path", f.path);
         optional_field(json, "class", f.sensitive_class);
@@ -509,28 +691,35 @@ void write_alert(JsonWriter& json, const Alert& a, ArgsCache* cache)
     }
     json.end_array();
     json.array("chain");
-    for (const auto& p : a.chain) {
-        json.begin_object();
-        json.field("pid", p.pid);
-        json.field("entity_id", p.entity_id);
-        json.field("name", p.name);
-        optional_field(json, "executable", p.executable);
-        json.field("command_line", detect::redacted_command_line(p.args, 4096));
-        json.object("parent");
-        json.field("pid", p.ppid);
-        json.end_object();
-        json.end_object();
-    }
+    for (std::size_t i = 0, n = item_count(json, a.chain.size()); i < n; ++i) lineage_entry(json, a.chain[i]);
     json.end_array();
     json.end_object();
     json.end_object();
 }
 
-void write_state(JsonWriter& json, const MonitorState& s)
+void write_blind_spot(JsonWriter& json, const BlindSpot& b, const Context& context)
+{
+    event_header(json, context, b.time, "alert", "monitor-blind-spot", {"host"}, {"info"});
+    json.field("reason", b.detail);
+    json.end_object();
+    json.field("message", b.detail);
+    json.object("exfilwatch");
+    json.object("blind_spot");
+    json.field("cause", b.cause);
+    json.field("lost", b.lost);
+    json.end_object();
+    json.array("processes");
+    for (std::size_t i = 0, n = item_count(json, b.processes.size()); i < n; ++i) lineage_entry(json, b.processes[i]);
+    json.end_array();
+    json.end_object();
+    json.end_object();
+}
+
+void write_state(JsonWriter& json, const MonitorState& s, const Context& context)
 {
     const bool started = s.action == StateAction::started;
     const bool stopped = s.action == StateAction::stopped;
-    event_header(json, s.time, "state",
+    event_header(json, context, s.time, "state",
                  started ? "monitor-started" : stopped ? "monitor-stopped" : "rules-reloaded");
     if (stopped) json.field("reason", s.reason);
     json.end_object();
@@ -578,9 +767,9 @@ void write_state(JsonWriter& json, const MonitorState& s)
     json.end_object();
 }
 
-void write_metrics(JsonWriter& json, const Metrics& m)
+void write_metrics(JsonWriter& json, const Metrics& m, const Context& context)
 {
-    event_header(json, m.time, "metric", "stats");
+    event_header(json, context, m.time, "metric", "stats");
     json.end_object();
     json.object("service");
     json.field("name", "exfilwatch");
@@ -593,28 +782,72 @@ void write_metrics(JsonWriter& json, const Metrics& m)
     json.end_object();
 }
 
-std::string to_ndjson_line(const Event& event)
+std::string to_ndjson_line(const Event& event, const Context& context)
 {
-    return line_of<Event>(event, [](JsonWriter& json, const Event& e) { write_event(json, e); });
+    std::string out;
+    bounded_line(out, [&](JsonWriter& json, bool) { write_event(json, event, nullptr, context); });
+    return out;
 }
-std::string to_ndjson_line(const Alert& alert)
+
+std::string to_ndjson_line(const Alert& alert, const Context& context)
 {
-    return line_of<Alert>(alert, [](JsonWriter& json, const Alert& a) { write_alert(json, a); });
+    std::string out;
+    bounded_line(out, [&](JsonWriter& json, bool) { write_alert(json, alert, nullptr, context); });
+    return out;
+}
+
+std::string to_ndjson_line(const BlindSpot& blind_spot, const Context& context)
+{
+    std::string out;
+    bounded_line(out, [&](JsonWriter& json, bool) { write_blind_spot(json, blind_spot, context); });
+    return out;
+}
+
+std::string to_ndjson_line(const MonitorState& state, const Context& context)
+{
+    std::string out;
+    bounded_line(out, [&](JsonWriter& json, bool) { write_state(json, state, context); });
+    return out;
+}
+
+std::string to_ndjson_line(const Metrics& metrics, const Context& context)
+{
+    std::string out;
+    bounded_line(out, [&](JsonWriter& json, bool) { write_metrics(json, metrics, context); });
+    return out;
 }
 
 std::string_view EcsEncoder::line(const Event& event)
 {
-    buffer_.clear();
-    JsonWriter json(buffer_);
-    write_event(json, event, &cache_);
+    bounded_line(buffer_, [&](JsonWriter& json, bool cached) {
+        write_event(json, event, cached ? &cache_ : nullptr, context_);
+    });
     return buffer_;
 }
 
 std::string_view EcsEncoder::line(const Alert& alert)
 {
-    buffer_.clear();
-    JsonWriter json(buffer_);
-    write_alert(json, alert, &cache_);
+    bounded_line(buffer_, [&](JsonWriter& json, bool cached) {
+        write_alert(json, alert, cached ? &cache_ : nullptr, context_);
+    });
+    return buffer_;
+}
+
+std::string_view EcsEncoder::line(const BlindSpot& blind_spot)
+{
+    bounded_line(buffer_, [&](JsonWriter& json, bool) { write_blind_spot(json, blind_spot, context_); });
+    return buffer_;
+}
+
+std::string_view EcsEncoder::line(const MonitorState& state)
+{
+    bounded_line(buffer_, [&](JsonWriter& json, bool) { write_state(json, state, context_); });
+    return buffer_;
+}
+
+std::string_view EcsEncoder::line(const Metrics& metrics)
+{
+    bounded_line(buffer_, [&](JsonWriter& json, bool) { write_metrics(json, metrics, context_); });
     return buffer_;
 }
 
@@ -649,8 +882,6 @@ std::string_view ArgsCache::members(const std::vector<std::string>& args)
     encode(e.members);
     return e.members;
 }
-std::string to_ndjson_line(const MonitorState& state) { return line_of(state, &write_state); }
-std::string to_ndjson_line(const Metrics& metrics) { return line_of(metrics, &write_metrics); }
 
 std::string_view errno_name(int error)
 {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -12,6 +13,34 @@
 #include "output/json.hpp"
 
 namespace exfilwatch::output {
+
+// The ECS version every record declares (ecs.version) and is checked against in the tests
+// (tests/data/ecs/ecs_flat.yml).
+inline constexpr std::string_view ecs_version = "9.4.0";
+
+// No record line is longer than this (without its '\n'): container runtimes split longer log
+// lines in two (16 KiB). Longer records are rewritten with shorter strings and fewer array items,
+// each cut marked, and `exfilwatch.truncated: true`.
+inline constexpr std::size_t max_line_bytes = 16 * 1024 - 1;
+
+// Who writes the records and where: host.*, agent.*, rule.ruleset, and the clock of
+// event.created. Read once at start (local()); a test builds its own.
+struct Context {
+    std::string host_name;           // NODE_NAME (the Kubernetes node) when set, else the hostname
+    std::string host_hostname;       // the host's hostname; empty when only a pod's own is known
+    std::string host_id;             // the host's /etc/machine-id; empty when unreadable
+    std::string agent_id;            // stable per host: host_id (one monitor per host)
+    std::string agent_ephemeral_id;  // this run's random UUID
+    std::string ruleset = "built-in";  // rule.ruleset: "built-in" or the rules file
+    std::function<TimeNs()> clock;   // event.created; when empty, event.created is @timestamp
+
+    // Reads NODE_NAME, the hostname and the machine id (the host's, through /proc/1/root when
+    // the monitor runs in a container with the host's PID namespace).
+    static Context local(std::string ruleset = "built-in");
+};
+
+// Context::local() read once, without a clock: what the one-argument writers use.
+const Context& default_context();
 
 struct HookStatus {
     std::string name;
@@ -68,27 +97,40 @@ private:
     std::uint64_t hits_ = 0, misses_ = 0;
 };
 
-// Each writes one whole record (a JSON object, no newline) at the writer's current position.
+// Each writes one whole record (a JSON object, no newline) at the writer's current position,
+// without the line-length bound (to_ndjson_line and EcsEncoder apply it).
 // `cache`, when given, saves redacting a command line seen recently (the output is the same).
-void write_event(JsonWriter& json, const Event& event, ArgsCache* cache = nullptr);
-void write_alert(JsonWriter& json, const Alert& alert, ArgsCache* cache = nullptr);
-void write_state(JsonWriter& json, const MonitorState& state);
-void write_metrics(JsonWriter& json, const Metrics& metrics);
+void write_event(JsonWriter& json, const Event& event, ArgsCache* cache = nullptr,
+                 const Context& context = default_context());
+void write_alert(JsonWriter& json, const Alert& alert, ArgsCache* cache = nullptr,
+                 const Context& context = default_context());
+// A BlindSpot as an alert-kind record (event.action monitor-blind-spot).
+void write_blind_spot(JsonWriter& json, const BlindSpot& blind_spot, const Context& context = default_context());
+void write_state(JsonWriter& json, const MonitorState& state, const Context& context = default_context());
+void write_metrics(JsonWriter& json, const Metrics& metrics, const Context& context = default_context());
 
-// One record as an NDJSON line, without the trailing '\n'.
-std::string to_ndjson_line(const Event& event);
-std::string to_ndjson_line(const Alert& alert);
-std::string to_ndjson_line(const MonitorState& state);
-std::string to_ndjson_line(const Metrics& metrics);
+// One record as an NDJSON line, without the trailing '\n', at most max_line_bytes long.
+std::string to_ndjson_line(const Event& event, const Context& context = default_context());
+std::string to_ndjson_line(const Alert& alert, const Context& context = default_context());
+std::string to_ndjson_line(const BlindSpot& blind_spot, const Context& context = default_context());
+std::string to_ndjson_line(const MonitorState& state, const Context& context = default_context());
+std::string to_ndjson_line(const Metrics& metrics, const Context& context = default_context());
 
 // The encoder of the hot path: one reused line buffer and an ArgsCache. Each call returns the
-// record's NDJSON line (without '\n'), valid until the next call.
+// record's NDJSON line (without '\n', at most max_line_bytes), valid until the next call.
 class EcsEncoder {
 public:
+    explicit EcsEncoder(Context context = default_context()) : context_(std::move(context)) {}
+
     std::string_view line(const Event& event);
     std::string_view line(const Alert& alert);
+    std::string_view line(const BlindSpot& blind_spot);
+    std::string_view line(const MonitorState& state);
+    std::string_view line(const Metrics& metrics);
+    const Context& context() const { return context_; }
 
 private:
+    Context context_;
     std::string buffer_;
     ArgsCache cache_;
 };

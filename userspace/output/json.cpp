@@ -75,6 +75,12 @@ void append_text(std::string& out, std::string_view value)
         const unsigned char c = s[i];
         if (c >= 0x80) {
             if (std::size_t len = utf8_sequence_length(s + i, n - i)) {
+                // U+2028 / U+2029 (E2 80 A8 / A9) end a line for JavaScript and some log shippers.
+                if (escape && len == 3 && c == 0xE2 && s[i + 1] == 0x80 && (s[i + 2] == 0xA8 || s[i + 2] == 0xA9)) {
+                    out.append(s[i + 2] == 0xA8 ? "\\u2028" : "\\u2029");
+                    i += len;
+                    continue;
+                }
                 out.append(value.data() + i, len);
                 i += len;
             } else {
@@ -152,6 +158,35 @@ void append_json_string(std::string& out, std::string_view value)
     out.push_back('"');
 }
 
+bool append_json_string(std::string& out, std::string_view value, std::size_t max_bytes)
+{
+    out.push_back('"');
+    const std::size_t start = out.size();
+    append_text<true>(out, value);
+    bool cut = out.size() - start > max_bytes;
+    if (cut) {
+        // Walk the escaped text token by token (an escape, a UTF-8 sequence, an ASCII byte) and
+        // stop before the first one that would pass the limit.
+        std::size_t pos = start, end = start;
+        const std::size_t limit = start + max_bytes;
+        while (pos < out.size()) {
+            const auto c = static_cast<unsigned char>(out[pos]);
+            std::size_t len = 1;
+            if (c == '\\') len = out[pos + 1] == 'u' ? 6 : 2;
+            else if (c >= 0xF0) len = 4;
+            else if (c >= 0xE0) len = 3;
+            else if (c >= 0xC0) len = 2;
+            if (pos + len > limit) break;
+            pos += len;
+            end = pos;
+        }
+        out.resize(end);
+        out.append(truncation_marker);
+    }
+    out.push_back('"');
+    return cut;
+}
+
 std::string sanitize_utf8(std::string_view value)
 {
     std::string out;
@@ -197,7 +232,10 @@ void JsonWriter::key(std::string_view name)
 void JsonWriter::string(std::string_view value)
 {
     separate();
-    append_json_string(out_, value);
+    if (limits_.max_string_bytes == SIZE_MAX)
+        append_json_string(out_, value);
+    else if (append_json_string(out_, value, limits_.max_string_bytes))
+        truncated_ = true;
 }
 
 void JsonWriter::integer(std::int64_t value)

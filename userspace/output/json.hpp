@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -14,7 +15,19 @@ namespace exfilwatch::output {
 // Strings are arbitrary bytes (argv and paths are not UTF-8 by contract): well-formed UTF-8
 // (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF) passes through unchanged, and
 // every byte that is not part of a well-formed sequence becomes U+FFFD (one U+FFFD per byte).
-// Control characters are escaped (\n, \t, \u0001, ...), as are '"' and '\'.
+// Control characters are escaped (\n, \t, \u0001, ...), as are '"' and '\', and U+2028/U+2029
+// (line and paragraph separators: JavaScript and many log line splitters break lines on them).
+//
+// Limits (off by default) bound a record: a string longer than `max_string_bytes` once escaped is
+// cut at a character boundary (never inside an escape or a UTF-8 sequence) and ends with
+// `truncation_marker`; loops over arrays ask `items_allowed()`. Either sets truncated().
+struct JsonLimits {
+    std::size_t max_string_bytes = SIZE_MAX;  // escaped bytes, without the quotes
+    std::size_t max_items = SIZE_MAX;         // items per array that honours it
+};
+
+inline constexpr std::string_view truncation_marker = "...[truncated]";
+
 class JsonWriter {
 public:
     explicit JsonWriter(std::string& out) : out_(out) {}
@@ -50,6 +63,19 @@ public:
 
     std::string& buffer() { return out_; }
 
+    void set_limits(const JsonLimits& limits) { limits_ = limits; }
+    const JsonLimits& limits() const { return limits_; }
+    bool limited() const { return limits_.max_string_bytes != SIZE_MAX || limits_.max_items != SIZE_MAX; }
+    // True when an array of `count` items may be written whole; else the caller writes
+    // limits().max_items of them (and the record is marked truncated).
+    bool items_allowed(std::size_t count)
+    {
+        if (count <= limits_.max_items) return true;
+        truncated_ = true;
+        return false;
+    }
+    bool truncated() const { return truncated_; }
+
 private:
     void separate() {
         if (need_comma_) out_.push_back(',');
@@ -58,10 +84,15 @@ private:
 
     std::string& out_;
     bool need_comma_ = false;  // a value was written at this level: the next one needs a ','
+    JsonLimits limits_;
+    bool truncated_ = false;
 };
 
 // Appends `value` as a JSON string literal (with quotes), with the rules described above.
 void append_json_string(std::string& out, std::string_view value);
+// The same, cut to at most `max_bytes` escaped bytes plus truncation_marker when longer. Returns
+// whether it was cut.
+bool append_json_string(std::string& out, std::string_view value, std::size_t max_bytes);
 
 // Length of the well-formed multi-byte UTF-8 sequence at s[0..n) (RFC 3629), or 0 when none
 // starts there (also 0 for ASCII bytes: callers handle those first). Requires n >= 1.

@@ -173,9 +173,9 @@ void read_process(Extract& x, const JsonNode& root, ProcessRef& p)
     const JsonNode* ext = x.object(x.object(&root, "exfilwatch"), "exfilwatch.process");
     x.boolean(ext, "exfilwatch.process.args_truncated", p.args_truncated);
     x.boolean(ext, "exfilwatch.process.has_tty", p.has_tty);
-    x.integer(ext, "exfilwatch.process.cgroup_id", p.cgroup_id);
-    x.integer(ext, "exfilwatch.process.stdin_pipe", p.stdin_pipe);
-    x.integer(ext, "exfilwatch.process.stdout_pipe", p.stdout_pipe);
+    x.keyword_integer(ext, "exfilwatch.process.cgroup_id", p.cgroup_id);
+    x.keyword_integer(ext, "exfilwatch.process.stdin_pipe", p.stdin_pipe);
+    x.keyword_integer(ext, "exfilwatch.process.stdout_pipe", p.stdout_pipe);
     std::string stdout_kind;
     x.string(ext, "exfilwatch.process.stdout", stdout_kind);
     p.stdout_kind = stdout_kind == "pipe"   ? StdoutKind::pipe
@@ -197,7 +197,7 @@ void read_endpoint(Extract& x, const JsonNode* node, bool is_source, Endpoint& e
 void read_flow(Extract& x, const JsonNode& root, FlowKey& flow)
 {
     const JsonNode* f = x.object(x.object(&root, "exfilwatch"), "exfilwatch.flow", true);
-    x.integer(f, "exfilwatch.flow.cookie", flow.socket_cookie, true);
+    x.keyword_integer(f, "exfilwatch.flow.cookie", flow.socket_cookie, true);
 }
 
 bool read_transport(Extract& x, const JsonNode& root, Transport& out)
@@ -286,7 +286,7 @@ void read_event(Extract& x, const JsonNode& root, std::string_view action, Event
         x.string(dst, "destination.domain", e.destination_domain);
         e.ipv6 = type.empty() ? e.destination.ip.find(':') != std::string::npos : type == "ipv6";
         const JsonNode* flow = extension(x, root, "exfilwatch.flow");
-        x.integer(flow, "exfilwatch.flow.socket_inode", e.socket_inode);
+        x.keyword_integer(flow, "exfilwatch.flow.socket_inode", e.socket_inode);
         x.boolean(flow, "exfilwatch.flow.adopted", e.adopted);
     } else if (action == "tls-client-hello") {
         auto& e = reuse<TlsClientHelloEvent>(out);
@@ -350,7 +350,7 @@ void read_event(Extract& x, const JsonNode& root, std::string_view action, Event
         const JsonNode* flow = extension(x, root, "exfilwatch.flow");
         x.boolean(flow, "exfilwatch.flow.final", e.final);
         x.string(flow, "exfilwatch.flow.domain_source", e.domain_source);
-        x.integer(flow, "exfilwatch.flow.socket_inode", e.socket_inode);
+        x.keyword_integer(flow, "exfilwatch.flow.socket_inode", e.socket_inode);
         x.boolean(flow, "exfilwatch.flow.adopted", e.adopted);
         x.integer(flow, "exfilwatch.flow.tcp_bytes_acked", e.tcp_bytes_acked);
         x.integer(flow, "exfilwatch.flow.tcp_bytes_received", e.tcp_bytes_received);

@@ -13,3 +13,7 @@ RESOLVER_ADDRESS = os.environ.get("E2E_RESOLVER_ADDRESS", "127.0.0.2")
 # only be named through the DNS answer.
 DNS_NAME = "pastebin.com"
 DNS_ADDRESS = "127.0.0.5"
+# run --listen (the monitor's /metrics, /healthz, /readyz) and the Prometheus server scraping it.
+METRICS_PORT = int(os.environ.get("E2E_METRICS_PORT", "9464"))
+# Not 9090: installing the prometheus package starts its own server there on a systemd host.
+PROMETHEUS_PORT = int(os.environ.get("E2E_PROMETHEUS_PORT", "19090"))

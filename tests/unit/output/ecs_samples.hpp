@@ -104,6 +104,53 @@ inline Alert alert()
     return a;
 }
 
+// A later alert of the same incident with a higher score (event.type [info, change]).
+inline Alert incident_update()
+{
+    Alert a = alert();
+    a.time += 1'000'000'000ULL;
+    a.risk_score = 95;
+    a.incident_id = "b1946ac9-4241-1795920500000000000/pastebin.com";
+    a.incident_update = true;
+    return a;
+}
+
+inline BlindSpot blind_spot()
+{
+    BlindSpot b;
+    b.time = t0 + 200;
+    b.cause = "ringbuf_full";
+    b.lost = 906687;
+    b.detail = "906687 records dropped (ring buffer full) while 2 lineages held sensitive data";
+    ProcessRef shell = odd_process();
+    b.processes = {process(), shell};
+    return b;
+}
+
+// A process whose argv alone passes 16 KiB once encoded (multi-byte characters at every cut).
+inline ProcessRef oversized_process()
+{
+    ProcessRef p = process();
+    p.args = {"sh", "-c"};
+    for (int i = 0; i < 40; ++i) p.args.push_back(std::string(300, 'a') + "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80");
+    p.args_truncated = true;
+    return p;
+}
+
+// An alert with a long chain, long evidence and many files: over 16 KiB before truncation.
+inline Alert oversized_alert()
+{
+    Alert a = alert();
+    for (int i = 0; i < 60; ++i) {
+        ProcessRef hop = process(static_cast<std::uint32_t>(5000 + i));
+        hop.args = {"bash", "-c", std::string(500, 'x') + " \xE2\x82\xAC"};
+        a.chain.push_back(hop);
+        a.files.push_back({"/home/alice/.ssh/key-" + std::to_string(i) + std::string(200, 'k'), "ssh-key", 411});
+    }
+    a.signals.push_back({"staging", 10, std::string(8000, 'e') + "\xF0\x9F\x98\x80"});
+    return a;
+}
+
 inline output::MonitorState started()
 {
     output::MonitorState s;

@@ -2,6 +2,8 @@
 // the schema validator (ecs_samples.ndjson must validate, ecs_samples_invalid.ndjson must not).
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -67,7 +69,8 @@ TEST_CASE("exec record: ECS process fields, placement and extension")
     CHECK(r["orchestrator"]["resource"]["id"] == samples::process().pod_uid);
     CHECK(r["exfilwatch"]["process"]["args_truncated"] == false);
     CHECK(r["exfilwatch"]["process"]["has_tty"] == true);
-    CHECK(r["exfilwatch"]["process"]["cgroup_id"] == 12345);
+    CHECK(r["exfilwatch"]["process"]["cgroup_id"] == "12345");  // u64: a string
+    CHECK(p["interactive"] == true);
 }
 
 TEST_CASE("non-UTF-8 argv is repaired and secrets are redacted")
@@ -142,11 +145,11 @@ TEST_CASE("network records: connect, tls, dns, http, flow")
     CHECK(c["destination"]["domain"] == "pastebin.com");
     CHECK(c["network"]["transport"] == "tcp");
     CHECK(c["network"]["type"] == "ipv4");
-    CHECK(c["exfilwatch"]["flow"]["cookie"] == 77);
+    CHECK(c["exfilwatch"]["flow"]["cookie"] == "77");
     auto c6 = parse(output::to_ndjson_line(evs[10]));
     CHECK(c6["network"]["type"] == "ipv6");
     CHECK(c6["network"]["transport"] == "udp");
-    CHECK(c6["exfilwatch"]["flow"]["cookie"].get<std::uint64_t>() == 18446744073709551615ULL);
+    CHECK(c6["exfilwatch"]["flow"]["cookie"] == "18446744073709551615");
 
     auto tls = parse(output::to_ndjson_line(evs[11]));
     CHECK(tls["tls"]["client"]["server_name"] == "pastebin.com");
@@ -192,12 +195,21 @@ TEST_CASE("alert record")
     CHECK(r["event"]["risk_score"] == 87);
     CHECK(r["rule"]["name"] == "sensitive-file-to-paste-site");
     CHECK(r["threat"]["framework"] == "MITRE ATT&CK");
-    CHECK(r["threat"]["tactic"]["id"] == "TA0010");
-    CHECK(r["threat"]["tactic"]["name"] == "Exfiltration");
-    CHECK(r["threat"]["technique"]["id"] == "T1567");
-    CHECK(r["threat"]["technique"]["name"] == "Exfiltration Over Web Service");
-    CHECK(r["threat"]["technique"]["subtechnique"]["id"] == "T1567.003");
-    CHECK(r["threat"]["technique"]["subtechnique"]["name"] == "Exfiltration to Text Storage Sites");
+    // ECS: threat.tactic.* and threat.technique.* are arrays.
+    CHECK(r["threat"]["tactic"]["id"] == json::array({"TA0010"}));
+    CHECK(r["threat"]["tactic"]["name"] == json::array({"Exfiltration"}));
+    CHECK(r["threat"]["technique"]["id"] == json::array({"T1567"}));
+    CHECK(r["threat"]["technique"]["name"] == json::array({"Exfiltration Over Web Service"}));
+    CHECK(r["threat"]["technique"]["reference"] == json::array({"https://attack.mitre.org/techniques/T1567/"}));
+    CHECK(r["threat"]["technique"]["subtechnique"]["id"] == json::array({"T1567.003"}));
+    CHECK(r["threat"]["technique"]["subtechnique"]["name"] == json::array({"Exfiltration to Text Storage Sites"}));
+    CHECK(r["threat"]["technique"]["subtechnique"]["reference"] ==
+          json::array({"https://attack.mitre.org/techniques/T1567/003/"}));
+    CHECK(r["rule"]["id"] == "sensitive-file-to-paste-site");
+    CHECK(r["rule"]["ruleset"] == "built-in");
+    CHECK(r["network"]["direction"] == "egress");
+    CHECK_FALSE(r["event"].contains("id"));  // no incident id given: none is made up
+    CHECK(r["event"]["type"] == json::array({"info"}));
     CHECK(r["source"]["bytes"] == 1048576);
     CHECK(r["destination"]["bytes"] == 512);
     CHECK(r["destination"]["domain"] == "pastebin.com");
@@ -263,6 +275,10 @@ TEST_CASE("sample files for the schema validator")
     valid.push_back(output::to_ndjson_line(samples::rules_reloaded()));
     valid.push_back(output::to_ndjson_line(samples::metrics()));
     valid.push_back(output::to_ndjson_line(Event{ExecEvent{}}));  // all defaults
+    valid.push_back(output::to_ndjson_line(samples::incident_update()));
+    valid.push_back(output::to_ndjson_line(samples::blind_spot()));
+    valid.push_back(output::to_ndjson_line(samples::oversized_alert()));
+    valid.push_back(output::to_ndjson_line(Event{ExecEvent{samples::t0, samples::oversized_process()}}));
     for (const auto& line : valid) CHECK_NOTHROW(parse(line));
     write_file(sample_path("ecs_samples.ndjson"), valid);
 
@@ -294,15 +310,59 @@ TEST_CASE("sample files for the schema validator")
     mutate(alert, [](json& r) { r["event"]["risk_score"] = 101; });
     mutate(alert, [](json& r) { r["threat"]["tactic"]["id"] = "TA0001"; });
     mutate(alert, [](json& r) { r["exfilwatch"]["signals"][0].erase("weight"); });
-    const auto state = valid[valid.size() - 5];
+    const std::size_t extra = 4;  // the records after the all-defaults exec
+    const auto state = valid[valid.size() - 5 - extra];
     mutate(state, [](json& r) { r["exfilwatch"].erase("hooks"); });
     mutate(state, [](json& r) { r["exfilwatch"]["hooks"]["degraded"][0].erase("reason"); });
     mutate(state, [](json& r) { r["exfilwatch"]["capabilities"] = "cap_bpf"; });
-    mutate(valid[valid.size() - 4], [](json& r) { r["event"].erase("reason"); });  // monitor-stopped
-    mutate(valid[valid.size() - 3], [](json& r) { r["exfilwatch"].erase("rules"); });  // rules-reloaded
-    mutate(valid[valid.size() - 2], [](json& r) { r["exfilwatch"]["stats"]["alerts"] = -1; });
-    mutate(valid[valid.size() - 2], [](json& r) { r["exfilwatch"].erase("stats"); });
+    mutate(valid[valid.size() - 4 - extra], [](json& r) { r["event"].erase("reason"); });  // monitor-stopped
+    mutate(valid[valid.size() - 3 - extra], [](json& r) { r["exfilwatch"].erase("rules"); });  // rules-reloaded
+    mutate(valid[valid.size() - 2 - extra], [](json& r) { r["exfilwatch"]["stats"]["alerts"] = -1; });
+    mutate(valid[valid.size() - 2 - extra], [](json& r) { r["exfilwatch"].erase("stats"); });
+    // Every record: ecs, host, agent, event.created/dataset; u64 values as strings; threat arrays.
+    mutate(exec, [](json& r) { r.erase("ecs"); });
+    mutate(exec, [](json& r) { r["ecs"]["version"] = "8.0.0"; });
+    mutate(exec, [](json& r) { r.erase("host"); });
+    mutate(exec, [](json& r) { r["agent"].erase("type"); });
+    mutate(exec, [](json& r) { r["event"].erase("created"); });
+    mutate(exec, [](json& r) { r["exfilwatch"]["process"]["cgroup_id"] = 12345; });
+    mutate(valid[9], [](json& r) { r["exfilwatch"]["flow"]["cookie"] = 77; });
+    mutate(valid[9], [](json& r) { r["network"]["direction"] = "ingress"; });
+    mutate(alert, [](json& r) { r["threat"]["technique"]["id"] = "T1567"; });
+    mutate(alert, [](json& r) { r["rule"].erase("ruleset"); });
+    mutate(alert, [](json& r) { r["event"]["type"] = json::array({"change"}); });
+    const auto blind = valid[valid.size() - 3];
+    mutate(blind, [](json& r) { r["exfilwatch"]["blind_spot"].erase("cause"); });
+    mutate(blind, [](json& r) { r["exfilwatch"].erase("processes"); });
+    mutate(valid.back(), [](json& r) { r["exfilwatch"]["truncated"] = false; });
     write_file(sample_path("ecs_samples_invalid.ndjson"), invalid);
+
+    // Each must fail tests/tools/check_ecs.py: not an ECS field, wrong ECS type, scalar for an
+    // ECS array, a value ECS does not allow, an empty object, a line over 16 KiB.
+    std::vector<std::string> not_ecs;
+    auto violate = [&](const std::string& line, auto&& change) {
+        auto r = json::parse(line);
+        change(r);
+        not_ecs.push_back(r.dump());
+    };
+    violate(exec, [](json& r) { r["process"]["has_tty"] = true; });  // custom field outside exfilwatch.*
+    violate(exec, [](json& r) { r["telemetry"] = 1; });
+    violate(exec, [](json& r) { r["process"]["pid"] = "4242"; });
+    violate(exec, [](json& r) { r["process"]["interactive"] = "yes"; });
+    violate(exec, [](json& r) { r["process"]["start"] = "yesterday"; });
+    violate(exec, [](json& r) { r["event"]["type"] = json::array({"begin"}); });
+    violate(exec, [](json& r) { r["event"]["category"] = "process"; });
+    violate(exec, [](json& r) { r["ecs"]["version"] = "8.11.0"; });
+    violate(exec, [](json& r) { r["exfilwatch"]["process"]["spare"] = json::object(); });
+    violate(exec, [](json& r) { r["exfilwatch"]["pad"] = std::string(16384, 'p'); });
+    violate(exec, [](json& r) { r.erase("agent"); });
+    violate(valid[9], [](json& r) { r["source"] = json::object(); });
+    violate(valid[9], [](json& r) { r["network"]["direction"] = "sideways"; });
+    violate(valid[9], [](json& r) { r["destination"]["ip"] = "pastebin.com"; });
+    violate(alert, [](json& r) { r["threat"]["tactic"]["id"] = "TA0010"; });
+    violate(alert, [](json& r) { r["event"]["kind"] = "incident"; });
+    violate(alert, [](json& r) { r["rule"]["ruleset"] = json::array({"built-in"}); });
+    write_file(sample_path("ecs_samples_not_ecs.ndjson"), not_ecs);
 }
 
 TEST_CASE("the hot-path encoder writes exactly what to_ndjson_line writes, cached argv included")
@@ -334,4 +394,149 @@ TEST_CASE("the hot-path encoder writes exactly what to_ndjson_line writes, cache
     other[1] = "pull";
     CHECK(cache.members(other) != first);  // same slot or not, a different argv is never a hit
     CHECK(cache.hits() == 1);
+}
+
+TEST_CASE("every record says its ECS version, host, agent, dataset and when it was written")
+{
+    output::Context context;
+    context.host_name = "node-1";
+    context.host_hostname = "node-1.example";
+    context.host_id = "0123456789abcdef0123456789abcdef";
+    context.agent_id = context.host_id;
+    context.agent_ephemeral_id = "run-1";
+    context.ruleset = "/etc/exfilwatch/rules.yaml";
+    context.clock = [] { return samples::t0 + 42; };
+    std::vector<json> records;
+    for (const auto& e : samples::events()) records.push_back(parse(output::to_ndjson_line(e, context)));
+    records.push_back(parse(output::to_ndjson_line(samples::alert(), context)));
+    records.push_back(parse(output::to_ndjson_line(samples::blind_spot(), context)));
+    records.push_back(parse(output::to_ndjson_line(samples::started(), context)));
+    records.push_back(parse(output::to_ndjson_line(samples::metrics(), context)));
+    for (const auto& r : records) {
+        CAPTURE(r.dump());
+        CHECK(r["ecs"]["version"] == "9.4.0");
+        CHECK(r["host"]["name"] == "node-1");
+        CHECK(r["host"]["hostname"] == "node-1.example");
+        CHECK(r["host"]["id"] == "0123456789abcdef0123456789abcdef");
+        CHECK(r["agent"]["type"] == "exfilwatch");
+        CHECK(r["agent"]["version"] == EXFILWATCH_VERSION);
+        CHECK(r["agent"]["id"] == "0123456789abcdef0123456789abcdef");
+        CHECK(r["agent"]["ephemeral_id"] == "run-1");
+        CHECK(r["event"]["created"] == "2026-11-29T02:49:11.123456831Z");
+        CHECK(r["event"]["module"] == "exfilwatch");
+        CHECK(r["event"]["dataset"] == "exfilwatch." + std::string(r["event"]["kind"] == "event" ? "telemetry"
+                                                                    : r["event"]["kind"].get<std::string>()));
+    }
+    CHECK(records[samples::events().size()]["rule"]["ruleset"] == "/etc/exfilwatch/rules.yaml");
+    // Without a clock (replay round trips), event.created is the record's own time.
+    auto plain = parse(output::to_ndjson_line(samples::alert()));
+    CHECK(plain["event"]["created"] == plain["@timestamp"]);
+    // Nothing known about the host: no empty host object, no made-up id.
+    auto bare = parse(output::to_ndjson_line(samples::alert(), output::Context{}));
+    CHECK_FALSE(bare.contains("host"));
+    CHECK_FALSE(bare["agent"].contains("id"));
+}
+
+TEST_CASE("the local context: NODE_NAME names the host in a pod, and the machine id is the host's")
+{
+    ::setenv("NODE_NAME", "worker-7", 1);
+    auto pod = output::Context::local("built-in");
+    ::unsetenv("NODE_NAME");
+    auto host = output::Context::local("built-in");
+    CHECK(pod.host_name == "worker-7");
+    char name[256] = {};
+    REQUIRE(::gethostname(name, sizeof name - 1) == 0);
+    CHECK(host.host_name == name);
+    CHECK(host.host_hostname == name);
+    // In a pod (NODE_NAME) the hostname is reported only when it is the host's: the monitor shares
+    // the UTS namespace of PID 1.
+    char own[128] = {}, init[128] = {};
+    const bool shared = ::readlink("/proc/self/ns/uts", own, sizeof own - 1) > 0 &&
+                        ::readlink("/proc/1/ns/uts", init, sizeof init - 1) > 0 && std::string(own) == init;
+    CHECK(pod.host_hostname == (shared ? std::string(name) : std::string()));
+    CHECK(host.host_id == pod.host_id);
+    if (!host.host_id.empty()) CHECK(host.host_id.size() == 32);
+    CHECK(host.agent_id == host.host_id);
+    CHECK(host.agent_ephemeral_id.size() == 36);
+    CHECK(host.agent_ephemeral_id != pod.agent_ephemeral_id);
+}
+
+TEST_CASE("an incident's alert carries its id; a rising score is a change of it")
+{
+    auto first = samples::alert();
+    first.incident_id = "inc-4242-pastebin.com";
+    auto r = parse(output::to_ndjson_line(first));
+    CHECK(r["event"]["id"] == "inc-4242-pastebin.com");
+    CHECK(r["event"]["type"] == json::array({"info"}));
+    auto update = parse(output::to_ndjson_line(samples::incident_update()));
+    CHECK(update["event"]["id"] == samples::incident_update().incident_id);
+    CHECK(update["event"]["type"] == json::array({"info", "change"}));
+}
+
+TEST_CASE("blind spot record: an alert-kind record of what was lost and for whom")
+{
+    auto r = parse(output::to_ndjson_line(samples::blind_spot()));
+    CHECK(r["event"]["kind"] == "alert");
+    CHECK(r["event"]["action"] == "monitor-blind-spot");
+    CHECK(r["event"]["reason"] == samples::blind_spot().detail);
+    CHECK(r["message"] == samples::blind_spot().detail);
+    CHECK(r["exfilwatch"]["blind_spot"]["cause"] == "ringbuf_full");
+    CHECK(r["exfilwatch"]["blind_spot"]["lost"] == 906687);
+    REQUIRE(r["exfilwatch"]["processes"].size() == 2);
+    CHECK(r["exfilwatch"]["processes"][0]["pid"] == 4242);
+    CHECK(r["exfilwatch"]["processes"][1]["command_line"].get<std::string>().find("hunter2") == std::string::npos);
+    output::EcsEncoder encoder;
+    CHECK(encoder.line(samples::blind_spot()) == output::to_ndjson_line(samples::blind_spot()));
+}
+
+TEST_CASE("no empty objects: unknown endpoints and names are left out")
+{
+    auto connect = parse(output::to_ndjson_line(samples::events()[10]));  // no source address
+    CHECK_FALSE(connect.contains("source"));
+    CHECK(connect["destination"]["ip"] == "2001:db8::1");
+    auto tls = parse(output::to_ndjson_line(samples::events()[12]));  // no SNI, no destination
+    CHECK_FALSE(tls.contains("destination"));
+    CHECK_FALSE(tls["tls"].contains("client"));
+    std::vector<std::string> lines;
+    for (const auto& e : samples::events()) lines.push_back(output::to_ndjson_line(e));
+    lines.push_back(output::to_ndjson_line(Event{ExecEvent{}}));
+    lines.push_back(output::to_ndjson_line(Event{ConnectEvent{}}));
+    lines.push_back(output::to_ndjson_line(Event{TlsClientHelloEvent{}}));
+    lines.push_back(output::to_ndjson_line(Event{HttpRequestEvent{}}));
+    for (const auto& line : lines) {
+        CAPTURE(line);
+        CHECK(line.find("{}") == std::string::npos);
+    }
+}
+
+TEST_CASE("no line passes 16 KiB: long chains, evidence and argv are cut with a marker, never mid-UTF-8")
+{
+    const auto alert_line = output::to_ndjson_line(samples::oversized_alert());
+    const auto exec_line = output::to_ndjson_line(Event{ExecEvent{samples::t0, samples::oversized_process()}});
+    output::EcsEncoder encoder;
+    CHECK(encoder.line(samples::oversized_alert()) == alert_line);
+    for (const auto& line : {alert_line, exec_line}) {
+        CHECK(line.size() <= output::max_line_bytes);
+        auto r = parse(line);  // strict UTF-8: a cut inside a sequence would throw
+        CHECK(r["exfilwatch"]["truncated"] == true);
+        CHECK(line.find(output::truncation_marker) != std::string::npos);
+    }
+    auto a = parse(alert_line);
+    CHECK(a["event"]["risk_score"] == 87);  // what matters survives
+    CHECK(a["threat"]["technique"]["subtechnique"]["id"] == json::array({"T1567.003"}));
+    CHECK(a["exfilwatch"]["chain"].size() < samples::oversized_alert().chain.size());
+    CHECK(a["exfilwatch"]["chain"].size() >= 1);
+    auto e = parse(exec_line);
+    CHECK(e["process"]["args_count"] == samples::oversized_process().args.size());  // the real count stays
+    // A record that fits is never touched.
+    const auto normal = output::to_ndjson_line(samples::alert());
+    CHECK(normal.find("\"truncated\":true") == std::string::npos);
+    // Records whose size is all escapes: 4 KiB of control bytes and of U+2028 in one argument.
+    ProcessRef escapes = samples::process();
+    escapes.args = {"x", std::string(4096, '\x01'), std::string(1365 * 3, 'a')};
+    for (std::size_t i = 0; i < 1365; ++i) escapes.args[2].replace(i * 3, 3, "\xE2\x80\xA8");
+    const auto line = output::to_ndjson_line(Event{ExecEvent{samples::t0, escapes}});
+    CHECK(line.size() <= output::max_line_bytes);
+    CHECK_NOTHROW(parse(line));
+    CHECK(line.find("\xE2\x80\xA8") == std::string::npos);
 }

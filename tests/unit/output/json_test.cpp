@@ -192,3 +192,56 @@ TEST_CASE("RFC 3339 with nanoseconds, and back")
         CHECK_FALSE(parse_rfc3339(bad, back));
     }
 }
+
+TEST_CASE("U+2028 and U+2029 are escaped: line splitters break on them")
+{
+    std::string out;
+    append_json_string(out, "a\xE2\x80\xA8" "b\xE2\x80\xA9" "c\xE2\x80\xAA");
+    CHECK(out == "\"a\\u2028b\\u2029c\xE2\x80\xAA\"");  // U+202A is an ordinary character
+    CHECK(round_trip("x\xE2\x80\xA8y") == "x\xE2\x80\xA8y");
+    CHECK(sanitize_utf8("x\xE2\x80\xA8y") == "x\xE2\x80\xA8y");  // sanitizing only repairs
+    CHECK(out.find("\xE2\x80\xA8") == std::string::npos);
+}
+
+TEST_CASE("a limited string is cut at a character boundary, never inside an escape or a UTF-8 sequence")
+{
+    // Every cut point of strings mixing 1- to 4-byte characters and 2- and 6-byte escapes.
+    const std::string raw = std::string("ab\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\n\x01\"") + "\xE2\x80\xA8" + "tail";
+    std::string whole;
+    append_json_string(whole, raw);
+    const std::size_t escaped = whole.size() - 2;
+    for (std::size_t limit = 0; limit <= escaped + 1; ++limit) {
+        CAPTURE(limit);
+        std::string out;
+        const bool cut = append_json_string(out, raw, limit);
+        CHECK(cut == (limit < escaped));
+        std::string decoded;
+        REQUIRE_NOTHROW(decoded = nlohmann::json::parse(out).get<std::string>());  // strict UTF-8
+        if (!cut) {
+            CHECK(out == whole);
+            continue;
+        }
+        CHECK(out.size() - 2 <= limit + truncation_marker.size());
+        REQUIRE(decoded.size() >= truncation_marker.size());
+        CHECK(decoded.substr(decoded.size() - truncation_marker.size()) == truncation_marker);
+        const std::string kept = decoded.substr(0, decoded.size() - truncation_marker.size());
+        CHECK(raw.compare(0, kept.size(), kept) == 0);  // a prefix of the original
+    }
+}
+
+TEST_CASE("writer limits: strings and arrays, and the truncated flag")
+{
+    std::string out;
+    JsonWriter json(out);
+    json.set_limits({4, 2});
+    json.begin_array();
+    json.string("abc");
+    CHECK_FALSE(json.truncated());
+    CHECK(json.items_allowed(2));
+    CHECK_FALSE(json.truncated());
+    CHECK_FALSE(json.items_allowed(3));
+    CHECK(json.truncated());
+    json.string("abcdef");
+    json.end_array();
+    CHECK(out == std::string("[\"abc\",\"abcd") + std::string(truncation_marker) + "\"]");
+}

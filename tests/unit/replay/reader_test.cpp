@@ -301,7 +301,7 @@ TEST_CASE("reader: events in order, bad and huge lines reported with line number
 
 TEST_CASE("reader: a huge last line without a newline is reported, and empty input is fine")
 {
-    auto r = replay_text(output::to_ndjson_line(samples::events()[2]) + "\n" + std::string(5000, '{'), 1024);
+    auto r = replay_text(output::to_ndjson_line(samples::events()[2]) + "\n" + std::string(5000, '{'), 2048);
     CHECK(r.events.size() == 1);
     REQUIRE(r.errors.size() == 1);
     CHECK(r.errors[0].first == 2);
@@ -329,4 +329,31 @@ TEST_CASE("open: missing file is a clear error")
 {
     CHECK_THROWS_WITH_AS(replay::ReplayReader::open("/nonexistent/telemetry.ndjson", nullptr),
                          doctest::Contains("cannot open /nonexistent/telemetry.ndjson"), std::runtime_error);
+}
+
+TEST_CASE("reader: a record cut to the line bound reads back, and u64 ids come as strings or numbers")
+{
+    replay::TelemetryParser parser;
+    Event parsed;
+    std::string error;
+    const auto line = output::to_ndjson_line(Event{ExecEvent{samples::t0, samples::oversized_process()}});
+    REQUIRE(line.size() <= output::max_line_bytes);
+    REQUIRE(line.find("\"truncated\":true") != std::string::npos);
+    REQUIRE(parser.parse(line, parsed, error) == replay::LineKind::event);
+    const auto& exec = std::get<ExecEvent>(parsed);
+    CHECK(exec.process.pid == samples::oversized_process().pid);
+    CHECK(exec.process.args.size() == samples::oversized_process().args.size());
+    CHECK(exec.process.args_truncated);
+    CHECK(exec.process.cgroup_id == samples::oversized_process().cgroup_id);
+    // Records of older versions carried the cookie and the cgroup id as JSON numbers.
+    auto connect = output::to_ndjson_line(samples::events()[9]);
+    auto at = connect.find("\"cookie\":\"77\"");
+    REQUIRE(at != std::string::npos);
+    connect.replace(at, 13, "\"cookie\":77");
+    REQUIRE(parser.parse(connect, parsed, error) == replay::LineKind::event);
+    CHECK(std::get<ConnectEvent>(parsed).flow.socket_cookie == 77);
+    auto big = output::to_ndjson_line(samples::events()[10]);
+    CHECK(big.find("\"cookie\":\"18446744073709551615\"") != std::string::npos);
+    REQUIRE(parser.parse(big, parsed, error) == replay::LineKind::event);
+    CHECK(std::get<ConnectEvent>(parsed).flow.socket_cookie == 18446744073709551615ULL);
 }
