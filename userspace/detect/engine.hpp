@@ -14,7 +14,9 @@
 #include "detect/command.hpp"
 #include "detect/lineage.hpp"
 #include "detect/rules.hpp"
+#include "detect/signals.hpp"
 #include "events.hpp"
+#include "util/bounded.hpp"
 
 namespace exfilwatch::detect {
 
@@ -82,9 +84,21 @@ private:
         std::size_t open_flows = 0;
     };
 
-    void on_flow(const ProcessRef& process, TimeNs time, std::uint64_t cookie, const Endpoint& destination,
-                 const std::string& domain, const std::string& path, bool tls, const std::uint64_t* out,
-                 const std::uint64_t* in, bool final, std::vector<Alert>& alerts);
+    // One flow event as on_flow sees it: a connect, a ClientHello, an HTTP request head or a
+    // summary carry different parts of it.
+    struct FlowUpdate {
+        const ProcessRef* process = nullptr;
+        TimeNs time = 0;
+        std::uint64_t cookie = 0;
+        Endpoint destination;
+        std::string domain;
+        std::string path;
+        bool tls = false;
+        const std::uint64_t* bytes_out = nullptr;  // cumulative; nullptr: not known by this event
+        const std::uint64_t* bytes_in = nullptr;
+        bool final = false;
+    };
+    void on_flow(const FlowUpdate& update, std::vector<Alert>& alerts);
     void evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts);
     void rescore_near(const ProcessRef& reader, TimeNs now, std::vector<Alert>& alerts);
     // `view`: the uploader's lineage (Lineage::view of pair.process).
@@ -93,29 +107,40 @@ private:
     void expire(TimeNs now);
 
     // Memos of the pure functions scoring calls again and again with the same inputs (each
-    // rescoring of every pair): direct-mapped, bounded, compared in full on a hit, so results are
-    // exactly those of the functions.
+    // rescoring of every pair): bounded, compared in full on a hit, so results are exactly those
+    // of the functions; cleared on a rules reload.
     const CommandAnalysis& command_of(const ProcessRef& process) const;
     std::string redacted(std::string_view text) const;
     const Service* service_of(const std::string& domain, const std::string& path) const;
-    struct CommandMemo {
-        bool used = false;
+    struct CommandKey {
         std::string name, executable;
         std::vector<std::string> args;
-        CommandAnalysis result;
+        CommandKey() = default;
+        explicit CommandKey(const ProcessRef& p) : name(p.name), executable(p.executable), args(p.args) {}
+        bool operator==(const ProcessRef& p) const
+        {
+            return name == p.name && executable == p.executable && args == p.args;
+        }
+        bool operator==(const CommandKey&) const = default;
     };
-    struct TextMemo {
-        bool used = false;
-        std::string text, result;
+    struct ServiceProbe {
+        const std::string& domain;
+        const std::string& path;
     };
-    struct ServiceMemo {
-        bool used = false;
+    struct ServiceKey {
         std::string domain, path;
-        const Service* service = nullptr;
+        ServiceKey() = default;
+        explicit ServiceKey(const ServiceProbe& p) : domain(p.domain), path(p.path) {}
+        bool operator==(const ServiceProbe& p) const { return domain == p.domain && path == p.path; }
+        bool operator==(const ServiceKey&) const = default;
     };
-    mutable std::vector<CommandMemo> command_memo_;
-    mutable std::vector<TextMemo> redact_memo_;
-    mutable std::vector<ServiceMemo> service_memo_;
+    struct NoHash {
+        template <typename T>
+        std::size_t operator()(const T&) const { return 0; }
+    };
+    mutable util::Memo<CommandKey, CommandAnalysis, NoHash> command_memo_;
+    mutable util::Memo<std::string, std::string> redact_memo_;
+    mutable util::Memo<ServiceKey, const Service*, NoHash> service_memo_;
     mutable CommandAnalysis command_scratch_;
 
     Rules rules_;
