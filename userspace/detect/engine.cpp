@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -18,6 +19,10 @@ namespace {
 constexpr TimeNs expiry_interval_ns = 1'000'000'000ULL;
 constexpr std::size_t memo_slots = 4096;
 constexpr std::size_t memo_max_bytes = 1024;  // longer inputs are computed every time
+// The bound of a read's work: uploaders re-scored (one lineage walk each) and pairs per uploader.
+constexpr std::size_t max_rescore_uploaders = 16;
+constexpr std::size_t max_rescore_pairs_per_uploader = 8;
+constexpr int max_reader_ancestors = 4;
 
 std::string pair_key(const std::string& entity, const std::string& domain, const Endpoint& dest)
 {
@@ -172,6 +177,8 @@ void Engine::on_flow(const FlowUpdate& u, std::vector<Alert>& alerts)
             p.entity = flow.entity;
             p.domain = flow.domain;
             p.first = time;
+            p.sid = process.sid;
+            p.parent = process.parent_entity_id;
             note_destination(p, time);
         }
         p.bytes_out += flow.bytes_out;
@@ -179,6 +186,7 @@ void Engine::on_flow(const FlowUpdate& u, std::vector<Alert>& alerts)
         ++p.open_flows;
     }
     auto& pair = pairs_[key];
+    index_pair(key, pair);
     pair.process = process;
     pair.destination = flow.destination;
     pair.tls = pair.tls || flow.tls;
@@ -212,27 +220,86 @@ void Engine::on_flow(const FlowUpdate& u, std::vector<Alert>& alerts)
 void Engine::rescore_near(const ProcessRef& reader, TimeNs now, std::vector<Alert>& alerts)
 {
     auto horizon = now > rules_.settings.window_ns ? now - rules_.settings.window_ns : 0;
+    // The uploaders, nearest first: the reader itself, its line up, its children, its session.
+    std::vector<const std::string*> uploaders;
+    auto consider = [&](const std::string& u) {
+        if (uploaders.size() >= max_rescore_uploaders) return false;
+        if (std::none_of(uploaders.begin(), uploaders.end(), [&](const std::string* x) { return *x == u; }) &&
+            pairs_by_uploader_.count(u))
+            uploaders.push_back(&u);
+        return true;
+    };
     const std::string reader_key = Lineage::key_of(reader);
-    std::vector<const std::string*> reader_ancestors;  // the reader's line up, by entity id
+    consider(reader_key);
     const ProcessNode* cur = lineage_.find(reader_key);
-    for (int i = 0; i < 4 && cur && !cur->ref.parent_entity_id.empty(); ++i) {
-        reader_ancestors.push_back(&cur->ref.parent_entity_id);
+    for (int i = 0; i < max_reader_ancestors && cur && !cur->ref.parent_entity_id.empty(); ++i) {
+        consider(cur->ref.parent_entity_id);
         cur = lineage_.find(cur->ref.parent_entity_id);
     }
-    for (auto& [key, pair] : pairs_) {
-        if (pair.bytes_out == 0 || pair.last < horizon) continue;
-        const auto& up = pair.process;
-        bool near = (up.sid != 0 && up.sid == reader.sid) || up.entity_id == reader.entity_id ||
-                    (!up.parent_entity_id.empty() && up.parent_entity_id == reader.entity_id) ||
-                    std::any_of(reader_ancestors.begin(), reader_ancestors.end(),
-                                [&](const std::string* a) { return *a == up.entity_id; });
-        if (!near) continue;
-        ++stats_.rescored_on_read;
-        evaluate(pair, now, alerts);
+    std::size_t wanted = 0;  // uploaders past the bound (at most)
+    auto consider_all = [&](const RecentKeys* keys) {
+        if (!keys) return;
+        for (const auto& [u, unused] : *keys)
+            if (!consider(u)) {
+                wanted += keys->size();
+                return;
+            }
+    };
+    if (auto it = uploaders_by_parent_.find(reader_key); it != uploaders_by_parent_.end()) consider_all(&it->second);
+    if (reader.sid != 0)
+        if (auto it = uploaders_by_session_.find(reader.sid); it != uploaders_by_session_.end())
+            consider_all(&it->second);
+    stats_.rescore_skipped += wanted;
+
+    for (const auto* u : uploaders) {
+        auto idx = pairs_by_uploader_.find(*u);
+        if (idx == pairs_by_uploader_.end()) continue;
+        std::optional<LineageView> view;
+        std::size_t done = 0, seen = 0;
+        // evaluate() can alert but never adds or removes pairs: the index stays valid.
+        for (const auto& [key, unused] : idx->second) {
+            if (done == max_rescore_pairs_per_uploader || seen == 4 * max_rescore_pairs_per_uploader) {
+                stats_.rescore_skipped += idx->second.size() - seen;
+                break;
+            }
+            ++seen;
+            auto it = pairs_.find(key);
+            if (it == pairs_.end()) continue;
+            auto& pair = it->second;
+            if (pair.bytes_out == 0 || pair.last < horizon) continue;
+            if (!view) view = lineage_.view(Lineage::key_of(pair.process), now);
+            ++done;
+            ++stats_.rescored_on_read;
+            evaluate(pair, now, alerts, &*view);
+        }
     }
 }
 
-void Engine::evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts)
+void Engine::index_pair(const std::string& key, const Pair& pair)
+{
+    pairs_by_uploader_[pair.entity].touch(key);
+    if (pair.sid != 0) uploaders_by_session_[pair.sid].touch(pair.entity);
+    if (!pair.parent.empty()) uploaders_by_parent_[pair.parent].touch(pair.entity);
+}
+
+void Engine::unindex_pair(const std::string& key, const Pair& pair)
+{
+    auto it = pairs_by_uploader_.find(pair.entity);
+    if (it == pairs_by_uploader_.end()) return;
+    it->second.erase(key);
+    if (!it->second.empty()) return;
+    pairs_by_uploader_.erase(it);
+    auto drop = [&](auto& index, const auto& bucket) {
+        auto b = index.find(bucket);
+        if (b == index.end()) return;
+        b->second.erase(pair.entity);
+        if (b->second.empty()) index.erase(b);
+    };
+    if (pair.sid != 0) drop(uploaders_by_session_, pair.sid);
+    if (!pair.parent.empty()) drop(uploaders_by_parent_, pair.parent);
+}
+
+void Engine::evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts, const LineageView* given)
 {
     ++stats_.evaluations;
     const auto& s = rules_.settings;
@@ -240,7 +307,9 @@ void Engine::evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts)
     // holds the score under the threshold whatever else is true: the same (no) alert, far cheaper.
     // (rescore_near calls this for the pairs near every new sensitive or staging read.)
     // The lineage is walked once for both assessments.
-    const auto view = lineage_.view(Lineage::key_of(pair.process), now);
+    std::optional<LineageView> own;
+    if (!given) own = lineage_.view(Lineage::key_of(pair.process), now);
+    const LineageView& view = given ? *given : *own;
     if (s.require_data && pair.bytes_out < s.bulk_upload_bytes && view.sources.empty()) return;
     // The score first; the evidence, chain and reason only for an alert.
     auto score = assess(pair, view, false).score;
@@ -347,8 +416,18 @@ void Engine::expire(TimeNs now)
     auto horizon = now > rules_.settings.window_ns ? now - rules_.settings.window_ns : 0;
     lineage_.expire(now);
     stats_.evicted_flows += std::erase_if(flows_, [&](const auto& e) { return e.second.last < horizon; });
-    stats_.evicted_pairs += std::erase_if(pairs_, [&](const auto& e) { return e.second.last < horizon; });
-    stats_.evicted_pairs += util::trim_oldest(pairs_, rules_.settings.max_pairs, [](const Pair& p) { return p.last; });
+    for (auto it = pairs_.begin(); it != pairs_.end();) {
+        if (it->second.last >= horizon) {
+            ++it;
+            continue;
+        }
+        unindex_pair(it->first, it->second);
+        it = pairs_.erase(it);
+        ++stats_.evicted_pairs;
+    }
+    stats_.evicted_pairs += util::trim_oldest(
+        pairs_, rules_.settings.max_pairs, [](const Pair& p) { return p.last; },
+        [&](const std::string& key, const Pair& p) { unindex_pair(key, p); });
 }
 
 EngineStats Engine::stats() const

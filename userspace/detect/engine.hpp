@@ -25,6 +25,7 @@ struct EngineStats {
     std::uint64_t alerts = 0;
     std::uint64_t evaluations = 0;
     std::uint64_t rescored_on_read = 0;
+    std::uint64_t rescore_skipped = 0;  // pairs a read could affect past the per-read bound
     std::uint64_t processes = 0;
     std::uint64_t flows = 0;
     std::uint64_t pairs = 0;
@@ -82,6 +83,8 @@ private:
         TimeNs first = 0, last = 0;
         int alerted_score = 0;
         std::size_t open_flows = 0;
+        std::uint32_t sid = 0;      // the uploader's session and parent, for the indexes
+        std::string parent;
     };
 
     // One flow event as on_flow sees it: a connect, a ClientHello, an HTTP request head or a
@@ -99,8 +102,11 @@ private:
         bool final = false;
     };
     void on_flow(const FlowUpdate& update, std::vector<Alert>& alerts);
-    void evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts);
+    // `view`: the uploader's lineage when the caller has it already (pairs of one uploader share it).
+    void evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts, const LineageView* view = nullptr);
     void rescore_near(const ProcessRef& reader, TimeNs now, std::vector<Alert>& alerts);
+    void index_pair(const std::string& key, const Pair& pair);
+    void unindex_pair(const std::string& key, const Pair& pair);
     // `view`: the uploader's lineage (Lineage::view of pair.process).
     Assessment assess(const Pair& pair, const LineageView& view, bool explain) const;
     void note_destination(Pair& pair, TimeNs time);
@@ -150,6 +156,13 @@ private:
     Lineage lineage_;
     std::unordered_map<std::uint64_t, Flow> flows_;
     std::unordered_map<std::string, Pair> pairs_;
+    // What a read can affect, most recently active first, so a read touches a bounded number of
+    // pairs however many are live: an uploader's pairs, and the uploaders of a session and of a
+    // parent. Kept in step with pairs_ (index_pair/unindex_pair).
+    using RecentKeys = util::LruMap<std::string, char>;
+    std::unordered_map<std::string, RecentKeys> pairs_by_uploader_;
+    std::unordered_map<std::uint32_t, RecentKeys> uploaders_by_session_;
+    std::unordered_map<std::string, RecentKeys> uploaders_by_parent_;
     std::unordered_map<std::string, TimeNs> destinations_;  // first time any process reached it
     TimeNs now_ = 0;
     TimeNs last_expiry_ = 0;

