@@ -302,6 +302,7 @@ int run(const RunOptions& options)
     const std::uint64_t stats_every = static_cast<std::uint64_t>(options.stats_interval_s * 1e9);
     std::uint64_t next_stats = stats_every ? started + stats_every : 0;
     std::uint64_t next_tick = started + 1'000'000'000ULL;
+    std::uint64_t ringbuf_drops_seen = 0;
     std::string stop_reason = "duration";
     int exit_code = 0;
 
@@ -331,6 +332,12 @@ int run(const RunOptions& options)
         process_batch();
         std::uint64_t t = now();
         if (t >= next_tick) {
+            // Records the kernel could not queue: a blind spot while a lineage holds sensitive data.
+            auto drops = monitor->drops();
+            if (!drops.empty() && drops[0] > ringbuf_drops_seen) {
+                pipeline.note_loss(t, "ringbuf_full", drops[0] - ringbuf_drops_seen);
+                ringbuf_drops_seen = drops[0];
+            }
             tick(t);
             next_tick = t + 1'000'000'000ULL;
             if (!options.health_file.empty()) touch(options.health_file);

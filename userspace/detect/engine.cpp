@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <utility>
 #include <set>
 
 #include <fmt/format.h>
@@ -23,10 +24,36 @@ constexpr std::size_t memo_max_bytes = 1024;  // longer inputs are computed ever
 constexpr std::size_t max_rescore_uploaders = 16;
 constexpr std::size_t max_rescore_pairs_per_uploader = 8;
 constexpr int max_reader_ancestors = 4;
+constexpr std::size_t max_holders = 4096;
+constexpr std::size_t max_pending_blind_spots = 64;
+constexpr std::size_t max_blind_spot_processes = 8;
+constexpr TimeNs blind_spot_coalesce_ns = 1'000'000'000ULL;
 
 std::string pair_key(const std::string& entity, const std::string& domain, const Endpoint& dest)
 {
     return domain.empty() ? fmt::format("{}\n{}:{}", entity, dest.ip, dest.port) : fmt::format("{}\n{}", entity, domain);
+}
+
+// An incident's id: stable for its key and opening time (replay gives the same), FNV-1a 64.
+std::string incident_id(const std::string& key, TimeNs opened)
+{
+    std::uint64_t h = 0xcbf29ce484222325ULL;
+    auto mix = [&](unsigned char c) {
+        h ^= c;
+        h *= 0x100000001b3ULL;
+    };
+    for (unsigned char c : key) mix(c);
+    for (int i = 0; i < 8; ++i) mix(static_cast<unsigned char>(opened >> (8 * i)));
+    return fmt::format("{:016x}", h);
+}
+
+const std::vector<std::string> ssh_clients{"ssh", "scp", "sftp", "sshpass", "autossh"};
+
+// DNS is name resolution, never an upload: queries to a resolver (53, mDNS 5353, DNS over TLS
+// 853) and a resolver's own answers (from port 53).
+bool dns_port(std::uint16_t port)
+{
+    return port == 53 || port == 5353 || port == 853;
 }
 
 bool is_write(std::uint32_t flags)
@@ -96,29 +123,43 @@ std::vector<Alert> Engine::process(const Event& event)
                 lineage_.touch(e.process, e.time);
             } else if constexpr (std::is_same_v<T, ExitEvent>) {
                 lineage_.on_exit(e.process, e.time);
+                if (auto* h = holders_.find(Lineage::key_of(e.process))) h->exited = true;
             } else if constexpr (std::is_same_v<T, FileOpenEvent>) {
                 if (e.error != 0) return;
                 bool changed = false;
                 if (is_write(e.flags)) lineage_.on_write(e.process, e.time, e.path, e.inode);
                 if (is_read(e.flags)) changed = lineage_.on_read(e.process, e.time, e.path, e.inode, 0);
-                if (changed) rescore_near(e.process, e.time, alerts);
+                if (changed) {
+                    note_holder(e.process);
+                    rescore_near(e.process, e.time, alerts);
+                }
             } else if constexpr (std::is_same_v<T, FileSummaryEvent>) {
                 if (e.opened_for_write) lineage_.on_write(e.process, e.time, e.path, e.inode);
                 auto bytes = e.bytes_read ? e.bytes_read : e.bytes_mapped;
-                if ((bytes || !e.opened_for_write) && lineage_.on_read(e.process, e.time, e.path, e.inode, bytes))
+                if ((bytes || !e.opened_for_write) && lineage_.on_read(e.process, e.time, e.path, e.inode, bytes)) {
+                    note_holder(e.process);
                     rescore_near(e.process, e.time, alerts);
+                }
             } else if constexpr (std::is_same_v<T, ConnectEvent>) {
-                on_flow(FlowUpdate{&e.process, e.time, e.flow.socket_cookie, e.destination, e.destination_domain},
+                on_flow(FlowUpdate{&e.process, e.time, e.flow.socket_cookie, e.destination, e.destination_domain, {},
+                                   false, e.source.port},
                         alerts);
             } else if constexpr (std::is_same_v<T, TlsClientHelloEvent>) {
-                on_flow(FlowUpdate{&e.process, e.time, e.flow.socket_cookie, e.destination, e.server_name, {}, true},
+                on_flow(FlowUpdate{&e.process, e.time, e.flow.socket_cookie, e.destination, e.server_name, {}, true, 0,
+                                   FlowUpdate::Name::sni},
                         alerts);
             } else if constexpr (std::is_same_v<T, HttpRequestEvent>) {
                 std::string host = e.host.empty() ? e.connect_target : e.host;
-                on_flow(FlowUpdate{&e.process, e.time, e.flow.socket_cookie, e.destination, host, e.path}, alerts);
+                on_flow(FlowUpdate{&e.process, e.time, e.flow.socket_cookie, e.destination, host, e.path, false, 0,
+                                   FlowUpdate::Name::http},
+                        alerts);
             } else if constexpr (std::is_same_v<T, FlowSummaryEvent>) {
                 on_flow(FlowUpdate{&e.process, e.time, e.flow.socket_cookie, e.destination, e.destination_domain, {},
-                                   e.domain_source == "sni", &e.bytes_out, &e.bytes_in, e.final},
+                                   e.domain_source == "sni", e.source.port,
+                                   e.domain_source == "sni"    ? FlowUpdate::Name::sni
+                                   : e.domain_source == "http" ? FlowUpdate::Name::http
+                                                               : FlowUpdate::Name::other,
+                                   &e.bytes_out, &e.bytes_in, e.final},
                         alerts);
             } else if constexpr (std::is_same_v<T, DnsAnswerEvent>) {
                 lineage_.touch(e.process, e.time);
@@ -131,6 +172,50 @@ std::vector<Alert> Engine::process(const Event& event)
     }
     stats_.alerts += alerts.size();
     return alerts;
+}
+
+void Engine::note_holder(const ProcessRef& reader)
+{
+    auto key = Lineage::key_of(reader);
+    const auto* node = lineage_.find(key);
+    if (!node || std::none_of(node->reads.begin(), node->reads.end(), [](const ReadRecord& r) { return r.cls; }))
+        return;
+    holders_.touch(key).ref = node->ref;
+    if (holders_.size() > max_holders) holders_.pop_oldest();
+}
+
+void Engine::blind_spot(TimeNs time, std::string_view cause, std::uint64_t lost, std::string_view what)
+{
+    if (holders_.empty() || lost == 0) return;  // nothing sensitive was at stake
+    if (!blind_spots_.empty() && blind_spots_.back().cause == cause &&
+        time < blind_spots_.back().time + blind_spot_coalesce_ns) {
+        blind_spots_.back().lost += lost;
+        return;
+    }
+    BlindSpot b;
+    b.time = time;
+    b.cause = std::string(cause);
+    b.lost = lost;
+    b.detail = fmt::format("{} while {} process{} held sensitive data", what, holders_.size(),
+                           holders_.size() == 1 ? "" : "es");
+    for (const auto& [key, h] : holders_) {
+        if (b.processes.size() >= max_blind_spot_processes) break;
+        b.processes.push_back(h.ref);
+    }
+    if (blind_spots_.size() >= max_pending_blind_spots) blind_spots_.erase(blind_spots_.begin());
+    blind_spots_.push_back(std::move(b));
+    ++stats_.blind_spots;
+}
+
+void Engine::note_loss(TimeNs time, std::string_view cause, std::uint64_t count)
+{
+    now_ = std::max(now_, time);
+    blind_spot(time, cause, count, fmt::format("{} lost ({})", count, cause));
+}
+
+std::vector<BlindSpot> Engine::take_blind_spots()
+{
+    return std::exchange(blind_spots_, {});
 }
 
 void Engine::note_destination(Pair& pair, TimeNs time)
@@ -153,13 +238,30 @@ void Engine::on_flow(const FlowUpdate& u, std::vector<Alert>& alerts)
     const std::uint64_t* in = u.bytes_in;
     const Endpoint& destination = u.destination;
     const bool tls = u.tls;
+    if (dns_port(destination.port) || dns_port(u.source_port)) {
+        lineage_.touch(process, time);
+        return;
+    }
     lineage_.touch(process, time);
     auto& flow = flows_[cookie];
     if (flow.entity.empty()) flow.entity = Lineage::key_of(process);
     if (!destination.ip.empty()) flow.destination = destination;
-    auto name = normalize_domain(u.domain);
-    if (!name.empty() && (flow.domain.empty() || tls)) flow.domain = name;
     if (!u.path.empty()) flow.path = u.path;
+    if (auto name = normalize_domain(u.domain); !name.empty()) {
+        using Name = FlowUpdate::Name;
+        (u.name_source == Name::sni ? flow.sni : u.name_source == Name::http ? flow.host : flow.other) = name;
+        // SNI and Host both known and different (domain fronting): the riskier category counts,
+        // the other name is kept for the evidence. Else SNI, then Host, then DNS/hosts/argv.
+        auto weight = [&](const std::string& d) {
+            const auto* svc = service_of(d, flow.path);
+            const auto* cat = svc ? rules_.category(svc->category) : nullptr;
+            return cat ? cat->weight : rules_.signals.unknown_destination;
+        };
+        if (!flow.sni.empty() && !flow.host.empty() && flow.sni != flow.host)
+            flow.domain = weight(flow.host) > weight(flow.sni) ? flow.host : flow.sni;
+        else
+            flow.domain = !flow.sni.empty() ? flow.sni : !flow.host.empty() ? flow.host : flow.other;
+    }
     flow.tls = flow.tls || tls;
     flow.last = time;
 
@@ -191,10 +293,17 @@ void Engine::on_flow(const FlowUpdate& u, std::vector<Alert>& alerts)
     pair.destination = flow.destination;
     pair.tls = pair.tls || flow.tls;
     if (!flow.path.empty()) pair.path = flow.path;
+    if (!flow.sni.empty() && !flow.host.empty() && flow.sni != flow.host)
+        pair.other_name = flow.domain == flow.sni ? flow.host : flow.sni;
     pair.last = time;
     if (out && *out > flow.bytes_out) {
+        auto& v = volumes_.touch(incident_key(pair));
+        if (flow.bytes_out == 0) ++v.flows;
+        v.bytes_out += *out - flow.bytes_out;
+        v.last = time;
         pair.bytes_out += *out - flow.bytes_out;
         flow.bytes_out = *out;
+        if (volumes_.size() > rules_.settings.max_pairs) volumes_.pop_oldest();
     }
     if (in && *in > flow.bytes_in) {
         pair.bytes_in += *in - flow.bytes_in;
@@ -250,6 +359,7 @@ void Engine::rescore_near(const ProcessRef& reader, TimeNs now, std::vector<Aler
         if (auto it = uploaders_by_session_.find(reader.sid); it != uploaders_by_session_.end())
             consider_all(&it->second);
     stats_.rescore_skipped += wanted;
+    const auto skipped_before = stats_.rescore_skipped - wanted;
 
     for (const auto* u : uploaders) {
         auto idx = pairs_by_uploader_.find(*u);
@@ -273,6 +383,8 @@ void Engine::rescore_near(const ProcessRef& reader, TimeNs now, std::vector<Aler
             evaluate(pair, now, alerts, &*view);
         }
     }
+    if (auto shed = stats_.rescore_skipped - skipped_before)
+        blind_spot(now, "rescore_bounded", shed, fmt::format("{} pairs not re-scored after a sensitive read", shed));
 }
 
 void Engine::index_pair(const std::string& key, const Pair& pair)
@@ -299,6 +411,14 @@ void Engine::unindex_pair(const std::string& key, const Pair& pair)
     if (!pair.parent.empty()) drop(uploaders_by_parent_, pair.parent);
 }
 
+// An uploader's lineage (its session, else the process itself) and the destination.
+std::string Engine::incident_key(const Pair& pair) const
+{
+    const auto& dest = pair.domain.empty() ? pair.destination.ip : pair.domain;
+    if (pair.sid != 0) return fmt::format("session:{}:{}\n{}", pair.process.uid, pair.sid, dest);
+    return fmt::format("{}\n{}", pair.entity, dest);
+}
+
 void Engine::evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts, const LineageView* given)
 {
     ++stats_.evaluations;
@@ -310,15 +430,25 @@ void Engine::evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts, const 
     std::optional<LineageView> own;
     if (!given) own = lineage_.view(Lineage::key_of(pair.process), now);
     const LineageView& view = given ? *given : *own;
+    pair.had_data = !view.sources.empty();
     if (s.require_data && pair.bytes_out < s.bulk_upload_bytes && view.sources.empty()) return;
     // The score first; the evidence, chain and reason only for an alert.
     auto score = assess(pair, view, false).score;
     if (score < s.alert_threshold) return;
-    if (pair.alerted_score > 0 && score < std::min(100, pair.alerted_score + s.realert_step)) return;
-    if (pair.alerted_score >= 100) return;
+    const auto key = incident_key(pair);
+    bool opened = false;
+    auto& incident = incidents_.touch(key, &opened);
+    incident.last = now;
+    if (!opened && (incident.alerted_score >= 100 || score < std::min(100, incident.alerted_score + s.realert_step)))
+        return;
+    if (opened) incident.id = incident_id(key, now);
     auto a = assess(pair, view, true);
-    pair.alerted_score = a.score;
+    incident.alerted_score = a.score;
+    ++(opened ? stats_.incidents : stats_.incident_updates);
+    if (incidents_.size() > s.max_pairs) incidents_.pop_oldest();
     Alert alert;
+    alert.incident_id = incident.id;
+    alert.incident_update = !opened;
     alert.time = now;
     alert.risk_score = a.score;
     alert.rule_name = rules_.name;
@@ -342,6 +472,12 @@ Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explai
     const ProcessRef& up = pair.process;
     PairFacts facts{&up, pair.domain, pair.path, pair.destination, pair.tls, pair.first_seen, pair.bytes_out,
                     pair.bytes_in};
+    facts.other_name = pair.other_name;
+    facts.ssh = pair.destination.port == 22 || any_name_matches(ssh_clients, up);
+    if (const auto* v = volumes_.find(incident_key(pair))) {
+        facts.lineage_bytes_out = v->bytes_out;
+        facts.lineage_flows = v->flows;
+    }
     SignalList list(explain);
     Assessment a;
 
@@ -354,7 +490,7 @@ Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explai
 
     const auto shape = shape_of(rules_, facts);
     bool covered = volume_signal(rules_, facts, data, shape, list);
-    shape_signals(rules_, facts, shape, list);
+    shape_signals(rules_, facts, shape, covered, list);
 
     // The command line: the uploader's, else an ancestor's (git push runs ssh).
     // (Copies: command_of's result lives in a memo slot the next call can reuse.)
@@ -376,7 +512,7 @@ Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explai
     uploader_signals(rules_, cmd, facts, list);
     allowlist_signals(rules_, facts, list);
 
-    bool left = data_left(rules_, cmd, shape, covered, data, a.category);
+    bool left = data_left(rules_, cmd, shape, covered, data, a.category) && data_moved(rules_, facts);
     auto g = gate(rules_, list.total(), data.has_data() || shape.bulk, left);
     a.score = g.score;
     a.gated = g.gated;
@@ -416,6 +552,8 @@ void Engine::expire(TimeNs now)
     auto horizon = now > rules_.settings.window_ns ? now - rules_.settings.window_ns : 0;
     lineage_.expire(now);
     stats_.evicted_flows += std::erase_if(flows_, [&](const auto& e) { return e.second.last < horizon; });
+    while (incidents_.oldest() && incidents_.oldest()->second.last < horizon) incidents_.pop_oldest();
+    while (volumes_.oldest() && volumes_.oldest()->second.last < horizon) volumes_.pop_oldest();
     for (auto it = pairs_.begin(); it != pairs_.end();) {
         if (it->second.last >= horizon) {
             ++it;
@@ -425,9 +563,27 @@ void Engine::expire(TimeNs now)
         it = pairs_.erase(it);
         ++stats_.evicted_pairs;
     }
+    std::uint64_t data_pairs = 0;
     stats_.evicted_pairs += util::trim_oldest(
         pairs_, rules_.settings.max_pairs, [](const Pair& p) { return p.last; },
-        [&](const std::string& key, const Pair& p) { unindex_pair(key, p); });
+        [&](const std::string& key, const Pair& p) {
+            data_pairs += p.had_data;
+            unindex_pair(key, p);
+        });
+    blind_spot(now, "pairs_evicted", data_pairs, fmt::format("{} uploads with sensitive data evicted (pair table full)", data_pairs));
+    // A process that held sensitive data and is gone from the lineage while still running was
+    // evicted, not forgotten at its end.
+    std::vector<std::string> gone;
+    std::uint64_t evicted_holders = 0;
+    for (const auto& [key, h] : holders_) {
+        if (lineage_.find(key)) continue;
+        gone.push_back(key);
+        evicted_holders += !h.exited;
+    }
+    blind_spot(now, "taint_evicted", evicted_holders,
+               fmt::format("{} running process{} holding sensitive data evicted from the lineage", evicted_holders,
+                           evicted_holders == 1 ? "" : "es"));
+    for (const auto& key : gone) holders_.erase(key);
 }
 
 EngineStats Engine::stats() const

@@ -36,6 +36,9 @@ struct EngineStats {
     std::uint64_t evicted_pairs = 0;
     std::uint64_t evicted_staged_files = 0;
     std::uint64_t evicted_destinations = 0;
+    std::uint64_t incidents = 0;
+    std::uint64_t blind_spots = 0;
+    std::uint64_t incident_updates = 0;
     std::uint64_t dropped_reads = 0;
 };
 
@@ -59,11 +62,18 @@ public:
     const Rules& rules() const { return rules_; }
     // New rules for what comes next (SIGHUP); state built so far (lineage, flows) is kept.
     void replace_rules(Rules rules);
+    // The run loop lost `count` records or entries (`cause`: "ringbuf_full", ...). While a lineage
+    // holds sensitive data this is a blind spot, reported by take_blind_spots().
+    void note_loss(TimeNs time, std::string_view cause, std::uint64_t count);
+    // Blind spots since the last call: the engine's own (sensitive state evicted, work shed) and
+    // note_loss()'s. One per cause and second at most; the run loop drains and writes them.
+    std::vector<BlindSpot> take_blind_spots();
 
 private:
     struct Flow {
         std::string entity;
-        std::string domain;
+        std::string domain;  // the riskier of the names below
+        std::string sni, host, other;  // from the ClientHello, an HTTP Host, DNS/hosts/argv
         std::string path;
         Endpoint destination;
         bool tls = false;
@@ -75,14 +85,15 @@ private:
         std::string entity;
         std::string domain;  // normalized; empty when only the IP is known
         std::string path;
+        std::string other_name;  // the name SNI or Host gave when the other one won (fronting)
         Endpoint destination;
         ProcessRef process;
         bool tls = false;
         bool first_seen = false;
         std::uint64_t bytes_out = 0, bytes_in = 0;
         TimeNs first = 0, last = 0;
-        int alerted_score = 0;
         std::size_t open_flows = 0;
+        bool had_data = false;  // its lineage held sensitive data when last evaluated
         std::uint32_t sid = 0;      // the uploader's session and parent, for the indexes
         std::string parent;
     };
@@ -97,6 +108,8 @@ private:
         std::string domain;
         std::string path;
         bool tls = false;
+        std::uint16_t source_port = 0;  // 0: not known by this event
+        enum class Name : std::uint8_t { other, sni, http } name_source = Name::other;
         const std::uint64_t* bytes_out = nullptr;  // cumulative; nullptr: not known by this event
         const std::uint64_t* bytes_in = nullptr;
         bool final = false;
@@ -164,6 +177,32 @@ private:
     std::unordered_map<std::uint32_t, RecentKeys> uploaders_by_session_;
     std::unordered_map<std::string, RecentKeys> uploaders_by_parent_;
     std::unordered_map<std::string, TimeNs> destinations_;  // first time any process reached it
+    // Incidents: one per uploader lineage (its session, else the process) and destination. The
+    // first alert opens one; a rising score updates it (same id) instead of a new alert.
+    struct Incident {
+        std::string id;
+        int alerted_score = 0;
+        TimeNs last = 0;
+    };
+    util::LruMap<std::string, Incident> incidents_;
+    // Bytes out per lineage and destination (the incident's key) across its connections and
+    // processes, so trickles add up; `flows` counts the connections (each pays its overhead).
+    struct Volume {
+        std::uint64_t bytes_out = 0;
+        std::uint64_t flows = 0;
+        TimeNs last = 0;
+    };
+    util::LruMap<std::string, Volume> volumes_;
+    std::string incident_key(const Pair& pair) const;
+    // Processes that read sensitive data, most recent first (bounded): what a loss can blind.
+    struct Holder {
+        ProcessRef ref;
+        bool exited = false;
+    };
+    util::LruMap<std::string, Holder> holders_;
+    std::vector<BlindSpot> blind_spots_;
+    void note_holder(const ProcessRef& reader);
+    void blind_spot(TimeNs time, std::string_view cause, std::uint64_t lost, std::string_view what);
     TimeNs now_ = 0;
     TimeNs last_expiry_ = 0;
     EngineStats stats_;

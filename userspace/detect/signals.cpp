@@ -37,6 +37,14 @@ std::string human_bytes(std::uint64_t bytes)
 std::string display_name(const ProcessRef& p)
 {
     std::string name = p.name.empty() ? base_name(p.executable) : p.name;
+    // A script run by its interpreter is known by the script (not by a shell's: `bash x.sh`
+    // stays bash, its commands are their own processes).
+    for (std::string_view interp : {"python", "pypy", "perl", "ruby", "node", "php"})
+        if (name.rfind(interp, 0) == 0 && p.args.size() >= 2 && !p.args[1].empty() && p.args[1][0] != '-') {
+            auto script = base_name(p.args[1]);
+            if (!script.empty() && script.find('.') == std::string::npos) return script;  // not `x.py`
+            break;
+        }
     if (!p.args.empty()) {
         auto argv0 = base_name(p.args[0]);
         if (!argv0.empty() && argv0.size() < name.size() && name.rfind(argv0, 0) == 0) return argv0;
@@ -54,8 +62,11 @@ const Category* destination_signal(const Rules& rules, const Service* service, c
 {
     const Category* category = service ? rules.category(service->category) : nullptr;
     if (category)
-        out.add("destination-" + category->name, category->weight,
-                [&] { return fmt::format("{} {}", category->label, pair.destination_name()); });
+        out.add("destination-" + category->name, category->weight, [&] {
+            return fmt::format("{} {}{}", category->label, pair.destination_name(),
+                               pair.other_name.empty() ? std::string()
+                                                       : fmt::format(" (also named {})", pair.other_name));
+        });
     else
         out.add("unknown-destination", rules.signals.unknown_destination, [&] { return pair.destination_name(); });
     return category;
@@ -95,13 +106,10 @@ DataInLineage data_in_lineage(const Rules& rules, const LineageView& view, const
         }
         auto& use = d.data_files[src.read->path];
         if (!use.source || src.read->bytes > use.bytes) use = DataInLineage::FileUse{&src, src.read->bytes};
-        if (src.staged_via.empty()) {
-            auto& c = d.carriers[src.read->path];
-            c = std::max(c, src.read->bytes);
-        } else {
-            auto& c = d.carriers[src.staged_via.front()->path];
-            c = std::max(c, src.staged_via.front()->bytes);
-        }
+        // The sensitive bytes, not the size of the staging file they passed through (a 41-byte
+        // git ref written by the same lineage says nothing of how much of the key left).
+        auto& c = d.carriers[src.read->path];
+        c = std::max(c, src.read->bytes);
         if (members_transform || any_name_matches(rules.settings.transformers, src.reader->ref)) d.transformer = true;
     }
     for (const auto& [path, use] : d.data_files) {
@@ -150,37 +158,49 @@ Shape shape_of(const Rules& rules, const PairFacts& pair)
 
 std::uint64_t protocol_overhead(const Rules& rules, const PairFacts& pair)
 {
-    // nc, socat: no TLS and no request head was seen.
-    return pair.tls ? rules.settings.tls_overhead_bytes : pair.path.empty() ? 0 : rules.settings.http_overhead_bytes;
+    // nc, socat: no TLS, SSH nor request head was seen.
+    std::uint64_t overhead = pair.tls ? rules.settings.tls_overhead_bytes : pair.ssh ? ssh_overhead_bytes : 0;
+    if (!pair.path.empty()) overhead += rules.settings.http_overhead_bytes;
+    return overhead;
 }
 
-bool volume_signal(const Rules& rules, const PairFacts& pair, const DataInLineage& data, const Shape& shape,
+bool volume_signal(const Rules& rules, const PairFacts& pair, const DataInLineage& data, const Shape&,
                    SignalList& out)
 {
     auto payload = data.payload();
-    if (payload == 0 || shape.download_shaped) return false;
+    if (payload == 0) return false;
     auto overhead = protocol_overhead(rules, pair);
-    if (pair.bytes_out >= payload + overhead) {
-        out.add("data-volume", rules.signals.data_volume,
-                [&] { return fmt::format("{} out >= {} read", human_bytes(pair.bytes_out), human_bytes(payload)); });
+    auto sent = pair.bytes_out > overhead ? pair.bytes_out - overhead : 0;
+    // Summed over the lineage's connections, each less its own overhead.
+    auto flows = std::max<std::uint64_t>(pair.lineage_flows, 1);
+    auto lineage_overhead = overhead * flows;
+    auto lineage_sent = pair.lineage_bytes_out > lineage_overhead ? pair.lineage_bytes_out - lineage_overhead : 0;
+    bool trickle = lineage_sent > sent && pair.lineage_flows > 1;
+    auto best = std::max(sent, lineage_sent);
+    auto evidence = [&](std::string_view how) {
+        auto text = fmt::format("{} out{} {} {} read", human_bytes(trickle ? pair.lineage_bytes_out : pair.bytes_out),
+                                trickle ? fmt::format(" over {} connections", pair.lineage_flows) : std::string(),
+                                how, human_bytes(payload));
+        return text;
+    };
+    if (best >= payload) {
+        out.add("data-volume", rules.signals.data_volume, [&] { return evidence(">="); });
         return true;
     }
-    if (data.transformer && pair.bytes_out >= payload / 4 + overhead) {
-        out.add("data-volume-partial", rules.signals.data_volume_partial, [&] {
-            return fmt::format("{} out, {} read through an archiver/encoder", human_bytes(pair.bytes_out),
-                               human_bytes(payload));
-        });
+    if (data.transformer && best >= payload / 4) {
+        out.add("data-volume-partial", rules.signals.data_volume_partial,
+                [&] { return evidence("through an archiver/encoder, of"); });
         return true;
     }
     return false;
 }
 
-void shape_signals(const Rules& rules, const PairFacts& pair, const Shape& shape, SignalList& out)
+void shape_signals(const Rules& rules, const PairFacts& pair, const Shape& shape, bool covered, SignalList& out)
 {
     const auto& w = rules.signals;
     auto in_out = [&] { return fmt::format("{} out, {} in", human_bytes(pair.bytes_out), human_bytes(pair.bytes_in)); };
     if (shape.upload_shaped) out.add("upload-shaped", w.upload_shaped, in_out);
-    if (shape.download_shaped) out.add("download-shaped", w.download_shaped, in_out);
+    if (shape.download_shaped && !covered) out.add("download-shaped", w.download_shaped, in_out);
     if (shape.bulk) out.add("bulk-upload", w.bulk_upload, [&] { return human_bytes(pair.bytes_out); });
 }
 
@@ -251,6 +271,11 @@ bool data_left(const Rules& rules, const CommandAnalysis& cmd, const Shape& shap
 {
     return cmd.upload || shape.upload_shaped || shape.bulk ||
            (covered && (data.payload() >= rules.settings.min_upload_bytes || (category && category->small_uploads)));
+}
+
+bool data_moved(const Rules& rules, const PairFacts& pair)
+{
+    return pair.bytes_out > protocol_overhead(rules, pair);
 }
 
 Gate gate(const Rules& rules, int total, bool has_data, bool left)

@@ -50,11 +50,17 @@ struct PairFacts {
     bool tls = false;
     bool first_seen = false;  // the first process ever to reach this destination
     std::uint64_t bytes_out = 0, bytes_in = 0;
+    bool ssh = false;          // an SSH session (port 22 or an ssh client): its handshake is overhead
+    std::string other_name;    // SNI and Host disagreed: the name that did not count
+    // The uploader's lineage to this destination over all its connections and processes.
+    std::uint64_t lineage_bytes_out = 0;
+    std::uint64_t lineage_flows = 0;
 
     std::string destination_name() const { return domain.empty() ? destination.ip : domain; }
 };
 
-// The name a reader knows: "python3" rather than the executable's "python3.11".
+// The name a reader knows: "python3" rather than the executable's "python3.11", and the tool an
+// interpreter runs ("aws" for `python3 /usr/bin/aws s3 cp ...`).
 std::string display_name(const ProcessRef& process);
 
 // --- destination --------------------------------------------------------------------------
@@ -73,14 +79,14 @@ struct DataInLineage {
         std::uint64_t bytes = 0;
     };
     std::map<std::string, FileUse> data_files;      // sensitive path -> strongest source
-    std::map<std::string, std::uint64_t> carriers;  // what the lineage itself read: file or staging file
+    std::map<std::string, std::uint64_t> carriers;  // sensitive bytes read, per sensitive file
     std::set<std::string> own_use;                  // "ssh read ~/.ssh/id_rsa"
     bool transformer = false;                       // an archiver/encoder is in the lineage
     const LineageSource* top = nullptr;             // the heaviest class among the data files
     std::set<std::string> classes;
 
     bool has_data() const { return top != nullptr; }
-    std::uint64_t payload() const;  // sum of the carriers' bytes
+    std::uint64_t payload() const;  // the sensitive bytes that can have reached the uploader
 };
 DataInLineage data_in_lineage(const Rules& rules, const LineageView& view, const ProcessRef& uploader);
 // sensitive-read and sensitive-extra-class.
@@ -95,14 +101,18 @@ struct Shape {
     bool bulk = false;
 };
 Shape shape_of(const Rules& rules, const PairFacts& pair);
-// What a client sends besides the data: a TLS handshake, an HTTP request head, or nothing on a raw
-// stream.
+// What a client sends besides the data: a TLS or SSH handshake, an HTTP request head, or nothing
+// on a raw stream. Per connection.
 std::uint64_t protocol_overhead(const Rules& rules, const PairFacts& pair);
-// data-volume or data-volume-partial. Returns whether the bytes out cover the data.
+constexpr std::uint64_t ssh_overhead_bytes = 4096;  // version, KEXINIT, key exchange, auth, channel
+// data-volume or data-volume-partial: what was sent, past each connection's overhead, covers the
+// sensitive bytes, on this connection or summed over the lineage's connections to the destination
+// (trickles). What was received never offsets it. Returns whether it covers.
 bool volume_signal(const Rules& rules, const PairFacts& pair, const DataInLineage& data, const Shape& shape,
                    SignalList& out);
-// upload-shaped, download-shaped, bulk-upload.
-void shape_signals(const Rules& rules, const PairFacts& pair, const Shape& shape, SignalList& out);
+// upload-shaped, download-shaped (not when the data is covered: download padding does not cancel
+// an upload), bulk-upload.
+void shape_signals(const Rules& rules, const PairFacts& pair, const Shape& shape, bool covered, SignalList& out);
 
 // --- the command line ------------------------------------------------------------------------
 // The uploader's own analysis, else the first of its ancestors' (nearest first) that uploads
@@ -129,6 +139,10 @@ Gate gate(const Rules& rules, int total, bool has_data, bool left);
 // sensitive data.
 bool data_left(const Rules& rules, const CommandAnalysis& cmd, const Shape& shape, bool covered,
                const DataInLineage& data, const Category* category);
+
+// Did anything leave besides the protocol's own bytes (a TLS handshake, a request head)? An
+// upload command whose connection has only shaken hands has sent nothing yet.
+bool data_moved(const Rules& rules, const PairFacts& pair);
 
 // --- the one-line reason -------------------------------------------------------------------------
 std::string alert_reason(const CommandAnalysis& cmd, const PairFacts& pair, const Category* category,

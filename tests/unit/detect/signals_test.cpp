@@ -197,12 +197,41 @@ TEST_CASE("signals: volume covers the data plus the protocol's overhead")
     raw.path = "/upload";
     CHECK(protocol_overhead(rules(), raw) == rules().settings.http_overhead_bytes);
 
-    // A download-shaped flow does not count as volume.
+    // Receiving a lot (download padding) does not offset what was sent, and is not download-shaped
+    // once the data is covered.
     auto download = facts(up, "paste.rs", 4000, 400'000);
     auto shape = shape_of(rules(), download);
     CHECK(shape.download_shaped);
-    SignalList l3(false);
-    CHECK_FALSE(volume_signal(rules(), download, d, shape, l3));
+    SignalList l3(true);
+    CHECK(volume_signal(rules(), download, d, shape, l3));
+    shape_signals(rules(), download, shape, true, l3);
+    CHECK_FALSE(l3.has("download-shaped"));
+    SignalList l3b(true);
+    shape_signals(rules(), download, shape, false, l3b);
+    CHECK(l3b.has("download-shaped"));
+
+    // Trickles: ten connections of 800 bytes each (512 of TLS each) add up to the 2000 read; its
+    // twin, the same ten handshakes with nothing after them, does not.
+    auto trickle = facts(up, "paste.rs", 800, 100);
+    trickle.lineage_bytes_out = 8000;
+    trickle.lineage_flows = 10;
+    SignalList l5(true);
+    CHECK(volume_signal(rules(), trickle, d, shape_of(rules(), trickle), l5));
+    CHECK(l5.signals()[0].evidence.find("over 10 connections") != std::string::npos);
+    auto handshakes = facts(up, "paste.rs", 520, 100);
+    handshakes.lineage_bytes_out = 5200;
+    handshakes.lineage_flows = 10;
+    SignalList l6(false);
+    CHECK_FALSE(volume_signal(rules(), handshakes, d, shape_of(rules(), handshakes), l6));
+
+    // An SSH session's handshake is overhead: a 2000-byte key is not covered by 4 KiB out.
+    auto ssh = facts(up, "", 4096, 4000, false);
+    ssh.ssh = true;
+    CHECK(protocol_overhead(rules(), ssh) == ssh_overhead_bytes);
+    SignalList l7(false);
+    CHECK_FALSE(volume_signal(rules(), ssh, d, shape_of(rules(), ssh), l7));
+    ssh.bytes_out = ssh_overhead_bytes + 2000;
+    CHECK(volume_signal(rules(), ssh, d, shape_of(rules(), ssh), l7));
 
     // Through an encoder a quarter is enough.
     auto gz = proc("gzip");
@@ -226,7 +255,7 @@ TEST_CASE("signals: upload, download and bulk shapes")
     CHECK(shape.upload_shaped);
     CHECK_FALSE(shape.download_shaped);
     SignalList list(true);
-    shape_signals(rules(), upload, shape, list);
+    shape_signals(rules(), upload, shape, false, list);
     CHECK(list.has("upload-shaped"));
     CHECK_FALSE(list.has("bulk-upload"));
 
