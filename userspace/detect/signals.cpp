@@ -79,15 +79,78 @@ std::uint64_t DataInLineage::payload() const
     return total;
 }
 
+// `process` with the values of its identity options removed: a file handed to a tool to
+// authenticate with (ssh -i KEY, -o IdentityFile=KEY, --identity KEY) is its use, not its data.
+// The short `-i` means identity only to the ssh family (curl -i is --include, rsync -i itemize).
+ProcessRef without_identity_options(const ProcessRef& process)
+{
+    static constexpr std::string_view ssh_family[] = {"ssh", "scp", "sftp", "autossh", "sshfs", "mosh"};
+    const auto names = process_names(process);
+    const bool ssh_like = std::any_of(names.begin(), names.end(), [](const std::string& n) {
+        return std::find(std::begin(ssh_family), std::end(ssh_family), n) != std::end(ssh_family);
+    });
+    static constexpr std::string_view long_options[] = {"--identity", "--identity-file", "--private-key", "--key-file"};
+    auto identity_value = [](std::string_view o) {
+        return o.rfind("IdentityFile=", 0) == 0 || o.rfind("IdentityFile ", 0) == 0 ||
+               o.rfind("CertificateFile=", 0) == 0;
+    };
+    ProcessRef out = process;
+    out.args.clear();
+    for (std::size_t i = 0; i < process.args.size(); ++i) {
+        std::string_view a = process.args[i];
+        bool has_next = i + 1 < process.args.size();
+        if (i > 0 && ssh_like && a == "-i" && has_next) {
+            ++i;
+            continue;
+        }
+        if (i > 0 && ssh_like && a.size() > 2 && a.rfind("-i", 0) == 0) continue;  // -iKEY
+        if (a == "-o" && has_next && identity_value(process.args[i + 1])) {
+            ++i;
+            continue;
+        }
+        if (a.rfind("-o", 0) == 0 && identity_value(a.substr(2))) continue;
+        bool skipped = false;
+        for (auto o : long_options) {
+            if (a == o && has_next) {
+                ++i;
+                skipped = true;
+                break;
+            }
+            if (a.size() > o.size() && a.rfind(o, 0) == 0 && a[o.size()] == '=') {
+                skipped = true;
+                break;
+            }
+        }
+        if (!skipped) out.args.emplace_back(a);
+    }
+    return out;
+}
+
 DataInLineage data_in_lineage(const Rules& rules, const LineageView& view, const ProcessRef& up)
 {
     DataInLineage d;
-    // A consumer's read is its own use unless the file is named on a command line that is not
-    // just another consumer's (ssh-keygen -f KEY is use; curl -F f=@~/.netrc, the uploader, is not).
+    // A consumer's read is its own use unless the file is named on a command line for data: any
+    // non-consumer's, or that of a consumer in the uploader's own line (the uploader or an
+    // ancestor: `scp KEY host:` runs the ssh that uploads) other than as the identity it
+    // authenticates with (ssh -i KEY). `ssh-keygen -f KEY` before an upload is use; so is
+    // `scp -i KEY file host:`; `curl -F f=@~/.netrc`, the uploader, is not.
+    std::vector<const std::string*> line{&up.entity_id};
+    const ProcessRef* cur = &up;
+    for (int i = 0; i < 4 && !cur->parent_entity_id.empty(); ++i) {
+        auto it = std::find_if(view.members.begin(), view.members.end(),
+                               [&](const ProcessNode* m) { return m->ref.entity_id == cur->parent_entity_id; });
+        if (it == view.members.end()) break;
+        cur = &(*it)->ref;
+        line.push_back(&cur->entity_id);
+    }
+    auto in_line = [&](const ProcessRef& r) {
+        return std::any_of(line.begin(), line.end(), [&](const std::string* e) { return *e == r.entity_id; });
+    };
     auto named_for_data = [&](const std::string& path, const SensitiveClass& cls) {
         return std::any_of(view.members.begin(), view.members.end(), [&](const ProcessNode* m) {
-            bool uploader = m->ref.entity_id == up.entity_id;
-            return names_file(m->ref, path) && (uploader || !any_name_matches(cls.consumers, m->ref));
+            if (!names_file(m->ref, path)) return false;
+            if (!any_name_matches(cls.consumers, m->ref)) return true;
+            return in_line(m->ref) && names_file(without_identity_options(m->ref), path);
         });
     };
     bool members_transform = std::any_of(view.members.begin(), view.members.end(), [&](const ProcessNode* m) {

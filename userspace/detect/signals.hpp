@@ -89,6 +89,9 @@ struct DataInLineage {
     std::uint64_t payload() const;  // the sensitive bytes that can have reached the uploader
 };
 DataInLineage data_in_lineage(const Rules& rules, const LineageView& view, const ProcessRef& uploader);
+// The process with the values of its identity options removed (ssh -i KEY, -o IdentityFile=KEY,
+// --identity KEY): a file named only there is handed to authenticate with.
+ProcessRef without_identity_options(const ProcessRef& process);
 // sensitive-read and sensitive-extra-class.
 void sensitive_read_signals(const Rules& rules, const DataInLineage& data, SignalList& out);
 // credential-use: a tool reading its own credential.

