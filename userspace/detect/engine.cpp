@@ -470,8 +470,15 @@ void Engine::evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts, const 
 Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explain) const
 {
     const ProcessRef& up = pair.process;
-    PairFacts facts{&up, pair.domain, pair.path, pair.destination, pair.tls, pair.first_seen, pair.bytes_out,
-                    pair.bytes_in};
+    PairFacts facts;
+    facts.uploader = &up;
+    facts.domain = pair.domain;
+    facts.path = pair.path;
+    facts.destination = pair.destination;
+    facts.tls = pair.tls;
+    facts.first_seen = pair.first_seen;
+    facts.bytes_out = pair.bytes_out;
+    facts.bytes_in = pair.bytes_in;
     facts.other_name = pair.other_name;
     facts.ssh = pair.destination.port == 22 || any_name_matches(ssh_clients, up);
     if (const auto* v = volumes_.find(incident_key(pair))) {
