@@ -98,6 +98,7 @@ struct Pipeline::State {
     int min_score = 0;
     std::uint64_t alerts = 0;
     std::uint64_t suppressed_alerts = 0;
+    std::uint64_t blind_spots = 0;
     std::uint64_t telemetry = 0;
     std::uint64_t rule_reloads = 0;
     std::uint64_t rule_reload_errors = 0;
@@ -225,6 +226,17 @@ bool Pipeline::reload_rules(TimeNs time, std::string& error)
     return true;
 }
 
+// Blind spots the engine found (sensitive state evicted, work shed, records lost): counted here;
+// their NDJSON record (event.action monitor-blind-spot) is the ECS encoder's
+// (EcsEncoder::line(const BlindSpot&), from the output work), written here once that is merged.
+void Pipeline::drain_blind_spots()
+{
+    for (const auto& spot : state_->engine->take_blind_spots()) {
+        (void)spot;
+        ++state_->blind_spots;
+    }
+}
+
 void Pipeline::on_event(const Event& event)
 {
     auto action = output::event_action(event);
@@ -240,6 +252,13 @@ void Pipeline::on_event(const Event& event)
         state_->write(state_->encoder.line(alert));
         ++state_->alerts;
     }
+    drain_blind_spots();
+}
+
+void Pipeline::note_loss(TimeNs time, std::string_view cause, std::uint64_t count)
+{
+    state_->engine->note_loss(time, cause, count);
+    drain_blind_spots();
 }
 
 void Pipeline::metrics(TimeNs time, std::vector<std::pair<std::string, std::uint64_t>> counters)
@@ -258,7 +277,12 @@ void Pipeline::append_counters(std::vector<std::pair<std::string, std::uint64_t>
     counters.emplace_back("detect.flows", engine.flows);
     counters.emplace_back("detect.evicted_processes", engine.evicted_processes);
     counters.emplace_back("detect.evicted_flows", engine.evicted_flows);
+    counters.emplace_back("detect.blind_spots", engine.blind_spots);
+    counters.emplace_back("detect.incidents", engine.incidents);
+    counters.emplace_back("detect.incident_updates", engine.incident_updates);
+    counters.emplace_back("detect.rescore_skipped", engine.rescore_skipped);
     counters.emplace_back("output.alerts", state_->alerts);
+    counters.emplace_back("output.blind_spots", state_->blind_spots);
     counters.emplace_back("output.alerts_below_min_score", state_->suppressed_alerts);
     counters.emplace_back("output.telemetry", state_->telemetry);
     counters.emplace_back("output.dropped_lines", state_->sink->dropped_lines());

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -43,6 +44,9 @@ public:
     // rules-reloaded record says so; on error the current rules stay and the error comes back.
     bool reload_rules(TimeNs time, std::string& error);
     void on_event(const Event& event);
+    // The run loop lost records (`cause`: "ringbuf_full"): a blind spot while a lineage holds
+    // sensitive data.
+    void note_loss(TimeNs time, std::string_view cause, std::uint64_t count);
     void metrics(TimeNs time, std::vector<std::pair<std::string, std::uint64_t>> counters);
     // Appends the counters a metric record adds to the caller's (detect.*, output.*, rules.*).
     void append_counters(std::vector<std::pair<std::string, std::uint64_t>>& counters) const;
@@ -55,6 +59,7 @@ public:
 
 private:
     struct State;
+    void drain_blind_spots();
     std::unique_ptr<State> state_;
 };
 

@@ -322,6 +322,7 @@ int run(const RunOptions& options)
     const std::uint64_t stats_every = static_cast<std::uint64_t>(options.stats_interval_s * 1e9);
     std::uint64_t next_stats = stats_every ? started + stats_every : 0;
     std::uint64_t next_tick = started + 1'000'000'000ULL;
+    std::uint64_t ringbuf_drops_seen = 0;
     std::string stop_reason = "duration";
     int exit_code = 0;
 
@@ -352,6 +353,12 @@ int run(const RunOptions& options)
         if (server) server->heartbeat();
         std::uint64_t t = now();
         if (t >= next_tick) {
+            // Records the kernel could not queue: a blind spot while a lineage holds sensitive data.
+            const auto ringbuf_drops = kernel::drops_for(monitor->counters(), wire::EW_DROP_RINGBUF_FULL);
+            if (ringbuf_drops > ringbuf_drops_seen) {
+                pipeline.note_loss(t, "ringbuf_full", ringbuf_drops - ringbuf_drops_seen);
+                ringbuf_drops_seen = ringbuf_drops;
+            }
             tick(t);
             next_tick = t + 1'000'000'000ULL;
             if (!options.health_file.empty()) touch(options.health_file);

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
+#include <utility>
 #include <set>
 
 #include <fmt/format.h>
@@ -15,22 +17,19 @@
 namespace exfilwatch::detect {
 namespace {
 
-// The name a reader knows: "python3" rather than the executable's "python3.11".
-std::string display_name(const ProcessRef& p)
-{
-    std::string name = p.name.empty() ? base_name(p.executable) : p.name;
-    if (!p.args.empty()) {
-        auto argv0 = base_name(p.args[0]);
-        if (!argv0.empty() && argv0.size() < name.size() && name.rfind(argv0, 0) == 0) return argv0;
-    }
-    return name;
-}
-
 constexpr TimeNs expiry_interval_ns = 1'000'000'000ULL;
 constexpr std::size_t memo_slots = 4096;
 constexpr std::size_t memo_max_bytes = 1024;  // longer inputs are computed every time
+// The bound of a read's work: uploaders re-scored (one lineage walk each) and pairs per uploader.
+constexpr std::size_t max_rescore_uploaders = 16;
+constexpr std::size_t max_rescore_pairs_per_uploader = 8;
+constexpr int max_reader_ancestors = 4;
+constexpr std::size_t max_holders = 4096;
+constexpr std::size_t max_pending_blind_spots = 64;
+constexpr std::size_t max_blind_spot_processes = 8;
+constexpr TimeNs blind_spot_coalesce_ns = 1'000'000'000ULL;
 
-// rules13: what a recurring job is known by: the executable, and the script an interpreter runs.
+// what a recurring job is known by: the executable, and the script an interpreter runs.
 std::string job_identity(const ProcessRef& p)
 {
     auto names = process_names(p);
@@ -44,9 +43,26 @@ std::string pair_key(const std::string& entity, const std::string& domain, const
     return domain.empty() ? fmt::format("{}\n{}:{}", entity, dest.ip, dest.port) : fmt::format("{}\n{}", entity, domain);
 }
 
-int clamp_score(int s)
+// An incident's id: stable for its key and opening time (replay gives the same), FNV-1a 64.
+std::string incident_id(const std::string& key, TimeNs opened)
 {
-    return std::clamp(s, 0, 100);
+    std::uint64_t h = 0xcbf29ce484222325ULL;
+    auto mix = [&](unsigned char c) {
+        h ^= c;
+        h *= 0x100000001b3ULL;
+    };
+    for (unsigned char c : key) mix(c);
+    for (int i = 0; i < 8; ++i) mix(static_cast<unsigned char>(opened >> (8 * i)));
+    return fmt::format("{:016x}", h);
+}
+
+const std::vector<std::string> ssh_clients{"ssh", "scp", "sftp", "sshpass", "autossh"};
+
+// DNS is name resolution, never an upload: queries to a resolver (53, mDNS 5353, DNS over TLS
+// 853) and a resolver's own answers (from port 53).
+bool dns_port(std::uint16_t port)
+{
+    return port == 53 || port == 5353 || port == 853;
 }
 
 bool is_write(std::uint32_t flags)
@@ -61,19 +77,6 @@ bool is_read(std::uint32_t flags)
 }
 
 }  // namespace
-
-std::string human_bytes(std::uint64_t bytes)
-{
-    if (bytes < 1024) return fmt::format("{} B", bytes);
-    const char* units[] = {"KiB", "MiB", "GiB", "TiB"};
-    double v = static_cast<double>(bytes) / 1024.0;
-    int u = 0;
-    while (v >= 1024.0 && u < 3) {
-        v /= 1024.0;
-        ++u;
-    }
-    return fmt::format("{:.1f} {}", v, units[u]);
-}
 
 Engine::Engine(Rules rules)
     : command_memo_(memo_slots), redact_memo_(memo_slots), service_memo_(memo_slots), rules_(std::move(rules)),
@@ -90,49 +93,31 @@ const CommandAnalysis& Engine::command_of(const ProcessRef& p) const
         hash = (hash ^ std::hash<std::string>{}(a)) * 0x100000001b3ULL;
     }
     if (bytes > memo_max_bytes) return command_scratch_ = analyze_command(rules_, p);
-    auto& m = command_memo_[hash % memo_slots];
-    if (!m.used || m.name != p.name || m.executable != p.executable || m.args != p.args) {
-        m.used = true;
-        m.name = p.name;
-        m.executable = p.executable;
-        m.args = p.args;
-        m.result = analyze_command(rules_, p);
-    }
-    return m.result;
+    return command_memo_.get_as(p, hash, [&](const ProcessRef& q) { return analyze_command(rules_, q); });
 }
 
 std::string Engine::redacted(std::string_view text) const
 {
     if (text.size() > memo_max_bytes) return redact_text(text);
-    auto& m = redact_memo_[std::hash<std::string_view>{}(text) % memo_slots];
-    if (!m.used || m.text != text) {
-        m.used = true;
-        m.text = text;
-        m.result = redact_text(text);
-    }
-    return m.result;
+    return redact_memo_.get_as(text, std::hash<std::string_view>{}(text),
+                               [](std::string_view t) { return redact_text(t); });
 }
 
 const Service* Engine::service_of(const std::string& domain, const std::string& path) const
 {
     if (domain.size() + path.size() > memo_max_bytes) return rules_.service_for(domain, path);
-    auto& m = service_memo_[(std::hash<std::string>{}(domain) ^ std::hash<std::string>{}(path) * 31) % memo_slots];
-    if (!m.used || m.domain != domain || m.path != path) {
-        m.used = true;
-        m.domain = domain;
-        m.path = path;
-        m.service = rules_.service_for(domain, path);
-    }
-    return m.service;
+    auto hash = std::hash<std::string>{}(domain) ^ std::hash<std::string>{}(path) * 31;
+    return service_memo_.get_as(ServiceProbe{domain, path}, hash,
+                                [&](const ServiceProbe& q) { return rules_.service_for(q.domain, q.path); });
 }
 
 void Engine::replace_rules(Rules rules)
 {
     retired_rules_.push_back(std::make_unique<Rules>(std::move(rules_)));
     rules_ = std::move(rules);
-    // The memos hold results of the old rules.
-    for (auto& m : command_memo_) m.used = false;
-    for (auto& m : service_memo_) m.used = false;
+    // The memos hold results of the old rules (redaction does not depend on them).
+    command_memo_.clear();
+    service_memo_.clear();
 }
 
 std::vector<Alert> Engine::process(const Event& event)
@@ -147,33 +132,47 @@ std::vector<Alert> Engine::process(const Event& event)
                 lineage_.touch(e.process, e.time);
             } else if constexpr (std::is_same_v<T, ExitEvent>) {
                 lineage_.on_exit(e.process, e.time);
+                if (auto* h = holders_.find(Lineage::key_of(e.process))) h->exited = true;
             } else if constexpr (std::is_same_v<T, FileOpenEvent>) {
                 if (e.error != 0) return;
                 bool changed = false;
-                // rules13: files the system rewrites at runtime are never staging files.
+                // files the system rewrites at runtime are never staging files.
                 if (is_write(e.flags) && !rules_.never_staging(e.path))
                     lineage_.on_write(e.process, e.time, e.path, e.inode);
                 if (is_read(e.flags)) changed = lineage_.on_read(e.process, e.time, e.path, e.inode, 0);
-                if (changed) rescore_near(e.process, e.time, alerts);
+                if (changed) {
+                    note_holder(e.process);
+                    rescore_near(e.process, e.time, alerts);
+                }
             } else if constexpr (std::is_same_v<T, FileSummaryEvent>) {
-                if (e.opened_for_write && !rules_.never_staging(e.path))  // rules13
+                if (e.opened_for_write && !rules_.never_staging(e.path))
                     lineage_.on_write(e.process, e.time, e.path, e.inode);
                 auto bytes = e.bytes_read ? e.bytes_read : e.bytes_mapped;
-                if ((bytes || !e.opened_for_write) && lineage_.on_read(e.process, e.time, e.path, e.inode, bytes))
+                if ((bytes || !e.opened_for_write) && lineage_.on_read(e.process, e.time, e.path, e.inode, bytes)) {
+                    note_holder(e.process);
                     rescore_near(e.process, e.time, alerts);
+                }
             } else if constexpr (std::is_same_v<T, ConnectEvent>) {
-                on_flow(e.process, e.time, e.flow.socket_cookie, e.destination, e.destination_domain, {}, false,
-                        nullptr, nullptr, false, alerts);
+                on_flow(FlowUpdate{&e.process, e.time, e.flow.socket_cookie, e.destination, e.destination_domain, {},
+                                   false, e.source.port},
+                        alerts);
             } else if constexpr (std::is_same_v<T, TlsClientHelloEvent>) {
-                on_flow(e.process, e.time, e.flow.socket_cookie, e.destination, e.server_name, {}, true, nullptr,
-                        nullptr, false, alerts);
+                on_flow(FlowUpdate{&e.process, e.time, e.flow.socket_cookie, e.destination, e.server_name, {}, true, 0,
+                                   FlowUpdate::Name::sni},
+                        alerts);
             } else if constexpr (std::is_same_v<T, HttpRequestEvent>) {
                 std::string host = e.host.empty() ? e.connect_target : e.host;
-                on_flow(e.process, e.time, e.flow.socket_cookie, e.destination, host, e.path, false, nullptr, nullptr,
-                        false, alerts);
+                on_flow(FlowUpdate{&e.process, e.time, e.flow.socket_cookie, e.destination, host, e.path, false, 0,
+                                   FlowUpdate::Name::http},
+                        alerts);
             } else if constexpr (std::is_same_v<T, FlowSummaryEvent>) {
-                on_flow(e.process, e.time, e.flow.socket_cookie, e.destination, e.destination_domain, {},
-                        e.domain_source == "sni", &e.bytes_out, &e.bytes_in, e.final, alerts);
+                on_flow(FlowUpdate{&e.process, e.time, e.flow.socket_cookie, e.destination, e.destination_domain, {},
+                                   e.domain_source == "sni", e.source.port,
+                                   e.domain_source == "sni"    ? FlowUpdate::Name::sni
+                                   : e.domain_source == "http" ? FlowUpdate::Name::http
+                                                               : FlowUpdate::Name::other,
+                                   &e.bytes_out, &e.bytes_in, e.final},
+                        alerts);
             } else if constexpr (std::is_same_v<T, DnsAnswerEvent>) {
                 lineage_.touch(e.process, e.time);
             }
@@ -187,34 +186,94 @@ std::vector<Alert> Engine::process(const Event& event)
     return alerts;
 }
 
+void Engine::note_holder(const ProcessRef& reader)
+{
+    auto key = Lineage::key_of(reader);
+    const auto* node = lineage_.find(key);
+    if (!node || std::none_of(node->reads.begin(), node->reads.end(), [](const ReadRecord& r) { return r.cls; }))
+        return;
+    holders_.touch(key).ref = node->ref;
+    if (holders_.size() > max_holders) holders_.pop_oldest();
+}
+
+void Engine::blind_spot(TimeNs time, std::string_view cause, std::uint64_t lost, std::string_view what)
+{
+    if (holders_.empty() || lost == 0) return;  // nothing sensitive was at stake
+    if (!blind_spots_.empty() && blind_spots_.back().cause == cause &&
+        time < blind_spots_.back().time + blind_spot_coalesce_ns) {
+        blind_spots_.back().lost += lost;
+        return;
+    }
+    BlindSpot b;
+    b.time = time;
+    b.cause = std::string(cause);
+    b.lost = lost;
+    b.detail = fmt::format("{} while {} process{} held sensitive data", what, holders_.size(),
+                           holders_.size() == 1 ? "" : "es");
+    for (const auto& [key, h] : holders_) {
+        if (b.processes.size() >= max_blind_spot_processes) break;
+        b.processes.push_back(h.ref);
+    }
+    if (blind_spots_.size() >= max_pending_blind_spots) blind_spots_.erase(blind_spots_.begin());
+    blind_spots_.push_back(std::move(b));
+    ++stats_.blind_spots;
+}
+
+void Engine::note_loss(TimeNs time, std::string_view cause, std::uint64_t count)
+{
+    now_ = std::max(now_, time);
+    blind_spot(time, cause, count, fmt::format("{} lost ({})", count, cause));
+}
+
+std::vector<BlindSpot> Engine::take_blind_spots()
+{
+    return std::exchange(blind_spots_, {});
+}
+
 void Engine::note_destination(Pair& pair, TimeNs time)
 {
     if (pair.domain.empty()) return;
     auto [it, inserted] = destinations_.try_emplace(pair.domain, time);
     if (inserted) pair.first_seen = true;
-    if (destinations_.size() > rules_.settings.max_destinations) {
-        // Host memory of destinations is not windowed: drop the oldest only when full.
-        std::vector<std::pair<TimeNs, std::string>> order;
-        for (const auto& [d, t] : destinations_) order.emplace_back(t, d);
-        std::sort(order.begin(), order.end());
-        std::size_t remove = destinations_.size() - rules_.settings.max_destinations * 3 / 4;
-        for (std::size_t i = 0; i < remove && i < order.size(); ++i)
-            if (order[i].second != pair.domain) destinations_.erase(order[i].second);
-        stats_.evicted_destinations += remove;
-    }
+    // Host memory of destinations is not windowed: drop the oldest only when full.
+    stats_.evicted_destinations += util::trim_oldest(
+        destinations_, rules_.settings.max_destinations, [](TimeNs t) { return t; },
+        [](const auto&, const auto&) {}, &pair.domain);
 }
 
-void Engine::on_flow(const ProcessRef& process, TimeNs time, std::uint64_t cookie, const Endpoint& destination,
-                     const std::string& domain, const std::string& path, bool tls, const std::uint64_t* out,
-                     const std::uint64_t* in, bool final, std::vector<Alert>& alerts)
+void Engine::on_flow(const FlowUpdate& u, std::vector<Alert>& alerts)
 {
+    const ProcessRef& process = *u.process;
+    const TimeNs time = u.time;
+    const std::uint64_t cookie = u.cookie;
+    const std::uint64_t* out = u.bytes_out;
+    const std::uint64_t* in = u.bytes_in;
+    const Endpoint& destination = u.destination;
+    const bool tls = u.tls;
+    if (dns_port(destination.port) || dns_port(u.source_port)) {
+        lineage_.touch(process, time);
+        return;
+    }
     lineage_.touch(process, time);
     auto& flow = flows_[cookie];
     if (flow.entity.empty()) flow.entity = Lineage::key_of(process);
     if (!destination.ip.empty()) flow.destination = destination;
-    auto name = normalize_domain(domain);
-    if (!name.empty() && (flow.domain.empty() || tls)) flow.domain = name;
-    if (!path.empty()) flow.path = path;
+    if (!u.path.empty()) flow.path = u.path;
+    if (auto name = normalize_domain(u.domain); !name.empty()) {
+        using Name = FlowUpdate::Name;
+        (u.name_source == Name::sni ? flow.sni : u.name_source == Name::http ? flow.host : flow.other) = name;
+        // SNI and Host both known and different (domain fronting): the riskier category counts,
+        // the other name is kept for the evidence. Else SNI, then Host, then DNS/hosts/argv.
+        auto weight = [&](const std::string& d) {
+            const auto* svc = service_of(d, flow.path);
+            const auto* cat = svc ? rules_.category(svc->category) : nullptr;
+            return cat ? cat->weight : rules_.signals.unknown_destination;
+        };
+        if (!flow.sni.empty() && !flow.host.empty() && flow.sni != flow.host)
+            flow.domain = weight(flow.host) > weight(flow.sni) ? flow.host : flow.sni;
+        else
+            flow.domain = !flow.sni.empty() ? flow.sni : !flow.host.empty() ? flow.host : flow.other;
+    }
     flow.tls = flow.tls || tls;
     flow.last = time;
 
@@ -232,6 +291,8 @@ void Engine::on_flow(const ProcessRef& process, TimeNs time, std::uint64_t cooki
             p.entity = flow.entity;
             p.domain = flow.domain;
             p.first = time;
+            p.sid = process.sid;
+            p.parent = process.parent_entity_id;
             note_destination(p, time);
         }
         p.bytes_out += flow.bytes_out;
@@ -239,33 +300,37 @@ void Engine::on_flow(const ProcessRef& process, TimeNs time, std::uint64_t cooki
         ++p.open_flows;
     }
     auto& pair = pairs_[key];
+    index_pair(key, pair);
     pair.process = process;
     pair.destination = flow.destination;
     pair.tls = pair.tls || flow.tls;
     if (!flow.path.empty()) pair.path = flow.path;
+    if (!flow.sni.empty() && !flow.host.empty() && flow.sni != flow.host)
+        pair.other_name = flow.domain == flow.sni ? flow.host : flow.sni;
     pair.last = time;
     if (out && *out > flow.bytes_out) {
+        auto& v = volumes_.touch(incident_key(pair));
+        if (flow.bytes_out == 0) ++v.flows;
+        v.bytes_out += *out - flow.bytes_out;
+        v.last = time;
         pair.bytes_out += *out - flow.bytes_out;
         flow.bytes_out = *out;
+        if (volumes_.size() > rules_.settings.max_pairs) volumes_.pop_oldest();
     }
     if (in && *in > flow.bytes_in) {
         pair.bytes_in += *in - flow.bytes_in;
         flow.bytes_in = *in;
     }
-    if (final) {
+    if (u.final) {
         if (pair.open_flows) --pair.open_flows;
-        // rules13: learn the upload job (a later day's same job scores `recurring`).
+        // learn the upload job (a later day's same job scores `recurring`).
         if (jobs_ && !pair.domain.empty() && pair.bytes_out >= rules_.settings.min_upload_bytes)
             jobs_->note(job_identity(pair.process), pair.domain, pair.bytes_out, JobMemory::day_of(time));
         flows_.erase(cookie);
-    } else if (flows_.size() > rules_.settings.max_flows) {
-        std::vector<std::pair<TimeNs, std::uint64_t>> order;
-        for (const auto& [c, f] : flows_) order.emplace_back(f.last, c);
-        std::sort(order.begin(), order.end());
-        std::size_t remove = flows_.size() - rules_.settings.max_flows * 3 / 4;
-        for (std::size_t i = 0; i < remove; ++i)
-            if (order[i].second != cookie) flows_.erase(order[i].second);
-        stats_.evicted_flows += remove;
+    } else {
+        stats_.evicted_flows += util::trim_oldest(
+            flows_, rules_.settings.max_flows, [](const Flow& f) { return f.last; }, [](const auto&, const auto&) {},
+            &cookie);
     }
     if (pair.bytes_out > 0) evaluate(pair, time, alerts);
 }
@@ -279,27 +344,97 @@ void Engine::on_flow(const ProcessRef& process, TimeNs time, std::uint64_t cooki
 void Engine::rescore_near(const ProcessRef& reader, TimeNs now, std::vector<Alert>& alerts)
 {
     auto horizon = now > rules_.settings.window_ns ? now - rules_.settings.window_ns : 0;
+    // The uploaders, nearest first: the reader itself, its line up, its children, its session.
+    std::vector<const std::string*> uploaders;
+    auto consider = [&](const std::string& u) {
+        if (uploaders.size() >= max_rescore_uploaders) return false;
+        if (std::none_of(uploaders.begin(), uploaders.end(), [&](const std::string* x) { return *x == u; }) &&
+            pairs_by_uploader_.count(u))
+            uploaders.push_back(&u);
+        return true;
+    };
     const std::string reader_key = Lineage::key_of(reader);
-    std::vector<const std::string*> reader_ancestors;  // the reader's line up, by entity id
+    consider(reader_key);
     const ProcessNode* cur = lineage_.find(reader_key);
-    for (int i = 0; i < 4 && cur && !cur->ref.parent_entity_id.empty(); ++i) {
-        reader_ancestors.push_back(&cur->ref.parent_entity_id);
+    for (int i = 0; i < max_reader_ancestors && cur && !cur->ref.parent_entity_id.empty(); ++i) {
+        consider(cur->ref.parent_entity_id);
         cur = lineage_.find(cur->ref.parent_entity_id);
     }
-    for (auto& [key, pair] : pairs_) {
-        if (pair.bytes_out == 0 || pair.last < horizon) continue;
-        const auto& up = pair.process;
-        bool near = (up.sid != 0 && up.sid == reader.sid) || up.entity_id == reader.entity_id ||
-                    (!up.parent_entity_id.empty() && up.parent_entity_id == reader.entity_id) ||
-                    std::any_of(reader_ancestors.begin(), reader_ancestors.end(),
-                                [&](const std::string* a) { return *a == up.entity_id; });
-        if (!near) continue;
-        ++stats_.rescored_on_read;
-        evaluate(pair, now, alerts);
+    std::size_t wanted = 0;  // uploaders past the bound (at most)
+    auto consider_all = [&](const RecentKeys* keys) {
+        if (!keys) return;
+        for (const auto& [u, unused] : *keys)
+            if (!consider(u)) {
+                wanted += keys->size();
+                return;
+            }
+    };
+    if (auto it = uploaders_by_parent_.find(reader_key); it != uploaders_by_parent_.end()) consider_all(&it->second);
+    if (reader.sid != 0)
+        if (auto it = uploaders_by_session_.find(reader.sid); it != uploaders_by_session_.end())
+            consider_all(&it->second);
+    stats_.rescore_skipped += wanted;
+    const auto skipped_before = stats_.rescore_skipped - wanted;
+
+    for (const auto* u : uploaders) {
+        auto idx = pairs_by_uploader_.find(*u);
+        if (idx == pairs_by_uploader_.end()) continue;
+        std::optional<LineageView> view;
+        std::size_t done = 0, seen = 0;
+        // evaluate() can alert but never adds or removes pairs: the index stays valid.
+        for (const auto& [key, unused] : idx->second) {
+            if (done == max_rescore_pairs_per_uploader || seen == 4 * max_rescore_pairs_per_uploader) {
+                stats_.rescore_skipped += idx->second.size() - seen;
+                break;
+            }
+            ++seen;
+            auto it = pairs_.find(key);
+            if (it == pairs_.end()) continue;
+            auto& pair = it->second;
+            if (pair.bytes_out == 0 || pair.last < horizon) continue;
+            if (!view) view = lineage_.view(Lineage::key_of(pair.process), now);
+            ++done;
+            ++stats_.rescored_on_read;
+            evaluate(pair, now, alerts, &*view);
+        }
     }
+    if (auto shed = stats_.rescore_skipped - skipped_before)
+        blind_spot(now, "rescore_bounded", shed, fmt::format("{} pairs not re-scored after a sensitive read", shed));
 }
 
-void Engine::evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts)
+void Engine::index_pair(const std::string& key, const Pair& pair)
+{
+    pairs_by_uploader_[pair.entity].touch(key);
+    if (pair.sid != 0) uploaders_by_session_[pair.sid].touch(pair.entity);
+    if (!pair.parent.empty()) uploaders_by_parent_[pair.parent].touch(pair.entity);
+}
+
+void Engine::unindex_pair(const std::string& key, const Pair& pair)
+{
+    auto it = pairs_by_uploader_.find(pair.entity);
+    if (it == pairs_by_uploader_.end()) return;
+    it->second.erase(key);
+    if (!it->second.empty()) return;
+    pairs_by_uploader_.erase(it);
+    auto drop = [&](auto& index, const auto& bucket) {
+        auto b = index.find(bucket);
+        if (b == index.end()) return;
+        b->second.erase(pair.entity);
+        if (b->second.empty()) index.erase(b);
+    };
+    if (pair.sid != 0) drop(uploaders_by_session_, pair.sid);
+    if (!pair.parent.empty()) drop(uploaders_by_parent_, pair.parent);
+}
+
+// An uploader's lineage (its session, else the process itself) and the destination.
+std::string Engine::incident_key(const Pair& pair) const
+{
+    const auto& dest = pair.domain.empty() ? pair.destination.ip : pair.domain;
+    if (pair.sid != 0) return fmt::format("session:{}:{}\n{}", pair.process.uid, pair.sid, dest);
+    return fmt::format("{}\n{}", pair.entity, dest);
+}
+
+void Engine::evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts, const LineageView* given)
 {
     ++stats_.evaluations;
     const auto& s = rules_.settings;
@@ -307,16 +442,28 @@ void Engine::evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts)
     // holds the score under the threshold whatever else is true: the same (no) alert, far cheaper.
     // (rescore_near calls this for the pairs near every new sensitive or staging read.)
     // The lineage is walked once for both assessments.
-    const auto view = lineage_.view(Lineage::key_of(pair.process), now);
+    std::optional<LineageView> own;
+    if (!given) own = lineage_.view(Lineage::key_of(pair.process), now);
+    const LineageView& view = given ? *given : *own;
+    pair.had_data = !view.sources.empty();
     if (s.require_data && pair.bytes_out < s.bulk_upload_bytes && view.sources.empty()) return;
     // The score first; the evidence, chain and reason only for an alert.
     auto score = assess(pair, view, false).score;
     if (score < s.alert_threshold) return;
-    if (pair.alerted_score > 0 && score < std::min(100, pair.alerted_score + s.realert_step)) return;
-    if (pair.alerted_score >= 100) return;
+    const auto key = incident_key(pair);
+    bool opened = false;
+    auto& incident = incidents_.touch(key, &opened);
+    incident.last = now;
+    if (!opened && (incident.alerted_score >= 100 || score < std::min(100, incident.alerted_score + s.realert_step)))
+        return;
+    if (opened) incident.id = incident_id(key, now);
     auto a = assess(pair, view, true);
-    pair.alerted_score = a.score;
+    incident.alerted_score = a.score;
+    ++(opened ? stats_.incidents : stats_.incident_updates);
+    if (incidents_.size() > s.max_pairs) incidents_.pop_oldest();
     Alert alert;
+    alert.incident_id = incident.id;
+    alert.incident_update = !opened;
     alert.time = now;
     alert.risk_score = a.score;
     alert.rule_name = rules_.name;
@@ -337,195 +484,80 @@ void Engine::evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts)
 
 Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explain) const
 {
-    const auto& w = rules_.signals;
-    const auto& s = rules_.settings;
-    Assessment a;
-    // Evidence is built (and redacted) only when the assessment is to explain an alert; most
-    // assessments only need the score.
-    auto add = [&](std::string name, int weight, auto&& evidence) {
-        if (weight == 0) return;
-        a.signals.push_back(Signal{std::move(name), weight, explain ? redacted(evidence()) : std::string()});
-    };
     const ProcessRef& up = pair.process;
-    const std::string dest_name = pair.domain.empty() ? pair.destination.ip : pair.domain;
+    PairFacts facts;
+    facts.uploader = &up;
+    facts.domain = pair.domain;
+    facts.path = pair.path;
+    facts.destination = pair.destination;
+    facts.tls = pair.tls;
+    facts.first_seen = pair.first_seen;
+    facts.bytes_out = pair.bytes_out;
+    facts.bytes_in = pair.bytes_in;
+    facts.other_name = pair.other_name;
+    facts.ssh = pair.destination.port == 22 || any_name_matches(ssh_clients, up);
+    if (const auto* v = volumes_.find(incident_key(pair))) {
+        facts.lineage_bytes_out = v->bytes_out;
+        facts.lineage_flows = v->flows;
+    }
+    SignalList list(explain);
+    Assessment a;
 
-    // Destination.
     const Service* service = pair.domain.empty() ? nullptr : service_of(pair.domain, pair.path);
-    a.category = service ? rules_.category(service->category) : nullptr;
-    std::string label = a.category ? a.category->label : "web service";
-    if (a.category) add("destination-" + a.category->name, a.category->weight, [&] { return std::string(fmt::format("{} {}", label, dest_name)); });
-    else add("unknown-destination", w.unknown_destination, [&] { return std::string(dest_name); });
+    a.category = destination_signal(rules_, service, facts, list);
 
-    // Lineage: sensitive data that can have reached the uploader.
-    // A consumer's read is its own use unless the file is named on a command line that is not
-    // just another consumer's (ssh-keygen -f KEY is use; curl -F f=@~/.netrc, the uploader, is not).
-    auto named_for_data = [&](const std::string& path, const SensitiveClass& cls) {
-        return std::any_of(view.members.begin(), view.members.end(), [&](const ProcessNode* m) {
-            bool uploader = m->ref.entity_id == up.entity_id;
-            // rules13: read with the tool's grammar (ssh -i KEY is use; curl -K FILE may name anything).
-            return names_file(rules_, m->ref, path) && (uploader || !any_name_matches(cls.consumers, m->ref) ||
-                                                         tool_names_file_as_data(rules_, m->ref, path));
-        });
-    };
-    struct FileUse {
-        const LineageSource* src;
-        std::uint64_t bytes;
-    };
-    std::map<std::string, FileUse> data_files;  // sensitive path -> strongest source
-    std::map<std::string, std::uint64_t> carriers;  // what the lineage itself read: file or staging file
-    std::set<std::string> own_use;
-    bool transformer = false;
-    for (const auto& src : view.sources) {
-        const auto* cls = src.read->cls;
-        // Own use: a consumer opened the file itself (not its shell, as a redirect to its stdin)
-        // and no other command line named it.
-        bool opened_itself = src.read->opened_by.empty() || src.read->opened_by == src.reader->ref.name;
-        bool own = !cls->consumers.empty() && any_name_matches(cls->consumers, src.reader->ref) && opened_itself &&
-                   !named_for_data(src.read->path, *cls);
-        if (own) {
-            own_use.insert(fmt::format("{} read {}", display_name(src.reader->ref), src.read->display));
-            continue;
-        }
-        auto& use = data_files[src.read->path];
-        if (!use.src || src.read->bytes > use.bytes) use = FileUse{&src, src.read->bytes};
-        if (src.staged_via.empty()) {
-            auto& c = carriers[src.read->path];
-            c = std::max(c, src.read->bytes);
-        } else {
-            auto& c = carriers[src.staged_via.front()->path];
-            c = std::max(c, src.staged_via.front()->bytes);
-        }
-        if (any_name_matches(s.transformers, src.reader->ref)) transformer = true;
-        for (const auto* m : view.members)
-            if (any_name_matches(s.transformers, m->ref)) transformer = true;
-    }
+    const auto data = data_in_lineage(rules_, view, up);
+    sensitive_read_signals(rules_, data, list);
+    credential_use_signal(rules_, data, list);
 
-    const LineageSource* top = nullptr;
-    std::set<std::string> classes;
-    for (const auto& [path, use] : data_files) {
-        classes.insert(use.src->read->cls->name);
-        if (!top || use.src->read->cls->weight > top->read->cls->weight) top = use.src;
-    }
-    if (top) {
-        const auto* r = top->read;
-        add("sensitive-read", r->cls->weight, [&] { return std::string(fmt::format("{} read {} ({}{})", display_name(top->reader->ref), r->display, r->cls->name,
-                        r->bytes ? ", " + human_bytes(r->bytes) : std::string())); });
-        int extra = std::min<int>(2, static_cast<int>(classes.size()) - 1);
-        if (extra > 0) {
-            std::string others;
-            for (const auto& c : classes)
-                if (c != r->cls->name) others += (others.empty() ? "" : ", ") + c;
-            add("sensitive-extra-class", extra * w.sensitive_extra_class, [&] { return std::string(others); });
-        }
-    }
-    if (!own_use.empty()) add("credential-use", w.credential_use, [&] { return std::string(*own_use.begin()); });
-
-    // Volume and shape.
-    bool download_shaped = pair.bytes_in >= s.min_download_bytes &&
-                           static_cast<double>(pair.bytes_in) >= s.download_ratio * static_cast<double>(pair.bytes_out);
-    bool upload_shaped = pair.bytes_out >= s.min_upload_bytes &&
-                         static_cast<double>(pair.bytes_out) >= s.upload_ratio * static_cast<double>(pair.bytes_in);
-    std::uint64_t payload = 0;
-    for (const auto& [p, b] : carriers) payload += b;
-    // What a client sends besides the data: a TLS handshake, an HTTP request head, or nothing on
-    // a raw stream (nc, socat: no TLS and no request head was seen).
-    std::uint64_t overhead = pair.tls ? s.tls_overhead_bytes : pair.path.empty() ? 0 : s.http_overhead_bytes;
-    bool covered = false;
-    if (payload > 0 && !download_shaped) {
-        if (pair.bytes_out >= payload + overhead) {
-            covered = true;
-            add("data-volume", w.data_volume, [&] { return std::string(fmt::format("{} out >= {} read", human_bytes(pair.bytes_out), human_bytes(payload))); });
-        } else if (transformer && pair.bytes_out >= payload / 4 + overhead) {
-            covered = true;
-            add("data-volume-partial", w.data_volume_partial, [&] { return std::string(fmt::format("{} out, {} read through an archiver/encoder", human_bytes(pair.bytes_out),
-                            human_bytes(payload))); });
-        }
-    }
-    if (upload_shaped)
-        add("upload-shaped", w.upload_shaped, [&] { return std::string(fmt::format("{} out, {} in", human_bytes(pair.bytes_out), human_bytes(pair.bytes_in))); });
-    if (download_shaped)
-        add("download-shaped", w.download_shaped, [&] { return std::string(fmt::format("{} out, {} in", human_bytes(pair.bytes_out), human_bytes(pair.bytes_in))); });
-    bool bulk = pair.bytes_out >= s.bulk_upload_bytes;
-    if (bulk) add("bulk-upload", w.bulk_upload, [&] { return std::string(human_bytes(pair.bytes_out)); });
+    const auto shape = shape_of(rules_, facts);
+    bool covered = volume_signal(rules_, facts, data, shape, list);
+    shape_signals(rules_, facts, shape, covered, list);
 
     // The command line: the uploader's, else an ancestor's (git push runs ssh).
-    CommandAnalysis cmd = command_of(up);
-    if (!cmd.upload) {
+    // (Copies: command_of's result lives in a memo slot the next call can reuse.)
+    const CommandAnalysis own = command_of(up);
+    std::vector<CommandAnalysis> parents;
+    if (!own.upload) {
         const ProcessNode* cur = lineage_.find(Lineage::key_of(up));
         for (int i = 0; i < 2 && cur && !cur->ref.parent_entity_id.empty(); ++i) {
             cur = lineage_.find(cur->ref.parent_entity_id);
             if (!cur) break;
-            const auto& parent_cmd = command_of(cur->ref);
-            if (parent_cmd.upload) {
-                cmd.upload = true;
-                cmd.download = false;
-                cmd.upload_evidence = parent_cmd.upload_evidence + " (parent)";
-                cmd.upload_weight = parent_cmd.upload_weight;
-                if (cmd.destination.empty()) {  // rules13: where it goes, for own storage
-                    cmd.destination = parent_cmd.destination;
-                    cmd.destination_tool = parent_cmd.destination_tool;
-                }
-                break;
-            }
+            parents.push_back(command_of(cur->ref));
+            if (parents.back().upload) break;
         }
     }
-    if (cmd.upload) add("upload-command", cmd.upload_weight, [&] { return std::string(cmd.upload_evidence); });
-    else if (cmd.download) add("download-command", w.download_command, [&] { return std::string(redacted_command_line(up.args, 200)); });
+    std::vector<const CommandAnalysis*> ancestors;
+    for (const auto& c : parents) ancestors.push_back(&c);
+    const CommandAnalysis cmd = effective_command(own, ancestors);
+    command_signal(rules_, cmd, up, list);
+    uploader_signals(rules_, cmd, facts, list);
+    allowlist_signals(rules_, facts, list);
 
-    // rules13: own storage. A declared tool uploading to a declared destination (command line and
+    // Own storage: a declared tool uploading to a declared destination (command line and the
     // flow's domain agree) scores under the threshold; the same tool anywhere else does not.
-    const OwnDestination* own = pair.domain.empty() ? nullptr : own_destination(rules_, cmd, pair.domain);
-    if (own) add("own-storage", w.own_storage, [&] { return fmt::format("{} to declared {}", cmd.destination_tool->name, own->text); });
-
-    // Who uploads.
-    if (cmd.renamed && cmd.tool)
-        add("renamed-binary", w.renamed_binary, [&] { return std::string(fmt::format("{} runs as {} with {} arguments", up.executable.empty() ? up.name : up.executable, up.name,
-                        cmd.tool->name)); });
-    std::string exe = up.executable.empty() && !up.args.empty() ? up.args[0] : up.executable;
-    if (!exe.empty() && std::any_of(s.unusual_executable_dirs.begin(), s.unusual_executable_dirs.end(),
-                                    [&](const PathGlob& g) { return g.matches(exe); }))
-        add("unusual-executable-path", w.unusual_executable_path, [&] { return std::string(exe); });
-    if (!up.has_tty) add("no-tty", w.no_tty, [&] { return std::string("no controlling terminal"); });
-    if (!up.container_id.empty()) add("in-container", w.in_container, [&] { return std::string(up.container_id.substr(0, 12)); });
-    if (pair.first_seen) add("first-seen-destination", w.first_seen_destination, [&] { return std::string(dest_name); });
-    // rules13: the same job (executable, destination, order of volume) ran on an earlier day.
+    const OwnDestination* own_dest = pair.domain.empty() ? nullptr : own_destination(rules_, cmd, pair.domain);
+    if (own_dest)
+        list.add("own-storage", rules_.signals.own_storage,
+                 [&] { return fmt::format("{} to declared {}", cmd.destination_tool->name, own_dest->text); });
+    // The same job (executable, destination, order of volume) ran on an earlier day.
     if (jobs_ && !pair.domain.empty())
         if (const auto* job = jobs_->earlier(job_identity(up), pair.domain, pair.bytes_out, JobMemory::day_of(pair.first)))
-            add("recurring", w.recurring, [&] { return fmt::format("same job on {} earlier day{}", job->days, job->days > 1 ? "s" : ""); });
+            list.add("recurring", rules_.signals.recurring,
+                     [&] { return fmt::format("same job on {} earlier day{}", job->days, job->days > 1 ? "s" : ""); });
 
-    // Allowlists lower the score; they never blind.
-    for (const auto& e : rules_.allow.processes)
-        if (any_name_matches(e.names, up)) add("allowlisted-process", e.adjust, [&] { return std::string(e.reason.empty() ? up.name : e.reason); });
-    for (const auto& e : rules_.allow.destinations)
-        if (!pair.domain.empty() && std::any_of(e.domains.begin(), e.domains.end(),
-                                                [&](const DomainPattern& d) { return d.matches(pair.domain); }))
-            add("allowlisted-destination", e.adjust, [&] { return std::string(e.reason.empty() ? pair.domain : e.reason); });
-    for (const auto& e : rules_.allow.users)
-        if (std::find(e.uids.begin(), e.uids.end(), up.uid) != e.uids.end())
-            add("allowlisted-user", e.adjust, [&] { return std::string(e.reason.empty() ? fmt::format("uid {}", up.uid) : e.reason); });
-    for (const auto& e : rules_.allow.containers)
-        if (!up.container_id.empty() &&
-            std::any_of(e.container_ids.begin(), e.container_ids.end(), [&](const std::string& id) {
-                return id == "*" || up.container_id.rfind(id, 0) == 0;
-            }))
-            add("allowlisted-container", e.adjust, [&] { return std::string(e.reason.empty() ? up.container_id.substr(0, 12) : e.reason); });
-
-    int total = 0;
-    for (const auto& sig : a.signals) total += sig.weight;
-    a.score = clamp_score(total);
-    // Gates: data must be involved, and something must say it left (not just a request).
-    bool has_data = top != nullptr || bulk;
-    bool left = cmd.upload || upload_shaped || bulk ||
-                (covered && (payload >= s.min_upload_bytes || (a.category && a.category->small_uploads)));
-    if (s.require_data && (!has_data || !left) && a.score >= s.alert_threshold) {
-        a.score = s.alert_threshold - 1;
-        a.gated = true;
-    }
-    if (own && a.score >= s.alert_threshold) {  // rules13: own storage stays under the threshold
-        a.score = s.alert_threshold - 1;
+    bool left = data_left(rules_, cmd, shape, covered, data, a.category) && data_moved(rules_, facts);
+    auto g = gate(rules_, list.total(), data.has_data() || shape.bulk, left);
+    a.score = g.score;
+    a.gated = g.gated;
+    if (own_dest && a.score >= rules_.settings.alert_threshold) {  // own storage stays under the threshold
+        a.score = rules_.settings.alert_threshold - 1;
         a.gated = true;
     }
     if (!explain) return a;
+
+    a.signals = std::move(list.signals());
+    for (auto& sig : a.signals) sig.evidence = redacted(sig.evidence);
 
     // Files, chain and the one-line reason.
     std::vector<const ProcessNode*> chain_nodes;
@@ -533,8 +565,8 @@ Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explai
         if (n && std::find(chain_nodes.begin(), chain_nodes.end(), n) == chain_nodes.end()) chain_nodes.push_back(n);
     };
     std::set<std::string> listed;
-    for (const auto& [path, use] : data_files) {
-        const auto& src = *use.src;
+    for (const auto& [path, use] : data.data_files) {
+        const auto& src = *use.source;
         a.files.push_back(AlertFile{path, src.read->cls->name, src.read->bytes});
         add_node(src.reader);
         add_node(src.carrier);
@@ -549,20 +581,7 @@ Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explai
     });
     for (const auto* n : chain_nodes) a.chain.push_back(n->ref);
     if (a.chain.empty()) a.chain.push_back(up);
-
-    std::string who = display_name(up);
-    if (cmd.renamed && cmd.tool) who += fmt::format(" (renamed {})", cmd.tool->name);
-    std::string technique = a.category ? (a.category->subtechnique_id.empty() ? a.category->technique_id
-                                                                              : a.category->subtechnique_id)
-                                       : "T1567";
-    a.reason = fmt::format("{} uploaded {} to {} {} ({})", who, human_bytes(pair.bytes_out), label, dest_name, technique);
-    if (top) {
-        a.reason += fmt::format(" after {} read {} ({})", display_name(top->reader->ref), top->read->display, top->read->cls->name);
-        if (!top->staged_via.empty()) a.reason += fmt::format(" staged in {}", top->staged_via.back()->path);
-        if (data_files.size() > 1) a.reason += fmt::format(" and {} more sensitive file{}", data_files.size() - 1,
-                                                           data_files.size() > 2 ? "s" : "");
-    }
-    a.reason = redacted(a.reason);
+    a.reason = redacted(alert_reason(cmd, facts, a.category, data));
     return a;
 }
 
@@ -571,15 +590,38 @@ void Engine::expire(TimeNs now)
     auto horizon = now > rules_.settings.window_ns ? now - rules_.settings.window_ns : 0;
     lineage_.expire(now);
     stats_.evicted_flows += std::erase_if(flows_, [&](const auto& e) { return e.second.last < horizon; });
-    stats_.evicted_pairs += std::erase_if(pairs_, [&](const auto& e) { return e.second.last < horizon; });
-    if (pairs_.size() > rules_.settings.max_pairs) {
-        std::vector<std::pair<TimeNs, std::string>> order;
-        for (const auto& [k, p] : pairs_) order.emplace_back(p.last, k);
-        std::sort(order.begin(), order.end());
-        std::size_t remove = pairs_.size() - rules_.settings.max_pairs * 3 / 4;
-        for (std::size_t i = 0; i < remove; ++i) pairs_.erase(order[i].second);
-        stats_.evicted_pairs += remove;
+    while (incidents_.oldest() && incidents_.oldest()->second.last < horizon) incidents_.pop_oldest();
+    while (volumes_.oldest() && volumes_.oldest()->second.last < horizon) volumes_.pop_oldest();
+    for (auto it = pairs_.begin(); it != pairs_.end();) {
+        if (it->second.last >= horizon) {
+            ++it;
+            continue;
+        }
+        unindex_pair(it->first, it->second);
+        it = pairs_.erase(it);
+        ++stats_.evicted_pairs;
     }
+    std::uint64_t data_pairs = 0;
+    stats_.evicted_pairs += util::trim_oldest(
+        pairs_, rules_.settings.max_pairs, [](const Pair& p) { return p.last; },
+        [&](const std::string& key, const Pair& p) {
+            data_pairs += p.had_data;
+            unindex_pair(key, p);
+        });
+    blind_spot(now, "pairs_evicted", data_pairs, fmt::format("{} uploads with sensitive data evicted (pair table full)", data_pairs));
+    // A process that held sensitive data and is gone from the lineage while still running was
+    // evicted, not forgotten at its end.
+    std::vector<std::string> gone;
+    std::uint64_t evicted_holders = 0;
+    for (const auto& [key, h] : holders_) {
+        if (lineage_.find(key)) continue;
+        gone.push_back(key);
+        evicted_holders += !h.exited;
+    }
+    blind_spot(now, "taint_evicted", evicted_holders,
+               fmt::format("{} running process{} holding sensitive data evicted from the lineage", evicted_holders,
+                           evicted_holders == 1 ? "" : "es"));
+    for (const auto& key : gone) holders_.erase(key);
 }
 
 EngineStats Engine::stats() const

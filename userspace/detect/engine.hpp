@@ -15,7 +15,9 @@
 #include "detect/lineage.hpp"
 #include "detect/recurring.hpp"
 #include "detect/rules.hpp"
+#include "detect/signals.hpp"
 #include "events.hpp"
+#include "util/bounded.hpp"
 
 namespace exfilwatch::detect {
 
@@ -24,6 +26,7 @@ struct EngineStats {
     std::uint64_t alerts = 0;
     std::uint64_t evaluations = 0;
     std::uint64_t rescored_on_read = 0;
+    std::uint64_t rescore_skipped = 0;  // pairs a read could affect past the per-read bound
     std::uint64_t processes = 0;
     std::uint64_t flows = 0;
     std::uint64_t pairs = 0;
@@ -34,6 +37,9 @@ struct EngineStats {
     std::uint64_t evicted_pairs = 0;
     std::uint64_t evicted_staged_files = 0;
     std::uint64_t evicted_destinations = 0;
+    std::uint64_t incidents = 0;
+    std::uint64_t blind_spots = 0;
+    std::uint64_t incident_updates = 0;
     std::uint64_t dropped_reads = 0;
 };
 
@@ -59,11 +65,18 @@ public:
     void replace_rules(Rules rules);
     // Learn recurring upload jobs into `memory` and score with it (nullptr: off). Not owned.
     void set_job_memory(JobMemory* memory) { jobs_ = memory; }
+    // The run loop lost `count` records or entries (`cause`: "ringbuf_full", ...). While a lineage
+    // holds sensitive data this is a blind spot, reported by take_blind_spots().
+    void note_loss(TimeNs time, std::string_view cause, std::uint64_t count);
+    // Blind spots since the last call: the engine's own (sensitive state evicted, work shed) and
+    // note_loss()'s. One per cause and second at most; the run loop drains and writes them.
+    std::vector<BlindSpot> take_blind_spots();
 
 private:
     struct Flow {
         std::string entity;
-        std::string domain;
+        std::string domain;  // the riskier of the names below
+        std::string sni, host, other;  // from the ClientHello, an HTTP Host, DNS/hosts/argv
         std::string path;
         Endpoint destination;
         bool tls = false;
@@ -75,50 +88,81 @@ private:
         std::string entity;
         std::string domain;  // normalized; empty when only the IP is known
         std::string path;
+        std::string other_name;  // the name SNI or Host gave when the other one won (fronting)
         Endpoint destination;
         ProcessRef process;
         bool tls = false;
         bool first_seen = false;
         std::uint64_t bytes_out = 0, bytes_in = 0;
         TimeNs first = 0, last = 0;
-        int alerted_score = 0;
         std::size_t open_flows = 0;
+        bool had_data = false;  // its lineage held sensitive data when last evaluated
+        std::uint32_t sid = 0;      // the uploader's session and parent, for the indexes
+        std::string parent;
     };
 
-    void on_flow(const ProcessRef& process, TimeNs time, std::uint64_t cookie, const Endpoint& destination,
-                 const std::string& domain, const std::string& path, bool tls, const std::uint64_t* out,
-                 const std::uint64_t* in, bool final, std::vector<Alert>& alerts);
-    void evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts);
+    // One flow event as on_flow sees it: a connect, a ClientHello, an HTTP request head or a
+    // summary carry different parts of it.
+    struct FlowUpdate {
+        const ProcessRef* process = nullptr;
+        TimeNs time = 0;
+        std::uint64_t cookie = 0;
+        Endpoint destination;
+        std::string domain;
+        std::string path;
+        bool tls = false;
+        std::uint16_t source_port = 0;  // 0: not known by this event
+        enum class Name : std::uint8_t { other, sni, http } name_source = Name::other;
+        const std::uint64_t* bytes_out = nullptr;  // cumulative; nullptr: not known by this event
+        const std::uint64_t* bytes_in = nullptr;
+        bool final = false;
+    };
+    void on_flow(const FlowUpdate& update, std::vector<Alert>& alerts);
+    // `view`: the uploader's lineage when the caller has it already (pairs of one uploader share it).
+    void evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts, const LineageView* view = nullptr);
     void rescore_near(const ProcessRef& reader, TimeNs now, std::vector<Alert>& alerts);
+    void index_pair(const std::string& key, const Pair& pair);
+    void unindex_pair(const std::string& key, const Pair& pair);
     // `view`: the uploader's lineage (Lineage::view of pair.process).
     Assessment assess(const Pair& pair, const LineageView& view, bool explain) const;
     void note_destination(Pair& pair, TimeNs time);
     void expire(TimeNs now);
 
     // Memos of the pure functions scoring calls again and again with the same inputs (each
-    // rescoring of every pair): direct-mapped, bounded, compared in full on a hit, so results are
-    // exactly those of the functions.
+    // rescoring of every pair): bounded, compared in full on a hit, so results are exactly those
+    // of the functions; cleared on a rules reload.
     const CommandAnalysis& command_of(const ProcessRef& process) const;
     std::string redacted(std::string_view text) const;
     const Service* service_of(const std::string& domain, const std::string& path) const;
-    struct CommandMemo {
-        bool used = false;
+    struct CommandKey {
         std::string name, executable;
         std::vector<std::string> args;
-        CommandAnalysis result;
+        CommandKey() = default;
+        explicit CommandKey(const ProcessRef& p) : name(p.name), executable(p.executable), args(p.args) {}
+        bool operator==(const ProcessRef& p) const
+        {
+            return name == p.name && executable == p.executable && args == p.args;
+        }
+        bool operator==(const CommandKey&) const = default;
     };
-    struct TextMemo {
-        bool used = false;
-        std::string text, result;
+    struct ServiceProbe {
+        const std::string& domain;
+        const std::string& path;
     };
-    struct ServiceMemo {
-        bool used = false;
+    struct ServiceKey {
         std::string domain, path;
-        const Service* service = nullptr;
+        ServiceKey() = default;
+        explicit ServiceKey(const ServiceProbe& p) : domain(p.domain), path(p.path) {}
+        bool operator==(const ServiceProbe& p) const { return domain == p.domain && path == p.path; }
+        bool operator==(const ServiceKey&) const = default;
     };
-    mutable std::vector<CommandMemo> command_memo_;
-    mutable std::vector<TextMemo> redact_memo_;
-    mutable std::vector<ServiceMemo> service_memo_;
+    struct NoHash {
+        template <typename T>
+        std::size_t operator()(const T&) const { return 0; }
+    };
+    mutable util::Memo<CommandKey, CommandAnalysis, NoHash> command_memo_;
+    mutable util::Memo<std::string, std::string> redact_memo_;
+    mutable util::Memo<ServiceKey, const Service*, NoHash> service_memo_;
     mutable CommandAnalysis command_scratch_;
 
     Rules rules_;
@@ -128,8 +172,41 @@ private:
     Lineage lineage_;
     std::unordered_map<std::uint64_t, Flow> flows_;
     std::unordered_map<std::string, Pair> pairs_;
+    // What a read can affect, most recently active first, so a read touches a bounded number of
+    // pairs however many are live: an uploader's pairs, and the uploaders of a session and of a
+    // parent. Kept in step with pairs_ (index_pair/unindex_pair).
+    using RecentKeys = util::LruMap<std::string, char>;
+    std::unordered_map<std::string, RecentKeys> pairs_by_uploader_;
+    std::unordered_map<std::uint32_t, RecentKeys> uploaders_by_session_;
+    std::unordered_map<std::string, RecentKeys> uploaders_by_parent_;
     std::unordered_map<std::string, TimeNs> destinations_;  // first time any process reached it
     JobMemory* jobs_ = nullptr;  // recurring jobs (run --state-dir)
+    // Incidents: one per uploader lineage (its session, else the process) and destination. The
+    // first alert opens one; a rising score updates it (same id) instead of a new alert.
+    struct Incident {
+        std::string id;
+        int alerted_score = 0;
+        TimeNs last = 0;
+    };
+    util::LruMap<std::string, Incident> incidents_;
+    // Bytes out per lineage and destination (the incident's key) across its connections and
+    // processes, so trickles add up; `flows` counts the connections (each pays its overhead).
+    struct Volume {
+        std::uint64_t bytes_out = 0;
+        std::uint64_t flows = 0;
+        TimeNs last = 0;
+    };
+    util::LruMap<std::string, Volume> volumes_;
+    std::string incident_key(const Pair& pair) const;
+    // Processes that read sensitive data, most recent first (bounded): what a loss can blind.
+    struct Holder {
+        ProcessRef ref;
+        bool exited = false;
+    };
+    util::LruMap<std::string, Holder> holders_;
+    std::vector<BlindSpot> blind_spots_;
+    void note_holder(const ProcessRef& reader);
+    void blind_spot(TimeNs time, std::string_view cause, std::uint64_t lost, std::string_view what);
     TimeNs now_ = 0;
     TimeNs last_expiry_ = 0;
     EngineStats stats_;

