@@ -121,9 +121,31 @@ void Engine::replace_rules(Rules rules)
 {
     retired_rules_.push_back(std::make_unique<Rules>(std::move(rules_)));
     rules_ = std::move(rules);
-    // The memos hold results of the old rules.
+    // The memos hold results of the old rules; the lineage redoes its file classifications.
     for (auto& m : command_memo_) m.used = false;
     for (auto& m : service_memo_) m.used = false;
+    lineage_.reclassify();
+}
+
+std::vector<Alert> Engine::process(const ObjectIoEvent& event)
+{
+    std::vector<Alert> alerts;
+    ++stats_.events;
+    now_ = std::max(now_, event.time);
+    lineage_.on_object_io(event);
+    rescore_changed(event.time, alerts);
+    stats_.alerts += alerts.size();
+    return alerts;
+}
+
+void Engine::seed_sensitive(const std::string& path, std::uint64_t device, std::uint64_t inode)
+{
+    lineage_.seed_sensitive(path, device, inode);
+}
+
+std::vector<BlindSpot> Engine::take_blind_spots()
+{
+    return lineage_.take_blind_spots();
 }
 
 std::vector<Alert> Engine::process(const Event& event)
@@ -134,21 +156,26 @@ std::vector<Alert> Engine::process(const Event& event)
         [&](const auto& e) {
             using T = std::decay_t<decltype(e)>;
             now_ = std::max(now_, e.time);
-            if constexpr (std::is_same_v<T, ExecEvent> || std::is_same_v<T, ForkEvent>) {
-                lineage_.touch(e.process, e.time);
+            if constexpr (std::is_same_v<T, ExecEvent>) {
+                lineage_.on_exec(e.process, e.time);
+                rescore_changed(e.time, alerts);
+            } else if constexpr (std::is_same_v<T, ForkEvent>) {
+                lineage_.on_fork(e.process, e.time);
             } else if constexpr (std::is_same_v<T, ExitEvent>) {
                 lineage_.on_exit(e.process, e.time);
             } else if constexpr (std::is_same_v<T, FileOpenEvent>) {
                 if (e.error != 0) return;
-                bool changed = false;
-                if (is_write(e.flags)) lineage_.on_write(e.process, e.time, e.path, e.inode);
-                if (is_read(e.flags)) changed = lineage_.on_read(e.process, e.time, e.path, e.inode, 0);
-                if (changed) rescore_near(e.process, e.time, alerts);
+                if (is_write(e.flags)) lineage_.on_write(e.process, e.time, e.path, e.device, e.inode, (e.flags & O_TRUNC) != 0);
+                if (is_read(e.flags)) lineage_.on_read(e.process, e.time, e.path, e.device, e.inode, 0);
+                rescore_changed(e.time, alerts);
             } else if constexpr (std::is_same_v<T, FileSummaryEvent>) {
-                if (e.opened_for_write) lineage_.on_write(e.process, e.time, e.path, e.inode);
+                if (e.opened_for_write) lineage_.on_write(e.process, e.time, e.path, e.device, e.inode, false);
                 auto bytes = e.bytes_read ? e.bytes_read : e.bytes_mapped;
-                if ((bytes || !e.opened_for_write) && lineage_.on_read(e.process, e.time, e.path, e.inode, bytes))
-                    rescore_near(e.process, e.time, alerts);
+                if (bytes || !e.opened_for_write) lineage_.on_read(e.process, e.time, e.path, e.device, e.inode, bytes);
+                rescore_changed(e.time, alerts);
+            } else if constexpr (requires { e.object_id; }) {  // ObjectIoEvent, once the variant holds it
+                lineage_.on_object_io(e);
+                rescore_changed(e.time, alerts);
             } else if constexpr (std::is_same_v<T, ConnectEvent>) {
                 on_flow(e.process, e.time, e.flow.socket_cookie, e.destination, e.destination_domain, {}, false,
                         nullptr, nullptr, false, alerts);
@@ -255,30 +282,16 @@ void Engine::on_flow(const ProcessRef& process, TimeNs time, std::uint64_t cooki
     if (pair.bytes_out > 0) evaluate(pair, time, alerts);
 }
 
-// A new read can change the score of an upload already seen (a reader's byte count arrives at its
-// exit, after the upload): re-scores the pairs whose uploader can have the reader in its lineage,
-// those of the same session (pipelines, sequential commands, command substitution) or in a line
-// of descent with it. A read in another session reaches an upload only through a staging file,
-// which the uploader reads, and is scored for, itself. (Re-scoring every pair made detection cost
-// grow with reads times live pairs.)
-void Engine::rescore_near(const ProcessRef& reader, TimeNs now, std::vector<Alert>& alerts)
+// Taint that reached a process can change the score of an upload already seen (a reader's byte
+// count arrives at its exit, after the upload; a pipe's writer reads the key after its reader
+// connected): re-scores the pairs of the processes whose taint changed, and only those.
+void Engine::rescore_changed(TimeNs now, std::vector<Alert>& alerts)
 {
-    auto horizon = now > rules_.settings.window_ns ? now - rules_.settings.window_ns : 0;
-    const std::string reader_key = Lineage::key_of(reader);
-    std::vector<const std::string*> reader_ancestors;  // the reader's line up, by entity id
-    const ProcessNode* cur = lineage_.find(reader_key);
-    for (int i = 0; i < 4 && cur && !cur->ref.parent_entity_id.empty(); ++i) {
-        reader_ancestors.push_back(&cur->ref.parent_entity_id);
-        cur = lineage_.find(cur->ref.parent_entity_id);
-    }
+    auto changed = lineage_.take_changed();
+    if (changed.empty()) return;
+    std::set<std::string> entities(changed.begin(), changed.end());
     for (auto& [key, pair] : pairs_) {
-        if (pair.bytes_out == 0 || pair.last < horizon) continue;
-        const auto& up = pair.process;
-        bool near = (up.sid != 0 && up.sid == reader.sid) || up.entity_id == reader.entity_id ||
-                    (!up.parent_entity_id.empty() && up.parent_entity_id == reader.entity_id) ||
-                    std::any_of(reader_ancestors.begin(), reader_ancestors.end(),
-                                [&](const std::string* a) { return *a == up.entity_id; });
-        if (!near) continue;
+        if (pair.bytes_out == 0 || !entities.count(pair.entity)) continue;
         ++stats_.rescored_on_read;
         evaluate(pair, now, alerts);
     }
@@ -378,7 +391,7 @@ Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explai
             auto& c = carriers[src.staged_via.front()->path];
             c = std::max(c, src.staged_via.front()->bytes);
         }
-        if (any_name_matches(s.transformers, src.reader->ref)) transformer = true;
+        if (src.transformed || any_name_matches(s.transformers, src.reader->ref)) transformer = true;
         for (const auto* m : view.members)
             if (any_name_matches(s.transformers, m->ref)) transformer = true;
     }

@@ -54,8 +54,16 @@ public:
     std::vector<Alert> process(const Event& event);
     EngineStats stats() const;
     const Rules& rules() const { return rules_; }
+    const Lineage& lineage() const { return lineage_; }
     // New rules for what comes next (SIGHUP); state built so far (lineage, flows) is kept.
     void replace_rules(Rules rules);
+    // Data moved through a pipe, FIFO, UNIX or loopback socket (also reached through process()
+    // once the Event variant holds ObjectIoEvent).
+    std::vector<Alert> process(const ObjectIoEvent& event);
+    // A sensitive file found at start (device, inode): known by identity before any read.
+    void seed_sensitive(const std::string& path, std::uint64_t device, std::uint64_t inode);
+    // Tainted state the caps evicted since the last call: monitor-blind-spot records.
+    std::vector<BlindSpot> take_blind_spots();
 
 private:
     struct Flow {
@@ -86,7 +94,7 @@ private:
                  const std::string& domain, const std::string& path, bool tls, const std::uint64_t* out,
                  const std::uint64_t* in, bool final, std::vector<Alert>& alerts);
     void evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts);
-    void rescore_near(const ProcessRef& reader, TimeNs now, std::vector<Alert>& alerts);
+    void rescore_changed(TimeNs now, std::vector<Alert>& alerts);
     // `view`: the uploader's lineage (Lineage::view of pair.process).
     Assessment assess(const Pair& pair, const LineageView& view, bool explain) const;
     void note_destination(Pair& pair, TimeNs time);
