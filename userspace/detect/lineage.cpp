@@ -412,6 +412,13 @@ void Lineage::remove_process(std::unordered_map<std::string, ProcessNode>::itera
             if (pr->second.empty()) pipe_readers_.erase(pr);
         }
     }
+    if (n.ref.stdout_pipe) {
+        auto pw = pipe_writers_.find(n.ref.stdout_pipe);
+        if (pw != pipe_writers_.end()) {
+            std::erase(pw->second, it->first);
+            if (pw->second.empty()) pipe_writers_.erase(pw);
+        }
+    }
     // A channel lives while a holder lives: one whose every known writer and reader is gone goes.
     for (const auto& o : n.outputs) {
         if (o.key.type == ObjectType::file || o.key.type == ObjectType::file_path) continue;
@@ -459,7 +466,10 @@ void Lineage::on_exec(const ProcessRef& ref, TimeNs time)
         });
     }
     bool changed = false;
-    if (ref.stdout_pipe) add_output(*n, ObjectKey{ObjectType::pipe, 0, ref.stdout_pipe}, no_cap);
+    if (ref.stdout_pipe && (!known || before.stdout_pipe != ref.stdout_pipe)) {
+        add_output(*n, ObjectKey{ObjectType::pipe, 0, ref.stdout_pipe}, no_cap);
+        push_bounded(pipe_writers_[ref.stdout_pipe], key, max_writers);
+    }
     if (ref.stdin_pipe && (!known || before.stdin_pipe != ref.stdin_pipe)) {
         push_bounded(pipe_readers_[ref.stdin_pipe], key, max_readers);
         auto it = objects_.find(ObjectKey{ObjectType::pipe, 0, ref.stdin_pipe});
@@ -475,6 +485,12 @@ void Lineage::on_exec(const ProcessRef& ref, TimeNs time)
             if (up->exec_seen || up->ref.parent_entity_id.empty()) break;
             up = node(up->ref.parent_entity_id);
         }
+    }
+    if (!channel_telemetry_ && parent && ref.stdin_pipe && !pipe_writers_.count(ref.stdin_pipe)) {
+        // A stdin pipe no process has as its stdout is written by the parent (tar's pipe to
+        // gzip, popen(cmd, "w"), a shell's here-string, subprocess stdin=PIPE).
+        add_output(*parent, ObjectKey{ObjectType::pipe, 0, ref.stdin_pipe}, no_cap);
+        if (!parent->taint.empty()) propagate_from_process(ref.parent_entity_id);
     }
     if (!channel_telemetry_) {
         // What fed the shell before this child forked (x=$(cat key); curl -d "$x") reaches it.

@@ -219,6 +219,7 @@ private:
     std::unordered_map<std::string, std::uint64_t> source_index_;  // reader entity + path -> source
     std::uint64_t next_source_ = 1;
     std::unordered_map<std::uint64_t, std::vector<std::string>> pipe_readers_;  // stdin pipe -> entities
+    std::unordered_map<std::uint64_t, std::vector<std::string>> pipe_writers_;  // stdout pipe -> entities
     bool channel_telemetry_ = false;  // ObjectIoEvent seen for pipes: the exact reads are known
 
     std::deque<Work> work_;

