@@ -249,14 +249,10 @@ int on_creat_exit(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-/* Adds `bytes` read through `fd` to the (process, file) pair when fd is a regular file. */
-static __always_inline void ew_account_read(int fd, long bytes, bool mapped)
+/* Adds `bytes` read from `file` (through `fd`, -1 when unknown) to the (process, file) pair when
+ * it is a regular file. */
+static __always_inline void ew_account_file_read(struct file *file, int fd, long bytes, bool mapped)
 {
-	if (bytes <= 0 || ew_is_self())
-		return;
-	struct file *file = ew_fd_file(fd);
-	if (!file)
-		return;
 	struct inode *inode = file->f_inode;
 	if ((inode->i_mode & EW_S_IFMT) != EW_S_IFREG)
 		return;
@@ -282,6 +278,17 @@ static __always_inline void ew_account_read(int fd, long bytes, bool mapped)
 	struct ew_file_first_read rec = {.fd = fd, .ino = key.ino, .dev = key.dev};
 	ew_fill_header(&rec.hdr, EW_REC_FILE_FIRST_READ, sizeof(rec));
 	ew_submit(&rec, sizeof(rec));
+}
+
+/* Adds `bytes` read through `fd` to the (process, file) pair when fd is a regular file. */
+static __always_inline void ew_account_read(int fd, long bytes, bool mapped)
+{
+	if (bytes <= 0 || ew_is_self())
+		return;
+	struct file *file = ew_fd_file(fd);
+	if (!file)
+		return;
+	ew_account_file_read(file, fd, bytes, mapped);
 }
 
 #define EW_READ_EXIT(syscall, fd_arg)                                                       \
@@ -313,5 +320,62 @@ int on_mmap_exit(struct trace_event_raw_sys_exit *ctx)
 	if (fd < 0)
 		return 0;
 	ew_account_read(fd, PT_REGS_PARM2_SYSCALL(regs), true);
+	return 0;
+}
+
+/* io_uring: requests bypass the syscall tracepoints, so their completions are read here. The
+ * request still holds its file when the CQE is filled; the opcode says what the result means.
+ * Completions run in the submitting task, its io-wq workers or its SQPOLL thread: all threads of
+ * the same process, sharing its fd table. */
+#define EW_SPLICE_F_FD_IN_FIXED (1u << 31)
+
+static __always_inline struct file *ew_btf_file(struct file *file)
+{
+	return file ? bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file)) : NULL;
+}
+
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(on_io_uring_complete, struct io_ring_ctx *ring, void *request, struct io_uring_cqe *cqe)
+{
+	struct io_kiocb *req = request;
+	if (!req || ew_is_self())
+		return 0;
+	__u8 opcode = BPF_CORE_READ(req, opcode);
+	__s32 res = BPF_CORE_READ(cqe, res);
+	/* A request's command (io_splice, io_open ...) overlays its first bytes (io_kiocb_to_cmd). */
+	void *cmd = (void *)req + bpf_core_field_offset(struct io_kiocb, cmd);
+
+	switch (opcode) {
+	case IORING_OP_READ:
+	case IORING_OP_READV:
+	case IORING_OP_READ_FIXED:
+	case IORING_OP_READV_FIXED: {
+		struct file *file = ew_btf_file(BPF_CORE_READ(req, file));
+		if (res > 0 && file)
+			ew_account_file_read(file, -1, res, false);
+		break;
+	}
+	case IORING_OP_SPLICE: {
+		/* The request's file is the output; the input is named by splice_fd_in. */
+		struct io_splice *sp = cmd;
+		if (res <= 0 || (BPF_CORE_READ(sp, flags) & EW_SPLICE_F_FD_IN_FIXED))
+			break;
+		int fd_in = BPF_CORE_READ(sp, splice_fd_in);
+		struct file *file = ew_fd_file(fd_in);
+		if (file)
+			ew_account_file_read(file, fd_in, res, false);
+		break;
+	}
+	case IORING_OP_OPENAT:
+	case IORING_OP_OPENAT2: {
+		/* The name was freed before completion: the opened file names itself. An open into a
+		 * fixed-file slot installs no fd (res is 0) and is not seen here. */
+		struct io_open *op = cmd;
+		if (res < 0 || BPF_CORE_READ(op, file_slot))
+			break;
+		ew_open_exit(res, BPF_CORE_READ(op, dfd), NULL, BPF_CORE_READ(op, how.flags), 0);
+		break;
+	}
+	}
 	return 0;
 }

