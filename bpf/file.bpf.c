@@ -1,5 +1,6 @@
-/* File telemetry: opens of regular files (the path as named, resolved in userspace against the
- * walked cwd/dirfd) and bytes read per (process, file), counted in the kernel and harvested by
+/* File telemetry: opens of regular files (the path as named, and the opened file's own path
+ * walked from its dentry and mount; a failed relative open carries the walked cwd/dirfd
+ * instead) and bytes read per (process, file), counted in the kernel and harvested by
  * userspace. Syscall exit tracepoints only: the arguments come from the task's saved user
  * registers, so no enter program (and no per-thread stash map) is needed. */
 #include "common.bpf.h"
@@ -19,6 +20,7 @@ struct {
  * pseudo-files): set by userspace before load, NUL-padded, at most EW_IGNORE_MAX of them. */
 #define EW_IGNORE_MAX 12
 #define EW_IGNORE_LEN 24
+_Static_assert(EW_IGNORE_LEN < EW_PATH_HEAD_MAX, "a prefix fits the walked head");
 const volatile char cfg_ignore_prefixes[EW_IGNORE_MAX][EW_IGNORE_LEN] = {};
 
 #define EW_O_ACCMODE 3
@@ -112,13 +114,39 @@ static __always_inline void ew_open_exit(long ret, int dirfd, const char *upath,
 		rec->dev = key.dev;
 	}
 
-	long name_size = bpf_probe_read_user_str(data, EW_PATH_MAX, upath);
-	if (name_size <= 0) {
-		ew_drop(EW_DROP_PATH_READ);
-		return;
+	long name_size = 1;
+	data[0] = 0;
+	if (upath) {
+		name_size = bpf_probe_read_user_str(data, EW_PATH_MAX, upath);
+		if (name_size <= 0) {
+			ew_drop(EW_DROP_PATH_READ);
+			return;
+		}
 	}
 	rec->path_flags = data[0] == '/' ? EW_PATH_ABSOLUTE : 0;
-	bool ignored = (rec->path_flags & EW_PATH_ABSOLUTE) && ew_ignored(data);
+	rec->base_size = 0;
+	rec->base_depth = 0;
+	__u32 off = name_size;
+	if (off > EW_PATH_MAX)
+		off = EW_PATH_MAX;
+	bool ignored;
+	if (file) {
+		/* Name what the kernel opened by its own dentry and mount, not by the string: symlinks,
+		 * "..", /proc/PID/root, bind mounts, chroots and handles all name the object itself,
+		 * and the ignored prefixes are matched against that name. */
+		__u8 head[EW_PATH_HEAD_MAX];
+		__u16 depth = 0, path_flags = 0;
+		__u32 size = ew_walk_path(file->f_path.dentry, file->f_path.mnt, sizeof(*rec) + off, &depth,
+					  &path_flags, head);
+		if (size > EW_PATH_MAX)
+			size = EW_PATH_MAX;
+		rec->base_size = size;
+		rec->base_depth = depth;
+		rec->path_flags |= EW_PATH_RESOLVED | path_flags;
+		ignored = ew_ignored(head);
+	} else {
+		ignored = (rec->path_flags & EW_PATH_ABSOLUTE) && ew_ignored(data);
+	}
 
 	if (ret >= 0) {
 		struct ew_file_stats fresh = {.reported = !ignored};
@@ -141,10 +169,8 @@ static __always_inline void ew_open_exit(long ret, int dirfd, const char *upath,
 	rec->flags = flags;
 	rec->syscall_nr = nr;
 	rec->name_size = name_size;
-	rec->base_size = 0;
-	rec->base_depth = 0;
-	if (!(rec->path_flags & EW_PATH_ABSOLUTE)) {
-		/* Relative: walk the directory it is relative to, while it still exists. */
+	if (!file && !(rec->path_flags & EW_PATH_ABSOLUTE)) {
+		/* A failed relative open: walk the directory it is relative to, while it still exists. */
 		struct path base;
 		if (dirfd == EW_AT_FDCWD) {
 			struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -157,11 +183,9 @@ static __always_inline void ew_open_exit(long ret, int dirfd, const char *upath,
 			base.dentry = dir->f_path.dentry;
 			base.mnt = dir->f_path.mnt;
 		}
-		__u32 off = name_size;
-		if (off > EW_PATH_MAX)
-			off = EW_PATH_MAX;
 		__u16 depth = 0, path_flags = 0;
-		__u32 base_size = ew_walk_path(base.dentry, base.mnt, sizeof(*rec) + off, &depth, &path_flags);
+		__u32 base_size = ew_walk_path(base.dentry, base.mnt, sizeof(*rec) + off, &depth, &path_flags,
+					       NULL);
 		if (base_size > EW_PATH_MAX)
 			base_size = EW_PATH_MAX;
 		rec->base_size = base_size;
@@ -205,6 +229,17 @@ int on_open_exit(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+/* open_by_handle_at(mount_fd, handle, flags): no path at all; the opened file names itself. */
+SEC("tp/syscalls/sys_exit_open_by_handle_at")
+int on_open_by_handle_at_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	if (ctx->ret < 0)
+		return 0;
+	struct pt_regs *regs = ew_user_regs();
+	ew_open_exit(ctx->ret, PT_REGS_PARM1_SYSCALL(regs), NULL, PT_REGS_PARM3_SYSCALL(regs), ctx->id);
+	return 0;
+}
+
 SEC("tp/syscalls/sys_exit_creat")
 int on_creat_exit(struct trace_event_raw_sys_exit *ctx)
 {
@@ -214,14 +249,10 @@ int on_creat_exit(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-/* Adds `bytes` read through `fd` to the (process, file) pair when fd is a regular file. */
-static __always_inline void ew_account_read(int fd, long bytes, bool mapped)
+/* Adds `bytes` read from `file` (through `fd`, -1 when unknown) to the (process, file) pair when
+ * it is a regular file. */
+static __always_inline void ew_account_file_read(struct file *file, int fd, long bytes, bool mapped)
 {
-	if (bytes <= 0 || ew_is_self())
-		return;
-	struct file *file = ew_fd_file(fd);
-	if (!file)
-		return;
 	struct inode *inode = file->f_inode;
 	if ((inode->i_mode & EW_S_IFMT) != EW_S_IFREG)
 		return;
@@ -247,6 +278,17 @@ static __always_inline void ew_account_read(int fd, long bytes, bool mapped)
 	struct ew_file_first_read rec = {.fd = fd, .ino = key.ino, .dev = key.dev};
 	ew_fill_header(&rec.hdr, EW_REC_FILE_FIRST_READ, sizeof(rec));
 	ew_submit(&rec, sizeof(rec));
+}
+
+/* Adds `bytes` read through `fd` to the (process, file) pair when fd is a regular file. */
+static __always_inline void ew_account_read(int fd, long bytes, bool mapped)
+{
+	if (bytes <= 0 || ew_is_self())
+		return;
+	struct file *file = ew_fd_file(fd);
+	if (!file)
+		return;
+	ew_account_file_read(file, fd, bytes, mapped);
 }
 
 #define EW_READ_EXIT(syscall, fd_arg)                                                       \
@@ -278,5 +320,62 @@ int on_mmap_exit(struct trace_event_raw_sys_exit *ctx)
 	if (fd < 0)
 		return 0;
 	ew_account_read(fd, PT_REGS_PARM2_SYSCALL(regs), true);
+	return 0;
+}
+
+/* io_uring: requests bypass the syscall tracepoints, so their completions are read here. The
+ * request still holds its file when the CQE is filled; the opcode says what the result means.
+ * Completions run in the submitting task, its io-wq workers or its SQPOLL thread: all threads of
+ * the same process, sharing its fd table. */
+#define EW_SPLICE_F_FD_IN_FIXED (1u << 31)
+
+static __always_inline struct file *ew_btf_file(struct file *file)
+{
+	return file ? bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file)) : NULL;
+}
+
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(on_io_uring_complete, struct io_ring_ctx *ring, void *request, struct io_uring_cqe *cqe)
+{
+	struct io_kiocb *req = request;
+	if (!req || ew_is_self())
+		return 0;
+	__u8 opcode = BPF_CORE_READ(req, opcode);
+	__s32 res = BPF_CORE_READ(cqe, res);
+	/* A request's command (io_splice, io_open ...) overlays its first bytes (io_kiocb_to_cmd). */
+	void *cmd = (void *)req + bpf_core_field_offset(struct io_kiocb, cmd);
+
+	switch (opcode) {
+	case IORING_OP_READ:
+	case IORING_OP_READV:
+	case IORING_OP_READ_FIXED:
+	case IORING_OP_READV_FIXED: {
+		struct file *file = ew_btf_file(BPF_CORE_READ(req, file));
+		if (res > 0 && file)
+			ew_account_file_read(file, -1, res, false);
+		break;
+	}
+	case IORING_OP_SPLICE: {
+		/* The request's file is the output; the input is named by splice_fd_in. */
+		struct io_splice *sp = cmd;
+		if (res <= 0 || (BPF_CORE_READ(sp, flags) & EW_SPLICE_F_FD_IN_FIXED))
+			break;
+		int fd_in = BPF_CORE_READ(sp, splice_fd_in);
+		struct file *file = ew_fd_file(fd_in);
+		if (file)
+			ew_account_file_read(file, fd_in, res, false);
+		break;
+	}
+	case IORING_OP_OPENAT:
+	case IORING_OP_OPENAT2: {
+		/* The name was freed before completion: the opened file names itself. An open into a
+		 * fixed-file slot installs no fd (res is 0) and is not seen here. */
+		struct io_open *op = cmd;
+		if (res < 0 || BPF_CORE_READ(op, file_slot))
+			break;
+		ew_open_exit(res, BPF_CORE_READ(op, dfd), NULL, BPF_CORE_READ(op, how.flags), 0);
+		break;
+	}
+	}
 	return 0;
 }

@@ -93,7 +93,7 @@ int BPF_PROG(on_sched_exec, struct task_struct *task, pid_t old_pid, struct linu
 	__u16 depth = 0, path_flags = 0;
 	struct file *exe = BPF_CORE_READ(bprm, file);
 	__u32 exe_size = ew_walk_path(BPF_CORE_READ(exe, f_path.dentry), BPF_CORE_READ(exe, f_path.mnt),
-				      sizeof(*rec), &depth, &path_flags);
+				      sizeof(*rec), &depth, &path_flags, NULL);
 	if (exe_size > EW_PATH_MAX)
 		exe_size = EW_PATH_MAX;
 	rec->exe_size = exe_size;

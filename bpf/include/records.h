@@ -114,9 +114,13 @@ EW_STATIC_ASSERT(sizeof(struct ew_exit) == 40, "ew_exit layout");
 #define EW_PATH_ABSOLUTE 0x1     /* `name` is an absolute path: use it as it is */
 #define EW_PATH_BASE_WALKED 0x2  /* `base` holds the walked directory (cwd or dirfd) components */
 #define EW_PATH_TRUNCATED 0x4
+#define EW_PATH_RESOLVED 0x8     /* `base` holds the opened file's own path (its dentry and mount
+				  * walked to the task's root), not the directory `name` is relative to */
 
-/* File open: fixed part, then `name_size` bytes (the path as named, NUL-terminated), then
- * `base_size` bytes of directory components (leaf first) when the name was relative. */
+/* File open: fixed part, then `name_size` bytes (the path as named, NUL-terminated; empty for
+ * open_by_handle_at), then `base_size` bytes of components (leaf first): of the opened file
+ * itself after a successful open (EW_PATH_RESOLVED), else of the directory a relative name was
+ * relative to (EW_PATH_BASE_WALKED). */
 struct ew_file_open {
 	struct ew_header hdr;
 	__s32 fd;     /* the result: fd, or -errno */

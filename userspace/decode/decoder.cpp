@@ -99,7 +99,9 @@ DecodeResult decode_file_open(std::span<const std::byte> bytes)
     auto name = rest.first(raw.name_size);
     out.requested_path = c_string(reinterpret_cast<const std::uint8_t*>(name.data()), name.size());
     out.truncated = (raw.path_flags & EW_PATH_TRUNCATED) != 0;
-    if (raw.path_flags & EW_PATH_BASE_WALKED)
+    if (raw.path_flags & EW_PATH_RESOLVED)
+        out.resolved_path = join_components(rest.subspan(raw.name_size, raw.base_size));
+    else if (raw.path_flags & EW_PATH_BASE_WALKED)
         out.base_directory = join_components(rest.subspan(raw.name_size, raw.base_size));
     return out;
 }

@@ -60,8 +60,9 @@ struct FileOpen {
     std::uint32_t mode = 0;
     std::uint64_t inode = 0;
     std::uint64_t device = 0;  // kernel encoding (major << 20 | minor)
-    std::string requested_path;
-    std::string base_directory;  // absolute, when the requested path was relative; else empty
+    std::string requested_path;  // as the process named it (empty for open_by_handle_at)
+    std::string base_directory;  // a failed relative open: the directory it was relative to
+    std::string resolved_path;   // a successful open: the opened file's own path (task's view)
     bool truncated = false;
 };
 

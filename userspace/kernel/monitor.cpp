@@ -2,6 +2,7 @@
 #include "kernel/monitor.hpp"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <sys/mount.h>
@@ -12,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -112,6 +114,9 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
     std::string tracefs_reason;
     bool have_tracefs = ensure_tracefs(tracefs_reason);
     std::string cgroup_root = find_cgroup2_root();
+    // A BTF tracepoint exists when the kernel's BTF has its btf_trace_<name> typedef (io_uring's
+    // are absent on kernels built without io_uring).
+    std::unique_ptr<btf, decltype(&btf__free)> kernel_btf(btf__load_vmlinux_btf(), &btf__free);
     bpf_program* prog;
     bpf_object__for_each_program(prog, skel->obj) {
         std::string_view section = section_of(prog);
@@ -124,6 +129,12 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
                        !exists(fmt::format("/sys/kernel/debug/tracing/events/syscalls/{}", event))) {
                 status.reason = "no such syscall tracepoint on this kernel";
             }
+        } else if (section.starts_with("tp_btf/")) {
+            auto event = section.substr(std::string_view("tp_btf/").size());
+            if (kernel_btf &&
+                btf__find_by_name_kind(kernel_btf.get(), fmt::format("btf_trace_{}", event).c_str(),
+                                       BTF_KIND_TYPEDEF) < 0)
+                status.reason = "no such BTF tracepoint on this kernel";
         } else if (section.starts_with("cgroup") && cgroup_root.empty()) {
             status.reason = "no cgroup v2 hierarchy mounted";
         }

