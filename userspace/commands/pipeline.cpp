@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "commands/commands.hpp"
+#include "commands/sensitive_seed.hpp"
 #include "detect/engine.hpp"
 #include "detect/rules.hpp"
 #include "output/ecs.hpp"
@@ -118,6 +119,14 @@ Pipeline::Pipeline(const PipelineOptions& options) : state_(std::make_unique<Sta
 }
 
 Pipeline::~Pipeline() = default;
+
+std::size_t Pipeline::seed_sensitive_files(const std::string& passwd_path)
+{
+    auto& engine = *state_->engine;
+    auto files = find_sensitive_files(engine.rules(), passwd_path, engine.rules().settings.max_staging_files);
+    for (const auto& f : files) engine.seed_sensitive(f.path, f.device, f.inode);
+    return files.size();
+}
 
 void Pipeline::started(TimeNs time, const std::vector<HookReport>& hooks, std::size_t processes_scanned,
                        const std::vector<std::string>& capabilities)

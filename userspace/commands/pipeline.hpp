@@ -41,6 +41,8 @@ public:
     // rules-reloaded record says so; on error the current rules stay and the error comes back.
     bool reload_rules(TimeNs time, std::string& error);
     void on_event(const Event& event);
+    // Sensitive files of the homes in `passwd_path`, known by (device, inode) from the start.
+    std::size_t seed_sensitive_files(const std::string& passwd_path);
     void metrics(TimeNs time, std::vector<std::pair<std::string, std::uint64_t>> counters);
     void stopped(TimeNs time, const std::string& reason);
     void flush(bool final);

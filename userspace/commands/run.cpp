@@ -194,9 +194,11 @@ int run(const RunOptions& options)
     kernel_options.self_pid = self;
     kernel_options.ring_buffer_bytes = options.ring_buffer_bytes;
     // Opens that are counted but not reported: shared libraries, locale and font data, and
-    // pseudo-files. Reads of these never make a file sensitive.
-    kernel_options.ignore_prefixes = {"/usr/lib/", "/lib/", "/lib64/", "/usr/lib64/", "/usr/share/",
-                                      "/usr/local/lib/", "/etc/ld.so.", "/proc/", "/sys/", "/dev/"};
+    // pseudo-files. Reads of these never make a file sensitive. Not all of /dev: /dev/shm is a
+    // tmpfs where data is staged like in /tmp (12 slots: "/usr/lib" and "/lib" cover lib64 too).
+    kernel_options.ignore_prefixes = {"/usr/lib", "/lib", "/usr/share/", "/usr/local/lib/", "/etc/ld.so.",
+                                      "/proc/", "/sys/", "/dev/null", "/dev/urandom", "/dev/zero",
+                                      "/dev/pts/", "/dev/tty"};
     kernel::StartError error;
     auto monitor = kernel::Monitor::start(kernel_options, error);
     if (!monitor) {
@@ -217,6 +219,7 @@ int run(const RunOptions& options)
     enrich::Enricher enricher(processes, files, flows, offset, &sockets);
     std::size_t scanned = scan_proc(processes, self, offset);
     sockets.scan(clock_ns(CLOCK_REALTIME));  // owners of the sockets older than the monitor
+    pipeline.seed_sensitive_files("/etc/passwd");  // sensitive files known by inode from the start
     const auto capabilities = drop_to_run_capabilities(*monitor);
 
     auto now = [] { return clock_ns(CLOCK_REALTIME); };
