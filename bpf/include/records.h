@@ -44,6 +44,7 @@ enum record_kind {
 	EW_REC_FLOW_DATA = 7,       /* captured head bytes of a stream or one DNS datagram */
 	EW_REC_FLOW_END = 8,        /* the socket closed: final counters */
 	EW_REC_FLOW_UPDATE = 9,     /* periodic counters of a live flow (same layout as FLOW_END) */
+	EW_REC_OBJECT_IO = 10,      /* bytes through a pipe, FIFO, UNIX or loopback socket */
 };
 
 /* Every record starts with this. `size` is the whole record, header included. */
@@ -164,6 +165,42 @@ struct ew_file_stats {
 	__u32 opened_for_write;
 	__u32 reported; /* 1 once userspace was told of this pair (open or first-read record) */
 };
+
+/* Data through kernel objects other than regular files: the first read and the first write of
+ * each (process, object, direction), then the cumulative count at most once per
+ * cfg_flow_update_ns while it grows. Both ends of one channel name the same object. */
+#define EW_OBJ_PIPE 0     /* object_id: the pipe's inode */
+#define EW_OBJ_FIFO 1     /* object_id: the FIFO's inode; dev: its filesystem */
+#define EW_OBJ_UNIX 2     /* object_id: a salted hash of the lower of the two ends' struct sock; a
+			   * datagram socket sending to a receiver it is connected to: the receiver's */
+#define EW_OBJ_LOOPBACK 3 /* object_id: a hash of the 4-tuple and protocol, the same from both ends */
+#define EW_IO_READ 0
+#define EW_IO_WRITE 1
+
+struct ew_object_key {
+	__u64 object_id;
+	__u32 tgid;
+	__u8 kind;
+	__u8 direction;
+	__u16 _pad;
+};
+struct ew_object_stats {
+	__u64 bytes;
+	__u64 reported_ns; /* when the last record of this pair was sent */
+};
+
+struct ew_object_io {
+	struct ew_header hdr;
+	__u64 object_id;
+	__u64 dev;   /* kernel encoding; FIFOs only, else 0 */
+	__u64 bytes; /* cumulative for this (process, object, direction) */
+	__s32 fd;    /* -1 when unknown (io_uring fixed file) */
+	__u8 kind;   /* EW_OBJ_* */
+	__u8 direction;
+	__u8 first;  /* 1: the pair's first record (a repeat means the kernel map evicted it) */
+	__u8 _pad;
+};
+EW_STATIC_ASSERT(sizeof(struct ew_object_io) == 56, "ew_object_io layout");
 
 /* Network. Addresses are 16 bytes: IPv4 in the first 4 (network order), IPv6 whole. */
 #define EW_AF_INET 2

@@ -348,3 +348,195 @@ def test_provisioner_rewriting_hosts_links_nothing(monitor, standin, fake_home, 
              f"ssh-keygen -y -f {key} > /dev/null && "
              f"getent hosts build-cache.internal > /dev/null && " + UPLOAD.format(report))
     silent_run(monitor, standin, fake_home, tmp_path, "provisioner-hosts", shell, hosts=(PASTE,))
+
+
+# --- Class: data through channels (telemetry the taint model follows) ------------------------
+# Each channel between two processes yields object-io records at both ends naming the same
+# object (kind and id): the writer's "write" and the reader's "read", with the bytes moved.
+
+PY = paths.PYTHON
+
+
+def io_records(monitor, pid, direction, kind):
+    return monitor.find(is_action("object-io", {"process.pid": pid, "exfilwatch.object.kind": kind,
+                                                "exfilwatch.object.direction": direction}))
+
+
+def wait_io(monitor, pid, direction, kind, nbytes=None, object_id=None):
+    """The object-io record of `pid` moving `nbytes` (cumulative) through a `kind` object."""
+    def match(record):
+        fields = {"process.pid": pid, "exfilwatch.object.kind": kind,
+                  "exfilwatch.object.direction": direction}
+        if nbytes is not None:
+            fields["exfilwatch.object.bytes"] = nbytes
+        if object_id is not None:
+            fields["exfilwatch.object.id"] = object_id
+        return is_action("object-io", fields)(record)
+    return monitor.wait_for(match, WAIT_S, f"{direction} of {nbytes} bytes through a {kind} by {pid}")
+
+
+def finish(*processes):
+    for p in processes:
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err.decode(errors="replace") if err else p.returncode
+
+
+def assert_same_channel(monitor, writer, reader, kind, nbytes):
+    write = wait_io(monitor, writer, "write", kind, nbytes)
+    object_id = get(write, "exfilwatch.object.id")
+    wait_io(monitor, reader, "read", kind, nbytes, object_id)
+    return object_id
+
+
+def test_pipe_between_two_processes(monitor):
+    writer = subprocess.Popen(["head", "-c", "5000", "/dev/urandom"], stdout=subprocess.PIPE)
+    reader = subprocess.Popen(["cat"], stdin=writer.stdout, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    writer.stdout.close()
+    finish(writer, reader)
+    # The counts at exit: every byte, though the kernel sent only the first write and read.
+    assert_same_channel(monitor, writer.pid, reader.pid, "pipe", 5000)
+
+
+def test_fifo_across_setsid(monitor, tmp_path):
+    fifo = tmp_path / "drop"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["setsid", "cat", str(fifo)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    writer = subprocess.Popen(["setsid", "sh", "-c", f"exec head -c 3000 /dev/urandom > {fifo}"],
+                              stderr=subprocess.PIPE)
+    finish(writer, reader)
+    object_id = assert_same_channel(monitor, writer.pid, reader.pid, "fifo", 3000)
+    assert object_id == str(os.stat(fifo).st_ino)
+    write = io_records(monitor, writer.pid, "write", "fifo")[0]
+    read = io_records(monitor, reader.pid, "read", "fifo")[0]
+    assert get(write, "exfilwatch.object.device") == get(read, "exfilwatch.object.device") == \
+        str(os.stat(fifo).st_dev)
+    assert get(write, "process.session_leader.pid") != get(read, "process.session_leader.pid")
+
+
+UNIX_SERVER = """
+import socket, sys
+kind = socket.SOCK_STREAM if sys.argv[2] == "stream" else socket.SOCK_DGRAM
+s = socket.socket(socket.AF_UNIX, kind)
+s.bind(sys.argv[1])
+if kind == socket.SOCK_STREAM:
+    s.listen(1)
+    print("ready", flush=True)
+    c, _ = s.accept()
+else:
+    print("ready", flush=True)
+    c = s
+total = 0
+while total < int(sys.argv[3]):
+    data = c.recv(65536)
+    if not data:
+        break
+    total += len(data)
+"""
+
+UNIX_CLIENT = """
+import socket, sys
+kind = socket.SOCK_STREAM if sys.argv[2] == "stream" else socket.SOCK_DGRAM
+s = socket.socket(socket.AF_UNIX, kind)
+s.connect(sys.argv[1])
+for _ in range(int(sys.argv[3]) // 1000):
+    s.send(b"k" * 1000)
+"""
+
+
+def unix_pair(tmp_path, kind, nbytes):
+    path = str(tmp_path / f"{kind}.sock")
+    server = subprocess.Popen([PY, "-c", UNIX_SERVER, path, kind, str(nbytes)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert server.stdout.readline().strip() == b"ready"
+    client = subprocess.Popen([PY, "-c", UNIX_CLIENT, path, kind, str(nbytes)],
+                              stderr=subprocess.PIPE)
+    finish(client, server)
+    return client.pid, server.pid
+
+
+def test_unix_stream_socket(monitor, tmp_path):
+    client, server = unix_pair(tmp_path, "stream", 20000)
+    assert_same_channel(monitor, client, server, "unix_socket", 20000)
+
+
+def test_unix_datagram_socket(monitor, tmp_path):
+    client, server = unix_pair(tmp_path, "dgram", 5000)
+    assert_same_channel(monitor, client, server, "unix_socket", 5000)
+
+
+SOCKETPAIR = """
+import os, socket
+a, b = socket.socketpair()
+child = os.fork()
+if child == 0:
+    a.close()
+    b.sendall(b"p" * 7000)   # the inherited end
+    os._exit(0)
+b.close()
+total = 0
+while total < 7000:
+    total += len(a.recv(65536))
+os.waitpid(child, 0)
+print(child, flush=True)
+"""
+
+
+def test_socketpair_inherited_by_a_child(monitor):
+    parent = subprocess.Popen([PY, "-c", SOCKETPAIR], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = parent.communicate(timeout=60)
+    assert parent.returncode == 0, err.decode(errors="replace")
+    child = int(out.decode().split()[-1])
+    assert_same_channel(monitor, child, parent.pid, "unix_socket", 7000)
+
+
+TCP_SINK = """
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(1)
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept()
+total = 0
+while True:
+    data = c.recv(65536)
+    if not data:
+        break
+    total += len(data)
+"""
+
+TCP_SOURCE = """
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"r" * int(sys.argv[2]))
+s.close()
+"""
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_loopback_tcp_relay(monitor):
+    # source -> socat relay -> sink, all on loopback: two connections, each named the same from
+    # both of its ends, the relay reading one and writing the other.
+    sink = subprocess.Popen([PY, "-c", TCP_SINK], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    sink_port = int(sink.stdout.readline())
+    relay_port = free_port()
+    relay = subprocess.Popen(["socat", f"TCP-LISTEN:{relay_port},bind=127.0.0.1,reuseaddr",
+                              f"TCP:127.0.0.1:{sink_port}"], stderr=subprocess.PIPE)
+    import time
+    deadline = time.monotonic() + 10
+    while subprocess.run(["ss", "-Hltn", f"sport = :{relay_port}"], capture_output=True,
+                         text=True).stdout.strip() == "":
+        assert time.monotonic() < deadline, "socat did not listen"
+        time.sleep(0.05)
+    source = subprocess.Popen([PY, "-c", TCP_SOURCE, str(relay_port), "30000"], stderr=subprocess.PIPE)
+    finish(source, relay, sink)
+    first = assert_same_channel(monitor, source.pid, relay.pid, "loopback_socket", 30000)
+    second = assert_same_channel(monitor, relay.pid, sink.pid, "loopback_socket", 30000)
+    assert first != second

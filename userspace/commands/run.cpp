@@ -216,7 +216,9 @@ int run(const RunOptions& options)
     HostsFiles hosts_files;
     enrich::FlowTable flows(65536, [&hosts_files](std::uint32_t pid) { return hosts_files(pid); });
     enrich::SocketOwners sockets("/proc", self);
-    enrich::Enricher enricher(processes, files, flows, offset, &sockets);
+    enrich::ObjectTracker objects(enrich::ObjectCounterSource{
+        [&monitor](const enrich::ObjectPairKey& key, bool take) { return monitor->object_bytes(key, take); }});
+    enrich::Enricher enricher(processes, files, flows, offset, &sockets, &objects);
     std::size_t scanned = scan_proc(processes, self, offset);
     sockets.scan(clock_ns(CLOCK_REALTIME));  // owners of the sockets older than the monitor
     pipeline.seed_sensitive_files("/etc/passwd");  // sensitive files known by inode from the start
@@ -255,6 +257,9 @@ int run(const RunOptions& options)
         auto f = files.stats();
         counters.emplace_back("files.tracked_pairs", f.tracked_pairs);
         counters.emplace_back("files.evicted_pairs", f.evicted_pairs);
+        auto ob = objects.stats();
+        counters.emplace_back("objects.tracked_pairs", ob.tracked_pairs);
+        counters.emplace_back("objects.evicted_pairs", ob.evicted_pairs);
         auto fl = flows.stats();
         counters.emplace_back("flows.live", fl.live);
         counters.emplace_back("flows.evicted", fl.evicted);

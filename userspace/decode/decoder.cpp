@@ -239,6 +239,13 @@ DecodeResult decode_record(std::span<const std::byte> bytes)
                             raw.bytes_in, raw.tcp_bytes_acked, raw.tcp_bytes_received,
                             hdr.kind == EW_REC_FLOW_END};
     }
+    case EW_REC_OBJECT_IO: {
+        w::ew_object_io raw{};
+        if (!read_fixed(bytes, raw)) return error("object-io", "too short");
+        if (raw.kind > EW_OBJ_LOOPBACK || raw.direction > EW_IO_WRITE) return error("object-io", "unknown kind or direction");
+        return ObjectIo{header_of(raw.hdr), raw.kind, raw.direction, raw.first != 0, raw.object_id, raw.dev,
+                        raw.bytes, raw.fd};
+    }
     default:
         return DecodeError{fmt::format("unknown record kind {}", hdr.kind)};
     }

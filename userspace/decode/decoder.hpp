@@ -107,7 +107,20 @@ struct FlowCounters {
     bool final = false;  // FLOW_END (true) or FLOW_UPDATE (false)
 };
 
-using Record = std::variant<Exec, Fork, Exit, FileOpen, FileFirstRead, FlowStart, FlowData, FlowCounters>;
+// Bytes through a pipe, FIFO, UNIX or loopback socket (EW_OBJ_*), cumulative per (process,
+// object, direction); `first` on the pair's first record.
+struct ObjectIo {
+    Header header;
+    std::uint8_t kind = EW_OBJ_PIPE;
+    std::uint8_t direction = EW_IO_READ;
+    bool first = false;
+    std::uint64_t object_id = 0;
+    std::uint64_t device = 0;  // kernel encoding; FIFOs only
+    std::uint64_t bytes = 0;
+    std::int32_t fd = -1;
+};
+
+using Record = std::variant<Exec, Fork, Exit, FileOpen, FileFirstRead, FlowStart, FlowData, FlowCounters, ObjectIo>;
 
 struct DecodeError {
     std::string reason;

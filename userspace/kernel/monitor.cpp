@@ -6,12 +6,14 @@
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <sys/mount.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <memory>
 #include <string_view>
@@ -34,6 +36,13 @@ int print_libbpf(enum libbpf_print_level level, const char* format, va_list args
     if (!g_verbose && level != LIBBPF_WARN) return 0;
     if (!g_verbose) return 0;  // warnings too: our own one-line errors say what matters
     return vfprintf(stderr, format, args);
+}
+
+std::uint64_t clock_gettime_salt()
+{
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_nsec) * 0x9e3779b97f4a7c15ull ^ static_cast<std::uint64_t>(::getpid());
 }
 
 bool exists(const std::string& path)
@@ -103,6 +112,10 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
     }
     skel->rodata->cfg_self_tgid = options.self_pid;
     skel->rodata->cfg_flow_update_ns = options.flow_update_ns;
+    // Object ids built from kernel addresses are hashed with a secret of this run.
+    std::uint64_t salt = 0;
+    if (::getrandom(&salt, sizeof(salt), 0) != sizeof(salt)) salt = clock_gettime_salt();
+    skel->rodata->cfg_object_salt = salt;
     std::size_t slot = 0;
     for (const auto& prefix : options.ignore_prefixes) {
         if (slot >= std::size(skel->rodata->cfg_ignore_prefixes)) break;
@@ -258,6 +271,20 @@ std::optional<enrich::FileCounters> Monitor::file_counters(const enrich::FileKey
     int err = take ? bpf_map_lookup_and_delete_elem(fd, &raw, &stats) : bpf_map_lookup_elem(fd, &raw, &stats);
     if (err != 0) return std::nullopt;
     return enrich::FileCounters{stats.bytes_read, stats.bytes_mapped, stats.opened_for_write != 0};
+}
+
+std::optional<std::uint64_t> Monitor::object_bytes(const enrich::ObjectPairKey& key, bool take) const
+{
+    wire::ew_object_key raw{};
+    raw.object_id = key.object_id;
+    raw.tgid = key.pid;
+    raw.kind = key.kind;
+    raw.direction = key.direction;
+    wire::ew_object_stats stats{};
+    int fd = bpf_map__fd(skel_->maps.object_io);
+    int err = take ? bpf_map_lookup_and_delete_elem(fd, &raw, &stats) : bpf_map_lookup_elem(fd, &raw, &stats);
+    if (err != 0) return std::nullopt;
+    return stats.bytes;
 }
 
 }  // namespace exfilwatch::kernel

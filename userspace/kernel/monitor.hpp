@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "enrich/file_tracker.hpp"
+#include "enrich/object_tracker.hpp"
 #include "records.h"
 
 struct exfilwatch_bpf;
@@ -72,6 +73,8 @@ public:
 
     // Per (process, file) read counters; `take` deletes them.
     std::optional<enrich::FileCounters> file_counters(const enrich::FileKey& key, bool take) const;
+    // Cumulative bytes of a (process, object, direction) pair in the object_io map.
+    std::optional<std::uint64_t> object_bytes(const enrich::ObjectPairKey& key, bool take) const;
 
 private:
     Monitor() = default;

@@ -163,6 +163,32 @@ TEST_CASE("file-open record: the opened file's own walked path, whatever the nam
     CHECK(open.base_directory.empty());
 }
 
+TEST_CASE("object-io record: kind, id, direction and the cumulative count; unknown kinds rejected")
+{
+    ew_object_io raw{};
+    fill_header(raw, EW_REC_OBJECT_IO, sizeof(raw));
+    raw.object_id = 180332;
+    raw.bytes = 4096;
+    raw.fd = 1;
+    raw.kind = EW_OBJ_PIPE;
+    raw.direction = EW_IO_WRITE;
+    raw.first = 1;
+    auto result = decode::decode_record(bytes_of(raw));
+    REQUIRE(std::holds_alternative<decode::Record>(result));
+    const auto& io = std::get<decode::ObjectIo>(std::get<decode::Record>(result));
+    CHECK(io.object_id == 180332);
+    CHECK(io.bytes == 4096);
+    CHECK(io.fd == 1);
+    CHECK(io.kind == EW_OBJ_PIPE);
+    CHECK(io.direction == EW_IO_WRITE);
+    CHECK(io.first);
+    raw.kind = 9;
+    CHECK(std::holds_alternative<decode::DecodeError>(decode::decode_record(bytes_of(raw))));
+    raw.kind = EW_OBJ_UNIX;
+    fill_header(raw, EW_REC_OBJECT_IO, sizeof(raw) - 1);
+    CHECK(std::holds_alternative<decode::DecodeError>(decode::decode_record(bytes_of(raw))));
+}
+
 TEST_CASE("flow-data record carries exactly data_size bytes")
 {
     ew_flow_data raw{};
