@@ -226,6 +226,7 @@ void Lineage::add_output(ProcessNode& p, const ObjectKey& key, std::uint64_t cap
 
 void Lineage::add_reader(Object& o, const std::string& entity, std::uint64_t cap)
 {
+    o.ever_read = true;
     for (auto& r : o.readers)
         if (r.entity == entity) {
             r.cap = cap;
@@ -319,6 +320,7 @@ void Lineage::drain()
             if (w.key.type == ObjectType::pipe)
                 if (auto pr = pipe_readers_.find(w.key.id); pr != pipe_readers_.end())
                     for (const auto& e : pr->second) readers.push_back(Object::Reader{e, no_cap});
+            if (!readers.empty()) it->second.ever_read = true;
             for (const auto& r : readers) {
                 auto* p = node(r.entity);
                 auto obj = objects_.find(w.key);
@@ -436,7 +438,10 @@ void Lineage::channel_done(const ObjectKey& key, const std::string& entity)
     auto& o = it->second;
     std::erase(o.writers, entity);
     std::erase_if(o.readers, [&](const Object::Reader& r) { return r.entity == entity; });
-    bool held = !o.writers.empty() || !o.readers.empty() ||
+    // A channel nobody was seen reading may still be held by a process we cannot see holding it
+    // (a forked subshell that will read later: `cat key | (sleep 3600; curl -d @-)`): it stays,
+    // until the cap evicts it (a blind spot when tainted), so waiting does not wash the data out.
+    bool held = !o.writers.empty() || !o.readers.empty() || !o.ever_read ||
                 (key.type == ObjectType::pipe && pipe_readers_.count(key.id));
     if (held) return;
     release(o.taint);
@@ -473,7 +478,10 @@ void Lineage::on_exec(const ProcessRef& ref, TimeNs time)
     if (ref.stdin_pipe && (!known || before.stdin_pipe != ref.stdin_pipe)) {
         push_bounded(pipe_readers_[ref.stdin_pipe], key, max_readers);
         auto it = objects_.find(ObjectKey{ObjectType::pipe, 0, ref.stdin_pipe});
-        if (it != objects_.end()) changed |= merge(n->taint, it->second.taint, no_cap, nullptr, false);
+        if (it != objects_.end()) {
+            it->second.ever_read = true;
+            changed |= merge(n->taint, it->second.taint, no_cap, nullptr, false);
+        }
     }
     // Register this child's stdout pipe with the shells that can read it (command substitution);
     // through forked subshells, which are copies of their parent and do not exec.

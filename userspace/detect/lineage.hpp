@@ -162,6 +162,7 @@ private:
         };
         std::vector<Reader> readers;       // bounded
         std::vector<std::string> writers;  // bounded; a channel lives while a holder lives
+        bool ever_read = false;
     };
     struct SensitiveFile {
         std::string path, display;

@@ -414,3 +414,21 @@ TEST_CASE("a parent writes the stdin pipe of a child it spawned: tar czf runs gz
     REQUIRE_FALSE(silent(tl));
     CHECK(tl.alerts[0].reason.find("staged in /tmp/d.tgz") != std::string::npos);
 }
+
+TEST_CASE("no deadline on a pipe: cat key | (sleep 3600; curl -d @-) alerts after its writer is long gone")
+{
+    Timeline tl;
+    auto cat = tl.spawn(tl.shell, {"cat", key}, {}, 0, 0, 7301);
+    auto sub = tl.fork(tl.shell);  // holds the read end; no exec record says so
+    tl.read(cat, key, 2600);
+    tl.exit(cat);
+    for (int i = 0; i < 60; ++i) {  // an hour of other activity: expiry runs, exited processes go
+        tl.step(60'000);
+        tl.feed(DnsAnswerEvent{tl.t, tl.shell, {}, "x", {}, {}});
+    }
+    CHECK(tl.engine.lineage().find(cat.entity_id) == nullptr);
+    auto curl = curl_post(tl, sub, 7301);
+    tl.transfer(curl, "paste.rs", 1300 + 2600, 400);
+    REQUIRE_FALSE(silent(tl));
+    CHECK(tl.alerts[0].reason.find("cat read ~/.ssh/id_ed25519") != std::string::npos);
+}
