@@ -315,6 +315,16 @@ def test_staging_chain_of_four_hops_through_dev_shm_and_tmp(monitor, standin, fa
     assert_no_secret(monitor, key)
 
 
+def test_hard_link_at_a_harmless_name(monitor, standin, fake_home, tmp_path):
+    # The kernel names a hard link by its own dentry (notes.txt): the key is known by its
+    # (device, inode) once anything opened it under its real name (here ssh-keygen, for itself).
+    key = key_of(fake_home)
+    link = tmp_path / "notes.txt"
+    shell = (f"ssh-keygen -y -f {key} > /dev/null && ln {key} {link} && " + UPLOAD.format(link))
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "hard-link", shell)
+    assert_no_secret(monitor, key)
+
+
 def test_fifo_across_setsid(monitor, standin, fake_home, tmp_path):
     # Writer and reader never share a session or a parent: only the FIFO joins them.
     key = key_of(fake_home)

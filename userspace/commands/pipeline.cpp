@@ -193,6 +193,12 @@ void Pipeline::metrics(TimeNs time, std::vector<std::pair<std::string, std::uint
     counters.emplace_back("detect.flows", engine.flows);
     counters.emplace_back("detect.evicted_processes", engine.evicted_processes);
     counters.emplace_back("detect.evicted_flows", engine.evicted_flows);
+    const auto taint = state_->engine->lineage().stats();
+    counters.emplace_back("detect.taint.objects", taint.staged_files);
+    counters.emplace_back("detect.taint.sources", taint.sources);
+    counters.emplace_back("detect.taint.sensitive_inodes", taint.sensitive_inodes);
+    counters.emplace_back("detect.taint.evicted", taint.evicted_taint);
+    counters.emplace_back("detect.taint.propagation_truncated", taint.propagation_truncated);
     counters.emplace_back("output.alerts", state_->alerts);
     counters.emplace_back("output.alerts_below_min_score", state_->suppressed_alerts);
     counters.emplace_back("output.telemetry", state_->telemetry);
