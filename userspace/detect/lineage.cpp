@@ -126,12 +126,13 @@ std::vector<BlindSpot> Lineage::take_blind_spots()
 
 std::vector<std::string> Lineage::take_changed()
 {
+    changed_set_.clear();
     return std::exchange(changed_, {});
 }
 
 void Lineage::note_changed(const std::string& entity)
 {
-    if (changed_.size() < propagation_budget) push_bounded(changed_, entity, propagation_budget);
+    if (changed_.size() < propagation_budget && changed_set_.insert(entity).second) changed_.push_back(entity);
 }
 
 ObjectKey Lineage::file_key(const std::string& path, std::uint64_t device, std::uint64_t inode) const
@@ -238,12 +239,12 @@ void Lineage::add_reader(Object& o, const std::string& entity, std::uint64_t cap
 
 Lineage::Object& Lineage::object(const ObjectKey& key, const std::string& path)
 {
-    auto [it, inserted] = objects_.try_emplace(key);
-    if (inserted) {
+    auto it = objects_.find(key);
+    if (it == objects_.end()) {
+        evict_objects();  // room first: the new object is never the one evicted
+        it = objects_.try_emplace(key).first;
         object_order_.push_back(key);
         it->second.path = path;
-        evict_objects();
-        it = objects_.find(key);
     }
     if (!path.empty()) it->second.path = path;
     it->second.last = now_;
@@ -252,11 +253,11 @@ Lineage::Object& Lineage::object(const ObjectKey& key, const std::string& path)
 
 void Lineage::evict_objects()
 {
-    while (objects_.size() > rules_.settings.max_staging_files && !object_order_.empty()) {
+    while (objects_.size() >= rules_.settings.max_staging_files && !object_order_.empty()) {
         auto key = object_order_.front();
         object_order_.pop_front();
         auto it = objects_.find(key);
-        if (it == objects_.end() || it->second.last == now_) continue;  // gone, or the one just made
+        if (it == objects_.end()) continue;
         lost("taint_evicted", 1, it->second.taint);
         release(it->second.taint);
         objects_.erase(it);
@@ -352,6 +353,7 @@ ProcessNode& Lineage::touch(const ProcessRef& ref, TimeNs time)
 {
     now_ = std::max(now_, time);
     auto key = key_of(ref);
+    if (!processes_.count(key)) evict_processes();  // room first: the new process is never the one evicted
     auto [it, inserted] = processes_.try_emplace(key);
     auto& n = it->second;
     if (inserted) {
@@ -366,8 +368,7 @@ ProcessNode& Lineage::touch(const ProcessRef& ref, TimeNs time)
             for (const auto& o : parent->outputs)
                 if (o.key.type == ObjectType::file || o.key.type == ObjectType::file_path) n.outputs.push_back(o);
         }
-        evict_processes();
-        return processes_.find(key)->second;
+        return n;
     }
     // A later event knows at least as much (exec gives args); keep the richest view.
     if (!ref.args.empty() && (ref.pgid != n.ref.pgid || ref.name != n.ref.name || ref.args != n.ref.args)) {
@@ -387,7 +388,7 @@ ProcessNode& Lineage::touch(const ProcessRef& ref, TimeNs time)
 
 void Lineage::evict_processes()
 {
-    while (processes_.size() > rules_.settings.max_processes && !process_order_.empty()) {
+    while (processes_.size() >= rules_.settings.max_processes && !process_order_.empty()) {
         auto key = process_order_.front();
         process_order_.pop_front();
         auto it = processes_.find(key);

@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "detect/command.hpp"
@@ -225,6 +226,7 @@ private:
 
     std::deque<Work> work_;
     std::vector<std::string> changed_;
+    std::unordered_set<std::string> changed_set_;
     std::map<std::string, PendingBlind> pending_blind_;
     std::vector<BlindSpot> blind_spots_;
     TimeNs now_ = 0;

@@ -432,3 +432,20 @@ TEST_CASE("no deadline on a pipe: cat key | (sleep 3600; curl -d @-) alerts afte
     REQUIRE_FALSE(silent(tl));
     CHECK(tl.alerts[0].reason.find("cat read ~/.ssh/id_ed25519") != std::string::npos);
 }
+
+TEST_CASE("caps hold when many objects appear at the same instant")
+{
+    auto rules = builtin();
+    rules.settings.max_staging_files = 16;
+    Lineage l(rules);
+    ProcessRef p;
+    p.entity_id = "w";
+    p.name = "cat";
+    p.args = {"cat"};
+    l.on_exec(p, 5);
+    l.on_read(p, 5, key, 2049, 1, 2600);
+    for (std::uint64_t i = 0; i < 200; ++i) l.on_write(p, 5, "/tmp/f" + std::to_string(i), 2049, 100 + i, true);
+    CHECK(l.stats().staged_files <= 16);
+    CHECK(l.stats().evicted_taint > 0);
+    CHECK_FALSE(l.take_blind_spots().empty());
+}
