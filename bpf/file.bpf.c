@@ -1,5 +1,6 @@
-/* File telemetry: opens of regular files (the path as named, resolved in userspace against the
- * walked cwd/dirfd) and bytes read per (process, file), counted in the kernel and harvested by
+/* File telemetry: opens of regular files (the path as named, and the opened file's own path
+ * walked from its dentry and mount; a failed relative open carries the walked cwd/dirfd
+ * instead) and bytes read per (process, file), counted in the kernel and harvested by
  * userspace. Syscall exit tracepoints only: the arguments come from the task's saved user
  * registers, so no enter program (and no per-thread stash map) is needed. */
 #include "common.bpf.h"
@@ -19,6 +20,7 @@ struct {
  * pseudo-files): set by userspace before load, NUL-padded, at most EW_IGNORE_MAX of them. */
 #define EW_IGNORE_MAX 12
 #define EW_IGNORE_LEN 24
+_Static_assert(EW_IGNORE_LEN < EW_PATH_HEAD_MAX, "a prefix fits the walked head");
 const volatile char cfg_ignore_prefixes[EW_IGNORE_MAX][EW_IGNORE_LEN] = {};
 
 #define EW_O_ACCMODE 3
@@ -113,13 +115,39 @@ static __always_inline void ew_open_record(long ret, int dirfd, const char *upat
 		rec->dev = key.dev;
 	}
 
-	long name_size = bpf_probe_read_user_str(data, EW_PATH_MAX, upath);
-	if (name_size <= 0) {
-		ew_drop(EW_REC_FILE_OPEN, EW_DROP_PATH_READ);
-		return;
+	long name_size = 1;
+	data[0] = 0;
+	if (upath) { /* open_by_handle_at and io_uring opens have no name: the file names itself */
+		name_size = bpf_probe_read_user_str(data, EW_PATH_MAX, upath);
+		if (name_size <= 0) {
+			ew_drop(EW_REC_FILE_OPEN, EW_DROP_PATH_READ);
+			return;
+		}
 	}
 	rec->path_flags = data[0] == '/' ? EW_PATH_ABSOLUTE : 0;
-	bool ignored = (rec->path_flags & EW_PATH_ABSOLUTE) && ew_ignored(data);
+	rec->base_size = 0;
+	rec->base_depth = 0;
+	__u32 off = name_size;
+	if (off > EW_PATH_MAX)
+		off = EW_PATH_MAX;
+	bool ignored;
+	if (file) {
+		/* Name what the kernel opened by its own dentry and mount, not by the string: symlinks,
+		 * "..", /proc/PID/root, bind mounts, chroots and handles all name the object itself,
+		 * and the ignored prefixes are matched against that name. */
+		__u8 head[EW_PATH_HEAD_MAX];
+		__u16 depth = 0, path_flags = 0;
+		__u32 size = ew_walk_path(file->f_path.dentry, file->f_path.mnt, slot->buf, sizeof(*rec) + off,
+					  &depth, &path_flags, EW_REC_FILE_OPEN, head);
+		if (size > EW_PATH_MAX)
+			size = EW_PATH_MAX;
+		rec->base_size = size;
+		rec->base_depth = depth;
+		rec->path_flags |= EW_PATH_RESOLVED | path_flags;
+		ignored = ew_ignored(head);
+	} else {
+		ignored = (rec->path_flags & EW_PATH_ABSOLUTE) && ew_ignored(data);
+	}
 
 	if (ret >= 0) {
 		struct ew_file_stats fresh = {.reported = !ignored};
@@ -142,10 +170,8 @@ static __always_inline void ew_open_record(long ret, int dirfd, const char *upat
 	rec->flags = flags;
 	rec->syscall_nr = nr;
 	rec->name_size = name_size;
-	rec->base_size = 0;
-	rec->base_depth = 0;
-	if (!(rec->path_flags & EW_PATH_ABSOLUTE)) {
-		/* Relative: walk the directory it is relative to, while it still exists. */
+	if (!file && !(rec->path_flags & EW_PATH_ABSOLUTE)) {
+		/* A failed relative open: walk the directory it is relative to, while it still exists. */
 		struct path base;
 		if (dirfd == EW_AT_FDCWD) {
 			struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -160,12 +186,9 @@ static __always_inline void ew_open_record(long ret, int dirfd, const char *upat
 			base.dentry = dir->f_path.dentry;
 			base.mnt = dir->f_path.mnt;
 		}
-		__u32 off = name_size;
-		if (off > EW_PATH_MAX)
-			off = EW_PATH_MAX;
 		__u16 depth = 0, path_flags = 0;
 		__u32 base_size = ew_walk_path(base.dentry, base.mnt, slot->buf, sizeof(*rec) + off, &depth,
-					       &path_flags, EW_REC_FILE_OPEN);
+					       &path_flags, EW_REC_FILE_OPEN, NULL);
 		if (base_size > EW_PATH_MAX)
 			base_size = EW_PATH_MAX;
 		rec->base_size = base_size;
@@ -222,6 +245,17 @@ int on_open_exit(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+/* open_by_handle_at(mount_fd, handle, flags): no path at all; the opened file names itself. */
+SEC("tp/syscalls/sys_exit_open_by_handle_at")
+int on_open_by_handle_at_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	if (ctx->ret < 0)
+		return 0;
+	struct pt_regs *regs = ew_user_regs();
+	ew_open_exit(ctx->ret, PT_REGS_PARM1_SYSCALL(regs), NULL, PT_REGS_PARM3_SYSCALL(regs), ctx->id);
+	return 0;
+}
+
 SEC("tp/syscalls/sys_exit_creat")
 int on_creat_exit(struct trace_event_raw_sys_exit *ctx)
 {
@@ -231,14 +265,165 @@ int on_creat_exit(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-/* Adds `bytes` read through `fd` to the (process, file) pair when fd is a regular file. */
-static __always_inline void ew_account_read(int fd, long bytes, bool mapped)
+/* --- Data through pipes, FIFOs, UNIX and loopback sockets -------------------------------------
+ * Per (process, object, direction) byte counters; the first read or write of a pair is a record,
+ * then its cumulative count at most once per cfg_flow_update_ns while it grows. LRU: an evicted
+ * pair starts over with a new first record, which userspace counts. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ew_object_key);
+	__type(value, struct ew_object_stats);
+} object_io SEC(".maps");
+
+#define EW_PIPEFS_MAGIC 0x50495045
+#define EW_AF_UNIX 1
+#define EW_SOCK_DGRAM 2
+#define EW_FMODE_WRITE 0x2
+
+/* Set by userspace from getrandom() before load: object ids built from kernel addresses are
+ * hashed with it. */
+const volatile __u64 cfg_object_salt = 0;
+
+static __always_inline __u64 ew_mix(__u64 x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+/* The id of a UNIX socket's channel, from the two ends' struct sock (both exist from connect
+ * on, while a peer's socket inode appears only once it is accepted): the lower of the two for a
+ * stream connection or a pair; a datagram socket that sends to a receiver it is connected to
+ * names the receiver; a socket with no peer (an unconnected receiver) names itself. Hashed with
+ * a per-run salt, so no kernel address reaches the output. */
+static __always_inline __u64 ew_unix_channel(struct socket *sock, struct sock *sk)
+{
+	struct unix_sock *u = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct unix_sock));
+	/* Addresses as numbers (the verifier allows no arithmetic on pointers). */
+	__u64 own = 0, other = 0, back = 0;
+	bpf_probe_read_kernel(&own, sizeof(own), &sock->sk);
+	bpf_probe_read_kernel(&other, sizeof(other), &u->peer);
+	__u64 end = own;
+	if (other) {
+		struct unix_sock *pu = bpf_rdonly_cast(u->peer, bpf_core_type_id_kernel(struct unix_sock));
+		bpf_probe_read_kernel(&back, sizeof(back), &pu->peer);
+		if (sk->sk_type == EW_SOCK_DGRAM && back != own)
+			end = other; /* a sender connected to a receiver that is not connected back */
+		else
+			end = own < other ? own : other;
+	}
+	return ew_mix(end ^ cfg_object_salt) | 1;
+}
+
+/* The id of a loopback TCP/UDP connection: a hash of its two endpoints in a fixed order, so
+ * both ends agree; 0 when the socket is not connected to a loopback address. */
+static __always_inline __u64 ew_loopback_channel(struct sock *sk, __u16 family)
+{
+	struct sock_common *c = &sk->__sk_common;
+	__u64 local, remote;
+	__u32 *d6 = (__u32 *)c->skc_v6_daddr.in6_u.u6_addr32;
+	bool mapped = family == EW_AF_INET6 && d6[0] == 0 && d6[1] == 0 && d6[2] == bpf_htonl(0xffff);
+	if (family == EW_AF_INET || mapped) {
+		__u32 daddr = c->skc_daddr, saddr = c->skc_rcv_saddr;
+		if ((bpf_ntohl(daddr) >> 24) != 127)
+			return 0;
+		local = ((__u64)saddr << 16) | c->skc_num;
+		remote = ((__u64)daddr << 16) | bpf_ntohs(c->skc_dport);
+	} else if (family == EW_AF_INET6) {
+		__u32 *s6 = (__u32 *)c->skc_v6_rcv_saddr.in6_u.u6_addr32;
+		if (d6[0] || d6[1] || d6[2] || d6[3] != bpf_htonl(1))
+			return 0;
+		local = ew_mix(((__u64)s6[0] << 32 | s6[1]) ^ ew_mix((__u64)s6[2] << 32 | s6[3])) ^ c->skc_num;
+		remote = ew_mix(((__u64)d6[0] << 32 | d6[1]) ^ ew_mix((__u64)d6[2] << 32 | d6[3])) ^
+			 bpf_ntohs(c->skc_dport);
+	} else {
+		return 0;
+	}
+	if (!c->skc_dport)
+		return 0; /* not connected: an unconnected UDP socket names no channel */
+	__u64 lo = local < remote ? local : remote, hi = local < remote ? remote : local;
+	return ew_mix(lo ^ ew_mix(hi ^ sk->sk_protocol)) | 1;
+}
+
+/* What `file` is as a channel: false for regular files, terminals and everything else. */
+static __always_inline bool ew_object_of(struct file *file, struct ew_object_key *key, __u64 *dev)
+{
+	struct inode *inode = file->f_inode;
+	__u32 type = inode->i_mode & EW_S_IFMT;
+	*dev = 0;
+	if (type == EW_S_IFIFO) {
+		struct super_block *sb = inode->i_sb;
+		key->kind = EW_OBJ_PIPE;
+		if (sb->s_magic != EW_PIPEFS_MAGIC) {
+			key->kind = EW_OBJ_FIFO;
+			*dev = sb->s_dev;
+		}
+		key->object_id = inode->i_ino;
+		return true;
+	}
+	if (type != EW_S_IFSOCK)
+		return false;
+	struct socket *sock = bpf_rdonly_cast(file->private_data, bpf_core_type_id_kernel(struct socket));
+	struct sock *sk = sock->sk;
+	if (!sk)
+		return false;
+	__u16 family = sk->__sk_common.skc_family;
+	if (family == EW_AF_UNIX) {
+		key->kind = EW_OBJ_UNIX;
+		key->object_id = ew_unix_channel(sock, sk);
+		return true;
+	}
+	key->kind = EW_OBJ_LOOPBACK;
+	key->object_id = ew_loopback_channel(sk, family);
+	return key->object_id != 0;
+}
+
+/* Counts `bytes` moved through `file` (via `fd`) in `direction` when it is a channel. */
+static __always_inline void ew_object_io(struct file *file, int fd, long bytes, __u8 direction)
+{
+	if (bytes <= 0)
+		return;
+	struct ew_object_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .direction = direction};
+	__u64 dev;
+	if (!ew_object_of(file, &key, &dev))
+		return;
+	__u64 now = bpf_ktime_get_ns();
+	struct ew_object_io rec = {.object_id = key.object_id, .dev = dev, .fd = fd, .kind = key.kind,
+				   .direction = direction};
+	struct ew_object_stats *stats = bpf_map_lookup_elem(&object_io, &key);
+	if (stats) {
+		__sync_fetch_and_add(&stats->bytes, bytes);
+		if (now - stats->reported_ns < cfg_flow_update_ns)
+			return;
+		stats->reported_ns = now;
+		rec.bytes = stats->bytes;
+	} else {
+		struct ew_object_stats fresh = {.bytes = bytes, .reported_ns = now};
+		bpf_map_update_elem(&object_io, &key, &fresh, BPF_ANY);
+		rec.bytes = bytes;
+		rec.first = 1;
+	}
+	ew_fill_header(&rec.hdr, EW_REC_OBJECT_IO, sizeof(rec));
+	ew_submit(&rec, sizeof(rec));
+}
+
+static __always_inline void ew_object_io_fd(int fd, long bytes, __u8 direction)
 {
 	if (bytes <= 0 || ew_is_self())
 		return;
 	struct file *file = ew_fd_file(fd);
-	if (!file)
-		return;
+	if (file)
+		ew_object_io(file, fd, bytes, direction);
+}
+
+/* Adds `bytes` read from `file` (through `fd`, -1 when unknown) to the (process, file) pair when
+ * it is a regular file. */
+static __always_inline void ew_account_file_read(struct file *file, int fd, long bytes, bool mapped)
+{
 	struct inode *inode = file->f_inode;
 	if ((inode->i_mode & EW_S_IFMT) != EW_S_IFREG)
 		return;
@@ -267,6 +452,21 @@ static __always_inline void ew_account_read(int fd, long bytes, bool mapped)
 	ew_submit(&rec, sizeof(rec));
 }
 
+/* Adds `bytes` read through `fd` to the (process, file) pair when fd is a regular file. */
+static __always_inline void ew_account_read(int fd, long bytes, bool mapped)
+{
+	if (bytes <= 0 || ew_is_self())
+		return;
+	struct file *file = ew_fd_file(fd);
+	if (!file)
+		return;
+	if (!mapped && (file->f_inode->i_mode & EW_S_IFMT) != EW_S_IFREG) {
+		ew_object_io(file, fd, bytes, EW_IO_READ);
+		return;
+	}
+	ew_account_file_read(file, fd, bytes, mapped);
+}
+
 #define EW_READ_EXIT(syscall, fd_arg)                                                       \
 	SEC("tp/syscalls/sys_exit_" #syscall)                                               \
 	int on_##syscall##_exit(struct trace_event_raw_sys_exit *ctx)                       \
@@ -281,9 +481,32 @@ EW_READ_EXIT(readv, PT_REGS_PARM1_SYSCALL)
 EW_READ_EXIT(pread64, PT_REGS_PARM1_SYSCALL)
 EW_READ_EXIT(preadv, PT_REGS_PARM1_SYSCALL)
 EW_READ_EXIT(preadv2, PT_REGS_PARM1_SYSCALL)
-EW_READ_EXIT(sendfile64, PT_REGS_PARM2_SYSCALL) /* sendfile(out_fd, in_fd, ...) */
-EW_READ_EXIT(splice, PT_REGS_PARM1_SYSCALL)
 EW_READ_EXIT(copy_file_range, PT_REGS_PARM1_SYSCALL)
+
+/* Both ends of a transfer between fds: what was read from `in` went to `out`. */
+static __always_inline void ew_transfer(int in, int out, long bytes)
+{
+	ew_account_read(in, bytes, false);
+	ew_object_io_fd(out, bytes, EW_IO_WRITE);
+}
+
+SEC("tp/syscalls/sys_exit_sendfile64") /* sendfile(out_fd, in_fd, ...) */
+int on_sendfile64_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *regs = ew_user_regs();
+	if (ctx->ret > 0)
+		ew_transfer(PT_REGS_PARM2_SYSCALL(regs), PT_REGS_PARM1_SYSCALL(regs), ctx->ret);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_splice") /* splice(fd_in, off_in, fd_out, off_out, len, flags) */
+int on_splice_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *regs = ew_user_regs();
+	if (ctx->ret > 0)
+		ew_transfer(PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM3_SYSCALL(regs), ctx->ret);
+	return 0;
+}
 
 /* mmap(addr, len, prot, flags, fd, off): the mapped length is an upper bound of what is read. */
 SEC("tp/syscalls/sys_exit_mmap")
@@ -296,5 +519,155 @@ int on_mmap_exit(struct trace_event_raw_sys_exit *ctx)
 	if (fd < 0)
 		return 0;
 	ew_account_read(fd, PT_REGS_PARM2_SYSCALL(regs), true);
+	return 0;
+}
+
+/* io_uring: requests bypass the syscall tracepoints, so their completions are read here. The
+ * request still holds its file when the CQE is filled; the opcode says what the result means.
+ * Completions run in the submitting task, its io-wq workers or its SQPOLL thread: all threads of
+ * the same process, sharing its fd table. */
+#define EW_SPLICE_F_FD_IN_FIXED (1u << 31)
+
+static __always_inline struct file *ew_btf_file(struct file *file)
+{
+	return file ? bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file)) : NULL;
+}
+
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(on_io_uring_complete, struct io_ring_ctx *ring, void *request, struct io_uring_cqe *cqe)
+{
+	struct io_kiocb *req = request;
+	if (!req || ew_is_self())
+		return 0;
+	__u8 opcode = BPF_CORE_READ(req, opcode);
+	__s32 res = BPF_CORE_READ(cqe, res);
+	/* A request's command (io_splice, io_open ...) overlays its first bytes (io_kiocb_to_cmd). */
+	void *cmd = (void *)req + bpf_core_field_offset(struct io_kiocb, cmd);
+
+	switch (opcode) {
+	case IORING_OP_READ:
+	case IORING_OP_READV:
+	case IORING_OP_READ_FIXED:
+	case IORING_OP_READV_FIXED:
+	case IORING_OP_RECV:
+	case IORING_OP_RECVMSG: {
+		struct file *file = ew_btf_file(BPF_CORE_READ(req, file));
+		if (res <= 0 || !file)
+			break;
+		if ((file->f_inode->i_mode & EW_S_IFMT) == EW_S_IFREG)
+			ew_account_file_read(file, -1, res, false);
+		else
+			ew_object_io(file, -1, res, EW_IO_READ);
+		break;
+	}
+	case IORING_OP_WRITE:
+	case IORING_OP_WRITEV:
+	case IORING_OP_WRITE_FIXED:
+	case IORING_OP_SEND:
+	case IORING_OP_SENDMSG: {
+		struct file *file = ew_btf_file(BPF_CORE_READ(req, file));
+		if (res > 0 && file)
+			ew_object_io(file, -1, res, EW_IO_WRITE);
+		break;
+	}
+	case IORING_OP_SPLICE: {
+		/* The request's file is the output; the input is named by splice_fd_in. */
+		struct io_splice *sp = cmd;
+		if (res <= 0 || (BPF_CORE_READ(sp, flags) & EW_SPLICE_F_FD_IN_FIXED))
+			break;
+		int fd_in = BPF_CORE_READ(sp, splice_fd_in);
+		struct file *file = ew_fd_file(fd_in);
+		if (file)
+			ew_account_file_read(file, fd_in, res, false);
+		break;
+	}
+	case IORING_OP_OPENAT:
+	case IORING_OP_OPENAT2: {
+		/* The name was freed before completion: the opened file names itself. An open into a
+		 * fixed-file slot installs no fd (res is 0) and is not seen here. */
+		struct io_open *op = cmd;
+		if (res < 0 || BPF_CORE_READ(op, file_slot))
+			break;
+		ew_open_exit(res, BPF_CORE_READ(op, dfd), NULL, BPF_CORE_READ(op, how.flags), 0);
+		break;
+	}
+	}
+	return 0;
+}
+
+/* Writes, sends and receives: counted when the fd is a channel (pipe, FIFO, UNIX or loopback
+ * socket); regular files, terminals and other sockets leave after one fd lookup. */
+#define EW_OBJECT_EXIT(syscall, fd_arg, direction)                                          \
+	SEC("tp/syscalls/sys_exit_" #syscall)                                               \
+	int on_##syscall##_exit(struct trace_event_raw_sys_exit *ctx)                       \
+	{                                                                                   \
+		if (ctx->ret > 0)                                                           \
+			ew_object_io_fd(fd_arg(ew_user_regs()), ctx->ret, direction);       \
+		return 0;                                                                   \
+	}
+
+EW_OBJECT_EXIT(write, PT_REGS_PARM1_SYSCALL, EW_IO_WRITE)
+EW_OBJECT_EXIT(writev, PT_REGS_PARM1_SYSCALL, EW_IO_WRITE)
+EW_OBJECT_EXIT(pwrite64, PT_REGS_PARM1_SYSCALL, EW_IO_WRITE)
+EW_OBJECT_EXIT(pwritev, PT_REGS_PARM1_SYSCALL, EW_IO_WRITE)
+EW_OBJECT_EXIT(pwritev2, PT_REGS_PARM1_SYSCALL, EW_IO_WRITE)
+EW_OBJECT_EXIT(sendto, PT_REGS_PARM1_SYSCALL, EW_IO_WRITE)
+EW_OBJECT_EXIT(sendmsg, PT_REGS_PARM1_SYSCALL, EW_IO_WRITE)
+EW_OBJECT_EXIT(recvfrom, PT_REGS_PARM1_SYSCALL, EW_IO_READ)
+EW_OBJECT_EXIT(recvmsg, PT_REGS_PARM1_SYSCALL, EW_IO_READ)
+
+/* sendmmsg/recvmmsg return a message count; the bytes are each message's msg_len, which the
+ * kernel wrote back into the caller's array. The first EW_MMSG_MAX messages are summed. */
+#define EW_MMSG_MAX 16
+static __always_inline void ew_mmsg(long count, __u8 direction)
+{
+	if (count <= 0 || ew_is_self())
+		return;
+	struct pt_regs *regs = ew_user_regs();
+	int fd = PT_REGS_PARM1_SYSCALL(regs);
+	struct mmsghdr *vec = (struct mmsghdr *)PT_REGS_PARM2_SYSCALL(regs);
+	long bytes = 0;
+	for (int i = 0; i < EW_MMSG_MAX && i < count; i++) {
+		__u32 len = 0;
+		bpf_probe_read_user(&len, sizeof(len), &vec[i].msg_len);
+		bytes += len;
+	}
+	ew_object_io_fd(fd, bytes, direction);
+}
+
+SEC("tp/syscalls/sys_exit_sendmmsg")
+int on_sendmmsg_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	ew_mmsg(ctx->ret, EW_IO_WRITE);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_recvmmsg")
+int on_recvmmsg_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	ew_mmsg(ctx->ret, EW_IO_READ);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_tee") /* tee(fd_in, fd_out, len, flags): pipe to pipe, not consumed */
+int on_tee_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *regs = ew_user_regs();
+	if (ctx->ret > 0) {
+		ew_object_io_fd(PT_REGS_PARM1_SYSCALL(regs), ctx->ret, EW_IO_READ);
+		ew_object_io_fd(PT_REGS_PARM2_SYSCALL(regs), ctx->ret, EW_IO_WRITE);
+	}
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_vmsplice") /* vmsplice(fd, iov, nr, flags): the pipe end says which way */
+int on_vmsplice_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	if (ctx->ret <= 0 || ew_is_self())
+		return 0;
+	int fd = PT_REGS_PARM1_SYSCALL(ew_user_regs());
+	struct file *file = ew_fd_file(fd);
+	if (file)
+		ew_object_io(file, fd, ctx->ret, (file->f_mode & EW_FMODE_WRITE) ? EW_IO_WRITE : EW_IO_READ);
 	return 0;
 }

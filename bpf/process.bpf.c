@@ -79,7 +79,7 @@ static __always_inline void ew_exec(struct task_struct *task, struct linux_binpr
 	__u16 depth = 0, path_flags = 0;
 	struct file *exe = BPF_CORE_READ(bprm, file);
 	__u32 exe_size = ew_walk_path(BPF_CORE_READ(exe, f_path.dentry), BPF_CORE_READ(exe, f_path.mnt),
-				      slot->buf, sizeof(*rec), &depth, &path_flags, EW_REC_EXEC);
+				      slot->buf, sizeof(*rec), &depth, &path_flags, EW_REC_EXEC, NULL);
 	if (exe_size > EW_PATH_MAX)
 		exe_size = EW_PATH_MAX;
 	rec->exe_size = exe_size;

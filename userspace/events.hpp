@@ -159,8 +159,9 @@ struct FlowSummaryEvent {
 enum class ObjectKind : std::uint8_t {
     pipe,             // object_id: the pipe's inode (both ends share it)
     fifo,             // object_id: the FIFO's inode, device: its filesystem
-    unix_socket,      // object_id: the lower of the two ends' socket inodes (a pair shares it);
-                      // for an unconnected datagram socket, the receiver's socket inode
+    unix_socket,      // object_id: a salted hash of the lower of the two ends' kernel sockets (a
+                      // pair and a stream connection share it, also before accept); a datagram
+                      // socket connected to a receiver: the receiver's
     loopback_socket,  // object_id: a hash of the connection's 4-tuple, the same from both ends
 };
 enum class IoDirection : std::uint8_t { read, write };
@@ -180,7 +181,7 @@ struct ObjectIoEvent {
 
 using Event = std::variant<ExecEvent, ForkEvent, ExitEvent, FileOpenEvent, FileSummaryEvent,
                            ConnectEvent, TlsClientHelloEvent, DnsAnswerEvent, HttpRequestEvent,
-                           FlowSummaryEvent>;
+                           FlowSummaryEvent, ObjectIoEvent>;
 
 // One contributing signal of an alert.
 struct Signal {

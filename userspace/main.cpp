@@ -44,7 +44,7 @@ int main(int argc, char** argv)
     run_cmd->add_option("--rules", run_options.rules_file, "rules file (YAML) instead of the built-in rules")
         ->check(CLI::ExistingFile);
     run_cmd->add_option("--events", run_options.events,
-                        "also emit telemetry: comma-separated exec,fork,exit,file,connect,tls,dns,http,flow or all");
+                        "also emit telemetry: comma-separated exec,fork,exit,file,connect,tls,dns,http,flow,io (pipe, FIFO, UNIX and loopback socket I/O) or all");
     run_cmd->add_option("--min-score", run_options.min_score,
                         "emit alerts at or above this risk score (default: the rules' alert threshold)")
         ->check(CLI::Range(0, 100));

@@ -183,6 +183,8 @@ static __always_inline bool ew_is_self(void)
 	return cfg_self_tgid && (bpf_get_current_pid_tgid() >> 32) == cfg_self_tgid;
 }
 
+#define EW_PATH_HEAD_MAX 32
+
 struct ew_walk {
 	struct dentry *dentry;
 	struct vfsmount *vfsmnt;
@@ -194,7 +196,34 @@ struct ew_walk {
 	__u16 depth;
 	__u16 flags;
 	__u32 kind; /* the record the path is for: its drops are counted under it */
+	struct mnt_namespace *mnt_ns; /* the task's: where a bind mount's source is looked up */
+	__u16 starts[EW_PATH_DEPTH_MAX]; /* offset of each component (from base) */
+	/* The path's first bytes read root first ("/home/u/.s"), built after the walk. */
+	__u8 head[EW_PATH_HEAD_MAX];
+	__s32 head_comp; /* component being copied (depth - 1 down to 0) */
+	__u32 head_pos;  /* its next byte, from base */
+	__u32 head_len;
 };
+
+/* The mount of the whole filesystem `sb` (its root, not a subtree) in mount namespace `ns`, or
+ * NULL. Linux 6.8 (commit 2eea9ce4310d) replaced super_block::s_mounts as a list_head by a
+ * singly linked list through mount::mnt_next_for_sb; older kernels get NULL (bind mounts are
+ * then named at their mount point, as d_path does). */
+#define EW_SB_MOUNTS_MAX 16
+static __always_inline struct vfsmount *ew_sb_mount_in_ns(struct super_block *sb, struct mnt_namespace *ns)
+{
+	struct mount *m = NULL;
+	if (!bpf_core_field_exists(m->mnt_next_for_sb))
+		return NULL;
+	struct dentry *s_root = BPF_CORE_READ(sb, s_root);
+	m = BPF_CORE_READ(sb, s_mounts);
+	for (int i = 0; i < EW_SB_MOUNTS_MAX && m; i++) {
+		if (BPF_CORE_READ(m, mnt.mnt_root) == s_root && BPF_CORE_READ(m, mnt_ns) == ns)
+			return &m->mnt;
+		m = BPF_CORE_READ(m, mnt_next_for_sb);
+	}
+	return NULL;
+}
 
 /* One step of the walk, as a bpf_loop callback: the verifier checks it once instead of once
  * per unrolled level (an open-coded 32-level walk exceeds the 1M-instruction budget). */
@@ -207,6 +236,19 @@ static long ew_walk_step(__u32 index __attribute__((unused)), struct ew_walk *w)
 	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
 	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	if (dentry == mnt_root && w->mnt_ns) {
+		/* The root of a bind mount of a subtree: name the file by where the subtree lives
+		 * (the mount of its whole filesystem in the task's namespace), not where it is bound,
+		 * so `mount --bind ~/.ssh /tmp/x` keeps /tmp/x/id_rsa known as ~/.ssh/id_rsa. */
+		struct super_block *sb = BPF_CORE_READ(vfsmnt, mnt_sb);
+		if (mnt_root != BPF_CORE_READ(sb, s_root)) {
+			struct vfsmount *whole = ew_sb_mount_in_ns(sb, w->mnt_ns);
+			if (whole) {
+				w->vfsmnt = whole;
+				return 0;
+			}
+		}
+	}
 	if (dentry == mnt_root || dentry == parent) {
 		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
 		if (dentry != mnt_root || mnt_parent == mnt)
@@ -228,17 +270,46 @@ static long ew_walk_step(__u32 index __attribute__((unused)), struct ew_walk *w)
 		w->flags |= EW_PATH_TRUNCATED;
 		return 1;
 	}
+	w->starts[w->depth & (EW_PATH_DEPTH_MAX - 1)] = w->off;
 	w->off += n;
 	w->depth += 1;
 	w->dentry = parent;
 	return 0;
 }
 
+/* One byte of the head of a walked path, as a bpf_loop callback: the root-most component
+ * first, each after a '/'. */
+static long ew_head_step(__u32 index __attribute__((unused)), struct ew_walk *w)
+{
+	if (w->head_comp < 0 || w->head_len >= EW_PATH_HEAD_MAX - 1)
+		return 1;
+	__u32 len = w->head_len & (EW_PATH_HEAD_MAX - 1);
+	__u32 at = w->base + w->head_pos;
+	__u8 *buf = w->buf;
+	if (!buf || at >= EW_SCRATCH_SIZE)
+		return 1;
+	__u8 c = buf[at];
+	if (c == 0) { /* this component is done: the next one down, after a '/' */
+		w->head_comp -= 1;
+		if (w->head_comp < 0)
+			return 1;
+		w->head_pos = w->starts[w->head_comp & (EW_PATH_DEPTH_MAX - 1)];
+		c = '/';
+	} else {
+		w->head_pos += 1;
+	}
+	w->head[len] = c;
+	w->head_len += 1;
+	return 0;
+}
+
 /* Walks a path from `dentry` on `vfsmnt` up to the current task's root, writing components
  * leaf first, each NUL-terminated, into `buf` (a scratch slot's) at `base`. Crosses mount points
- * like d_path does and stops at the task's root, so a container process sees its own view. */
+ * like d_path does and stops at the task's root, so a container process sees its own view. When
+ * `head` is given (EW_PATH_HEAD_MAX bytes), it receives the path's first bytes read root first,
+ * NUL-terminated, for prefix matching. */
 static __always_inline __u32 ew_walk_path(struct dentry *dentry, struct vfsmount *vfsmnt, __u8 *buf,
-					  __u32 base, __u16 *depth, __u16 *flags, __u32 kind)
+					  __u32 base, __u16 *depth, __u16 *flags, __u32 kind, __u8 *head)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct ew_walk w = {
@@ -249,12 +320,22 @@ static __always_inline __u32 ew_walk_path(struct dentry *dentry, struct vfsmount
 		.buf = buf,
 		.base = base,
 		.kind = kind,
+		.mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns),
 	};
 	long steps = bpf_loop(EW_PATH_DEPTH_MAX + 8, ew_walk_step, &w, 0);
 	if (steps >= EW_PATH_DEPTH_MAX + 8)
 		w.flags |= EW_PATH_TRUNCATED;
 	*depth = w.depth;
 	*flags |= w.flags;
+	if (head) {
+		w.head[0] = '/';
+		w.head_len = 1;
+		w.head_comp = (__s32)w.depth - 1;
+		w.head_pos = w.head_comp >= 0 ? w.starts[w.head_comp & (EW_PATH_DEPTH_MAX - 1)] : 0;
+		bpf_loop(EW_PATH_HEAD_MAX, ew_head_step, &w, 0);
+		__builtin_memcpy(head, w.head, EW_PATH_HEAD_MAX);
+		head[w.head_len & (EW_PATH_HEAD_MAX - 1)] = 0;
+	}
 	return w.off;
 }
 

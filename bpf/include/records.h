@@ -54,7 +54,8 @@ typedef std::int32_t __s32;
 	X(FLOW_START, 6, "flow_start")   /* first packet of a socket: 4-tuple and owner */     \
 	X(FLOW_DATA, 7, "flow_data")     /* head bytes of a stream, or one DNS datagram */     \
 	X(FLOW_END, 8, "flow_end")       /* the socket closed: final counters */               \
-	X(FLOW_UPDATE, 9, "flow_update") /* periodic counters of a live flow (FLOW_END layout) */
+	X(FLOW_UPDATE, 9, "flow_update") /* periodic counters of a live flow (FLOW_END layout) */ \
+	X(OBJECT_IO, 10, "object_io")    /* bytes through a pipe, FIFO, UNIX or loopback socket */
 
 enum record_kind {
 	EW_REC_NONE = 0,
@@ -132,9 +133,13 @@ EW_STATIC_ASSERT(sizeof(struct ew_exit) == 40, "ew_exit layout");
 #define EW_PATH_ABSOLUTE 0x1     /* `name` is an absolute path: use it as it is */
 #define EW_PATH_BASE_WALKED 0x2  /* `base` holds the walked directory (cwd or dirfd) components */
 #define EW_PATH_TRUNCATED 0x4
+#define EW_PATH_RESOLVED 0x8     /* `base` holds the opened file's own path (its dentry and mount
+				  * walked to the task's root), not the directory `name` is relative to */
 
-/* File open: fixed part, then `name_size` bytes (the path as named, NUL-terminated), then
- * `base_size` bytes of directory components (leaf first) when the name was relative. */
+/* File open: fixed part, then `name_size` bytes (the path as named, NUL-terminated; empty for
+ * open_by_handle_at), then `base_size` bytes of components (leaf first): of the opened file
+ * itself after a successful open (EW_PATH_RESOLVED), else of the directory a relative name was
+ * relative to (EW_PATH_BASE_WALKED). */
 struct ew_file_open {
 	struct ew_header hdr;
 	__s32 fd;     /* the result: fd, or -errno */
@@ -180,6 +185,44 @@ struct ew_file_stats {
 	__u32 reported; /* 1 once userspace was told of this pair (open or first-read record) */
 };
 EW_STATIC_ASSERT(sizeof(struct ew_file_stats) == 40, "ew_file_stats layout");
+
+/* Data through kernel objects other than regular files: the first read and the first write of
+ * each (process, object, direction), then the cumulative count at most once per
+ * cfg_flow_update_ns while it grows. Both ends of one channel name the same object. */
+#define EW_OBJ_PIPE 0     /* object_id: the pipe's inode */
+#define EW_OBJ_FIFO 1     /* object_id: the FIFO's inode; dev: its filesystem */
+#define EW_OBJ_UNIX 2     /* object_id: a salted hash of the lower of the two ends' struct sock; a
+			   * datagram socket sending to a receiver it is connected to: the receiver's */
+#define EW_OBJ_LOOPBACK 3 /* object_id: a hash of the 4-tuple and protocol, the same from both ends */
+#define EW_IO_READ 0
+#define EW_IO_WRITE 1
+
+struct ew_object_key {
+	__u64 object_id;
+	__u32 tgid;
+	__u8 kind;
+	__u8 direction;
+	__u16 _pad;
+};
+struct ew_object_stats {
+	__u64 bytes;
+	__u64 reported_ns; /* when the last record of this pair was sent */
+};
+EW_STATIC_ASSERT(sizeof(struct ew_object_key) == 16, "ew_object_key layout");
+EW_STATIC_ASSERT(sizeof(struct ew_object_stats) == 16, "ew_object_stats layout");
+
+struct ew_object_io {
+	struct ew_header hdr;
+	__u64 object_id;
+	__u64 dev;   /* kernel encoding; FIFOs only, else 0 */
+	__u64 bytes; /* cumulative for this (process, object, direction) */
+	__s32 fd;    /* -1 when unknown (io_uring fixed file) */
+	__u8 kind;   /* EW_OBJ_* */
+	__u8 direction;
+	__u8 first;  /* 1: the pair's first record (a repeat means the kernel map evicted it) */
+	__u8 _pad;
+};
+EW_STATIC_ASSERT(sizeof(struct ew_object_io) == 56, "ew_object_io layout");
 
 /* Network. Addresses are 16 bytes: IPv4 in the first 4 (network order), IPv6 whole. */
 #define EW_AF_INET 2

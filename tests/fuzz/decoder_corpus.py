@@ -11,7 +11,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "corpus" / "decoder"
 VERSION = 1
-EXEC, FORK, EXIT, FILE_OPEN, FIRST_READ, FLOW_START, FLOW_DATA, FLOW_END, FLOW_UPDATE = range(1, 10)
+EXEC, FORK, EXIT, FILE_OPEN, FIRST_READ, FLOW_START, FLOW_DATA, FLOW_END, FLOW_UPDATE, OBJECT_IO = range(1, 11)
+PIPE, FIFO, UNIX, LOOPBACK = range(4)
+READ, WRITE = range(2)
 TIME, PID, TID = 123_456_789_000, 4242, 4243
 
 
@@ -46,6 +48,20 @@ def file_open(name, base=None, flags=0, fd=3, path_flags=None):
     fixed = struct.pack("<iiIIQQHHHHII", fd, -100, flags, 0o100600, 1311, (8 << 20) | 1, len(name_bytes),
                         len(base_bytes), base.count("/") if base else 0, path_flags, 257, 0)
     return record(FILE_OPEN, fixed + name_bytes + base_bytes)
+
+
+def file_open_resolved(name, resolved, fd=4):
+    """A successful open: the name as typed, then the opened file's own walked path."""
+    name_bytes = name.encode() + b"\0"
+    walked = components(resolved)
+    path_flags = (0x1 if name.startswith("/") else 0) | 0x8
+    fixed = struct.pack("<iiIIQQHHHHII", fd, -100, 0, 0o100600, 1311, (8 << 20) | 1, len(name_bytes),
+                        len(walked), resolved.count("/"), path_flags, 257, 0)
+    return record(FILE_OPEN, fixed + name_bytes + walked)
+
+
+def object_io(kind, object_id, direction, nbytes, first=1, fd=1, dev=0):
+    return record(OBJECT_IO, struct.pack("<QQQiBBBx", object_id, dev, nbytes, fd, kind, direction, first))
 
 
 def tuple_v4(daddr="127.0.0.1", dport=8443, proto=6):
@@ -101,6 +117,12 @@ def seeds():
         "flow_end": flow_counters(FLOW_END),
         "flow_update_v6": flow_counters(FLOW_UPDATE, tuple_v6()),
         "trailing_bytes": flow_counters(FLOW_END) + b"\xee" * 32,
+        "file_open_resolved_dotdot": file_open_resolved("/usr/lib/../../root/.ssh/id_rsa", "/root/.ssh/id_rsa"),
+        "file_open_by_handle": file_open_resolved("", "/home/dev/.aws/credentials", fd=5),
+        "object_io_pipe_write": object_io(PIPE, 180332, WRITE, 4096),
+        "object_io_fifo_read_update": object_io(FIFO, 7, READ, 65536 * 3, first=0, fd=0, dev=(8 << 20) | 1),
+        "object_io_unix_read": object_io(UNIX, 0x9E3779B97F4A7C15, READ, 17, fd=5),
+        "object_io_loopback_io_uring": object_io(LOOPBACK, 2**64 - 1, WRITE, 123456789012, fd=-1),
     }
     bad = {
         "short_header": header(EXEC, 24)[:20],
@@ -112,6 +134,9 @@ def seeds():
         "exec_sizes_exceed": good["exec"][:88] + b"curl\0",
         "file_open_sizes_exceed": good["file_open_relative"][:80],
         "flow_data_declares_more": flow_data(b"\x16\x03\x01", declared=4000),
+        "object_io_unknown_kind": object_io(9, 1, READ, 1),
+        "object_io_unknown_direction": object_io(PIPE, 1, 5, 1),
+        "object_io_short": record(OBJECT_IO, b"\0" * 20),
     }
     for name in list(bad):
         if name.startswith(("exec_", "file_open_")):

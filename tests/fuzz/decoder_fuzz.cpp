@@ -38,7 +38,9 @@ void check_record(const d::Record& record, std::size_t record_size)
                 if (arg_bytes > record_size || r.executable.empty() || r.executable.front() != '/') std::abort();
                 if (r.comm.size() >= 17) std::abort();
             } else if constexpr (std::is_same_v<T, d::FileOpen>) {
-                if (r.requested_path.size() > record_size || r.base_directory.size() > record_size + 1) std::abort();
+                if (r.requested_path.size() > record_size || r.base_directory.size() > record_size + 1 ||
+                    r.resolved_path.size() > record_size + 1)
+                    std::abort();
                 if (r.requested_path.find('\0') != std::string::npos) std::abort();
             } else if constexpr (std::is_same_v<T, d::FlowData>) {
                 if (r.data.size() > record_size) std::abort();

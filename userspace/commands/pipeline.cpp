@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "commands/commands.hpp"
+#include "commands/sensitive_seed.hpp"
 #include "detect/engine.hpp"
 #include "detect/rules.hpp"
 #include "output/ecs.hpp"
@@ -187,6 +188,14 @@ Pipeline::Pipeline(const PipelineOptions& options) : state_(std::make_unique<Sta
 
 Pipeline::~Pipeline() = default;
 
+std::size_t Pipeline::seed_sensitive_files(const std::string& passwd_path)
+{
+    auto& engine = *state_->engine;
+    auto files = find_sensitive_files(engine.rules(), passwd_path, engine.rules().settings.max_staging_files);
+    for (const auto& f : files) engine.seed_sensitive(f.path, f.device, f.inode);
+    return files.size();
+}
+
 void Pipeline::started(TimeNs time, const std::vector<HookReport>& hooks, std::size_t processes_scanned,
                        const std::vector<std::string>& capabilities)
 {
@@ -281,6 +290,12 @@ void Pipeline::append_counters(std::vector<std::pair<std::string, std::uint64_t>
     counters.emplace_back("detect.incidents", engine.incidents);
     counters.emplace_back("detect.incident_updates", engine.incident_updates);
     counters.emplace_back("detect.rescore_skipped", engine.rescore_skipped);
+    const auto taint = state_->engine->lineage().stats();
+    counters.emplace_back("detect.taint.objects", taint.staged_files);
+    counters.emplace_back("detect.taint.sources", taint.sources);
+    counters.emplace_back("detect.taint.sensitive_inodes", taint.sensitive_inodes);
+    counters.emplace_back("detect.taint.evicted", taint.evicted_taint);
+    counters.emplace_back("detect.taint.propagation_truncated", taint.propagation_truncated);
     counters.emplace_back("output.alerts", state_->alerts);
     counters.emplace_back("output.blind_spots", state_->blind_spots);
     counters.emplace_back("output.alerts_below_min_score", state_->suppressed_alerts);

@@ -47,6 +47,8 @@ public:
     // The run loop lost records (`cause`: "ringbuf_full"): a blind spot while a lineage holds
     // sensitive data.
     void note_loss(TimeNs time, std::string_view cause, std::uint64_t count);
+    // Sensitive files of the homes in `passwd_path`, known by (device, inode) from the start.
+    std::size_t seed_sensitive_files(const std::string& passwd_path);
     void metrics(TimeNs time, std::vector<std::pair<std::string, std::uint64_t>> counters);
     // Appends the counters a metric record adds to the caller's (detect.*, output.*, rules.*).
     void append_counters(std::vector<std::pair<std::string, std::uint64_t>>& counters) const;

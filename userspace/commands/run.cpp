@@ -206,9 +206,11 @@ int run(const RunOptions& options)
     kernel_options.self_pid = self;
     kernel_options.ring_buffer_bytes = options.ring_buffer_bytes;
     // Opens that are counted but not reported: shared libraries, locale and font data, and
-    // pseudo-files. Reads of these never make a file sensitive.
-    kernel_options.ignore_prefixes = {"/usr/lib/", "/lib/", "/lib64/", "/usr/lib64/", "/usr/share/",
-                                      "/usr/local/lib/", "/etc/ld.so.", "/proc/", "/sys/", "/dev/"};
+    // pseudo-files. Reads of these never make a file sensitive. Not all of /dev: /dev/shm is a
+    // tmpfs where data is staged like in /tmp (12 slots: "/usr/lib" and "/lib" cover lib64 too).
+    kernel_options.ignore_prefixes = {"/usr/lib", "/lib", "/usr/share/", "/usr/local/lib/", "/etc/ld.so.",
+                                      "/proc/", "/sys/", "/dev/null", "/dev/urandom", "/dev/zero",
+                                      "/dev/pts/", "/dev/tty"};
     kernel::StartError error;
     auto monitor = kernel::Monitor::start(kernel_options, error);
     if (!monitor) {
@@ -230,9 +232,14 @@ int run(const RunOptions& options)
     HostsFiles hosts_files;
     enrich::FlowTable flows(65536, [&hosts_files](std::uint32_t pid) { return hosts_files(pid); });
     enrich::SocketOwners sockets("/proc", self);
-    enrich::Enricher enricher(processes, files, flows, offset, &sockets);
+    enrich::ObjectTracker objects(enrich::ObjectCounterSource{
+        [&monitor](const enrich::ObjectPairKey& key, bool take) {
+            return monitor->object_bytes(key.pid, key.kind, key.direction, key.object_id, take);
+        }});
+    enrich::Enricher enricher(processes, files, flows, offset, &sockets, &objects);
     std::size_t scanned = scan_proc(processes, self, offset);
     sockets.scan(clock_ns(CLOCK_REALTIME));  // owners of the sockets older than the monitor
+    pipeline.seed_sensitive_files("/etc/passwd");  // sensitive files known by inode from the start
     const auto capabilities = drop_to_run_capabilities(*monitor);
 
     auto now = [] { return clock_ns(CLOCK_REALTIME); };
@@ -260,6 +267,9 @@ int run(const RunOptions& options)
         auto f = files.stats();
         counters.emplace_back("files.tracked_pairs", f.tracked_pairs);
         counters.emplace_back("files.evicted_pairs", f.evicted_pairs);
+        auto ob = objects.stats();
+        counters.emplace_back("objects.tracked_pairs", ob.tracked_pairs);
+        counters.emplace_back("objects.evicted_pairs", ob.evicted_pairs);
         auto fl = flows.stats();
         counters.emplace_back("flows.live", fl.live);
         counters.emplace_back("flows.evicted", fl.evicted);

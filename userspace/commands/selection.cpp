@@ -20,6 +20,7 @@ std::vector<std::string> parse_event_selection(const std::string& list)
         {"dns", {"dns-answer"}},
         {"http", {"http-request"}},
         {"flow", {"flow-summary"}},
+        {"io", {"object-io"}},
     };
     std::vector<std::string> actions;
     std::stringstream in(list);
@@ -34,7 +35,7 @@ std::vector<std::string> parse_event_selection(const std::string& list)
         }
         if (!known)
             throw std::invalid_argument(fmt::format(
-                "--events: unknown kind '{}' (expected exec, fork, exit, file, connect, tls, dns, http, flow or all)", item));
+                "--events: unknown kind '{}' (expected exec, fork, exit, file, connect, tls, dns, http, flow, io or all)", item));
     }
     return actions;
 }

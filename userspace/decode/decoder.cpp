@@ -104,7 +104,9 @@ DecodeResult decode_file_open(std::span<const std::byte> bytes)
     auto name = rest.first(raw.name_size);
     out.requested_path = c_string(reinterpret_cast<const std::uint8_t*>(name.data()), name.size());
     out.truncated = (raw.path_flags & EW_PATH_TRUNCATED) != 0;
-    if (raw.path_flags & EW_PATH_BASE_WALKED)
+    if (raw.path_flags & EW_PATH_RESOLVED)
+        out.resolved_path = join_components(rest.subspan(raw.name_size, raw.base_size));
+    else if (raw.path_flags & EW_PATH_BASE_WALKED)
         out.base_directory = join_components(rest.subspan(raw.name_size, raw.base_size));
     return out;
 }
@@ -189,7 +191,7 @@ std::string format_ip(Family family, const std::array<std::uint8_t, 16>& addr)
 }
 
 // A kind added to records.h's EW_RECORD_KINDS needs its case below (and this count raised).
-static_assert(EW_REC_LIMIT == 10, "a record kind without a decoder");
+static_assert(EW_REC_LIMIT == 11, "a record kind without a decoder");
 
 DecodeResult decode_record(std::span<const std::byte> bytes)
 {
@@ -244,6 +246,13 @@ DecodeResult decode_record(std::span<const std::byte> bytes)
         return FlowCounters{header_of(raw.hdr), raw.cookie, tuple_of(raw.tuple), raw.bytes_out,
                             raw.bytes_in, raw.tcp_bytes_acked, raw.tcp_bytes_received,
                             hdr.kind == EW_REC_FLOW_END};
+    }
+    case EW_REC_OBJECT_IO: {
+        w::ew_object_io raw{};
+        if (!read_fixed(bytes, raw)) return error("object-io", "too short");
+        if (raw.kind > EW_OBJ_LOOPBACK || raw.direction > EW_IO_WRITE) return error("object-io", "unknown kind or direction");
+        return ObjectIo{header_of(raw.hdr), raw.kind, raw.direction, raw.first != 0, raw.object_id, raw.dev,
+                        raw.bytes, raw.fd};
     }
     default:
         return DecodeError{fmt::format("unknown record kind {}", hdr.kind)};

@@ -70,8 +70,9 @@ struct FileOpen {
     std::uint32_t mode = 0;
     std::uint64_t inode = 0;
     std::uint64_t device = 0;  // kernel encoding (major << 20 | minor)
-    std::string requested_path;
-    std::string base_directory;  // absolute, when the requested path was relative; else empty
+    std::string requested_path;  // as the process named it (empty for open_by_handle_at)
+    std::string base_directory;  // a failed relative open: the directory it was relative to
+    std::string resolved_path;   // a successful open: the opened file's own path (task's view)
     bool truncated = false;
 };
 
@@ -117,7 +118,20 @@ struct FlowCounters {
     bool final = false;  // FLOW_END (true) or FLOW_UPDATE (false)
 };
 
-using Record = std::variant<Exec, Fork, Exit, FileOpen, FileFirstRead, FlowStart, FlowData, FlowCounters>;
+// Bytes through a pipe, FIFO, UNIX or loopback socket (EW_OBJ_*), cumulative per (process,
+// object, direction); `first` on the pair's first record.
+struct ObjectIo {
+    Header header;
+    std::uint8_t kind = EW_OBJ_PIPE;
+    std::uint8_t direction = EW_IO_READ;
+    bool first = false;
+    std::uint64_t object_id = 0;
+    std::uint64_t device = 0;  // kernel encoding; FIFOs only
+    std::uint64_t bytes = 0;
+    std::int32_t fd = -1;
+};
+
+using Record = std::variant<Exec, Fork, Exit, FileOpen, FileFirstRead, FlowStart, FlowData, FlowCounters, ObjectIo>;
 
 struct DecodeError {
     std::string reason;

@@ -115,9 +115,27 @@ void Engine::replace_rules(Rules rules)
 {
     retired_rules_.push_back(std::make_unique<Rules>(std::move(rules_)));
     rules_ = std::move(rules);
-    // The memos hold results of the old rules (redaction does not depend on them).
+    // The memos hold results of the old rules (redaction does not depend on them); the lineage
+    // redoes its file classifications.
     command_memo_.clear();
     service_memo_.clear();
+    lineage_.reclassify();
+}
+
+std::vector<Alert> Engine::process(const ObjectIoEvent& event)
+{
+    std::vector<Alert> alerts;
+    ++stats_.events;
+    now_ = std::max(now_, event.time);
+    lineage_.on_object_io(event);
+    rescore_changed(event.time, alerts);
+    stats_.alerts += alerts.size();
+    return alerts;
+}
+
+void Engine::seed_sensitive(const std::string& path, std::uint64_t device, std::uint64_t inode)
+{
+    lineage_.seed_sensitive(path, device, inode);
 }
 
 std::vector<Alert> Engine::process(const Event& event)
@@ -128,30 +146,30 @@ std::vector<Alert> Engine::process(const Event& event)
         [&](const auto& e) {
             using T = std::decay_t<decltype(e)>;
             now_ = std::max(now_, e.time);
-            if constexpr (std::is_same_v<T, ExecEvent> || std::is_same_v<T, ForkEvent>) {
-                lineage_.touch(e.process, e.time);
+            if constexpr (std::is_same_v<T, ExecEvent>) {
+                lineage_.on_exec(e.process, e.time);
+                rescore_changed(e.time, alerts);
+            } else if constexpr (std::is_same_v<T, ForkEvent>) {
+                lineage_.on_fork(e.process, e.time);
             } else if constexpr (std::is_same_v<T, ExitEvent>) {
                 lineage_.on_exit(e.process, e.time);
                 if (auto* h = holders_.find(Lineage::key_of(e.process))) h->exited = true;
             } else if constexpr (std::is_same_v<T, FileOpenEvent>) {
                 if (e.error != 0) return;
-                bool changed = false;
-                // files the system rewrites at runtime are never staging files.
+                // Files the system rewrites at runtime are never staging files.
                 if (is_write(e.flags) && !rules_.never_staging(e.path))
-                    lineage_.on_write(e.process, e.time, e.path, e.inode);
-                if (is_read(e.flags)) changed = lineage_.on_read(e.process, e.time, e.path, e.inode, 0);
-                if (changed) {
-                    note_holder(e.process);
-                    rescore_near(e.process, e.time, alerts);
-                }
+                    lineage_.on_write(e.process, e.time, e.path, e.device, e.inode, (e.flags & O_TRUNC) != 0);
+                if (is_read(e.flags)) lineage_.on_read(e.process, e.time, e.path, e.device, e.inode, 0);
+                rescore_changed(e.time, alerts);
             } else if constexpr (std::is_same_v<T, FileSummaryEvent>) {
                 if (e.opened_for_write && !rules_.never_staging(e.path))
-                    lineage_.on_write(e.process, e.time, e.path, e.inode);
+                    lineage_.on_write(e.process, e.time, e.path, e.device, e.inode, false);
                 auto bytes = e.bytes_read ? e.bytes_read : e.bytes_mapped;
-                if ((bytes || !e.opened_for_write) && lineage_.on_read(e.process, e.time, e.path, e.inode, bytes)) {
-                    note_holder(e.process);
-                    rescore_near(e.process, e.time, alerts);
-                }
+                if (bytes || !e.opened_for_write) lineage_.on_read(e.process, e.time, e.path, e.device, e.inode, bytes);
+                rescore_changed(e.time, alerts);
+            } else if constexpr (std::is_same_v<T, ObjectIoEvent>) {
+                lineage_.on_object_io(e);
+                rescore_changed(e.time, alerts);
             } else if constexpr (std::is_same_v<T, ConnectEvent>) {
                 on_flow(FlowUpdate{&e.process, e.time, e.flow.socket_cookie, e.destination, e.destination_domain, {},
                                    false, e.source.port},
@@ -190,8 +208,7 @@ void Engine::note_holder(const ProcessRef& reader)
 {
     auto key = Lineage::key_of(reader);
     const auto* node = lineage_.find(key);
-    if (!node || std::none_of(node->reads.begin(), node->reads.end(), [](const ReadRecord& r) { return r.cls; }))
-        return;
+    if (!node || node->taint.empty()) return;
     holders_.touch(key).ref = node->ref;
     if (holders_.size() > max_holders) holders_.pop_oldest();
 }
@@ -227,7 +244,9 @@ void Engine::note_loss(TimeNs time, std::string_view cause, std::uint64_t count)
 
 std::vector<BlindSpot> Engine::take_blind_spots()
 {
-    return std::exchange(blind_spots_, {});
+    auto out = std::exchange(blind_spots_, {});
+    for (auto& b : lineage_.take_blind_spots()) out.push_back(std::move(b));  // tainted state evicted
+    return out;
 }
 
 void Engine::note_destination(Pair& pair, TimeNs time)
@@ -335,71 +354,44 @@ void Engine::on_flow(const FlowUpdate& u, std::vector<Alert>& alerts)
     if (pair.bytes_out > 0) evaluate(pair, time, alerts);
 }
 
-// A new read can change the score of an upload already seen (a reader's byte count arrives at its
-// exit, after the upload): re-scores the pairs whose uploader can have the reader in its lineage,
-// those of the same session (pipelines, sequential commands, command substitution) or in a line
-// of descent with it. A read in another session reaches an upload only through a staging file,
-// which the uploader reads, and is scored for, itself. (Re-scoring every pair made detection cost
-// grow with reads times live pairs.)
-void Engine::rescore_near(const ProcessRef& reader, TimeNs now, std::vector<Alert>& alerts)
+// Taint that reached a process can change the score of an upload already seen (a reader's byte
+// count arrives at its exit, after the upload; a pipe's writer reads the key after its reader
+// connected): re-scores the pairs of the processes whose taint changed, and only those.
+void Engine::rescore_changed(TimeNs now, std::vector<Alert>& alerts)
 {
-    auto horizon = now > rules_.settings.window_ns ? now - rules_.settings.window_ns : 0;
-    // The uploaders, nearest first: the reader itself, its line up, its children, its session.
-    std::vector<const std::string*> uploaders;
-    auto consider = [&](const std::string& u) {
-        if (uploaders.size() >= max_rescore_uploaders) return false;
-        if (std::none_of(uploaders.begin(), uploaders.end(), [&](const std::string* x) { return *x == u; }) &&
-            pairs_by_uploader_.count(u))
-            uploaders.push_back(&u);
-        return true;
-    };
-    const std::string reader_key = Lineage::key_of(reader);
-    consider(reader_key);
-    const ProcessNode* cur = lineage_.find(reader_key);
-    for (int i = 0; i < max_reader_ancestors && cur && !cur->ref.parent_entity_id.empty(); ++i) {
-        consider(cur->ref.parent_entity_id);
-        cur = lineage_.find(cur->ref.parent_entity_id);
-    }
-    std::size_t wanted = 0;  // uploaders past the bound (at most)
-    auto consider_all = [&](const RecentKeys* keys) {
-        if (!keys) return;
-        for (const auto& [u, unused] : *keys)
-            if (!consider(u)) {
-                wanted += keys->size();
-                return;
-            }
-    };
-    if (auto it = uploaders_by_parent_.find(reader_key); it != uploaders_by_parent_.end()) consider_all(&it->second);
-    if (reader.sid != 0)
-        if (auto it = uploaders_by_session_.find(reader.sid); it != uploaders_by_session_.end())
-            consider_all(&it->second);
-    stats_.rescore_skipped += wanted;
-    const auto skipped_before = stats_.rescore_skipped - wanted;
-
-    for (const auto* u : uploaders) {
-        auto idx = pairs_by_uploader_.find(*u);
+    auto changed = lineage_.take_changed();
+    if (changed.empty()) return;
+    std::size_t skipped = 0, uploaders = 0;
+    for (const auto& entity : changed) {
+        if (const auto* node = lineage_.find(entity); node && !node->taint.empty()) note_holder(node->ref);
+        auto idx = pairs_by_uploader_.find(entity);
         if (idx == pairs_by_uploader_.end()) continue;
+        if (uploaders == max_rescore_uploaders) {
+            skipped += idx->second.size();
+            continue;
+        }
+        ++uploaders;
         std::optional<LineageView> view;
         std::size_t done = 0, seen = 0;
         // evaluate() can alert but never adds or removes pairs: the index stays valid.
         for (const auto& [key, unused] : idx->second) {
             if (done == max_rescore_pairs_per_uploader || seen == 4 * max_rescore_pairs_per_uploader) {
-                stats_.rescore_skipped += idx->second.size() - seen;
+                skipped += idx->second.size() - seen;
                 break;
             }
             ++seen;
             auto it = pairs_.find(key);
             if (it == pairs_.end()) continue;
             auto& pair = it->second;
-            if (pair.bytes_out == 0 || pair.last < horizon) continue;
+            if (pair.bytes_out == 0) continue;
             if (!view) view = lineage_.view(Lineage::key_of(pair.process), now);
             ++done;
             ++stats_.rescored_on_read;
             evaluate(pair, now, alerts, &*view);
         }
     }
-    if (auto shed = stats_.rescore_skipped - skipped_before)
-        blind_spot(now, "rescore_bounded", shed, fmt::format("{} pairs not re-scored after a sensitive read", shed));
+    stats_.rescore_skipped += skipped;
+    if (skipped) blind_spot(now, "rescore_bounded", skipped, fmt::format("{} pairs not re-scored after taint moved", skipped));
 }
 
 void Engine::index_pair(const std::string& key, const Pair& pair)

@@ -61,6 +61,7 @@ public:
     std::vector<Alert> process(const Event& event);
     EngineStats stats() const;
     const Rules& rules() const { return rules_; }
+    const Lineage& lineage() const { return lineage_; }
     // New rules for what comes next (SIGHUP); state built so far (lineage, flows) is kept.
     void replace_rules(Rules rules);
     // Learn recurring upload jobs into `memory` and score with it (nullptr: off). Not owned.
@@ -68,8 +69,13 @@ public:
     // The run loop lost `count` records or entries (`cause`: "ringbuf_full", ...). While a lineage
     // holds sensitive data this is a blind spot, reported by take_blind_spots().
     void note_loss(TimeNs time, std::string_view cause, std::uint64_t count);
+    // Data moved through a pipe, FIFO, UNIX or loopback socket.
+    std::vector<Alert> process(const ObjectIoEvent& event);
+    // A sensitive file found at start (device, inode): known by identity before any read.
+    void seed_sensitive(const std::string& path, std::uint64_t device, std::uint64_t inode);
     // Blind spots since the last call: the engine's own (sensitive state evicted, work shed) and
-    // note_loss()'s. One per cause and second at most; the run loop drains and writes them.
+    // note_loss()'s, and
+    // the lineage's (tainted state its caps evicted). One per cause and second at most; the run loop drains and writes them.
     std::vector<BlindSpot> take_blind_spots();
 
 private:
@@ -120,7 +126,7 @@ private:
     void on_flow(const FlowUpdate& update, std::vector<Alert>& alerts);
     // `view`: the uploader's lineage when the caller has it already (pairs of one uploader share it).
     void evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts, const LineageView* view = nullptr);
-    void rescore_near(const ProcessRef& reader, TimeNs now, std::vector<Alert>& alerts);
+    void rescore_changed(TimeNs now, std::vector<Alert>& alerts);
     void index_pair(const std::string& key, const Pair& pair);
     void unindex_pair(const std::string& key, const Pair& pair);
     // `view`: the uploader's lineage (Lineage::view of pair.process).

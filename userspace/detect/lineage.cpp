@@ -1,23 +1,30 @@
-// detect: the lineage graph (see lineage.hpp). Bounded by the rules' window and caps; every
-// eviction is counted.
+// detect: the data-flow lineage (see lineage.hpp). Every table is bounded by the rules' caps;
+// every loss of taint is counted and becomes a BlindSpot.
 #include "detect/lineage.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include <fmt/format.h>
 
 namespace exfilwatch::detect {
 namespace {
 
-constexpr int max_ancestors = 3;
-constexpr int max_descendant_depth = 3;
-constexpr int max_staging_depth = 3;
-constexpr std::size_t max_related = 256;
-constexpr int max_pipeline_stages = 8;
-constexpr TimeNs parent_feed_window_ns = 60'000'000'000ULL;
+constexpr std::size_t max_outputs = 16;       // objects a process writes to, most recent kept
+constexpr std::size_t max_readers = 32;       // readers remembered per object
+constexpr std::size_t max_writers = 8;
+constexpr std::size_t max_child_pipes = 8;
+constexpr std::size_t max_staging_reads = 16;
+constexpr int max_hop_depth = 16;             // longer chains keep their nearest hops
+constexpr int max_subshell_levels = 4;        // $( ( (cat f | base64) ) ) through forked subshells
+constexpr std::size_t propagation_budget = 4096;  // steps per event
+constexpr TimeNs exited_grace_ns = 30'000'000'000ULL;  // late summaries of an exited process
+constexpr std::size_t max_blind_processes = 8;
+constexpr auto no_cap = ~std::uint64_t{0};
 
 bool pseudo_file(const std::string& path)
 {
+    if (path.rfind("/dev/shm/", 0) == 0) return false;  // tmpfs: a staging place like /tmp
     return path.rfind("/dev/", 0) == 0 || path.rfind("/proc/", 0) == 0 || path.rfind("/sys/", 0) == 0 ||
            path.empty() || path.front() != '/';
 }
@@ -28,26 +35,17 @@ bool is_shell(std::string_view name)
     return std::find(std::begin(shells), std::end(shells), name) != std::end(shells);
 }
 
-bool overlaps(const ProcessNode& a, const ProcessNode& b)
+template <typename T>
+void push_bounded(std::vector<T>& v, T value, std::size_t cap)
 {
-    auto a_end = a.exit ? a.exit : ~TimeNs{0};
-    auto b_end = b.exit ? b.exit : ~TimeNs{0};
-    return a.start <= b_end && b.start <= a_end;
+    if (std::find(v.begin(), v.end(), value) != v.end()) return;
+    if (v.size() >= cap) v.erase(v.begin());
+    v.push_back(std::move(value));
 }
 
-// Evicts the oldest quarter (by `age`) when a map is over its cap.
-template <typename Map, typename Age>
-std::size_t trim(Map& map, std::size_t cap, Age age)
+std::string source_key(const std::string& entity, const std::string& path)
 {
-    if (map.size() <= cap) return 0;
-    std::vector<std::pair<TimeNs, typename Map::key_type>> order;
-    order.reserve(map.size());
-    for (const auto& [k, v] : map) order.emplace_back(age(v), k);
-    std::size_t remove = map.size() - cap + cap / 4;
-    remove = std::min(remove, order.size());
-    std::nth_element(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(remove - 1), order.end());
-    for (std::size_t i = 0; i < remove; ++i) map.erase(order[i].second);
-    return remove;
+    return entity + '\n' + path;
 }
 
 }  // namespace
@@ -58,43 +56,89 @@ std::string Lineage::key_of(const ProcessRef& ref)
     return fmt::format("pid:{}:{}", ref.pid, ref.start_time);
 }
 
-ProcessNode& Lineage::touch(const ProcessRef& ref, TimeNs time)
+ProcessNode* Lineage::node(const std::string& entity)
 {
-    auto key = key_of(ref);
-    auto [it, inserted] = processes_.try_emplace(key);
-    auto& node = it->second;
-    if (inserted) {
-        node.start = ref.start_time ? ref.start_time : time;
-        if (!ref.parent_entity_id.empty()) {
-            auto parent = processes_.find(ref.parent_entity_id);
-            if (parent != processes_.end()) parent->second.children.push_back(key);
-        }
-    }
-    // A later event knows at least as much (exec gives args); keep the richest view.
-    if (inserted || (!ref.args.empty() && (ref.pgid != node.ref.pgid || ref.name != node.ref.name || ref.args != node.ref.args))) {
-        auto reads = std::move(node.reads);
-        auto stdin_pipe = node.ref.stdin_pipe, stdout_pipe = node.ref.stdout_pipe;
-        auto stdout_kind = node.ref.stdout_kind;
-        node.ref = ref;
-        node.reads = std::move(reads);
-        if (!ref.stdin_pipe && ref.stdout_kind == StdoutKind::unknown) {  // an event that does not know the stdio
-            node.ref.stdin_pipe = stdin_pipe;
-            node.ref.stdout_pipe = stdout_pipe;
-            node.ref.stdout_kind = stdout_kind;
-        } else {
-            if (ref.stdout_pipe && ref.stdout_pipe != stdout_pipe) pipe_writers_.emplace(ref.stdout_pipe, key);
-            if (ref.stdin_pipe && ref.stdin_pipe != stdin_pipe) pipe_readers_.insert(ref.stdin_pipe);
-        }
-    }
-    if (node.ref.entity_id.empty()) node.ref.entity_id = key;
-    node.last_seen = std::max(node.last_seen, time);
-    return node;
+    auto it = processes_.find(entity);
+    return it == processes_.end() ? nullptr : &it->second;
 }
 
-void Lineage::on_exit(const ProcessRef& ref, TimeNs time)
+const ProcessNode* Lineage::find(const std::string& entity) const
 {
-    auto& node = touch(ref, time);
-    node.exit = std::max(time, node.start);
+    auto it = processes_.find(entity);
+    return it == processes_.end() ? nullptr : &it->second;
+}
+
+bool Lineage::live(const Taint& t) const
+{
+    return sources_.count(t.source) != 0;
+}
+
+void Lineage::release(const std::vector<Taint>& taint)
+{
+    for (const auto& t : taint) {
+        auto it = sources_.find(t.source);
+        if (it == sources_.end()) continue;
+        if (it->second.holders > 0) --it->second.holders;
+        if (it->second.holders == 0) {
+            source_index_.erase(source_key(it->second.reader.ref.entity_id, it->second.read.path));
+            sources_.erase(it);
+        }
+    }
+}
+
+void Lineage::lost(const std::string& cause, std::uint64_t n, const std::vector<Taint>& taint)
+{
+    bool tainted = std::any_of(taint.begin(), taint.end(), [&](const Taint& t) { return live(t); });
+    if (!tainted) return;
+    stats_.evicted_taint += n;
+    auto& p = pending_blind_[cause];
+    p.lost += n;
+    for (const auto& t : taint) {
+        auto it = sources_.find(t.source);
+        if (it == sources_.end() || p.processes.size() >= max_blind_processes) continue;
+        const auto& ref = it->second.reader.ref;
+        if (std::none_of(p.processes.begin(), p.processes.end(), [&](const ProcessRef& r) { return r.entity_id == ref.entity_id; }))
+            p.processes.push_back(ref);
+    }
+}
+
+void Lineage::flush_blind_spots()
+{
+    for (auto& [cause, p] : pending_blind_) {
+        BlindSpot b;
+        b.time = now_;
+        b.cause = cause;
+        b.lost = p.lost;
+        b.detail = cause == "taint_propagation_truncated"
+                       ? fmt::format("data-flow propagation stopped at its budget {} time(s)", p.lost)
+                       : fmt::format("{} tainted table entr{} evicted at the cap", p.lost, p.lost == 1 ? "y" : "ies");
+        b.processes = std::move(p.processes);
+        blind_spots_.push_back(std::move(b));
+    }
+    pending_blind_.clear();
+}
+
+std::vector<BlindSpot> Lineage::take_blind_spots()
+{
+    flush_blind_spots();
+    return std::exchange(blind_spots_, {});
+}
+
+std::vector<std::string> Lineage::take_changed()
+{
+    changed_set_.clear();
+    return std::exchange(changed_, {});
+}
+
+void Lineage::note_changed(const std::string& entity)
+{
+    if (changed_.size() < propagation_budget && changed_set_.insert(entity).second) changed_.push_back(entity);
+}
+
+ObjectKey Lineage::file_key(const std::string& path, std::uint64_t device, std::uint64_t inode) const
+{
+    if (inode) return ObjectKey{ObjectType::file, device, inode};
+    return ObjectKey{ObjectType::file_path, 0, std::hash<std::string>{}(path)};
 }
 
 const SensitiveClass* Lineage::classify(const std::string& path, std::string& display)
@@ -111,252 +155,692 @@ const SensitiveClass* Lineage::classify(const std::string& path, std::string& di
     return m.cls;
 }
 
-bool Lineage::on_read(const ProcessRef& ref, TimeNs time, const std::string& path, std::uint64_t inode,
-                      std::uint64_t bytes)
+bool Lineage::merge_one(std::vector<Taint>& into, const Taint& t)
 {
-    if (pseudo_file(path)) return false;
-    std::string display;
-    const SensitiveClass* cls = classify(path, display);
-    std::string writer;
-    std::string staged_path = path;
-    if (!cls) {
-        auto it = staged_.find(path);
-        if (it == staged_.end() && inode) {
-            auto by_inode = staged_inodes_.find(inode);
-            if (by_inode != staged_inodes_.end()) it = staged_.find(by_inode->second);
+    auto src = sources_.find(t.source);
+    if (src == sources_.end()) return false;
+    for (auto& e : into) {
+        if (e.source != t.source) continue;
+        bool grew = false;
+        if (t.cap > e.cap || (!live(e))) {
+            e.cap = t.cap;
+            e.via = t.via;
+            grew = true;
         }
-        if (it == staged_.end() || it->second.writer == key_of(ref)) return false;
-        writer = it->second.writer;
+        if (t.transformed && !e.transformed) {
+            e.transformed = true;
+            grew = true;
+        }
+        return grew;
     }
-    auto& node = touch(ref, time);
-    for (auto& r : node.reads) {
-        if (r.path != path) continue;
-        bool changed = bytes > r.bytes;
-        r.bytes = std::max(r.bytes, bytes);
-        r.time = std::max(r.time, time);
-        if (!writer.empty()) r.staging_writer = writer;
-        return changed;
-    }
-    if (node.reads.size() >= rules_.settings.max_reads_per_process) {
+    if (into.size() >= rules_.settings.max_reads_per_process) {
+        // Never the strongest one dropped: the weakest class (or a dead entry) makes room.
+        auto weight = [&](const Taint& x) {
+            auto it = sources_.find(x.source);
+            return it == sources_.end() || !it->second.read.cls ? -1 : it->second.read.cls->weight;
+        };
+        auto weakest = std::min_element(into.begin(), into.end(), [&](const Taint& a, const Taint& b) { return weight(a) < weight(b); });
         ++stats_.dropped_reads;
-        return false;
+        if (weight(*weakest) >= weight(t)) {
+            lost("taint_evicted", 1, {t});
+            return false;
+        }
+        lost("taint_evicted", 1, {*weakest});
+        release({*weakest});
+        into.erase(weakest);
     }
-    node.reads.push_back(ReadRecord{path, cls ? display : path, cls, writer, bytes, time, ref.name});
+    into.push_back(t);
+    ++src->second.holders;
     return true;
 }
 
-void Lineage::on_write(const ProcessRef& ref, TimeNs time, const std::string& path, std::uint64_t inode)
+bool Lineage::merge(std::vector<Taint>& into, const std::vector<Taint>& in, std::uint64_t cap,
+                    const std::shared_ptr<Hop>& via, bool transformed)
 {
-    if (pseudo_file(path)) return;
-    touch(ref, time);
-    auto& staged = staged_[path];
-    if (staged.inode && staged.inode != inode) staged_inodes_.erase(staged.inode);
-    staged.writer = key_of(ref);
-    staged.time = time;
-    if (inode) {
-        staged.inode = inode;
-        staged_inodes_[inode] = path;
+    bool grew = false;
+    auto copy = in;  // `in` may alias a vector `into` reallocates
+    for (auto t : copy) {
+        ++stats_.work;
+        t.cap = std::min(t.cap, cap);
+        if (via) {
+            auto hop = std::make_shared<Hop>(*via);
+            hop->next = t.via;
+            hop->depth = t.via ? t.via->depth + 1 : 1;
+            t.via = hop->depth > max_hop_depth ? t.via : hop;
+        }
+        t.transformed = t.transformed || transformed;
+        grew |= merge_one(into, t);
     }
-    if (staged_.size() > rules_.settings.max_staging_files) {
-        stats_.evicted_staged_files += trim(staged_, rules_.settings.max_staging_files, [](const Staged& s) { return s.time; });
-        std::erase_if(staged_inodes_, [&](const auto& e) { return !staged_.count(e.second); });
+    return grew;
+}
+
+void Lineage::add_output(ProcessNode& p, const ObjectKey& key, std::uint64_t cap)
+{
+    for (auto& o : p.outputs)
+        if (o.key == key) {
+            o.cap = cap;
+            return;
+        }
+    if (p.outputs.size() >= max_outputs) p.outputs.erase(p.outputs.begin());
+    p.outputs.push_back(ProcessNode::Output{key, cap});
+}
+
+void Lineage::add_reader(Object& o, const std::string& entity, std::uint64_t cap)
+{
+    o.ever_read = true;
+    for (auto& r : o.readers)
+        if (r.entity == entity) {
+            r.cap = cap;
+            return;
+        }
+    if (o.readers.size() >= max_readers) o.readers.erase(o.readers.begin());
+    o.readers.push_back(Object::Reader{entity, cap});
+}
+
+Lineage::Object& Lineage::object(const ObjectKey& key, const std::string& path)
+{
+    auto it = objects_.find(key);
+    if (it == objects_.end()) {
+        evict_objects();  // room first: the new object is never the one evicted
+        it = objects_.try_emplace(key).first;
+        object_order_.push_back(key);
+        it->second.path = path;
+    }
+    if (!path.empty()) it->second.path = path;
+    it->second.last = now_;
+    return it->second;
+}
+
+void Lineage::evict_objects()
+{
+    while (objects_.size() >= rules_.settings.max_staging_files && !object_order_.empty()) {
+        auto key = object_order_.front();
+        object_order_.pop_front();
+        auto it = objects_.find(key);
+        if (it == objects_.end()) continue;
+        lost("taint_evicted", 1, it->second.taint);
+        release(it->second.taint);
+        objects_.erase(it);
+        ++stats_.evicted_staged_files;
+    }
+    // Keys of erased objects stay in the order until popped: bound it too.
+    if (object_order_.size() > 2 * rules_.settings.max_staging_files + 64) {
+        std::deque<ObjectKey> kept;
+        for (const auto& k : object_order_)
+            if (objects_.count(k)) kept.push_back(k);
+        object_order_ = std::move(kept);
     }
 }
 
-const ProcessNode* Lineage::find(const std::string& entity) const
+// Whether `p` is a transformer (archiver, encoder): its output holds a share of what it read.
+bool Lineage::transforms(const ProcessNode& p) const
 {
-    auto it = processes_.find(entity);
-    return it == processes_.end() ? nullptr : &it->second;
+    return any_name_matches(rules_.settings.transformers, p.ref);
 }
 
-void Lineage::descendants(const ProcessNode& node, int depth, std::vector<const ProcessNode*>& out,
-                          const std::function<bool(const ProcessRef&)>& keep) const
+void Lineage::propagate_from_process(const std::string& entity)
 {
-    if (depth <= 0) return;
-    for (const auto& c : node.children) {
-        if (out.size() >= max_related) return;
-        const auto* child = find(c);
-        if (!child || std::find(out.begin(), out.end(), child) != out.end()) continue;
-        if (keep && !keep(child->ref)) continue;  // nor its subtree
-        out.push_back(child);
-        descendants(*child, depth - 1, out, keep);
+    work_.push_back(Work{true, entity, {}});
+}
+
+void Lineage::propagate_from_object(const ObjectKey& key)
+{
+    work_.push_back(Work{false, {}, key});
+}
+
+void Lineage::drain()
+{
+    std::size_t steps = 0;
+    while (!work_.empty()) {
+        if (++steps > propagation_budget) {
+            ++stats_.propagation_truncated;
+            pending_blind_["taint_propagation_truncated"].lost += 1;
+            work_.clear();
+            break;
+        }
+        ++stats_.work;
+        auto w = std::move(work_.front());
+        work_.pop_front();
+        if (w.process) {
+            auto* p = node(w.entity);
+            if (!p || p->taint.empty()) continue;
+            note_changed(w.entity);
+            bool tr = transforms(*p);
+            auto outputs = p->outputs;
+            for (const auto& o : outputs) {
+                auto& obj = object(o.key, {});
+                auto* again = node(w.entity);  // object() can evict, never a process
+                if (!again) break;
+                push_bounded(obj.writers, w.entity, max_writers);
+                if (merge(obj.taint, again->taint, o.cap, nullptr, tr)) propagate_from_object(o.key);
+            }
+        } else {
+            auto it = objects_.find(w.key);
+            if (it == objects_.end() || it->second.taint.empty()) continue;
+            std::vector<Object::Reader> readers = it->second.readers;
+            if (w.key.type == ObjectType::pipe)
+                if (auto pr = pipe_readers_.find(w.key.id); pr != pipe_readers_.end())
+                    for (const auto& e : pr->second) readers.push_back(Object::Reader{e, no_cap});
+            if (!readers.empty()) it->second.ever_read = true;
+            for (const auto& r : readers) {
+                auto* p = node(r.entity);
+                auto obj = objects_.find(w.key);
+                if (!p || obj == objects_.end()) continue;
+                std::shared_ptr<Hop> via;
+                if (w.key.type == ObjectType::file || w.key.type == ObjectType::file_path) via = staging_hop(*p, obj->second.path);
+                if (merge(p->taint, obj->second.taint, r.cap, via, false)) propagate_from_process(r.entity);
+            }
+        }
     }
 }
 
-// The writers of the pipe on `node`'s stdin, and of theirs, up a pipeline of any length
-// (`cat key | gzip | base64 | curl -d @-`), with what they spawned: whether or not their lives
-// overlapped, since a fast writer can exit before the shell even forks the next stage.
-void Lineage::upstream(const ProcessNode& node, std::vector<const ProcessNode*>& out) const
+std::shared_ptr<Hop> Lineage::staging_hop(ProcessNode& p, const std::string& path)
 {
-    std::vector<const ProcessNode*> frontier{&node};
-    for (int stage = 0; stage < max_pipeline_stages && !frontier.empty(); ++stage) {
-        std::vector<const ProcessNode*> next;
-        for (const auto* reader : frontier) {
-            if (!reader->ref.stdin_pipe) continue;
-            auto [first, last] = pipe_writers_.equal_range(reader->ref.stdin_pipe);
-            for (auto it = first; it != last && out.size() < max_related; ++it) {
-                const auto* writer = find(it->second);
-                if (!writer || writer == reader || writer->ref.stdout_pipe != reader->ref.stdin_pipe ||
-                    std::find(out.begin(), out.end(), writer) != out.end())
-                    continue;
-                out.push_back(writer);
-                descendants(*writer, 2, out);
-                next.push_back(writer);
+    for (const auto& h : p.staging_reads)
+        if (h->read.path == path) return h;
+    auto h = std::make_shared<Hop>();
+    h->read.path = path;
+    h->read.display = path;
+    h->read.time = now_;
+    h->read.opened_by = p.ref.name;
+    h->carrier = p.ref.entity_id;
+    if (p.staging_reads.size() >= max_staging_reads) p.staging_reads.erase(p.staging_reads.begin());
+    p.staging_reads.push_back(h);
+    return h;
+}
+
+ProcessNode& Lineage::touch(const ProcessRef& ref, TimeNs time)
+{
+    now_ = std::max(now_, time);
+    auto key = key_of(ref);
+    if (!processes_.count(key)) evict_processes();  // room first: the new process is never the one evicted
+    auto [it, inserted] = processes_.try_emplace(key);
+    auto& n = it->second;
+    if (inserted) {
+        n.start = ref.start_time ? ref.start_time : time;
+        n.ref = ref;
+        n.ref.entity_id = key;
+        process_order_.push_back(key);
+        // First sight of a process is its fork: it holds what its parent held then, and the fds
+        // it inherited (files its parent writes; stdio comes with its exec).
+        if (auto* parent = ref.parent_entity_id.empty() ? nullptr : node(ref.parent_entity_id)) {
+            merge(n.taint, parent->taint, no_cap, nullptr, false);
+            for (const auto& o : parent->outputs)
+                if (o.key.type == ObjectType::file || o.key.type == ObjectType::file_path) n.outputs.push_back(o);
+        }
+        return n;
+    }
+    // A later event knows at least as much (exec gives args); keep the richest view.
+    if (!ref.args.empty() && (ref.pgid != n.ref.pgid || ref.name != n.ref.name || ref.args != n.ref.args)) {
+        auto stdin_pipe = n.ref.stdin_pipe, stdout_pipe = n.ref.stdout_pipe;
+        auto stdout_kind = n.ref.stdout_kind;
+        n.ref = ref;
+        n.ref.entity_id = key;
+        if (!ref.stdin_pipe && ref.stdout_kind == StdoutKind::unknown) {  // an event that does not know the stdio
+            n.ref.stdin_pipe = stdin_pipe;
+            n.ref.stdout_pipe = stdout_pipe;
+            n.ref.stdout_kind = stdout_kind;
+        }
+    }
+    n.last_seen = std::max(n.last_seen, time);
+    return n;
+}
+
+void Lineage::evict_processes()
+{
+    while (processes_.size() >= rules_.settings.max_processes && !process_order_.empty()) {
+        auto key = process_order_.front();
+        process_order_.pop_front();
+        auto it = processes_.find(key);
+        if (it == processes_.end()) continue;
+        lost("taint_evicted", 1, it->second.taint);
+        remove_process(it);
+        ++stats_.evicted_processes;
+    }
+    if (process_order_.size() > 2 * rules_.settings.max_processes + 64) {
+        std::deque<std::string> kept;
+        for (const auto& k : process_order_)
+            if (processes_.count(k)) kept.push_back(k);
+        process_order_ = std::move(kept);
+    }
+}
+
+void Lineage::remove_process(std::unordered_map<std::string, ProcessNode>::iterator it)
+{
+    auto& n = it->second;
+    if (n.ref.stdin_pipe) {
+        auto pr = pipe_readers_.find(n.ref.stdin_pipe);
+        if (pr != pipe_readers_.end()) {
+            std::erase(pr->second, it->first);
+            if (pr->second.empty()) pipe_readers_.erase(pr);
+        }
+    }
+    if (n.ref.stdout_pipe) {
+        auto pw = pipe_writers_.find(n.ref.stdout_pipe);
+        if (pw != pipe_writers_.end()) {
+            std::erase(pw->second, it->first);
+            if (pw->second.empty()) pipe_writers_.erase(pw);
+        }
+    }
+    // A channel lives while a holder lives: one whose every known writer and reader is gone goes.
+    for (const auto& o : n.outputs) {
+        if (o.key.type == ObjectType::file || o.key.type == ObjectType::file_path) continue;
+        channel_done(o.key, it->first);
+    }
+    for (const auto& k : n.inputs) channel_done(k, it->first);
+    release(n.taint);
+    processes_.erase(it);
+}
+
+void Lineage::channel_done(const ObjectKey& key, const std::string& entity)
+{
+    auto it = objects_.find(key);
+    if (it == objects_.end()) return;
+    auto& o = it->second;
+    std::erase(o.writers, entity);
+    std::erase_if(o.readers, [&](const Object::Reader& r) { return r.entity == entity; });
+    // A channel nobody was seen reading may still be held by a process we cannot see holding it
+    // (a forked subshell that will read later: `cat key | (sleep 3600; curl -d @-)`): it stays,
+    // until the cap evicts it (a blind spot when tainted), so waiting does not wash the data out.
+    bool held = !o.writers.empty() || !o.readers.empty() || !o.ever_read ||
+                (key.type == ObjectType::pipe && pipe_readers_.count(key.id));
+    if (held) return;
+    release(o.taint);
+    objects_.erase(it);
+}
+
+void Lineage::on_fork(const ProcessRef& child, TimeNs time)
+{
+    auto& n = touch(child, time);
+    n.last_seen = time;
+}
+
+void Lineage::on_exec(const ProcessRef& ref, TimeNs time)
+{
+    const auto key = key_of(ref);
+    bool known = processes_.count(key) != 0;
+    auto before = known ? processes_.find(key)->second.ref : ProcessRef{};
+    auto* n = &touch(ref, time);
+    n->exec_seen = true;
+    n->ref.stdin_pipe = ref.stdin_pipe;
+    n->ref.stdout_pipe = ref.stdout_pipe;
+    n->ref.stdout_kind = ref.stdout_kind;
+    // fd 1 is what the exec record says; inherited files stay only when fd 1 is a file.
+    if (ref.stdout_kind == StdoutKind::pipe || ref.stdout_kind == StdoutKind::other) {
+        std::erase_if(n->outputs, [](const ProcessNode::Output& o) {
+            return o.key.type == ObjectType::file || o.key.type == ObjectType::file_path;
+        });
+    }
+    bool changed = false;
+    if (ref.stdout_pipe && (!known || before.stdout_pipe != ref.stdout_pipe)) {
+        add_output(*n, ObjectKey{ObjectType::pipe, 0, ref.stdout_pipe}, no_cap);
+        push_bounded(pipe_writers_[ref.stdout_pipe], key, max_writers);
+    }
+    if (ref.stdin_pipe && (!known || before.stdin_pipe != ref.stdin_pipe)) {
+        push_bounded(pipe_readers_[ref.stdin_pipe], key, max_readers);
+        auto it = objects_.find(ObjectKey{ObjectType::pipe, 0, ref.stdin_pipe});
+        if (it != objects_.end()) {
+            it->second.ever_read = true;
+            changed |= merge(n->taint, it->second.taint, no_cap, nullptr, false);
+        }
+    }
+    // Register this child's stdout pipe with the shells that can read it (command substitution);
+    // through forked subshells, which are copies of their parent and do not exec.
+    auto* parent = ref.parent_entity_id.empty() ? nullptr : node(ref.parent_entity_id);
+    if (ref.stdout_pipe) {
+        auto* up = parent;
+        for (int level = 0; up && level < max_subshell_levels; ++level) {
+            push_bounded(up->child_pipes, ref.stdout_pipe, max_child_pipes);
+            if (up->exec_seen || up->ref.parent_entity_id.empty()) break;
+            up = node(up->ref.parent_entity_id);
+        }
+    }
+    if (!channel_telemetry_ && parent && ref.stdin_pipe && !pipe_writers_.count(ref.stdin_pipe)) {
+        // A stdin pipe no process has as its stdout is written by the parent (tar's pipe to
+        // gzip, popen(cmd, "w"), a shell's here-string, subprocess stdin=PIPE).
+        add_output(*parent, ObjectKey{ObjectType::pipe, 0, ref.stdin_pipe}, no_cap);
+        if (!parent->taint.empty()) propagate_from_process(ref.parent_entity_id);
+    }
+    if (!channel_telemetry_) {
+        // What fed the shell before this child forked (x=$(cat key); curl -d "$x") reaches it.
+        if (parent && is_shell(parent->ref.name)) {
+            auto got = absorb_child_pipes(*parent, n->start);
+            n = node(key);
+            if (n && !got.empty() && merge(n->taint, got, no_cap, nullptr, false)) changed = true;
+            if (!got.empty()) propagate_from_process(ref.parent_entity_id);
+        }
+        // A shell that execs its last command: what its substitutions fed it is the command's.
+        if (n && !absorb_child_pipes(*n, ~TimeNs{0}).empty()) changed = true;
+    }
+    if (n && changed) propagate_from_process(key);
+    drain();
+}
+
+// Command substitution without channel telemetry: a child's stdout pipe that no process reads as
+// stdin and that is not `p`'s own stdout was read by `p`, once its writers exited (the shell reads
+// to the end). Returns what `p` gained from pipes whose writers all exited before `before`.
+std::vector<Taint> Lineage::absorb_child_pipes(ProcessNode& p, TimeNs before)
+{
+    std::vector<Taint> gained;
+    for (auto pipe : std::vector<std::uint64_t>(p.child_pipes)) {
+        ++stats_.work;
+        if (pipe == p.ref.stdout_pipe || pipe_readers_.count(pipe)) continue;
+        auto it = objects_.find(ObjectKey{ObjectType::pipe, 0, pipe});
+        if (it == objects_.end() || it->second.taint.empty()) continue;
+        bool done = std::all_of(it->second.writers.begin(), it->second.writers.end(), [&](const std::string& w) {
+            const auto* wn = find(w);
+            return !wn || (wn->exit && wn->exit <= before);
+        });
+        if (!done) continue;
+        auto taint = it->second.taint;
+        if (merge(p.taint, taint, no_cap, nullptr, false)) propagate_from_process(p.ref.entity_id);
+        gained.insert(gained.end(), taint.begin(), taint.end());
+    }
+    return gained;
+}
+
+void Lineage::on_exit(const ProcessRef& ref, TimeNs time)
+{
+    auto& n = touch(ref, time);
+    n.exit = std::max(time, n.start);
+    exits_.emplace_back(n.exit, key_of(ref));
+}
+
+bool Lineage::on_read(const ProcessRef& ref, TimeNs time, const std::string& path, std::uint64_t device,
+                      std::uint64_t inode, std::uint64_t bytes)
+{
+    if (pseudo_file(path)) return false;
+    now_ = std::max(now_, time);
+    const auto fkey = file_key(path, device, inode);
+    std::string display;
+    const SensitiveClass* cls = classify(path, display);
+    if (cls && inode) {
+        // Known by identity from now on: a hard link or a rename at a harmless name is the same file.
+        auto [it, inserted] = sensitive_files_.try_emplace(fkey, SensitiveFile{path, display, cls});
+        if (inserted && sensitive_files_.size() > rules_.settings.max_staging_files) {
+            sensitive_files_.erase(sensitive_files_.begin());  // untainted knowledge: not a blind spot
+            ++stats_.evicted_staged_files;
+        }
+    } else if (!cls && inode) {
+        if (auto it = sensitive_files_.find(fkey); it != sensitive_files_.end()) {
+            cls = it->second.cls;
+            display = it->second.display;
+        }
+    }
+    const auto entity = key_of(ref);
+    auto* n = &touch(ref, time);
+    bool changed = false;
+    if (cls) {
+        auto skey = source_key(entity, path);
+        auto si = source_index_.find(skey);
+        if (si == source_index_.end()) {
+            Source s;
+            s.read = ReadRecord{path, display, cls, {}, bytes, time, ref.name};
+            s.reader.ref = n->ref;
+            s.reader.start = n->start;
+            s.file = fkey;
+            auto id = next_source_++;
+            sources_.emplace(id, std::move(s));
+            source_index_.emplace(skey, id);
+            source_order_.push_back(id);
+            evict_sources();
+            n = node(entity);
+            if (!n) return false;
+            changed = merge_one(n->taint, Taint{id, no_cap, nullptr, false});
+        } else {
+            auto& s = sources_.at(si->second).read;
+            if (bytes > s.bytes) {
+                s.bytes = bytes;
+                s.time = std::max(s.time, time);
+                notify_downstream(entity);
+                drain();
+                return true;
+            }
+            return false;
+        }
+    } else {
+        auto it = objects_.find(fkey);
+        if (it == objects_.end()) return false;
+        auto& obj = it->second;
+        bool own = std::find(obj.writers.begin(), obj.writers.end(), entity) != obj.writers.end();
+        add_reader(obj, entity, no_cap);
+        n->inputs.push_back(fkey);
+        if (n->inputs.size() > max_outputs) n->inputs.erase(n->inputs.begin());
+        if (obj.taint.empty() || own) return false;
+        auto hop = staging_hop(*n, obj.path.empty() ? path : obj.path);
+        if (bytes > hop->read.bytes) {
+            hop->read.bytes = bytes;
+            note_changed(entity);
+            changed = true;
+        }
+        auto taint = obj.taint;
+        changed |= merge(n->taint, taint, no_cap, hop, false);
+    }
+    if (changed) propagate_from_process(entity);
+    drain();
+    return changed;
+}
+
+// A source's byte count grew: the holders downstream see it through the source, but the engine
+// must re-score them. Bounded by the propagation budget.
+void Lineage::notify_downstream(const std::string& entity)
+{
+    std::vector<std::string> frontier{entity};
+    std::size_t steps = 0;
+    std::unordered_map<std::string, bool> seen;
+    while (!frontier.empty() && steps < propagation_budget) {
+        std::vector<std::string> next;
+        for (const auto& e : frontier) {
+            if (++steps > propagation_budget || !seen.emplace(e, true).second) continue;
+            ++stats_.work;
+            note_changed(e);
+            const auto* p = find(e);
+            if (!p) continue;
+            for (const auto& o : p->outputs) {
+                auto it = objects_.find(o.key);
+                if (it == objects_.end()) continue;
+                for (const auto& r : it->second.readers) next.push_back(r.entity);
+                if (o.key.type == ObjectType::pipe)
+                    if (auto pr = pipe_readers_.find(o.key.id); pr != pipe_readers_.end())
+                        next.insert(next.end(), pr->second.begin(), pr->second.end());
             }
         }
         frontier = std::move(next);
     }
 }
 
-// Children of `node` (to `depth`) whose output can have reached `node` itself: through a pipe that
-// is not the stdout `node` handed down (`own_stdout`) and that no process reads as its stdin
-// (command substitution, a subprocess read through a pipe), or, with `unknown_feeds`, when their
-// stdio is not known (a fork that did not exec, older telemetry). Output to a terminal, /dev/null,
-// a file (staging is joined by path), the inherited stdout or another process's stdin did not
-// reach `node`: so in `bash -c 'cat key > /dev/null; curl ...'`, where bash execs curl last, cat
-// does not feed curl.
-void Lineage::feeders(const ProcessNode& node, std::uint64_t own_stdout, int depth, bool unknown_feeds,
-                      std::vector<const ProcessNode*>& out) const
+bool Lineage::on_write(const ProcessRef& ref, TimeNs time, const std::string& path, std::uint64_t device,
+                       std::uint64_t inode, bool truncate)
 {
-    descendants(node, depth, out, [&](const ProcessRef& r) {
-        return (unknown_feeds && r.stdout_kind == StdoutKind::unknown) ||
-               (r.stdout_kind == StdoutKind::pipe && r.stdout_pipe != own_stdout && !pipe_readers_.count(r.stdout_pipe));
-    });
-}
-
-// The children of a staging file's writer that can have written into it: those whose stdout was a
-// file (`(cat key; date) > stage` opens it in the subshell, cat writes it) or is not known. A
-// child writing to a pipe wrote to someone else (a test harness that writes a file and runs
-// sessions whose output it reads is not their staging writer).
-void Lineage::writers_children(const ProcessNode& node, int depth, std::vector<const ProcessNode*>& out) const
-{
-    descendants(node, depth, out, [](const ProcessRef& r) {
-        return r.stdout_kind == StdoutKind::file || r.stdout_kind == StdoutKind::unknown;
-    });
-}
-
-// Is `p` below `ancestor` (within `depth` generations)?
-bool Lineage::below(const ProcessNode& p, const ProcessNode& ancestor, int depth) const
-{
-    const ProcessNode* cur = &p;
-    for (int i = 0; i < depth && cur && !cur->ref.parent_entity_id.empty(); ++i) {
-        cur = find(cur->ref.parent_entity_id);
-        if (cur == &ancestor) return true;
-    }
-    return false;
-}
-
-// Processes whose data can have reached `node`: itself, its ancestors, the descendants that fed
-// it or its parent, and the members of its pipeline (and of its parent's pipeline, for
-// `cat x | sh -c 'curl ...'`).
-std::vector<const ProcessNode*> Lineage::related(const ProcessNode& node, bool writer) const
-{
-    std::vector<const ProcessNode*> out{&node};
-    std::vector<const ProcessNode*> chain{&node};
-    const ProcessNode* cur = &node;
-    for (int i = 0; i < max_ancestors; ++i) {
-        const auto* parent = cur->ref.parent_entity_id.empty() ? nullptr : find(cur->ref.parent_entity_id);
-        if (!parent || std::find(out.begin(), out.end(), parent) != out.end()) break;
-        out.push_back(parent);
-        chain.push_back(parent);
-        cur = parent;
-    }
-    if (writer) {
-        writers_children(node, max_descendant_depth, out);
-    } else {
-        feeders(node, node.ref.stdout_pipe, max_descendant_depth, true, out);
-        // x=$(cat key); curl -d "$x"; ...: what fed the parent shortly before, only on evidence (a
-        // pipe no one else reads), only its direct children, and only when the parent is a shell
-        // (variables hold command output): a parent that reads many children's output (a CI
-        // runner, a test harness) does not join them all.
-        if (chain.size() > 1 && is_shell(chain[1]->ref.name)) {
-            std::vector<const ProcessNode*> fed;
-            feeders(*chain[1], chain[1]->ref.stdout_pipe, 1, false, fed);
-            for (const auto* f : fed)
-                if (std::find(out.begin(), out.end(), f) == out.end() && f->exit &&
-                    f->exit + parent_feed_window_ns >= node.start)
-                    out.push_back(f);
+    if (pseudo_file(path)) return false;
+    const auto entity = key_of(ref);
+    auto& n = touch(ref, time);
+    const auto fkey = file_key(path, device, inode);
+    add_output(n, fkey, no_cap);
+    auto it = objects_.find(fkey);
+    if (n.taint.empty()) {
+        // Rewritten by a writer that holds nothing: what it held is gone.
+        if (truncate && it != objects_.end()) {
+            release(it->second.taint);
+            it->second.taint.clear();
         }
+        return false;
     }
-    upstream(node, out);
-    for (std::size_t level = 0; level < 2 && level < chain.size(); ++level) {
-        const auto* member = chain[level];
-        const auto* parent = level + 1 < chain.size() ? chain[level + 1] : nullptr;
-        if (!parent || member->ref.pgid == 0) continue;
-        std::vector<const ProcessNode*> peers;
-        descendants(*parent, 2, peers);
-        for (const auto* p : peers) {
-            if (p == member || std::find(out.begin(), out.end(), p) != out.end()) continue;
-            if (below(*p, *member, 3)) continue;  // the member's own children: feeders() decided
-            if (p->ref.pgid != member->ref.pgid || p->ref.sid != member->ref.sid || !overlaps(*p, *member)) continue;
-            out.push_back(p);
-            descendants(*p, 2, out);
-        }
+    auto& obj = object(fkey, path);
+    if (truncate) {
+        release(obj.taint);
+        obj.taint.clear();
     }
-    return out;
+    push_bounded(obj.writers, entity, max_writers);
+    auto* again = node(entity);
+    if (!again) return false;
+    bool changed = merge(obj.taint, again->taint, no_cap, nullptr, transforms(*again));
+    if (changed) propagate_from_object(fkey);
+    drain();
+    return changed;
 }
 
-void Lineage::collect(const std::string& entity, TimeNs now, int depth, std::unordered_set<std::string>& visited,
-                      LineageView& view) const
+bool Lineage::on_object_io(const ObjectIoEvent& e)
 {
-    const auto* node = find(entity);
-    if (!node || !visited.insert(entity).second) return;
-    auto horizon = now > rules_.settings.window_ns ? now - rules_.settings.window_ns : 0;
-    for (const auto* m : related(*node, depth > 0)) {
-        if (std::find(view.members.begin(), view.members.end(), m) == view.members.end()) view.members.push_back(m);
-        for (const auto& r : m->reads) {
-            if (r.time < horizon) continue;
-            if (r.cls) view.sources.push_back(LineageSource{m, &r, {}, m});
-            if (!r.staging_writer.empty() && depth < max_staging_depth) {
-                LineageView sub;
-                collect(r.staging_writer, now, depth + 1, visited, sub);
-                for (auto& s : sub.sources) {
-                    s.staged_via.insert(s.staged_via.begin(), &r);
-                    s.carrier = m;
-                    view.sources.push_back(std::move(s));
-                }
-                for (const auto* sm : sub.members)
-                    if (std::find(view.members.begin(), view.members.end(), sm) == view.members.end())
-                        view.members.push_back(sm);
+    now_ = std::max(now_, e.time);
+    ObjectKey key;
+    switch (e.object) {
+    case ObjectKind::pipe: key = {ObjectType::pipe, 0, e.object_id}; channel_telemetry_ = true; break;
+    case ObjectKind::fifo: key = {ObjectType::fifo, e.device, e.object_id}; break;
+    case ObjectKind::unix_socket: key = {ObjectType::unix_socket, 0, e.object_id}; break;
+    case ObjectKind::loopback_socket: key = {ObjectType::loopback_socket, 0, e.object_id}; break;
+    }
+    const auto entity = key_of(e.process);
+    auto* n = &touch(e.process, e.time);
+    bool changed = false;
+    if (e.direction == IoDirection::write) {
+        add_output(*n, key, e.bytes ? e.bytes : no_cap);
+        if (!n->taint.empty()) {
+            auto& obj = object(key, {});
+            push_bounded(obj.writers, entity, max_writers);
+            n = node(entity);
+            if (n && merge(obj.taint, n->taint, e.bytes ? e.bytes : no_cap, nullptr, transforms(*n))) {
+                propagate_from_object(key);
+                changed = true;
             }
+        } else if (auto it = objects_.find(key); it != objects_.end()) {
+            push_bounded(it->second.writers, entity, max_writers);
+        }
+    } else {
+        auto it = objects_.find(key);
+        if (it != objects_.end()) {
+            add_reader(it->second, entity, e.bytes ? e.bytes : no_cap);
+            push_bounded(n->inputs, key, max_outputs);
+            auto taint = it->second.taint;
+            if (merge(n->taint, taint, e.bytes ? e.bytes : no_cap, nullptr, false)) {
+                propagate_from_process(entity);
+                changed = true;
+            }
+        } else {
+            // Not tainted yet: remember the reader, so taint written later reaches it.
+            auto& obj = object(key, {});
+            add_reader(obj, entity, e.bytes ? e.bytes : no_cap);
+            if (auto* again = node(entity)) push_bounded(again->inputs, key, max_outputs);
+        }
+    }
+    drain();
+    return changed;
+}
+
+void Lineage::seed_sensitive(const std::string& path, std::uint64_t device, std::uint64_t inode)
+{
+    if (!inode) return;
+    std::string display;
+    const auto* cls = rules_.classify(path, &display);
+    if (!cls || sensitive_files_.size() >= rules_.settings.max_staging_files) return;
+    sensitive_files_[file_key(path, device, inode)] = SensitiveFile{path, display, cls};
+}
+
+void Lineage::reclassify()
+{
+    for (auto& m : class_memo_) m.used = false;
+    for (auto it = sensitive_files_.begin(); it != sensitive_files_.end();) {
+        std::string display;
+        it->second.cls = rules_.classify(it->second.path, &display);
+        it->second.display = display;
+        it = it->second.cls ? std::next(it) : sensitive_files_.erase(it);
+    }
+    // A read whose class the new rules drop no longer counts; the others take the new class.
+    for (auto it = sources_.begin(); it != sources_.end();) {
+        auto& r = it->second.read;
+        std::string display;
+        const SensitiveClass* cls = rules_.classify(r.path, &display);
+        if (!cls)
+            if (auto f = sensitive_files_.find(it->second.file); f != sensitive_files_.end()) {
+                cls = f->second.cls;
+                display = f->second.display;
+            }
+        r.cls = cls;
+        if (cls) {
+            r.display = display;
+            ++it;
+        } else {
+            source_index_.erase(source_key(it->second.reader.ref.entity_id, r.path));
+            it = sources_.erase(it);  // holders' entries to it are skipped, then replaced
         }
     }
 }
 
-LineageView Lineage::view(const std::string& entity, TimeNs now) const
+void Lineage::evict_sources()
+{
+    while (sources_.size() > rules_.settings.max_staging_files && !source_order_.empty()) {
+        auto id = source_order_.front();
+        source_order_.pop_front();
+        auto it = sources_.find(id);
+        if (it == sources_.end()) continue;
+        lost("taint_evicted", 1, {Taint{id, no_cap, nullptr, false}});
+        source_index_.erase(source_key(it->second.reader.ref.entity_id, it->second.read.path));
+        sources_.erase(it);
+    }
+    if (source_order_.size() > 2 * rules_.settings.max_staging_files + 64) {
+        std::deque<std::uint64_t> kept;
+        for (auto id : source_order_)
+            if (sources_.count(id)) kept.push_back(id);
+        source_order_ = std::move(kept);
+    }
+}
+
+LineageView Lineage::view(const std::string& entity, TimeNs)
 {
     LineageView v;
-    std::unordered_set<std::string> visited;
-    collect(entity, now, 0, visited, v);
+    auto* n = node(entity);
+    if (!n) return v;
+    if (!channel_telemetry_) {
+        absorb_child_pipes(*n, ~TimeNs{0});  // what its own children fed it through pipes
+        drain();
+        n = node(entity);
+        if (!n) return v;
+    }
+    v.members.push_back(n);
+    auto add_member = [&](const ProcessNode* m) {
+        if (m && std::find(v.members.begin(), v.members.end(), m) == v.members.end()) v.members.push_back(m);
+    };
+    for (const auto& t : n->taint) {
+        auto it = sources_.find(t.source);
+        if (it == sources_.end() || !it->second.read.cls) continue;
+        LineageSource s;
+        s.reader = &it->second.reader;
+        if (const auto* alive = find(it->second.reader.ref.entity_id)) s.reader = alive;
+        s.read = &it->second.read;
+        for (const Hop* h = t.via.get(); h; h = h->next.get()) s.staged_via.push_back(&h->read);
+        s.carrier = t.via ? find(t.via->carrier) : s.reader;
+        s.bytes = std::min(it->second.read.bytes, t.cap);
+        s.origin = t.source;
+        s.transformed = t.transformed;
+        add_member(s.reader);
+        add_member(s.carrier);
+        v.sources.push_back(std::move(s));
+    }
     return v;
 }
 
 void Lineage::expire(TimeNs now)
 {
-    const auto& s = rules_.settings;
-    auto horizon = now > s.window_ns ? now - s.window_ns : 0;
-    stats_.evicted_processes += std::erase_if(processes_, [&](const auto& e) {
-        const auto& n = e.second;
-        return (n.exit && n.exit < horizon) || (!n.exit && n.last_seen < horizon && n.reads.empty() && n.children.empty());
-    });
-    for (auto& [k, n] : processes_) {
-        std::erase_if(n.reads, [&](const ReadRecord& r) { return r.time < horizon; });
-        std::erase_if(n.children, [&](const std::string& c) { return !processes_.count(c); });
+    now_ = std::max(now_, now);
+    // Exited processes go after a grace for late summaries; their data lives on in what they wrote.
+    while (!exits_.empty() && exits_.front().first + exited_grace_ns < now) {
+        auto key = std::move(exits_.front().second);
+        exits_.pop_front();
+        auto it = processes_.find(key);
+        if (it == processes_.end() || !it->second.exit || it->second.exit + exited_grace_ns >= now) continue;
+        remove_process(it);
+        ++stats_.evicted_processes;
     }
-    stats_.evicted_processes += trim(processes_, s.max_processes, [](const ProcessNode& n) { return n.last_seen; });
-    std::erase_if(pipe_writers_, [&](const auto& e) { return !processes_.count(e.second); });
-    if (pipe_readers_.size() > s.max_processes) pipe_readers_.clear();  // rare: forget, stay bounded
-    auto before = staged_.size();
-    std::erase_if(staged_, [&](const auto& e) { return e.second.time < horizon; });
-    stats_.evicted_staged_files += before - staged_.size();
-    std::erase_if(staged_inodes_, [&](const auto& e) { return !staged_.count(e.second); });
+    flush_blind_spots();
 }
 
 LineageStats Lineage::stats() const
 {
     auto s = stats_;
     s.processes = processes_.size();
-    s.staged_files = staged_.size();
+    s.staged_files = objects_.size();
+    s.sources = sources_.size();
+    s.sensitive_inodes = sensitive_files_.size();
     return s;
 }
 

@@ -1,17 +1,25 @@
-// detect: lineage. Data moves between processes before it leaves: parent to child, between the
-// members of a pipeline (same parent and process group, alive at the same time), and through
-// staging files (written by one process, read by the next). This keeps a bounded, time-windowed
-// graph of processes, their sensitive/staging reads and the files they wrote, and answers "which
-// reads can have reached this process".
+// detect: lineage as data flow. Sensitive data is tracked by the identity of the objects it lives
+// in, not by a file name or a time window: a process that reads a sensitive file (known by its
+// resolved path, then by (device, inode)) holds that file's data; what a holder writes to (regular
+// files by (device, inode), pipes, FIFOs, UNIX and loopback sockets) holds it too; whoever reads a
+// holding object holds it (any number of hops); a child forked after its parent held data holds it
+// (memory is copied); a parent learns from a child only through an object. Taint lives as long as
+// its object (a process until it exits, a file until an untainted writer truncates it, a channel
+// while a holder lives). Every table has a cap; evicting taint is counted and reported as a
+// BlindSpot. No event costs work proportional to the tables: objects and processes are indexed by
+// identity and every propagation is bounded by a work budget.
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
 #include <string>
 #include <unordered_map>
-#include <functional>
 #include <unordered_set>
 #include <vector>
 
+#include "detect/command.hpp"
 #include "detect/rules.hpp"
 #include "events.hpp"
 
@@ -20,12 +28,44 @@ namespace exfilwatch::detect {
 struct ReadRecord {
     std::string path;
     std::string display;                  // `~/.ssh/id_rsa` form for a sensitive file
-    const SensitiveClass* cls = nullptr;  // nullptr: a staging file
-    std::string staging_writer;           // entity that wrote the file (staging reads)
+    const SensitiveClass* cls = nullptr;  // nullptr: a staging file (a tainted file, not sensitive itself)
+    std::string staging_writer;           // unused by the data-flow model; kept for the view's users
     std::uint64_t bytes = 0;              // 0 until a FileSummaryEvent says
     TimeNs time = 0;
     std::string opened_by;                // the program that opened it: another than the reader's
                                           // when a shell opened it as stdin (`curl -d @- < ~/.netrc`)
+};
+
+// Identity of a kernel object data can live in.
+enum class ObjectType : std::uint8_t { file, file_path, pipe, fifo, unix_socket, loopback_socket };
+struct ObjectKey {
+    ObjectType type = ObjectType::file;
+    std::uint64_t device = 0;
+    std::uint64_t id = 0;  // inode, socket id, or a path hash (file_path: telemetry without an inode)
+    bool operator==(const ObjectKey&) const = default;
+};
+struct ObjectKeyHash {
+    std::size_t operator()(const ObjectKey& k) const noexcept
+    {
+        return std::hash<std::uint64_t>{}(k.id * 0x9e3779b97f4a7c15ULL ^ k.device ^ (std::uint64_t{static_cast<std::uint8_t>(k.type)} << 56));
+    }
+};
+
+// One tainted file read on the way from a sensitive read to a holder (a staging hop), shared by
+// every holder downstream of it.
+struct Hop {
+    ReadRecord read;      // the staging file as its carrier read it
+    std::string carrier;  // entity that read it
+    std::shared_ptr<const Hop> next;  // the hop before it (farther from the holder)
+    int depth = 1;
+};
+
+// One source's data held by a process or an object.
+struct Taint {
+    std::uint64_t source = 0;
+    std::uint64_t cap = ~std::uint64_t{0};  // at most this many of its bytes passed the narrowest channel
+    std::shared_ptr<Hop> via;               // the nearest staging hop, null when none
+    bool transformed = false;               // passed an archiver or encoder on the way
 };
 
 struct ProcessNode {
@@ -33,29 +73,46 @@ struct ProcessNode {
     TimeNs start = 0;
     TimeNs exit = 0;  // 0 while running
     TimeNs last_seen = 0;
-    std::vector<std::string> children;
-    std::vector<ReadRecord> reads;
+    bool exec_seen = false;  // false: a fork that did not exec (a subshell: a copy of its parent)
+    std::vector<Taint> taint;
+    struct Output {
+        ObjectKey key;
+        std::uint64_t cap = ~std::uint64_t{0};  // bytes written there, when known
+    };
+    std::vector<Output> outputs;               // objects it writes to (bounded)
+    std::vector<ObjectKey> inputs;             // channels and files it read (bounded)
+    std::vector<std::uint64_t> child_pipes;    // its children's stdout pipes (command substitution)
+    std::vector<std::shared_ptr<Hop>> staging_reads;  // tainted files it read (bounded)
 };
 
-// One read that can have reached the process asked about.
+// One sensitive read that can have reached the process asked about.
 struct LineageSource {
-    const ProcessNode* reader = nullptr;
+    const ProcessNode* reader = nullptr;        // a snapshot of the process that read the file
     const ReadRecord* read = nullptr;
     std::vector<const ReadRecord*> staged_via;  // staging reads on the way, nearest first
-    const ProcessNode* carrier = nullptr;       // the lineage member that read the staging file
+    const ProcessNode* carrier = nullptr;       // the process that read the nearest staging file
+    std::uint64_t bytes = 0;                    // sensitive bytes that reached the process:
+                                                // min(what the reader read, the narrowest channel)
+    std::uint64_t origin = 0;                   // the source's id: equal for every holder of this read
+    bool transformed = false;                   // an archiver or encoder was on the way
 };
 
 struct LineageView {
     std::vector<LineageSource> sources;
-    std::vector<const ProcessNode*> members;  // every process joined, the asked one first
+    std::vector<const ProcessNode*> members;  // the process asked about first, then readers and carriers
 };
 
 struct LineageStats {
     std::uint64_t processes = 0;
-    std::uint64_t staged_files = 0;
+    std::uint64_t staged_files = 0;  // tainted objects (files, pipes, sockets)
+    std::uint64_t sources = 0;
+    std::uint64_t sensitive_inodes = 0;
     std::uint64_t evicted_processes = 0;
     std::uint64_t evicted_staged_files = 0;
-    std::uint64_t dropped_reads = 0;  // per-process read cap reached
+    std::uint64_t evicted_taint = 0;  // tainted processes, objects or sources lost to a cap
+    std::uint64_t dropped_reads = 0;  // per-holder source cap reached (the weakest source dropped)
+    std::uint64_t propagation_truncated = 0;  // a propagation stopped at its work budget
+    std::uint64_t work = 0;           // propagation steps and index probes (bounded cost test)
 };
 
 class Lineage {
@@ -63,15 +120,26 @@ public:
     explicit Lineage(const Rules& rules) : rules_(rules) {}
 
     ProcessNode& touch(const ProcessRef& ref, TimeNs time);
+    void on_fork(const ProcessRef& child, TimeNs time);
+    void on_exec(const ProcessRef& ref, TimeNs time);
     void on_exit(const ProcessRef& ref, TimeNs time);
-    // Records a read if the file is sensitive or staged by another process. Returns true when the
-    // lineage changed (a new read, or more bytes).
-    bool on_read(const ProcessRef& ref, TimeNs time, const std::string& path, std::uint64_t inode,
-                 std::uint64_t bytes);
-    void on_write(const ProcessRef& ref, TimeNs time, const std::string& path, std::uint64_t inode);
+    // A file read. Returns true when some holder's taint changed (take_changed() says which).
+    bool on_read(const ProcessRef& ref, TimeNs time, const std::string& path, std::uint64_t device,
+                 std::uint64_t inode, std::uint64_t bytes);
+    // A file opened for writing; `truncate`: O_TRUNC (an untainted writer clears it).
+    bool on_write(const ProcessRef& ref, TimeNs time, const std::string& path, std::uint64_t device,
+                  std::uint64_t inode, bool truncate);
+    bool on_object_io(const ObjectIoEvent& e);
+    // A sensitive file found at start (seeded from the rules' paths in each home).
+    void seed_sensitive(const std::string& path, std::uint64_t device, std::uint64_t inode);
+    // After a rules reload: every classification is redone with the new rules.
+    void reclassify();
 
-    LineageView view(const std::string& entity, TimeNs now) const;
+    LineageView view(const std::string& entity, TimeNs now);
     const ProcessNode* find(const std::string& entity) const;
+    // Entities whose taint changed since the last call (bounded).
+    std::vector<std::string> take_changed();
+    std::vector<BlindSpot> take_blind_spots();
 
     void expire(TimeNs now);
     LineageStats stats() const;
@@ -79,41 +147,96 @@ public:
     static std::string key_of(const ProcessRef& ref);
 
 private:
-    struct Staged {
-        std::string writer;
-        TimeNs time = 0;
-        std::uint64_t inode = 0;
+    struct Source {
+        ReadRecord read;
+        ProcessNode reader;  // snapshot: outlives the process
+        ObjectKey file;
+        std::uint32_t holders = 0;  // processes and objects holding it; 0: gone
     };
-    void collect(const std::string& entity, TimeNs now, int depth, std::unordered_set<std::string>& visited,
-                 LineageView& view) const;
-    // `writer`: the view of a staging file's writer (what can have gone into the file), else of an
-    // uploader (what can have reached it).
-    std::vector<const ProcessNode*> related(const ProcessNode& node, bool writer) const;
-    void writers_children(const ProcessNode& node, int depth, std::vector<const ProcessNode*>& out) const;
-    void upstream(const ProcessNode& node, std::vector<const ProcessNode*>& out) const;
-    void feeders(const ProcessNode& node, std::uint64_t own_stdout, int depth, bool unknown_feeds,
-                 std::vector<const ProcessNode*>& out) const;
-    bool below(const ProcessNode& p, const ProcessNode& ancestor, int depth) const;
-    // Children of `node` to `depth` generations, without those (and their subtrees) `keep` refuses.
-    void descendants(const ProcessNode& node, int depth, std::vector<const ProcessNode*>& out,
-                     const std::function<bool(const ProcessRef&)>& keep = {}) const;
+    struct Object {
+        std::vector<Taint> taint;
+        std::string path;  // files
+        TimeNs last = 0;
+        struct Reader {
+            std::string entity;
+            std::uint64_t cap = ~std::uint64_t{0};
+        };
+        std::vector<Reader> readers;       // bounded
+        std::vector<std::string> writers;  // bounded; a channel lives while a holder lives
+        bool ever_read = false;
+    };
+    struct SensitiveFile {
+        std::string path, display;
+        const SensitiveClass* cls = nullptr;
+    };
+    struct Work {
+        bool process = false;
+        std::string entity;
+        ObjectKey key;
+    };
+    struct PendingBlind {
+        std::uint64_t lost = 0;
+        std::vector<ProcessRef> processes;
+    };
 
-    // rules_.classify() of recent paths (every file open asks; most paths repeat): direct-mapped,
-    // bounded, compared in full, so the answer is exactly classify()'s.
+    ProcessNode* node(const std::string& entity);
+    Object& object(const ObjectKey& key, const std::string& path);
     const SensitiveClass* classify(const std::string& path, std::string& display);
+    ObjectKey file_key(const std::string& path, std::uint64_t device, std::uint64_t inode) const;
+    bool transforms(const ProcessNode& p) const;
+    // Merges `in` (capped, through `via`) into `into`; true when it grew.
+    bool merge(std::vector<Taint>& into, const std::vector<Taint>& in, std::uint64_t cap,
+               const std::shared_ptr<Hop>& via, bool transformed);
+    bool merge_one(std::vector<Taint>& into, const Taint& t);
+    void release(const std::vector<Taint>& taint);
+    void add_output(ProcessNode& p, const ObjectKey& key, std::uint64_t cap);
+    void add_reader(Object& o, const std::string& entity, std::uint64_t cap);
+    std::shared_ptr<Hop> staging_hop(ProcessNode& p, const std::string& path);
+    // Taint arrived at a process or an object: queue a push downstream; drain() runs the queue
+    // within the work budget.
+    void propagate_from_process(const std::string& entity);
+    void propagate_from_object(const ObjectKey& key);
+    void drain();
+    void notify_downstream(const std::string& entity);
+    std::vector<Taint> absorb_child_pipes(ProcessNode& p, TimeNs before);
+    void remove_process(std::unordered_map<std::string, ProcessNode>::iterator it);
+    void channel_done(const ObjectKey& key, const std::string& entity);
+    void evict_processes();
+    void evict_objects();
+    void evict_sources();
+    void note_changed(const std::string& entity);
+    void lost(const std::string& cause, std::uint64_t n, const std::vector<Taint>& taint);
+    void flush_blind_spots();
+    bool live(const Taint& t) const;
+
+    const Rules& rules_;
+    std::unordered_map<std::string, ProcessNode> processes_;
+    std::deque<std::string> process_order_;  // creation order: the cap evicts the oldest
+    std::deque<std::pair<TimeNs, std::string>> exits_;
+    std::unordered_map<ObjectKey, Object, ObjectKeyHash> objects_;
+    std::deque<ObjectKey> object_order_;
+    std::unordered_map<ObjectKey, SensitiveFile, ObjectKeyHash> sensitive_files_;
+    std::unordered_map<std::uint64_t, Source> sources_;
+    std::deque<std::uint64_t> source_order_;
+    std::unordered_map<std::string, std::uint64_t> source_index_;  // reader entity + path -> source
+    std::uint64_t next_source_ = 1;
+    std::unordered_map<std::uint64_t, std::vector<std::string>> pipe_readers_;  // stdin pipe -> entities
+    std::unordered_map<std::uint64_t, std::vector<std::string>> pipe_writers_;  // stdout pipe -> entities
+    bool channel_telemetry_ = false;  // ObjectIoEvent seen for pipes: the exact reads are known
+
+    std::deque<Work> work_;
+    std::vector<std::string> changed_;
+    std::unordered_set<std::string> changed_set_;
+    std::map<std::string, PendingBlind> pending_blind_;
+    std::vector<BlindSpot> blind_spots_;
+    TimeNs now_ = 0;
+
     struct ClassMemo {
         bool used = false;
         std::string path, display;
         const SensitiveClass* cls = nullptr;
     };
     std::vector<ClassMemo> class_memo_ = std::vector<ClassMemo>(4096);
-
-    const Rules& rules_;
-    std::unordered_map<std::string, ProcessNode> processes_;
-    std::unordered_map<std::string, Staged> staged_;               // by path
-    std::unordered_map<std::uint64_t, std::string> staged_inodes_;  // inode -> path
-    std::unordered_multimap<std::uint64_t, std::string> pipe_writers_;  // stdout pipe inode -> process
-    std::unordered_set<std::uint64_t> pipe_readers_;                    // pipes some process has as stdin
     LineageStats stats_;
 };
 

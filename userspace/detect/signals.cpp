@@ -170,13 +170,16 @@ DataInLineage data_in_lineage(const Rules& rules, const LineageView& view, const
             d.own_use.insert(fmt::format("{} read {}", display_name(src.reader->ref), src.read->display));
             continue;
         }
+        // The sensitive bytes that reached the uploader (what was read, capped by the narrowest
+        // channel on the way), not the size of a staging file they passed through (a 41-byte git
+        // ref written by the same lineage says nothing of how much of the key left).
+        const std::uint64_t reached = src.bytes ? src.bytes : src.read->bytes;
         auto& use = d.data_files[src.read->path];
-        if (!use.source || src.read->bytes > use.bytes) use = DataInLineage::FileUse{&src, src.read->bytes};
-        // The sensitive bytes, not the size of the staging file they passed through (a 41-byte
-        // git ref written by the same lineage says nothing of how much of the key left).
+        if (!use.source || reached > use.bytes) use = DataInLineage::FileUse{&src, reached};
         auto& c = d.carriers[src.read->path];
-        c = std::max(c, src.read->bytes);
-        if (members_transform || any_name_matches(rules.settings.transformers, src.reader->ref)) d.transformer = true;
+        c = std::max(c, reached);
+        if (src.transformed || members_transform || any_name_matches(rules.settings.transformers, src.reader->ref))
+            d.transformer = true;
     }
     for (const auto& [path, use] : d.data_files) {
         d.classes.insert(use.source->read->cls->name);

@@ -8,8 +8,13 @@
 namespace exfilwatch::enrich {
 
 Enricher::Enricher(ProcessTable& processes, FileTracker& files, FlowTable& flows, std::int64_t monotonic_to_wall_ns,
-                   SocketOwners* sockets)
-    : processes_(processes), files_(files), flows_(flows), offset_(monotonic_to_wall_ns), sockets_(sockets)
+                   SocketOwners* sockets, ObjectTracker* objects)
+    : processes_(processes),
+      files_(files),
+      flows_(flows),
+      offset_(monotonic_to_wall_ns),
+      sockets_(sockets),
+      objects_(objects ? *objects : own_objects_)
 {
 }
 
@@ -63,6 +68,7 @@ void Enricher::on_record(const decode::Record& record, std::vector<Event>& out)
             } else if constexpr (std::is_same_v<T, decode::Exit>) {
                 ProcessRef process = processes_.on_exit(time, r.header.pid, wall(r.start_ns));
                 for (auto& summary : files_.on_exit(time, process)) out.push_back(std::move(summary));
+                for (auto& io : objects_.on_exit(time, process)) out.push_back(std::move(io));
                 out.push_back(ExitEvent{time, std::move(process), exit_code_of(r.wait_status)});
             } else if constexpr (std::is_same_v<T, decode::FileOpen>) {
                 out.push_back(files_.on_open(time, processes_.lookup(r.header.pid), r));
@@ -76,6 +82,8 @@ void Enricher::on_record(const decode::Record& record, std::vector<Event>& out)
                 flows_.on_data(time, processes_.lookup(r.header.pid), r, out);
             } else if constexpr (std::is_same_v<T, decode::FlowCounters>) {
                 flows_.on_counters(time, processes_.lookup(r.header.pid), r, out);
+            } else if constexpr (std::is_same_v<T, decode::ObjectIo>) {
+                out.push_back(objects_.on_record(time, processes_.lookup(r.header.pid), r));
             }
         },
         record);

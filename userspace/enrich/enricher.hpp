@@ -9,6 +9,7 @@
 #include "decode/decoder.hpp"
 #include "enrich/file_tracker.hpp"
 #include "enrich/flow_table.hpp"
+#include "enrich/object_tracker.hpp"
 #include "enrich/process_table.hpp"
 #include "enrich/socket_owners.hpp"
 #include "events.hpp"
@@ -22,9 +23,10 @@ struct EnricherStats {
 class Enricher {
 public:
     // `monotonic_to_wall_ns` is added to kernel (CLOCK_MONOTONIC) timestamps. `sockets` names
-    // the owner of a socket no process claimed (may be null: such flows keep pid 0).
+    // the owner of a socket no process claimed (may be null: such flows keep pid 0). `objects`
+    // tracks pipe/socket pairs (null: an own tracker with no kernel counters to harvest at exit).
     Enricher(ProcessTable& processes, FileTracker& files, FlowTable& flows, std::int64_t monotonic_to_wall_ns,
-             SocketOwners* sockets = nullptr);
+             SocketOwners* sockets = nullptr, ObjectTracker* objects = nullptr);
 
     void on_record(const decode::Record& record, std::vector<Event>& out);
     // Periodic work at wall time `now`: summaries of long-running readers, table expiry.
@@ -41,6 +43,8 @@ private:
     FlowTable& flows_;
     std::int64_t offset_;
     SocketOwners* sockets_;
+    ObjectTracker own_objects_;
+    ObjectTracker& objects_;
 };
 
 }  // namespace exfilwatch::enrich

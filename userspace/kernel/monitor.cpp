@@ -2,11 +2,13 @@
 #include "kernel/monitor.hpp"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <bpf/btf.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/mount.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -18,6 +20,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <memory>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -39,6 +42,13 @@ int print_libbpf(enum libbpf_print_level level, const char* format, va_list args
     if (!g_verbose && level != LIBBPF_WARN) return 0;
     if (!g_verbose) return 0;  // warnings too: our own one-line errors say what matters
     return vfprintf(stderr, format, args);
+}
+
+std::uint64_t clock_gettime_salt()
+{
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_nsec) * 0x9e3779b97f4a7c15ull ^ static_cast<std::uint64_t>(::getpid());
 }
 
 bool exists(const std::string& path)
@@ -135,6 +145,10 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
     }
     skel->rodata->cfg_self_tgid = options.self_pid;
     skel->rodata->cfg_flow_update_ns = options.flow_update_ns;
+    // Object ids built from kernel addresses are hashed with a secret of this run.
+    std::uint64_t salt = 0;
+    if (::getrandom(&salt, sizeof(salt), 0) != sizeof(salt)) salt = clock_gettime_salt();
+    skel->rodata->cfg_object_salt = salt;
     std::size_t slot = 0;
     for (const auto& prefix : options.ignore_prefixes) {
         if (slot >= std::size(skel->rodata->cfg_ignore_prefixes)) break;
@@ -146,6 +160,9 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
     std::string tracefs_reason;
     bool have_tracefs = ensure_tracefs(tracefs_reason);
     std::string cgroup_root = find_cgroup2_root();
+    // A BTF tracepoint exists when the kernel's BTF has its btf_trace_<name> typedef (io_uring's
+    // are absent on kernels built without io_uring).
+    std::unique_ptr<btf, decltype(&btf__free)> kernel_btf(btf__load_vmlinux_btf(), &btf__free);
     bpf_program* prog;
     bpf_object__for_each_program(prog, skel->obj) {
         std::string_view section = section_of(prog);
@@ -158,6 +175,12 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
                        !exists(fmt::format("/sys/kernel/debug/tracing/events/syscalls/{}", event))) {
                 status.reason = "no such syscall tracepoint on this kernel";
             }
+        } else if (section.starts_with("tp_btf/")) {
+            auto event = section.substr(std::string_view("tp_btf/").size());
+            if (kernel_btf &&
+                btf__find_by_name_kind(kernel_btf.get(), fmt::format("btf_trace_{}", event).c_str(),
+                                       BTF_KIND_TYPEDEF) < 0)
+                status.reason = "no such BTF tracepoint on this kernel";
         } else if (section.starts_with("cgroup") && cgroup_root.empty()) {
             status.reason = "no cgroup v2 hierarchy mounted";
         }
@@ -332,6 +355,21 @@ std::optional<Monitor::FileCounters> Monitor::file_counters(std::uint32_t pid, s
     int err = take ? bpf_map_lookup_and_delete_elem(fd, &raw, &stats) : bpf_map_lookup_elem(fd, &raw, &stats);
     if (err != 0) return std::nullopt;
     return FileCounters{stats.bytes_read, stats.bytes_mapped, stats.opened_for_write != 0};
+}
+
+std::optional<std::uint64_t> Monitor::object_bytes(std::uint32_t pid, std::uint8_t kind, std::uint8_t direction,
+                                                   std::uint64_t object_id, bool take) const
+{
+    wire::ew_object_key raw{};
+    raw.object_id = object_id;
+    raw.tgid = pid;
+    raw.kind = kind;
+    raw.direction = direction;
+    wire::ew_object_stats stats{};
+    int fd = bpf_map__fd(skel_->maps.object_io);
+    int err = take ? bpf_map_lookup_and_delete_elem(fd, &raw, &stats) : bpf_map_lookup_elem(fd, &raw, &stats);
+    if (err != 0) return std::nullopt;
+    return stats.bytes;
 }
 
 }  // namespace exfilwatch::kernel

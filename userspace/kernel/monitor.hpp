@@ -82,6 +82,10 @@ public:
     };
     std::optional<FileCounters> file_counters(std::uint32_t pid, std::uint64_t device, std::uint64_t inode,
                                               bool take) const;
+    // Cumulative bytes of a (process, object, direction) pair in the object_io map (kind and
+    // direction: EW_OBJ_*, EW_IO_*); `take` deletes it.
+    std::optional<std::uint64_t> object_bytes(std::uint32_t pid, std::uint8_t kind, std::uint8_t direction,
+                                              std::uint64_t object_id, bool take) const;
 
 private:
     Monitor() = default;

@@ -500,6 +500,28 @@ struct EventWriter {
         json.end_object();
         json.end_object();
     }
+
+    void operator()(const ObjectIoEvent& e)
+    {
+        // Pipes and FIFOs are files to ECS; UNIX and loopback sockets are network.
+        const bool file = e.object == ObjectKind::pipe || e.object == ObjectKind::fifo;
+        const bool write = e.direction == IoDirection::write;
+        common_start(e.time, "object-io", {file ? "file" : "network"},
+                     {file ? (write ? "change" : "access") : "info"});
+        begin_process(json, e.process, cache);
+        finish_process(e.process);
+        begin_extension(json, e.process);
+        json.object("object");
+        json.field("kind", object_kind_name(e.object));
+        json.field("id", std::to_string(e.object_id));  // a 64-bit hash: a keyword, as file.inode
+        if (e.device) json.field("device", std::to_string(e.device));
+        json.field("direction", write ? "write" : "read");
+        json.field("fd", e.fd);
+        json.field("bytes", e.bytes);
+        json.end_object();
+        json.end_object();
+        json.end_object();
+    }
 };
 
 // The `exfilwatch.chain` / blind-spot process entry: who, with the redacted command line.
@@ -590,7 +612,8 @@ std::string_view event_action(const Event& event)
 {
     static constexpr std::string_view actions[] = {"exec",    "fork",             "exit",       "file-open",
                                                    "file-summary", "connect",     "tls-client-hello",
-                                                   "dns-answer",   "http-request", "flow-summary"};
+                                                   "dns-answer",   "http-request", "flow-summary",
+                                                   "object-io"};
     static_assert(std::size(actions) == std::variant_size_v<Event>);
     return actions[event.index()];
 }
@@ -888,6 +911,22 @@ std::string_view errno_name(int error)
     if (error <= 0) return {};
     const char* name = strerrorname_np(error);  // glibc >= 2.32
     return name ? std::string_view(name) : std::string_view();
+}
+
+namespace {
+constexpr std::string_view object_kind_names[] = {"pipe", "fifo", "unix_socket", "loopback_socket"};
+}
+
+std::string_view object_kind_name(ObjectKind kind)
+{
+    return object_kind_names[static_cast<std::size_t>(kind) % std::size(object_kind_names)];
+}
+
+std::optional<ObjectKind> object_kind_from_name(std::string_view name)
+{
+    for (std::size_t i = 0; i < std::size(object_kind_names); ++i)
+        if (object_kind_names[i] == name) return static_cast<ObjectKind>(i);
+    return std::nullopt;
 }
 
 int errno_from_name(std::string_view name)

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <optional>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -141,6 +142,10 @@ std::string_view event_action(const Event& event);
 // Symbolic errno name ("ENOENT"), or "" when unknown; and back (0 when unknown).
 std::string_view errno_name(int error);
 int errno_from_name(std::string_view name);
+
+// exfilwatch.object.kind of an object-io record, and back (nullopt for an unknown name).
+std::string_view object_kind_name(ObjectKind kind);
+std::optional<ObjectKind> object_kind_from_name(std::string_view name);
 
 // ECS tls.version ("1.3") for a TLS wire version (0x0304); "" when not a TLS/SSL version.
 std::string_view tls_version_text(std::uint16_t version);

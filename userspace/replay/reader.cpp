@@ -354,6 +354,29 @@ void read_event(Extract& x, const JsonNode& root, std::string_view action, Event
         x.boolean(flow, "exfilwatch.flow.adopted", e.adopted);
         x.integer(flow, "exfilwatch.flow.tcp_bytes_acked", e.tcp_bytes_acked);
         x.integer(flow, "exfilwatch.flow.tcp_bytes_received", e.tcp_bytes_received);
+    } else if (action == "object-io") {
+        auto& e = reuse<ObjectIoEvent>(out);
+        e.time = time;
+        read_process(x, root, e.process);
+        const JsonNode* o = x.object(x.object(&root, "exfilwatch", true), "exfilwatch.object", true);
+        std::string name;
+        x.string(o, "exfilwatch.object.kind", name, true);
+        if (auto kind = output::object_kind_from_name(name))
+            e.object = *kind;
+        else
+            x.fail("exfilwatch.object.kind", "is not a known object kind");
+        x.keyword_integer(o, "exfilwatch.object.id", e.object_id, true);
+        x.keyword_integer(o, "exfilwatch.object.device", e.device);
+        std::string direction;
+        x.string(o, "exfilwatch.object.direction", direction, true);
+        if (direction == "write")
+            e.direction = IoDirection::write;
+        else if (direction == "read")
+            e.direction = IoDirection::read;
+        else
+            x.fail("exfilwatch.object.direction", "is neither read nor write");
+        x.integer(o, "exfilwatch.object.fd", e.fd, true);
+        x.integer(o, "exfilwatch.object.bytes", e.bytes, true);
     } else {
         x.fail("event.action", fmt::format("\"{}\" is not a telemetry action", output::sanitize_utf8(action)));
     }

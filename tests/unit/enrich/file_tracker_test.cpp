@@ -50,6 +50,21 @@ ProcessRef proc(std::uint32_t pid)
 
 }  // namespace
 
+TEST_CASE("the kernel's name of the opened file wins over the string the process passed")
+{
+    FakeKernel kernel;
+    FileTracker tracker(kernel.source());
+    auto record = open_record(7, "/tmp/link-to-key", "", 42);
+    record.resolved_path = "/home/u/.ssh/id_rsa";
+    auto event = tracker.on_open(10, proc(7), record);
+    CHECK(event.path == "/home/u/.ssh/id_rsa");
+    CHECK(event.requested_path == "/tmp/link-to-key");
+    kernel.counters[FileKey{7, 42, (8u << 20) | 1}] = FileCounters{100, 0, false};
+    auto summaries = tracker.on_exit(20, proc(7));
+    REQUIRE(summaries.size() == 1);
+    CHECK(summaries[0].path == "/home/u/.ssh/id_rsa");
+}
+
 TEST_CASE("open resolves the path; exit reports exact bytes and forgets the pair")
 {
     FakeKernel kernel;

@@ -73,6 +73,11 @@ inline std::vector<Event> events()
     out.push_back(FlowSummaryEvent{t0 + 17, process(), {77}, Transport::tcp, {"10.0.0.2", 40000}, {"127.0.0.1", 8443},
                                    "pastebin.com", "sni", 1048576, 512, true, 555, false, 1048576, 512});
     out.push_back(FlowSummaryEvent{t0 + 18, odd_process(), {83}, Transport::udp, {}, {"::1", 53}, "", "", 0, 0, false, 4242, true});
+    out.push_back(ObjectIoEvent{t0 + 19, process(), ObjectKind::pipe, 180332, 0, IoDirection::write, 1, 4096});
+    out.push_back(ObjectIoEvent{t0 + 20, odd_process(), ObjectKind::fifo, 7, 2049, IoDirection::read, 0, 1});
+    out.push_back(ObjectIoEvent{t0 + 21, process(), ObjectKind::unix_socket, 99, 0, IoDirection::read, 5, 17});
+    out.push_back(ObjectIoEvent{t0 + 22, process(), ObjectKind::loopback_socket, 18446744073709551615ULL, 0,
+                                IoDirection::write, -1, 123456789012ULL});
     return out;
 }
 

