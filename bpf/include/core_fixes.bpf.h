@@ -28,4 +28,24 @@ static __always_inline struct kernfs_node *ew_kernfs_parent(struct kernfs_node *
 	return BPF_CORE_READ((struct kernfs_node___pre_6_15 *)kn, parent);
 }
 
+/* The mount of the whole filesystem `sb` (its root, not a subtree) in mount namespace `ns`, or
+ * NULL. Linux 6.8 (commit 2eea9ce4310d) replaced super_block::s_mounts as a list_head by a
+ * singly linked list through mount::mnt_next_for_sb; older kernels get NULL (bind mounts are
+ * then named at their mount point, as d_path does). */
+#define EW_SB_MOUNTS_MAX 16
+static __always_inline struct vfsmount *ew_sb_mount_in_ns(struct super_block *sb, struct mnt_namespace *ns)
+{
+	struct mount *m = NULL;
+	if (!bpf_core_field_exists(m->mnt_next_for_sb))
+		return NULL;
+	struct dentry *s_root = BPF_CORE_READ(sb, s_root);
+	m = BPF_CORE_READ(sb, s_mounts);
+	for (int i = 0; i < EW_SB_MOUNTS_MAX && m; i++) {
+		if (BPF_CORE_READ(m, mnt.mnt_root) == s_root && BPF_CORE_READ(m, mnt_ns) == ns)
+			return &m->mnt;
+		m = BPF_CORE_READ(m, mnt_next_for_sb);
+	}
+	return NULL;
+}
+
 #endif

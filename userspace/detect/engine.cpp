@@ -601,18 +601,11 @@ void Engine::expire(TimeNs now)
             unindex_pair(key, p);
         });
     blind_spot(now, "pairs_evicted", data_pairs, fmt::format("{} uploads with sensitive data evicted (pair table full)", data_pairs));
-    // A process that held sensitive data and is gone from the lineage while still running was
-    // evicted, not forgotten at its end.
+    // Holders the lineage no longer knows: a running one evicted is the lineage's own blind spot
+    // (taint_evicted, from take_blind_spots); here they only leave the holders' list.
     std::vector<std::string> gone;
-    std::uint64_t evicted_holders = 0;
-    for (const auto& [key, h] : holders_) {
-        if (lineage_.find(key)) continue;
-        gone.push_back(key);
-        evicted_holders += !h.exited;
-    }
-    blind_spot(now, "taint_evicted", evicted_holders,
-               fmt::format("{} running process{} holding sensitive data evicted from the lineage", evicted_holders,
-                           evicted_holders == 1 ? "" : "es"));
+    for (const auto& [key, h] : holders_)
+        if (!lineage_.find(key)) gone.push_back(key);
     for (const auto& key : gone) holders_.erase(key);
 }
 

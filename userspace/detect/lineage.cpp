@@ -393,7 +393,8 @@ void Lineage::evict_processes()
         process_order_.pop_front();
         auto it = processes_.find(key);
         if (it == processes_.end()) continue;
-        lost("taint_evicted", 1, it->second.taint);
+        // A running holder's taint is lost with it; an exited one's lives on in what it wrote.
+        if (!it->second.exit) lost("taint_evicted", 1, it->second.taint);
         remove_process(it);
         ++stats_.evicted_processes;
     }
