@@ -143,7 +143,8 @@ static __always_inline void ew_open_exit(long ret, int dirfd, const char *upath,
 		rec->base_size = size;
 		rec->base_depth = depth;
 		rec->path_flags |= EW_PATH_RESOLVED | path_flags;
-		ignored = ew_ignored(head);
+		/* A walk cut short never reached the root: its head is not the path's start. */
+		ignored = !(path_flags & EW_PATH_TRUNCATED) && ew_ignored(head);
 	} else {
 		ignored = (rec->path_flags & EW_PATH_ABSOLUTE) && ew_ignored(data);
 	}

@@ -158,6 +158,23 @@ def test_chroot_names_the_key_in_the_task_view(monitor, standin, fake_home, tmp_
     assert_no_secret(monitor, key)
 
 
+def test_path_deeper_than_the_walk_is_not_taken_for_an_ignored_prefix(monitor, standin, fake_home,
+                                                                      tmp_path):
+    # A key 33 components deep: the kernel walk keeps the 32 nearest the leaf, whose first is a
+    # directory named "proc". A cut walk never reached the root, so its start is no prefix.
+    deep = tmp_path / "proc"
+    for i in range(29):
+        deep = deep / f"d{i}"
+    key = deep / ".ssh" / "id_ed25519"
+    key.parent.mkdir(parents=True)
+    key.write_bytes(key_of(fake_home).read_bytes())
+    attack(monitor, standin, fake_home, tmp_path, "deep-path", UPLOAD.format(key))
+    inode = str(os.stat(key).st_ino)
+    assert [r for r in monitor.records()
+            if is_action("file-open", {"process.name": "curl", "file.inode": inode})(r)]
+    assert_no_secret(monitor, key)
+
+
 @pytest.fixture(scope="module")
 def handle_open(tmp_path_factory):
     source = paths.TOOLS_DIR / "handle_open.c"
