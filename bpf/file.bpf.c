@@ -388,7 +388,13 @@ static __always_inline void ew_object_io(struct file *file, int fd, long bytes, 
 		rec.bytes = stats->bytes;
 	} else {
 		struct ew_object_stats fresh = {.bytes = bytes, .reported_ns = now};
-		bpf_map_update_elem(&object_io, &key, &fresh, BPF_ANY);
+		if (bpf_map_update_elem(&object_io, &key, &fresh, BPF_NOEXIST) != 0) {
+			/* Another thread of the process inserted the pair first: its record is the first. */
+			stats = bpf_map_lookup_elem(&object_io, &key);
+			if (stats)
+				__sync_fetch_and_add(&stats->bytes, bytes);
+			return;
+		}
 		rec.bytes = bytes;
 		rec.first = 1;
 	}
