@@ -144,7 +144,8 @@ static __always_inline void ew_open_record(long ret, int dirfd, const char *upat
 		rec->base_size = size;
 		rec->base_depth = depth;
 		rec->path_flags |= EW_PATH_RESOLVED | path_flags;
-		ignored = ew_ignored(head);
+		/* A walk cut short never reached the root: its head is not the path's start. */
+		ignored = !(path_flags & EW_PATH_TRUNCATED) && ew_ignored(head);
 	} else {
 		ignored = (rec->path_flags & EW_PATH_ABSOLUTE) && ew_ignored(data);
 	}
@@ -403,7 +404,13 @@ static __always_inline void ew_object_io(struct file *file, int fd, long bytes, 
 		rec.bytes = stats->bytes;
 	} else {
 		struct ew_object_stats fresh = {.bytes = bytes, .reported_ns = now};
-		bpf_map_update_elem(&object_io, &key, &fresh, BPF_ANY);
+		if (bpf_map_update_elem(&object_io, &key, &fresh, BPF_NOEXIST) != 0) {
+			/* Another thread of the process inserted the pair first: its record is the first. */
+			stats = bpf_map_lookup_elem(&object_io, &key);
+			if (stats)
+				__sync_fetch_and_add(&stats->bytes, bytes);
+			return;
+		}
 		rec.bytes = bytes;
 		rec.first = 1;
 	}

@@ -237,6 +237,10 @@ static long ew_walk_step(__u32 index __attribute__((unused)), struct ew_walk *w)
 		w->vfsmnt = &mnt_parent->mnt;
 		return 0;
 	}
+	if (w->depth >= EW_PATH_DEPTH_MAX) {
+		w->flags |= EW_PATH_TRUNCATED;
+		return 1;
+	}
 	__u8 *buf = w->buf;
 	__u32 pos = w->base + w->off;
 	if (!buf || w->off > EW_PATH_MAX - EW_NAME_MAX || pos > EW_SCRATCH_SIZE - EW_NAME_MAX) {

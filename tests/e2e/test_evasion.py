@@ -159,6 +159,23 @@ def test_chroot_names_the_key_in_the_task_view(monitor, standin, fake_home, tmp_
     assert_no_secret(monitor, key)
 
 
+def test_path_deeper_than_the_walk_is_not_taken_for_an_ignored_prefix(monitor, standin, fake_home,
+                                                                      tmp_path):
+    # A key 33 components deep: the kernel walk keeps the 32 nearest the leaf, whose first is a
+    # directory named "proc". A cut walk never reached the root, so its start is no prefix.
+    deep = tmp_path / "proc"
+    for i in range(29):
+        deep = deep / f"d{i}"
+    key = deep / ".ssh" / "id_ed25519"
+    key.parent.mkdir(parents=True)
+    key.write_bytes(key_of(fake_home).read_bytes())
+    attack(monitor, standin, fake_home, tmp_path, "deep-path", UPLOAD.format(key))
+    inode = str(os.stat(key).st_ino)
+    assert [r for r in monitor.records()
+            if is_action("file-open", {"process.name": "curl", "file.inode": inode})(r)]
+    assert_no_secret(monitor, key)
+
+
 @pytest.fixture(scope="module")
 def handle_open(tmp_path_factory):
     source = paths.TOOLS_DIR / "handle_open.c"
@@ -676,3 +693,58 @@ def test_loopback_tcp_relay_through_socat(monitor, standin, fake_home, tmp_path)
              f"setsid {tool} tcp-send {relay} {key}; wait")
     dataflow_attack(monitor, standin, fake_home, tmp_path, "loopback-relay", shell)
     assert_no_secret(monitor, key)
+
+
+SCM_OWNER = """
+import os, socket, sys
+r, w = os.pipe()
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+socket.send_fds(s, [b"x"], [w])
+os.close(w)
+s.close()
+total = 0
+while True:
+    data = os.read(r, 65536)
+    if not data:
+        break
+    total += len(data)
+print(total, flush=True)
+"""
+
+SCM_WRITER = """
+import os, socket, sys
+l = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+l.bind(sys.argv[1])
+l.listen(1)
+print("ready", flush=True)
+c, _ = l.accept()
+_, fds, _, _ = socket.recv_fds(c, 16, 1)
+os.write(fds[0], b"s" * 6000)
+"""
+
+
+def test_pipe_end_passed_by_scm_rights(monitor, tmp_path):
+    # The pipe's write end travels to an unrelated process over a UNIX socket: what it writes
+    # is still the pipe its owner reads.
+    path = str(tmp_path / "pass.sock")
+    writer = subprocess.Popen(["setsid", PY, "-c", SCM_WRITER, path], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    assert writer.stdout.readline().strip() == b"ready"
+    owner = subprocess.Popen([PY, "-c", SCM_OWNER, path], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    out, err = owner.communicate(timeout=60)
+    assert owner.returncode == 0 and out.strip() == b"6000", err.decode(errors="replace")
+    finish(writer)
+    assert_same_channel(monitor, writer.pid, owner.pid, "pipe", 6000)
+
+
+def test_io_uring_write_into_a_pipe(monitor, uring_read):
+    writer = subprocess.Popen([str(uring_read), "--write", "8000"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    reader = subprocess.Popen(["cat"], stdin=writer.stdout, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    writer.stdout.close()
+    finish(writer, reader)
+    assert_same_channel(monitor, writer.pid, reader.pid, "pipe", 8000)
+    assert get(io_records(monitor, writer.pid, "write", "pipe")[0], "exfilwatch.object.fd") == -1

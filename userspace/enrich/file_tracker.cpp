@@ -38,8 +38,12 @@ FileOpenEvent FileTracker::on_open(TimeNs time, const ProcessRef& process, const
     event.process = process;
     event.requested_path = open.requested_path;
     // The kernel's name of the opened file when it has one; a failed open only has the string.
-    event.path = !open.resolved_path.empty() ? open.resolved_path
-                                             : decode::resolve_path(open.base_directory, open.requested_path);
+    // A walk cut short (deeper than the kernel walks) lacks its start: say so instead of
+    // presenting its first kept directory as the root.
+    if (!open.resolved_path.empty())
+        event.path = open.truncated ? "/[truncated]" + open.resolved_path : open.resolved_path;
+    else
+        event.path = decode::resolve_path(open.base_directory, open.requested_path);
     event.flags = open.flags;
     event.fd = open.fd;
     event.error = open.fd < 0 ? -open.fd : 0;

@@ -1,4 +1,5 @@
-/* uring_read PATH...: opens each PATH through io_uring (IORING_OP_OPENAT for the first,
+/* uring_read --write BYTES: writes BYTES to stdout with IORING_OP_WRITE (no write(2)).
+ * uring_read PATH...: opens each PATH through io_uring (IORING_OP_OPENAT for the first,
  * IORING_OP_OPENAT2 for the others) and reads it whole once with each of IORING_OP_READ, READV,
  * READ_FIXED and SPLICE (into a pipe it drains), then copies the first PATH's bytes to stdout.
  * The e2e test of reads that never enter read(2): each file's count must be 4 x its size. */
@@ -81,13 +82,22 @@ static long pass(int fd, int op, int pipefd[2], int out)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: uring_read PATH...\n");
+		fprintf(stderr, "usage: uring_read PATH... | uring_read --write BYTES\n");
 		return 2;
 	}
 	int err = io_uring_queue_init(8, &ring, 0);
 	if (err < 0) {
 		fprintf(stderr, "io_uring_queue_init: %s\n", strerror(-err));
 		return 1;
+	}
+	if (!strcmp(argv[1], "--write") && argc == 3) {
+		memset(buf, 'u', sizeof(buf));
+		for (long left = atol(argv[2]); left > 0;) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+			io_uring_prep_write(sqe, 1, buf, left < 4096 ? left : 4096, -1);
+			left -= complete("write");
+		}
+		return 0;
 	}
 	struct iovec fixed = {.iov_base = buf, .iov_len = CHUNK};
 	if ((err = io_uring_register_buffers(&ring, &fixed, 1)) < 0) {

@@ -63,6 +63,11 @@ TEST_CASE("the kernel's name of the opened file wins over the string the process
     auto summaries = tracker.on_exit(20, proc(7));
     REQUIRE(summaries.size() == 1);
     CHECK(summaries[0].path == "/home/u/.ssh/id_rsa");
+    // A walk cut short does not pass its first kept directory off as the root.
+    auto deep = open_record(7, "/a/b/c", "", 43);
+    deep.resolved_path = "/proc/d0/.ssh/id_rsa";
+    deep.truncated = true;
+    CHECK(tracker.on_open(30, proc(7), deep).path == "/[truncated]/proc/d0/.ssh/id_rsa");
 }
 
 TEST_CASE("open resolves the path; exit reports exact bytes and forgets the pair")
