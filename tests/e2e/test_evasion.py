@@ -435,7 +435,7 @@ def test_pipe_between_two_processes(monitor):
     assert_same_channel(monitor, writer.pid, reader.pid, "pipe", 5000)
 
 
-def test_fifo_across_setsid(monitor, tmp_path):
+def test_fifo_across_setsid_is_one_object(monitor, tmp_path):
     fifo = tmp_path / "drop"
     os.mkfifo(fifo)
     reader = subprocess.Popen(["setsid", "cat", str(fifo)], stdout=subprocess.DEVNULL,
