@@ -1,0 +1,22 @@
+// Tests userspace/commands/selection.cpp: the --events list.
+#include <doctest/doctest.h>
+
+#include <stdexcept>
+
+#include "commands/commands.hpp"
+
+using namespace exfilwatch::commands;
+
+TEST_CASE("--events names map to event.action names")
+{
+    using V = std::vector<std::string>;
+    CHECK(parse_event_selection("").empty());
+    CHECK(parse_event_selection("exec,file") == V{"exec", "file-open", "file-summary"});
+    CHECK(parse_event_selection("tls,,dns") == V{"tls-client-hello", "dns-answer"});
+    CHECK(parse_event_selection("all").size() == 10);
+}
+
+TEST_CASE("an unknown --events kind names itself")
+{
+    CHECK_THROWS_WITH_AS(parse_event_selection("exec,bogus"), doctest::Contains("'bogus'"), std::invalid_argument);
+}
