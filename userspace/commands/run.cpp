@@ -1,7 +1,6 @@
 // `exfilwatch run`: the live pipeline. Kernel -> decode -> enrich -> detect -> NDJSON, with the
 // lifecycle of DESIGN.md: load and attach, then scan /proc, then say monitor-started; on stop,
 // drain the ring buffer, flush summaries, print the final metrics and monitor-stopped.
-#include <dirent.h>
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -14,7 +13,6 @@
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
-#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -24,7 +22,7 @@
 #include "enrich/enricher.hpp"
 #include "enrich/file_tracker.hpp"
 #include "enrich/flow_table.hpp"
-#include "enrich/hosts.hpp"
+#include "enrich/proc_sources.hpp"
 #include "enrich/process_table.hpp"
 #include "enrich/socket_owners.hpp"
 #include "kernel/capabilities.hpp"
@@ -62,76 +60,6 @@ std::uint64_t clock_ns(clockid_t clock)
     timespec ts{};
     clock_gettime(clock, &ts);
     return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-std::string boot_id()
-{
-    std::ifstream in("/proc/sys/kernel/random/boot_id");
-    std::string id;
-    std::getline(in, id);
-    id.erase(std::remove(id.begin(), id.end(), '-'), id.end());
-    return id.substr(0, 8);
-}
-
-// The hosts file a process resolves names with: /etc/hosts under its root, so a container's own
-// file or one bind-mounted in its mount namespace. Read once per mount namespace and minute.
-class HostsFiles {
-public:
-    std::string operator()(std::uint32_t pid)
-    {
-        char link[64];
-        auto n = readlink(fmt::format("/proc/{}/ns/mnt", pid).c_str(), link, sizeof(link));
-        if (n <= 0) return {};
-        std::string ns(link, static_cast<std::size_t>(n));
-        auto now = clock_ns(CLOCK_MONOTONIC);
-        auto found = cache_.find(ns);
-        if (found != cache_.end() && now - found->second.read_at < refresh_ns) return found->second.text;
-        if (found == cache_.end() && cache_.size() >= max_namespaces) cache_.clear();  // namespaces come and go
-        auto& entry = cache_[ns];
-        std::ifstream in(fmt::format("/proc/{}/root/etc/hosts", pid), std::ios::binary);
-        entry.text.assign(enrich::hosts_file_max, '\0');
-        in.read(entry.text.data(), static_cast<std::streamsize>(entry.text.size()));
-        entry.text.resize(static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));
-        entry.read_at = now;
-        return entry.text;
-    }
-
-private:
-    static constexpr std::uint64_t refresh_ns = 60'000'000'000ULL;
-    static constexpr std::size_t max_namespaces = 4096;
-    struct Entry {
-        std::string text;
-        std::uint64_t read_at = 0;
-    };
-    std::unordered_map<std::string, Entry> cache_;
-};
-
-std::string fd_path(std::uint32_t pid, std::int32_t fd)
-{
-    char target[4096];
-    auto n = readlink(fmt::format("/proc/{}/fd/{}", pid, fd).c_str(), target, sizeof(target));
-    return n > 0 ? std::string(target, static_cast<std::size_t>(n)) : std::string();
-}
-
-// Every process already running, so a process older than the monitor keeps its command line
-// and ancestry. Processes that vanish mid-scan are skipped.
-std::size_t scan_proc(enrich::ProcessTable& table, std::uint32_t self, std::int64_t monotonic_to_wall)
-{
-    std::size_t found = 0;
-    DIR* dir = opendir("/proc");
-    if (!dir) return 0;
-    while (auto* entry = readdir(dir)) {
-        char* end = nullptr;
-        unsigned long pid = std::strtoul(entry->d_name, &end, 10);
-        if (!end || *end != '\0' || pid == 0 || pid == self) continue;
-        if (auto process = enrich::read_proc_process("/proc", static_cast<std::uint32_t>(pid))) {
-            process->start_time += monotonic_to_wall;  // /proc counts from boot, like CLOCK_MONOTONIC here
-            table.add_existing(std::move(*process));
-            ++found;
-        }
-    }
-    closedir(dir);
-    return found;
 }
 
 // Liveness: the loop proves it is alive by updating the file's modification time. The file is
@@ -206,16 +134,17 @@ int run(const RunOptions& options)
 
     const std::int64_t offset = static_cast<std::int64_t>(clock_ns(CLOCK_REALTIME)) -
                                 static_cast<std::int64_t>(clock_ns(CLOCK_MONOTONIC));
-    enrich::ProcessTable processes(boot_id(), enrich::ProcSource{
+    enrich::ProcessTable processes(enrich::read_boot_id("/proc"), enrich::ProcSource{
         [](std::uint32_t pid) { return enrich::read_proc_process("/proc", pid); },
         [](std::uint32_t pid) { return enrich::read_proc_container("/proc", pid); }});
     enrich::FileTracker files(enrich::FileCounterSource{
-        [&monitor](const enrich::FileKey& key, bool take) { return monitor->file_counters(key, take); }, fd_path});
-    HostsFiles hosts_files;
+        [&monitor](const enrich::FileKey& key, bool take) { return monitor->file_counters(key, take); },
+        [](std::uint32_t pid, std::int32_t fd) { return enrich::fd_path("/proc", pid, fd); }});
+    enrich::HostsFiles hosts_files;
     enrich::FlowTable flows(65536, [&hosts_files](std::uint32_t pid) { return hosts_files(pid); });
     enrich::SocketOwners sockets("/proc", self);
     enrich::Enricher enricher(processes, files, flows, offset, &sockets);
-    std::size_t scanned = scan_proc(processes, self, offset);
+    std::size_t scanned = enrich::scan_proc(processes, "/proc", self, offset);
     sockets.scan(clock_ns(CLOCK_REALTIME));  // owners of the sockets older than the monitor
     const auto capabilities = drop_to_run_capabilities(*monitor);
 
