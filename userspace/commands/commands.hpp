@@ -34,6 +34,8 @@ int rules_check(const std::string& file);
 int rules_dump();
 // Exit 0 when `file` was modified less than `max_age_s` seconds ago (a liveness probe).
 int health(const std::string& file, double max_age_s);
+// The heartbeat behind `health`: sets `path`'s modification time to now (creating it 0644).
+void touch_health_file(const std::string& path);
 
 // Parses a comma-separated --events list into event.action names; throws std::invalid_argument
 // naming the unknown entry.

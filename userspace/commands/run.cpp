@@ -11,7 +11,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -62,18 +61,6 @@ std::uint64_t clock_ns(clockid_t clock)
     return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-// Liveness: the loop proves it is alive by updating the file's modification time. The file is
-// never left writable by others (a forged heartbeat would hide a dead monitor).
-void touch(const std::string& path)
-{
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
-    if (fd < 0) return;
-    struct stat st {};
-    if (::fstat(fd, &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH))) ::fchmod(fd, st.st_mode & 0755);
-    ::futimens(fd, nullptr);
-    ::close(fd);
-}
-
 // What the run loop still needs once everything is attached: CAP_SYS_PTRACE names the executable
 // and open files (/proc/<pid>/exe, fd/) of other users' processes; CAP_BPF only where the kernel
 // refuses map reads without it. Everything else is given up for good.
@@ -94,22 +81,6 @@ std::vector<std::string> drop_to_run_capabilities(const kernel::Monitor& monitor
 }
 
 }  // namespace
-
-int health(const std::string& file, double max_age_s)
-{
-    struct stat st {};
-    if (::stat(file.c_str(), &st) != 0) {
-        fmt::print(stderr, "exfilwatch: health: {}: {}\n", file, std::strerror(errno));
-        return 1;
-    }
-    double age = static_cast<double>(clock_ns(CLOCK_REALTIME)) / 1e9 -
-                 (static_cast<double>(st.st_mtim.tv_sec) + static_cast<double>(st.st_mtim.tv_nsec) / 1e9);
-    if (age > max_age_s) {
-        fmt::print(stderr, "exfilwatch: health: {} is {:.0f} s old (max {:.0f} s)\n", file, age, max_age_s);
-        return 1;
-    }
-    return 0;
-}
 
 int run(const RunOptions& options)
 {
@@ -262,7 +233,7 @@ int run(const RunOptions& options)
         if (t >= next_tick) {
             tick(t);
             next_tick = t + 1'000'000'000ULL;
-            if (!options.health_file.empty()) touch(options.health_file);
+            if (!options.health_file.empty()) touch_health_file(options.health_file);
         }
         if (next_stats && t >= next_stats) {
             std::vector<std::pair<std::string, std::uint64_t>> counters;
