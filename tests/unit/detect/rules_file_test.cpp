@@ -1,0 +1,67 @@
+// Tests userspace/detect/rules_file.cpp: which rules files `run` trusts, and loading them.
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+
+#include "detect/rules_file.hpp"
+
+using namespace exfilwatch::detect;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+    fs::path path;
+    TempDir() : path(fs::temp_directory_path() / ("ew-rulesfile-" + std::to_string(getpid())))
+    {
+        fs::remove_all(path);
+        fs::create_directories(path);
+        ::chmod(path.c_str(), 0755);
+    }
+    ~TempDir() { fs::remove_all(path); }
+    fs::path write(const std::string& name, const std::string& text, mode_t mode = 0644)
+    {
+        auto file = path / name;
+        std::ofstream(file) << text;
+        ::chmod(file.c_str(), mode);
+        return file;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a rules file only its owner can change is read; one others can change is refused, saying why")
+{
+    TempDir dir;
+    auto good = dir.write("good.yaml", "version: 1\n");
+    CHECK(read_trusted_rules_file(good.string()) == "version: 1\n");
+    CHECK(read_rules_file(good.string()) == "version: 1\n");
+
+    auto open_to_all = dir.write("open.yaml", "version: 1\n", 0666);
+    CHECK_THROWS_WITH_AS(read_trusted_rules_file(open_to_all.string()), doctest::Contains("writable by everyone"),
+                         std::runtime_error);
+    CHECK(read_rules_file(open_to_all.string()) == "version: 1\n");  // `rules check` reads anything
+
+    CHECK_THROWS_WITH_AS(read_trusted_rules_file(dir.path.string()), doctest::Contains("not a regular file"),
+                         std::runtime_error);
+    CHECK_THROWS_AS(read_rules_file((dir.path / "missing.yaml").string()), std::runtime_error);
+
+    ::chmod(dir.path.c_str(), 0775);  // a directory its group can change: the file can be replaced
+    CHECK_THROWS_WITH_AS(read_trusted_rules_file(good.string()), doctest::Contains("writable by its group"),
+                         std::runtime_error);
+}
+
+TEST_CASE("no path loads the built-in rules; a bad file throws with its position")
+{
+    auto builtin = load_rules_file("", true);
+    CHECK(builtin.settings.alert_threshold > 0);
+    TempDir dir;
+    auto bad = dir.write("bad.yaml", "version: [\n");
+    CHECK_THROWS_WITH_AS(load_rules_file(bad.string(), false), doctest::Contains("bad.yaml:"), std::runtime_error);
+}
