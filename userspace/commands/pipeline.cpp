@@ -1,4 +1,4 @@
-// The back half shared by run and replay (see pipeline.hpp), and the replay and rules commands.
+// The back half shared by run and replay (see pipeline.hpp).
 #include "commands/pipeline.hpp"
 
 #include <unistd.h>
@@ -14,7 +14,6 @@
 #include "detect/rules_file.hpp"
 #include "output/ecs.hpp"
 #include "output/sink.hpp"
-#include "replay/reader.hpp"
 
 namespace exfilwatch::commands {
 
@@ -154,58 +153,6 @@ std::uint64_t Pipeline::alerts() const
 std::uint64_t Pipeline::dropped_lines() const
 {
     return state_->sink->dropped_lines();
-}
-
-int replay(const ReplayOptions& options)
-{
-    Pipeline pipeline(PipelineOptions{options.rules_file, options.events, options.min_score, options.output_file});
-    std::uint64_t errors = 0;
-    auto reader = replay::ReplayReader::open(options.input, [&errors](std::uint64_t line, std::string_view message) {
-        ++errors;
-        fmt::print(stderr, "exfilwatch: {}: line {}: {}\n", "replay", line, message);
-    });
-    Event event;
-    TimeNs last = 0;
-    while (reader->next(event)) {
-        last = std::visit([](const auto& e) { return e.time; }, event);
-        pipeline.on_event(event);
-        if (pipeline.output_broken()) break;
-    }
-    const auto& stats = reader->stats();
-    pipeline.metrics(last, {{"replay.lines", stats.lines},
-                            {"replay.events", stats.events},
-                            {"replay.ignored", stats.ignored},
-                            {"replay.errors", stats.errors}});
-    pipeline.flush(true);
-    if (!reader->io_error().empty()) {
-        fmt::print(stderr, "exfilwatch: reading {} failed: {}\n", options.input, reader->io_error());
-        return 1;
-    }
-    return 0;
-}
-
-int rules_check(const std::string& file)
-{
-    std::string text;
-    try {
-        text = detect::read_rules_file(file);
-    } catch (const std::exception& e) {
-        fmt::print(stderr, "exfilwatch: {}\n", e.what());
-        return 1;
-    }
-    auto result = detect::load_rules(text, file);
-    if (auto* error = std::get_if<detect::RulesError>(&result)) {
-        fmt::print(stderr, "{}\n", error->to_string());
-        return 1;
-    }
-    fmt::print("{}: ok\n", file);
-    return 0;
-}
-
-int rules_dump()
-{
-    fmt::print("{}", builtin_rules_yaml);
-    return 0;
 }
 
 }  // namespace exfilwatch::commands
