@@ -46,14 +46,14 @@ Pipeline::Pipeline(const PipelineOptions& options) : state_(std::make_unique<Sta
 
 Pipeline::~Pipeline() = default;
 
-void Pipeline::started(TimeNs time, const std::vector<HookReport>& hooks, std::size_t processes_scanned,
+void Pipeline::started(TimeNs time, const std::vector<HookStatus>& hooks, std::size_t processes_scanned,
                        const std::vector<std::string>& capabilities)
 {
     output::MonitorState state;
     state.time = time;
     state.action = output::StateAction::started;
     state.version = EXFILWATCH_VERSION;
-    for (const auto& hook : hooks) state.hooks.push_back(output::HookStatus{hook.name, hook.attached, hook.reason});
+    state.hooks = hooks;
     state.rules_source = state_->options.rules_file.empty() ? "built-in" : state_->options.rules_file;
     state.events = state_->options.events;
     state.mode = hooks.empty() ? "replay" : "run";

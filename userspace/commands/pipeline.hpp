@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "events.hpp"
+#include "hook_status.hpp"
 
 namespace exfilwatch::commands {
 
@@ -22,12 +23,6 @@ struct PipelineOptions {
     bool require_trusted_rules = false;
 };
 
-struct HookReport {
-    std::string name;
-    bool attached = false;
-    std::string reason;
-};
-
 class Pipeline {
 public:
     // Loads the rules (throws std::runtime_error with file:line:column on a bad file) and opens
@@ -35,7 +30,7 @@ public:
     explicit Pipeline(const PipelineOptions& options);
     ~Pipeline();
 
-    void started(TimeNs time, const std::vector<HookReport>& hooks, std::size_t processes_scanned,
+    void started(TimeNs time, const std::vector<HookStatus>& hooks, std::size_t processes_scanned,
                  const std::vector<std::string>& capabilities = {});
     // Re-reads the rules file (SIGHUP). On success the new rules apply from the next event and a
     // rules-reloaded record says so; on error the current rules stay and the error comes back.

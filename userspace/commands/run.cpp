@@ -120,9 +120,7 @@ int run(const RunOptions& options)
     const auto capabilities = drop_to_run_capabilities(*monitor);
 
     auto now = [] { return clock_ns(CLOCK_REALTIME); };
-    std::vector<HookReport> hooks;
-    for (const auto& hook : monitor->hooks()) hooks.push_back(HookReport{hook.name, hook.attached, hook.reason});
-    pipeline.started(now(), hooks, scanned, capabilities);
+    pipeline.started(now(), monitor->hooks(), scanned, capabilities);
 
     std::uint64_t decode_errors = 0;
     // Userspace lag: how old a record is (since the kernel wrote it) when it is decoded; the

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "enrich/file_tracker.hpp"
+#include "hook_status.hpp"
 #include "records.h"
 
 struct exfilwatch_bpf;
@@ -17,12 +18,6 @@ struct bpf_link;
 struct ring_buffer;
 
 namespace exfilwatch::kernel {
-
-struct HookStatus {
-    std::string name;
-    bool attached = false;
-    std::string reason;  // why it is degraded
-};
 
 struct MonitorOptions {
     bool verbose = false;

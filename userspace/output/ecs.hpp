@@ -9,15 +9,10 @@
 #include <vector>
 
 #include "events.hpp"
+#include "hook_status.hpp"
 #include "output/json.hpp"
 
 namespace exfilwatch::output {
-
-struct HookStatus {
-    std::string name;
-    bool attached = false;
-    std::string reason;  // why it is degraded (empty when attached)
-};
 
 enum class StateAction : std::uint8_t { started, stopped, rules_reloaded };
 
