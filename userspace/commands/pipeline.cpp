@@ -102,15 +102,9 @@ void Pipeline::on_event(const Event& event)
     }
 }
 
-void Pipeline::metrics(TimeNs time, std::vector<std::pair<std::string, std::uint64_t>> counters)
+void Pipeline::metrics(TimeNs time, util::Counters counters)
 {
-    auto engine = state_->engine->stats();
-    counters.emplace_back("detect.events", engine.events);
-    counters.emplace_back("detect.alerts", engine.alerts);
-    counters.emplace_back("detect.processes", engine.processes);
-    counters.emplace_back("detect.flows", engine.flows);
-    counters.emplace_back("detect.evicted_processes", engine.evicted_processes);
-    counters.emplace_back("detect.evicted_flows", engine.evicted_flows);
+    state_->engine->stats().report(counters);
     counters.emplace_back("output.alerts", state_->alerts);
     counters.emplace_back("output.alerts_below_min_score", state_->suppressed_alerts);
     counters.emplace_back("output.telemetry", state_->telemetry);

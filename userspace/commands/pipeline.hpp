@@ -10,6 +10,7 @@
 
 #include "events.hpp"
 #include "hook_status.hpp"
+#include "util/counters.hpp"
 
 namespace exfilwatch::commands {
 
@@ -36,7 +37,7 @@ public:
     // rules-reloaded record says so; on error the current rules stay and the error comes back.
     bool reload_rules(TimeNs time, std::string& error);
     void on_event(const Event& event);
-    void metrics(TimeNs time, std::vector<std::pair<std::string, std::uint64_t>> counters);
+    void metrics(TimeNs time, util::Counters counters);
     void stopped(TimeNs time, const std::string& reason);
     void flush(bool final);
     bool output_broken() const;

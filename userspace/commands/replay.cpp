@@ -22,11 +22,9 @@ int replay(const ReplayOptions& options)
         pipeline.on_event(event);
         if (pipeline.output_broken()) break;
     }
-    const auto& stats = reader->stats();
-    pipeline.metrics(last, {{"replay.lines", stats.lines},
-                            {"replay.events", stats.events},
-                            {"replay.ignored", stats.ignored},
-                            {"replay.errors", stats.errors}});
+    util::Counters counters;
+    reader->stats().report(counters);
+    pipeline.metrics(last, std::move(counters));
     pipeline.flush(true);
     if (!reader->io_error().empty()) {
         fmt::print(stderr, "exfilwatch: reading {} failed: {}\n", options.input, reader->io_error());

@@ -127,7 +127,7 @@ int run(const RunOptions& options)
     // maximum is reported per metric record, then starts over.
     std::uint64_t records_read = 0;
     std::uint64_t lag_max_ns = 0;
-    auto collect_metrics = [&](std::vector<std::pair<std::string, std::uint64_t>>& counters) {
+    auto collect_metrics = [&](util::Counters& counters) {
         counters.emplace_back("decode.errors", decode_errors);
         counters.emplace_back("ringbuf.records_read", records_read);
         counters.emplace_back("ringbuf.lag_max_us", lag_max_ns / 1000);
@@ -142,26 +142,10 @@ int run(const RunOptions& options)
         auto stats = monitor->counters();
         for (std::size_t i = 0; i < stats.size() && i < std::size(stat_names); ++i)
             counters.emplace_back(fmt::format("kernel.records.{}", stat_names[i]), stats[i]);
-        auto p = processes.stats();
-        counters.emplace_back("processes.live", p.live);
-        counters.emplace_back("processes.exited", p.exited);
-        counters.emplace_back("processes.evicted", p.evicted);
-        counters.emplace_back("processes.unknown_lookups", p.unknown_lookups);
-        auto f = files.stats();
-        counters.emplace_back("files.tracked_pairs", f.tracked_pairs);
-        counters.emplace_back("files.evicted_pairs", f.evicted_pairs);
-        auto fl = flows.stats();
-        counters.emplace_back("flows.live", fl.live);
-        counters.emplace_back("flows.evicted", fl.evicted);
-        counters.emplace_back("flows.tls_parsed", fl.tls_parsed);
-        counters.emplace_back("flows.http_parsed", fl.http_parsed);
-        counters.emplace_back("flows.dns_parsed", fl.dns_parsed);
-        counters.emplace_back("flows.parse_errors", fl.parse_errors);
-        counters.emplace_back("dns.cache_size", fl.dns_cache);
-        auto so = sockets.stats();
-        counters.emplace_back("sockets.owner_scans", so.scans);
-        counters.emplace_back("sockets.owners_found", so.found);
-        counters.emplace_back("sockets.owners_not_found", so.not_found);
+        processes.stats().report(counters);
+        files.stats().report(counters);
+        flows.stats().report(counters);
+        sockets.stats().report(counters);
     };
 
     kernel::RecordBatch batch;
@@ -234,7 +218,7 @@ int run(const RunOptions& options)
             if (!options.health_file.empty()) touch_health_file(options.health_file);
         }
         if (next_stats && t >= next_stats) {
-            std::vector<std::pair<std::string, std::uint64_t>> counters;
+            util::Counters counters;
             collect_metrics(counters);
             pipeline.metrics(t, counters);
             next_stats = t + stats_every;
@@ -247,7 +231,7 @@ int run(const RunOptions& options)
     process_batch();
     tick(now());
 
-    std::vector<std::pair<std::string, std::uint64_t>> counters;
+    util::Counters counters;
     collect_metrics(counters);
     pipeline.metrics(now(), counters);
     pipeline.stopped(now(), stop_reason);

@@ -15,6 +15,7 @@
 #include "detect/lineage.hpp"
 #include "detect/rules.hpp"
 #include "events.hpp"
+#include "util/counters.hpp"
 
 namespace exfilwatch::detect {
 
@@ -34,6 +35,17 @@ struct EngineStats {
     std::uint64_t evicted_staged_files = 0;
     std::uint64_t evicted_destinations = 0;
     std::uint64_t dropped_reads = 0;
+
+    // As metric counters (the ones a metric record has always carried).
+    void report(util::Counters& out) const
+    {
+        out.emplace_back("detect.events", events);
+        out.emplace_back("detect.alerts", alerts);
+        out.emplace_back("detect.processes", processes);
+        out.emplace_back("detect.flows", flows);
+        out.emplace_back("detect.evicted_processes", evicted_processes);
+        out.emplace_back("detect.evicted_flows", evicted_flows);
+    }
 };
 
 // The score of one pair with everything that went into it (what an alert reports).

@@ -129,4 +129,10 @@ FileTrackerStats FileTracker::stats() const
     return FileTrackerStats{pairs_.size(), evicted_, path_by_inode_.size()};
 }
 
+void FileTrackerStats::report(util::Counters& out) const
+{
+    out.emplace_back("files.tracked_pairs", tracked_pairs);
+    out.emplace_back("files.evicted_pairs", evicted_pairs);
+}
+
 }  // namespace exfilwatch::enrich

@@ -14,6 +14,7 @@
 
 #include "decode/decoder.hpp"
 #include "events.hpp"
+#include "util/counters.hpp"
 
 namespace exfilwatch::enrich {
 
@@ -42,6 +43,7 @@ struct FileTrackerStats {
     std::uint64_t tracked_pairs = 0;
     std::uint64_t evicted_pairs = 0;  // counters the kernel LRU dropped before harvest
     std::uint64_t path_cache = 0;
+    void report(util::Counters& out) const;  // as metric counters
 };
 
 class FileTracker {

@@ -253,4 +253,12 @@ std::optional<ProcessRef> read_proc_process(std::string_view proc_root, std::uin
     return ref;
 }
 
+void ProcessTableStats::report(util::Counters& out) const
+{
+    out.emplace_back("processes.live", live);
+    out.emplace_back("processes.exited", exited);
+    out.emplace_back("processes.evicted", evicted);
+    out.emplace_back("processes.unknown_lookups", unknown_lookups);
+}
+
 }  // namespace exfilwatch::enrich

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "events.hpp"
+#include "util/counters.hpp"
 
 namespace exfilwatch::enrich {
 
@@ -31,6 +32,7 @@ struct ProcessTableStats {
     std::uint64_t exited = 0;
     std::uint64_t evicted = 0;       // exited entries dropped past the cap
     std::uint64_t unknown_lookups = 0;  // events of processes never seen (read from /proc)
+    void report(util::Counters& out) const;  // as metric counters
 };
 
 class ProcessTable {

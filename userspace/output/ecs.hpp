@@ -11,6 +11,7 @@
 #include "events.hpp"
 #include "hook_status.hpp"
 #include "output/json.hpp"
+#include "util/counters.hpp"
 
 namespace exfilwatch::output {
 
@@ -34,7 +35,7 @@ struct MonitorState {
 // and must be unique within one record.
 struct Metrics {
     TimeNs time = 0;
-    std::vector<std::pair<std::string, std::uint64_t>> counters;
+    util::Counters counters;
 };
 
 // Remembers the redacted, serialized argv (`"args":[...],"args_count":N,"command_line":"..."`) of

@@ -497,4 +497,12 @@ bool ReplayReader::next(Event& out)
     return false;
 }
 
+void ReplayStats::report(util::Counters& out) const
+{
+    out.emplace_back("replay.lines", lines);
+    out.emplace_back("replay.events", events);
+    out.emplace_back("replay.ignored", ignored);
+    out.emplace_back("replay.errors", errors);
+}
+
 }  // namespace exfilwatch::replay

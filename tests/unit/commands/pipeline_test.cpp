@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands/pipeline.hpp"
+#include "replay/reader.hpp"
 
 using namespace exfilwatch;
 using namespace exfilwatch::commands;
@@ -52,4 +53,26 @@ TEST_CASE("monitor-started lists the hooks as kernel/ reported them, attached an
     CHECK(started["exfilwatch"]["hooks"]["degraded"][0]["reason"] == "no cgroup v2 mount");
     CHECK(started["exfilwatch"]["processes_scanned"] == 42);
     CHECK(records[1]["event"]["action"] == "monitor-stopped");
+}
+
+TEST_CASE("a metric record carries the counters each stage named, then the pipeline's own")
+{
+    fs::path out = fs::temp_directory_path() / ("ew-pipeline-m-" + std::to_string(getpid()) + ".ndjson");
+    {
+        Pipeline pipeline(PipelineOptions{"", "", -1, out.string()});
+        util::Counters counters;
+        replay::ReplayStats{7, 5, 1, 1}.report(counters);
+        pipeline.metrics(3'000'000'000, counters);
+        pipeline.flush(true);
+    }
+    auto records = read_records(out);
+    fs::remove(out);
+    REQUIRE(records.size() == 1);
+    std::string text = records[0].dump();
+    for (const char* name : {"replay.lines", "replay.errors", "detect.events", "detect.evicted_flows", "output.alerts",
+                             "output.dropped_lines", "rules.reloads"}) {
+        CAPTURE(name);
+        CHECK(text.find(std::string("\"") + name + "\"") != std::string::npos);
+    }
+    CHECK(text.find("\"replay.lines\":7") != std::string::npos);
 }
