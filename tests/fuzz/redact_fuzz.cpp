@@ -1,6 +1,6 @@
-// libFuzzer target for detect/redact: any argv never crashes, and a secret planted in a position
+// libFuzzer target for redact/: any argv never crashes, and a secret planted in a position
 // that must be redacted (password flag, header, URL credentials, webhook token) never survives.
-#include "detect/redact.hpp"
+#include "redact/redact.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -25,7 +25,7 @@ std::string secret_from(const std::uint8_t* data, std::size_t size)
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
 {
-    using namespace exfilwatch::detect;
+    using namespace exfilwatch::redact;
     // 1. Arbitrary argv split on NUL: must not crash, output count equals input count.
     std::vector<std::string> argv;
     std::string cur;

@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "detect/redact.hpp"
+#include "redact/redact.hpp"
 
 namespace exfilwatch::detect {
 namespace {

@@ -8,7 +8,7 @@
 #include <functional>
 #include <unordered_map>
 
-#include "detect/redact.hpp"
+#include "redact/redact.hpp"
 
 namespace exfilwatch::output {
 namespace {
@@ -70,7 +70,7 @@ void event_header(JsonWriter& json, TimeNs time, std::string_view kind, std::str
 // can add fields such as exit_code.
 void args_members(JsonWriter& json, const std::vector<std::string>& raw_args)
 {
-    const auto args = detect::redact_args(raw_args);
+    const auto args = redact::redact_args(raw_args);
     string_array(json, "args", args);
     json.field("args_count", static_cast<std::uint64_t>(raw_args.size()));
     json.field("command_line", join_command_line(args));
@@ -515,7 +515,7 @@ void write_alert(JsonWriter& json, const Alert& a, ArgsCache* cache)
         json.field("entity_id", p.entity_id);
         json.field("name", p.name);
         optional_field(json, "executable", p.executable);
-        json.field("command_line", detect::redacted_command_line(p.args, 4096));
+        json.field("command_line", redact::redacted_command_line(p.args, 4096));
         json.object("parent");
         json.field("pid", p.ppid);
         json.end_object();

@@ -1,12 +1,12 @@
-// detect: secret redaction for argv and free text (see redact.hpp). Hand-written scanners, no
+// redact: secret redaction for argv and free text (see redact.hpp). Hand-written scanners, no
 // std::regex: linear time and no deep recursion on hostile input.
-#include "detect/redact.hpp"
+#include "redact/redact.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cctype>
 
-namespace exfilwatch::detect {
+namespace exfilwatch::redact {
 namespace {
 
 constexpr std::string_view marker = redacted_marker;
@@ -558,4 +558,4 @@ std::string redacted_command_line(const std::vector<std::string>& argv, std::siz
     return line;
 }
 
-}  // namespace exfilwatch::detect
+}  // namespace exfilwatch::redact

@@ -1,9 +1,9 @@
-// Tests detect/redact.cpp: secrets in argv and text are replaced, what identifies the action stays.
+// Tests redact/redact.cpp: secrets in argv and text are replaced, what identifies the action stays.
 #include <doctest/doctest.h>
 
-#include "detect/redact.hpp"
+#include "redact/redact.hpp"
 
-using namespace exfilwatch::detect;
+using namespace exfilwatch::redact;
 
 namespace {
 
