@@ -5,21 +5,23 @@
 #include <fmt/format.h>
 
 #include "commands/commands.hpp"
+#include "output/actions.hpp"
 
 namespace exfilwatch::commands {
 
 std::vector<std::string> parse_event_selection(const std::string& list)
 {
-    static const std::pair<const char*, std::vector<std::string>> kinds[] = {
-        {"exec", {"exec"}},
-        {"fork", {"fork"}},
-        {"exit", {"exit"}},
-        {"file", {"file-open", "file-summary"}},
-        {"connect", {"connect"}},
-        {"tls", {"tls-client-hello"}},
-        {"dns", {"dns-answer"}},
-        {"http", {"http-request"}},
-        {"flow", {"flow-summary"}},
+    namespace a = output::actions;
+    static const std::pair<const char*, std::vector<std::string_view>> kinds[] = {
+        {"exec", {a::exec}},
+        {"fork", {a::fork}},
+        {"exit", {a::exit}},
+        {"file", {a::file_open, a::file_summary}},
+        {"connect", {a::connect}},
+        {"tls", {a::tls_client_hello}},
+        {"dns", {a::dns_answer}},
+        {"http", {a::http_request}},
+        {"flow", {a::flow_summary}},
     };
     std::vector<std::string> actions;
     std::stringstream in(list);

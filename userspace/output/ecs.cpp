@@ -8,6 +8,7 @@
 #include <functional>
 #include <unordered_map>
 
+#include "output/actions.hpp"
 #include "redact/redact.hpp"
 
 namespace exfilwatch::output {
@@ -199,7 +200,7 @@ struct EventWriter {
 
     void operator()(const ExecEvent& e)
     {
-        common_start(e.time, "exec", {"process"}, {"start"});
+        common_start(e.time, actions::exec, {"process"}, {"start"});
         begin_process(json, e.process, cache);
         finish_process(e.process);
         begin_extension(json, e.process);
@@ -209,7 +210,7 @@ struct EventWriter {
 
     void operator()(const ForkEvent& e)
     {
-        common_start(e.time, "fork", {"process"}, {"start"});
+        common_start(e.time, actions::fork, {"process"}, {"start"});
         begin_process(json, e.process, cache);
         finish_process(e.process);
         begin_extension(json, e.process);
@@ -219,7 +220,7 @@ struct EventWriter {
 
     void operator()(const ExitEvent& e)
     {
-        common_start(e.time, "exit", {"process"}, {"end"});
+        common_start(e.time, actions::exit, {"process"}, {"end"});
         begin_process(json, e.process, cache);
         json.field("exit_code", e.exit_code);
         timestamp_field(json, "end", e.time);
@@ -231,7 +232,7 @@ struct EventWriter {
 
     void operator()(const FileOpenEvent& e)
     {
-        common_start(e.time, "file-open", {"file"}, {"access"}, e.error ? "failure" : "success");
+        common_start(e.time, actions::file_open, {"file"}, {"access"}, e.error ? "failure" : "success");
         begin_process(json, e.process, cache);
         finish_process(e.process);
         file_object(json, e.path, e.inode, e.device);
@@ -252,7 +253,7 @@ struct EventWriter {
 
     void operator()(const FileSummaryEvent& e)
     {
-        common_start(e.time, "file-summary", {"file"}, {"access"});
+        common_start(e.time, actions::file_summary, {"file"}, {"access"});
         begin_process(json, e.process, cache);
         finish_process(e.process);
         file_object(json, e.path, e.inode, e.device);
@@ -268,7 +269,7 @@ struct EventWriter {
 
     void operator()(const ConnectEvent& e)
     {
-        common_start(e.time, "connect", {"network"}, {"connection", "start"});
+        common_start(e.time, actions::connect, {"network"}, {"connection", "start"});
         begin_process(json, e.process, cache);
         finish_process(e.process);
         json.object("source");
@@ -290,7 +291,7 @@ struct EventWriter {
 
     void operator()(const TlsClientHelloEvent& e)
     {
-        common_start(e.time, "tls-client-hello", {"network"}, {"protocol"});
+        common_start(e.time, actions::tls_client_hello, {"network"}, {"protocol"});
         begin_process(json, e.process, cache);
         finish_process(e.process);
         json.object("destination");
@@ -319,7 +320,7 @@ struct EventWriter {
 
     void operator()(const DnsAnswerEvent& e)
     {
-        common_start(e.time, "dns-answer", {"network"}, {"protocol", "info"});
+        common_start(e.time, actions::dns_answer, {"network"}, {"protocol", "info"});
         begin_process(json, e.process, cache);
         finish_process(e.process);
         network(json, {}, {}, "dns");
@@ -357,7 +358,7 @@ struct EventWriter {
 
     void operator()(const HttpRequestEvent& e)
     {
-        common_start(e.time, "http-request", {"network", "web"}, {"protocol", "access"});
+        common_start(e.time, actions::http_request, {"network", "web"}, {"protocol", "access"});
         begin_process(json, e.process, cache);
         finish_process(e.process);
         json.object("destination");
@@ -389,7 +390,7 @@ struct EventWriter {
 
     void operator()(const FlowSummaryEvent& e)
     {
-        common_start(e.time, "flow-summary", {"network"}, {"connection", e.final ? "end" : "info"});
+        common_start(e.time, actions::flow_summary, {"network"}, {"connection", e.final ? "end" : "info"});
         begin_process(json, e.process, cache);
         finish_process(e.process);
         json.object("source");
@@ -434,11 +435,7 @@ std::string line_of(const Record& record, void (*write)(JsonWriter&, const Recor
 
 std::string_view event_action(const Event& event)
 {
-    static constexpr std::string_view actions[] = {"exec",    "fork",             "exit",       "file-open",
-                                                   "file-summary", "connect",     "tls-client-hello",
-                                                   "dns-answer",   "http-request", "flow-summary"};
-    static_assert(std::size(actions) == std::variant_size_v<Event>);
-    return actions[event.index()];
+    return actions::by_event_index[event.index()];
 }
 
 void write_event(JsonWriter& json, const Event& event, ArgsCache* cache) { std::visit(EventWriter{json, cache}, event); }
