@@ -18,14 +18,6 @@ bool is_interpreter(std::string_view name)
     return false;
 }
 
-std::string lower(std::string_view s)
-{
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
-    return out;
-}
-
 // First argument after the program (and after an interpreter's script, when there is one).
 std::size_t first_arg(const ProcessRef& p)
 {
@@ -130,10 +122,10 @@ bool inline_hit(const InlineCodeRule& rule, const std::vector<std::string>& args
 {
     for (const auto& hit : find_flags(args, from, rule.flags)) {
         if (!hit.has_value) continue;
-        auto code = lower(hit.value);
+        auto code = util::to_lower(hit.value);
         for (const auto& pattern : rule.patterns) {
             if (std::all_of(pattern.begin(), pattern.end(),
-                            [&](const std::string& s) { return code.find(lower(s)) != std::string::npos; })) {
+                            [&](const std::string& s) { return code.find(util::to_lower(s)) != std::string::npos; })) {
                 std::string joined;
                 for (const auto& s : pattern) joined += (joined.empty() ? "" : " + ") + s;
                 evidence = fmt::format("{} code with {}", hit.flag, joined);
@@ -156,12 +148,6 @@ bool has_signature(const UploadTool& tool, const std::vector<std::string>& args)
 }
 
 }  // namespace
-
-std::string base_name(std::string_view path)
-{
-    auto slash = path.rfind('/');
-    return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
-}
 
 std::vector<std::string> process_names(const ProcessRef& p)
 {

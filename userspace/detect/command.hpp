@@ -9,6 +9,7 @@
 
 #include "detect/rules.hpp"
 #include "events.hpp"
+#include "util/text.hpp"
 
 namespace exfilwatch::detect {
 
@@ -32,6 +33,6 @@ bool any_name_matches(const std::vector<std::string>& globs, const ProcessRef& p
 // `~/.ssh/id_rsa`).
 bool names_file(const ProcessRef& process, std::string_view path);
 
-std::string base_name(std::string_view path);
+using util::base_name;
 
 }  // namespace exfilwatch::detect

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "util/text.hpp"
+
 namespace exfilwatch::detect {
 namespace {
 
@@ -234,7 +236,7 @@ std::string normalize_domain(std::string_view host)
         host = host.substr(0, host.find(':'));
     }
     out.reserve(host.size());
-    for (char c : host) out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    for (char c : host) out.push_back(util::ascii_lower(c));
     while (!out.empty() && out.back() == '.') out.pop_back();
     return out;
 }

@@ -89,7 +89,4 @@ std::optional<ProcessRef> read_proc_process(std::string_view proc_root, std::uin
 std::optional<std::pair<std::string, std::string>> read_proc_container(std::string_view proc_root,
                                                                        std::uint32_t pid);
 
-// The basename of a path.
-std::string base_name(std::string_view path);
-
 }  // namespace exfilwatch::enrich

@@ -6,22 +6,14 @@
 #include <array>
 #include <cctype>
 
+#include "util/text.hpp"
+
 namespace exfilwatch::redact {
 namespace {
 
 constexpr std::string_view marker = redacted_marker;
 
-char lower(char c)
-{
-    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-}
-
-std::string to_lower(std::string_view s)
-{
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), lower);
-    return out;
-}
+using util::to_lower;
 
 // text[i..] starts with `lower_word` (ASCII, lower case), ignoring case; no allocation (this runs
 // at every word start of every argument).
@@ -29,7 +21,7 @@ bool starts_with_nocase(std::string_view text, std::size_t i, std::string_view l
 {
     if (text.size() - i < lower_word.size()) return false;
     for (std::size_t k = 0; k < lower_word.size(); ++k)
-        if (lower(text[i + k]) != lower_word[k]) return false;
+        if (util::ascii_lower(text[i + k]) != lower_word[k]) return false;
     return true;
 }
 
@@ -447,12 +439,6 @@ std::string redact_tokens(std::string_view text)
     return out;
 }
 
-std::string base_name(std::string_view path)
-{
-    auto slash = path.rfind('/');
-    return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
-}
-
 bool one_of(std::string_view s, std::initializer_list<std::string_view> list)
 {
     return std::find(list.begin(), list.end(), s) != list.end();
@@ -555,7 +541,7 @@ std::vector<std::string> redact_args(const std::vector<std::string>& argv)
 {
     std::vector<std::string> out;
     out.reserve(argv.size());
-    std::string tool = argv.empty() ? std::string() : base_name(argv[0]);
+    std::string tool = argv.empty() ? std::string() : util::base_name(argv[0]);
     bool mysql_like = one_of(tool, {"mysql", "mysqldump", "mariadb", "mysqladmin", "mysqlimport", "mysqlshow",
                                     "mysqlcheck", "mariadb-dump"});
     bool login_like = false;  // docker login -p PW, sshpass -p PW
