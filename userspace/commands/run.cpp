@@ -26,6 +26,7 @@
 #include "enrich/socket_owners.hpp"
 #include "kernel/capabilities.hpp"
 #include "kernel/monitor.hpp"
+#include "util/files.hpp"
 
 namespace exfilwatch::commands {
 namespace {
@@ -95,7 +96,8 @@ int run(const RunOptions& options)
     // Opens that are counted but not reported: shared libraries, locale and font data, and
     // pseudo-files. Reads of these never make a file sensitive.
     kernel_options.ignore_prefixes = {"/usr/lib/", "/lib/", "/lib64/", "/usr/lib64/", "/usr/share/",
-                                      "/usr/local/lib/", "/etc/ld.so.", "/proc/", "/sys/", "/dev/"};
+                                      "/usr/local/lib/", "/etc/ld.so."};
+    for (auto prefix : util::pseudo_file_prefixes) kernel_options.ignore_prefixes.emplace_back(prefix);
     kernel::StartError error;
     auto monitor = kernel::Monitor::start(kernel_options, error);
     if (!monitor) {

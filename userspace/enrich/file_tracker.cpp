@@ -3,6 +3,8 @@
 
 #include <sys/sysmacros.h>
 
+#include "util/files.hpp"
+
 namespace exfilwatch::enrich {
 
 std::uint64_t user_device(std::uint64_t kernel_dev)
@@ -47,7 +49,7 @@ FileOpenEvent FileTracker::on_open(TimeNs time, const ProcessRef& process, const
         FileKey key{process.pid, open.inode, open.device};
         auto& pair = pair_for(key);
         pair.path = event.path;
-        pair.opened_for_write = pair.opened_for_write || (open.flags & 3) != 0 || (open.flags & 01100) != 0;
+        pair.opened_for_write = pair.opened_for_write || util::opens_for_write(open.flags);
         remember_path(open.device, open.inode, event.path);
         if (pairs_.size() > max_pairs_ && by_age_.front() != key) {
             pairs_.erase(by_age_.front());  // the pair tracked the longest
