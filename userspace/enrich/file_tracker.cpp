@@ -20,7 +20,7 @@ FileTracker::FileTracker(FileCounterSource source, std::size_t max_pairs)
 void FileTracker::remember_path(std::uint64_t device, std::uint64_t inode, const std::string& path)
 {
     if (path_by_inode_.size() >= max_pairs_) path_by_inode_.clear();  // a cache: cheap to rebuild
-    path_by_inode_[inode * 31 + device] = path;
+    path_by_inode_[FileId{device, inode}] = path;
 }
 
 FileTracker::Pair& FileTracker::pair_for(const FileKey& key)
@@ -65,7 +65,7 @@ void FileTracker::on_first_read(const ProcessRef& process, const decode::FileFir
     FileKey key{process.pid, read.inode, read.device};
     auto& pair = pair_for(key);
     if (!pair.path.empty()) return;
-    auto cached = path_by_inode_.find(read.inode * 31 + read.device);
+    auto cached = path_by_inode_.find(FileId{read.device, read.inode});
     if (cached != path_by_inode_.end()) {
         pair.path = cached->second;
     } else if (source_.fd_path) {
