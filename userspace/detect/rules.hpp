@@ -97,6 +97,8 @@ struct SignalWeights {
     int unknown_destination = 0;
 };
 
+// The defaults for a rules file that leaves a setting out: the built-in rules' values
+// (rules/default.yaml; tests/unit/detect/rules_file_test.cpp holds them equal).
 struct Settings {
     int alert_threshold = 60;
     int realert_step = 10;
@@ -107,8 +109,8 @@ struct Settings {
     std::size_t max_staging_files = 16384;
     std::size_t max_destinations = 65536;
     std::size_t max_reads_per_process = 64;
-    std::uint64_t tls_overhead_bytes = 1024;
-    std::uint64_t http_overhead_bytes = 256;
+    std::uint64_t tls_overhead_bytes = 512;
+    std::uint64_t http_overhead_bytes = 128;
     std::uint64_t min_upload_bytes = 1024;
     double upload_ratio = 1.5;
     double download_ratio = 4.0;

@@ -65,3 +65,27 @@ TEST_CASE("no path loads the built-in rules; a bad file throws with its position
     auto bad = dir.write("bad.yaml", "version: [\n");
     CHECK_THROWS_WITH_AS(load_rules_file(bad.string(), false), doctest::Contains("bad.yaml:"), std::runtime_error);
 }
+
+TEST_CASE("the built-in rules and the defaults of a file that leaves settings out are the same numbers")
+{
+    // One source of defaults: rules.hpp said 1024/256 overhead bytes while the built-in rules said 512/128.
+    const Settings defaults;
+    const auto builtin = load_rules_file("", false).settings;
+    CHECK(builtin.alert_threshold == defaults.alert_threshold);
+    CHECK(builtin.realert_step == defaults.realert_step);
+    CHECK(builtin.window_ns == defaults.window_ns);
+    CHECK(builtin.max_processes == defaults.max_processes);
+    CHECK(builtin.max_pairs == defaults.max_pairs);
+    CHECK(builtin.max_flows == defaults.max_flows);
+    CHECK(builtin.max_staging_files == defaults.max_staging_files);
+    CHECK(builtin.max_destinations == defaults.max_destinations);
+    CHECK(builtin.max_reads_per_process == defaults.max_reads_per_process);
+    CHECK(builtin.tls_overhead_bytes == defaults.tls_overhead_bytes);
+    CHECK(builtin.http_overhead_bytes == defaults.http_overhead_bytes);
+    CHECK(builtin.min_upload_bytes == defaults.min_upload_bytes);
+    CHECK(builtin.upload_ratio == defaults.upload_ratio);
+    CHECK(builtin.download_ratio == defaults.download_ratio);
+    CHECK(builtin.min_download_bytes == defaults.min_download_bytes);
+    CHECK(builtin.bulk_upload_bytes == defaults.bulk_upload_bytes);
+    CHECK(builtin.require_data == defaults.require_data);
+}
