@@ -13,6 +13,9 @@
 
 namespace {
 
+// An unknown --events kind is a usage error, found while parsing (exit 2), not once running.
+const CLI::Validator event_kinds(exfilwatch::commands::check_event_selection, "KIND[,KIND...]", "event kinds");
+
 // `exfilwatch [run] [flags]`: run is the default subcommand.
 std::vector<std::string> with_default_subcommand(int argc, char** argv)
 {
@@ -43,7 +46,8 @@ int main(int argc, char** argv)
     run_cmd->add_option("--rules", run_options.rules_file, "rules file (YAML) instead of the built-in rules")
         ->check(CLI::ExistingFile);
     run_cmd->add_option("--events", run_options.events,
-                        "also emit telemetry: comma-separated exec,fork,exit,file,connect,tls,dns,http,flow or all");
+                        "also emit telemetry: comma-separated exec,fork,exit,file,connect,tls,dns,http,flow or all")
+        ->check(event_kinds);
     run_cmd->add_option("--min-score", run_options.min_score,
                         "emit alerts at or above this risk score (default: the rules' alert threshold)")
         ->check(CLI::Range(0, 100));
@@ -78,7 +82,8 @@ int main(int argc, char** argv)
         ->check(CLI::ExistingFile);
     replay_cmd->add_option("--min-score", replay_options.min_score, "emit alerts at or above this risk score")
         ->check(CLI::Range(0, 100));
-    replay_cmd->add_option("--events", replay_options.events, "also re-emit the telemetry read (same list as run)");
+    replay_cmd->add_option("--events", replay_options.events, "also re-emit the telemetry read (same list as run)")
+        ->check(event_kinds);
     replay_cmd->add_option("--output", replay_options.output_file, "write NDJSON to this file instead of stdout");
 
     std::string check_file;

@@ -40,5 +40,7 @@ void touch_health_file(const std::string& path);
 // Parses a comma-separated --events list into event.action names; throws std::invalid_argument
 // naming the unknown entry.
 std::vector<std::string> parse_event_selection(const std::string& list);
+// The same check as a flag validator: "" when `list` parses, else the message (a usage error).
+std::string check_event_selection(const std::string& list);
 
 }  // namespace exfilwatch::commands

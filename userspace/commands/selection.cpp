@@ -41,4 +41,16 @@ std::vector<std::string> parse_event_selection(const std::string& list)
     return actions;
 }
 
+std::string check_event_selection(const std::string& list)
+{
+    try {
+        parse_event_selection(list);
+    } catch (const std::invalid_argument& e) {
+        std::string message = e.what();
+        const std::string prefix = "--events: ";
+        return message.rfind(prefix, 0) == 0 ? message.substr(prefix.size()) : message;
+    }
+    return {};
+}
+
 }  // namespace exfilwatch::commands

@@ -20,3 +20,12 @@ TEST_CASE("an unknown --events kind names itself")
 {
     CHECK_THROWS_WITH_AS(parse_event_selection("exec,bogus"), doctest::Contains("'bogus'"), std::invalid_argument);
 }
+
+TEST_CASE("the --events flag check passes what parses and names what does not")
+{
+    CHECK(check_event_selection("exec,file,all").empty());
+    CHECK(check_event_selection("").empty());
+    auto message = check_event_selection("exec,bogus");
+    CHECK(message.find("unknown kind 'bogus'") != std::string::npos);
+    CHECK(message.rfind("--events", 0) == std::string::npos);  // CLI11 names the flag itself
+}
