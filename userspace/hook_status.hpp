@@ -7,9 +7,9 @@
 namespace exfilwatch {
 
 struct HookStatus {
-    std::string name;     // the program's section ("tp/syscalls/sys_exit_openat")
+    std::string name;  // the program's section ("tp/syscalls/sys_exit_openat")
     bool attached = false;
-    std::string reason;   // why it is degraded (empty when attached)
+    std::string reason;  // why it is degraded (empty when attached)
 };
 
 }  // namespace exfilwatch

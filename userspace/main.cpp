@@ -102,6 +102,7 @@ int main(int argc, char** argv)
     try {
         auto args = with_default_subcommand(argc, argv);
         std::vector<const char*> raw;
+        raw.reserve(args.size());
         for (const auto& arg : args) raw.push_back(arg.c_str());
         app.parse(static_cast<int>(raw.size()), raw.data());
     } catch (const CLI::CallForHelp& e) {

@@ -10,7 +10,7 @@ namespace exfilwatch::commands {
 
 struct RunOptions {
     std::string rules_file;           // empty: the built-in rules
-    std::string events = "";          // telemetry kinds to emit besides alerts/state/metrics
+    std::string events;               // telemetry kinds to emit besides alerts/state/metrics
     int min_score = -1;               // -1: the rules' alert threshold
     double duration_s = 0;            // 0: until SIGINT/SIGTERM
     double stats_interval_s = 60;

@@ -42,8 +42,8 @@ int health(const std::string& file, double max_age_s)
         fmt::print(stderr, "exfilwatch: health: {}: {}\n", file, std::strerror(errno));
         return 1;
     }
-    double age = realtime_s() -
-                 (static_cast<double>(st.st_mtim.tv_sec) + static_cast<double>(st.st_mtim.tv_nsec) / 1e9);
+    double age =
+        realtime_s() - (static_cast<double>(st.st_mtim.tv_sec) + static_cast<double>(st.st_mtim.tv_nsec) / 1e9);
     if (age > max_age_s) {
         fmt::print(stderr, "exfilwatch: health: {} is {:.0f} s old (max {:.0f} s)\n", file, age, max_age_s);
         return 1;

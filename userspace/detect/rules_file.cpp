@@ -47,8 +47,10 @@ std::string read_trusted_rules_file(const std::string& path)
     struct stat st {};
     std::string reason;
     if (::fstat(fd, &st) != 0) reason = std::strerror(errno);
-    else if (!S_ISREG(st.st_mode)) reason = "not a regular file";
-    else reason = untrusted_because(st, path);
+    else if (!S_ISREG(st.st_mode))
+        reason = "not a regular file";
+    else
+        reason = untrusted_because(st, path);
     if (reason.empty()) {
         const auto slash = path.rfind('/');
         const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
@@ -61,18 +63,19 @@ std::string read_trusted_rules_file(const std::string& path)
     while (reason.empty() && (n = ::read(fd, chunk, sizeof(chunk))) != 0) {
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) reason = std::strerror(errno);
-        else text.append(chunk, static_cast<std::size_t>(n));
+        else
+            text.append(chunk, static_cast<std::size_t>(n));
     }
     ::close(fd);
     if (!reason.empty()) throw std::runtime_error(fmt::format("refusing rules file {}: {}", path, reason));
     return text;
 }
 
-Rules load_rules_file(const std::string& file, bool require_trusted)
+Rules load_rules_file(const std::string& path, bool require_trusted)
 {
-    auto result = file.empty()     ? load_rules(builtin_rules_yaml, "built-in rules")
-                  : require_trusted ? load_rules(read_trusted_rules_file(file), file)
-                                    : load_rules(read_rules_file(file), file);
+    auto result = path.empty()      ? load_rules(builtin_rules_yaml, "built-in rules")
+                  : require_trusted ? load_rules(read_trusted_rules_file(path), path)
+                                    : load_rules(read_rules_file(path), path);
     if (auto* error = std::get_if<RulesError>(&result)) throw std::runtime_error(error->to_string());
     return std::get<Rules>(std::move(result));
 }

@@ -62,9 +62,7 @@ std::string fd_path(std::string_view proc_root, std::uint32_t pid, std::int32_t 
 }
 
 HostsFiles::HostsFiles(std::string proc_root, Clock clock, std::uint64_t refresh_ns, std::size_t max_namespaces)
-    : proc_root_(std::move(proc_root)),
-      clock_(clock ? std::move(clock) : Clock(monotonic_ns)),
-      refresh_ns_(refresh_ns),
+    : proc_root_(std::move(proc_root)), clock_(clock ? std::move(clock) : Clock(monotonic_ns)), refresh_ns_(refresh_ns),
       max_namespaces_(max_namespaces)
 {
 }

@@ -33,8 +33,8 @@ std::string fd_path(std::string_view proc_root, std::uint32_t pid, std::int32_t 
 class HostsFiles {
 public:
     using Clock = std::function<std::uint64_t()>;  // nanoseconds, monotonic
-    explicit HostsFiles(std::string proc_root = "/proc", Clock clock = {},
-                        std::uint64_t refresh_ns = 60'000'000'000ULL, std::size_t max_namespaces = 4096);
+    explicit HostsFiles(std::string proc_root = "/proc", Clock clock = {}, std::uint64_t refresh_ns = 60'000'000'000ULL,
+                        std::size_t max_namespaces = 4096);
 
     // The text of `pid`'s hosts file (at most hosts_file_max bytes), "" when unknown.
     std::string operator()(std::uint32_t pid);

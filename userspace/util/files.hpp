@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string_view>
@@ -15,9 +16,8 @@ inline constexpr std::array<std::string_view, 3> pseudo_file_prefixes = {"/proc/
 
 inline bool is_pseudo_file(std::string_view path)
 {
-    for (auto prefix : pseudo_file_prefixes)
-        if (path.substr(0, prefix.size()) == prefix) return true;
-    return false;
+    return std::any_of(pseudo_file_prefixes.begin(), pseudo_file_prefixes.end(),
+                       [path](std::string_view prefix) { return path.substr(0, prefix.size()) == prefix; });
 }
 
 // Write access (O_WRONLY, O_RDWR, or the invalid access mode 3), O_CREAT or O_TRUNC.

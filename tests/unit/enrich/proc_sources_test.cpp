@@ -47,7 +47,8 @@ TEST_CASE("hosts files are read once per mount namespace until the refresh perio
     proc.process(11, "mnt:[4026531841]", "10.0.0.2 b.example\n");  // same namespace: same file
     proc.process(20, "mnt:[4026532000]", "10.9.9.9 c.example\n");
     std::uint64_t now = 1'000;
-    HostsFiles hosts(proc.root.string(), [&now] { return now; }, 60'000);
+    HostsFiles hosts(
+        proc.root.string(), [&now] { return now; }, 60'000);
 
     CHECK(hosts(10) == "10.0.0.1 a.example\n");
     CHECK(hosts(11) == "10.0.0.1 a.example\n");  // cached for the namespace
@@ -67,7 +68,8 @@ TEST_CASE("the hosts-file cache starts over past its namespace bound and reads a
     proc.process(1, "mnt:[1]", std::string(hosts_file_max + 100, '#'));
     proc.process(2, "mnt:[2]", "x");
     proc.process(3, "mnt:[3]", "y");
-    HostsFiles hosts(proc.root.string(), [] { return std::uint64_t{0}; }, 60'000, 2);
+    HostsFiles hosts(
+        proc.root.string(), [] { return std::uint64_t{0}; }, 60'000, 2);
     CHECK(hosts(1).size() == hosts_file_max);
     CHECK(hosts(2) == "x");
     CHECK(hosts.cached() == 2);
