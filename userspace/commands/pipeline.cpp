@@ -26,6 +26,8 @@ struct Pipeline::State {
     std::uint64_t alerts = 0;
     std::uint64_t suppressed_alerts = 0;
     std::uint64_t telemetry = 0;
+    std::uint64_t telemetry_shed = 0;
+    bool shedding = false;
     std::uint64_t rule_reloads = 0;
     std::uint64_t rule_reload_errors = 0;
     output::EcsEncoder encoder;  // telemetry and alerts: a reused buffer, cached argv redaction
@@ -89,8 +91,12 @@ void Pipeline::on_event(const Event& event)
 {
     auto action = output::event_action(event);
     if (std::find(state_->selected.begin(), state_->selected.end(), action) != state_->selected.end()) {
-        state_->write(state_->encoder.line(event));
-        ++state_->telemetry;
+        if (state_->shedding) {
+            ++state_->telemetry_shed;
+        } else {
+            state_->write(state_->encoder.line(event));
+            ++state_->telemetry;
+        }
     }
     for (const auto& alert : state_->engine->process(event)) {
         if (alert.risk_score < state_->min_score) {
@@ -102,12 +108,18 @@ void Pipeline::on_event(const Event& event)
     }
 }
 
+void Pipeline::shed_telemetry(bool shed)
+{
+    state_->shedding = shed;
+}
+
 void Pipeline::metrics(TimeNs time, util::Counters counters)
 {
     state_->engine->stats().report(counters);
     counters.emplace_back("output.alerts", state_->alerts);
     counters.emplace_back("output.alerts_below_min_score", state_->suppressed_alerts);
     counters.emplace_back("output.telemetry", state_->telemetry);
+    counters.emplace_back("output.telemetry_shed", state_->telemetry_shed);
     counters.emplace_back("output.dropped_lines", state_->sink->dropped_lines());
     counters.emplace_back("rules.reloads", state_->rule_reloads);
     counters.emplace_back("rules.reload_errors", state_->rule_reload_errors);

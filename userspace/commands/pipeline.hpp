@@ -37,6 +37,9 @@ public:
     // rules-reloaded record says so; on error the current rules stay and the error comes back.
     bool reload_rules(TimeNs time, std::string& error);
     void on_event(const Event& event);
+    // Under load telemetry output goes first (counted: output.telemetry_shed); detection and
+    // alerts never do.
+    void shed_telemetry(bool shed);
     void metrics(TimeNs time, util::Counters counters);
     void stopped(TimeNs time, const std::string& reason);
     void flush(bool final);

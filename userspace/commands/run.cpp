@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "commands/commands.hpp"
+#include "commands/drain.hpp"
 #include "commands/pipeline.hpp"
 #include "decode/decoder.hpp"
 #include "enrich/enricher.hpp"
@@ -30,6 +31,12 @@
 
 namespace exfilwatch::commands {
 namespace {
+
+// Records waiting between the drain thread and the decisions: what is beyond is dropped and counted.
+constexpr std::size_t drain_queue_bytes = 256u << 20;
+// Records decided per loop turn, and the backlog past which telemetry output is shed.
+constexpr std::size_t records_per_turn = 8192;
+constexpr std::size_t shed_telemetry_above = 65536;
 
 // The only mutable globals: set by signal handlers, read by the loop. Two flags, so that a
 // SIGHUP arriving after a SIGTERM cannot turn the stop into a reload.
@@ -120,6 +127,10 @@ int run(const RunOptions& options)
     std::size_t scanned = enrich::scan_proc(processes, "/proc", self, offset);
     sockets.scan(clock_ns(CLOCK_REALTIME));  // owners of the sockets older than the monitor
     const auto capabilities = drop_to_run_capabilities(*monitor);
+    // Started after the capabilities are dropped: a thread keeps the credentials it starts with.
+    RecordDrain drain([&monitor](kernel::RecordBatch& b, int timeout_ms) { return monitor->poll(b, timeout_ms); },
+                      drain_queue_bytes);
+    drain.start();
 
     auto now = [] { return clock_ns(CLOCK_REALTIME); };
     pipeline.started(now(), monitor->hooks(), scanned, capabilities);
@@ -148,6 +159,7 @@ int run(const RunOptions& options)
         files.stats().report(counters);
         flows.stats().report(counters);
         sockets.stats().report(counters);
+        drain.report(counters);
     };
 
     kernel::RecordBatch batch;
@@ -205,13 +217,15 @@ int run(const RunOptions& options)
             stop_reason = "output closed";
             break;
         }
-        int n = monitor->poll(batch, 100);
-        if (n < 0) {
-            fmt::print(stderr, "exfilwatch: reading the ring buffer failed: {}\n", std::strerror(-n));
+        if (int err = drain.error()) {
+            fmt::print(stderr, "exfilwatch: reading the ring buffer failed: {}\n", std::strerror(-err));
             stop_reason = "ring buffer error";
             exit_code = 1;
             break;
         }
+        // A bounded slice per turn, so signals, the heartbeat and metrics come round under any load.
+        drain.take(batch, records_per_turn, 100);
+        pipeline.shed_telemetry(drain.queued_records() > shed_telemetry_above);
         process_batch();
         std::uint64_t t = now();
         if (t >= next_tick) {
@@ -228,8 +242,12 @@ int run(const RunOptions& options)
         pipeline.flush(false);
     }
 
-    // Drain what the kernel still holds, then report what live processes read so far.
-    while (monitor->poll(batch, 0) > 0) process_batch();
+    // Drain what the queue and the kernel still hold (for at most a second: a stop is never held up
+    // by a flood), then report what live processes read so far.
+    drain.stop();
+    const std::uint64_t drain_until = now() + 1'000'000'000ULL;
+    while (now() < drain_until && drain.take(batch, records_per_turn, 0) > 0) process_batch();
+    while (now() < drain_until && monitor->poll(batch, 0) > 0) process_batch();
     process_batch();
     tick(now());
 

@@ -76,3 +76,29 @@ TEST_CASE("a metric record carries the counters each stage named, then the pipel
     }
     CHECK(text.find("\"replay.lines\":7") != std::string::npos);
 }
+
+TEST_CASE("under load telemetry output is shed and counted, alerts are not")
+{
+    fs::path out = fs::temp_directory_path() / ("ew-pipeline-s-" + std::to_string(getpid()) + ".ndjson");
+    {
+        Pipeline pipeline(PipelineOptions{"", "exec", -1, out.string()});
+        ExecEvent exec;
+        exec.time = 1;
+        exec.process.pid = 42;
+        exec.process.args = {"/bin/true"};
+        pipeline.on_event(Event{exec});  // written
+        pipeline.shed_telemetry(true);
+        pipeline.on_event(Event{exec});  // shed
+        pipeline.on_event(Event{exec});
+        pipeline.shed_telemetry(false);
+        pipeline.metrics(2, {});
+        pipeline.flush(true);
+    }
+    auto records = read_records(out);
+    fs::remove(out);
+    REQUIRE(records.size() == 2);
+    CHECK(records[0]["event"]["action"] == "exec");
+    std::string text = records[1].dump();
+    CHECK(text.find("\"output.telemetry\":1") != std::string::npos);
+    CHECK(text.find("\"output.telemetry_shed\":2") != std::string::npos);
+}
