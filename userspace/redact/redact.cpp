@@ -108,22 +108,6 @@ bool looks_like_secret_segment(std::string_view seg)
     return digit && upper && lower_c;
 }
 
-std::vector<std::string_view> split_path(std::string_view path)
-{
-    std::vector<std::string_view> out;
-    std::size_t start = 0;
-    while (start <= path.size()) {
-        auto slash = path.find('/', start);
-        if (slash == std::string_view::npos) {
-            out.push_back(path.substr(start));
-            break;
-        }
-        out.push_back(path.substr(start, slash - start));
-        start = slash + 1;
-    }
-    return out;
-}
-
 std::string redact_query(std::string_view query)
 {
     std::string out;
@@ -148,7 +132,7 @@ std::string redact_query(std::string_view query)
 // Redacts webhook/bot tokens in a path by host, then generic long secret-looking segments.
 std::string redact_path(std::string_view host, std::string_view path)
 {
-    auto segs = split_path(path);  // segs[0] is empty (path starts with '/')
+    auto segs = util::split(path, '/');  // segs[0] is empty (path starts with '/')
     std::vector<std::string> out(segs.begin(), segs.end());
     auto host_is = [&](std::string_view suffix) {
         return host == suffix ||

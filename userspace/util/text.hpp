@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace exfilwatch::util {
 
@@ -24,6 +25,22 @@ inline std::string base_name(std::string_view path)
 {
     auto slash = path.rfind('/');
     return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
+// The pieces of `text` between `sep`s, empty ones included ("/a//b" -> "", "a", "", "b").
+inline std::vector<std::string_view> split(std::string_view text, char sep)
+{
+    std::vector<std::string_view> out;
+    std::size_t start = 0;
+    while (true) {
+        auto pos = text.find(sep, start);
+        if (pos == std::string_view::npos) {
+            out.push_back(text.substr(start));
+            return out;
+        }
+        out.push_back(text.substr(start, pos - start));
+        start = pos + 1;
+    }
 }
 
 }  // namespace exfilwatch::util

@@ -10,21 +10,17 @@
 #include <string>
 
 #include "detect/rules_file.hpp"
+#include "temp_dir.hpp"
 
 using namespace exfilwatch::detect;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    TempDir() : path(fs::temp_directory_path() / ("ew-rulesfile-" + std::to_string(getpid())))
-    {
-        fs::remove_all(path);
-        fs::create_directories(path);
-        ::chmod(path.c_str(), 0755);
-    }
-    ~TempDir() { fs::remove_all(path); }
+struct RulesDir {
+    exfilwatch::test::TempDir dir{"ew-rulesfile"};
+    fs::path path = dir.path;
+    RulesDir() { ::chmod(path.c_str(), 0755); }
     fs::path write(const std::string& name, const std::string& text, mode_t mode = 0644)
     {
         auto file = path / name;
@@ -38,7 +34,7 @@ struct TempDir {
 
 TEST_CASE("a rules file only its owner can change is read; one others can change is refused, saying why")
 {
-    TempDir dir;
+    RulesDir dir;
     auto good = dir.write("good.yaml", "version: 1\n");
     CHECK(read_trusted_rules_file(good.string()) == "version: 1\n");
     CHECK(read_rules_file(good.string()) == "version: 1\n");
@@ -61,7 +57,7 @@ TEST_CASE("no path loads the built-in rules; a bad file throws with its position
 {
     auto builtin = load_rules_file("", true);
     CHECK(builtin.settings.alert_threshold > 0);
-    TempDir dir;
+    RulesDir dir;
     auto bad = dir.write("bad.yaml", "version: [\n");
     CHECK_THROWS_WITH_AS(load_rules_file(bad.string(), false), doctest::Contains("bad.yaml:"), std::runtime_error);
 }

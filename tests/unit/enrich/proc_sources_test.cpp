@@ -11,6 +11,7 @@
 
 #include "enrich/hosts.hpp"
 #include "enrich/proc_sources.hpp"
+#include "temp_dir.hpp"
 
 using namespace exfilwatch;
 using namespace exfilwatch::enrich;
@@ -19,13 +20,8 @@ namespace fs = std::filesystem;
 namespace {
 
 struct FakeProc {
-    fs::path root;
-    FakeProc() : root(fs::temp_directory_path() / ("ew-procsrc-" + std::to_string(getpid())))
-    {
-        fs::remove_all(root);
-        fs::create_directories(root);
-    }
-    ~FakeProc() { fs::remove_all(root); }
+    test::TempDir dir{"ew-procsrc"};
+    fs::path root = dir.path;
     // pid's mount namespace link and the hosts file under its root.
     void process(std::uint32_t pid, const std::string& mnt_ns, const std::string& hosts)
     {

@@ -20,3 +20,11 @@ TEST_CASE("to_lower lowers ASCII only, whatever the locale")
     CHECK(ascii_lower('Z') == 'z');
     CHECK(ascii_lower('[') == '[');
 }
+
+TEST_CASE("split keeps empty pieces, so callers can refuse them")
+{
+    using V = std::vector<std::string_view>;
+    CHECK(split("/a//b", '/') == V{"", "a", "", "b"});
+    CHECK(split("a.b.", '.') == V{"a", "b", ""});
+    CHECK(split("", '/') == V{""});
+}
