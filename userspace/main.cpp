@@ -14,6 +14,9 @@
 
 namespace {
 
+// An unknown --events kind is a usage error, found while parsing (exit 2), not once running.
+const CLI::Validator event_kinds(exfilwatch::commands::check_event_selection, "KIND[,KIND...]", "event kinds");
+
 // `exfilwatch [run] [flags]`: run is the default subcommand.
 std::vector<std::string> with_default_subcommand(int argc, char** argv)
 {
@@ -44,7 +47,8 @@ int main(int argc, char** argv)
     run_cmd->add_option("--rules", run_options.rules_file, "rules file (YAML) instead of the built-in rules")
         ->check(CLI::ExistingFile);
     run_cmd->add_option("--events", run_options.events,
-                        "also emit telemetry: comma-separated exec,fork,exit,file,connect,tls,dns,http,flow,io (pipe, FIFO, UNIX and loopback socket I/O) or all");
+                        "also emit telemetry: comma-separated exec,fork,exit,file,connect,tls,dns,http,flow,io (pipe, FIFO, UNIX and loopback socket I/O) or all")
+        ->check(event_kinds);
     run_cmd->add_option("--min-score", run_options.min_score,
                         "emit alerts at or above this risk score (default: the rules' alert threshold)")
         ->check(CLI::Range(0, 100));
@@ -94,7 +98,8 @@ int main(int argc, char** argv)
         ->check(CLI::ExistingFile);
     replay_cmd->add_option("--min-score", replay_options.min_score, "emit alerts at or above this risk score")
         ->check(CLI::Range(0, 100));
-    replay_cmd->add_option("--events", replay_options.events, "also re-emit the telemetry read (same list as run)");
+    replay_cmd->add_option("--events", replay_options.events, "also re-emit the telemetry read (same list as run)")
+        ->check(event_kinds);
     replay_cmd->add_option("--output", replay_options.output_file, "write NDJSON to this file instead of stdout");
     replay_cmd->add_option("--state-dir", replay_options.state_dir,
                            "learn and use recurring upload jobs in this directory (off unless given)");
@@ -115,6 +120,7 @@ int main(int argc, char** argv)
     try {
         auto args = with_default_subcommand(argc, argv);
         std::vector<const char*> raw;
+        raw.reserve(args.size());
         for (const auto& arg : args) raw.push_back(arg.c_str());
         app.parse(static_cast<int>(raw.size()), raw.data());
     } catch (const CLI::CallForHelp& e) {

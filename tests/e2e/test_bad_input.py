@@ -112,6 +112,8 @@ USAGE_ERRORS = [
     ["run", "--min-score", "101"],
     ["run", "--ring-buffer-size", "6000"],
     ["run", "--events", "exec", "extra-positional"],
+    ["run", "--events", "exec,bogus"],
+    ["replay", "-", "--events", "bogus"],
     ["rules"],
     ["rules", "check"],
     ["health"],
@@ -132,5 +134,5 @@ def test_usage_errors_exit_2_with_one_line(args):
 def test_unknown_events_entry_is_a_clear_error():
     done = exfilwatch("replay", "-", "--events", "exec,bogus", input_bytes=b"")
     stderr = done.stderr.decode()
-    assert done.returncode != 0 and "bogus" in stderr, (done.returncode, stderr)
+    assert done.returncode == 2 and "unknown kind 'bogus'" in stderr, (done.returncode, stderr)
     assert len(stderr.splitlines()) == 1, stderr

@@ -1,6 +1,7 @@
-// libFuzzer target for detect/redact: any argv never crashes, and a secret planted in a position
-// that must be redacted (password flag, header, URL credentials, webhook token) never survives.
-#include "detect/redact.hpp"
+// libFuzzer target for redact/: any argv never crashes, and a secret planted in a position
+// that must be redacted (password flag, any header value, user agent, URL credentials, webhook
+// token, PEM block, `key = value`) never survives.
+#include "redact/redact.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -25,7 +26,7 @@ std::string secret_from(const std::uint8_t* data, std::size_t size)
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
 {
-    using namespace exfilwatch::detect;
+    using namespace exfilwatch::redact;
     // 1. Arbitrary argv split on NUL: must not crash, output count equals input count.
     std::vector<std::string> argv;
     std::string cur;
@@ -59,6 +60,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         {"env", "MY_SECRET=" + secret},
         {"mysql", "-p" + secret},
         {"git", "push", "https://ghp_" + secret + "@github.com/o/r"},
+        {"curl", "-H", "X-Trace: " + secret, "https://paste.rs/"},
+        {"curl", "-sH", secret},
+        {"curl", "-A", secret, "https://paste.rs/"},
+        {"curl", "--user-agent=" + secret, "https://x.io"},
+        {"wget", "-U", secret},
+        {"x", "-----BEGIN OPENSSH PRIVATE KEY-----\n" + secret + "\n-----END OPENSSH PRIVATE KEY-----"},
+        {"x", "-----BEGIN RSA PRIVATE KEY-----\n" + secret},
+        {"env", "aws_secret_access_key = " + secret},
     };
     // A secret that also occurs in the fixed text around it (e.g. "Authoriz") proves nothing.
     std::string fixed;

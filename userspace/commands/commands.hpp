@@ -10,7 +10,7 @@ namespace exfilwatch::commands {
 
 struct RunOptions {
     std::string rules_file;           // empty: the built-in rules
-    std::string events = "";          // telemetry kinds to emit besides alerts/state/metrics
+    std::string events;               // telemetry kinds to emit besides alerts/state/metrics
     int min_score = -1;               // -1: the rules' alert threshold
     double duration_s = 0;            // 0: until SIGINT/SIGTERM
     double stats_interval_s = 60;
@@ -37,9 +37,13 @@ int rules_check(const std::string& file);
 int rules_dump();
 // Exit 0 when `file` was modified less than `max_age_s` seconds ago (a liveness probe).
 int health(const std::string& file, double max_age_s);
+// The heartbeat behind `health`: sets `path`'s modification time to now (creating it 0644).
+void touch_health_file(const std::string& path);
 
 // Parses a comma-separated --events list into event.action names; throws std::invalid_argument
 // naming the unknown entry.
 std::vector<std::string> parse_event_selection(const std::string& list);
+// The same check as a flag validator: "" when `list` parses, else the message (a usage error).
+std::string check_event_selection(const std::string& list);
 
 }  // namespace exfilwatch::commands

@@ -1,4 +1,4 @@
-// The back half shared by run and replay (see pipeline.hpp), and the replay and rules commands.
+// The back half shared by run and replay (see pipeline.hpp).
 #include "commands/pipeline.hpp"
 
 #include <fcntl.h>
@@ -7,11 +7,9 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <chrono>
+#include <cstring>
 #include <fstream>
-#include <iterator>
-#include <stdexcept>
 
 #include <fmt/format.h>
 
@@ -19,77 +17,11 @@
 #include "commands/sensitive_seed.hpp"
 #include "detect/engine.hpp"
 #include "detect/rules.hpp"
+#include "detect/rules_file.hpp"
 #include "output/ecs.hpp"
 #include "output/sink.hpp"
-#include "replay/reader.hpp"
-
-namespace exfilwatch {
-extern const std::string_view builtin_rules_yaml;
-}
 
 namespace exfilwatch::commands {
-namespace {
-
-std::string read_whole_file(const std::string& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error(fmt::format("cannot read rules file {}", path));
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-// Why `st` (of `what`) could be changed by someone other than root or us; empty when it cannot.
-std::string untrusted_because(const struct stat& st, const std::string& what)
-{
-    const uid_t self = geteuid();
-    if (st.st_uid != 0 && st.st_uid != self)
-        return fmt::format("{} is owned by uid {}, not root (chown root {})", what, st.st_uid, what);
-    // A sticky directory (/tmp) lets others add files but not replace ours.
-    const bool sticky_dir = S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX);
-    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !sticky_dir)
-        return fmt::format("{} is writable by {} (mode {:04o}; chmod go-w {})", what,
-                           st.st_mode & S_IWOTH ? "everyone" : "its group", st.st_mode & 07777, what);
-    return {};
-}
-
-// Reads the rules through one descriptor, so the file checked is the file read.
-std::string read_trusted_rules_file(const std::string& path)
-{
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) throw std::runtime_error(fmt::format("cannot read rules file {}: {}", path, std::strerror(errno)));
-    struct stat st {};
-    std::string reason;
-    if (::fstat(fd, &st) != 0) reason = std::strerror(errno);
-    else if (!S_ISREG(st.st_mode)) reason = "not a regular file";
-    else reason = untrusted_because(st, path);
-    if (reason.empty()) {
-        const auto slash = path.rfind('/');
-        const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-        struct stat dir_st {};
-        if (::stat(dir.c_str(), &dir_st) == 0) reason = untrusted_because(dir_st, dir);
-    }
-    std::string text;
-    char chunk[65536];
-    ssize_t n = 0;
-    while (reason.empty() && (n = ::read(fd, chunk, sizeof(chunk))) != 0) {
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) reason = std::strerror(errno);
-        else text.append(chunk, static_cast<std::size_t>(n));
-    }
-    ::close(fd);
-    if (!reason.empty()) throw std::runtime_error(fmt::format("refusing rules file {}: {}", path, reason));
-    return text;
-}
-
-detect::Rules load(const std::string& file, bool require_trusted)
-{
-    auto result = file.empty()     ? detect::load_rules(builtin_rules_yaml, "built-in rules")
-                  : require_trusted ? detect::load_rules(read_trusted_rules_file(file), file)
-                                    : detect::load_rules(read_whole_file(file), file);
-    if (auto* error = std::get_if<detect::RulesError>(&result)) throw std::runtime_error(error->to_string());
-    return std::get<detect::Rules>(std::move(result));
-}
-
-}  // namespace
 
 struct Pipeline::State {
     PipelineOptions options;
@@ -101,6 +33,8 @@ struct Pipeline::State {
     std::uint64_t suppressed_alerts = 0;
     std::uint64_t blind_spots = 0;
     std::uint64_t telemetry = 0;
+    std::uint64_t telemetry_shed = 0;
+    bool shedding = false;
     std::uint64_t rule_reloads = 0;
     std::uint64_t rule_reload_errors = 0;
     output::EcsEncoder encoder;  // telemetry and alerts: a reused buffer, cached argv redaction
@@ -166,7 +100,7 @@ Pipeline::Pipeline(const PipelineOptions& options) : state_(std::make_unique<Sta
 {
     state_->options = options;
     state_->selected = parse_event_selection(options.events);
-    auto rules = load(options.rules_file, options.require_trusted_rules);
+    auto rules = detect::load_rules_file(options.rules_file, options.require_trusted_rules);
     state_->min_score = options.min_score >= 0 ? options.min_score : rules.settings.alert_threshold;
     std::size_t max_jobs = rules.settings.max_recurring_jobs;
     state_->engine = std::make_unique<detect::Engine>(std::move(rules));
@@ -196,14 +130,14 @@ std::size_t Pipeline::seed_sensitive_files(const std::string& passwd_path)
     return files.size();
 }
 
-void Pipeline::started(TimeNs time, const std::vector<HookReport>& hooks, std::size_t processes_scanned,
+void Pipeline::started(TimeNs time, const std::vector<HookStatus>& hooks, std::size_t processes_scanned,
                        const std::vector<std::string>& capabilities)
 {
     output::MonitorState state;
     state.time = time;
     state.action = output::StateAction::started;
     state.version = EXFILWATCH_VERSION;
-    for (const auto& hook : hooks) state.hooks.push_back(output::HookStatus{hook.name, hook.attached, hook.reason});
+    state.hooks = hooks;
     state.rules_source = state_->options.rules_file.empty() ? "built-in" : state_->options.rules_file;
     state.events = state_->options.events;
     state.mode = hooks.empty() ? "replay" : "run";
@@ -216,7 +150,7 @@ void Pipeline::started(TimeNs time, const std::vector<HookReport>& hooks, std::s
 bool Pipeline::reload_rules(TimeNs time, std::string& error)
 {
     try {
-        auto rules = load(state_->options.rules_file, state_->options.require_trusted_rules);
+        auto rules = detect::load_rules_file(state_->options.rules_file, state_->options.require_trusted_rules);
         if (state_->options.min_score < 0) state_->min_score = rules.settings.alert_threshold;
         state_->engine->replace_rules(std::move(rules));
     } catch (const std::exception& e) {
@@ -250,8 +184,12 @@ void Pipeline::on_event(const Event& event)
 {
     auto action = output::event_action(event);
     if (std::find(state_->selected.begin(), state_->selected.end(), action) != state_->selected.end()) {
-        state_->write(state_->encoder.line(event));
-        ++state_->telemetry;
+        if (state_->shedding) {
+            ++state_->telemetry_shed;
+        } else {
+            state_->write(state_->encoder.line(event));
+            ++state_->telemetry;
+        }
     }
     for (const auto& alert : state_->engine->process(event)) {
         if (alert.risk_score < state_->min_score) {
@@ -270,26 +208,21 @@ void Pipeline::note_loss(TimeNs time, std::string_view cause, std::uint64_t coun
     drain_blind_spots();
 }
 
-void Pipeline::metrics(TimeNs time, std::vector<std::pair<std::string, std::uint64_t>> counters)
+void Pipeline::shed_telemetry(bool shed)
+{
+    state_->shedding = shed;
+}
+
+void Pipeline::metrics(TimeNs time, util::Counters counters)
 {
     append_counters(counters);
     if (state_->jobs) state_->save_jobs();
     state_->write(state_->encoder.line(output::Metrics{time, std::move(counters)}));
 }
 
-void Pipeline::append_counters(std::vector<std::pair<std::string, std::uint64_t>>& counters) const
+void Pipeline::append_counters(util::Counters& counters) const
 {
-    auto engine = state_->engine->stats();
-    counters.emplace_back("detect.events", engine.events);
-    counters.emplace_back("detect.alerts", engine.alerts);
-    counters.emplace_back("detect.processes", engine.processes);
-    counters.emplace_back("detect.flows", engine.flows);
-    counters.emplace_back("detect.evicted_processes", engine.evicted_processes);
-    counters.emplace_back("detect.evicted_flows", engine.evicted_flows);
-    counters.emplace_back("detect.blind_spots", engine.blind_spots);
-    counters.emplace_back("detect.incidents", engine.incidents);
-    counters.emplace_back("detect.incident_updates", engine.incident_updates);
-    counters.emplace_back("detect.rescore_skipped", engine.rescore_skipped);
+    state_->engine->stats().report(counters);
     const auto taint = state_->engine->lineage().stats();
     counters.emplace_back("detect.taint.objects", taint.staged_files);
     counters.emplace_back("detect.taint.sources", taint.sources);
@@ -300,6 +233,7 @@ void Pipeline::append_counters(std::vector<std::pair<std::string, std::uint64_t>
     counters.emplace_back("output.blind_spots", state_->blind_spots);
     counters.emplace_back("output.alerts_below_min_score", state_->suppressed_alerts);
     counters.emplace_back("output.telemetry", state_->telemetry);
+    counters.emplace_back("output.telemetry_shed", state_->telemetry_shed);
     counters.emplace_back("output.dropped_lines", state_->sink->dropped_lines());
     counters.emplace_back("rules.reloads", state_->rule_reloads);
     counters.emplace_back("rules.reload_errors", state_->rule_reload_errors);
@@ -343,59 +277,6 @@ std::uint64_t Pipeline::alerts() const
 std::uint64_t Pipeline::dropped_lines() const
 {
     return state_->sink->dropped_lines();
-}
-
-int replay(const ReplayOptions& options)
-{
-    Pipeline pipeline(
-        PipelineOptions{options.rules_file, options.events, options.min_score, options.output_file, false, options.state_dir});
-    std::uint64_t errors = 0;
-    auto reader = replay::ReplayReader::open(options.input, [&errors](std::uint64_t line, std::string_view message) {
-        ++errors;
-        fmt::print(stderr, "exfilwatch: {}: line {}: {}\n", "replay", line, message);
-    });
-    Event event;
-    TimeNs last = 0;
-    while (reader->next(event)) {
-        last = std::visit([](const auto& e) { return e.time; }, event);
-        pipeline.on_event(event);
-        if (pipeline.output_broken()) break;
-    }
-    const auto& stats = reader->stats();
-    pipeline.metrics(last, {{"replay.lines", stats.lines},
-                            {"replay.events", stats.events},
-                            {"replay.ignored", stats.ignored},
-                            {"replay.errors", stats.errors}});
-    pipeline.flush(true);
-    if (!reader->io_error().empty()) {
-        fmt::print(stderr, "exfilwatch: reading {} failed: {}\n", options.input, reader->io_error());
-        return 1;
-    }
-    return 0;
-}
-
-int rules_check(const std::string& file)
-{
-    std::string text;
-    try {
-        text = read_whole_file(file);
-    } catch (const std::exception& e) {
-        fmt::print(stderr, "exfilwatch: {}\n", e.what());
-        return 1;
-    }
-    auto result = detect::load_rules(text, file);
-    if (auto* error = std::get_if<detect::RulesError>(&result)) {
-        fmt::print(stderr, "{}\n", error->to_string());
-        return 1;
-    }
-    fmt::print("{}: ok\n", file);
-    return 0;
-}
-
-int rules_dump()
-{
-    fmt::print("{}", builtin_rules_yaml);
-    return 0;
 }
 
 }  // namespace exfilwatch::commands

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "events.hpp"
+#include "hook_status.hpp"
+#include "util/counters.hpp"
 
 namespace exfilwatch::commands {
 
@@ -25,12 +27,6 @@ struct PipelineOptions {
     std::string state_dir;
 };
 
-struct HookReport {
-    std::string name;
-    bool attached = false;
-    std::string reason;
-};
-
 class Pipeline {
 public:
     // Loads the rules (throws std::runtime_error with file:line:column on a bad file) and opens
@@ -38,7 +34,7 @@ public:
     explicit Pipeline(const PipelineOptions& options);
     ~Pipeline();
 
-    void started(TimeNs time, const std::vector<HookReport>& hooks, std::size_t processes_scanned,
+    void started(TimeNs time, const std::vector<HookStatus>& hooks, std::size_t processes_scanned,
                  const std::vector<std::string>& capabilities = {});
     // Re-reads the rules file (SIGHUP). On success the new rules apply from the next event and a
     // rules-reloaded record says so; on error the current rules stay and the error comes back.
@@ -49,9 +45,12 @@ public:
     void note_loss(TimeNs time, std::string_view cause, std::uint64_t count);
     // Sensitive files of the homes in `passwd_path`, known by (device, inode) from the start.
     std::size_t seed_sensitive_files(const std::string& passwd_path);
-    void metrics(TimeNs time, std::vector<std::pair<std::string, std::uint64_t>> counters);
+    // Under load telemetry output goes first (counted: output.telemetry_shed); detection and
+    // alerts never do.
+    void shed_telemetry(bool shed);
+    void metrics(TimeNs time, util::Counters counters);
     // Appends the counters a metric record adds to the caller's (detect.*, output.*, rules.*).
-    void append_counters(std::vector<std::pair<std::string, std::uint64_t>>& counters) const;
+    void append_counters(util::Counters& counters) const;
     void stopped(TimeNs time, const std::string& reason);
     void flush(bool final);
     bool output_broken() const;

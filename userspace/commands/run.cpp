@@ -1,7 +1,6 @@
 // `exfilwatch run`: the live pipeline. Kernel -> decode -> enrich -> detect -> NDJSON, with the
 // lifecycle of DESIGN.md: load and attach, then scan /proc, then say monitor-started; on stop,
 // drain the ring buffer, flush summaries, print the final metrics and monitor-stopped.
-#include <dirent.h>
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -12,27 +11,33 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <stdexcept>
-#include <unordered_map>
 
 #include <fmt/format.h>
 
 #include "commands/commands.hpp"
+#include "commands/drain.hpp"
 #include "commands/pipeline.hpp"
 #include "decode/decoder.hpp"
 #include "enrich/enricher.hpp"
 #include "enrich/file_tracker.hpp"
 #include "enrich/flow_table.hpp"
-#include "enrich/hosts.hpp"
+#include "enrich/proc_sources.hpp"
 #include "enrich/process_table.hpp"
 #include "enrich/socket_owners.hpp"
 #include "kernel/capabilities.hpp"
 #include "kernel/monitor.hpp"
 #include "output/metrics_server.hpp"
+#include "util/files.hpp"
 
 namespace exfilwatch::commands {
 namespace {
+
+// Records waiting between the drain thread and the decisions: what is beyond is dropped and counted.
+constexpr std::size_t drain_queue_bytes = 256u << 20;
+// Records decided per loop turn, and the backlog past which telemetry output is shed.
+constexpr std::size_t records_per_turn = 8192;
+constexpr std::size_t shed_telemetry_above = 65536;
 
 // The only mutable globals: set by signal handlers, read by the loop. Two flags, so that a
 // SIGHUP arriving after a SIGTERM cannot turn the stop into a reload.
@@ -65,88 +70,6 @@ std::uint64_t clock_ns(clockid_t clock)
     return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-std::string boot_id()
-{
-    std::ifstream in("/proc/sys/kernel/random/boot_id");
-    std::string id;
-    std::getline(in, id);
-    id.erase(std::remove(id.begin(), id.end(), '-'), id.end());
-    return id.substr(0, 8);
-}
-
-// The hosts file a process resolves names with: /etc/hosts under its root, so a container's own
-// file or one bind-mounted in its mount namespace. Read once per mount namespace and minute.
-class HostsFiles {
-public:
-    std::string operator()(std::uint32_t pid)
-    {
-        char link[64];
-        auto n = readlink(fmt::format("/proc/{}/ns/mnt", pid).c_str(), link, sizeof(link));
-        if (n <= 0) return {};
-        std::string ns(link, static_cast<std::size_t>(n));
-        auto now = clock_ns(CLOCK_MONOTONIC);
-        auto found = cache_.find(ns);
-        if (found != cache_.end() && now - found->second.read_at < refresh_ns) return found->second.text;
-        if (found == cache_.end() && cache_.size() >= max_namespaces) cache_.clear();  // namespaces come and go
-        auto& entry = cache_[ns];
-        std::ifstream in(fmt::format("/proc/{}/root/etc/hosts", pid), std::ios::binary);
-        entry.text.assign(enrich::hosts_file_max, '\0');
-        in.read(entry.text.data(), static_cast<std::streamsize>(entry.text.size()));
-        entry.text.resize(static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));
-        entry.read_at = now;
-        return entry.text;
-    }
-
-private:
-    static constexpr std::uint64_t refresh_ns = 60'000'000'000ULL;
-    static constexpr std::size_t max_namespaces = 4096;
-    struct Entry {
-        std::string text;
-        std::uint64_t read_at = 0;
-    };
-    std::unordered_map<std::string, Entry> cache_;
-};
-
-std::string fd_path(std::uint32_t pid, std::int32_t fd)
-{
-    char target[4096];
-    auto n = readlink(fmt::format("/proc/{}/fd/{}", pid, fd).c_str(), target, sizeof(target));
-    return n > 0 ? std::string(target, static_cast<std::size_t>(n)) : std::string();
-}
-
-// Every process already running, so a process older than the monitor keeps its command line
-// and ancestry. Processes that vanish mid-scan are skipped.
-std::size_t scan_proc(enrich::ProcessTable& table, std::uint32_t self, std::int64_t monotonic_to_wall)
-{
-    std::size_t found = 0;
-    DIR* dir = opendir("/proc");
-    if (!dir) return 0;
-    while (auto* entry = readdir(dir)) {
-        char* end = nullptr;
-        unsigned long pid = std::strtoul(entry->d_name, &end, 10);
-        if (!end || *end != '\0' || pid == 0 || pid == self) continue;
-        if (auto process = enrich::read_proc_process("/proc", static_cast<std::uint32_t>(pid))) {
-            process->start_time += monotonic_to_wall;  // /proc counts from boot, like CLOCK_MONOTONIC here
-            table.add_existing(std::move(*process));
-            ++found;
-        }
-    }
-    closedir(dir);
-    return found;
-}
-
-// Liveness: the loop proves it is alive by updating the file's modification time. The file is
-// never left writable by others (a forged heartbeat would hide a dead monitor).
-void touch(const std::string& path)
-{
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
-    if (fd < 0) return;
-    struct stat st {};
-    if (::fstat(fd, &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH))) ::fchmod(fd, st.st_mode & 0755);
-    ::futimens(fd, nullptr);
-    ::close(fd);
-}
-
 // What the run loop still needs once everything is attached: CAP_SYS_PTRACE names the executable
 // and open files (/proc/<pid>/exe, fd/) of other users' processes; CAP_BPF only where the kernel
 // refuses map reads without it. Everything else is given up for good.
@@ -167,22 +90,6 @@ std::vector<std::string> drop_to_run_capabilities(const kernel::Monitor& monitor
 }
 
 }  // namespace
-
-int health(const std::string& file, double max_age_s)
-{
-    struct stat st {};
-    if (::stat(file.c_str(), &st) != 0) {
-        fmt::print(stderr, "exfilwatch: health: {}: {}\n", file, std::strerror(errno));
-        return 1;
-    }
-    double age = static_cast<double>(clock_ns(CLOCK_REALTIME)) / 1e9 -
-                 (static_cast<double>(st.st_mtim.tv_sec) + static_cast<double>(st.st_mtim.tv_nsec) / 1e9);
-    if (age > max_age_s) {
-        fmt::print(stderr, "exfilwatch: health: {} is {:.0f} s old (max {:.0f} s)\n", file, age, max_age_s);
-        return 1;
-    }
-    return 0;
-}
 
 int run(const RunOptions& options)
 {
@@ -220,7 +127,7 @@ int run(const RunOptions& options)
 
     const std::int64_t offset = static_cast<std::int64_t>(clock_ns(CLOCK_REALTIME)) -
                                 static_cast<std::int64_t>(clock_ns(CLOCK_MONOTONIC));
-    enrich::ProcessTable processes(boot_id(), enrich::ProcSource{
+    enrich::ProcessTable processes(enrich::read_boot_id("/proc"), enrich::ProcSource{
         [](std::uint32_t pid) { return enrich::read_proc_process("/proc", pid); },
         [](std::uint32_t pid) { return enrich::read_proc_container("/proc", pid); }});
     enrich::FileTracker files(enrich::FileCounterSource{
@@ -228,8 +135,9 @@ int run(const RunOptions& options)
             auto c = monitor->file_counters(key.pid, key.device, key.inode, take);
             if (!c) return std::nullopt;
             return enrich::FileCounters{c->bytes_read, c->bytes_mapped, c->opened_for_write};
-        }, fd_path});
-    HostsFiles hosts_files;
+        },
+        [](std::uint32_t pid, std::int32_t fd) { return enrich::fd_path("/proc", pid, fd); }});
+    enrich::HostsFiles hosts_files;
     enrich::FlowTable flows(65536, [&hosts_files](std::uint32_t pid) { return hosts_files(pid); });
     enrich::SocketOwners sockets("/proc", self);
     enrich::ObjectTracker objects(enrich::ObjectCounterSource{
@@ -237,15 +145,17 @@ int run(const RunOptions& options)
             return monitor->object_bytes(key.pid, key.kind, key.direction, key.object_id, take);
         }});
     enrich::Enricher enricher(processes, files, flows, offset, &sockets, &objects);
-    std::size_t scanned = scan_proc(processes, self, offset);
+    std::size_t scanned = enrich::scan_proc(processes, "/proc", self, offset);
     sockets.scan(clock_ns(CLOCK_REALTIME));  // owners of the sockets older than the monitor
     pipeline.seed_sensitive_files("/etc/passwd");  // sensitive files known by inode from the start
     const auto capabilities = drop_to_run_capabilities(*monitor);
+    // Started after the capabilities are dropped: a thread keeps the credentials it starts with.
+    RecordDrain drain([&monitor](kernel::RecordBatch& b, int timeout_ms) { return monitor->poll(b, timeout_ms); },
+                      drain_queue_bytes);
+    drain.start();
 
     auto now = [] { return clock_ns(CLOCK_REALTIME); };
-    std::vector<HookReport> hooks;
-    for (const auto& hook : monitor->hooks()) hooks.push_back(HookReport{hook.name, hook.attached, hook.reason});
-    pipeline.started(now(), hooks, scanned, capabilities);
+    pipeline.started(now(), monitor->hooks(), scanned, capabilities);
 
     std::uint64_t decode_errors = 0;
     // Userspace lag: how old a record is (since the kernel wrote it) when it is decoded; the
@@ -253,35 +163,20 @@ int run(const RunOptions& options)
     std::uint64_t records_read = 0;
     std::uint64_t lag_max_ns = 0;
     // `for_record`: a metric record starts the lag maximum over; a /metrics snapshot does not.
-    auto collect_metrics = [&](std::vector<std::pair<std::string, std::uint64_t>>& counters, bool for_record = true) {
+    auto collect_metrics = [&](util::Counters& counters, bool for_record = true) {
         counters.emplace_back("decode.errors", decode_errors);
         counters.emplace_back("ringbuf.records_read", records_read);
         counters.emplace_back("ringbuf.lag_max_us", lag_max_ns / 1000);
         if (for_record) lag_max_ns = 0;
         kernel::append_metrics(monitor->counters(), counters);
-        auto p = processes.stats();
-        counters.emplace_back("processes.live", p.live);
-        counters.emplace_back("processes.exited", p.exited);
-        counters.emplace_back("processes.evicted", p.evicted);
-        counters.emplace_back("processes.unknown_lookups", p.unknown_lookups);
-        auto f = files.stats();
-        counters.emplace_back("files.tracked_pairs", f.tracked_pairs);
-        counters.emplace_back("files.evicted_pairs", f.evicted_pairs);
+        processes.stats().report(counters);
+        files.stats().report(counters);
         auto ob = objects.stats();
         counters.emplace_back("objects.tracked_pairs", ob.tracked_pairs);
         counters.emplace_back("objects.evicted_pairs", ob.evicted_pairs);
-        auto fl = flows.stats();
-        counters.emplace_back("flows.live", fl.live);
-        counters.emplace_back("flows.evicted", fl.evicted);
-        counters.emplace_back("flows.tls_parsed", fl.tls_parsed);
-        counters.emplace_back("flows.http_parsed", fl.http_parsed);
-        counters.emplace_back("flows.dns_parsed", fl.dns_parsed);
-        counters.emplace_back("flows.parse_errors", fl.parse_errors);
-        counters.emplace_back("dns.cache_size", fl.dns_cache);
-        auto so = sockets.stats();
-        counters.emplace_back("sockets.owner_scans", so.scans);
-        counters.emplace_back("sockets.owners_found", so.found);
-        counters.emplace_back("sockets.owners_not_found", so.not_found);
+        flows.stats().report(counters);
+        sockets.stats().report(counters);
+        drain.report(counters);
     };
 
     kernel::RecordBatch batch;
@@ -352,13 +247,15 @@ int run(const RunOptions& options)
             stop_reason = "output closed";
             break;
         }
-        int n = monitor->poll(batch, 100);
-        if (n < 0) {
-            fmt::print(stderr, "exfilwatch: reading the ring buffer failed: {}\n", std::strerror(-n));
+        if (int err = drain.error()) {
+            fmt::print(stderr, "exfilwatch: reading the ring buffer failed: {}\n", std::strerror(-err));
             stop_reason = "ring buffer error";
             exit_code = 1;
             break;
         }
+        // A bounded slice per turn, so signals, the heartbeat and metrics come round under any load.
+        drain.take(batch, records_per_turn, 100);
+        pipeline.shed_telemetry(drain.queued_records() > shed_telemetry_above);
         process_batch();
         if (server) server->heartbeat();
         std::uint64_t t = now();
@@ -371,11 +268,11 @@ int run(const RunOptions& options)
             }
             tick(t);
             next_tick = t + 1'000'000'000ULL;
-            if (!options.health_file.empty()) touch(options.health_file);
+            if (!options.health_file.empty()) touch_health_file(options.health_file);
             if (server) publish_metrics();
         }
         if (next_stats && t >= next_stats) {
-            std::vector<std::pair<std::string, std::uint64_t>> counters;
+            util::Counters counters;
             collect_metrics(counters);
             pipeline.metrics(t, counters);
             next_stats = t + stats_every;
@@ -384,12 +281,17 @@ int run(const RunOptions& options)
     }
 
     if (server) server->set_ready(false);
-    // Drain what the kernel still holds, then report what live processes read so far.
-    while (monitor->poll(batch, 0) > 0 || monitor->holding()) process_batch();
+    // Drain what the queue and the kernel still hold (for at most a second: a stop is never held up
+    // by a flood; records the kernel's two rings hold back for ordering come out too), then report
+    // what live processes read so far.
+    drain.stop();
+    const std::uint64_t drain_until = now() + 1'000'000'000ULL;
+    while (now() < drain_until && drain.take(batch, records_per_turn, 0) > 0) process_batch();
+    while (now() < drain_until && (monitor->poll(batch, 0) > 0 || monitor->holding())) process_batch();
     process_batch();
     tick(now());
 
-    std::vector<std::pair<std::string, std::uint64_t>> counters;
+    util::Counters counters;
     collect_metrics(counters);
     pipeline.metrics(now(), counters);
     pipeline.stopped(now(), stop_reason);

@@ -5,22 +5,24 @@
 #include <fmt/format.h>
 
 #include "commands/commands.hpp"
+#include "output/actions.hpp"
 
 namespace exfilwatch::commands {
 
 std::vector<std::string> parse_event_selection(const std::string& list)
 {
-    static const std::pair<const char*, std::vector<std::string>> kinds[] = {
-        {"exec", {"exec"}},
-        {"fork", {"fork"}},
-        {"exit", {"exit"}},
-        {"file", {"file-open", "file-summary"}},
-        {"connect", {"connect"}},
-        {"tls", {"tls-client-hello"}},
-        {"dns", {"dns-answer"}},
-        {"http", {"http-request"}},
-        {"flow", {"flow-summary"}},
-        {"io", {"object-io"}},
+    namespace a = output::actions;
+    static const std::pair<const char*, std::vector<std::string_view>> kinds[] = {
+        {"exec", {a::exec}},
+        {"fork", {a::fork}},
+        {"exit", {a::exit}},
+        {"file", {a::file_open, a::file_summary}},
+        {"connect", {a::connect}},
+        {"tls", {a::tls_client_hello}},
+        {"dns", {a::dns_answer}},
+        {"http", {a::http_request}},
+        {"flow", {a::flow_summary}},
+        {"io", {a::object_io}},
     };
     std::vector<std::string> actions;
     std::stringstream in(list);
@@ -38,6 +40,18 @@ std::vector<std::string> parse_event_selection(const std::string& list)
                 "--events: unknown kind '{}' (expected exec, fork, exit, file, connect, tls, dns, http, flow, io or all)", item));
     }
     return actions;
+}
+
+std::string check_event_selection(const std::string& list)
+{
+    try {
+        parse_event_selection(list);
+    } catch (const std::invalid_argument& e) {
+        std::string message = e.what();
+        const std::string prefix = "--events: ";
+        return message.rfind(prefix, 0) == 0 ? message.substr(prefix.size()) : message;
+    }
+    return {};
 }
 
 }  // namespace exfilwatch::commands

@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "detect/redact.hpp"
+#include "redact/redact.hpp"
 
 namespace exfilwatch::detect {
 namespace {
@@ -16,14 +16,6 @@ bool is_interpreter(std::string_view name)
     for (std::string_view p : {"python", "pypy", "perl", "ruby", "node", "php", "bash", "sh", "dash", "zsh", "pwsh"})
         if (name.substr(0, p.size()) == p) return true;
     return false;
-}
-
-std::string lower(std::string_view s)
-{
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
-    return out;
 }
 
 // First argument after the program (and after an interpreter's script, when there is one).
@@ -220,10 +212,10 @@ bool inline_hit(const InlineCodeRule& rule, const ParsedArgs& parsed, const std:
 {
     for (const auto& hit : find_flags(parsed, args, rule.flags)) {
         if (!hit.has_value) continue;
-        auto code = lower(hit.value);
+        auto code = util::to_lower(hit.value);
         for (const auto& pattern : rule.patterns) {
             if (std::all_of(pattern.begin(), pattern.end(),
-                            [&](const std::string& s) { return code.find(lower(s)) != std::string::npos; })) {
+                            [&](const std::string& s) { return code.find(util::to_lower(s)) != std::string::npos; })) {
                 std::string joined;
                 for (const auto& s : pattern) joined += (joined.empty() ? "" : " + ") + s;
                 evidence = fmt::format("{} code with {}", hit.flag, joined);
@@ -246,12 +238,6 @@ bool has_signature(const UploadTool& tool, const std::vector<std::string>& args)
 }
 
 }  // namespace
-
-std::string base_name(std::string_view path)
-{
-    auto slash = path.rfind('/');
-    return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
-}
 
 bool is_multi_call(std::string_view name)
 {
@@ -373,7 +359,7 @@ DestinationParts parse_destination(std::string_view a)
     }
     auto scheme_end = a.find("://");
     if (scheme_end != std::string_view::npos) {
-        d.scheme = lower(a.substr(0, scheme_end));
+        d.scheme = util::to_lower(a.substr(0, scheme_end));
         auto rest = a.substr(scheme_end + 3);
         bool has_host = d.scheme != "s3" && d.scheme != "gs" && d.scheme != "az" && d.scheme != "b2";
         auto slash = rest.find('/');

@@ -11,6 +11,7 @@
 
 #include "detect/rules.hpp"
 #include "events.hpp"
+#include "util/text.hpp"
 
 namespace exfilwatch::detect {
 
@@ -64,6 +65,6 @@ DestinationParts parse_destination(std::string_view argument);
 // remote), and the flow's normalized domain matches the declared domain.
 const OwnDestination* own_destination(const Rules& rules, const CommandAnalysis& command, std::string_view flow_domain);
 
-std::string base_name(std::string_view path);
+using util::base_name;
 
 }  // namespace exfilwatch::detect

@@ -12,7 +12,7 @@
 #include <fmt/format.h>
 
 #include "detect/command.hpp"
-#include "detect/redact.hpp"
+#include "redact/redact.hpp"
 
 namespace exfilwatch::detect {
 namespace {

@@ -18,6 +18,7 @@
 #include "detect/signals.hpp"
 #include "events.hpp"
 #include "util/bounded.hpp"
+#include "util/counters.hpp"
 
 namespace exfilwatch::detect {
 
@@ -41,6 +42,21 @@ struct EngineStats {
     std::uint64_t blind_spots = 0;
     std::uint64_t incident_updates = 0;
     std::uint64_t dropped_reads = 0;
+
+    // As metric counters (the ones a metric record has always carried).
+    void report(util::Counters& out) const
+    {
+        out.emplace_back("detect.events", events);
+        out.emplace_back("detect.alerts", alerts);
+        out.emplace_back("detect.processes", processes);
+        out.emplace_back("detect.flows", flows);
+        out.emplace_back("detect.evicted_processes", evicted_processes);
+        out.emplace_back("detect.evicted_flows", evicted_flows);
+        out.emplace_back("detect.blind_spots", blind_spots);
+        out.emplace_back("detect.incidents", incidents);
+        out.emplace_back("detect.incident_updates", incident_updates);
+        out.emplace_back("detect.rescore_skipped", rescore_skipped);
+    }
 };
 
 // The score of one pair with everything that went into it (what an alert reports).

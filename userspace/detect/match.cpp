@@ -4,23 +4,10 @@
 #include <algorithm>
 #include <cctype>
 
+#include "util/text.hpp"
+
 namespace exfilwatch::detect {
 namespace {
-
-std::vector<std::string> split(std::string_view text, char sep)
-{
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    while (true) {
-        auto pos = text.find(sep, start);
-        if (pos == std::string_view::npos) {
-            out.emplace_back(text.substr(start));
-            return out;
-        }
-        out.emplace_back(text.substr(start, pos - start));
-        start = pos + 1;
-    }
-}
 
 // Matches one `[...]` class at pattern[p] against c; sets `end` past the class. False on a
 // malformed class (never reached after validation).
@@ -168,7 +155,7 @@ std::optional<PathGlob> PathGlob::compile(std::string_view pattern, std::string&
         return std::nullopt;
     }
     bool tail_has_globstar = false;
-    for (auto& seg : split(rest, '/')) {
+    for (auto seg : util::split(rest, '/')) {
         if (seg.empty()) {
             error = "empty path segment ('//' or a trailing '/'); write 'dir/**' for a whole directory";
             return std::nullopt;
@@ -189,7 +176,7 @@ std::optional<PathGlob> PathGlob::compile(std::string_view pattern, std::string&
         } else {
             tail_has_globstar = true;
         }
-        glob.segments_.push_back(seg);
+        glob.segments_.emplace_back(seg);
     }
     if (glob.home_ && !tail_has_globstar) glob.home_tail_ = glob.segments_.size() - 2;
     return glob;
@@ -198,18 +185,7 @@ std::optional<PathGlob> PathGlob::compile(std::string_view pattern, std::string&
 bool PathGlob::matches(std::string_view path) const
 {
     if (path.empty() || path.front() != '/') return false;
-    std::vector<std::string_view> segs;
-    std::size_t start = 0;
-    while (true) {
-        auto pos = path.find('/', start);
-        if (pos == std::string_view::npos) {
-            segs.push_back(path.substr(start));
-            break;
-        }
-        segs.push_back(path.substr(start, pos - start));
-        start = pos + 1;
-    }
-    return match_segments(segments_, 0, segs, 0);
+    return match_segments(segments_, 0, util::split(path, '/'), 0);
 }
 
 std::string PathGlob::display(std::string_view path) const
@@ -234,7 +210,7 @@ std::string normalize_domain(std::string_view host)
         host = host.substr(0, host.find(':'));
     }
     out.reserve(host.size());
-    for (char c : host) out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    for (char c : host) out.push_back(util::ascii_lower(c));
     while (!out.empty() && out.back() == '.') out.pop_back();
     return out;
 }
@@ -253,7 +229,7 @@ std::optional<DomainPattern> DomainPattern::compile(std::string_view pattern, st
             return std::nullopt;
         }
     }
-    dp.labels_ = split(dp.pattern_, '.');
+    for (auto label : util::split(dp.pattern_, '.')) dp.labels_.emplace_back(label);
     for (auto& label : dp.labels_) {
         if (label.empty()) {
             error = "empty label in domain (leading or doubled '.')";

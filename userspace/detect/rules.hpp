@@ -128,6 +128,8 @@ struct SignalWeights {
     int recurring = -20;  // the same upload job ran on an earlier day (run --state-dir)  // a declared tool uploads to a declared destination (also capped under the threshold)
 };
 
+// The defaults for a rules file that leaves a setting out: the built-in rules' values
+// (rules/default.yaml; tests/unit/detect/rules_file_test.cpp holds them equal).
 struct Settings {
     int alert_threshold = 60;
     int realert_step = 10;
@@ -139,8 +141,8 @@ struct Settings {
     std::size_t max_destinations = 65536;
     std::size_t max_reads_per_process = 64;
     std::size_t max_recurring_jobs = 4096;  // jobs kept in the --state-dir memory
-    std::uint64_t tls_overhead_bytes = 1024;
-    std::uint64_t http_overhead_bytes = 256;
+    std::uint64_t tls_overhead_bytes = 512;
+    std::uint64_t http_overhead_bytes = 128;
     std::uint64_t min_upload_bytes = 1024;
     double upload_ratio = 1.5;
     double download_ratio = 4.0;

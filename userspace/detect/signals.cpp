@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "detect/redact.hpp"
+#include "redact/redact.hpp"
 
 namespace exfilwatch::detect {
 

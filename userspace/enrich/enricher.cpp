@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "enrich/container.hpp"
+#include "util/text.hpp"
 
 namespace exfilwatch::enrich {
 
@@ -43,7 +44,7 @@ void Enricher::on_record(const decode::Record& record, std::vector<Event>& out)
                 image.sid = r.sid;
                 image.uid = r.uid;
                 image.executable = r.executable;
-                image.name = base_name(r.executable);
+                image.name = util::base_name(r.executable);
                 if (image.name.empty() || image.executable == "/") image.name = r.comm;
                 image.args = r.args;
                 image.args_truncated = r.args_truncated;

@@ -3,6 +3,8 @@
 
 #include <sys/sysmacros.h>
 
+#include "util/files.hpp"
+
 namespace exfilwatch::enrich {
 
 std::uint64_t user_device(std::uint64_t kernel_dev)
@@ -18,7 +20,7 @@ FileTracker::FileTracker(FileCounterSource source, std::size_t max_pairs)
 void FileTracker::remember_path(std::uint64_t device, std::uint64_t inode, const std::string& path)
 {
     if (path_by_inode_.size() >= max_pairs_) path_by_inode_.clear();  // a cache: cheap to rebuild
-    path_by_inode_[inode * 31 + device] = path;
+    path_by_inode_[FileId{device, inode}] = path;
 }
 
 FileTracker::Pair& FileTracker::pair_for(const FileKey& key)
@@ -53,7 +55,7 @@ FileOpenEvent FileTracker::on_open(TimeNs time, const ProcessRef& process, const
         FileKey key{process.pid, open.inode, open.device};
         auto& pair = pair_for(key);
         pair.path = event.path;
-        pair.opened_for_write = pair.opened_for_write || (open.flags & 3) != 0 || (open.flags & 01100) != 0;
+        pair.opened_for_write = pair.opened_for_write || util::opens_for_write(open.flags);
         remember_path(open.device, open.inode, event.path);
         if (pairs_.size() > max_pairs_ && by_age_.front() != key) {
             pairs_.erase(by_age_.front());  // the pair tracked the longest
@@ -69,7 +71,7 @@ void FileTracker::on_first_read(const ProcessRef& process, const decode::FileFir
     FileKey key{process.pid, read.inode, read.device};
     auto& pair = pair_for(key);
     if (!pair.path.empty()) return;
-    auto cached = path_by_inode_.find(read.inode * 31 + read.device);
+    auto cached = path_by_inode_.find(FileId{read.device, read.inode});
     if (cached != path_by_inode_.end()) {
         pair.path = cached->second;
     } else if (source_.fd_path) {
@@ -133,6 +135,12 @@ std::vector<FileSummaryEvent> FileTracker::refresh(TimeNs time,
 FileTrackerStats FileTracker::stats() const
 {
     return FileTrackerStats{pairs_.size(), evicted_, path_by_inode_.size()};
+}
+
+void FileTrackerStats::report(util::Counters& out) const
+{
+    out.emplace_back("files.tracked_pairs", tracked_pairs);
+    out.emplace_back("files.evicted_pairs", evicted_pairs);
 }
 
 }  // namespace exfilwatch::enrich

@@ -14,6 +14,7 @@
 
 #include "decode/decoder.hpp"
 #include "events.hpp"
+#include "util/counters.hpp"
 
 namespace exfilwatch::enrich {
 
@@ -42,6 +43,7 @@ struct FileTrackerStats {
     std::uint64_t tracked_pairs = 0;
     std::uint64_t evicted_pairs = 0;  // counters the kernel LRU dropped before harvest
     std::uint64_t path_cache = 0;
+    void report(util::Counters& out) const;  // as metric counters
 };
 
 class FileTracker {
@@ -75,7 +77,19 @@ private:
     std::size_t max_pairs_;
     std::map<FileKey, Pair> pairs_;  // ordered: a process's pairs are one range
     std::list<FileKey> by_age_;      // oldest pair first: the one evicted past the cap
-    std::unordered_map<std::uint64_t, std::string> path_by_inode_;
+    // A file's identity is (device, inode), both whole: no folding into one number can collide.
+    struct FileId {
+        std::uint64_t device = 0;
+        std::uint64_t inode = 0;
+        bool operator==(const FileId&) const = default;
+    };
+    struct FileIdHash {
+        std::size_t operator()(const FileId& id) const
+        {
+            return std::hash<std::uint64_t>{}(id.inode) ^ (std::hash<std::uint64_t>{}(id.device) * 0x9e3779b97f4a7c15ULL);
+        }
+    };
+    std::unordered_map<FileId, std::string, FileIdHash> path_by_inode_;
     std::uint64_t evicted_ = 0;
 };
 

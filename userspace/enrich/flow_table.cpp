@@ -253,4 +253,15 @@ FlowTableStats FlowTable::stats() const
     return out;
 }
 
+void FlowTableStats::report(util::Counters& out) const
+{
+    out.emplace_back("flows.live", live);
+    out.emplace_back("flows.evicted", evicted);
+    out.emplace_back("flows.tls_parsed", tls_parsed);
+    out.emplace_back("flows.http_parsed", http_parsed);
+    out.emplace_back("flows.dns_parsed", dns_parsed);
+    out.emplace_back("flows.parse_errors", parse_errors);
+    out.emplace_back("dns.cache_size", dns_cache);
+}
+
 }  // namespace exfilwatch::enrich

@@ -19,6 +19,7 @@
 #include "decode/decoder.hpp"
 #include "enrich/dns_cache.hpp"
 #include "events.hpp"
+#include "util/counters.hpp"
 
 namespace exfilwatch::enrich {
 
@@ -30,6 +31,7 @@ struct FlowTableStats {
     std::uint64_t dns_parsed = 0;
     std::uint64_t parse_errors = 0;
     std::uint64_t dns_cache = 0;
+    void report(util::Counters& out) const;  // as metric counters
 };
 
 // The text of the hosts file process `pid` resolves names with ("" when unknown); the run loop

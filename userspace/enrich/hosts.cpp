@@ -9,6 +9,8 @@
 #include <cstring>
 #include <optional>
 
+#include "util/text.hpp"
+
 namespace exfilwatch::enrich {
 namespace {
 
@@ -37,14 +39,6 @@ bool host_char(char c)
     return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
 }
 
-std::string lower(std::string_view s)
-{
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
-
 bool loopback_alias(std::string_view name)
 {
     return name == "localhost" || name.rfind("localhost.", 0) == 0 || name.rfind("ip6-", 0) == 0;
@@ -54,7 +48,7 @@ bool loopback_alias(std::string_view name)
 bool named_in_args(std::string_view name, const std::vector<std::string>& args)
 {
     for (std::size_t i = 1; i < args.size(); ++i) {
-        std::string arg = lower(args[i]);
+        std::string arg = util::to_lower(args[i]);
         for (std::size_t at = arg.find(name); at != std::string::npos; at = arg.find(name, at + 1)) {
             bool left = at == 0 || !host_char(arg[at - 1]);
             std::size_t end = at + name.size();
@@ -103,7 +97,7 @@ std::string argv_name(const std::vector<std::string>& args, std::uint16_t port)
         std::string_view a = args[i];
         // scheme://[user@]HOST[:PORT][/...]
         if (auto scheme_end = a.find("://"); scheme_end != std::string_view::npos) {
-            auto scheme = lower(a.substr(0, scheme_end));
+            auto scheme = util::to_lower(a.substr(0, scheme_end));
             auto rest = a.substr(scheme_end + 3);
             rest = rest.substr(0, rest.find_first_of("/?#"));
             if (auto at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);
@@ -113,7 +107,7 @@ std::string argv_name(const std::vector<std::string>& args, std::uint16_t port)
             if (colon != std::string_view::npos) p = port_number(rest.substr(colon + 1));
             else if (scheme == "https" || scheme == "wss") p = 443;
             else if (scheme == "http" || scheme == "ws") p = 80;
-            if (accept(host, p)) return lower(host);
+            if (accept(host, p)) return util::to_lower(host);
             continue;
         }
         // [PROTO:]HOST:PORT[,options] (host:port, socat's TCP:host:port)
@@ -122,14 +116,14 @@ std::string argv_name(const std::vector<std::string>& args, std::uint16_t port)
             auto before = plain.substr(0, colon);
             auto host = before.substr(before.rfind(':') == std::string_view::npos ? 0 : before.rfind(':') + 1);
             if (auto at = host.rfind('@'); at != std::string_view::npos) host = host.substr(at + 1);
-            if (accept(host, port_number(plain.substr(colon + 1)))) return lower(host);
+            if (accept(host, port_number(plain.substr(colon + 1)))) return util::to_lower(host);
             continue;
         }
         // user@HOST (ssh, scp): port 22
         if (auto at = a.rfind('@'); at != std::string_view::npos && accept(a.substr(at + 1), std::uint16_t{22}))
-            return lower(a.substr(at + 1));
+            return util::to_lower(a.substr(at + 1));
         // HOST PORT (nc, ncat, telnet)
-        if (i + 1 < args.size() && accept(a, port_number(args[i + 1]))) return lower(a);
+        if (i + 1 < args.size() && accept(a, port_number(args[i + 1]))) return util::to_lower(a);
     }
     return {};
 }
@@ -161,7 +155,7 @@ std::string hosts_name(std::string_view hosts_text, std::string_view ip, const s
         if (!address || *address != *wanted) continue;
         for (std::size_t f = 1; f < fields.size(); ++f) {
             if (!std::all_of(fields[f].begin(), fields[f].end(), host_char) || fields[f].size() > 253) continue;
-            std::string name = lower(fields[f]);
+            std::string name = util::to_lower(fields[f]);
             if (named_in_args(name, args)) return name;
             if (fallback.empty() && !loopback_alias(name)) fallback = name;
         }

@@ -10,14 +10,9 @@
 #include <fmt/format.h>
 
 #include "enrich/container.hpp"
+#include "util/text.hpp"
 
 namespace exfilwatch::enrich {
-
-std::string base_name(std::string_view path)
-{
-    auto slash = path.rfind('/');
-    return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
-}
 
 ProcessTable::ProcessTable(std::string boot_id, ProcSource source, std::size_t max_exited,
                            TimeNs exited_linger_ns)
@@ -242,7 +237,7 @@ std::optional<ProcessRef> read_proc_process(std::string_view proc_root, std::uin
         ref.executable.assign(exe, static_cast<std::size_t>(n));
         constexpr std::string_view deleted = " (deleted)";
         if (ref.executable.ends_with(deleted)) ref.executable.resize(ref.executable.size() - deleted.size());
-        ref.name = base_name(ref.executable);
+        ref.name = util::base_name(ref.executable);
     }
     if (auto cgroup = read_file(dir + "/cgroup")) {
         if (auto id = parse_proc_cgroup(*cgroup)) {
@@ -251,6 +246,14 @@ std::optional<ProcessRef> read_proc_process(std::string_view proc_root, std::uin
         }
     }
     return ref;
+}
+
+void ProcessTableStats::report(util::Counters& out) const
+{
+    out.emplace_back("processes.live", live);
+    out.emplace_back("processes.exited", exited);
+    out.emplace_back("processes.evicted", evicted);
+    out.emplace_back("processes.unknown_lookups", unknown_lookups);
 }
 
 }  // namespace exfilwatch::enrich

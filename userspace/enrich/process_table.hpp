@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "events.hpp"
+#include "util/counters.hpp"
 
 namespace exfilwatch::enrich {
 
@@ -31,6 +32,7 @@ struct ProcessTableStats {
     std::uint64_t exited = 0;
     std::uint64_t evicted = 0;       // exited entries dropped past the cap
     std::uint64_t unknown_lookups = 0;  // events of processes never seen (read from /proc)
+    void report(util::Counters& out) const;  // as metric counters
 };
 
 class ProcessTable {
@@ -86,8 +88,5 @@ std::optional<ProcessRef> read_proc_process(std::string_view proc_root, std::uin
 // process is gone: the live ProcSource::container_of.
 std::optional<std::pair<std::string, std::string>> read_proc_container(std::string_view proc_root,
                                                                        std::uint32_t pid);
-
-// The basename of a path.
-std::string base_name(std::string_view path);
 
 }  // namespace exfilwatch::enrich

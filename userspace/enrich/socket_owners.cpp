@@ -87,4 +87,11 @@ SocketOwnersStats SocketOwners::stats() const
     return stats_;
 }
 
+void SocketOwnersStats::report(util::Counters& out) const
+{
+    out.emplace_back("sockets.owner_scans", scans);
+    out.emplace_back("sockets.owners_found", found);
+    out.emplace_back("sockets.owners_not_found", not_found);
+}
+
 }  // namespace exfilwatch::enrich

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "events.hpp"
+#include "util/counters.hpp"
 
 namespace exfilwatch::enrich {
 
@@ -20,6 +21,7 @@ struct SocketOwnersStats {
     std::uint64_t found = 0;
     std::uint64_t not_found = 0;
     std::uint64_t cached = 0;  // sockets in the cache after the last scan
+    void report(util::Counters& out) const;  // as metric counters
 };
 
 class SocketOwners {

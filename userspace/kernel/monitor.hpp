@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "hook_status.hpp"
 #include "kernel/counters.hpp"
 #include "records.h"
 
@@ -17,12 +18,6 @@ struct bpf_link;
 struct ring_buffer;
 
 namespace exfilwatch::kernel {
-
-struct HookStatus {
-    std::string name;
-    bool attached = false;
-    std::string reason;  // why it is degraded
-};
 
 struct MonitorOptions {
     bool verbose = false;

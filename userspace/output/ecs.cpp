@@ -15,7 +15,8 @@
 #include <functional>
 #include <unordered_map>
 
-#include "detect/redact.hpp"
+#include "output/actions.hpp"
+#include "redact/redact.hpp"
 
 namespace exfilwatch::output {
 namespace {
@@ -137,7 +138,7 @@ void event_header(JsonWriter& json, const Context& context, TimeNs time, std::st
 // can add fields such as exit_code.
 void args_members(JsonWriter& json, const std::vector<std::string>& raw_args)
 {
-    const auto args = detect::redact_args(raw_args);
+    const auto args = redact::redact_args(raw_args);
     string_array(json, "args", args);
     json.field("args_count", static_cast<std::uint64_t>(raw_args.size()));
     json.field("command_line", join_command_line(args));
@@ -281,7 +282,7 @@ struct EventWriter {
 
     void operator()(const ExecEvent& e)
     {
-        common_start(e.time, "exec", {"process"}, {"start"});
+        common_start(e.time, actions::exec, {"process"}, {"start"});
         begin_process(json, e.process, cache);
         finish_process(e.process);
         begin_extension(json, e.process);
@@ -291,7 +292,7 @@ struct EventWriter {
 
     void operator()(const ForkEvent& e)
     {
-        common_start(e.time, "fork", {"process"}, {"start"});
+        common_start(e.time, actions::fork, {"process"}, {"start"});
         begin_process(json, e.process, cache);
         finish_process(e.process);
         begin_extension(json, e.process);
@@ -301,7 +302,7 @@ struct EventWriter {
 
     void operator()(const ExitEvent& e)
     {
-        common_start(e.time, "exit", {"process"}, {"end"});
+        common_start(e.time, actions::exit, {"process"}, {"end"});
         begin_process(json, e.process, cache);
         json.field("exit_code", e.exit_code);
         timestamp_field(json, "end", e.time);
@@ -313,7 +314,7 @@ struct EventWriter {
 
     void operator()(const FileOpenEvent& e)
     {
-        common_start(e.time, "file-open", {"file"}, {"access"}, e.error ? "failure" : "success");
+        common_start(e.time, actions::file_open, {"file"}, {"access"}, e.error ? "failure" : "success");
         begin_process(json, e.process, cache);
         finish_process(e.process);
         file_object(json, e.path, e.inode, e.device);
@@ -334,7 +335,7 @@ struct EventWriter {
 
     void operator()(const FileSummaryEvent& e)
     {
-        common_start(e.time, "file-summary", {"file"}, {"access"});
+        common_start(e.time, actions::file_summary, {"file"}, {"access"});
         begin_process(json, e.process, cache);
         finish_process(e.process);
         file_object(json, e.path, e.inode, e.device);
@@ -350,7 +351,7 @@ struct EventWriter {
 
     void operator()(const ConnectEvent& e)
     {
-        common_start(e.time, "connect", {"network"}, {"connection", "start"});
+        common_start(e.time, actions::connect, {"network"}, {"connection", "start"});
         begin_process(json, e.process, cache);
         finish_process(e.process);
         endpoint_object(json, "source", e.source);
@@ -367,7 +368,7 @@ struct EventWriter {
 
     void operator()(const TlsClientHelloEvent& e)
     {
-        common_start(e.time, "tls-client-hello", {"network"}, {"protocol"});
+        common_start(e.time, actions::tls_client_hello, {"network"}, {"protocol"});
         begin_process(json, e.process, cache);
         finish_process(e.process);
         endpoint_object(json, "destination", e.destination);
@@ -399,7 +400,7 @@ struct EventWriter {
 
     void operator()(const DnsAnswerEvent& e)
     {
-        common_start(e.time, "dns-answer", {"network"}, {"protocol", "info"});
+        common_start(e.time, actions::dns_answer, {"network"}, {"protocol", "info"});
         begin_process(json, e.process, cache);
         finish_process(e.process);
         network(json, {}, {}, "dns");
@@ -442,7 +443,7 @@ struct EventWriter {
 
     void operator()(const HttpRequestEvent& e)
     {
-        common_start(e.time, "http-request", {"network", "web"}, {"protocol", "access"});
+        common_start(e.time, actions::http_request, {"network", "web"}, {"protocol", "access"});
         begin_process(json, e.process, cache);
         finish_process(e.process);
         endpoint_object(json, "destination", e.destination);
@@ -472,7 +473,7 @@ struct EventWriter {
 
     void operator()(const FlowSummaryEvent& e)
     {
-        common_start(e.time, "flow-summary", {"network"}, {"connection", e.final ? "end" : "info"});
+        common_start(e.time, actions::flow_summary, {"network"}, {"connection", e.final ? "end" : "info"});
         begin_process(json, e.process, cache);
         finish_process(e.process);
         json.object("source");
@@ -610,12 +611,7 @@ const Context& default_context()
 
 std::string_view event_action(const Event& event)
 {
-    static constexpr std::string_view actions[] = {"exec",    "fork",             "exit",       "file-open",
-                                                   "file-summary", "connect",     "tls-client-hello",
-                                                   "dns-answer",   "http-request", "flow-summary",
-                                                   "object-io"};
-    static_assert(std::size(actions) == std::variant_size_v<Event>);
-    return actions[event.index()];
+    return actions::by_event_index[event.index()];
 }
 
 void write_event(JsonWriter& json, const Event& event, ArgsCache* cache, const Context& context)

@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "events.hpp"
+#include "hook_status.hpp"
 #include "output/json.hpp"
+#include "util/counters.hpp"
 
 namespace exfilwatch::output {
 
@@ -43,12 +45,6 @@ struct Context {
 // Context::local() read once, without a clock: what the one-argument writers use.
 const Context& default_context();
 
-struct HookStatus {
-    std::string name;
-    bool attached = false;
-    std::string reason;  // why it is degraded (empty when attached)
-};
-
 enum class StateAction : std::uint8_t { started, stopped, rules_reloaded };
 
 // A monitor lifecycle record (event.kind: state).
@@ -69,7 +65,7 @@ struct MonitorState {
 // and must be unique within one record.
 struct Metrics {
     TimeNs time = 0;
-    std::vector<std::pair<std::string, std::uint64_t>> counters;
+    util::Counters counters;
 };
 
 // Remembers the redacted, serialized argv (`"args":[...],"args_count":N,"command_line":"..."`) of

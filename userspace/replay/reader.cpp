@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "output/actions.hpp"
 #include "output/ecs.hpp"
 #include "output/json.hpp"
 
@@ -231,20 +232,20 @@ void read_event(Extract& x, const JsonNode& root, std::string_view action, Event
     TimeNs time = 0;
     x.time(&root, "@timestamp", time, true);
 
-    if (action == "exec") {
+    if (action == output::actions::exec) {
         auto& e = reuse<ExecEvent>(out);
         e.time = time;
         read_process(x, root, e.process);
-    } else if (action == "fork") {
+    } else if (action == output::actions::fork) {
         auto& e = reuse<ForkEvent>(out);
         e.time = time;
         read_process(x, root, e.process);
-    } else if (action == "exit") {
+    } else if (action == output::actions::exit) {
         auto& e = reuse<ExitEvent>(out);
         e.time = time;
         read_process(x, root, e.process);
         x.integer(x.object(&root, "process"), "process.exit_code", e.exit_code, true);
-    } else if (action == "file-open") {
+    } else if (action == output::actions::file_open) {
         auto& e = reuse<FileOpenEvent>(out);
         e.time = time;
         read_process(x, root, e.process);
@@ -263,7 +264,7 @@ void read_event(Extract& x, const JsonNode& root, std::string_view action, Event
             if (!name.empty() && !(e.error = output::errno_from_name(name)))
                 x.fail("exfilwatch.file.error", "is not a known errno name");
         }
-    } else if (action == "file-summary") {
+    } else if (action == output::actions::file_summary) {
         auto& e = reuse<FileSummaryEvent>(out);
         e.time = time;
         read_process(x, root, e.process);
@@ -272,7 +273,7 @@ void read_event(Extract& x, const JsonNode& root, std::string_view action, Event
         x.integer(f, "exfilwatch.file.bytes_read", e.bytes_read);
         x.integer(f, "exfilwatch.file.bytes_mapped", e.bytes_mapped);
         x.boolean(f, "exfilwatch.file.opened_for_write", e.opened_for_write);
-    } else if (action == "connect") {
+    } else if (action == output::actions::connect) {
         auto& e = reuse<ConnectEvent>(out);
         e.time = time;
         read_process(x, root, e.process);
@@ -288,7 +289,7 @@ void read_event(Extract& x, const JsonNode& root, std::string_view action, Event
         const JsonNode* flow = extension(x, root, "exfilwatch.flow");
         x.keyword_integer(flow, "exfilwatch.flow.socket_inode", e.socket_inode);
         x.boolean(flow, "exfilwatch.flow.adopted", e.adopted);
-    } else if (action == "tls-client-hello") {
+    } else if (action == output::actions::tls_client_hello) {
         auto& e = reuse<TlsClientHelloEvent>(out);
         e.time = time;
         read_process(x, root, e.process);
@@ -299,7 +300,7 @@ void read_event(Extract& x, const JsonNode& root, std::string_view action, Event
         const JsonNode* ext = extension(x, root, "exfilwatch.tls");
         x.strings(ext, "exfilwatch.tls.alpn", e.alpn);
         x.integer(ext, "exfilwatch.tls.version_code", e.version);
-    } else if (action == "dns-answer") {
+    } else if (action == output::actions::dns_answer) {
         auto& e = reuse<DnsAnswerEvent>(out);
         e.time = time;
         read_process(x, root, e.process);
@@ -323,7 +324,7 @@ void read_event(Extract& x, const JsonNode& root, std::string_view action, Event
             }
         }
         e.cnames.resize(n);
-    } else if (action == "http-request") {
+    } else if (action == output::actions::http_request) {
         auto& e = reuse<HttpRequestEvent>(out);
         e.time = time;
         read_process(x, root, e.process);
@@ -334,7 +335,7 @@ void read_event(Extract& x, const JsonNode& root, std::string_view action, Event
         x.string(url, "url.domain", e.host);
         x.string(url, "url.path", e.path);
         x.string(extension(x, root, "exfilwatch.http"), "exfilwatch.http.connect_target", e.connect_target);
-    } else if (action == "flow-summary") {
+    } else if (action == output::actions::flow_summary) {
         auto& e = reuse<FlowSummaryEvent>(out);
         e.time = time;
         read_process(x, root, e.process);
@@ -518,6 +519,14 @@ bool ReplayReader::next(Event& out)
         }
     }
     return false;
+}
+
+void ReplayStats::report(util::Counters& out) const
+{
+    out.emplace_back("replay.lines", lines);
+    out.emplace_back("replay.events", events);
+    out.emplace_back("replay.ignored", ignored);
+    out.emplace_back("replay.errors", errors);
 }
 
 }  // namespace exfilwatch::replay

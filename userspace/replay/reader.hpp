@@ -10,6 +10,7 @@
 
 #include "events.hpp"
 #include "replay/json_document.hpp"
+#include "util/counters.hpp"
 
 namespace exfilwatch::replay {
 
@@ -36,6 +37,7 @@ struct ReplayStats {
     std::uint64_t events = 0;
     std::uint64_t ignored = 0;  // alert, metric, state and blank lines
     std::uint64_t errors = 0;   // malformed or oversized lines (reported and skipped)
+    void report(util::Counters& out) const;  // as metric counters
 };
 
 // Reads NDJSON from a file descriptor, line by line, and yields the telemetry events. Malformed

@@ -116,6 +116,37 @@ TEST_CASE("a child reading an inherited fd is named from the parent's open")
     CHECK(summaries[0].bytes_read == 100);
 }
 
+TEST_CASE("files are known by (device, inode): inode 1 on device 31 is not inode 2 on device 0")
+{
+    // Keyed by inode * 31 + device, both were 62: the second file's read took the first's path.
+    FakeKernel kernel;
+    FileTracker tracker(kernel.source());
+    auto open = open_record(7, "/home/u/.ssh/id_rsa", "", 1);
+    open.device = 31;
+    tracker.on_open(10, proc(7), open);
+    decode::FileFirstRead read;
+    read.header.pid = 8;
+    read.fd = 3;  // not resolvable through /proc in the fake
+    read.inode = 2;
+    read.device = 0;
+    tracker.on_first_read(proc(8), read);
+    kernel.counters[FileKey{8, 2, 0}] = FileCounters{100, 0, false};
+    auto summaries = tracker.on_exit(20, proc(8));
+    REQUIRE(summaries.size() == 1);
+    CHECK(summaries[0].path == "[unknown]");
+
+    // The same inode on another device is another file too.
+    decode::FileFirstRead other = read;
+    other.header.pid = 9;
+    other.inode = 1;
+    other.device = 32;
+    tracker.on_first_read(proc(9), other);
+    kernel.counters[FileKey{9, 1, 32}] = FileCounters{5, 0, false};
+    summaries = tracker.on_exit(30, proc(9));
+    REQUIRE(summaries.size() == 1);
+    CHECK(summaries[0].path == "[unknown]");
+}
+
 TEST_CASE("unknown inode falls back to /proc/<pid>/fd; evicted counters are counted")
 {
     FakeKernel kernel;

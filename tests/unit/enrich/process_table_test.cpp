@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "enrich/process_table.hpp"
+#include "util/text.hpp"
 
 using namespace exfilwatch;
 using namespace exfilwatch::enrich;
@@ -42,7 +43,7 @@ ProcessRef image(std::uint32_t pid, std::uint32_t ppid, std::string exe, std::ui
     ref.pid = pid;
     ref.ppid = ppid;
     ref.executable = exe;
-    ref.name = base_name(exe);
+    ref.name = util::base_name(exe);
     ref.args = {exe};
     ref.start_time = start;
     return ref;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "enrich/socket_owners.hpp"
+#include "temp_dir.hpp"
 
 using namespace exfilwatch;
 using namespace exfilwatch::enrich;
@@ -15,13 +16,8 @@ namespace fs = std::filesystem;
 namespace {
 
 struct FakeProc {
-    fs::path root;
-    FakeProc() : root(fs::temp_directory_path() / ("ew-proc-" + std::to_string(getpid())))
-    {
-        fs::remove_all(root);
-        fs::create_directories(root);
-    }
-    ~FakeProc() { fs::remove_all(root); }
+    test::TempDir dir{"ew-proc"};
+    fs::path root = dir.path;
     void fd(std::uint32_t pid, int fd, const std::string& target)
     {
         fs::path dir = root / std::to_string(pid) / "fd";

@@ -55,9 +55,9 @@ TEST_CASE("exec record: ECS process fields, placement and extension")
     CHECK(p["executable"] == "/usr/bin/curl");
     CHECK(p["name"] == "curl");
     CHECK(p["args"].size() == 6);
-    CHECK(p["args"][5] == "X-Note: caf\xC3\xA9 \"quoted\"\n");
+    CHECK(p["args"][5] == "caf\xC3\xA9 \"quoted\"\n");
     CHECK(p["args_count"] == 6);
-    CHECK(p["command_line"] == "curl -T - https://pastebin.com:8443/ -H X-Note: caf\xC3\xA9 \"quoted\"\n");
+    CHECK(p["command_line"] == "curl -T - https://pastebin.com:8443/ -o caf\xC3\xA9 \"quoted\"\n");
     CHECK(p["parent"]["pid"] == 4200);
     CHECK(p["parent"]["entity_id"] == "b1946ac9-4200-1795920400000000000");
     CHECK(p["group_leader"]["pid"] == 4242);

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "../output/ecs_samples.hpp"
-#include "detect/redact.hpp"
+#include "redact/redact.hpp"
 #include "output/ecs.hpp"
 #include "output/json.hpp"
 #include "replay/reader.hpp"
@@ -91,7 +91,7 @@ Event expected_after_round_trip(Event e)
     std::visit(
         [](auto& x) {
             auto& p = x.process;
-            p.args = detect::redact_args(p.args);
+            p.args = redact::redact_args(p.args);
             for (auto* s : {&p.entity_id, &p.parent_entity_id, &p.executable, &p.name, &p.container_id, &p.pod_uid})
                 repair(*s);
             repair(p.args);

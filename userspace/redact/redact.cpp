@@ -1,27 +1,19 @@
-// detect: secret redaction for argv and free text (see redact.hpp). Hand-written scanners, no
+// redact: secret redaction for argv and free text (see redact.hpp). Hand-written scanners, no
 // std::regex: linear time and no deep recursion on hostile input.
-#include "detect/redact.hpp"
+#include "redact/redact.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cctype>
 
-namespace exfilwatch::detect {
+#include "util/text.hpp"
+
+namespace exfilwatch::redact {
 namespace {
 
 constexpr std::string_view marker = redacted_marker;
 
-char lower(char c)
-{
-    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-}
-
-std::string to_lower(std::string_view s)
-{
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), lower);
-    return out;
-}
+using util::to_lower;
 
 // text[i..] starts with `lower_word` (ASCII, lower case), ignoring case; no allocation (this runs
 // at every word start of every argument).
@@ -29,7 +21,7 @@ bool starts_with_nocase(std::string_view text, std::size_t i, std::string_view l
 {
     if (text.size() - i < lower_word.size()) return false;
     for (std::size_t k = 0; k < lower_word.size(); ++k)
-        if (lower(text[i + k]) != lower_word[k]) return false;
+        if (util::ascii_lower(text[i + k]) != lower_word[k]) return false;
     return true;
 }
 
@@ -116,22 +108,6 @@ bool looks_like_secret_segment(std::string_view seg)
     return digit && upper && lower_c;
 }
 
-std::vector<std::string_view> split_path(std::string_view path)
-{
-    std::vector<std::string_view> out;
-    std::size_t start = 0;
-    while (start <= path.size()) {
-        auto slash = path.find('/', start);
-        if (slash == std::string_view::npos) {
-            out.push_back(path.substr(start));
-            break;
-        }
-        out.push_back(path.substr(start, slash - start));
-        start = slash + 1;
-    }
-    return out;
-}
-
 std::string redact_query(std::string_view query)
 {
     std::string out;
@@ -156,7 +132,7 @@ std::string redact_query(std::string_view query)
 // Redacts webhook/bot tokens in a path by host, then generic long secret-looking segments.
 std::string redact_path(std::string_view host, std::string_view path)
 {
-    auto segs = split_path(path);  // segs[0] is empty (path starts with '/')
+    auto segs = util::split(path, '/');  // segs[0] is empty (path starts with '/')
     std::vector<std::string> out(segs.begin(), segs.end());
     auto host_is = [&](std::string_view suffix) {
         return host == suffix ||
@@ -223,6 +199,98 @@ std::string redact_url(std::string_view url)
         out += redact_query(tail.substr(q + 1));
     }
     out.append(fragment);
+    return out;
+}
+
+// PEM blocks (`-----BEGIN ...-----` to the matching END line, or to the end of the text when cut):
+// the BEGIN line stays as evidence of what it was, the body and END go.
+std::string redact_pem(std::string_view text)
+{
+    constexpr std::string_view begin = "-----BEGIN ";
+    auto at = text.find(begin);
+    if (at == std::string_view::npos) return std::string(text);
+    std::string out;
+    std::size_t i = 0;
+    while (at != std::string_view::npos) {
+        auto label_end = text.find("-----", at + begin.size());
+        auto line_end = text.find('\n', at);
+        if (label_end == std::string_view::npos || label_end > line_end) {  // no BEGIN line: no block here
+            at = text.find(begin, at + begin.size());
+            continue;
+        }
+        std::size_t body = label_end + 5;
+        out.append(text.substr(i, body - i));
+        out.append(marker);
+        auto end = text.find("-----END ", body);
+        if (end == std::string_view::npos) return out;  // cut: everything after BEGIN goes
+        auto end_close = text.find("-----", end + 9);
+        i = end_close == std::string_view::npos ? text.size() : end_close + 5;
+        at = text.find(begin, i);
+    }
+    out.append(text.substr(i));
+    return out;
+}
+
+bool is_hex(char c)
+{
+    return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+}
+
+// Characters of base64 (standard and URL-safe alphabets) and of hex.
+bool is_run_char(char c)
+{
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || c == '_' || c == '-';
+}
+
+// A run that is encoded bytes rather than words: hex of 16+ bytes, or base64 of 24+ bytes with
+// upper case, lower case and digits in one '/'-separated piece (a path's segments are words).
+bool encoded_run(std::string_view run)
+{
+    constexpr std::size_t min_hex = 32, min_base64 = 32, min_piece = 20;
+    if (run.size() >= min_hex && std::all_of(run.begin(), run.end(), is_hex) &&
+        std::any_of(run.begin(), run.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) &&
+        std::any_of(run.begin(), run.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)); }))
+        return true;
+    if (run.size() < min_base64) return false;
+    std::size_t start = 0;
+    while (start < run.size()) {
+        auto slash = run.find('/', start);
+        auto piece = run.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+        bool digit = false, upper = false, lower_c = false;
+        for (char c : piece) {
+            digit |= std::isdigit(static_cast<unsigned char>(c)) != 0;
+            upper |= std::isupper(static_cast<unsigned char>(c)) != 0;
+            lower_c |= std::islower(static_cast<unsigned char>(c)) != 0;
+        }
+        if (piece.size() >= min_piece && digit && upper && lower_c) return true;
+        if (slash == std::string_view::npos) break;
+        start = slash + 1;
+    }
+    return false;
+}
+
+// Long base64 and hex runs (`$(base64 -w0 key)`, `$(xxd -p key)`), with their '=' padding.
+std::string redact_runs(std::string_view text)
+{
+    std::string out;
+    out.reserve(text.size());
+    std::size_t i = 0;
+    while (i < text.size()) {
+        if (!is_run_char(text[i]) || (i > 0 && is_run_char(text[i - 1]))) {
+            out.push_back(text[i++]);
+            continue;
+        }
+        std::size_t j = i;
+        while (j < text.size() && is_run_char(text[j])) ++j;
+        auto run = text.substr(i, j - i);
+        if (encoded_run(run)) {
+            while (j < text.size() && text[j] == '=') ++j;
+            out.append(marker);
+        } else {
+            out.append(run);
+        }
+        i = j;
+    }
     return out;
 }
 
@@ -323,6 +391,9 @@ std::string redact_tokens(std::string_view text)
         // name=value / name: value / "name": "value" where the name says secret.
         if (c == '=' || c == ':') {
             std::size_t n_end = i;
+            // `key = value` (AWS credentials and INI files) as well as key=value.
+            if (c == '=')
+                while (n_end > 0 && (text[n_end - 1] == ' ' || text[n_end - 1] == '\t')) --n_end;
             if (n_end > 0 && text[n_end - 1] == '"') --n_end;
             std::size_t n_start = n_end;
             while (n_start > 0 && (is_token_char(text[n_start - 1]) || text[n_start - 1] == '.')) --n_start;
@@ -330,7 +401,7 @@ std::string redact_tokens(std::string_view text)
             if (!name.empty() && secret_name(name)) {
                 std::size_t v = i + 1;
                 bool header = c == ':' && sensitive_header(name);
-                while (v < text.size() && (text[v] == ' ' || text[v] == '"' || text[v] == '\'')) ++v;
+                while (v < text.size() && (text[v] == ' ' || text[v] == '\t' || text[v] == '"' || text[v] == '\'')) ++v;
                 std::size_t len = header ? text.size() - v : value_len(text, v);
                 if (header) {
                     auto nl = text.find('\n', v);
@@ -350,12 +421,6 @@ std::string redact_tokens(std::string_view text)
         ++i;
     }
     return out;
-}
-
-std::string base_name(std::string_view path)
-{
-    auto slash = path.rfind('/');
-    return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
 }
 
 bool one_of(std::string_view s, std::initializer_list<std::string_view> list)
@@ -420,14 +485,26 @@ std::string redact_payload(Payload kind, std::string_view value)
     return std::string(value);
 }
 
-std::string redact_header(std::string_view value)
+// A request header's value, whatever its name: an attacker picks the name (`X-Trace:
+// $(base64 key)`). The name stays as evidence; `@file` (headers read from a file) and a header
+// set empty (`X-Foo;`, `X-Foo:`) stay. `strict`: the argument is a header for sure (an HTTP
+// client's -H), so text that is no header at all goes too.
+std::string redact_header(std::string_view value, bool strict)
 {
+    if (!value.empty() && value[0] == '@') return redact_text(value);
     auto colon = value.find(':');
-    if (colon != std::string_view::npos && sensitive_header(value.substr(0, colon))) {
+    bool named = colon != std::string_view::npos && colon > 0 &&
+                 std::all_of(value.begin(), value.begin() + static_cast<std::ptrdiff_t>(colon),
+                             [](char c) { return is_token_char(c) || c == '.' || c == ' '; });
+    if (named) {
         std::size_t v = colon + 1;
         while (v < value.size() && value[v] == ' ') ++v;
+        if (v == value.size()) return std::string(value);
         return std::string(value.substr(0, v)) + std::string(marker);
     }
+    bool empty_header = value.size() > 1 && value.back() == ';' &&
+                        std::all_of(value.begin(), value.end() - 1, [](char c) { return is_token_char(c); });
+    if (strict && !empty_header && !value.empty()) return std::string(marker);
     return redact_text(value);
 }
 
@@ -441,14 +518,14 @@ std::string redact_option_value(std::string_view flag, std::string_view value)
 
 std::string redact_text(std::string_view text)
 {
-    return redact_tokens(redact_urls(text));
+    return redact_runs(redact_tokens(redact_urls(redact_pem(text))));
 }
 
 std::vector<std::string> redact_args(const std::vector<std::string>& argv)
 {
     std::vector<std::string> out;
     out.reserve(argv.size());
-    std::string tool = argv.empty() ? std::string() : base_name(argv[0]);
+    std::string tool = argv.empty() ? std::string() : util::base_name(argv[0]);
     bool mysql_like = one_of(tool, {"mysql", "mysqldump", "mariadb", "mysqladmin", "mysqlimport", "mysqlshow",
                                     "mysqlcheck", "mariadb-dump"});
     bool login_like = false;  // docker login -p PW, sshpass -p PW
@@ -461,8 +538,10 @@ std::vector<std::string> redact_args(const std::vector<std::string>& argv)
                          return a.rfind("--data", 0) == 0 || a.rfind("--form", 0) == 0 || a == "--resolve" ||
                                 a == "--json" || a == "--upload-file";
                      });
+    bool wget_like = tool.rfind("wget", 0) == 0;
     enum class Next { none, secret, userpass, header, cookie, payload };
     Next next = Next::none;
+    bool strict_header = true;  // the pending header is an HTTP client's for sure
     Payload payload = Payload::none;
     for (std::size_t i = 0; i < argv.size(); ++i) {
         const std::string& arg = argv[i];
@@ -470,7 +549,7 @@ std::vector<std::string> redact_args(const std::vector<std::string>& argv)
             switch (next) {
             case Next::secret: out.emplace_back(marker); break;
             case Next::userpass: out.push_back(redact_text(redact_userpass(arg))); break;
-            case Next::header: out.push_back(redact_header(arg)); break;
+            case Next::header: out.push_back(redact_header(arg, strict_header)); break;
             case Next::cookie:
                 out.push_back(arg.find('=') != std::string::npos ? std::string(marker) : redact_text(arg));
                 break;
@@ -498,7 +577,12 @@ std::vector<std::string> redact_args(const std::vector<std::string>& argv)
             };
             if (secret_long_flag(flag)) set(Next::secret, std::string(marker));
             else if (one_of(flag, {"--user", "--proxy-user"})) set(Next::userpass, redact_text(redact_userpass(value)));
-            else if (one_of(flag, {"--header", "--proxy-header"})) set(Next::header, has_value ? redact_header(value) : "");
+            else if (one_of(flag, {"--header", "--proxy-header"})) {
+                strict_header = true;
+                set(Next::header, has_value ? redact_header(value, true) : "");
+            }
+            // The user agent is text the caller chose: a free channel (`-A "$(cat key)"`).
+            else if (flag == "--user-agent") set(Next::secret, std::string(marker));
             else if (flag == "--cookie") set(Next::cookie, value.find('=') != std::string::npos ? std::string(marker) : value);
             else if ((payload = payload_kind(flag, curl_like)) != Payload::none)
                 set(Next::payload, redact_text(redact_payload(payload, value)));
@@ -526,10 +610,13 @@ std::vector<std::string> redact_args(const std::vector<std::string>& argv)
                 out.push_back(attached.empty() ? arg : "-p" + std::string(marker));
             } else if (login_like && f == 'p') {
                 set(Next::secret, std::string(marker));
+            } else if ((f == 'A' && curl_like) || (f == 'U' && wget_like)) {
+                set(Next::secret, std::string(marker));  // the user agent
             } else if (f == 'u' || f == 'U') {
                 set(Next::userpass, redact_text(redact_userpass(attached)));
             } else if (f == 'H') {
-                set(Next::header, redact_header(attached));
+                strict_header = curl_like || wget_like;
+                set(Next::header, redact_header(attached, strict_header));
             } else if (f == 'b' && tool == "curl") {
                 set(Next::cookie, attached.find('=') != std::string::npos ? std::string(marker) : attached);
             } else if ((payload = payload_kind(std::string{'-', f}, curl_like)) != Payload::none) {
@@ -558,4 +645,4 @@ std::string redacted_command_line(const std::vector<std::string>& argv, std::siz
     return line;
 }
 
-}  // namespace exfilwatch::detect
+}  // namespace exfilwatch::redact

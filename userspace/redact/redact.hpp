@@ -1,13 +1,14 @@
-// detect: redaction of secrets in command lines and evidence (pure). Alerts name the command that
-// uploaded; they must not re-leak the webhook token, password or API key it carried. What is kept
-// (host, flag, header name, token prefix) keeps the evidence recognisable.
+// redact: the stage every command line and piece of evidence passes before output (pure, no
+// dependencies but the standard library). Alerts and telemetry name the command that ran; they
+// must not re-leak the webhook token, password or API key it carried. What is kept (host, flag,
+// header name, token prefix) keeps the evidence recognisable.
 #pragma once
 
 #include <string>
 #include <string_view>
 #include <vector>
 
-namespace exfilwatch::detect {
+namespace exfilwatch::redact {
 
 inline constexpr std::string_view redacted_marker = "[REDACTED]";
 
@@ -28,4 +29,13 @@ std::string redact_option_value(std::string_view flag, std::string_view value);
 // argv joined by spaces after redaction, cut to `max_size` bytes (with "..." when cut).
 std::string redacted_command_line(const std::vector<std::string>& argv, std::size_t max_size = 512);
 
+}  // namespace exfilwatch::redact
+
+// Detection redacts its evidence where it builds it, and calls these unqualified.
+namespace exfilwatch::detect {
+using redact::redact_args;
+using redact::redact_option_value;
+using redact::redact_text;
+using redact::redacted_command_line;
+using redact::redacted_marker;
 }  // namespace exfilwatch::detect

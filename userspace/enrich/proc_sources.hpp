@@ -1,0 +1,55 @@
+// enrich: the live /proc adapters behind the pure tables: the start-up scan of running
+// processes, an open fd's path, and the hosts file a process resolves names with. The tables
+// take these as callbacks, so tests give them fakes (or a fake /proc root).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <unordered_map>
+
+#include "enrich/process_table.hpp"
+
+namespace exfilwatch::enrich {
+
+// The first 8 hex digits of the boot id (<proc_root>/sys/kernel/random/boot_id without dashes):
+// the prefix of every entity id, so ids never repeat across reboots. "" when unreadable.
+std::string read_boot_id(std::string_view proc_root);
+
+// Adds every process already running under `proc_root` (except `self`) to `table`, so a process
+// older than the monitor keeps its command line and ancestry; returns how many. Processes that
+// vanish mid-scan are skipped. `/proc` counts start times from boot: `monotonic_to_wall_ns` is
+// added to each.
+std::size_t scan_proc(ProcessTable& table, std::string_view proc_root, std::uint32_t self,
+                      std::int64_t monotonic_to_wall_ns);
+
+// The path an open fd of a live process points to (readlink <proc_root>/<pid>/fd/<fd>); empty
+// when the process or the fd is gone.
+std::string fd_path(std::string_view proc_root, std::uint32_t pid, std::int32_t fd);
+
+// The hosts file a process resolves names with: /etc/hosts under its root, so a container's own
+// file or one bind-mounted in its mount namespace. Read once per mount namespace and refresh
+// period; at most `max_namespaces` are kept (the cache starts over past it).
+class HostsFiles {
+public:
+    using Clock = std::function<std::uint64_t()>;  // nanoseconds, monotonic
+    explicit HostsFiles(std::string proc_root = "/proc", Clock clock = {}, std::uint64_t refresh_ns = 60'000'000'000ULL,
+                        std::size_t max_namespaces = 4096);
+
+    // The text of `pid`'s hosts file (at most hosts_file_max bytes), "" when unknown.
+    std::string operator()(std::uint32_t pid);
+    std::size_t cached() const { return cache_.size(); }
+
+private:
+    struct Entry {
+        std::string text;
+        std::uint64_t read_at = 0;
+    };
+    std::string proc_root_;
+    Clock clock_;
+    std::uint64_t refresh_ns_;
+    std::size_t max_namespaces_;
+    std::unordered_map<std::string, Entry> cache_;
+};
+
+}  // namespace exfilwatch::enrich
