@@ -147,7 +147,7 @@ TEST_CASE("file-open record: relative name joined onto the walked directory")
 TEST_CASE("file-open record: the opened file's own walked path, whatever the name said")
 {
     const std::string name("/usr/lib/../../tmp/k\0", 21);
-    const std::string walked("id_rsa\0.ssh\0u\0home\0", 21);
+    const std::string walked("id_rsa\0.ssh\0u\0home\0", 19);
     ew_file_open raw{};
     fill_header(raw, EW_REC_FILE_OPEN, sizeof(raw) + name.size() + walked.size());
     raw.fd = 4;
