@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -32,7 +33,9 @@ std::vector<std::string> with_default_subcommand(int argc, char** argv)
 
 }  // namespace
 
-int main(int argc, char** argv)
+namespace {
+
+int cli_main(int argc, char** argv)
 {
     using namespace exfilwatch::commands;
     CLI::App app{"exfilwatch: catches data exfiltration over web services (MITRE ATT&CK T1567) with eBPF.\n"
@@ -148,4 +151,21 @@ int main(int argc, char** argv)
         return 1;
     }
     return 0;
+}
+
+}  // namespace
+
+// Nothing escapes main: an exception from setting up the command line is one line and exit 1.
+int main(int argc, char** argv)
+{
+    try {
+        return cli_main(argc, argv);
+    } catch (const std::exception& e) {
+        std::fputs("exfilwatch: ", stderr);
+        std::fputs(e.what(), stderr);
+        std::fputs("\n", stderr);
+    } catch (...) {
+        std::fputs("exfilwatch: unexpected error\n", stderr);
+    }
+    return 1;
 }

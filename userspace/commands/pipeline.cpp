@@ -41,7 +41,7 @@ struct Pipeline::State {
     std::unique_ptr<detect::JobMemory> jobs;  // recurring upload jobs (--state-dir)
     std::string jobs_path;
 
-    void write(std::string_view line) { sink->write_line(line); }
+    void write(std::string_view line) const { sink->write_line(line); }
     void save_jobs();
 };
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ranges>
 
 #include <fmt/format.h>
 
@@ -125,10 +126,10 @@ std::string join_components(std::span<const std::byte> components)
     }
     if (start < components.size()) parts.emplace_back(data + start, components.size() - start);
     std::string path;
-    for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
-        if (*it == "/") continue;  // the root dentry's own name
+    for (auto & part : std::ranges::reverse_view(parts)) {
+        if (part == "/") continue;  // the root dentry's own name
         path += '/';
-        path += *it;
+        path += part;
     }
     return path.empty() ? "/" : path;
 }

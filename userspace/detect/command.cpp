@@ -13,9 +13,10 @@ namespace {
 
 bool is_interpreter(std::string_view name)
 {
-    for (std::string_view p : {"python", "pypy", "perl", "ruby", "node", "php", "bash", "sh", "dash", "zsh", "pwsh"})
-        if (name.substr(0, p.size()) == p) return true;
-    return false;
+    static constexpr std::string_view interpreters[] = {"python", "pypy", "perl", "ruby", "node", "php",
+                                                        "bash",   "sh",   "dash", "zsh",  "pwsh"};
+    return std::any_of(std::begin(interpreters), std::end(interpreters),
+                       [&](std::string_view p) { return name.substr(0, p.size()) == p; });
 }
 
 // First argument after the program (and after an interpreter's script, when there is one).
@@ -49,11 +50,10 @@ bool takes_value(const UploadTool* tool, std::string_view f)
     if (!tool) return false;
     if (listed(tool->value_flags, f) || listed(tool->credential_flags, f) || listed(tool->argument_files, f))
         return true;
-    for (const auto& r : tool->upload_args)
-        if (listed(r.flags, f)) return true;
-    for (const auto& r : tool->upload_subcommands)
-        if (listed(r.dest_flags, f)) return true;
-    return false;
+    if (std::any_of(tool->upload_args.begin(), tool->upload_args.end(), [&](const auto& r) { return listed(r.flags, f); }))
+        return true;
+    return std::any_of(tool->upload_subcommands.begin(), tool->upload_subcommands.end(),
+                       [&](const auto& r) { return listed(r.dest_flags, f); });
 }
 
 ParsedArgs parse_args(const UploadTool* tool, const std::vector<std::string>& args, std::size_t from)
@@ -418,6 +418,7 @@ const OwnDestination* own_destination(const Rules& rules, const CommandAnalysis&
     return nullptr;
 }
 
+// NOLINTNEXTLINE(readability-function-cognitive-complexity): one pass over a grammar or a loop; split is debt (see the closing note of issue 16)
 CommandAnalysis analyze_command(const Rules& rules, const ProcessRef& process)
 {
     CommandAnalysis result;

@@ -260,6 +260,7 @@ void Engine::note_destination(Pair& pair, TimeNs time)
         [](const auto&, const auto&) {}, &pair.domain);
 }
 
+// NOLINTNEXTLINE(readability-function-cognitive-complexity): one pass over a grammar or a loop; split is debt (see the closing note of issue 16)
 void Engine::on_flow(const FlowUpdate& u, std::vector<Alert>& alerts)
 {
     const ProcessRef& process = *u.process;
@@ -297,7 +298,7 @@ void Engine::on_flow(const FlowUpdate& u, std::vector<Alert>& alerts)
     flow.last = time;
 
     auto key = pair_key(flow.entity, flow.domain, flow.destination);
-    if (flow.pair_key != key || !pairs_.count(key)) {
+    if (flow.pair_key != key || !pairs_.contains(key)) {
         if (auto old = pairs_.find(flow.pair_key); old != pairs_.end()) {
             old->second.bytes_out -= std::min(old->second.bytes_out, flow.bytes_out);
             old->second.bytes_in -= std::min(old->second.bytes_in, flow.bytes_in);
@@ -520,6 +521,7 @@ Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explai
         }
     }
     std::vector<const CommandAnalysis*> ancestors;
+    ancestors.reserve(parents.size());
     for (const auto& c : parents) ancestors.push_back(&c);
     const CommandAnalysis cmd = effective_command(own, ancestors);
     command_signal(rules_, cmd, up, list);

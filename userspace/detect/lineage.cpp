@@ -70,7 +70,7 @@ const ProcessNode* Lineage::find(const std::string& entity) const
 
 bool Lineage::live(const Taint& t) const
 {
-    return sources_.count(t.source) != 0;
+    return sources_.contains(t.source);
 }
 
 void Lineage::release(const std::vector<Taint>& taint)
@@ -267,7 +267,7 @@ void Lineage::evict_objects()
     if (object_order_.size() > 2 * rules_.settings.max_staging_files + 64) {
         std::deque<ObjectKey> kept;
         for (const auto& k : object_order_)
-            if (objects_.count(k)) kept.push_back(k);
+            if (objects_.contains(k)) kept.push_back(k);
         object_order_ = std::move(kept);
     }
 }
@@ -334,7 +334,7 @@ void Lineage::drain()
     }
 }
 
-std::shared_ptr<Hop> Lineage::staging_hop(ProcessNode& p, const std::string& path)
+std::shared_ptr<Hop> Lineage::staging_hop(ProcessNode& p, const std::string& path) const
 {
     for (const auto& h : p.staging_reads)
         if (h->read.path == path) return h;
@@ -353,7 +353,7 @@ ProcessNode& Lineage::touch(const ProcessRef& ref, TimeNs time)
 {
     now_ = std::max(now_, time);
     auto key = key_of(ref);
-    if (!processes_.count(key)) evict_processes();  // room first: the new process is never the one evicted
+    if (!processes_.contains(key)) evict_processes();  // room first: the new process is never the one evicted
     auto [it, inserted] = processes_.try_emplace(key);
     auto& n = it->second;
     if (inserted) {
@@ -401,7 +401,7 @@ void Lineage::evict_processes()
     if (process_order_.size() > 2 * rules_.settings.max_processes + 64) {
         std::deque<std::string> kept;
         for (const auto& k : process_order_)
-            if (processes_.count(k)) kept.push_back(k);
+            if (processes_.contains(k)) kept.push_back(k);
         process_order_ = std::move(kept);
     }
 }
@@ -444,7 +444,7 @@ void Lineage::channel_done(const ObjectKey& key, const std::string& entity)
     // (a forked subshell that will read later: `cat key | (sleep 3600; curl -d @-)`): it stays,
     // until the cap evicts it (a blind spot when tainted), so waiting does not wash the data out.
     bool held = !o.writers.empty() || !o.readers.empty() || !o.ever_read ||
-                (key.type == ObjectType::pipe && pipe_readers_.count(key.id));
+                (key.type == ObjectType::pipe && pipe_readers_.contains(key.id));
     if (held) return;
     release(o.taint);
     objects_.erase(it);
@@ -459,7 +459,7 @@ void Lineage::on_fork(const ProcessRef& child, TimeNs time)
 void Lineage::on_exec(const ProcessRef& ref, TimeNs time)
 {
     const auto key = key_of(ref);
-    bool known = processes_.count(key) != 0;
+    bool known = processes_.contains(key);
     auto before = known ? processes_.find(key)->second.ref : ProcessRef{};
     auto* n = &touch(ref, time);
     n->exec_seen = true;
@@ -496,7 +496,7 @@ void Lineage::on_exec(const ProcessRef& ref, TimeNs time)
             up = node(up->ref.parent_entity_id);
         }
     }
-    if (!channel_telemetry_ && parent && ref.stdin_pipe && !pipe_writers_.count(ref.stdin_pipe)) {
+    if (!channel_telemetry_ && parent && ref.stdin_pipe && !pipe_writers_.contains(ref.stdin_pipe)) {
         // A stdin pipe no process has as its stdout is written by the parent (tar's pipe to
         // gzip, popen(cmd, "w"), a shell's here-string, subprocess stdin=PIPE).
         add_output(*parent, ObjectKey{ObjectType::pipe, 0, ref.stdin_pipe}, no_cap);
@@ -525,7 +525,7 @@ std::vector<Taint> Lineage::absorb_child_pipes(ProcessNode& p, TimeNs before)
     std::vector<Taint> gained;
     for (auto pipe : std::vector<std::uint64_t>(p.child_pipes)) {
         ++stats_.work;
-        if (pipe == p.ref.stdout_pipe || pipe_readers_.count(pipe)) continue;
+        if (pipe == p.ref.stdout_pipe || pipe_readers_.contains(pipe)) continue;
         auto it = objects_.find(ObjectKey{ObjectType::pipe, 0, pipe});
         if (it == objects_.end() || it->second.taint.empty()) continue;
         bool done = std::all_of(it->second.writers.begin(), it->second.writers.end(), [&](const std::string& w) {
@@ -781,7 +781,7 @@ void Lineage::evict_sources()
     if (source_order_.size() > 2 * rules_.settings.max_staging_files + 64) {
         std::deque<std::uint64_t> kept;
         for (auto id : source_order_)
-            if (sources_.count(id)) kept.push_back(id);
+            if (sources_.contains(id)) kept.push_back(id);
         source_order_ = std::move(kept);
     }
 }

@@ -191,7 +191,7 @@ private:
     void release(const std::vector<Taint>& taint);
     void add_output(ProcessNode& p, const ObjectKey& key, std::uint64_t cap);
     void add_reader(Object& o, const std::string& entity, std::uint64_t cap);
-    std::shared_ptr<Hop> staging_hop(ProcessNode& p, const std::string& path);
+    std::shared_ptr<Hop> staging_hop(ProcessNode& p, const std::string& path) const;
     // Taint arrived at a process or an object: queue a push downstream; drain() runs the queue
     // within the work budget.
     void propagate_from_process(const std::string& entity);

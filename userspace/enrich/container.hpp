@@ -19,7 +19,7 @@ struct ContainerIdentity {
 
 // Longest cgroup path and /proc/<pid>/cgroup text looked at; longer input yields nullopt.
 inline constexpr std::size_t max_cgroup_path_bytes = 4096;
-inline constexpr std::size_t max_proc_cgroup_bytes = 64 * 1024;
+inline constexpr std::size_t max_proc_cgroup_bytes = std::size_t{64} * 1024;
 
 // One cgroup path (the third field of a /proc/<pid>/cgroup line, or a path under /sys/fs/cgroup).
 // The innermost container wins for nested runtimes (docker-in-docker, kind nodes). Conmon and

@@ -62,15 +62,15 @@ void Enricher::on_record(const decode::Record& record, std::vector<Event>& out)
                 image.stdin_pipe = r.stdin_pipe;
                 image.stdout_pipe = r.stdout_pipe;
                 image.stdout_kind = r.stdout_kind;
-                out.push_back(ExecEvent{time, processes_.on_exec(time, std::move(image))});
+                out.emplace_back(ExecEvent{time, processes_.on_exec(time, std::move(image))});
             } else if constexpr (std::is_same_v<T, decode::Fork>) {
-                out.push_back(ForkEvent{time, processes_.on_fork(time, r.header.pid, r.ppid, r.uid, wall(r.start_ns),
+                out.emplace_back(ForkEvent{time, processes_.on_fork(time, r.header.pid, r.ppid, r.uid, wall(r.start_ns),
                                                                  r.cgroup_id, r.comm)});
             } else if constexpr (std::is_same_v<T, decode::Exit>) {
                 ProcessRef process = processes_.on_exit(time, r.header.pid, wall(r.start_ns));
-                for (auto& summary : files_.on_exit(time, process)) out.push_back(std::move(summary));
-                for (auto& io : objects_.on_exit(time, process)) out.push_back(std::move(io));
-                out.push_back(ExitEvent{time, std::move(process), exit_code_of(r.wait_status)});
+                for (auto& summary : files_.on_exit(time, process)) out.emplace_back(std::move(summary));
+                for (auto& io : objects_.on_exit(time, process)) out.emplace_back(std::move(io));
+                out.emplace_back(ExitEvent{time, std::move(process), exit_code_of(r.wait_status)});
             } else if constexpr (std::is_same_v<T, decode::FileOpen>) {
                 out.push_back(files_.on_open(time, processes_.lookup(r.header.pid), r));
             } else if constexpr (std::is_same_v<T, decode::FileFirstRead>) {
@@ -95,7 +95,7 @@ void Enricher::tick(TimeNs now, std::vector<Event>& out)
     auto live = [this](std::uint32_t pid) -> const ProcessRef* {
         return processes_.contains(pid) ? &processes_.lookup(pid) : nullptr;
     };
-    for (auto& summary : files_.refresh(now, live)) out.push_back(std::move(summary));
+    for (auto& summary : files_.refresh(now, live)) out.emplace_back(std::move(summary));
     processes_.expire(now);
 }
 

@@ -22,7 +22,7 @@ struct FileKey {
     std::uint32_t pid = 0;
     std::uint64_t inode = 0;
     std::uint64_t device = 0;  // kernel encoding
-    auto operator<=>(const FileKey&) const = default;
+    auto operator<=>(const FileKey&) const = default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>
 };
 
 struct FileCounters {

@@ -102,7 +102,7 @@ void FlowTable::on_start(TimeNs time, const ProcessRef& owner, const decode::Flo
     event.destination_domain = flow.domain;
     event.socket_inode = flow.socket_inode;
     event.adopted = flow.adopted;
-    out.push_back(std::move(event));
+    out.emplace_back(std::move(event));
 }
 
 void FlowTable::on_data(TimeNs time, const ProcessRef& owner, const decode::FlowData& data, std::vector<Event>& out)
@@ -159,7 +159,7 @@ void FlowTable::parse_head(TimeNs time, std::uint64_t cookie, Flow& flow, std::v
             flow.domain = event.server_name;
             flow.domain_source = "sni";
         }
-        out.push_back(std::move(event));
+        out.emplace_back(std::move(event));
         return finish(Head::tls);
     }
     auto result = parse_http_request_head(head);
@@ -183,7 +183,7 @@ void FlowTable::parse_head(TimeNs time, std::uint64_t cookie, Flow& flow, std::v
         flow.domain = event.host;
         flow.domain_source = "http";
     }
-    out.push_back(std::move(event));
+    out.emplace_back(std::move(event));
     finish(Head::http);
 }
 
@@ -206,7 +206,7 @@ void FlowTable::parse_dns(TimeNs time, std::uint64_t cookie, Flow& flow, std::sp
     event.cnames = answer->cnames;
     event.resolved_ips = answer->resolved_ips;
     for (const auto& ip : event.resolved_ips) dns_.add(ip, event.question, flow.owner.pid, time);
-    out.push_back(std::move(event));
+    out.emplace_back(std::move(event));
 }
 
 void FlowTable::on_counters(TimeNs time, const ProcessRef& owner, const decode::FlowCounters& counters,
@@ -238,7 +238,7 @@ void FlowTable::on_counters(TimeNs time, const ProcessRef& owner, const decode::
         event.bytes_out = std::max(event.bytes_out, acked);
         event.bytes_in = std::max(event.bytes_in, received);
     }
-    out.push_back(std::move(event));
+    out.emplace_back(std::move(event));
     if (counters.final) {
         recency_.erase(flow.recency);
         flows_.erase(counters.cookie);

@@ -11,7 +11,7 @@
 
 namespace exfilwatch::enrich {
 
-inline constexpr std::size_t hosts_file_max = 64 * 1024;  // bytes of a hosts file considered
+inline constexpr std::size_t hosts_file_max = std::size_t{64} * 1024;  // bytes of a hosts file considered
 
 // The name `hosts_text` (an /etc/hosts file) gives `ip`: one that also appears in `args` (the
 // process's argv) first, else the first name on the first line for `ip` that is not a loopback

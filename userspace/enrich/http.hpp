@@ -9,7 +9,7 @@
 
 namespace exfilwatch::enrich {
 
-inline constexpr std::size_t max_http_head_bytes = 16 * 1024;  // request line + headers + blank line
+inline constexpr std::size_t max_http_head_bytes = std::size_t{16} * 1024;  // request line + headers + blank line
 inline constexpr std::size_t max_http_headers = 100;
 inline constexpr std::size_t max_http_method_bytes = 24;
 

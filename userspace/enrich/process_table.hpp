@@ -54,7 +54,7 @@ public:
 
     // The process as known now; reads /proc for a pid never seen, else a minimal stand-in.
     const ProcessRef& lookup(std::uint32_t pid);
-    bool contains(std::uint32_t pid) const { return processes_.count(pid) != 0; }
+    bool contains(std::uint32_t pid) const { return processes_.contains(pid); }
 
     // Drops exited entries older than the linger time, and the oldest past the cap.
     void expire(TimeNs now);

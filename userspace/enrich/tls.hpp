@@ -12,7 +12,7 @@ namespace exfilwatch::enrich {
 
 // Largest ClientHello handshake message accepted (real ones are 0.2-2 KB; this leaves room for
 // large PSK identities and post-quantum key shares while bounding reassembly).
-inline constexpr std::size_t max_client_hello_bytes = 64 * 1024;
+inline constexpr std::size_t max_client_hello_bytes = std::size_t{64} * 1024;
 
 struct ClientHello {
     std::string server_name;                  // first SNI host_name, ASCII-lowercased; empty if none

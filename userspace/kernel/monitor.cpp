@@ -4,7 +4,6 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
-#include <bpf/btf.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/mount.h>
