@@ -26,17 +26,17 @@ struct ProcessRef {
     std::uint32_t pgid = 0;  // process group: a shell pipeline shares it
     std::uint32_t sid = 0;   // session
     std::uint32_t uid = 0;
-    std::string executable;          // absolute path of the executed file; may be non-UTF-8
-    std::string name;                // basename of executable (or comm when unknown)
-    std::vector<std::string> args;   // argv, raw bytes (never redacted here; sinks redact)
+    std::string executable;         // absolute path of the executed file; may be non-UTF-8
+    std::string name;               // basename of executable (or comm when unknown)
+    std::vector<std::string> args;  // argv, raw bytes (never redacted here; sinks redact)
     bool args_truncated = false;
     bool has_tty = false;
     std::uint64_t cgroup_id = 0;
-    std::string container_id;        // empty when not in a container
-    std::string pod_uid;             // Kubernetes pod UID when the cgroup path holds one
+    std::string container_id;  // empty when not in a container
+    std::string pod_uid;       // Kubernetes pod UID when the cgroup path holds one
     TimeNs start_time = 0;
-    std::uint64_t stdin_pipe = 0;    // pipe inode on fd 0 at exec; joins a pipeline to the
-    std::uint64_t stdout_pipe = 0;   // member whose stdout_pipe it is (0: not a pipe / unknown)
+    std::uint64_t stdin_pipe = 0;                  // pipe inode on fd 0 at exec; joins a pipeline to the
+    std::uint64_t stdout_pipe = 0;                 // member whose stdout_pipe it is (0: not a pipe / unknown)
     StdoutKind stdout_kind = StdoutKind::unknown;  // what fd 1 was at exec
 };
 
@@ -60,13 +60,13 @@ struct ExitEvent {
 struct FileOpenEvent {
     TimeNs time = 0;
     ProcessRef process;
-    std::string path;             // absolute, as the process sees it (container view)
-    std::string requested_path;   // as the process named it
+    std::string path;            // absolute, as the process sees it (container view)
+    std::string requested_path;  // as the process named it
     std::int32_t fd = -1;
-    std::uint32_t flags = 0;      // open(2) flags
+    std::uint32_t flags = 0;  // open(2) flags
     std::uint64_t inode = 0;
     std::uint64_t device = 0;
-    std::int32_t error = 0;       // 0 on success, else positive errno
+    std::int32_t error = 0;  // 0 on success, else positive errno
 };
 
 // How many bytes a process read from one file (cumulative for that process and file).
@@ -84,7 +84,7 @@ struct FileSummaryEvent {
 enum class Transport : std::uint8_t { tcp, udp };
 
 struct Endpoint {
-    std::string ip;     // textual IPv4 or IPv6
+    std::string ip;  // textual IPv4 or IPv6
     std::uint16_t port = 0;
 };
 
@@ -142,14 +142,14 @@ struct FlowSummaryEvent {
     Transport transport = Transport::tcp;
     Endpoint source;
     Endpoint destination;
-    std::string destination_domain;  // SNI, then HTTP Host, then DNS
-    std::string domain_source;       // "sni", "http", "dns", "hosts", "argv" or empty
-    std::uint64_t bytes_out = 0;     // payload bytes sent (source.bytes)
-    std::uint64_t bytes_in = 0;      // payload bytes received (destination.bytes)
-    bool final = false;              // true at close, false for a periodic summary
-    std::uint64_t socket_inode = 0;  // 0 when unknown
-    bool adopted = false;            // counts start when the monitor first saw the socket
-    std::uint64_t tcp_bytes_acked = 0;     // the kernel's own TCP counters (0 when unknown)
+    std::string destination_domain;     // SNI, then HTTP Host, then DNS
+    std::string domain_source;          // "sni", "http", "dns", "hosts", "argv" or empty
+    std::uint64_t bytes_out = 0;        // payload bytes sent (source.bytes)
+    std::uint64_t bytes_in = 0;         // payload bytes received (destination.bytes)
+    bool final = false;                 // true at close, false for a periodic summary
+    std::uint64_t socket_inode = 0;     // 0 when unknown
+    bool adopted = false;               // counts start when the monitor first saw the socket
+    std::uint64_t tcp_bytes_acked = 0;  // the kernel's own TCP counters (0 when unknown)
     std::uint64_t tcp_bytes_received = 0;
 };
 
@@ -175,13 +175,12 @@ struct ObjectIoEvent {
     std::uint64_t object_id = 0;
     std::uint64_t device = 0;  // FIFOs: the filesystem's device; else 0
     IoDirection direction = IoDirection::read;
-    std::int32_t fd = -1;      // the fd it happened through (-1: io_uring fixed file, unknown)
-    std::uint64_t bytes = 0;   // cumulative for this (process, object, direction)
+    std::int32_t fd = -1;     // the fd it happened through (-1: io_uring fixed file, unknown)
+    std::uint64_t bytes = 0;  // cumulative for this (process, object, direction)
 };
 
-using Event = std::variant<ExecEvent, ForkEvent, ExitEvent, FileOpenEvent, FileSummaryEvent,
-                           ConnectEvent, TlsClientHelloEvent, DnsAnswerEvent, HttpRequestEvent,
-                           FlowSummaryEvent, ObjectIoEvent>;
+using Event = std::variant<ExecEvent, ForkEvent, ExitEvent, FileOpenEvent, FileSummaryEvent, ConnectEvent,
+                           TlsClientHelloEvent, DnsAnswerEvent, HttpRequestEvent, FlowSummaryEvent, ObjectIoEvent>;
 
 // One contributing signal of an alert.
 struct Signal {
@@ -201,11 +200,11 @@ struct Alert {
     int risk_score = 0;
     std::string rule_name;
     std::string reason;
-    std::string technique_id;     // "T1567"
-    std::string subtechnique_id;  // "T1567.003", or empty for the parent technique
-    std::string category;         // "paste", "cloud-storage", ...
-    ProcessRef process;                  // the uploader
-    std::vector<ProcessRef> chain;       // every process of the lineage, oldest first
+    std::string technique_id;       // "T1567"
+    std::string subtechnique_id;    // "T1567.003", or empty for the parent technique
+    std::string category;           // "paste", "cloud-storage", ...
+    ProcessRef process;             // the uploader
+    std::vector<ProcessRef> chain;  // every process of the lineage, oldest first
     Endpoint destination;
     std::string destination_domain;
     std::uint64_t bytes_out = 0;

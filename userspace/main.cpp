@@ -49,16 +49,21 @@ int cli_main(int argc, char** argv)
                "keeps only CAP_SYS_PTRACE once attached)");
     run_cmd->add_option("--rules", run_options.rules_file, "rules file (YAML) instead of the built-in rules")
         ->check(CLI::ExistingFile);
-    run_cmd->add_option("--events", run_options.events,
-                        "also emit telemetry: comma-separated exec,fork,exit,file,connect,tls,dns,http,flow,io (pipe, FIFO, UNIX and loopback socket I/O) or all")
+    run_cmd
+        ->add_option("--events", run_options.events,
+                     "also emit telemetry: comma-separated exec,fork,exit,file,connect,tls,dns,http,flow,io (pipe, "
+                     "FIFO, UNIX and loopback socket I/O) or all")
         ->check(event_kinds);
-    run_cmd->add_option("--min-score", run_options.min_score,
-                        "emit alerts at or above this risk score (default: the rules' alert threshold)")
+    run_cmd
+        ->add_option("--min-score", run_options.min_score,
+                     "emit alerts at or above this risk score (default: the rules' alert threshold)")
         ->check(CLI::Range(0, 100));
     run_cmd->add_option("--duration", run_options.duration_s, "stop after this many seconds (0: until SIGINT/SIGTERM)")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
-    run_cmd->add_option("--stats-interval", run_options.stats_interval_s, "seconds between metric records (0: only at stop)")
+    run_cmd
+        ->add_option("--stats-interval", run_options.stats_interval_s,
+                     "seconds between metric records (0: only at stop)")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
     run_cmd->add_option("--output", run_options.output_file, "write NDJSON to this file instead of stdout");
@@ -68,9 +73,11 @@ int cli_main(int argc, char** argv)
                         "scores the recurring signal)");
     run_cmd->add_option("--health-file", run_options.health_file,
                         "touch this file every second while running (for a liveness probe)");
-    run_cmd->add_option("--ring-buffer-size", run_options.ring_buffer_bytes,
-                        "bytes of each kernel-to-userspace ring buffer (records, captures; a power of two, at least 4096); "
-                        "records that find it full are dropped and counted (kernel.drops.ringbuf_full)")
+    run_cmd
+        ->add_option(
+            "--ring-buffer-size", run_options.ring_buffer_bytes,
+            "bytes of each kernel-to-userspace ring buffer (records, captures; a power of two, at least 4096); "
+            "records that find it full are dropped and counted (kernel.drops.ringbuf_full)")
         ->check(CLI::Validator(
             [](const std::string& text) -> std::string {
                 unsigned long long bytes = std::strtoull(text.c_str(), nullptr, 10);
@@ -81,9 +88,10 @@ int cli_main(int argc, char** argv)
             "POW2", "power of two"))
         ->capture_default_str();
 
-    run_cmd->add_option("--listen", run_options.listen,
-                        "serve /metrics (Prometheus), /healthz and /readyz on ADDR:PORT, e.g. 127.0.0.1:9464 or "
-                        "[::1]:9464 (off unless given; read-only, GET only)")
+    run_cmd
+        ->add_option("--listen", run_options.listen,
+                     "serve /metrics (Prometheus), /healthz and /readyz on ADDR:PORT, e.g. 127.0.0.1:9464 or "
+                     "[::1]:9464 (off unless given; read-only, GET only)")
         ->check(CLI::Validator(
             [](const std::string& text) -> std::string {
                 std::uint16_t port = 0;

@@ -9,7 +9,8 @@
 
 namespace {
 
-bool is_lower_hex_id(std::string_view id) {
+bool is_lower_hex_id(std::string_view id)
+{
     if (id.size() != 64) {
         return false;
     }
@@ -21,7 +22,8 @@ bool is_lower_hex_id(std::string_view id) {
     return true;
 }
 
-void check(const std::optional<exfilwatch::enrich::ContainerIdentity>& identity) {
+void check(const std::optional<exfilwatch::enrich::ContainerIdentity>& identity)
+{
     if (!identity) {
         return;
     }
@@ -39,7 +41,8 @@ void check(const std::optional<exfilwatch::enrich::ContainerIdentity>& identity)
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
+{
     const std::string_view text(reinterpret_cast<const char*>(data), size);
     check(exfilwatch::enrich::parse_cgroup_path(text));
     check(exfilwatch::enrich::parse_proc_cgroup(text));

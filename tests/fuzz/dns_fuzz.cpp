@@ -9,7 +9,8 @@
 
 namespace {
 
-void check(const exfilwatch::enrich::DnsResult& r, std::size_t size) {
+void check(const exfilwatch::enrich::DnsResult& r, std::size_t size)
+{
     using exfilwatch::enrich::DnsStatus;
     if (r.status == DnsStatus::incomplete && r.needed <= size) std::abort();
     if (r.status == DnsStatus::malformed && r.error.empty()) std::abort();
@@ -27,7 +28,8 @@ void check(const exfilwatch::enrich::DnsResult& r, std::size_t size) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
+{
     const auto bytes = std::as_bytes(std::span(data, size));
     check(exfilwatch::enrich::parse_dns_message(bytes), size);
     check(exfilwatch::enrich::parse_dns_tcp(bytes), size);

@@ -27,12 +27,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::string ip = args.size() > 1 ? args[1] : "127.0.0.1";
     for (const auto& address : {ip, std::string("127.0.0.1"), std::string("::1")}) {
         auto name = exfilwatch::enrich::hosts_name(text, address, args);
-        if (name.size() > 253 || (!name.empty() && text.find_first_of(name.front()) == std::string_view::npos &&
-                                  text.find_first_of(static_cast<char>(std::toupper(name.front()))) ==
-                                      std::string_view::npos))
+        if (name.size() > 253 ||
+            (!name.empty() && text.find_first_of(name.front()) == std::string_view::npos &&
+             text.find_first_of(static_cast<char>(std::toupper(name.front()))) == std::string_view::npos))
             std::abort();
         for (char c : name)
-            if (std::isupper(static_cast<unsigned char>(c)) || std::isspace(static_cast<unsigned char>(c))) std::abort();
+            if (std::isupper(static_cast<unsigned char>(c)) || std::isspace(static_cast<unsigned char>(c)))
+                std::abort();
     }
     for (std::uint16_t port : {std::uint16_t{80}, std::uint16_t{443}, std::uint16_t{9009}}) {
         auto name = exfilwatch::enrich::argv_name(args, port);

@@ -7,7 +7,8 @@
 #include <cstdlib>
 #include <span>
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
+{
     const auto bytes = std::as_bytes(std::span(data, size));
     const auto r = exfilwatch::enrich::parse_client_hello(bytes);
     using exfilwatch::enrich::TlsStatus;

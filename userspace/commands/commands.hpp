@@ -9,26 +9,26 @@
 namespace exfilwatch::commands {
 
 struct RunOptions {
-    std::string rules_file;           // empty: the built-in rules
-    std::string events;               // telemetry kinds to emit besides alerts/state/metrics
-    int min_score = -1;               // -1: the rules' alert threshold
-    double duration_s = 0;            // 0: until SIGINT/SIGTERM
+    std::string rules_file;  // empty: the built-in rules
+    std::string events;      // telemetry kinds to emit besides alerts/state/metrics
+    int min_score = -1;      // -1: the rules' alert threshold
+    double duration_s = 0;   // 0: until SIGINT/SIGTERM
     double stats_interval_s = 60;
-    std::string output_file;          // empty: stdout
+    std::string output_file;  // empty: stdout
     bool verbose = false;
-    std::string health_file;          // touched every second while the loop runs (liveness)
+    std::string health_file;                      // touched every second while the loop runs (liveness)
     std::uint32_t ring_buffer_bytes = 16u << 20;  // kernel -> userspace ring: a power of two >= 4096
-    std::string state_dir;            // recurring upload jobs kept here; empty: not kept
-    std::string listen;               // ADDR:PORT of /metrics, /healthz, /readyz; empty: off
+    std::string state_dir;                        // recurring upload jobs kept here; empty: not kept
+    std::string listen;                           // ADDR:PORT of /metrics, /healthz, /readyz; empty: off
 };
 
 struct ReplayOptions {
-    std::string input;                // a file, or "-" for stdin
+    std::string input;  // a file, or "-" for stdin
     std::string rules_file;
     int min_score = -1;
     std::string output_file;
-    std::string events;               // also re-emit the telemetry it read
-    std::string state_dir;            // off unless given (replay equals live only with the same state)
+    std::string events;     // also re-emit the telemetry it read
+    std::string state_dir;  // off unless given (replay equals live only with the same state)
 };
 
 int run(const RunOptions& options);

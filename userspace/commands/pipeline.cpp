@@ -37,7 +37,7 @@ struct Pipeline::State {
     bool shedding = false;
     std::uint64_t rule_reloads = 0;
     std::uint64_t rule_reload_errors = 0;
-    output::EcsEncoder encoder;  // telemetry and alerts: a reused buffer, cached argv redaction
+    output::EcsEncoder encoder;               // telemetry and alerts: a reused buffer, cached argv redaction
     std::unique_ptr<detect::JobMemory> jobs;  // recurring upload jobs (--state-dir)
     std::string jobs_path;
 
@@ -111,9 +111,9 @@ Pipeline::Pipeline(const PipelineOptions& options) : state_(std::make_unique<Sta
     // host.*, agent.*, rule.ruleset, and event.created: when this monitor wrote the record.
     auto context = output::Context::local(options.rules_file.empty() ? "built-in" : options.rules_file);
     context.clock = [] {
-        return static_cast<TimeNs>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                       std::chrono::system_clock::now().time_since_epoch())
-                                       .count());
+        return static_cast<TimeNs>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count());
     };
     state_->encoder = output::EcsEncoder(std::move(context));
     state_->sink = options.output_file.empty() ? std::make_unique<output::NdjsonSink>(STDOUT_FILENO)
@@ -258,8 +258,7 @@ void Pipeline::stopped(TimeNs time, const std::string& reason)
 void Pipeline::flush(bool final)
 {
     if (final) state_->save_jobs();
-    if (final)
-        state_->sink->close(std::chrono::seconds(2));
+    if (final) state_->sink->close(std::chrono::seconds(2));
     else
         state_->sink->flush();
 }

@@ -9,8 +9,8 @@ namespace exfilwatch::commands {
 
 int replay(const ReplayOptions& options)
 {
-    Pipeline pipeline(
-        PipelineOptions{options.rules_file, options.events, options.min_score, options.output_file, false, options.state_dir});
+    Pipeline pipeline(PipelineOptions{options.rules_file, options.events, options.min_score, options.output_file, false,
+                                      options.state_dir});
     std::uint64_t errors = 0;
     auto reader = replay::ReplayReader::open(options.input, [&errors](std::uint64_t line, std::string_view message) {
         ++errors;

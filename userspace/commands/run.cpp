@@ -1,9 +1,9 @@
 // `exfilwatch run`: the live pipeline. Kernel -> decode -> enrich -> detect -> NDJSON, with the
 // lifecycle of DESIGN.md: load and attach, then scan /proc, then say monitor-started; on stop,
 // drain the ring buffer, flush summaries, print the final metrics and monitor-stopped.
-#include <sys/stat.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,8 +46,7 @@ volatile sig_atomic_t g_reload_requested = 0;
 
 void on_signal(int signal)
 {
-    if (signal == SIGHUP)
-        g_reload_requested = 1;
+    if (signal == SIGHUP) g_reload_requested = 1;
     else
         g_stop_signal = signal;
 }
@@ -94,8 +93,8 @@ std::vector<std::string> drop_to_run_capabilities(const kernel::Monitor& monitor
 // NOLINTNEXTLINE(readability-function-cognitive-complexity): one pass over a grammar or a loop; split is debt (see the closing note of issue 16)
 int run(const RunOptions& options)
 {
-    Pipeline pipeline(
-        PipelineOptions{options.rules_file, options.events, options.min_score, options.output_file, true, options.state_dir});
+    Pipeline pipeline(PipelineOptions{options.rules_file, options.events, options.min_score, options.output_file, true,
+                                      options.state_dir});
     install_signal_handlers();
     // --listen: up before attach, so /readyz can say "not yet" while the programs load.
     std::unique_ptr<output::MetricsServer> server;
@@ -116,9 +115,9 @@ int run(const RunOptions& options)
     // Opens that are counted but not reported: shared libraries, locale and font data, and
     // pseudo-files. Reads of these never make a file sensitive. Not all of /dev: /dev/shm is a
     // tmpfs where data is staged like in /tmp (12 slots: "/usr/lib" and "/lib" cover lib64 too).
-    kernel_options.ignore_prefixes = {"/usr/lib", "/lib", "/usr/share/", "/usr/local/lib/", "/etc/ld.so.",
-                                      "/proc/", "/sys/", "/dev/null", "/dev/urandom", "/dev/zero",
-                                      "/dev/pts/", "/dev/tty"};
+    kernel_options.ignore_prefixes = {"/usr/lib",     "/lib",      "/usr/share/", "/usr/local/lib/",
+                                      "/etc/ld.so.",  "/proc/",    "/sys/",       "/dev/null",
+                                      "/dev/urandom", "/dev/zero", "/dev/pts/",   "/dev/tty"};
     kernel::StartError error;
     auto monitor = kernel::Monitor::start(kernel_options, error);
     if (!monitor) {
@@ -126,11 +125,12 @@ int run(const RunOptions& options)
         return 2;
     }
 
-    const std::int64_t offset = static_cast<std::int64_t>(clock_ns(CLOCK_REALTIME)) -
-                                static_cast<std::int64_t>(clock_ns(CLOCK_MONOTONIC));
-    enrich::ProcessTable processes(enrich::read_boot_id("/proc"), enrich::ProcSource{
-        [](std::uint32_t pid) { return enrich::read_proc_process("/proc", pid); },
-        [](std::uint32_t pid) { return enrich::read_proc_container("/proc", pid); }});
+    const std::int64_t offset =
+        static_cast<std::int64_t>(clock_ns(CLOCK_REALTIME)) - static_cast<std::int64_t>(clock_ns(CLOCK_MONOTONIC));
+    enrich::ProcessTable processes(
+        enrich::read_boot_id("/proc"),
+        enrich::ProcSource{[](std::uint32_t pid) { return enrich::read_proc_process("/proc", pid); },
+                           [](std::uint32_t pid) { return enrich::read_proc_container("/proc", pid); }});
     enrich::FileTracker files(enrich::FileCounterSource{
         [&monitor](const enrich::FileKey& key, bool take) -> std::optional<enrich::FileCounters> {
             auto c = monitor->file_counters(key.pid, key.device, key.inode, take);
@@ -141,13 +141,12 @@ int run(const RunOptions& options)
     enrich::HostsFiles hosts_files;
     enrich::FlowTable flows(65536, [&hosts_files](std::uint32_t pid) { return hosts_files(pid); });
     enrich::SocketOwners sockets("/proc", self);
-    enrich::ObjectTracker objects(enrich::ObjectCounterSource{
-        [&monitor](const enrich::ObjectPairKey& key, bool take) {
-            return monitor->object_bytes(key.pid, key.kind, key.direction, key.object_id, take);
-        }});
+    enrich::ObjectTracker objects(enrich::ObjectCounterSource{[&monitor](const enrich::ObjectPairKey& key, bool take) {
+        return monitor->object_bytes(key.pid, key.kind, key.direction, key.object_id, take);
+    }});
     enrich::Enricher enricher(processes, files, flows, offset, &sockets, &objects);
     std::size_t scanned = enrich::scan_proc(processes, "/proc", self, offset);
-    sockets.scan(clock_ns(CLOCK_REALTIME));  // owners of the sockets older than the monitor
+    sockets.scan(clock_ns(CLOCK_REALTIME));        // owners of the sockets older than the monitor
     pipeline.seed_sensitive_files("/etc/passwd");  // sensitive files known by inode from the start
     const auto capabilities = drop_to_run_capabilities(*monitor);
     // Started after the capabilities are dropped: a thread keeps the credentials it starts with.
@@ -222,9 +221,8 @@ int run(const RunOptions& options)
     }
 
     const std::uint64_t started = now();
-    const std::uint64_t deadline = options.duration_s > 0
-                                       ? started + static_cast<std::uint64_t>(options.duration_s * 1e9)
-                                       : 0;
+    const std::uint64_t deadline =
+        options.duration_s > 0 ? started + static_cast<std::uint64_t>(options.duration_s * 1e9) : 0;
     const std::uint64_t stats_every = static_cast<std::uint64_t>(options.stats_interval_s * 1e9);
     std::uint64_t next_stats = stats_every ? started + stats_every : 0;
     std::uint64_t next_tick = started + 1'000'000'000ULL;

@@ -39,7 +39,7 @@ void expand(const std::string& pattern, const detect::Rules& rules, std::size_t 
     if (glob(pattern.c_str(), GLOB_NOSORT | GLOB_NOESCAPE, nullptr, &g) == 0) {
         for (std::size_t i = 0; i < g.gl_pathc && out.size() < cap; ++i) {
             std::string path = g.gl_pathv[i];
-            struct stat st{};
+            struct stat st {};
             if (!seen.insert(path).second || lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
             if (!rules.classify(path)) continue;  // excluded (*.pub) or another class's exception
             out.push_back(SeedFile{path, static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)});
@@ -50,8 +50,7 @@ void expand(const std::string& pattern, const detect::Rules& rules, std::size_t 
 
 }  // namespace
 
-std::vector<SeedFile> find_sensitive_files(const detect::Rules& rules, const std::string& passwd_path,
-                                           std::size_t cap)
+std::vector<SeedFile> find_sensitive_files(const detect::Rules& rules, const std::string& passwd_path, std::size_t cap)
 {
     std::vector<SeedFile> out;
     std::set<std::string> seen;

@@ -19,7 +19,6 @@ struct SeedFile {
 };
 
 // At most `cap` files; patterns with "**" are expanded one level deep.
-std::vector<SeedFile> find_sensitive_files(const detect::Rules& rules, const std::string& passwd_path,
-                                           std::size_t cap);
+std::vector<SeedFile> find_sensitive_files(const detect::Rules& rules, const std::string& passwd_path, std::size_t cap);
 
 }  // namespace exfilwatch::commands

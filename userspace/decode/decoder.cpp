@@ -42,7 +42,9 @@ Tuple tuple_of(const w::ew_flow_tuple& t)
     out.sport = t.sport;
     out.dport = t.dport;
     out.family = t.family == EW_AF_INET ? Family::ipv4 : t.family == EW_AF_INET6 ? Family::ipv6 : Family::unknown;
-    out.protocol = t.protocol == EW_PROTO_TCP ? Protocol::tcp : t.protocol == EW_PROTO_UDP ? Protocol::udp : Protocol::other;
+    out.protocol = t.protocol == EW_PROTO_TCP   ? Protocol::tcp
+                   : t.protocol == EW_PROTO_UDP ? Protocol::udp
+                                                : Protocol::other;
     return out;
 }
 
@@ -126,7 +128,7 @@ std::string join_components(std::span<const std::byte> components)
     }
     if (start < components.size()) parts.emplace_back(data + start, components.size() - start);
     std::string path;
-    for (auto & part : std::ranges::reverse_view(parts)) {
+    for (auto& part : std::ranges::reverse_view(parts)) {
         if (part == "/") continue;  // the root dentry's own name
         path += '/';
         path += part;
@@ -205,21 +207,19 @@ DecodeResult decode_record(std::span<const std::byte> bytes)
     bytes = bytes.first(hdr.size);
 
     switch (hdr.kind) {
-    case EW_REC_EXEC:
-        return decode_exec(bytes);
+    case EW_REC_EXEC: return decode_exec(bytes);
     case EW_REC_FORK: {
         w::ew_fork raw{};
         if (!read_fixed(bytes, raw)) return error("fork", "too short");
-        return Fork{header_of(raw.hdr), raw.ppid, raw.uid, raw.start_ns, raw.cgroup_id,
-                    c_string(raw.comm, sizeof(raw.comm))};
+        return Fork{header_of(raw.hdr), raw.ppid,      raw.uid,
+                    raw.start_ns,       raw.cgroup_id, c_string(raw.comm, sizeof(raw.comm))};
     }
     case EW_REC_EXIT: {
         w::ew_exit raw{};
         if (!read_fixed(bytes, raw)) return error("exit", "too short");
         return Exit{header_of(raw.hdr), raw.exit_code, raw.start_ns};
     }
-    case EW_REC_FILE_OPEN:
-        return decode_file_open(bytes);
+    case EW_REC_FILE_OPEN: return decode_file_open(bytes);
     case EW_REC_FILE_FIRST_READ: {
         w::ew_file_first_read raw{};
         if (!read_fixed(bytes, raw)) return error("file-first-read", "too short");
@@ -228,35 +228,38 @@ DecodeResult decode_record(std::span<const std::byte> bytes)
     case EW_REC_FLOW_START: {
         w::ew_flow_start raw{};
         if (!read_fixed(bytes, raw)) return error("flow-start", "too short");
-        return FlowStart{header_of(raw.hdr), raw.cookie, tuple_of(raw.tuple), raw.owner_known != 0,
-                         raw.socket_inode};
+        return FlowStart{header_of(raw.hdr), raw.cookie, tuple_of(raw.tuple), raw.owner_known != 0, raw.socket_inode};
     }
     case EW_REC_FLOW_DATA: {
         w::ew_flow_data raw{};
         if (!read_fixed(bytes, raw)) return error("flow-data", "too short");
         if (raw.data_size > bytes.size() - sizeof(raw)) return error("flow-data", "data exceeds the record");
         auto data = bytes.subspan(sizeof(raw), raw.data_size);
-        return FlowData{header_of(raw.hdr), raw.cookie, tuple_of(raw.tuple), raw.offset,
-                        raw.direction == EW_DIR_IN, raw.datagram != 0,
+        return FlowData{header_of(raw.hdr),
+                        raw.cookie,
+                        tuple_of(raw.tuple),
+                        raw.offset,
+                        raw.direction == EW_DIR_IN,
+                        raw.datagram != 0,
                         std::vector<std::byte>(data.begin(), data.end())};
     }
     case EW_REC_FLOW_END:
     case EW_REC_FLOW_UPDATE: {
         w::ew_flow_end raw{};
         if (!read_fixed(bytes, raw)) return error("flow-end", "too short");
-        return FlowCounters{header_of(raw.hdr), raw.cookie, tuple_of(raw.tuple), raw.bytes_out,
-                            raw.bytes_in, raw.tcp_bytes_acked, raw.tcp_bytes_received,
-                            hdr.kind == EW_REC_FLOW_END};
+        return FlowCounters{
+            header_of(raw.hdr), raw.cookie,          tuple_of(raw.tuple),    raw.bytes_out,
+            raw.bytes_in,       raw.tcp_bytes_acked, raw.tcp_bytes_received, hdr.kind == EW_REC_FLOW_END};
     }
     case EW_REC_OBJECT_IO: {
         w::ew_object_io raw{};
         if (!read_fixed(bytes, raw)) return error("object-io", "too short");
-        if (raw.kind > EW_OBJ_LOOPBACK || raw.direction > EW_IO_WRITE) return error("object-io", "unknown kind or direction");
-        return ObjectIo{header_of(raw.hdr), raw.kind, raw.direction, raw.first != 0, raw.object_id, raw.dev,
-                        raw.bytes, raw.fd};
+        if (raw.kind > EW_OBJ_LOOPBACK || raw.direction > EW_IO_WRITE)
+            return error("object-io", "unknown kind or direction");
+        return ObjectIo{header_of(raw.hdr), raw.kind, raw.direction, raw.first != 0,
+                        raw.object_id,      raw.dev,  raw.bytes,     raw.fd};
     }
-    default:
-        return DecodeError{fmt::format("unknown record kind {}", hdr.kind)};
+    default: return DecodeError{fmt::format("unknown record kind {}", hdr.kind)};
     }
 }
 

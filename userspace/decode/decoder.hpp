@@ -41,7 +41,7 @@ struct Exec {
     std::uint64_t stdin_pipe = 0, stdout_pipe = 0;  // pipe inodes on fd 0 and 1 at exec (0: none)
     StdoutKind stdout_kind = StdoutKind::unknown;
     std::string comm;
-    std::string executable;          // absolute path (joined from walked components)
+    std::string executable;  // absolute path (joined from walked components)
     bool executable_truncated = false;
     std::vector<std::string> args;
     bool args_truncated = false;
@@ -69,7 +69,7 @@ struct FileOpen {
     std::uint32_t flags = 0;
     std::uint32_t mode = 0;
     std::uint64_t inode = 0;
-    std::uint64_t device = 0;  // kernel encoding (major << 20 | minor)
+    std::uint64_t device = 0;    // kernel encoding (major << 20 | minor)
     std::string requested_path;  // as the process named it (empty for open_by_handle_at)
     std::string base_directory;  // a failed relative open: the directory it was relative to
     std::string resolved_path;   // a successful open: the opened file's own path (task's view)
@@ -95,8 +95,8 @@ struct FlowStart {
     Header header;
     std::uint64_t cookie = 0;
     Tuple tuple;
-    bool owner_known = false;       // false: no process claimed it; the owner is found by inode
-    std::uint64_t socket_inode = 0; // 0 for a kernel socket
+    bool owner_known = false;        // false: no process claimed it; the owner is found by inode
+    std::uint64_t socket_inode = 0;  // 0 for a kernel socket
 };
 
 struct FlowData {

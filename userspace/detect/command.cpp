@@ -50,7 +50,8 @@ bool takes_value(const UploadTool* tool, std::string_view f)
     if (!tool) return false;
     if (listed(tool->value_flags, f) || listed(tool->credential_flags, f) || listed(tool->argument_files, f))
         return true;
-    if (std::any_of(tool->upload_args.begin(), tool->upload_args.end(), [&](const auto& r) { return listed(r.flags, f); }))
+    if (std::any_of(tool->upload_args.begin(), tool->upload_args.end(),
+                    [&](const auto& r) { return listed(r.flags, f); }))
         return true;
     return std::any_of(tool->upload_subcommands.begin(), tool->upload_subcommands.end(),
                        [&](const auto& r) { return listed(r.dest_flags, f); });
@@ -77,7 +78,8 @@ ParsedArgs parse_args(const UploadTool* tool, const std::vector<std::string>& ar
             else if (takes_value(tool, name) && i + 1 < args.size()) {
                 out.options.push_back({name, args[i + 1], true, i + 1});
                 ++i;
-            } else out.options.push_back({name, {}, false, i});
+            } else
+                out.options.push_back({name, {}, false, i});
             continue;
         }
         // A cluster of short flags: the first one that takes a value takes the rest of the word,
@@ -93,7 +95,8 @@ ParsedArgs parse_args(const UploadTool* tool, const std::vector<std::string>& ar
             else if (i + 1 < args.size()) {
                 out.options.push_back({f, args[i + 1], true, i + 1});
                 ++i;
-            } else out.options.push_back({f, {}, false, i});
+            } else
+                out.options.push_back({f, {}, false, i});
             break;
         }
     }
@@ -146,7 +149,8 @@ bool is_remote(std::string_view arg)
 bool is_ssh_remote(std::string_view arg)
 {
     if (arg.empty()) return false;
-    if (arg.find("://") != std::string_view::npos) return arg.substr(0, 8) == "rsync://" || arg.substr(0, 6) == "ssh://";
+    if (arg.find("://") != std::string_view::npos)
+        return arg.substr(0, 8) == "rsync://" || arg.substr(0, 6) == "ssh://";
     auto colon = arg.front() == '[' ? arg.find("]:") : arg.find(':');
     if (colon == std::string_view::npos || colon == 0 || arg.find('/') < colon) return false;
     return std::all_of(arg.begin(), arg.begin() + static_cast<std::ptrdiff_t>(colon), [](char c) {
@@ -169,8 +173,7 @@ std::size_t find_words(const std::vector<std::string_view>& positional, const st
 {
     if (words.empty()) return 0;
     for (std::size_t i = 0; i + words.size() <= positional.size(); ++i)
-        if (std::equal(words.begin(), words.end(), positional.begin() + static_cast<std::ptrdiff_t>(i)))
-            return i;
+        if (std::equal(words.begin(), words.end(), positional.begin() + static_cast<std::ptrdiff_t>(i))) return i;
     return std::string_view::npos;
 }
 
@@ -202,7 +205,7 @@ bool subcommand_hit(const SubcommandRule& rule, const ParsedArgs& parsed, std::s
     if (!rule.to.empty() && (!have || !destination_matches(rule.to, dest))) return false;
     if (have) destination = std::string(dest);
     evidence = rule.to.empty() || words.empty() ? (words.empty() ? std::string(dest) : words)
-                                                 : fmt::format("{} ... {}", words, dest);
+                                                : fmt::format("{} ... {}", words, dest);
     if (words.empty() && !have) evidence = "upload";
     return true;
 }
@@ -278,7 +281,8 @@ bool argument_names(std::string_view a, std::string_view path)
         // A directory on the command line names everything under it (rclone copy ~/.aws remote:).
         if (path.size() > c.size() && path.substr(0, c.size()) == c && path[c.size()] == '/') return true;
         if (c.substr(0, 2) == "~/") c.remove_prefix(1);
-        else if (c.front() == '/') return false;
+        else if (c.front() == '/')
+            return false;
         if (c.front() != '/' && path.size() > c.size() && path[path.size() - c.size() - 1] != '/') return false;
         return path.size() >= c.size() && path.substr(path.size() - c.size()) == c;
     };
@@ -299,7 +303,8 @@ const UploadTool* grammar_of(const Rules& rules, const ProcessRef& process)
         if (any_name_matches(tool.names, process)) return &tool;
         if (!by_signature && std::any_of(process.args.begin() + std::min<std::size_t>(1, process.args.size()),
                                          process.args.end(), [&](const std::string& a) {
-                                             return listed(tool.signature_flags, std::string_view(a).substr(0, a.find('=')));
+                                             return listed(tool.signature_flags,
+                                                           std::string_view(a).substr(0, a.find('=')));
                                          }))
             by_signature = &tool;
     }
@@ -332,11 +337,10 @@ bool names_file(const Rules& rules, const ProcessRef& process, std::string_view 
         if (credential[i]) continue;
         const auto& a = process.args[i];
         // `--config=FILE` and `-iKEY` carry a credential value in the option's own word.
-        bool attached = std::any_of(tool->credential_flags.begin(), tool->credential_flags.end(),
-                                    [&](const std::string& f) {
-                                        return a.size() > f.size() && a.rfind(f, 0) == 0 &&
-                                               (f.size() == 2 || a[f.size()] == '=');
-                                    });
+        bool attached =
+            std::any_of(tool->credential_flags.begin(), tool->credential_flags.end(), [&](const std::string& f) {
+                return a.size() > f.size() && a.rfind(f, 0) == 0 && (f.size() == 2 || a[f.size()] == '=');
+            });
         if (!attached && argument_names(a, path)) return true;
     }
     return false;
@@ -375,7 +379,8 @@ DestinationParts parse_destination(std::string_view a)
         auto rest = a.substr(colon + 1);
         if (rest.substr(0, 1) == ":") rest.remove_prefix(1);  // rsync host::module
         if (prefix.find('@') != std::string_view::npos || prefix.find('.') != std::string_view::npos) {
-            d.host = normalize_domain(prefix.substr(prefix.find('@') == std::string_view::npos ? 0 : prefix.find('@') + 1));
+            d.host =
+                normalize_domain(prefix.substr(prefix.find('@') == std::string_view::npos ? 0 : prefix.find('@') + 1));
         } else {
             d.remote = std::string(prefix);
             // restic's `s3:host/bucket` names its host in the path's first segment.
@@ -472,7 +477,8 @@ CommandAnalysis analyze_command(const Rules& rules, const ProcessRef& process)
             result.tool = &tool;
             result.renamed = renamed;
             result.upload = true;
-            result.upload_evidence = fmt::format("{}{} {}", tool.name, renamed ? " (renamed)" : "", redact_text(evidence));
+            result.upload_evidence =
+                fmt::format("{}{} {}", tool.name, renamed ? " (renamed)" : "", redact_text(evidence));
             result.upload_weight = tool.weight.value_or(rules.signals.upload_command);
             result.destination = destination;
             result.destination_tool = destination.empty() ? nullptr : &tool;

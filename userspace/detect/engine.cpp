@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <map>
 #include <optional>
-#include <utility>
 #include <set>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -40,7 +40,8 @@ std::string job_identity(const ProcessRef& p)
 
 std::string pair_key(const std::string& entity, const std::string& domain, const Endpoint& dest)
 {
-    return domain.empty() ? fmt::format("{}\n{}:{}", entity, dest.ip, dest.port) : fmt::format("{}\n{}", entity, domain);
+    return domain.empty() ? fmt::format("{}\n{}:{}", entity, dest.ip, dest.port)
+                          : fmt::format("{}\n{}", entity, domain);
 }
 
 // An incident's id: stable for its key and opening time (replay gives the same), FNV-1a 64.
@@ -106,7 +107,7 @@ std::string Engine::redacted(std::string_view text) const
 const Service* Engine::service_of(const std::string& domain, const std::string& path) const
 {
     if (domain.size() + path.size() > memo_max_bytes) return rules_.service_for(domain, path);
-    auto hash = std::hash<std::string>{}(domain) ^ std::hash<std::string>{}(path) * 31;
+    auto hash = std::hash<std::string>{}(domain) ^ std::hash<std::string>{}(path)*31;
     return service_memo_.get_as(ServiceProbe{domain, path}, hash,
                                 [&](const ServiceProbe& q) { return rules_.service_for(q.domain, q.path); });
 }
@@ -171,11 +172,24 @@ std::vector<Alert> Engine::process(const Event& event)
                 lineage_.on_object_io(e);
                 rescore_changed(e.time, alerts);
             } else if constexpr (std::is_same_v<T, ConnectEvent>) {
-                on_flow(FlowUpdate{&e.process, e.time, e.flow.socket_cookie, e.destination, e.destination_domain, {},
-                                   false, e.source.port},
+                on_flow(FlowUpdate{&e.process,
+                                   e.time,
+                                   e.flow.socket_cookie,
+                                   e.destination,
+                                   e.destination_domain,
+                                   {},
+                                   false,
+                                   e.source.port},
                         alerts);
             } else if constexpr (std::is_same_v<T, TlsClientHelloEvent>) {
-                on_flow(FlowUpdate{&e.process, e.time, e.flow.socket_cookie, e.destination, e.server_name, {}, true, 0,
+                on_flow(FlowUpdate{&e.process,
+                                   e.time,
+                                   e.flow.socket_cookie,
+                                   e.destination,
+                                   e.server_name,
+                                   {},
+                                   true,
+                                   0,
                                    FlowUpdate::Name::sni},
                         alerts);
             } else if constexpr (std::is_same_v<T, HttpRequestEvent>) {
@@ -184,12 +198,20 @@ std::vector<Alert> Engine::process(const Event& event)
                                    FlowUpdate::Name::http},
                         alerts);
             } else if constexpr (std::is_same_v<T, FlowSummaryEvent>) {
-                on_flow(FlowUpdate{&e.process, e.time, e.flow.socket_cookie, e.destination, e.destination_domain, {},
-                                   e.domain_source == "sni", e.source.port,
+                on_flow(FlowUpdate{&e.process,
+                                   e.time,
+                                   e.flow.socket_cookie,
+                                   e.destination,
+                                   e.destination_domain,
+                                   {},
+                                   e.domain_source == "sni",
+                                   e.source.port,
                                    e.domain_source == "sni"    ? FlowUpdate::Name::sni
                                    : e.domain_source == "http" ? FlowUpdate::Name::http
                                                                : FlowUpdate::Name::other,
-                                   &e.bytes_out, &e.bytes_in, e.final},
+                                   &e.bytes_out,
+                                   &e.bytes_in,
+                                   e.final},
                         alerts);
             } else if constexpr (std::is_same_v<T, DnsAnswerEvent>) {
                 lineage_.touch(e.process, e.time);
@@ -256,8 +278,8 @@ void Engine::note_destination(Pair& pair, TimeNs time)
     if (inserted) pair.first_seen = true;
     // Host memory of destinations is not windowed: drop the oldest only when full.
     stats_.evicted_destinations += util::trim_oldest(
-        destinations_, rules_.settings.max_destinations, [](TimeNs t) { return t; },
-        [](const auto&, const auto&) {}, &pair.domain);
+        destinations_, rules_.settings.max_destinations, [](TimeNs t) { return t; }, [](const auto&, const auto&) {},
+        &pair.domain);
 }
 
 // NOLINTNEXTLINE(readability-function-cognitive-complexity): one pass over a grammar or a loop; split is debt (see the closing note of issue 16)
@@ -392,7 +414,8 @@ void Engine::rescore_changed(TimeNs now, std::vector<Alert>& alerts)
         }
     }
     stats_.rescore_skipped += skipped;
-    if (skipped) blind_spot(now, "rescore_bounded", skipped, fmt::format("{} pairs not re-scored after taint moved", skipped));
+    if (skipped)
+        blind_spot(now, "rescore_bounded", skipped, fmt::format("{} pairs not re-scored after taint moved", skipped));
 }
 
 void Engine::index_pair(const std::string& key, const Pair& pair)
@@ -536,7 +559,8 @@ Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explai
                  [&] { return fmt::format("{} to declared {}", cmd.destination_tool->name, own_dest->text); });
     // The same job (executable, destination, order of volume) ran on an earlier day.
     if (jobs_ && !pair.domain.empty())
-        if (const auto* job = jobs_->earlier(job_identity(up), pair.domain, pair.bytes_out, JobMemory::day_of(pair.first)))
+        if (const auto* job =
+                jobs_->earlier(job_identity(up), pair.domain, pair.bytes_out, JobMemory::day_of(pair.first)))
             list.add("recurring", rules_.signals.recurring,
                      [&] { return fmt::format("same job on {} earlier day{}", job->days, job->days > 1 ? "s" : ""); });
 
@@ -602,7 +626,8 @@ void Engine::expire(TimeNs now)
             data_pairs += p.had_data;
             unindex_pair(key, p);
         });
-    blind_spot(now, "pairs_evicted", data_pairs, fmt::format("{} uploads with sensitive data evicted (pair table full)", data_pairs));
+    blind_spot(now, "pairs_evicted", data_pairs,
+               fmt::format("{} uploads with sensitive data evicted (pair table full)", data_pairs));
     // Holders the lineage no longer knows: a running one evicted is the lineage's own blind spot
     // (taint_evicted, from take_blind_spots); here they only leave the holders' list.
     std::vector<std::string> gone;

@@ -97,7 +97,7 @@ public:
 private:
     struct Flow {
         std::string entity;
-        std::string domain;  // the riskier of the names below
+        std::string domain;            // the riskier of the names below
         std::string sni, host, other;  // from the ClientHello, an HTTP Host, DNS/hosts/argv
         std::string path;
         Endpoint destination;
@@ -119,7 +119,7 @@ private:
         TimeNs first = 0, last = 0;
         std::size_t open_flows = 0;
         bool had_data = false;  // its lineage held sensitive data when last evaluated
-        std::uint32_t sid = 0;      // the uploader's session and parent, for the indexes
+        std::uint32_t sid = 0;  // the uploader's session and parent, for the indexes
         std::string parent;
     };
 
@@ -180,7 +180,10 @@ private:
     };
     struct NoHash {
         template <typename T>
-        std::size_t operator()(const T&) const { return 0; }
+        std::size_t operator()(const T&) const
+        {
+            return 0;
+        }
     };
     mutable util::Memo<CommandKey, CommandAnalysis, NoHash> command_memo_;
     mutable util::Memo<std::string, std::string> redact_memo_;
@@ -202,7 +205,7 @@ private:
     std::unordered_map<std::uint32_t, RecentKeys> uploaders_by_session_;
     std::unordered_map<std::string, RecentKeys> uploaders_by_parent_;
     std::unordered_map<std::string, TimeNs> destinations_;  // first time any process reached it
-    JobMemory* jobs_ = nullptr;  // recurring jobs (run --state-dir)
+    JobMemory* jobs_ = nullptr;                             // recurring jobs (run --state-dir)
     // Incidents: one per uploader lineage (its session, else the process) and destination. The
     // first alert opens one; a rising score updates it (same id) instead of a new alert.
     struct Incident {

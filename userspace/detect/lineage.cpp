@@ -10,14 +10,14 @@
 namespace exfilwatch::detect {
 namespace {
 
-constexpr std::size_t max_outputs = 16;       // objects a process writes to, most recent kept
-constexpr std::size_t max_readers = 32;       // readers remembered per object
+constexpr std::size_t max_outputs = 16;  // objects a process writes to, most recent kept
+constexpr std::size_t max_readers = 32;  // readers remembered per object
 constexpr std::size_t max_writers = 8;
 constexpr std::size_t max_child_pipes = 8;
 constexpr std::size_t max_staging_reads = 16;
-constexpr int max_hop_depth = 16;             // longer chains keep their nearest hops
-constexpr int max_subshell_levels = 4;        // $( ( (cat f | base64) ) ) through forked subshells
-constexpr std::size_t propagation_budget = 4096;  // steps per event
+constexpr int max_hop_depth = 16;                      // longer chains keep their nearest hops
+constexpr int max_subshell_levels = 4;                 // $( ( (cat f | base64) ) ) through forked subshells
+constexpr std::size_t propagation_budget = 4096;       // steps per event
 constexpr TimeNs exited_grace_ns = 30'000'000'000ULL;  // late summaries of an exited process
 constexpr std::size_t max_blind_processes = 8;
 constexpr auto no_cap = ~std::uint64_t{0};
@@ -25,8 +25,8 @@ constexpr auto no_cap = ~std::uint64_t{0};
 bool pseudo_file(const std::string& path)
 {
     if (path.rfind("/dev/shm/", 0) == 0) return false;  // tmpfs: a staging place like /tmp
-    return path.rfind("/dev/", 0) == 0 || path.rfind("/proc/", 0) == 0 || path.rfind("/sys/", 0) == 0 ||
-           path.empty() || path.front() != '/';
+    return path.rfind("/dev/", 0) == 0 || path.rfind("/proc/", 0) == 0 || path.rfind("/sys/", 0) == 0 || path.empty() ||
+           path.front() != '/';
 }
 
 bool is_shell(std::string_view name)
@@ -97,7 +97,8 @@ void Lineage::lost(const std::string& cause, std::uint64_t n, const std::vector<
         auto it = sources_.find(t.source);
         if (it == sources_.end() || p.processes.size() >= max_blind_processes) continue;
         const auto& ref = it->second.reader.ref;
-        if (std::none_of(p.processes.begin(), p.processes.end(), [&](const ProcessRef& r) { return r.entity_id == ref.entity_id; }))
+        if (std::none_of(p.processes.begin(), p.processes.end(),
+                         [&](const ProcessRef& r) { return r.entity_id == ref.entity_id; }))
             p.processes.push_back(ref);
     }
 }
@@ -179,7 +180,8 @@ bool Lineage::merge_one(std::vector<Taint>& into, const Taint& t)
             auto it = sources_.find(x.source);
             return it == sources_.end() || !it->second.read.cls ? -1 : it->second.read.cls->weight;
         };
-        auto weakest = std::min_element(into.begin(), into.end(), [&](const Taint& a, const Taint& b) { return weight(a) < weight(b); });
+        auto weakest = std::min_element(into.begin(), into.end(),
+                                        [&](const Taint& a, const Taint& b) { return weight(a) < weight(b); });
         ++stats_.dropped_reads;
         if (weight(*weakest) >= weight(t)) {
             lost("taint_evicted", 1, {t});
@@ -327,7 +329,8 @@ void Lineage::drain()
                 auto obj = objects_.find(w.key);
                 if (!p || obj == objects_.end()) continue;
                 std::shared_ptr<Hop> via;
-                if (w.key.type == ObjectType::file || w.key.type == ObjectType::file_path) via = staging_hop(*p, obj->second.path);
+                if (w.key.type == ObjectType::file || w.key.type == ObjectType::file_path)
+                    via = staging_hop(*p, obj->second.path);
                 if (merge(p->taint, obj->second.taint, r.cap, via, false)) propagate_from_process(r.entity);
             }
         }
@@ -686,7 +689,10 @@ bool Lineage::on_object_io(const ObjectIoEvent& e)
     now_ = std::max(now_, e.time);
     ObjectKey key;
     switch (e.object) {
-    case ObjectKind::pipe: key = {ObjectType::pipe, 0, e.object_id}; channel_telemetry_ = true; break;
+    case ObjectKind::pipe:
+        key = {ObjectType::pipe, 0, e.object_id};
+        channel_telemetry_ = true;
+        break;
     case ObjectKind::fifo: key = {ObjectType::fifo, e.device, e.object_id}; break;
     case ObjectKind::unix_socket: key = {ObjectType::unix_socket, 0, e.object_id}; break;
     case ObjectKind::loopback_socket: key = {ObjectType::loopback_socket, 0, e.object_id}; break;

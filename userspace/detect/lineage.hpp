@@ -32,8 +32,8 @@ struct ReadRecord {
     std::string staging_writer;           // unused by the data-flow model; kept for the view's users
     std::uint64_t bytes = 0;              // 0 until a FileSummaryEvent says
     TimeNs time = 0;
-    std::string opened_by;                // the program that opened it: another than the reader's
-                                          // when a shell opened it as stdin (`curl -d @- < ~/.netrc`)
+    std::string opened_by;  // the program that opened it: another than the reader's
+                            // when a shell opened it as stdin (`curl -d @- < ~/.netrc`)
 };
 
 // Identity of a kernel object data can live in.
@@ -47,15 +47,16 @@ struct ObjectKey {
 struct ObjectKeyHash {
     std::size_t operator()(const ObjectKey& k) const noexcept
     {
-        return std::hash<std::uint64_t>{}(k.id * 0x9e3779b97f4a7c15ULL ^ k.device ^ (std::uint64_t{static_cast<std::uint8_t>(k.type)} << 56));
+        return std::hash<std::uint64_t>{}(k.id * 0x9e3779b97f4a7c15ULL ^ k.device ^
+                                          (std::uint64_t{static_cast<std::uint8_t>(k.type)} << 56));
     }
 };
 
 // One tainted file read on the way from a sensitive read to a holder (a staging hop), shared by
 // every holder downstream of it.
 struct Hop {
-    ReadRecord read;      // the staging file as its carrier read it
-    std::string carrier;  // entity that read it
+    ReadRecord read;                  // the staging file as its carrier read it
+    std::string carrier;              // entity that read it
     std::shared_ptr<const Hop> next;  // the hop before it (farther from the holder)
     int depth = 1;
 };
@@ -79,15 +80,15 @@ struct ProcessNode {
         ObjectKey key;
         std::uint64_t cap = ~std::uint64_t{0};  // bytes written there, when known
     };
-    std::vector<Output> outputs;               // objects it writes to (bounded)
-    std::vector<ObjectKey> inputs;             // channels and files it read (bounded)
-    std::vector<std::uint64_t> child_pipes;    // its children's stdout pipes (command substitution)
+    std::vector<Output> outputs;                      // objects it writes to (bounded)
+    std::vector<ObjectKey> inputs;                    // channels and files it read (bounded)
+    std::vector<std::uint64_t> child_pipes;           // its children's stdout pipes (command substitution)
     std::vector<std::shared_ptr<Hop>> staging_reads;  // tainted files it read (bounded)
 };
 
 // One sensitive read that can have reached the process asked about.
 struct LineageSource {
-    const ProcessNode* reader = nullptr;        // a snapshot of the process that read the file
+    const ProcessNode* reader = nullptr;  // a snapshot of the process that read the file
     const ReadRecord* read = nullptr;
     std::vector<const ReadRecord*> staged_via;  // staging reads on the way, nearest first
     const ProcessNode* carrier = nullptr;       // the process that read the nearest staging file
@@ -109,10 +110,10 @@ struct LineageStats {
     std::uint64_t sensitive_inodes = 0;
     std::uint64_t evicted_processes = 0;
     std::uint64_t evicted_staged_files = 0;
-    std::uint64_t evicted_taint = 0;  // tainted processes, objects or sources lost to a cap
-    std::uint64_t dropped_reads = 0;  // per-holder source cap reached (the weakest source dropped)
+    std::uint64_t evicted_taint = 0;          // tainted processes, objects or sources lost to a cap
+    std::uint64_t dropped_reads = 0;          // per-holder source cap reached (the weakest source dropped)
     std::uint64_t propagation_truncated = 0;  // a propagation stopped at its work budget
-    std::uint64_t work = 0;           // propagation steps and index probes (bounded cost test)
+    std::uint64_t work = 0;                   // propagation steps and index probes (bounded cost test)
 };
 
 class Lineage {
@@ -124,8 +125,8 @@ public:
     void on_exec(const ProcessRef& ref, TimeNs time);
     void on_exit(const ProcessRef& ref, TimeNs time);
     // A file read. Returns true when some holder's taint changed (take_changed() says which).
-    bool on_read(const ProcessRef& ref, TimeNs time, const std::string& path, std::uint64_t device,
-                 std::uint64_t inode, std::uint64_t bytes);
+    bool on_read(const ProcessRef& ref, TimeNs time, const std::string& path, std::uint64_t device, std::uint64_t inode,
+                 std::uint64_t bytes);
     // A file opened for writing; `truncate`: O_TRUNC (an untainted writer clears it).
     bool on_write(const ProcessRef& ref, TimeNs time, const std::string& path, std::uint64_t device,
                   std::uint64_t inode, bool truncate);

@@ -18,14 +18,17 @@ struct JobRecord {
     int magnitude = 0;            // floor(log10(bytes out))
     std::uint32_t first_day = 0;  // days since the epoch (UTC) of the events' clock
     std::uint32_t last_day = 0;
-    std::uint32_t days = 0;       // distinct days seen (counting each new last_day)
+    std::uint32_t days = 0;  // distinct days seen (counting each new last_day)
 };
 
 class JobMemory {
 public:
     explicit JobMemory(std::size_t max_jobs = 4096) : max_jobs_(max_jobs) {}
 
-    static std::uint32_t day_of(std::uint64_t time_ns) { return static_cast<std::uint32_t>(time_ns / 86'400'000'000'000ULL); }
+    static std::uint32_t day_of(std::uint64_t time_ns)
+    {
+        return static_cast<std::uint32_t>(time_ns / 86'400'000'000'000ULL);
+    }
     static int magnitude_of(std::uint64_t bytes);
 
     // The job seen on a day before `day` with the same executable and destination and a volume

@@ -157,11 +157,13 @@ void check_keys(const YAML::Node& map, std::string_view what, std::initializer_l
 
 void load_settings(const YAML::Node& node, Settings& s)
 {
-    check_keys(node, "settings",
-               {"alert_threshold", "realert_step", "window_seconds", "max_processes", "max_pairs", "max_flows",
-                "max_staging_files", "max_destinations", "max_reads_per_process", "tls_overhead_bytes",
-                "http_overhead_bytes", "min_upload_bytes", "upload_ratio", "download_ratio", "min_download_bytes",
-                "bulk_upload_bytes", "require_data", "unusual_executable_dirs", "transformers", "never_staging", "max_recurring_jobs"},
+    check_keys(node, "settings", {"alert_threshold",    "realert_step",        "window_seconds",
+                                  "max_processes",      "max_pairs",           "max_flows",
+                                  "max_staging_files",  "max_destinations",    "max_reads_per_process",
+                                  "tls_overhead_bytes", "http_overhead_bytes", "min_upload_bytes",
+                                  "upload_ratio",       "download_ratio",      "min_download_bytes",
+                                  "bulk_upload_bytes",  "require_data",        "unusual_executable_dirs",
+                                  "transformers",       "never_staging",       "max_recurring_jobs"},
                {"alert_threshold"});
     constexpr long long big = 1LL << 40;
     for (auto it = node.begin(); it != node.end(); ++it) {
@@ -171,26 +173,46 @@ void load_settings(const YAML::Node& node, Settings& s)
         auto size = [&](long long lo) { return static_cast<std::size_t>(integer(v, what, lo, 1LL << 24)); };
         auto bytes = [&] { return static_cast<std::uint64_t>(integer(v, what, 0, big)); };
         if (key == "alert_threshold") s.alert_threshold = static_cast<int>(integer(v, what, 1, 100));
-        else if (key == "realert_step") s.realert_step = static_cast<int>(integer(v, what, 1, 100));
-        else if (key == "window_seconds") s.window_ns = static_cast<std::uint64_t>(integer(v, what, 1, 86400LL * 7)) * 1'000'000'000ULL;
-        else if (key == "max_processes") s.max_processes = size(16);
-        else if (key == "max_pairs") s.max_pairs = size(16);
-        else if (key == "max_flows") s.max_flows = size(16);
-        else if (key == "max_staging_files") s.max_staging_files = size(16);
-        else if (key == "max_destinations") s.max_destinations = size(16);
-        else if (key == "max_reads_per_process") s.max_reads_per_process = size(1);
-        else if (key == "max_recurring_jobs") s.max_recurring_jobs = size(0);
-        else if (key == "tls_overhead_bytes") s.tls_overhead_bytes = bytes();
-        else if (key == "http_overhead_bytes") s.http_overhead_bytes = bytes();
-        else if (key == "min_upload_bytes") s.min_upload_bytes = bytes();
-        else if (key == "min_download_bytes") s.min_download_bytes = bytes();
-        else if (key == "bulk_upload_bytes") s.bulk_upload_bytes = bytes();
-        else if (key == "upload_ratio") s.upload_ratio = real(v, what, 0.0, 1e6);
-        else if (key == "download_ratio") s.download_ratio = real(v, what, 0.0, 1e6);
-        else if (key == "require_data") s.require_data = boolean(v, what);
-        else if (key == "unusual_executable_dirs") s.unusual_executable_dirs = path_globs(v, what);
-        else if (key == "transformers") s.transformers = name_globs(v, what);
-        else if (key == "never_staging") s.never_staging = path_globs(v, what);
+        else if (key == "realert_step")
+            s.realert_step = static_cast<int>(integer(v, what, 1, 100));
+        else if (key == "window_seconds")
+            s.window_ns = static_cast<std::uint64_t>(integer(v, what, 1, 86400LL * 7)) * 1'000'000'000ULL;
+        else if (key == "max_processes")
+            s.max_processes = size(16);
+        else if (key == "max_pairs")
+            s.max_pairs = size(16);
+        else if (key == "max_flows")
+            s.max_flows = size(16);
+        else if (key == "max_staging_files")
+            s.max_staging_files = size(16);
+        else if (key == "max_destinations")
+            s.max_destinations = size(16);
+        else if (key == "max_reads_per_process")
+            s.max_reads_per_process = size(1);
+        else if (key == "max_recurring_jobs")
+            s.max_recurring_jobs = size(0);
+        else if (key == "tls_overhead_bytes")
+            s.tls_overhead_bytes = bytes();
+        else if (key == "http_overhead_bytes")
+            s.http_overhead_bytes = bytes();
+        else if (key == "min_upload_bytes")
+            s.min_upload_bytes = bytes();
+        else if (key == "min_download_bytes")
+            s.min_download_bytes = bytes();
+        else if (key == "bulk_upload_bytes")
+            s.bulk_upload_bytes = bytes();
+        else if (key == "upload_ratio")
+            s.upload_ratio = real(v, what, 0.0, 1e6);
+        else if (key == "download_ratio")
+            s.download_ratio = real(v, what, 0.0, 1e6);
+        else if (key == "require_data")
+            s.require_data = boolean(v, what);
+        else if (key == "unusual_executable_dirs")
+            s.unusual_executable_dirs = path_globs(v, what);
+        else if (key == "transformers")
+            s.transformers = name_globs(v, what);
+        else if (key == "never_staging")
+            s.never_staging = path_globs(v, what);
     }
 }
 
@@ -218,7 +240,7 @@ void load_signals(const YAML::Node& node, SignalWeights& w)
     expect_map(node, "signals");
     for (auto it = node.begin(); it != node.end(); ++it) {
         auto key = scalar(it->first, "a signal name");
-        const auto *found = std::find_if(std::begin(table), std::end(table), [&](auto& e) { return e.first == key; });
+        const auto* found = std::find_if(std::begin(table), std::end(table), [&](auto& e) { return e.first == key; });
         if (found == std::end(table)) {
             std::string list;
             for (const auto& e : table) list += fmt::format("{}{}", list.empty() ? "" : ", ", e.first);
@@ -245,8 +267,8 @@ void load_categories(const YAML::Node& node, Rules& rules)
         if (v["subtechnique"]) {
             c.subtechnique_id = nonempty(v["subtechnique"], what + ".subtechnique");
             if (c.subtechnique_id.rfind(c.technique_id + ".", 0) != 0)
-                fail(v["subtechnique"], fmt::format("subtechnique '{}' is not under technique '{}'", c.subtechnique_id,
-                                                    c.technique_id));
+                fail(v["subtechnique"],
+                     fmt::format("subtechnique '{}' is not under technique '{}'", c.subtechnique_id, c.technique_id));
         }
         c.weight = static_cast<int>(integer(v["weight"], what + ".weight", -100, 100));
         if (v["small_uploads"]) c.small_uploads = boolean(v["small_uploads"], what + ".small_uploads");
@@ -341,7 +363,8 @@ void load_tools(const YAML::Node& node, Rules& rules)
         t.name = nonempty(item["name"], "upload tool name");
         auto what = fmt::format("upload tool '{}'", t.name);
         t.names = name_globs(item["names"], what + ".names");
-        if (item["signature_flags"]) t.signature_flags = string_list(item["signature_flags"], what + ".signature_flags");
+        if (item["signature_flags"])
+            t.signature_flags = string_list(item["signature_flags"], what + ".signature_flags");
         if (item["upload_args"]) t.upload_args = arg_rules(item["upload_args"], what + ".upload_args");
         if (item["download_args"]) t.download_args = arg_rules(item["download_args"], what + ".download_args");
         if (item["upload_subcommands"]) {
@@ -379,7 +402,8 @@ void load_tools(const YAML::Node& node, Rules& rules)
         if (item["always"]) t.always = boolean(item["always"], what + ".always");
         if (item["weight"]) t.weight = static_cast<int>(integer(item["weight"], what + ".weight", -100, 100));
         if (item["value_flags"]) t.value_flags = flag_list(item["value_flags"], what + ".value_flags");
-        if (item["credential_flags"]) t.credential_flags = flag_list(item["credential_flags"], what + ".credential_flags");
+        if (item["credential_flags"])
+            t.credential_flags = flag_list(item["credential_flags"], what + ".credential_flags");
         if (item["argument_files"]) t.argument_files = flag_list(item["argument_files"], what + ".argument_files");
         if (item["destination_arg"])
             t.destination_arg = static_cast<int>(integer(item["destination_arg"], what + ".destination_arg", 1, 64));
@@ -396,8 +420,7 @@ std::vector<AllowEntry> allow_entries(const YAML::Node& node, std::string_view w
     expect_seq(node, what);
     std::vector<AllowEntry> out;
     for (const auto& item : node) {
-        check_keys(item, fmt::format("an entry of {}", what), {match_key, "adjust", "reason"},
-                   {match_key, "adjust"});
+        check_keys(item, fmt::format("an entry of {}", what), {match_key, "adjust", "reason"}, {match_key, "adjust"});
         AllowEntry e;
         const auto& m = item[std::string(match_key)];
         auto mwhat = fmt::format("{}.{}", what, match_key);
@@ -453,17 +476,18 @@ void load_own_storage(const YAML::Node& node, Rules& rules)
         while (!d.path.empty() && d.path.front() == '/') d.path.erase(0, 1);
         if (!d.remote.empty() && d.remote.back() == ':') d.remote.pop_back();
         if (host.find("://") != std::string::npos || host.find(':') != std::string::npos)
-            fail(item, fmt::format("own_storage destination '{}': write a domain and a path ('s3.amazonaws.com/bucket'), "
-                                   "not a URL",
-                                   host));
+            fail(item,
+                 fmt::format("own_storage destination '{}': write a domain and a path ('s3.amazonaws.com/bucket'), "
+                             "not a URL",
+                             host));
         std::string error;
         auto pattern = DomainPattern::compile(host, error);
         if (!pattern) fail(item, fmt::format("own_storage destination: bad domain '{}': {}", host, error));
         d.domain = std::move(*pattern);
         // A domain alone would trust every bucket of a public provider, the attacker's too.
         if (d.path.empty() && d.remote.empty())
-            fail(item, fmt::format("own_storage destination '{}' needs a bucket or path ('{}/bucket') or a remote", host,
-                                   host));
+            fail(item, fmt::format("own_storage destination '{}' needs a bucket or path ('{}/bucket') or a remote",
+                                   host, host));
         d.text = d.remote.empty() ? fmt::format("{}/{}", host, d.path)
                                   : fmt::format("{}: at {}{}", d.remote, host, d.path.empty() ? "" : "/" + d.path);
         if (d.tools.empty() && rules.own_storage.tools.empty())
@@ -476,7 +500,8 @@ void load_allowlists(const YAML::Node& node, Allowlists& a)
 {
     check_keys(node, "allowlists", {"processes", "destinations", "users", "containers"});
     if (node["processes"]) a.processes = allow_entries(node["processes"], "allowlists.processes", "names");
-    if (node["destinations"]) a.destinations = allow_entries(node["destinations"], "allowlists.destinations", "domains");
+    if (node["destinations"])
+        a.destinations = allow_entries(node["destinations"], "allowlists.destinations", "domains");
     if (node["users"]) a.users = allow_entries(node["users"], "allowlists.users", "uids");
     if (node["containers"]) a.containers = allow_entries(node["containers"], "allowlists.containers", "ids");
 }
@@ -488,7 +513,8 @@ Rules load(const YAML::Node& root)
                {"version", "rule_name", "settings", "signals", "categories", "services", "sensitive_files",
                 "upload_tools", "allowlists", "own_storage"},
                {"version", "categories", "services", "sensitive_files", "upload_tools"});
-    if (integer(root["version"], "version", 0, 1000) != 1) fail(root["version"], "unsupported rules version (expected 1)");
+    if (integer(root["version"], "version", 0, 1000) != 1)
+        fail(root["version"], "unsupported rules version (expected 1)");
     Rules rules;
     if (root["rule_name"]) rules.name = nonempty(root["rule_name"], "rule_name");
     if (root["settings"]) load_settings(root["settings"], rules.settings);

@@ -33,7 +33,7 @@ struct Category {
     std::string technique_id;     // "T1567"
     std::string subtechnique_id;  // "T1567.003" or empty
     int weight = 0;
-    bool small_uploads = false;   // a sensitive file's worth of bytes out is an upload, however small
+    bool small_uploads = false;  // a sensitive file's worth of bytes out is an upload, however small
 };
 
 struct Service {
@@ -57,12 +57,12 @@ struct ArgRule {
 };
 
 struct SubcommandRule {
-    std::vector<std::string> words;  // consecutive positional args: "s3", "cp" (empty: any command line)
-    std::vector<std::string> to;     // the destination starts with one of these ("s3://");
-                                     // "<remote>" means an rclone-style `name:path`, "<ssh>" an
-                                     // scp/rsync-style `[user@]host:path`
-    int dest = 0;                    // 1-based positional after the words holding the destination;
-                                     // 0: the last one
+    std::vector<std::string> words;       // consecutive positional args: "s3", "cp" (empty: any command line)
+    std::vector<std::string> to;          // the destination starts with one of these ("s3://");
+                                          // "<remote>" means an rclone-style `name:path`, "<ssh>" an
+                                          // scp/rsync-style `[user@]host:path`
+    int dest = 0;                         // 1-based positional after the words holding the destination;
+                                          // 0: the last one
     std::vector<std::string> dest_flags;  // the destination is this option's value (restic -r)
 };
 
@@ -79,7 +79,7 @@ struct UploadTool {
     std::vector<ArgRule> download_args;
     std::vector<SubcommandRule> upload_subcommands;
     std::optional<InlineCodeRule> inline_code;
-    bool always = false;  // any use moves data out (nc, socat)
+    bool always = false;        // any use moves data out (nc, socat)
     std::optional<int> weight;  // overrides signals.upload-command
     // The tool's grammar, so positional arguments are found wherever options stand.
     std::vector<std::string> value_flags;       // options that take a value (`--config FILE`)
@@ -87,8 +87,8 @@ struct UploadTool {
                                                 // rclone --config F): naming it is use, not data
     std::vector<std::string> argument_files;    // the value is a file of more arguments (curl -K,
                                                 // wget -i): the command line is not all there is
-    int destination_arg = 0;  // 1-based positional that names the destination when no upload rule
-                              // does (git-remote-https REMOTE URL)
+    int destination_arg = 0;                    // 1-based positional that names the destination when no upload rule
+                                                // does (git-remote-https REMOTE URL)
 };
 
 // The organisation's own storage: an upload by a declared tool to a declared destination scores
@@ -125,7 +125,8 @@ struct SignalWeights {
     int first_seen_destination = 5;
     int unknown_destination = 0;
     int own_storage = -40;
-    int recurring = -20;  // the same upload job ran on an earlier day (run --state-dir)  // a declared tool uploads to a declared destination (also capped under the threshold)
+    int recurring =
+        -20;  // the same upload job ran on an earlier day (run --state-dir)  // a declared tool uploads to a declared destination (also capped under the threshold)
 };
 
 // The defaults for a rules file that leaves a setting out: the built-in rules' values
@@ -158,11 +159,11 @@ struct Settings {
 };
 
 struct AllowEntry {
-    std::vector<std::string> names;           // processes: name globs
-    std::vector<DomainPattern> domains;       // destinations
-    std::vector<std::uint32_t> uids;          // users
-    std::vector<std::string> container_ids;   // containers: id prefixes ("*" any container)
-    int adjust = 0;                           // negative: lowers the score
+    std::vector<std::string> names;          // processes: name globs
+    std::vector<DomainPattern> domains;      // destinations
+    std::vector<std::uint32_t> uids;         // users
+    std::vector<std::string> container_ids;  // containers: id prefixes ("*" any container)
+    int adjust = 0;                          // negative: lowers the score
     std::string reason;
 };
 

@@ -57,8 +57,7 @@ std::string destination_label(const Category* category)
     return category ? category->label : "web service";
 }
 
-const Category* destination_signal(const Rules& rules, const Service* service, const PairFacts& pair,
-                                   SignalList& out)
+const Category* destination_signal(const Rules& rules, const Service* service, const PairFacts& pair, SignalList& out)
 {
     const Category* category = service ? rules.category(service->category) : nullptr;
     if (category)
@@ -210,15 +209,17 @@ void sensitive_read_signals(const Rules& rules, const DataInLineage& data, Signa
 
 void credential_use_signal(const Rules& rules, const DataInLineage& data, SignalList& out)
 {
-    if (!data.own_use.empty()) out.add("credential-use", rules.signals.credential_use, [&] { return *data.own_use.begin(); });
+    if (!data.own_use.empty())
+        out.add("credential-use", rules.signals.credential_use, [&] { return *data.own_use.begin(); });
 }
 
 Shape shape_of(const Rules& rules, const PairFacts& pair)
 {
     const auto& s = rules.settings;
     Shape shape;
-    shape.download_shaped = pair.bytes_in >= s.min_download_bytes &&
-                            static_cast<double>(pair.bytes_in) >= s.download_ratio * static_cast<double>(pair.bytes_out);
+    shape.download_shaped =
+        pair.bytes_in >= s.min_download_bytes &&
+        static_cast<double>(pair.bytes_in) >= s.download_ratio * static_cast<double>(pair.bytes_out);
     shape.upload_shaped = pair.bytes_out >= s.min_upload_bytes &&
                           static_cast<double>(pair.bytes_out) >= s.upload_ratio * static_cast<double>(pair.bytes_in);
     shape.bulk = pair.bytes_out >= s.bulk_upload_bytes;
@@ -233,8 +234,7 @@ std::uint64_t protocol_overhead(const Rules& rules, const PairFacts& pair)
     return overhead;
 }
 
-bool volume_signal(const Rules& rules, const PairFacts& pair, const DataInLineage& data, const Shape&,
-                   SignalList& out)
+bool volume_signal(const Rules& rules, const PairFacts& pair, const DataInLineage& data, const Shape&, SignalList& out)
 {
     auto payload = data.payload();
     if (payload == 0) return false;
@@ -248,8 +248,8 @@ bool volume_signal(const Rules& rules, const PairFacts& pair, const DataInLineag
     auto best = std::max(sent, lineage_sent);
     auto evidence = [&](std::string_view how) {
         auto text = fmt::format("{} out{} {} {} read", human_bytes(trickle ? pair.lineage_bytes_out : pair.bytes_out),
-                                trickle ? fmt::format(" over {} connections", pair.lineage_flows) : std::string(),
-                                how, human_bytes(payload));
+                                trickle ? fmt::format(" over {} connections", pair.lineage_flows) : std::string(), how,
+                                human_bytes(payload));
         return text;
     };
     if (best >= payload) {
@@ -296,7 +296,8 @@ void command_signal(const Rules& rules, const CommandAnalysis& cmd, const Proces
 {
     if (cmd.upload) out.add("upload-command", cmd.upload_weight, [&] { return cmd.upload_evidence; });
     else if (cmd.download)
-        out.add("download-command", rules.signals.download_command, [&] { return redacted_command_line(up.args, 200); });
+        out.add("download-command", rules.signals.download_command,
+                [&] { return redacted_command_line(up.args, 200); });
 }
 
 void uploader_signals(const Rules& rules, const CommandAnalysis& cmd, const PairFacts& pair, SignalList& out)
@@ -313,8 +314,10 @@ void uploader_signals(const Rules& rules, const CommandAnalysis& cmd, const Pair
     if (!exe.empty() && std::any_of(dirs.begin(), dirs.end(), [&](const PathGlob& g) { return g.matches(exe); }))
         out.add("unusual-executable-path", w.unusual_executable_path, [&] { return exe; });
     if (!up.has_tty) out.add("no-tty", w.no_tty, [] { return std::string("no controlling terminal"); });
-    if (!up.container_id.empty()) out.add("in-container", w.in_container, [&] { return up.container_id.substr(0, 12); });
-    if (pair.first_seen) out.add("first-seen-destination", w.first_seen_destination, [&] { return pair.destination_name(); });
+    if (!up.container_id.empty())
+        out.add("in-container", w.in_container, [&] { return up.container_id.substr(0, 12); });
+    if (pair.first_seen)
+        out.add("first-seen-destination", w.first_seen_destination, [&] { return pair.destination_name(); });
 }
 
 void allowlist_signals(const Rules& rules, const PairFacts& pair, SignalList& out)
@@ -368,9 +371,8 @@ std::string alert_reason(const CommandAnalysis& cmd, const PairFacts& pair, cons
     const ProcessRef& up = *pair.uploader;
     std::string who = display_name(up);
     if (cmd.renamed && cmd.tool) who += fmt::format(" (renamed {})", cmd.tool->name);
-    std::string technique = category ? (category->subtechnique_id.empty() ? category->technique_id
-                                                                          : category->subtechnique_id)
-                                     : "T1567";
+    std::string technique =
+        category ? (category->subtechnique_id.empty() ? category->technique_id : category->subtechnique_id) : "T1567";
     auto reason = fmt::format("{} uploaded {} to {} {} ({})", who, human_bytes(pair.bytes_out),
                               destination_label(category), pair.destination_name(), technique);
     if (const auto* top = data.top) {

@@ -50,8 +50,8 @@ struct PairFacts {
     bool tls = false;
     bool first_seen = false;  // the first process ever to reach this destination
     std::uint64_t bytes_out = 0, bytes_in = 0;
-    bool ssh = false;          // an SSH session (port 22 or an ssh client): its handshake is overhead
-    std::string other_name;    // SNI and Host disagreed: the name that did not count
+    bool ssh = false;        // an SSH session (port 22 or an ssh client): its handshake is overhead
+    std::string other_name;  // SNI and Host disagreed: the name that did not count
     // The uploader's lineage to this destination over all its connections and processes.
     std::uint64_t lineage_bytes_out = 0;
     std::uint64_t lineage_flows = 0;
@@ -66,8 +66,7 @@ std::string display_name(const ProcessRef& process);
 // --- destination --------------------------------------------------------------------------
 // `service`: rules.service_for(domain, path), nullptr when none (or no domain). Returns the
 // destination's category, nullptr when unknown.
-const Category* destination_signal(const Rules& rules, const Service* service, const PairFacts& pair,
-                                   SignalList& out);
+const Category* destination_signal(const Rules& rules, const Service* service, const PairFacts& pair, SignalList& out);
 std::string destination_label(const Category* category);
 
 // --- sensitive data in the lineage -----------------------------------------------------------

@@ -9,7 +9,8 @@ namespace {
 
 constexpr std::size_t container_id_len = 64;
 
-bool is_lower_hex(std::string_view s) {
+bool is_lower_hex(std::string_view s)
+{
     for (char c : s) {
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
             return false;
@@ -18,11 +19,13 @@ bool is_lower_hex(std::string_view s) {
     return !s.empty();
 }
 
-bool is_container_id(std::string_view s) {
+bool is_container_id(std::string_view s)
+{
     return s.size() == container_id_len && is_lower_hex(s);
 }
 
-bool strip_suffix(std::string_view& s, std::string_view suffix) {
+bool strip_suffix(std::string_view& s, std::string_view suffix)
+{
     if (!s.ends_with(suffix)) {
         return false;
     }
@@ -30,7 +33,8 @@ bool strip_suffix(std::string_view& s, std::string_view suffix) {
     return true;
 }
 
-bool strip_prefix(std::string_view& s, std::string_view prefix) {
+bool strip_prefix(std::string_view& s, std::string_view prefix)
+{
     if (!s.starts_with(prefix)) {
         return false;
     }
@@ -40,7 +44,8 @@ bool strip_prefix(std::string_view& s, std::string_view prefix) {
 
 // A pod UID as kubelet writes it: a UUID (dashes with cgroupfs, underscores in systemd slice
 // names, where '-' separates the slice hierarchy) or the 32-hex hash kubelet gives static pods.
-std::optional<std::string> normalise_pod_uid(std::string_view s, char separator) {
+std::optional<std::string> normalise_pod_uid(std::string_view s, char separator)
+{
     if (s.size() == 32 && is_lower_hex(s)) {
         return std::string(s);
     }
@@ -85,8 +90,8 @@ constexpr std::array<PrefixedRuntime, 6> prefixed_runtimes{{
     {"cri-dockerd-", "docker"},
 }};
 
-std::optional<ContainerMatch> match_container(std::string_view component, std::string_view parent,
-                                              bool parent_is_pod) {
+std::optional<ContainerMatch> match_container(std::string_view component, std::string_view parent, bool parent_is_pod)
+{
     if (is_container_id(component)) {
         std::string_view runtime = "unknown";
         if (parent == "docker") {
@@ -114,7 +119,8 @@ struct PodMatch {
     std::string_view qos;  // empty when the component does not say
 };
 
-std::string_view qos_from_word(std::string_view word) {
+std::string_view qos_from_word(std::string_view word)
+{
     if (word == "burstable") {
         return "burstable";
     }
@@ -126,7 +132,8 @@ std::string_view qos_from_word(std::string_view word) {
 
 // cgroupfs: `pod<uid>`; systemd: `kubepods[-<qos>]-pod<uid_underscored>.slice`, possibly under
 // a kubelet cgroup root prefix (kind names them `kubelet-kubepods-...`).
-std::optional<PodMatch> match_pod(std::string_view component) {
+std::optional<PodMatch> match_pod(std::string_view component)
+{
     std::string_view name = component;
     if (strip_suffix(name, ".slice")) {
         const auto pod_pos = name.rfind("-pod");
@@ -162,7 +169,8 @@ std::optional<PodMatch> match_pod(std::string_view component) {
 
 // The QoS class a cgroupfs or systemd qos-level component names: `burstable`,
 // `kubepods-besteffort.slice`, ...
-std::string_view match_qos_component(std::string_view component) {
+std::string_view match_qos_component(std::string_view component)
+{
     std::string_view name = component;
     if (strip_suffix(name, ".slice")) {
         const auto dash = name.rfind('-');
@@ -176,7 +184,8 @@ std::string_view match_qos_component(std::string_view component) {
 
 }  // namespace
 
-std::optional<ContainerIdentity> parse_cgroup_path(std::string_view path) {
+std::optional<ContainerIdentity> parse_cgroup_path(std::string_view path)
+{
     if (path.empty() || path.size() > max_cgroup_path_bytes) {
         return std::nullopt;
     }
@@ -237,7 +246,8 @@ std::optional<ContainerIdentity> parse_cgroup_path(std::string_view path) {
     return found;
 }
 
-std::optional<ContainerIdentity> parse_proc_cgroup(std::string_view file_contents) {
+std::optional<ContainerIdentity> parse_proc_cgroup(std::string_view file_contents)
+{
     if (file_contents.size() > max_proc_cgroup_bytes) {
         return std::nullopt;
     }

@@ -13,20 +13,22 @@
 namespace exfilwatch::enrich {
 namespace {
 
-using util::ByteReader;
 using util::byte_at;
+using util::ByteReader;
 
 constexpr std::size_t header_bytes = 12;
 constexpr std::uint16_t class_in = 1;
 
-DnsResult fail(std::string error) {
+DnsResult fail(std::string error)
+{
     DnsResult result;
     result.status = DnsStatus::malformed;
     result.error = std::move(error);
     return result;
 }
 
-void append_label(std::string& name, std::span<const std::byte> label) {
+void append_label(std::string& name, std::span<const std::byte> label)
+{
     if (!name.empty()) {
         name.push_back('.');
     }
@@ -50,13 +52,14 @@ void append_label(std::string& name, std::span<const std::byte> label) {
 
 // Reads the (possibly compressed) name at `start`. Its uncompressed head must lie before
 // `limit`; `end` receives the offset just after the name as written at `start`.
-std::string read_name(std::span<const std::byte> msg, std::size_t start, std::size_t limit,
-                      std::string& name, std::size_t& end) {
+std::string read_name(std::span<const std::byte> msg, std::size_t start, std::size_t limit, std::string& name,
+                      std::size_t& end)
+{
     name.clear();
     std::size_t pos = start;
     std::size_t run_start = start;  // first byte of the label run being read
     std::size_t region_end = limit;
-    std::size_t wire_bytes = 1;     // the terminating root label
+    std::size_t wire_bytes = 1;  // the terminating root label
     std::size_t jumps = 0;
     bool jumped = false;
     while (true) {
@@ -110,7 +113,8 @@ std::string read_name(std::span<const std::byte> msg, std::size_t start, std::si
     return {};
 }
 
-std::string format_ip(int family, std::span<const std::byte> raw) {
+std::string format_ip(int family, std::span<const std::byte> raw)
+{
     std::array<char, INET6_ADDRSTRLEN> text{};
     if (inet_ntop(family, raw.data(), text.data(), text.size()) == nullptr) {
         return {};
@@ -122,7 +126,8 @@ enum class Section { answer, authority, additional };
 
 // One resource record at r.pos(); fills `record` and advances r.
 std::string read_record(std::span<const std::byte> msg, ByteReader& r, Section section, DnsRecord& record,
-                        DnsMessage& message) {
+                        DnsMessage& message)
+{
     std::size_t end = 0;
     if (auto error = read_name(msg, r.pos(), msg.size(), record.name, end); !error.empty()) {
         return error;
@@ -171,7 +176,8 @@ std::string read_record(std::span<const std::byte> msg, ByteReader& r, Section s
 
 }  // namespace
 
-DnsResult parse_dns_message(std::span<const std::byte> msg) {
+DnsResult parse_dns_message(std::span<const std::byte> msg)
+{
     if (msg.size() < header_bytes) {
         return fail("shorter than a DNS header");
     }
@@ -205,8 +211,9 @@ DnsResult parse_dns_message(std::span<const std::byte> msg) {
         }
         m.questions.push_back(std::move(q));
     }
-    const std::array<std::pair<Section, std::size_t>, 3> sections{
-        {{Section::answer, answer_count}, {Section::authority, authority_count}, {Section::additional, additional_count}}};
+    const std::array<std::pair<Section, std::size_t>, 3> sections{{{Section::answer, answer_count},
+                                                                   {Section::authority, authority_count},
+                                                                   {Section::additional, additional_count}}};
     for (const auto& [section, count] : sections) {
         for (std::size_t i = 0; i < count; ++i) {
             DnsRecord record;
@@ -225,7 +232,8 @@ DnsResult parse_dns_message(std::span<const std::byte> msg) {
     return result;
 }
 
-DnsResult parse_dns_tcp(std::span<const std::byte> stream) {
+DnsResult parse_dns_tcp(std::span<const std::byte> stream)
+{
     if (stream.size() < 2) {
         DnsResult result;
         result.status = DnsStatus::incomplete;
@@ -249,7 +257,8 @@ DnsResult parse_dns_tcp(std::span<const std::byte> stream) {
     return result;
 }
 
-std::optional<DnsResolution> resolve_first_question(const DnsMessage& message) {
+std::optional<DnsResolution> resolve_first_question(const DnsMessage& message)
+{
     if (!message.response || message.questions.empty()) {
         return std::nullopt;
     }
@@ -262,9 +271,8 @@ std::optional<DnsResolution> resolve_first_question(const DnsMessage& message) {
     // Follow CNAMEs from the question; at most one step per answer, and never back onto the chain.
     std::string current = out.question;
     for (std::size_t step = 0; step < message.answers.size(); ++step) {
-        auto next = std::find_if(message.answers.begin(), message.answers.end(), [&](const DnsRecord& rr) {
-            return rr.type == dns_type::cname && rr.name == current;
-        });
+        auto next = std::find_if(message.answers.begin(), message.answers.end(),
+                                 [&](const DnsRecord& rr) { return rr.type == dns_type::cname && rr.name == current; });
         if (next == message.answers.end() || on_chain(next->data)) {
             break;
         }
@@ -280,7 +288,8 @@ std::optional<DnsResolution> resolve_first_question(const DnsMessage& message) {
     return out;
 }
 
-const char* to_string(DnsStatus status) {
+const char* to_string(DnsStatus status)
+{
     switch (status) {
     case DnsStatus::ok: return "ok";
     case DnsStatus::incomplete: return "incomplete";

@@ -11,8 +11,8 @@
 
 namespace exfilwatch::enrich {
 
-inline constexpr std::size_t max_dns_name_bytes = 255;      // wire form, RFC 1035 section 3.1
-inline constexpr std::size_t max_dns_pointer_jumps = 64;    // compression pointers followed per name
+inline constexpr std::size_t max_dns_name_bytes = 255;    // wire form, RFC 1035 section 3.1
+inline constexpr std::size_t max_dns_pointer_jumps = 64;  // compression pointers followed per name
 
 namespace dns_type {
 inline constexpr std::uint16_t a = 1;
@@ -49,12 +49,12 @@ struct DnsMessage {
     std::uint16_t flags = 0;  // the raw 16-bit flags word
     bool response = false;    // QR
     std::uint8_t opcode = 0;
-    bool truncated = false;   // TC
-    std::uint8_t rcode = 0;   // header RCODE (low 4 bits; EDNS extended bits not merged)
+    bool truncated = false;  // TC
+    std::uint8_t rcode = 0;  // header RCODE (low 4 bits; EDNS extended bits not merged)
     std::vector<DnsQuestion> questions;
     std::vector<DnsRecord> answers;
-    std::size_t authority_count = 0;   // parsed and validated, not kept
-    std::size_t additional_count = 0;  // parsed and validated (OPT included), not kept
+    std::size_t authority_count = 0;             // parsed and validated, not kept
+    std::size_t additional_count = 0;            // parsed and validated (OPT included), not kept
     std::optional<std::uint16_t> edns_udp_size;  // from an OPT record, when present
 };
 
@@ -66,8 +66,8 @@ enum class DnsStatus {
 
 struct DnsResult {
     DnsStatus status = DnsStatus::malformed;
-    DnsMessage message;      // meaningful only when status == ok
-    std::size_t needed = 0;  // incomplete: total bytes needed (prefix included)
+    DnsMessage message;        // meaningful only when status == ok
+    std::size_t needed = 0;    // incomplete: total bytes needed (prefix included)
     std::size_t consumed = 0;  // TCP form: bytes of this message, prefix included
     std::string error;
 

@@ -19,8 +19,7 @@ void DnsCache::add(const std::string& ip, const std::string& name, std::uint32_t
         }
     }
     auto& names = it->second;
-    auto same = std::find_if(names.begin(), names.end(),
-                             [&](const Name& n) { return n.name == name && n.pid == pid; });
+    auto same = std::find_if(names.begin(), names.end(), [&](const Name& n) { return n.name == name && n.pid == pid; });
     if (same != names.end()) {
         same->time = time;
         return;

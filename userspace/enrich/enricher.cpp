@@ -10,11 +10,7 @@ namespace exfilwatch::enrich {
 
 Enricher::Enricher(ProcessTable& processes, FileTracker& files, FlowTable& flows, std::int64_t monotonic_to_wall_ns,
                    SocketOwners* sockets, ObjectTracker* objects)
-    : processes_(processes),
-      files_(files),
-      flows_(flows),
-      offset_(monotonic_to_wall_ns),
-      sockets_(sockets),
+    : processes_(processes), files_(files), flows_(flows), offset_(monotonic_to_wall_ns), sockets_(sockets),
       objects_(objects ? *objects : own_objects_)
 {
 }
@@ -65,7 +61,7 @@ void Enricher::on_record(const decode::Record& record, std::vector<Event>& out)
                 out.emplace_back(ExecEvent{time, processes_.on_exec(time, std::move(image))});
             } else if constexpr (std::is_same_v<T, decode::Fork>) {
                 out.emplace_back(ForkEvent{time, processes_.on_fork(time, r.header.pid, r.ppid, r.uid, wall(r.start_ns),
-                                                                 r.cgroup_id, r.comm)});
+                                                                    r.cgroup_id, r.comm)});
             } else if constexpr (std::is_same_v<T, decode::Exit>) {
                 ProcessRef process = processes_.on_exit(time, r.header.pid, wall(r.start_ns));
                 for (auto& summary : files_.on_exit(time, process)) out.emplace_back(std::move(summary));

@@ -80,8 +80,8 @@ void FileTracker::on_first_read(const ProcessRef& process, const decode::FileFir
     }
 }
 
-std::optional<FileSummaryEvent> FileTracker::summary(TimeNs time, const ProcessRef& process,
-                                                     const FileKey& key, Pair& pair, bool take)
+std::optional<FileSummaryEvent> FileTracker::summary(TimeNs time, const ProcessRef& process, const FileKey& key,
+                                                     Pair& pair, bool take)
 {
     std::optional<FileCounters> counters;
     if (source_.fetch) counters = source_.fetch(key, take);

@@ -22,7 +22,8 @@ struct FileKey {
     std::uint32_t pid = 0;
     std::uint64_t inode = 0;
     std::uint64_t device = 0;  // kernel encoding
-    auto operator<=>(const FileKey&) const = default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>
+    auto operator<=>(const FileKey&) const =
+        default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>
 };
 
 struct FileCounters {
@@ -56,8 +57,7 @@ public:
     // Final summaries of every file the process read, at its exit.
     std::vector<FileSummaryEvent> on_exit(TimeNs time, const ProcessRef& process);
     // Summaries of files whose counters grew since the last one (long-running readers).
-    std::vector<FileSummaryEvent> refresh(TimeNs time,
-                                          const std::function<const ProcessRef*(std::uint32_t)>& live);
+    std::vector<FileSummaryEvent> refresh(TimeNs time, const std::function<const ProcessRef*(std::uint32_t)>& live);
 
     FileTrackerStats stats() const;
 
@@ -70,8 +70,8 @@ private:
     };
     Pair& pair_for(const FileKey& key);
     void remember_path(std::uint64_t device, std::uint64_t inode, const std::string& path);
-    std::optional<FileSummaryEvent> summary(TimeNs time, const ProcessRef& process, const FileKey& key,
-                                            Pair& pair, bool take);
+    std::optional<FileSummaryEvent> summary(TimeNs time, const ProcessRef& process, const FileKey& key, Pair& pair,
+                                            bool take);
 
     FileCounterSource source_;
     std::size_t max_pairs_;
@@ -86,7 +86,8 @@ private:
     struct FileIdHash {
         std::size_t operator()(const FileId& id) const
         {
-            return std::hash<std::uint64_t>{}(id.inode) ^ (std::hash<std::uint64_t>{}(id.device) * 0x9e3779b97f4a7c15ULL);
+            return std::hash<std::uint64_t>{}(id.inode) ^
+                   (std::hash<std::uint64_t>{}(id.device) * 0x9e3779b97f4a7c15ULL);
         }
     };
     std::unordered_map<FileId, std::string, FileIdHash> path_by_inode_;

@@ -25,7 +25,7 @@ void append_at(std::vector<std::byte>& buffer, std::uint32_t offset, const std::
 {
     if (offset > buffer.size()) return;  // a gap: a segment went missing; the head stays short
     std::size_t skip = buffer.size() - offset;
-    if (skip >= data.size()) return;     // retransmission of what we have
+    if (skip >= data.size()) return;  // retransmission of what we have
     std::size_t room = limit > buffer.size() ? limit - buffer.size() : 0;
     std::size_t take = std::min(data.size() - skip, room);
     buffer.insert(buffer.end(), data.begin() + static_cast<std::ptrdiff_t>(skip),
@@ -115,8 +115,8 @@ void FlowTable::on_data(TimeNs time, const ProcessRef& owner, const decode::Flow
             append_at(flow.dns_stream, data.offset, data.data, http_head_limit);
             // DNS over TCP: a 2-byte length, then the message.
             if (flow.dns_stream.size() >= 2) {
-                std::size_t length = (static_cast<std::size_t>(flow.dns_stream[0]) << 8) |
-                                     static_cast<std::size_t>(flow.dns_stream[1]);
+                std::size_t length =
+                    (static_cast<std::size_t>(flow.dns_stream[0]) << 8) | static_cast<std::size_t>(flow.dns_stream[1]);
                 if (flow.dns_stream.size() >= 2 + length) {
                     parse_dns(time, data.cookie, flow, std::span(flow.dns_stream).subspan(2, length), out);
                     flow.dns_stream.clear();

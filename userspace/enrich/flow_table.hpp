@@ -66,8 +66,8 @@ private:
         std::vector<std::byte> dns_stream;  // inbound DNS-over-TCP bytes
         TimeNs last_seen = 0;
         std::uint64_t socket_inode = 0;
-        bool local_names_tried = false;  // the hosts file and argv were asked (name_from_lookups)
-        bool adopted = false;  // older than the monitor: counted from its first packet seen
+        bool local_names_tried = false;              // the hosts file and argv were asked (name_from_lookups)
+        bool adopted = false;                        // older than the monitor: counted from its first packet seen
         std::list<std::uint64_t>::iterator recency;  // this flow's place in recency_
     };
     Flow& flow_for(TimeNs time, const ProcessRef& owner, std::uint64_t cookie, const decode::Tuple& tuple);

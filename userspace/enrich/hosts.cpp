@@ -32,7 +32,10 @@ std::optional<Address> parse_address(std::string_view text)
     return std::nullopt;
 }
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
 
 bool host_char(char c)
 {
@@ -66,7 +69,8 @@ bool dns_name(std::string_view s)
     auto dot = s.rfind('.');
     if (dot == std::string_view::npos) return false;
     auto top = s.substr(dot + 1);
-    if (top.size() < 2 || !std::all_of(top.begin(), top.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)); }))
+    if (top.size() < 2 ||
+        !std::all_of(top.begin(), top.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)); }))
         return false;
     for (std::size_t i = 0; i < s.size(); ++i) {
         char c = s[i];
@@ -105,8 +109,10 @@ std::string argv_name(const std::vector<std::string>& args, std::uint16_t port)
             auto host = rest.substr(0, colon);
             std::optional<std::uint16_t> p;
             if (colon != std::string_view::npos) p = port_number(rest.substr(colon + 1));
-            else if (scheme == "https" || scheme == "wss") p = 443;
-            else if (scheme == "http" || scheme == "ws") p = 80;
+            else if (scheme == "https" || scheme == "wss")
+                p = 443;
+            else if (scheme == "http" || scheme == "ws")
+                p = 80;
             if (accept(host, p)) return util::to_lower(host);
             continue;
         }
@@ -137,8 +143,8 @@ std::string hosts_name(std::string_view hosts_text, std::string_view ip, const s
     std::size_t start = 0;
     while (start < hosts_text.size()) {
         auto newline = hosts_text.find('\n', start);
-        auto line = hosts_text.substr(start, newline == std::string_view::npos ? std::string_view::npos
-                                                                                : newline - start);
+        auto line =
+            hosts_text.substr(start, newline == std::string_view::npos ? std::string_view::npos : newline - start);
         start = newline == std::string_view::npos ? hosts_text.size() : newline + 1;
         line = line.substr(0, line.find('#'));
         std::vector<std::string_view> fields;

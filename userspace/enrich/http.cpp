@@ -11,19 +11,22 @@
 namespace exfilwatch::enrich {
 namespace {
 
-HttpResult fail(HttpStatus status, std::string error) {
+HttpResult fail(HttpStatus status, std::string error)
+{
     HttpResult result;
     result.status = status;
     result.error = std::move(error);
     return result;
 }
 
-bool is_method_char(char c) {
+bool is_method_char(char c)
+{
     return (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
 }
 
 // RFC 9110 tchar.
-bool is_token_char(char c) {
+bool is_token_char(char c)
+{
     if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
         return true;
     }
@@ -31,19 +34,22 @@ bool is_token_char(char c) {
 }
 
 // reg-name and IPv4 characters (RFC 3986 unreserved, pct-encoded, sub-delims).
-bool is_reg_name_char(char c) {
+bool is_reg_name_char(char c)
+{
     if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
         return true;
     }
     return std::string_view("-._~%!$&'()*+,;=").find(c) != std::string_view::npos;
 }
 
-bool is_ip_literal_char(char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' ||
-           c == '.' || c == 'v' || c == 'V' || c == '%' || c == '-' || c == '_' || c == '~';
+bool is_ip_literal_char(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.' ||
+           c == 'v' || c == 'V' || c == '%' || c == '-' || c == '_' || c == '~';
 }
 
-std::string lowercase(std::string_view s) {
+std::string lowercase(std::string_view s)
+{
     std::string out(s);
     for (char& c : out) {
         if (c >= 'A' && c <= 'Z') {
@@ -53,11 +59,13 @@ std::string lowercase(std::string_view s) {
     return out;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
+bool iequals(std::string_view a, std::string_view b)
+{
     return a.size() == b.size() && lowercase(a) == lowercase(b);
 }
 
-std::string_view trim_ows(std::string_view s) {
+std::string_view trim_ows(std::string_view s)
+{
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
         s.remove_prefix(1);
     }
@@ -68,7 +76,8 @@ std::string_view trim_ows(std::string_view s) {
 }
 
 // `host[:port]` or `[v6]:port`; sets host (lowercased, brackets kept) and port (0 if none).
-bool parse_authority(std::string_view authority, bool port_required, std::string& host, std::uint16_t& port) {
+bool parse_authority(std::string_view authority, bool port_required, std::string& host, std::uint16_t& port)
+{
     std::string_view host_part;
     std::string_view port_part;
     bool has_port = false;
@@ -127,7 +136,8 @@ bool parse_authority(std::string_view authority, bool port_required, std::string
 }
 
 // Path without query and fragment; counts the query bytes.
-void split_path(std::string_view target, HttpRequestHead& head) {
+void split_path(std::string_view target, HttpRequestHead& head)
+{
     const auto fragment = target.find('#');
     if (fragment != std::string_view::npos) {
         target = target.substr(0, fragment);
@@ -140,7 +150,8 @@ void split_path(std::string_view target, HttpRequestHead& head) {
     head.path = target;
 }
 
-std::string parse_target(std::string_view target, HttpRequestHead& head) {
+std::string parse_target(std::string_view target, HttpRequestHead& head)
+{
     for (char c : target) {
         if (c <= 0x20 || c >= 0x7f) {
             return "request target holds a control, space or non-ASCII byte";
@@ -169,8 +180,8 @@ std::string parse_target(std::string_view target, HttpRequestHead& head) {
         return "request target is neither a path, an absolute URI, an authority nor '*'";
     }
     for (char c : target.substr(0, scheme_end)) {
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' ||
-              c == '-' || c == '.')) {
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' || c == '-' ||
+              c == '.')) {
             return "bad URI scheme";
         }
     }
@@ -193,7 +204,8 @@ std::string parse_target(std::string_view target, HttpRequestHead& head) {
 }
 
 // Returns (status ok) on a valid request line; not_http when it cannot be HTTP/1.
-HttpResult parse_request_line(std::string_view line, HttpRequestHead& head) {
+HttpResult parse_request_line(std::string_view line, HttpRequestHead& head)
+{
     const auto sp1 = line.find(' ');
     const auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
     if (sp2 == std::string_view::npos) {
@@ -226,14 +238,16 @@ HttpResult parse_request_line(std::string_view line, HttpRequestHead& head) {
 
 }  // namespace
 
-std::string HttpRequestHead::connect_target() const {
+std::string HttpRequestHead::connect_target() const
+{
     if (!is_connect) {
         return {};
     }
     return host + ":" + std::to_string(port);
 }
 
-HttpResult parse_http_request_head(std::span<const std::byte> stream) {
+HttpResult parse_http_request_head(std::span<const std::byte> stream)
+{
     const std::string_view text = util::as_chars(stream.first(std::min(stream.size(), max_http_head_bytes)));
     const bool capped = stream.size() >= max_http_head_bytes;
     std::size_t pos = 0;
@@ -324,7 +338,8 @@ HttpResult parse_http_request_head(std::span<const std::byte> stream) {
     }
 }
 
-const char* to_string(HttpStatus status) {
+const char* to_string(HttpStatus status)
+{
     switch (status) {
     case HttpStatus::ok: return "ok";
     case HttpStatus::incomplete: return "incomplete";

@@ -17,12 +17,12 @@ inline constexpr std::size_t max_http_method_bytes = 24;
 // Even its keys can carry data (`/?c2VjcmV0`), so only its length survives (query_bytes).
 // Header values other than Host are skipped unread; userinfo in an absolute URI is dropped.
 struct HttpRequestHead {
-    std::string method;         // e.g. "GET", "CONNECT"
-    std::string path;           // origin-form path without '?' and what follows; "*" for OPTIONS *; empty for CONNECT
+    std::string method;           // e.g. "GET", "CONNECT"
+    std::string path;             // origin-form path without '?' and what follows; "*" for OPTIONS *; empty for CONNECT
     std::size_t query_bytes = 0;  // length of the dropped query string (after '?'), 0 if none
-    std::string version;        // "HTTP/1.1" or "HTTP/1.0"
-    std::string host;           // lowercased host: CONNECT target, else absolute-URI host, else Host header
-    std::uint16_t port = 0;     // explicit port that goes with `host`; 0 when none was given
+    std::string version;          // "HTTP/1.1" or "HTTP/1.0"
+    std::string host;             // lowercased host: CONNECT target, else absolute-URI host, else Host header
+    std::uint16_t port = 0;       // explicit port that goes with `host`; 0 when none was given
     bool has_host_header = false;
     bool is_connect = false;
     bool absolute_form = false;  // proxy request "GET http://host/path HTTP/1.1"

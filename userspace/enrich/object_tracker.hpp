@@ -21,7 +21,8 @@ struct ObjectPairKey {
     std::uint8_t kind = 0;       // EW_OBJ_*
     std::uint8_t direction = 0;  // EW_IO_*
     std::uint64_t object_id = 0;
-    auto operator<=>(const ObjectPairKey&) const = default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>
+    auto operator<=>(const ObjectPairKey&) const =
+        default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>
 };
 
 // Where the kernel's counters live: the object_io map when live; a fake in tests; none in replay.

@@ -14,8 +14,7 @@
 
 namespace exfilwatch::enrich {
 
-ProcessTable::ProcessTable(std::string boot_id, ProcSource source, std::size_t max_exited,
-                           TimeNs exited_linger_ns)
+ProcessTable::ProcessTable(std::string boot_id, ProcSource source, std::size_t max_exited, TimeNs exited_linger_ns)
     : boot_id_(std::move(boot_id)), source_(std::move(source)), max_exited_(max_exited),
       exited_linger_ns_(exited_linger_ns)
 {
@@ -46,8 +45,7 @@ void ProcessTable::fill_container(ProcessRef& ref, std::uint32_t pid)
     if (!found) return;  // gone: not cached, so the next process of this cgroup asks again
     ref.container_id = found->first;
     ref.pod_uid = found->second;
-    if (ref.cgroup_id && container_by_cgroup_.size() < 65536)
-        container_by_cgroup_[ref.cgroup_id] = std::move(*found);
+    if (ref.cgroup_id && container_by_cgroup_.size() < 65536) container_by_cgroup_[ref.cgroup_id] = std::move(*found);
 }
 
 const ProcessRef& ProcessTable::on_exec(TimeNs, ProcessRef image)
@@ -60,8 +58,7 @@ const ProcessRef& ProcessTable::on_exec(TimeNs, ProcessRef image)
     auto parent = processes_.find(image.ppid);
     if (parent != processes_.end()) image.parent_entity_id = parent->second.ref.entity_id;
     if (image.container_id.empty()) {
-        if (parent != processes_.end() && parent->second.ref.cgroup_id == image.cgroup_id &&
-            image.cgroup_id != 0) {
+        if (parent != processes_.end() && parent->second.ref.cgroup_id == image.cgroup_id && image.cgroup_id != 0) {
             image.container_id = parent->second.ref.container_id;
             image.pod_uid = parent->second.ref.pod_uid;
         } else {
@@ -72,9 +69,8 @@ const ProcessRef& ProcessTable::on_exec(TimeNs, ProcessRef image)
     return entry.ref;
 }
 
-const ProcessRef& ProcessTable::on_fork(TimeNs time, std::uint32_t pid, std::uint32_t ppid,
-                                        std::uint32_t uid, std::uint64_t start_ns,
-                                        std::uint64_t cgroup_id, std::string_view comm)
+const ProcessRef& ProcessTable::on_fork(TimeNs time, std::uint32_t pid, std::uint32_t ppid, std::uint32_t uid,
+                                        std::uint64_t start_ns, std::uint64_t cgroup_id, std::string_view comm)
 {
     ProcessRef child;
     auto parent = processes_.find(ppid);
@@ -182,8 +178,7 @@ std::optional<std::string> read_file(const std::string& path)
 
 }  // namespace
 
-std::optional<std::pair<std::string, std::string>> read_proc_container(std::string_view proc_root,
-                                                                       std::uint32_t pid)
+std::optional<std::pair<std::string, std::string>> read_proc_container(std::string_view proc_root, std::uint32_t pid)
 {
     auto text = read_file(fmt::format("{}/{}/cgroup", proc_root, pid));
     if (!text || text->empty()) return std::nullopt;  // gone (an exited process reads empty)

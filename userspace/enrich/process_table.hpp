@@ -30,8 +30,8 @@ struct ProcSource {
 struct ProcessTableStats {
     std::uint64_t live = 0;
     std::uint64_t exited = 0;
-    std::uint64_t evicted = 0;       // exited entries dropped past the cap
-    std::uint64_t unknown_lookups = 0;  // events of processes never seen (read from /proc)
+    std::uint64_t evicted = 0;               // exited entries dropped past the cap
+    std::uint64_t unknown_lookups = 0;       // events of processes never seen (read from /proc)
     void report(util::Counters& out) const;  // as metric counters
 };
 
@@ -86,7 +86,6 @@ std::optional<ProcessRef> read_proc_process(std::string_view proc_root, std::uin
 
 // Container id and pod uid from /proc/<pid>/cgroup (empty for a host process), nullopt when the
 // process is gone: the live ProcSource::container_of.
-std::optional<std::pair<std::string, std::string>> read_proc_container(std::string_view proc_root,
-                                                                       std::uint32_t pid);
+std::optional<std::pair<std::string, std::string>> read_proc_container(std::string_view proc_root, std::uint32_t pid);
 
 }  // namespace exfilwatch::enrich

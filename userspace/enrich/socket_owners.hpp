@@ -20,7 +20,7 @@ struct SocketOwnersStats {
     std::uint64_t scans = 0;
     std::uint64_t found = 0;
     std::uint64_t not_found = 0;
-    std::uint64_t cached = 0;  // sockets in the cache after the last scan
+    std::uint64_t cached = 0;                // sockets in the cache after the last scan
     void report(util::Counters& out) const;  // as metric counters
 };
 
@@ -28,8 +28,8 @@ class SocketOwners {
 public:
     // `self_pid`'s own fds are skipped. At most `max_fds` fd links are read per scan, and a miss
     // rescans only when the last scan is older than `min_rescan_ns` (times are the caller's).
-    explicit SocketOwners(std::string proc_root = "/proc", std::uint32_t self_pid = 0,
-                          std::size_t max_fds = 1u << 20, TimeNs min_rescan_ns = 200'000'000ULL);
+    explicit SocketOwners(std::string proc_root = "/proc", std::uint32_t self_pid = 0, std::size_t max_fds = 1u << 20,
+                          TimeNs min_rescan_ns = 200'000'000ULL);
 
     // The pid of a process holding (or that held) the socket with this inode; 0 when none was found.
     std::uint32_t find(std::uint64_t inode, TimeNs now);
@@ -39,7 +39,6 @@ public:
     SocketOwnersStats stats() const;
 
 private:
-
     std::string proc_root_;
     std::uint32_t self_pid_;
     std::size_t max_fds_;

@@ -23,32 +23,37 @@ constexpr std::uint16_t ext_server_name = 0;
 constexpr std::uint16_t ext_alpn = 16;
 constexpr std::uint16_t ext_supported_versions = 43;
 
-ClientHelloResult fail(TlsStatus status, std::string error) {
+ClientHelloResult fail(TlsStatus status, std::string error)
+{
     ClientHelloResult result;
     result.status = status;
     result.error = std::move(error);
     return result;
 }
 
-ClientHelloResult incomplete(std::size_t needed) {
+ClientHelloResult incomplete(std::size_t needed)
+{
     ClientHelloResult result;
     result.status = TlsStatus::incomplete;
     result.needed = needed;
     return result;
 }
 
-bool record_version_ok(std::uint8_t major, std::uint8_t minor) {
+bool record_version_ok(std::uint8_t major, std::uint8_t minor)
+{
     return major == 3 && minor <= 4;
 }
 
 // The handshake length from the first 4 handshake bytes, when present.
-std::size_t handshake_total(std::span<const std::byte> handshake) {
+std::size_t handshake_total(std::span<const std::byte> handshake)
+{
     return handshake_header_bytes + ((static_cast<std::size_t>(util::byte_at(handshake, 1)) << 16) |
                                      (static_cast<std::size_t>(util::byte_at(handshake, 2)) << 8) |
                                      util::byte_at(handshake, 3));
 }
 
-std::string parse_server_name(std::span<const std::byte> data, ClientHello& hello) {
+std::string parse_server_name(std::span<const std::byte> data, ClientHello& hello)
+{
     ByteReader r(data);
     const std::size_t list_bytes = r.u16();
     if (!r.ok() || list_bytes != r.remaining() || list_bytes == 0) {
@@ -80,7 +85,8 @@ std::string parse_server_name(std::span<const std::byte> data, ClientHello& hell
     return {};
 }
 
-std::string parse_alpn(std::span<const std::byte> data, ClientHello& hello) {
+std::string parse_alpn(std::span<const std::byte> data, ClientHello& hello)
+{
     ByteReader r(data);
     const std::size_t list_bytes = r.u16();
     if (!r.ok() || list_bytes != r.remaining() || list_bytes < 2) {
@@ -97,7 +103,8 @@ std::string parse_alpn(std::span<const std::byte> data, ClientHello& hello) {
     return {};
 }
 
-std::string parse_supported_versions(std::span<const std::byte> data, ClientHello& hello) {
+std::string parse_supported_versions(std::span<const std::byte> data, ClientHello& hello)
+{
     ByteReader r(data);
     const std::size_t list_bytes = r.u8();
     if (!r.ok() || list_bytes != r.remaining() || list_bytes < 2 || list_bytes % 2 != 0) {
@@ -117,7 +124,8 @@ std::string parse_supported_versions(std::span<const std::byte> data, ClientHell
     return {};
 }
 
-ClientHelloResult parse_body(std::span<const std::byte> body, ClientHello hello) {
+ClientHelloResult parse_body(std::span<const std::byte> body, ClientHello hello)
+{
     ByteReader r(body);
     hello.legacy_version = r.u16();
     r.skip(32);  // random
@@ -176,7 +184,8 @@ ClientHelloResult parse_body(std::span<const std::byte> body, ClientHello hello)
 
 }  // namespace
 
-bool looks_like_tls(std::span<const std::byte> s) {
+bool looks_like_tls(std::span<const std::byte> s)
+{
     if (s.empty() || util::byte_at(s, 0) != content_handshake) {
         return false;
     }
@@ -195,7 +204,8 @@ bool looks_like_tls(std::span<const std::byte> s) {
     return s.size() < 6 || util::byte_at(s, 5) == handshake_client_hello;
 }
 
-ClientHelloResult parse_client_hello(std::span<const std::byte> stream) {
+ClientHelloResult parse_client_hello(std::span<const std::byte> stream)
+{
     if (stream.empty()) {
         return incomplete(record_header_bytes);
     }
@@ -261,12 +271,13 @@ ClientHelloResult parse_client_hello(std::span<const std::byte> stream) {
     }
     hello.consumed = pos;
     const std::size_t total = handshake_total(handshake);
-    return parse_body(std::span<const std::byte>(handshake).subspan(handshake_header_bytes,
-                                                                      total - handshake_header_bytes),
-                      std::move(hello));
+    return parse_body(
+        std::span<const std::byte>(handshake).subspan(handshake_header_bytes, total - handshake_header_bytes),
+        std::move(hello));
 }
 
-const char* to_string(TlsStatus status) {
+const char* to_string(TlsStatus status)
+{
     switch (status) {
     case TlsStatus::ok: return "ok";
     case TlsStatus::incomplete: return "incomplete";

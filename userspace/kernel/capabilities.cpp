@@ -64,7 +64,9 @@ std::string missing_capabilities()
     if (!get_caps(caps)) return "(capget failed)";
     auto has = [&caps](int cap) { return (caps.effective & bit(cap)) != 0; };
     std::string missing;
-    auto add = [&missing](const char* name) { missing += missing.empty() ? std::string(name) : fmt::format(", {}", name); };
+    auto add = [&missing](const char* name) {
+        missing += missing.empty() ? std::string(name) : fmt::format(", {}", name);
+    };
     // CAP_SYS_ADMIN implies CAP_BPF and CAP_PERFMON; the cgroup socket programs need
     // CAP_NET_ADMIN in any case, or the whole object fails to load.
     if (!has(cap_sys_admin)) {
@@ -77,11 +79,20 @@ std::string missing_capabilities()
 
 std::string capability_names(std::uint64_t caps)
 {
-    static constexpr std::pair<int, const char*> known[] = {
-        {0, "cap_chown"}, {1, "cap_dac_override"}, {2, "cap_dac_read_search"}, {3, "cap_fowner"},
-        {5, "cap_kill"}, {6, "cap_setgid"}, {7, "cap_setuid"}, {8, "cap_setpcap"},
-        {cap_net_admin, "cap_net_admin"}, {cap_sys_ptrace, "cap_sys_ptrace"}, {cap_sys_admin, "cap_sys_admin"},
-        {24, "cap_sys_resource"}, {cap_perfmon, "cap_perfmon"}, {cap_bpf, "cap_bpf"}};
+    static constexpr std::pair<int, const char*> known[] = {{0, "cap_chown"},
+                                                            {1, "cap_dac_override"},
+                                                            {2, "cap_dac_read_search"},
+                                                            {3, "cap_fowner"},
+                                                            {5, "cap_kill"},
+                                                            {6, "cap_setgid"},
+                                                            {7, "cap_setuid"},
+                                                            {8, "cap_setpcap"},
+                                                            {cap_net_admin, "cap_net_admin"},
+                                                            {cap_sys_ptrace, "cap_sys_ptrace"},
+                                                            {cap_sys_admin, "cap_sys_admin"},
+                                                            {24, "cap_sys_resource"},
+                                                            {cap_perfmon, "cap_perfmon"},
+                                                            {cap_bpf, "cap_bpf"}};
     std::string out;
     for (int cap = 0; cap < 64; ++cap) {
         if (!(caps & bit(cap))) continue;
@@ -108,7 +119,8 @@ DropResult drop_capabilities(std::uint64_t wanted, const std::function<bool()>& 
         for (int cap = 0; cap <= last_capability(); ++cap) {
             if (keep & bit(cap)) continue;
             if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) {
-                result.error = fmt::format("dropping capability {} from the bounding set: {}", cap, std::strerror(errno));
+                result.error =
+                    fmt::format("dropping capability {} from the bounding set: {}", cap, std::strerror(errno));
                 return result;
             }
         }

@@ -59,7 +59,8 @@ inline std::uint64_t drops_for(const KernelCounters& c, std::size_t reason)
 inline void append_metrics(const KernelCounters& c, std::vector<std::pair<std::string, std::uint64_t>>& out)
 {
     for (std::size_t kind = 1; kind < c.records.size(); ++kind)
-        if (record_kind_names[kind]) out.emplace_back(std::string("kernel.records.") + record_kind_names[kind], c.records[kind]);
+        if (record_kind_names[kind])
+            out.emplace_back(std::string("kernel.records.") + record_kind_names[kind], c.records[kind]);
     for (std::size_t reason = 0; reason < drop_reason_names.size(); ++reason) {
         if (!drop_reason_names[reason]) continue;
         out.emplace_back(std::string("kernel.drops.") + drop_reason_names[reason], drops_for(c, reason));
@@ -68,7 +69,8 @@ inline void append_metrics(const KernelCounters& c, std::vector<std::pair<std::s
         for (std::size_t reason = 0; reason < drop_reason_names.size(); ++reason) {
             std::uint64_t n = c.drops[kind * wire::EW_DROP_LIMIT + reason];
             if (n == 0 || !record_kind_names[kind] || !drop_reason_names[reason]) continue;
-            out.emplace_back(std::string("kernel.drops_by_kind.") + record_kind_names[kind] + "." + drop_reason_names[reason], n);
+            out.emplace_back(
+                std::string("kernel.drops_by_kind.") + record_kind_names[kind] + "." + drop_reason_names[reason], n);
         }
     }
     for (std::size_t stat = 0; stat < stat_names.size(); ++stat)

@@ -14,8 +14,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -63,7 +63,8 @@ bool ensure_tracefs(std::string& reason)
     if (::mount("tracefs", tracefs, "tracefs", 0, nullptr) == 0) return true;
     if (exists("/sys/kernel/debug/tracing/events")) return true;
     reason = fmt::format("tracefs not mounted at {} and mounting it failed: {} "
-                         "(mount -t tracefs tracefs {})", tracefs, std::strerror(errno), tracefs);
+                         "(mount -t tracefs tracefs {})",
+                         tracefs, std::strerror(errno), tracefs);
     return false;
 }
 
@@ -84,9 +85,10 @@ std::string find_cgroup2_root()
 std::string kernel_too_old()
 {
     const auto& min = util::minimum_kernel;
-    const std::string needs = fmt::format("exfilwatch needs Linux {}.{} or later (bpf_rdonly_cast {}.{}, bpf_loop 5.17)",
-                                          min.major, min.minor, min.major, min.minor);
-    struct utsname uts{};
+    const std::string needs =
+        fmt::format("exfilwatch needs Linux {}.{} or later (bpf_rdonly_cast {}.{}, bpf_loop 5.17)", min.major,
+                    min.minor, min.major, min.minor);
+    struct utsname uts {};
     if (::uname(&uts) == 0) {
         auto version = util::parse_kernel_release(uts.release);
         if (version && *version < min) return fmt::format("kernel {} is too old: {}", uts.release, needs);
@@ -113,7 +115,8 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
 
     if (auto missing = missing_capabilities(); !missing.empty()) {
         error.message = fmt::format("not enough privilege to load BPF: missing {} (run as root, or grant "
-                                    "CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN; see README, Privileges)", missing);
+                                    "CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN; see README, Privileges)",
+                                    missing);
         return nullptr;
     }
     if (!exists("/sys/kernel/btf/vmlinux")) {
@@ -163,7 +166,8 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
     // are absent on kernels built without io_uring).
     std::unique_ptr<btf, decltype(&btf__free)> kernel_btf(btf__load_vmlinux_btf(), &btf__free);
     bpf_program* prog;
-    bpf_object__for_each_program(prog, skel->obj) {
+    bpf_object__for_each_program(prog, skel->obj)
+    {
         std::string_view section = section_of(prog);
         HookStatus status{std::string(section), false, {}};
         if (section.starts_with("tp/syscalls/")) {
@@ -176,9 +180,8 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
             }
         } else if (section.starts_with("tp_btf/")) {
             auto event = section.substr(std::string_view("tp_btf/").size());
-            if (kernel_btf &&
-                btf__find_by_name_kind(kernel_btf.get(), fmt::format("btf_trace_{}", event).c_str(),
-                                       BTF_KIND_TYPEDEF) < 0)
+            if (kernel_btf && btf__find_by_name_kind(kernel_btf.get(), fmt::format("btf_trace_{}", event).c_str(),
+                                                     BTF_KIND_TYPEDEF) < 0)
                 status.reason = "no such BTF tracepoint on this kernel";
         } else if (section.starts_with("cgroup") && cgroup_root.empty()) {
             status.reason = "no cgroup v2 hierarchy mounted";
@@ -189,20 +192,20 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
 
     if (int err = exfilwatch_bpf__load(skel)) {
         error.message = fmt::format("the kernel refused the BPF programs: {} (run with --verbose for the "
-                                    "verifier log)", std::strerror(-err));
-        if (-err == EPERM)
-            error.message += "; EPERM usually means missing CAP_BPF/CAP_SYS_ADMIN or kernel lockdown";
+                                    "verifier log)",
+                                    std::strerror(-err));
+        if (-err == EPERM) error.message += "; EPERM usually means missing CAP_BPF/CAP_SYS_ADMIN or kernel lockdown";
         return nullptr;
     }
 
     if (!cgroup_root.empty()) monitor->cgroup_fd_ = ::open(cgroup_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     std::size_t index = 0;
-    bpf_object__for_each_program(prog, skel->obj) {
+    bpf_object__for_each_program(prog, skel->obj)
+    {
         auto& status = monitor->hooks_[index++];
         if (!status.reason.empty()) continue;
         bpf_link* link = nullptr;
-        if (section_of(prog).starts_with("cgroup"))
-            link = bpf_program__attach_cgroup(prog, monitor->cgroup_fd_);
+        if (section_of(prog).starts_with("cgroup")) link = bpf_program__attach_cgroup(prog, monitor->cgroup_fd_);
         else
             link = bpf_program__attach(prog);
         if (!link) {
@@ -298,7 +301,8 @@ int Monitor::poll(RecordBatch& batch, int timeout_ms)
     // poll. (A record stamped before the cut-off but committed after the drain arrives one poll
     // late: a window of the few instructions between bpf_ktime_get_ns and the ring commit.)
     auto first = batch.spans.begin() + static_cast<std::ptrdiff_t>(before);
-    std::stable_sort(first, batch.spans.end(), [&batch](auto a, auto b) { return record_time(batch, a) < record_time(batch, b); });
+    std::stable_sort(first, batch.spans.end(),
+                     [&batch](auto a, auto b) { return record_time(batch, a) < record_time(batch, b); });
     while (batch.spans.size() > before && record_time(batch, batch.spans.back()) > cutoff) {
         held_.spans.insert(held_.spans.begin(), batch.spans.back());
         batch.spans.pop_back();
@@ -343,7 +347,7 @@ bool Monitor::map_reads_refused() const
 }
 
 std::optional<Monitor::FileCounters> Monitor::file_counters(std::uint32_t pid, std::uint64_t device,
-                                                           std::uint64_t inode, bool take) const
+                                                            std::uint64_t inode, bool take) const
 {
     wire::ew_file_key raw{};
     raw.tgid = pid;

@@ -24,8 +24,8 @@ inline constexpr std::string_view object_io = "object-io";
 
 // In the order of the Event variant's alternatives.
 inline constexpr std::array<std::string_view, 11> by_event_index = {
-    exec,       fork,         exit,        file_open,     file_summary, connect, tls_client_hello, dns_answer,
-    http_request, flow_summary, object_io};
+    exec,       fork,         exit,         file_open, file_summary, connect, tls_client_hello,
+    dns_answer, http_request, flow_summary, object_io};
 static_assert(by_event_index.size() == std::variant_size_v<Event>);
 
 }  // namespace exfilwatch::output::actions

@@ -10,9 +10,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <type_traits>
-#include <functional>
 #include <unordered_map>
 
 #include "output/actions.hpp"
@@ -151,8 +151,7 @@ void begin_process(JsonWriter& json, const ProcessRef& p, ArgsCache* cache)
     json.field("entity_id", p.entity_id);
     json.field("name", p.name);
     optional_field(json, "executable", p.executable);
-    if (cache)
-        json.raw(cache->members(p.args));
+    if (cache) json.raw(cache->members(p.args));
     else
         args_members(json, p.args);
     json.object("parent");
@@ -230,7 +229,10 @@ std::string_view network_type(const std::string& ip)
     return ip.find(':') != std::string::npos ? "ipv6" : "ipv4";
 }
 
-std::string_view transport_name(Transport t) { return t == Transport::udp ? "udp" : "tcp"; }
+std::string_view transport_name(Transport t)
+{
+    return t == Transport::udp ? "udp" : "tcp";
+}
 
 void network(JsonWriter& json, std::string_view transport, std::string_view type, std::string_view protocol,
              const std::uint64_t* bytes = nullptr)
@@ -507,8 +509,7 @@ struct EventWriter {
         // Pipes and FIFOs are files to ECS; UNIX and loopback sockets are network.
         const bool file = e.object == ObjectKind::pipe || e.object == ObjectKind::fifo;
         const bool write = e.direction == IoDirection::write;
-        common_start(e.time, "object-io", {file ? "file" : "network"},
-                     {file ? (write ? "change" : "access") : "info"});
+        common_start(e.time, "object-io", {file ? "file" : "network"}, {file ? (write ? "change" : "access") : "info"});
         begin_process(json, e.process, cache);
         finish_process(e.process);
         begin_extension(json, e.process);
@@ -593,7 +594,8 @@ Context Context::local(std::string ruleset)
     // PID 1's root is the host's when the monitor shares the host's PID namespace (the DaemonSet).
     for (const char* path : {"/proc/1/root/etc/machine-id", "/etc/machine-id", "/var/lib/dbus/machine-id"}) {
         auto id = first_line(path);
-        if (id.size() == 32 && std::all_of(id.begin(), id.end(), [](char ch) { return std::isxdigit(static_cast<unsigned char>(ch)); })) {
+        if (id.size() == 32 &&
+            std::all_of(id.begin(), id.end(), [](char ch) { return std::isxdigit(static_cast<unsigned char>(ch)); })) {
             c.host_id = id;
             break;
         }
@@ -739,7 +741,9 @@ void write_state(JsonWriter& json, const MonitorState& s, const Context& context
     const bool started = s.action == StateAction::started;
     const bool stopped = s.action == StateAction::stopped;
     event_header(json, context, s.time, "state",
-                 started ? "monitor-started" : stopped ? "monitor-stopped" : "rules-reloaded");
+                 started   ? "monitor-started"
+                 : stopped ? "monitor-stopped"
+                           : "rules-reloaded");
     if (stopped) json.field("reason", s.reason);
     json.end_object();
     json.object("service");

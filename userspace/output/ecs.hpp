@@ -4,8 +4,8 @@
 
 #include <cstdint>
 #include <functional>
-#include <string>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -29,13 +29,13 @@ inline constexpr std::size_t max_line_bytes = 16 * 1024 - 1;
 // Who writes the records and where: host.*, agent.*, rule.ruleset, and the clock of
 // event.created. Read once at start (local()); a test builds its own.
 struct Context {
-    std::string host_name;           // NODE_NAME (the Kubernetes node) when set, else the hostname
-    std::string host_hostname;       // the host's hostname; empty when only a pod's own is known
-    std::string host_id;             // the host's /etc/machine-id; empty when unreadable
-    std::string agent_id;            // stable per host: host_id (one monitor per host)
-    std::string agent_ephemeral_id;  // this run's random UUID
+    std::string host_name;             // NODE_NAME (the Kubernetes node) when set, else the hostname
+    std::string host_hostname;         // the host's hostname; empty when only a pod's own is known
+    std::string host_id;               // the host's /etc/machine-id; empty when unreadable
+    std::string agent_id;              // stable per host: host_id (one monitor per host)
+    std::string agent_ephemeral_id;    // this run's random UUID
     std::string ruleset = "built-in";  // rule.ruleset: "built-in" or the rules file
-    std::function<TimeNs()> clock;   // event.created; when empty, event.created is @timestamp
+    std::function<TimeNs()> clock;     // event.created; when empty, event.created is @timestamp
 
     // Reads NODE_NAME, the hostname and the machine id (the host's, through /proc/1/root when
     // the monitor runs in a container with the host's PID namespace).
@@ -51,14 +51,14 @@ enum class StateAction : std::uint8_t { started, stopped, rules_reloaded };
 struct MonitorState {
     TimeNs time = 0;
     StateAction action = StateAction::started;
-    std::string version;              // exfilwatch version
-    std::vector<HookStatus> hooks;    // monitor-started: attached and degraded hooks
-    std::string rules_source;         // "built-in" or the rules file path
-    std::string events;               // the --events selection ("" = none)
-    std::string mode;                 // "run" or "replay"
+    std::string version;            // exfilwatch version
+    std::vector<HookStatus> hooks;  // monitor-started: attached and degraded hooks
+    std::string rules_source;       // "built-in" or the rules file path
+    std::string events;             // the --events selection ("" = none)
+    std::string mode;               // "run" or "replay"
     std::uint64_t processes_scanned = 0;
     std::vector<std::string> capabilities;  // monitor-started (run): what the process kept after attach
-    std::string reason;               // monitor-stopped: "SIGINT", "duration", "output closed", ...
+    std::string reason;                     // monitor-stopped: "SIGINT", "duration", "output closed", ...
 };
 
 // A stats record (event.kind: metric). Counter names are dotted ("kernel.drops.ringbuf_full")

@@ -173,9 +173,12 @@ bool append_json_string(std::string& out, std::string_view value, std::size_t ma
             const auto c = static_cast<unsigned char>(out[pos]);
             std::size_t len = 1;
             if (c == '\\') len = out[pos + 1] == 'u' ? 6 : 2;
-            else if (c >= 0xF0) len = 4;
-            else if (c >= 0xE0) len = 3;
-            else if (c >= 0xC0) len = 2;
+            else if (c >= 0xF0)
+                len = 4;
+            else if (c >= 0xE0)
+                len = 3;
+            else if (c >= 0xC0)
+                len = 2;
             if (pos + len > limit) break;
             pos += len;
             end = pos;
@@ -232,8 +235,7 @@ void JsonWriter::key(std::string_view name)
 void JsonWriter::string(std::string_view value)
 {
     separate();
-    if (limits_.max_string_bytes == SIZE_MAX)
-        append_json_string(out_, value);
+    if (limits_.max_string_bytes == SIZE_MAX) append_json_string(out_, value);
     else if (append_json_string(out_, value, limits_.max_string_bytes))
         truncated_ = true;
 }
@@ -316,13 +318,12 @@ bool parse_rfc3339(std::string_view t, std::uint64_t& time_ns)
         return true;
     };
     unsigned y, mo, d, h, mi, s;
-    if (t.size() < 20 || !digits(0, 4, y) || t[4] != '-' || !digits(5, 2, mo) || t[7] != '-' ||
-        !digits(8, 2, d) || (t[10] != 'T' && t[10] != 't') || !digits(11, 2, h) || t[13] != ':' ||
-        !digits(14, 2, mi) || t[16] != ':' || !digits(17, 2, s))
+    if (t.size() < 20 || !digits(0, 4, y) || t[4] != '-' || !digits(5, 2, mo) || t[7] != '-' || !digits(8, 2, d) ||
+        (t[10] != 'T' && t[10] != 't') || !digits(11, 2, h) || t[13] != ':' || !digits(14, 2, mi) || t[16] != ':' ||
+        !digits(17, 2, s))
         return false;
     static constexpr unsigned month_days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > month_days[mo - 1] || h > 23 || mi > 59 || s > 59)
-        return false;
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > month_days[mo - 1] || h > 23 || mi > 59 || s > 59) return false;
     const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     if (mo == 2 && d == 29 && !leap) return false;
     std::size_t pos = 19;

@@ -2,8 +2,8 @@
 // allocation beyond the caller's buffer). Output is always valid JSON and valid UTF-8.
 #pragma once
 
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -77,7 +77,8 @@ public:
     bool truncated() const { return truncated_; }
 
 private:
-    void separate() {
+    void separate()
+    {
         if (need_comma_) out_.push_back(',');
         need_comma_ = true;
     }

@@ -86,14 +86,22 @@ std::unique_ptr<MetricsServer> MetricsServer::start(const std::string& listen, s
     const std::string request_size = std::to_string(options.max_request_bytes);
     const std::string timeout = std::to_string(options.request_timeout_ms);
     // No document_root: nothing but the handler below is ever served.
-    const char* civet_options[] = {"listening_ports",    listen.c_str(),
-                                   "num_threads",        threads.c_str(),
-                                   "connection_queue",   queue.c_str(),
-                                   "listen_backlog",     backlog.c_str(),
-                                   "max_request_size",   request_size.c_str(),
-                                   "request_timeout_ms", timeout.c_str(),
-                                   "enable_keep_alive",  "no",
-                                   "decode_url",         "yes",
+    const char* civet_options[] = {"listening_ports",
+                                   listen.c_str(),
+                                   "num_threads",
+                                   threads.c_str(),
+                                   "connection_queue",
+                                   queue.c_str(),
+                                   "listen_backlog",
+                                   backlog.c_str(),
+                                   "max_request_size",
+                                   request_size.c_str(),
+                                   "request_timeout_ms",
+                                   timeout.c_str(),
+                                   "enable_keep_alive",
+                                   "no",
+                                   "decode_url",
+                                   "yes",
                                    nullptr};
     mg_callbacks callbacks{};
     callbacks.init_thread = drop_thread_capabilities;
@@ -166,7 +174,8 @@ int MetricsServer::handle(mg_connection* conn, void* data)
             std::lock_guard lock(self->mutex_);
             counters = self->counters_;
         }
-        self->respond(conn, 200, "text/plain; version=0.0.4; charset=utf-8", prometheus_text(counters, EXFILWATCH_VERSION));
+        self->respond(conn, 200, "text/plain; version=0.0.4; charset=utf-8",
+                      prometheus_text(counters, EXFILWATCH_VERSION));
         return 200;
     }
     if (uri == "/healthz") {
@@ -177,7 +186,8 @@ int MetricsServer::handle(mg_connection* conn, void* data)
         }
         const double age_s = static_cast<double>(steady_ns() - beat) / 1e9;
         if (age_s * 1000 > static_cast<double>(self->options_.stale_after_ms)) {
-            self->respond(conn, 503, text, fmt::format("unhealthy: the ring-buffer loop last ran {:.1f} s ago\n", age_s));
+            self->respond(conn, 503, text,
+                          fmt::format("unhealthy: the ring-buffer loop last ran {:.1f} s ago\n", age_s));
             return 503;
         }
         self->respond(conn, 200, text, fmt::format("ok: the ring-buffer loop ran {:.3f} s ago\n", age_s));

@@ -57,7 +57,7 @@ private:
     std::uint16_t port_ = 0;
     std::mutex mutex_;
     std::vector<std::pair<std::string, std::uint64_t>> counters_;  // guarded by mutex_
-    std::atomic<std::int64_t> last_beat_ns_{0};                     // steady clock; 0: never
+    std::atomic<std::int64_t> last_beat_ns_{0};                    // steady clock; 0: never
     std::atomic<bool> ready_{false};
 };
 

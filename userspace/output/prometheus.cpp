@@ -12,8 +12,8 @@ namespace exfilwatch::output {
 namespace {
 
 // Counters of the metric record that are levels, not running totals.
-constexpr std::string_view gauges[] = {"processes.live", "files.tracked_pairs", "flows.live", "dns.cache_size",
-                                       "detect.processes", "detect.flows", "ringbuf.lag_max_us"};
+constexpr std::string_view gauges[] = {"processes.live",   "files.tracked_pairs", "flows.live",        "dns.cache_size",
+                                       "detect.processes", "detect.flows",        "ringbuf.lag_max_us"};
 
 // Families whose last name part is a reason or a kind, not a name of its own.
 struct LabelledFamily {
@@ -95,17 +95,15 @@ std::string prometheus_text(const std::vector<std::pair<std::string, std::uint64
         if (family.name.empty()) {
             family.name = sample.family;
             family.type = sample.gauge ? prometheus::MetricType::Gauge : prometheus::MetricType::Counter;
-            family.help = sample.label_name.empty()
-                              ? "exfilwatch.stats." + dotted + " of the metric record"
-                              : "exfilwatch.stats." + dotted.substr(0, dotted.rfind('.')) + ".<" + sample.label_name +
-                                    "> of the metric record";
+            family.help = sample.label_name.empty() ? "exfilwatch.stats." + dotted + " of the metric record"
+                                                    : "exfilwatch.stats." + dotted.substr(0, dotted.rfind('.')) + ".<" +
+                                                          sample.label_name + "> of the metric record";
         }
         prometheus::ClientMetric metric;
         if (!sample.kind.empty()) metric.label.push_back({"kind", sample.kind});
         if (!sample.label_name.empty()) metric.label.push_back({sample.label_name, sample.label_value});
         const double v = static_cast<double>(value) * sample.scale;
-        if (sample.gauge)
-            metric.gauge.value = v;
+        if (sample.gauge) metric.gauge.value = v;
         else
             metric.counter.value = v;
         family.metric.push_back(std::move(metric));

@@ -19,7 +19,7 @@ struct PrometheusSample {
     std::string label_value;  // "ringbuf_full"
     std::string kind;         // kernel.drops_by_kind.<kind>.<reason>: the record kind label, else empty
     bool gauge = false;
-    double scale = 1.0;       // multiplies the counter's value (microseconds -> seconds)
+    double scale = 1.0;  // multiplies the counter's value (microseconds -> seconds)
 };
 
 PrometheusSample prometheus_sample(std::string_view dotted_name);

@@ -11,10 +11,10 @@
 namespace exfilwatch::output {
 
 struct SinkOptions {
-    std::size_t buffer_limit = 8u << 20;         // bytes held for a slow reader before lines are dropped
-    std::size_t flush_threshold = 64u << 10;     // write as soon as this much is buffered
+    std::size_t buffer_limit = 8u << 20;            // bytes held for a slow reader before lines are dropped
+    std::size_t flush_threshold = 64u << 10;        // write as soon as this much is buffered
     std::chrono::milliseconds flush_interval{200};  // and at least this often while lines come in
-    std::chrono::milliseconds full_wait{20};     // how long write_line waits when the buffer is full
+    std::chrono::milliseconds full_wait{20};        // how long write_line waits when the buffer is full
 };
 
 // Writes to a pipe, terminal or socket go through poll() and non-blocking writes (a pipe or tty

@@ -40,9 +40,10 @@ bool is_b64_char(char c)
 bool secret_name(std::string_view name)
 {
     static constexpr std::array<std::string_view, 22> words = {
-        "token",   "secret",  "password", "passwd",     "pwd",        "apikey",     "api_key",  "api-key",
-        "sig",     "auth",    "credential", "private_key", "access_key", "accesskey", "session", "cookie",
-        "signature", "pass",  "client_secret", "bearer", "x-amz-security-token", "key"};
+        "token",   "secret", "password",  "passwd",     "pwd",           "apikey",     "api_key",
+        "api-key", "sig",    "auth",      "credential", "private_key",   "access_key", "accesskey",
+        "session", "cookie", "signature", "pass",       "client_secret", "bearer",     "x-amz-security-token",
+        "key"};
     auto n = to_lower(name);
     if (n.empty()) return false;
     for (auto w : words) {
@@ -77,9 +78,24 @@ struct TokenPrefix {
 
 // Well-known credential formats: the prefix stays (evidence), the body goes.
 constexpr std::array<TokenPrefix, 18> token_prefixes = {{
-    {"github_pat_", 8}, {"ghp_", 8}, {"gho_", 8}, {"ghu_", 8}, {"ghs_", 8}, {"ghr_", 8},
-    {"glpat-", 8},      {"gldt-", 8}, {"xoxb-", 6}, {"xoxp-", 6}, {"xoxa-", 6}, {"xoxs-", 6},
-    {"xoxr-", 6},       {"xapp-", 6}, {"npm_", 16}, {"pypi-", 16}, {"sk-", 20}, {"hf_", 16},
+    {"github_pat_", 8},
+    {"ghp_", 8},
+    {"gho_", 8},
+    {"ghu_", 8},
+    {"ghs_", 8},
+    {"ghr_", 8},
+    {"glpat-", 8},
+    {"gldt-", 8},
+    {"xoxb-", 6},
+    {"xoxp-", 6},
+    {"xoxa-", 6},
+    {"xoxs-", 6},
+    {"xoxr-", 6},
+    {"xapp-", 6},
+    {"npm_", 16},
+    {"pypi-", 16},
+    {"sk-", 20},
+    {"hf_", 16},
 }};
 
 // Finds the end of a URL starting at `start` (scheme included).
@@ -150,9 +166,8 @@ std::string redact_path(std::string_view host, std::string_view path)
         out[1] = "bot" + std::string(marker);
     } else if (host_is("webhook.office.com") || host_is("hooks.zapier.com") || host_is("maker.ifttt.com")) {
         for (std::size_t i = 2; i < out.size(); ++i)
-            if (segs[i].size() >= 8 && std::any_of(segs[i].begin(), segs[i].end(), [](char c) {
-                    return std::isdigit(static_cast<unsigned char>(c));
-                }))
+            if (segs[i].size() >= 8 && std::any_of(segs[i].begin(), segs[i].end(),
+                                                   [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
                 out[i] = marker;
     }
     for (std::size_t i = 1; i < out.size(); ++i)
@@ -328,8 +343,8 @@ std::size_t value_len(std::string_view text, std::size_t i)
     std::size_t j = i;
     while (j < text.size()) {
         char c = text[j];
-        if (std::isspace(static_cast<unsigned char>(c)) || c == '"' || c == '\'' || c == '&' || c == ',' ||
-            c == ';' || c == '}' || c == ']' || c == ')')
+        if (std::isspace(static_cast<unsigned char>(c)) || c == '"' || c == '\'' || c == '&' || c == ',' || c == ';' ||
+            c == '}' || c == ']' || c == ')')
             break;
         ++j;
     }
@@ -372,7 +387,9 @@ std::string redact_tokens(std::string_view text)
             }
             // "Bearer <token>" / "Basic <token>" anywhere.
             if (!done) {
-                std::size_t skip = starts_with_nocase(text, i, "bearer ") ? 7 : starts_with_nocase(text, i, "basic ") ? 6 : 0;
+                std::size_t skip = starts_with_nocase(text, i, "bearer ")  ? 7
+                                   : starts_with_nocase(text, i, "basic ") ? 6
+                                                                           : 0;
                 if (skip) {
                     std::size_t j = i + skip;
                     while (j < text.size() && text[j] == ' ') ++j;
@@ -578,25 +595,29 @@ std::vector<std::string> redact_args(const std::vector<std::string>& argv)
                 }
             };
             if (secret_long_flag(flag)) set(Next::secret, std::string(marker));
-            else if (one_of(flag, {"--user", "--proxy-user"})) set(Next::userpass, redact_text(redact_userpass(value)));
+            else if (one_of(flag, {"--user", "--proxy-user"}))
+                set(Next::userpass, redact_text(redact_userpass(value)));
             else if (one_of(flag, {"--header", "--proxy-header"})) {
                 strict_header = true;
                 set(Next::header, has_value ? redact_header(value, true) : "");
             }
             // The user agent is text the caller chose: a free channel (`-A "$(cat key)"`).
-            else if (flag == "--user-agent") set(Next::secret, std::string(marker));
-            else if (flag == "--cookie") set(Next::cookie, value.find('=') != std::string::npos ? std::string(marker) : value);
+            else if (flag == "--user-agent")
+                set(Next::secret, std::string(marker));
+            else if (flag == "--cookie")
+                set(Next::cookie, value.find('=') != std::string::npos ? std::string(marker) : value);
             else if ((payload = payload_kind(flag, curl_like)) != Payload::none)
                 set(Next::payload, redact_text(redact_payload(payload, value)));
-            else out.push_back(redact_text(arg));
+            else
+                out.push_back(redact_text(arg));
             continue;
         }
         if (arg.size() >= 2 && arg[0] == '-' && arg[1] != '-') {
             // curl clusters value-less flags before the one that takes a value: -sd BODY, -skH 'H: v'.
             std::size_t at = 1;
             if (curl_like)
-                while (at + 1 < arg.size() && std::string_view("skvLSfiIgNqGjJlnRO0123456Z#:").find(arg[at]) !=
-                                                   std::string_view::npos)
+                while (at + 1 < arg.size() &&
+                       std::string_view("skvLSfiIgNqGjJlnRO0123456Z#:").find(arg[at]) != std::string_view::npos)
                     ++at;
             char f = arg[at];
             std::string attached = arg.substr(at + 1);

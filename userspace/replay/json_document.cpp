@@ -115,8 +115,7 @@ bool JsonDocument::parse_value(std::uint32_t index, int depth)
             const auto child = static_cast<std::uint32_t>(nodes_.size());
             nodes_.emplace_back();
             nodes_[child].key = key;
-            if (last)
-                nodes_[last].next_sibling = child;
+            if (last) nodes_[last].next_sibling = child;
             else
                 nodes_[index].first_child = child;
             last = child;
@@ -148,8 +147,7 @@ bool JsonDocument::parse_value(std::uint32_t index, int depth)
             skip_ws();
             const auto child = static_cast<std::uint32_t>(nodes_.size());
             nodes_.emplace_back();
-            if (last)
-                nodes_[last].next_sibling = child;
+            if (last) nodes_[last].next_sibling = child;
             else
                 nodes_[index].first_child = child;
             last = child;
@@ -178,11 +176,8 @@ bool JsonDocument::parse_value(std::uint32_t index, int depth)
         nodes_[index].type = JsonNode::Type::boolean;
         nodes_[index].boolean = true;
         return literal("true");
-    case 'f':
-        nodes_[index].type = JsonNode::Type::boolean;
-        return literal("false");
-    case 'n':
-        return literal("null");
+    case 'f': nodes_[index].type = JsonNode::Type::boolean; return literal("false");
+    case 'n': return literal("null");
     default: {
         std::string_view n;
         if (!parse_number(n)) return false;

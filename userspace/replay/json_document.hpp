@@ -36,7 +36,10 @@ public:
     // Walks a member path: get(root(), {"process", "parent", "pid"}).
     const JsonNode* find(std::initializer_list<std::string_view> path) const;
     const JsonNode* child(const JsonNode& node) const { return node.first_child ? &nodes_[node.first_child] : nullptr; }
-    const JsonNode* next(const JsonNode& node) const { return node.next_sibling ? &nodes_[node.next_sibling] : nullptr; }
+    const JsonNode* next(const JsonNode& node) const
+    {
+        return node.next_sibling ? &nodes_[node.next_sibling] : nullptr;
+    }
 
 private:
     bool fail(const char* what);

@@ -104,8 +104,7 @@ public:
             if (node->type != Type::array) return fail(path, "is not an array");
             for (const JsonNode* item = doc_.child(*node); item; item = doc_.next(*item)) {
                 if (item->type != Type::string) return fail(path, "has an item that is not a string");
-                if (n < out.size())
-                    out[n].assign(item->text);
+                if (n < out.size()) out[n].assign(item->text);
                 else
                     out.emplace_back(item->text);
                 ++n;
@@ -179,8 +178,8 @@ void read_process(Extract& x, const JsonNode& root, ProcessRef& p)
     x.keyword_integer(ext, "exfilwatch.process.stdout_pipe", p.stdout_pipe);
     std::string stdout_kind;
     x.string(ext, "exfilwatch.process.stdout", stdout_kind);
-    p.stdout_kind = stdout_kind == "pipe"   ? StdoutKind::pipe
-                    : stdout_kind == "file" ? StdoutKind::file
+    p.stdout_kind = stdout_kind == "pipe"    ? StdoutKind::pipe
+                    : stdout_kind == "file"  ? StdoutKind::file
                     : stdout_kind == "other" ? StdoutKind::other
                                              : StdoutKind::unknown;
     x.string(x.object(&root, "container"), "container.id", p.container_id);
@@ -205,8 +204,7 @@ bool read_transport(Extract& x, const JsonNode& root, Transport& out)
 {
     std::string transport;
     x.string(x.object(&root, "network"), "network.transport", transport);
-    if (transport.empty() || transport == "tcp")
-        out = Transport::tcp;
+    if (transport.empty() || transport == "tcp") out = Transport::tcp;
     else if (transport == "udp")
         out = Transport::udp;
     else
@@ -253,8 +251,7 @@ void read_event(Extract& x, const JsonNode& root, std::string_view action, Event
         const JsonNode* f = extension(x, root, "exfilwatch.file");
         x.string(f, "exfilwatch.file.requested_path", e.requested_path);
         x.integer(f, "exfilwatch.file.flags", e.flags);
-        if (x.member(f, "exfilwatch.file.fd", false))
-            x.integer(f, "exfilwatch.file.fd", e.fd);
+        if (x.member(f, "exfilwatch.file.fd", false)) x.integer(f, "exfilwatch.file.fd", e.fd);
         else
             e.fd = -1;
         x.integer(f, "exfilwatch.file.errno", e.error);
@@ -362,16 +359,14 @@ void read_event(Extract& x, const JsonNode& root, std::string_view action, Event
         const JsonNode* o = x.object(x.object(&root, "exfilwatch", true), "exfilwatch.object", true);
         std::string name;
         x.string(o, "exfilwatch.object.kind", name, true);
-        if (auto kind = output::object_kind_from_name(name))
-            e.object = *kind;
+        if (auto kind = output::object_kind_from_name(name)) e.object = *kind;
         else
             x.fail("exfilwatch.object.kind", "is not a known object kind");
         x.keyword_integer(o, "exfilwatch.object.id", e.object_id, true);
         x.keyword_integer(o, "exfilwatch.object.device", e.device);
         std::string direction;
         x.string(o, "exfilwatch.object.direction", direction, true);
-        if (direction == "write")
-            e.direction = IoDirection::write;
+        if (direction == "write") e.direction = IoDirection::write;
         else if (direction == "read")
             e.direction = IoDirection::read;
         else

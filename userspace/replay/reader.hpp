@@ -35,8 +35,8 @@ private:
 struct ReplayStats {
     std::uint64_t lines = 0;
     std::uint64_t events = 0;
-    std::uint64_t ignored = 0;  // alert, metric, state and blank lines
-    std::uint64_t errors = 0;   // malformed or oversized lines (reported and skipped)
+    std::uint64_t ignored = 0;               // alert, metric, state and blank lines
+    std::uint64_t errors = 0;                // malformed or oversized lines (reported and skipped)
     void report(util::Counters& out) const;  // as metric counters
 };
 

@@ -13,7 +13,9 @@ namespace exfilwatch::util {
 class ByteReader {
 public:
     explicit ByteReader(std::span<const std::byte> data, std::size_t pos = 0)
-        : data_(data), pos_(pos <= data.size() ? pos : data.size()), ok_(pos <= data.size()) {}
+        : data_(data), pos_(pos <= data.size() ? pos : data.size()), ok_(pos <= data.size())
+    {
+    }
 
     bool ok() const { return ok_; }
     std::size_t pos() const { return pos_; }
@@ -28,7 +30,8 @@ public:
     std::uint32_t u32() { return static_cast<std::uint32_t>(read_be(4)); }
 
     // The next n bytes (empty and failed when fewer remain).
-    std::span<const std::byte> bytes(std::size_t n) {
+    std::span<const std::byte> bytes(std::size_t n)
+    {
         if (!ok_ || n > remaining()) {
             fail();
             return {};
@@ -38,18 +41,21 @@ public:
         return out;
     }
 
-    bool skip(std::size_t n) {
+    bool skip(std::size_t n)
+    {
         bytes(n);
         return ok_;
     }
 
-    void fail() {
+    void fail()
+    {
         ok_ = false;
         pos_ = data_.size();
     }
 
 private:
-    std::uint64_t read_be(std::size_t n) {
+    std::uint64_t read_be(std::size_t n)
+    {
         if (!ok_ || n > remaining()) {
             fail();
             return 0;
@@ -67,19 +73,23 @@ private:
     bool ok_;
 };
 
-inline std::uint8_t byte_at(std::span<const std::byte> data, std::size_t i) {
+inline std::uint8_t byte_at(std::span<const std::byte> data, std::size_t i)
+{
     return static_cast<std::uint8_t>(data[i]);
 }
 
-inline std::uint16_t be16_at(std::span<const std::byte> data, std::size_t i) {
+inline std::uint16_t be16_at(std::span<const std::byte> data, std::size_t i)
+{
     return static_cast<std::uint16_t>((byte_at(data, i) << 8) | byte_at(data, i + 1));
 }
 
-inline std::string_view as_chars(std::span<const std::byte> data) {
+inline std::string_view as_chars(std::span<const std::byte> data)
+{
     return {reinterpret_cast<const char*>(data.data()), data.size()};
 }
 
-inline std::span<const std::byte> as_bytes(std::string_view text) {
+inline std::span<const std::byte> as_bytes(std::string_view text)
+{
     return std::as_bytes(std::span<const char>(text.data(), text.size()));
 }
 

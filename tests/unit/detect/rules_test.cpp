@@ -52,8 +52,11 @@ upload_tools:
 TEST_CASE("the built-in rules load and hold every category")
 {
     auto rules = load_ok(builtin_rules_yaml);
-    for (auto [cat, sub] : {std::pair{"code-repository", "T1567.001"}, {"cloud-storage", "T1567.002"},
-                            {"paste", "T1567.003"}, {"webhook", "T1567.004"}, {"tunnel", ""}}) {
+    for (auto [cat, sub] : {std::pair{"code-repository", "T1567.001"},
+                            {"cloud-storage", "T1567.002"},
+                            {"paste", "T1567.003"},
+                            {"webhook", "T1567.004"},
+                            {"tunnel", ""}}) {
         const auto* c = rules.category(cat);
         REQUIRE(c != nullptr);
         CHECK(c->technique_id == "T1567");
@@ -261,7 +264,8 @@ TEST_CASE("errors carry the exact line and column")
 
 TEST_CASE("the checked-in sample files")
 {
-    CHECK(std::holds_alternative<Rules>(load_rules(read_file(EXFILWATCH_SOURCE_DIR "/tests/data/rules/minimal.yaml"), "m")));
+    CHECK(std::holds_alternative<Rules>(
+        load_rules(read_file(EXFILWATCH_SOURCE_DIR "/tests/data/rules/minimal.yaml"), "m")));
     auto bad = load_rules(read_file(EXFILWATCH_SOURCE_DIR "/tests/data/rules/bad_weight.yaml"), "b");
     REQUIRE(std::holds_alternative<RulesError>(bad));
     CHECK(std::get<RulesError>(bad).line == 4);
@@ -309,7 +313,8 @@ TEST_CASE("own_storage: declared destinations load, and mistakes fail at their l
     }
     SUBCASE("unknown key")
     {
-        auto e = load_err(minimal + "own_storage:\n  tools: [curl]\n  destinations:\n    - {domain: a.com, bucket: x}\n");
+        auto e =
+            load_err(minimal + "own_storage:\n  tools: [curl]\n  destinations:\n    - {domain: a.com, bucket: x}\n");
         CHECK(e.line == 13);
         CHECK(e.column == 23);
         CHECK(e.message.find("unknown key 'bucket'") != std::string::npos);
@@ -358,5 +363,6 @@ TEST_CASE("documents: office files in a source or build tree are not personal do
     CHECK(cls("/usr/lib/python3/dist-packages/pptx/templates/default.pptx") == "");
     CHECK(cls("/home/u/.local/lib/python3.11/site-packages/docx/templates/default.docx") == "");
     CHECK(cls("/home/u/secrets.kdbx") == "keyrings-wallets");
-    CHECK(cls("/home/u/src/keepassxc/tests/data/NewDatabase.kdbx") == "keyrings-wallets");  // a password file is one anywhere
+    CHECK(cls("/home/u/src/keepassxc/tests/data/NewDatabase.kdbx") ==
+          "keyrings-wallets");  // a password file is one anywhere
 }

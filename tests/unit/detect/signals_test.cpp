@@ -362,7 +362,8 @@ TEST_CASE("signals: the reason names uploader, destination, reader and file")
     auto pair = facts(up, "paste.rs", 2048, 100);
     const auto* cat_paste = rules().category("paste");
     auto reason = alert_reason(CommandAnalysis{}, pair, cat_paste, d);
-    CHECK(reason == "curl uploaded 2.0 KiB to paste site paste.rs (T1567.003) after cat read ~/.ssh/id_ed25519 (ssh-key)");
+    CHECK(reason ==
+          "curl uploaded 2.0 KiB to paste site paste.rs (T1567.003) after cat read ~/.ssh/id_ed25519 (ssh-key)");
     CHECK(human_bytes(1023) == "1023 B");
     CHECK(human_bytes(1536) == "1.5 KiB");
 }

@@ -116,7 +116,9 @@ struct Timeline {
     }
     void open_write(const ProcessRef& p, const std::string& path, std::uint64_t inode, bool truncate = true)
     {
-        FileOpenEvent e{t, p, path, path, 4, static_cast<std::uint32_t>(O_WRONLY | O_CREAT | (truncate ? O_TRUNC : O_APPEND)), inode, 2049, 0};
+        FileOpenEvent e{t,     p,    path,
+                        path,  4,    static_cast<std::uint32_t>(O_WRONLY | O_CREAT | (truncate ? O_TRUNC : O_APPEND)),
+                        inode, 2049, 0};
         feed(e);
         step();
     }

@@ -23,11 +23,13 @@ constexpr const char* k8s_id = "34dc0b5e626f2c5c4c5170e34b10e7654ce36f0fcd532739
 constexpr const char* pod_uid = "74c13223-5a00-11e9-b385-42010a80018d";
 constexpr const char* pod_uid_underscored = "74c13223_5a00_11e9_b385_42010a80018d";
 
-ContainerIdentity identity(std::string id, std::string runtime, std::string pod = {}, std::string qos = {}) {
+ContainerIdentity identity(std::string id, std::string runtime, std::string pod = {}, std::string qos = {})
+{
     return ContainerIdentity{std::move(id), std::move(runtime), std::move(pod), std::move(qos)};
 }
 
-std::string cat(std::initializer_list<std::string> parts) {
+std::string cat(std::initializer_list<std::string> parts)
+{
     std::string out;
     for (const auto& p : parts) {
         out += p;
@@ -37,28 +39,28 @@ std::string cat(std::initializer_list<std::string> parts) {
 
 }  // namespace
 
-TEST_CASE("docker, cgroupfs driver") {
+TEST_CASE("docker, cgroupfs driver")
+{
     // Captured on this project's Debian 12 VM: docker.io 20.10, cgroup v1 + unified hierarchy.
     CHECK(parse_cgroup_path(cat({"/docker/", docker_id})) == identity(docker_id, "docker"));
     // Docker's runtime-metrics documentation: /sys/fs/cgroup/memory/docker/<longid>/.
-    CHECK(parse_cgroup_path(cat({"/sys/fs/cgroup/memory/docker/", docker_id, "/"})) ==
-          identity(docker_id, "docker"));
+    CHECK(parse_cgroup_path(cat({"/sys/fs/cgroup/memory/docker/", docker_id, "/"})) == identity(docker_id, "docker"));
     // neuvector share/system/cgroup_test.go (TestDockerIDDebian): old Debian docker with the
     // container cgroup directly under the root; no runtime hint in the path.
     CHECK(parse_cgroup_path("/4f797c539e6c745de61a93ca3ff892358ecbcaccd8414d5db545c38428142970") ==
           identity("4f797c539e6c745de61a93ca3ff892358ecbcaccd8414d5db545c38428142970", "unknown"));
 }
 
-TEST_CASE("docker, systemd driver") {
+TEST_CASE("docker, systemd driver")
+{
     // neuvector cgroup_test.go (TestDockerIDCentOS): CentOS 7 docker with native.cgroupdriver=systemd.
-    CHECK(parse_cgroup_path(cat({"/system.slice/docker-", centos_id, ".scope"})) ==
-          identity(centos_id, "docker"));
+    CHECK(parse_cgroup_path(cat({"/system.slice/docker-", centos_id, ".scope"})) == identity(centos_id, "docker"));
     // Same container seen from cgroup v2 (Fedora/Debian 12 default): 0::/system.slice/docker-<id>.scope
-    CHECK(parse_proc_cgroup(cat({"0::/system.slice/docker-", centos_id, ".scope\n"})) ==
-          identity(centos_id, "docker"));
+    CHECK(parse_proc_cgroup(cat({"0::/system.slice/docker-", centos_id, ".scope\n"})) == identity(centos_id, "docker"));
 }
 
-TEST_CASE("kubernetes, containerd with cgroupfs driver") {
+TEST_CASE("kubernetes, containerd with cgroupfs driver")
+{
     // Qard/container-info test/fixtures/result.js (GKE, cgroup v1): besteffort pod.
     CHECK(parse_cgroup_path(cat({"/kubepods/besteffort/pod", pod_uid, "/", k8s_id})) ==
           identity(k8s_id, "cri", pod_uid, "besteffort"));
@@ -70,11 +72,12 @@ TEST_CASE("kubernetes, containerd with cgroupfs driver") {
           identity(k8s_id, "cri", pod_uid, "guaranteed"));
 }
 
-TEST_CASE("kubernetes, systemd driver: containerd, CRI-O, dockershim") {
+TEST_CASE("kubernetes, systemd driver: containerd, CRI-O, dockershim")
+{
     // kubelet cgroup_manager_linux.go: systemd slice names escape '-' in the pod UID as '_';
     // containerd's CRI plugin names the scope cri-containerd-<id>.scope.
-    const std::string slices = cat({"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod",
-                                    pod_uid_underscored, ".slice/"});
+    const std::string slices =
+        cat({"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod", pod_uid_underscored, ".slice/"});
     CHECK(parse_cgroup_path(cat({slices, "cri-containerd-", k8s_id, ".scope"})) ==
           identity(k8s_id, "containerd", pod_uid, "burstable"));
     // cri-o internal/config/cgmgr/systemd.go: crio-<id>.scope (OpenShift, cgroup v2).
@@ -84,14 +87,15 @@ TEST_CASE("kubernetes, systemd driver: containerd, CRI-O, dockershim") {
     CHECK(parse_cgroup_path(cat({slices, "crio-", k8s_id, ".scope/container"})) ==
           identity(k8s_id, "cri-o", pod_uid, "burstable"));
     // rt-operator notes: Kubernetes 1.23 with dockershim, guaranteed pod: kubepods-pod<uid>.slice.
-    CHECK(parse_cgroup_path(cat({"/kubepods.slice/kubepods-pod", pod_uid_underscored, ".slice/docker-",
-                                 k8s_id, ".scope"})) == identity(k8s_id, "docker", pod_uid, "guaranteed"));
+    CHECK(parse_cgroup_path(cat({"/kubepods.slice/kubepods-pod", pod_uid_underscored, ".slice/docker-", k8s_id,
+                                 ".scope"})) == identity(k8s_id, "docker", pod_uid, "guaranteed"));
     CHECK(parse_cgroup_path(cat({"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod",
                                  pod_uid_underscored, ".slice/cri-containerd-", k8s_id, ".scope"})) ==
           identity(k8s_id, "containerd", pod_uid, "besteffort"));
 }
 
-TEST_CASE("CRI-O with cgroupfs and its conmon scope") {
+TEST_CASE("CRI-O with cgroupfs and its conmon scope")
+{
     // cri-o internal/config/cgmgr/cgroupfs.go: <parent>/crio-<id>; conmon gets crio-conmon-<id>.
     CHECK(parse_cgroup_path(cat({"/kubepods/besteffort/pod", pod_uid, "/crio-", k8s_id})) ==
           identity(k8s_id, "cri-o", pod_uid, "besteffort"));
@@ -100,16 +104,16 @@ TEST_CASE("CRI-O with cgroupfs and its conmon scope") {
     CHECK_FALSE(parse_cgroup_path(cat({"/kubepods/besteffort/pod", pod_uid, "/crio-conmon-", k8s_id})));
 }
 
-TEST_CASE("podman: rootful, rootless, cgroupfs, conmon excluded") {
+TEST_CASE("podman: rootful, rootless, cgroupfs, conmon excluded")
+{
     // podman on Fedora (cgroup v2, systemd): /machine.slice/libpod-<id>.scope and its conmon.
-    CHECK(parse_cgroup_path(cat({"/machine.slice/libpod-", docker_id, ".scope"})) ==
-          identity(docker_id, "podman"));
+    CHECK(parse_cgroup_path(cat({"/machine.slice/libpod-", docker_id, ".scope"})) == identity(docker_id, "podman"));
     CHECK(parse_cgroup_path(cat({"/machine.slice/libpod-", docker_id, ".scope/container"})) ==
           identity(docker_id, "podman"));
     CHECK_FALSE(parse_cgroup_path(cat({"/machine.slice/libpod-conmon-", docker_id, ".scope"})));
     // Rootless podman lives under the user's systemd instance (podman docs, cgroups v2 rootless).
-    CHECK(parse_cgroup_path(cat({"/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-",
-                                 docker_id, ".scope"})) == identity(docker_id, "podman"));
+    CHECK(parse_cgroup_path(cat({"/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-", docker_id,
+                                 ".scope"})) == identity(docker_id, "podman"));
     // podman --cgroup-manager=cgroupfs on cgroup v1: /libpod_parent/libpod-<id>.
     CHECK(parse_cgroup_path(cat({"/libpod_parent/libpod-", docker_id})) == identity(docker_id, "podman"));
     CHECK(parse_cgroup_path(cat({"/libpod_parent/", docker_id})) == identity(docker_id, "podman"));
@@ -118,14 +122,15 @@ TEST_CASE("podman: rootful, rootless, cgroupfs, conmon excluded") {
                                  ".scope"})) == identity(docker_id, "podman"));
 }
 
-TEST_CASE("standalone containerd (nerdctl)") {
+TEST_CASE("standalone containerd (nerdctl)")
+{
     // nerdctl: systemd driver nerdctl-<id>.scope; cgroupfs driver /<namespace>/<id> (runtime unknown).
-    CHECK(parse_cgroup_path(cat({"/system.slice/nerdctl-", docker_id, ".scope"})) ==
-          identity(docker_id, "containerd"));
+    CHECK(parse_cgroup_path(cat({"/system.slice/nerdctl-", docker_id, ".scope"})) == identity(docker_id, "containerd"));
     CHECK(parse_cgroup_path(cat({"/default/", docker_id})) == identity(docker_id, "unknown"));
 }
 
-TEST_CASE("nested runtimes: the innermost container wins") {
+TEST_CASE("nested runtimes: the innermost container wins")
+{
     // kind: each node is a docker container; pods run inside it (cgroup v1, cgroupns=host).
     const std::string node = centos_id;
     CHECK(parse_cgroup_path(cat({"/docker/", node, "/kubepods/besteffort/pod", pod_uid, "/", k8s_id})) ==
@@ -136,8 +141,7 @@ TEST_CASE("nested runtimes: the innermost container wins") {
                                  pod_uid_underscored, ".slice/cri-containerd-", k8s_id, ".scope"})) ==
           identity(k8s_id, "containerd", pod_uid, "besteffort"));
     // A process in the kind node itself (containerd) belongs to the node container.
-    CHECK(parse_cgroup_path(cat({"/docker/", node, "/system.slice/containerd.service"})) ==
-          identity(node, "docker"));
+    CHECK(parse_cgroup_path(cat({"/docker/", node, "/system.slice/containerd.service"})) == identity(node, "docker"));
     // docker-in-docker with the host cgroup namespace.
     CHECK(parse_cgroup_path(cat({"/docker/", node, "/docker/", docker_id})) == identity(docker_id, "docker"));
     // A pod of the outer level does not leak into a nested container that has none.
@@ -148,13 +152,15 @@ TEST_CASE("nested runtimes: the innermost container wins") {
           identity(docker_id, "docker"));
 }
 
-TEST_CASE("static pods carry a 32-hex pod UID") {
+TEST_CASE("static pods carry a 32-hex pod UID")
+{
     // kubelet config/common.go: static pod UIDs are an md5 hash of the manifest, 32 hex digits.
     CHECK(parse_cgroup_path(cat({"/kubepods/burstable/pod2a8f8e0b3cfc6f1d2c0c4a4f8e56c3ad/", k8s_id})) ==
           identity(k8s_id, "cri", "2a8f8e0b3cfc6f1d2c0c4a4f8e56c3ad", "burstable"));
 }
 
-TEST_CASE("not containers: hosts, users, sessions, lookalikes") {
+TEST_CASE("not containers: hosts, users, sessions, lookalikes")
+{
     for (const std::string_view path : {
              "/",
              "",
@@ -180,12 +186,12 @@ TEST_CASE("not containers: hosts, users, sessions, lookalikes") {
     }
     const std::string id(docker_id);
     for (const std::string& path : std::vector<std::string>{
-             "/docker/" + id.substr(0, 63),                      // one digit short
-             "/docker/" + id + "0",                              // one too many
-             "/docker/" + std::string(id).replace(10, 1, "g"),   // not hex
+             "/docker/" + id.substr(0, 63),                                               // one digit short
+             "/docker/" + id + "0",                                                       // one too many
+             "/docker/" + std::string(id).replace(10, 1, "g"),                            // not hex
              "/docker/CBC4ED35E306246508A7F74734D1D241FC9133FBD8D675B4CF9626C1AC9F9EB3",  // runtimes write lowercase
-             "/system.slice/docker-" + id + ".service",          // not a scope
-             "/system.slice/docker-" + id.substr(0, 12) + ".scope",  // short ID
+             "/system.slice/docker-" + id + ".service",                                   // not a scope
+             "/system.slice/docker-" + id.substr(0, 12) + ".scope",                       // short ID
              "/system.slice/podman-" + id + ".scope",
              "/machine.slice/libpod-conmon-" + id + ".scope",
          }) {
@@ -194,10 +200,10 @@ TEST_CASE("not containers: hosts, users, sessions, lookalikes") {
     }
 }
 
-TEST_CASE("pod UIDs that are malformed are not reported") {
+TEST_CASE("pod UIDs that are malformed are not reported")
+{
     // A container without a well-formed pod UID keeps its ID but gets no pod.
-    CHECK(parse_cgroup_path(cat({"/kubepods/besteffort/podnot-a-uid/", k8s_id})) ==
-          identity(k8s_id, "unknown"));
+    CHECK(parse_cgroup_path(cat({"/kubepods/besteffort/podnot-a-uid/", k8s_id})) == identity(k8s_id, "unknown"));
     CHECK(parse_cgroup_path(cat({"/kubepods/besteffort/pod74c13223_5a00_11e9_b385_42010a80018d/", k8s_id})) ==
           identity(k8s_id, "unknown"));
     CHECK(parse_cgroup_path(cat({"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod", pod_uid,
@@ -206,7 +212,8 @@ TEST_CASE("pod UIDs that are malformed are not reported") {
     CHECK(parse_cgroup_path(cat({"/pod", pod_uid, "/", k8s_id})) == identity(k8s_id, "unknown"));
 }
 
-TEST_CASE("path tolerance: slashes, deleted cgroups, relative paths") {
+TEST_CASE("path tolerance: slashes, deleted cgroups, relative paths")
+{
     CHECK(parse_cgroup_path(cat({"//docker//", docker_id, "//"})) == identity(docker_id, "docker"));
     // cgroup v2 appends " (deleted)" once the cgroup is gone (kernel/cgroup/cgroup.c proc_cgroup_show).
     CHECK(parse_cgroup_path(cat({"/docker/", docker_id, " (deleted)"})) == identity(docker_id, "docker"));
@@ -214,11 +221,12 @@ TEST_CASE("path tolerance: slashes, deleted cgroups, relative paths") {
     CHECK_FALSE(parse_cgroup_path(std::string(5000, '/') + "docker/" + docker_id));
 }
 
-TEST_CASE("/proc/<pid>/cgroup files") {
+TEST_CASE("/proc/<pid>/cgroup files")
+{
     // Captured on this project's VM: a docker.io 20.10 container on a hybrid v1 + v2 host.
-    const std::string hybrid = cat({"9:name=systemd:/docker/", docker_id, "\n8:pids:/docker/", docker_id,
-                                    "\n4:memory:/docker/", docker_id, "\n1:cpu:/docker/", docker_id,
-                                    "\n0::/docker/", docker_id, "\n"});
+    const std::string hybrid =
+        cat({"9:name=systemd:/docker/", docker_id, "\n8:pids:/docker/", docker_id, "\n4:memory:/docker/", docker_id,
+             "\n1:cpu:/docker/", docker_id, "\n0::/docker/", docker_id, "\n"});
     CHECK(parse_proc_cgroup(hybrid) == identity(docker_id, "docker"));
 
     // Host process on the same VM: only the memory controller has a (non-container) path.
@@ -226,8 +234,9 @@ TEST_CASE("/proc/<pid>/cgroup files") {
                                   "1:cpu:/\n0::/\n"));
 
     // neuvector TestDockerIDCentOS-style v1 file: every line agrees.
-    const std::string centos = cat({"10:devices:/system.slice/docker-", centos_id, ".scope\n2:cpuacct,cpu:/system.slice/docker-",
-                                    centos_id, ".scope\n1:name=systemd:/system.slice/docker-", centos_id, ".scope\n"});
+    const std::string centos =
+        cat({"10:devices:/system.slice/docker-", centos_id, ".scope\n2:cpuacct,cpu:/system.slice/docker-", centos_id,
+             ".scope\n1:name=systemd:/system.slice/docker-", centos_id, ".scope\n"});
     CHECK(parse_proc_cgroup(centos) == identity(centos_id, "docker"));
 
     // The v2 line wins over v1 lines, wherever it is in the file.
@@ -251,7 +260,8 @@ TEST_CASE("/proc/<pid>/cgroup files") {
     CHECK_FALSE(parse_proc_cgroup(std::string(70 * 1024, '\n') + "0::/docker/" + docker_id));
 }
 
-TEST_CASE("the innermost EW_CGROUP_DEPTH_MAX levels an exec record carries name the same container") {
+TEST_CASE("the innermost EW_CGROUP_DEPTH_MAX levels an exec record carries name the same container")
+{
     // The kernel sends only the innermost levels of the cgroup v2 path (bpf/process.bpf.c).
     auto innermost = [](const std::string& path) {
         std::size_t cut = path.size();

@@ -21,7 +21,8 @@ namespace {
 using Bytes = std::vector<std::byte>;
 using Strings = std::vector<std::string>;
 
-Bytes load_dns(const std::string& name) {
+Bytes load_dns(const std::string& name)
+{
     std::ifstream in(std::string(EXFILWATCH_SOURCE_DIR) + "/tests/data/dns/" + name, std::ios::binary);
     REQUIRE_MESSAGE(in.good(), "missing test vector " << name);
     std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -33,15 +34,21 @@ Bytes load_dns(const std::string& name) {
 // Little message builder: raw bytes in order, so offsets are easy to reason about.
 struct Msg {
     Bytes b;
-    Msg& u8(unsigned v) { b.push_back(static_cast<std::byte>(v & 0xff)); return *this; }
+    Msg& u8(unsigned v)
+    {
+        b.push_back(static_cast<std::byte>(v & 0xff));
+        return *this;
+    }
     Msg& u16(unsigned v) { return u8(v >> 8).u8(v); }
     Msg& u32(unsigned v) { return u16(v >> 16).u16(v & 0xffff); }
-    Msg& label(const std::string& s) {
+    Msg& label(const std::string& s)
+    {
         u8(static_cast<unsigned>(s.size()));
         for (char c : s) u8(static_cast<unsigned char>(c));
         return *this;
     }
-    Msg& name(const std::string& dotted) {
+    Msg& name(const std::string& dotted)
+    {
         std::size_t from = 0;
         while (from < dotted.size()) {
             auto dot = dotted.find('.', from);
@@ -52,11 +59,13 @@ struct Msg {
         return u8(0);
     }
     Msg& pointer(unsigned offset) { return u16(0xc000 | offset); }
-    Msg& header(unsigned qd, unsigned an, unsigned ns = 0, unsigned ar = 0, unsigned flags = 0x8180) {
+    Msg& header(unsigned qd, unsigned an, unsigned ns = 0, unsigned ar = 0, unsigned flags = 0x8180)
+    {
         return u16(0xbeef).u16(flags).u16(qd).u16(an).u16(ns).u16(ar);
     }
     Msg& question_tail(unsigned type = 1) { return u16(type).u16(1); }
-    Msg& rr_tail(unsigned type, unsigned rdlength, unsigned klass = 1) {
+    Msg& rr_tail(unsigned type, unsigned rdlength, unsigned klass = 1)
+    {
         return u16(type).u16(klass).u32(300).u16(rdlength);
     }
     std::size_t size() const { return b.size(); }
@@ -64,7 +73,8 @@ struct Msg {
 
 }  // namespace
 
-TEST_CASE("dns: dnsmasq A answer for pastebin.com") {
+TEST_CASE("dns: dnsmasq A answer for pastebin.com")
+{
     const auto r = parse_dns_message(load_dns("dns_a_pastebin.bin"));
     REQUIRE_MESSAGE(r.ok(), r.error);
     const auto& m = r.message;
@@ -89,7 +99,8 @@ TEST_CASE("dns: dnsmasq A answer for pastebin.com") {
     CHECK(res->resolved_ips == Strings{"127.0.0.5"});
 }
 
-TEST_CASE("dns: dnsmasq AAAA, CNAME, EDNS and mixed-case answers") {
+TEST_CASE("dns: dnsmasq AAAA, CNAME, EDNS and mixed-case answers")
+{
     const auto v6 = parse_dns_message(load_dns("dns_aaaa_v6_example.bin"));
     REQUIRE(v6.ok());
     CHECK(v6.message.answers.at(0).type == dns_type::aaaa);
@@ -122,7 +133,8 @@ TEST_CASE("dns: dnsmasq AAAA, CNAME, EDNS and mixed-case answers") {
     CHECK(resolve_first_question(qtype_cname.message)->question_type == dns_type::cname);
 }
 
-TEST_CASE("dns: dnsmasq two-step CNAME chain with compressed targets") {
+TEST_CASE("dns: dnsmasq two-step CNAME chain with compressed targets")
+{
     const auto a = parse_dns_message(load_dns("dns_cname_chain_a.bin"));
     REQUIRE_MESSAGE(a.ok(), a.error);
     const auto res = resolve_first_question(a.message);
@@ -138,7 +150,8 @@ TEST_CASE("dns: dnsmasq two-step CNAME chain with compressed targets") {
     CHECK(res6->resolved_ips == Strings{"::9"});
 }
 
-TEST_CASE("dns: REFUSED response and a query") {
+TEST_CASE("dns: REFUSED response and a query")
+{
     const auto refused = parse_dns_message(load_dns("dns_refused.bin"));
     REQUIRE(refused.ok());
     CHECK(refused.message.rcode == 5);
@@ -155,7 +168,8 @@ TEST_CASE("dns: REFUSED response and a query") {
     CHECK_FALSE(resolve_first_question(query.message));
 }
 
-TEST_CASE("dns: DNS over TCP, whole and in pieces") {
+TEST_CASE("dns: DNS over TCP, whole and in pieces")
+{
     const Bytes stream = load_dns("dns_tcp_cname.bin");
     const auto r = parse_dns_tcp(stream);
     REQUIRE_MESSAGE(r.ok(), r.error);
@@ -175,7 +189,8 @@ TEST_CASE("dns: DNS over TCP, whole and in pieces") {
           DnsStatus::malformed);
 }
 
-TEST_CASE("dns: every truncation of a real response is malformed") {
+TEST_CASE("dns: every truncation of a real response is malformed")
+{
     for (const char* file : {"dns_a_pastebin.bin", "dns_aaaa_v6_example.bin", "dns_cname_edns.bin",
                              "dns_cname_chain_a.bin", "dns_cname_chain_aaaa.bin", "dns_refused.bin"}) {
         CAPTURE(file);
@@ -189,14 +204,15 @@ TEST_CASE("dns: every truncation of a real response is malformed") {
     }
 }
 
-TEST_CASE("dns: RFC 1035 section 4.1.4 compression example") {
+TEST_CASE("dns: RFC 1035 section 4.1.4 compression example")
+{
     // F.ISI.ARPA at offset 20, FOO.F.ISI.ARPA with a pointer to 20, ARPA as a pointer to 26,
     // and the root, as in the RFC's figure (the RFC's offsets 20 and 26 are kept exactly).
     Msg m;
     m.header(5, 0, 0, 0, 0x0100);
-    m.name("ab").question_tail();                    // 12..19
+    m.name("ab").question_tail();  // 12..19
     CHECK(m.size() == 20);
-    m.label("F").label("ISI").label("ARPA").u8(0);    // 20..31; "ARPA" at 26
+    m.label("F").label("ISI").label("ARPA").u8(0);  // 20..31; "ARPA" at 26
     m.question_tail();
     m.label("FOO").pointer(20).question_tail();
     m.pointer(26).question_tail();
@@ -210,7 +226,8 @@ TEST_CASE("dns: RFC 1035 section 4.1.4 compression example") {
     CHECK(r.message.questions[4].name == ".");
 }
 
-TEST_CASE("dns: compression loops and stray pointers are malformed") {
+TEST_CASE("dns: compression loops and stray pointers are malformed")
+{
     auto status_of = [](const Msg& m) { return parse_dns_message(m.b).status; };
     {
         Msg self;  // a pointer to itself
@@ -253,12 +270,13 @@ TEST_CASE("dns: compression loops and stray pointers are malformed") {
     }
 }
 
-TEST_CASE("dns: pointer chains are bounded") {
+TEST_CASE("dns: pointer chains are bounded")
+{
     // Opaque rdata of an unknown type holds a root label then a chain of pointers, each to the
     // previous one; a CNAME then points at the chain's last link.
     auto build = [](unsigned links) {
         Msg m;
-        m.header(1, 2).name("q.example").question_tail();   // 12..26 (name 12..22)
+        m.header(1, 2).name("q.example").question_tail();  // 12..26 (name 12..22)
         const unsigned chain_bytes = 1 + 2 * links;
         m.pointer(12).rr_tail(0xff00, chain_bytes);
         const unsigned root = static_cast<unsigned>(m.size());
@@ -274,7 +292,8 @@ TEST_CASE("dns: pointer chains are bounded") {
     CHECK(parse_dns_message(build(70).b).status == DnsStatus::malformed);
 }
 
-TEST_CASE("dns: name length limit and label escaping") {
+TEST_CASE("dns: name length limit and label escaping")
+{
     const std::string l63(63, 'a');
     {
         Msg at_limit;  // 3*64 + 62 + 1 = 255 bytes on the wire
@@ -297,7 +316,16 @@ TEST_CASE("dns: name length limit and label escaping") {
     }
     {
         Msg tricky;
-        tricky.header(1, 0).label("pastebin.com").label("Evil\\X").u8(0x06).u8('a').u8(0).u8(0xff).u8(' ').u8('z').u8('z');
+        tricky.header(1, 0)
+            .label("pastebin.com")
+            .label("Evil\\X")
+            .u8(0x06)
+            .u8('a')
+            .u8(0)
+            .u8(0xff)
+            .u8(' ')
+            .u8('z')
+            .u8('z');
         tricky.u8(0).question_tail();
         const auto r = parse_dns_message(tricky.b);
         REQUIRE_MESSAGE(r.ok(), r.error);
@@ -305,7 +333,8 @@ TEST_CASE("dns: name length limit and label escaping") {
     }
 }
 
-TEST_CASE("dns: record data checks") {
+TEST_CASE("dns: record data checks")
+{
     {
         Msg short_a;
         short_a.header(1, 1).name("x.example").question_tail().pointer(12).rr_tail(dns_type::a, 5);
@@ -343,7 +372,8 @@ TEST_CASE("dns: record data checks") {
     CHECK(parse_dns_message(counts_lie.b).status == DnsStatus::malformed);
 }
 
-TEST_CASE("dns: a CNAME loop in the answers ends the chain") {
+TEST_CASE("dns: a CNAME loop in the answers ends the chain")
+{
     Msg m;
     m.header(1, 3).name("a.example").question_tail();  // name at 12
     m.pointer(12).rr_tail(dns_type::cname, 11).name("b.example");

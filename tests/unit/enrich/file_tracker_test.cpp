@@ -29,7 +29,8 @@ struct FakeKernel {
     }
 };
 
-decode::FileOpen open_record(std::uint32_t pid, std::string name, std::string base, std::uint64_t ino, std::int32_t fd = 3)
+decode::FileOpen open_record(std::uint32_t pid, std::string name, std::string base, std::uint64_t ino,
+                             std::int32_t fd = 3)
 {
     decode::FileOpen open;
     open.header.pid = pid;

@@ -18,28 +18,33 @@ using exfilwatch::enrich::parse_http_request_head;
 
 namespace {
 
-std::string load_http(const std::string& name) {
+std::string load_http(const std::string& name)
+{
     std::ifstream in(std::string(EXFILWATCH_SOURCE_DIR) + "/tests/data/http/" + name, std::ios::binary);
     REQUIRE_MESSAGE(in.good(), "missing test vector " << name);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-std::span<const std::byte> bytes_of(const std::string& s) {
+std::span<const std::byte> bytes_of(const std::string& s)
+{
     return std::as_bytes(std::span<const char>(s.data(), s.size()));
 }
 
-auto parse(const std::string& s) {
+auto parse(const std::string& s)
+{
     return parse_http_request_head(bytes_of(s));
 }
 
 // Every string the parser kept, to prove no secret value ever lands in one.
-std::string all_fields(const HttpRequestHead& h) {
+std::string all_fields(const HttpRequestHead& h)
+{
     return h.method + "|" + h.path + "|" + h.version + "|" + h.host + "|" + h.connect_target();
 }
 
 }  // namespace
 
-TEST_CASE("http: curl's head gives method, path without query, Host and port; no values kept") {
+TEST_CASE("http: curl's head gives method, path without query, Host and port; no values kept")
+{
     const std::string head = load_http("curl_http.bin");
     const auto r = parse(head);
     REQUIRE_MESSAGE(r.ok(), r.error);
@@ -59,7 +64,8 @@ TEST_CASE("http: curl's head gives method, path without query, Host and port; no
     CHECK(fields.find("api_dev_key") == std::string::npos);
 }
 
-TEST_CASE("http: wget direct and through a proxy (absolute-form)") {
+TEST_CASE("http: wget direct and through a proxy (absolute-form)")
+{
     const auto direct = parse(load_http("wget_http.bin"));
     REQUIRE(direct.ok());
     CHECK(direct.head.host == "127.0.0.1");
@@ -77,7 +83,8 @@ TEST_CASE("http: wget direct and through a proxy (absolute-form)") {
     CHECK(all_fields(proxied.head).find("SECRET") == std::string::npos);
 }
 
-TEST_CASE("http: python urllib POST with a body after the head") {
+TEST_CASE("http: python urllib POST with a body after the head")
+{
     const std::string stream = load_http("urllib.bin");
     const auto r = parse(stream);
     REQUIRE(r.ok());
@@ -89,7 +96,8 @@ TEST_CASE("http: python urllib POST with a body after the head") {
     CHECK(all_fields(r.head).find("SECRET") == std::string::npos);
 }
 
-TEST_CASE("http: curl's CONNECT through a proxy names the tunnel's destination") {
+TEST_CASE("http: curl's CONNECT through a proxy names the tunnel's destination")
+{
     const auto r = parse(load_http("curl_connect.bin"));
     REQUIRE(r.ok());
     CHECK(r.head.method == "CONNECT");
@@ -116,7 +124,8 @@ TEST_CASE("http: curl's CONNECT through a proxy names the tunnel's destination")
     CHECK(parse("GET / HTTP/1.1\r\n\r\n").head.connect_target().empty());
 }
 
-TEST_CASE("http: every proper prefix of a real head is incomplete") {
+TEST_CASE("http: every proper prefix of a real head is incomplete")
+{
     for (const char* file : {"curl_http.bin", "wget_http.bin", "wget_proxy.bin", "urllib.bin", "curl_connect.bin"}) {
         CAPTURE(file);
         const std::string stream = load_http(file);
@@ -135,7 +144,8 @@ TEST_CASE("http: every proper prefix of a real head is incomplete") {
     CHECK(partial.head.port == 8080);
 }
 
-TEST_CASE("http: pipelined requests and trailing junk are left alone") {
+TEST_CASE("http: pipelined requests and trailing junk are left alone")
+{
     const std::string first = "GET /one HTTP/1.1\r\nHost: a.example\r\n\r\n";
     const auto r = parse(first + "GET /two HTTP/1.1\r\nHost: b.example\r\n\r\n\x16\x03\x01 junk");
     REQUIRE(r.ok());
@@ -150,7 +160,8 @@ TEST_CASE("http: pipelined requests and trailing junk are left alone") {
     CHECK_FALSE(leading.head.has_host_header);
 }
 
-TEST_CASE("http: what is not HTTP/1 says not_http, early") {
+TEST_CASE("http: what is not HTTP/1 says not_http, early")
+{
     CHECK(parse(std::string("\x16\x03\x01\x02\x00\x01", 6)).status == HttpStatus::not_http);
     CHECK(parse("hello world\r\n\r\n").status == HttpStatus::not_http);
     CHECK(parse("SSH-2.0-OpenSSH_9.2\r\n").status == HttpStatus::not_http);
@@ -163,7 +174,8 @@ TEST_CASE("http: what is not HTTP/1 says not_http, early") {
     CHECK(parse("\r\n").status == HttpStatus::incomplete);
 }
 
-TEST_CASE("http: grammar violations say malformed") {
+TEST_CASE("http: grammar violations say malformed")
+{
     CHECK(parse("GET / HTTP/1.2\r\n\r\n").status == HttpStatus::malformed);
     CHECK(parse("GET /\r\n\r\n").status == HttpStatus::malformed);  // HTTP/0.9
     CHECK(parse("GET  / HTTP/1.1\r\n\r\n").status == HttpStatus::malformed);
@@ -183,7 +195,8 @@ TEST_CASE("http: grammar violations say malformed") {
     CHECK(parse("GET http://user:pw@/ HTTP/1.1\r\n\r\n").status == HttpStatus::malformed);
 }
 
-TEST_CASE("http: oversize heads and too many headers are malformed, not waited on") {
+TEST_CASE("http: oversize heads and too many headers are malformed, not waited on")
+{
     const std::string start = "POST /upload HTTP/1.1\r\nHost: a.example\r\nX-Big: ";
     const std::string big = start + std::string(max_http_head_bytes, 'a');
     CHECK(parse(big).status == HttpStatus::malformed);
@@ -199,8 +212,10 @@ TEST_CASE("http: oversize heads and too many headers are malformed, not waited o
     CHECK(parse(many + "X-Last: v\r\n\r\n").status == HttpStatus::malformed);
 }
 
-TEST_CASE("http: Host is case-insensitive, trimmed, lowercased, port kept apart") {
-    const auto r = parse("PUT /f HTTP/1.1\r\nhOsT: \t Files.Example.COM:8443 \t\r\nAuthorization: Basic dXNlcjpwYXNz\r\n\r\n");
+TEST_CASE("http: Host is case-insensitive, trimmed, lowercased, port kept apart")
+{
+    const auto r =
+        parse("PUT /f HTTP/1.1\r\nhOsT: \t Files.Example.COM:8443 \t\r\nAuthorization: Basic dXNlcjpwYXNz\r\n\r\n");
     REQUIRE(r.ok());
     CHECK(r.head.host == "files.example.com");
     CHECK(r.head.port == 8443);
@@ -227,8 +242,10 @@ TEST_CASE("http: Host is case-insensitive, trimmed, lowercased, port kept apart"
     CHECK(options.head.path == "*");
 }
 
-TEST_CASE("http: absolute URIs drop credentials, query and fragment") {
-    const auto r = parse("GET http://user:SECRETPW@Paste.Example:8080/p/q?token=SECRET#x HTTP/1.1\r\nHost: other\r\n\r\n");
+TEST_CASE("http: absolute URIs drop credentials, query and fragment")
+{
+    const auto r =
+        parse("GET http://user:SECRETPW@Paste.Example:8080/p/q?token=SECRET#x HTTP/1.1\r\nHost: other\r\n\r\n");
     REQUIRE(r.ok());
     CHECK(r.head.host == "paste.example");
     CHECK(r.head.port == 8080);

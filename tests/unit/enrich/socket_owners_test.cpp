@@ -65,7 +65,7 @@ TEST_CASE("a miss rescans only after the rescan interval")
     SocketOwners owners(proc.root.string(), 0, 1u << 20, 1'000);
     CHECK(owners.find(1, 10'000) == 100);
     CHECK(owners.stats().scans == 1);
-    proc.fd(101, 3, "socket:[2]");  // a socket that appears after the scan
+    proc.fd(101, 3, "socket:[2]");       // a socket that appears after the scan
     CHECK(owners.find(2, 10'500) == 0);  // within the interval: answered from the cache
     CHECK(owners.stats().scans == 1);
     CHECK(owners.find(2, 11'000) == 101);

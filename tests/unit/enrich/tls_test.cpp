@@ -22,7 +22,8 @@ namespace {
 
 using Bytes = std::vector<std::byte>;
 
-Bytes load_tls(const std::string& name) {
+Bytes load_tls(const std::string& name)
+{
     std::ifstream in(std::string(EXFILWATCH_SOURCE_DIR) + "/tests/data/tls/" + name, std::ios::binary);
     REQUIRE_MESSAGE(in.good(), "missing test vector " << name);
     std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -31,31 +32,61 @@ Bytes load_tls(const std::string& name) {
     return out;
 }
 
-void put8(Bytes& b, unsigned v) { b.push_back(static_cast<std::byte>(v & 0xff)); }
-void put16(Bytes& b, unsigned v) { put8(b, v >> 8); put8(b, v); }
-void put24(Bytes& b, unsigned v) { put8(b, v >> 16); put16(b, v & 0xffff); }
-void append(Bytes& b, const Bytes& more) { b.insert(b.end(), more.begin(), more.end()); }
-void append(Bytes& b, const std::string& s) {
+void put8(Bytes& b, unsigned v)
+{
+    b.push_back(static_cast<std::byte>(v & 0xff));
+}
+void put16(Bytes& b, unsigned v)
+{
+    put8(b, v >> 8);
+    put8(b, v);
+}
+void put24(Bytes& b, unsigned v)
+{
+    put8(b, v >> 16);
+    put16(b, v & 0xffff);
+}
+void append(Bytes& b, const Bytes& more)
+{
+    b.insert(b.end(), more.begin(), more.end());
+}
+void append(Bytes& b, const std::string& s)
+{
     for (char c : s) put8(b, static_cast<unsigned char>(c));
 }
 
-Bytes vec8(const Bytes& body) { Bytes b; put8(b, static_cast<unsigned>(body.size())); append(b, body); return b; }
-Bytes vec16(const Bytes& body) { Bytes b; put16(b, static_cast<unsigned>(body.size())); append(b, body); return b; }
+Bytes vec8(const Bytes& body)
+{
+    Bytes b;
+    put8(b, static_cast<unsigned>(body.size()));
+    append(b, body);
+    return b;
+}
+Bytes vec16(const Bytes& body)
+{
+    Bytes b;
+    put16(b, static_cast<unsigned>(body.size()));
+    append(b, body);
+    return b;
+}
 
-Bytes extension(unsigned type, const Bytes& body) {
+Bytes extension(unsigned type, const Bytes& body)
+{
     Bytes b;
     put16(b, type);
     append(b, vec16(body));
     return b;
 }
 
-Bytes filler(std::size_t n, unsigned seed) {
+Bytes filler(std::size_t n, unsigned seed)
+{
     Bytes b(n);
     for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<std::byte>((i * 31 + seed) & 0xff);
     return b;
 }
 
-Bytes sni_extension(const std::string& host) {
+Bytes sni_extension(const std::string& host)
+{
     Bytes name;
     put8(name, 0);
     Bytes h;
@@ -64,7 +95,8 @@ Bytes sni_extension(const std::string& host) {
     return extension(0, vec16(name));
 }
 
-Bytes alpn_extension(const std::vector<std::string>& protocols) {
+Bytes alpn_extension(const std::vector<std::string>& protocols)
+{
     Bytes list;
     for (const auto& p : protocols) {
         Bytes one;
@@ -74,14 +106,16 @@ Bytes alpn_extension(const std::vector<std::string>& protocols) {
     return extension(16, vec16(list));
 }
 
-Bytes versions_extension(const std::vector<unsigned>& versions) {
+Bytes versions_extension(const std::vector<unsigned>& versions)
+{
     Bytes list;
     for (unsigned v : versions) put16(list, v);
     return extension(43, vec8(list));
 }
 
 // key_share with a GREASE entry, an X25519MLKEM768-sized (1216-byte) entry and an X25519 one.
-Bytes pq_key_share_extension() {
+Bytes pq_key_share_extension()
+{
     Bytes shares;
     put16(shares, 0x2a2a);
     append(shares, vec16(Bytes{std::byte{0}}));
@@ -93,11 +127,12 @@ Bytes pq_key_share_extension() {
 }
 
 // A ClientHello handshake message (type 1) with the given extensions, in the given order.
-Bytes handshake(const std::vector<Bytes>& extensions, unsigned legacy_version = 0x0303) {
+Bytes handshake(const std::vector<Bytes>& extensions, unsigned legacy_version = 0x0303)
+{
     Bytes body;
     put16(body, legacy_version);
-    append(body, filler(32, 1));            // random
-    append(body, vec8(filler(32, 2)));      // legacy_session_id
+    append(body, filler(32, 1));        // random
+    append(body, vec8(filler(32, 2)));  // legacy_session_id
     Bytes suites;
     for (unsigned s : {0x5a5au, 0x1301u, 0x1302u, 0x1303u, 0xc02bu, 0xc02fu}) put16(suites, s);
     append(body, vec16(suites));
@@ -113,7 +148,8 @@ Bytes handshake(const std::vector<Bytes>& extensions, unsigned legacy_version = 
 }
 
 // Wraps a handshake message into TLS records, cutting it at the given handshake offsets.
-Bytes records(const Bytes& hs, std::vector<std::size_t> cuts = {}) {
+Bytes records(const Bytes& hs, std::vector<std::size_t> cuts = {})
+{
     cuts.push_back(hs.size());
     Bytes out;
     std::size_t from = 0;
@@ -121,19 +157,21 @@ Bytes records(const Bytes& hs, std::vector<std::size_t> cuts = {}) {
         put8(out, 22);
         put16(out, 0x0301);
         put16(out, static_cast<unsigned>(cut - from));
-        out.insert(out.end(), hs.begin() + static_cast<std::ptrdiff_t>(from), hs.begin() + static_cast<std::ptrdiff_t>(cut));
+        out.insert(out.end(), hs.begin() + static_cast<std::ptrdiff_t>(from),
+                   hs.begin() + static_cast<std::ptrdiff_t>(cut));
         from = cut;
     }
     return out;
 }
 
 // The extensions of a Chrome-like post-quantum hello: key_share (1216-byte entry) before SNI.
-std::vector<Bytes> pq_extensions(const std::string& host) {
+std::vector<Bytes> pq_extensions(const std::string& host)
+{
     return {
         extension(0x0a0a, {}),
         versions_extension({0xdada, 0x0304, 0x0303}),
-        extension(10, Bytes{std::byte{0}, std::byte{6}, std::byte{0x11}, std::byte{0xec}, std::byte{0},
-                            std::byte{0x1d}, std::byte{0}, std::byte{0x17}}),
+        extension(10, Bytes{std::byte{0}, std::byte{6}, std::byte{0x11}, std::byte{0xec}, std::byte{0}, std::byte{0x1d},
+                            std::byte{0}, std::byte{0x17}}),
         pq_key_share_extension(),
         alpn_extension({"h2", "http/1.1"}),
         sni_extension(host),
@@ -149,7 +187,8 @@ struct Capture {
     std::uint16_t version;
 };
 
-const std::vector<Capture>& captures() {
+const std::vector<Capture>& captures()
+{
     static const std::vector<Capture> all{
         {"openssl_s_client.bin", "pastebin.com", {}, 0x0304},
         {"openssl_s_client_alpn.bin", "pastebin.com", {"h2", "http/1.1"}, 0x0304},
@@ -166,7 +205,8 @@ const std::vector<Capture>& captures() {
 
 }  // namespace
 
-TEST_CASE("tls: ClientHellos captured from real clients parse to their SNI, ALPN and version") {
+TEST_CASE("tls: ClientHellos captured from real clients parse to their SNI, ALPN and version")
+{
     for (const auto& c : captures()) {
         CAPTURE(c.file);
         const Bytes bytes = load_tls(c.file);
@@ -181,7 +221,8 @@ TEST_CASE("tls: ClientHellos captured from real clients parse to their SNI, ALPN
     }
 }
 
-TEST_CASE("tls: RFC 8448 simple 1-RTT ClientHello") {
+TEST_CASE("tls: RFC 8448 simple 1-RTT ClientHello")
+{
     const auto r = parse_client_hello(load_tls("rfc8448_client_hello.bin"));
     REQUIRE(r.ok());
     CHECK(r.hello.record_version == 0x0301);
@@ -191,7 +232,8 @@ TEST_CASE("tls: RFC 8448 simple 1-RTT ClientHello") {
     CHECK(r.hello.extensions == std::vector<std::uint16_t>{0, 0xff01, 10, 35, 51, 43, 13, 45, 28});
 }
 
-TEST_CASE("tls: the python pq_client_hello tool's output has key_share before server_name") {
+TEST_CASE("tls: the python pq_client_hello tool's output has key_share before server_name")
+{
     const auto r = parse_client_hello(load_tls("pq_client_hello.bin"));
     REQUIRE(r.ok());
     const auto& ext = r.hello.extensions;
@@ -204,7 +246,8 @@ TEST_CASE("tls: the python pq_client_hello tool's output has key_share before se
     CHECK(load_tls("pq_client_hello.bin").size() == 1900);
 }
 
-TEST_CASE("tls: every proper prefix of a real hello is incomplete, with a sound byte count") {
+TEST_CASE("tls: every proper prefix of a real hello is incomplete, with a sound byte count")
+{
     for (const auto& c : captures()) {
         CAPTURE(c.file);
         const Bytes bytes = load_tls(c.file);
@@ -220,7 +263,8 @@ TEST_CASE("tls: every proper prefix of a real hello is incomplete, with a sound 
     }
 }
 
-TEST_CASE("tls: a hello split across two, three and many records reassembles") {
+TEST_CASE("tls: a hello split across two, three and many records reassembles")
+{
     const Bytes capture = load_tls("curl.bin");
     const Bytes hs(capture.begin() + 5, capture.end());
     for (std::size_t cut = 1; cut < hs.size(); ++cut) {
@@ -248,7 +292,8 @@ TEST_CASE("tls: a hello split across two, three and many records reassembles") {
     CHECK(parse_client_hello(std::span(split).first(107)).needed == split.size());
 }
 
-TEST_CASE("tls: bytes after the hello are ignored and consumed stops at its last record") {
+TEST_CASE("tls: bytes after the hello are ignored and consumed stops at its last record")
+{
     Bytes stream = records(handshake({sni_extension("example.org")}));
     const std::size_t hello_bytes = stream.size();
     append(stream, Bytes{std::byte{0x14}, std::byte{3}, std::byte{3}, std::byte{0}, std::byte{1}, std::byte{1}});
@@ -258,7 +303,8 @@ TEST_CASE("tls: bytes after the hello are ignored and consumed stops at its last
     CHECK(r.hello.server_name == "example.org");
 }
 
-TEST_CASE("tls: a 1216-byte post-quantum key_share before server_name, any extension order") {
+TEST_CASE("tls: a 1216-byte post-quantum key_share before server_name, any extension order")
+{
     const Bytes hs = handshake(pq_extensions("pastebin.com"));
     const Bytes stream = records(hs);
     CHECK(stream.size() > 1500);
@@ -285,7 +331,8 @@ TEST_CASE("tls: a 1216-byte post-quantum key_share before server_name, any exten
     }
 }
 
-TEST_CASE("tls: GREASE values never count as the highest version") {
+TEST_CASE("tls: GREASE values never count as the highest version")
+{
     CHECK(is_grease(0x0a0a));
     CHECK(is_grease(0xfafa));
     CHECK_FALSE(is_grease(0x0a1a));
@@ -297,14 +344,15 @@ TEST_CASE("tls: GREASE values never count as the highest version") {
     };
     CHECK(version_of({0x7a7a, 0x0303}) == 0x0303);
     CHECK(version_of({0x0302, 0x0304, 0xfafa, 0x0303}) == 0x0304);
-    CHECK(version_of({0x8a8a}) == 0x0303);    // only GREASE: fall back to legacy_version
+    CHECK(version_of({0x8a8a}) == 0x0303);          // only GREASE: fall back to legacy_version
     CHECK(version_of({0x7f1c, 0x0303}) == 0x0303);  // a draft number is not a TLS 3.x version
     const auto no_ext = parse_client_hello(records(handshake({sni_extension("a.b")}, 0x0301)));
     REQUIRE(no_ext.ok());
     CHECK(no_ext.hello.version == 0x0301);
 }
 
-TEST_CASE("tls: names are lowercased and the first host_name wins") {
+TEST_CASE("tls: names are lowercased and the first host_name wins")
+{
     const auto r = parse_client_hello(records(handshake({sni_extension("PasteBin.COM")})));
     REQUIRE(r.ok());
     CHECK(r.hello.server_name == "pastebin.com");
@@ -314,7 +362,8 @@ TEST_CASE("tls: names are lowercased and the first host_name wins") {
     CHECK(none.hello.alpn == std::vector<std::string>{"h2"});
 }
 
-TEST_CASE("tls: streams that are not a ClientHello say not_tls") {
+TEST_CASE("tls: streams that are not a ClientHello say not_tls")
+{
     auto status_of = [](const std::string& text) {
         Bytes b;
         append(b, text);
@@ -322,12 +371,12 @@ TEST_CASE("tls: streams that are not a ClientHello say not_tls") {
     };
     CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\n\r\n") == TlsStatus::not_tls);
     CHECK(status_of("SSH-2.0-OpenSSH_9.2\r\n") == TlsStatus::not_tls);
-    CHECK(status_of(std::string("\x16\x02", 2)) == TlsStatus::not_tls);       // SSLv2-ish major
-    CHECK(status_of(std::string("\x16\x03\x05", 3)) == TlsStatus::not_tls);   // version 3.5
-    CHECK(status_of(std::string("\x16\x03\x01\x00\x00", 5)) == TlsStatus::not_tls);  // empty record
-    CHECK(status_of(std::string("\x16\x03\x01\x40\x01", 5)) == TlsStatus::not_tls);  // > 2^14
+    CHECK(status_of(std::string("\x16\x02", 2)) == TlsStatus::not_tls);                  // SSLv2-ish major
+    CHECK(status_of(std::string("\x16\x03\x05", 3)) == TlsStatus::not_tls);              // version 3.5
+    CHECK(status_of(std::string("\x16\x03\x01\x00\x00", 5)) == TlsStatus::not_tls);      // empty record
+    CHECK(status_of(std::string("\x16\x03\x01\x40\x01", 5)) == TlsStatus::not_tls);      // > 2^14
     CHECK(status_of(std::string("\x16\x03\x03\x00\x30\x02", 6)) == TlsStatus::not_tls);  // ServerHello
-    CHECK(status_of(std::string("\x17\x03\x03\x00\x30", 5)) == TlsStatus::not_tls);  // application data
+    CHECK(status_of(std::string("\x17\x03\x03\x00\x30", 5)) == TlsStatus::not_tls);      // application data
     CHECK(parse_client_hello(Bytes{}).status == TlsStatus::incomplete);
     CHECK(parse_client_hello(Bytes{}).needed == 5);
 
@@ -337,14 +386,15 @@ TEST_CASE("tls: streams that are not a ClientHello say not_tls") {
     CHECK_FALSE(looks_like_tls(Bytes{std::byte{'G'}, std::byte{'E'}}));
 }
 
-TEST_CASE("tls: grammar violations say malformed") {
+TEST_CASE("tls: grammar violations say malformed")
+{
     const Bytes good = handshake({sni_extension("a.example"), alpn_extension({"h2"})});
     REQUIRE(parse_client_hello(records(good)).ok());
 
     // A record of another type between the two halves.
     Bytes interrupted = records(Bytes(good.begin(), good.begin() + 20));
-    append(interrupted, Bytes{std::byte{21}, std::byte{3}, std::byte{3}, std::byte{0}, std::byte{2},
-                              std::byte{2}, std::byte{40}});
+    append(interrupted,
+           Bytes{std::byte{21}, std::byte{3}, std::byte{3}, std::byte{0}, std::byte{2}, std::byte{2}, std::byte{40}});
     CHECK(parse_client_hello(interrupted).status == TlsStatus::malformed);
 
     // An empty handshake record in the middle.
@@ -352,9 +402,7 @@ TEST_CASE("tls: grammar violations say malformed") {
     append(empty_record, Bytes{std::byte{22}, std::byte{3}, std::byte{1}, std::byte{0}, std::byte{0}});
     CHECK(parse_client_hello(empty_record).status == TlsStatus::malformed);
 
-    auto status_of = [](const std::vector<Bytes>& exts) {
-        return parse_client_hello(records(handshake(exts))).status;
-    };
+    auto status_of = [](const std::vector<Bytes>& exts) { return parse_client_hello(records(handshake(exts))).status; };
     CHECK(status_of({sni_extension("a.example"), sni_extension("b.example")}) == TlsStatus::malformed);
     CHECK(status_of({sni_extension(std::string("evil\0.com", 9))}) == TlsStatus::malformed);
     CHECK(status_of({sni_extension("has space.com")}) == TlsStatus::malformed);
@@ -377,7 +425,8 @@ TEST_CASE("tls: grammar violations say malformed") {
     CHECK(parse_client_hello(records(huge)).status == TlsStatus::malformed);
 }
 
-TEST_CASE("tls: every single-byte corruption of a real hello is handled") {
+TEST_CASE("tls: every single-byte corruption of a real hello is handled")
+{
     const Bytes original = load_tls("curl.bin");
     std::size_t ok = 0;
     for (std::size_t i = 0; i < original.size(); ++i) {

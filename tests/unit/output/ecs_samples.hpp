@@ -55,24 +55,54 @@ inline std::vector<Event> events()
     out.push_back(ForkEvent{t0 + 2, process(4243)});
     out.push_back(ExitEvent{t0 + 3, process(), 130});
     out.push_back(ExitEvent{t0 + 4, odd_process(), -1});
-    out.push_back(FileOpenEvent{t0 + 5, process(), "/home/alice/.ssh/id_ed25519", ".ssh/id_ed25519", 3, 0x80000, 1311, 2049, 0});
+    out.push_back(
+        FileOpenEvent{t0 + 5, process(), "/home/alice/.ssh/id_ed25519", ".ssh/id_ed25519", 3, 0x80000, 1311, 2049, 0});
     out.push_back(FileOpenEvent{t0 + 6, process(), "/etc/shadow", "/etc/shadow", -1, 0, 0, 0, 13});
     out.push_back(FileOpenEvent{t0 + 7, odd_process(), "/x\xFF", "", -1, 0x241, 0, 0, 4000});
     out.push_back(FileSummaryEvent{t0 + 8, process(), "/home/alice/.aws/credentials", 99, 2049, 4096, 8192, true});
-    out.push_back(ConnectEvent{t0 + 9, process(), {77}, Transport::tcp, false, {"10.0.0.2", 40000},
-                               {"127.0.0.1", 8443}, "pastebin.com", 555});
-    out.push_back(ConnectEvent{t0 + 10, process(), {18446744073709551615ULL}, Transport::udp, true, {"", 0},
-                               {"2001:db8::1", 53}, "", 4242, true});
-    out.push_back(TlsClientHelloEvent{t0 + 11, process(), {77}, {"127.0.0.1", 8443}, "pastebin.com", {"h2", "http/1.1"}, 0x0304});
+    out.push_back(ConnectEvent{
+        t0 + 9, process(), {77}, Transport::tcp, false, {"10.0.0.2", 40000}, {"127.0.0.1", 8443}, "pastebin.com", 555});
+    out.push_back(ConnectEvent{t0 + 10,
+                               process(),
+                               {18446744073709551615ULL},
+                               Transport::udp,
+                               true,
+                               {"", 0},
+                               {"2001:db8::1", 53},
+                               "",
+                               4242,
+                               true});
+    out.push_back(
+        TlsClientHelloEvent{t0 + 11, process(), {77}, {"127.0.0.1", 8443}, "pastebin.com", {"h2", "http/1.1"}, 0x0304});
     out.push_back(TlsClientHelloEvent{t0 + 12, process(), {78}, {"", 0}, "", {}, 0x7f1c});
-    out.push_back(DnsAnswerEvent{t0 + 13, process(), {79}, "www.pastebin.com", {"pastebin.com", "cdn.example.net"},
+    out.push_back(DnsAnswerEvent{t0 + 13,
+                                 process(),
+                                 {79},
+                                 "www.pastebin.com",
+                                 {"pastebin.com", "cdn.example.net"},
                                  {"104.20.1.1", "2606:4700::6812:1"}});
     out.push_back(DnsAnswerEvent{t0 + 14, process(), {80}, "nx.example", {}, {}});
-    out.push_back(HttpRequestEvent{t0 + 15, process(), {81}, {"127.0.0.1", 8080}, "PUT", "pastebin.com", "/api/upload", ""});
-    out.push_back(HttpRequestEvent{t0 + 16, process(), {82}, {"127.0.0.1", 3128}, "CONNECT", "transfer.sh", "", "transfer.sh:443"});
-    out.push_back(FlowSummaryEvent{t0 + 17, process(), {77}, Transport::tcp, {"10.0.0.2", 40000}, {"127.0.0.1", 8443},
-                                   "pastebin.com", "sni", 1048576, 512, true, 555, false, 1048576, 512});
-    out.push_back(FlowSummaryEvent{t0 + 18, odd_process(), {83}, Transport::udp, {}, {"::1", 53}, "", "", 0, 0, false, 4242, true});
+    out.push_back(
+        HttpRequestEvent{t0 + 15, process(), {81}, {"127.0.0.1", 8080}, "PUT", "pastebin.com", "/api/upload", ""});
+    out.push_back(HttpRequestEvent{
+        t0 + 16, process(), {82}, {"127.0.0.1", 3128}, "CONNECT", "transfer.sh", "", "transfer.sh:443"});
+    out.push_back(FlowSummaryEvent{t0 + 17,
+                                   process(),
+                                   {77},
+                                   Transport::tcp,
+                                   {"10.0.0.2", 40000},
+                                   {"127.0.0.1", 8443},
+                                   "pastebin.com",
+                                   "sni",
+                                   1048576,
+                                   512,
+                                   true,
+                                   555,
+                                   false,
+                                   1048576,
+                                   512});
+    out.push_back(FlowSummaryEvent{
+        t0 + 18, odd_process(), {83}, Transport::udp, {}, {"::1", 53}, "", "", 0, 0, false, 4242, true});
     out.push_back(ObjectIoEvent{t0 + 19, process(), ObjectKind::pipe, 180332, 0, IoDirection::write, 1, 4096});
     out.push_back(ObjectIoEvent{t0 + 20, odd_process(), ObjectKind::fifo, 7, 2049, IoDirection::read, 0, 1});
     out.push_back(ObjectIoEvent{t0 + 21, process(), ObjectKind::unix_socket, 99, 0, IoDirection::read, 5, 17});
@@ -196,8 +226,12 @@ inline output::MonitorState stopped()
 
 inline output::Metrics metrics()
 {
-    return {t0 + 500, {{"events.exec", 12}, {"kernel.drops.ringbuf_full", 0}, {"processes.live", 310},
-                       {"alerts", 1}, {"output.dropped_lines", 0}}};
+    return {t0 + 500,
+            {{"events.exec", 12},
+             {"kernel.drops.ringbuf_full", 0},
+             {"processes.live", 310},
+             {"alerts", 1},
+             {"output.dropped_lines", 0}}};
 }
 
 }  // namespace exfilwatch::samples

@@ -297,14 +297,14 @@ TEST_CASE("sample files for the schema validator")
     mutate(exec, [](json& r) { r["event"]["kind"] = "telemetry"; });
     mutate(exec, [](json& r) { r["event"]["action"] = "teleport"; });
     mutate(exec, [](json& r) { r.erase("process"); });
-    mutate(valid[5], [](json& r) { r.erase("file"); });                       // file-open
+    mutate(valid[5], [](json& r) { r.erase("file"); });                              // file-open
     mutate(valid[8], [](json& r) { r["exfilwatch"]["file"].erase("bytes_read"); });  // file-summary
-    mutate(valid[9], [](json& r) { r["destination"].erase("ip"); });          // connect
+    mutate(valid[9], [](json& r) { r["destination"].erase("ip"); });                 // connect
     mutate(valid[9], [](json& r) { r["network"]["transport"] = "sctp"; });
     mutate(valid[11], [](json& r) { r["exfilwatch"]["flow"].erase("cookie"); });  // tls
-    mutate(valid[13], [](json& r) { r["dns"].erase("question"); });          // dns
-    mutate(valid[15], [](json& r) { r.erase("http"); });                     // http
-    mutate(valid[17], [](json& r) { r["source"].erase("bytes"); });          // flow
+    mutate(valid[13], [](json& r) { r["dns"].erase("question"); });               // dns
+    mutate(valid[15], [](json& r) { r.erase("http"); });                          // http
+    mutate(valid[17], [](json& r) { r["source"].erase("bytes"); });               // flow
     const auto alert = valid[samples::events().size()];
     mutate(alert, [](json& r) { r["event"].erase("risk_score"); });
     mutate(alert, [](json& r) { r["event"]["risk_score"] = 101; });
@@ -315,7 +315,7 @@ TEST_CASE("sample files for the schema validator")
     mutate(state, [](json& r) { r["exfilwatch"].erase("hooks"); });
     mutate(state, [](json& r) { r["exfilwatch"]["hooks"]["degraded"][0].erase("reason"); });
     mutate(state, [](json& r) { r["exfilwatch"]["capabilities"] = "cap_bpf"; });
-    mutate(valid[valid.size() - 4 - extra], [](json& r) { r["event"].erase("reason"); });  // monitor-stopped
+    mutate(valid[valid.size() - 4 - extra], [](json& r) { r["event"].erase("reason"); });      // monitor-stopped
     mutate(valid[valid.size() - 3 - extra], [](json& r) { r["exfilwatch"].erase("rules"); });  // rules-reloaded
     mutate(valid[valid.size() - 2 - extra], [](json& r) { r["exfilwatch"]["stats"]["alerts"] = -1; });
     mutate(valid[valid.size() - 2 - extra], [](json& r) { r["exfilwatch"].erase("stats"); });
@@ -424,8 +424,9 @@ TEST_CASE("every record says its ECS version, host, agent, dataset and when it w
         CHECK(r["agent"]["ephemeral_id"] == "run-1");
         CHECK(r["event"]["created"] == "2026-11-29T02:49:11.123456831Z");
         CHECK(r["event"]["module"] == "exfilwatch");
-        CHECK(r["event"]["dataset"] == "exfilwatch." + std::string(r["event"]["kind"] == "event" ? "telemetry"
-                                                                    : r["event"]["kind"].get<std::string>()));
+        CHECK(r["event"]["dataset"] ==
+              "exfilwatch." +
+                  std::string(r["event"]["kind"] == "event" ? "telemetry" : r["event"]["kind"].get<std::string>()));
     }
     CHECK(records[samples::events().size()]["rule"]["ruleset"] == "/etc/exfilwatch/rules.yaml");
     // Without a clock (replay round trips), event.created is the record's own time.

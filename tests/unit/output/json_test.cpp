@@ -29,8 +29,7 @@ TEST_CASE("every single byte gives valid JSON and the expected string")
         std::string decoded;
         CAPTURE(b);
         REQUIRE_NOTHROW(decoded = round_trip(raw));
-        if (b < 0x80)
-            CHECK(decoded == raw);
+        if (b < 0x80) CHECK(decoded == raw);
         else
             CHECK(decoded == fffd);
     }
@@ -40,7 +39,8 @@ TEST_CASE("control characters, quotes and backslashes are escaped")
 {
     std::string out;
     append_json_string(out, std::string_view("a\"b\\c\n\t\r\b\f\x01\x1f\x7f", 13));
-    CHECK(out == R"("a\"b\\c\n\t\r\b\f\u0001\u001f)" "\x7f\"");
+    CHECK(out == R"("a\"b\\c\n\t\r\b\f\u0001\u001f)"
+                 "\x7f\"");
     std::string nul;
     append_json_string(nul, std::string_view("x\0y", 3));
     CHECK(nul == R"("x\u0000y")");
@@ -49,8 +49,8 @@ TEST_CASE("control characters, quotes and backslashes are escaped")
 
 TEST_CASE("well-formed UTF-8 passes through unchanged")
 {
-    const std::string samples[] = {"caf\xC3\xA9", "\xE2\x82\xAC 5", "\xF0\x9F\x98\x80 emoji", "\xEF\xBF\xBF",
-                                   "\xF4\x8F\xBF\xBF", "\xED\x9F\xBF", "\xEE\x80\x80", "\xC2\x80"};
+    const std::string samples[] = {"caf\xC3\xA9",      "\xE2\x82\xAC 5", "\xF0\x9F\x98\x80 emoji", "\xEF\xBF\xBF",
+                                   "\xF4\x8F\xBF\xBF", "\xED\x9F\xBF",   "\xEE\x80\x80",           "\xC2\x80"};
     for (const auto& s : samples) {
         CAPTURE(s);
         std::string out;
@@ -68,20 +68,22 @@ TEST_CASE("ill-formed UTF-8 becomes one U+FFFD per byte")
         std::string expected;
     };
     const Case cases[] = {
-        {"\xC0\xAF", fffd + fffd},                      // overlong '/'
-        {"\xC1\xBF", fffd + fffd},                      // overlong
-        {"\xE0\x80\xAF", fffd + fffd + fffd},          // overlong 3-byte '/'
+        {"\xC0\xAF", fffd + fffd},                        // overlong '/'
+        {"\xC1\xBF", fffd + fffd},                        // overlong
+        {"\xE0\x80\xAF", fffd + fffd + fffd},             // overlong 3-byte '/'
         {"\xF0\x80\x80\xAF", fffd + fffd + fffd + fffd},  // overlong 4-byte
-        {"\xED\xA0\x80", fffd + fffd + fffd},          // UTF-16 surrogate D800
-        {"\xED\xBF\xBF", fffd + fffd + fffd},          // surrogate DFFF
+        {"\xED\xA0\x80", fffd + fffd + fffd},             // UTF-16 surrogate D800
+        {"\xED\xBF\xBF", fffd + fffd + fffd},             // surrogate DFFF
         {"\xF4\x90\x80\x80", fffd + fffd + fffd + fffd},  // above U+10FFFF
         {"\xF5\x80\x80\x80", fffd + fffd + fffd + fffd},
-        {"\xE2\x82", fffd + fffd},                      // truncated at the end
-        {"\xE2\x82x", fffd + fffd + "x"},               // truncated before ASCII
-        {"\xF0\x9F\x98", fffd + fffd + fffd},           // truncated emoji
+        {"\xE2\x82", fffd + fffd},             // truncated at the end
+        {"\xE2\x82x", fffd + fffd + "x"},      // truncated before ASCII
+        {"\xF0\x9F\x98", fffd + fffd + fffd},  // truncated emoji
         {"\xF0\x9F\x98\x80\xF0\x9F", "\xF0\x9F\x98\x80" + fffd + fffd},
-        {"\x80\x80", fffd + fffd},                      // lone continuation bytes
-        {"a\xFF" "b", "a" + fffd + "b"},
+        {"\x80\x80", fffd + fffd},  // lone continuation bytes
+        {"a\xFF"
+         "b",
+         "a" + fffd + "b"},
         {"\xC3\xA9\xC3", "\xC3\xA9" + fffd},
     };
     for (const auto& c : cases) {
@@ -136,7 +138,9 @@ TEST_CASE("writer places commas and nests objects and arrays")
     json.key("j");
     json.raw("[1,2]");
     json.end_object();
-    CHECK(out == R"({"a":18446744073709551615,"b":-9223372036854775808,"c":true,"d":null,"e":[{},[],"x",0],"f":{"g":{"h":"i"}},"j":[1,2]})");
+    CHECK(
+        out ==
+        R"({"a":18446744073709551615,"b":-9223372036854775808,"c":true,"d":null,"e":[{},[],"x",0],"f":{"g":{"h":"i"}},"j":[1,2]})");
     auto parsed = nlohmann::json::parse(out);
     CHECK(parsed["a"].get<std::uint64_t>() == 18446744073709551615ULL);
     CHECK(parsed["f"]["g"]["h"] == "i");
@@ -196,7 +200,9 @@ TEST_CASE("RFC 3339 with nanoseconds, and back")
 TEST_CASE("U+2028 and U+2029 are escaped: line splitters break on them")
 {
     std::string out;
-    append_json_string(out, "a\xE2\x80\xA8" "b\xE2\x80\xA9" "c\xE2\x80\xAA");
+    append_json_string(out, "a\xE2\x80\xA8"
+                            "b\xE2\x80\xA9"
+                            "c\xE2\x80\xAA");
     CHECK(out == "\"a\\u2028b\\u2029c\xE2\x80\xAA\"");  // U+202A is an ordinary character
     CHECK(round_trip("x\xE2\x80\xA8y") == "x\xE2\x80\xA8y");
     CHECK(sanitize_utf8("x\xE2\x80\xA8y") == "x\xE2\x80\xA8y");  // sanitizing only repairs

@@ -174,7 +174,8 @@ TEST_CASE("the endpoint: /metrics, /healthz and /readyz; 404, 405 and bounded re
         CHECK_MESSAGE(status_of(get(port, path)) == 404, path);
     CHECK(status_of(get(port, "/readyz/../metrics")) == 200);  // normalized to /metrics: still read-only
     for (const char* method : {"POST", "PUT", "DELETE", "HEAD", "OPTIONS"}) {
-        auto answer = http(port, std::string(method) + " /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        auto answer = http(port, std::string(method) +
+                                     " /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         CHECK_MESSAGE(status_of(answer) == 405, method);
         if (std::string(method) != "HEAD") CHECK(answer.find("Allow: GET") != std::string::npos);
     }

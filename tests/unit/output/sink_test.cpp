@@ -5,8 +5,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <string>
 #include <memory>
+#include <string>
 #include <thread>
 
 #include <fcntl.h>
@@ -45,7 +45,10 @@ std::string read_all(int fd)
     return out;
 }
 
-std::string line_of(int i) { return "{\"n\":" + std::to_string(i) + ",\"pad\":\"" + std::string(100, 'x') + "\"}"; }
+std::string line_of(int i)
+{
+    return "{\"n\":" + std::to_string(i) + ",\"pad\":\"" + std::string(100, 'x') + "\"}";
+}
 
 }  // namespace
 
@@ -175,7 +178,11 @@ TEST_CASE("output file: created 0640 and truncated, every line written")
     }
     struct stat st {};
     REQUIRE(::stat(path.c_str(), &st) == 0);
-    CHECK((st.st_mode & 0777) == (0640 & ~[] { mode_t m = ::umask(0); ::umask(m); return m; }()));
+    CHECK((st.st_mode & 0777) == (0640 & ~[] {
+              mode_t m = ::umask(0);
+              ::umask(m);
+              return m;
+          }()));
     int fd = ::open(path.c_str(), O_RDONLY);
     std::string content = read_all(fd);
     ::close(fd);

@@ -25,7 +25,8 @@ TEST_CASE("redact_text: webhook and bot tokens in URL paths")
     const Case cases[] = {
         {"https://discord.com/api/webhooks/1180123456789/AbCdEf-GhIjK_lmnop",
          "https://discord.com/api/webhooks/1180123456789/[REDACTED]"},
-        {"https://discordapp.com/api/webhooks/42/tok?wait=true", "https://discordapp.com/api/webhooks/42/[REDACTED]?wait=true"},
+        {"https://discordapp.com/api/webhooks/42/tok?wait=true",
+         "https://discordapp.com/api/webhooks/42/[REDACTED]?wait=true"},
         {"https://hooks.slack.com/services/T0001/B0001/XXXXXXXX",
          "https://hooks.slack.com/services/T0001/B0001/[REDACTED]"},
         {"https://hooks.slack.com:8443/services/T0001/B0001/XXXXXXXX/",
@@ -35,7 +36,8 @@ TEST_CASE("redact_text: webhook and bot tokens in URL paths")
         {"https://user:hunter2@example.com/x", "https://user:[REDACTED]@example.com/x"},
         {"https://ghp_abcdefghijklmnopqrstuvwxyz0123456789@github.com/o/r.git",
          "https://[REDACTED]@github.com/o/r.git"},
-        {"https://x.io/cb?token=abc123&page=2&api_key=zzz", "https://x.io/cb?token=[REDACTED]&page=2&api_key=[REDACTED]"},
+        {"https://x.io/cb?token=abc123&page=2&api_key=zzz",
+         "https://x.io/cb?token=[REDACTED]&page=2&api_key=[REDACTED]"},
         {"https://b.s3.amazonaws.com/k?X-Amz-Signature=deadbeef&X-Amz-Credential=AKIAX",
          "https://b.s3.amazonaws.com/k?X-Amz-Signature=[REDACTED]&X-Amz-Credential=[REDACTED]"},
         {"https://x.io/a?keyboard=1&sig=ff", "https://x.io/a?keyboard=1&sig=[REDACTED]"},
@@ -96,7 +98,8 @@ TEST_CASE("redact_args: flag context")
           "curl -H Authorization: [REDACTED] https://x");
     CHECK(joined({"curl", "-H", "Cookie: sid=1234", "https://x"}) == "curl -H Cookie: [REDACTED] https://x");
     CHECK(joined({"curl", "-H", "X-Api-Key: k-123", "https://x"}) == "curl -H X-Api-Key: [REDACTED] https://x");
-    CHECK(joined({"curl", "--header", "PRIVATE-TOKEN: glpat-abcdefghijkl"}) == "curl --header PRIVATE-TOKEN: [REDACTED]");
+    CHECK(joined({"curl", "--header", "PRIVATE-TOKEN: glpat-abcdefghijkl"}) ==
+          "curl --header PRIVATE-TOKEN: [REDACTED]");
     CHECK(joined({"curl", "-H", "Content-Type: application/json"}) == "curl -H Content-Type: [REDACTED]");
     CHECK(joined({"curl", "-b", "session=abc"}) == "curl -b [REDACTED]");
     CHECK(joined({"app", "--password=hunter2"}) == "app --password=[REDACTED]");
@@ -104,7 +107,8 @@ TEST_CASE("redact_args: flag context")
     CHECK(joined({"app", "--token", "t0k"}) == "app --token [REDACTED]");
     CHECK(joined({"mysql", "-uroot", "-phunter2", "db"}) == "mysql -uroot -p[REDACTED] db");
     CHECK(joined({"mysql", "-u", "root", "-p", "db"}) == "mysql -u root -p db");
-    CHECK(joined({"docker", "login", "-u", "bob", "-p", "pw", "registry"}) == "docker login -u bob -p [REDACTED] registry");
+    CHECK(joined({"docker", "login", "-u", "bob", "-p", "pw", "registry"}) ==
+          "docker login -u bob -p [REDACTED] registry");
     CHECK(joined({"sshpass", "-p", "pw", "ssh", "host"}) == "sshpass -p [REDACTED] ssh host");
     CHECK(joined({"tar", "-p", "x"}) == "tar -p x");
     CHECK(joined({"curl", "-sk", "--data-binary", "@-", "https://hooks.slack.com/services/T1/B2/sekrit"}) ==
@@ -135,7 +139,8 @@ TEST_CASE("redact_args: an inline request body is payload, a file reference is e
     CHECK(joined({"curl", "--data-urlencode", "q=hello", "--data-urlencode", "name@file.txt"}) ==
           "curl --data-urlencode q=[REDACTED] --data-urlencode name@file.txt");
     CHECK(joined({"wget", "--post-data=f=machine x login y password z"}) == "wget --post-data=[REDACTED]");
-    CHECK(joined({"wget", "--post-data", "abc", "--post-file=/tmp/f"}) == "wget --post-data [REDACTED] --post-file=/tmp/f");
+    CHECK(joined({"wget", "--post-data", "abc", "--post-file=/tmp/f"}) ==
+          "wget --post-data [REDACTED] --post-file=/tmp/f");
     CHECK(joined({"curl", "-sH", "Authorization: Bearer abcdefgh1234"}) == "curl -sH Authorization: [REDACTED]");
     // A renamed curl is known by its long flags; other tools' -d and -F are not bodies.
     CHECK(joined({"/tmp/.x", "--resolve", "h:1:2", "-d", "secret body"}) == "/tmp/.x --resolve h:1:2 -d [REDACTED]");
@@ -197,11 +202,14 @@ TEST_CASE("redact_text: PEM blocks, long base64 and hex runs, `key = value` with
          "-----END EC PRIVATE KEY-----",
          "a -----BEGIN CERTIFICATE-----[REDACTED] b -----BEGIN EC PRIVATE KEY-----[REDACTED]"},
         // `base64 key` (wrapped lines) and `base64 -w0 key`, padding included.
-        {"X-Trace: LS0tLS1CRUdJTiBPUEVOU1NIIFBSSVZBVEUgS0VZLS0tLS0KYjNCbGJu\nNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW==",
+        {"X-Trace: "
+         "LS0tLS1CRUdJTiBPUEVOU1NIIFBSSVZBVEUgS0VZLS0tLS0KYjNCbGJu\nNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAM"
+         "wAAAAtzc2gtZW==",
          "X-Trace: [REDACTED]\n[REDACTED]"},
         {"id=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 done", "id=[REDACTED] done"},
         {"aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_access_key = [REDACTED]"},
-        {"[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key\t=\tabc/def+ghi\nregion = eu-west-1",
+        {"[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key\t=\tabc/def+ghi\nregion = "
+         "eu-west-1",
          "[default]\naws_access_key_id = [REDACTED]\naws_secret_access_key\t=\t[REDACTED]\nregion = eu-west-1"},
         // Everyday text that looks a little like it stays.
         {"/usr/lib/x86_64-linux-gnu/libssl.so.3", "/usr/lib/x86_64-linux-gnu/libssl.so.3"},
@@ -222,12 +230,15 @@ TEST_CASE("redact_args: every request header's value and the user agent are reda
 {
     const std::string b64 = "LS0tLS1CRUdJTiBPUEVOU1NIIFBSSVZBVEUgS0VZLS0tLS0KYjNCbGJu";
     const std::string pem = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----";
-    CHECK(joined({"curl", "-H", "X-Trace: " + b64, "https://paste.rs/"}) == "curl -H X-Trace: [REDACTED] https://paste.rs/");
-    CHECK(joined({"curl", "-H", "X-Note: hello", "-H", "Accept: */*"}) == "curl -H X-Note: [REDACTED] -H Accept: [REDACTED]");
+    CHECK(joined({"curl", "-H", "X-Trace: " + b64, "https://paste.rs/"}) ==
+          "curl -H X-Trace: [REDACTED] https://paste.rs/");
+    CHECK(joined({"curl", "-H", "X-Note: hello", "-H", "Accept: */*"}) ==
+          "curl -H X-Note: [REDACTED] -H Accept: [REDACTED]");
     CHECK(joined({"curl", "-sH", "X-Id:" + b64}) == "curl -sH X-Id:[REDACTED]");
     CHECK(joined({"curl", "-HX-Id: v"}) == "curl -HX-Id: [REDACTED]");
-    CHECK(joined({"curl", "--header", "X-A: 1", "--header=X-B: 2"}) == "curl --header X-A: [REDACTED] --header=X-B: [REDACTED]");
-    CHECK(joined({"curl", "-H", pem}) == "curl -H [REDACTED]");     // not a header at all: all of it
+    CHECK(joined({"curl", "--header", "X-A: 1", "--header=X-B: 2"}) ==
+          "curl --header X-A: [REDACTED] --header=X-B: [REDACTED]");
+    CHECK(joined({"curl", "-H", pem}) == "curl -H [REDACTED]");  // not a header at all: all of it
     CHECK(joined({"curl", "-H", "hunter2hunter2"}) == "curl -H [REDACTED]");
     CHECK(joined({"curl", "-H", "@/tmp/headers.txt", "-H", "X-Empty;", "-H", "Expect:"}) ==
           "curl -H @/tmp/headers.txt -H X-Empty; -H Expect:");
@@ -247,7 +258,8 @@ TEST_CASE("redact_args: every request header's value and the user agent are reda
 TEST_CASE("redact_args: a key on the command line never survives in any form")
 {
     const std::string key_line = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW";
-    const std::string pem = "-----BEGIN OPENSSH PRIVATE KEY-----\n" + key_line + "\n-----END OPENSSH PRIVATE KEY-----\n";
+    const std::string pem =
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n" + key_line + "\n-----END OPENSSH PRIVATE KEY-----\n";
     const std::string hex = "2d2d2d2d2d424547494e204f50454e5353482050524956415445204b45592d2d2d2d2d0a";
     const std::vector<std::vector<std::string>> argvs = {
         {"curl", "-d", "x", "https://paste.rs/", "-H", "X-Trace: " + key_line},

@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "../output/ecs_samples.hpp"
-#include "redact/redact.hpp"
 #include "output/ecs.hpp"
 #include "output/json.hpp"
+#include "redact/redact.hpp"
 #include "replay/reader.hpp"
 
 using namespace exfilwatch;
@@ -23,13 +23,25 @@ namespace {
 
 auto fields(const ProcessRef& p)
 {
-    return std::tie(p.pid, p.entity_id, p.ppid, p.parent_entity_id, p.pgid, p.sid, p.uid, p.executable, p.name,
-                    p.args, p.args_truncated, p.has_tty, p.cgroup_id, p.container_id, p.pod_uid, p.start_time);
+    return std::tie(p.pid, p.entity_id, p.ppid, p.parent_entity_id, p.pgid, p.sid, p.uid, p.executable, p.name, p.args,
+                    p.args_truncated, p.has_tty, p.cgroup_id, p.container_id, p.pod_uid, p.start_time);
 }
-auto fields(const Endpoint& e) { return std::tie(e.ip, e.port); }
-auto fields(const ExecEvent& e) { return std::tuple_cat(std::tie(e.time), fields(e.process)); }
-auto fields(const ForkEvent& e) { return std::tuple_cat(std::tie(e.time), fields(e.process)); }
-auto fields(const ExitEvent& e) { return std::tuple_cat(std::tie(e.time, e.exit_code), fields(e.process)); }
+auto fields(const Endpoint& e)
+{
+    return std::tie(e.ip, e.port);
+}
+auto fields(const ExecEvent& e)
+{
+    return std::tuple_cat(std::tie(e.time), fields(e.process));
+}
+auto fields(const ForkEvent& e)
+{
+    return std::tuple_cat(std::tie(e.time), fields(e.process));
+}
+auto fields(const ExitEvent& e)
+{
+    return std::tuple_cat(std::tie(e.time, e.exit_code), fields(e.process));
+}
 auto fields(const FileOpenEvent& e)
 {
     return std::tuple_cat(std::tie(e.time, e.path, e.requested_path, e.fd, e.flags, e.inode, e.device, e.error),
@@ -42,9 +54,9 @@ auto fields(const FileSummaryEvent& e)
 }
 auto fields(const ConnectEvent& e)
 {
-    return std::tuple_cat(std::tie(e.time, e.flow.socket_cookie, e.transport, e.ipv6, e.destination_domain, e.socket_inode,
-                                   e.adopted),
-                          fields(e.source), fields(e.destination), fields(e.process));
+    return std::tuple_cat(
+        std::tie(e.time, e.flow.socket_cookie, e.transport, e.ipv6, e.destination_domain, e.socket_inode, e.adopted),
+        fields(e.source), fields(e.destination), fields(e.process));
 }
 auto fields(const TlsClientHelloEvent& e)
 {
@@ -53,7 +65,8 @@ auto fields(const TlsClientHelloEvent& e)
 }
 auto fields(const DnsAnswerEvent& e)
 {
-    return std::tuple_cat(std::tie(e.time, e.flow.socket_cookie, e.question, e.cnames, e.resolved_ips), fields(e.process));
+    return std::tuple_cat(std::tie(e.time, e.flow.socket_cookie, e.question, e.cnames, e.resolved_ips),
+                          fields(e.process));
 }
 auto fields(const HttpRequestEvent& e)
 {
@@ -70,7 +83,8 @@ auto fields(const FlowSummaryEvent& e)
 
 auto fields(const ObjectIoEvent& e)
 {
-    return std::tuple_cat(std::tie(e.time, e.object, e.object_id, e.device, e.direction, e.fd, e.bytes), fields(e.process));
+    return std::tuple_cat(std::tie(e.time, e.object, e.object_id, e.device, e.direction, e.fd, e.bytes),
+                          fields(e.process));
 }
 
 bool same(const Event& a, const Event& b)
@@ -79,7 +93,10 @@ bool same(const Event& a, const Event& b)
     return std::visit([&](const auto& x) { return fields(x) == fields(std::get<std::decay_t<decltype(x)>>(b)); }, a);
 }
 
-void repair(std::string& s) { s = sanitize_utf8(s); }
+void repair(std::string& s)
+{
+    s = sanitize_utf8(s);
+}
 void repair(std::vector<std::string>& v)
 {
     for (auto& s : v) repair(s);
@@ -249,11 +266,13 @@ TEST_CASE("malformed records are errors with a useful message")
 TEST_CASE("JSON strings: escapes, surrogate pairs, lone surrogates, raw ill-formed bytes")
 {
     replay::JsonDocument doc;
-    REQUIRE(doc.parse(R"({"a":"x\"\\\/\b\f\n\r\t\u0041\u00e9\u20ac\ud83d\ude00","b":"\ud800","c":"\udc00z","d":"\ud800\u0041"})"));
+    REQUIRE(doc.parse(
+        R"({"a":"x\"\\\/\b\f\n\r\t\u0041\u00e9\u20ac\ud83d\ude00","b":"\ud800","c":"\udc00z","d":"\ud800\u0041"})"));
     CHECK(doc.find({"a"})->text == "x\"\\/\b\f\n\r\tA\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80");
     CHECK(doc.find({"b"})->text == "\xEF\xBF\xBD");
     CHECK(doc.find({"c"})->text == "\xEF\xBF\xBDz");
-    CHECK(doc.find({"d"})->text == "\xEF\xBF\xBD" "A");
+    CHECK(doc.find({"d"})->text == "\xEF\xBF\xBD"
+                                   "A");
     REQUIRE(doc.parse("{\"k\xff\":\"v\xc0\xaf\"}"));
     CHECK(doc.root().first_child != 0);
     CHECK(doc.child(doc.root())->key == "k\xEF\xBF\xBD");
@@ -277,15 +296,15 @@ TEST_CASE("reader: events in order, bad and huge lines reported with line number
 {
     std::string text;
     auto events = samples::events();
-    text += output::to_ndjson_line(samples::started()) + "\n";              // 1 ignored
-    text += output::to_ndjson_line(events[0]) + "\n";                       // 2 event
-    text += "{not json\n";                                                  // 3 error
-    text += "\n";                                                           // 4 blank
-    text += "{\"x\":\"" + std::string(5000, 'a') + "\"}\n";                 // 5 too long
-    text += output::to_ndjson_line(events[9]) + "\r\n";                     // 6 event (CRLF)
-    text += output::to_ndjson_line(samples::alert()) + "\n";                // 7 ignored
-    text += std::string(300000, 'b') + "\n";                                 // 8 too long, spans refills
-    text += output::to_ndjson_line(events[17]);                             // 9 event, no final newline
+    text += output::to_ndjson_line(samples::started()) + "\n";  // 1 ignored
+    text += output::to_ndjson_line(events[0]) + "\n";           // 2 event
+    text += "{not json\n";                                      // 3 error
+    text += "\n";                                               // 4 blank
+    text += "{\"x\":\"" + std::string(5000, 'a') + "\"}\n";     // 5 too long
+    text += output::to_ndjson_line(events[9]) + "\r\n";         // 6 event (CRLF)
+    text += output::to_ndjson_line(samples::alert()) + "\n";    // 7 ignored
+    text += std::string(300000, 'b') + "\n";                    // 8 too long, spans refills
+    text += output::to_ndjson_line(events[17]);                 // 9 event, no final newline
     auto r = replay_text(text, 4096);
     REQUIRE(r.events.size() == 3);
     CHECK(same(r.events[0], expected_after_round_trip(events[0])));
@@ -321,7 +340,8 @@ TEST_CASE("reader: many lines across buffer refills")
     std::string text;
     auto events = samples::events();
     const int n = 20000;
-    for (int i = 0; i < n; ++i) text += output::to_ndjson_line(events[static_cast<std::size_t>(i) % events.size()]) + "\n";
+    for (int i = 0; i < n; ++i)
+        text += output::to_ndjson_line(events[static_cast<std::size_t>(i) % events.size()]) + "\n";
     auto r = replay_text(text);
     REQUIRE(r.events.size() == static_cast<std::size_t>(n));
     CHECK(r.errors.empty());

@@ -91,6 +91,7 @@ TEST_CASE("trim_oldest: under the cap nothing; over it the oldest go, the spared
     std::sort(gone.begin(), gone.end());
     CHECK(gone == std::vector<int>{1, 2, 3});
     std::map<std::string, int> ordered{{"a", 5}, {"b", 1}, {"c", 3}};
-    CHECK(trim_oldest(ordered, 2, [](int age) { return age; }, [](const auto&, const auto&) {}, nullptr, 1) == 2);
+    CHECK(trim_oldest(
+              ordered, 2, [](int age) { return age; }, [](const auto&, const auto&) {}, nullptr, 1) == 2);
     CHECK(ordered.count("a") == 1);
 }
