@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 PYTHON := /usr/bin/python3
 FUZZ_SECONDS ?= 20
 
-.PHONY: all setup build run test unit e2e fuzz fuzz-build fuzz-smoke sanitize container-test image clean
+.PHONY: all setup build run test lint unit e2e fuzz fuzz-build fuzz-smoke sanitize container-test image clean
 
 all: build
 
@@ -20,6 +20,10 @@ build: setup $(BUILD)/Makefile
 
 run: build
 	$(BUILD)/exfilwatch run
+
+# Format (.clang-format) and lint (.clang-tidy, over the build's compile_commands.json).
+lint: build
+	scripts/lint $(BUILD)
 
 unit: build
 	cd $(BUILD) && ctest --output-on-failure
@@ -65,7 +69,7 @@ fuzz: fuzz-build
 fuzz-smoke: fuzz-build
 	scripts/fuzz $(FUZZ_BUILD) 10
 
-test: build unit sanitize fuzz-smoke e2e container-test
+test: build lint unit sanitize fuzz-smoke e2e container-test
 
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD)
