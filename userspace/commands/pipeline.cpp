@@ -174,8 +174,10 @@ bool Pipeline::reload_rules(TimeNs time, std::string& error)
 // (EcsEncoder::line(const BlindSpot&), from the output work), written here once that is merged.
 void Pipeline::drain_blind_spots()
 {
+    // Blinding is as loud as an alert: an alert-kind monitor-blind-spot record, whatever
+    // --min-score says (it is not scored).
     for (const auto& spot : state_->engine->take_blind_spots()) {
-        (void)spot;
+        state_->write(state_->encoder.line(spot));
         ++state_->blind_spots;
     }
 }

@@ -141,7 +141,7 @@ private:
     };
     void on_flow(const FlowUpdate& update, std::vector<Alert>& alerts);
     // `view`: the uploader's lineage when the caller has it already (pairs of one uploader share it).
-    void evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts, const LineageView* view = nullptr);
+    void evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts, const LineageView* given = nullptr);
     void rescore_changed(TimeNs now, std::vector<Alert>& alerts);
     void index_pair(const std::string& key, const Pair& pair);
     void unindex_pair(const std::string& key, const Pair& pair);
@@ -236,7 +236,5 @@ private:
     TimeNs last_expiry_ = 0;
     EngineStats stats_;
 };
-
-std::string human_bytes(std::uint64_t bytes);
 
 }  // namespace exfilwatch::detect

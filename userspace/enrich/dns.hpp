@@ -76,7 +76,7 @@ struct DnsResult {
 
 // One DNS message as carried in a UDP datagram. Trailing bytes after the last section are
 // ignored. Pure: no I/O, bounded work.
-DnsResult parse_dns_message(std::span<const std::byte> message);
+DnsResult parse_dns_message(std::span<const std::byte> msg);
 
 // The first message of a DNS-over-TCP stream: a 2-byte big-endian length, then the message.
 DnsResult parse_dns_tcp(std::span<const std::byte> stream);

@@ -49,7 +49,7 @@ public:
 
 private:
     MetricsServer() = default;
-    static int handle(mg_connection* conn, void* self);
+    static int handle(mg_connection* conn, void* data);
     void respond(mg_connection* conn, int status, const char* content_type, const std::string& body);
 
     MetricsServerOptions options_;
