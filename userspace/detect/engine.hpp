@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -231,6 +232,12 @@ private:
     util::LruMap<std::string, Holder> holders_;
     std::vector<BlindSpot> blind_spots_;
     void note_holder(const ProcessRef& reader);
+    // Files opened under a never-staging name (settings.never_staging), by (device, inode): their
+    // summaries carry the resolved path only.
+    static constexpr std::size_t max_system_files = 4096;
+    std::set<std::pair<std::uint64_t, std::uint64_t>> system_files_;
+    void note_system_file(std::uint64_t device, std::uint64_t inode);
+    bool is_system_file(std::uint64_t device, std::uint64_t inode) const;
     void blind_spot(TimeNs time, std::string_view cause, std::uint64_t lost, std::string_view what);
     TimeNs now_ = 0;
     TimeNs last_expiry_ = 0;

@@ -477,7 +477,9 @@ void Lineage::on_exec(const ProcessRef& ref, TimeNs time)
     }
     bool changed = false;
     if (ref.stdout_pipe && (!known || before.stdout_pipe != ref.stdout_pipe)) {
-        add_output(*n, ObjectKey{ObjectType::pipe, 0, ref.stdout_pipe}, no_cap);
+        // Without pipe telemetry, fd 1 is taken as written; with it, only a write seen is (a
+        // provisioner that printed nothing does not taint the harness reading its stdout).
+        if (!channel_telemetry_) add_output(*n, ObjectKey{ObjectType::pipe, 0, ref.stdout_pipe}, no_cap);
         push_bounded(pipe_writers_[ref.stdout_pipe], key, max_writers);
     }
     if (ref.stdin_pipe && (!known || before.stdin_pipe != ref.stdin_pipe)) {
