@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <ranges>
 
 #include <fmt/format.h>
 
@@ -128,10 +127,12 @@ std::string join_components(std::span<const std::byte> components)
     }
     if (start < components.size()) parts.emplace_back(data + start, components.size() - start);
     std::string path;
-    for (auto& part : std::ranges::reverse_view(parts)) {
-        if (part == "/") continue;  // the root dentry's own name
+    // Leaf first on the wire, root first in the path. (A reverse iterator loop: clang 14 cannot
+    // parse std::ranges::reverse_view over libstdc++ 12.)
+    for (auto it = parts.rbegin(); it != parts.rend(); ++it) {  // NOLINT(modernize-loop-convert)
+        if (*it == "/") continue;                               // the root dentry's own name
         path += '/';
-        path += part;
+        path += *it;
     }
     return path.empty() ? "/" : path;
 }
