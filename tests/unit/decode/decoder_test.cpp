@@ -232,12 +232,14 @@ TEST_CASE("flow-start record carries the owner flag and the socket inode")
 
     raw.tuple.family = EW_AF_INET6;
     raw.tuple.protocol = EW_PROTO_UDP;
-    const auto& v6 = std::get<decode::FlowStart>(std::get<decode::Record>(decode::decode_record(bytes_of(raw))));
+    const auto v6_result = decode::decode_record(bytes_of(raw));
+    const auto& v6 = std::get<decode::FlowStart>(std::get<decode::Record>(v6_result));
     CHECK(v6.tuple.family == decode::Family::ipv6);
     CHECK(v6.tuple.protocol == decode::Protocol::udp);
     raw.tuple.family = 99;
     raw.tuple.protocol = 1;  // ICMP: not a protocol the programs track
-    const auto& odd = std::get<decode::FlowStart>(std::get<decode::Record>(decode::decode_record(bytes_of(raw))));
+    const auto odd_result = decode::decode_record(bytes_of(raw));
+    const auto& odd = std::get<decode::FlowStart>(std::get<decode::Record>(odd_result));
     CHECK(odd.tuple.family == decode::Family::unknown);
     CHECK(odd.tuple.protocol == decode::Protocol::other);
     raw.tuple.family = EW_AF_INET;
