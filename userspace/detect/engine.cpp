@@ -337,8 +337,10 @@ void Engine::on_flow(const FlowUpdate& u, std::vector<Alert>& alerts)
     flow.last = time;
 
     auto key = pair_key(flow.entity, flow.domain, flow.destination);
+    std::optional<std::string> old_volume;  // the flow's bytes counted under its former name
     if (flow.pair_key != key || !pairs_.contains(key)) {
         if (auto old = pairs_.find(flow.pair_key); old != pairs_.end()) {
+            old_volume = incident_key(old->second);
             old->second.bytes_out -= std::min(old->second.bytes_out, flow.bytes_out);
             old->second.bytes_in -= std::min(old->second.bytes_in, flow.bytes_in);
             if (old->second.open_flows) --old->second.open_flows;
@@ -367,6 +369,7 @@ void Engine::on_flow(const FlowUpdate& u, std::vector<Alert>& alerts)
     if (!flow.sni.empty() && !flow.host.empty() && flow.sni != flow.host)
         pair.other_name = flow.domain == flow.sni ? flow.host : flow.sni;
     pair.last = time;
+    if (old_volume) move_volume(*old_volume, incident_key(pair), flow.bytes_out, time);
     if (out && *out > flow.bytes_out) {
         auto& v = volumes_.touch(incident_key(pair));
         if (flow.bytes_out == 0) ++v.flows;
@@ -460,6 +463,23 @@ void Engine::unindex_pair(const std::string& key, const Pair& pair)
 }
 
 // An uploader's lineage (its session, else the process itself) and the destination.
+// A flow named late (its SNI read after its first bytes were counted under the bare address)
+// takes what it sent to its name's volume: a trickle's connections add up whichever record came
+// first.
+void Engine::move_volume(const std::string& from, const std::string& to, std::uint64_t bytes_out, TimeNs time)
+{
+    if (from == to || bytes_out == 0) return;
+    if (auto* v = volumes_.find(from)) {
+        v->bytes_out -= std::min(v->bytes_out, bytes_out);
+        if (v->flows) --v->flows;
+    }
+    auto& v = volumes_.touch(to);
+    ++v.flows;
+    v.bytes_out += bytes_out;
+    v.last = std::max(v.last, time);
+    if (volumes_.size() > rules_.settings.max_pairs) volumes_.pop_oldest();
+}
+
 std::string Engine::incident_key(const Pair& pair) const
 {
     const auto& dest = pair.domain.empty() ? pair.destination.ip : pair.domain;

@@ -224,6 +224,7 @@ private:
     };
     util::LruMap<std::string, Volume> volumes_;
     std::string incident_key(const Pair& pair) const;
+    void move_volume(const std::string& from, const std::string& to, std::uint64_t bytes_out, TimeNs time);
     // Processes that read sensitive data, most recent first (bounded): what a loss can blind.
     struct Holder {
         ProcessRef ref;

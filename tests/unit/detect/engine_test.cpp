@@ -930,6 +930,38 @@ TEST_CASE("volume: trickles over many child processes add up per lineage and des
     CHECK(handshakes.alerts.empty());
 }
 
+TEST_CASE("volume: a trickle adds up when each connection's first bytes are counted before its name is known")
+{
+    // The byte counters and the ClientHello come from different rings: a summary can be read
+    // before the SNI, so the first bytes are counted under the bare address.
+    auto run = [](std::uint64_t per_child_out) {
+        Timeline tl;
+        auto script = tl.spawn(tl.shell, {"python3", "chunks.py"});
+        tl.read(script, key, 2000);
+        for (int i = 0; i < 10; ++i) {
+            auto child = tl.spawn(script, {"python3", "send.py"});
+            Timeline::FlowIds f{tl.next_cookie++, Endpoint{"127.0.0.1", 8443}};
+            tl.flow(child, f, "", per_child_out / 2, 100, false);  // no name yet
+            TlsClientHelloEvent h;
+            h.time = tl.t;
+            h.process = child;
+            h.flow.socket_cookie = f.cookie;
+            h.destination = f.dest;
+            h.server_name = "paste.rs";
+            tl.feed(h);
+            tl.step();
+            tl.flow(child, f, "paste.rs", per_child_out, 200, true);
+            tl.exit(child);
+        }
+        return tl;
+    };
+    auto trickle = run(512 + 300);
+    REQUIRE_FALSE(trickle.alerts.empty());
+    CHECK(trickle.alerts.back().subtechnique_id == "T1567.003");
+    CHECK(trickle.has_signal(trickle.alerts.back(), "data-volume"));
+    CHECK(run(600).alerts.empty());  // handshakes only (each under the 640 bytes of TLS and HTTP overhead)
+}
+
 TEST_CASE("volume: receiving a lot does not offset what was sent; a download that sent little stays silent")
 {
     Timeline padded;
