@@ -462,7 +462,6 @@ void Engine::unindex_pair(const std::string& key, const Pair& pair)
     if (!pair.parent.empty()) drop(uploaders_by_parent_, pair.parent);
 }
 
-// An uploader's lineage (its session, else the process itself) and the destination.
 // A flow named late (its SNI read after its first bytes were counted under the bare address)
 // takes what it sent to its name's volume: a trickle's connections add up whichever record came
 // first.
@@ -480,10 +479,17 @@ void Engine::move_volume(const std::string& from, const std::string& to, std::ui
     if (volumes_.size() > rules_.settings.max_pairs) volumes_.pop_oldest();
 }
 
+// An uploader's lineage and the destination. The lineage is its session; outside any session
+// (session 0: the descendants of an init that never called setsid, as a CI runner's or some
+// containers' processes are) its process group, else its parent (the script whose children
+// post the parts), else the process itself.
 std::string Engine::incident_key(const Pair& pair) const
 {
     const auto& dest = pair.domain.empty() ? pair.destination.ip : pair.domain;
-    if (pair.sid != 0) return fmt::format("session:{}:{}\n{}", pair.process.uid, pair.sid, dest);
+    const auto uid = pair.process.uid;
+    if (pair.sid != 0) return fmt::format("session:{}:{}\n{}", uid, pair.sid, dest);
+    if (pair.process.pgid != 0) return fmt::format("group:{}:{}\n{}", uid, pair.process.pgid, dest);
+    if (!pair.parent.empty()) return fmt::format("parent:{}\n{}", pair.parent, dest);
     return fmt::format("{}\n{}", pair.entity, dest);
 }
 

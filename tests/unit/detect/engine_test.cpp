@@ -930,6 +930,33 @@ TEST_CASE("volume: trickles over many child processes add up per lineage and des
     CHECK(handshakes.alerts.empty());
 }
 
+TEST_CASE(
+    "volume: a trickle adds up outside any session (sid and pgid 0, children of an init that never called setsid)")
+{
+    // A CI runner or a container started by such an init: every process has session 0 and
+    // process group 0, so neither groups the lineage; the children of one script still add up.
+    auto run = [](std::uint64_t per_child_out) {
+        Timeline tl;
+        ProcessRef root = tl.shell;
+        root.sid = 0;
+        root.pgid = 0;
+        auto script = tl.spawn(root, {"bash", "-c", "for f in p*; do python3 send.py $f; done"});
+        tl.read(script, key, 2000);
+        for (int i = 0; i < 10; ++i) {
+            auto child = tl.spawn(script, {"python3", "send.py"});
+            REQUIRE(child.sid == 0);
+            tl.transfer(child, "paste.rs", per_child_out, 200);
+            tl.exit(child);
+        }
+        return tl;
+    };
+    auto trickle = run(512 + 300);
+    REQUIRE_FALSE(trickle.alerts.empty());
+    CHECK(trickle.alerts.back().subtechnique_id == "T1567.003");
+    CHECK(trickle.has_signal(trickle.alerts.back(), "data-volume"));
+    CHECK(run(500).alerts.empty());  // handshakes only
+}
+
 TEST_CASE("volume: a trickle adds up when each connection's first bytes are counted before its name is known")
 {
     // The byte counters and the ClientHello come from different rings: a summary can be read
