@@ -170,7 +170,7 @@ std::vector<Alert> Engine::process(const Event& event)
                 rescore_changed(e.time, alerts);
             } else if constexpr (std::is_same_v<T, FileSummaryEvent>) {
                 if (e.opened_for_write && !rules_.never_staging(e.path) && !is_system_file(e.device, e.inode))
-                    lineage_.on_write(e.process, e.time, e.path, e.device, e.inode, false);
+                    lineage_.on_written(e.process, e.time, e.path, e.device, e.inode, e.last_write);
                 auto bytes = e.bytes_read ? e.bytes_read : e.bytes_mapped;
                 if (bytes || !e.opened_for_write) lineage_.on_read(e.process, e.time, e.path, e.device, e.inode, bytes);
                 rescore_changed(e.time, alerts);

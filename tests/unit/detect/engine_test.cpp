@@ -94,6 +94,7 @@ TEST_CASE("attack 3: staged archive to cloud storage alerts T1567.002 (taint thr
     tl.open_read(tar, key + ".pub");
     tl.open_read(tar, home + "/.aws/credentials");
     tl.open_read(tar, home + "/.aws/config");
+    tl.wrote(tar, "/tmp/stage.tgz", 777);  // tar writes the archive after it read the files
     tl.exit(tar);
     tl.summary(tar, key, 2600);
     tl.summary(tar, key + ".pub", 600);
@@ -677,6 +678,7 @@ TEST_CASE("memory stays bounded and evictions are counted")
         auto p = tl.spawn(tl.shell, {"worker", std::to_string(i)}, "/usr/bin/worker");
         tl.open_write(p, "/tmp/out" + std::to_string(i), 100000 + i);
         tl.read(p, key, 100);  // tainted: its file is tracked, and evicting it is a blind spot
+        tl.wrote(p, "/tmp/out" + std::to_string(i), 100000 + i);
         auto f = tl.connect(p, "host" + std::to_string(i) + ".example");
         tl.flow(p, f, "host" + std::to_string(i) + ".example", 100, 100, false);
         tl.step(1100);
