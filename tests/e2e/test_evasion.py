@@ -401,7 +401,8 @@ def test_file_opened_before_the_read_written_after_it(monitor, standin, fake_hom
     found = dataflow_attack(monitor, standin, fake_home, tmp_path, "open-before-write-after",
                             f"{writer} && " + UPLOAD.format(out))
     assert any("staged in" in get(r, "event.reason", "") for r in found), [get(r, "event.reason") for r in found]
-    summaries = monitor.find(is_action("file-summary", {"process.name": "python3", "file.path": str(out)}))
+    summaries = [r for r in monitor.records() if get(r, "event.action") == "file-summary"
+                 and get(r, "file.path") == str(out) and get(r, "exfilwatch.file.opened_for_write")]
     assert summaries and all(get(r, "exfilwatch.file.last_write") for r in summaries), summaries
     assert_no_secret(monitor, key)
 
