@@ -1,8 +1,9 @@
 /* Network telemetry from cgroup hooks (no syscall tracepoint, so no slow-path tax): the owner of
  * each socket at connect/sendmsg, payload bytes per socket in both directions at the packet
  * level (every send path, io_uring included), the head of each outbound stream (TLS ClientHello
- * or HTTP request head) and DNS answers for userspace to parse, and the close with the kernel's
- * own TCP counters. */
+ * or HTTP request head; through a CONNECT proxy, the tunnelled ClientHello too), the client
+ * Initials of QUIC on UDP, and DNS answers for userspace to parse, and the close with the
+ * kernel's own TCP counters. */
 #include "common.bpf.h"
 
 char LICENSE_NET[] SEC("license") = "GPL";
@@ -130,6 +131,41 @@ struct ew_packet {
 	__u8 tcp_flags;
 };
 
+#define EW_IPV6_EXT_MAX 8 /* IPv6 extension headers followed before a packet is given up */
+#define EW_IPPROTO_HOPOPTS 0
+#define EW_IPPROTO_ROUTING 43
+#define EW_IPPROTO_FRAGMENT 44
+#define EW_IPPROTO_AH 51
+#define EW_IPPROTO_DSTOPTS 60
+
+/* Follows IPv6 extension headers (hop-by-hop, routing, destination options, fragment, AH) from
+ * `*nexthdr` at `*off` to the transport header: options a process sets on its own socket
+ * (IPV6_HOPOPTS, IPV6_DSTOPTS, IPV6_RTHDR) must not hide its flow, its bytes or its name.
+ * False for a fragment other than the first (no transport header) or a chain past the bound. */
+static __always_inline bool ew_ipv6_transport(struct __sk_buff *skb, __u8 *nexthdr, __u32 *off)
+{
+	for (int i = 0; i < EW_IPV6_EXT_MAX; i++) {
+		__u8 h = *nexthdr;
+		if (h != EW_IPPROTO_HOPOPTS && h != EW_IPPROTO_ROUTING && h != EW_IPPROTO_FRAGMENT &&
+		    h != EW_IPPROTO_AH && h != EW_IPPROTO_DSTOPTS)
+			return true;
+		__u8 ext[4];
+		if (bpf_skb_load_bytes(skb, *off, ext, sizeof(ext)))
+			return false;
+		if (h == EW_IPPROTO_FRAGMENT) {
+			if ((((__u16)ext[2] << 8) | ext[3]) & 0xfff8)
+				return false; /* a later fragment: its transport header is in the first */
+			*off += 8;
+		} else if (h == EW_IPPROTO_AH) {
+			*off += ((__u32)ext[1] + 2) * 4;
+		} else {
+			*off += ((__u32)ext[1] + 1) * 8;
+		}
+		*nexthdr = ext[0];
+	}
+	return false;
+}
+
 static __always_inline bool ew_parse_packet(struct __sk_buff *skb, struct ew_packet *pkt)
 {
 	__u32 l4_off;
@@ -147,10 +183,12 @@ static __always_inline bool ew_parse_packet(struct __sk_buff *skb, struct ew_pac
 		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
 			return false;
 		pkt->tuple.family = EW_AF_INET6;
-		pkt->tuple.protocol = ip6.nexthdr; /* extension headers: not followed */
+		pkt->tuple.protocol = ip6.nexthdr;
 		__builtin_memcpy(pkt->tuple.saddr, &ip6.saddr, 16);
 		__builtin_memcpy(pkt->tuple.daddr, &ip6.daddr, 16);
 		l4_off = sizeof(ip6);
+		if (!ew_ipv6_transport(skb, &pkt->tuple.protocol, &l4_off))
+			return false;
 	} else {
 		return false;
 	}
@@ -268,18 +306,51 @@ static __always_inline bool ew_maybe_http(const __u8 *head, __u32 len)
 	return true; /* undecided within the sniff: keep it */
 }
 
-/* TCP head capture: the first TLS record when the stream starts with a handshake record, the
- * first EW_CAPTURE_HEAD_MAX bytes when it starts like an HTTP request (or a DNS-over-TCP answer
- * inbound), and nothing at all otherwise: the head of any other stream is not parsed, so it is
- * not copied (that copy and its record were most of the cost of a plain TCP connection). */
-static __always_inline void ew_capture_stream(struct __sk_buff *skb, const struct ew_packet *pkt,
-					      struct ew_flow_stats *flow, __u32 seq0,
-					      __u32 *captured, __u32 *limit, __u8 direction)
+/* How far past `offset` a stream head that starts at `offset` with `head` (`len` bytes loaded) is
+ * copied: a TLS ClientHello whole, over as many records as it spans (up to 64 KiB: a big padding,
+ * PSK or key share must not push the SNI out of reach), EW_CAPTURE_HEAD_MAX bytes of what starts
+ * like an HTTP request (or a record too short to tell), and 0 for any other stream. */
+static __always_inline __u32 ew_head_span(const __u8 *head, __u32 len)
 {
-	__u32 offset = pkt->seq - seq0;
-	if (offset >= EW_CAPTURE_TLS_MAX || offset < *captured)
+	if (head[0] == EW_TLS_HANDSHAKE && len >= 9) {
+		__u32 record_len = ((__u32)head[3] << 8) | head[4];
+		__u32 hello_len = ((__u32)head[6] << 16) | ((__u32)head[7] << 8) | head[8];
+		__u32 span = 5 + record_len;
+		/* A ClientHello split over several records: its length, plus room for up to
+		 * EW_TLS_RECORDS_MAX record headers, and not a byte of what follows more. */
+		if (hello_len + 4 > record_len)
+			span = hello_len + 4 + 5 * EW_TLS_RECORDS_MAX;
+		return span > EW_CAPTURE_HELLO_MAX ? EW_CAPTURE_HELLO_MAX : span;
+	}
+	if (head[0] == EW_TLS_HANDSHAKE || ew_maybe_http(head, len))
+		return EW_CAPTURE_HEAD_MAX;
+	return 0;
+}
+
+static __always_inline bool ew_is_connect(const __u8 *head, __u32 len)
+{
+	return len >= 8 && head[0] == 'C' && head[1] == 'O' && head[2] == 'N' && head[3] == 'N' &&
+	       head[4] == 'E' && head[5] == 'C' && head[6] == 'T' && head[7] == ' ';
+}
+
+/* TCP head capture: the ClientHello when the stream starts with a handshake record, the first
+ * EW_CAPTURE_HEAD_MAX bytes when it starts like an HTTP request (or a DNS-over-TCP answer
+ * inbound), and nothing at all otherwise: the head of any other stream is not parsed, so it is
+ * not copied (that copy and its record were most of the cost of a plain TCP connection). A
+ * stream that opens with CONNECT (`tunnel`, outbound only) is a proxy tunnel: the first segment
+ * after its request head that starts a TLS record is the tunnelled ClientHello, which names the
+ * flow, and is copied whole too (once per stream). A packet's part of the head goes out in
+ * chunks of at most EW_CAPTURE_MAX (a GSO packet carries up to 64 KiB). */
+static __always_inline void ew_capture_stream(struct __sk_buff *skb, const struct ew_packet *pkt,
+					      struct ew_flow_stats *flow, __u32 offset,
+					      __u32 *captured, __u32 *limit, __u8 *tunnel,
+					      __u8 direction)
+{
+	if (offset >= EW_CAPTURE_STREAM_MAX || offset < *captured)
 		return; /* past the head, or a retransmission of what was sent already */
-	if (offset == 0 && *limit == 0) {
+	bool first = offset == 0 && *limit == 0;
+	bool inner = tunnel && *tunnel == 1 && offset == *captured && offset < EW_CAPTURE_HEAD_MAX;
+	if (first || inner) {
 		__u8 head[EW_HTTP_SNIFF] = {};
 		__u64 len = pkt->payload_len;
 		asm volatile("" : "+r"(len)); /* bound the register passed to the helper (as in ew_capture) */
@@ -287,30 +358,67 @@ static __always_inline void ew_capture_stream(struct __sk_buff *skb, const struc
 			len = EW_HTTP_SNIFF;
 		if (len < 1 || bpf_skb_load_bytes(skb, pkt->payload_off, head, len))
 			return;
-		if (head[0] == EW_TLS_HANDSHAKE && len >= 9) {
-			__u32 record_len = ((__u32)head[3] << 8) | head[4];
-			__u32 hello_len = ((__u32)head[6] << 16) | ((__u32)head[7] << 8) | head[8];
-			*limit = 5 + record_len;
-			/* A ClientHello split over several records: its length, plus room for up to
-			 * EW_TLS_RECORDS_MAX record headers, and not a byte of what follows more. */
-			if (hello_len + 4 > record_len)
-				*limit = hello_len + 4 + 5 * EW_TLS_RECORDS_MAX;
-		} else if (head[0] == EW_TLS_HANDSHAKE || ew_maybe_http(head, len)) {
-			*limit = EW_CAPTURE_HEAD_MAX;
+		if (inner) {
+			*tunnel = 2; /* the segment after the CONNECT head is looked at once */
+			if (head[0] == EW_TLS_HANDSHAKE && len >= 9)
+				*limit = offset + ew_head_span(head, len);
 		} else {
-			*captured = EW_CAPTURE_TLS_MAX; /* not a head we parse: this stream is done */
-			return;
+			*limit = ew_head_span(head, len);
+			if (*limit == 0) {
+				*captured = EW_CAPTURE_STREAM_MAX; /* not a head we parse: done */
+				return;
+			}
+			if (tunnel && ew_is_connect(head, len))
+				*tunnel = 1;
 		}
-		if (*limit > EW_CAPTURE_TLS_MAX)
-			*limit = EW_CAPTURE_TLS_MAX;
+		if (*limit > EW_CAPTURE_STREAM_MAX)
+			*limit = EW_CAPTURE_STREAM_MAX;
 	}
 	if (*limit == 0 || offset >= *limit)
 		return;
 	__u32 n = *limit - offset;
 	if (n > pkt->payload_len)
 		n = pkt->payload_len;
-	ew_capture(skb, flow, offset, pkt->payload_off, n, direction, 0);
+	__u32 done = 0;
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < EW_CAPTURE_STREAM_MAX / EW_CAPTURE_MAX + 1; i++) {
+		if (done >= n)
+			break;
+		__u32 part = n - done > EW_CAPTURE_MAX ? EW_CAPTURE_MAX : n - done;
+		ew_capture(skb, flow, offset + done, pkt->payload_off + done, part, direction, 0);
+		done += part;
+	}
 	*captured = offset + n;
+}
+
+#define EW_QUIC_V1 0x00000001
+#define EW_QUIC_V2 0x6b3343cf
+
+/* QUIC: the first datagrams a UDP socket sends that are client Initials (long header, fixed bit,
+ * the Initial type of QUIC v1 or v2) are copied whole for userspace to decrypt (their keys
+ * derive from the packet itself, RFC 9001 section 5.2) and read the ClientHello's SNI from.
+ * `tx_captured` counts them; the first datagram that is not one ends the socket's sniffing. */
+static __always_inline void ew_capture_quic(struct __sk_buff *skb, const struct ew_packet *pkt,
+					    struct ew_flow_stats *flow)
+{
+	__u8 head[5];
+	if (pkt->payload_len < sizeof(head) ||
+	    bpf_skb_load_bytes(skb, pkt->payload_off, head, sizeof(head))) {
+		flow->tx_captured = EW_QUIC_INITIALS_MAX;
+		return;
+	}
+	__u32 version = ((__u32)head[1] << 24) | ((__u32)head[2] << 16) | ((__u32)head[3] << 8) |
+			head[4];
+	__u8 type = (head[0] >> 4) & 0x03;
+	bool initial = (head[0] & 0xc0) == 0xc0 &&
+		       ((version == EW_QUIC_V1 && type == 0) || (version == EW_QUIC_V2 && type == 1));
+	if (!initial) {
+		flow->tx_captured = EW_QUIC_INITIALS_MAX;
+		return;
+	}
+	__u32 n = pkt->payload_len > EW_CAPTURE_MAX ? EW_CAPTURE_MAX : pkt->payload_len;
+	ew_capture(skb, flow, flow->tx_captured, pkt->payload_off, n, EW_DIR_OUT, 1);
+	flow->tx_captured += 1;
 }
 
 static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
@@ -373,12 +481,19 @@ static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
 			else if (flow->dns_pending < EW_DNS_PENDING_MAX)
 				flow->dns_pending += 1;
 		}
+		if (!tcp && pkt.tuple.dport != EW_DNS_PORT && pkt.payload_len &&
+		    flow->tx_captured < EW_QUIC_INITIALS_MAX)
+			ew_capture_quic(skb, &pkt, flow);
 		if (syn) {
 			flow->tx_seq0 = pkt.seq + 1;
 			flow->tx_seq_known = 1;
+			/* TCP Fast Open: the SYN carries the stream's first bytes (a ClientHello) */
+			if (pkt.payload_len)
+				ew_capture_stream(skb, &pkt, flow, 0, &flow->tx_captured,
+						  &flow->tx_capture_limit, &flow->tx_tunnel, EW_DIR_OUT);
 		} else if (tcp && flow->tx_seq_known && pkt.payload_len) {
-			ew_capture_stream(skb, &pkt, flow, flow->tx_seq0, &flow->tx_captured,
-					  &flow->tx_capture_limit, EW_DIR_OUT);
+			ew_capture_stream(skb, &pkt, flow, pkt.seq - flow->tx_seq0, &flow->tx_captured,
+					  &flow->tx_capture_limit, &flow->tx_tunnel, EW_DIR_OUT);
 		}
 	} else {
 		flow->bytes_in += pkt.payload_len;
@@ -393,8 +508,8 @@ static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
 			flow->rx_seq_known = 1;
 		} else if (dns && tcp && flow->rx_seq_known && pkt.payload_len) {
 			flow->rx_capture_limit = EW_CAPTURE_HEAD_MAX;
-			ew_capture_stream(skb, &pkt, flow, flow->rx_seq0, &flow->rx_captured,
-					  &flow->rx_capture_limit, EW_DIR_IN);
+			ew_capture_stream(skb, &pkt, flow, pkt.seq - flow->rx_seq0, &flow->rx_captured,
+					  &flow->rx_capture_limit, NULL, EW_DIR_IN);
 		} else if (dns && !tcp) {
 			flow->dns_pending -= 1;
 			__u32 n = pkt.payload_len > EW_DNS_MAX ? EW_DNS_MAX : pkt.payload_len;

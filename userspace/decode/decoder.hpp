@@ -19,8 +19,10 @@
 namespace exfilwatch::decode {
 
 // The kernel's capture bounds, which stream reassembly must not exceed.
-inline constexpr std::size_t capture_tls_max = EW_CAPTURE_TLS_MAX;    // first TLS record
-inline constexpr std::size_t capture_head_max = EW_CAPTURE_HEAD_MAX;  // a plain stream's head
+inline constexpr std::size_t capture_tls_max = EW_CAPTURE_TLS_MAX;        // first TLS record
+inline constexpr std::size_t capture_hello_max = EW_CAPTURE_HELLO_MAX;    // a ClientHello over records
+inline constexpr std::size_t capture_head_max = EW_CAPTURE_HEAD_MAX;      // a plain stream's head
+inline constexpr std::size_t capture_stream_max = EW_CAPTURE_STREAM_MAX;  // CONNECT head + tunnelled hello
 
 enum class Family : std::uint8_t { unknown, ipv4, ipv6 };
 enum class Protocol : std::uint8_t { other, tcp, udp };

@@ -6,13 +6,16 @@
 #include "enrich/dns.hpp"
 #include "enrich/hosts.hpp"
 #include "enrich/http.hpp"
+#include "enrich/quic.hpp"
 #include "enrich/tls.hpp"
 
 namespace exfilwatch::enrich {
 namespace {
 
-constexpr std::size_t head_limit = decode::capture_tls_max;
+constexpr std::size_t head_limit = decode::capture_stream_max;
+constexpr std::size_t hello_limit = decode::capture_hello_max;
 constexpr std::size_t http_head_limit = decode::capture_head_max;
+constexpr std::size_t quic_datagrams_max = EW_QUIC_INITIALS_MAX;  // the kernel copies no more
 
 Endpoint endpoint(decode::Family family, const std::array<std::uint8_t, 16>& addr, std::uint16_t port)
 {
@@ -127,6 +130,7 @@ void FlowTable::on_data(TimeNs time, const ProcessRef& owner, const decode::Flow
         return;
     }
     if (flow.head_state != Head::pending) return;
+    if (data.datagram) return parse_quic(time, data.cookie, flow, data.data, out);
     append_at(flow.head, data.offset, data.data, head_limit);
     parse_head(time, data.cookie, flow, out);
 }
@@ -139,28 +143,19 @@ void FlowTable::parse_head(TimeNs time, std::uint64_t cookie, Flow& flow, std::v
         flow.head.clear();
         flow.head.shrink_to_fit();  // the payload is never kept past its parse
     };
+    if (flow.tunnel_offset) {
+        // A proxy tunnel: the client's TLS through it names the flow (the kernel copies the
+        // ClientHello that follows the CONNECT head). Anything else in it is not parsed.
+        if (head.size() <= flow.tunnel_offset) return;
+        auto inner = head.subspan(flow.tunnel_offset);
+        if (!looks_like_tls(inner)) return finish(Head::http);
+        bool capped = inner.size() >= hello_limit || head.size() >= head_limit;
+        if (!parse_tls(time, cookie, flow, inner, capped, out)) return;
+        return finish(flow.head_state);
+    }
     if (looks_like_tls(head)) {
-        auto result = parse_client_hello(head);
-        if (result.status == TlsStatus::incomplete && head.size() < head_limit) return;
-        if (result.status != TlsStatus::ok) {
-            ++stats_.parse_errors;
-            return finish(Head::other);
-        }
-        ++stats_.tls_parsed;
-        TlsClientHelloEvent event;
-        event.time = time;
-        event.process = flow.owner;
-        event.flow.socket_cookie = cookie;
-        event.destination = flow.destination;
-        event.server_name = result.hello.server_name;
-        event.alpn = result.hello.alpn;
-        event.version = result.hello.version;
-        if (!event.server_name.empty()) {
-            flow.domain = event.server_name;
-            flow.domain_source = "sni";
-        }
-        out.emplace_back(std::move(event));
-        return finish(Head::tls);
+        if (!parse_tls(time, cookie, flow, head, head.size() >= hello_limit, out)) return;
+        return finish(flow.head_state);
     }
     auto result = parse_http_request_head(head);
     // The kernel captures at most decode::capture_head_max bytes of a plain stream: a longer head
@@ -184,7 +179,62 @@ void FlowTable::parse_head(TimeNs time, std::uint64_t cookie, Flow& flow, std::v
         flow.domain_source = "http";
     }
     out.emplace_back(std::move(event));
+    if (result.status == HttpStatus::ok && request.is_connect && request.head_bytes > 0) {
+        flow.tunnel_offset = request.head_bytes;  // keep reassembling: the tunnel's head follows
+        return parse_head(time, cookie, flow, out);
+    }
     finish(Head::http);
+}
+
+void FlowTable::parse_quic(TimeNs time, std::uint64_t cookie, Flow& flow, std::span<const std::byte> datagram,
+                           std::vector<Event>& out)
+{
+    auto result = parse_quic_initials(datagram, flow.quic_dcid);
+    if (result.status == QuicStatus::undecryptable && !flow.quic_dcid.empty())
+        result = parse_quic_initials(datagram);  // a new connection on the same socket
+    ++flow.quic_datagrams;
+    const bool last = flow.quic_datagrams >= quic_datagrams_max;
+    if (result.status != QuicStatus::ok) {
+        ++stats_.parse_errors;
+        if (last) flow.head_state = Head::other;
+        return;
+    }
+    if (flow.quic_dcid.empty()) flow.quic_dcid = result.packets.front().dcid;
+    if (!flow.quic) flow.quic.emplace(hello_limit);
+    for (const auto& packet : result.packets)
+        for (const auto& frame : packet.crypto) flow.quic->add(frame);
+    const auto records = flow.quic->records();
+    if (records.empty() && !last) return;
+    if (!parse_tls(time, cookie, flow, records, last, out)) return;
+    flow.quic.reset();  // the handshake bytes are never kept past their parse
+}
+
+bool FlowTable::parse_tls(TimeNs time, std::uint64_t cookie, Flow& flow, std::span<const std::byte> stream, bool capped,
+                          std::vector<Event>& out)
+{
+    auto result = parse_client_hello(stream);
+    if (result.status == TlsStatus::incomplete && !capped) return false;
+    if (result.status != TlsStatus::ok) {
+        ++stats_.parse_errors;
+        flow.head_state = Head::other;
+        return true;
+    }
+    ++stats_.tls_parsed;
+    TlsClientHelloEvent event;
+    event.time = time;
+    event.process = flow.owner;
+    event.flow.socket_cookie = cookie;
+    event.destination = flow.destination;
+    event.server_name = result.hello.server_name;
+    event.alpn = result.hello.alpn;
+    event.version = result.hello.version;
+    if (!event.server_name.empty()) {
+        flow.domain = event.server_name;
+        flow.domain_source = "sni";
+    }
+    out.emplace_back(std::move(event));
+    flow.head_state = Head::tls;
+    return true;
 }
 
 void FlowTable::parse_dns(TimeNs time, std::uint64_t cookie, Flow& flow, std::span<const std::byte> message,

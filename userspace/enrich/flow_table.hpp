@@ -1,7 +1,9 @@
 // enrich: the flow table. One entry per socket (by cookie) from its first packet to its close:
 // who owns it, the 4-tuple, the reassembled head of the outbound stream (parsed as a TLS
-// ClientHello or an HTTP request head), DNS answers received on it, and its byte counters.
-// A flow is named by SNI first, then the HTTP Host (or CONNECT target), then the DNS cache, then
+// ClientHello or an HTTP request head; on UDP, the ClientHello of QUIC's Initials), DNS answers
+// received on it, and its byte counters.
+// A flow is named by SNI first (through a proxy: the tunnelled ClientHello's), then the HTTP Host
+// (or CONNECT target, or an absolute URI's host), then the DNS cache, then
 // the hosts file its owner resolves with (HostsSource), then the host its command line aims at
 // the flow's port (nc HOST PORT) when the process is already gone.
 // Byte counts are the packet-level ones, or the kernel's TCP counters when those are higher
@@ -12,12 +14,14 @@
 #include <cstdint>
 #include <functional>
 #include <list>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "decode/decoder.hpp"
 #include "enrich/dns_cache.hpp"
+#include "enrich/quic.hpp"
 #include "events.hpp"
 #include "util/counters.hpp"
 
@@ -63,6 +67,10 @@ private:
         std::string domain_source;
         std::vector<std::byte> head;  // contiguous outbound bytes from stream offset 0
         Head head_state = Head::pending;
+        std::size_t tunnel_offset = 0;         // after a CONNECT head: where the tunnelled stream starts
+        std::vector<std::byte> quic_dcid;      // UDP: the DCID of the first QUIC Initial (its keys)
+        std::optional<QuicCryptoStream> quic;  // UDP: the Initials' crypto stream so far
+        std::size_t quic_datagrams = 0;
         std::vector<std::byte> dns_stream;  // inbound DNS-over-TCP bytes
         TimeNs last_seen = 0;
         std::uint64_t socket_inode = 0;
@@ -75,6 +83,14 @@ private:
     // its owner's hosts file (the name its command line gave, when the file maps it).
     void name_from_lookups(Flow& flow) const;
     void parse_head(TimeNs time, std::uint64_t cookie, Flow& flow, std::vector<Event>& out);
+    // The ClientHello at the start of `stream` (the flow's head, or what its CONNECT tunnels):
+    // false while more bytes can still complete it (`capped`: the kernel copies no more).
+    // A client Initial datagram of QUIC (UDP): decrypted, its CRYPTO frames reassembled into
+    // the ClientHello that names the flow.
+    void parse_quic(TimeNs time, std::uint64_t cookie, Flow& flow, std::span<const std::byte> datagram,
+                    std::vector<Event>& out);
+    bool parse_tls(TimeNs time, std::uint64_t cookie, Flow& flow, std::span<const std::byte> stream, bool capped,
+                   std::vector<Event>& out);
     void parse_dns(TimeNs time, std::uint64_t cookie, Flow& flow, std::span<const std::byte> message,
                    std::vector<Event>& out);
 

@@ -189,12 +189,14 @@ class StandInService:
 
 
 class ConnectProxy:
-    """A CONNECT-only forward proxy; `names` maps a CONNECT host to the address dialled."""
+    """A CONNECT-only forward proxy (`forward_plain`: absolute-form requests too); `names` maps
+    a CONNECT host to the address dialled."""
 
-    def __init__(self, workdir, listen="127.0.0.1:3128", names=None):
+    def __init__(self, workdir, listen="127.0.0.1:3128", names=None, forward_plain=False):
         self.workdir = Path(workdir)
         self.listen = listen
         self.names = dict(names or {})
+        self.forward_plain = forward_plain
         self.log_path = self.workdir / "proxy-tunnels.ndjson"
         self._process = None
 
@@ -210,6 +212,8 @@ class ConnectProxy:
                 "--log", self.log_path]
         for name, address in self.names.items():
             argv += ["--map", f"{name}={address}"]
+        if self.forward_plain:
+            argv.append("--forward-plain")
         try:
             self._process = BackgroundProcess(argv, self.workdir, "proxy").start()
         except ServiceError as err:

@@ -1,6 +1,8 @@
 #!/usr/bin/python3
-"""Minimal HTTP forward proxy for the end-to-end tests: CONNECT only, names resolved through
---map first (so a test reaches a real service name on loopback). Prints "ready" once bound."""
+"""Minimal HTTP forward proxy for the end-to-end tests: CONNECT only (with --forward-plain also
+absolute-form requests, `POST http://host:port/path`, as a plain HTTP proxy forwards them), names
+resolved through --map first (so a test reaches a real service name on loopback). Prints
+"ready" once bound."""
 
 import argparse
 import json
@@ -28,6 +30,8 @@ class ProxyHandler(socketserver.BaseRequestHandler):
         head, _, early = head.partition(b"\r\n\r\n")
         request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
         parts = request_line.split()
+        if len(parts) == 3 and self.server.forward_plain and parts[1].startswith("http://"):
+            return self.forward(client, parts, head, early)
         if len(parts) != 3 or parts[0] != "CONNECT":
             self.server.log(kind="refused", request_line=request_line)
             client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n"
@@ -55,6 +59,28 @@ class ProxyHandler(socketserver.BaseRequestHandler):
             copy(client, upstream)
             pump.join(30)
 
+    def forward(self, client, parts, head, early):
+        """An absolute-form request: sent on to its host in origin form, the answer relayed."""
+        method, url, version = parts
+        authority, _, path = url[len("http://"):].partition("/")
+        host, _, port = authority.rpartition(":") if ":" in authority else (authority, "", "80")
+        address = self.server.names.get(host, host)
+        try:
+            upstream = socket.create_connection((address, int(port)), timeout=10)
+        except (OSError, ValueError) as err:
+            self.server.log(kind="forward-failed", target=authority, error=str(err))
+            client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            return
+        self.server.log(kind="forward", target=authority, address=address)
+        rest = head.split(b"\r\n", 1)[1] if b"\r\n" in head else b""
+        with upstream:
+            upstream.sendall(f"{method} /{path} {version}\r\n".encode("latin-1") + rest +
+                             b"\r\n\r\n" + early)
+            pump = threading.Thread(target=copy, args=(upstream, client), daemon=True)
+            pump.start()
+            copy(client, upstream)
+            pump.join(30)
+
 
 def copy(src, dst):
     try:
@@ -76,8 +102,9 @@ class ProxyServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address, names, log_path):
+    def __init__(self, address, names, log_path, forward_plain=False):
         self.names = names
+        self.forward_plain = forward_plain
         self._log_file = open(log_path, "a", buffering=1) if log_path else None
         self._lock = threading.Lock()
         super().__init__(address, ProxyHandler)
@@ -103,9 +130,11 @@ def main():
     parser.add_argument("--map", action="append", type=parse_map, default=[],
                         help="NAME=IP: where CONNECT NAME:PORT goes (repeatable)")
     parser.add_argument("--log", help="append one JSON line per tunnel here")
+    parser.add_argument("--forward-plain", action="store_true",
+                        help="also forward absolute-form (plain HTTP proxy) requests")
     args = parser.parse_args()
     host, _, port = args.listen.rpartition(":")
-    server = ProxyServer((host, int(port)), dict(args.map), args.log)
+    server = ProxyServer((host, int(port)), dict(args.map), args.log, args.forward_plain)
     print("ready", flush=True)
     try:
         server.serve_forever()

@@ -1,8 +1,15 @@
 // Tests userspace/enrich/flow_table.cpp: socket inode and adoption carried from the flow start
 // to every summary, the kernel's TCP counters as a floor of the packet-level counts, bounded
 // memory (the flow seen least recently is evicted first, in O(1)) and how a flow is named when
-// its client sent no SNI, Host or DNS query (the hosts file, then the command line).
+// its client sent no SNI, Host or DNS query (the hosts file, then the command line); a ClientHello
+// over 16 KiB reassembled from the kernel's record-sized copies, and the TLS tunnelled through a
+// CONNECT proxy naming the flow; a QUIC client Initial (RFC 9001 A.2) naming a UDP flow.
 #include <doctest/doctest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <string_view>
 
 #include "enrich/flow_table.hpp"
 
@@ -61,6 +68,83 @@ const FlowSummaryEvent& summary(const std::vector<Event>& out)
     REQUIRE(!out.empty());
     REQUIRE(std::holds_alternative<FlowSummaryEvent>(out.back()));
     return std::get<FlowSummaryEvent>(out.back());
+}
+
+using Bytes = std::vector<std::byte>;
+
+void put(Bytes& b, std::size_t value, int width)
+{
+    for (int i = width - 1; i >= 0; --i) b.push_back(static_cast<std::byte>((value >> (8 * i)) & 0xff));
+}
+
+void put(Bytes& b, std::string_view text)
+{
+    for (char c : text) b.push_back(static_cast<std::byte>(c));
+}
+
+// A ClientHello whose padding extension (`padding` bytes) comes before server_name, cut into
+// TLS records of at most 16 KiB as a client sends one that is bigger than a record.
+Bytes big_client_hello(std::string_view host, std::size_t padding)
+{
+    Bytes exts;
+    put(exts, 21, 2);
+    put(exts, padding, 2);
+    exts.resize(exts.size() + padding);
+    put(exts, 0, 2);
+    put(exts, host.size() + 5, 2);
+    put(exts, host.size() + 3, 2);
+    put(exts, 0, 1);
+    put(exts, host.size(), 2);
+    put(exts, host);
+    Bytes body;
+    put(body, 0x0303, 2);
+    body.resize(body.size() + 32);  // random
+    put(body, 0, 1);                // session id
+    put(body, 2, 2);
+    put(body, 0x1301, 2);
+    put(body, 1, 1);
+    put(body, 0, 1);  // compression: null
+    put(body, exts.size(), 2);
+    body.insert(body.end(), exts.begin(), exts.end());
+    Bytes hs;
+    put(hs, 1, 1);
+    put(hs, body.size(), 3);
+    hs.insert(hs.end(), body.begin(), body.end());
+    Bytes stream;
+    for (std::size_t from = 0; from < hs.size(); from += 16384) {
+        std::size_t n = std::min<std::size_t>(16384, hs.size() - from);
+        put(stream, 22, 1);
+        put(stream, 0x0301, 2);
+        put(stream, n, 2);
+        stream.insert(stream.end(), hs.begin() + static_cast<std::ptrdiff_t>(from),
+                      hs.begin() + static_cast<std::ptrdiff_t>(from + n));
+    }
+    return stream;
+}
+
+// Feeds `stream` from stream offset `at` as the kernel copies it: records of at most
+// EW_CAPTURE_MAX bytes.
+void feed(FlowTable& table, const ProcessRef& owner, const Bytes& stream, std::uint32_t at, std::vector<Event>& out)
+{
+    for (std::size_t from = 0; from < stream.size(); from += EW_CAPTURE_MAX) {
+        decode::FlowData data;
+        data.cookie = 7;
+        data.tuple = tuple(443);
+        data.offset = at + static_cast<std::uint32_t>(from);
+        std::size_t n = std::min<std::size_t>(EW_CAPTURE_MAX, stream.size() - from);
+        data.data.assign(stream.begin() + static_cast<std::ptrdiff_t>(from),
+                         stream.begin() + static_cast<std::ptrdiff_t>(from + n));
+        table.on_data(1, owner, data, out);
+    }
+}
+
+template <typename T>
+std::vector<T> all_of(const std::vector<Event>& out)
+{
+    std::vector<T> found;
+    for (const auto& e : out)
+        if (const auto* x = std::get_if<T>(&e)) found.push_back(*x);
+    return found;
 }
 
 }  // namespace
@@ -197,4 +281,104 @@ TEST_CASE("flow table: a process gone before its hosts file was read is named by
     FlowTable other(16, [](std::uint32_t) { return std::string("10.0.0.9 paste.rs\n"); });
     other.on_start(1, process_with({"ncat", "paste.rs", "9010"}), decode::FlowStart{{}, 9, tuple(9009), true}, out);
     CHECK(std::get<ConnectEvent>(out.back()).destination_domain.empty());
+}
+
+TEST_CASE("flow table: a ClientHello over 16 KiB, sent over three records, yields its SNI")
+{
+    FlowTable table;
+    ProcessRef owner = process_with({"python3", "big_hello.py"});
+    std::vector<Event> out;
+    const Bytes stream = big_client_hello("paste.rs", 40000);
+    REQUIRE(stream.size() > 2 * 16389);
+    REQUIRE(stream.size() <= EW_CAPTURE_HELLO_MAX);
+    feed(table, owner, stream, 0, out);
+    const auto hellos = all_of<TlsClientHelloEvent>(out);
+    REQUIRE(hellos.size() == 1);
+    CHECK(hellos[0].server_name == "paste.rs");
+    table.on_counters(2, owner, counters(50000, 0, true), out);
+    CHECK(summary(out).destination_domain == "paste.rs");
+    CHECK(summary(out).domain_source == "sni");
+    CHECK(table.stats().parse_errors == 0);
+}
+
+TEST_CASE("flow table: through a CONNECT proxy the tunnelled ClientHello names the flow")
+{
+    FlowTable table;
+    ProcessRef owner = process_with({"curl", "-x", "http://127.0.0.1:3128", "https://pastebin.com/"});
+    std::vector<Event> out;
+    const std::string_view connect = "CONNECT pastebin.com:443 HTTP/1.1\r\nHost: pastebin.com:443\r\n"
+                                     "Proxy-Connection: Keep-Alive\r\n\r\n";
+    Bytes head;
+    put(head, connect);
+    feed(table, owner, head, 0, out);
+    const auto requests = all_of<HttpRequestEvent>(out);
+    REQUIRE(requests.size() == 1);
+    CHECK(requests[0].connect_target == "pastebin.com:443");
+    CHECK(all_of<TlsClientHelloEvent>(out).empty());
+
+    // A real client's hello (tests/data/tls), tunnelled after the proxy's 200.
+    std::ifstream in(std::string(EXFILWATCH_SOURCE_DIR) + "/tests/data/tls/pq_client_hello.bin", std::ios::binary);
+    REQUIRE(in.good());
+    std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    Bytes hello(raw.size());
+    std::transform(raw.begin(), raw.end(), hello.begin(), [](char c) { return static_cast<std::byte>(c); });
+    feed(table, owner, hello, static_cast<std::uint32_t>(connect.size()), out);
+    const auto hellos = all_of<TlsClientHelloEvent>(out);
+    REQUIRE(hellos.size() == 1);
+    CHECK(hellos[0].server_name == "pastebin.com");
+    table.on_counters(2, owner, counters(5000, 0, true), out);
+    CHECK(summary(out).destination_domain == "pastebin.com");
+    CHECK(summary(out).domain_source == "sni");
+}
+
+TEST_CASE("flow table: a CONNECT tunnel that carries no TLS stays named by its target")
+{
+    FlowTable table;
+    ProcessRef owner = process_with({"nc", "-X", "connect", "-x", "127.0.0.1:3128", "paste.rs", "80"});
+    std::vector<Event> out;
+    Bytes head;
+    put(head, std::string_view("CONNECT paste.rs:80 HTTP/1.1\r\n\r\n"));
+    feed(table, owner, head, 0, out);
+    Bytes plain;
+    put(plain, std::string_view("POST / HTTP/1.1\r\nHost: other.example\r\n\r\n"));
+    feed(table, owner, plain, static_cast<std::uint32_t>(head.size()), out);
+    CHECK(all_of<TlsClientHelloEvent>(out).empty());
+    CHECK(all_of<HttpRequestEvent>(out).size() == 1);
+    table.on_counters(2, owner, counters(100, 0, true), out);
+    CHECK(summary(out).destination_domain == "paste.rs");
+    CHECK(summary(out).domain_source == "http");
+}
+
+TEST_CASE("flow table: a QUIC client Initial on UDP names the flow by its ClientHello's SNI")
+{
+    std::ifstream in(std::string(EXFILWATCH_SOURCE_DIR) + "/tests/data/quic/rfc9001_client_initial.bin",
+                     std::ios::binary);
+    REQUIRE(in.good());
+    std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    FlowTable table;
+    ProcessRef owner = process_with({"python3", "quic_initial.py"});
+    std::vector<Event> out;
+    decode::FlowData data;
+    data.cookie = 7;
+    data.tuple = tuple(443);
+    data.tuple.protocol = decode::Protocol::udp;
+    data.datagram = true;
+    data.data.resize(raw.size());
+    std::transform(raw.begin(), raw.end(), data.data.begin(), [](char c) { return static_cast<std::byte>(c); });
+    table.on_data(1, owner, data, out);
+    const auto hellos = all_of<TlsClientHelloEvent>(out);
+    REQUIRE(hellos.size() == 1);
+    CHECK(hellos[0].server_name == "example.com");
+    auto end = counters(1200, 0, true);
+    end.tuple.protocol = decode::Protocol::udp;
+    table.on_counters(2, owner, end, out);
+    CHECK(summary(out).destination_domain == "example.com");
+    CHECK(summary(out).domain_source == "sni");
+    CHECK(summary(out).transport == Transport::udp);
+
+    // A datagram that does not decrypt is counted, and names nothing.
+    FlowTable other;
+    data.data[100] ^= std::byte{1};
+    other.on_data(1, owner, data, out);
+    CHECK(other.stats().parse_errors == 1);
 }

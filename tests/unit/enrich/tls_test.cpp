@@ -292,6 +292,22 @@ TEST_CASE("tls: a hello split across two, three and many records reassembles")
     CHECK(parse_client_hello(std::span(split).first(107)).needed == split.size());
 }
 
+TEST_CASE("tls: a hello over 16 KiB (padding before server_name) over three records parses to its SNI")
+{
+    // A 40 KB padding extension pushes server_name past the first two 16 KiB records.
+    const auto hs = handshake({extension(21, Bytes(40000)), sni_extension("paste.rs")});
+    REQUIRE(hs.size() > 32768);
+    const auto stream = records(hs, {16384, 32768});
+    const auto r = parse_client_hello(stream);
+    REQUIRE(r.status == TlsStatus::ok);
+    CHECK(r.hello.server_name == "paste.rs");
+    CHECK(r.hello.consumed == stream.size());
+    // Any prefix short of the last record is incomplete, never an error.
+    for (std::size_t n : {std::size_t{16389}, std::size_t{32778}, stream.size() - 1}) {
+        CHECK(parse_client_hello(std::span(stream).first(n)).status == TlsStatus::incomplete);
+    }
+}
+
 TEST_CASE("tls: bytes after the hello are ignored and consumed stops at its last record")
 {
     Bytes stream = records(handshake({sni_extension("example.org")}));
