@@ -338,8 +338,9 @@ static __always_inline bool ew_is_connect(const __u8 *head, __u32 len)
  * inbound), and nothing at all otherwise: the head of any other stream is not parsed, so it is
  * not copied (that copy and its record were most of the cost of a plain TCP connection). A
  * stream that opens with CONNECT (`tunnel`, outbound only) is a proxy tunnel: the first segment
- * after its request head that starts a TLS record is the tunnelled ClientHello, which names the
- * flow, and is copied whole too (once per stream). A packet's part of the head goes out in
+ * within its first EW_CAPTURE_HEAD_MAX bytes that starts a TLS record is taken for the tunnelled
+ * ClientHello, which names the flow, and is copied whole too (once per stream; userspace parses
+ * from where the request head really ends). A packet's part of the head goes out in
  * chunks of at most EW_CAPTURE_MAX (a GSO packet carries up to 64 KiB). */
 static __always_inline void ew_capture_stream(struct __sk_buff *skb, const struct ew_packet *pkt,
 					      struct ew_flow_stats *flow, __u32 offset,
@@ -359,9 +360,12 @@ static __always_inline void ew_capture_stream(struct __sk_buff *skb, const struc
 		if (len < 1 || bpf_skb_load_bytes(skb, pkt->payload_off, head, len))
 			return;
 		if (inner) {
-			*tunnel = 2; /* the segment after the CONNECT head is looked at once */
-			if (head[0] == EW_TLS_HANDSHAKE && len >= 9)
+			/* Each segment within the first EW_CAPTURE_HEAD_MAX bytes is looked at (a head
+			 * split over segments) until one starts a TLS record: then once, no more. */
+			if (head[0] == EW_TLS_HANDSHAKE && len >= 9) {
 				*limit = offset + ew_head_span(head, len);
+				*tunnel = 2;
+			}
 		} else {
 			*limit = ew_head_span(head, len);
 			if (*limit == 0) {
