@@ -338,24 +338,37 @@ private:
     std::size_t depth_ = 0;
 };
 
-template <std::size_t I = 0>
-bool decode_action(std::string_view action, od::object root, Event& out, std::string& error)
+// Decodes into the Event that `target(index)` gives (already holding that alternative, or
+// emplaced here).
+template <std::size_t I = 0, typename Target>
+bool decode_action(std::string_view action, od::object root, Target&& target, std::string& error)
 {
     if constexpr (I == std::variant_size_v<Event>) {
         return false;
     } else {
-        if (action != output::actions::by_event_index[I]) return decode_action<I + 1>(action, root, out, error);
-        auto& event = reuse<std::variant_alternative_t<I, Event>>(out);
+        if (action != output::actions::by_event_index[I])
+            return decode_action<I + 1>(action, root, std::forward<Target>(target), error);
+        auto& event = reuse<std::variant_alternative_t<I, Event>>(target(I));
         DecodeOp op(root, error);
         fields(op, event);
         return true;
     }
 }
 
+template <std::size_t... I>
+std::array<Event, sizeof...(I)> one_of_each(std::index_sequence<I...>)
+{
+    return {Event(std::in_place_index<I>)...};
+}
+
 }  // namespace
 
 struct Decoder::State {
     od::parser parser;
+    // One event of each kind, decoded in place line after line: their strings keep their
+    // buffers, so a line of another kind than the last one allocates nothing.
+    std::array<Event, std::variant_size_v<Event>> slots =
+        one_of_each(std::make_index_sequence<std::variant_size_v<Event>>());
     std::string padded;    // a copy of a line without padding of its own
     std::string repaired;  // a line with ill-formed UTF-8, repaired
 };
@@ -374,6 +387,24 @@ LineKind Decoder::decode(std::string_view line, Event& out, std::string& error)
 }
 
 LineKind Decoder::decode_padded(std::string_view line, Event& out, std::string& error)
+{
+    return decode_into(
+        line, [&out](std::size_t) -> Event& { return out; }, error);
+}
+
+LineKind Decoder::decode_padded(std::string_view line, const Event*& out, std::string& error)
+{
+    return decode_into(
+        line,
+        [&](std::size_t index) -> Event& {
+            out = &state_->slots[index];
+            return state_->slots[index];
+        },
+        error);
+}
+
+template <typename Target>
+LineKind Decoder::decode_into(std::string_view line, Target&& target, std::string& error)
 {
     error.clear();
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) return LineKind::ignored;
@@ -409,7 +440,7 @@ LineKind Decoder::decode_padded(std::string_view line, Event& out, std::string& 
     }
     if (!error.empty()) return LineKind::error;
     if (kind != "event") return LineKind::ignored;
-    if (!decode_action(action, root, out, error)) {
+    if (!decode_action(action, root, std::forward<Target>(target), error)) {
         error = fmt::format("event.action \"{}\" is not a telemetry action", output::sanitize_utf8(action));
         return LineKind::error;
     }

@@ -37,8 +37,14 @@ public:
     LineKind decode(std::string_view line, Event& out, std::string& error);
     // The same for a line followed by at least `padding` readable bytes (no copy).
     LineKind decode_padded(std::string_view line, Event& out, std::string& error);
+    // The same into the decoder's own event of that kind (valid until the next call): no event
+    // storage changes hands, so nothing is allocated once each kind was seen.
+    LineKind decode_padded(std::string_view line, const Event*& out, std::string& error);
 
 private:
+    template <typename Target>
+    LineKind decode_into(std::string_view line, Target&& target, std::string& error);
+
     struct State;
     std::unique_ptr<State> state_;
 };

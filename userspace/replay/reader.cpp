@@ -104,13 +104,14 @@ bool ReplayReader::next_line(std::string_view& line)
     }
 }
 
-bool ReplayReader::next(Event& out)
+const Event* ReplayReader::next()
 {
     std::string_view line;
+    const Event* event = nullptr;
     while (next_line(line)) {
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        switch (decoder_.decode_padded(line, out, error_text_)) {
-        case ecs::LineKind::event: ++stats_.events; return true;
+        switch (decoder_.decode_padded(line, event, error_text_)) {
+        case ecs::LineKind::event: ++stats_.events; return event;
         case ecs::LineKind::ignored: ++stats_.ignored; break;
         case ecs::LineKind::error:
             ++stats_.errors;
@@ -118,7 +119,14 @@ bool ReplayReader::next(Event& out)
             break;
         }
     }
-    return false;
+    return nullptr;
+}
+
+bool ReplayReader::next(Event& out)
+{
+    const Event* event = next();
+    if (event) out = *event;
+    return event != nullptr;
 }
 
 void ReplayStats::report(util::Counters& out) const

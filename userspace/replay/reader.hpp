@@ -40,7 +40,10 @@ public:
     ReplayReader(const ReplayReader&) = delete;
     ReplayReader& operator=(const ReplayReader&) = delete;
 
-    // The next telemetry event; false at the end of the input or on a read error (see io_error()).
+    // The next telemetry event, valid until the next call; nullptr at the end of the input or on a
+    // read error (see io_error()).
+    const Event* next();
+    // The same, copied into `out`; false at the end.
     bool next(Event& out);
 
     const ReplayStats& stats() const { return stats_; }
