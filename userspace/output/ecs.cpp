@@ -1,12 +1,16 @@
-// output: the ECS mapping of every record kind. Field names follow ECS (ecs_version, checked
-// against ECS's own field definitions in tests/tools/check_ecs.py); what ECS has no field for
-// lives under `exfilwatch.*`. Keep schemas/*.schema.json and replay/ in step with this file.
+// output: the ECS encoder. Telemetry records are written from their field maps in ecs/fields.hpp
+// (the same maps replay's decoder reads with); alerts, blind spots, state and metrics, which are
+// written only, are written here. Field names follow ECS (ecs_version, checked against ECS's own
+// field definitions in tests/tools/check_ecs.py); what ECS has no field for lives under
+// `exfilwatch.*`. schemas/*.schema.json is checked against the maps (tests/unit/ecs).
 #include "output/ecs.hpp"
 
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -15,17 +19,12 @@
 #include <type_traits>
 #include <unordered_map>
 
+#include "ecs/fields.hpp"
 #include "output/actions.hpp"
 #include "redact/redact.hpp"
 
 namespace exfilwatch::output {
 namespace {
-
-void timestamp_field(JsonWriter& json, std::string_view name, TimeNs time)
-{
-    json.key(name);
-    json.timestamp(time);
-}
 
 void optional_field(JsonWriter& json, std::string_view name, const std::string& value)
 {
@@ -46,13 +45,6 @@ void string_array(JsonWriter& json, std::string_view name, const std::vector<std
     json.end_array();
 }
 
-// A u64 that can pass 2^53 (cookies, inodes, cgroup ids) as a decimal string: JSON readers with
-// doubles and Elasticsearch's signed `long` cannot hold every value.
-void u64_string(JsonWriter& json, std::string_view name, std::uint64_t value)
-{
-    json.field(name, std::to_string(value));
-}
-
 std::string first_line(const std::string& path)
 {
     std::ifstream in(path);
@@ -68,28 +60,6 @@ std::string link_target(const char* path)
     return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
 }
 
-// ecs, host and agent: the first members of every record.
-void identity(JsonWriter& json, const Context& c)
-{
-    json.object("ecs");
-    json.field("version", ecs_version);
-    json.end_object();
-    if (!c.host_name.empty() || !c.host_hostname.empty() || !c.host_id.empty()) {
-        json.object("host");
-        optional_field(json, "name", c.host_name);
-        optional_field(json, "hostname", c.host_hostname);
-        optional_field(json, "id", c.host_id);
-        json.end_object();
-    }
-    json.object("agent");
-    json.field("type", "exfilwatch");
-    json.field("name", "exfilwatch");
-    json.field("version", EXFILWATCH_VERSION);
-    optional_field(json, "id", c.agent_id);
-    optional_field(json, "ephemeral_id", c.agent_ephemeral_id);
-    json.end_object();
-}
-
 std::string join_command_line(const std::vector<std::string>& args)
 {
     std::size_t size = 0;
@@ -103,39 +73,7 @@ std::string join_command_line(const std::vector<std::string>& args)
     return line;
 }
 
-// The record's start and its open `event` object; `categories`/`types` are ECS allowed values,
-// written as arrays.
-void event_header(JsonWriter& json, const Context& context, TimeNs time, std::string_view kind, std::string_view action,
-                  std::initializer_list<std::string_view> categories = {},
-                  std::initializer_list<std::string_view> types = {})
-{
-    json.begin_object();
-    timestamp_field(json, "@timestamp", time);
-    identity(json, context);
-    json.object("event");
-    json.field("kind", kind);
-    json.field("action", action);
-    json.field("module", "exfilwatch");
-    json.key("dataset");
-    json.raw(kind == "alert"    ? "\"exfilwatch.alert\""
-             : kind == "event"  ? "\"exfilwatch.telemetry\""
-             : kind == "metric" ? "\"exfilwatch.metric\""
-                                : "\"exfilwatch.state\"");
-    timestamp_field(json, "created", context.clock ? context.clock() : time);
-    if (categories.size()) {
-        json.array("category");
-        for (auto c : categories) json.string(c);
-        json.end_array();
-    }
-    if (types.size()) {
-        json.array("type");
-        for (auto t : types) json.string(t);
-        json.end_array();
-    }
-}
-
-// The ECS `process` object (args and command line redacted), without closing it so that a caller
-// can add fields such as exit_code.
+// `"args":[...],"args_count":N,"command_line":"..."` of a process, redacted.
 void args_members(JsonWriter& json, const std::vector<std::string>& raw_args)
 {
     const auto args = redact::redact_args(raw_args);
@@ -144,67 +82,219 @@ void args_members(JsonWriter& json, const std::vector<std::string>& raw_args)
     json.field("command_line", join_command_line(args));
 }
 
-void begin_process(JsonWriter& json, const ProcessRef& p, ArgsCache* cache)
+// The encoder of ecs/fields.hpp's maps: writes each field with the JsonWriter. A nested object is
+// opened when its first field is written, so no record holds an empty object.
+class EncodeOp {
+public:
+    EncodeOp(JsonWriter& json, ArgsCache* cache, const Context& context) : json_(json), cache_(cache), context_(context)
+    {
+    }
+
+    template <typename Body>
+    void object(std::string_view name, Body&& body)
+    {
+        pending_[depth_++] = name;
+        body();
+        if (open_ == depth_) {
+            json_.end_object();
+            --open_;
+        }
+        --depth_;
+    }
+
+    template <typename M, typename Codec>
+    void field(std::string_view name, const M& member, const Codec& codec,
+               ecs::Presence presence = ecs::Presence::always, std::int64_t /*missing*/ = 0)
+    {
+        using ecs::Presence;
+        if ((presence == Presence::optional || presence == Presence::optional_keep) && is_default(member)) return;
+        write(name, member, codec);
+    }
+
+    void text(std::string_view name, std::string_view value)
+    {
+        if (value.empty()) return;
+        key(name);
+        json_.string(value);
+    }
+    void flag(std::string_view name, bool value)
+    {
+        key(name);
+        json_.boolean(value);
+    }
+    void number(std::string_view name, std::uint64_t value)
+    {
+        key(name);
+        json_.uinteger(value);
+    }
+    void instant(std::string_view name, TimeNs time)
+    {
+        key(name);
+        json_.timestamp(time);
+    }
+    void texts(std::string_view name, std::initializer_list<std::string_view> values)
+    {
+        if (values.size() == 0) return;
+        key(name);
+        json_.begin_array();
+        for (auto v : values) json_.string(v);
+        json_.end_array();
+    }
+    void created(TimeNs time) { instant("created", context_.clock ? context_.clock() : time); }
+    void context(std::string_view name, ecs::ContextField which)
+    {
+        using ecs::ContextField;
+        switch (which) {
+        case ContextField::host_name: text(name, context_.host_name); break;
+        case ContextField::host_hostname: text(name, context_.host_hostname); break;
+        case ContextField::host_id: text(name, context_.host_id); break;
+        case ContextField::agent_id: text(name, context_.agent_id); break;
+        case ContextField::agent_ephemeral_id: text(name, context_.agent_ephemeral_id); break;
+        }
+    }
+    void argv(const std::vector<std::string>& args)
+    {
+        open_pending();
+        if (cache_) json_.raw(cache_->members(args));
+        else
+            args_members(json_, args);
+    }
+    void dns_answers(std::string_view name, const std::string& question, const std::vector<std::string>& cnames,
+                     const std::vector<std::string>& ips)
+    {
+        key(name);
+        json_.begin_array();
+        const std::string* owner = &question;
+        std::size_t budget = item_count(json_, cnames.size() + ips.size());
+        for (const auto& cname : cnames) {
+            if (budget == 0) break;
+            --budget;
+            answer(*owner, "CNAME", cname);
+            owner = &cname;
+        }
+        for (const auto& ip : ips) {
+            if (budget == 0) break;
+            --budget;
+            answer(*owner, ip.find(':') != std::string::npos ? "AAAA" : "A", ip);
+        }
+        json_.end_array();
+    }
+
+private:
+    static constexpr std::size_t max_depth = 8;
+
+    template <typename M>
+    static bool is_default(const M& member)
+    {
+        if constexpr (std::is_same_v<M, std::string> || std::is_same_v<M, std::vector<std::string>>)
+            return member.empty();
+        else
+            return member == M{};
+    }
+
+    void open_pending()
+    {
+        while (open_ < depth_) json_.object(pending_[open_++]);
+    }
+    void key(std::string_view name)
+    {
+        open_pending();
+        json_.key(name);
+    }
+
+    template <typename M>
+    void write(std::string_view name, const M& value, ecs::Integer)
+    {
+        key(name);
+        if constexpr (std::is_signed_v<M>) json_.integer(value);
+        else
+            json_.uinteger(value);
+    }
+    template <typename M>
+    void write(std::string_view name, const M& value, ecs::Keyword)
+    {
+        char digits[24];
+        auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
+        (void)ec;  // 24 bytes hold any 64-bit integer
+        text_always(name, std::string_view(digits, static_cast<std::size_t>(end - digits)));
+    }
+    void write(std::string_view name, const std::string& value, ecs::Text) { text_always(name, value); }
+    void write(std::string_view name, bool value, ecs::Flag) { flag(name, value); }
+    void write(std::string_view name, TimeNs value, ecs::Time) { instant(name, value); }
+    void write(std::string_view name, const std::vector<std::string>& values, ecs::Texts)
+    {
+        key(name);
+        json_.begin_array();
+        const std::size_t n = item_count(json_, values.size());
+        for (std::size_t i = 0; i < n; ++i) json_.string(values[i]);
+        json_.end_array();
+    }
+    template <typename M, std::size_t N>
+    void write(std::string_view name, const M& value, const ecs::Names<N>& codec)
+    {
+        const auto index = static_cast<std::size_t>(value);
+        text(name, index < N ? codec.names[index] : std::string_view());
+    }
+    void write(std::string_view name, int value, ecs::ErrnoName) { text(name, errno_name(value)); }
+
+    void text_always(std::string_view name, std::string_view value)
+    {
+        key(name);
+        json_.string(value);
+    }
+    void answer(std::string_view owner, std::string_view type, std::string_view data)
+    {
+        json_.begin_object();
+        json_.field("name", owner);
+        json_.field("type", type);
+        json_.field("data", data);
+        json_.end_object();
+    }
+
+    JsonWriter& json_;
+    ArgsCache* cache_;
+    const Context& context_;
+    std::array<std::string_view, max_depth> pending_{};
+    std::size_t depth_ = 0;  // objects entered
+    std::size_t open_ = 0;   // of which written (a prefix)
+};
+
+// The record's start and its open `event` object; `categories`/`types` are ECS allowed values,
+// written as arrays.
+void event_header(JsonWriter& json, const Context& context, TimeNs time, std::string_view kind, std::string_view action,
+                  std::initializer_list<std::string_view> categories = {},
+                  std::initializer_list<std::string_view> types = {})
+{
+    json.begin_object();
+    EncodeOp op(json, nullptr, context);
+    op.instant("@timestamp", time);
+    ecs::identity_fields(op);
+    json.object("event");
+    ecs::event_header_fields(op, time, kind, action, categories, types);
+}
+
+// The ECS `process` object (args and command line redacted), without closing it so that a caller
+// can add fields.
+void begin_process(JsonWriter& json, const ProcessRef& p, ArgsCache* cache, const Context& context)
 {
     json.object("process");
-    json.field("pid", p.pid);
-    json.field("entity_id", p.entity_id);
-    json.field("name", p.name);
-    optional_field(json, "executable", p.executable);
-    if (cache) json.raw(cache->members(p.args));
-    else
-        args_members(json, p.args);
-    json.object("parent");
-    json.field("pid", p.ppid);
-    optional_field(json, "entity_id", p.parent_entity_id);
-    json.end_object();
-    json.object("group_leader");
-    json.field("pid", p.pgid);
-    json.end_object();
-    json.object("session_leader");
-    json.field("pid", p.sid);
-    json.end_object();
-    json.object("user");
-    json.key("id");
-    json.string(std::to_string(p.uid));  // ECS user.id is a keyword
-    json.end_object();
-    // ECS: a process with a controlling TTY belongs to an interactive session. process.tty
-    // itself (the device numbers) is not known.
-    json.field("interactive", p.has_tty);
-    if (p.start_time) timestamp_field(json, "start", p.start_time);
+    EncodeOp op(json, cache, context);
+    ecs::process_fields(op, p);
 }
 
 // container.* and orchestrator.* of the actor, when known.
-void placement(JsonWriter& json, const ProcessRef& p)
+void placement(JsonWriter& json, const ProcessRef& p, const Context& context)
 {
-    if (!p.container_id.empty()) {
-        json.object("container");
-        json.field("id", p.container_id);
-        json.end_object();
-    }
-    if (!p.pod_uid.empty()) {
-        json.object("orchestrator");
-        json.object("resource");
-        json.field("type", "pod");
-        json.field("id", p.pod_uid);
-        json.end_object();
-        json.end_object();
-    }
+    EncodeOp op(json, nullptr, context);
+    ecs::placement_fields(op, p);
 }
 
-// exfilwatch.process: what ECS has no field for (opens the `exfilwatch` object; caller closes).
-void begin_extension(JsonWriter& json, const ProcessRef& p)
+// exfilwatch.process (opens the `exfilwatch` object; caller closes).
+void begin_extension(JsonWriter& json, const ProcessRef& p, const Context& context)
 {
     json.object("exfilwatch");
-    json.object("process");
-    json.field("args_truncated", p.args_truncated);
-    json.field("has_tty", p.has_tty);  // ECS process.tty is an object of device numbers
-    u64_string(json, "cgroup_id", p.cgroup_id);
-    if (p.stdin_pipe) u64_string(json, "stdin_pipe", p.stdin_pipe);
-    if (p.stdout_pipe) u64_string(json, "stdout_pipe", p.stdout_pipe);
-    static constexpr std::string_view stdout_kinds[] = {"", "pipe", "file", "other"};
-    if (p.stdout_kind != StdoutKind::unknown) json.field("stdout", stdout_kinds[static_cast<int>(p.stdout_kind)]);
-    json.end_object();
+    EncodeOp op(json, nullptr, context);
+    ecs::process_extension_fields(op, p);
 }
 
 void endpoint(JsonWriter& json, const Endpoint& ep)
@@ -212,320 +302,6 @@ void endpoint(JsonWriter& json, const Endpoint& ep)
     optional_field(json, "ip", ep.ip);
     if (ep.port) json.field("port", ep.port);
 }
-
-// source / destination without a byte count: left out when nothing is known (no empty objects).
-void endpoint_object(JsonWriter& json, std::string_view name, const Endpoint& ep, const std::string& domain = {})
-{
-    if (ep.ip.empty() && !ep.port && domain.empty()) return;
-    json.object(name);
-    endpoint(json, ep);
-    optional_field(json, "domain", domain);
-    json.end_object();
-}
-
-std::string_view network_type(const std::string& ip)
-{
-    if (ip.empty()) return {};
-    return ip.find(':') != std::string::npos ? "ipv6" : "ipv4";
-}
-
-std::string_view transport_name(Transport t)
-{
-    return t == Transport::udp ? "udp" : "tcp";
-}
-
-void network(JsonWriter& json, std::string_view transport, std::string_view type, std::string_view protocol,
-             const std::uint64_t* bytes = nullptr)
-{
-    json.object("network");
-    json.field("direction", "egress");  // every flow watched is one this host opened
-    if (!transport.empty()) json.field("transport", transport);
-    if (!type.empty()) json.field("type", type);
-    if (!protocol.empty()) json.field("protocol", protocol);
-    if (bytes) json.field("bytes", *bytes);
-    json.end_object();
-}
-
-void file_object(JsonWriter& json, const std::string& path, std::uint64_t inode, std::uint64_t device)
-{
-    json.object("file");
-    json.field("path", path);
-    // ECS file.inode and file.device are keywords.
-    json.field("inode", std::to_string(inode));
-    json.field("device", std::to_string(device));
-    json.end_object();
-}
-
-void flow_extension(JsonWriter& json, const FlowKey& flow)
-{
-    json.object("flow");
-    u64_string(json, "cookie", flow.socket_cookie);
-}
-
-// Per event kind: event header, ECS objects, then the exfilwatch extension; one record.
-struct EventWriter {
-    JsonWriter& json;
-    ArgsCache* cache;
-    const Context& context;
-
-    void common_start(TimeNs time, std::string_view action, std::initializer_list<std::string_view> categories,
-                      std::initializer_list<std::string_view> types, std::string_view outcome = {})
-    {
-        event_header(json, context, time, "event", action, categories, types);
-        if (!outcome.empty()) json.field("outcome", outcome);
-        json.end_object();
-    }
-
-    void finish_process(const ProcessRef& p)
-    {
-        json.end_object();  // process
-        placement(json, p);
-    }
-
-    void operator()(const ExecEvent& e)
-    {
-        common_start(e.time, actions::exec, {"process"}, {"start"});
-        begin_process(json, e.process, cache);
-        finish_process(e.process);
-        begin_extension(json, e.process);
-        json.end_object();
-        json.end_object();
-    }
-
-    void operator()(const ForkEvent& e)
-    {
-        common_start(e.time, actions::fork, {"process"}, {"start"});
-        begin_process(json, e.process, cache);
-        finish_process(e.process);
-        begin_extension(json, e.process);
-        json.end_object();
-        json.end_object();
-    }
-
-    void operator()(const ExitEvent& e)
-    {
-        common_start(e.time, actions::exit, {"process"}, {"end"});
-        begin_process(json, e.process, cache);
-        json.field("exit_code", e.exit_code);
-        timestamp_field(json, "end", e.time);
-        finish_process(e.process);
-        begin_extension(json, e.process);
-        json.end_object();
-        json.end_object();
-    }
-
-    void operator()(const FileOpenEvent& e)
-    {
-        common_start(e.time, actions::file_open, {"file"}, {"access"}, e.error ? "failure" : "success");
-        begin_process(json, e.process, cache);
-        finish_process(e.process);
-        file_object(json, e.path, e.inode, e.device);
-        begin_extension(json, e.process);
-        json.object("file");
-        optional_field(json, "requested_path", e.requested_path);
-        json.field("flags", e.flags);
-        json.field("fd", e.fd);
-        if (e.error) {
-            auto name = errno_name(e.error);
-            if (!name.empty()) json.field("error", name);
-            json.field("errno", e.error);
-        }
-        json.end_object();
-        json.end_object();
-        json.end_object();
-    }
-
-    void operator()(const FileSummaryEvent& e)
-    {
-        common_start(e.time, actions::file_summary, {"file"}, {"access"});
-        begin_process(json, e.process, cache);
-        finish_process(e.process);
-        file_object(json, e.path, e.inode, e.device);
-        begin_extension(json, e.process);
-        json.object("file");
-        json.field("bytes_read", e.bytes_read);
-        json.field("bytes_mapped", e.bytes_mapped);
-        json.field("opened_for_write", e.opened_for_write);
-        if (e.last_write) timestamp_field(json, "last_write", e.last_write);
-        json.end_object();
-        json.end_object();
-        json.end_object();
-    }
-
-    void operator()(const ConnectEvent& e)
-    {
-        common_start(e.time, actions::connect, {"network"}, {"connection", "start"});
-        begin_process(json, e.process, cache);
-        finish_process(e.process);
-        endpoint_object(json, "source", e.source);
-        endpoint_object(json, "destination", e.destination, e.destination_domain);
-        network(json, transport_name(e.transport), e.ipv6 ? "ipv6" : "ipv4", {});
-        begin_extension(json, e.process);
-        flow_extension(json, e.flow);
-        if (e.socket_inode) u64_string(json, "socket_inode", e.socket_inode);
-        if (e.adopted) json.field("adopted", true);
-        json.end_object();
-        json.end_object();
-        json.end_object();
-    }
-
-    void operator()(const TlsClientHelloEvent& e)
-    {
-        common_start(e.time, actions::tls_client_hello, {"network"}, {"protocol"});
-        begin_process(json, e.process, cache);
-        finish_process(e.process);
-        endpoint_object(json, "destination", e.destination);
-        network(json, "tcp", network_type(e.destination.ip), "tls");
-        const auto version = tls_version_text(e.version);
-        if (!e.server_name.empty() || !version.empty()) {
-            json.object("tls");
-            if (!e.server_name.empty()) {
-                json.object("client");
-                json.field("server_name", e.server_name);
-                json.end_object();
-            }
-            if (!version.empty()) {
-                json.field("version", version);
-                json.field("version_protocol", e.version == 0x0300 ? "ssl" : "tls");
-            }
-            json.end_object();
-        }
-        begin_extension(json, e.process);
-        flow_extension(json, e.flow);
-        json.end_object();
-        json.object("tls");
-        string_array(json, "alpn", e.alpn);
-        json.field("version_code", e.version);
-        json.end_object();
-        json.end_object();
-        json.end_object();
-    }
-
-    void operator()(const DnsAnswerEvent& e)
-    {
-        common_start(e.time, actions::dns_answer, {"network"}, {"protocol", "info"});
-        begin_process(json, e.process, cache);
-        finish_process(e.process);
-        network(json, {}, {}, "dns");
-        json.object("dns");
-        json.field("type", "answer");
-        json.object("question");
-        json.field("name", e.question);
-        json.end_object();
-        string_array(json, "resolved_ip", e.resolved_ips);
-        json.array("answers");
-        const std::string* owner = &e.question;
-        std::size_t budget = item_count(json, e.cnames.size() + e.resolved_ips.size());
-        for (const auto& cname : e.cnames) {
-            if (budget == 0) break;
-            --budget;
-            json.begin_object();
-            json.field("name", *owner);
-            json.field("type", "CNAME");
-            json.field("data", cname);
-            json.end_object();
-            owner = &cname;
-        }
-        for (const auto& ip : e.resolved_ips) {
-            if (budget == 0) break;
-            --budget;
-            json.begin_object();
-            json.field("name", *owner);
-            json.field("type", ip.find(':') != std::string::npos ? "AAAA" : "A");
-            json.field("data", ip);
-            json.end_object();
-        }
-        json.end_array();
-        json.end_object();
-        begin_extension(json, e.process);
-        flow_extension(json, e.flow);
-        json.end_object();
-        json.end_object();
-        json.end_object();
-    }
-
-    void operator()(const HttpRequestEvent& e)
-    {
-        common_start(e.time, actions::http_request, {"network", "web"}, {"protocol", "access"});
-        begin_process(json, e.process, cache);
-        finish_process(e.process);
-        endpoint_object(json, "destination", e.destination);
-        network(json, "tcp", network_type(e.destination.ip), "http");
-        json.object("http");
-        json.object("request");
-        json.field("method", e.method);
-        json.end_object();
-        json.end_object();
-        if (!e.host.empty() || !e.path.empty()) {
-            json.object("url");
-            optional_field(json, "domain", e.host);
-            optional_field(json, "path", e.path);
-            json.end_object();
-        }
-        begin_extension(json, e.process);
-        flow_extension(json, e.flow);
-        json.end_object();
-        if (!e.connect_target.empty()) {
-            json.object("http");
-            json.field("connect_target", e.connect_target);
-            json.end_object();
-        }
-        json.end_object();
-        json.end_object();
-    }
-
-    void operator()(const FlowSummaryEvent& e)
-    {
-        common_start(e.time, actions::flow_summary, {"network"}, {"connection", e.final ? "end" : "info"});
-        begin_process(json, e.process, cache);
-        finish_process(e.process);
-        json.object("source");
-        endpoint(json, e.source);
-        json.field("bytes", e.bytes_out);
-        json.end_object();
-        json.object("destination");
-        endpoint(json, e.destination);
-        optional_field(json, "domain", e.destination_domain);
-        json.field("bytes", e.bytes_in);
-        json.end_object();
-        const std::uint64_t total = e.bytes_out + e.bytes_in;
-        network(json, transport_name(e.transport), network_type(e.destination.ip), {}, &total);
-        begin_extension(json, e.process);
-        flow_extension(json, e.flow);
-        json.field("final", e.final);
-        optional_field(json, "domain_source", e.domain_source);
-        if (e.socket_inode) u64_string(json, "socket_inode", e.socket_inode);
-        if (e.adopted) json.field("adopted", true);
-        if (e.tcp_bytes_acked || e.tcp_bytes_received) {
-            json.field("tcp_bytes_acked", e.tcp_bytes_acked);
-            json.field("tcp_bytes_received", e.tcp_bytes_received);
-        }
-        json.end_object();
-        json.end_object();
-        json.end_object();
-    }
-
-    void operator()(const ObjectIoEvent& e)
-    {
-        // Pipes and FIFOs are files to ECS; UNIX and loopback sockets are network.
-        const bool file = e.object == ObjectKind::pipe || e.object == ObjectKind::fifo;
-        const bool write = e.direction == IoDirection::write;
-        common_start(e.time, "object-io", {file ? "file" : "network"}, {file ? (write ? "change" : "access") : "info"});
-        begin_process(json, e.process, cache);
-        finish_process(e.process);
-        begin_extension(json, e.process);
-        json.object("object");
-        json.field("kind", object_kind_name(e.object));
-        json.field("id", std::to_string(e.object_id));  // a 64-bit hash: a keyword, as file.inode
-        if (e.device) json.field("device", std::to_string(e.device));
-        json.field("direction", write ? "write" : "read");
-        json.field("fd", e.fd);
-        json.field("bytes", e.bytes);
-        json.end_object();
-        json.end_object();
-        json.end_object();
-    }
-};
 
 // The `exfilwatch.chain` / blind-spot process entry: who, with the redacted command line.
 void lineage_entry(JsonWriter& json, const ProcessRef& p)
@@ -619,7 +395,14 @@ std::string_view event_action(const Event& event)
 
 void write_event(JsonWriter& json, const Event& event, ArgsCache* cache, const Context& context)
 {
-    std::visit(EventWriter{json, cache, context}, event);
+    std::visit(
+        [&](const auto& e) {
+            json.begin_object();
+            EncodeOp op(json, cache, context);
+            ecs::fields(op, e);
+            json.end_object();
+        },
+        event);
 }
 
 void write_alert(JsonWriter& json, const Alert& a, ArgsCache* cache, const Context& context)
@@ -677,9 +460,9 @@ void write_alert(JsonWriter& json, const Alert& a, ArgsCache* cache, const Conte
     json.end_object();
     json.end_object();
 
-    begin_process(json, a.process, cache);
+    begin_process(json, a.process, cache, context);
     json.end_object();
-    placement(json, a.process);
+    placement(json, a.process, context);
     json.object("source");
     json.field("bytes", a.bytes_out);
     json.end_object();
@@ -688,9 +471,12 @@ void write_alert(JsonWriter& json, const Alert& a, ArgsCache* cache, const Conte
     optional_field(json, "domain", a.destination_domain);
     json.field("bytes", a.bytes_in);
     json.end_object();
-    network(json, {}, network_type(a.destination.ip), {});
+    json.object("network");
+    json.field("direction", "egress");
+    if (auto type = ecs::network_type(a.destination.ip); !type.empty()) json.field("type", type);
+    json.end_object();
 
-    begin_extension(json, a.process);
+    begin_extension(json, a.process, context);
     optional_field(json, "category", a.category);
     json.array("signals");
     for (std::size_t i = 0, n = item_count(json, a.signals.size()); i < n; ++i) {
@@ -914,19 +700,17 @@ std::string_view errno_name(int error)
     return name ? std::string_view(name) : std::string_view();
 }
 
-namespace {
-constexpr std::string_view object_kind_names[] = {"pipe", "fifo", "unix_socket", "loopback_socket"};
-}
-
 std::string_view object_kind_name(ObjectKind kind)
 {
-    return object_kind_names[static_cast<std::size_t>(kind) % std::size(object_kind_names)];
+    const auto& names = ecs::object_kinds.names;
+    return names[static_cast<std::size_t>(kind) % names.size()];
 }
 
 std::optional<ObjectKind> object_kind_from_name(std::string_view name)
 {
-    for (std::size_t i = 0; i < std::size(object_kind_names); ++i)
-        if (object_kind_names[i] == name) return static_cast<ObjectKind>(i);
+    const auto& names = ecs::object_kinds.names;
+    for (std::size_t i = 0; i < names.size(); ++i)
+        if (names[i] == name) return static_cast<ObjectKind>(i);
     return std::nullopt;
 }
 

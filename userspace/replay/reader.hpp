@@ -1,5 +1,6 @@
-// replay: NDJSON telemetry (the `--events all` output of a live run) back into typed events, so
-// that `exfilwatch replay` feeds detection exactly what live enrichment produced.
+// replay: the line framing of NDJSON telemetry (the `--events all` output of a live run): lines,
+// their limits and error reporting. Each line is decoded by ecs::Decoder, so that
+// `exfilwatch replay` feeds detection exactly what live enrichment produced.
 #pragma once
 
 #include <cstdint>
@@ -8,29 +9,11 @@
 #include <string>
 #include <string_view>
 
+#include "ecs/decoder.hpp"
 #include "events.hpp"
-#include "replay/json_document.hpp"
 #include "util/counters.hpp"
 
 namespace exfilwatch::replay {
-
-enum class LineKind : std::uint8_t {
-    event,    // an `event.kind: event` line, parsed into the Event
-    ignored,  // a valid alert, metric or state record, or a blank line
-    error,    // malformed: see the error text
-};
-
-// Parses single lines; keeps its buffers between lines (one per thread). Pure: no I/O.
-class TelemetryParser {
-public:
-    // `out` is overwritten only for LineKind::event (its storage is reused when it already holds
-    // the same alternative). Strings come back as the writer wrote them: ill-formed UTF-8 bytes of
-    // the original are U+FFFD, and process.args are the redacted ones.
-    LineKind parse(std::string_view line, Event& out, std::string& error);
-
-private:
-    JsonDocument doc_;
-};
 
 struct ReplayStats {
     std::uint64_t lines = 0;
@@ -57,7 +40,10 @@ public:
     ReplayReader(const ReplayReader&) = delete;
     ReplayReader& operator=(const ReplayReader&) = delete;
 
-    // The next telemetry event; false at the end of the input or on a read error (see io_error()).
+    // The next telemetry event, valid until the next call; nullptr at the end of the input or on a
+    // read error (see io_error()).
+    const Event* next();
+    // The same, copied into `out`; false at the end.
     bool next(Event& out);
 
     const ReplayStats& stats() const { return stats_; }
@@ -79,7 +65,7 @@ private:
     bool skipping_ = false;  // inside an oversized line: drop bytes up to the next '\n'
     std::string io_error_;
     ReplayStats stats_;
-    TelemetryParser parser_;
+    ecs::Decoder decoder_;
     std::string error_text_;
 };
 

@@ -109,6 +109,16 @@ inline std::vector<Event> events()
     out.push_back(ObjectIoEvent{t0 + 21, process(), ObjectKind::unix_socket, 99, 0, IoDirection::read, 5, 17});
     out.push_back(ObjectIoEvent{t0 + 22, process(), ObjectKind::loopback_socket, 18446744073709551615ULL, 0,
                                 IoDirection::write, -1, 123456789012ULL});
+    // A pipeline stage: fd 0 and fd 1 are pipes.
+    ProcessRef stage = process(4244);
+    stage.stdin_pipe = 180332;
+    stage.stdout_pipe = 18446744073709551615ULL;
+    stage.stdout_kind = StdoutKind::pipe;
+    out.push_back(ExecEvent{t0 + 23, stage});
+    stage.stdin_pipe = 0;
+    stage.stdout_pipe = 0;
+    stage.stdout_kind = StdoutKind::file;
+    out.push_back(ForkEvent{t0 + 24, stage});
     return out;
 }
 
