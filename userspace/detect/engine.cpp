@@ -24,7 +24,6 @@ constexpr std::size_t memo_max_bytes = 1024;  // longer inputs are computed ever
 constexpr std::size_t max_rescore_uploaders = 16;
 constexpr std::size_t max_rescore_pairs_per_uploader = 8;
 constexpr int max_reader_ancestors = 4;
-constexpr std::size_t max_holders = 4096;
 constexpr std::size_t max_pending_blind_spots = 64;
 constexpr std::size_t max_blind_spot_processes = 8;
 constexpr TimeNs blind_spot_coalesce_ns = 1'000'000'000ULL;
@@ -156,7 +155,6 @@ std::vector<Alert> Engine::process(const Event& event)
                 lineage_.on_fork(e.process, e.time);
             } else if constexpr (std::is_same_v<T, ExitEvent>) {
                 lineage_.on_exit(e.process, e.time);
-                if (auto* h = holders_.find(Lineage::key_of(e.process))) h->exited = true;
             } else if constexpr (std::is_same_v<T, FileOpenEvent>) {
                 if (e.error != 0) return;
                 // Files the system rewrites at runtime are never staging files, by the name the
@@ -245,18 +243,10 @@ bool Engine::is_system_file(std::uint64_t device, std::uint64_t inode) const
     return system_files_.contains({device, inode});
 }
 
-void Engine::note_holder(const ProcessRef& reader)
-{
-    auto key = Lineage::key_of(reader);
-    const auto* node = lineage_.find(key);
-    if (!node || node->taint.empty()) return;
-    holders_.touch(key).ref = node->ref;
-    if (holders_.size() > max_holders) holders_.pop_oldest();
-}
-
 void Engine::blind_spot(TimeNs time, std::string_view cause, std::uint64_t lost, std::string_view what)
 {
-    if (holders_.empty() || lost == 0) return;  // nothing sensitive was at stake
+    const auto& holders = lineage_.holders();
+    if (holders.empty() || lost == 0) return;  // nothing sensitive was at stake
     if (!blind_spots_.empty() && blind_spots_.back().cause == cause &&
         time < blind_spots_.back().time + blind_spot_coalesce_ns) {
         blind_spots_.back().lost += lost;
@@ -266,11 +256,11 @@ void Engine::blind_spot(TimeNs time, std::string_view cause, std::uint64_t lost,
     b.time = time;
     b.cause = std::string(cause);
     b.lost = lost;
-    b.detail = fmt::format("{} while {} process{} held sensitive data", what, holders_.size(),
-                           holders_.size() == 1 ? "" : "es");
-    for (const auto& [key, h] : holders_) {
+    b.detail =
+        fmt::format("{} while {} process{} held sensitive data", what, holders.size(), holders.size() == 1 ? "" : "es");
+    for (const auto& [key, unused] : holders) {
         if (b.processes.size() >= max_blind_spot_processes) break;
-        if (lineage_.find(key)) b.processes.push_back(h.ref);
+        if (const auto* n = lineage_.find(key)) b.processes.push_back(n->ref);
     }
     if (blind_spots_.size() >= max_pending_blind_spots) blind_spots_.erase(blind_spots_.begin());
     blind_spots_.push_back(std::move(b));
@@ -412,7 +402,6 @@ void Engine::rescore_changed(TimeNs now, std::vector<Alert>& alerts)
     if (changed.empty()) return;
     std::size_t skipped = 0, uploaders = 0;
     for (const auto& entity : changed) {
-        if (const auto* node = lineage_.find(entity); node && !node->taint.empty()) note_holder(node->ref);
         auto idx = pairs_by_uploader_.find(entity);
         if (idx == pairs_by_uploader_.end()) continue;
         if (uploaders == max_rescore_uploaders) {
@@ -730,13 +719,6 @@ void Engine::expire(TimeNs now)
     }
     blind_spot(now, "pairs_evicted", data_pairs,
                fmt::format("{} uploads with sensitive data evicted (pair table full)", data_pairs));
-    // Holders the lineage no longer knows: a running one evicted is the lineage's own blind spot
-    // (taint_evicted, from take_blind_spots); here they only leave the holders' list, oldest first
-    // (no scan: one still known stops it; blind_spot() skips the others).
-    while (holders_.oldest() && !lineage_.find(holders_.oldest()->first)) {
-        ++stats_.expiry_work;
-        holders_.pop_oldest();
-    }
 }
 
 EngineStats Engine::stats() const

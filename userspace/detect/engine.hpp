@@ -237,14 +237,7 @@ private:
     void trim_volumes(TimeNs time);
     std::string incident_key(const Pair& pair) const;
     void move_volume(const std::string& from, const std::string& to, std::uint64_t bytes_out, TimeNs time);
-    // Processes that read sensitive data, most recent first (bounded): what a loss can blind.
-    struct Holder {
-        ProcessRef ref;
-        bool exited = false;
-    };
-    util::LruMap<std::string, Holder> holders_;
     std::vector<BlindSpot> blind_spots_;
-    void note_holder(const ProcessRef& reader);
     // Files opened under a never-staging name (settings.never_staging), by (device, inode): their
     // summaries carry the resolved path only.
     static constexpr std::size_t max_system_files = 4096;

@@ -20,6 +20,7 @@ constexpr int max_subshell_levels = 4;                 // $( ( (cat f | base64) 
 constexpr std::size_t propagation_budget = 4096;       // steps per event
 constexpr TimeNs exited_grace_ns = 30'000'000'000ULL;  // late summaries of an exited process
 constexpr std::size_t max_blind_processes = 8;
+constexpr std::size_t max_holders = 4096;
 // The kernel reports a channel's count at most once a second (cfg_flow_update_ns): writes in the
 // second after a record are unseen until the next one, so a record stands for that second too.
 constexpr TimeNs channel_report_slack_ns = 1'000'000'000ULL;
@@ -137,6 +138,10 @@ std::vector<std::string> Lineage::take_changed()
 void Lineage::note_changed(const std::string& entity)
 {
     if (changed_.size() < propagation_budget && changed_set_.insert(entity).second) changed_.push_back(entity);
+    if (const auto* p = find(entity); p && !p->taint.empty()) {
+        holders_.touch(entity);
+        if (holders_.size() > max_holders) holders_.pop_oldest();
+    }
 }
 
 ObjectKey Lineage::file_key(const std::string& path, std::uint64_t device, std::uint64_t inode) const
@@ -460,6 +465,7 @@ void Lineage::remove_process(std::unordered_map<std::string, ProcessNode>::itera
     }
     for (const auto& k : n.inputs) channel_done(k, it->first);
     release(n.taint);
+    holders_.erase(it->first);
     processes_.erase(it);
 }
 

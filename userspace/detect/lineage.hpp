@@ -22,6 +22,7 @@
 #include "detect/command.hpp"
 #include "detect/rules.hpp"
 #include "events.hpp"
+#include "util/bounded.hpp"
 
 namespace exfilwatch::detect {
 
@@ -152,6 +153,9 @@ public:
     bool holds(std::uint64_t origin) const { return sources_.contains(origin); }
     // Entities whose taint changed since the last call (bounded).
     std::vector<std::string> take_changed();
+    // Processes that held sensitive data when their taint last changed, most recent first
+    // (bounded; a process leaves when the lineage forgets it): what a loss can blind.
+    const util::LruMap<std::string, char>& holders() const { return holders_; }
     std::vector<BlindSpot> take_blind_spots();
 
     void expire(TimeNs now);
@@ -248,6 +252,7 @@ private:
     std::deque<Work> work_;
     std::vector<std::string> changed_;
     std::unordered_set<std::string> changed_set_;
+    util::LruMap<std::string, char> holders_;
     std::map<std::string, PendingBlind> pending_blind_;
     std::vector<BlindSpot> blind_spots_;
     TimeNs now_ = 0;
