@@ -99,6 +99,8 @@ static __always_inline int ew_claim(struct bpf_sock_addr *ctx)
 		ew_drop(EW_REC_NONE, EW_DROP_FLOW_MAP_FULL);
 		return 1;
 	}
+	if (flow->closed) /* a TCP socket connected again after its connection ended */
+		__builtin_memset(flow, 0, sizeof(*flow));
 	if (!flow->owner_tgid) {
 		__u64 pid_tgid = bpf_get_current_pid_tgid();
 		flow->owner_tgid = pid_tgid >> 32;
@@ -342,6 +344,8 @@ static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
 		flow->socket_inode = inode;
 		flow->start_ns = bpf_ktime_get_ns();
 	}
+	if (flow->closed)
+		return 1;
 	struct ew_packet pkt = {};
 	if (!ew_parse_packet(skb, &pkt))
 		return 1;
@@ -450,7 +454,7 @@ int BPF_PROG(on_inet_sock_set_state, struct sock *sk, int oldstate, int newstate
 	if (newstate != EW_TCP_CLOSE || sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	struct ew_flow_stats *flow = bpf_sk_storage_get(&flow_store, sk, 0, 0);
-	if (!flow)
+	if (!flow || flow->closed)
 		return 0;
 	if (flow->tuple.family) {
 		/* a typed (BTF) view of the TCP socket: direct loads, no probe-read per field */
@@ -460,14 +464,15 @@ int BPF_PROG(on_inet_sock_set_state, struct sock *sk, int oldstate, int newstate
 		else
 			ew_flow_end(flow, bpf_get_socket_cookie(sk), 0, 0);
 	}
-	bpf_sk_storage_delete(&flow_store, sk);
-	/* Packets can still leave a closed socket: tcp_close with unread data (a client exiting
-	 * with a server's bytes unread, typical of Go programs that exit with keep-alive
-	 * connections open) sets TCP_CLOSE first and then sends the RST, while the process still
-	 * holds the file. Without this mark egress takes that RST for a socket older than the
-	 * monitor and adopts it: a second flow with no owner (pid 0) or, where the storage cannot
-	 * be created again, one kernel.drops.flow_storage_full per such exit. */
-	bpf_sk_storage_get(&untracked_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	/* The storage is kept, marked closed, and goes with the socket (deleting it and creating an
+	 * untracked mark instead cost a free and an allocation per connection). Packets can still
+	 * leave a closed socket: tcp_close with unread data (a client exiting with a server's bytes
+	 * unread, typical of Go programs that exit with keep-alive connections open) sets TCP_CLOSE
+	 * first and then sends the RST, while the process still holds the file. The mark keeps
+	 * egress from taking that RST for a socket older than the monitor and adopting it: a second
+	 * flow with no owner (pid 0). A socket connected again after a failed connect starts over at
+	 * its claim. */
+	flow->closed = 1;
 	return 0;
 }
 

@@ -262,7 +262,7 @@ struct ew_flow_stats {
 	__u32 rx_capture_limit;
 	__u8 tx_seq_known;
 	__u8 rx_seq_known;
-	__u8 announced;
+	__u8 closed; /* TCP: ended at TCP_CLOSE and reported; what follows (an RST) is no new flow */
 	__u8 dns_pending;       /* DNS queries sent (to port 53) not yet answered, capped; a TCP
 				 * stream to port 53 holds EW_DNS_PENDING_MAX */
 	__u32 capture_used;     /* captures in the current one-second window (per-socket limit) */
