@@ -315,6 +315,26 @@ static __always_inline void ew_capture_stream(struct __sk_buff *skb, const struc
 	*captured = offset + n;
 }
 
+/* TCP payload bytes of a segment not counted yet: what lies past the highest sequence number
+ * counted so far, so that a retransmission (a segment lost under load, even on loopback) is not
+ * counted twice; a SYN's data (TCP Fast Open) starts after its one sequence number. A stream
+ * first seen mid-way (adopted) counts from its first segment. */
+static __always_inline __u32 ew_tcp_new_bytes(const struct ew_packet *pkt, bool syn, __u32 *next,
+					      __u8 *known)
+{
+	__u32 seq = syn ? pkt->seq + 1 : pkt->seq;
+	__u32 len = pkt->payload_len;
+	if (!*known) {
+		*next = seq;
+		*known = 1;
+	}
+	__s32 ahead = (__s32)(seq + len - *next);
+	if (ahead <= 0)
+		return 0;
+	*next = seq + len;
+	return (__u32)ahead < len ? (__u32)ahead : len;
+}
+
 static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
 {
 	struct bpf_sock *sk = skb->sk;
@@ -366,7 +386,8 @@ static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
 	bool tcp = pkt.tuple.protocol == EW_PROTO_TCP;
 	bool syn = tcp && (pkt.tcp_flags & 0x02);
 	if (outbound) {
-		flow->bytes_out += pkt.payload_len;
+		flow->bytes_out += tcp ? ew_tcp_new_bytes(&pkt, syn, &flow->tx_next, &flow->tx_next_known)
+				       : pkt.payload_len;
 		flow->packets_out += 1;
 		/* A query to port 53 entitles the socket to its answer: one datagram per query (A and
 		 * AAAA in parallel are two), a stream's answers for as long as it lives. Answers to a
@@ -385,7 +406,8 @@ static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
 					  &flow->tx_capture_limit, EW_DIR_OUT);
 		}
 	} else {
-		flow->bytes_in += pkt.payload_len;
+		flow->bytes_in += tcp ? ew_tcp_new_bytes(&pkt, syn, &flow->rx_next, &flow->rx_next_known)
+				      : pkt.payload_len;
 		flow->packets_in += 1;
 		bool dns = pkt.tuple.sport == EW_DNS_PORT && pkt.payload_len;
 		if (dns && !flow->dns_pending) {
