@@ -192,8 +192,10 @@ EW_STATIC_ASSERT(sizeof(struct ew_file_stats) == 40, "ew_file_stats layout");
 #define EW_OBJ_PIPE 0     /* object_id: the pipe's inode */
 #define EW_OBJ_FIFO 1     /* object_id: the FIFO's inode; dev: its filesystem */
 #define EW_OBJ_UNIX 2     /* object_id: a salted hash of the lower of the two ends' struct sock; a
-			   * datagram socket sending to a receiver it is connected to: the receiver's */
-#define EW_OBJ_LOOPBACK 3 /* object_id: a hash of the 4-tuple and protocol, the same from both ends */
+			   * datagram socket sending to a receiver it is connected to: the receiver's;
+			   * an unconnected datagram sender: its own (with its socket inode) */
+#define EW_OBJ_LOOPBACK 3 /* object_id: TCP, a hash of the 4-tuple, the same from both ends; UDP, a
+			   * hash of the receiving port */
 #define EW_IO_READ 0
 #define EW_IO_WRITE 1
 
