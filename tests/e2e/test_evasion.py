@@ -942,7 +942,7 @@ def uring_fixed_scenario(binary, first, second, expect):
 def test_io_uring_fixed_files_and_zero_copy_send(monitor, standin, fake_home, tmp_path, uring_fixed):
     # The key opened into a fixed-file slot (no fd, no open(2)), the AWS credentials registered as
     # a fixed file and their fd closed; each read with READ and READ_FIXED on the fixed file and
-    # SPLICE from it; the key's bytes sent with SEND_ZC as a plain-HTTP POST to the paste site.
+    # SPLICE from it; both files sent with SEND_ZC as a plain-HTTP POST to the paste site.
     key = key_of(fake_home)
     aws = fake_home.files[".aws/credentials"]
     scenario, _ = uring_fixed_scenario(uring_fixed, key, aws, "alert")

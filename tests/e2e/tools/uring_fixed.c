@@ -4,7 +4,7 @@
  * IORING_REGISTER_FILES (a files update into slot 1) and its fd closed. Each is read whole once
  * with IORING_OP_READ on the fixed file (IOSQE_FIXED_FILE), once with READ_FIXED on the fixed
  * file and a registered buffer, and once with SPLICE from the fixed file (SPLICE_F_FD_IN_FIXED)
- * into a pipe it drains. Then PATH1's bytes go as the body of an HTTP POST to 127.0.0.1:PORT
+ * into a pipe it drains. Then both files' bytes go as the body of an HTTP POST to 127.0.0.1:PORT
  * (Host: HOST), sent with IORING_OP_SEND_ZC. The e2e test of fixed files: each file's count must
  * be 3 x its size, and the send is the upload that follows. */
 #define _GNU_SOURCE
@@ -45,9 +45,9 @@ static int complete(const char* what, unsigned* flags)
     return res;
 }
 
-/* One whole pass over fixed slot `slot` with `op`; returns the bytes read (the first pass's bytes
- * are kept in body when `keep`). */
-static long pass(int slot, int op, int pipefd[2], int keep)
+/* One whole pass over fixed slot `slot` with `op`; returns the bytes read (appended to body at
+ * `kept` when `kept` is not NULL). */
+static long pass(int slot, int op, int pipefd[2], long* kept)
 {
     long total = 0;
     for (;;) {
@@ -66,9 +66,10 @@ static long pass(int slot, int op, int pipefd[2], int keep)
                 if (got <= 0) die("pipe read", errno);
                 left -= got;
             }
-        } else if (keep) {
-            if (total + n > BODY_MAX) die("body", EFBIG);
-            memcpy(body + total, buf, n);
+        } else if (kept) {
+            if (*kept + n > BODY_MAX) die("body", EFBIG);
+            memcpy(body + *kept, buf, n);
+            *kept += n;
         }
         total += n;
     }
@@ -100,19 +101,21 @@ int main(int argc, char** argv)
     long body_size = 0;
     for (int slot = 0; slot < 2; slot++) {
         long sizes[3];
-        for (int op = 0; op < 3; op++) sizes[op] = pass(slot, op, pipefd, slot == 0 && op == 0);
+        for (int op = 0; op < 3; op++) sizes[op] = pass(slot, op, pipefd, op == 0 ? &body_size : NULL);
         if (sizes[1] != sizes[0] || sizes[2] != sizes[0]) {
             fprintf(stderr, "slot %d: passes read %ld, %ld, %ld bytes\n", slot, sizes[0], sizes[1], sizes[2]);
             return 1;
         }
-        if (slot == 0) body_size = sizes[0];
     }
 
     int sock = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[1]))};
     to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (sock < 0 || connect(sock, (struct sockaddr*)&to, sizeof(to)) != 0) die("connect", errno);
-    int head = snprintf(request, 512, "POST / HTTP/1.1\r\nHost: %s\r\nContent-Length: %ld\r\nConnection: close\r\n\r\n",
+    int head = snprintf(request, 512,
+                        "POST /api/paste HTTP/1.1\r\nHost: %s\r\nUser-Agent: uring-uploader/1.0\r\n"
+                        "Accept: */*\r\nContent-Type: application/octet-stream\r\nContent-Length: %ld\r\n"
+                        "Connection: close\r\n\r\n",
                         argv[2], body_size);
     memcpy(request + head, body, body_size);
     long size = head + body_size;
