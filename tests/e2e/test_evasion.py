@@ -976,3 +976,29 @@ def test_io_uring_fixed_files_of_harmless_files_are_silent(monitor, standin, fak
     assert [r for r in records if is_action("file-summary", {"process.name": "uring_fixed",
                                                              "file.path": str(report)})(r)]
     assert_silent([r for r in records if get(r, "destination.port") == port or str(tmp_path) in json.dumps(r)])
+
+
+# --- Class: copy_file_range to a staging file --------------------------------------------------
+# The kernel copies file to file (no read(2) or write(2) of the bytes in the process); the
+# staging file then goes up under its own name.
+
+COPY_RANGE = ("import os, sys; i = os.open(sys.argv[1], os.O_RDONLY); "
+              "o = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600); "
+              "n = os.fstat(i).st_size\n"
+              "while n > 0: n -= os.copy_file_range(i, o, n)")
+
+
+def test_copy_file_range_to_a_staging_file(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    stage = tmp_path / "stage.bin"
+    shell = (f"{paths.PYTHON} -c '{COPY_RANGE}' {key} {stage} && " + UPLOAD.format(stage))
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "copy-file-range", shell)
+    assert_no_secret(monitor, key)
+
+
+def test_copy_file_range_of_a_harmless_file_is_silent(monitor, standin, fake_home, tmp_path):
+    report = tmp_path / "report.txt"
+    report.write_text("build 1234 passed\n" * 200)
+    stage = tmp_path / "stage.bin"
+    shell = (f"{paths.PYTHON} -c '{COPY_RANGE}' {report} {stage} && " + UPLOAD.format(stage))
+    silent_run(monitor, standin, fake_home, tmp_path, "copy-file-range-harmless", shell)
