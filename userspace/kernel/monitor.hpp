@@ -86,6 +86,7 @@ private:
     Monitor() = default;
     std::vector<std::uint64_t> sum_percpu(int map_fd, std::uint32_t entries) const;
     static int on_record(void* ctx, void* data, std::size_t size);
+    void attach_tls_probes();
 
     exfilwatch_bpf* skel_ = nullptr;
     std::vector<bpf_link*> links_;

@@ -524,6 +524,44 @@ struct EventWriter {
         json.end_object();
         json.end_object();
     }
+
+    // What a scan of plaintext sent found: which sensitive file, in which encoding, where; never
+    // a byte of the plaintext or of a secret.
+    void operator()(const ContentScanEvent& e)
+    {
+        common_start(e.time, actions::content_scan, {"network"}, {"info"});
+        begin_process(json, e.process, cache);
+        finish_process(e.process);
+        begin_extension(json, e.process);
+        flow_extension(json, e.flow);
+        json.end_object();
+        json.object("content");
+        json.field("source", e.source);
+        json.field("offset", e.offset);
+        json.field("bytes", e.bytes);
+        json.field("scanned", e.scanned);
+        json.field("complete", e.complete);
+        json.field("body_bytes", e.body_bytes);
+        json.field("opaque_bytes", e.opaque_bytes);
+        string_array(json, "auth_headers", e.auth_headers);
+        json.array("matches");
+        const std::size_t n = item_count(json, e.matches.size());
+        for (std::size_t i = 0; i < n; ++i) {
+            const auto& m = e.matches[i];
+            json.begin_object();
+            json.field("path", m.path);
+            u64_string(json, "device", m.device);
+            u64_string(json, "inode", m.inode);
+            json.field("encoding", m.encoding);
+            json.field("location", m.location);
+            optional_field(json, "header", m.header);
+            json.end_object();
+        }
+        json.end_array();
+        json.end_object();
+        json.end_object();
+        json.end_object();
+    }
 };
 
 // The `exfilwatch.chain` / blind-spot process entry: who, with the redacted command line.

@@ -373,6 +373,38 @@ void read_event(Extract& x, const JsonNode& root, std::string_view action, Event
             x.fail("exfilwatch.object.direction", "is neither read nor write");
         x.integer(o, "exfilwatch.object.fd", e.fd, true);
         x.integer(o, "exfilwatch.object.bytes", e.bytes, true);
+    } else if (action == output::actions::content_scan) {
+        auto& e = reuse<ContentScanEvent>(out);
+        e.time = time;
+        read_process(x, root, e.process);
+        read_flow(x, root, e.flow);
+        const JsonNode* c = x.object(x.object(&root, "exfilwatch", true), "exfilwatch.content", true);
+        x.string(c, "exfilwatch.content.source", e.source, true);
+        x.integer(c, "exfilwatch.content.offset", e.offset);
+        x.integer(c, "exfilwatch.content.bytes", e.bytes, true);
+        x.integer(c, "exfilwatch.content.scanned", e.scanned);
+        x.boolean(c, "exfilwatch.content.complete", e.complete);
+        x.integer(c, "exfilwatch.content.body_bytes", e.body_bytes);
+        x.integer(c, "exfilwatch.content.opaque_bytes", e.opaque_bytes);
+        x.strings(c, "exfilwatch.content.auth_headers", e.auth_headers);
+        e.matches.clear();
+        if (const JsonNode* matches = x.member(c, "exfilwatch.content.matches", false)) {
+            if (matches->type != Type::array) x.fail("exfilwatch.content.matches", "is not an array");
+            for (const JsonNode* m = x.doc().child(*matches); m && x.ok() && e.matches.size() < 64;
+                 m = x.doc().next(*m)) {
+                if (m->type != Type::object) {
+                    x.fail("exfilwatch.content.matches", "has an item that is not an object");
+                    break;
+                }
+                auto& match = e.matches.emplace_back();
+                x.string(m, "exfilwatch.content.matches.path", match.path, true);
+                x.keyword_integer(m, "exfilwatch.content.matches.device", match.device);
+                x.keyword_integer(m, "exfilwatch.content.matches.inode", match.inode);
+                x.string(m, "exfilwatch.content.matches.encoding", match.encoding, true);
+                x.string(m, "exfilwatch.content.matches.location", match.location, true);
+                x.string(m, "exfilwatch.content.matches.header", match.header);
+            }
+        }
     } else {
         x.fail("event.action", fmt::format("\"{}\" is not a telemetry action", output::sanitize_utf8(action)));
     }

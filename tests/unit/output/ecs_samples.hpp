@@ -108,6 +108,14 @@ inline std::vector<Event> events()
     out.push_back(ObjectIoEvent{t0 + 21, process(), ObjectKind::unix_socket, 99, 0, IoDirection::read, 5, 17});
     out.push_back(ObjectIoEvent{t0 + 22, process(), ObjectKind::loopback_socket, 18446744073709551615ULL, 0,
                                 IoDirection::write, -1, 123456789012ULL});
+    ContentScanEvent use{t0 + 23, process(), FlowKey{0xdeadbeefcafeULL}, "openssl", 0, 310, 310, true,
+                         19,      0,         {"authorization"},          {}};
+    use.matches.push_back({"/home/dev/.config/gh/hosts.yml", 65024, 11028659, "raw", "auth-header", "authorization"});
+    out.push_back(use);
+    ContentScanEvent leak{t0 + 24, odd_process(), FlowKey{42}, "gnutls", 310, 16384, 4096, false, 16384, 77, {}, {}};
+    leak.matches.push_back({"/home/dev/.ssh/id_ed25519", 1, 2, "base64", "body", {}});
+    leak.matches.push_back({"/home/dev/.netrc", 1, 3, "url", "request-line", {}});
+    out.push_back(leak);
     return out;
 }
 

@@ -87,9 +87,27 @@ auto fields(const ObjectIoEvent& e)
                           fields(e.process));
 }
 
+auto fields(const ContentMatch& m)
+{
+    return std::tie(m.path, m.device, m.inode, m.encoding, m.location, m.header);
+}
+bool same_matches(const std::vector<ContentMatch>& a, const std::vector<ContentMatch>& b)
+{
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                      [](const ContentMatch& x, const ContentMatch& y) { return fields(x) == fields(y); });
+}
+auto fields(const ContentScanEvent& e)
+{
+    return std::tuple_cat(std::tie(e.time, e.flow.socket_cookie, e.source, e.offset, e.bytes, e.scanned, e.complete,
+                                   e.body_bytes, e.opaque_bytes, e.auth_headers),
+                          fields(e.process));  // matches: compared by same()
+}
+
 bool same(const Event& a, const Event& b)
 {
     if (a.index() != b.index()) return false;
+    if (const auto* x = std::get_if<ContentScanEvent>(&a))
+        if (!same_matches(x->matches, std::get<ContentScanEvent>(b).matches)) return false;
     return std::visit([&](const auto& x) { return fields(x) == fields(std::get<std::decay_t<decltype(x)>>(b)); }, a);
 }
 
