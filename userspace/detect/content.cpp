@@ -227,7 +227,8 @@ HttpLayout http_layout(std::span<const std::byte> data)
         std::size_t line_end = end < n ? end + 1 : n;
         std::size_t content_end = end;
         if (content_end > pos && p[content_end - 1] == '\r') --content_end;
-        if (content_end == pos) {  // the empty line: the head ends
+        if (content_end == pos) {  // the empty line: the head ends (a header region with no name)
+            layout.regions.push_back({HttpRegion::Kind::header, pos, line_end, {}});
             body_from(line_end);
             return layout;
         }
