@@ -102,7 +102,7 @@ const std::array<std::string_view, 5> encodings = {"raw", "base64", "base64url",
 
 std::uint8_t encoding_index(std::string_view name)
 {
-    auto it = std::find(encodings.begin(), encodings.end(), name);
+    const auto* it = std::find(encodings.begin(), encodings.end(), name);
     return static_cast<std::uint8_t>(it - encodings.begin());
 }
 
