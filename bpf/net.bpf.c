@@ -447,6 +447,190 @@ static __always_inline __u32 ew_tcp_new_bytes(const struct ew_packet *pkt, bool 
 	return (__u32)ahead < len ? (__u32)ahead : len;
 }
 
+/* --- TLS plaintext (uprobes on the TLS libraries) --------------------------------------------
+ * The plaintext of a TLS write is seen where the process hands it to the library: SSL_write,
+ * SSL_write_ex (libssl) and gnutls_record_send (libgnutls), attached by userspace to the host's
+ * copies with a BPF cookie naming the library and the call. The library's connection object is
+ * opaque here (its fd is behind SSL_get_fd, which BPF cannot call, and struct layouts vary by
+ * version), so the socket is found from the write itself: a blocking library write sends its
+ * record from the writing thread (tcp_sendmsg runs egress in process context), and egress below
+ * notes the first outbound TCP segment of a socket the writing process owns, sent by that thread
+ * while the write is in flight. The binding is kept per (process, connection object), so a later
+ * write whose segments were queued (sent from softirq on an ACK) still finds its socket; when no
+ * binding is known the cookie is 0 and userspace joins the write to the process's flow. */
+#define EW_TLS_CALL_WRITE 0    /* SSL_write, gnutls_record_send: the return value is the count */
+#define EW_TLS_CALL_WRITE_EX 1 /* SSL_write_ex: returns 1, the count is in *written */
+
+struct ew_tls_inflight {
+	__u64 object;
+	__u64 buf;
+	__u64 written; /* SSL_write_ex's size_t *written */
+	__u64 start_ns;
+	__u64 cookie;  /* set by egress: the socket the write's first segment left on */
+	__u32 call;
+	__u32 library;
+};
+EW_STATIC_ASSERT(sizeof(struct ew_tls_inflight) == 48, "ew_tls_inflight layout");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* tid */
+	__type(value, struct ew_tls_inflight);
+} tls_inflight SEC(".maps");
+
+struct ew_tls_conn_key {
+	__u64 object;
+	__u32 tgid;
+	__u32 _pad;
+};
+struct ew_tls_conn {
+	__u64 cookie;
+	__u64 offset;   /* plaintext bytes written on the connection so far */
+	__u64 captured; /* plaintext bytes copied to userspace so far (bounded per connection) */
+	__u64 window_ns;
+	__u64 window_used;
+};
+EW_STATIC_ASSERT(sizeof(struct ew_tls_conn_key) == 16, "ew_tls_conn_key layout");
+EW_STATIC_ASSERT(sizeof(struct ew_tls_conn) == 40, "ew_tls_conn layout");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct ew_tls_conn_key);
+	__type(value, struct ew_tls_conn);
+} tls_conns SEC(".maps");
+
+/* Egress, for an outbound TCP segment with payload: bind the writing thread's library write in
+ * flight to this socket (first segment wins; only a socket its own process owns). */
+static __always_inline void ew_tls_bind(struct __sk_buff *skb, struct ew_flow_stats *flow)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (flow->owner_tgid != (__u32)(pid_tgid >> 32))
+		return;
+	__u32 tid = (__u32)pid_tgid;
+	struct ew_tls_inflight *w = bpf_map_lookup_elem(&tls_inflight, &tid);
+	if (w && !w->cookie)
+		w->cookie = bpf_get_socket_cookie(skb);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(on_tls_write, void *object, const void *buf, __u64 len, __u64 *written)
+{
+	(void)len; /* the count that matters is the one the call returns */
+	if (ew_is_self())
+		return 0;
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	struct ew_tls_inflight w = {
+		.object = (__u64)object,
+		.buf = (__u64)buf,
+		.written = (__u64)written,
+		.start_ns = bpf_ktime_get_ns(),
+		.call = (__u32)(cookie & 0xff),
+		.library = (__u32)(cookie >> 8),
+	};
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&tls_inflight, &tid, &w, BPF_ANY);
+	return 0;
+}
+
+/* Whether one more plaintext capture of this connection fits its own and this CPU's windows. */
+static __always_inline bool ew_tls_capture_allowed(struct ew_tls_conn *conn, __u64 now)
+{
+	if (now - conn->window_ns >= 1000000000ull) {
+		conn->window_ns = now;
+		conn->window_used = 0;
+	}
+	if (conn->window_used >= cfg_capture_socket_per_s)
+		return false;
+	__u32 zero = 0;
+	struct ew_rate_window *cpu = bpf_map_lookup_elem(&capture_rate, &zero);
+	if (!cpu)
+		return false;
+	if (now - cpu->start_ns >= 1000000000ull) {
+		cpu->start_ns = now;
+		cpu->used = 0;
+	}
+	if (cpu->used >= cfg_capture_cpu_per_s)
+		return false;
+	cpu->used += 1;
+	conn->window_used += 1;
+	return true;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(on_tls_write_ret, long ret)
+{
+	(void)ctx; /* BPF_KRETPROBE's own argument: the return value is all it needs */
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	struct ew_tls_inflight *inflight = bpf_map_lookup_elem(&tls_inflight, &tid);
+	if (!inflight)
+		return 0;
+	struct ew_tls_inflight w = *inflight;
+	bpf_map_delete_elem(&tls_inflight, &tid);
+	__u64 sent = 0;
+	if (w.call == EW_TLS_CALL_WRITE_EX) {
+		if (ret != 1 || !w.written || bpf_probe_read_user(&sent, sizeof(sent), (void *)w.written))
+			return 0;
+	} else {
+		if (ret <= 0)
+			return 0; /* an error or a retry (EAGAIN): nothing was written */
+		sent = (__u64)ret;
+	}
+	struct ew_tls_conn_key key = {.object = w.object, .tgid = (__u32)(pid_tgid >> 32)};
+	struct ew_tls_conn *conn = bpf_map_lookup_elem(&tls_conns, &key);
+	if (!conn) {
+		struct ew_tls_conn fresh = {};
+		bpf_map_update_elem(&tls_conns, &key, &fresh, BPF_NOEXIST);
+		conn = bpf_map_lookup_elem(&tls_conns, &key);
+		if (!conn)
+			return 0;
+	}
+	if (w.cookie)
+		conn->cookie = w.cookie;
+	__u64 offset = conn->offset;
+	conn->offset += sent;
+	if (conn->captured >= EW_PLAINTEXT_CONN_MAX)
+		return 0; /* past the connection's bound: userspace sees the stream as not wholly seen */
+	if (!ew_tls_capture_allowed(conn, bpf_ktime_get_ns())) {
+		ew_drop(EW_REC_TLS_PLAINTEXT, EW_DROP_CAPTURE_RATE);
+		return 0;
+	}
+	__u64 n = sent;
+	if (n > EW_PLAINTEXT_MAX)
+		n = EW_PLAINTEXT_MAX;
+	if (n > EW_PLAINTEXT_CONN_MAX - conn->captured)
+		n = EW_PLAINTEXT_CONN_MAX - conn->captured;
+	struct ew_scratch *slot = ew_scratch_get(EW_REC_TLS_PLAINTEXT);
+	if (!slot)
+		return 0;
+	struct ew_tls_plaintext *rec = (struct ew_tls_plaintext *)slot->buf;
+	asm volatile("" : "+r"(n)); /* bound the very register passed to the helper */
+	if (n > EW_PLAINTEXT_MAX) {
+		ew_scratch_put(slot);
+		return 0;
+	}
+	if (n && bpf_probe_read_user(rec + 1, n, (void *)w.buf)) {
+		ew_drop(EW_REC_TLS_PLAINTEXT, EW_DROP_CAPTURE_READ);
+		ew_scratch_put(slot);
+		return 0;
+	}
+	conn->captured += n;
+	ew_fill_header(&rec->hdr, EW_REC_TLS_PLAINTEXT, sizeof(*rec) + n);
+	rec->hdr.time_ns = w.start_ns;
+	rec->cookie = conn->cookie;
+	rec->object = w.object;
+	rec->offset = offset;
+	rec->write_size = sent > 0xffffffffull ? 0xffffffffu : (__u32)sent;
+	rec->data_size = n;
+	rec->library = (__u8)w.library;
+	rec->_pad = 0;
+	ew_submit(rec, sizeof(*rec) + n);
+	ew_scratch_put(slot);
+	return 0;
+}
+
 static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
 {
 	struct bpf_sock *sk = skb->sk;
@@ -497,6 +681,8 @@ static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
 
 	bool tcp = pkt.tuple.protocol == EW_PROTO_TCP;
 	bool syn = tcp && (pkt.tcp_flags & 0x02);
+	if (outbound && tcp && pkt.payload_len)
+		ew_tls_bind(skb, flow);
 	if (outbound) {
 		flow->bytes_out += tcp ? ew_tcp_new_bytes(&pkt, syn, &flow->tx_next, &flow->tx_next_known)
 				       : pkt.payload_len;

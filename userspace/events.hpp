@@ -2,6 +2,7 @@
 // from NDJSON telemetry, and what detection consumes. One model for live and replay.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -180,8 +181,49 @@ struct ObjectIoEvent {
     std::uint64_t bytes = 0;  // cumulative for this (process, object, direction)
 };
 
-using Event = std::variant<ExecEvent, ForkEvent, ExitEvent, FileOpenEvent, FileSummaryEvent, ConnectEvent,
-                           TlsClientHelloEvent, DnsAnswerEvent, HttpRequestEvent, FlowSummaryEvent, ObjectIoEvent>;
+// Plaintext a process sent on a flow, where it can be seen in the clear: one write through a TLS
+// library (uprobes), or the captured head of a plain HTTP stream. Never written out: detection
+// scans it (detect/content) into a ContentScanEvent, which carries no byte of it.
+struct PlaintextWrite {
+    TimeNs time = 0;
+    ProcessRef process;
+    FlowKey flow;                  // 0: not joined to a socket
+    std::string source;            // "openssl", "gnutls" or "http"
+    std::uint64_t object = 0;      // the TLS library's connection within the process (0: http)
+    std::uint64_t offset = 0;      // where the write starts in the connection's plaintext
+    std::uint64_t write_size = 0;  // bytes the write sent (data holds its head)
+    std::vector<std::byte> data;
+};
+
+// A sensitive file's fingerprint found in plaintext: which file, which encoding, where.
+struct ContentMatch {
+    std::string path;
+    std::uint64_t device = 0;
+    std::uint64_t inode = 0;
+    std::string encoding;  // "raw", "base64", "base64url", "hex", "url"
+    std::string location;  // "body", "auth-header", "header", "request-line"
+    std::string header;    // the header's name (lower case) for a header location
+};
+
+// What a scan of one plaintext write found (never a byte of the write or of a secret).
+struct ContentScanEvent {
+    TimeNs time = 0;
+    ProcessRef process;
+    FlowKey flow;
+    std::string source;                     // as PlaintextWrite
+    std::uint64_t offset = 0;               // the write's place in the connection's plaintext
+    std::uint64_t bytes = 0;                // bytes the write sent
+    std::uint64_t scanned = 0;              // bytes of it that were seen and scanned
+    bool complete = false;                  // everything the connection wrote up to here was seen
+    std::uint64_t body_bytes = 0;           // bytes past the request head (all of a continuation write)
+    std::uint64_t opaque_bytes = 0;         // body bytes no fingerprint can see into (binary, encoded blobs)
+    std::vector<std::string> auth_headers;  // authentication headers present (names, lower case)
+    std::vector<ContentMatch> matches;
+};
+
+using Event =
+    std::variant<ExecEvent, ForkEvent, ExitEvent, FileOpenEvent, FileSummaryEvent, ConnectEvent, TlsClientHelloEvent,
+                 DnsAnswerEvent, HttpRequestEvent, FlowSummaryEvent, ObjectIoEvent, ContentScanEvent>;
 
 // One contributing signal of an alert.
 struct Signal {

@@ -52,7 +52,7 @@ int cli_main(int argc, char** argv)
     run_cmd
         ->add_option("--events", run_options.events,
                      "also emit telemetry: comma-separated exec,fork,exit,file,connect,tls,dns,http,flow,io (pipe, "
-                     "FIFO, UNIX and loopback socket I/O) or all")
+                     "FIFO, UNIX and loopback socket I/O),content (scans of plaintext sent) or all")
         ->check(event_kinds);
     run_cmd
         ->add_option("--min-score", run_options.min_score,

@@ -31,7 +31,7 @@
 /* Two ring buffers; userspace is woken only when enough data is pending in either. `events`
  * carries the records decisions rest on (exec, fork, exit, opens, reads, flow start, update and
  * end); `captures` carries the bulk copies of packet bytes (FLOW_DATA: stream heads and DNS
- * answers), so a flood of captures fills its own ring and cannot make the kernel drop an exec
+ * answers; TLS_PLAINTEXT: heads of TLS library writes), so a flood of captures fills its own ring and cannot make the kernel drop an exec
  * or an open. Userspace drains both and merges them by time. */
 EW_SHARED struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -165,7 +165,7 @@ static __always_inline void ew_submit(void *record, __u64 size)
 		*offered += 1;
 	__u64 flags = BPF_RB_NO_WAKEUP;
 	long err;
-	if (kind == EW_REC_FLOW_DATA) {
+	if (kind == EW_REC_FLOW_DATA || kind == EW_REC_TLS_PLAINTEXT) {
 		if (bpf_ringbuf_query(&captures, BPF_RB_AVAIL_DATA) > cfg_wakeup_bytes)
 			flags = BPF_RB_FORCE_WAKEUP;
 		err = bpf_ringbuf_output(&captures, record, size, flags);

@@ -43,6 +43,8 @@ typedef std::int32_t __s32;
 #define EW_CGROUP_NAME_MAX 128 /* one cgroup v2 directory name, NUL included */
 #define EW_CGROUP_DEPTH_MAX 4  /* innermost cgroup levels kept per exec (container + pod) */
 #define EW_DNS_PENDING_MAX 16  /* outstanding DNS queries remembered per socket */
+#define EW_PLAINTEXT_MAX 16384 /* plaintext bytes kept of one TLS library write (its head) */
+#define EW_PLAINTEXT_CONN_MAX 65536 /* plaintext bytes captured per TLS connection, in all */
 
 /* The tables below are X-macros: X(NAME, value, "metric name"). Each is expanded into its enum
  * here (for BPF and userspace alike), into the metric names userspace reports
@@ -62,7 +64,8 @@ typedef std::int32_t __s32;
 	X(FLOW_DATA, 7, "flow_data")     /* head bytes of a stream, or one DNS datagram */     \
 	X(FLOW_END, 8, "flow_end")       /* the socket closed: final counters */               \
 	X(FLOW_UPDATE, 9, "flow_update") /* periodic counters of a live flow (FLOW_END layout) */ \
-	X(OBJECT_IO, 10, "object_io")    /* bytes through a pipe, FIFO, UNIX or loopback socket */
+	X(OBJECT_IO, 10, "object_io")    /* bytes through a pipe, FIFO, UNIX or loopback socket */ \
+	X(TLS_PLAINTEXT, 11, "tls_plaintext") /* head of one TLS library write (SSL_write...) */
 
 enum record_kind {
 	EW_REC_NONE = 0,
@@ -306,6 +309,27 @@ struct ew_flow_start {
 	__u64 socket_inode; /* 0 when the socket has no file (a kernel socket) */
 };
 EW_STATIC_ASSERT(sizeof(struct ew_flow_start) == 88, "ew_flow_start layout");
+
+/* The plaintext head of one write through a TLS library (uprobes on libssl's SSL_write and
+ * SSL_write_ex, gnutls's gnutls_record_send), `data_size` bytes of it following. `object` is the
+ * library's connection (SSL *, gnutls_session_t) within the process; `cookie` the socket the
+ * write went out on (0 when no packet of it left in the writing thread's context: userspace
+ * joins it by `object`). `offset` is where the write starts in the connection's plaintext
+ * stream: a gap says writes were not captured (rate or per-connection bound). The header's time
+ * is the write's start, so the record sorts before the packets it caused. */
+#define EW_TLS_LIB_OPENSSL 1
+#define EW_TLS_LIB_GNUTLS 2
+struct ew_tls_plaintext {
+	struct ew_header hdr;
+	__u64 cookie;
+	__u64 object;
+	__u64 offset;
+	__u32 write_size; /* bytes the write sent */
+	__u16 data_size;  /* bytes that follow: its head, up to EW_PLAINTEXT_MAX */
+	__u8 library;     /* EW_TLS_LIB_* */
+	__u8 _pad;
+};
+EW_STATIC_ASSERT(sizeof(struct ew_tls_plaintext) == 56, "ew_tls_plaintext layout");
 
 #define EW_DIR_OUT 0
 #define EW_DIR_IN 1

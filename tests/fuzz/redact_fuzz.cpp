@@ -1,6 +1,7 @@
 // libFuzzer target for redact/: any argv never crashes, and a secret planted in a position
 // that must be redacted (password flag, any header value, user agent, URL credentials, webhook
-// token, PEM block, `key = value`) never survives.
+// token, PEM block, `key = value`) never survives, nor an argument holding a secret's bytes
+// (redaction by content).
 #include "redact/redact.hpp"
 
 #include <cstddef>
@@ -83,6 +84,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         // Free text has no argv context (mysql's -p), but a lone URL or NAME=value must still go.
         bool context_free = p.size() == 2 && p[0] != "mysql";
         if (context_free && redact_text(p.back()).find(secret) != std::string::npos) std::abort();
+    }
+    // 3. Redaction by content: any argument that holds the secret anywhere goes whole, and the
+    // arguments that do not hold it stay as they were.
+    auto holds = [&](std::string_view a) { return a.find(secret) != std::string_view::npos; };
+    auto content_argv = argv;
+    content_argv.push_back("{\"description\":\"" + secret + "\"}");
+    auto before = content_argv;
+    redact_secret_args(content_argv, holds);
+    if (content_argv.size() != before.size()) std::abort();
+    for (std::size_t i = 0; i < before.size(); ++i) {
+        if (content_argv[i].find(secret) != std::string::npos) std::abort();
+        if (!holds(before[i]) && content_argv[i] != before[i]) std::abort();
     }
     return 0;
 }

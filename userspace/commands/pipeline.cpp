@@ -20,6 +20,8 @@
 #include "detect/rules_file.hpp"
 #include "output/ecs.hpp"
 #include "output/sink.hpp"
+#include "redact/redact.hpp"
+#include "util/bounded.hpp"
 
 namespace exfilwatch::commands {
 
@@ -42,6 +44,11 @@ struct Pipeline::State {
     std::string jobs_path;
 
     void write(std::string_view line) const { sink->write_line(line); }
+    // Redaction by content: argv holding a fingerprinted secret (redact_secret_args), memoised
+    // by the argv's hash while the fingerprints stay the same.
+    util::LruMap<std::uint64_t, std::pair<std::uint64_t, bool>> secret_args;
+    bool holds_secret(const std::vector<std::string>& args);
+    bool redact_content(ProcessRef& process);
     void save_jobs();
 };
 
@@ -66,7 +73,39 @@ std::unique_ptr<detect::JobMemory> open_job_memory(const std::string& dir, std::
     return memory;
 }
 
+std::uint64_t args_hash(const std::vector<std::string>& args)
+{
+    std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a 64, each argument ended by a 0
+    for (const auto& a : args) {
+        for (unsigned char c : a) h = (h ^ c) * 0x100000001b3ULL;
+        h = (h ^ 0) * 0x100000001b3ULL;
+    }
+    return h;
+}
+
 }  // namespace
+
+bool Pipeline::State::holds_secret(const std::vector<std::string>& args)
+{
+    const auto& index = engine->fingerprints();
+    if (index.files() == 0 || args.empty()) return false;
+    bool inserted = false;
+    auto& memo = secret_args.touch(args_hash(args), &inserted);
+    if (secret_args.size() > 4096) secret_args.pop_oldest();
+    if (inserted || memo.first != index.generation()) {
+        bool found = std::any_of(args.begin(), args.end(),
+                                 [&](const std::string& a) { return a.size() >= 16 && index.contains_secret(a); });
+        memo = {index.generation(), found};
+    }
+    return memo.second;
+}
+
+bool Pipeline::State::redact_content(ProcessRef& process)
+{
+    if (!holds_secret(process.args)) return false;
+    const auto& index = engine->fingerprints();
+    return redact::redact_secret_args(process.args, [&](std::string_view a) { return index.contains_secret(a); });
+}
 
 // Written whole to a temporary file and renamed, so a crash leaves the old or the new memory.
 void Pipeline::State::save_jobs()
@@ -188,20 +227,66 @@ void Pipeline::on_event(const Event& event)
     if (std::find(state_->selected.begin(), state_->selected.end(), action) != state_->selected.end()) {
         if (state_->shedding) {
             ++state_->telemetry_shed;
+        } else if (std::visit([&](const auto& e) { return state_->holds_secret(e.process.args); }, event)) {
+            Event copy = event;
+            std::visit([&](auto& e) { state_->redact_content(e.process); }, copy);
+            state_->write(state_->encoder.line(copy));
+            ++state_->telemetry;
         } else {
             state_->write(state_->encoder.line(event));
             ++state_->telemetry;
         }
     }
-    for (const auto& alert : state_->engine->process(event)) {
+    for (auto& alert : state_->engine->process(event)) {
         if (alert.risk_score < state_->min_score) {
             ++state_->suppressed_alerts;
             continue;
         }
+        state_->redact_content(alert.process);
+        for (auto& member : alert.chain) state_->redact_content(member);
+        const auto& index = state_->engine->fingerprints();
+        if (index.files() > 0)
+            for (auto& signal : alert.signals)
+                if (index.contains_secret(signal.evidence)) signal.evidence = std::string(redact::redacted_marker);
         state_->write(state_->encoder.line(alert));
         ++state_->alerts;
     }
     drain_blind_spots();
+}
+
+void Pipeline::on_plaintext(const PlaintextWrite& write)
+{
+    on_event(Event{state_->engine->scan(write)});
+}
+
+void Pipeline::read_sensitive_content()
+{
+    state_->engine->set_file_reader([](const ProcessRef& reader, const std::string& path, std::uint64_t,
+                                       std::uint64_t inode) -> std::optional<std::string> {
+        constexpr std::size_t max_bytes = 64 << 10;
+        auto open_at = [](const std::string& name) {
+            return ::open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        };
+        int fd = open_at(fmt::format("/proc/{}/root{}", reader.pid, path));
+        if (fd < 0) fd = open_at(path);  // the reader is gone: the host's view
+        if (fd < 0) return std::nullopt;
+        struct stat st {};
+        std::string content;
+        if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_ino == inode) {
+            content.resize(max_bytes);
+            std::size_t done = 0;
+            while (done < max_bytes) {
+                auto n = ::read(fd, content.data() + done, max_bytes - done);
+                if (n < 0 && errno == EINTR) continue;
+                if (n <= 0) break;
+                done += static_cast<std::size_t>(n);
+            }
+            content.resize(done);
+        }
+        ::close(fd);
+        if (content.empty()) return std::nullopt;
+        return content;
+    });
 }
 
 void Pipeline::note_loss(TimeNs time, std::string_view cause, std::uint64_t count)

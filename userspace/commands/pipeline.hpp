@@ -40,6 +40,12 @@ public:
     // rules-reloaded record says so; on error the current rules stay and the error comes back.
     bool reload_rules(TimeNs time, std::string& error);
     void on_event(const Event& event);
+    // Plaintext a process sent (live only): scanned against the fingerprints of the sensitive
+    // files read so far; the scan (content-scan telemetry) goes on as an event.
+    void on_plaintext(const PlaintextWrite& write);
+    // Build fingerprints of sensitive files from their content when they are first read: the
+    // file as its reader sees it (/proc/<pid>/root/...), at most 64 KiB, checked by inode.
+    void read_sensitive_content();
     // The run loop lost records (`cause`: "ringbuf_full"): a blind spot while a lineage holds
     // sensitive data.
     void note_loss(TimeNs time, std::string_view cause, std::uint64_t count);

@@ -154,7 +154,8 @@ int run(const RunOptions& options)
     }});
     enrich::Enricher enricher(processes, files, flows, offset, &sockets, &objects);
     std::size_t scanned = enrich::scan_proc(processes, "/proc", self, offset);
-    sockets.scan(clock_ns(CLOCK_REALTIME));        // owners of the sockets older than the monitor
+    sockets.scan(clock_ns(CLOCK_REALTIME));  // owners of the sockets older than the monitor
+    pipeline.read_sensitive_content();
     pipeline.seed_sensitive_files("/etc/passwd");  // sensitive files known by inode from the start
     const auto capabilities = drop_to_run_capabilities(*monitor);
     // Started after the capabilities are dropped: a thread keeps the credentials it starts with.
@@ -210,6 +211,11 @@ int run(const RunOptions& options)
             if (read > written) lag_max_ns = std::max(lag_max_ns, read - written);
             ++records_read;
             enricher.on_record(record, events);
+            if (auto plaintext = enricher.plaintext(record)) {
+                for (auto& event : events) pipeline.on_event(event);
+                events.clear();
+                pipeline.on_plaintext(*plaintext);
+            }
         }
         for (auto& event : events) pipeline.on_event(event);
         events.clear();

@@ -13,11 +13,17 @@ std::vector<std::string> parse_event_selection(const std::string& list)
 {
     namespace a = output::actions;
     static const std::pair<const char*, std::vector<std::string_view>> kinds[] = {
-        {"exec", {a::exec}},         {"fork", {a::fork}},
-        {"exit", {a::exit}},         {"file", {a::file_open, a::file_summary}},
-        {"connect", {a::connect}},   {"tls", {a::tls_client_hello}},
-        {"dns", {a::dns_answer}},    {"http", {a::http_request}},
-        {"flow", {a::flow_summary}}, {"io", {a::object_io}},
+        {"exec", {a::exec}},
+        {"fork", {a::fork}},
+        {"exit", {a::exit}},
+        {"file", {a::file_open, a::file_summary}},
+        {"connect", {a::connect}},
+        {"tls", {a::tls_client_hello}},
+        {"dns", {a::dns_answer}},
+        {"http", {a::http_request}},
+        {"flow", {a::flow_summary}},
+        {"io", {a::object_io}},
+        {"content", {a::content_scan}},
     };
     std::vector<std::string> actions;
     std::stringstream in(list);
@@ -32,7 +38,7 @@ std::vector<std::string> parse_event_selection(const std::string& list)
         }
         if (!known)
             throw std::invalid_argument(fmt::format("--events: unknown kind '{}' (expected exec, fork, exit, file, "
-                                                    "connect, tls, dns, http, flow, io or all)",
+                                                    "connect, tls, dns, http, flow, io, content or all)",
                                                     item));
     }
     return actions;

@@ -195,7 +195,7 @@ std::string format_ip(Family family, const std::array<std::uint8_t, 16>& addr)
 }
 
 // A kind added to records.h's EW_RECORD_KINDS needs its case below (and this count raised).
-static_assert(EW_REC_LIMIT == 11, "a record kind without a decoder");
+static_assert(EW_REC_LIMIT == 12, "a record kind without a decoder");
 
 DecodeResult decode_record(std::span<const std::byte> bytes)
 {
@@ -259,6 +259,22 @@ DecodeResult decode_record(std::span<const std::byte> bytes)
             return error("object-io", "unknown kind or direction");
         return ObjectIo{header_of(raw.hdr), raw.kind, raw.direction, raw.first != 0,
                         raw.object_id,      raw.dev,  raw.bytes,     raw.fd};
+    }
+    case EW_REC_TLS_PLAINTEXT: {
+        w::ew_tls_plaintext raw{};
+        if (!read_fixed(bytes, raw)) return error("tls-plaintext", "too short");
+        if (raw.data_size > bytes.size() - sizeof(raw) || raw.data_size > raw.write_size)
+            return error("tls-plaintext", "data exceeds the record or the write");
+        if (raw.library != EW_TLS_LIB_OPENSSL && raw.library != EW_TLS_LIB_GNUTLS)
+            return error("tls-plaintext", "unknown library");
+        auto data = bytes.subspan(sizeof(raw), raw.data_size);
+        return TlsPlaintext{header_of(raw.hdr),
+                            raw.cookie,
+                            raw.object,
+                            raw.offset,
+                            raw.write_size,
+                            raw.library == EW_TLS_LIB_OPENSSL ? TlsLibrary::openssl : TlsLibrary::gnutls,
+                            std::vector<std::byte>(data.begin(), data.end())};
     }
     default: return DecodeError{fmt::format("unknown record kind {}", hdr.kind)};
     }

@@ -134,7 +134,19 @@ struct ObjectIo {
     std::int32_t fd = -1;
 };
 
-using Record = std::variant<Exec, Fork, Exit, FileOpen, FileFirstRead, FlowStart, FlowData, FlowCounters, ObjectIo>;
+// The plaintext head of one write through a TLS library (SSL_write, gnutls_record_send).
+enum class TlsLibrary : std::uint8_t { openssl, gnutls };
+struct TlsPlaintext {
+    Header header;             // time: the write's start
+    std::uint64_t cookie = 0;  // the socket it went out on; 0: unknown (join by object)
+    std::uint64_t object = 0;  // the library's connection within the process
+    std::uint64_t offset = 0;  // where the write starts in the connection's plaintext
+    std::uint32_t write_size = 0;
+    TlsLibrary library = TlsLibrary::openssl;
+    std::vector<std::byte> data;  // the write's head (at most EW_PLAINTEXT_MAX bytes)
+};
+using Record =
+    std::variant<Exec, Fork, Exit, FileOpen, FileFirstRead, FlowStart, FlowData, FlowCounters, ObjectIo, TlsPlaintext>;
 
 struct DecodeError {
     std::string reason;

@@ -167,12 +167,14 @@ std::vector<Alert> Engine::process(const Event& event)
                 if (is_write(e.flags) && !system_file)
                     lineage_.on_write(e.process, e.time, e.path, e.device, e.inode, (e.flags & O_TRUNC) != 0);
                 if (is_read(e.flags)) lineage_.on_read(e.process, e.time, e.path, e.device, e.inode, 0);
+                if (is_read(e.flags)) fingerprint(e.process, e.path, e.device, e.inode);
                 rescore_changed(e.time, alerts);
             } else if constexpr (std::is_same_v<T, FileSummaryEvent>) {
                 if (e.opened_for_write && !rules_.never_staging(e.path) && !is_system_file(e.device, e.inode))
                     lineage_.on_written(e.process, e.time, e.path, e.device, e.inode, e.last_write);
                 auto bytes = e.bytes_read ? e.bytes_read : e.bytes_mapped;
                 if (bytes || !e.opened_for_write) lineage_.on_read(e.process, e.time, e.path, e.device, e.inode, bytes);
+                if (bytes) fingerprint(e.process, e.path, e.device, e.inode);
                 rescore_changed(e.time, alerts);
             } else if constexpr (std::is_same_v<T, ObjectIoEvent>) {
                 lineage_.on_object_io(e);
@@ -221,6 +223,8 @@ std::vector<Alert> Engine::process(const Event& event)
                         alerts);
             } else if constexpr (std::is_same_v<T, DnsAnswerEvent>) {
                 lineage_.touch(e.process, e.time);
+            } else if constexpr (std::is_same_v<T, ContentScanEvent>) {
+                on_content_scan(e, alerts);
             }
         },
         event);
@@ -230,6 +234,34 @@ std::vector<Alert> Engine::process(const Event& event)
     }
     stats_.alerts += alerts.size();
     return alerts;
+}
+
+void Engine::fingerprint(const ProcessRef& reader, const std::string& path, std::uint64_t device, std::uint64_t inode)
+{
+    if (!file_reader_ || fingerprints_.has_file(device, inode) || !rules_.classify(path)) return;
+    if (auto content = file_reader_(reader, path, device, inode)) fingerprints_.add_file(path, device, inode, *content);
+}
+
+ContentScanEvent Engine::scan(const PlaintextWrite& write)
+{
+    // Continuity per connection: a write that does not start where the previous one ended means
+    // writes went unseen (rate limit, per-connection bound, a record lost).
+    auto key = fmt::format("{}/{}/{}", write.process.entity_id, write.object, write.flow.socket_cookie);
+    bool inserted = false;
+    auto& next = plaintext_next_.touch(key, &inserted);
+    if (plaintext_next_.size() > rules_.settings.max_flows) plaintext_next_.pop_oldest();
+    bool complete = inserted ? write.offset == 0 : write.offset == next;
+    next = write.offset + write.write_size;
+    return scan_plaintext(fingerprints_, write, complete);
+}
+
+void Engine::on_content_scan(const ContentScanEvent& scan, std::vector<Alert>& alerts)
+{
+    auto flow = flows_.find(scan.flow.socket_cookie);
+    if (flow == flows_.end() || flow->second.pair_key.empty()) return;
+    content_.note(flow->second.pair_key, scan);
+    auto pair = pairs_.find(flow->second.pair_key);
+    if (pair != pairs_.end() && !scan.matches.empty()) evaluate(pair->second, scan.time, alerts);
 }
 
 void Engine::note_system_file(std::uint64_t device, std::uint64_t inode)
@@ -586,12 +618,15 @@ Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explai
     const Service* service = pair.domain.empty() ? nullptr : service_of(pair.domain, pair.path);
     a.category = destination_signal(rules_, service, facts, list);
 
-    const auto data = data_in_lineage(rules_, view, up);
+    auto data = data_in_lineage(rules_, view, up);
+    // Content first: a secret seen leaving is a leak; one seen only authenticating is use.
+    bool content_leak = content_signals(rules_, content_.find(pair_key(pair.entity, pair.domain, pair.destination)),
+                                        pair.bytes_out, data, list);
     sensitive_read_signals(rules_, data, list);
     credential_use_signal(rules_, data, list);
 
     const auto shape = shape_of(rules_, facts);
-    bool covered = volume_signal(rules_, facts, data, shape, list);
+    bool covered = volume_signal(rules_, facts, data, shape, list) || content_leak;
     shape_signals(rules_, facts, shape, covered, list);
 
     // The command line: the uploader's, else an ancestor's (git push runs ssh).
@@ -628,7 +663,7 @@ Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explai
             list.add("recurring", rules_.signals.recurring,
                      [&] { return fmt::format("same job on {} earlier day{}", job->days, job->days > 1 ? "s" : ""); });
 
-    bool left = data_left(rules_, cmd, shape, covered, data, a.category) && data_moved(rules_, facts);
+    bool left = (data_left(rules_, cmd, shape, covered, data, a.category) || content_leak) && data_moved(rules_, facts);
     auto g = gate(rules_, list.total(), data.has_data() || shape.bulk, left);
     a.score = g.score;
     a.gated = g.gated;

@@ -5,14 +5,17 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "detect/command.hpp"
+#include "detect/content.hpp"
 #include "detect/lineage.hpp"
 #include "detect/recurring.hpp"
 #include "detect/rules.hpp"
@@ -96,6 +99,16 @@ public:
     // note_loss()'s, and
     // the lineage's (tainted state its caps evicted). One per cause and second at most; the run loop drains and writes them.
     std::vector<BlindSpot> take_blind_spots();
+
+    // Use versus leak by content (detect/content). The live run gives a reader of a sensitive
+    // file's content (bounded), from which its fingerprints are built at its first read; replay
+    // has none and takes the scans from the telemetry.
+    using FileReader = std::function<std::optional<std::string>(const ProcessRef& reader, const std::string& path,
+                                                                std::uint64_t device, std::uint64_t inode)>;
+    void set_file_reader(FileReader reader) { file_reader_ = std::move(reader); }
+    // Scans plaintext a process sent; the scan is telemetry, then an event for process().
+    ContentScanEvent scan(const PlaintextWrite& write);
+    const FingerprintIndex& fingerprints() const { return fingerprints_; }
 
 private:
     struct Flow {
@@ -245,6 +258,14 @@ private:
     void note_system_file(std::uint64_t device, std::uint64_t inode);
     bool is_system_file(std::uint64_t device, std::uint64_t inode) const;
     void blind_spot(TimeNs time, std::string_view cause, std::uint64_t lost, std::string_view what);
+    // Content: fingerprints of sensitive files, the next plaintext offset expected per connection
+    // (continuity), and what the scans said per pair.
+    FileReader file_reader_;
+    FingerprintIndex fingerprints_;
+    util::LruMap<std::string, std::uint64_t> plaintext_next_;
+    ContentEvidence content_;
+    void fingerprint(const ProcessRef& reader, const std::string& path, std::uint64_t device, std::uint64_t inode);
+    void on_content_scan(const ContentScanEvent& scan, std::vector<Alert>& alerts);
     TimeNs now_ = 0;
     TimeNs last_expiry_ = 0;
     EngineStats stats_;

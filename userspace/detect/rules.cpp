@@ -236,6 +236,7 @@ void load_signals(const YAML::Node& node, SignalWeights& w)
         {"unknown-destination", &w.unknown_destination},
         {"own-storage", &w.own_storage},
         {"recurring", &w.recurring},
+        {"content-match", &w.content_match},
     };
     expect_map(node, "signals");
     for (auto it = node.begin(); it != node.end(); ++it) {

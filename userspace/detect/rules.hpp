@@ -125,6 +125,7 @@ struct SignalWeights {
     int first_seen_destination = 5;
     int unknown_destination = 0;
     int own_storage = -40;
+    int content_match = 40;  // a sensitive file's fingerprint found in plaintext sent (not as authentication)
     int recurring =
         -20;  // the same upload job ran on an earlier day (run --state-dir)  // a declared tool uploads to a declared destination (also capped under the threshold)
 };

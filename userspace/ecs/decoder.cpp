@@ -124,6 +124,36 @@ public:
         --depth_;
     }
 
+    // An array of objects: each item read by body(op, item) with this op moved into it; at most
+    // max_items are kept (the writer never writes more).
+    template <typename V, typename Body>
+    void items(std::string_view name, V& values, Body&& body)
+    {
+        if (!ok()) return;
+        path_[depth_++] = name;
+        std::size_t n = 0;
+        od::value value;
+        od::array array;
+        if (lookup(name, value)) {
+            if (value.get_array().get(array) != simdjson::SUCCESS) fail("is not an array");
+            const od::object parent = object_;
+            for (auto item : array) {
+                if (!ok() || n == max_items) break;
+                if (item.get_object().get(object_) != simdjson::SUCCESS) {
+                    fail("has an item that is not an object");
+                    break;
+                }
+                if (n == values.size()) values.emplace_back();
+                values[n] = typename V::value_type{};
+                body(*this, values[n]);
+                ++n;
+            }
+            object_ = parent;
+        }
+        values.resize(n);
+        --depth_;
+    }
+
     bool ok() const { return error_.empty(); }
 
     // An error about member `name` of the current object.
@@ -149,6 +179,7 @@ public:
 
 private:
     static constexpr std::size_t max_depth = 8;
+    static constexpr std::size_t max_items = 64;
 
     // The member `name` of the current object; false when absent (or on a malformed line).
     bool lookup(std::string_view name, od::value& value)

@@ -44,6 +44,17 @@ public:
         out_.back().items = {{"name", JsonType::string}, {"type", JsonType::string}, {"data", JsonType::string}};
     }
 
+    template <typename V, typename Body>
+    void items(std::string_view name, const V&, Body&& body)
+    {
+        add(name, JsonType::objects);
+        std::vector<FieldInfo> members;
+        DescribeOp item(action_, members);
+        const typename V::value_type one{};
+        body(item, one);
+        for (auto& m : members) out_.back().items.emplace_back(std::move(m.path), m.type);
+    }
+
 private:
     void add(std::string_view name, JsonType type)
     {

@@ -96,6 +96,8 @@ constexpr JsonType json_type(ErrnoName)
 //   op.context(which)                     host.* and agent.* ids of the writer's context
 //   op.created(time)                      event.created (the writer's clock, else the record's time)
 //   op.dns_answers(question, cnames, ips) dns.answers: written from the chain, read back into cnames
+//   op.items(name, vector, body)          an array of objects, each item's members by
+//                                          body(op, item) (at most max_items read back)
 // `E` is the event type, const for the encoder and the lister.
 
 enum class ContextField : std::uint8_t { host_name, host_hostname, host_id, agent_id, agent_ephemeral_id };
@@ -450,6 +452,37 @@ void fields(Op& op, E& e)
             op.field("direction", e.direction, io_directions, Presence::required);
             op.field("fd", e.fd, Integer{}, Presence::required, -1);
             op.field("bytes", e.bytes, Integer{}, Presence::required);
+        });
+    });
+}
+
+template <typename Op, typename E>
+requires std::is_same_v<std::remove_const_t<E>, ContentScanEvent>
+void fields(Op& op, E& e)
+{
+    // What a scan of plaintext sent found: which sensitive file, in which encoding, where; never
+    // a byte of the plaintext or of a secret.
+    telemetry_start(op, e, output::actions::content_scan, {"network"}, {"info"});
+    op.object("exfilwatch", [&] {
+        process_extension_fields(op, e.process);
+        op.object("flow", [&] { flow_cookie(op, e.flow); });
+        op.object("content", [&] {
+            op.field("source", e.source, Text{}, Presence::required);
+            op.field("offset", e.offset, Integer{});
+            op.field("bytes", e.bytes, Integer{}, Presence::required);
+            op.field("scanned", e.scanned, Integer{});
+            op.field("complete", e.complete, Flag{});
+            op.field("body_bytes", e.body_bytes, Integer{});
+            op.field("opaque_bytes", e.opaque_bytes, Integer{});
+            op.field("auth_headers", e.auth_headers, Texts{});
+            op.items("matches", e.matches, [](auto& item, auto& m) {
+                item.field("path", m.path, Text{}, Presence::required);
+                item.field("device", m.device, Keyword{});
+                item.field("inode", m.inode, Keyword{});
+                item.field("encoding", m.encoding, Text{}, Presence::required);
+                item.field("location", m.location, Text{}, Presence::required);
+                item.field("header", m.header, Text{}, Presence::optional);
+            });
         });
     });
 }

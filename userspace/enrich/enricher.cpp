@@ -3,6 +3,8 @@
 
 #include <type_traits>
 
+#include <fmt/format.h>
+
 #include "enrich/container.hpp"
 #include "util/text.hpp"
 
@@ -84,6 +86,45 @@ void Enricher::on_record(const decode::Record& record, std::vector<Event>& out)
             }
         },
         record);
+}
+
+std::optional<PlaintextWrite> Enricher::plaintext(const decode::Record& record)
+{
+    if (const auto* tls = std::get_if<decode::TlsPlaintext>(&record)) {
+        PlaintextWrite write;
+        write.time = wall(tls->header.time_ns);
+        write.process = processes_.lookup(tls->header.pid);
+        write.source = tls->library == decode::TlsLibrary::openssl ? "openssl" : "gnutls";
+        write.object = tls->object;
+        write.offset = tls->offset;
+        write.write_size = tls->write_size;
+        write.data = tls->data;
+        auto key = fmt::format("{}/{}", tls->header.pid, tls->object);
+        std::uint64_t cookie = tls->cookie;
+        if (cookie) {
+            tls_sockets_.touch(key) = cookie;
+            if (tls_sockets_.size() > 16384) tls_sockets_.pop_oldest();
+        } else if (const auto* known = tls_sockets_.find(key)) {
+            cookie = *known;
+        } else {
+            cookie = flows_.newest_tcp_flow(tls->header.pid);
+        }
+        write.flow.socket_cookie = cookie;
+        return write;
+    }
+    const auto* data = std::get_if<decode::FlowData>(&record);
+    if (!data || data->inbound || data->datagram || data->data.empty() ||
+        std::to_integer<unsigned char>(data->data.front()) == 0x16)  // a TLS record: not plaintext
+        return std::nullopt;
+    PlaintextWrite write;
+    write.time = wall(data->header.time_ns);
+    write.process = processes_.lookup(data->header.pid);
+    write.flow.socket_cookie = data->cookie;
+    write.source = "http";
+    write.offset = data->offset;
+    write.write_size = data->data.size();
+    write.data = data->data;
+    return write;
 }
 
 void Enricher::tick(TimeNs now, std::vector<Event>& out)

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "decode/decoder.hpp"
@@ -13,6 +15,7 @@
 #include "enrich/process_table.hpp"
 #include "enrich/socket_owners.hpp"
 #include "events.hpp"
+#include "util/bounded.hpp"
 
 namespace exfilwatch::enrich {
 
@@ -29,6 +32,10 @@ public:
              SocketOwners* sockets = nullptr, ObjectTracker* objects = nullptr);
 
     void on_record(const decode::Record& record, std::vector<Event>& out);
+    // Plaintext for the content scan: a TLS library write (joined to its socket: the kernel's
+    // binding, else the one learnt for the same library connection, else the process's newest
+    // TCP flow), or the captured head of a plain HTTP stream; nullopt for any other record.
+    std::optional<PlaintextWrite> plaintext(const decode::Record& record);
     // Periodic work at wall time `now`: summaries of long-running readers, table expiry.
     void tick(TimeNs now, std::vector<Event>& out);
 
@@ -45,6 +52,7 @@ private:
     SocketOwners* sockets_;
     ObjectTracker own_objects_;
     ObjectTracker& objects_;
+    util::LruMap<std::string, std::uint64_t> tls_sockets_;  // "pid/object" -> socket cookie
 };
 
 }  // namespace exfilwatch::enrich

@@ -314,4 +314,13 @@ void FlowTableStats::report(util::Counters& out) const
     out.emplace_back("dns.cache_size", dns_cache);
 }
 
+std::uint64_t FlowTable::newest_tcp_flow(std::uint32_t pid) const
+{
+    for (auto cookie : recency_) {
+        auto it = flows_.find(cookie);
+        if (it != flows_.end() && it->second.owner.pid == pid && it->second.transport == Transport::tcp) return cookie;
+    }
+    return 0;
+}
+
 }  // namespace exfilwatch::enrich

@@ -55,6 +55,8 @@ public:
                      std::vector<Event>& out);
 
     FlowTableStats stats() const;
+    // The cookie of the TCP flow owned by `pid` seen most recently (0: none).
+    std::uint64_t newest_tcp_flow(std::uint32_t pid) const;
 
 private:
     enum class Head { pending, tls, http, other };

@@ -209,6 +209,7 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
         auto& status = monitor->hooks_[index++];
         if (!status.reason.empty()) continue;
         bpf_link* link = nullptr;
+        if (section_of(prog) == "uprobe" || section_of(prog) == "uretprobe") continue;  // attach_tls_probes
         if (section_of(prog).starts_with("cgroup")) link = bpf_program__attach_cgroup(prog, monitor->cgroup_fd_);
         else
             link = bpf_program__attach(prog);
@@ -219,6 +220,9 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
         status.attached = true;
         monitor->links_.push_back(link);
     }
+
+    std::erase_if(monitor->hooks_, [](const HookStatus& h) { return h.name == "uprobe" || h.name == "uretprobe"; });
+    monitor->attach_tls_probes();
 
     // Decision records and captures, each with a ring_buffer of its own, waited on together.
     monitor->epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
@@ -249,6 +253,60 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
 // when it calls back, and returns the negative value at once: the sample is ours (copied), and
 // nothing after it is consumed.
 constexpr int budget_used_up = -ENOSPC;
+
+namespace {
+
+// The host's copy of a shared library: the first of the usual directories that has it.
+std::string find_library(std::string_view name)
+{
+    for (const char* dir : {"/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/lib64", "/usr/lib"}) {
+        auto path = fmt::format("{}/{}", dir, name);
+        if (exists(path)) return path;
+    }
+    return {};
+}
+
+}  // namespace
+
+// TLS plaintext: uprobes on the host's libssl.so.3 and libgnutls.so.30 (entry and return of each
+// write call), the BPF cookie telling the programs which library and call it is. A process with
+// its own copy of a library (a container image, a static build) is not seen: its writes are
+// judged by volume, as before.
+void Monitor::attach_tls_probes()
+{
+    struct Target {
+        const char* library;
+        const char* function;
+        std::uint64_t cookie;  // library << 8 | call (net.bpf.c: EW_TLS_CALL_*)
+    };
+    static constexpr Target targets[] = {
+        {"libssl.so.3", "SSL_write", EW_TLS_LIB_OPENSSL << 8 | 0},
+        {"libssl.so.3", "SSL_write_ex", EW_TLS_LIB_OPENSSL << 8 | 1},
+        {"libgnutls.so.30", "gnutls_record_send", EW_TLS_LIB_GNUTLS << 8 | 0},
+    };
+    for (const auto& target : targets) {
+        auto path = find_library(target.library);
+        for (bool ret : {false, true}) {
+            HookStatus status{
+                fmt::format("{}/{}:{}", ret ? "uretprobe" : "uprobe", target.library, target.function), false, {}};
+            bpf_program* prog = ret ? skel_->progs.on_tls_write_ret : skel_->progs.on_tls_write;
+            if (path.empty()) {
+                status.reason = fmt::format("{} not found on this host", target.library);
+            } else {
+                LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = target.cookie, .retprobe = ret,
+                            .func_name = target.function);
+                bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), 0, &opts);
+                if (link) {
+                    status.attached = true;
+                    links_.push_back(link);
+                } else {
+                    status.reason = fmt::format("attach failed: {}", std::strerror(errno));
+                }
+            }
+            hooks_.push_back(std::move(status));
+        }
+    }
+}
 
 int Monitor::on_record(void* ctx, void* data, size_t size)
 {

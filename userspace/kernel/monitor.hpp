@@ -93,6 +93,7 @@ private:
     Monitor() = default;
     std::vector<std::uint64_t> sum_percpu(int map_fd, std::uint32_t entries) const;
     static int on_record(void* ctx, void* data, std::size_t size);
+    void attach_tls_probes();
 
     // libbpf's callback context for one ring.
     struct RingContext {

@@ -21,11 +21,12 @@ inline constexpr std::string_view dns_answer = "dns-answer";
 inline constexpr std::string_view http_request = "http-request";
 inline constexpr std::string_view flow_summary = "flow-summary";
 inline constexpr std::string_view object_io = "object-io";
+inline constexpr std::string_view content_scan = "content-scan";
 
 // In the order of the Event variant's alternatives.
-inline constexpr std::array<std::string_view, 11> by_event_index = {
+inline constexpr std::array<std::string_view, 12> by_event_index = {
     exec,       fork,         exit,         file_open, file_summary, connect, tls_client_hello,
-    dns_answer, http_request, flow_summary, object_io};
+    dns_answer, http_request, flow_summary, object_io, content_scan};
 static_assert(by_event_index.size() == std::variant_size_v<Event>);
 
 }  // namespace exfilwatch::output::actions

@@ -180,6 +180,20 @@ public:
         json_.end_array();
     }
 
+    template <typename V, typename Body>
+    void items(std::string_view name, const V& values, Body&& body)
+    {
+        key(name);
+        json_.begin_array();
+        const std::size_t n = item_count(json_, values.size());
+        for (std::size_t i = 0; i < n; ++i) {
+            json_.begin_object();
+            body(*this, values[i]);
+            json_.end_object();
+        }
+        json_.end_array();
+    }
+
 private:
     static constexpr std::size_t max_depth = 8;
 

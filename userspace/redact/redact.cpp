@@ -668,4 +668,15 @@ std::string redacted_command_line(const std::vector<std::string>& argv, std::siz
     return line;
 }
 
+bool redact_secret_args(std::vector<std::string>& argv, const SecretTest& contains_secret)
+{
+    bool any = false;
+    for (auto& arg : argv) {
+        if (arg.size() < 16 || !contains_secret(arg)) continue;  // every fingerprint is 16 bytes or more
+        arg = std::string(redacted_marker);
+        any = true;
+    }
+    return any;
+}
+
 }  // namespace exfilwatch::redact

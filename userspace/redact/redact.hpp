@@ -4,6 +4,7 @@
 // header name, token prefix) keeps the evidence recognisable.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +29,13 @@ std::string redact_option_value(std::string_view flag, std::string_view value);
 
 // argv joined by spaces after redaction, cut to `max_size` bytes (with "..." when cut).
 std::string redacted_command_line(const std::vector<std::string>& argv, std::size_t max_size = 512);
+
+// Redaction by content: every argument in which `contains_secret` finds the bytes of a secret
+// (detection's fingerprints of the sensitive files read: raw, base64, hex or URL-encoded, however
+// the argument frames them) becomes the marker whole. Returns whether any did; `argv` is left as
+// it is when none did.
+using SecretTest = std::function<bool(std::string_view argument)>;
+bool redact_secret_args(std::vector<std::string>& argv, const SecretTest& contains_secret);
 
 }  // namespace exfilwatch::redact
 

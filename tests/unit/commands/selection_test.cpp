@@ -13,8 +13,9 @@ TEST_CASE("--events names map to event.action names")
     CHECK(parse_event_selection("").empty());
     CHECK(parse_event_selection("exec,file") == V{"exec", "file-open", "file-summary"});
     CHECK(parse_event_selection("tls,,dns") == V{"tls-client-hello", "dns-answer"});
-    CHECK(parse_event_selection("all").size() == 11);
+    CHECK(parse_event_selection("all").size() == 12);
     CHECK(parse_event_selection("io") == V{"object-io"});
+    CHECK(parse_event_selection("content") == V{"content-scan"});
 }
 
 TEST_CASE("an unknown --events kind names itself")

@@ -26,7 +26,7 @@ std::vector<Event> sample_events()
     for (Event e :
          {Event{ExecEvent{}}, Event{ForkEvent{}}, Event{ExitEvent{}}, Event{FileOpenEvent{}}, Event{FileSummaryEvent{}},
           Event{ConnectEvent{}}, Event{TlsClientHelloEvent{}}, Event{DnsAnswerEvent{}}, Event{HttpRequestEvent{}},
-          Event{FlowSummaryEvent{}}, Event{ObjectIoEvent{}}})
+          Event{FlowSummaryEvent{}}, Event{ObjectIoEvent{}}, Event{ContentScanEvent{}}})
         events.push_back(e);
     return events;
 }

@@ -2,6 +2,7 @@
 // and argv redaction applied. Shared by the ecs/ and replay/ tests.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -84,9 +85,26 @@ inline auto fields(const ObjectIoEvent& e)
                           fields(e.process));
 }
 
+inline auto fields(const ContentMatch& m)
+{
+    return std::tie(m.path, m.device, m.inode, m.encoding, m.location, m.header);
+}
+inline auto fields(const ContentScanEvent& e)
+{
+    return std::tuple_cat(std::tie(e.time, e.flow.socket_cookie, e.source, e.offset, e.bytes, e.scanned, e.complete,
+                                   e.body_bytes, e.opaque_bytes, e.auth_headers),
+                          fields(e.process));
+}
+
 inline bool same(const Event& a, const Event& b)
 {
     if (a.index() != b.index()) return false;
+    if (const auto* x = std::get_if<ContentScanEvent>(&a)) {
+        const auto& y = std::get<ContentScanEvent>(b);
+        if (!std::equal(x->matches.begin(), x->matches.end(), y.matches.begin(), y.matches.end(),
+                        [](const ContentMatch& p, const ContentMatch& q) { return fields(p) == fields(q); }))
+            return false;
+    }
     return std::visit([&](const auto& x) { return fields(x) == fields(std::get<std::decay_t<decltype(x)>>(b)); }, a);
 }
 
@@ -129,6 +147,11 @@ inline Event expected_after_round_trip(Event e)
                 repair(x.connect_target);
             } else if constexpr (std::is_same_v<T, FlowSummaryEvent>) {
                 repair(x.destination_domain);
+            } else if constexpr (std::is_same_v<T, ContentScanEvent>) {
+                repair(x.source);
+                repair(x.auth_headers);
+                for (auto& m : x.matches)
+                    for (auto* s : {&m.path, &m.encoding, &m.location, &m.header}) repair(*s);
             }
         },
         e);

@@ -119,6 +119,14 @@ inline std::vector<Event> events()
     stage.stdout_pipe = 0;
     stage.stdout_kind = StdoutKind::file;
     out.push_back(ForkEvent{t0 + 24, stage});
+    ContentScanEvent use{t0 + 25, process(), FlowKey{0xdeadbeefcafeULL}, "openssl", 0, 310, 310, true,
+                         19,      0,         {"authorization"},          {}};
+    use.matches.push_back({"/home/dev/.config/gh/hosts.yml", 65024, 11028659, "raw", "auth-header", "authorization"});
+    out.push_back(use);
+    ContentScanEvent leak{t0 + 26, odd_process(), FlowKey{42}, "gnutls", 310, 16384, 4096, false, 16384, 77, {}, {}};
+    leak.matches.push_back({"/home/dev/.ssh/id_ed25519", 1, 2, "base64", "body", {}});
+    leak.matches.push_back({"/home/dev/.netrc", 1, 3, "url", "request-line", {}});
+    out.push_back(leak);
     return out;
 }
 

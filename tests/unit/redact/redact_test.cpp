@@ -277,3 +277,18 @@ TEST_CASE("redact_args: a key on the command line never survives in any form")
         CHECK(out.find("[REDACTED]") != std::string::npos);
     }
 }
+
+TEST_CASE("redact_secret_args: an argument carrying a secret's bytes goes whole, others stay")
+{
+    const std::string secret = "gho_RedactTest0123456789abcdef";
+    auto contains = [&](std::string_view arg) { return arg.find(secret) != std::string_view::npos; };
+    std::vector<std::string> argv = {"curl", "-d", "{\"description\":\"" + secret + "\"}", "https://api.github.com/x"};
+    CHECK(redact_secret_args(argv, contains));
+    CHECK(argv == std::vector<std::string>{"curl", "-d", "[REDACTED]", "https://api.github.com/x"});
+    std::vector<std::string> clean = {"curl", "-d", "{\"state\":\"success\"}", "https://api.github.com/x"};
+    auto before = clean;
+    CHECK_FALSE(redact_secret_args(clean, contains));
+    CHECK(clean == before);
+    std::vector<std::string> none;
+    CHECK_FALSE(redact_secret_args(none, contains));
+}

@@ -1,0 +1,50 @@
+// libFuzzer target for detect/content: any bytes as a plaintext write (the HTTP layout scan and
+// the fingerprint scan) and as a sensitive file's text (token extraction). Regions must cover the
+// write in order within its bounds, every match must name the fixed file, and a file's tokens
+// must be found again in their raw form.
+#include "detect/content.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <span>
+#include <string_view>
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
+{
+    using namespace exfilwatch;
+    using namespace exfilwatch::detect;
+    const auto bytes = std::as_bytes(std::span(data, size));
+    const auto layout = http_layout(bytes);
+    std::size_t at = 0;
+    for (const auto& region : layout.regions) {
+        if (region.begin != at || region.end <= region.begin || region.end > size) std::abort();
+        at = region.end;
+    }
+    if (at != (layout.regions.empty() ? 0 : size) || layout.body_begin > size) std::abort();
+
+    static const FingerprintIndex index = [] {
+        FingerprintIndex i(4, {5, 6});
+        i.add_file("/home/u/.config/gh/hosts.yml", 1, 2,
+                   "github.com:\n    oauth_token: gho_Fuzz0123456789abcdefABCDEF\n");
+        return i;
+    }();
+    PlaintextWrite write;
+    write.source = "openssl";
+    write.write_size = size;
+    write.data.assign(bytes.begin(), bytes.end());
+    const auto scan = scan_plaintext(index, write, true);
+    for (const auto& m : scan.matches)
+        if (m.path != "/home/u/.config/gh/hosts.yml" || m.inode != 2) std::abort();
+    if (scan.body_bytes > size || scan.opaque_bytes > size) std::abort();
+
+    // The same bytes as a file's text: each token it yields is found raw in a write of itself.
+    const std::string_view text(reinterpret_cast<const char*>(data), size);
+    FingerprintIndex own(2, {7, 8});
+    own.add_file("/f", 1, 9, text);
+    for (const auto& token : secret_tokens(text, 16, 4)) {
+        if (token.size() < 16) std::abort();
+        if (!own.contains_secret(token)) std::abort();
+    }
+    return 0;
+}

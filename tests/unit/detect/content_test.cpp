@@ -1,0 +1,230 @@
+// Tests detect/content.cpp: secret tokens of a file, their encoded forms, the HTTP layout of a
+// write, the scan of plaintext and the use-versus-leak verdict.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include <fmt/format.h>
+
+#include "detect/content.hpp"
+
+using namespace exfilwatch;
+using namespace exfilwatch::detect;
+
+namespace {
+
+const std::string token = "gho_UnitTest0123456789abcdefABCDEF";
+const std::string hosts_yml =
+    "github.com:\n    oauth_token: " + token + "\n    user: ci-bot\n    git_protocol: https\n";
+
+std::vector<std::byte> bytes(std::string_view text)
+{
+    const auto* p = reinterpret_cast<const std::byte*>(text.data());
+    return {p, p + text.size()};
+}
+
+std::string b64(std::string_view in)  // whole, with padding (what `base64 -w0` prints)
+{
+    static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    std::size_t i = 0;
+    for (; i + 3 <= in.size(); i += 3) {
+        unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+                     static_cast<unsigned char>(in[i + 2]);
+        for (int s = 18; s >= 0; s -= 6) out += a[(v >> s) & 0x3f];
+    }
+    if (in.size() - i == 1) {
+        unsigned v = static_cast<unsigned char>(in[i]) << 16;
+        out += a[(v >> 18) & 0x3f];
+        out += a[(v >> 12) & 0x3f];
+        out += "==";
+    } else if (in.size() - i == 2) {
+        unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
+        out += a[(v >> 18) & 0x3f];
+        out += a[(v >> 12) & 0x3f];
+        out += a[(v >> 6) & 0x3f];
+        out += '=';
+    }
+    return out;
+}
+
+PlaintextWrite write_of(std::string_view text, std::uint64_t cookie = 7)
+{
+    PlaintextWrite w;
+    w.flow.socket_cookie = cookie;
+    w.source = "openssl";
+    w.write_size = text.size();
+    w.data = bytes(text);
+    return w;
+}
+
+FingerprintIndex index_with_hosts_yml()
+{
+    FingerprintIndex index(8, {1, 2});
+    index.add_file("/home/u/.config/gh/hosts.yml", 1, 42, hosts_yml);
+    return index;
+}
+
+std::string status_post(std::string_view auth, std::string_view body)
+{
+    return fmt::format("POST /repos/o/r/statuses/0123abcd HTTP/1.1\r\nHost: api.github.com\r\n{}"
+                       "User-Agent: curl/7.88.1\r\nContent-Length: {}\r\n\r\n{}",
+                       auth, body.size(), body);
+}
+
+}  // namespace
+
+TEST_CASE("secret tokens: values, URL userinfo, PEM lines; not key names or paths")
+{
+    auto tokens = secret_tokens(hosts_yml);
+    CHECK(tokens == std::vector<std::string>{token});
+    auto aws = secret_tokens("[default]\naws_access_key_id = AKIAE2EUNITTEST7QX4Z\n"
+                             "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYe2eUnitTest\n");
+    CHECK(aws == std::vector<std::string>{"AKIAE2EUNITTEST7QX4Z", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYe2eUnitTest"});
+    auto creds = secret_tokens("https://ci-bot:ghp_gitStore0123456789abcdef@github.com\n");
+    CHECK(std::find(creds.begin(), creds.end(), "ghp_gitStore0123456789abcdef") != creds.end());
+    auto pem = secret_tokens(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+        "-----END OPENSSH PRIVATE KEY-----\n");
+    CHECK(std::find(pem.begin(), pem.end(), "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW") !=
+          pem.end());
+    CHECK(secret_tokens("ca_certs_file = /tmp/pytest-of-root/cert.pem\nregion = us-east-1\n").empty());
+    CHECK(secret_tokens(std::string(100000, 'a') + "1", 16, 4).size() <= 4);
+}
+
+TEST_CASE("token forms: raw, base64 at three alignments, hex, URL encoding")
+{
+    auto forms = token_forms("a+b/c=d0123456789xyz");
+    auto has = [&](std::string_view enc, std::string_view text) {
+        return std::any_of(forms.begin(), forms.end(),
+                           [&](const TokenForm& f) { return f.encoding == enc && f.text == text; });
+    };
+    CHECK(has("raw", "a+b/c=d0123456789xyz"));
+    CHECK(has("url", "a%2Bb%2Fc%3Dd0123456789xyz"));
+    CHECK(has("hex", "612b622f633d643031323334353637383978797a"));
+    CHECK(has("hex", "612B622F633D643031323334353637383978797A"));
+    // Inside a larger base64 stream, whatever precedes the token.
+    for (std::string prefix : {"", "x", "xy", "xyz0"}) {
+        auto stream = b64(prefix + "a+b/c=d0123456789xyz" + "tail");
+        bool found = std::any_of(forms.begin(), forms.end(), [&](const TokenForm& f) {
+            return f.encoding == "base64" && stream.find(f.text) != std::string::npos;
+        });
+        CHECK_MESSAGE(found, "prefix of ", prefix.size());
+    }
+}
+
+TEST_CASE("http layout: request line, headers by name, body; a write without a request line is body")
+{
+    auto text = status_post("Authorization: token abc\r\n", "{\"state\":\"success\"}");
+    auto data = bytes(text);
+    auto layout = http_layout(data);
+    REQUIRE(layout.request);
+    REQUIRE(layout.regions.size() >= 5);
+    CHECK(layout.regions[0].kind == HttpRegion::Kind::request_line);
+    CHECK(layout.regions[2].header == "authorization");
+    CHECK(is_auth_header(layout.regions[2].header));
+    CHECK_FALSE(is_auth_header("user-agent"));
+    CHECK(text.substr(layout.body_begin) == "{\"state\":\"success\"}");
+    auto body = bytes("just a continuation of a body");
+    auto cont = http_layout(body);
+    CHECK_FALSE(cont.request);
+    CHECK(cont.body_begin == 0);
+    CHECK(http_layout({}).regions.empty());
+    auto cut = bytes("GET / HTTP/1.1\r\nHost: a");  // a head cut by the end of the write
+    CHECK(http_layout(cut).body_begin == cut.size());
+}
+
+TEST_CASE("opaque bytes: binary and base64 runs of 48+ count, JSON and a commit id do not")
+{
+    CHECK(opaque_bytes(bytes("{\"state\":\"success\",\"sha\":\"0123456789abcdef0123456789abcdef01234567\"}")) == 0);
+    CHECK(opaque_bytes(bytes(std::string(64, 'Q'))) == 64);
+    CHECK(opaque_bytes(bytes(std::string(47, 'Q'))) == 0);
+    std::vector<std::byte> gz = {std::byte{0x1f}, std::byte{0x8b}, std::byte{0x08}, std::byte{0x00}};
+    CHECK(opaque_bytes(gz) >= 3);
+}
+
+TEST_CASE("scan: a token in the Authorization header is located there; raw and base64 in the body are leaks")
+{
+    auto index = index_with_hosts_yml();
+    CHECK(index.files() == 1);
+    CHECK(index.has_file(1, 42));
+
+    auto use = scan_plaintext(
+        index,
+        write_of(status_post("Authorization: token " + token + "\r\n", "{\"state\":\"success\",\"context\":\"ci\"}")),
+        true);
+    REQUIRE(use.matches.size() == 1);
+    CHECK(use.matches[0].location == "auth-header");
+    CHECK(use.matches[0].header == "authorization");
+    CHECK(use.matches[0].encoding == "raw");
+    CHECK(use.auth_headers == std::vector<std::string>{"authorization"});
+    CHECK(use.complete);
+
+    auto raw = scan_plaintext(index, write_of(status_post("", "{\"description\":\"" + token + "\"}")), true);
+    REQUIRE(raw.matches.size() == 1);
+    CHECK(raw.matches[0].location == "body");
+    CHECK(raw.matches[0].path == "/home/u/.config/gh/hosts.yml");
+
+    auto encoded = scan_plaintext(index, write_of(status_post("", b64(hosts_yml))), true);
+    REQUIRE_FALSE(encoded.matches.empty());
+    CHECK(encoded.matches[0].encoding == "base64");
+    CHECK(encoded.matches[0].location == "body");
+
+    auto url = scan_plaintext(index, write_of("GET /x?t=" + token + " HTTP/1.1\r\nHost: h\r\n\r\n"), true);
+    REQUIRE(url.matches.size() == 1);
+    CHECK(url.matches[0].location == "request-line");
+
+    auto none = scan_plaintext(index, write_of(status_post("", "{\"state\":\"failure\"}")), true);
+    CHECK(none.matches.empty());
+    // A head cut short (the write's tail not captured) is not complete.
+    auto w = write_of(status_post("", "{}"));
+    w.write_size += 100;
+    CHECK_FALSE(scan_plaintext(index, w, true).complete);
+}
+
+TEST_CASE("fingerprint index: bounded, oldest file first, refreshed by inode, keyed")
+{
+    FingerprintIndex index(2, {3, 4});
+    index.add_file("/a", 1, 1, "k = aaaaaaaaaaaaaaaa1111\n");
+    index.add_file("/b", 1, 2, "k = bbbbbbbbbbbbbbbb2222\n");
+    index.add_file("/c", 1, 3, "k = cccccccccccccccc3333\n");
+    CHECK(index.files() == 2);
+    CHECK_FALSE(index.has_file(1, 1));
+    CHECK(index.scan(bytes("x aaaaaaaaaaaaaaaa1111 y")).empty());
+    CHECK(index.scan(bytes("x cccccccccccccccc3333 y")).size() == 1);
+    index.add_file("/c", 1, 3, "k = dddddddddddddddd4444\n");  // rewritten
+    CHECK(index.scan(bytes("x cccccccccccccccc3333 y")).empty());
+    CHECK(index.scan(bytes("x dddddddddddddddd4444 y")).size() == 1);
+    auto forms = index.forms();
+    CHECK(forms > 0);
+    CHECK(index.add_file("/e", 1, 5, "no secrets here\n") == 0);
+}
+
+TEST_CASE("verdict: use when the whole plaintext was seen and the secret only authenticated")
+{
+    auto index = index_with_hosts_yml();
+    const std::string path = "/home/u/.config/gh/hosts.yml";
+    auto post = status_post("Authorization: token " + token + "\r\n", "{\"state\":\"success\"}");
+    ContentEvidence evidence;
+    evidence.note("pair", scan_plaintext(index, write_of(post), true));
+    const auto* facts = evidence.find("pair");
+    REQUIRE(facts);
+    CHECK(content_verdict(*facts, path, post.size() + 1500) == ContentVerdict::used);
+    // More sent than the plaintext and one handshake account for: something was not seen.
+    CHECK(content_verdict(*facts, path, post.size() + 100000) == ContentVerdict::unknown);
+
+    ContentEvidence leak;
+    leak.note("pair", scan_plaintext(index, write_of(status_post("", token)), true));
+    CHECK(content_verdict(*leak.find("pair"), path, 2000) == ContentVerdict::leaked);
+    CHECK(leak.find("pair")->leaked.at(path) == "raw in the body");
+
+    ContentEvidence gap;
+    gap.note("pair", scan_plaintext(index, write_of(post), false));
+    CHECK(content_verdict(*gap.find("pair"), path, post.size()) == ContentVerdict::unknown);
+
+    ContentEvidence opaque;
+    std::string gz = "\x1f\x8b\x08";
+    gz += std::string(40, '\x01');
+    opaque.note("pair", scan_plaintext(index, write_of(status_post("", gz)), true));
+    CHECK(content_verdict(*opaque.find("pair"), path, 1000) == ContentVerdict::unknown);
+}

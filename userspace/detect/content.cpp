@@ -1,0 +1,475 @@
+// detect: fingerprints of sensitive bytes and the scan of plaintext against them (content.hpp).
+#include "detect/content.hpp"
+
+#include <sys/random.h>
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+
+#include <fmt/format.h>
+
+#include "util/text.hpp"
+
+namespace exfilwatch::detect {
+
+namespace {
+
+bool token_char(unsigned char c)
+{
+    return std::isalnum(c) != 0 || c == '+' || c == '/' || c == '=' || c == '_' || c == '-' || c == '.' || c == '~';
+}
+
+std::string_view trim(std::string_view s)
+{
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '"' || s.front() == '\''))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '"' ||
+                          s.back() == '\'' || s.back() == ',' || s.back() == ';'))
+        s.remove_suffix(1);
+    return s;
+}
+
+bool has_digit(std::string_view s)
+{
+    return std::any_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
+}
+
+std::string base64(std::string_view in, bool url)
+{
+    const char* alphabet = url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                               : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    for (std::size_t i = 0; i + 3 <= in.size(); i += 3) {  // whole groups only
+        std::uint32_t v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+                          static_cast<unsigned char>(in[i + 2]);
+        for (int shift = 18; shift >= 0; shift -= 6) out += alphabet[(v >> shift) & 0x3f];
+    }
+    return out;
+}
+
+std::uint64_t rotl(std::uint64_t x, int b)
+{
+    return (x << b) | (x >> (64 - b));
+}
+
+// SipHash-2-4 (Aumasson and Bernstein): a keyed hash, so a fingerprint says nothing of its token
+// without the run's key.
+std::uint64_t siphash(const std::array<std::uint64_t, 2>& key, const unsigned char* in, std::size_t size)
+{
+    std::uint64_t v0 = 0x736f6d6570736575ULL ^ key[0], v1 = 0x646f72616e646f6dULL ^ key[1];
+    std::uint64_t v2 = 0x6c7967656e657261ULL ^ key[0], v3 = 0x7465646279746573ULL ^ key[1];
+    auto round = [&] {
+        v0 += v1;
+        v1 = rotl(v1, 13);
+        v1 ^= v0;
+        v0 = rotl(v0, 32);
+        v2 += v3;
+        v3 = rotl(v3, 16);
+        v3 ^= v2;
+        v0 += v3;
+        v3 = rotl(v3, 21);
+        v3 ^= v0;
+        v2 += v1;
+        v1 = rotl(v1, 17);
+        v1 ^= v2;
+        v2 = rotl(v2, 32);
+    };
+    std::size_t whole = size - size % 8;
+    for (std::size_t i = 0; i < whole; i += 8) {
+        std::uint64_t m = 0;
+        std::memcpy(&m, in + i, 8);
+        v3 ^= m;
+        round();
+        round();
+        v0 ^= m;
+    }
+    std::uint64_t last = static_cast<std::uint64_t>(size) << 56;
+    for (std::size_t i = 0; i < size % 8; ++i) last |= static_cast<std::uint64_t>(in[whole + i]) << (8 * i);
+    v3 ^= last;
+    round();
+    round();
+    v0 ^= last;
+    v2 ^= 0xff;
+    round();
+    round();
+    round();
+    round();
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+const std::array<std::string_view, 5> encodings = {"raw", "base64", "base64url", "hex", "url"};
+
+std::uint8_t encoding_index(std::string_view name)
+{
+    const auto* it = std::find(encodings.begin(), encodings.end(), name);
+    return static_cast<std::uint8_t>(it - encodings.begin());
+}
+
+}  // namespace
+
+std::vector<std::string> secret_tokens(std::string_view text, std::size_t min_length, std::size_t max_tokens)
+{
+    std::vector<std::string> out;
+    auto add = [&](std::string_view token) {
+        if (token.size() < min_length || out.size() >= max_tokens) return;
+        if (std::find(out.begin(), out.end(), token) == out.end()) out.emplace_back(token);
+    };
+    std::size_t pos = 0;
+    while (pos < text.size() && out.size() < max_tokens) {
+        auto end = text.find('\n', pos);
+        if (end == std::string_view::npos) end = text.size();
+        auto line = text.substr(pos, end - pos);
+        pos = end + 1;
+        // key = value, key: value (YAML, INI, .env, netrc-like "password VALUE" is caught below)
+        auto sep = line.find_first_of("=:");
+        if (sep != std::string_view::npos && sep > 0 && line.find("://") != sep) {
+            auto value = trim(line.substr(sep + 1));
+            // Not a path (a CA bundle, a key file named by a config): what it names is not secret.
+            bool path = !value.empty() && (value.front() == '/' || value.front() == '~' || value.front() == '.');
+            if (!value.empty() && !path && value.find(' ') == std::string_view::npos) add(value);
+        }
+        // https://user:TOKEN@host
+        if (auto scheme = line.find("://"); scheme != std::string_view::npos) {
+            auto at = line.find('@', scheme);
+            auto colon = line.find(':', scheme + 3);
+            if (at != std::string_view::npos && colon != std::string_view::npos && colon < at)
+                add(line.substr(colon + 1, at - colon - 1));
+        }
+        // Runs of token characters with a digit (PEM body lines, tokens written bare).
+        std::size_t i = 0;
+        while (i < line.size()) {
+            while (i < line.size() && !token_char(static_cast<unsigned char>(line[i]))) ++i;
+            std::size_t start = i;
+            while (i < line.size() && token_char(static_cast<unsigned char>(line[i]))) ++i;
+            auto run = line.substr(start, i - start);
+            if (!run.empty() && run.front() != '/' && has_digit(run)) add(run);
+        }
+    }
+    return out;
+}
+
+std::vector<TokenForm> token_forms(std::string_view token)
+{
+    std::vector<TokenForm> forms;
+    forms.push_back({"raw", std::string(token)});
+    for (std::size_t skip = 0; skip < 3 && skip < token.size(); ++skip) {
+        auto tail = token.substr(skip);
+        forms.push_back({"base64", base64(tail, false)});
+        auto url = base64(tail, true);
+        if (url != forms.back().text) forms.push_back({"base64url", url});
+    }
+    static const char* lower = "0123456789abcdef";
+    static const char* upper = "0123456789ABCDEF";
+    std::string hex_lower, hex_upper, percent;
+    for (unsigned char c : token) {
+        hex_lower += lower[c >> 4];
+        hex_lower += lower[c & 0xf];
+        hex_upper += upper[c >> 4];
+        hex_upper += upper[c & 0xf];
+        if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+            percent += static_cast<char>(c);
+        } else {
+            percent += '%';
+            percent += upper[c >> 4];
+            percent += upper[c & 0xf];
+        }
+    }
+    forms.push_back({"hex", hex_lower});
+    if (hex_upper != hex_lower) forms.push_back({"hex", hex_upper});
+    if (percent != token) forms.push_back({"url", percent});
+    return forms;
+}
+
+bool is_auth_header(std::string_view name)
+{
+    static constexpr std::array<std::string_view, 12> names = {"authorization",
+                                                               "proxy-authorization",
+                                                               "cookie",
+                                                               "x-api-key",
+                                                               "api-key",
+                                                               "private-token",
+                                                               "x-auth-token",
+                                                               "x-access-token",
+                                                               "x-amz-security-token",
+                                                               "x-goog-api-key",
+                                                               "x-github-token",
+                                                               "x-vault-token"};
+    return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+HttpLayout http_layout(std::span<const std::byte> data)
+{
+    HttpLayout layout;
+    const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+    const std::size_t n = data.size();
+    auto body_from = [&](std::size_t at) {
+        layout.body_begin = at;
+        if (at < n) layout.regions.push_back({HttpRegion::Kind::body, at, n, {}});
+    };
+    // A request line: METHOD SP target SP HTTP/x.y CRLF, METHOD upper-case letters.
+    std::size_t i = 0;
+    while (i < n && i < 24 && p[i] >= 'A' && p[i] <= 'Z') ++i;
+    std::size_t eol = 0;
+    while (eol < n && p[eol] != '\n') ++eol;
+    bool request = i > 0 && i < n && p[i] == ' ' && eol < n && eol >= 9 &&
+                   std::memcmp(p + (p[eol - 1] == '\r' ? eol - 9 : eol - 8), "HTTP/", 5) == 0;
+    if (!request) {
+        body_from(0);
+        return layout;
+    }
+    layout.request = true;
+    layout.regions.push_back({HttpRegion::Kind::request_line, 0, eol + 1, {}});
+    std::size_t pos = eol + 1;
+    for (int headers = 0; pos < n && headers < 128; ++headers) {
+        std::size_t end = pos;
+        while (end < n && p[end] != '\n') ++end;
+        std::size_t line_end = end < n ? end + 1 : n;
+        std::size_t content_end = end;
+        if (content_end > pos && p[content_end - 1] == '\r') --content_end;
+        if (content_end == pos) {  // the empty line: the head ends (a header region with no name)
+            layout.regions.push_back({HttpRegion::Kind::header, pos, line_end, {}});
+            body_from(line_end);
+            return layout;
+        }
+        std::string name;
+        for (std::size_t k = pos; k < content_end && p[k] != ':'; ++k) name += static_cast<char>(std::tolower(p[k]));
+        layout.regions.push_back({HttpRegion::Kind::header, pos, line_end, std::move(name)});
+        pos = line_end;
+    }
+    if (pos < n) {
+        layout.regions.push_back({HttpRegion::Kind::header, pos, n, {}});  // past the header cap
+    }
+    layout.body_begin = n;
+    return layout;
+}
+
+std::uint64_t opaque_bytes(std::span<const std::byte> body)
+{
+    std::uint64_t opaque = 0;
+    std::size_t run = 0;
+    auto close_run = [&] {
+        if (run >= 48) opaque += run;  // longer than a commit id (40 hex), as short as an encoded line
+        run = 0;
+    };
+    for (auto b : body) {
+        auto c = static_cast<unsigned char>(b);
+        if (std::isalnum(c) != 0 || c == '+' || c == '/' || c == '=' || c == '_' || c == '-') {
+            ++run;
+            continue;
+        }
+        close_run();
+        bool text = c == '\t' || c == '\n' || c == '\r' || (c >= 0x20 && c < 0x7f);
+        if (!text) ++opaque;  // binary (or non-ASCII text: counted, a leak's benefit of the doubt)
+    }
+    close_run();
+    return opaque;
+}
+
+std::array<std::uint64_t, 2> FingerprintIndex::random_key()
+{
+    std::array<std::uint64_t, 2> key{};
+    if (::getrandom(key.data(), sizeof(key), 0) != static_cast<ssize_t>(sizeof(key))) {
+        timespec ts{};
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        key[0] = static_cast<std::uint64_t>(ts.tv_nsec) * 0x9e3779b97f4a7c15ULL;
+        key[1] = static_cast<std::uint64_t>(ts.tv_sec) ^ 0xc2b2ae3d27d4eb4fULL;
+    }
+    return key;
+}
+
+FingerprintIndex::FingerprintIndex(std::size_t max_files, std::array<std::uint64_t, 2> key)
+    : key_(key), max_files_(std::max<std::size_t>(max_files, 1))
+{
+}
+
+std::uint64_t FingerprintIndex::hash(const void* data, std::size_t size) const
+{
+    return siphash(key_, static_cast<const unsigned char*>(data), size);
+}
+
+bool FingerprintIndex::has_file(std::uint64_t device, std::uint64_t inode) const
+{
+    return by_inode_.contains({device, inode});
+}
+
+void FingerprintIndex::remove(std::uint64_t id)
+{
+    auto it = files_.find(id);
+    if (it == files_.end()) return;
+    for (auto w : it->second.windows) {
+        auto bucket = by_window_.find(w);
+        if (bucket == by_window_.end()) continue;
+        auto& forms = bucket->second;
+        auto before = forms.size();
+        forms.erase(std::remove_if(forms.begin(), forms.end(), [&](const Form& f) { return f.file == id; }),
+                    forms.end());
+        form_count_ -= before - forms.size();
+        if (forms.empty()) by_window_.erase(bucket);
+    }
+    by_inode_.erase({it->second.device, it->second.inode});
+    files_.erase(it);
+}
+
+std::size_t FingerprintIndex::add_file(const std::string& path, std::uint64_t device, std::uint64_t inode,
+                                       std::string_view content)
+{
+    if (auto old = by_inode_.find({device, inode}); old != by_inode_.end()) remove(old->second);
+    auto tokens = secret_tokens(content);
+    if (tokens.empty()) return 0;
+    while (files_.size() >= max_files_) remove(files_.begin()->first);
+    auto id = next_id_++;
+    File file{path, device, inode, {}};
+    for (const auto& token : tokens) {
+        for (const auto& form : token_forms(token)) {
+            if (form.text.size() < window) continue;
+            auto w = hash(form.text.data(), window);
+            auto& bucket = by_window_[w];
+            Form f{id, static_cast<std::uint32_t>(form.text.size()), encoding_index(form.encoding),
+                   hash(form.text.data(), form.text.size())};
+            bool duplicate = std::any_of(bucket.begin(), bucket.end(), [&](const Form& o) {
+                return o.file == id && o.hash == f.hash && o.length == f.length;
+            });
+            if (duplicate) continue;
+            bucket.push_back(f);
+            file.windows.push_back(w);
+            ++form_count_;
+        }
+    }
+    by_inode_[{device, inode}] = id;
+    files_.emplace(id, std::move(file));
+    return tokens.size();
+}
+
+std::vector<FingerprintIndex::Hit> FingerprintIndex::scan(std::span<const std::byte> data) const
+{
+    std::vector<Hit> hits;
+    if (data.size() < window || by_window_.empty()) return hits;
+    const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+    for (std::size_t pos = 0; pos + window <= data.size(); ++pos) {
+        auto bucket = by_window_.find(hash(p + pos, window));
+        if (bucket == by_window_.end()) continue;
+        for (const auto& form : bucket->second) {
+            if (pos + form.length > data.size() || hash(p + pos, form.length) != form.hash) continue;
+            const auto& file = files_.at(form.file);
+            hits.push_back(
+                Hit{file.path, file.device, file.inode, std::string(encodings[form.encoding]), pos, form.length});
+            if (hits.size() >= 64) return hits;
+        }
+    }
+    return hits;
+}
+
+ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWrite& write, bool complete)
+{
+    ContentScanEvent scan;
+    scan.time = write.time;
+    scan.process = write.process;
+    scan.flow = write.flow;
+    scan.source = write.source;
+    scan.offset = write.offset;
+    scan.bytes = write.write_size;
+    scan.scanned = write.data.size();
+    scan.complete = complete && write.data.size() >= write.write_size;
+    std::span<const std::byte> data(write.data);
+    auto layout = http_layout(data);
+    scan.body_bytes = data.size() - std::min(layout.body_begin, data.size());
+    scan.opaque_bytes = opaque_bytes(data.subspan(std::min(layout.body_begin, data.size())));
+    for (const auto& region : layout.regions)
+        if (region.kind == HttpRegion::Kind::header && is_auth_header(region.header) &&
+            std::find(scan.auth_headers.begin(), scan.auth_headers.end(), region.header) == scan.auth_headers.end())
+            scan.auth_headers.push_back(region.header);
+    for (auto& hit : index.scan(data)) {
+        ContentMatch match{hit.path, hit.device, hit.inode, hit.encoding, "body", {}};
+        for (const auto& region : layout.regions) {
+            if (hit.offset < region.begin || hit.offset >= region.end) continue;
+            if (region.kind == HttpRegion::Kind::request_line) match.location = "request-line";
+            if (region.kind == HttpRegion::Kind::header) {
+                match.location = is_auth_header(region.header) ? "auth-header" : "header";
+                match.header = region.header;
+            }
+            break;
+        }
+        bool seen = std::any_of(scan.matches.begin(), scan.matches.end(), [&](const ContentMatch& m) {
+            return m.path == match.path && m.encoding == match.encoding && m.location == match.location;
+        });
+        if (!seen && scan.matches.size() < 16) scan.matches.push_back(std::move(match));
+    }
+    return scan;
+}
+
+void ContentEvidence::note(const std::string& pair_key, const ContentScanEvent& scan)
+{
+    auto& facts = pairs_.touch(pair_key);
+    if (pairs_.size() > max_pairs_) pairs_.pop_oldest();
+    ++facts.scans;
+    facts.plaintext_bytes += scan.bytes;
+    if (facts.cookies.size() < 64) facts.cookies.insert(scan.flow.socket_cookie);
+    if (!scan.complete) facts.incomplete = true;
+    facts.opaque += scan.opaque_bytes;
+    for (const auto& m : scan.matches) {
+        if (m.location == "auth-header") {
+            facts.in_auth_header.insert(m.path);
+        } else if (!facts.leaked.contains(m.path)) {
+            facts.leaked[m.path] =
+                fmt::format("{} in the {}", m.encoding, m.location == "header" ? "header " + m.header : m.location);
+        }
+    }
+}
+
+ContentVerdict content_verdict(const ContentFacts& facts, const std::string& path, std::uint64_t bytes_out)
+{
+    if (facts.leaked.contains(path)) return ContentVerdict::leaked;
+    if (facts.scans == 0 || facts.incomplete || facts.opaque > 0) return ContentVerdict::unknown;
+    // The scanned plaintext must account for what the pair sent: each connection's handshake
+    // (a ClientHello and Finished, 2 KiB allowed) and 32 bytes of record framing per write.
+    std::uint64_t allowance = 2048 * std::max<std::uint64_t>(facts.cookies.size(), 1) + 32 * facts.scans;
+    if (bytes_out > facts.plaintext_bytes + allowance) return ContentVerdict::unknown;
+    return ContentVerdict::used;
+}
+
+}  // namespace exfilwatch::detect
+
+namespace exfilwatch::detect {
+
+bool content_signals(const Rules& rules, const ContentFacts* facts, std::uint64_t bytes_out, DataInLineage& data,
+                     SignalList& out)
+{
+    if (!facts || !data.has_data()) return false;
+    bool leaked = false;
+    std::vector<std::string> used;
+    for (const auto& [path, use] : data.data_files) {
+        switch (content_verdict(*facts, path, bytes_out)) {
+        case ContentVerdict::leaked: {
+            const auto& how = facts->leaked.at(path);
+            const auto* read = use.source->read;
+            out.add("content-match", rules.signals.content_match,
+                    [&] { return fmt::format("content of {} sent ({})", read->display, how); });
+            leaked = true;
+            break;
+        }
+        case ContentVerdict::used: used.push_back(path); break;
+        case ContentVerdict::unknown: break;
+        }
+    }
+    // Use, not leak: the whole plaintext was seen and this secret went only into an
+    // authentication header, or nowhere: its bytes are not data that left.
+    for (const auto& path : used) {
+        const auto* read = data.data_files.at(path).source->read;
+        data.own_use.insert(fmt::format("{} {} only to authenticate", read->display,
+                                        facts->in_auth_header.contains(path) ? "sent" : "not sent, used"));
+        data.data_files.erase(path);
+        data.carriers.erase(path);
+    }
+    if (!used.empty()) {
+        data.classes.clear();
+        data.top = nullptr;
+        for (const auto& [path, use] : data.data_files) {
+            data.classes.insert(use.source->read->cls->name);
+            if (!data.top || use.source->read->cls->weight > data.top->read->cls->weight) data.top = use.source;
+        }
+    }
+    return leaked;
+}
+
+}  // namespace exfilwatch::detect

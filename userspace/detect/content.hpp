@@ -1,0 +1,163 @@
+// detect: use versus leak, decided by content. When a file is classified sensitive its secret
+// tokens (values of `key = value` / `key: value`, PEM body lines, long token runs) are kept as
+// keyed hashes of their raw, base64 (three alignments, standard and URL alphabets), hex and
+// URL-encoded forms; plaintext a process sends (a TLS library write, a plain HTTP stream head) is
+// scanned for them and for where they sit in an HTTP request (request line, an authentication
+// header, another header, the body). The result (a ContentScanEvent: which file, which encoding,
+// where; never a byte of either) is telemetry, so replay equals live, and per (uploader,
+// destination) it says whether a credential was used (sent only to authenticate) or leaked.
+// Nothing here keeps plaintext: the hash key is random per run and lives only in memory.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "detect/rules.hpp"
+#include "detect/signals.hpp"
+#include "events.hpp"
+#include "util/bounded.hpp"
+
+namespace exfilwatch::detect {
+
+// Secret-looking tokens of a file's text: values of `key = value` and `key: value` lines (quotes
+// stripped), the token of a URL's userinfo (https://user:TOKEN@host), PEM body lines and any run
+// of token characters with a digit, each at least `min_length` long. At most `max_tokens`.
+std::vector<std::string> secret_tokens(std::string_view text, std::size_t min_length = 16,
+                                       std::size_t max_tokens = 256);
+
+// The forms a token can travel in, each named as the evidence names it.
+struct TokenForm {
+    std::string encoding;  // "raw", "base64", "base64url", "hex", "url"
+    std::string text;
+};
+// raw; base64 and base64url of the token at each of the three alignments it can have inside a
+// larger base64 stream (the whole 3-byte groups only, so the form is the same whatever
+// surrounds the token); lower- and upper-case hex; URL percent-encoding when it differs.
+std::vector<TokenForm> token_forms(std::string_view token);
+
+// Where a byte of an HTTP/1.x request write sits. A write that does not start with a request
+// line is all body (a continuation of the previous request's body, or not HTTP at all).
+struct HttpRegion {
+    enum class Kind : std::uint8_t { request_line, header, body };
+    Kind kind = Kind::body;
+    std::size_t begin = 0, end = 0;
+    std::string header;  // the header's name, lower case (header regions)
+};
+struct HttpLayout {
+    bool request = false;             // the write starts with a request line
+    std::vector<HttpRegion> regions;  // in order, covering the write
+    std::size_t body_begin = 0;       // where the body starts (the write's size: no body in it)
+};
+// Pure: any bytes in, a layout covering them out (headers at most 128; a head cut by the end of
+// the write leaves the rest as headers).
+HttpLayout http_layout(std::span<const std::byte> data);
+// Authorization, Proxy-Authorization, Cookie, X-Api-Key, Private-Token ... (lower case).
+bool is_auth_header(std::string_view lower_name);
+// Bytes of a body that could carry data no fingerprint can see: not text (compressed, encrypted)
+// or runs of 48 or more base64/hex characters (an encoded blob; a 40-character commit id is not).
+std::uint64_t opaque_bytes(std::span<const std::byte> body);
+
+// The fingerprints of the sensitive files read so far, bounded (files, tokens per file); the
+// oldest file goes first.
+class FingerprintIndex {
+public:
+    explicit FingerprintIndex(std::size_t max_files = 512, std::array<std::uint64_t, 2> key = random_key());
+
+    // Adds (or refreshes) a file's tokens from its content; returns how many tokens it has.
+    std::size_t add_file(const std::string& path, std::uint64_t device, std::uint64_t inode, std::string_view content);
+    bool has_file(std::uint64_t device, std::uint64_t inode) const;
+    std::size_t files() const { return files_.size(); }
+    std::size_t forms() const { return form_count_; }
+    // Changes whenever a file is added: a memo of scan results is good while it stays.
+    std::uint64_t generation() const { return next_id_; }
+    // Whether `text` holds any fingerprinted token, in any of its forms.
+    bool contains_secret(std::string_view text) const
+    {
+        return !scan(std::span(reinterpret_cast<const std::byte*>(text.data()), text.size())).empty();
+    }
+
+    struct Hit {
+        std::string path;
+        std::uint64_t device = 0, inode = 0;
+        std::string encoding;
+        std::size_t offset = 0, length = 0;
+    };
+    std::vector<Hit> scan(std::span<const std::byte> data) const;
+
+    static std::array<std::uint64_t, 2> random_key();
+
+private:
+    static constexpr std::size_t window = 16;  // every form is at least this long
+    struct Form {
+        std::uint64_t file = 0;  // the file's id
+        std::uint32_t length = 0;
+        std::uint8_t encoding = 0;
+        std::uint64_t hash = 0;  // of the whole form
+    };
+    struct File {
+        std::string path;
+        std::uint64_t device = 0, inode = 0;
+        std::vector<std::uint64_t> windows;  // this file's entries in by_window_
+    };
+    std::uint64_t hash(const void* data, std::size_t size) const;
+    void remove(std::uint64_t id);
+
+    std::array<std::uint64_t, 2> key_;
+    std::size_t max_files_;
+    std::uint64_t next_id_ = 1;
+    std::map<std::uint64_t, File> files_;  // id order is age order
+    std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t> by_inode_;
+    std::unordered_map<std::uint64_t, std::vector<Form>> by_window_;  // hash of a form's first 16 bytes
+    std::size_t form_count_ = 0;
+};
+
+// Scans one plaintext write (pure given the index): matches, where they sit, the auth headers
+// present (names only), the body's size and opaque bytes. `complete`: the caller's continuity
+// of the connection's plaintext so far.
+ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWrite& write, bool complete);
+
+// Per (uploader, destination): what the scans of its flows said, for scoring.
+struct ContentFacts {
+    std::uint64_t scans = 0;
+    std::uint64_t plaintext_bytes = 0;          // written through the scanned writes
+    std::set<std::uint64_t> cookies;            // the connections scanned (at most 64 kept)
+    bool incomplete = false;                    // a write not seen, or a head cut short
+    std::uint64_t opaque = 0;                   // opaque body bytes
+    std::map<std::string, std::string> leaked;  // sensitive path -> "base64 in the body"
+    std::set<std::string> in_auth_header;       // sensitive paths seen only in an auth header
+};
+
+class ContentEvidence {
+public:
+    explicit ContentEvidence(std::size_t max_pairs = 16384) : max_pairs_(max_pairs) {}
+    void note(const std::string& pair_key, const ContentScanEvent& scan);
+    const ContentFacts* find(const std::string& pair_key) const { return pairs_.find(pair_key); }
+
+private:
+    std::size_t max_pairs_;
+    util::LruMap<std::string, ContentFacts> pairs_;
+};
+
+// A sensitive file's verdict on one pair: leaked (its content left: content-match), used (the
+// whole plaintext was seen, the file's secret went only into an authentication header or not at
+// all, and nothing opaque went with it) or unknown (the volume signals decide).
+enum class ContentVerdict : std::uint8_t { unknown, used, leaked };
+// `bytes_out`: the pair's bytes out, which the scanned plaintext (plus each connection's handshake
+// and record framing) must account for.
+ContentVerdict content_verdict(const ContentFacts& facts, const std::string& path, std::uint64_t bytes_out);
+
+// content-match for each data file whose content a scan found leaving; files proven used (see
+// content_verdict) move from the data to own use, so the volume signals do not count them.
+// Returns whether a leak was found. `facts`: the pair's (nullptr: no scan).
+bool content_signals(const Rules& rules, const ContentFacts* facts, std::uint64_t bytes_out, DataInLineage& data,
+                     SignalList& out);
+
+}  // namespace exfilwatch::detect
