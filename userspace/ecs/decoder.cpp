@@ -386,6 +386,58 @@ bool decode_action(std::string_view action, od::object root, Target&& target, st
     }
 }
 
+// On-demand reads only what it is asked for, and find_field_unordered's second pass over an
+// object assumes the object was well-formed (simdjson 3.0 marks it unreachable: undefined
+// behaviour on a malformed line, found by the replay fuzz target). So a line's structure is
+// walked whole first: every object's keys and separators, every array's items; a malformed one
+// is an error before any field is looked up.
+simdjson::error_code well_formed(od::value value, std::size_t depth)
+{
+    if (depth > 64) return simdjson::DEPTH_ERROR;
+    od::json_type type{};
+    SIMDJSON_TRY(value.type().get(type));
+    switch (type) {
+    case od::json_type::object: {
+        od::object object;
+        SIMDJSON_TRY(value.get_object().get(object));
+        for (auto field : object) {
+            od::raw_json_string key;
+            SIMDJSON_TRY(field.key().get(key));
+            SIMDJSON_TRY(well_formed(field.value(), depth + 1));
+        }
+        return simdjson::SUCCESS;
+    }
+    case od::json_type::array: {
+        od::array array;
+        SIMDJSON_TRY(value.get_array().get(array));
+        for (auto item : array) {
+            od::value v;
+            SIMDJSON_TRY(item.get(v));
+            SIMDJSON_TRY(well_formed(v, depth + 1));
+        }
+        return simdjson::SUCCESS;
+    }
+    case od::json_type::string: {  // its escapes and its end
+        std::string_view text;
+        return value.get_string().get(text);
+    }
+    default:
+        // A number, boolean or null is checked where the map reads it, by the field's name.
+        return simdjson::SUCCESS;
+    }
+}
+
+simdjson::error_code well_formed(od::document& doc)
+{
+    od::value root;
+    auto status = doc.get_value().get(root);
+    if (status == simdjson::SCALAR_DOCUMENT_AS_VALUE) return simdjson::INCORRECT_TYPE;  // not an object
+    SIMDJSON_TRY(status);
+    SIMDJSON_TRY(well_formed(root, 0));
+    doc.rewind();
+    return simdjson::SUCCESS;
+}
+
 template <std::size_t... I>
 std::array<Event, sizeof...(I)> one_of_each(std::index_sequence<I...>)
 {
@@ -448,6 +500,7 @@ LineKind Decoder::decode_into(std::string_view line, Target&& target, std::strin
         repaired.resize(size + padding, ' ');
         status = state_->parser.iterate(simdjson::padded_string_view(repaired.data(), size, size + padding)).get(doc);
     }
+    if (status == simdjson::SUCCESS) status = well_formed(doc);
     od::object root;
     if (status == simdjson::SUCCESS) status = doc.get_object().get(root);
     if (status == simdjson::INCORRECT_TYPE) {

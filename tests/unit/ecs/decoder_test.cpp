@@ -213,7 +213,9 @@ TEST_CASE("malformed records are errors with a message naming the field")
         {edit(exec, "\"@timestamp\":\"2026-11-29T02:49:11.123456789Z\",", ""), "@timestamp is missing"},
         {edit(exec, "2026-11-29T02:49:11.123456789Z", "yesterday"), "@timestamp is not an RFC 3339"},
         {edit(exec, "\"args\":[", "\"args\":[1,"), "process.args has an item that is not a string"},
-        {edit(exec, "\"args\":[", "\"args\":{\"a\":"), "process.args is not an array"},
+        // Not JSON at all (an object of strings closed by `]`): the structure is walked first.
+        {edit(exec, "\"args\":[", "\"args\":{\"a\":"), "not valid JSON"},
+        {edit(exec, "\"args\":[", "\"args\":{},\"x\":["), "process.args is not an array"},
         {edit(exec, "\"executable\":\"/usr/bin/curl\"", "\"executable\":null"), "process.executable is not a string"},
         {edit(open, "\"path\":\"/home/alice/.ssh/id_ed25519\",", ""), "file.path is missing"},
         {edit(io, "\"kind\":\"pipe\"", "\"kind\":\"tube\""),
