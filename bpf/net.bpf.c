@@ -681,8 +681,6 @@ static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
 
 	bool tcp = pkt.tuple.protocol == EW_PROTO_TCP;
 	bool syn = tcp && (pkt.tcp_flags & 0x02);
-	if (outbound && tcp && pkt.payload_len)
-		ew_tls_bind(skb, flow);
 	if (outbound) {
 		flow->bytes_out += tcp ? ew_tcp_new_bytes(&pkt, syn, &flow->tx_next, &flow->tx_next_known)
 				       : pkt.payload_len;
@@ -702,12 +700,12 @@ static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
 		if (syn) {
 			flow->tx_seq0 = pkt.seq + 1;
 			flow->tx_seq_known = 1;
-			/* TCP Fast Open: the SYN carries the stream's first bytes (a ClientHello) */
-			if (pkt.payload_len)
-				ew_capture_stream(skb, &pkt, flow, 0, &flow->tx_captured,
-						  &flow->tx_capture_limit, &flow->tx_tunnel, EW_DIR_OUT);
-		} else if (tcp && flow->tx_seq_known && pkt.payload_len) {
-			ew_capture_stream(skb, &pkt, flow, pkt.seq - flow->tx_seq0, &flow->tx_captured,
+		}
+		/* One call site (the capture is inlined: two would double what the verifier walks). A
+		 * SYN's data (TCP Fast Open: a ClientHello) starts after its one sequence number. */
+		if (tcp && flow->tx_seq_known && pkt.payload_len) {
+			__u32 first = syn ? pkt.seq + 1 : pkt.seq;
+			ew_capture_stream(skb, &pkt, flow, first - flow->tx_seq0, &flow->tx_captured,
 					  &flow->tx_capture_limit, &flow->tx_tunnel, EW_DIR_OUT);
 		}
 	} else {
@@ -749,6 +747,32 @@ int on_egress(struct __sk_buff *skb) { return ew_on_packet(skb, true); }
 
 SEC("cgroup_skb/ingress")
 int on_ingress(struct __sk_buff *skb) { return ew_on_packet(skb, false); }
+
+/* The TLS write binding (ew_tls_bind) is a program of its own on egress: on_egress is near the
+ * verifier's budget of a million instructions, and a packet that no TLS write of its thread is
+ * waiting for leaves here after one lookup. */
+SEC("cgroup_skb/egress")
+int on_egress_tls(struct __sk_buff *skb)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct ew_tls_inflight *w = bpf_map_lookup_elem(&tls_inflight, &tid);
+	if (!w || w->cookie)
+		return 1;
+	struct bpf_sock *sk = skb->sk;
+	if (!sk)
+		return 1;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk || sk->protocol != IPPROTO_TCP)
+		return 1;
+	struct ew_flow_stats *flow = bpf_sk_storage_get(&flow_store, sk, 0, 0);
+	if (!flow || flow->closed)
+		return 1;
+	struct ew_packet pkt = {};
+	if (!ew_parse_packet(skb, &pkt) || !pkt.payload_len)
+		return 1;
+	ew_tls_bind(skb, flow);
+	return 1;
+}
 
 static __always_inline void ew_flow_end(struct ew_flow_stats *flow, __u64 cookie, __u64 acked,
 					__u64 received)
