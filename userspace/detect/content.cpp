@@ -420,6 +420,10 @@ void ContentEvidence::note(const std::string& pair_key, const ContentScanEvent& 
 ContentVerdict content_verdict(const ContentFacts& facts, const std::string& path, std::uint64_t bytes_out)
 {
     if (facts.leaked.contains(path)) return ContentVerdict::leaked;
+    // Use needs positive evidence: the secret seen in an authentication header. A secret seen
+    // nowhere proves nothing (the file cut into parts, compressed or encrypted leaves no token
+    // whole): the volume signals decide.
+    if (!facts.in_auth_header.contains(path)) return ContentVerdict::unknown;
     if (facts.scans == 0 || facts.incomplete || facts.opaque > 0) return ContentVerdict::unknown;
     // The scanned plaintext must account for what the pair sent: each connection's handshake
     // (a ClientHello and Finished, 2 KiB allowed) and 32 bytes of record framing per write.
@@ -453,11 +457,10 @@ bool content_signals(const Rules& rules, const ContentFacts* facts, std::uint64_
         }
     }
     // Use, not leak: the whole plaintext was seen and this secret went only into an
-    // authentication header, or nowhere: its bytes are not data that left.
+    // authentication header: its bytes are not data that left.
     for (const auto& path : used) {
         const auto* read = data.data_files.at(path).source->read;
-        data.own_use.insert(fmt::format("{} {} only to authenticate", read->display,
-                                        facts->in_auth_header.contains(path) ? "sent" : "not sent, used"));
+        data.own_use.insert(fmt::format("{} sent only to authenticate", read->display));
         data.data_files.erase(path);
         data.carriers.erase(path);
     }

@@ -147,8 +147,8 @@ private:
 };
 
 // A sensitive file's verdict on one pair: leaked (its content left: content-match), used (the
-// whole plaintext was seen, the file's secret went only into an authentication header or not at
-// all, and nothing opaque went with it) or unknown (the volume signals decide).
+// whole plaintext was seen, the file's secret went into an authentication header and nowhere
+// else, and nothing opaque went with it) or unknown (the volume signals decide).
 enum class ContentVerdict : std::uint8_t { unknown, used, leaked };
 // `bytes_out`: the pair's bytes out, which the scanned plaintext (plus each connection's handshake
 // and record framing) must account for.

@@ -227,4 +227,11 @@ TEST_CASE("verdict: use when the whole plaintext was seen and the secret only au
     gz += std::string(40, '\x01');
     opaque.note("pair", scan_plaintext(index, write_of(status_post("", gz)), true));
     CHECK(content_verdict(*opaque.find("pair"), path, 1000) == ContentVerdict::unknown);
+
+    // A secret seen nowhere proves no use: a part of the file cut mid-token (split, a trickle of
+    // posts) holds no whole token; the volume signals decide.
+    ContentEvidence part;
+    part.note("pair", scan_plaintext(index, write_of(status_post("", token.substr(0, token.size() / 2))), true));
+    CHECK(part.find("pair")->leaked.empty());
+    CHECK(content_verdict(*part.find("pair"), path, 1000) == ContentVerdict::unknown);
 }
