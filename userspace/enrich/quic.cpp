@@ -172,11 +172,14 @@ unsigned retry_type(std::uint32_t version)
     return version == quic_v2 ? 0 : 3;
 }
 
+// What a datagram gave: a failure, unless an earlier coalesced Initial decrypted (kept, ok).
 QuicResult fail(QuicResult result, QuicStatus status, std::string error)
 {
     if (result.packets.empty()) {
         result.status = status;
         result.error = std::move(error);
+    } else {
+        result.status = QuicStatus::ok;
     }
     return result;
 }
