@@ -256,11 +256,30 @@ constexpr int budget_used_up = -ENOSPC;
 
 namespace {
 
-// The host's copy of a shared library: the first of the usual directories that has it.
+// The root the host's processes see: in a container with the host's PID namespace (the
+// DaemonSet), init's root through /proc/1/root (CAP_SYS_PTRACE), or, where init refuses that
+// (an init that is not dumpable), the container runtime's: our parent, the shim. Otherwise ours.
+std::string host_root()
+{
+    struct stat own {};
+    if (::stat("/", &own) != 0) return {};
+    for (auto pid : {1, static_cast<int>(::getppid())}) {
+        auto root = fmt::format("/proc/{}/root", pid);
+        struct stat other {};
+        if (::stat(fmt::format("{}/", root).c_str(), &other) != 0) continue;
+        if (other.st_dev == own.st_dev && other.st_ino == own.st_ino) return {};
+        return root;
+    }
+    return {};
+}
+
+// The host's copy of a shared library: the first of the usual directories that has it. A uprobe
+// is set on the file's inode, so the host's copy is probed in every process that maps it.
 std::string find_library(std::string_view name)
 {
+    const auto root = host_root();
     for (const char* dir : {"/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/lib64", "/usr/lib"}) {
-        auto path = fmt::format("{}/{}", dir, name);
+        auto path = fmt::format("{}{}/{}", root, dir, name);
         if (exists(path)) return path;
     }
     return {};
