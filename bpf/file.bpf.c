@@ -383,11 +383,41 @@ static __always_inline bool ew_object_of(struct file *file, struct ew_object_key
 	return key->object_id != 0;
 }
 
-/* Counts `bytes` moved through `file` (via `fd`) in `direction` when it is a channel. */
+/* A write to a regular file: its time is kept with the (process, file) pair, so that a process
+ * holding sensitive data taints only what it wrote once it held it. A file written through an fd
+ * the process was not seen opening (inherited: `{ cat key; } > out`) is announced once, like a
+ * first read. */
+static __always_inline void ew_account_file_write(struct file *file, int fd)
+{
+	struct inode *inode = file->f_inode;
+	struct ew_file_key key = {.tgid = bpf_get_current_pid_tgid() >> 32};
+	key.ino = inode->i_ino;
+	key.dev = inode->i_sb->s_dev;
+	__u64 now = bpf_ktime_get_ns();
+	struct ew_file_stats *stats = bpf_map_lookup_elem(&file_reads, &key);
+	if (stats) {
+		if (stats->last_write_ns != EW_WRITE_UNTIMED)
+			stats->last_write_ns = now;
+		return;
+	}
+	struct ew_file_stats fresh = {
+		.first_ns = now, .last_write_ns = now, .opened_for_write = 1, .reported = 1};
+	bpf_map_update_elem(&file_reads, &key, &fresh, BPF_NOEXIST); /* an LRU: never refused */
+	struct ew_file_first_read rec = {.fd = fd, .write = 1, .ino = key.ino, .dev = key.dev};
+	ew_fill_header(&rec.hdr, EW_REC_FILE_FIRST_READ, sizeof(rec));
+	ew_submit(&rec, sizeof(rec));
+}
+
+/* Counts `bytes` moved through `file` (via `fd`) in `direction` when it is a channel; a write to
+ * a regular file keeps its time. */
 static __always_inline void ew_object_io(struct file *file, int fd, long bytes, __u8 direction)
 {
 	if (bytes <= 0)
 		return;
+	if (direction == EW_IO_WRITE && (file->f_inode->i_mode & EW_S_IFMT) == EW_S_IFREG) {
+		ew_account_file_write(file, fd);
+		return;
+	}
 	struct ew_object_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .direction = direction};
 	__u64 dev;
 	if (!ew_object_of(file, &key, &dev))
@@ -488,7 +518,6 @@ EW_READ_EXIT(readv, PT_REGS_PARM1_SYSCALL)
 EW_READ_EXIT(pread64, PT_REGS_PARM1_SYSCALL)
 EW_READ_EXIT(preadv, PT_REGS_PARM1_SYSCALL)
 EW_READ_EXIT(preadv2, PT_REGS_PARM1_SYSCALL)
-EW_READ_EXIT(copy_file_range, PT_REGS_PARM1_SYSCALL)
 
 /* Both ends of a transfer between fds: what was read from `in` went to `out`. */
 static __always_inline void ew_transfer(int in, int out, long bytes)
@@ -515,7 +544,20 @@ int on_splice_exit(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-/* mmap(addr, len, prot, flags, fd, off): the mapped length is an upper bound of what is read. */
+SEC("tp/syscalls/sys_exit_copy_file_range") /* copy_file_range(fd_in, off_in, fd_out, ...) */
+int on_copy_file_range_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *regs = ew_user_regs();
+	if (ctx->ret > 0)
+		ew_transfer(PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM3_SYSCALL(regs), ctx->ret);
+	return 0;
+}
+
+#define EW_PROT_WRITE 0x2
+#define EW_MAP_SHARED 0x1 /* MAP_SHARED_VALIDATE (0x3) has it too */
+
+/* mmap(addr, len, prot, flags, fd, off): the mapped length is an upper bound of what is read; a
+ * shared writable map writes the file at times no syscall shows. */
 SEC("tp/syscalls/sys_exit_mmap")
 int on_mmap_exit(struct trace_event_raw_sys_exit *ctx)
 {
@@ -526,6 +568,18 @@ int on_mmap_exit(struct trace_event_raw_sys_exit *ctx)
 	if (fd < 0)
 		return 0;
 	ew_account_read(fd, PT_REGS_PARM2_SYSCALL(regs), true);
+	if ((PT_REGS_PARM3_SYSCALL(regs) & EW_PROT_WRITE) && (PT_REGS_PARM4_SYSCALL(regs) & EW_MAP_SHARED) &&
+	    !ew_is_self()) {
+		struct file *file = ew_fd_file(fd);
+		if (file && (file->f_inode->i_mode & EW_S_IFMT) == EW_S_IFREG) {
+			struct ew_file_key key = {.tgid = bpf_get_current_pid_tgid() >> 32,
+						  .ino = file->f_inode->i_ino,
+						  .dev = file->f_inode->i_sb->s_dev};
+			struct ew_file_stats *stats = bpf_map_lookup_elem(&file_reads, &key);
+			if (stats)
+				stats->last_write_ns = EW_WRITE_UNTIMED;
+		}
+	}
 	return 0;
 }
 

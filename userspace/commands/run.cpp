@@ -132,10 +132,14 @@ int run(const RunOptions& options)
         enrich::ProcSource{[](std::uint32_t pid) { return enrich::read_proc_process("/proc", pid); },
                            [](std::uint32_t pid) { return enrich::read_proc_container("/proc", pid); }});
     enrich::FileTracker files(enrich::FileCounterSource{
-        [&monitor](const enrich::FileKey& key, bool take) -> std::optional<enrich::FileCounters> {
+        [&monitor, offset](const enrich::FileKey& key, bool take) -> std::optional<enrich::FileCounters> {
             auto c = monitor->file_counters(key.pid, key.device, key.inode, take);
             if (!c) return std::nullopt;
-            return enrich::FileCounters{c->bytes_read, c->bytes_mapped, c->opened_for_write};
+            TimeNs last_write = c->last_write_ns == ~std::uint64_t{0} ? enrich::write_untimed
+                                : c->last_write_ns
+                                    ? static_cast<TimeNs>(static_cast<std::int64_t>(c->last_write_ns) + offset)
+                                    : 0;
+            return enrich::FileCounters{c->bytes_read, c->bytes_mapped, c->opened_for_write, last_write};
         },
         [](std::uint32_t pid, std::int32_t fd) { return enrich::fd_path("/proc", pid, fd); }});
     enrich::HostsFiles hosts_files;

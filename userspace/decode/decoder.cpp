@@ -224,7 +224,7 @@ DecodeResult decode_record(std::span<const std::byte> bytes)
     case EW_REC_FILE_FIRST_READ: {
         w::ew_file_first_read raw{};
         if (!read_fixed(bytes, raw)) return error("file-first-read", "too short");
-        return FileFirstRead{header_of(raw.hdr), raw.fd, raw.ino, raw.dev};
+        return FileFirstRead{header_of(raw.hdr), raw.fd, raw.write != 0, raw.ino, raw.dev};
     }
     case EW_REC_FLOW_START: {
         w::ew_flow_start raw{};

@@ -79,6 +79,7 @@ struct FileOpen {
 struct FileFirstRead {
     Header header;
     std::int32_t fd = -1;
+    bool write = false;  // a write through an fd not seen opened (inherited), not a read
     std::uint64_t inode = 0;
     std::uint64_t device = 0;
 };

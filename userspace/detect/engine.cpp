@@ -24,10 +24,11 @@ constexpr std::size_t memo_max_bytes = 1024;  // longer inputs are computed ever
 constexpr std::size_t max_rescore_uploaders = 16;
 constexpr std::size_t max_rescore_pairs_per_uploader = 8;
 constexpr int max_reader_ancestors = 4;
-constexpr std::size_t max_holders = 4096;
 constexpr std::size_t max_pending_blind_spots = 64;
 constexpr std::size_t max_blind_spot_processes = 8;
 constexpr TimeNs blind_spot_coalesce_ns = 1'000'000'000ULL;
+constexpr std::size_t max_volume_origins = 4;
+constexpr std::size_t expiry_keep_budget = 64;  // entries kept past the window, moved aside per expiry
 
 // what a recurring job is known by: the executable, and the script an interpreter runs.
 std::string job_identity(const ProcessRef& p)
@@ -154,7 +155,6 @@ std::vector<Alert> Engine::process(const Event& event)
                 lineage_.on_fork(e.process, e.time);
             } else if constexpr (std::is_same_v<T, ExitEvent>) {
                 lineage_.on_exit(e.process, e.time);
-                if (auto* h = holders_.find(Lineage::key_of(e.process))) h->exited = true;
             } else if constexpr (std::is_same_v<T, FileOpenEvent>) {
                 if (e.error != 0) return;
                 // Files the system rewrites at runtime are never staging files, by the name the
@@ -170,7 +170,7 @@ std::vector<Alert> Engine::process(const Event& event)
                 rescore_changed(e.time, alerts);
             } else if constexpr (std::is_same_v<T, FileSummaryEvent>) {
                 if (e.opened_for_write && !rules_.never_staging(e.path) && !is_system_file(e.device, e.inode))
-                    lineage_.on_write(e.process, e.time, e.path, e.device, e.inode, false);
+                    lineage_.on_written(e.process, e.time, e.path, e.device, e.inode, e.last_write);
                 auto bytes = e.bytes_read ? e.bytes_read : e.bytes_mapped;
                 if (bytes || !e.opened_for_write) lineage_.on_read(e.process, e.time, e.path, e.device, e.inode, bytes);
                 rescore_changed(e.time, alerts);
@@ -243,18 +243,10 @@ bool Engine::is_system_file(std::uint64_t device, std::uint64_t inode) const
     return system_files_.contains({device, inode});
 }
 
-void Engine::note_holder(const ProcessRef& reader)
-{
-    auto key = Lineage::key_of(reader);
-    const auto* node = lineage_.find(key);
-    if (!node || node->taint.empty()) return;
-    holders_.touch(key).ref = node->ref;
-    if (holders_.size() > max_holders) holders_.pop_oldest();
-}
-
 void Engine::blind_spot(TimeNs time, std::string_view cause, std::uint64_t lost, std::string_view what)
 {
-    if (holders_.empty() || lost == 0) return;  // nothing sensitive was at stake
+    const auto& holders = lineage_.holders();
+    if (holders.empty() || lost == 0) return;  // nothing sensitive was at stake
     if (!blind_spots_.empty() && blind_spots_.back().cause == cause &&
         time < blind_spots_.back().time + blind_spot_coalesce_ns) {
         blind_spots_.back().lost += lost;
@@ -264,11 +256,11 @@ void Engine::blind_spot(TimeNs time, std::string_view cause, std::uint64_t lost,
     b.time = time;
     b.cause = std::string(cause);
     b.lost = lost;
-    b.detail = fmt::format("{} while {} process{} held sensitive data", what, holders_.size(),
-                           holders_.size() == 1 ? "" : "es");
-    for (const auto& [key, h] : holders_) {
+    b.detail =
+        fmt::format("{} while {} process{} held sensitive data", what, holders.size(), holders.size() == 1 ? "" : "es");
+    for (const auto& [key, unused] : holders) {
         if (b.processes.size() >= max_blind_spot_processes) break;
-        b.processes.push_back(h.ref);
+        if (const auto* n = lineage_.find(key)) b.processes.push_back(n->ref);
     }
     if (blind_spots_.size() >= max_pending_blind_spots) blind_spots_.erase(blind_spots_.begin());
     blind_spots_.push_back(std::move(b));
@@ -335,6 +327,7 @@ void Engine::on_flow(const FlowUpdate& u, std::vector<Alert>& alerts)
     }
     flow.tls = flow.tls || tls;
     flow.last = time;
+    flow_order_.touch(cookie);
 
     auto key = pair_key(flow.entity, flow.domain, flow.destination);
     std::optional<std::string> old_volume;  // the flow's bytes counted under its former name
@@ -369,6 +362,7 @@ void Engine::on_flow(const FlowUpdate& u, std::vector<Alert>& alerts)
     if (!flow.sni.empty() && !flow.host.empty() && flow.sni != flow.host)
         pair.other_name = flow.domain == flow.sni ? flow.host : flow.sni;
     pair.last = time;
+    pair_order_.touch(key);
     if (old_volume) move_volume(*old_volume, incident_key(pair), flow.bytes_out, time);
     if (out && *out > flow.bytes_out) {
         auto& v = volumes_.touch(incident_key(pair));
@@ -377,7 +371,7 @@ void Engine::on_flow(const FlowUpdate& u, std::vector<Alert>& alerts)
         v.last = time;
         pair.bytes_out += *out - flow.bytes_out;
         flow.bytes_out = *out;
-        if (volumes_.size() > rules_.settings.max_pairs) volumes_.pop_oldest();
+        trim_volumes(time);
     }
     if (in && *in > flow.bytes_in) {
         pair.bytes_in += *in - flow.bytes_in;
@@ -389,10 +383,12 @@ void Engine::on_flow(const FlowUpdate& u, std::vector<Alert>& alerts)
         if (jobs_ && !pair.domain.empty() && pair.bytes_out >= rules_.settings.min_upload_bytes)
             jobs_->note(job_identity(pair.process), pair.domain, pair.bytes_out, JobMemory::day_of(time));
         flows_.erase(cookie);
+        flow_order_.erase(cookie);
     } else {
-        stats_.evicted_flows += util::trim_oldest(
-            flows_, rules_.settings.max_flows, [](const Flow& f) { return f.last; }, [](const auto&, const auto&) {},
-            &cookie);
+        while (flows_.size() > rules_.settings.max_flows && flow_order_.size() > 1) {  // this flow is the newest
+            stats_.evicted_flows += flows_.erase(flow_order_.oldest()->first);
+            flow_order_.pop_oldest();
+        }
     }
     if (pair.bytes_out > 0) evaluate(pair, time, alerts);
 }
@@ -406,7 +402,6 @@ void Engine::rescore_changed(TimeNs now, std::vector<Alert>& alerts)
     if (changed.empty()) return;
     std::size_t skipped = 0, uploaders = 0;
     for (const auto& entity : changed) {
-        if (const auto* node = lineage_.find(entity); node && !node->taint.empty()) note_holder(node->ref);
         auto idx = pairs_by_uploader_.find(entity);
         if (idx == pairs_by_uploader_.end()) continue;
         if (uploaders == max_rescore_uploaders) {
@@ -476,7 +471,27 @@ void Engine::move_volume(const std::string& from, const std::string& to, std::ui
     ++v.flows;
     v.bytes_out += bytes_out;
     v.last = std::max(v.last, time);
-    if (volumes_.size() > rules_.settings.max_pairs) volumes_.pop_oldest();
+    trim_volumes(time);
+}
+
+bool Engine::holds_data(const Volume& v) const
+{
+    return std::any_of(v.origins.begin(), v.origins.end(), [&](std::uint64_t o) { return lineage_.holds(o); });
+}
+
+// The volume table at its cap: the least recently used goes; one whose lineage still holds
+// sensitive data is a blind spot (a trickle to it starts over).
+void Engine::trim_volumes(TimeNs time)
+{
+    std::uint64_t tainted = 0;
+    while (volumes_.size() > rules_.settings.max_pairs) {
+        auto v = volumes_.pop_oldest();
+        if (v && holds_data(v->second)) ++tainted;
+    }
+    if (tainted)
+        blind_spot(time, "volume_evicted", tainted,
+                   fmt::format("{} upload volume{} of lineages holding sensitive data evicted (volume table full)",
+                               tainted, tainted == 1 ? "" : "s"));
 }
 
 // An uploader's lineage and the destination. The lineage is its session; outside any session
@@ -505,6 +520,12 @@ void Engine::evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts, const 
     if (!given) own = lineage_.view(Lineage::key_of(pair.process), now);
     const LineageView& view = given ? *given : *own;
     pair.had_data = !view.sources.empty();
+    if (pair.had_data)
+        if (auto* v = volumes_.find(incident_key(pair)))
+            for (const auto& src : view.sources)
+                if (v->origins.size() < max_volume_origins &&
+                    std::find(v->origins.begin(), v->origins.end(), src.origin) == v->origins.end())
+                    v->origins.push_back(src.origin);
     if (s.require_data && pair.bytes_out < s.bulk_upload_bytes && view.sources.empty()) return;
     // The score first; the evidence, chain and reason only for an alert.
     auto score = assess(pair, view, false).score;
@@ -650,33 +671,54 @@ void Engine::expire(TimeNs now)
 {
     auto horizon = now > rules_.settings.window_ns ? now - rules_.settings.window_ns : 0;
     lineage_.expire(now);
-    stats_.evicted_flows += std::erase_if(flows_, [&](const auto& e) { return e.second.last < horizon; });
-    while (incidents_.oldest() && incidents_.oldest()->second.last < horizon) incidents_.pop_oldest();
-    while (volumes_.oldest() && volumes_.oldest()->second.last < horizon) volumes_.pop_oldest();
-    for (auto it = pairs_.begin(); it != pairs_.end();) {
-        if (it->second.last >= horizon) {
-            ++it;
-            continue;
+    while (flow_order_.oldest()) {
+        ++stats_.expiry_work;
+        auto it = flows_.find(flow_order_.oldest()->first);
+        if (it != flows_.end() && it->second.last >= horizon) break;
+        if (it != flows_.end()) {
+            flows_.erase(it);
+            ++stats_.evicted_flows;
         }
-        unindex_pair(it->first, it->second);
-        it = pairs_.erase(it);
-        ++stats_.evicted_pairs;
+        flow_order_.pop_oldest();
     }
+    // Idle volumes and incidents go at the window, unless their lineage still holds the data:
+    // those are moved aside (a bounded number per expiry) and left to the cap.
+    for (std::size_t kept = 0; volumes_.oldest() && volumes_.oldest()->second.last < horizon;) {
+        ++stats_.expiry_work;
+        if (holds_data(volumes_.oldest()->second) && kept++ < expiry_keep_budget)
+            volumes_.touch(volumes_.oldest()->first);
+        else if (kept > expiry_keep_budget)
+            break;
+        else
+            volumes_.pop_oldest();
+    }
+    for (std::size_t kept = 0; incidents_.oldest() && incidents_.oldest()->second.last < horizon;) {
+        ++stats_.expiry_work;
+        const auto* v = volumes_.find(incidents_.oldest()->first);
+        if (v && holds_data(*v) && kept++ < expiry_keep_budget) incidents_.touch(incidents_.oldest()->first);
+        else if (kept > expiry_keep_budget)
+            break;
+        else
+            incidents_.pop_oldest();
+    }
+    // Idle pairs at the window, then the least recently active past the cap (those that held
+    // data are a blind spot).
     std::uint64_t data_pairs = 0;
-    stats_.evicted_pairs += util::trim_oldest(
-        pairs_, rules_.settings.max_pairs, [](const Pair& p) { return p.last; },
-        [&](const std::string& key, const Pair& p) {
-            data_pairs += p.had_data;
-            unindex_pair(key, p);
-        });
+    while (pair_order_.oldest()) {
+        ++stats_.expiry_work;
+        auto it = pairs_.find(pair_order_.oldest()->first);
+        bool over = pairs_.size() > rules_.settings.max_pairs;
+        if (it != pairs_.end() && it->second.last >= horizon && !over) break;
+        if (it != pairs_.end()) {
+            if (it->second.last >= horizon) data_pairs += it->second.had_data;
+            unindex_pair(it->first, it->second);
+            pairs_.erase(it);
+            ++stats_.evicted_pairs;
+        }
+        pair_order_.pop_oldest();
+    }
     blind_spot(now, "pairs_evicted", data_pairs,
                fmt::format("{} uploads with sensitive data evicted (pair table full)", data_pairs));
-    // Holders the lineage no longer knows: a running one evicted is the lineage's own blind spot
-    // (taint_evicted, from take_blind_spots); here they only leave the holders' list.
-    std::vector<std::string> gone;
-    for (const auto& [key, h] : holders_)
-        if (!lineage_.find(key)) gone.push_back(key);
-    for (const auto& key : gone) holders_.erase(key);
 }
 
 EngineStats Engine::stats() const
@@ -691,6 +733,7 @@ EngineStats Engine::stats() const
     s.flows = flows_.size();
     s.pairs = pairs_.size();
     s.destinations = destinations_.size();
+    s.volumes = volumes_.size();
     return s;
 }
 

@@ -34,6 +34,7 @@ struct EngineStats {
     std::uint64_t pairs = 0;
     std::uint64_t staged_files = 0;
     std::uint64_t destinations = 0;
+    std::uint64_t volumes = 0;  // (lineage, destination) upload volumes kept
     std::uint64_t evicted_processes = 0;
     std::uint64_t evicted_flows = 0;
     std::uint64_t evicted_pairs = 0;
@@ -43,6 +44,7 @@ struct EngineStats {
     std::uint64_t blind_spots = 0;
     std::uint64_t incident_updates = 0;
     std::uint64_t dropped_reads = 0;
+    std::uint64_t expiry_work = 0;  // entries expire() looked at (bounded cost test)
 
     // As metric counters (the ones a metric record has always carried).
     void report(util::Counters& out) const
@@ -198,6 +200,10 @@ private:
     Lineage lineage_;
     std::unordered_map<std::uint64_t, Flow> flows_;
     std::unordered_map<std::string, Pair> pairs_;
+    // Flows and pairs by their last activity (least recent last): expiry and the caps take the
+    // oldest without a scan.
+    util::LruMap<std::uint64_t, char> flow_order_;
+    util::LruMap<std::string, char> pair_order_;
     // What a read can affect, most recently active first, so a read touches a bounded number of
     // pairs however many are live: an uploader's pairs, and the uploaders of a session and of a
     // parent. Kept in step with pairs_ (index_pair/unindex_pair).
@@ -217,22 +223,21 @@ private:
     util::LruMap<std::string, Incident> incidents_;
     // Bytes out per lineage and destination (the incident's key) across its connections and
     // processes, so trickles add up; `flows` counts the connections (each pays its overhead).
+    // A volume whose lineage holds sensitive data (`origins`: the sources its evaluations saw)
+    // outlives the window as long as a holder of that data lives: one post every 11 minutes
+    // adds up. The cap evicts it then, a blind spot.
     struct Volume {
         std::uint64_t bytes_out = 0;
         std::uint64_t flows = 0;
         TimeNs last = 0;
+        std::vector<std::uint64_t> origins;  // bounded
     };
     util::LruMap<std::string, Volume> volumes_;
+    bool holds_data(const Volume& v) const;
+    void trim_volumes(TimeNs time);
     std::string incident_key(const Pair& pair) const;
     void move_volume(const std::string& from, const std::string& to, std::uint64_t bytes_out, TimeNs time);
-    // Processes that read sensitive data, most recent first (bounded): what a loss can blind.
-    struct Holder {
-        ProcessRef ref;
-        bool exited = false;
-    };
-    util::LruMap<std::string, Holder> holders_;
     std::vector<BlindSpot> blind_spots_;
-    void note_holder(const ProcessRef& reader);
     // Files opened under a never-staging name (settings.never_staging), by (device, inode): their
     // summaries carry the resolved path only.
     static constexpr std::size_t max_system_files = 4096;

@@ -20,6 +20,10 @@ constexpr int max_subshell_levels = 4;                 // $( ( (cat f | base64) 
 constexpr std::size_t propagation_budget = 4096;       // steps per event
 constexpr TimeNs exited_grace_ns = 30'000'000'000ULL;  // late summaries of an exited process
 constexpr std::size_t max_blind_processes = 8;
+constexpr std::size_t max_holders = 4096;
+// The kernel reports a channel's count at most once a second (cfg_flow_update_ns): writes in the
+// second after a record are unseen until the next one, so a record stands for that second too.
+constexpr TimeNs channel_report_slack_ns = 1'000'000'000ULL;
 constexpr auto no_cap = ~std::uint64_t{0};
 
 bool pseudo_file(const std::string& path)
@@ -134,6 +138,10 @@ std::vector<std::string> Lineage::take_changed()
 void Lineage::note_changed(const std::string& entity)
 {
     if (changed_.size() < propagation_budget && changed_set_.insert(entity).second) changed_.push_back(entity);
+    if (const auto* p = find(entity); p && !p->taint.empty()) {
+        holders_.touch(entity);
+        if (holders_.size() > max_holders) holders_.pop_oldest();
+    }
 }
 
 ObjectKey Lineage::file_key(const std::string& path, std::uint64_t device, std::uint64_t inode) const
@@ -211,20 +219,38 @@ bool Lineage::merge(std::vector<Taint>& into, const std::vector<Taint>& in, std:
             t.via = hop->depth > max_hop_depth ? t.via : hop;
         }
         t.transformed = t.transformed || transformed;
+        t.since = now_;
         grew |= merge_one(into, t);
     }
     return grew;
 }
 
-void Lineage::add_output(ProcessNode& p, const ObjectKey& key, std::uint64_t cap)
+ProcessNode::Output Lineage::add_output(ProcessNode& p, const ObjectKey& key, std::uint64_t cap, WriteTimes times)
 {
     for (auto& o : p.outputs)
         if (o.key == key) {
             o.cap = cap;
-            return;
+            o.opened = std::max(o.opened, times.opened);  // opened again: written from then on
+            o.last_write = std::max(o.last_write, times.wrote);
+            o.untimed = o.untimed || times.untimed;
+            return o;
         }
     if (p.outputs.size() >= max_outputs) p.outputs.erase(p.outputs.begin());
-    p.outputs.push_back(ProcessNode::Output{key, cap});
+    p.outputs.push_back(ProcessNode::Output{key, cap, times.opened, times.wrote, times.untimed});
+    return p.outputs.back();
+}
+
+std::vector<Taint> Lineage::carried(const ProcessNode::Output& o, const std::vector<Taint>& taint) const
+{
+    // Opened after it held the data, or written since: the writes can hold it. Opened before and
+    // not written since (report.txt written, then a key read): they cannot.
+    auto written = std::max(o.opened, o.last_write);
+    if (o.last_write && o.key.type != ObjectType::file && o.key.type != ObjectType::file_path)
+        written = std::max(written, o.last_write + channel_report_slack_ns);
+    std::vector<Taint> out;
+    for (const auto& t : taint)
+        if ((o.untimed && !channel_telemetry_) || t.since <= written) out.push_back(t);
+    return out;
 }
 
 void Lineage::add_reader(Object& o, const std::string& entity, std::uint64_t cap)
@@ -310,11 +336,14 @@ void Lineage::drain()
             bool tr = transforms(*p);
             auto outputs = p->outputs;
             for (const auto& o : outputs) {
-                auto& obj = object(o.key, {});
-                auto* again = node(w.entity);  // object() can evict, never a process
+                auto* again = node(w.entity);
                 if (!again) break;
+                auto taint = carried(o, again->taint);
+                // Written before it held the data: the object is kept untainted, so that its
+                // readers are known when a later write carries the data.
+                auto& obj = object(o.key, {});  // object() can evict, never a process
                 push_bounded(obj.writers, w.entity, max_writers);
-                if (merge(obj.taint, again->taint, o.cap, nullptr, tr)) propagate_from_object(o.key);
+                if (!taint.empty() && merge(obj.taint, taint, o.cap, nullptr, tr)) propagate_from_object(o.key);
             }
         } else {
             auto it = objects_.find(w.key);
@@ -368,8 +397,11 @@ ProcessNode& Lineage::touch(const ProcessRef& ref, TimeNs time)
         // it inherited (files its parent writes; stdio comes with its exec).
         if (auto* parent = ref.parent_entity_id.empty() ? nullptr : node(ref.parent_entity_id)) {
             merge(n.taint, parent->taint, no_cap, nullptr, false);
-            for (const auto& o : parent->outputs)
-                if (o.key.type == ObjectType::file || o.key.type == ObjectType::file_path) n.outputs.push_back(o);
+            for (auto o : parent->outputs)
+                if (o.key.type == ObjectType::file || o.key.type == ObjectType::file_path) {
+                    o.last_write = 0;  // the parent's writes, not the child's
+                    n.outputs.push_back(o);
+                }
         }
         return n;
     }
@@ -433,6 +465,7 @@ void Lineage::remove_process(std::unordered_map<std::string, ProcessNode>::itera
     }
     for (const auto& k : n.inputs) channel_done(k, it->first);
     release(n.taint);
+    holders_.erase(it->first);
     processes_.erase(it);
 }
 
@@ -479,7 +512,8 @@ void Lineage::on_exec(const ProcessRef& ref, TimeNs time)
     if (ref.stdout_pipe && (!known || before.stdout_pipe != ref.stdout_pipe)) {
         // Without pipe telemetry, fd 1 is taken as written; with it, only a write seen is (a
         // provisioner that printed nothing does not taint the harness reading its stdout).
-        if (!channel_telemetry_) add_output(*n, ObjectKey{ObjectType::pipe, 0, ref.stdout_pipe}, no_cap);
+        if (!channel_telemetry_)
+            add_output(*n, ObjectKey{ObjectType::pipe, 0, ref.stdout_pipe}, no_cap, WriteTimes{time, 0, true});
         push_bounded(pipe_writers_[ref.stdout_pipe], key, max_writers);
     }
     if (ref.stdin_pipe && (!known || before.stdin_pipe != ref.stdin_pipe)) {
@@ -504,7 +538,7 @@ void Lineage::on_exec(const ProcessRef& ref, TimeNs time)
     if (!channel_telemetry_ && parent && ref.stdin_pipe && !pipe_writers_.contains(ref.stdin_pipe)) {
         // A stdin pipe no process has as its stdout is written by the parent (tar's pipe to
         // gzip, popen(cmd, "w"), a shell's here-string, subprocess stdin=PIPE).
-        add_output(*parent, ObjectKey{ObjectType::pipe, 0, ref.stdin_pipe}, no_cap);
+        add_output(*parent, ObjectKey{ObjectType::pipe, 0, ref.stdin_pipe}, no_cap, WriteTimes{time, 0, true});
         if (!parent->taint.empty()) propagate_from_process(ref.parent_entity_id);
     }
     if (!channel_telemetry_) {
@@ -592,7 +626,9 @@ bool Lineage::on_read(const ProcessRef& ref, TimeNs time, const std::string& pat
             evict_sources();
             n = node(entity);
             if (!n) return false;
-            changed = merge_one(n->taint, Taint{id, no_cap, nullptr, false});
+            // Held since the open; a read seen only in a summary (an inherited fd) since the start.
+            TimeNs since = bytes && n->start ? std::min(n->start, time) : time;
+            changed = merge_one(n->taint, Taint{id, no_cap, nullptr, false, since});
         } else {
             auto& s = sources_.at(si->second).read;
             if (bytes > s.bytes) {
@@ -658,18 +694,32 @@ void Lineage::notify_downstream(const std::string& entity)
 bool Lineage::on_write(const ProcessRef& ref, TimeNs time, const std::string& path, std::uint64_t device,
                        std::uint64_t inode, bool truncate)
 {
+    return write_file(ref, time, path, device, inode, truncate, WriteTimes{time, 0, false});
+}
+
+bool Lineage::on_written(const ProcessRef& ref, TimeNs time, const std::string& path, std::uint64_t device,
+                         std::uint64_t inode, TimeNs wrote)
+{
+    return write_file(ref, time, path, device, inode, false, WriteTimes{0, wrote, false});
+}
+
+bool Lineage::write_file(const ProcessRef& ref, TimeNs time, const std::string& path, std::uint64_t device,
+                         std::uint64_t inode, bool truncate, WriteTimes times)
+{
     if (pseudo_file(path)) return false;
     const auto entity = key_of(ref);
     auto& n = touch(ref, time);
     const auto fkey = file_key(path, device, inode);
-    add_output(n, fkey, no_cap);
+    const auto taint = carried(add_output(n, fkey, no_cap, times), n.taint);
     auto it = objects_.find(fkey);
-    if (n.taint.empty()) {
+    if (taint.empty()) {
         // Rewritten by a writer that holds nothing: what it held is gone.
         if (truncate && it != objects_.end()) {
             release(it->second.taint);
             it->second.taint.clear();
         }
+        // A holder's file written before it held the data: known, so its readers are.
+        if (!n.taint.empty() && it == objects_.end()) push_bounded(object(fkey, path).writers, entity, max_writers);
         return false;
     }
     auto& obj = object(fkey, path);
@@ -680,7 +730,7 @@ bool Lineage::on_write(const ProcessRef& ref, TimeNs time, const std::string& pa
     push_bounded(obj.writers, entity, max_writers);
     auto* again = node(entity);
     if (!again) return false;
-    bool changed = merge(obj.taint, again->taint, no_cap, nullptr, transforms(*again));
+    bool changed = merge(obj.taint, taint, no_cap, nullptr, transforms(*again));
     if (changed) propagate_from_object(fkey);
     drain();
     return changed;
@@ -703,12 +753,12 @@ bool Lineage::on_object_io(const ObjectIoEvent& e)
     auto* n = &touch(e.process, e.time);
     bool changed = false;
     if (e.direction == IoDirection::write) {
-        add_output(*n, key, e.bytes ? e.bytes : no_cap);
-        if (!n->taint.empty()) {
+        auto taint = carried(add_output(*n, key, e.bytes ? e.bytes : no_cap, WriteTimes{0, e.time, false}), n->taint);
+        if (!taint.empty()) {
             auto& obj = object(key, {});
             push_bounded(obj.writers, entity, max_writers);
             n = node(entity);
-            if (n && merge(obj.taint, n->taint, e.bytes ? e.bytes : no_cap, nullptr, transforms(*n))) {
+            if (n && merge(obj.taint, taint, e.bytes ? e.bytes : no_cap, nullptr, transforms(*n))) {
                 propagate_from_object(key);
                 changed = true;
             }

@@ -22,6 +22,7 @@
 #include "detect/command.hpp"
 #include "detect/rules.hpp"
 #include "events.hpp"
+#include "util/bounded.hpp"
 
 namespace exfilwatch::detect {
 
@@ -67,6 +68,7 @@ struct Taint {
     std::uint64_t cap = ~std::uint64_t{0};  // at most this many of its bytes passed the narrowest channel
     std::shared_ptr<Hop> via;               // the nearest staging hop, null when none
     bool transformed = false;               // passed an archiver or encoder on the way
+    TimeNs since = 0;                       // when its holder got it: what the holder wrote before does not hold it
 };
 
 struct ProcessNode {
@@ -76,9 +78,15 @@ struct ProcessNode {
     TimeNs last_seen = 0;
     bool exec_seen = false;  // false: a fork that did not exec (a subshell: a copy of its parent)
     std::vector<Taint> taint;
+    // An object it writes to, with what is known of when: a write carries the taint its writer
+    // held at that time, never taint the writer got later.
     struct Output {
         ObjectKey key;
         std::uint64_t cap = ~std::uint64_t{0};  // bytes written there, when known
+        TimeNs opened = 0;                      // opened for writing then (0: not seen opened)
+        TimeNs last_write = 0;                  // the last write seen (0: none)
+        bool untimed = false;                   // no write times known (a pipe added before any pipe
+                                                // telemetry): taken as written whenever, until there is
     };
     std::vector<Output> outputs;                      // objects it writes to (bounded)
     std::vector<ObjectKey> inputs;                    // channels and files it read (bounded)
@@ -127,9 +135,12 @@ public:
     // A file read. Returns true when some holder's taint changed (take_changed() says which).
     bool on_read(const ProcessRef& ref, TimeNs time, const std::string& path, std::uint64_t device, std::uint64_t inode,
                  std::uint64_t bytes);
-    // A file opened for writing; `truncate`: O_TRUNC (an untainted writer clears it).
+    // A file opened for writing at `time`; `truncate`: O_TRUNC (an untainted writer clears it).
     bool on_write(const ProcessRef& ref, TimeNs time, const std::string& path, std::uint64_t device,
                   std::uint64_t inode, bool truncate);
+    // A file the process wrote, last at `wrote` (0: no write seen), as a summary says at `time`.
+    bool on_written(const ProcessRef& ref, TimeNs time, const std::string& path, std::uint64_t device,
+                    std::uint64_t inode, TimeNs wrote);
     bool on_object_io(const ObjectIoEvent& e);
     // A sensitive file found at start (seeded from the rules' paths in each home).
     void seed_sensitive(const std::string& path, std::uint64_t device, std::uint64_t inode);
@@ -138,8 +149,13 @@ public:
 
     LineageView view(const std::string& entity, TimeNs now);
     const ProcessNode* find(const std::string& entity) const;
+    // Whether some process or object still holds the data of source `origin` (LineageSource::origin).
+    bool holds(std::uint64_t origin) const { return sources_.contains(origin); }
     // Entities whose taint changed since the last call (bounded).
     std::vector<std::string> take_changed();
+    // Processes that held sensitive data when their taint last changed, most recent first
+    // (bounded; a process leaves when the lineage forgets it): what a loss can blind.
+    const util::LruMap<std::string, char>& holders() const { return holders_; }
     std::vector<BlindSpot> take_blind_spots();
 
     void expire(TimeNs now);
@@ -190,7 +206,15 @@ private:
                const std::shared_ptr<Hop>& via, bool transformed);
     bool merge_one(std::vector<Taint>& into, const Taint& t);
     void release(const std::vector<Taint>& taint);
-    void add_output(ProcessNode& p, const ObjectKey& key, std::uint64_t cap);
+    struct WriteTimes {
+        TimeNs opened = 0, wrote = 0;
+        bool untimed = false;
+    };
+    ProcessNode::Output add_output(ProcessNode& p, const ObjectKey& key, std::uint64_t cap, WriteTimes times);
+    // The part of `taint` that writes to `o` carried: what its writer held when it wrote.
+    std::vector<Taint> carried(const ProcessNode::Output& o, const std::vector<Taint>& taint) const;
+    bool write_file(const ProcessRef& ref, TimeNs time, const std::string& path, std::uint64_t device,
+                    std::uint64_t inode, bool truncate, WriteTimes times);
     void add_reader(Object& o, const std::string& entity, std::uint64_t cap);
     std::shared_ptr<Hop> staging_hop(ProcessNode& p, const std::string& path) const;
     // Taint arrived at a process or an object: queue a push downstream; drain() runs the queue
@@ -228,6 +252,7 @@ private:
     std::deque<Work> work_;
     std::vector<std::string> changed_;
     std::unordered_set<std::string> changed_set_;
+    util::LruMap<std::string, char> holders_;
     std::map<std::string, PendingBlind> pending_blind_;
     std::vector<BlindSpot> blind_spots_;
     TimeNs now_ = 0;

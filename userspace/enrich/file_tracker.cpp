@@ -70,6 +70,7 @@ void FileTracker::on_first_read(const ProcessRef& process, const decode::FileFir
 {
     FileKey key{process.pid, read.inode, read.device};
     auto& pair = pair_for(key);
+    pair.opened_for_write = pair.opened_for_write || read.write;
     if (!pair.path.empty()) return;
     auto cached = path_by_inode_.find(FileId{read.device, read.inode});
     if (cached != path_by_inode_.end()) {
@@ -91,8 +92,11 @@ std::optional<FileSummaryEvent> FileTracker::summary(TimeNs time, const ProcessR
     }
     bool write = pair.opened_for_write || counters->opened_for_write;
     if (counters->bytes_read == 0 && counters->bytes_mapped == 0 && !write) return std::nullopt;
-    if (!take && counters->bytes_read + counters->bytes_mapped == pair.reported_bytes) return std::nullopt;
+    if (!take && counters->bytes_read + counters->bytes_mapped == pair.reported_bytes &&
+        counters->last_write == pair.reported_write)
+        return std::nullopt;
     pair.reported_bytes = counters->bytes_read + counters->bytes_mapped;
+    pair.reported_write = counters->last_write;
     FileSummaryEvent event;
     event.time = time;
     event.process = process;
@@ -102,6 +106,8 @@ std::optional<FileSummaryEvent> FileTracker::summary(TimeNs time, const ProcessR
     event.bytes_read = counters->bytes_read;
     event.bytes_mapped = counters->bytes_mapped;
     event.opened_for_write = write;
+    // A write through a shared map has no time of its own: it can be as late as now.
+    event.last_write = counters->last_write == write_untimed ? time : counters->last_write;
     return event;
 }
 

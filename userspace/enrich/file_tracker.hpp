@@ -26,10 +26,14 @@ struct FileKey {
         default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>
 };
 
+// FileCounters::last_write of a file written through a shared writable map: at any time.
+constexpr TimeNs write_untimed = ~TimeNs{0};
+
 struct FileCounters {
     std::uint64_t bytes_read = 0;
     std::uint64_t bytes_mapped = 0;
     bool opened_for_write = false;
+    TimeNs last_write = 0;  // the last write seen (wall clock); 0: none; write_untimed
 };
 
 // Where the counters live: the kernel map when live; a fake in tests.
@@ -52,7 +56,8 @@ public:
     explicit FileTracker(FileCounterSource source, std::size_t max_pairs = 131072);
 
     FileOpenEvent on_open(TimeNs time, const ProcessRef& process, const decode::FileOpen& open);
-    // A read of a file the process was not seen opening; no event, the summary reports it.
+    // A read of (or a write to) a file the process was not seen opening; no event, the summary
+    // reports it.
     void on_first_read(const ProcessRef& process, const decode::FileFirstRead& read);
     // Final summaries of every file the process read, at its exit.
     std::vector<FileSummaryEvent> on_exit(TimeNs time, const ProcessRef& process);
@@ -66,6 +71,7 @@ private:
         std::string path;
         bool opened_for_write = false;
         std::uint64_t reported_bytes = 0;
+        TimeNs reported_write = 0;
         std::list<FileKey>::iterator age;  // this pair's place in by_age_
     };
     Pair& pair_for(const FileKey& key);

@@ -357,7 +357,7 @@ std::optional<Monitor::FileCounters> Monitor::file_counters(std::uint32_t pid, s
     int fd = bpf_map__fd(skel_->maps.file_reads);
     int err = take ? bpf_map_lookup_and_delete_elem(fd, &raw, &stats) : bpf_map_lookup_elem(fd, &raw, &stats);
     if (err != 0) return std::nullopt;
-    return FileCounters{stats.bytes_read, stats.bytes_mapped, stats.opened_for_write != 0};
+    return FileCounters{stats.bytes_read, stats.bytes_mapped, stats.opened_for_write != 0, stats.last_write_ns};
 }
 
 std::optional<std::uint64_t> Monitor::object_bytes(std::uint32_t pid, std::uint8_t kind, std::uint8_t direction,

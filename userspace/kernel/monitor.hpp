@@ -74,6 +74,7 @@ public:
         std::uint64_t bytes_read = 0;
         std::uint64_t bytes_mapped = 0;
         bool opened_for_write = false;
+        std::uint64_t last_write_ns = 0;  // CLOCK_MONOTONIC; 0: none seen; ~0: a shared writable map
     };
     std::optional<FileCounters> file_counters(std::uint32_t pid, std::uint64_t device, std::uint64_t inode,
                                               bool take) const;

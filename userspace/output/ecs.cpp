@@ -346,6 +346,7 @@ struct EventWriter {
         json.field("bytes_read", e.bytes_read);
         json.field("bytes_mapped", e.bytes_mapped);
         json.field("opened_for_write", e.opened_for_write);
+        if (e.last_write) timestamp_field(json, "last_write", e.last_write);
         json.end_object();
         json.end_object();
         json.end_object();

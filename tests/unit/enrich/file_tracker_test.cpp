@@ -196,3 +196,38 @@ TEST_CASE("past its cap the tracker evicts the pair tracked the longest, not the
     tracker.on_open(22, proc(7), open_record(7, "/fourth", "", 4));  // room again after the exits
     CHECK(tracker.stats().evicted_pairs == 1);
 }
+
+TEST_CASE("write times: a write through an inherited fd is a pair, its last write is reported when it moves")
+{
+    FakeKernel kernel;
+    FileTracker tracker(kernel.source());
+    tracker.on_open(10, proc(7), open_record(7, "/tmp/out", "", 42));  // the shell's `> /tmp/out`
+    decode::FileFirstRead write;
+    write.header.pid = 8;
+    write.fd = 1;
+    write.write = true;
+    write.inode = 42;
+    write.device = (8u << 20) | 1;
+    tracker.on_first_read(proc(8), write);
+    const FileKey key{8, 42, (8u << 20) | 1};
+    kernel.counters[key] = FileCounters{0, 0, true, 1000};
+    auto live = [](std::uint32_t pid) -> const ProcessRef* {
+        static ProcessRef p = proc(8);
+        return pid == 8 ? &p : nullptr;
+    };
+    auto first = tracker.refresh(2000, live);
+    REQUIRE(first.size() == 1);
+    CHECK(first[0].path == "/tmp/out");
+    CHECK(first[0].opened_for_write);
+    CHECK(first[0].last_write == 1000);
+    CHECK(tracker.refresh(3000, live).empty());  // nothing moved
+    kernel.counters[key].last_write = 2500;      // written again: no byte count moved, the time did
+    auto again = tracker.refresh(4000, live);
+    REQUIRE(again.size() == 1);
+    CHECK(again[0].last_write == 2500);
+    // A shared writable mapping has no write time: it can be as late as the summary.
+    kernel.counters[key].last_write = write_untimed;
+    auto exit = tracker.on_exit(5000, proc(8));
+    REQUIRE(exit.size() == 1);
+    CHECK(exit[0].last_write == 5000);
+}

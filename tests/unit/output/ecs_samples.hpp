@@ -59,7 +59,8 @@ inline std::vector<Event> events()
         FileOpenEvent{t0 + 5, process(), "/home/alice/.ssh/id_ed25519", ".ssh/id_ed25519", 3, 0x80000, 1311, 2049, 0});
     out.push_back(FileOpenEvent{t0 + 6, process(), "/etc/shadow", "/etc/shadow", -1, 0, 0, 0, 13});
     out.push_back(FileOpenEvent{t0 + 7, odd_process(), "/x\xFF", "", -1, 0x241, 0, 0, 4000});
-    out.push_back(FileSummaryEvent{t0 + 8, process(), "/home/alice/.aws/credentials", 99, 2049, 4096, 8192, true});
+    out.push_back(
+        FileSummaryEvent{t0 + 8, process(), "/home/alice/.aws/credentials", 99, 2049, 4096, 8192, true, t0 + 7});
     out.push_back(ConnectEvent{
         t0 + 9, process(), {77}, Transport::tcp, false, {"10.0.0.2", 40000}, {"127.0.0.1", 8443}, "pastebin.com", 555});
     out.push_back(ConnectEvent{t0 + 10,

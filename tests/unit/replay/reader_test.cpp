@@ -49,8 +49,9 @@ auto fields(const FileOpenEvent& e)
 }
 auto fields(const FileSummaryEvent& e)
 {
-    return std::tuple_cat(std::tie(e.time, e.path, e.inode, e.device, e.bytes_read, e.bytes_mapped, e.opened_for_write),
-                          fields(e.process));
+    return std::tuple_cat(
+        std::tie(e.time, e.path, e.inode, e.device, e.bytes_read, e.bytes_mapped, e.opened_for_write, e.last_write),
+        fields(e.process));
 }
 auto fields(const ConnectEvent& e)
 {
