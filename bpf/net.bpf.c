@@ -99,6 +99,8 @@ static __always_inline int ew_claim(struct bpf_sock_addr *ctx)
 		ew_drop(EW_REC_NONE, EW_DROP_FLOW_MAP_FULL);
 		return 1;
 	}
+	if (flow->closed) /* a TCP socket connected again after its connection ended */
+		__builtin_memset(flow, 0, sizeof(*flow));
 	if (!flow->owner_tgid) {
 		__u64 pid_tgid = bpf_get_current_pid_tgid();
 		flow->owner_tgid = pid_tgid >> 32;
@@ -313,6 +315,26 @@ static __always_inline void ew_capture_stream(struct __sk_buff *skb, const struc
 	*captured = offset + n;
 }
 
+/* TCP payload bytes of a segment not counted yet: what lies past the highest sequence number
+ * counted so far, so that a retransmission (a segment lost under load, even on loopback) is not
+ * counted twice; a SYN's data (TCP Fast Open) starts after its one sequence number. A stream
+ * first seen mid-way (adopted) counts from its first segment. */
+static __always_inline __u32 ew_tcp_new_bytes(const struct ew_packet *pkt, bool syn, __u32 *next,
+					      __u8 *known)
+{
+	__u32 seq = syn ? pkt->seq + 1 : pkt->seq;
+	__u32 len = pkt->payload_len;
+	if (!*known) {
+		*next = seq;
+		*known = 1;
+	}
+	__s32 ahead = (__s32)(seq + len - *next);
+	if (ahead <= 0)
+		return 0;
+	*next = seq + len;
+	return (__u32)ahead < len ? (__u32)ahead : len;
+}
+
 static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
 {
 	struct bpf_sock *sk = skb->sk;
@@ -342,6 +364,8 @@ static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
 		flow->socket_inode = inode;
 		flow->start_ns = bpf_ktime_get_ns();
 	}
+	if (flow->closed)
+		return 1;
 	struct ew_packet pkt = {};
 	if (!ew_parse_packet(skb, &pkt))
 		return 1;
@@ -362,7 +386,8 @@ static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
 	bool tcp = pkt.tuple.protocol == EW_PROTO_TCP;
 	bool syn = tcp && (pkt.tcp_flags & 0x02);
 	if (outbound) {
-		flow->bytes_out += pkt.payload_len;
+		flow->bytes_out += tcp ? ew_tcp_new_bytes(&pkt, syn, &flow->tx_next, &flow->tx_next_known)
+				       : pkt.payload_len;
 		flow->packets_out += 1;
 		/* A query to port 53 entitles the socket to its answer: one datagram per query (A and
 		 * AAAA in parallel are two), a stream's answers for as long as it lives. Answers to a
@@ -381,7 +406,8 @@ static __always_inline int ew_on_packet(struct __sk_buff *skb, bool outbound)
 					  &flow->tx_capture_limit, EW_DIR_OUT);
 		}
 	} else {
-		flow->bytes_in += pkt.payload_len;
+		flow->bytes_in += tcp ? ew_tcp_new_bytes(&pkt, syn, &flow->rx_next, &flow->rx_next_known)
+				      : pkt.payload_len;
 		flow->packets_in += 1;
 		bool dns = pkt.tuple.sport == EW_DNS_PORT && pkt.payload_len;
 		if (dns && !flow->dns_pending) {
@@ -450,7 +476,7 @@ int BPF_PROG(on_inet_sock_set_state, struct sock *sk, int oldstate, int newstate
 	if (newstate != EW_TCP_CLOSE || sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	struct ew_flow_stats *flow = bpf_sk_storage_get(&flow_store, sk, 0, 0);
-	if (!flow)
+	if (!flow || flow->closed)
 		return 0;
 	if (flow->tuple.family) {
 		/* a typed (BTF) view of the TCP socket: direct loads, no probe-read per field */
@@ -460,14 +486,15 @@ int BPF_PROG(on_inet_sock_set_state, struct sock *sk, int oldstate, int newstate
 		else
 			ew_flow_end(flow, bpf_get_socket_cookie(sk), 0, 0);
 	}
-	bpf_sk_storage_delete(&flow_store, sk);
-	/* Packets can still leave a closed socket: tcp_close with unread data (a client exiting
-	 * with a server's bytes unread, typical of Go programs that exit with keep-alive
-	 * connections open) sets TCP_CLOSE first and then sends the RST, while the process still
-	 * holds the file. Without this mark egress takes that RST for a socket older than the
-	 * monitor and adopts it: a second flow with no owner (pid 0) or, where the storage cannot
-	 * be created again, one kernel.drops.flow_storage_full per such exit. */
-	bpf_sk_storage_get(&untracked_store, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	/* The storage is kept, marked closed, and goes with the socket (deleting it and creating an
+	 * untracked mark instead cost a free and an allocation per connection). Packets can still
+	 * leave a closed socket: tcp_close with unread data (a client exiting with a server's bytes
+	 * unread, typical of Go programs that exit with keep-alive connections open) sets TCP_CLOSE
+	 * first and then sends the RST, while the process still holds the file. The mark keeps
+	 * egress from taking that RST for a socket older than the monitor and adopting it: a second
+	 * flow with no owner (pid 0). A socket connected again after a failed connect starts over at
+	 * its claim. */
+	flow->closed = 1;
 	return 0;
 }
 

@@ -266,13 +266,18 @@ struct ew_flow_stats {
 	__u32 rx_capture_limit;
 	__u8 tx_seq_known;
 	__u8 rx_seq_known;
-	__u8 announced;
+	__u8 closed; /* TCP: ended at TCP_CLOSE and reported; what follows (an RST) is no new flow */
 	__u8 dns_pending;       /* DNS queries sent (to port 53) not yet answered, capped; a TCP
 				 * stream to port 53 holds EW_DNS_PENDING_MAX */
 	__u32 capture_used;     /* captures in the current one-second window (per-socket limit) */
 	__u64 capture_window_ns;
+	__u32 tx_next; /* TCP: the sequence number after the last payload byte counted, each way */
+	__u32 rx_next;
+	__u8 tx_next_known;
+	__u8 rx_next_known;
+	__u8 _pad[6];
 };
-EW_STATIC_ASSERT(sizeof(struct ew_flow_stats) == 152, "ew_flow_stats layout");
+EW_STATIC_ASSERT(sizeof(struct ew_flow_stats) == 168, "ew_flow_stats layout");
 
 /* The process that owns a socket, as seen at connect/sendmsg (process context). */
 struct ew_sock_owner {

@@ -378,3 +378,22 @@ def test_udp_sendmmsg_counted(monitor, net_clients):
     assert get(summary, "source.bytes") == 20 * 1200
     assert get(summary, "destination.port") == port
     assert monitor.find(is_action("connect", {"process.pid": pid}))
+
+
+def test_socket_connected_again_after_a_refused_connect_is_counted(monitor, standin):
+    """A TCP socket whose connect was refused ends (TCP_CLOSE) and may connect again: the flow
+    ended at the close is marked closed in the socket's storage (not deleted), and a new claim
+    starts it over, so the second connection is a flow of its own with every byte counted."""
+    sent = 12345
+    script = ("import socket,sys\n"
+              "t=socket.socket(); t.bind(('127.0.0.1',0)); closed=t.getsockname()[1]; t.close()\n"
+              "s=socket.socket()\n"
+              "try:\n    s.connect(('127.0.0.1',closed))\nexcept ConnectionRefusedError:\n    pass\n"
+              "else:\n    sys.exit('the first connect was not refused')\n"
+              "s.connect(('127.0.0.1',int(sys.argv[1]))); s.sendall(b'x'*int(sys.argv[2])); s.close()\n")
+    pid = run_client([paths.PYTHON, "-c", script, SINK_PORT, sent])
+    standin.wait_for_request(lambda r: r["kind"] == "sink" and r["body_bytes"] == sent)
+    summary = monitor.wait_for(flow(pid, **{"destination.port": SINK_PORT, "source.bytes": sent,
+                                            "exfilwatch.flow.final": True}), WAIT_S,
+                               f"a final flow-summary to port {SINK_PORT} with source.bytes == {sent}")
+    assert get(summary, "exfilwatch.flow.adopted") in (None, False)

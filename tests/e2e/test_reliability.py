@@ -33,6 +33,7 @@ import os
 import signal
 import threading
 import time
+from datetime import datetime
 
 import pytest
 
@@ -259,9 +260,10 @@ def test_sighup_rules_apply_to_what_comes_next(tmp_path, standin, fake_home):
 
 
 def test_stop_signal_is_handled_within_a_second_under_a_storm(tmp_path):
-    """An exec and open storm that does not stop: SIGTERM still ends the run within about a
-    second (the ring buffer is drained on a thread of its own, decisions take bounded slices,
-    and the final drain is bounded), with monitor-stopped, the final metrics and valid records."""
+    """An exec and open storm that does not stop: SIGTERM still ends the run within a second (the
+    ring buffer is drained on a thread of its own in bounded drains, decisions take bounded
+    slices, and the final drain is bounded in time and counts what it could not reach), with
+    monitor-stopped, the final metrics and valid records."""
     files = tmp_path / "storm"
     files.mkdir()
     for i in range(2000):
@@ -274,19 +276,27 @@ def test_stop_signal_is_handled_within_a_second_under_a_storm(tmp_path):
         with Monitor(tmp_path, events="all", extra_args=["--stats-interval", "1"]) as mon:
             time.sleep(3)  # the storm is on: records pile up faster than they are written
             assert all(p.poll() is None for p in storm)
-            signalled = time.monotonic()
+            signalled, signalled_at = time.monotonic(), time.time()
             os.kill(mon.pid, signal.SIGTERM)
             mon._process.wait(20)
             took = time.monotonic() - signalled
             assert all(p.poll() is None for p in storm), "the storm ended before the monitor did"
             mon.stop()  # exit 0, monitor-stopped last, schemas
             assert get(mon.stopped_record, "event.reason") == "SIGTERM"
+            stopped_at = datetime.fromisoformat(get(mon.stopped_record, "@timestamp").replace("Z", "+00:00"))
+            handled = stopped_at.timestamp() - signalled_at
             stats = last_metric(mon.records())
-            assert "ringbuf.queue_dropped_records" in stats and "output.telemetry_shed" in stats, stats
-            # The loop leaves within a second; the final drain of both rings (each poll drains
-            # them whole and merges them by time) and the last summaries add about two more under
-            # this storm: 5 s bounds the whole stop (issue 15: a bounded consume would do better).
-            assert took < 5.0, f"SIGTERM took {took:.1f} s to end the run under load"
+            for counter in ("ringbuf.queue_dropped_records", "output.telemetry_shed",
+                            "ringbuf.stop_unprocessed_records", "ringbuf.stop_unread_bytes"):
+                assert counter in stats, (counter, stats)
+            # The signal is handled within the second the issue asks: monitor-stopped is written
+            # after the loop's last slice, the drain thread's last bounded drain, a final drain
+            # of at most 0.3 s and the last summaries. The exit then waits for the kernel to
+            # detach the programs (begun first, concurrently; a syscall tracepoint's detach waits
+            # for RCU grace periods under a kernel mutex): 0.2 s on a quiet machine, up to about
+            # 1.5 s on a loaded one, whatever the monitor's backlog.
+            assert handled < 1.0, f"monitor-stopped came {handled:.2f} s after SIGTERM under load"
+            assert took < 3.0, f"SIGTERM took {took:.2f} s to end the run under load"
     finally:
         for p in storm:
             p.kill()

@@ -38,6 +38,10 @@ constexpr std::size_t drain_queue_bytes = 256u << 20;
 // Records decided per loop turn, and the backlog past which telemetry output is shed.
 constexpr std::size_t records_per_turn = 8192;
 constexpr std::size_t shed_telemetry_above = 65536;
+// The stop: what is queued or still in the rings is decided for at most this long, in slices this
+// big (the deadline is checked between them), so that a stop takes under a second under any load.
+constexpr std::uint64_t final_drain_ns = 300'000'000ULL;
+constexpr std::size_t final_drain_slice = 1024;
 
 // The only mutable globals: set by signal handlers, read by the loop. Two flags, so that a
 // SIGHUP arriving after a SIGTERM cannot turn the stop into a reload.
@@ -166,11 +170,16 @@ int run(const RunOptions& options)
     // maximum is reported per metric record, then starts over.
     std::uint64_t records_read = 0;
     std::uint64_t lag_max_ns = 0;
+    // What the stop's bounded final drain could not reach (0 until then).
+    std::uint64_t stop_unprocessed_records = 0;
+    std::uint64_t stop_unread_bytes = 0;
     // `for_record`: a metric record starts the lag maximum over; a /metrics snapshot does not.
     auto collect_metrics = [&](util::Counters& counters, bool for_record = true) {
         counters.emplace_back("decode.errors", decode_errors);
         counters.emplace_back("ringbuf.records_read", records_read);
         counters.emplace_back("ringbuf.lag_max_us", lag_max_ns / 1000);
+        counters.emplace_back("ringbuf.stop_unprocessed_records", stop_unprocessed_records);
+        counters.emplace_back("ringbuf.stop_unread_bytes", stop_unread_bytes);
         if (for_record) lag_max_ns = 0;
         kernel::append_metrics(monitor->counters(), counters);
         processes.stats().report(counters);
@@ -185,8 +194,10 @@ int run(const RunOptions& options)
 
     kernel::RecordBatch batch;
     std::vector<Event> events;
-    auto process_batch = [&] {
-        for (auto [off, size] : batch.spans) {
+    // Decodes and enriches records [from, to) of the batch, then decides their events.
+    auto decide = [&](std::size_t from, std::size_t to) {
+        for (std::size_t i = from; i < to; ++i) {
+            auto [off, size] = batch.spans[i];
             auto decoded = decode::decode_record(std::span(batch.bytes).subspan(off, size));
             if (auto* error = std::get_if<decode::DecodeError>(&decoded)) {
                 ++decode_errors;
@@ -200,9 +211,12 @@ int run(const RunOptions& options)
             ++records_read;
             enricher.on_record(record, events);
         }
-        batch.clear();
         for (auto& event : events) pipeline.on_event(event);
         events.clear();
+    };
+    auto process_batch = [&] {
+        decide(0, batch.spans.size());
+        batch.clear();
     };
 
     // Periodic enrichment (summaries of long-running readers, table expiry) into the pipeline.
@@ -284,14 +298,31 @@ int run(const RunOptions& options)
     }
 
     if (server) server->set_ready(false);
-    // Drain what the queue and the kernel still hold (for at most a second: a stop is never held up
-    // by a flood; records the kernel's two rings hold back for ordering come out too), then report
-    // what live processes read so far.
+    // Stop the kernel side first: what the rings hold is then all there is to drain, and the
+    // detach (slow: grace periods) goes on while it is drained.
+    monitor->detach();
+    // Drain what the queue and the kernel still hold, in small slices and for a bounded time, so
+    // that the whole stop takes under a second whatever the load (each poll is a bounded drain;
+    // records the two rings hold back for ordering come out too). What that time cannot reach is
+    // counted: records read but not decided, and bytes the kernel wrote that were never read.
+    // Then report what live processes read so far.
     drain.stop();
-    const std::uint64_t drain_until = now() + 1'000'000'000ULL;
-    while (now() < drain_until && drain.take(batch, records_per_turn, 0) > 0) process_batch();
-    while (now() < drain_until && (monitor->poll(batch, 0) > 0 || monitor->holding())) process_batch();
-    process_batch();
+    const std::uint64_t drain_until = now() + final_drain_ns;
+    auto decide_until = [&](std::uint64_t until) {
+        std::size_t done = 0;
+        while (done < batch.spans.size() && now() < until) {
+            std::size_t to = std::min(done + final_drain_slice, batch.spans.size());
+            decide(done, to);
+            done = to;
+        }
+        stop_unprocessed_records += batch.spans.size() - done;
+        batch.clear();
+    };
+    while (now() < drain_until && drain.take(batch, final_drain_slice, 0) > 0) decide_until(drain_until);
+    while (now() < drain_until && (monitor->poll(batch, 0) > 0 || monitor->pending())) decide_until(drain_until);
+    decide_until(drain_until);
+    stop_unprocessed_records += drain.queued_records() + monitor->held_records();
+    stop_unread_bytes = monitor->unread_bytes();
     tick(now());
 
     util::Counters counters;

@@ -6,6 +6,7 @@
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -20,7 +21,10 @@
 #include <ctime>
 #include <fstream>
 #include <memory>
+#include <span>
 #include <string_view>
+#include <system_error>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -216,12 +220,20 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
         monitor->links_.push_back(link);
     }
 
-    // Decision records first, then captures: ring_buffer__consume drains them in this order.
-    monitor->ring_ = ring_buffer__new(bpf_map__fd(skel->maps.events), &Monitor::on_record, monitor.get(), nullptr);
-    if (!monitor->ring_ ||
-        ring_buffer__add(monitor->ring_, bpf_map__fd(skel->maps.captures), &Monitor::on_record, monitor.get()) != 0) {
-        error.message = fmt::format("cannot set up the ring buffers: {}", std::strerror(errno));
-        return nullptr;
+    // Decision records and captures, each with a ring_buffer of its own, waited on together.
+    monitor->epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    const std::array<bpf_map*, ring_count> ring_maps{skel->maps.events, skel->maps.captures};
+    for (std::size_t ring = 0; ring < ring_count; ++ring) {
+        monitor->ring_contexts_[ring] = RingContext{monitor.get(), ring};
+        monitor->rings_[ring] = ring_buffer__new(bpf_map__fd(ring_maps[ring]), &Monitor::on_record,
+                                                 &monitor->ring_contexts_[ring], nullptr);
+        epoll_event wake{};
+        wake.events = EPOLLIN;
+        if (!monitor->rings_[ring] || monitor->epoll_fd_ < 0 ||
+            ::epoll_ctl(monitor->epoll_fd_, EPOLL_CTL_ADD, ring_buffer__epoll_fd(monitor->rings_[ring]), &wake) != 0) {
+            error.message = fmt::format("cannot set up the ring buffers: {}", std::strerror(errno));
+            return nullptr;
+        }
     }
     bool any = false;
     for (const auto& hook : monitor->hooks_) any = any || hook.attached;
@@ -232,35 +244,32 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
     return monitor;
 }
 
+// What a sample callback returns to stop libbpf's consume of one ring once its budget is used up.
+// libbpf 1.1 (ringbuf_process_ring) has already moved the consumer position past the sample
+// when it calls back, and returns the negative value at once: the sample is ours (copied), and
+// nothing after it is consumed.
+constexpr int budget_used_up = -ENOSPC;
+
 int Monitor::on_record(void* ctx, void* data, size_t size)
 {
-    // Only copies: decoding happens after the drain, outside libbpf's callback. Returning
-    // non-zero would stop the drain, so nothing here can fail that way.
-    auto* batch = static_cast<Monitor*>(ctx)->filling_;
-    if (!batch) return 0;
-    const auto* bytes = static_cast<const std::byte*>(data);
-    batch->spans.emplace_back(batch->bytes.size(), size);
-    batch->bytes.insert(batch->bytes.end(), bytes, bytes + size);
-    return 0;
+    // Only copies: decoding happens after the drain, outside libbpf's callback.
+    auto* ring = static_cast<RingContext*>(ctx);
+    bool more = ring->monitor->merge_.add(ring->ring, std::span(static_cast<const std::byte*>(data), size));
+    return more ? 0 : budget_used_up;
 }
 
 Monitor::~Monitor()
 {
-    if (ring_) ring_buffer__free(ring_);
-    for (auto* link : links_) bpf_link__destroy(link);
+    for (auto* ring : rings_)
+        if (ring) ring_buffer__free(ring);
+    if (epoll_fd_ >= 0) ::close(epoll_fd_);
+    detach();
+    for (auto& thread : detaching_) thread.join();
     if (skel_) exfilwatch_bpf__destroy(skel_);
     if (cgroup_fd_ >= 0) ::close(cgroup_fd_);
 }
 
 namespace {
-
-std::uint64_t record_time(const RecordBatch& batch, std::pair<std::size_t, std::size_t> span)
-{
-    std::uint64_t time = 0;
-    if (span.second >= offsetof(ew_header, time_ns) + sizeof(time))
-        std::memcpy(&time, batch.bytes.data() + span.first + offsetof(ew_header, time_ns), sizeof(time));
-    return time;
-}
 
 std::uint64_t monotonic_ns()
 {
@@ -269,50 +278,60 @@ std::uint64_t monotonic_ns()
     return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-void append_span(RecordBatch& to, const RecordBatch& from, std::pair<std::size_t, std::size_t> span)
-{
-    const auto* start = from.bytes.data() + span.first;
-    to.spans.emplace_back(to.bytes.size(), span.second);
-    to.bytes.insert(to.bytes.end(), start, start + span.second);
-}
-
 }  // namespace
 
 int Monitor::poll(RecordBatch& batch, int timeout_ms)
 {
-    std::size_t before = batch.spans.size();
-    // Records held back by the previous poll come first (they are older than anything new).
-    for (auto span : held_.spans) append_span(batch, held_, span);
-    held_.clear();
     // Wakeups are rare by design (BPF_RB_NO_WAKEUP), so a timeout is the normal way in. Wait
-    // without consuming, note the time, then drain both rings.
-    epoll_event ready{};
-    int n = epoll_wait(ring_buffer__epoll_fd(ring_), &ready, 1, timeout_ms);
-    if (n < 0 && errno != EINTR) return -errno;
+    // without consuming (not at all when the last drain left records in a ring), note the time,
+    // then drain both rings, each up to its budget.
+    if (!merge_.cut_short()) {
+        epoll_event ready{};
+        int n = epoll_wait(epoll_fd_, &ready, 1, timeout_ms);
+        if (n < 0 && errno != EINTR) return -errno;
+    }
     const std::uint64_t cutoff = monotonic_ns();
-    filling_ = &batch;
-    int err = ring_buffer__consume(ring_);
-    filling_ = nullptr;
-    if (err < 0 && err != -EINTR) return err;
-    // The two rings are each in time order but drained one after the other: merge them by the
-    // kernel's timestamp, so that a flow's captured head (captures) sits between its start and
-    // its end (events). A record stamped after the cut-off was written while the rings were
-    // drained; its ring-mate may still be unread in the other ring, so it waits for the next
-    // poll. (A record stamped before the cut-off but committed after the drain arrives one poll
-    // late: a window of the few instructions between bpf_ktime_get_ns and the ring commit.)
-    auto first = batch.spans.begin() + static_cast<std::ptrdiff_t>(before);
-    std::stable_sort(first, batch.spans.end(),
-                     [&batch](auto a, auto b) { return record_time(batch, a) < record_time(batch, b); });
-    while (batch.spans.size() > before && record_time(batch, batch.spans.back()) > cutoff) {
-        held_.spans.insert(held_.spans.begin(), batch.spans.back());
-        batch.spans.pop_back();
+    merge_.begin(batch);
+    for (std::size_t ring = 0; ring < ring_count; ++ring) {
+        if (!merge_.reading(ring)) continue;
+        int err = ring_buffer__consume(rings_[ring]);
+        if (err < 0 && err != budget_used_up && err != -EINTR) {
+            merge_.finish(cutoff);
+            return err;
+        }
     }
-    if (!held_.spans.empty()) {
-        RecordBatch copy;
-        for (auto span : held_.spans) append_span(copy, batch, span);
-        held_ = std::move(copy);
+    return static_cast<int>(merge_.finish(cutoff));
+}
+
+std::uint64_t Monitor::unread_bytes() const
+{
+    // A ring's consumer position is on its first page, the producer's on the second; both can be
+    // mapped read-only by anyone holding the map fd.
+    const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    std::uint64_t unread = 0;
+    for (bpf_map* map : {skel_->maps.events, skel_->maps.captures}) {
+        void* pages = ::mmap(nullptr, 2 * page, PROT_READ, MAP_SHARED, bpf_map__fd(map), 0);
+        if (pages == MAP_FAILED) continue;
+        const auto* consumer = static_cast<const volatile std::uint64_t*>(pages);
+        const auto* producer = static_cast<const volatile std::uint64_t*>(
+            static_cast<const void*>(static_cast<const std::byte*>(pages) + page));
+        if (*producer > *consumer) unread += *producer - *consumer;
+        ::munmap(pages, 2 * page);
     }
-    return static_cast<int>(batch.spans.size() - before);
+    return unread;
+}
+
+void Monitor::detach()
+{
+    detaching_.reserve(detaching_.size() + links_.size());
+    for (auto* link : links_) {
+        try {
+            detaching_.emplace_back([link] { bpf_link__destroy(link); });
+        } catch (const std::system_error&) {
+            bpf_link__destroy(link);  // no thread to be had: one at a time, here
+        }
+    }
+    links_.clear();
 }
 
 std::vector<std::uint64_t> Monitor::sum_percpu(int map_fd, std::uint32_t entries) const

@@ -3,14 +3,17 @@
 // into a batch of records. Also reads the kernel's counters and per-file read maps.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "hook_status.hpp"
 #include "kernel/counters.hpp"
+#include "kernel/ring_merge.hpp"
 #include "records.h"
 
 struct exfilwatch_bpf;
@@ -32,17 +35,6 @@ struct StartError {
     std::string message;
 };
 
-// The records drained from the ring buffer, packed back to back.
-struct RecordBatch {
-    std::vector<std::byte> bytes;
-    std::vector<std::pair<std::size_t, std::size_t>> spans;  // (offset, size)
-    void clear()
-    {
-        bytes.clear();
-        spans.clear();
-    }
-};
-
 class Monitor {
 public:
     // Loads and attaches; nullopt plus `error` when nothing useful can run.
@@ -53,14 +45,28 @@ public:
 
     const std::vector<HookStatus>& hooks() const { return hooks_; }
 
-    // True when the last poll held records back for the next one (stamped after its cut-off):
-    // a final drain polls until this is false.
-    bool holding() const { return !held_.spans.empty(); }
+    // True when the last poll left records for the next one: held back for the time order, or
+    // unread in a ring it cut short. A final drain polls until this is false.
+    bool pending() const { return merge_.held() > 0 || merge_.cut_short(); }
+    // Records read from the rings and held back by the last poll (for the time order).
+    std::size_t held_records() const { return merge_.held(); }
+    // Bytes written by the kernel into the two rings and not read yet (record headers included).
+    std::uint64_t unread_bytes() const;
 
-    // Waits up to `timeout_ms` for a wakeup, then drains both ring buffers (decision records and
-    // captures) into `batch`, merged in kernel time order. Returns the number of records, or a
-    // negative errno.
+    // Waits up to `timeout_ms` for a wakeup (not at all when the last poll left records unread),
+    // then drains both ring buffers (decision records and captures) into `batch`, at most a
+    // budget from each (RingMerge), merged in kernel time order. Returns the number of records,
+    // or a negative errno.
     int poll(RecordBatch& batch, int timeout_ms);
+
+    // Starts detaching every program and returns at once; the rings and maps stay readable, and
+    // the destructor waits for the detach to end. Detaching a syscall tracepoint waits for RCU
+    // grace periods under a kernel mutex (perf's tracepoint unregistration): about 40-80 ms a
+    // link here, a second or more for all of them under load. So a stop starts it first, and
+    // it runs while the last records are drained and decided. The links are destroyed
+    // concurrently, one thread each (a few dozen), so that those that do not serialize in the
+    // kernel (BTF tracepoints, uprobes, cgroup hooks) take one grace period together.
+    void detach();
 
     // Per-CPU counters summed: records per kind, drops per (kind, reason), other statistics.
     KernelCounters counters() const;
@@ -88,13 +94,23 @@ private:
     std::vector<std::uint64_t> sum_percpu(int map_fd, std::uint32_t entries) const;
     static int on_record(void* ctx, void* data, std::size_t size);
 
+    // libbpf's callback context for one ring.
+    struct RingContext {
+        Monitor* monitor = nullptr;
+        std::size_t ring = 0;
+    };
+
     exfilwatch_bpf* skel_ = nullptr;
     std::vector<bpf_link*> links_;
-    ring_buffer* ring_ = nullptr;
+    std::vector<std::thread> detaching_;  // destroying links_ (detach())
+    // One ring_buffer per ring: libbpf 1.1's ring_buffer__consume stops at the first ring whose
+    // callback returns a negative value, so a budget cut of the first would starve the second.
+    std::array<ring_buffer*, ring_count> rings_{};
+    std::array<RingContext, ring_count> ring_contexts_{};
+    int epoll_fd_ = -1;  // both rings' epoll fds
     int cgroup_fd_ = -1;
     std::vector<HookStatus> hooks_;
-    RecordBatch* filling_ = nullptr;
-    RecordBatch held_;  // records stamped after the last drain's cut-off, for the next poll
+    RingMerge merge_{RingMerge::Budget{}};
     int ncpus_ = 1;
 };
 
