@@ -79,8 +79,8 @@ static __always_inline struct pt_regs *ew_user_regs(void)
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 }
 
-static __always_inline void ew_open_record(long ret, int dirfd, const char *upath, __u32 flags,
-					   __u32 nr, struct ew_scratch *slot)
+static __always_inline void ew_open_record(long ret, struct file *opened, int dirfd, const char *upath,
+					   __u32 flags, __u32 nr, struct ew_scratch *slot)
 {
 	struct ew_file_open *rec = (struct ew_file_open *)slot->buf;
 	__u8 *data = (__u8 *)(rec + 1);
@@ -92,7 +92,7 @@ static __always_inline void ew_open_record(long ret, int dirfd, const char *upat
 	rec->ino = 0;
 	rec->dev = 0;
 	if (ret >= 0) {
-		file = ew_fd_file(ret);
+		file = opened ? opened : ew_fd_file(ret);
 		if (!file) {
 			ew_drop(EW_REC_FILE_OPEN, EW_DROP_FD_LOOKUP);
 			return;
@@ -204,16 +204,23 @@ static __always_inline void ew_open_record(long ret, int dirfd, const char *upat
 		ew_drop(EW_REC_FILE_OPEN, EW_DROP_OVERSIZE);
 }
 
-static __always_inline void ew_open_exit(long ret, int dirfd, const char *upath, __u32 flags,
-					 __u32 nr)
+/* `opened` is the file when the open installed no fd (an io_uring open into a fixed-file slot,
+ * `ret` then its slot), else NULL: the file is looked up from the fd `ret`. */
+static __always_inline void ew_open_file_exit(long ret, struct file *opened, int dirfd, const char *upath,
+					      __u32 flags, __u32 nr)
 {
 	if (ew_is_self())
 		return;
 	struct ew_scratch *slot = ew_scratch_get(EW_REC_FILE_OPEN);
 	if (!slot)
 		return;
-	ew_open_record(ret, dirfd, upath, flags, nr, slot);
+	ew_open_record(ret, opened, dirfd, upath, flags, nr, slot);
 	ew_scratch_put(slot);
+}
+
+static __always_inline void ew_open_exit(long ret, int dirfd, const char *upath, __u32 flags, __u32 nr)
+{
+	ew_open_file_exit(ret, NULL, dirfd, upath, flags, nr);
 }
 
 SEC("tp/syscalls/sys_exit_openat")
@@ -296,62 +303,154 @@ static __always_inline __u64 ew_mix(__u64 x)
 	return x;
 }
 
+/* The channel id each UNIX datagram socket last sent on, by the address of its struct sock: the
+ * receiver reads the datagram after the sender may have closed (its peer then reads as none), and
+ * the next socket may get a freed one's address (the socket inode in an unconnected sender's id
+ * tells the two apart). LRU: an evicted sender is named at the receiver from its state then. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u64);
+} unix_senders SEC(".maps");
+
 /* The id of a UNIX socket's channel, from the two ends' struct sock (both exist from connect
  * on, while a peer's socket inode appears only once it is accepted): the lower of the two for a
  * stream connection or a pair; a datagram socket that sends to a receiver it is connected to
- * names the receiver; a socket with no peer (an unconnected receiver) names itself. Hashed with
- * a per-run salt, so no kernel address reaches the output. */
-static __always_inline __u64 ew_unix_channel(struct socket *sock, struct sock *sk)
+ * names the receiver; a socket with no peer (an unconnected sender or receiver) names itself, with
+ * its socket inode `ino` (0 when unknown). `own` is the address of `sk` as a number (the verifier
+ * allows no arithmetic on pointers). Hashed with a per-run salt, so no kernel address reaches the
+ * output. */
+static __always_inline __u64 ew_unix_channel(__u64 own, struct sock *sk, __u64 ino)
 {
 	struct unix_sock *u = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct unix_sock));
-	/* Addresses as numbers (the verifier allows no arithmetic on pointers). */
-	__u64 own = 0, other = 0, back = 0;
-	bpf_probe_read_kernel(&own, sizeof(own), &sock->sk);
+	__u64 other = 0, back = 0;
 	bpf_probe_read_kernel(&other, sizeof(other), &u->peer);
-	__u64 end = own;
-	if (other) {
-		struct unix_sock *pu = bpf_rdonly_cast(u->peer, bpf_core_type_id_kernel(struct unix_sock));
-		bpf_probe_read_kernel(&back, sizeof(back), &pu->peer);
-		if (sk->sk_type == EW_SOCK_DGRAM && back != own)
-			end = other; /* a sender connected to a receiver that is not connected back */
-		else
-			end = own < other ? own : other;
-	}
+	if (!other)
+		return ew_mix(own ^ ew_mix(ino) ^ cfg_object_salt) | 1;
+	__u64 end;
+	struct unix_sock *pu = bpf_rdonly_cast(u->peer, bpf_core_type_id_kernel(struct unix_sock));
+	bpf_probe_read_kernel(&back, sizeof(back), &pu->peer);
+	if (sk->sk_type == EW_SOCK_DGRAM && back != own)
+		end = other; /* a sender connected to a receiver that is not connected back */
+	else
+		end = own < other ? own : other;
 	return ew_mix(end ^ cfg_object_salt) | 1;
 }
 
-/* The id of a loopback TCP/UDP connection: a hash of its two endpoints in a fixed order, so
- * both ends agree; 0 when the socket is not connected to a loopback address. */
+/* The id of a loopback channel from its two endpoints, in a fixed order so both ends agree
+ * (IPv4 addresses in network order, ports in host order). */
+static __always_inline __u64 ew_endpoints_id(__u64 local, __u64 remote, __u8 protocol)
+{
+	__u64 lo = local < remote ? local : remote, hi = local < remote ? remote : local;
+	return ew_mix(lo ^ ew_mix(hi ^ protocol)) | 1;
+}
+
+static __always_inline __u64 ew_endpoint4(__u32 addr, __u16 port)
+{
+	return ((__u64)addr << 16) | port;
+}
+
+static __always_inline __u64 ew_endpoint6(const __u32 *a, __u16 port)
+{
+	return ew_mix(((__u64)a[0] << 32 | a[1]) ^ ew_mix((__u64)a[2] << 32 | a[3])) ^ port;
+}
+
+static __always_inline bool ew_loopback4(__u32 addr)
+{
+	return (bpf_ntohl(addr) >> 24) == 127;
+}
+
+static __always_inline bool ew_loopback6(const __u32 *a)
+{
+	return !a[0] && !a[1] && !a[2] && a[3] == bpf_htonl(1);
+}
+
+static __always_inline bool ew_mapped6(const __u32 *a)
+{
+	return !a[0] && !a[1] && a[2] == bpf_htonl(0xffff);
+}
+
+/* UDP on loopback is named by the receiving port: a datagram sent to a loopback address names
+ * its destination port, and a UDP socket reads the channel of its own port (when it is bound to
+ * loopback or to any address, or connected to a loopback peer). So an unconnected sender that
+ * addresses each datagram on its own (sendto) and a relay that never connects are one channel,
+ * whatever the sender's source port. Sockets bound to one port on different loopback addresses
+ * share it. */
+static __always_inline __u64 ew_udp_port_channel(__u16 port)
+{
+	return port ? ew_mix(0x7564706c6f6f7000ULL ^ port) | 1 : 0; /* "udploop" */
+}
+
+/* `udest`: the address a datagram was sent to (sendto, sendmsg), NULL when none. */
+static __always_inline __u64 ew_udp_write_channel(struct sock *sk, __u16 family, const void *udest)
+{
+	struct sock_common *c = &sk->__sk_common;
+	struct sockaddr_in6 dest = {};
+	if (udest && bpf_probe_read_user(&dest, sizeof(struct sockaddr_in), udest) == 0 &&
+	    (dest.sin6_family == EW_AF_INET || dest.sin6_family == EW_AF_INET6)) {
+		__u16 port = bpf_ntohs(dest.sin6_port);
+		if (dest.sin6_family == EW_AF_INET)
+			return ew_loopback4(((struct sockaddr_in *)&dest)->sin_addr.s_addr) ? ew_udp_port_channel(port) : 0;
+		if (bpf_probe_read_user(&dest, sizeof(dest), udest) != 0)
+			return 0;
+		__u32 *d6 = (__u32 *)dest.sin6_addr.in6_u.u6_addr32;
+		bool loopback = ew_mapped6(d6) ? ew_loopback4(d6[3]) : ew_loopback6(d6);
+		return loopback ? ew_udp_port_channel(port) : 0;
+	}
+	if (!c->skc_dport)
+		return 0;
+	__u32 *d6 = (__u32 *)c->skc_v6_daddr.in6_u.u6_addr32;
+	bool loopback = family == EW_AF_INET || ew_mapped6(d6) ? ew_loopback4(c->skc_daddr) : ew_loopback6(d6);
+	return loopback ? ew_udp_port_channel(bpf_ntohs(c->skc_dport)) : 0;
+}
+
+static __always_inline __u64 ew_udp_read_channel(struct sock *sk, __u16 family)
+{
+	struct sock_common *c = &sk->__sk_common;
+	bool v4 = family == EW_AF_INET;
+	if (c->skc_dport) {
+		__u32 *d6 = (__u32 *)c->skc_v6_daddr.in6_u.u6_addr32;
+		bool loopback = v4 || ew_mapped6(d6) ? ew_loopback4(c->skc_daddr) : ew_loopback6(d6);
+		return loopback ? ew_udp_port_channel(c->skc_num) : 0;
+	}
+	__u32 *s6 = (__u32 *)c->skc_v6_rcv_saddr.in6_u.u6_addr32;
+	bool any6 = !s6[0] && !s6[1] && !s6[2] && !s6[3];
+	bool local = v4 ? (!c->skc_rcv_saddr || ew_loopback4(c->skc_rcv_saddr))
+			: (any6 || ew_loopback6(s6) || (ew_mapped6(s6) && ew_loopback4(s6[3])));
+	return local ? ew_udp_port_channel(c->skc_num) : 0;
+}
+
+/* The id of a loopback TCP connection: a hash of its two endpoints in a fixed order, so both
+ * ends agree; 0 when the socket is not connected to a loopback address. */
 static __always_inline __u64 ew_loopback_channel(struct sock *sk, __u16 family)
 {
 	struct sock_common *c = &sk->__sk_common;
 	__u64 local, remote;
 	__u32 *d6 = (__u32 *)c->skc_v6_daddr.in6_u.u6_addr32;
-	bool mapped = family == EW_AF_INET6 && d6[0] == 0 && d6[1] == 0 && d6[2] == bpf_htonl(0xffff);
-	if (family == EW_AF_INET || mapped) {
-		__u32 daddr = c->skc_daddr, saddr = c->skc_rcv_saddr;
-		if ((bpf_ntohl(daddr) >> 24) != 127)
+	if (family == EW_AF_INET || (family == EW_AF_INET6 && ew_mapped6(d6))) {
+		if (!ew_loopback4(c->skc_daddr))
 			return 0;
-		local = ((__u64)saddr << 16) | c->skc_num;
-		remote = ((__u64)daddr << 16) | bpf_ntohs(c->skc_dport);
+		local = ew_endpoint4(c->skc_rcv_saddr, c->skc_num);
+		remote = ew_endpoint4(c->skc_daddr, bpf_ntohs(c->skc_dport));
 	} else if (family == EW_AF_INET6) {
-		__u32 *s6 = (__u32 *)c->skc_v6_rcv_saddr.in6_u.u6_addr32;
-		if (d6[0] || d6[1] || d6[2] || d6[3] != bpf_htonl(1))
+		if (!ew_loopback6(d6))
 			return 0;
-		local = ew_mix(((__u64)s6[0] << 32 | s6[1]) ^ ew_mix((__u64)s6[2] << 32 | s6[3])) ^ c->skc_num;
-		remote = ew_mix(((__u64)d6[0] << 32 | d6[1]) ^ ew_mix((__u64)d6[2] << 32 | d6[3])) ^
-			 bpf_ntohs(c->skc_dport);
+		local = ew_endpoint6((__u32 *)c->skc_v6_rcv_saddr.in6_u.u6_addr32, c->skc_num);
+		remote = ew_endpoint6(d6, bpf_ntohs(c->skc_dport));
 	} else {
 		return 0;
 	}
 	if (!c->skc_dport)
-		return 0; /* not connected: an unconnected UDP socket names no channel */
-	__u64 lo = local < remote ? local : remote, hi = local < remote ? remote : local;
-	return ew_mix(lo ^ ew_mix(hi ^ sk->sk_protocol)) | 1;
+		return 0; /* not connected */
+	return ew_endpoints_id(local, remote, sk->sk_protocol);
 }
 
-/* What `file` is as a channel: false for regular files, terminals and everything else. */
-static __always_inline bool ew_object_of(struct file *file, struct ew_object_key *key, __u64 *dev)
+/* What `file` is as a channel: false for regular files, terminals and everything else, and for
+ * reads of UNIX datagrams, which on_skb_copy_datagram counts by their sender. `udest` as in
+ * ew_udp_write_channel. */
+static __always_inline bool ew_object_of(struct file *file, struct ew_object_key *key, __u64 *dev,
+					 const void *udest)
 {
 	struct inode *inode = file->f_inode;
 	__u32 type = inode->i_mode & EW_S_IFMT;
@@ -374,12 +473,27 @@ static __always_inline bool ew_object_of(struct file *file, struct ew_object_key
 		return false;
 	__u16 family = sk->__sk_common.skc_family;
 	if (family == EW_AF_UNIX) {
+		if (key->direction == EW_IO_READ && sk->sk_type == EW_SOCK_DGRAM)
+			return false;
+		__u64 own = 0;
+		bpf_probe_read_kernel(&own, sizeof(own), &sock->sk);
 		key->kind = EW_OBJ_UNIX;
-		key->object_id = ew_unix_channel(sock, sk);
+		key->object_id = ew_unix_channel(own, sk, inode->i_ino);
+		if (sk->sk_type == EW_SOCK_DGRAM) {
+			__u64 *known = bpf_map_lookup_elem(&unix_senders, &own);
+			if (!known || *known != key->object_id)
+				bpf_map_update_elem(&unix_senders, &own, &key->object_id, BPF_ANY);
+		}
 		return true;
 	}
+	if (family != EW_AF_INET && family != EW_AF_INET6)
+		return false;
 	key->kind = EW_OBJ_LOOPBACK;
-	key->object_id = ew_loopback_channel(sk, family);
+	if (sk->sk_protocol == EW_PROTO_UDP)
+		key->object_id = key->direction == EW_IO_READ ? ew_udp_read_channel(sk, family)
+							      : ew_udp_write_channel(sk, family, udest);
+	else
+		key->object_id = ew_loopback_channel(sk, family);
 	return key->object_id != 0;
 }
 
@@ -408,24 +522,48 @@ static __always_inline void ew_account_file_write(struct file *file, int fd)
 	ew_submit(&rec, sizeof(rec));
 }
 
-/* Counts `bytes` moved through `file` (via `fd`) in `direction` when it is a channel; a write to
- * a regular file keeps its time. */
-static __always_inline void ew_object_io(struct file *file, int fd, long bytes, __u8 direction)
+/* New pairs started by UNIX datagram reads, per CPU and second: datagrams from many senders
+ * cannot flood the ring with first records. What is over is a counted drop (datagram_rate), a
+ * blind spot while a lineage holds sensitive data. */
+const volatile __u32 cfg_datagram_pairs_per_s = 2048;
+
+struct ew_pair_window {
+	__u64 start_ns;
+	__u64 used;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ew_pair_window);
+} datagram_pairs SEC(".maps");
+
+static __always_inline bool ew_datagram_pair_allowed(__u64 now)
 {
-	if (bytes <= 0)
-		return;
-	if (direction == EW_IO_WRITE && (file->f_inode->i_mode & EW_S_IFMT) == EW_S_IFREG) {
-		ew_account_file_write(file, fd);
-		return;
+	__u32 zero = 0;
+	struct ew_pair_window *w = bpf_map_lookup_elem(&datagram_pairs, &zero);
+	if (!w)
+		return false;
+	if (now - w->start_ns >= 1000000000ull) {
+		w->start_ns = now;
+		w->used = 0;
 	}
-	struct ew_object_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .direction = direction};
-	__u64 dev;
-	if (!ew_object_of(file, &key, &dev))
-		return;
+	if (w->used >= cfg_datagram_pairs_per_s)
+		return false;
+	w->used += 1;
+	return true;
+}
+
+/* Adds `bytes` to the (process, object, direction) pair `key`: the pair's first bytes are a
+ * record, then its cumulative count at most once per cfg_flow_update_ns. A new pair from a
+ * datagram read (`datagram`) is rate-limited. */
+static __always_inline void ew_object_count(struct ew_object_key *key, __u64 dev, int fd, long bytes,
+					    bool datagram)
+{
 	__u64 now = bpf_ktime_get_ns();
-	struct ew_object_io rec = {.object_id = key.object_id, .dev = dev, .fd = fd, .kind = key.kind,
-				   .direction = direction};
-	struct ew_object_stats *stats = bpf_map_lookup_elem(&object_io, &key);
+	struct ew_object_io rec = {.object_id = key->object_id, .dev = dev, .fd = fd, .kind = key->kind,
+				   .direction = key->direction};
+	struct ew_object_stats *stats = bpf_map_lookup_elem(&object_io, key);
 	if (stats) {
 		__sync_fetch_and_add(&stats->bytes, bytes);
 		if (now - stats->reported_ns < cfg_flow_update_ns)
@@ -433,10 +571,14 @@ static __always_inline void ew_object_io(struct file *file, int fd, long bytes, 
 		stats->reported_ns = now;
 		rec.bytes = stats->bytes;
 	} else {
+		if (datagram && !ew_datagram_pair_allowed(now)) {
+			ew_drop(EW_REC_OBJECT_IO, EW_DROP_DATAGRAM_RATE);
+			return;
+		}
 		struct ew_object_stats fresh = {.bytes = bytes, .reported_ns = now};
-		if (bpf_map_update_elem(&object_io, &key, &fresh, BPF_NOEXIST) != 0) {
+		if (bpf_map_update_elem(&object_io, key, &fresh, BPF_NOEXIST) != 0) {
 			/* Another thread of the process inserted the pair first: its record is the first. */
-			stats = bpf_map_lookup_elem(&object_io, &key);
+			stats = bpf_map_lookup_elem(&object_io, key);
 			if (stats)
 				__sync_fetch_and_add(&stats->bytes, bytes);
 			return;
@@ -448,13 +590,64 @@ static __always_inline void ew_object_io(struct file *file, int fd, long bytes, 
 	ew_submit(&rec, sizeof(rec));
 }
 
-static __always_inline void ew_object_io_fd(int fd, long bytes, __u8 direction)
+/* Counts `bytes` moved through `file` (via `fd`) in `direction` when it is a channel; `udest` as
+ * in ew_udp_write_channel. */
+static __always_inline void ew_object_io_to(struct file *file, int fd, long bytes, __u8 direction,
+					    const void *udest)
+{
+	if (bytes <= 0)
+		return;
+	if (direction == EW_IO_WRITE && (file->f_inode->i_mode & EW_S_IFMT) == EW_S_IFREG) {
+		ew_account_file_write(file, fd);
+		return;
+	}
+	struct ew_object_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .direction = direction};
+	__u64 dev;
+	if (ew_object_of(file, &key, &dev, udest))
+		ew_object_count(&key, dev, fd, bytes, false);
+}
+
+static __always_inline void ew_object_io(struct file *file, int fd, long bytes, __u8 direction)
+{
+	ew_object_io_to(file, fd, bytes, direction, NULL);
+}
+
+static __always_inline void ew_object_io_fd_to(int fd, long bytes, __u8 direction, const void *udest)
 {
 	if (bytes <= 0 || ew_is_self())
 		return;
 	struct file *file = ew_fd_file(fd);
 	if (file)
-		ew_object_io(file, fd, bytes, direction);
+		ew_object_io_to(file, fd, bytes, direction, udest);
+}
+
+static __always_inline void ew_object_io_fd(int fd, long bytes, __u8 direction)
+{
+	ew_object_io_fd_to(fd, bytes, direction, NULL);
+}
+
+/* UNIX datagrams are counted where their bytes reach the reader (skb_copy_datagram_iter, under
+ * recv, recvmsg, recvmmsg, read and io_uring alike), on the channel their sender last sent on (or
+ * its state now, when unix_senders lost it): the datagram still belongs to the sending socket. So
+ * a sender that addresses each datagram on its own (sendto(path) without connect) is joined to
+ * whoever receives it. Other copies (TCP, and UDP, which copies linear datagrams without this
+ * tracepoint) leave at the first checks. */
+SEC("tp_btf/skb_copy_datagram_iovec")
+int BPF_PROG(on_skb_copy_datagram, const struct sk_buff *skb, int len)
+{
+	if (len <= 0 || !skb || ew_is_self())
+		return 0;
+	struct sock *sk = skb->sk;
+	if (!sk || sk->__sk_common.skc_family != EW_AF_UNIX || sk->sk_type != EW_SOCK_DGRAM)
+		return 0; /* UNIX streams are counted at the reader's syscall */
+	__u64 sender = 0;
+	bpf_probe_read_kernel(&sender, sizeof(sender), &skb->sk);
+	__u64 *sent_on = bpf_map_lookup_elem(&unix_senders, &sender);
+	struct ew_object_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .kind = EW_OBJ_UNIX,
+				    .direction = EW_IO_READ,
+				    .object_id = sent_on ? *sent_on : ew_unix_channel(sender, sk, 0)};
+	ew_object_count(&key, 0, -1, len, true);
+	return 0;
 }
 
 /* Adds `bytes` read from `file` (through `fd`, -1 when unknown) to the (process, file) pair when
@@ -588,6 +781,7 @@ int on_mmap_exit(struct trace_event_raw_sys_exit *ctx)
  * Completions run in the submitting task, its io-wq workers or its SQPOLL thread: all threads of
  * the same process, sharing its fd table. */
 #define EW_SPLICE_F_FD_IN_FIXED (1u << 31)
+#define EW_FILE_INDEX_ALLOC (~0u) /* IORING_FILE_INDEX_ALLOC: the kernel picks the slot */
 
 static __always_inline struct file *ew_btf_file(struct file *file)
 {
@@ -625,31 +819,50 @@ int BPF_PROG(on_io_uring_complete, struct io_ring_ctx *ring, void *request, stru
 	case IORING_OP_WRITEV:
 	case IORING_OP_WRITE_FIXED:
 	case IORING_OP_SEND:
-	case IORING_OP_SENDMSG: {
+	case IORING_OP_SENDMSG:
+	case IORING_OP_SEND_ZC: /* its first CQE carries the bytes; the notification, a NOP, 0 */
+	case IORING_OP_SENDMSG_ZC: {
 		struct file *file = ew_btf_file(BPF_CORE_READ(req, file));
 		if (res > 0 && file)
 			ew_object_io(file, -1, res, EW_IO_WRITE);
 		break;
 	}
 	case IORING_OP_SPLICE: {
-		/* The request's file is the output; the input is named by splice_fd_in. */
+		/* The request's file is the output; the input is named by splice_fd_in, an fd or (with
+		 * SPLICE_F_FD_IN_FIXED) a slot of the ring's fixed files. */
 		struct io_splice *sp = cmd;
-		if (res <= 0 || (BPF_CORE_READ(sp, flags) & EW_SPLICE_F_FD_IN_FIXED))
+		if (res <= 0)
 			break;
 		int fd_in = BPF_CORE_READ(sp, splice_fd_in);
-		struct file *file = ew_fd_file(fd_in);
+		bool fixed = BPF_CORE_READ(sp, flags) & EW_SPLICE_F_FD_IN_FIXED;
+		struct file *file = fixed ? ew_btf_file(ew_io_fixed_file(ring, fd_in)) : ew_fd_file(fd_in);
 		if (file)
-			ew_account_file_read(file, fd_in, res, false);
+			ew_account_file_read(file, fixed ? -1 : fd_in, res, false);
+		else
+			ew_drop(EW_REC_FILE_FIRST_READ, EW_DROP_FD_LOOKUP);
 		break;
 	}
 	case IORING_OP_OPENAT:
 	case IORING_OP_OPENAT2: {
 		/* The name was freed before completion: the opened file names itself. An open into a
-		 * fixed-file slot installs no fd (res is 0) and is not seen here. */
+		 * fixed-file slot (file_slot is the slot + 1, or IORING_FILE_INDEX_ALLOC with the
+		 * allocated slot in res) installs no fd: its file is read from the ring's table, and
+		 * the record's fd is the slot. */
 		struct io_open *op = cmd;
-		if (res < 0 || BPF_CORE_READ(op, file_slot))
+		if (res < 0)
 			break;
-		ew_open_exit(res, BPF_CORE_READ(op, dfd), NULL, BPF_CORE_READ(op, how.flags), 0);
+		__u32 file_slot = BPF_CORE_READ(op, file_slot);
+		struct file *file = NULL;
+		if (file_slot) {
+			__u32 index = file_slot == EW_FILE_INDEX_ALLOC ? (__u32)res : file_slot - 1;
+			file = ew_btf_file(ew_io_fixed_file(ring, index));
+			if (!file) {
+				ew_drop(EW_REC_FILE_OPEN, EW_DROP_FD_LOOKUP);
+				break;
+			}
+			res = index;
+		}
+		ew_open_file_exit(res, file, BPF_CORE_READ(op, dfd), NULL, BPF_CORE_READ(op, how.flags), 0);
 		break;
 	}
 	}
@@ -672,10 +885,40 @@ EW_OBJECT_EXIT(writev, PT_REGS_PARM1_SYSCALL, EW_IO_WRITE)
 EW_OBJECT_EXIT(pwrite64, PT_REGS_PARM1_SYSCALL, EW_IO_WRITE)
 EW_OBJECT_EXIT(pwritev, PT_REGS_PARM1_SYSCALL, EW_IO_WRITE)
 EW_OBJECT_EXIT(pwritev2, PT_REGS_PARM1_SYSCALL, EW_IO_WRITE)
-EW_OBJECT_EXIT(sendto, PT_REGS_PARM1_SYSCALL, EW_IO_WRITE)
-EW_OBJECT_EXIT(sendmsg, PT_REGS_PARM1_SYSCALL, EW_IO_WRITE)
 EW_OBJECT_EXIT(recvfrom, PT_REGS_PARM1_SYSCALL, EW_IO_READ)
 EW_OBJECT_EXIT(recvmsg, PT_REGS_PARM1_SYSCALL, EW_IO_READ)
+
+/* sendto(fd, buf, len, flags, dest, addrlen) and sendmsg(fd, msg, flags): the destination names
+ * the channel of a UDP datagram (each one addressed on its own when the socket is unconnected). */
+SEC("tp/syscalls/sys_exit_sendto")
+int on_sendto_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	if (ctx->ret > 0) {
+		struct pt_regs *regs = ew_user_regs();
+		ew_object_io_fd_to(PT_REGS_PARM1_SYSCALL(regs), ctx->ret, EW_IO_WRITE,
+				   (const void *)PT_REGS_PARM5_SYSCALL(regs));
+	}
+	return 0;
+}
+
+/* The destination of a sendmsg or sendmmsg message. */
+static __always_inline const void *ew_msg_dest(const struct user_msghdr *msg)
+{
+	void *name = NULL;
+	bpf_probe_read_user(&name, sizeof(name), &msg->msg_name);
+	return name;
+}
+
+SEC("tp/syscalls/sys_exit_sendmsg")
+int on_sendmsg_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	if (ctx->ret > 0) {
+		struct pt_regs *regs = ew_user_regs();
+		ew_object_io_fd_to(PT_REGS_PARM1_SYSCALL(regs), ctx->ret, EW_IO_WRITE,
+				   ew_msg_dest((const struct user_msghdr *)PT_REGS_PARM2_SYSCALL(regs)));
+	}
+	return 0;
+}
 
 /* sendmmsg/recvmmsg return a message count; the bytes are each message's msg_len, which the
  * kernel wrote back into the caller's array. The first EW_MMSG_MAX messages are summed. */
@@ -693,7 +936,9 @@ static __always_inline void ew_mmsg(long count, __u8 direction)
 		bpf_probe_read_user(&len, sizeof(len), &vec[i].msg_len);
 		bytes += len;
 	}
-	ew_object_io_fd(fd, bytes, direction);
+	/* Messages to different unconnected destinations are all taken as sent to the first's. */
+	ew_object_io_fd_to(fd, bytes, direction,
+			   direction == EW_IO_WRITE ? ew_msg_dest(&vec[0].msg_hdr) : NULL);
 }
 
 SEC("tp/syscalls/sys_exit_sendmmsg")

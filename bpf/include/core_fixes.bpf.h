@@ -48,4 +48,24 @@ static __always_inline struct vfsmount *ew_sb_mount_in_ns(struct super_block *sb
 	return NULL;
 }
 
+/* The file in slot `slot` of an io_uring's fixed-file table (IORING_REGISTER_FILES, or an open
+ * into a slot), NULL when the slot is empty or out of range. Linux 6.13 ("io_uring/rsrc: get rid
+ * of per-ring io_rsrc_node list" and the rework around it) moved the table to
+ * io_file_table::data (an array of io_rsrc_node pointers, each holding file_ptr); older kernels
+ * (io_file_table::files) get NULL, which the callers count as fd_lookup drops. The low bits of
+ * file_ptr are flags (FFS_NOWAIT, FFS_ISREG). */
+#define EW_FFS_MASK (~3UL)
+static __always_inline struct file *ew_io_fixed_file(struct io_ring_ctx *ring, __u32 slot)
+{
+	if (!ring || !bpf_core_field_exists(ring->file_table.data))
+		return NULL;
+	if (slot >= BPF_CORE_READ(ring, file_table.data.nr))
+		return NULL;
+	struct io_rsrc_node **nodes = BPF_CORE_READ(ring, file_table.data.nodes);
+	struct io_rsrc_node *node = NULL;
+	if (!nodes || bpf_probe_read_kernel(&node, sizeof(node), &nodes[slot]) != 0 || !node)
+		return NULL;
+	return (struct file *)(BPF_CORE_READ(node, file_ptr) & EW_FFS_MASK);
+}
+
 #endif

@@ -142,7 +142,7 @@ EW_STATIC_ASSERT(sizeof(struct ew_exit) == 40, "ew_exit layout");
  * relative to (EW_PATH_BASE_WALKED). */
 struct ew_file_open {
 	struct ew_header hdr;
-	__s32 fd;     /* the result: fd, or -errno */
+	__s32 fd;     /* the result: fd, or -errno; an io_uring open into a fixed-file slot: the slot */
 	__s32 dirfd;
 	__u32 flags;
 	__u32 mode;   /* inode mode of the opened file (0 on failure) */
@@ -196,8 +196,10 @@ EW_STATIC_ASSERT(sizeof(struct ew_file_stats) == 48, "ew_file_stats layout");
 #define EW_OBJ_PIPE 0     /* object_id: the pipe's inode */
 #define EW_OBJ_FIFO 1     /* object_id: the FIFO's inode; dev: its filesystem */
 #define EW_OBJ_UNIX 2     /* object_id: a salted hash of the lower of the two ends' struct sock; a
-			   * datagram socket sending to a receiver it is connected to: the receiver's */
-#define EW_OBJ_LOOPBACK 3 /* object_id: a hash of the 4-tuple and protocol, the same from both ends */
+			   * datagram socket sending to a receiver it is connected to: the receiver's;
+			   * an unconnected datagram sender: its own (with its socket inode) */
+#define EW_OBJ_LOOPBACK 3 /* object_id: TCP, a hash of the 4-tuple, the same from both ends; UDP, a
+			   * hash of the receiving port */
 #define EW_IO_READ 0
 #define EW_IO_WRITE 1
 
@@ -344,7 +346,10 @@ EW_STATIC_ASSERT(sizeof(struct ew_flow_end) == 104, "ew_flow_end layout");
 	/* A DNS answer (from port 53) to a socket with no query outstanding: not copied. */    \
 	X(DNS_UNSOLICITED, 9, "dns_unsolicited")                                               \
 	/* A capture over the per-socket or the per-CPU rate (cfg_capture_*_per_s): not copied */ \
-	X(CAPTURE_RATE, 10, "capture_rate")
+	X(CAPTURE_RATE, 10, "capture_rate")                                                   \
+	/* A UNIX datagram read that would start a new (process, channel) pair over the per-CPU  \
+	 * rate (cfg_datagram_pairs_per_s, file.bpf.c): not counted */                           \
+	X(DATAGRAM_RATE, 11, "datagram_rate")
 
 enum drop_reason {
 #define EW_X(name, value, metric) EW_DROP_##name = value,

