@@ -30,6 +30,7 @@
 
 #include "exfilwatch_bpf.skel.h"
 #include "kernel/capabilities.hpp"
+#include "kernel/tracefs_uprobe.hpp"
 #include "util/kernel_version.hpp"
 
 namespace exfilwatch::kernel {
@@ -296,16 +297,55 @@ void Monitor::attach_tls_probes()
                 LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = target.cookie, .retprobe = ret,
                             .func_name = target.function);
                 bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), 0, &opts);
+                // The uprobe PMU needs CAP_SYS_ADMIN since Linux 6.16 (tracefs_uprobe.hpp): under
+                // CAP_PERFMON the probe is defined in tracefs instead.
+                std::string reason = link ? std::string() : std::strerror(errno);
+                if (!link && errno == EACCES)
+                    link = attach_tracefs_uprobe(prog, path, target.function, ret, target.cookie, reason);
                 if (link) {
                     status.attached = true;
                     links_.push_back(link);
                 } else {
-                    status.reason = fmt::format("attach failed: {}", std::strerror(errno));
+                    status.reason = fmt::format("attach failed: {}", reason);
                 }
             }
             hooks_.push_back(std::move(status));
         }
     }
+}
+
+bpf_link* Monitor::attach_tracefs_uprobe(bpf_program* prog, const std::string& path, const char* function,
+                                         bool retprobe, std::uint64_t cookie, std::string& reason)
+{
+    auto offset = elf_function_offset(path, function);
+    if (!offset) {
+        reason = fmt::format("no function {} in {}", function, path);
+        return nullptr;
+    }
+    const char* root = exists(fmt::format("{}/uprobe_events", tracefs)) ? tracefs : "/sys/kernel/debug/tracing";
+    auto name = fmt::format("ew_{}_{}", ::getpid(), tracefs_uprobes_.size());
+    std::string error;
+    auto probe = TracefsUprobe::create(root, name, path, *offset, retprobe, error);
+    if (!probe) {
+        reason = fmt::format("the uprobe PMU needs CAP_SYS_ADMIN on this kernel, and tracefs: {} "
+                             "(mount {} read-write, or add CAP_SYS_ADMIN)",
+                             error, root);
+        return nullptr;
+    }
+    int fd = open_tracepoint_event(probe->id());
+    if (fd < 0) {
+        reason = fmt::format("perf_event_open of tracefs uprobe exfilwatch/{}: {}", name, std::strerror(-fd));
+        return nullptr;
+    }
+    LIBBPF_OPTS(bpf_perf_event_opts, opts, .bpf_cookie = cookie);
+    bpf_link* link = bpf_program__attach_perf_event_opts(prog, fd, &opts);  // owns fd from here
+    if (!link) {
+        reason = fmt::format("attach to tracefs uprobe exfilwatch/{}: {}", name, std::strerror(errno));
+        ::close(fd);
+        return nullptr;
+    }
+    tracefs_uprobes_.push_back(std::move(*probe));
+    return link;
 }
 
 int Monitor::on_record(void* ctx, void* data, size_t size)
@@ -323,6 +363,7 @@ Monitor::~Monitor()
     if (epoll_fd_ >= 0) ::close(epoll_fd_);
     detach();
     for (auto& thread : detaching_) thread.join();
+    tracefs_uprobes_.clear();  // no perf event holds them now
     if (skel_) exfilwatch_bpf__destroy(skel_);
     if (cgroup_fd_ >= 0) ::close(cgroup_fd_);
 }
