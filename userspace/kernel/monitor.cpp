@@ -322,7 +322,11 @@ bpf_link* Monitor::attach_tracefs_uprobe(bpf_program* prog, const std::string& p
         reason = fmt::format("no function {} in {}", function, path);
         return nullptr;
     }
-    const char* root = exists(fmt::format("{}/uprobe_events", tracefs)) ? tracefs : "/sys/kernel/debug/tracing";
+    const char* debugfs_tracing = "/sys/kernel/debug/tracing";
+    const char* root =
+        !exists(fmt::format("{}/uprobe_events", tracefs)) && exists(fmt::format("{}/uprobe_events", debugfs_tracing))
+            ? debugfs_tracing
+            : tracefs;
     auto name = fmt::format("ew_{}_{}", ::getpid(), tracefs_uprobes_.size());
     std::string error;
     auto probe = TracefsUprobe::create(root, name, path, *offset, retprobe, error);
