@@ -257,12 +257,18 @@ constexpr int budget_used_up = -ENOSPC;
 
 namespace {
 
-// The host's copy of a shared library: the first of the usual directories that has it.
+// The host's copy of a shared library: the first of the usual directories that has it, seen
+// through pid 1's root, so that a monitor in a container with the host's PID namespace (the
+// DaemonSet) probes the host's library rather than its own image's (which has none); its own
+// root where pid 1's is out of reach (ptrace access to init needs CAP_SYS_PTRACE).
 std::string find_library(std::string_view name)
 {
-    for (const char* dir : {"/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/lib64", "/usr/lib"}) {
-        auto path = fmt::format("{}/{}", dir, name);
-        if (exists(path)) return path;
+    for (const char* root : {"/proc/1/root", ""}) {
+        for (const char* dir :
+             {"/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/lib64", "/usr/lib"}) {
+            auto path = fmt::format("{}{}/{}", root, dir, name);
+            if (exists(path)) return path;
+        }
     }
     return {};
 }
