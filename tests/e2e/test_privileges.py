@@ -137,6 +137,21 @@ def test_without_tracefs_the_syscall_hooks_degrade_and_say_why(tmp_path):
                      what="an exec seen by the hooks that did attach")
 
 
+def test_read_only_tracefs_degrades_the_tls_uprobes_and_says_why(tmp_path):
+    """tracefs read-only (the DaemonSet before its mount was made read-write) and no
+    CAP_SYS_ADMIN: the TLS uprobes cannot be defined and say so with the fix; the syscall
+    tracepoints, which only read tracefs, attach."""
+    mon = Monitor(tmp_path, events="exec")
+    mon.argv = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                'mount -o remount,bind,ro /sys/kernel/tracing && exec "$@"', "sh", *with_caps(START_CAPS, mon.argv)]
+    with mon:
+        degraded = get(mon.started_record, "exfilwatch.hooks.degraded")
+        assert sorted(d["name"] for d in degraded) == sorted(TLS_HOOKS), degraded
+        for hook in degraded:
+            assert "Read-only file system" in hook["reason"] and "read-write" in hook["reason"], hook
+        assert any(h.startswith("tp/syscalls/") for h in get(mon.started_record, "exfilwatch.hooks.attached"))
+
+
 def test_without_btf_the_error_says_what_is_needed():
     done = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
                            'mount -t tmpfs none /sys/kernel/btf && exec "$@"', "sh",
