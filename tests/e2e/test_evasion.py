@@ -11,10 +11,10 @@ import subprocess
 import pytest
 
 from harness import ConnectProxy, Scenario, as_list, assert_silent, check_service_saw, execute, get
-from harness import is_action, paths
+from harness import is_action, is_alert, paths, replay
 from harness.config import HTTP_PORT, HTTPS_PORT, PROXY_PORT
 
-from test_scenarios import run_attack, wait_for_evidence
+from test_scenarios import alert_key, run_attack, wait_for_evidence
 
 WAIT_S = 20.0
 PASTE = "paste.ee"
@@ -964,6 +964,11 @@ def test_fronting_inside_tls_is_named_by_the_host_header(monitor, standin, fake_
     alerts = named_alerts(monitor, HTTPS_PORT)
     evidence = [s.get("evidence", "") for a in alerts for s in as_list(get(a, "exfilwatch.signals", []))]
     assert any(f"also named {FRONT}" in e for e in evidence), evidence
+    # The Host came from the plaintext in an http-request record: replay decides the same.
+    returncode, records, stderr = replay(monitor.output, tmp_path / "replayed.ndjson")
+    assert returncode == 0, stderr
+    live = sorted(map(alert_key, filter(is_alert, monitor.records())), key=repr)
+    assert sorted(map(alert_key, filter(is_alert, records)), key=repr) == live
     assert found
 
 
