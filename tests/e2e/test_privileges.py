@@ -40,6 +40,15 @@ def tls_uprobe(hook):
     return hook["name"].split("/")[0] in ("uprobe", "uretprobe") and "attach failed" in hook["reason"]
 
 
+def define(line):
+    """One line written to tracefs's uprobe_events (a definition, or "-:group/name" to remove one)."""
+    fd = os.open("/sys/kernel/tracing/uprobe_events", os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+
+
 def tracefs_uprobes(pid):
     """The uprobe definitions a monitor with this pid holds in tracefs (exfilwatch/ew_<pid>_N)."""
     with open("/sys/kernel/tracing/uprobe_events") as handle:
@@ -135,6 +144,31 @@ def test_without_tracefs_the_syscall_hooks_degrade_and_say_why(tmp_path):
         subprocess.run(["/bin/true", "degraded-run"], check=True)
         mon.wait_for(lambda r: action(r) == "exec" and "degraded-run" in (get(r, "process.args") or []),
                      what="an exec seen by the hooks that did attach")
+
+
+def test_definitions_a_killed_monitor_left_are_removed_at_the_next_start(tmp_path):
+    """A monitor killed (SIGKILL, OOM) cannot remove its tracefs uprobes: the next start removes
+    those of pids that run no more, and leaves a live one's alone."""
+    dead = subprocess.Popen(["/bin/true"])
+    dead.wait()
+    library = "/usr/lib/x86_64-linux-gnu/libssl.so.3"
+    left = [f"p:exfilwatch/ew_{dead.pid}_0 {library}:0x0", f"r:exfilwatch/ew_{dead.pid}_1 {library}:0x0"]
+    alive = f"p:exfilwatch/ew_{os.getpid()}_0 {library}:0x0"  # this test's own pid: alive
+    for line in [*left, alive]:
+        define(line)
+    try:
+        assert len(tracefs_uprobes(dead.pid)) == 2
+        mon = Monitor(tmp_path, events="exec")
+        mon.argv = with_caps(START_CAPS, mon.argv)
+        with mon:
+            assert tracefs_uprobes(dead.pid) == []
+            assert len(tracefs_uprobes(os.getpid())) == 1
+    finally:
+        for name in (f"ew_{os.getpid()}_0", f"ew_{dead.pid}_0", f"ew_{dead.pid}_1"):
+            try:
+                define(f"-:exfilwatch/{name}")
+            except OSError:
+                pass  # already gone
 
 
 def test_read_only_tracefs_degrades_the_tls_uprobes_and_says_why(tmp_path):

@@ -349,6 +349,7 @@ bpf_link* Monitor::attach_tracefs_uprobe(bpf_program* prog, const std::string& p
         !exists(fmt::format("{}/uprobe_events", tracefs)) && exists(fmt::format("{}/uprobe_events", debugfs_tracing))
             ? debugfs_tracing
             : tracefs;
+    if (tracefs_uprobes_.empty()) remove_stale_uprobes(root);  // a killed monitor's, once per start
     auto name = fmt::format("ew_{}_{}", ::getpid(), tracefs_uprobes_.size());
     std::string error;
     auto probe = TracefsUprobe::create(root, name, path, *offset, retprobe, error);

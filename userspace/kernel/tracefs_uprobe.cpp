@@ -4,6 +4,7 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -12,8 +13,10 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <fstream>
 #include <span>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -164,6 +167,31 @@ TracefsUprobe::TracefsUprobe(TracefsUprobe&& other) noexcept
 TracefsUprobe::~TracefsUprobe()
 {
     if (!name_.empty()) write_file(fmt::format("{}/uprobe_events", tracefs_), fmt::format("-:exfilwatch/{}\n", name_));
+}
+
+std::size_t remove_stale_uprobes(const std::string& tracefs)
+{
+    auto events = fmt::format("{}/uprobe_events", tracefs);
+    std::ifstream in(events);
+    std::vector<std::string> stale;
+    std::string line;
+    constexpr std::string_view group = "exfilwatch/";
+    while (std::getline(in, line)) {
+        // "p:exfilwatch/ew_1234_0 /usr/lib/x86_64-linux-gnu/libssl.so.3:0x0000000000035980"
+        if (line.size() < 2 || line[1] != ':' || line.compare(2, group.size(), group) != 0) continue;
+        auto start = 2 + group.size();
+        auto name = line.substr(start, line.find(' ', start) - start);
+        if (!name.starts_with("ew_")) continue;
+        char* end = nullptr;
+        long pid = std::strtol(name.c_str() + 3, &end, 10);
+        if (pid <= 0 || *end != '_' || pid == ::getpid()) continue;
+        if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to ask
+        stale.push_back(std::move(name));
+    }
+    std::size_t removed = 0;
+    for (const auto& name : stale)
+        if (write_file(events, fmt::format("-:exfilwatch/{}\n", name))) ++removed;
+    return removed;
 }
 
 int open_tracepoint_event(std::uint64_t id)

@@ -6,6 +6,7 @@
 // allows; libbpf 1.1 takes that path only on kernels without the PMU, so it is done here.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -46,6 +47,11 @@ private:
     std::string name_;  // empty once moved from
     std::uint64_t id_ = 0;
 };
+
+// Removes the exfilwatch/ew_<pid>_N definitions in <tracefs>/uprobe_events of monitors that are
+// gone (killed before they could remove their own): their pid runs no more. One still open by a
+// live monitor's perf event could not go anyway (the kernel refuses: EBUSY). Returns how many.
+std::size_t remove_stale_uprobes(const std::string& tracefs);
 
 // perf_event_open of tracepoint `id` on every process (pid -1, cpu 0, as libbpf opens probes):
 // an fd, or -errno.
