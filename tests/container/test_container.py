@@ -268,6 +268,12 @@ def test_monitor_image_with_daemonset_settings(images, standin, fake_home, tmp_p
             lambda r: is_alert(r) and get(r, "destination.domain") == scenario.domain,
             DETECTION_TIMEOUT_S, f"an alert for the host's upload to {scenario.domain}")
         assert get(host_alert, "container.id") is None, "a host process was given a container id"
+        # Content matching from the image too: the TLS uprobes sit on the host's libssl (found
+        # through /proc/1/root), so the plaintext curl sent shows ~/.netrc's content.
+        monitor.wait_for(
+            lambda r: is_alert(r) and get(r, "destination.domain") == scenario.domain and any(
+                s.get("name") == "content-match" for s in get(r, "exfilwatch.signals") or []),
+            DETECTION_TIMEOUT_S, f"a content-match signal for the host's upload to {scenario.domain}")
 
         container_id = run_uploader(images["busybox"], fake_home)
         check_upload_arrived(standin, fake_home)

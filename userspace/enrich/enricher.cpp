@@ -83,6 +83,8 @@ void Enricher::on_record(const decode::Record& record, std::vector<Event>& out)
                 flows_.on_counters(time, processes_.lookup(r.header.pid), r, out);
             } else if constexpr (std::is_same_v<T, decode::ObjectIo>) {
                 out.push_back(objects_.on_record(time, processes_.lookup(r.header.pid), r));
+            } else if constexpr (std::is_same_v<T, decode::TlsPlaintext>) {
+                flows_.on_tls_plaintext(time, tls_cookie(r), r.data, out);
             }
         },
         record);
@@ -99,17 +101,7 @@ std::optional<PlaintextWrite> Enricher::plaintext(const decode::Record& record)
         write.offset = tls->offset;
         write.write_size = tls->write_size;
         write.data = tls->data;
-        auto key = fmt::format("{}/{}", tls->header.pid, tls->object);
-        std::uint64_t cookie = tls->cookie;
-        if (cookie) {
-            tls_sockets_.touch(key) = cookie;
-            if (tls_sockets_.size() > 16384) tls_sockets_.pop_oldest();
-        } else if (const auto* known = tls_sockets_.find(key)) {
-            cookie = *known;
-        } else {
-            cookie = flows_.newest_tcp_flow(tls->header.pid);
-        }
-        write.flow.socket_cookie = cookie;
+        write.flow.socket_cookie = tls_cookie(*tls);
         return write;
     }
     const auto* data = std::get_if<decode::FlowData>(&record);
@@ -125,6 +117,18 @@ std::optional<PlaintextWrite> Enricher::plaintext(const decode::Record& record)
     write.write_size = data->data.size();
     write.data = data->data;
     return write;
+}
+
+std::uint64_t Enricher::tls_cookie(const decode::TlsPlaintext& tls)
+{
+    auto key = fmt::format("{}/{}", tls.header.pid, tls.object);
+    if (tls.cookie) {
+        tls_sockets_.touch(key) = tls.cookie;
+        if (tls_sockets_.size() > 16384) tls_sockets_.pop_oldest();
+        return tls.cookie;
+    }
+    if (const auto* known = tls_sockets_.find(key)) return *known;
+    return flows_.newest_tcp_flow(tls.header.pid);
 }
 
 void Enricher::tick(TimeNs now, std::vector<Event>& out)

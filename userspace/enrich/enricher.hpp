@@ -45,6 +45,9 @@ public:
     }
 
 private:
+    // The socket a TLS library write went out on (see plaintext()); learns the kernel's binding.
+    std::uint64_t tls_cookie(const decode::TlsPlaintext& tls);
+
     ProcessTable& processes_;
     FileTracker& files_;
     FlowTable& flows_;

@@ -314,6 +314,35 @@ void FlowTableStats::report(util::Counters& out) const
     out.emplace_back("dns.cache_size", dns_cache);
 }
 
+void FlowTable::on_tls_plaintext(TimeNs time, std::uint64_t cookie, std::span<const std::byte> data,
+                                 std::vector<Event>& out)
+{
+    auto it = flows_.find(cookie);
+    if (it == flows_.end() || it->second.transport != Transport::tcp) return;
+    auto& flow = it->second;
+    // The write holds the head of what was sent (at most decode's plaintext bound): a longer
+    // request head is incomplete, and what was parsed of it is used, as for a plain stream.
+    auto result = parse_http_request_head(data);
+    if (result.status != HttpStatus::ok && result.status != HttpStatus::incomplete) return;
+    const auto& request = result.head;
+    if (request.host.empty() || request.host == flow.plaintext_host || request.is_connect) return;
+    ++stats_.http_parsed;
+    flow.plaintext_host = request.host;
+    HttpRequestEvent event;
+    event.time = time;
+    event.process = flow.owner;
+    event.flow.socket_cookie = cookie;
+    event.destination = flow.destination;
+    event.method = request.method;
+    event.host = request.host;
+    event.path = request.path;
+    if (flow.domain_source != "sni") {  // no SNI (an IP address in the URL): the Host names it
+        flow.domain = event.host;
+        flow.domain_source = "http";
+    }
+    out.emplace_back(std::move(event));
+}
+
 std::uint64_t FlowTable::newest_tcp_flow(std::uint32_t pid) const
 {
     for (auto cookie : recency_) {

@@ -15,6 +15,7 @@
 #include <functional>
 #include <list>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -54,6 +55,11 @@ public:
     void on_counters(TimeNs time, const ProcessRef& owner, const decode::FlowCounters& counters,
                      std::vector<Event>& out);
 
+    // A TLS library's write of plaintext on flow `cookie` (uprobes): a request head in it names
+    // the flow by its Host beside the SNI, so that SNI and Host can be told apart (domain
+    // fronting). One HttpRequestEvent per Host the flow did not have before.
+    void on_tls_plaintext(TimeNs time, std::uint64_t cookie, std::span<const std::byte> data, std::vector<Event>& out);
+
     FlowTableStats stats() const;
     // The cookie of the TCP flow owned by `pid` seen most recently (0: none).
     std::uint64_t newest_tcp_flow(std::uint32_t pid) const;
@@ -78,6 +84,7 @@ private:
         std::uint64_t socket_inode = 0;
         bool local_names_tried = false;              // the hosts file and argv were asked (name_from_lookups)
         bool adopted = false;                        // older than the monitor: counted from its first packet seen
+        std::string plaintext_host;                  // the last Host of a request head in its TLS plaintext
         std::list<std::uint64_t>::iterator recency;  // this flow's place in recency_
     };
     Flow& flow_for(TimeNs time, const ProcessRef& owner, std::uint64_t cookie, const decode::Tuple& tuple);

@@ -30,6 +30,7 @@
 
 #include "exfilwatch_bpf.skel.h"
 #include "kernel/capabilities.hpp"
+#include "kernel/tracefs_uprobe.hpp"
 #include "util/kernel_version.hpp"
 
 namespace exfilwatch::kernel {
@@ -256,31 +257,34 @@ constexpr int budget_used_up = -ENOSPC;
 
 namespace {
 
-// The root the host's processes see: in a container with the host's PID namespace (the
-// DaemonSet), init's root through /proc/1/root (CAP_SYS_PTRACE), or, where init refuses that
-// (an init that is not dumpable), the container runtime's: our parent, the shim. Otherwise ours.
-std::string host_root()
+// The parent of `pid` (0 when unknown).
+std::uint32_t parent_of(std::uint32_t pid)
 {
-    struct stat own {};
-    if (::stat("/", &own) != 0) return {};
-    for (auto pid : {1, static_cast<int>(::getppid())}) {
-        auto root = fmt::format("/proc/{}/root", pid);
-        struct stat other {};
-        if (::stat(fmt::format("{}/", root).c_str(), &other) != 0) continue;
-        if (other.st_dev == own.st_dev && other.st_ino == own.st_ino) return {};
-        return root;
-    }
-    return {};
+    std::ifstream status(fmt::format("/proc/{}/status", pid));
+    std::string line;
+    while (std::getline(status, line))
+        if (line.starts_with("PPid:")) return static_cast<std::uint32_t>(std::strtoul(line.c_str() + 5, nullptr, 10));
+    return 0;
 }
 
-// The host's copy of a shared library: the first of the usual directories that has it. A uprobe
-// is set on the file's inode, so the host's copy is probed in every process that maps it.
+// The host's copy of a shared library: the first of the usual directories that has it, seen
+// through pid 1's root, else through the roots of the monitor's ancestors, else its own. So a
+// monitor in a container with the host's PID namespace (the DaemonSet) probes the host's
+// library (pid 1's, or the container runtime's shim's) rather than its image's, which has none.
+// A root out of reach (ptrace access: CAP_SYS_PTRACE) is passed over.
 std::string find_library(std::string_view name)
 {
-    const auto root = host_root();
-    for (const char* dir : {"/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/lib64", "/usr/lib"}) {
-        auto path = fmt::format("{}{}/{}", root, dir, name);
-        if (exists(path)) return path;
+    std::vector<std::string> roots{"/proc/1/root"};
+    for (std::uint32_t pid = parent_of(static_cast<std::uint32_t>(::getpid())); pid > 1 && roots.size() < 16;
+         pid = parent_of(pid))
+        roots.push_back(fmt::format("/proc/{}/root", pid));
+    roots.emplace_back();
+    for (const auto& root : roots) {
+        for (const char* dir :
+             {"/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/lib64", "/usr/lib"}) {
+            auto path = fmt::format("{}{}/{}", root, dir, name);
+            if (exists(path)) return path;
+        }
     }
     return {};
 }
@@ -315,16 +319,60 @@ void Monitor::attach_tls_probes()
                 LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = target.cookie, .retprobe = ret,
                             .func_name = target.function);
                 bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), 0, &opts);
+                // The uprobe PMU needs CAP_SYS_ADMIN since Linux 6.16 (tracefs_uprobe.hpp): under
+                // CAP_PERFMON the probe is defined in tracefs instead.
+                std::string reason = link ? std::string() : std::strerror(errno);
+                if (!link && errno == EACCES)
+                    link = attach_tracefs_uprobe(prog, path, target.function, ret, target.cookie, reason);
                 if (link) {
                     status.attached = true;
                     links_.push_back(link);
                 } else {
-                    status.reason = fmt::format("attach failed: {}", std::strerror(errno));
+                    status.reason = fmt::format("attach failed: {}", reason);
                 }
             }
             hooks_.push_back(std::move(status));
         }
     }
+}
+
+bpf_link* Monitor::attach_tracefs_uprobe(bpf_program* prog, const std::string& path, const char* function,
+                                         bool retprobe, std::uint64_t cookie, std::string& reason)
+{
+    auto offset = elf_function_offset(path, function);
+    if (!offset) {
+        reason = fmt::format("no function {} in {}", function, path);
+        return nullptr;
+    }
+    const char* debugfs_tracing = "/sys/kernel/debug/tracing";
+    const char* root =
+        !exists(fmt::format("{}/uprobe_events", tracefs)) && exists(fmt::format("{}/uprobe_events", debugfs_tracing))
+            ? debugfs_tracing
+            : tracefs;
+    if (tracefs_uprobes_.empty()) remove_stale_uprobes(root);  // a killed monitor's, once per start
+    auto name = fmt::format("ew_{}_{}", ::getpid(), tracefs_uprobes_.size());
+    std::string error;
+    auto probe = TracefsUprobe::create(root, name, path, *offset, retprobe, error);
+    if (!probe) {
+        reason = fmt::format("the uprobe PMU needs CAP_SYS_ADMIN on this kernel, and tracefs: {} "
+                             "(mount {} read-write, or add CAP_SYS_ADMIN)",
+                             error, root);
+        return nullptr;
+    }
+    int fd = open_tracepoint_event(probe->id());
+    if (fd < 0) {
+        reason = fmt::format("perf_event_open of tracefs uprobe exfilwatch/{}: {}", name, std::strerror(-fd));
+        return nullptr;
+    }
+    LIBBPF_OPTS(bpf_perf_event_opts, opts, .bpf_cookie = cookie);
+    bpf_link* link = bpf_program__attach_perf_event_opts(prog, fd, &opts);  // owns fd from here
+    if (!link) {
+        reason = fmt::format("attach to tracefs uprobe exfilwatch/{}: {}", name, std::strerror(errno));
+        ::close(fd);
+        return nullptr;
+    }
+    tracefs_uprobes_.push_back(std::move(*probe));
+    return link;
 }
 
 int Monitor::on_record(void* ctx, void* data, size_t size)
@@ -342,6 +390,7 @@ Monitor::~Monitor()
     if (epoll_fd_ >= 0) ::close(epoll_fd_);
     detach();
     for (auto& thread : detaching_) thread.join();
+    tracefs_uprobes_.clear();  // no perf event holds them now
     if (skel_) exfilwatch_bpf__destroy(skel_);
     if (cgroup_fd_ >= 0) ::close(cgroup_fd_);
 }

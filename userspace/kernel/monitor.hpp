@@ -14,10 +14,12 @@
 #include "hook_status.hpp"
 #include "kernel/counters.hpp"
 #include "kernel/ring_merge.hpp"
+#include "kernel/tracefs_uprobe.hpp"
 #include "records.h"
 
 struct exfilwatch_bpf;
 struct bpf_link;
+struct bpf_program;
 struct ring_buffer;
 
 namespace exfilwatch::kernel {
@@ -94,6 +96,8 @@ private:
     std::vector<std::uint64_t> sum_percpu(int map_fd, std::uint32_t entries) const;
     static int on_record(void* ctx, void* data, std::size_t size);
     void attach_tls_probes();
+    bpf_link* attach_tracefs_uprobe(bpf_program* prog, const std::string& path, const char* function, bool retprobe,
+                                    std::uint64_t cookie, std::string& reason);
 
     // libbpf's callback context for one ring.
     struct RingContext {
@@ -103,7 +107,8 @@ private:
 
     exfilwatch_bpf* skel_ = nullptr;
     std::vector<bpf_link*> links_;
-    std::vector<std::thread> detaching_;  // destroying links_ (detach())
+    std::vector<std::thread> detaching_;          // destroying links_ (detach())
+    std::vector<TracefsUprobe> tracefs_uprobes_;  // removed once their links are gone
     // One ring_buffer per ring: libbpf 1.1's ring_buffer__consume stops at the first ring whose
     // callback returns a negative value, so a budget cut of the first would starve the second.
     std::array<ring_buffer*, ring_count> rings_{};

@@ -1058,6 +1058,30 @@ TEST_CASE("names: when SNI and HTTP Host disagree (domain fronting) the riskier 
     for (const auto& a : plain) CHECK(a.subtechnique_id.empty());  // an unknown CDN: T1567 at most
 }
 
+TEST_CASE("names: a harmless Host after a fronted request does not rename the flow")
+{
+    Timeline tl;
+    auto up = tl.spawn(tl.shell, {"python3", "send.py"});
+    tl.read(up, key, 2000);
+    auto f = tl.connect(up, "cdn.example.net");                 // SNI
+    for (const char* host : {"paste.rs", "cdn.example.net"}) {  // keep-alive: a second request
+        HttpRequestEvent h;
+        h.time = tl.t;
+        h.process = up;
+        h.flow.socket_cookie = f.cookie;
+        h.destination = f.dest;
+        h.method = "POST";
+        h.host = host;
+        h.path = "/";
+        tl.feed(h);
+        tl.step();
+    }
+    tl.flow(up, f, "cdn.example.net", 512 + 128 + 2100, 300, true);
+    REQUIRE_FALSE(tl.alerts.empty());
+    CHECK(tl.alerts.back().subtechnique_id == "T1567.003");
+    CHECK(tl.alerts.back().destination_domain == "paste.rs");
+}
+
 TEST_CASE("blind spots: a loss while a lineage holds sensitive data is reported, with the holders")
 {
     Timeline tl;

@@ -331,6 +331,43 @@ TEST_CASE("flow table: through a CONNECT proxy the tunnelled ClientHello names t
     CHECK(summary(out).domain_source == "sni");
 }
 
+TEST_CASE("flow table: a request head in TLS plaintext names the flow's Host beside its SNI")
+{
+    FlowTable table;
+    ProcessRef owner = process_with({"curl", "https://cdn.example.net/"});
+    std::vector<Event> out;
+    feed(table, owner, big_client_hello("cdn.example.net", 0), 0, out);
+    REQUIRE(all_of<TlsClientHelloEvent>(out).size() == 1);
+    auto plaintext = [](std::string_view text) {
+        Bytes b;
+        put(b, text);
+        return b;
+    };
+    const auto fronted = plaintext("POST /api HTTP/1.1\r\nHost: pastebin.com\r\nContent-Length: 9000\r\n\r\nbody");
+    table.on_tls_plaintext(2, 7, fronted, out);
+    auto requests = all_of<HttpRequestEvent>(out);
+    REQUIRE(requests.size() == 1);
+    CHECK(requests[0].host == "pastebin.com");
+    CHECK(requests[0].method == "POST");
+    CHECK(requests[0].path == "/api");
+    CHECK(requests[0].flow.socket_cookie == 7);
+    CHECK(requests[0].process.pid == owner.pid);
+
+    table.on_tls_plaintext(3, 7, fronted, out);                                    // the same Host again
+    table.on_tls_plaintext(3, 7, plaintext("more of the body, no request"), out);  // a body write
+    table.on_tls_plaintext(3, 8, fronted, out);                                    // no such flow
+    CHECK(all_of<HttpRequestEvent>(out).size() == 1);
+    // A head cut by the plaintext bound still gives the Host it reached.
+    table.on_tls_plaintext(4, 7, plaintext("GET /next HTTP/1.1\r\nHost: rentry.co\r\nX-Pad: aaaa"), out);
+    requests = all_of<HttpRequestEvent>(out);
+    REQUIRE(requests.size() == 2);
+    CHECK(requests[1].host == "rentry.co");
+
+    table.on_counters(5, owner, counters(5000, 0, true), out);
+    CHECK(summary(out).destination_domain == "cdn.example.net");  // the SNI still names the flow
+    CHECK(summary(out).domain_source == "sni");
+}
+
 TEST_CASE("flow table: a CONNECT tunnel that carries no TLS stays named by its target")
 {
     FlowTable table;
