@@ -257,6 +257,13 @@ struct ew_flow_tuple {
 };
 EW_STATIC_ASSERT(sizeof(struct ew_flow_tuple) == 40, "ew_flow_tuple layout");
 
+/* A one-second budget: `used` of it taken since `start_ns` (BPF-side state, per socket or CPU). */
+struct ew_rate_window {
+	__u64 start_ns;
+	__u64 used;
+};
+EW_STATIC_ASSERT(sizeof(struct ew_rate_window) == 16, "ew_rate_window layout");
+
 /* Per-socket state, in socket-local storage (freed with the socket). */
 struct ew_flow_stats {
 	__u64 bytes_out;   /* payload bytes sent */
@@ -281,14 +288,13 @@ struct ew_flow_stats {
 	__u8 tx_tunnel;         /* the stream opened with CONNECT: 1, 2 once its TLS head is armed */
 	__u8 dns_pending;       /* DNS queries sent (to port 53) not yet answered, capped; a TCP
 				 * stream to port 53 holds EW_DNS_PENDING_MAX */
-	__u32 capture_used;     /* captures in the current one-second window (per-socket limit) */
-	__u64 capture_window_ns;
 	__u32 tx_next; /* TCP: the sequence number after the last payload byte counted, each way */
 	__u32 rx_next;
 	__u8 tx_next_known;
 	__u8 rx_next_known;
 	__u8 closed; /* TCP: ended at TCP_CLOSE and reported; what follows (an RST) is no new flow */
-	__u8 _pad[5];
+	__u8 _pad;
+	struct ew_rate_window capture; /* captures in the current second (per-socket limit) */
 };
 EW_STATIC_ASSERT(sizeof(struct ew_flow_stats) == 168, "ew_flow_stats layout");
 
