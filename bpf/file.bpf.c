@@ -16,6 +16,14 @@ struct {
 	__type(value, struct ew_file_stats);
 } file_reads SEC(".maps");
 
+/* Pairs whose counters moved, at most once per pair and cfg_flow_update_ns: userspace's periodic
+ * summaries fetch these pairs, not every pair it tracks. */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, 16384);
+	__type(value, struct ew_file_key);
+} file_changed SEC(".maps");
+
 /* Path prefixes whose opens are counted but not reported (shared libraries, locale data,
  * pseudo-files): set by userspace before load, NUL-padded, at most EW_IGNORE_MAX of them. */
 #define EW_IGNORE_MAX 12
@@ -87,6 +95,19 @@ static __always_inline struct ew_file_stats *ew_file_pair(struct inode *inode, s
 	key->ino = inode->i_ino;
 	key->dev = inode->i_sb->s_dev;
 	return bpf_map_lookup_elem(&file_reads, key);
+}
+
+/* Tells userspace (through file_changed) that the counters of the pair `key` moved, once per
+ * cfg_flow_update_ns and only for pairs it was told of; a full queue is a counted drop, and the
+ * next move tries again. */
+static __always_inline void ew_file_moved(struct ew_file_stats *stats, const struct ew_file_key *key, __u64 now)
+{
+	if (!stats->reported || now - stats->announced_ns < cfg_flow_update_ns)
+		return;
+	if (bpf_map_push_elem(&file_changed, key, 0) == 0)
+		stats->announced_ns = now;
+	else
+		ew_drop(EW_REC_NONE, EW_DROP_FILE_CHANGED_FULL);
 }
 
 static __always_inline void ew_open_record(long ret, struct file *opened, int dirfd, const char *upath,
@@ -517,6 +538,7 @@ static __always_inline void ew_account_file_write(struct file *file, int fd)
 	if (stats) {
 		if (stats->last_write_ns != EW_WRITE_UNTIMED)
 			stats->last_write_ns = now;
+		ew_file_moved(stats, &key, now);
 		return;
 	}
 	struct ew_file_stats fresh = {
@@ -653,6 +675,7 @@ static __always_inline void ew_account_file_read(struct file *file, int fd, long
 		else
 			__sync_fetch_and_add(&stats->bytes_read, bytes);
 		stats->last_ns = now;
+		ew_file_moved(stats, &key, now);
 		return;
 	}
 	if (mapped)
@@ -750,8 +773,10 @@ int on_mmap_exit(struct trace_event_raw_sys_exit *ctx)
 		if (file && (file->f_inode->i_mode & EW_S_IFMT) == EW_S_IFREG) {
 			struct ew_file_key key = {};
 			struct ew_file_stats *stats = ew_file_pair(file->f_inode, &key);
-			if (stats)
+			if (stats) {
 				stats->last_write_ns = EW_WRITE_UNTIMED;
+				ew_file_moved(stats, &key, bpf_ktime_get_ns());
+			}
 		}
 	}
 	return 0;

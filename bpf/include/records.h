@@ -195,8 +195,9 @@ struct ew_file_stats {
 	__u32 opened_for_write;
 	__u32 reported; /* 1 once userspace was told of this pair (open or first-read record) */
 	__u64 last_write_ns; /* the last write seen (0: none; EW_WRITE_UNTIMED: a shared writable map) */
+	__u64 announced_ns;  /* when the pair was last queued in file_changed (file.bpf.c) */
 };
-EW_STATIC_ASSERT(sizeof(struct ew_file_stats) == 48, "ew_file_stats layout");
+EW_STATIC_ASSERT(sizeof(struct ew_file_stats) == 56, "ew_file_stats layout");
 /* Written through a shared writable mapping: at any time until the process exits. */
 #define EW_WRITE_UNTIMED (~0ULL)
 
@@ -387,7 +388,10 @@ EW_STATIC_ASSERT(sizeof(struct ew_flow_end) == 104, "ew_flow_end layout");
 	X(CAPTURE_RATE, 10, "capture_rate")                                                   \
 	/* A UNIX datagram read that would start a new (process, channel) pair over the per-CPU  \
 	 * rate (cfg_datagram_pairs_per_s, file.bpf.c): not counted */                           \
-	X(DATAGRAM_RATE, 11, "datagram_rate")
+	X(DATAGRAM_RATE, 11, "datagram_rate")                                                  \
+	/* A (process, file) pair whose counters moved found the file_changed queue full: its   \
+	 * periodic summary waits for its next read or write (or its exit) */                    \
+	X(FILE_CHANGED_FULL, 12, "file_changed_full")
 
 enum drop_reason {
 #define EW_X(name, value, metric) EW_DROP_##name = value,

@@ -437,6 +437,19 @@ std::optional<Monitor::FileCounters> Monitor::file_counters(std::uint32_t pid, s
     return FileCounters{stats.bytes_read, stats.bytes_mapped, stats.opened_for_write != 0, stats.last_write_ns};
 }
 
+std::vector<Monitor::FilePair> Monitor::moved_files() const
+{
+    std::vector<FilePair> out;
+    int fd = bpf_map__fd(skel_->maps.file_changed);
+    wire::ew_file_key raw{};
+    // A queue pops with a NULL key; bounded by its size, so pairs queued meanwhile wait a tick.
+    for (std::uint32_t i = 0; i < bpf_map__max_entries(skel_->maps.file_changed); ++i) {
+        if (bpf_map_lookup_and_delete_elem(fd, nullptr, &raw) != 0) break;
+        out.push_back(FilePair{raw.tgid, raw.dev, raw.ino});
+    }
+    return out;
+}
+
 std::optional<std::uint64_t> Monitor::object_bytes(std::uint32_t pid, std::uint8_t kind, std::uint8_t direction,
                                                    std::uint64_t object_id, bool take) const
 {
