@@ -177,14 +177,8 @@ def test_path_deeper_than_the_walk_is_not_taken_for_an_ignored_prefix(monitor, s
 
 
 @pytest.fixture(scope="module")
-def handle_open(tmp_path_factory):
-    source = paths.TOOLS_DIR / "handle_open.c"
-    binary = tmp_path_factory.mktemp("handle_open") / "handle_open"
-    done = subprocess.run(["gcc", "-O2", "-Wall", "-o", str(binary), str(source)],
-                          capture_output=True, text=True, timeout=120)
-    if done.returncode != 0:
-        pytest.fail(f"cannot compile {source}:\n{done.stderr[-3000:]}", pytrace=False)
-    return binary
+def handle_open(c_tool):
+    return c_tool("handle_open")
 
 
 def test_open_by_handle_at(monitor, standin, fake_home, tmp_path, handle_open):
@@ -255,15 +249,8 @@ def test_library_reached_through_dotdot_stays_unreported(monitor, tmp_path):
 # --- Class: every way of reading counts (io_uring) --------------------------------------------
 
 @pytest.fixture(scope="module")
-def uring_read(tmp_path_factory):
-    source = paths.TOOLS_DIR / "uring_read.c"
-    binary = tmp_path_factory.mktemp("uring_read") / "uring_read"
-    done = subprocess.run(["gcc", "-O2", "-Wall", "-o", str(binary), str(source), "-luring"],
-                          capture_output=True, text=True, timeout=120)
-    if done.returncode != 0:
-        pytest.fail(f"cannot compile {source} (liburing-dev comes with scripts/setup):\n"
-                    f"{done.stderr[-3000:]}", pytrace=False)
-    return binary
+def uring_read(c_tool):
+    return c_tool("uring_read", "-luring")
 
 
 def test_io_uring_open_and_reads(monitor, standin, fake_home, tmp_path, uring_read):
@@ -1192,15 +1179,8 @@ def test_file_descriptor_of_a_harmless_file_passed_by_scm_rights_is_silent(monit
 # --- Class: io_uring fixed files, direct descriptors and zero-copy sends -----------------------
 
 @pytest.fixture(scope="module")
-def uring_fixed(tmp_path_factory):
-    source = paths.TOOLS_DIR / "uring_fixed.c"
-    binary = tmp_path_factory.mktemp("uring_fixed") / "uring_fixed"
-    done = subprocess.run(["gcc", "-O2", "-Wall", "-o", str(binary), str(source), "-luring"],
-                          capture_output=True, text=True, timeout=120)
-    if done.returncode != 0:
-        pytest.fail(f"cannot compile {source} (liburing-dev comes with scripts/setup):\n"
-                    f"{done.stderr[-3000:]}", pytrace=False)
-    return binary
+def uring_fixed(c_tool):
+    return c_tool("uring_fixed", "-luring")
 
 
 def uring_fixed_scenario(binary, first, second, expect):
