@@ -28,6 +28,7 @@
 #include "kernel/capabilities.hpp"
 #include "kernel/monitor.hpp"
 #include "output/metrics_server.hpp"
+#include "util/clock.hpp"
 #include "util/files.hpp"
 
 namespace exfilwatch::commands {
@@ -66,12 +67,7 @@ void install_signal_handlers()
     signal(SIGPIPE, SIG_IGN);  // a closed stdout is an EPIPE the sink handles, not a death
 }
 
-std::uint64_t clock_ns(clockid_t clock)
-{
-    timespec ts{};
-    clock_gettime(clock, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
-}
+using util::clock_ns;
 
 // What the run loop still needs once everything is attached: CAP_SYS_PTRACE names the executable
 // and open files (/proc/<pid>/exe, fd/) of other users' processes; CAP_BPF only where the kernel

@@ -30,6 +30,7 @@
 
 #include "exfilwatch_bpf.skel.h"
 #include "kernel/capabilities.hpp"
+#include "util/clock.hpp"
 #include "util/kernel_version.hpp"
 
 namespace exfilwatch::kernel {
@@ -327,17 +328,6 @@ Monitor::~Monitor()
     if (cgroup_fd_ >= 0) ::close(cgroup_fd_);
 }
 
-namespace {
-
-std::uint64_t monotonic_ns()
-{
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-}  // namespace
-
 int Monitor::poll(RecordBatch& batch, int timeout_ms)
 {
     // Wakeups are rare by design (BPF_RB_NO_WAKEUP), so a timeout is the normal way in. Wait
@@ -348,7 +338,7 @@ int Monitor::poll(RecordBatch& batch, int timeout_ms)
         int n = epoll_wait(epoll_fd_, &ready, 1, timeout_ms);
         if (n < 0 && errno != EINTR) return -errno;
     }
-    const std::uint64_t cutoff = monotonic_ns();
+    const std::uint64_t cutoff = util::clock_ns(CLOCK_MONOTONIC);
     merge_.begin(batch);
     for (std::size_t ring = 0; ring < ring_count; ++ring) {
         if (!merge_.reading(ring)) continue;
