@@ -16,6 +16,14 @@ struct {
 	__type(value, struct ew_file_stats);
 } file_reads SEC(".maps");
 
+/* Pairs whose counters moved, at most once per pair and cfg_flow_update_ns: userspace's periodic
+ * summaries fetch these pairs, not every pair it tracks. */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, 16384);
+	__type(value, struct ew_file_key);
+} file_changed SEC(".maps");
+
 /* Path prefixes whose opens are counted but not reported (shared libraries, locale data,
  * pseudo-files): set by userspace before load, NUL-padded, at most EW_IGNORE_MAX of them. */
 #define EW_IGNORE_MAX 12
@@ -79,12 +87,35 @@ static __always_inline struct pt_regs *ew_user_regs(void)
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 }
 
+/* The current process's (process, file) pair of `inode`: fills `key`, returns its counters
+ * (NULL when the pair is new). */
+static __always_inline struct ew_file_stats *ew_file_pair(struct inode *inode, struct ew_file_key *key)
+{
+	key->tgid = bpf_get_current_pid_tgid() >> 32;
+	key->ino = inode->i_ino;
+	key->dev = inode->i_sb->s_dev;
+	return bpf_map_lookup_elem(&file_reads, key);
+}
+
+/* Tells userspace (through file_changed) that the counters of the pair `key` moved, once per
+ * cfg_flow_update_ns and only for pairs it was told of; a full queue is a counted drop, and the
+ * next move tries again. */
+static __always_inline void ew_file_moved(struct ew_file_stats *stats, const struct ew_file_key *key, __u64 now)
+{
+	if (!stats->reported || now - stats->announced_ns < cfg_flow_update_ns)
+		return;
+	if (bpf_map_push_elem(&file_changed, key, 0) == 0)
+		stats->announced_ns = now;
+	else
+		ew_drop(EW_REC_NONE, EW_DROP_FILE_CHANGED_FULL);
+}
+
 static __always_inline void ew_open_record(long ret, struct file *opened, int dirfd, const char *upath,
 					   __u32 flags, __u32 nr, struct ew_scratch *slot)
 {
 	struct ew_file_open *rec = (struct ew_file_open *)slot->buf;
 	__u8 *data = (__u8 *)(rec + 1);
-	struct ew_file_key key = {.tgid = bpf_get_current_pid_tgid() >> 32};
+	struct ew_file_key key = {};
 	struct inode *inode = NULL;
 	struct file *file = NULL;
 
@@ -103,9 +134,7 @@ static __always_inline void ew_open_record(long ret, struct file *opened, int di
 			ew_count(EW_STAT_FILE_OPEN_SUPPRESSED);
 			return;
 		}
-		key.ino = inode->i_ino;
-		key.dev = inode->i_sb->s_dev;
-		struct ew_file_stats *seen = bpf_map_lookup_elem(&file_reads, &key);
+		struct ew_file_stats *seen = ew_file_pair(inode, &key);
 		/* A repeat open by the same process says nothing new, unless it now writes. */
 		if (seen && (seen->opened_for_write || !ew_is_write(flags))) {
 			ew_count(EW_STAT_FILE_OPEN_SUPPRESSED);
@@ -503,15 +532,13 @@ static __always_inline bool ew_object_of(struct file *file, struct ew_object_key
  * first read. */
 static __always_inline void ew_account_file_write(struct file *file, int fd)
 {
-	struct inode *inode = file->f_inode;
-	struct ew_file_key key = {.tgid = bpf_get_current_pid_tgid() >> 32};
-	key.ino = inode->i_ino;
-	key.dev = inode->i_sb->s_dev;
+	struct ew_file_key key = {};
+	struct ew_file_stats *stats = ew_file_pair(file->f_inode, &key);
 	__u64 now = bpf_ktime_get_ns();
-	struct ew_file_stats *stats = bpf_map_lookup_elem(&file_reads, &key);
 	if (stats) {
 		if (stats->last_write_ns != EW_WRITE_UNTIMED)
 			stats->last_write_ns = now;
+		ew_file_moved(stats, &key, now);
 		return;
 	}
 	struct ew_file_stats fresh = {
@@ -527,32 +554,12 @@ static __always_inline void ew_account_file_write(struct file *file, int fd)
  * blind spot while a lineage holds sensitive data. */
 const volatile __u32 cfg_datagram_pairs_per_s = 2048;
 
-struct ew_pair_window {
-	__u64 start_ns;
-	__u64 used;
-};
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct ew_pair_window);
+	__type(value, struct ew_rate_window);
 } datagram_pairs SEC(".maps");
-
-static __always_inline bool ew_datagram_pair_allowed(__u64 now)
-{
-	__u32 zero = 0;
-	struct ew_pair_window *w = bpf_map_lookup_elem(&datagram_pairs, &zero);
-	if (!w)
-		return false;
-	if (now - w->start_ns >= 1000000000ull) {
-		w->start_ns = now;
-		w->used = 0;
-	}
-	if (w->used >= cfg_datagram_pairs_per_s)
-		return false;
-	w->used += 1;
-	return true;
-}
 
 /* Adds `bytes` to the (process, object, direction) pair `key`: the pair's first bytes are a
  * record, then its cumulative count at most once per cfg_flow_update_ns. A new pair from a
@@ -571,7 +578,7 @@ static __always_inline void ew_object_count(struct ew_object_key *key, __u64 dev
 		stats->reported_ns = now;
 		rec.bytes = stats->bytes;
 	} else {
-		if (datagram && !ew_datagram_pair_allowed(now)) {
+		if (datagram && !ew_cpu_window_take(&datagram_pairs, cfg_datagram_pairs_per_s, now)) {
 			ew_drop(EW_REC_OBJECT_IO, EW_DROP_DATAGRAM_RATE);
 			return;
 		}
@@ -659,17 +666,16 @@ static __always_inline void ew_account_file_read(struct file *file, int fd, long
 		return;
 	if (!mapped)
 		ew_count_n(EW_STAT_FILE_READ_BYTES, bytes);
-	struct ew_file_key key = {.tgid = bpf_get_current_pid_tgid() >> 32};
-	key.ino = inode->i_ino;
-	key.dev = inode->i_sb->s_dev;
+	struct ew_file_key key = {};
+	struct ew_file_stats *stats = ew_file_pair(inode, &key);
 	__u64 now = bpf_ktime_get_ns();
-	struct ew_file_stats *stats = bpf_map_lookup_elem(&file_reads, &key);
 	if (stats) {
 		if (mapped)
 			__sync_fetch_and_add(&stats->bytes_mapped, bytes);
 		else
 			__sync_fetch_and_add(&stats->bytes_read, bytes);
 		stats->last_ns = now;
+		ew_file_moved(stats, &key, now);
 		return;
 	}
 	if (mapped)
@@ -765,12 +771,12 @@ int on_mmap_exit(struct trace_event_raw_sys_exit *ctx)
 	    !ew_is_self()) {
 		struct file *file = ew_fd_file(fd);
 		if (file && (file->f_inode->i_mode & EW_S_IFMT) == EW_S_IFREG) {
-			struct ew_file_key key = {.tgid = bpf_get_current_pid_tgid() >> 32,
-						  .ino = file->f_inode->i_ino,
-						  .dev = file->f_inode->i_sb->s_dev};
-			struct ew_file_stats *stats = bpf_map_lookup_elem(&file_reads, &key);
-			if (stats)
+			struct ew_file_key key = {};
+			struct ew_file_stats *stats = ew_file_pair(file->f_inode, &key);
+			if (stats) {
 				stats->last_write_ns = EW_WRITE_UNTIMED;
+				ew_file_moved(stats, &key, bpf_ktime_get_ns());
+			}
 		}
 	}
 	return 0;

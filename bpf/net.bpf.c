@@ -30,10 +30,6 @@ struct {
 const volatile __u32 cfg_capture_socket_per_s = 64;
 const volatile __u32 cfg_capture_cpu_per_s = 4096;
 
-struct ew_rate_window {
-	__u64 start_ns;
-	__u64 used;
-};
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -41,28 +37,14 @@ struct {
 	__type(value, struct ew_rate_window);
 } capture_rate SEC(".maps");
 
-/* Whether one more capture fits the socket's and this CPU's windows (and takes it). */
-static __always_inline bool ew_capture_allowed(struct ew_flow_stats *flow)
+/* Whether one more capture fits the socket's (or TLS connection's) and this CPU's windows (and
+ * takes it from both). */
+static __always_inline bool ew_capture_allowed(struct ew_rate_window *socket, __u64 now)
 {
-	__u64 now = bpf_ktime_get_ns();
-	if (now - flow->capture_window_ns >= 1000000000ull) {
-		flow->capture_window_ns = now;
-		flow->capture_used = 0;
-	}
-	if (flow->capture_used >= cfg_capture_socket_per_s)
+	if (!ew_window_open(socket, cfg_capture_socket_per_s, now) ||
+	    !ew_cpu_window_take(&capture_rate, cfg_capture_cpu_per_s, now))
 		return false;
-	__u32 zero = 0;
-	struct ew_rate_window *cpu = bpf_map_lookup_elem(&capture_rate, &zero);
-	if (!cpu)
-		return false;
-	if (now - cpu->start_ns >= 1000000000ull) {
-		cpu->start_ns = now;
-		cpu->used = 0;
-	}
-	if (cpu->used >= cfg_capture_cpu_per_s)
-		return false;
-	cpu->used += 1;
-	flow->capture_used += 1;
+	socket->used += 1;
 	return true;
 }
 
@@ -257,7 +239,7 @@ static __always_inline void ew_capture(struct __sk_buff *skb, struct ew_flow_sta
 	asm volatile("" : "+r"(n)); /* keep the check: the compiler may prove what the verifier cannot */
 	if (n > EW_CAPTURE_MAX || n == 0)
 		return;
-	if (!ew_capture_allowed(flow)) {
+	if (!ew_capture_allowed(&flow->capture, bpf_ktime_get_ns())) {
 		ew_drop(EW_REC_FLOW_DATA, EW_DROP_CAPTURE_RATE);
 		return;
 	}
@@ -488,8 +470,7 @@ struct ew_tls_conn {
 	__u64 cookie;
 	__u64 offset;   /* plaintext bytes written on the connection so far */
 	__u64 captured; /* plaintext bytes copied to userspace so far (bounded per connection) */
-	__u64 window_ns;
-	__u64 window_used;
+	struct ew_rate_window window; /* captures in the current second */
 };
 EW_STATIC_ASSERT(sizeof(struct ew_tls_conn_key) == 16, "ew_tls_conn_key layout");
 EW_STATIC_ASSERT(sizeof(struct ew_tls_conn) == 40, "ew_tls_conn layout");
@@ -534,30 +515,6 @@ int BPF_KPROBE(on_tls_write, void *object, const void *buf, __u64 len, __u64 *wr
 	return 0;
 }
 
-/* Whether one more plaintext capture of this connection fits its own and this CPU's windows. */
-static __always_inline bool ew_tls_capture_allowed(struct ew_tls_conn *conn, __u64 now)
-{
-	if (now - conn->window_ns >= 1000000000ull) {
-		conn->window_ns = now;
-		conn->window_used = 0;
-	}
-	if (conn->window_used >= cfg_capture_socket_per_s)
-		return false;
-	__u32 zero = 0;
-	struct ew_rate_window *cpu = bpf_map_lookup_elem(&capture_rate, &zero);
-	if (!cpu)
-		return false;
-	if (now - cpu->start_ns >= 1000000000ull) {
-		cpu->start_ns = now;
-		cpu->used = 0;
-	}
-	if (cpu->used >= cfg_capture_cpu_per_s)
-		return false;
-	cpu->used += 1;
-	conn->window_used += 1;
-	return true;
-}
-
 SEC("uretprobe")
 int BPF_KRETPROBE(on_tls_write_ret, long ret)
 {
@@ -593,7 +550,7 @@ int BPF_KRETPROBE(on_tls_write_ret, long ret)
 	conn->offset += sent;
 	if (conn->captured >= EW_PLAINTEXT_CONN_MAX)
 		return 0; /* past the connection's bound: userspace sees the stream as not wholly seen */
-	if (!ew_tls_capture_allowed(conn, bpf_ktime_get_ns())) {
+	if (!ew_capture_allowed(&conn->window, bpf_ktime_get_ns())) {
 		ew_drop(EW_REC_TLS_PLAINTEXT, EW_DROP_CAPTURE_RATE);
 		return 0;
 	}

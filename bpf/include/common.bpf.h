@@ -111,6 +111,29 @@ static __always_inline void ew_count_n(__u32 counter, __u64 n)
 		*value += n;
 }
 
+/* The one-second rate windows of every limit in the programs (captures per socket and CPU,
+ * datagram pairs per CPU), written once: whether `w` has room for one more at `now`,
+ * restarting it once its second is over. */
+static __always_inline bool ew_window_open(struct ew_rate_window *w, __u64 limit, __u64 now)
+{
+	if (now - w->start_ns >= 1000000000ull) {
+		w->start_ns = now;
+		w->used = 0;
+	}
+	return w->used < limit;
+}
+
+/* Takes one of this CPU's window in `map` (a one-slot per-CPU array): false when it is full. */
+static __always_inline bool ew_cpu_window_take(void *map, __u64 limit, __u64 now)
+{
+	__u32 zero = 0;
+	struct ew_rate_window *w = bpf_map_lookup_elem(map, &zero);
+	if (!w || !ew_window_open(w, limit, now))
+		return false;
+	w->used += 1;
+	return true;
+}
+
 /* A record of `kind` (EW_REC_NONE: a piece of state) lost for `reason`. */
 static __always_inline void ew_drop(__u32 kind, __u32 reason)
 {

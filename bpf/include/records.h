@@ -195,8 +195,9 @@ struct ew_file_stats {
 	__u32 opened_for_write;
 	__u32 reported; /* 1 once userspace was told of this pair (open or first-read record) */
 	__u64 last_write_ns; /* the last write seen (0: none; EW_WRITE_UNTIMED: a shared writable map) */
+	__u64 announced_ns;  /* when the pair was last queued in file_changed (file.bpf.c) */
 };
-EW_STATIC_ASSERT(sizeof(struct ew_file_stats) == 48, "ew_file_stats layout");
+EW_STATIC_ASSERT(sizeof(struct ew_file_stats) == 56, "ew_file_stats layout");
 /* Written through a shared writable mapping: at any time until the process exits. */
 #define EW_WRITE_UNTIMED (~0ULL)
 
@@ -257,6 +258,13 @@ struct ew_flow_tuple {
 };
 EW_STATIC_ASSERT(sizeof(struct ew_flow_tuple) == 40, "ew_flow_tuple layout");
 
+/* A one-second budget: `used` of it taken since `start_ns` (BPF-side state, per socket or CPU). */
+struct ew_rate_window {
+	__u64 start_ns;
+	__u64 used;
+};
+EW_STATIC_ASSERT(sizeof(struct ew_rate_window) == 16, "ew_rate_window layout");
+
 /* Per-socket state, in socket-local storage (freed with the socket). */
 struct ew_flow_stats {
 	__u64 bytes_out;   /* payload bytes sent */
@@ -281,14 +289,13 @@ struct ew_flow_stats {
 	__u8 tx_tunnel;         /* the stream opened with CONNECT: 1, 2 once its TLS head is armed */
 	__u8 dns_pending;       /* DNS queries sent (to port 53) not yet answered, capped; a TCP
 				 * stream to port 53 holds EW_DNS_PENDING_MAX */
-	__u32 capture_used;     /* captures in the current one-second window (per-socket limit) */
-	__u64 capture_window_ns;
 	__u32 tx_next; /* TCP: the sequence number after the last payload byte counted, each way */
 	__u32 rx_next;
 	__u8 tx_next_known;
 	__u8 rx_next_known;
 	__u8 closed; /* TCP: ended at TCP_CLOSE and reported; what follows (an RST) is no new flow */
-	__u8 _pad[5];
+	__u8 _pad;
+	struct ew_rate_window capture; /* captures in the current second (per-socket limit) */
 };
 EW_STATIC_ASSERT(sizeof(struct ew_flow_stats) == 168, "ew_flow_stats layout");
 
@@ -381,7 +388,10 @@ EW_STATIC_ASSERT(sizeof(struct ew_flow_end) == 104, "ew_flow_end layout");
 	X(CAPTURE_RATE, 10, "capture_rate")                                                   \
 	/* A UNIX datagram read that would start a new (process, channel) pair over the per-CPU  \
 	 * rate (cfg_datagram_pairs_per_s, file.bpf.c): not counted */                           \
-	X(DATAGRAM_RATE, 11, "datagram_rate")
+	X(DATAGRAM_RATE, 11, "datagram_rate")                                                  \
+	/* A (process, file) pair whose counters moved found the file_changed queue full: its   \
+	 * periodic summary waits for its next read or write (or its exit) */                    \
+	X(FILE_CHANGED_FULL, 12, "file_changed_full")
 
 enum drop_reason {
 #define EW_X(name, value, metric) EW_DROP_##name = value,

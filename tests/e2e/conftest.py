@@ -1,9 +1,11 @@
 """Fixtures for the end-to-end layer: root check, the stand-in service, proxy and resolver (one
 per session), and per test a fake HOME and a running monitor (started after both exist)."""
 
+import subprocess
+
 import pytest
 
-from harness import ConnectProxy, FakeHome, Monitor, Resolver, StandInService, require_root
+from harness import ConnectProxy, FakeHome, Monitor, Resolver, StandInService, paths, require_root
 from harness.config import (DNS_ADDRESS, DNS_NAME, HTTP_PORT, HTTPS_PORT, PROXY_LISTEN,
                             RESOLVER_ADDRESS, SINK_PORT)
 
@@ -36,6 +38,27 @@ def resolver(tmp_path_factory):
     with Resolver(tmp_path_factory.mktemp("resolver"), {DNS_NAME: DNS_ADDRESS},
                   listen=RESOLVER_ADDRESS) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def c_tool(tmp_path_factory):
+    """Builds a helper of tests/e2e/tools: c_tool("uring_read", "-luring") compiles uring_read.c
+    (linked with the libraries given) once per session and returns the binary's path."""
+    built = {}
+
+    def build(name, *libraries):
+        if name not in built:
+            source = paths.TOOLS_DIR / f"{name}.c"
+            binary = tmp_path_factory.mktemp(name) / name
+            done = subprocess.run(["gcc", "-O2", "-Wall", "-o", str(binary), str(source), *libraries],
+                                  capture_output=True, text=True, timeout=120)
+            if done.returncode != 0:
+                hint = " (liburing-dev comes with scripts/setup)" if "-luring" in libraries else ""
+                pytest.fail(f"cannot compile {source}{hint}:\n{done.stderr[-3000:]}", pytrace=False)
+            built[name] = binary
+        return built[name]
+
+    return build
 
 
 @pytest.fixture

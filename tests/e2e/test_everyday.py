@@ -9,7 +9,6 @@ for each client to finish its work. The monitor runs with the built-in rules plu
 `own_storage` declaration, as an organisation would write it. Every test also checks that no
 token of the fake secrets reaches the monitor's output."""
 
-import json
 import os
 import re
 import subprocess
@@ -22,7 +21,7 @@ from harness import Monitor, alert_threshold, get, make_certificate, private_hos
 from harness import paths, summarize
 from harness.records import as_list, kind
 from harness.config import HTTPS_PORT
-from harness.services import BackgroundProcess, wait_until
+from harness.services import BackgroundProcess, BackgroundService, read_json_lines, wait_until
 
 STORAGE_ADDRESS = os.environ.get("E2E_STORAGE_ADDRESS", "127.0.0.27")
 NAMES = (
@@ -53,13 +52,12 @@ RESTIC_PASSWORD = "resticE2ePassword0123456789"
 SECRETS = (AWS_KEY_ID, AWS_SECRET, GH_TOKEN, GIT_TOKEN, RCLONE_SECRET, S3CMD_SECRET, RESTIC_PASSWORD)
 
 
-class StorageStandIn:
+class StorageStandIn(BackgroundService):
     def __init__(self, workdir):
         self.workdir = Path(workdir)
         self.log_path = self.workdir / "storage-requests.ndjson"
         self.git_root = self.workdir / "git"
         self.cert = None
-        self._process = None
 
     def start(self):
         self.cert, key = make_certificate(self.workdir, NAMES)
@@ -72,19 +70,8 @@ class StorageStandIn:
         self._process = BackgroundProcess(argv, self.workdir, "storage").start()
         return self
 
-    def stop(self):
-        if self._process:
-            self._process.stop()
-
-    @property
-    def pid(self):
-        return self._process.pid
-
     def requests(self):
-        try:
-            return [json.loads(line) for line in self.log_path.read_text().splitlines() if line]
-        except FileNotFoundError:
-            return []
+        return read_json_lines(self.log_path)
 
 
 @pytest.fixture(scope="module")
@@ -94,14 +81,13 @@ def storage(tmp_path_factory):
     service.stop()
 
 
-class SshServer:
+class SshServer(BackgroundService):
     """sshd on STORAGE_ADDRESS:22 accepting one public key for root; its own config, host key and
     pid file, nothing of the host's sshd."""
 
     def __init__(self, workdir):
         self.workdir = Path(workdir)
         self.authorized = self.workdir / "authorized_keys"
-        self._process = None
 
     def start(self):
         host_key = self.workdir / "host_ed25519"
@@ -127,10 +113,6 @@ class SshServer:
                    "sys.exit(p.wait())\n")
         self._process = BackgroundProcess([paths.PYTHON, "-c", wrapper], self.workdir, "sshd").start()
         return self
-
-    def stop(self):
-        if self._process:
-            self._process.stop()
 
 
 @pytest.fixture(scope="module")

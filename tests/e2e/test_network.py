@@ -167,7 +167,6 @@ def test_post_quantum_client_hello_sni(monitor, standin, split):
 # Open, sendmmsg.
 
 HELD_CLIENT = paths.TOOLS_DIR / "held_client.py"
-NET_CLIENTS = paths.TOOLS_DIR / "net_clients.c"
 
 
 class HeldClient:
@@ -276,14 +275,8 @@ def test_periodic_summary_of_a_held_connection(monitor, standin):
 
 
 @pytest.fixture(scope="module")
-def net_clients(tmp_path_factory):
-    binary = tmp_path_factory.mktemp("net_clients") / "net_clients"
-    done = subprocess.run(["gcc", "-O2", "-Wall", "-o", str(binary), str(NET_CLIENTS), "-luring"],
-                          capture_output=True, text=True, timeout=120)
-    if done.returncode != 0:
-        pytest.fail(f"cannot compile {NET_CLIENTS} (liburing-dev comes with scripts/setup):\n"
-                    f"{done.stderr[-3000:]}", pytrace=False)
-    return binary
+def net_clients(c_tool):
+    return c_tool("net_clients", "-luring")
 
 
 def test_io_uring_upload_counted(monitor, standin, net_clients):

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 
 from harness import get, is_action
 from harness.monitor import Monitor
@@ -127,6 +128,33 @@ def test_sendfile_to_socket(monitor, tmp_path):
     thread.join(timeout=30)
     server.close()
     monitor.wait_for(summary_for(pid, str(target), 200_000), WAIT_S, "sendfile summary")
+
+
+def test_a_reader_still_running_is_summarised_as_its_counts_move(monitor, tmp_path):
+    # The periodic summaries look only at the pairs the kernel queued as moving: a process that
+    # keeps its file open gets a summary of each burst while it runs, and none while it idles.
+    target = tmp_path / "live"
+    target.write_bytes(os.urandom(300_000))
+    go = tmp_path / "go"
+    script = ("import os, sys, time\n"
+              "f = open(sys.argv[1], 'rb', buffering=0)\n"
+              "f.read(100000)\n"
+              "while not os.path.exists(sys.argv[2]): time.sleep(0.05)\n"
+              "f.read(50000)\n"
+              "time.sleep(60)\n")
+    reader = subprocess.Popen([PY, "-c", script, str(target), str(go)], stdin=subprocess.DEVNULL)
+    try:
+        monitor.wait_for(summary_for(reader.pid, str(target), 100_000), WAIT_S, "the first burst's summary")
+        go.touch()
+        monitor.wait_for(summary_for(reader.pid, str(target), 150_000), WAIT_S, "the second burst's summary")
+        time.sleep(2.5)  # two more harvests with nothing moved
+        assert reader.poll() is None, "the reader exited: these were not periodic summaries"
+        counts = [get(r, "exfilwatch.file.bytes_read") for r in monitor.find(
+            is_action("file-summary", {"process.pid": reader.pid, "file.path": str(target)}))]
+        assert counts == [100_000, 150_000], counts
+    finally:
+        reader.kill()
+        reader.wait(timeout=30)
 
 
 def test_failed_opens(monitor):

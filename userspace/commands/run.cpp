@@ -28,6 +28,7 @@
 #include "kernel/capabilities.hpp"
 #include "kernel/monitor.hpp"
 #include "output/metrics_server.hpp"
+#include "util/clock.hpp"
 #include "util/files.hpp"
 
 namespace exfilwatch::commands {
@@ -66,12 +67,7 @@ void install_signal_handlers()
     signal(SIGPIPE, SIG_IGN);  // a closed stdout is an EPIPE the sink handles, not a death
 }
 
-std::uint64_t clock_ns(clockid_t clock)
-{
-    timespec ts{};
-    clock_gettime(clock, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
-}
+using util::clock_ns;
 
 // What the run loop still needs once everything is attached: CAP_SYS_PTRACE names the executable
 // and open files (/proc/<pid>/exe, fd/) of other users' processes; CAP_BPF only where the kernel
@@ -135,17 +131,24 @@ int run(const RunOptions& options)
         enrich::read_boot_id("/proc"),
         enrich::ProcSource{[](std::uint32_t pid) { return enrich::read_proc_process("/proc", pid); },
                            [](std::uint32_t pid) { return enrich::read_proc_container("/proc", pid); }});
-    enrich::FileTracker files(enrich::FileCounterSource{
-        [&monitor, offset](const enrich::FileKey& key, bool take) -> std::optional<enrich::FileCounters> {
-            auto c = monitor->file_counters(key.pid, key.device, key.inode, take);
-            if (!c) return std::nullopt;
-            TimeNs last_write = c->last_write_ns == ~std::uint64_t{0} ? enrich::write_untimed
-                                : c->last_write_ns
-                                    ? static_cast<TimeNs>(static_cast<std::int64_t>(c->last_write_ns) + offset)
-                                    : 0;
-            return enrich::FileCounters{c->bytes_read, c->bytes_mapped, c->opened_for_write, last_write};
-        },
-        [](std::uint32_t pid, std::int32_t fd) { return enrich::fd_path("/proc", pid, fd); }});
+    enrich::FileTracker files(
+        enrich::FileCounterSource{
+            [&monitor, offset](const enrich::FileKey& key, bool take) -> std::optional<enrich::FileCounters> {
+                auto c = monitor->file_counters(key.pid, key.device, key.inode, take);
+                if (!c) return std::nullopt;
+                TimeNs last_write = c->last_write_ns == ~std::uint64_t{0} ? enrich::write_untimed
+                                    : c->last_write_ns
+                                        ? static_cast<TimeNs>(static_cast<std::int64_t>(c->last_write_ns) + offset)
+                                        : 0;
+                return enrich::FileCounters{c->bytes_read, c->bytes_mapped, c->opened_for_write, last_write};
+            },
+            [](std::uint32_t pid, std::int32_t fd) { return enrich::fd_path("/proc", pid, fd); },
+            [&monitor] {
+                std::vector<enrich::FileKey> moved;
+                for (const auto& pair : monitor->moved_files()) moved.push_back({pair.pid, pair.inode, pair.device});
+                return moved;
+            }},
+        enrich::FileTracker::default_max_pairs, kernel_options.flow_update_ns);
     enrich::HostsFiles hosts_files;
     enrich::FlowTable flows(65536, [&hosts_files](std::uint32_t pid) { return hosts_files(pid); });
     enrich::SocketOwners sockets("/proc", self);

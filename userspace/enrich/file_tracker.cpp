@@ -12,8 +12,14 @@ std::uint64_t user_device(std::uint64_t kernel_dev)
     return makedev(static_cast<unsigned>(kernel_dev >> 20), static_cast<unsigned>(kernel_dev & 0xfffff));
 }
 
-FileTracker::FileTracker(FileCounterSource source, std::size_t max_pairs)
-    : source_(std::move(source)), max_pairs_(max_pairs)
+namespace {
+// How long a pair the kernel told of before its record arrived is waited for: past that its
+// record was lost, or it belonged to a pair userspace never tracks.
+constexpr TimeNs moved_early_wait_ns = 30'000'000'000ULL;
+}  // namespace
+
+FileTracker::FileTracker(FileCounterSource source, std::size_t max_pairs, TimeNs settle_ns)
+    : source_(std::move(source)), max_pairs_(max_pairs), settle_ns_(settle_ns)
 {
 }
 
@@ -29,8 +35,27 @@ FileTracker::Pair& FileTracker::pair_for(const FileKey& key)
     if (inserted) {
         by_age_.push_back(key);
         it->second.age = std::prev(by_age_.end());
+        auto early = moved_early_.find(key);
+        if (early != moved_early_.end()) {
+            watch(key, it->second, early->second + settle_ns_);
+            moved_early_.erase(early);
+        }
     }
     return it->second;
+}
+
+void FileTracker::watch(const FileKey& key, Pair& pair, TimeNs until)
+{
+    if (watched_.insert(key).second || until > pair.watch_until) pair.watch_until = until;
+}
+
+void FileTracker::forget(const FileKey& key)
+{
+    auto it = pairs_.find(key);
+    if (it == pairs_.end()) return;
+    by_age_.erase(it->second.age);
+    watched_.erase(key);
+    pairs_.erase(it);
 }
 
 FileOpenEvent FileTracker::on_open(TimeNs time, const ProcessRef& process, const decode::FileOpen& open)
@@ -58,8 +83,7 @@ FileOpenEvent FileTracker::on_open(TimeNs time, const ProcessRef& process, const
         pair.opened_for_write = pair.opened_for_write || util::opens_for_write(open.flags);
         remember_path(open.device, open.inode, event.path);
         if (pairs_.size() > max_pairs_ && by_age_.front() != key) {
-            pairs_.erase(by_age_.front());  // the pair tracked the longest
-            by_age_.pop_front();
+            forget(by_age_.front());  // the pair tracked the longest
             ++evicted_;
         }
     }
@@ -71,6 +95,9 @@ void FileTracker::on_first_read(const ProcessRef& process, const decode::FileFir
     FileKey key{process.pid, read.inode, read.device};
     auto& pair = pair_for(key);
     pair.opened_for_write = pair.opened_for_write || read.write;
+    // The read (or write) that made the pair is in its counters without a notice of its own:
+    // the next refresh looks once.
+    watch(key, pair, 0);
     if (!pair.path.empty()) return;
     auto cached = path_by_inode_.find(FileId{read.device, read.inode});
     if (cached != path_by_inode_.end()) {
@@ -123,6 +150,8 @@ std::vector<FileSummaryEvent> FileTracker::on_exit(TimeNs time, const ProcessRef
     }
     for (auto it = first; it != last; ++it) by_age_.erase(it->second.age);
     pairs_.erase(first, last);
+    watched_.erase(watched_.lower_bound(FileKey{process.pid, 0, 0}),
+                   watched_.lower_bound(FileKey{process.pid + 1, 0, 0}));
     return out;
 }
 
@@ -130,10 +159,23 @@ std::vector<FileSummaryEvent> FileTracker::refresh(TimeNs time,
                                                    const std::function<const ProcessRef*(std::uint32_t)>& live)
 {
     std::vector<FileSummaryEvent> out;
-    for (auto& [key, pair] : pairs_) {
-        const ProcessRef* process = live(key.pid);
-        if (!process) continue;
-        if (auto event = summary(time, *process, key, pair, false)) out.push_back(std::move(*event));
+    if (source_.moved) {
+        for (const auto& key : source_.moved()) {
+            auto it = pairs_.find(key);
+            if (it != pairs_.end()) watch(key, it->second, time + settle_ns_);
+            else if (moved_early_.size() < max_pairs_)
+                moved_early_.insert_or_assign(key, time);
+        }
+    }
+    std::erase_if(moved_early_, [time](const auto& early) { return time - early.second > moved_early_wait_ns; });
+    for (auto it = watched_.begin(); it != watched_.end();) {
+        auto& pair = pairs_.find(*it)->second;  // a watched pair is tracked: forget() unwatches
+        if (const ProcessRef* process = live(it->pid)) {
+            ++refresh_fetches_;
+            if (auto event = summary(time, *process, *it, pair, false)) out.push_back(std::move(*event));
+        }
+        // Looked at until a refresh past the kernel's quiet interval after its last notice.
+        it = time >= pair.watch_until ? watched_.erase(it) : std::next(it);
     }
     return out;
 }

@@ -8,6 +8,7 @@
 #include <list>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -42,6 +43,9 @@ struct FileCounterSource {
     std::function<std::optional<FileCounters>(const FileKey& key, bool take)> fetch;
     // Path of an open fd of a live process (readlink /proc/<pid>/fd/<fd>); empty if gone.
     std::function<std::string(std::uint32_t pid, std::int32_t fd)> fd_path;
+    // The pairs whose counters moved since the last call (the kernel tells of a pair at most
+    // once per settle interval, see FileTracker): what refresh looks at.
+    std::function<std::vector<FileKey>()> moved;
 };
 
 struct FileTrackerStats {
@@ -53,7 +57,11 @@ struct FileTrackerStats {
 
 class FileTracker {
 public:
-    explicit FileTracker(FileCounterSource source, std::size_t max_pairs = 131072);
+    // `settle_ns`: the kernel's interval between two notices of one pair (cfg_flow_update_ns):
+    // a pair it told of is looked at until that long after, so moves it kept quiet are seen.
+    static constexpr std::size_t default_max_pairs = 131072;
+    explicit FileTracker(FileCounterSource source, std::size_t max_pairs = default_max_pairs,
+                         TimeNs settle_ns = 1'000'000'000ULL);
 
     FileOpenEvent on_open(TimeNs time, const ProcessRef& process, const decode::FileOpen& open);
     // A read of (or a write to) a file the process was not seen opening; no event, the summary
@@ -61,10 +69,14 @@ public:
     void on_first_read(const ProcessRef& process, const decode::FileFirstRead& read);
     // Final summaries of every file the process read, at its exit.
     std::vector<FileSummaryEvent> on_exit(TimeNs time, const ProcessRef& process);
-    // Summaries of files whose counters grew since the last one (long-running readers).
+    // Summaries of files whose counters grew since the last one (long-running readers). Looks
+    // only at the pairs the kernel said moved (and a first read's pair): its work follows what
+    // changed, not how many pairs are tracked.
     std::vector<FileSummaryEvent> refresh(TimeNs time, const std::function<const ProcessRef*(std::uint32_t)>& live);
 
     FileTrackerStats stats() const;
+    // Counter fetches refresh made so far: its work, for tests.
+    std::uint64_t refresh_fetches() const { return refresh_fetches_; }
 
 private:
     struct Pair {
@@ -73,8 +85,11 @@ private:
         std::uint64_t reported_bytes = 0;
         TimeNs reported_write = 0;
         std::list<FileKey>::iterator age;  // this pair's place in by_age_
+        TimeNs watch_until = 0;            // while in watched_: looked at until a refresh this late
     };
     Pair& pair_for(const FileKey& key);
+    void watch(const FileKey& key, Pair& pair, TimeNs until);
+    void forget(const FileKey& key);
     void remember_path(std::uint64_t device, std::uint64_t inode, const std::string& path);
     std::optional<FileSummaryEvent> summary(TimeNs time, const ProcessRef& process, const FileKey& key, Pair& pair,
                                             bool take);
@@ -83,6 +98,12 @@ private:
     std::size_t max_pairs_;
     std::map<FileKey, Pair> pairs_;  // ordered: a process's pairs are one range
     std::list<FileKey> by_age_;      // oldest pair first: the one evicted past the cap
+    TimeNs settle_ns_;
+    std::set<FileKey> watched_;  // the pairs refresh looks at
+    // Pairs the kernel said moved before their open or first-read record arrived (the ring can
+    // lag the queue): when each was told of, so the pair is watched once it is known.
+    std::map<FileKey, TimeNs> moved_early_;
+    std::uint64_t refresh_fetches_ = 0;
     // A file's identity is (device, inode), both whole: no folding into one number can collide.
     struct FileId {
         std::uint64_t device = 0;

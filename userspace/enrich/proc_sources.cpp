@@ -12,18 +12,9 @@
 #include <fmt/format.h>
 
 #include "enrich/hosts.hpp"
+#include "util/clock.hpp"
 
 namespace exfilwatch::enrich {
-namespace {
-
-std::uint64_t monotonic_ns()
-{
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-}  // namespace
 
 std::string read_boot_id(std::string_view proc_root)
 {
@@ -62,7 +53,8 @@ std::string fd_path(std::string_view proc_root, std::uint32_t pid, std::int32_t 
 }
 
 HostsFiles::HostsFiles(std::string proc_root, Clock clock, std::uint64_t refresh_ns, std::size_t max_namespaces)
-    : proc_root_(std::move(proc_root)), clock_(clock ? std::move(clock) : Clock(monotonic_ns)), refresh_ns_(refresh_ns),
+    : proc_root_(std::move(proc_root)),
+      clock_(clock ? std::move(clock) : Clock([] { return util::clock_ns(CLOCK_MONOTONIC); })), refresh_ns_(refresh_ns),
       max_namespaces_(max_namespaces)
 {
 }

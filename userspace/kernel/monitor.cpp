@@ -31,6 +31,7 @@
 #include "exfilwatch_bpf.skel.h"
 #include "kernel/capabilities.hpp"
 #include "kernel/tracefs_uprobe.hpp"
+#include "util/clock.hpp"
 #include "util/kernel_version.hpp"
 
 namespace exfilwatch::kernel {
@@ -395,17 +396,6 @@ Monitor::~Monitor()
     if (cgroup_fd_ >= 0) ::close(cgroup_fd_);
 }
 
-namespace {
-
-std::uint64_t monotonic_ns()
-{
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-}  // namespace
-
 int Monitor::poll(RecordBatch& batch, int timeout_ms)
 {
     // Wakeups are rare by design (BPF_RB_NO_WAKEUP), so a timeout is the normal way in. Wait
@@ -416,7 +406,7 @@ int Monitor::poll(RecordBatch& batch, int timeout_ms)
         int n = epoll_wait(epoll_fd_, &ready, 1, timeout_ms);
         if (n < 0 && errno != EINTR) return -errno;
     }
-    const std::uint64_t cutoff = monotonic_ns();
+    const std::uint64_t cutoff = util::clock_ns(CLOCK_MONOTONIC);
     merge_.begin(batch);
     for (std::size_t ring = 0; ring < ring_count; ++ring) {
         if (!merge_.reading(ring)) continue;
@@ -503,6 +493,19 @@ std::optional<Monitor::FileCounters> Monitor::file_counters(std::uint32_t pid, s
     int err = take ? bpf_map_lookup_and_delete_elem(fd, &raw, &stats) : bpf_map_lookup_elem(fd, &raw, &stats);
     if (err != 0) return std::nullopt;
     return FileCounters{stats.bytes_read, stats.bytes_mapped, stats.opened_for_write != 0, stats.last_write_ns};
+}
+
+std::vector<Monitor::FilePair> Monitor::moved_files() const
+{
+    std::vector<FilePair> out;
+    int fd = bpf_map__fd(skel_->maps.file_changed);
+    wire::ew_file_key raw{};
+    // A queue pops with a NULL key; bounded by its size, so pairs queued meanwhile wait a tick.
+    for (std::uint32_t i = 0; i < bpf_map__max_entries(skel_->maps.file_changed); ++i) {
+        if (bpf_map_lookup_and_delete_elem(fd, nullptr, &raw) != 0) break;
+        out.push_back(FilePair{raw.tgid, raw.dev, raw.ino});
+    }
+    return out;
 }
 
 std::optional<std::uint64_t> Monitor::object_bytes(std::uint32_t pid, std::uint8_t kind, std::uint8_t direction,

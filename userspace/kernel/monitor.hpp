@@ -86,6 +86,14 @@ public:
     };
     std::optional<FileCounters> file_counters(std::uint32_t pid, std::uint64_t device, std::uint64_t inode,
                                               bool take) const;
+    // The (process, file) pairs whose counters moved since the last call (the file_changed
+    // queue, emptied): one lookup each, however many pairs the map holds.
+    struct FilePair {
+        std::uint32_t pid = 0;
+        std::uint64_t device = 0;
+        std::uint64_t inode = 0;
+    };
+    std::vector<FilePair> moved_files() const;
     // Cumulative bytes of a (process, object, direction) pair in the object_io map (kind and
     // direction: EW_OBJ_*, EW_IO_*); `take` deletes it.
     std::optional<std::uint64_t> object_bytes(std::uint32_t pid, std::uint8_t kind, std::uint8_t direction,

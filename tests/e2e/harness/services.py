@@ -132,7 +132,29 @@ def wait_until(check, timeout, what, interval=0.05):
         time.sleep(interval)
 
 
-class StandInService:
+class BackgroundService:
+    """What the stand-ins share: a context manager over start() and stop() of the one
+    BackgroundProcess a subclass's start() sets as self._process, and that process's pid."""
+
+    _process = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def stop(self):
+        if self._process:
+            self._process.stop()
+
+    @property
+    def pid(self):
+        return self._process.pid
+
+
+class StandInService(BackgroundService):
     """The stand-in web service: HTTPS on https_port and plain HTTP on http_port on every host in
     `hosts`, plus any (kind, host, port) in `extra` (kind: https, http or sink)."""
 
@@ -148,14 +170,6 @@ class StandInService:
         self.listeners += list(extra)
         self.log_path = self.workdir / "standin-requests.ndjson"
         self.cert = self.key = None
-        self._process = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
 
     def start(self):
         self.cert, self.key = make_certificate(self.workdir, self.names)
@@ -170,14 +184,6 @@ class StandInService:
             raise ServiceError(f"{err}\n{port_owners([p for _, _, p in self.listeners])}")
         return self
 
-    def stop(self):
-        if self._process:
-            self._process.stop()
-
-    @property
-    def pid(self):
-        return self._process.pid
-
     def requests(self):
         """Every request served so far (one dict each: kind, method, path, host, body_bytes…)."""
         return read_json_lines(self.log_path)
@@ -188,7 +194,7 @@ class StandInService:
                           f"log so far: {self.requests()[-10:]}")
 
 
-class ConnectProxy:
+class ConnectProxy(BackgroundService):
     """A CONNECT-only forward proxy (`forward_plain`: absolute-form requests too); `names` maps
     a CONNECT host to the address dialled."""
 
@@ -198,14 +204,6 @@ class ConnectProxy:
         self.names = dict(names or {})
         self.forward_plain = forward_plain
         self.log_path = self.workdir / "proxy-tunnels.ndjson"
-        self._process = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
 
     def start(self):
         argv = [paths.PYTHON, paths.TOOLS_DIR / "connect_proxy.py", "--listen", self.listen,
@@ -220,17 +218,9 @@ class ConnectProxy:
             raise ServiceError(f"{err}\n{port_owners([int(self.listen.rsplit(':', 1)[1])])}")
         return self
 
-    def stop(self):
-        if self._process:
-            self._process.stop()
-
     @property
     def url(self):
         return f"http://{self.listen}"
-
-    @property
-    def pid(self):
-        return self._process.pid
 
     def tunnels(self):
         return read_json_lines(self.log_path)
@@ -276,7 +266,7 @@ def _skip_name(data, offset):
         offset += 1 + length
 
 
-class Resolver:
+class Resolver(BackgroundService):
     """dnsmasq on 127.0.0.2:53 answering only the names in `addresses` (name → ip; no upstream,
     no /etc/hosts). view(workdir) gives a mount-namespace view whose resolv.conf points at it."""
 
@@ -287,13 +277,6 @@ class Resolver:
         self.port = port
         self.log_path = self.workdir / "dnsmasq.log"
         self.process = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
 
     def start(self):
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <functional>
+
 #include "timeline.hpp"
 
 using namespace exfilwatch;
@@ -46,6 +48,27 @@ ProcessRef exec_into(Timeline& tl, ProcessRef process, std::vector<std::string> 
 }
 
 constexpr std::uint64_t harness_pipe = 555;  // the stdout every command of the session inherits
+
+// The trickle tests' workload: `script` reads the key, then ten children of it each `send` (one
+// connection's worth) and exit.
+void trickle_through_children(Timeline& tl, const ProcessRef& script,
+                              const std::function<void(const ProcessRef& child)>& send)
+{
+    tl.read(script, key, 2000);
+    for (int i = 0; i < 10; ++i) {
+        auto child = tl.spawn(script, {"python3", "send.py"});
+        send(child);
+        tl.exit(child);
+    }
+}
+
+// A trickle that adds up: a paste-site alert on the lineage's data volume.
+void expect_trickle_alert(const Timeline& tl)
+{
+    REQUIRE_FALSE(tl.alerts.empty());
+    CHECK(tl.alerts.back().subtechnique_id == "T1567.003");
+    CHECK(tl.has_signal(tl.alerts.back(), "data-volume"));
+}
 
 }  // namespace
 
@@ -915,21 +938,12 @@ TEST_CASE("volume: trickles over many child processes add up per lineage and des
     auto run = [](std::uint64_t per_child_out) {
         Timeline tl;
         auto script = tl.spawn(tl.shell, {"python3", "chunks.py"});
-        tl.read(script, key, 2000);
-        for (int i = 0; i < 10; ++i) {
-            auto child = tl.spawn(script, {"python3", "send.py"});
-            tl.transfer(child, "paste.rs", per_child_out, 200);
-            tl.exit(child);
-        }
+        trickle_through_children(tl, script,
+                                 [&](const ProcessRef& child) { tl.transfer(child, "paste.rs", per_child_out, 200); });
         return tl;
     };
-    auto trickle = run(512 + 300);  // 300 bytes of data after each handshake: 3000 in all
-    REQUIRE_FALSE(trickle.alerts.empty());
-    const auto& a = trickle.alerts.back();
-    CHECK(a.subtechnique_id == "T1567.003");
-    CHECK(trickle.has_signal(a, "data-volume"));
-    auto handshakes = run(500);  // handshakes only
-    CHECK(handshakes.alerts.empty());
+    expect_trickle_alert(run(512 + 300));  // 300 bytes of data after each handshake: 3000 in all
+    CHECK(run(500).alerts.empty());        // handshakes only
 }
 
 TEST_CASE(
@@ -943,19 +957,13 @@ TEST_CASE(
         root.sid = 0;
         root.pgid = 0;
         auto script = tl.spawn(root, {"bash", "-c", "for f in p*; do python3 send.py $f; done"});
-        tl.read(script, key, 2000);
-        for (int i = 0; i < 10; ++i) {
-            auto child = tl.spawn(script, {"python3", "send.py"});
+        trickle_through_children(tl, script, [&](const ProcessRef& child) {
             REQUIRE(child.sid == 0);
             tl.transfer(child, "paste.rs", per_child_out, 200);
-            tl.exit(child);
-        }
+        });
         return tl;
     };
-    auto trickle = run(512 + 300);
-    REQUIRE_FALSE(trickle.alerts.empty());
-    CHECK(trickle.alerts.back().subtechnique_id == "T1567.003");
-    CHECK(trickle.has_signal(trickle.alerts.back(), "data-volume"));
+    expect_trickle_alert(run(512 + 300));
     CHECK(run(500).alerts.empty());  // handshakes only
 }
 
@@ -966,9 +974,7 @@ TEST_CASE("volume: a trickle adds up when each connection's first bytes are coun
     auto run = [](std::uint64_t per_child_out) {
         Timeline tl;
         auto script = tl.spawn(tl.shell, {"python3", "chunks.py"});
-        tl.read(script, key, 2000);
-        for (int i = 0; i < 10; ++i) {
-            auto child = tl.spawn(script, {"python3", "send.py"});
+        trickle_through_children(tl, script, [&](const ProcessRef& child) {
             Timeline::FlowIds f{tl.next_cookie++, Endpoint{"127.0.0.1", 8443}};
             tl.flow(child, f, "", per_child_out / 2, 100, false);  // no name yet
             TlsClientHelloEvent h;
@@ -980,14 +986,10 @@ TEST_CASE("volume: a trickle adds up when each connection's first bytes are coun
             tl.feed(h);
             tl.step();
             tl.flow(child, f, "paste.rs", per_child_out, 200, true);
-            tl.exit(child);
-        }
+        });
         return tl;
     };
-    auto trickle = run(512 + 300);
-    REQUIRE_FALSE(trickle.alerts.empty());
-    CHECK(trickle.alerts.back().subtechnique_id == "T1567.003");
-    CHECK(trickle.has_signal(trickle.alerts.back(), "data-volume"));
+    expect_trickle_alert(run(512 + 300));
     CHECK(run(600).alerts.empty());  // handshakes only (each under the 640 bytes of TLS and HTTP overhead)
 }
 

@@ -4,6 +4,8 @@
 #include <sys/sysmacros.h>
 
 #include <map>
+#include <utility>
+#include <vector>
 
 #include "enrich/file_tracker.hpp"
 
@@ -14,10 +16,19 @@ namespace {
 
 struct FakeKernel {
     std::map<FileKey, FileCounters> counters;
+    std::vector<FileKey> moved;  // the file_changed queue
+    std::uint64_t fetches = 0;
+    // The kernel counting a read or write of `key`: its counters, and a notice in the queue.
+    void move(const FileKey& key, const FileCounters& now)
+    {
+        counters[key] = now;
+        moved.push_back(key);
+    }
     FileCounterSource source()
     {
         FileCounterSource s;
         s.fetch = [this](const FileKey& key, bool take) -> std::optional<FileCounters> {
+            ++fetches;
             auto it = counters.find(key);
             if (it == counters.end()) return std::nullopt;
             auto value = it->second;
@@ -25,6 +36,7 @@ struct FakeKernel {
             return value;
         };
         s.fd_path = [](std::uint32_t, std::int32_t fd) { return fd == 5 ? std::string("/from/proc") : std::string(); };
+        s.moved = [this] { return std::exchange(moved, {}); };
         return s;
     }
 };
@@ -166,15 +178,64 @@ TEST_CASE("refresh reports growth only")
     FileTracker tracker(kernel.source());
     tracker.on_open(10, proc(7), open_record(7, "/big", "", 1));
     FileKey key{7, 1, (8u << 20) | 1};
-    kernel.counters[key] = FileCounters{10, 0, false};
+    kernel.move(key, FileCounters{10, 0, false});
     ProcessRef p = proc(7);
     auto live = [&p](std::uint32_t) -> const ProcessRef* { return &p; };
     CHECK(tracker.refresh(11, live).size() == 1);
     CHECK(tracker.refresh(12, live).empty());
-    kernel.counters[key].bytes_read = 20;
+    kernel.move(key, FileCounters{20, 0, false});
     auto again = tracker.refresh(13, live);
     REQUIRE(again.size() == 1);
     CHECK(again[0].bytes_read == 20);
+}
+
+TEST_CASE("refresh looks at the pairs that moved, however many are tracked")
+{
+    ProcessRef p = proc(7);
+    auto live = [&p](std::uint32_t) -> const ProcessRef* { return &p; };
+    const TimeNs second = 1'000'000'000;
+    // The same reader among 10 and among 20,000 idle pairs costs the same fetches.
+    for (std::uint64_t idle : {10U, 20000U}) {
+        FakeKernel kernel;
+        FileTracker tracker(kernel.source(), FileTracker::default_max_pairs, second);
+        for (std::uint64_t ino = 1; ino <= idle; ++ino) {
+            tracker.on_open(10, p, open_record(7, "/idle", "", ino));
+            kernel.counters[FileKey{7, ino, (8u << 20) | 1}] = FileCounters{1, 0, false};
+        }
+        tracker.on_open(10, p, open_record(7, "/busy", "", 0));
+        const FileKey busy{7, 0, (8u << 20) | 1};
+        kernel.move(busy, FileCounters{100, 0, false});
+        CAPTURE(idle);
+        auto first = tracker.refresh(1 * second, live);
+        REQUIRE(first.size() == 1);
+        CHECK(first[0].path == "/busy");
+        // Read on within the kernel's quiet second (no new notice): the next refresh still looks.
+        kernel.counters[busy].bytes_read = 150;
+        auto quiet = tracker.refresh(2 * second, live);
+        REQUIRE(quiet.size() == 1);
+        CHECK(quiet[0].bytes_read == 150);
+        // Past it, a pair with no notice is not looked at.
+        CHECK(tracker.refresh(3 * second, live).empty());
+        CHECK(tracker.refresh(4 * second, live).empty());
+        CHECK(tracker.refresh_fetches() == 2);
+        CHECK(kernel.fetches == 2);
+    }
+}
+
+TEST_CASE("a notice that comes before the pair's open record is kept until the record arrives")
+{
+    FakeKernel kernel;
+    FileTracker tracker(kernel.source());
+    ProcessRef p = proc(7);
+    auto live = [&p](std::uint32_t) -> const ProcessRef* { return &p; };
+    const FileKey key{7, 42, (8u << 20) | 1};
+    kernel.move(key, FileCounters{64, 0, false});  // the queue is read before the ring caught up
+    CHECK(tracker.refresh(1'000'000'000, live).empty());
+    tracker.on_open(10, p, open_record(7, "/late", "", 42));
+    auto late = tracker.refresh(2'000'000'000, live);
+    REQUIRE(late.size() == 1);
+    CHECK(late[0].path == "/late");
+    CHECK(late[0].bytes_read == 64);
 }
 
 TEST_CASE("past its cap the tracker evicts the pair tracked the longest, not the lowest pid")
@@ -220,8 +281,8 @@ TEST_CASE("write times: a write through an inherited fd is a pair, its last writ
     CHECK(first[0].path == "/tmp/out");
     CHECK(first[0].opened_for_write);
     CHECK(first[0].last_write == 1000);
-    CHECK(tracker.refresh(3000, live).empty());  // nothing moved
-    kernel.counters[key].last_write = 2500;      // written again: no byte count moved, the time did
+    CHECK(tracker.refresh(3000, live).empty());        // nothing moved
+    kernel.move(key, FileCounters{0, 0, true, 2500});  // written again: no byte count moved, the time did
     auto again = tracker.refresh(4000, live);
     REQUIRE(again.size() == 1);
     CHECK(again[0].last_write == 2500);
