@@ -1,6 +1,7 @@
 // output: the streaming JSON writer, string escaping with UTF-8 repair, and RFC 3339 time.
 #include "output/json.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstring>
@@ -226,6 +227,23 @@ void JsonWriter::end_array()
 
 void JsonWriter::key(std::string_view name)
 {
+    // Keys are the codec's field names, plain ASCII: `,"name":` in one append (a key is written
+    // for every member of every record).
+    constexpr std::size_t max_plain_key = 60;
+    if (name.size() <= max_plain_key &&
+        std::none_of(name.begin(), name.end(), [](char c) { return special[static_cast<unsigned char>(c)] != 0; })) {
+        char buf[max_plain_key + 4];
+        std::size_t n = 0;
+        if (need_comma_) buf[n++] = ',';
+        buf[n++] = '"';
+        std::memcpy(buf + n, name.data(), name.size());
+        n += name.size();
+        buf[n++] = '"';
+        buf[n++] = ':';
+        out_.append(buf, n);
+        need_comma_ = false;
+        return;
+    }
     separate();
     append_json_string(out_, name);
     out_.push_back(':');
