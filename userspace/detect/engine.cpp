@@ -366,7 +366,8 @@ void Engine::on_flow(const FlowUpdate& u, std::vector<Alert>& alerts)
 
     auto key = pair_key(flow.entity, flow.domain, flow.destination);
     std::optional<std::string> old_volume;  // the flow's bytes counted under its former name
-    if (flow.pair_key != key || !pairs_.contains(key)) {
+    auto found = pairs_.find(key);
+    if (flow.pair_key != key || found == pairs_.end()) {
         if (auto old = pairs_.find(flow.pair_key); old != pairs_.end()) {
             old_volume = incident_key(old->second);
             old->second.bytes_out -= std::min(old->second.bytes_out, flow.bytes_out);
@@ -375,6 +376,7 @@ void Engine::on_flow(const FlowUpdate& u, std::vector<Alert>& alerts)
         }
         flow.pair_key = key;
         auto [it, inserted] = pairs_.try_emplace(key);
+        found = it;
         auto& p = it->second;
         if (inserted) {
             p.entity = flow.entity;
@@ -388,7 +390,7 @@ void Engine::on_flow(const FlowUpdate& u, std::vector<Alert>& alerts)
         p.bytes_in += flow.bytes_in;
         ++p.open_flows;
     }
-    auto& pair = pairs_[key];
+    auto& pair = found->second;
     index_pair(key, pair);
     pair.process = process;
     pair.destination = flow.destination;

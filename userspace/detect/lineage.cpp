@@ -385,8 +385,12 @@ ProcessNode& Lineage::touch(const ProcessRef& ref, TimeNs time)
 {
     now_ = std::max(now_, time);
     auto key = key_of(ref);
-    if (!processes_.contains(key)) evict_processes();  // room first: the new process is never the one evicted
-    auto [it, inserted] = processes_.try_emplace(key);
+    auto it = processes_.find(key);
+    const bool inserted = it == processes_.end();
+    if (inserted) {
+        evict_processes();  // room first: the new process is never the one evicted
+        it = processes_.try_emplace(key).first;
+    }
     auto& n = it->second;
     if (inserted) {
         n.start = ref.start_time ? ref.start_time : time;

@@ -179,13 +179,33 @@ std::optional<PathGlob> PathGlob::compile(std::string_view pattern, std::string&
         glob.segments_.emplace_back(seg);
     }
     if (glob.home_ && !tail_has_globstar) glob.home_tail_ = glob.segments_.size() - 2;
+    if (const std::string_view last = glob.segments_.back(); last != "**") {
+        constexpr std::string_view wild = "*?[]\\";
+        const auto first = last.find_first_of(wild);
+        glob.last_checked_ = true;
+        glob.last_literal_ = first == std::string_view::npos;
+        glob.last_head_ = std::string(last.substr(0, first));
+        if (auto star = last.rfind('*'); !glob.last_literal_ && star != std::string_view::npos &&
+                                         last.find_first_of(wild, star + 1) == std::string_view::npos)
+            glob.last_tail_ = std::string(last.substr(star + 1));
+    }
     return glob;
 }
 
 bool PathGlob::matches(std::string_view path) const
 {
     if (path.empty() || path.front() != '/') return false;
-    return match_segments(segments_, 0, util::split(path, '/'), 0);
+    return matches_parts(util::split(path, '/'));
+}
+
+bool PathGlob::matches_parts(const std::vector<std::string_view>& parts) const
+{
+    if (last_checked_) {
+        const std::string_view last = parts.back();
+        if (last_literal_ ? last != last_head_ : !last.starts_with(last_head_) || !last.ends_with(last_tail_))
+            return false;
+    }
+    return match_segments(segments_, 0, parts, 0);
 }
 
 std::string PathGlob::display(std::string_view path) const

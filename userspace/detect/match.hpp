@@ -16,6 +16,9 @@ public:
     static std::optional<PathGlob> compile(std::string_view pattern, std::string& error);
 
     bool matches(std::string_view path) const;
+    // The same for an absolute path already split at '/' (util::split): a caller testing one
+    // path against many globs splits it once.
+    bool matches_parts(const std::vector<std::string_view>& parts) const;
     // The path as a reader would write it: `~/.ssh/id_rsa` for a home pattern, else the path.
     std::string display(std::string_view path) const;
     const std::string& pattern() const { return pattern_; }
@@ -25,6 +28,11 @@ private:
     std::vector<std::string> segments_;  // "**" matches any number of segments
     bool home_ = false;
     std::size_t home_tail_ = 0;  // segments after "~/" when they hold no "**"
+    // What the last segment's text must start and end with (its literal head, and the literal
+    // tail after its last '*'), or equal when it is all literal: most paths fail here at once.
+    std::string last_head_, last_tail_;
+    bool last_literal_ = false;
+    bool last_checked_ = false;  // false when the last segment is "**"
 };
 
 // One segment (no '/'): `*`, `?`, `[...]` (with `!`/`^` negation and ranges), `\` escapes.

@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 
+#include "util/text.hpp"
+
 namespace exfilwatch::detect {
 namespace {
 
@@ -553,10 +555,13 @@ const Service* Rules::service_for(std::string_view domain, std::string_view path
 
 const SensitiveClass* Rules::classify(std::string_view path, std::string* display) const
 {
+    if (path.empty() || path.front() != '/') return nullptr;  // no glob matches a relative path
+    const auto parts = util::split(path, '/');
     for (const auto& c : sensitive) {
         for (const auto& g : c.paths) {
-            if (!g.matches(path)) continue;
-            if (std::any_of(c.exclude.begin(), c.exclude.end(), [&](const PathGlob& x) { return x.matches(path); }))
+            if (!g.matches_parts(parts)) continue;
+            if (std::any_of(c.exclude.begin(), c.exclude.end(),
+                            [&](const PathGlob& x) { return x.matches_parts(parts); }))
                 break;
             if (display) *display = g.display(path);
             return &c;
@@ -567,8 +572,10 @@ const SensitiveClass* Rules::classify(std::string_view path, std::string* displa
 
 bool Rules::never_staging(std::string_view path) const
 {
+    if (path.empty() || path.front() != '/') return false;
+    const auto parts = util::split(path, '/');
     return std::any_of(settings.never_staging.begin(), settings.never_staging.end(),
-                       [&](const PathGlob& g) { return g.matches(path); });
+                       [&](const PathGlob& g) { return g.matches_parts(parts); });
 }
 
 const Category* Rules::category(std::string_view name) const

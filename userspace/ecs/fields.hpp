@@ -106,6 +106,9 @@ enum class ContextField : std::uint8_t { host_name, host_hostname, host_id, agen
 template <typename Op>
 void identity_fields(Op& op)
 {
+    // The same for every record of one context: an encoder may write its copy of the block.
+    if constexpr (requires { op.cached_identity(); })
+        if (op.cached_identity()) return;
     op.object("ecs", [&] { op.text("version", output::ecs_version); });
     op.object("host", [&] {
         op.context("name", ContextField::host_name);

@@ -152,6 +152,13 @@ public:
         case ContextField::agent_ephemeral_id: text(name, context_.agent_ephemeral_id); break;
         }
     }
+    // identity_fields from the cache (only while no object is open: the block is top-level).
+    bool cached_identity()
+    {
+        if (!cache_ || depth_ != 0) return false;
+        json_.raw(cache_->identity(context_));
+        return true;
+    }
     void argv(const std::vector<std::string>& args)
     {
         open_pending();
@@ -673,6 +680,23 @@ std::string_view EcsEncoder::line(const Metrics& metrics)
 {
     bounded_line(buffer_, [&](JsonWriter& json, bool) { write_metrics(json, metrics, context_); });
     return buffer_;
+}
+
+std::string_view ArgsCache::identity(const Context& context)
+{
+    const std::string* fields[] = {&context.host_name, &context.host_hostname, &context.host_id, &context.agent_id,
+                                   &context.agent_ephemeral_id};
+    if (identity_of_.size() == std::size(fields) &&
+        std::equal(identity_of_.begin(), identity_of_.end(), std::begin(fields),
+                   [](const std::string& kept, const std::string* now) { return kept == *now; }))
+        return identity_;
+    identity_.clear();
+    JsonWriter json(identity_);
+    EncodeOp op(json, nullptr, context);
+    ecs::identity_fields(op);
+    identity_of_.clear();
+    for (const auto* f : fields) identity_of_.push_back(*f);
+    return identity_;
 }
 
 std::string_view ArgsCache::members(const std::vector<std::string>& args)

@@ -72,6 +72,7 @@ struct Metrics {
 // recent command lines: every record of a process repeats its argv, and redaction is the costliest
 // part of a record. Direct-mapped by a hash of the argv bytes, compared in full on a hit, bounded
 // in entries and in the argv size it keeps, so a hostile argv costs memory only once.
+// It also keeps the serialized `ecs`, `host` and `agent` members of the last context it saw.
 class ArgsCache {
 public:
     static constexpr std::size_t slots = 512;
@@ -79,6 +80,8 @@ public:
 
     // The JSON members for `args`, from the cache or freshly redacted and encoded.
     std::string_view members(const std::vector<std::string>& args);
+    // The JSON members `"ecs":{...},"host":{...},"agent":{...}` for `context` (compared in full).
+    std::string_view identity(const Context& context);
     std::uint64_t hits() const { return hits_; }
     std::uint64_t misses() const { return misses_; }
 
@@ -91,6 +94,8 @@ private:
     };
     std::vector<Entry> entries_ = std::vector<Entry>(slots);
     std::string scratch_;
+    std::string identity_;
+    std::vector<std::string> identity_of_;  // the context fields identity_ was written from
     std::uint64_t hits_ = 0, misses_ = 0;
 };
 

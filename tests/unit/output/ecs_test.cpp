@@ -394,6 +394,21 @@ TEST_CASE("the hot-path encoder writes exactly what to_ndjson_line writes, cache
     other[1] = "pull";
     CHECK(cache.members(other) != first);  // same slot or not, a different argv is never a hit
     CHECK(cache.hits() == 1);
+
+    // The cached ecs/host/agent block is the one of the context the record is written for.
+    output::Context a, b;
+    a.host_name = "node-a";
+    a.agent_ephemeral_id = "run-a";
+    b.host_name = "node-b";
+    b.host_id = b.agent_id = "0123456789abcdef0123456789abcdef";
+    for (const auto* context : {&a, &b, &a}) {
+        std::string cached, plain;
+        output::JsonWriter with_cache(cached), without(plain);
+        output::write_event(with_cache, events.front(), &cache, *context);
+        output::write_event(without, events.front(), nullptr, *context);
+        CHECK(cached == plain);
+        CHECK(cached.find(context->host_name) != std::string::npos);
+    }
 }
 
 TEST_CASE("every record says its ECS version, host, agent, dataset and when it was written")
