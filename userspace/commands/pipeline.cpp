@@ -211,11 +211,11 @@ bool Pipeline::reload_rules(TimeNs time, std::string& error)
 // Blind spots the engine found (sensitive state evicted, work shed, records lost): counted here;
 // their NDJSON record (event.action monitor-blind-spot) is the ECS encoder's
 // (EcsEncoder::line(const BlindSpot&), from the output work), written here once that is merged.
-void Pipeline::drain_blind_spots()
+void Pipeline::drain_blind_spots(bool all)
 {
     // Blinding is as loud as an alert: an alert-kind monitor-blind-spot record, whatever
     // --min-score says (it is not scored).
-    for (const auto& spot : state_->engine->take_blind_spots()) {
+    for (const auto& spot : state_->engine->take_blind_spots(all)) {
         state_->write(state_->encoder.line(spot));
         ++state_->blind_spots;
     }
@@ -332,6 +332,7 @@ void Pipeline::append_counters(util::Counters& counters) const
 
 void Pipeline::stopped(TimeNs time, const std::string& reason)
 {
+    drain_blind_spots(true);  // what the last second held, before the last record
     output::MonitorState state;
     state.time = time;
     state.action = output::StateAction::stopped;
@@ -344,6 +345,7 @@ void Pipeline::stopped(TimeNs time, const std::string& reason)
 
 void Pipeline::flush(bool final)
 {
+    if (final) drain_blind_spots(true);  // a replay's last second (a run's went before its stop)
     if (final) state_->save_jobs();
     if (final) state_->sink->close(std::chrono::seconds(2));
     else

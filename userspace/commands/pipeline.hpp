@@ -66,7 +66,7 @@ public:
 
 private:
     struct State;
-    void drain_blind_spots();
+    void drain_blind_spots(bool all = false);  // all: also what the current second holds
     std::unique_ptr<State> state_;
 };
 

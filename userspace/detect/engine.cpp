@@ -275,15 +275,44 @@ bool Engine::is_system_file(std::uint64_t device, std::uint64_t inode) const
     return system_files_.contains({device, inode});
 }
 
+// Within a second of its cause's last record: summed into the record held for that second.
+bool Engine::hold_blind_spot(TimeNs time, std::string_view cause, std::uint64_t lost)
+{
+    if (!blind_spots_.empty() && blind_spots_.back().cause == cause &&
+        time < blind_spots_.back().time + blind_spot_coalesce_ns) {
+        blind_spots_.back().lost += lost;
+        return true;
+    }
+    auto it = blind_windows_.find(cause);
+    if (it == blind_windows_.end() || time >= it->second.until || !it->second.held) return false;
+    it->second.held->lost += lost;
+    ++it->second.merged;
+    return true;
+}
+
+void Engine::queue_blind_spot(BlindSpot b)
+{
+    auto it = blind_windows_.find(b.cause);
+    if (it != blind_windows_.end() && b.time < it->second.until) {
+        auto& w = it->second;
+        if (w.held) {
+            w.held->lost += b.lost;
+            ++w.merged;
+        } else {
+            w.held = std::move(b);
+        }
+        return;
+    }
+    if (blind_spots_.size() >= max_pending_blind_spots) blind_spots_.erase(blind_spots_.begin());
+    blind_spots_.push_back(std::move(b));
+    ++stats_.blind_spots;
+}
+
 void Engine::blind_spot(TimeNs time, std::string_view cause, std::uint64_t lost, std::string_view what)
 {
     const auto& holders = lineage_.holders();
     if (holders.empty() || lost == 0) return;  // nothing sensitive was at stake
-    if (!blind_spots_.empty() && blind_spots_.back().cause == cause &&
-        time < blind_spots_.back().time + blind_spot_coalesce_ns) {
-        blind_spots_.back().lost += lost;
-        return;
-    }
+    if (hold_blind_spot(time, cause, lost)) return;
     BlindSpot b;
     b.time = time;
     b.cause = std::string(cause);
@@ -294,9 +323,7 @@ void Engine::blind_spot(TimeNs time, std::string_view cause, std::uint64_t lost,
         if (b.processes.size() >= max_blind_spot_processes) break;
         if (const auto* n = lineage_.find(key)) b.processes.push_back(n->ref);
     }
-    if (blind_spots_.size() >= max_pending_blind_spots) blind_spots_.erase(blind_spots_.begin());
-    blind_spots_.push_back(std::move(b));
-    ++stats_.blind_spots;
+    queue_blind_spot(std::move(b));
 }
 
 void Engine::note_loss(TimeNs time, std::string_view cause, std::uint64_t count)
@@ -305,10 +332,37 @@ void Engine::note_loss(TimeNs time, std::string_view cause, std::uint64_t count)
     blind_spot(time, cause, count, fmt::format("{} lost ({})", count, cause));
 }
 
-std::vector<BlindSpot> Engine::take_blind_spots()
+std::vector<BlindSpot> Engine::take_blind_spots(bool all)
 {
+    for (auto& b : lineage_.take_blind_spots()) queue_blind_spot(std::move(b));  // tainted state evicted
+    // Seconds that are over release what they held; a released record opens the next second.
+    for (auto it = blind_windows_.begin(); it != blind_windows_.end();) {
+        auto& w = it->second;
+        if (!all && now_ < w.until) {
+            ++it;
+            continue;
+        }
+        if (!w.held) {
+            it = blind_windows_.erase(it);
+            continue;
+        }
+        if (w.merged)
+            w.held->detail +=
+                fmt::format(" (and {} more report{} within the second)", w.merged, w.merged == 1 ? "" : "s");
+        blind_spots_.push_back(std::move(*w.held));
+        ++stats_.blind_spots;
+        w.held.reset();
+        w.merged = 0;
+        w.until = now_ + blind_spot_coalesce_ns;
+        ++it;
+    }
     auto out = std::exchange(blind_spots_, {});
-    for (auto& b : lineage_.take_blind_spots()) out.push_back(std::move(b));  // tainted state evicted
+    std::stable_sort(out.begin(), out.end(), [](const BlindSpot& x, const BlindSpot& y) { return x.time < y.time; });
+    for (const auto& b : out) {
+        auto& w = blind_windows_[b.cause];
+        w.until = std::max(w.until, b.time + blind_spot_coalesce_ns);
+    }
+    if (all) blind_windows_.clear();
     return out;
 }
 

@@ -97,8 +97,11 @@ public:
     void seed_sensitive(const std::string& path, std::uint64_t device, std::uint64_t inode);
     // Blind spots since the last call: the engine's own (sensitive state evicted, work shed) and
     // note_loss()'s, and
-    // the lineage's (tainted state its caps evicted). One per cause and second at most; the run loop drains and writes them.
-    std::vector<BlindSpot> take_blind_spots();
+    // the lineage's (tainted state its caps evicted). One per cause and second at most: what a
+    // cause reports within a second of its last record is summed and released when that second
+    // is over, or by take_blind_spots(true) (the end of a run or a replay). The run loop drains
+    // and writes them.
+    std::vector<BlindSpot> take_blind_spots(bool all = false);
 
     // Use versus leak by content (detect/content). The live run gives a reader of a sensitive
     // file's content (bounded), from which its fingerprints are built at its first read; replay
@@ -251,6 +254,17 @@ private:
     std::string incident_key(const Pair& pair) const;
     void move_volume(const std::string& from, const std::string& to, std::uint64_t bytes_out, TimeNs time);
     std::vector<BlindSpot> blind_spots_;
+    // A cause reported within the last second: what comes in that second is held, summed, and
+    // reported once the second is over (a flood of evictions makes one record per second, not
+    // one per event).
+    struct BlindWindow {
+        TimeNs until = 0;
+        std::optional<BlindSpot> held;
+        std::uint64_t merged = 0;  // reports summed into `held` after its first
+    };
+    std::map<std::string, BlindWindow, std::less<>> blind_windows_;  // one per cause: a few
+    bool hold_blind_spot(TimeNs time, std::string_view cause, std::uint64_t lost);
+    void queue_blind_spot(BlindSpot b);
     // Files opened under a never-staging name (settings.never_staging), by (device, inode): their
     // summaries carry the resolved path only.
     static constexpr std::size_t max_system_files = 4096;

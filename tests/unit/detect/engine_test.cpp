@@ -1106,6 +1106,41 @@ TEST_CASE("blind spots: a loss while a lineage holds sensitive data is reported,
     CHECK(tl.engine.stats().blind_spots == 2);
 }
 
+TEST_CASE("blind spots: drained after every event, as the pipeline does, a flood still makes one record per second")
+{
+    Timeline tl;
+    auto cat = tl.spawn(tl.shell, {"cat", key});
+    tl.read(cat, key, 400);
+    std::vector<BlindSpot> spots;
+    auto drain = [&](bool all = false) {
+        for (auto& b : tl.engine.take_blind_spots(all)) spots.push_back(std::move(b));
+    };
+    for (int i = 0; i < 50; ++i) {  // 50 losses 10 ms apart, each followed by a drain
+        tl.engine.note_loss(tl.t + i * 10'000'000ULL, "volume_evicted", 2);
+        drain();
+    }
+    REQUIRE(spots.size() == 1);  // the first at once; the rest of its second is held
+    CHECK(spots[0].lost == 2);
+    for (int i = 0; i < 50; ++i) {  // the next second: its first report releases what was held
+        tl.engine.note_loss(tl.t + 1'000'000'000ULL + i * 10'000'000ULL, "volume_evicted", 1);
+        drain();
+    }
+    // The second's first report: the one held for the first second (49 reports) and its own.
+    REQUIRE(spots.size() >= 3);
+    CHECK(spots[1].lost == 49 * 2);
+    CHECK(spots[1].detail.find("48 more reports within the second") != std::string::npos);
+    CHECK(spots[2].lost == 1);
+    REQUIRE(spots.size() == 3);
+    drain(true);  // the end of the run: the second still open is released
+    REQUIRE(spots.size() == 4);
+    CHECK(spots[3].lost == 49);
+    std::uint64_t lost = 0;
+    for (const auto& b : spots) lost += b.lost;
+    CHECK(lost == 50 * 2 + 50 * 1);  // nothing lost in the coalescing
+    CHECK(std::is_sorted(spots.begin(), spots.end(), [](const auto& x, const auto& y) { return x.time < y.time; }));
+    CHECK(tl.engine.take_blind_spots(true).empty());
+}
+
 TEST_CASE("blind spots: a running process holding sensitive data evicted from a full lineage; one that exited is not")
 {
     auto run = [](bool holder_exits) {
