@@ -348,8 +348,15 @@ def held_alerts(monitor, holder, technique):
 def test_key_opened_before_the_monitor_started(tmp_path, fake_home, standin, connection, technique):
     # late: connected after the start, so the flow is named by its SNI; early: connected (TLS
     # handshake and all) before the start, so the adopted flow has no name the monitor saw, only
-    # its address: T1567 with destination.ip.
+    # its address: T1567 with destination.ip. With no name, no upload command and no content
+    # match, a secret under min_upload_bytes (1 KiB) stays under the threshold like any small
+    # send after a credential read (a cloud SDK's request), so the early variant steals an RSA
+    # key (2.5 KiB, the common kind); see EVASION.md.
     key = key_of(fake_home)
+    if connection == "early":
+        key = fake_home.path / ".ssh" / "id_rsa"
+        subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "3072", "-N", "", "-f", str(key)],
+                       check=True)
     holder = start_holder(tmp_path, fake_home, key, connection)
     try:
         with Monitor(tmp_path / "monitor") as monitor:
