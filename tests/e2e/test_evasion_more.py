@@ -168,6 +168,27 @@ def test_two_hundred_decoy_reads_before_the_key(monitor, standin, fake_home, tmp
     assert_no_secret(monitor, key)
 
 
+def test_two_hundred_weaker_secrets_before_the_key(monitor, standin, fake_home, tmp_path):
+    # The budget attack proper: 200 reads of a weaker sensitive class (project .env files) fill
+    # what one process may hold (max_reads_per_process) before the key; the key is never the read
+    # dropped, and the alert names it.
+    key = key_of(fake_home)
+    decoys = fake_home.path / "envs"
+    decoys.mkdir()
+    for i in range(200):
+        (decoys / f"{i:04d}").mkdir()
+        (decoys / f"{i:04d}" / ".env").write_text(f"LOG_LEVEL=info\nWORKERS={i % 9}\n")
+    links = fake_home.path / "env-list"  # read_as takes a directory of files: link each .env
+    links.mkdir()
+    for i in range(200):
+        (links / f"{i:04d}").symlink_to(decoys / f"{i:04d}" / ".env")
+    found = dataflow_attack(monitor, standin, fake_home, tmp_path, "weaker-before",
+                            f"{read_as('read', key, '--decoys-before', 200, links)} | {CURL_STDIN}")
+    assert any(f.get("path") == str(key) for r in found for f in get(r, "exfilwatch.files", [])), \
+        [[f.get("path") for f in get(r, "exfilwatch.files", [])] for r in found]
+    assert_no_secret(monitor, key)
+
+
 def test_a_flood_of_opens_after_the_key_read(monitor, standin, fake_home, tmp_path):
     key = key_of(fake_home)
     decoys = make_decoys(fake_home, 1000)
