@@ -678,10 +678,14 @@ static __always_inline void ew_account_file_read(struct file *file, int fd, long
 		ew_file_moved(stats, &key, now);
 		return;
 	}
+	/* Read (or mapped) through an fd this process did not open in our sight: inherited or older
+	 * than the monitor. (Every open in sight has a pair, ignored prefixes too, so a library ld.so
+	 * maps is never news here.) */
+	struct ew_file_stats fresh = {.first_ns = now, .last_ns = now, .reported = 1};
 	if (mapped)
-		return; /* mappings of files never opened in sight (libraries at exec) are not news */
-	/* Read through an fd this process did not open in our sight: inherited or pre-existing. */
-	struct ew_file_stats fresh = {.bytes_read = bytes, .first_ns = now, .last_ns = now, .reported = 1};
+		fresh.bytes_mapped = bytes;
+	else
+		fresh.bytes_read = bytes;
 	bpf_map_update_elem(&file_reads, &key, &fresh, BPF_NOEXIST); /* an LRU: never refused */
 	struct ew_file_first_read rec = {.fd = fd, .ino = key.ino, .dev = key.dev};
 	ew_fill_header(&rec.hdr, EW_REC_FILE_FIRST_READ, sizeof(rec));

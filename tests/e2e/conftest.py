@@ -61,6 +61,12 @@ def c_tool(tmp_path_factory):
     return build
 
 
+@pytest.fixture(scope="session")
+def handle_open(c_tool):
+    """tests/e2e/tools/handle_open.c: opens a file by name_to_handle_at/open_by_handle_at."""
+    return c_tool("handle_open")
+
+
 @pytest.fixture
 def fake_home(tmp_path):
     return FakeHome(tmp_path / "home").create()

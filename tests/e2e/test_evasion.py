@@ -177,11 +177,6 @@ def test_path_deeper_than_the_walk_is_not_taken_for_an_ignored_prefix(monitor, s
     assert_no_secret(monitor, key)
 
 
-@pytest.fixture(scope="module")
-def handle_open(c_tool):
-    return c_tool("handle_open")
-
-
 def test_open_by_handle_at(monitor, standin, fake_home, tmp_path, handle_open):
     # No path on the open at all: the record names the file from the opened file itself.
     key = key_of(fake_home)

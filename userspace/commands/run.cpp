@@ -157,6 +157,9 @@ int run(const RunOptions& options)
     }});
     enrich::Enricher enricher(processes, files, flows, offset, &sockets, &objects);
     std::size_t scanned = enrich::scan_proc(processes, "/proc", self, offset);
+    // Files already open: a first read through such an fd is named even if its reader is gone.
+    enrich::scan_open_files("/proc", self, 131072,
+                            [&files](const enrich::OpenFile& f) { files.on_open_at_start(f.device, f.inode, f.path); });
     sockets.scan(clock_ns(CLOCK_REALTIME));  // owners of the sockets older than the monitor
     pipeline.read_sensitive_content();
     pipeline.seed_sensitive_files("/etc/passwd");  // sensitive files known by inode from the start

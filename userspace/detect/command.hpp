@@ -26,7 +26,7 @@ struct CommandAnalysis {
     // bytes: redact before printing.
     std::string destination;
     const UploadTool* destination_tool = nullptr;  // whose grammar found `destination`
-    // Arguments held in files (curl -K FILE, wget -i FILE): the command line is not all of them.
+    // Arguments held in files (curl -K FILE, wget --config FILE): the command line is not all of them.
     std::vector<std::string> argument_files;
 };
 

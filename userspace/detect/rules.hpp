@@ -86,7 +86,7 @@ struct UploadTool {
     std::vector<std::string> credential_flags;  // the value authenticates the tool (ssh -i KEY,
                                                 // rclone --config F): naming it is use, not data
     std::vector<std::string> argument_files;    // the value is a file of more arguments (curl -K,
-                                                // wget -i): the command line is not all there is
+                                                // wget --config): the command line is not all there is
     int destination_arg = 0;                    // 1-based positional that names the destination when no upload rule
                                                 // does (git-remote-https REMOTE URL)
 };

@@ -29,6 +29,11 @@ void FileTracker::remember_path(std::uint64_t device, std::uint64_t inode, const
     path_by_inode_[FileId{device, inode}] = path;
 }
 
+void FileTracker::on_open_at_start(std::uint64_t device, std::uint64_t inode, const std::string& path)
+{
+    if (open_at_start_.size() < max_pairs_) open_at_start_.try_emplace(FileId{device, inode}, path);
+}
+
 FileTracker::Pair& FileTracker::pair_for(const FileKey& key)
 {
     auto [it, inserted] = pairs_.try_emplace(key);
@@ -100,8 +105,11 @@ void FileTracker::on_first_read(const ProcessRef& process, const decode::FileFir
     watch(key, pair, 0);
     if (!pair.path.empty()) return;
     auto cached = path_by_inode_.find(FileId{read.device, read.inode});
+    auto at_start = open_at_start_.find(FileId{read.device, read.inode});
     if (cached != path_by_inode_.end()) {
         pair.path = cached->second;
+    } else if (at_start != open_at_start_.end()) {
+        pair.path = at_start->second;
     } else if (source_.fd_path) {
         pair.path = source_.fd_path(process.pid, read.fd);
         if (!pair.path.empty()) remember_path(read.device, read.inode, pair.path);

@@ -67,6 +67,10 @@ public:
     // A read of (or a write to) a file the process was not seen opening; no event, the summary
     // reports it.
     void on_first_read(const ProcessRef& process, const decode::FileFirstRead& read);
+    // A file some process held open when the monitor started (the start-up /proc scan): a later
+    // first read of it is named from here, even when its reader is gone by then. Kept apart from
+    // the path cache, which new opens can clear; at most max_pairs are kept.
+    void on_open_at_start(std::uint64_t device, std::uint64_t inode, const std::string& path);
     // Final summaries of every file the process read, at its exit.
     std::vector<FileSummaryEvent> on_exit(TimeNs time, const ProcessRef& process);
     // Summaries of files whose counters grew since the last one (long-running readers). Looks
@@ -118,6 +122,7 @@ private:
         }
     };
     std::unordered_map<FileId, std::string, FileIdHash> path_by_inode_;
+    std::unordered_map<FileId, std::string, FileIdHash> open_at_start_;  // the start-up scan's
     std::uint64_t evicted_ = 0;
 };
 

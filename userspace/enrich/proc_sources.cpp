@@ -2,6 +2,8 @@
 #include "enrich/proc_sources.hpp"
 
 #include <dirent.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +45,41 @@ std::size_t scan_proc(ProcessTable& table, std::string_view proc_root, std::uint
     }
     closedir(dir);
     return found;
+}
+
+std::size_t scan_open_files(std::string_view proc_root, std::uint32_t self, std::size_t max_fds,
+                            const std::function<void(const OpenFile&)>& found)
+{
+    std::size_t files = 0;
+    std::size_t read = 0;
+    DIR* dir = opendir(std::string(proc_root).c_str());
+    if (!dir) return 0;
+    while (auto* entry = readdir(dir)) {
+        char* end = nullptr;
+        unsigned long pid = std::strtoul(entry->d_name, &end, 10);
+        if (!end || *end != '\0' || pid == 0 || pid == self) continue;
+        auto fd_dir = fmt::format("{}/{}/fd", proc_root, pid);
+        DIR* fds = opendir(fd_dir.c_str());
+        if (!fds) continue;  // gone, or a kernel thread
+        while (auto* fd = readdir(fds)) {
+            if (fd->d_name[0] == '.') continue;
+            if (read++ >= max_fds) break;
+            auto link = fmt::format("{}/{}", fd_dir, fd->d_name);
+            struct stat st {};
+            char target[4096];
+            if (stat(link.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+            auto n = readlink(link.c_str(), target, sizeof(target));
+            if (n <= 0) continue;
+            // The kernel encodes a device as major << 20 | minor (the records' file.device).
+            std::uint64_t device = (static_cast<std::uint64_t>(major(st.st_dev)) << 20) | minor(st.st_dev);
+            found(OpenFile{device, st.st_ino, std::string(target, static_cast<std::size_t>(n))});
+            ++files;
+        }
+        closedir(fds);
+        if (read >= max_fds) break;
+    }
+    closedir(dir);
+    return files;
 }
 
 std::string fd_path(std::string_view proc_root, std::uint32_t pid, std::int32_t fd)

@@ -27,6 +27,21 @@ std::size_t scan_proc(ProcessTable& table, std::string_view proc_root, std::uint
 // when the process or the fd is gone.
 std::string fd_path(std::string_view proc_root, std::uint32_t pid, std::int32_t fd);
 
+// A regular file some process held open when the monitor started: (device in the kernel's
+// encoding, inode) and the path its fd names.
+struct OpenFile {
+    std::uint64_t device = 0;
+    std::uint64_t inode = 0;
+    std::string path;
+};
+
+// Calls `found` for every regular file open in a process under `proc_root` (except `self`),
+// reading at most `max_fds` fd links; returns how many were found. A process that opened a file
+// before the start and reads it after may exit before its first read is handled: its name then
+// comes from here, not from its gone fd table.
+std::size_t scan_open_files(std::string_view proc_root, std::uint32_t self, std::size_t max_fds,
+                            const std::function<void(const OpenFile&)>& found);
+
 // The hosts file a process resolves names with: /etc/hosts under its root, so a container's own
 // file or one bind-mounted in its mount namespace. Read once per mount namespace and refresh
 // period; at most `max_namespaces` are kept (the cache starts over past it).

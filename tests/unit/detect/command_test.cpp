@@ -219,7 +219,10 @@ TEST_CASE(
     CHECK(names_file(r, proc({"curl", "-K", "/tmp/cfg"}), "/home/u/.netrc"));
     CHECK(names_file(r, proc({"curl", "--config=/tmp/cfg"}), "/home/u/.netrc"));
     CHECK(analyze_command(r, proc({"curl", "-sK", "/tmp/cfg"})).argument_files == std::vector<std::string>{"/tmp/cfg"});
-    CHECK(names_file(r, proc({"wget", "-i", "/tmp/urls"}), "/home/u/.netrc"));
+    // wget -i holds URLs, never a file to send; its wgetrc (--config) can say `post_file = F`.
+    CHECK_FALSE(names_file(r, proc({"wget", "-i", "/tmp/urls"}), "/home/u/.netrc"));
+    CHECK(names_file(r, proc({"wget", "--config=/tmp/wgetrc", "-i", "/tmp/urls"}), "/home/u/.netrc"));
+    CHECK(names_file(r, proc({"wget", "-i", "/tmp/urls", "--post-file=/home/u/.netrc"}), "/home/u/.netrc"));
     CHECK_FALSE(names_file(r, proc({"curl", "-s", "https://x"}), "/home/u/.netrc"));
 }
 

@@ -292,3 +292,23 @@ TEST_CASE("write times: a write through an inherited fd is a pair, its last writ
     REQUIRE(exit.size() == 1);
     CHECK(exit[0].last_write == 5000);
 }
+
+TEST_CASE("a file open before the start is named from the start-up scan once its reader is gone")
+{
+    FakeKernel kernel;
+    FileTracker tracker(kernel.source(), 64);
+    const std::uint64_t device = (8u << 20) | 1;
+    tracker.on_open_at_start(device, 77, "/home/u/.ssh/id_rsa");
+    // Opens of other files fill and clear the path cache; the scan's entries stay.
+    for (std::uint64_t i = 0; i < 200; ++i) tracker.on_open(1, proc(3), open_record(3, "f", "/tmp", 1000 + i));
+    decode::FileFirstRead read;
+    read.fd = 6;  // fd_path knows nothing of it: the process has exited
+    read.inode = 77;
+    read.device = device;
+    tracker.on_first_read(proc(9), read);
+    kernel.counters[FileKey{9, 77, device}] = FileCounters{411, 0, false, 0};
+    auto out = tracker.on_exit(20, proc(9));
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].path == "/home/u/.ssh/id_rsa");
+    CHECK(out[0].bytes_read == 411);
+}

@@ -1,13 +1,17 @@
 // Tests userspace/enrich/proc_sources.cpp: the hosts-file cache and the boot id against a fake
-// /proc tree, fd_path and the start-up scan against this process's own /proc.
+// /proc tree, the open-file scan against a fake fd table, fd_path and the start-up scan against
+// this process's own /proc.
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "enrich/hosts.hpp"
 #include "enrich/proc_sources.hpp"
@@ -105,4 +109,28 @@ TEST_CASE("the start-up scan adds running processes but not the monitor itself")
     CHECK(table.contains(parent));
     CHECK_FALSE(table.contains(self));
     CHECK(scan_proc(table, "/nonexistent-proc", self, 0) == 0);
+}
+
+TEST_CASE("the start-up scan of open files finds a regular file held open, with the kernel's device encoding")
+{
+    FakeProc fake;
+    fs::path file = fake.root / "held.txt";
+    std::ofstream(file) << "x";
+    fs::path pipe_like = fake.root / "dir";
+    fs::create_directories(pipe_like);
+    fs::create_directories(fake.root / "42/fd");
+    fs::create_symlink(file, fake.root / "42/fd/3");
+    fs::create_symlink(pipe_like, fake.root / "42/fd/4");  // not a regular file
+    fs::create_directories(fake.root / "7/fd");
+    fs::create_symlink(file, fake.root / "7/fd/3");  // the monitor's own: skipped
+    struct stat st {};
+    REQUIRE(::stat(file.c_str(), &st) == 0);
+    std::vector<OpenFile> found;
+    auto n = scan_open_files(fake.root.string(), 7, 100, [&](const OpenFile& f) { found.push_back(f); });
+    REQUIRE(n == 1);
+    REQUIRE(found.size() == 1);
+    CHECK(found[0].path == file.string());
+    CHECK(found[0].inode == st.st_ino);
+    CHECK(found[0].device == ((std::uint64_t{major(st.st_dev)} << 20) | minor(st.st_dev)));
+    CHECK(scan_open_files(fake.root.string(), 7, 0, [&](const OpenFile&) { FAIL("no fd may be read"); }) == 0);
 }

