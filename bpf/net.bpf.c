@@ -487,7 +487,10 @@ struct {
 static __always_inline void ew_tls_bind(struct __sk_buff *skb, struct ew_flow_stats *flow)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	if (flow->owner_tgid != (__u32)(pid_tgid >> 32))
+	/* The writer's own socket; or one adopted from before the start, whose owner is unknown
+	 * here (userspace finds it in /proc): the thread in a TLS write that sends on it is its
+	 * user. */
+	if (flow->owner_tgid && flow->owner_tgid != (__u32)(pid_tgid >> 32))
 		return;
 	__u32 tid = (__u32)pid_tgid;
 	struct ew_tls_inflight *w = bpf_map_lookup_elem(&tls_inflight, &tid);
