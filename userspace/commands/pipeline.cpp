@@ -289,6 +289,12 @@ void Pipeline::read_sensitive_content()
     });
 }
 
+void Pipeline::fingerprint_open_file(std::uint32_t pid, const std::string& path, std::uint64_t device,
+                                     std::uint64_t inode)
+{
+    state_->engine->fingerprint_open_file(pid, path, device, inode);
+}
+
 void Pipeline::note_loss(TimeNs time, std::string_view cause, std::uint64_t count)
 {
     state_->engine->note_loss(time, cause, count);

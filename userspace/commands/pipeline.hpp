@@ -46,6 +46,8 @@ public:
     // Build fingerprints of sensitive files from their content when they are first read: the
     // file as its reader sees it (/proc/<pid>/root/...), at most 64 KiB, checked by inode.
     void read_sensitive_content();
+    // A file a process held open at the start (Engine::fingerprint_open_file).
+    void fingerprint_open_file(std::uint32_t pid, const std::string& path, std::uint64_t device, std::uint64_t inode);
     // The run loop lost records (`cause`: "ringbuf_full"): a blind spot while a lineage holds
     // sensitive data.
     void note_loss(TimeNs time, std::string_view cause, std::uint64_t count);

@@ -157,11 +157,14 @@ int run(const RunOptions& options)
     }});
     enrich::Enricher enricher(processes, files, flows, offset, &sockets, &objects);
     std::size_t scanned = enrich::scan_proc(processes, "/proc", self, offset);
-    // Files already open: a first read through such an fd is named even if its reader is gone.
-    enrich::scan_open_files("/proc", self, 131072,
-                            [&files](const enrich::OpenFile& f) { files.on_open_at_start(f.device, f.inode, f.path); });
-    sockets.scan(clock_ns(CLOCK_REALTIME));  // owners of the sockets older than the monitor
+    // Files already open: a first read through such an fd is named even if its reader is gone,
+    // and a sensitive one's fingerprints are built now (the content reader is set first).
     pipeline.read_sensitive_content();
+    enrich::scan_open_files("/proc", self, 131072, [&files, &pipeline](const enrich::OpenFile& f) {
+        files.on_open_at_start(f.device, f.inode, f.path);
+        pipeline.fingerprint_open_file(f.pid, f.path, enrich::user_device(f.device), f.inode);
+    });
+    sockets.scan(clock_ns(CLOCK_REALTIME));        // owners of the sockets older than the monitor
     pipeline.seed_sensitive_files("/etc/passwd");  // sensitive files known by inode from the start
     const auto capabilities = drop_to_run_capabilities(*monitor);
     // Started after the capabilities are dropped: a thread keeps the credentials it starts with.

@@ -109,6 +109,15 @@ public:
     using FileReader = std::function<std::optional<std::string>(const ProcessRef& reader, const std::string& path,
                                                                 std::uint64_t device, std::uint64_t inode)>;
     void set_file_reader(FileReader reader) { file_reader_ = std::move(reader); }
+    // A sensitive file a process held open when the monitor started: its fingerprints are built
+    // now, since its first read through that fd is known only at the next harvest, after the
+    // plaintext it sent was scanned.
+    void fingerprint_open_file(std::uint32_t pid, const std::string& path, std::uint64_t device, std::uint64_t inode)
+    {
+        ProcessRef holder;
+        holder.pid = pid;
+        fingerprint(holder, path, device, inode);
+    }
     // Scans plaintext a process sent; the scan is telemetry, then an event for process().
     ContentScanEvent scan(const PlaintextWrite& write);
     const FingerprintIndex& fingerprints() const { return fingerprints_; }
@@ -278,6 +287,10 @@ private:
     FingerprintIndex fingerprints_;
     util::LruMap<std::string, std::uint64_t> plaintext_next_;
     ContentEvidence content_;
+    // Scans of a connection not known yet (its first packet's record still to come), by cookie.
+    static constexpr std::size_t max_early_scan_flows = 1024;
+    static constexpr std::size_t max_early_scans_per_flow = 8;
+    util::LruMap<std::uint64_t, std::vector<ContentScanEvent>> early_scans_;
     void fingerprint(const ProcessRef& reader, const std::string& path, std::uint64_t device, std::uint64_t inode);
     void on_content_scan(const ContentScanEvent& scan, std::vector<Alert>& alerts);
     TimeNs now_ = 0;

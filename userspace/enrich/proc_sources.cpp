@@ -72,7 +72,8 @@ std::size_t scan_open_files(std::string_view proc_root, std::uint32_t self, std:
             if (n <= 0) continue;
             // The kernel encodes a device as major << 20 | minor (the records' file.device).
             std::uint64_t device = (static_cast<std::uint64_t>(major(st.st_dev)) << 20) | minor(st.st_dev);
-            found(OpenFile{device, st.st_ino, std::string(target, static_cast<std::size_t>(n))});
+            found(OpenFile{device, st.st_ino, std::string(target, static_cast<std::size_t>(n)),
+                           static_cast<std::uint32_t>(pid)});
             ++files;
         }
         closedir(fds);

@@ -33,6 +33,7 @@ struct OpenFile {
     std::uint64_t device = 0;
     std::uint64_t inode = 0;
     std::string path;
+    std::uint32_t pid = 0;  // a process that holds it open
 };
 
 // Calls `found` for every regular file open in a process under `proc_root` (except `self`),
