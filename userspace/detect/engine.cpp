@@ -258,7 +258,15 @@ ContentScanEvent Engine::scan(const PlaintextWrite& write)
 void Engine::on_content_scan(const ContentScanEvent& scan, std::vector<Alert>& alerts)
 {
     auto flow = flows_.find(scan.flow.socket_cookie);
-    if (flow == flows_.end() || flow->second.pair_key.empty()) return;
+    if (flow == flows_.end() || flow->second.pair_key.empty()) {
+        // A connection older than the monitor is known from its first packet, whose record can
+        // come after the write's: the scan waits for it (bounded; matches only, no bytes).
+        if (scan.flow.socket_cookie == 0) return;
+        auto& held = early_scans_.touch(scan.flow.socket_cookie);
+        if (held.size() < max_early_scans_per_flow) held.push_back(scan);
+        if (early_scans_.size() > max_early_scan_flows) early_scans_.pop_oldest();
+        return;
+    }
     content_.note(flow->second.pair_key, scan);
     auto pair = pairs_.find(flow->second.pair_key);
     if (pair != pairs_.end() && !scan.matches.empty()) evaluate(pair->second, scan.time, alerts);
@@ -454,6 +462,10 @@ void Engine::on_flow(const FlowUpdate& u, std::vector<Alert>& alerts)
         pair.other_name = flow.domain == flow.sni ? flow.host : flow.sni;
     pair.last = time;
     pair_order_.touch(key);
+    if (auto* early = early_scans_.find(cookie)) {  // its plaintext's scans came first
+        for (const auto& scan : *early) content_.note(key, scan);
+        early_scans_.erase(cookie);
+    }
     if (old_volume) move_volume(*old_volume, incident_key(pair), flow.bytes_out, time);
     if (out && *out > flow.bytes_out) {
         auto& v = volumes_.touch(incident_key(pair));

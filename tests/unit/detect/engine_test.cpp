@@ -1106,6 +1106,56 @@ TEST_CASE("blind spots: a loss while a lineage holds sensitive data is reported,
     CHECK(tl.engine.stats().blind_spots == 2);
 }
 
+// A connection older than the monitor is known from its first packet, whose record can come
+// after the record of the TLS write that sent it: the write's scan waits for the connection.
+TEST_CASE("content: a scan that comes before its connection is known still counts for it")
+{
+    for (bool plaintext_seen : {true, false}) {
+        CAPTURE(plaintext_seen);
+        Timeline tl;
+        const std::string secret = "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+                                   "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+                                   "QyNTUxOQAAACDtUVo0CqmwYqG2yDhTmOTe8Vg0yG2rJ1wCCZtq3t+vgQAAAJgm7xZqJu8W\n"
+                                   "-----END OPENSSH PRIVATE KEY-----\n";
+        tl.engine.set_file_reader([&](const ProcessRef&, const std::string&, std::uint64_t,
+                                      std::uint64_t) -> std::optional<std::string> { return secret; });
+        auto holder = tl.spawn(tl.shell, {"python3", "holder.py"});
+        tl.read(holder, key, secret.size(), 77);
+        const std::string request =
+            fmt::format("POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n{}", secret.size(), secret);
+        constexpr std::uint64_t cookie = 4242;
+        if (plaintext_seen) {
+            PlaintextWrite w;
+            w.time = tl.t;
+            w.process = holder;
+            w.flow.socket_cookie = cookie;
+            w.source = "openssl";
+            w.object = 1;
+            w.write_size = request.size();
+            for (char c : request) w.data.push_back(static_cast<std::byte>(c));
+            tl.feed(Event{tl.engine.scan(w)});  // before anything named the connection
+            tl.step();
+        }
+        FlowSummaryEvent s;  // the adopted connection: no name, its address only
+        s.time = tl.t;
+        s.process = holder;
+        s.flow.socket_cookie = cookie;
+        s.source = {"127.0.0.1", 40000};
+        s.destination = {"127.0.0.1", 64999};
+        s.bytes_out = request.size() + 600;
+        s.bytes_in = 1800;
+        s.final = true;
+        tl.feed(s);
+        const Alert* found = nullptr;
+        for (const auto& a : tl.alerts)
+            if (tl.has_signal(a, "content-match")) found = &a;
+        // A small secret to an unnamed address, no upload command: under the threshold, unless
+        // its content was seen leaving.
+        CHECK((found != nullptr) == plaintext_seen);
+        if (!plaintext_seen) CHECK(tl.alerts.empty());
+    }
+}
+
 TEST_CASE("blind spots: drained after every event, as the pipeline does, a flood still makes one record per second")
 {
     Timeline tl;
