@@ -27,23 +27,36 @@ std::string read_boot_id(std::string_view proc_root)
     return id.substr(0, 8);
 }
 
-std::size_t scan_proc(ProcessTable& table, std::string_view proc_root, std::uint32_t self,
-                      std::int64_t monotonic_to_wall_ns)
+namespace {
+
+// Calls `visit` with every process id under `proc_root` but `self`, until it returns false.
+void for_each_pid(std::string_view proc_root, std::uint32_t self, const std::function<bool(std::uint32_t)>& visit)
 {
-    std::size_t found = 0;
     DIR* dir = opendir(std::string(proc_root).c_str());
-    if (!dir) return 0;
+    if (!dir) return;
     while (auto* entry = readdir(dir)) {
         char* end = nullptr;
         unsigned long pid = std::strtoul(entry->d_name, &end, 10);
         if (!end || *end != '\0' || pid == 0 || pid == self) continue;
-        if (auto process = read_proc_process(proc_root, static_cast<std::uint32_t>(pid))) {
+        if (!visit(static_cast<std::uint32_t>(pid))) break;
+    }
+    closedir(dir);
+}
+
+}  // namespace
+
+std::size_t scan_proc(ProcessTable& table, std::string_view proc_root, std::uint32_t self,
+                      std::int64_t monotonic_to_wall_ns)
+{
+    std::size_t found = 0;
+    for_each_pid(proc_root, self, [&](std::uint32_t pid) {
+        if (auto process = read_proc_process(proc_root, pid)) {
             process->start_time += monotonic_to_wall_ns;  // /proc counts from boot, like CLOCK_MONOTONIC here
             table.add_existing(std::move(*process));
             ++found;
         }
-    }
-    closedir(dir);
+        return true;
+    });
     return found;
 }
 
@@ -52,15 +65,10 @@ std::size_t scan_open_files(std::string_view proc_root, std::uint32_t self, std:
 {
     std::size_t files = 0;
     std::size_t read = 0;
-    DIR* dir = opendir(std::string(proc_root).c_str());
-    if (!dir) return 0;
-    while (auto* entry = readdir(dir)) {
-        char* end = nullptr;
-        unsigned long pid = std::strtoul(entry->d_name, &end, 10);
-        if (!end || *end != '\0' || pid == 0 || pid == self) continue;
+    for_each_pid(proc_root, self, [&](std::uint32_t pid) {
         auto fd_dir = fmt::format("{}/{}/fd", proc_root, pid);
         DIR* fds = opendir(fd_dir.c_str());
-        if (!fds) continue;  // gone, or a kernel thread
+        if (!fds) return true;  // gone, or a kernel thread
         while (auto* fd = readdir(fds)) {
             if (fd->d_name[0] == '.') continue;
             if (read++ >= max_fds) break;
@@ -72,14 +80,12 @@ std::size_t scan_open_files(std::string_view proc_root, std::uint32_t self, std:
             if (n <= 0) continue;
             // The kernel encodes a device as major << 20 | minor (the records' file.device).
             std::uint64_t device = (static_cast<std::uint64_t>(major(st.st_dev)) << 20) | minor(st.st_dev);
-            found(OpenFile{device, st.st_ino, std::string(target, static_cast<std::size_t>(n)),
-                           static_cast<std::uint32_t>(pid)});
+            found(OpenFile{device, st.st_ino, std::string(target, static_cast<std::size_t>(n)), pid});
             ++files;
         }
         closedir(fds);
-        if (read >= max_fds) break;
-    }
-    closedir(dir);
+        return read < max_fds;
+    });
     return files;
 }
 
