@@ -165,20 +165,7 @@ void FlowTable::parse_head(TimeNs time, std::uint64_t cookie, Flow& flow, std::v
     if (result.status != HttpStatus::ok && result.status != HttpStatus::incomplete) return finish(Head::other);
     ++stats_.http_parsed;
     const auto& request = result.head;
-    HttpRequestEvent event;
-    event.time = time;
-    event.process = flow.owner;
-    event.flow.socket_cookie = cookie;
-    event.destination = flow.destination;
-    event.method = request.method;
-    event.host = request.host;
-    event.path = request.path;
-    if (request.is_connect) event.connect_target = request.connect_target();
-    if (!event.host.empty() && flow.domain_source != "sni") {
-        flow.domain = event.host;
-        flow.domain_source = "http";
-    }
-    out.emplace_back(std::move(event));
+    out.emplace_back(request_event(time, cookie, flow, request));
     if (result.status == HttpStatus::ok && request.is_connect && request.head_bytes > 0) {
         flow.tunnel_offset = request.head_bytes;  // keep reassembling: the tunnel's head follows
         return parse_head(time, cookie, flow, out);
@@ -328,6 +315,11 @@ void FlowTable::on_tls_plaintext(TimeNs time, std::uint64_t cookie, std::span<co
     if (request.host.empty() || request.host == flow.plaintext_host || request.is_connect) return;
     ++stats_.http_parsed;
     flow.plaintext_host = request.host;
+    out.emplace_back(request_event(time, cookie, flow, request));
+}
+
+HttpRequestEvent FlowTable::request_event(TimeNs time, std::uint64_t cookie, Flow& flow, const HttpRequestHead& request)
+{
     HttpRequestEvent event;
     event.time = time;
     event.process = flow.owner;
@@ -336,11 +328,12 @@ void FlowTable::on_tls_plaintext(TimeNs time, std::uint64_t cookie, std::span<co
     event.method = request.method;
     event.host = request.host;
     event.path = request.path;
-    if (flow.domain_source != "sni") {  // no SNI (an IP address in the URL): the Host names it
+    if (request.is_connect) event.connect_target = request.connect_target();
+    if (!event.host.empty() && flow.domain_source != "sni") {  // no SNI (an IP in the URL): the Host names it
         flow.domain = event.host;
         flow.domain_source = "http";
     }
-    out.emplace_back(std::move(event));
+    return event;
 }
 
 std::uint64_t FlowTable::newest_tcp_flow(std::uint32_t pid) const

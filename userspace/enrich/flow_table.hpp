@@ -22,6 +22,7 @@
 
 #include "decode/decoder.hpp"
 #include "enrich/dns_cache.hpp"
+#include "enrich/http.hpp"
 #include "enrich/quic.hpp"
 #include "events.hpp"
 #include "util/counters.hpp"
@@ -92,6 +93,9 @@ private:
     // its owner's hosts file (the name its command line gave, when the file maps it).
     void name_from_lookups(Flow& flow) const;
     void parse_head(TimeNs time, std::uint64_t cookie, Flow& flow, std::vector<Event>& out);
+    // The http-request event of a request head; without an SNI its Host names the flow.
+    static HttpRequestEvent request_event(TimeNs time, std::uint64_t cookie, Flow& flow,
+                                          const HttpRequestHead& request);
     // The ClientHello at the start of `stream` (the flow's head, or what its CONNECT tunnels):
     // false while more bytes can still complete it (`capped`: the kernel copies no more).
     // A client Initial datagram of QUIC (UDP): decrypted, its CRYPTO frames reassembled into
