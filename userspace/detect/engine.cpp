@@ -300,15 +300,10 @@ bool Engine::hold_blind_spot(TimeNs time, std::string_view cause, std::uint64_t 
 
 void Engine::queue_blind_spot(BlindSpot b)
 {
-    auto it = blind_windows_.find(b.cause);
-    if (it != blind_windows_.end() && b.time < it->second.until) {
-        auto& w = it->second;
-        if (w.held) {
-            w.held->lost += b.lost;
-            ++w.merged;
-        } else {
-            w.held = std::move(b);
-        }
+    if (hold_blind_spot(b.time, b.cause, b.lost)) return;
+    // The first report of a second that is not over: held for it.
+    if (auto it = blind_windows_.find(b.cause); it != blind_windows_.end() && b.time < it->second.until) {
+        it->second.held = std::move(b);
         return;
     }
     if (blind_spots_.size() >= max_pending_blind_spots) blind_spots_.erase(blind_spots_.begin());
@@ -319,8 +314,8 @@ void Engine::queue_blind_spot(BlindSpot b)
 void Engine::blind_spot(TimeNs time, std::string_view cause, std::uint64_t lost, std::string_view what)
 {
     const auto& holders = lineage_.holders();
-    if (holders.empty() || lost == 0) return;  // nothing sensitive was at stake
-    if (hold_blind_spot(time, cause, lost)) return;
+    if (holders.empty() || lost == 0) return;        // nothing sensitive was at stake
+    if (hold_blind_spot(time, cause, lost)) return;  // summed: no record built
     BlindSpot b;
     b.time = time;
     b.cause = std::string(cause);
