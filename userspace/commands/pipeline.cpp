@@ -18,6 +18,7 @@
 #include "detect/engine.hpp"
 #include "detect/rules.hpp"
 #include "detect/rules_file.hpp"
+#include "enrich/proc_sources.hpp"
 #include "output/ecs.hpp"
 #include "output/sink.hpp"
 #include "redact/redact.hpp"
@@ -259,21 +260,38 @@ void Pipeline::on_plaintext(const PlaintextWrite& write)
     on_event(Event{state_->engine->scan(write)});
 }
 
+// A sensitive file's content is read through the reader's root, so a container's file is its
+// own; the reader has often exited by the time its read is handled (curl's upload takes
+// milliseconds), so then through its parent's, group leader's and session leader's roots (its
+// mount namespace, as a rule), then the host's (enrich::host_roots). A candidate whose file is
+// not the one read (another inode) is passed over.
 void Pipeline::read_sensitive_content()
 {
-    state_->engine->set_file_reader([](const ProcessRef& reader, const std::string& path, std::uint64_t,
-                                       std::uint64_t inode) -> std::optional<std::string> {
-        constexpr std::size_t max_bytes = 64 << 10;
-        auto open_at = [](const std::string& name) {
-            return ::open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        };
-        int fd = open_at(fmt::format("/proc/{}/root{}", reader.pid, path));
-        if (fd < 0) fd = open_at(path);  // the reader is gone: the host's view
-        if (fd < 0) return std::nullopt;
-        struct stat st {};
-        std::string content;
-        if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_ino == inode) {
-            content.resize(max_bytes);
+    auto host_roots = enrich::host_roots("/proc", static_cast<std::uint32_t>(::getpid()));
+    state_->engine->set_file_reader(
+        [host_roots = std::move(host_roots)](const ProcessRef& reader, const std::string& path, std::uint64_t,
+                                             std::uint64_t inode) -> std::optional<std::string> {
+            constexpr std::size_t max_bytes = 64 << 10;
+            auto open_same = [inode](const std::string& name) {
+                int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                struct stat st {};
+                if (fd >= 0 && (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_ino != inode)) {
+                    ::close(fd);
+                    fd = -1;
+                }
+                return fd;
+            };
+            int fd = -1;
+            std::uint32_t tried[4] = {};
+            std::size_t count = 0;
+            for (std::uint32_t pid : {reader.pid, reader.ppid, reader.pgid, reader.sid}) {
+                if (pid == 0 || std::find(tried, tried + count, pid) != tried + count) continue;
+                tried[count++] = pid;
+                if ((fd = open_same(fmt::format("/proc/{}/root{}", pid, path))) >= 0) break;
+            }
+            for (std::size_t i = 0; fd < 0 && i < host_roots.size(); ++i) fd = open_same(host_roots[i] + path);
+            if (fd < 0) return std::nullopt;
+            std::string content(max_bytes, '\0');
             std::size_t done = 0;
             while (done < max_bytes) {
                 auto n = ::read(fd, content.data() + done, max_bytes - done);
@@ -281,12 +299,11 @@ void Pipeline::read_sensitive_content()
                 if (n <= 0) break;
                 done += static_cast<std::size_t>(n);
             }
+            ::close(fd);
             content.resize(done);
-        }
-        ::close(fd);
-        if (content.empty()) return std::nullopt;
-        return content;
-    });
+            if (content.empty()) return std::nullopt;
+            return content;
+        });
 }
 
 void Pipeline::fingerprint_open_file(std::uint32_t pid, const std::string& path, std::uint64_t device,

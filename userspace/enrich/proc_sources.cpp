@@ -96,6 +96,26 @@ std::string fd_path(std::string_view proc_root, std::uint32_t pid, std::int32_t 
     return n > 0 ? std::string(target, static_cast<std::size_t>(n)) : std::string();
 }
 
+std::uint32_t parent_pid(std::string_view proc_root, std::uint32_t pid)
+{
+    std::ifstream status(fmt::format("{}/{}/status", proc_root, pid));
+    std::string line;
+    while (std::getline(status, line))
+        if (line.starts_with("PPid:")) return static_cast<std::uint32_t>(std::strtoul(line.c_str() + 5, nullptr, 10));
+    return 0;
+}
+
+std::vector<std::string> host_roots(std::string_view proc_root, std::uint32_t self)
+{
+    constexpr std::size_t max_ancestors = 16;
+    std::vector<std::string> roots{fmt::format("{}/1/root", proc_root)};
+    for (std::uint32_t pid = parent_pid(proc_root, self); pid > 1 && roots.size() <= max_ancestors;
+         pid = parent_pid(proc_root, pid))
+        roots.push_back(fmt::format("{}/{}/root", proc_root, pid));
+    roots.emplace_back();
+    return roots;
+}
+
 HostsFiles::HostsFiles(std::string proc_root, Clock clock, std::uint64_t refresh_ns, std::size_t max_namespaces)
     : proc_root_(std::move(proc_root)),
       clock_(clock ? std::move(clock) : Clock([] { return util::clock_ns(CLOCK_MONOTONIC); })), refresh_ns_(refresh_ns),

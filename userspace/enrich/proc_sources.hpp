@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "enrich/process_table.hpp"
 
@@ -26,6 +27,16 @@ std::size_t scan_proc(ProcessTable& table, std::string_view proc_root, std::uint
 // The path an open fd of a live process points to (readlink <proc_root>/<pid>/fd/<fd>); empty
 // when the process or the fd is gone.
 std::string fd_path(std::string_view proc_root, std::uint32_t pid, std::int32_t fd);
+
+// The parent of `pid` under `proc_root` (the PPid line of its status), 0 when it is gone.
+std::uint32_t parent_pid(std::string_view proc_root, std::uint32_t pid);
+
+// The roots the host's files are seen through, nearest the host first: pid 1's
+// (<proc_root>/1/root), the roots of `self`'s ancestors (a container's runtime shim lives in the
+// host's mount namespace), and last "" (the monitor's own view). A monitor in a container with
+// the host's PID namespace (the DaemonSet) reaches the host's files through the first that the
+// kernel lets it open: pid 1's root needs ptrace access, which some hosts refuse even to root.
+std::vector<std::string> host_roots(std::string_view proc_root, std::uint32_t self);
 
 // A regular file some process held open when the monitor started: (device in the kernel's
 // encoding, inode) and the path its fd names.

@@ -28,6 +28,7 @@
 
 #include <fmt/format.h>
 
+#include "enrich/proc_sources.hpp"
 #include "exfilwatch_bpf.skel.h"
 #include "kernel/capabilities.hpp"
 #include "kernel/tracefs_uprobe.hpp"
@@ -258,29 +259,14 @@ constexpr int budget_used_up = -ENOSPC;
 
 namespace {
 
-// The parent of `pid` (0 when unknown).
-std::uint32_t parent_of(std::uint32_t pid)
-{
-    std::ifstream status(fmt::format("/proc/{}/status", pid));
-    std::string line;
-    while (std::getline(status, line))
-        if (line.starts_with("PPid:")) return static_cast<std::uint32_t>(std::strtoul(line.c_str() + 5, nullptr, 10));
-    return 0;
-}
-
 // The host's copy of a shared library: the first of the usual directories that has it, seen
-// through pid 1's root, else through the roots of the monitor's ancestors, else its own. So a
-// monitor in a container with the host's PID namespace (the DaemonSet) probes the host's
-// library (pid 1's, or the container runtime's shim's) rather than its image's, which has none.
-// A root out of reach (ptrace access: CAP_SYS_PTRACE) is passed over.
+// through the host's roots (enrich::host_roots: pid 1's, else the monitor's ancestors', else its
+// own). So a monitor in a container with the host's PID namespace (the DaemonSet) probes the
+// host's library (pid 1's, or the container runtime's shim's) rather than its image's, which has
+// none. A root out of reach (ptrace access: CAP_SYS_PTRACE) is passed over.
 std::string find_library(std::string_view name)
 {
-    std::vector<std::string> roots{"/proc/1/root"};
-    for (std::uint32_t pid = parent_of(static_cast<std::uint32_t>(::getpid())); pid > 1 && roots.size() < 16;
-         pid = parent_of(pid))
-        roots.push_back(fmt::format("/proc/{}/root", pid));
-    roots.emplace_back();
-    for (const auto& root : roots) {
+    for (const auto& root : enrich::host_roots("/proc", static_cast<std::uint32_t>(::getpid()))) {
         for (const char* dir :
              {"/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/lib64", "/usr/lib"}) {
             auto path = fmt::format("{}{}/{}", root, dir, name);

@@ -1,6 +1,6 @@
-// Tests userspace/enrich/proc_sources.cpp: the hosts-file cache and the boot id against a fake
-// /proc tree, the open-file scan against a fake fd table, fd_path and the start-up scan against
-// this process's own /proc.
+// Tests userspace/enrich/proc_sources.cpp: the hosts-file cache, the boot id and the host's roots
+// against a fake /proc tree, the open-file scan against a fake fd table, fd_path and the start-up
+// scan against this process's own /proc.
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
@@ -84,6 +84,27 @@ TEST_CASE("the boot id is its first 8 hex digits without dashes")
     std::ofstream(proc.root / "sys/kernel/random/boot_id") << "0a1b2c3d-4e5f-6789-abcd-ef0123456789\n";
     CHECK(read_boot_id(proc.root.string()) == "0a1b2c3d");
     CHECK(read_boot_id((proc.root / "missing").string()).empty());
+}
+
+TEST_CASE("the host's roots are pid 1's, then the ancestors' nearest first, then the monitor's own view")
+{
+    FakeProc proc;
+    auto status = [&](std::uint32_t pid, std::uint32_t ppid) {
+        fs::create_directories(proc.root / std::to_string(pid));
+        std::ofstream(proc.root / std::to_string(pid) / "status")
+            << "Name:\tx\nPid:\t" << pid << "\nPPid:\t" << ppid << "\n";
+    };
+    status(40, 30);  // the monitor
+    status(30, 20);  // its runtime shim
+    status(20, 1);
+    const auto root = proc.root.string();
+    CHECK(parent_pid(root, 40) == 30);
+    CHECK(parent_pid(root, 99) == 0);  // gone
+    CHECK(host_roots(root, 40) == std::vector<std::string>{root + "/1/root", root + "/30/root", root + "/20/root", ""});
+    CHECK(host_roots(root, 99) == std::vector<std::string>{root + "/1/root", ""});
+    status(50, 51);  // a parent loop (pid reuse mid-walk) ends at the bound
+    status(51, 50);
+    CHECK(host_roots(root, 50).size() == 18);
 }
 
 TEST_CASE("fd_path names an open fd of a live process, and nothing for a closed one")
