@@ -626,17 +626,22 @@ void Engine::evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts, const 
                     v->origins.push_back(src.origin);
     if (s.require_data && pair.bytes_out < s.bulk_upload_bytes && view.sources.empty()) return;
     // The score first; the evidence, chain and reason only for an alert.
-    auto score = assess(pair, view, false).score;
-    if (score < s.alert_threshold) return;
+    const auto quick = assess(pair, view, false);
+    if (quick.score < s.alert_threshold) return;
     const auto key = incident_key(pair);
     bool opened = false;
     auto& incident = incidents_.touch(key, &opened);
     incident.last = now;
-    if (!opened && (incident.alerted_score >= 100 || score < std::min(100, incident.alerted_score + s.realert_step)))
-        return;
+    const bool worse =
+        quick.score >= std::min(100, incident.alerted_score + s.realert_step) && incident.alerted_score < 100;
+    const bool new_evidence =
+        (quick.content_leak && !incident.alerted_content_leak) || quick.data_files > incident.alerted_data_files;
+    if (!opened && !worse && !new_evidence) return;
     if (opened) incident.id = incident_id(key, now);
     auto a = assess(pair, view, true);
     incident.alerted_score = a.score;
+    incident.alerted_content_leak = incident.alerted_content_leak || a.content_leak;
+    incident.alerted_data_files = std::max(incident.alerted_data_files, a.data_files);
     ++(opened ? stats_.incidents : stats_.incident_updates);
     if (incidents_.size() > s.max_pairs) incidents_.pop_oldest();
     Alert alert;
@@ -733,6 +738,8 @@ Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explai
     auto g = gate(rules_, list.total(), data.has_data() || shape.bulk, left);
     a.score = g.score;
     a.gated = g.gated;
+    a.content_leak = content_leak;
+    a.data_files = data.data_files.size();
     if (own_dest && a.score >= rules_.settings.alert_threshold) {  // own storage stays under the threshold
         a.score = rules_.settings.alert_threshold - 1;
         a.gated = true;

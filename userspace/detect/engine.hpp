@@ -74,6 +74,9 @@ struct Assessment {
     std::vector<ProcessRef> chain;
     const Category* category = nullptr;
     std::string reason;
+    // Evidence that makes an incident worse at any score (set without `explain` too).
+    bool content_leak = false;   // a sensitive file's content seen leaving
+    std::size_t data_files = 0;  // sensitive files whose data is in the lineage
 };
 
 class Engine {
@@ -240,9 +243,13 @@ private:
     JobMemory* jobs_ = nullptr;                             // recurring jobs (run --state-dir)
     // Incidents: one per uploader lineage (its session, else the process) and destination. The
     // first alert opens one; a rising score updates it (same id) instead of a new alert.
+    // What the incident's last alert said: a higher score, content seen leaving or another
+    // sensitive file updates it (at the top score, only the last two can).
     struct Incident {
         std::string id;
         int alerted_score = 0;
+        bool alerted_content_leak = false;
+        std::size_t alerted_data_files = 0;
         TimeNs last = 0;
     };
     util::LruMap<std::string, Incident> incidents_;

