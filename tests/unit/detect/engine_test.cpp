@@ -729,17 +729,7 @@ std::uint64_t read_work(std::size_t uploaders, std::size_t flows, std::size_t re
     std::vector<ProcessRef> ups;
     for (std::size_t i = 0; i < uploaders; ++i) ups.push_back(tl.spawn(tl.shell, {"python3", "flood.py"}));
     for (std::size_t i = 0; i < flows; ++i) {
-        const auto& p = ups[i % ups.size()];
-        FlowSummaryEvent s;
-        s.time = tl.t;
-        s.process = p;
-        s.flow.socket_cookie = 100'000 + i;
-        s.transport = Transport::udp;
-        s.destination = {fmt::format("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255), 9999};
-        s.bytes_out = 64;
-        s.final = false;
-        tl.feed(s);
-        tl.step();
+        tl.small_flow(ups[i % ups.size()], 100'000 + i, i, Transport::udp);
     }
     auto before = tl.engine.stats();
     // Each read changes an uploader's taint (more bytes of the key), so its pairs are re-scored.
@@ -771,16 +761,7 @@ TEST_CASE("bounded work: a read after the upload still re-scores the uploader am
 {
     Timeline tl;
     auto noisy = tl.spawn(tl.shell, {"python3", "flood.py"});
-    for (std::size_t i = 0; i < 3000; ++i) {
-        FlowSummaryEvent s;
-        s.time = tl.t;
-        s.process = noisy;
-        s.flow.socket_cookie = 200'000 + i;
-        s.destination = {fmt::format("10.0.{}.{}", (i >> 8) & 255, i & 255), 9999};
-        s.bytes_out = 64;
-        tl.feed(s);
-        tl.step();
-    }
+    for (std::size_t i = 0; i < 3000; ++i) tl.small_flow(noisy, 200'000 + i, i);
     // cat key | curl: curl's upload closes before cat's byte count arrives.
     const std::uint64_t pipe = 77001;
     auto cat = tl.spawn(tl.shell, {"cat", key}, {}, 0, 0, pipe);
@@ -864,10 +845,7 @@ TEST_CASE("incidents: one alert per lineage and destination, rising scores updat
 TEST_CASE("incidents: at the top score, content seen leaving or another file still updates the incident")
 {
     Timeline tl;
-    const std::string secret = "-----BEGIN OPENSSH PRIVATE KEY-----\n"
-                               "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
-                               "QyNTUxOQAAACDtUVo0CqmwYqG2yDhTmOTe8Vg0yG2rJ1wCCZtq3t+vgQAAAJgm7xZqJu8W\n"
-                               "-----END OPENSSH PRIVATE KEY-----\n";
+    const std::string& secret = fake_ed25519_key;
     tl.engine.set_file_reader(
         [&](const ProcessRef&, const std::string& path, std::uint64_t, std::uint64_t) -> std::optional<std::string> {
             if (path == key) return secret;
@@ -889,22 +867,12 @@ TEST_CASE("incidents: at the top score, content seen leaving or another file sti
     // The key's content is seen in the plaintext: proof of the leak, an update of the same incident.
     const std::string request =
         fmt::format("POST / HTTP/1.1\r\nHost: gist.github.com\r\nContent-Length: {}\r\n\r\n{}", secret.size(), secret);
-    PlaintextWrite w;
-    w.time = tl.t;
-    w.process = curl;
-    w.flow.socket_cookie = f.cookie;
-    w.source = "openssl";
-    w.object = 1;
-    w.write_size = request.size();
-    for (char c : request) w.data.push_back(static_cast<std::byte>(c));
-    tl.feed(Event{tl.engine.scan(w)});
-    tl.step();
+    tl.plaintext(curl, f.cookie, request);
     REQUIRE(tl.alerts.size() == 2);
     CHECK(tl.alerts[1].incident_update);
     CHECK(tl.alerts[1].incident_id == tl.alerts[0].incident_id);
     CHECK(tl.has_signal(tl.alerts[1], "content-match"));
-    tl.feed(Event{tl.engine.scan(w)});  // the same proof again: nothing new
-    tl.step();
+    tl.plaintext(curl, f.cookie, request);  // the same proof again: nothing new
     CHECK(tl.alerts.size() == 2);
 
     // The lineage sends another sensitive file to the same place: an update naming it.
@@ -1169,10 +1137,7 @@ TEST_CASE("content: a scan that comes before its connection is known still count
     for (bool plaintext_seen : {true, false}) {
         CAPTURE(plaintext_seen);
         Timeline tl;
-        const std::string secret = "-----BEGIN OPENSSH PRIVATE KEY-----\n"
-                                   "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
-                                   "QyNTUxOQAAACDtUVo0CqmwYqG2yDhTmOTe8Vg0yG2rJ1wCCZtq3t+vgQAAAJgm7xZqJu8W\n"
-                                   "-----END OPENSSH PRIVATE KEY-----\n";
+        const std::string& secret = fake_ed25519_key;
         tl.engine.set_file_reader([&](const ProcessRef&, const std::string&, std::uint64_t,
                                       std::uint64_t) -> std::optional<std::string> { return secret; });
         auto holder = tl.spawn(tl.shell, {"python3", "holder.py"});
@@ -1180,19 +1145,8 @@ TEST_CASE("content: a scan that comes before its connection is known still count
         const std::string request =
             fmt::format("POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n{}", secret.size(), secret);
         constexpr std::uint64_t cookie = 4242;
-        if (plaintext_seen) {
-            PlaintextWrite w;
-            w.time = tl.t;
-            w.process = holder;
-            w.flow.socket_cookie = cookie;
-            w.source = "openssl";
-            w.object = 1;
-            w.write_size = request.size();
-            for (char c : request) w.data.push_back(static_cast<std::byte>(c));
-            tl.feed(Event{tl.engine.scan(w)});  // before anything named the connection
-            tl.step();
-        }
-        FlowSummaryEvent s;  // the adopted connection: no name, its address only
+        if (plaintext_seen) tl.plaintext(holder, cookie, request);  // before anything named the connection
+        FlowSummaryEvent s;                                         // the adopted connection: no name, its address only
         s.time = tl.t;
         s.process = holder;
         s.flow.socket_cookie = cookie;
@@ -1279,16 +1233,7 @@ TEST_CASE("blind spots: the work bound shed while a sensitive read happened is r
 {
     Timeline tl;
     auto up = tl.spawn(tl.shell, {"python3", "flood.py"});
-    for (std::size_t i = 0; i < 400; ++i) {
-        FlowSummaryEvent s;
-        s.time = tl.t;
-        s.process = up;
-        s.flow.socket_cookie = 300'000 + i;
-        s.destination = {fmt::format("10.1.{}.{}", (i >> 8) & 255, i & 255), 9999};
-        s.bytes_out = 64;
-        tl.feed(s);
-        tl.step();
-    }
+    for (std::size_t i = 0; i < 400; ++i) tl.small_flow(up, 300'000 + i, i);
     CHECK(tl.engine.take_blind_spots().empty());
     tl.read(up, key, 400);  // its taint changed: only its most recent pairs are re-scored
     auto spots = tl.engine.take_blind_spots();
@@ -1398,16 +1343,7 @@ Work event_work(std::size_t background, std::size_t sessions)
         for (std::size_t i = 0; i < background / sessions; ++i) {
             auto p = tl.spawn(leader, {"python3", "flood.py"}, {}, 0, 0, 0, StdoutKind::other);
             tl.read(p, key, 400);
-            FlowSummaryEvent f;
-            f.time = tl.t;
-            f.process = p;
-            f.flow.socket_cookie = 500'000 + ups.size();
-            f.transport = Transport::udp;
-            f.destination = {
-                fmt::format("10.{}.{}.{}", (ups.size() >> 16) & 255, (ups.size() >> 8) & 255, ups.size() & 255), 9999};
-            f.bytes_out = 64;
-            tl.feed(f);
-            tl.step();
+            tl.small_flow(p, 500'000 + ups.size(), ups.size(), Transport::udp);
             ups.push_back(p);
         }
     }

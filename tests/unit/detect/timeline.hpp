@@ -6,10 +6,11 @@
 
 #include <algorithm>
 #include <stdexcept>
-
 #include <string>
 #include <variant>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "detect/engine.hpp"
 #include "detect/rules.hpp"
@@ -24,6 +25,13 @@ inline Rules builtin()
 }
 
 inline const std::string home = "/tmp/ew-test.Ab12/home";  // an unusual $HOME
+
+// A fake ed25519 private key: small enough (under min_upload_bytes) that only its content seen
+// leaving can say it left.
+inline const std::string fake_ed25519_key = "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+                                            "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+                                            "QyNTUxOQAAACDtUVo0CqmwYqG2yDhTmOTe8Vg0yG2rJ1wCCZtq3t+vgQAAAJgm7xZqJu8W\n"
+                                            "-----END OPENSSH PRIVATE KEY-----\n";
 
 struct Timeline {
     Engine engine{builtin()};
@@ -243,6 +251,36 @@ struct Timeline {
         auto f = connect(p, domain);
         flow(p, f, domain, out / 2, in / 2, false);
         flow(p, f, domain, out, in, true);
+    }
+
+    // A 64-byte flow summary from p to the `index`-th address of 10.0.0.0/8 (port 9999) on
+    // connection `cookie`: what floods of small connections are made of.
+    void small_flow(const ProcessRef& p, std::uint64_t cookie, std::size_t index, Transport transport = Transport::tcp)
+    {
+        FlowSummaryEvent s;
+        s.time = t;
+        s.process = p;
+        s.flow.socket_cookie = cookie;
+        s.transport = transport;
+        s.destination = {fmt::format("10.{}.{}.{}", (index >> 16) & 255, (index >> 8) & 255, index & 255), 9999};
+        s.bytes_out = 64;
+        feed(s);
+        step();
+    }
+    // A TLS write of `text` by p on connection `cookie` (as the uprobes capture it), scanned and
+    // fed as the pipeline does.
+    void plaintext(const ProcessRef& p, std::uint64_t cookie, const std::string& text)
+    {
+        PlaintextWrite w;
+        w.time = t;
+        w.process = p;
+        w.flow.socket_cookie = cookie;
+        w.source = "openssl";
+        w.object = 1;
+        w.write_size = text.size();
+        for (char c : text) w.data.push_back(static_cast<std::byte>(c));
+        feed(Event{engine.scan(w)});
+        step();
     }
 
     int max_score() const
