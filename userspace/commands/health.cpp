@@ -5,23 +5,15 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include <fmt/format.h>
 
 #include "commands/commands.hpp"
+#include "util/clock.hpp"
 
 namespace exfilwatch::commands {
-namespace {
-
-double realtime_s()
-{
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
-}  // namespace
 
 // Liveness: the loop proves it is alive by updating the file's modification time. The file is
 // never left writable by others (a forged heartbeat would hide a dead monitor).
@@ -42,8 +34,8 @@ int health(const std::string& file, double max_age_s)
         fmt::print(stderr, "exfilwatch: health: {}: {}\n", file, std::strerror(errno));
         return 1;
     }
-    double age =
-        realtime_s() - (static_cast<double>(st.st_mtim.tv_sec) + static_cast<double>(st.st_mtim.tv_nsec) / 1e9);
+    const auto mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+    const double age = static_cast<double>(static_cast<std::int64_t>(util::clock_ns(CLOCK_REALTIME)) - mtime_ns) / 1e9;
     if (age > max_age_s) {
         fmt::print(stderr, "exfilwatch: health: {} is {:.0f} s old (max {:.0f} s)\n", file, age, max_age_s);
         return 1;
