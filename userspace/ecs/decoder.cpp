@@ -1,7 +1,9 @@
-// ecs: the decoder of ecs/fields.hpp's maps. simdjson's on-demand API walks each map in the order
-// the encoder wrote it, so every lookup is a short forward scan; values the map does not name are
-// skipped unparsed. simdjson rejects ill-formed UTF-8: such a line is repaired first, each bad
-// byte to U+FFFD (what the writer does with the same bytes), then parsed.
+// ecs: the decoder of ecs/fields.hpp's maps. Each map is compiled once into a tree of nodes (a
+// member's offset in its record, how to read and reset it), and a line is read in one forward
+// pass in document order: each key is matched against the node the writer's order puts next, so a
+// record costs one comparison a key, whatever order its fields come in. simdjson rejects
+// ill-formed UTF-8: such a line is repaired first, each bad byte to U+FFFD (what the writer does
+// with the same bytes), then parsed.
 #include "ecs/decoder.hpp"
 
 #include <simdjson.h>
@@ -9,6 +11,8 @@
 #include <array>
 #include <charconv>
 #include <limits>
+#include <memory>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -33,137 +37,328 @@ T& reuse(Event& out)
     return std::get<T>(out);
 }
 
-// Reads the fields a map names from one object level at a time; the first error is kept and
-// ends the walk. A missing object reads as one with no member, so its required fields still say
-// that they are missing.
-class DecodeOp {
+// On-demand reads only what it is asked for, so what a map does not read is walked here: every
+// object's keys and separators, every array's item, every string's escapes and end, so that a
+// malformed line is an error wherever it is malformed. Numbers, booleans and null are checked
+// where the map reads them, by the field's name.
+simdjson::error_code well_formed(od::value value, std::size_t depth)
+{
+    if (depth > Decoder::max_depth) return simdjson::DEPTH_ERROR;
+    od::json_type type{};
+    SIMDJSON_TRY(value.type().get(type));
+    switch (type) {
+    case od::json_type::object: {
+        od::object object;
+        SIMDJSON_TRY(value.get_object().get(object));
+        for (auto field : object) {
+            od::raw_json_string key;
+            SIMDJSON_TRY(field.key().get(key));
+            SIMDJSON_TRY(well_formed(field.value(), depth + 1));
+        }
+        return simdjson::SUCCESS;
+    }
+    case od::json_type::array: {
+        od::array array;
+        SIMDJSON_TRY(value.get_array().get(array));
+        for (auto item : array) {
+            od::value v;
+            SIMDJSON_TRY(item.get(v));
+            SIMDJSON_TRY(well_formed(v, depth + 1));
+        }
+        return simdjson::SUCCESS;
+    }
+    case od::json_type::string: {
+        std::string_view text;
+        return value.get_string().get(text);
+    }
+    default: return simdjson::SUCCESS;
+    }
+}
+
+simdjson::error_code well_formed(od::document& doc)
+{
+    od::value root;
+    auto status = doc.get_value().get(root);
+    if (status == simdjson::SCALAR_DOCUMENT_AS_VALUE) return simdjson::INCORRECT_TYPE;  // not an object
+    SIMDJSON_TRY(status);
+    return well_formed(root, 0);
+}
+
+class Reader;
+using ReadFn = void (*)(Reader&, od::value&, void* member, const void* codec);
+using ResetFn = void (*)(void* member, std::int64_t missing);
+
+enum class NodeKind : std::uint8_t {
+    skip,         // derived by the encoder: validated, not read
+    field,        // a member through its codec
+    object,       // a nested object: `children`
+    items,        // an array of objects, each item's members `children`
+    dns_answers,  // dns.answers: the CNAME chain into a vector of strings
+};
+
+// One key of one object level of a compiled map.
+struct Node {
+    std::string_view name;
+    NodeKind kind = NodeKind::skip;
+    std::ptrdiff_t offset = 0;  // of the member in its record (items: in its item)
+    ReadFn read = nullptr;
+    ResetFn reset = nullptr;
+    const void* codec = nullptr;  // a Names<N> constant of fields.hpp, else null
+    Presence presence = Presence::always;
+    std::int64_t missing = 0;
+    int shadowed_by = -1;                                  // a later node of this level sets the same member: it wins
+    void* (*item)(void* vector, std::size_t n) = nullptr;  // items: item n, reset (appended when n == size)
+    void (*resize)(void* vector, std::size_t n) = nullptr;
+    std::vector<Node> children;
+};
+
+// A raw key (its bytes up to the closing quote) is `name`; names are at most the padding long, so
+// this reads no further than the padded line. A loop, not memcmp: names are a few bytes and the
+// call cost more than the comparison (callgrind).
+inline bool key_is(od::raw_json_string key, std::string_view name)
+{
+    const char* raw = key.raw();
+    if (raw[name.size()] != '"') return false;
+    for (std::size_t i = 0; i < name.size(); ++i)
+        if (raw[i] != name[i]) return false;
+    return true;
+}
+
+// A level holds at most this many keys (a bit each in the walk's mask of keys seen).
+constexpr std::size_t max_level_keys = 64;
+
+// A field in a map's JSON that decodes into `member` by `Codec`.
+template <typename M, typename Codec>
+void read_member(Reader& reader, od::value& value, void* member, const void* codec);
+
+template <typename M>
+void reset_member(void* member, std::int64_t missing)
+{
+    auto& m = *static_cast<M*>(member);
+    if constexpr (std::is_same_v<M, std::string> || std::is_same_v<M, std::vector<std::string>>) m.clear();
+    else if constexpr (std::is_integral_v<M> && !std::is_same_v<M, bool>)
+        m = static_cast<M>(missing);
+    else
+        m = M{};
+}
+
+template <typename V>
+void* vector_item(void* vector, std::size_t n)
+{
+    auto& values = *static_cast<V*>(vector);
+    if (n == values.size()) values.emplace_back();
+    values[n] = typename V::value_type{};
+    return &values[n];
+}
+
+template <typename V>
+void vector_resize(void* vector, std::size_t n)
+{
+    static_cast<V*>(vector)->resize(n);
+}
+
+// Compiles a map (the op interface of fields.hpp) into nodes: it runs the map once over a
+// prototype record and keeps each member's offset from the prototype's address.
+class SchemaOp {
 public:
-    DecodeOp(od::object root, std::string& error) : object_(root), error_(error) {}
+    SchemaOp(const void* base, std::vector<Node>& level) : base_(static_cast<const char*>(base)), level_(&level) {}
 
     template <typename Body>
     void object(std::string_view name, Body&& body)
     {
-        if (!ok()) return;
-        const od::object parent = object_;
-        const bool parent_present = present_;
-        path_[depth_++] = name;
-        if (present_) {
-            od::value value;
-            if (lookup(name, value)) {
-                if (value.get_object().get(object_) != simdjson::SUCCESS) fail("is not an object");
-            } else {
-                present_ = false;
-            }
-        }
+        Node& node = add(name, NodeKind::object);
+        std::vector<Node>* parent = level_;
+        level_ = &node.children;
         body();
-        --depth_;
-        object_ = parent;
-        present_ = parent_present;
+        level_ = parent;
     }
 
     template <typename M, typename Codec>
     void field(std::string_view name, M& member, const Codec& codec, Presence presence = Presence::always,
                std::int64_t missing = 0)
     {
-        if (!ok()) return;
-        path_[depth_++] = name;
-        od::value value;
-        if (lookup(name, value)) {
-            read(value, member, codec);
-        } else if (ok()) {
-            if (presence == Presence::required) fail("is missing");
-            else if (presence != Presence::optional_keep)
-                reset(member, missing);
-        }
-        --depth_;
+        Node& node = add(name, NodeKind::field);
+        node.offset = offset(member);
+        node.read = &read_member<M, Codec>;
+        node.reset = &reset_member<M>;
+        // Codec tags are empty; a Names<N> is one of fields.hpp's constants, so its address stays.
+        if constexpr (!std::is_empty_v<Codec>) node.codec = &codec;
+        node.presence = presence;
+        node.missing = missing;
     }
 
-    // Derived values: written by the encoder only.
-    void text(std::string_view, std::string_view) {}
-    void flag(std::string_view, bool) {}
-    void number(std::string_view, std::uint64_t) {}
-    void instant(std::string_view, TimeNs) {}
-    void texts(std::string_view, std::initializer_list<std::string_view>) {}
-    void created(TimeNs) {}
-    void context(std::string_view, ContextField) {}
+    void text(std::string_view name, std::string_view) { add(name, NodeKind::skip); }
+    void flag(std::string_view name, bool) { add(name, NodeKind::skip); }
+    void number(std::string_view name, std::uint64_t) { add(name, NodeKind::skip); }
+    void instant(std::string_view name, TimeNs) { add(name, NodeKind::skip); }
+    void texts(std::string_view name, std::initializer_list<std::string_view>) { add(name, NodeKind::skip); }
+    void created(TimeNs) { add("created", NodeKind::skip); }
+    void context(std::string_view name, ContextField) { add(name, NodeKind::skip); }
 
-    void argv(std::vector<std::string>& args) { field("args", args, Texts{}); }
+    void argv(std::vector<std::string>& args)
+    {
+        field("args", args, Texts{});
+        add("args_count", NodeKind::skip);
+        add("command_line", NodeKind::skip);
+    }
 
-    // dns.answers: the CNAME chain, in order (A and AAAA answers repeat dns.resolved_ip).
     void dns_answers(std::string_view name, const std::string&, std::vector<std::string>& cnames,
                      const std::vector<std::string>&)
     {
-        if (!ok()) return;
-        path_[depth_++] = name;
-        std::size_t n = 0;
-        od::value value;
-        od::array items;
-        if (lookup(name, value)) {
-            if (value.get_array().get(items) != simdjson::SUCCESS) fail("is not an array");
-            for (auto item : items) {
-                if (!ok()) break;
-                od::object answer;
-                if (item.get_object().get(answer) != simdjson::SUCCESS) {
-                    fail("has an item that is not an object");
-                    break;
-                }
-                std::string_view type;
-                if (answer.find_field("type").get_string().get(type) != simdjson::SUCCESS || type != "CNAME") continue;
-                std::string_view data;
-                if (answer.find_field("data").get_string().get(data) != simdjson::SUCCESS) {
-                    fail("has a CNAME item without a data string");
-                    break;
-                }
-                if (n < cnames.size()) cnames[n].assign(data);
-                else
-                    cnames.emplace_back(data);
-                ++n;
-            }
-        }
-        cnames.resize(n);
-        --depth_;
+        Node& node = add(name, NodeKind::dns_answers);
+        node.offset = offset(cnames);
     }
 
-    // An array of objects: each item read by body(op, item) with this op moved into it; at most
-    // max_items are kept (the writer never writes more).
     template <typename V, typename Body>
     void items(std::string_view name, V& values, Body&& body)
     {
-        if (!ok()) return;
-        path_[depth_++] = name;
-        std::size_t n = 0;
-        od::value value;
-        od::array array;
-        if (lookup(name, value)) {
-            if (value.get_array().get(array) != simdjson::SUCCESS) fail("is not an array");
-            const od::object parent = object_;
-            for (auto item : array) {
-                if (!ok() || n == max_items) break;
-                if (item.get_object().get(object_) != simdjson::SUCCESS) {
-                    fail("has an item that is not an object");
+        Node& node = add(name, NodeKind::items);
+        node.offset = offset(values);
+        node.item = &vector_item<V>;
+        node.resize = &vector_resize<V>;
+        typename V::value_type prototype{};
+        SchemaOp item(&prototype, node.children);
+        body(item, prototype);
+        finish(node.children);
+    }
+
+    // Links the members two nodes of one level set (the later one wins, as when read in order).
+    static void finish(std::vector<Node>& level)
+    {
+        if (level.size() > max_level_keys) throw std::logic_error("ecs: a map level has more than 64 keys");
+        for (std::size_t i = 0; i < level.size(); ++i) {
+            if (level[i].kind != NodeKind::field) continue;
+            for (std::size_t j = i + 1; j < level.size(); ++j) {
+                if (level[j].kind == NodeKind::field && level[j].offset == level[i].offset) {
+                    level[i].shadowed_by = static_cast<int>(j);
                     break;
                 }
-                if (n == values.size()) values.emplace_back();
-                values[n] = typename V::value_type{};
-                body(*this, values[n]);
-                ++n;
             }
-            object_ = parent;
         }
-        values.resize(n);
-        --depth_;
     }
+
+private:
+    Node& add(std::string_view name, NodeKind kind)
+    {
+        if (name.size() > simdjson::SIMDJSON_PADDING) throw std::logic_error("ecs: a key longer than the padding");
+        for (auto& node : *level_)
+            if (node.name == name && node.kind == kind && kind == NodeKind::object) return node;  // opened again
+        auto& node = level_->emplace_back();
+        node.name = name;
+        node.kind = kind;
+        return node;
+    }
+
+    template <typename M>
+    std::ptrdiff_t offset(const M& member) const
+    {
+        return reinterpret_cast<const char*>(std::addressof(member)) - base_;
+    }
+
+    const char* base_;
+    std::vector<Node>* level_;
+};
+
+void finish_tree(std::vector<Node>& level)
+{
+    SchemaOp::finish(level);
+    for (auto& node : level)
+        if (node.kind == NodeKind::object) finish_tree(node.children);
+}
+
+template <std::size_t I>
+std::vector<Node> compile()
+{
+    using E = std::variant_alternative_t<I, Event>;
+    std::vector<Node> root;
+    E prototype{};
+    SchemaOp op(&prototype, root);
+    fields(op, prototype);
+    finish_tree(root);
+    return root;
+}
+
+constexpr std::size_t kinds = std::variant_size_v<Event>;
+
+// Every record kind's map, compiled at first use.
+const std::array<std::vector<Node>, kinds>& schemas()
+{
+    static const auto compiled = []<std::size_t... I>(std::index_sequence<I...>)
+    {
+        return std::array<std::vector<Node>, kinds>{compile<I>()...};
+    }
+    (std::make_index_sequence<kinds>());
+    return compiled;
+}
+
+template <std::size_t I>
+void* alternative(Event& event)
+{
+    return &reuse<std::variant_alternative_t<I, Event>>(event);
+}
+
+// The record of kind I inside an Event (emplaced when it holds another kind).
+constexpr auto alternatives = []<std::size_t... I>(std::index_sequence<I...>)
+{
+    return std::array<void* (*)(Event&), kinds>{&alternative<I>...};
+}
+(std::make_index_sequence<kinds>());
+
+// Reads one line's objects by a compiled map; the first error is kept and ends the walk. A
+// missing object reads as one with no member, so its required fields still say that they are
+// missing.
+class Reader {
+public:
+    explicit Reader(std::string& error) : error_(error) {}
 
     bool ok() const { return error_.empty(); }
 
-    // An error about member `name` of the current object.
-    bool fail_at(std::string_view name, std::string_view what)
+    // The members of `object` into the record at `base`, by `level`.
+    void walk(od::object object, const std::vector<Node>& level, char* base)
     {
-        path_[depth_++] = name;
-        fail(what);
-        --depth_;
-        return false;
+        std::uint64_t seen = 0;
+        std::size_t next = 0;  // the node the writer's order puts next
+        const std::size_t n = level.size();
+        for (auto field : object) {
+            od::raw_json_string key;
+            if (field.key().get(key) != simdjson::SUCCESS) {
+                invalid();
+                return;
+            }
+            std::size_t i = next, tried = 0;
+            for (; tried < n; ++tried, i = i + 1 == n ? 0 : i + 1)
+                if (key_is(key, level[i].name)) break;
+            od::value value;
+            if (field.value().get(value) != simdjson::SUCCESS) {
+                invalid();
+                return;
+            }
+            // An unknown key, a repeated one (the first wins) or one a later key overrides.
+            const bool read = tried < n && !(seen >> i & 1);
+            if (read) {
+                seen |= std::uint64_t{1} << i;
+                next = i + 1 == n ? 0 : i + 1;
+            }
+            if (!read || level[i].kind == NodeKind::skip ||
+                (level[i].shadowed_by >= 0 && (seen >> level[i].shadowed_by & 1))) {
+                if (well_formed(value, depth_ + 1) != simdjson::SUCCESS) {
+                    invalid();
+                    return;
+                }
+                continue;
+            }
+            path_[depth_++] = level[i].name;
+            read_node(level[i], value, base);
+            --depth_;
+            if (!ok()) return;
+        }
+        if (seen == (n == max_level_keys ? ~std::uint64_t{0} : (std::uint64_t{1} << n) - 1)) return;
+        for (std::size_t i = 0; i < n && ok(); ++i)
+            if (!(seen >> i & 1)) absent(level[i], seen, base);
     }
+
+    // A malformed line: the caller says where.
+    void invalid() { fail("is not valid JSON"); }
 
     bool fail(std::string_view what)
     {
@@ -172,37 +367,9 @@ public:
             if (i) error_.push_back('.');
             error_.append(path_[i]);
         }
-        error_.push_back(' ');
+        if (depth_) error_.push_back(' ');
         error_.append(what);
         return false;
-    }
-
-private:
-    static constexpr std::size_t max_depth = 8;
-    static constexpr std::size_t max_items = 64;
-
-    // The member `name` of the current object; false when absent (or on a malformed line).
-    bool lookup(std::string_view name, od::value& value)
-    {
-        if (!present_) return false;
-        auto found = object_.find_field_unordered(name);
-        if (found.error() == simdjson::NO_SUCH_FIELD) return false;
-        if (found.error() != simdjson::SUCCESS) {
-            fail(fmt::format("is not valid JSON ({})", simdjson::error_message(found.error())));
-            return false;
-        }
-        value = found.value_unsafe();
-        return true;
-    }
-
-    template <typename M>
-    static void reset(M& member, std::int64_t missing)
-    {
-        if constexpr (std::is_same_v<M, std::string> || std::is_same_v<M, std::vector<std::string>>) member.clear();
-        else if constexpr (std::is_integral_v<M> && !std::is_same_v<M, bool>)
-            member = static_cast<M>(missing);
-        else
-            member = M{};
     }
 
     template <typename M>
@@ -292,11 +459,6 @@ private:
             member.assign(text);
     }
 
-    void read(od::value& value, std::string_view& member, Text)
-    {
-        if (value.get_string().get(member) != simdjson::SUCCESS) fail("is not a string");
-    }
-
     void read(od::value& value, bool& member, Flag)
     {
         if (value.get_bool().get(member) != simdjson::SUCCESS) fail("is not a boolean");
@@ -362,80 +524,218 @@ private:
             fail("is not a known errno name");
     }
 
-    od::object object_;
-    bool present_ = true;
+private:
+    static constexpr std::size_t max_path = 8;
+    static constexpr std::size_t max_items = 64;
+
+    void read_node(const Node& node, od::value& value, char* base)
+    {
+        switch (node.kind) {
+        case NodeKind::skip: break;
+        case NodeKind::field: node.read(*this, value, base + node.offset, node.codec); break;
+        case NodeKind::object: {
+            od::object object;
+            if (value.get_object().get(object) != simdjson::SUCCESS) fail("is not an object");
+            else
+                walk(object, node.children, base);
+            break;
+        }
+        case NodeKind::items: read_items(node, value, base + node.offset); break;
+        case NodeKind::dns_answers:
+            read_dns_answers(value, *reinterpret_cast<std::vector<std::string>*>(base + node.offset));
+            break;
+        }
+    }
+
+    // A node whose key the object did not have (`seen`: the keys of its level that it had).
+    void absent(const Node& node, std::uint64_t seen, char* base)
+    {
+        switch (node.kind) {
+        case NodeKind::skip: break;
+        case NodeKind::field:
+            if (node.shadowed_by >= 0 && (seen >> node.shadowed_by & 1)) break;
+            if (node.presence == Presence::required) {
+                path_[depth_++] = node.name;
+                fail("is missing");
+                --depth_;
+            } else if (node.presence != Presence::optional_keep) {
+                node.reset(base + node.offset, node.missing);
+            }
+            break;
+        case NodeKind::object:
+            path_[depth_++] = node.name;
+            for (const auto& child : node.children) {
+                if (!ok()) break;
+                absent(child, 0, base);
+            }
+            --depth_;
+            break;
+        case NodeKind::items: node.resize(base + node.offset, 0); break;
+        case NodeKind::dns_answers: reinterpret_cast<std::vector<std::string>*>(base + node.offset)->clear(); break;
+        }
+    }
+
+    // An array of objects: at most max_items are kept (the writer never writes more).
+    void read_items(const Node& node, od::value& value, void* vector)
+    {
+        od::array array;
+        if (value.get_array().get(array) != simdjson::SUCCESS) {
+            fail("is not an array");
+            return;
+        }
+        std::size_t n = 0;
+        for (auto result : array) {
+            od::value item;
+            if (result.get(item) != simdjson::SUCCESS) {
+                invalid();
+                return;
+            }
+            if (n == max_items) {
+                if (well_formed(item, depth_ + 1) != simdjson::SUCCESS) {
+                    invalid();
+                    return;
+                }
+                continue;
+            }
+            od::object object;
+            if (item.get_object().get(object) != simdjson::SUCCESS) {
+                fail("has an item that is not an object");
+                return;
+            }
+            walk(object, node.children, static_cast<char*>(node.item(vector, n)));
+            if (!ok()) return;
+            ++n;
+        }
+        node.resize(vector, n);
+    }
+
+    // A string member of a dns.answers item; any other value is only validated.
+    bool answer_text(od::value value, std::string_view& text, bool& is_string) const
+    {
+        od::json_type type{};
+        if (value.type().get(type) != simdjson::SUCCESS) return false;
+        is_string = type == od::json_type::string;
+        if (is_string) return value.get_string().get(text) == simdjson::SUCCESS;
+        return well_formed(value, depth_ + 2) == simdjson::SUCCESS;
+    }
+
+    // dns.answers: the CNAME chain, in order (A and AAAA answers repeat dns.resolved_ip).
+    void read_dns_answers(od::value& value, std::vector<std::string>& cnames)
+    {
+        od::array items;
+        if (value.get_array().get(items) != simdjson::SUCCESS) {
+            fail("is not an array");
+            return;
+        }
+        std::size_t n = 0;
+        for (auto result : items) {
+            od::value item;
+            od::object answer;
+            if (result.get(item) != simdjson::SUCCESS) {
+                invalid();
+                return;
+            }
+            if (item.get_object().get(answer) != simdjson::SUCCESS) {
+                fail("has an item that is not an object");
+                return;
+            }
+            std::string_view type, data;
+            bool type_seen = false, data_seen = false, type_text = false, data_text = false;
+            for (auto field : answer) {
+                od::raw_json_string key;
+                od::value member;
+                if (field.key().get(key) != simdjson::SUCCESS || field.value().get(member) != simdjson::SUCCESS) {
+                    invalid();
+                    return;
+                }
+                bool ok = true;
+                if (!type_seen && key_is(key, "type")) {
+                    type_seen = true;
+                    ok = answer_text(member, type, type_text);
+                } else if (!data_seen && key_is(key, "data")) {
+                    data_seen = true;
+                    ok = answer_text(member, data, data_text);
+                } else {
+                    ok = well_formed(member, depth_ + 2) == simdjson::SUCCESS;
+                }
+                if (!ok) {
+                    invalid();
+                    return;
+                }
+            }
+            if (!type_text || type != "CNAME") continue;
+            if (!data_text) {
+                fail("has a CNAME item without a data string");
+                return;
+            }
+            if (n < cnames.size()) cnames[n].assign(data);
+            else
+                cnames.emplace_back(data);
+            ++n;
+        }
+        cnames.resize(n);
+    }
+
     std::string& error_;
-    std::array<std::string_view, max_depth> path_{};
+    std::array<std::string_view, max_path> path_{};
     std::size_t depth_ = 0;
 };
 
-// Decodes into the Event that `target(index)` gives (already holding that alternative, or
-// emplaced here).
-template <std::size_t I = 0, typename Target>
-bool decode_action(std::string_view action, od::object root, Target&& target, std::string& error)
+template <typename M, typename Codec>
+void read_member(Reader& reader, od::value& value, void* member, const void* codec)
 {
-    if constexpr (I == std::variant_size_v<Event>) {
-        return false;
-    } else {
-        if (action != output::actions::by_event_index[I])
-            return decode_action<I + 1>(action, root, std::forward<Target>(target), error);
-        auto& event = reuse<std::variant_alternative_t<I, Event>>(target(I));
-        DecodeOp op(root, error);
-        fields(op, event);
-        return true;
-    }
+    if constexpr (std::is_empty_v<Codec>) reader.read(value, *static_cast<M*>(member), Codec{});
+    else
+        reader.read(value, *static_cast<M*>(member), *static_cast<const Codec*>(codec));
 }
 
-// On-demand reads only what it is asked for, and find_field_unordered's second pass over an
-// object assumes the object was well-formed (simdjson 3.0 marks it unreachable: undefined
-// behaviour on a malformed line, found by the replay fuzz target). So a line's structure is
-// walked whole first: every object's keys and separators, every array's items; a malformed one
-// is an error before any field is looked up.
-simdjson::error_code well_formed(od::value value, std::size_t depth)
-{
-    if (depth > 64) return simdjson::DEPTH_ERROR;
-    od::json_type type{};
-    SIMDJSON_TRY(value.type().get(type));
-    switch (type) {
-    case od::json_type::object: {
-        od::object object;
-        SIMDJSON_TRY(value.get_object().get(object));
-        for (auto field : object) {
-            od::raw_json_string key;
-            SIMDJSON_TRY(field.key().get(key));
-            SIMDJSON_TRY(well_formed(field.value(), depth + 1));
-        }
-        return simdjson::SUCCESS;
-    }
-    case od::json_type::array: {
-        od::array array;
-        SIMDJSON_TRY(value.get_array().get(array));
-        for (auto item : array) {
-            od::value v;
-            SIMDJSON_TRY(item.get(v));
-            SIMDJSON_TRY(well_formed(v, depth + 1));
-        }
-        return simdjson::SUCCESS;
-    }
-    case od::json_type::string: {  // its escapes and its end
-        std::string_view text;
-        return value.get_string().get(text);
-    }
-    default:
-        // A number, boolean or null is checked where the map reads it, by the field's name.
-        return simdjson::SUCCESS;
-    }
-}
+// event.kind and event.action: the first `event` member of the root, read forward (the root's
+// members before it are skipped unread; the walk of the whole line validates them).
+struct Head {
+    std::string_view kind, action;
+    bool has_action = false;
+    bool action_text = false;  // a string (checked only for telemetry: other kinds need no action)
+};
 
-simdjson::error_code well_formed(od::document& doc)
+bool read_head(od::object root, Head& head, std::string& error)
 {
-    od::value root;
-    auto status = doc.get_value().get(root);
-    if (status == simdjson::SCALAR_DOCUMENT_AS_VALUE) return simdjson::INCORRECT_TYPE;  // not an object
-    SIMDJSON_TRY(status);
-    SIMDJSON_TRY(well_formed(root, 0));
-    doc.rewind();
-    return simdjson::SUCCESS;
+    for (auto field : root) {
+        od::raw_json_string key;
+        if (field.key().get(key) != simdjson::SUCCESS) return false;
+        if (!key_is(key, "event")) continue;
+        od::object event;
+        auto status = field.value().get_object().get(event);
+        if (status == simdjson::INCORRECT_TYPE) {
+            error = "event is not an object";
+            return false;
+        }
+        if (status != simdjson::SUCCESS) return false;
+        bool has_kind = false;
+        for (auto member : event) {
+            if (member.key().get(key) != simdjson::SUCCESS) return false;
+            if (!has_kind && key_is(key, "kind")) {
+                has_kind = true;
+                status = member.value().get_string().get(head.kind);
+                if (status == simdjson::INCORRECT_TYPE) {
+                    error = "event.kind is not a string";
+                    return false;
+                }
+            } else if (!head.has_action && key_is(key, "action")) {
+                head.has_action = true;
+                status = member.value().get_string().get(head.action);
+                head.action_text = status == simdjson::SUCCESS;
+                if (status == simdjson::INCORRECT_TYPE) status = simdjson::SUCCESS;
+            } else {
+                continue;
+            }
+            if (status != simdjson::SUCCESS) return false;
+            if (has_kind && head.has_action) break;
+        }
+        if (!has_kind) error = "event.kind is missing";
+        return has_kind;
+    }
+    error = "event.kind is missing";
+    return false;
 }
 
 template <std::size_t... I>
@@ -454,6 +754,37 @@ struct Decoder::State {
         one_of_each(std::make_index_sequence<std::variant_size_v<Event>>());
     std::string padded;    // a copy of a line without padding of its own
     std::string repaired;  // a line with ill-formed UTF-8, repaired
+    const std::array<std::vector<Node>, kinds>& maps = schemas();
+
+    // The padded line (repaired when its UTF-8 is ill-formed) as a simdjson document.
+    simdjson::error_code iterate(std::string_view line, od::document& doc)
+    {
+        auto status = parser.iterate(simdjson::padded_string_view(line, line.size() + padding)).get(doc);
+        if (status != simdjson::UTF8_ERROR) return status;
+        repaired = output::sanitize_utf8(line);
+        const std::size_t size = repaired.size();
+        repaired.resize(size + padding, ' ');
+        return parser.iterate(simdjson::padded_string_view(repaired.data(), size, size + padding)).get(doc);
+    }
+
+    // The error of a line whose fast read failed: malformed JSON first, wherever it is, then
+    // what the read found (`error`, kept when the line is well-formed).
+    void diagnose(std::string_view line, std::string& error)
+    {
+        od::document doc;
+        auto status = iterate(line, doc);
+        if (status == simdjson::SUCCESS) status = well_formed(doc);
+        if (status == simdjson::SUCCESS) {
+            doc.rewind();
+            od::object root;
+            status = doc.get_object().get(root);
+        }
+        if (status == simdjson::INCORRECT_TYPE) error = "not a JSON object";
+        else if (status != simdjson::SUCCESS)
+            error = fmt::format("not valid JSON: {}", simdjson::error_message(status));
+        else if (error.empty())
+            error = "not valid JSON";
+    }
 };
 
 Decoder::Decoder() : state_(std::make_unique<State>()) {}
@@ -491,44 +822,67 @@ LineKind Decoder::decode_into(std::string_view line, Target&& target, std::strin
 {
     error.clear();
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) return LineKind::ignored;
+    auto& state = *state_;
     od::document doc;
-    auto status = state_->parser.iterate(simdjson::padded_string_view(line, line.size() + padding)).get(doc);
-    if (status == simdjson::UTF8_ERROR) {
-        auto& repaired = state_->repaired;
-        repaired = output::sanitize_utf8(line);
-        const std::size_t size = repaired.size();
-        repaired.resize(size + padding, ' ');
-        status = state_->parser.iterate(simdjson::padded_string_view(repaired.data(), size, size + padding)).get(doc);
-    }
-    if (status == simdjson::SUCCESS) status = well_formed(doc);
-    od::object root;
-    if (status == simdjson::SUCCESS) status = doc.get_object().get(root);
-    if (status == simdjson::INCORRECT_TYPE) {
-        error = "not a JSON object";
-        return LineKind::error;
-    }
+    auto status = state.iterate(line, doc);
     if (status != simdjson::SUCCESS) {
         error = fmt::format("not valid JSON: {}", simdjson::error_message(status));
         return LineKind::error;
     }
-
-    std::string_view kind, action;
-    {
-        DecodeOp op(root, error);
-        op.object("event", [&] {
-            op.field("kind", kind, Text{}, Presence::required);
-            if (op.ok() && (kind == "alert" || kind == "metric" || kind == "state")) return;
-            if (op.ok() && kind != "event") op.fail_at("kind", "is not one of alert, event, metric, state");
-            op.field("action", action, Text{}, Presence::required);
-        });
-    }
-    if (!error.empty()) return LineKind::error;
-    if (kind != "event") return LineKind::ignored;
-    if (!decode_action(action, root, std::forward<Target>(target), error)) {
-        error = fmt::format("event.action \"{}\" is not a telemetry action", output::sanitize_utf8(action));
+    od::object root;
+    Head head;
+    if (doc.get_object().get(root) != simdjson::SUCCESS || !read_head(root, head, error)) {
+        state.diagnose(line, error);
         return LineKind::error;
     }
-    return error.empty() ? LineKind::event : LineKind::error;
+
+    // Which map reads the line: decided before the walk, which reuses the parser's string buffer.
+    enum class Kind : std::uint8_t { event, ignored, bad_kind, no_action, action_not_text, bad_action };
+    Kind kind = Kind::bad_kind;
+    std::size_t index = kinds;
+    if (head.kind == "alert" || head.kind == "metric" || head.kind == "state") {
+        kind = Kind::ignored;
+    } else if (head.kind == "event") {
+        if (!head.has_action) {
+            kind = Kind::no_action;
+        } else if (!head.action_text) {
+            kind = Kind::action_not_text;
+        } else {
+            for (index = 0; index < kinds; ++index)
+                if (head.action == output::actions::by_event_index[index]) break;
+            kind = index < kinds ? Kind::event : Kind::bad_action;
+        }
+    }
+    if (kind != Kind::event) {
+        std::string action = kind == Kind::bad_action ? output::sanitize_utf8(head.action) : std::string();
+        doc.rewind();
+        status = well_formed(doc);
+        if (status != simdjson::SUCCESS) {
+            error = fmt::format("not valid JSON: {}", simdjson::error_message(status));
+            return LineKind::error;
+        }
+        switch (kind) {
+        case Kind::ignored: return LineKind::ignored;
+        case Kind::bad_kind: error = "event.kind is not one of alert, event, metric, state"; break;
+        case Kind::no_action: error = "event.action is missing"; break;
+        case Kind::action_not_text: error = "event.action is not a string"; break;
+        default: error = fmt::format("event.action \"{}\" is not a telemetry action", action); break;
+        }
+        return LineKind::error;
+    }
+
+    doc.rewind();
+    if (doc.get_object().get(root) != simdjson::SUCCESS) {
+        state.diagnose(line, error);
+        return LineKind::error;
+    }
+    Reader reader(error);
+    reader.walk(root, state.maps[index], static_cast<char*>(alternatives[index](target(index))));
+    if (!error.empty()) {
+        state.diagnose(line, error);
+        return LineKind::error;
+    }
+    return LineKind::event;
 }
 
 }  // namespace exfilwatch::ecs

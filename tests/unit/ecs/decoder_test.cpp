@@ -3,6 +3,7 @@
 // for every sample record; bytes that are not UTF-8 survive replay exactly as written; malformed
 // records are errors that name the field.
 #include <doctest/doctest.h>
+#include <simdjson.h>
 
 #include <string>
 #include <vector>
@@ -29,6 +30,25 @@ std::vector<Event> sample_events()
           Event{FlowSummaryEvent{}}, Event{ObjectIoEvent{}}, Event{ContentScanEvent{}}})
         events.push_back(e);
     return events;
+}
+
+// The same JSON with every object's members in reverse order (a shipper may reorder keys).
+std::string reversed(simdjson::dom::element element)
+{
+    if (element.is_object()) {
+        std::vector<std::string> members;
+        for (auto [key, value] : simdjson::dom::object(element))
+            members.push_back("\"" + std::string(key) + "\":" + reversed(value));
+        std::string out = "{";
+        for (auto it = members.rbegin(); it != members.rend(); ++it) out += (out.size() > 1 ? "," : "") + *it;
+        return out + "}";
+    }
+    if (element.is_array()) {
+        std::string out = "[";
+        for (auto item : simdjson::dom::array(element)) out += (out.size() > 1 ? "," : "") + reversed(item);
+        return out + "]";
+    }
+    return simdjson::minify(element);
 }
 
 }  // namespace
@@ -152,6 +172,60 @@ TEST_CASE("bytes that are not UTF-8 survive replay exactly as the writer wrote t
     escaped.replace(name, end - name + 1, R"("name":"caf\u00e9 \ud83d\ude00 \/ \n\u0001")");
     REQUIRE(decoder.decode(escaped, parsed, error) == ecs::LineKind::event);
     CHECK(std::get<FileOpenEvent>(parsed).process.name == "caf\xC3\xA9 \xF0\x9F\x98\x80 / \n\x01");
+}
+
+TEST_CASE("members in any order, unknown and repeated keys: the same record")
+{
+    ecs::Decoder decoder;
+    Event parsed;
+    std::string error;
+    simdjson::dom::parser dom;
+    for (const auto& original : sample_events()) {
+        const auto line = output::to_ndjson_line(original);
+        if (line.ends_with(",\"truncated\":true}}")) continue;  // cut: reads back as its shorter self
+        const auto backwards = reversed(dom.parse(line));
+        CAPTURE(backwards);
+        REQUIRE(backwards != line);
+        REQUIRE(decoder.decode(backwards, parsed, error) == ecs::LineKind::event);
+        CHECK(same(parsed, expected_after_round_trip(original)));
+        CHECK(output::to_ndjson_line(parsed) == line);
+    }
+
+    auto edit = [](std::string s, const std::string& needle, const std::string& with) {
+        auto pos = s.find(needle);
+        REQUIRE(pos != std::string::npos);
+        return s.replace(pos, needle.size(), with);
+    };
+    const auto exec = output::to_ndjson_line(samples::events()[0]);
+    // Keys the map does not name, at every level, are skipped (and validated).
+    auto extra = edit(edit(exec, "\"process\":{", "\"x\":{\"a\":[1,{\"b\":\"\\u00e9\"}]},\"process\":{\"y\":null,"),
+                      "\"user\":{", "\"user\":{\"z\":[],");
+    REQUIRE(decoder.decode(extra, parsed, error) == ecs::LineKind::event);
+    CHECK(output::to_ndjson_line(parsed) == exec);
+    CHECK(decoder.decode(edit(extra, "\"y\":null", "\"y\":[\"\\q\"]"), parsed, error) == ecs::LineKind::error);
+    CHECK(error.find("not valid JSON") != std::string::npos);
+    // A repeated key: the first one counts, as it always did.
+    REQUIRE(decoder.decode(edit(exec, "\"pid\":4242,", "\"pid\":4242,\"pid\":7,"), parsed, error) ==
+            ecs::LineKind::event);
+    CHECK(std::get<ExecEvent>(parsed).process.pid == 4242);
+
+    // errno by number wins over its name, in either order; a later record without them resets it.
+    const auto denied = output::to_ndjson_line(samples::events()[6]);
+    REQUIRE(denied.find("\"error\":\"EACCES\",\"errno\":13") != std::string::npos);
+    REQUIRE(decoder.decode(edit(denied, "\"error\":\"EACCES\",\"errno\":13", "\"errno\":13,\"error\":\"ENOENT\""),
+                           parsed, error) == ecs::LineKind::event);
+    CHECK(std::get<FileOpenEvent>(parsed).error == 13);
+    REQUIRE(decoder.decode(edit(denied, "\"error\":\"EACCES\",\"errno\":13", "\"error\":\"ENOENT\""), parsed, error) ==
+            ecs::LineKind::event);
+    CHECK(std::get<FileOpenEvent>(parsed).error == 2);
+    const std::string padding(ecs::Decoder::padding, ' ');
+    for (auto line : {denied, edit(denied, ",\"error\":\"EACCES\",\"errno\":13", "")}) {
+        const std::size_t size = line.size();
+        line += padding;
+        const Event* decoded = nullptr;
+        REQUIRE(decoder.decode_padded(std::string_view(line.data(), size), decoded, error) == ecs::LineKind::event);
+        CHECK(std::get<FileOpenEvent>(*decoded).error == (size == denied.size() ? 13 : 0));
+    }
 }
 
 TEST_CASE("alert, metric and state lines are ignored; blank lines too")
