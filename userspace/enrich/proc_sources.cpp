@@ -123,6 +123,13 @@ HostsFiles::HostsFiles(std::string proc_root, Clock clock, std::uint64_t refresh
 {
 }
 
+std::size_t HostsFiles::cached_bytes() const
+{
+    std::size_t bytes = 0;
+    for (const auto& [ns, entry] : cache_) bytes += ns.capacity() + entry.text.capacity();
+    return bytes;
+}
+
 std::string HostsFiles::operator()(std::uint32_t pid)
 {
     char link[64];
@@ -138,6 +145,7 @@ std::string HostsFiles::operator()(std::uint32_t pid)
     entry.text.assign(hosts_file_max, '\0');
     in.read(entry.text.data(), static_cast<std::streamsize>(entry.text.size()));
     entry.text.resize(static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+    entry.text.shrink_to_fit();  // the read's 64 KiB buffer, per namespace, would be kept for good
     entry.read_at = now;
     return entry.text;
 }

@@ -66,6 +66,7 @@ public:
     // The text of `pid`'s hosts file (at most hosts_file_max bytes), "" when unknown.
     std::string operator()(std::uint32_t pid);
     std::size_t cached() const { return cache_.size(); }
+    std::size_t cached_bytes() const;  // the cached names and texts, as allocated
 
 private:
     struct Entry {

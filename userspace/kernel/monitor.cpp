@@ -89,7 +89,7 @@ std::string find_cgroup2_root()
 // The minimum kernel, probed before anything is opened: the release (6.2), and the kfunc the
 // programs call, bpf_rdonly_cast, in the kernel's BTF (a distribution kernel may number itself
 // differently from what it carries). Empty when this kernel can load us, else the one line.
-std::string kernel_too_old()
+std::string kernel_too_old(const btf* vmlinux)
 {
     const auto& min = util::minimum_kernel;
     const std::string needs =
@@ -100,11 +100,9 @@ std::string kernel_too_old()
         auto version = util::parse_kernel_release(uts.release);
         if (version && *version < min) return fmt::format("kernel {} is too old: {}", uts.release, needs);
     }
-    btf* vmlinux = btf__load_vmlinux_btf();
     if (!vmlinux) return {};  // the BTF check that follows says what is missing
-    bool has_cast = btf__find_by_name_kind(vmlinux, "bpf_rdonly_cast", BTF_KIND_FUNC) > 0;
-    btf__free(vmlinux);
-    if (!has_cast) return fmt::format("kernel {} has no bpf_rdonly_cast kfunc: {}", uts.release, needs);
+    if (btf__find_by_name_kind(vmlinux, "bpf_rdonly_cast", BTF_KIND_FUNC) <= 0)
+        return fmt::format("kernel {} has no bpf_rdonly_cast kfunc: {}", uts.release, needs);
     return {};
 }
 
@@ -131,7 +129,11 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
                         "built with CONFIG_DEBUG_INFO_BTF=y";
         return nullptr;
     }
-    if (auto old = kernel_too_old(); !old.empty()) {
+    // The kernel's BTF, parsed once for the version probe and the hook decisions, and freed before
+    // the load: libbpf parses its own copy for CO-RE, and holding both (about 6 MiB each on 6.18)
+    // while the programs load and the rings are mapped was the monitor's start-up peak.
+    std::unique_ptr<btf, decltype(&btf__free)> kernel_btf(btf__load_vmlinux_btf(), &btf__free);
+    if (auto old = kernel_too_old(kernel_btf.get()); !old.empty()) {
         error.message = old;
         return nullptr;
     }
@@ -171,7 +173,6 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
     std::string cgroup_root = find_cgroup2_root();
     // A BTF tracepoint exists when the kernel's BTF has its btf_trace_<name> typedef (io_uring's
     // are absent on kernels built without io_uring).
-    std::unique_ptr<btf, decltype(&btf__free)> kernel_btf(btf__load_vmlinux_btf(), &btf__free);
     bpf_program* prog;
     bpf_object__for_each_program(prog, skel->obj)
     {
@@ -197,6 +198,7 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
         monitor->hooks_.push_back(std::move(status));
     }
 
+    kernel_btf.reset();
     if (int err = exfilwatch_bpf__load(skel)) {
         error.message = fmt::format("the kernel refused the BPF programs: {} (run with --verbose for the "
                                     "verifier log)",

@@ -77,6 +77,21 @@ TEST_CASE("the hosts-file cache starts over past its namespace bound and reads a
     CHECK(hosts.cached() == 1);
 }
 
+TEST_CASE("a cached hosts file costs its own size, not the read's buffer")
+{
+    FakeProc proc;
+    const std::string text = "127.0.0.1 localhost\n10.0.0.1 registry.internal\n";
+    constexpr std::uint32_t namespaces = 100;
+    for (std::uint32_t pid = 1; pid <= namespaces; ++pid)
+        proc.process(pid, "mnt:[" + std::to_string(4026530000 + pid) + "]", text);
+    HostsFiles hosts(proc.root.string(), [] { return std::uint64_t{0}; });
+    for (std::uint32_t pid = 1; pid <= namespaces; ++pid) CHECK(hosts(pid) == text);
+    CHECK(hosts.cached() == namespaces);
+    // A namespace's name and text, with the allocator's rounding: far under hosts_file_max each.
+    CHECK(hosts.cached_bytes() <= namespaces * (text.size() + 64));
+    CHECK(hosts.cached_bytes() >= namespaces * text.size());
+}
+
 TEST_CASE("the boot id is its first 8 hex digits without dashes")
 {
     FakeProc proc;

@@ -1,5 +1,6 @@
 // Tests util/bounded.hpp: the memo answers what the function answers and forgets on clear(), the
-// LRU evicts the least recently used, trim_oldest keeps the newest and spares what it is told.
+// LRU evicts the least recently used, trim_oldest keeps the newest, spares what it is told and
+// copies no key.
 #include <doctest/doctest.h>
 
 #include <map>
@@ -94,4 +95,45 @@ TEST_CASE("trim_oldest: under the cap nothing; over it the oldest go, the spared
     CHECK(trim_oldest(
               ordered, 2, [](int age) { return age; }, [](const auto&, const auto&) {}, nullptr, 1) == 2);
     CHECK(ordered.count("a") == 1);
+}
+
+namespace {
+// A key that counts its copies: a trim's work space must not hold one per entry.
+struct CountedKey {
+    std::string name;
+    static inline int copies = 0;
+    explicit CountedKey(std::string n) : name(std::move(n)) {}
+    CountedKey(const CountedKey& other) : name(other.name) { ++copies; }
+    CountedKey(CountedKey&&) = default;
+    CountedKey& operator=(const CountedKey& other)
+    {
+        name = other.name;
+        ++copies;
+        return *this;
+    }
+    CountedKey& operator=(CountedKey&&) = default;
+    ~CountedKey() = default;
+    bool operator==(const CountedKey& other) const { return name == other.name; }
+};
+struct CountedKeyHash {
+    std::size_t operator()(const CountedKey& k) const { return std::hash<std::string>()(k.name); }
+};
+}  // namespace
+
+TEST_CASE("trim_oldest copies no key: its work space is an iterator and an age per entry")
+{
+    std::unordered_map<CountedKey, int, CountedKeyHash> m;
+    for (int i = 0; i < 1000; ++i) m.emplace(CountedKey("destination-" + std::to_string(i) + ".example.com"), i);
+    const CountedKey spare("destination-0.example.com");
+    CountedKey::copies = 0;
+    std::vector<int> gone;
+    auto n = trim_oldest(
+        m, 999 - 1, [](int age) { return age; }, [&](const CountedKey&, int age) { gone.push_back(age); }, &spare, 500);
+    CHECK(CountedKey::copies == 0);
+    CHECK(n == 500);
+    CHECK(m.size() == 500);
+    CHECK(m.count(spare) == 1);
+    std::sort(gone.begin(), gone.end());
+    CHECK(gone.front() == 1);  // the oldest but the spared one
+    CHECK(gone.back() == 500);
 }
