@@ -19,11 +19,11 @@ struct nghttp2_hd_inflater;
 
 namespace exfilwatch::enrich {
 
-inline constexpr std::size_t http2_preface_bytes = 24;                // "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-inline constexpr std::size_t max_http2_table_bytes = 65536;           // the HPACK dynamic table a client may grow to
-inline constexpr std::size_t max_http2_header_names = 64;             // kept per request
-inline constexpr std::size_t max_http2_scan_fields = 256;             // handed to the scan per input
-inline constexpr std::size_t max_http2_scan_field_bytes = 64 * 1024;  // names and values, per input
+inline constexpr std::size_t http2_preface_bytes = 24;       // "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+inline constexpr std::size_t max_http2_table_bytes = 65536;  // the HPACK dynamic table a client may grow to
+inline constexpr std::size_t max_http2_header_names = 64;    // kept per request
+inline constexpr std::size_t max_http2_scan_fields = 256;    // handed to the scan per input
+inline constexpr std::size_t max_http2_scan_field_bytes = std::size_t{64} * 1024;  // names and values, per input
 
 // Whether `bytes` start with the client connection preface (or are all a prefix of it).
 bool looks_like_http2(std::span<const std::byte> bytes);
