@@ -383,8 +383,9 @@ std::optional<DecodedFrames> FlowTable::feed_http2(TimeNs time, std::uint64_t co
     session->next = offset + size;
     for (const auto& request : result.requests) name_by_request(time, cookie, flow, request.head, out);
     if (session->stream.status() != Http2Status::ok) {
-        // Broken or out of step: its later frames cannot be read; the scan sees the raw bytes.
-        ++stats_.parse_errors;
+        // Broken or out of step (writes past the capture's bound): its later frames cannot be
+        // read; the scan sees the raw bytes. Only a broken stream is a parse error.
+        if (session->stream.status() == Http2Status::malformed) ++stats_.parse_errors;
         http2_.erase(cookie);
         return std::nullopt;
     }

@@ -549,4 +549,9 @@ TEST_CASE("flow table: HTTP/2 sessions are bounded: the least recent goes, count
     CHECK(!table.on_tls_plaintext(4, 12, offset, broken.size(), broken, out));
     CHECK(table.stats().parse_errors == 1);
     CHECK(table.stats().http2_sessions == 1);
+    // Writes unseen up to the middle of a header block (the connection's capture bound): the
+    // session is out of step and dropped, which is no parse error.
+    CHECK(!table.on_tls_plaintext(5, 13, offset + request.size() + 4, request.size(), request, out));
+    CHECK(table.stats().parse_errors == 1);
+    CHECK(table.stats().http2_sessions == 0);
 }
