@@ -181,6 +181,19 @@ struct ObjectIoEvent {
     std::uint64_t bytes = 0;  // cumulative for this (process, object, direction)
 };
 
+// An HTTP/2 write's frames decoded (enrich/http2): the header fields its HEADERS and CONTINUATION
+// frames carried (HPACK undone) and its DATA frames' payloads, padding stripped, end to end.
+// As transient as the write it comes with: scanned, never kept or written out.
+struct DecodedFrames {
+    struct Field {
+        std::string name;  // lower case; pseudo-headers keep their ':' (":path")
+        std::string value;
+    };
+    std::vector<Field> fields;
+    std::vector<std::byte> body;
+    bool truncated = false;  // fields past the bound (count or bytes) were decoded, not kept
+};
+
 // Plaintext a process sent on a flow, where it can be seen in the clear: one write through a TLS
 // library (uprobes), or the captured head of a plain HTTP stream. Never written out: detection
 // scans it (detect/content) into a ContentScanEvent, which carries no byte of it.
@@ -193,6 +206,7 @@ struct PlaintextWrite {
     std::uint64_t offset = 0;      // where the write starts in the connection's plaintext
     std::uint64_t write_size = 0;  // bytes the write sent (data holds its head)
     std::vector<std::byte> data;
+    std::optional<DecodedFrames> http2;  // the write decoded, when its connection speaks HTTP/2
 };
 
 // A sensitive file's fingerprint found in plaintext: which file, which encoding, where.

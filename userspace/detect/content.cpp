@@ -360,6 +360,32 @@ std::vector<FingerprintIndex::Hit> FingerprintIndex::scan(std::span<const std::b
     return hits;
 }
 
+HttpLayout http2_layout(const DecodedFrames& frames, std::vector<std::byte>& text)
+{
+    HttpLayout layout;
+    layout.request = !frames.fields.empty();
+    auto append = [&text](std::string_view s) {
+        const auto* p = reinterpret_cast<const std::byte*>(s.data());
+        text.insert(text.end(), p, p + s.size());
+    };
+    for (const auto& field : frames.fields) {
+        const std::size_t begin = text.size();
+        append(field.value);
+        append("\n");  // no token holds a line break: a match cannot join two fields
+        // The pseudo-headers are HTTP/1's request line (method, target, Host's authority).
+        if (field.name.starts_with(':')) {
+            layout.regions.push_back({HttpRegion::Kind::request_line, begin, text.size(), {}});
+        } else {
+            layout.regions.push_back({HttpRegion::Kind::header, begin, text.size(), field.name});
+        }
+    }
+    layout.body_begin = text.size();
+    text.insert(text.end(), frames.body.begin(), frames.body.end());
+    if (text.size() > layout.body_begin)
+        layout.regions.push_back({HttpRegion::Kind::body, layout.body_begin, text.size(), {}});
+    return layout;
+}
+
 ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWrite& write, bool complete)
 {
     ContentScanEvent scan;
@@ -371,8 +397,12 @@ ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWr
     scan.bytes = write.write_size;
     scan.scanned = write.data.size();
     scan.complete = complete && write.data.size() >= write.write_size;
-    std::span<const std::byte> data(write.data);
-    auto layout = http_layout(data);
+    // HTTP/2: the frames decoded (field values, DATA payloads end to end) are what is scanned;
+    // their HPACK and framing bytes are neither body nor opaque.
+    std::vector<std::byte> decoded;
+    const auto layout = write.http2 ? http2_layout(*write.http2, decoded) : http_layout(write.data);
+    std::span<const std::byte> data = write.http2 ? std::span<const std::byte>(decoded) : write.data;
+    if (write.http2 && write.http2->truncated) scan.complete = false;
     scan.body_bytes = data.size() - std::min(layout.body_begin, data.size());
     scan.opaque_bytes = opaque_bytes(data.subspan(std::min(layout.body_begin, data.size())));
     for (const auto& region : layout.regions)

@@ -1,9 +1,9 @@
 // detect: use versus leak, decided by content. When a file is classified sensitive its secret
 // tokens (values of `key = value` / `key: value`, PEM body lines, long token runs) are kept as
 // keyed hashes of their raw, base64 (three alignments, standard and URL alphabets), hex and
-// URL-encoded forms; plaintext a process sends (a TLS library write, a plain HTTP stream head) is
-// scanned for them and for where they sit in an HTTP request (request line, an authentication
-// header, another header, the body). The result (a ContentScanEvent: which file, which encoding,
+// URL-encoded forms; plaintext a process sends (a TLS library write, a plain HTTP stream head; an
+// HTTP/2 one as its frames decoded) is scanned for them and for where they sit in an HTTP request
+// (request line, an authentication header, another header, the body). The result (a ContentScanEvent: which file, which encoding,
 // where; never a byte of either) is telemetry, so replay equals live, and per (uploader,
 // destination) it says whether a credential was used (sent only to authenticate) or leaked.
 // Nothing here keeps plaintext: the hash key is random per run and lives only in memory.
@@ -59,6 +59,10 @@ struct HttpLayout {
 // Pure: any bytes in, a layout covering them out (headers at most 128; a head cut by the end of
 // the write leaves the rest as headers).
 HttpLayout http_layout(std::span<const std::byte> data);
+// The layout of an HTTP/2 write's decoded frames over `text`, which it fills: each field's value
+// on a line of its own (pseudo-headers as the request line, the others as headers by name),
+// then the DATA payloads as the body.
+HttpLayout http2_layout(const DecodedFrames& frames, std::vector<std::byte>& text);
 // Authorization, Proxy-Authorization, Cookie, X-Api-Key, Private-Token ... (lower case).
 bool is_auth_header(std::string_view lower_name);
 // Bytes of a body that could carry data no fingerprint can see: not text (compressed, encrypted)
@@ -120,8 +124,8 @@ private:
 };
 
 // Scans one plaintext write (pure given the index): matches, where they sit, the auth headers
-// present (names only), the body's size and opaque bytes. `complete`: the caller's continuity
-// of the connection's plaintext so far.
+// present (names only), the body's size and opaque bytes; an HTTP/2 write by its decoded frames.
+// `complete`: the caller's continuity of the connection's plaintext so far.
 ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWrite& write, bool complete);
 
 // Per (uploader, destination): what the scans of its flows said, for scoring.

@@ -30,6 +30,7 @@ std::int32_t exit_code_of(std::int32_t wait_status)
 
 void Enricher::on_record(const decode::Record& record, std::vector<Event>& out)
 {
+    decoded_.reset();
     std::visit(
         [&](const auto& r) {
             using T = std::decay_t<decltype(r)>;
@@ -78,13 +79,13 @@ void Enricher::on_record(const decode::Record& record, std::vector<Event>& out)
                 if (!r.owner_known && sockets_) pid = sockets_->find(r.socket_inode, time);
                 flows_.on_start(time, processes_.lookup(pid), r, out);
             } else if constexpr (std::is_same_v<T, decode::FlowData>) {
-                flows_.on_data(time, processes_.lookup(r.header.pid), r, out);
+                decoded_ = flows_.on_data(time, processes_.lookup(r.header.pid), r, out);
             } else if constexpr (std::is_same_v<T, decode::FlowCounters>) {
                 flows_.on_counters(time, processes_.lookup(r.header.pid), r, out);
             } else if constexpr (std::is_same_v<T, decode::ObjectIo>) {
                 out.push_back(objects_.on_record(time, processes_.lookup(r.header.pid), r));
             } else if constexpr (std::is_same_v<T, decode::TlsPlaintext>) {
-                flows_.on_tls_plaintext(time, tls_cookie(r), r.data, out);
+                decoded_ = flows_.on_tls_plaintext(time, tls_cookie(r), r.offset, r.write_size, r.data, out);
             }
         },
         record);
@@ -102,6 +103,8 @@ std::optional<PlaintextWrite> Enricher::plaintext(const decode::Record& record)
         write.write_size = tls->write_size;
         write.data = tls->data;
         write.flow.socket_cookie = tls_cookie(*tls);
+        write.http2 = std::move(decoded_);
+        decoded_.reset();
         return write;
     }
     const auto* data = std::get_if<decode::FlowData>(&record);
@@ -116,6 +119,8 @@ std::optional<PlaintextWrite> Enricher::plaintext(const decode::Record& record)
     write.offset = data->offset;
     write.write_size = data->data.size();
     write.data = data->data;
+    write.http2 = std::move(decoded_);
+    decoded_.reset();
     return write;
 }
 

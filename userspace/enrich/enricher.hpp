@@ -35,6 +35,8 @@ public:
     // Plaintext for the content scan: a TLS library write (joined to its socket: the kernel's
     // binding, else the one learnt for the same library connection, else the process's newest
     // TCP flow), or the captured head of a plain HTTP stream; nullopt for any other record.
+    // Called after on_record(record): an HTTP/2 write comes with its frames as on_record decoded
+    // them (the connection's HPACK state moves once per write).
     std::optional<PlaintextWrite> plaintext(const decode::Record& record);
     // Periodic work at wall time `now`: summaries of long-running readers, table expiry.
     void tick(TimeNs now, std::vector<Event>& out);
@@ -56,6 +58,7 @@ private:
     ObjectTracker own_objects_;
     ObjectTracker& objects_;
     util::LruMap<std::string, std::uint64_t> tls_sockets_;  // "pid/object" -> socket cookie
+    std::optional<DecodedFrames> decoded_;                  // the last record's HTTP/2 frames, for plaintext()
 };
 
 }  // namespace exfilwatch::enrich

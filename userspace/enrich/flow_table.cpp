@@ -55,6 +55,7 @@ FlowTable::Flow& FlowTable::flow_for(TimeNs time, const ProcessRef& owner, std::
             const std::uint64_t oldest = recency_.back();
             recency_.pop_back();
             flows_.erase(oldest);
+            http2_.erase(oldest);
             ++stats_.evicted;
         }
     } else {
@@ -108,7 +109,8 @@ void FlowTable::on_start(TimeNs time, const ProcessRef& owner, const decode::Flo
     out.emplace_back(std::move(event));
 }
 
-void FlowTable::on_data(TimeNs time, const ProcessRef& owner, const decode::FlowData& data, std::vector<Event>& out)
+std::optional<DecodedFrames> FlowTable::on_data(TimeNs time, const ProcessRef& owner, const decode::FlowData& data,
+                                                std::vector<Event>& out)
 {
     Flow& flow = flow_for(time, owner, data.cookie, data.tuple);
     if (data.inbound) {
@@ -127,12 +129,26 @@ void FlowTable::on_data(TimeNs time, const ProcessRef& owner, const decode::Flow
                 }
             }
         }
-        return;
+        return std::nullopt;
     }
-    if (flow.head_state != Head::pending) return;
-    if (data.datagram) return parse_quic(time, data.cookie, flow, data.data, out);
+    if (flow.head_state == Head::http2)
+        return feed_http2(time, data.cookie, flow, data.offset, data.data.size(), data.data, out);
+    if (flow.head_state != Head::pending) return std::nullopt;
+    if (data.datagram) {
+        parse_quic(time, data.cookie, flow, data.data, out);
+        return std::nullopt;
+    }
     append_at(flow.head, data.offset, data.data, head_limit);
+    if (!flow.tunnel_offset && looks_like_http2(flow.head)) {
+        // Cleartext HTTP/2 with prior knowledge: from the whole preface on, its frames are read.
+        if (flow.head.size() < http2_preface_bytes) return std::nullopt;
+        flow.head_state = Head::http2;
+        std::vector<std::byte> head;
+        head.swap(flow.head);
+        return feed_http2(time, data.cookie, flow, 0, head.size(), head, out);
+    }
     parse_head(time, data.cookie, flow, out);
+    return std::nullopt;
 }
 
 void FlowTable::parse_head(TimeNs time, std::uint64_t cookie, Flow& flow, std::vector<Event>& out)
@@ -276,10 +292,16 @@ void FlowTable::on_counters(TimeNs time, const ProcessRef& owner, const decode::
         event.bytes_in = std::max(event.bytes_in, received);
     }
     out.emplace_back(std::move(event));
-    if (counters.final) {
-        recency_.erase(flow.recency);
-        flows_.erase(counters.cookie);
-    }
+    if (counters.final) drop_flow(counters.cookie);
+}
+
+void FlowTable::drop_flow(std::uint64_t cookie)
+{
+    auto it = flows_.find(cookie);
+    if (it == flows_.end()) return;
+    recency_.erase(it->second.recency);
+    flows_.erase(it);
+    http2_.erase(cookie);  // its inflater and dynamic table go with it
 }
 
 FlowTableStats FlowTable::stats() const
@@ -287,6 +309,7 @@ FlowTableStats FlowTable::stats() const
     FlowTableStats out = stats_;
     out.live = flows_.size();
     out.dns_cache = dns_.size();
+    out.http2_sessions = http2_.size();
     return out;
 }
 
@@ -299,23 +322,74 @@ void FlowTableStats::report(util::Counters& out) const
     out.emplace_back("flows.dns_parsed", dns_parsed);
     out.emplace_back("flows.parse_errors", parse_errors);
     out.emplace_back("dns.cache_size", dns_cache);
+    out.emplace_back("flows.http2_sessions", http2_sessions);
+    out.emplace_back("flows.http2_evicted", http2_evicted);
 }
 
-void FlowTable::on_tls_plaintext(TimeNs time, std::uint64_t cookie, std::span<const std::byte> data,
-                                 std::vector<Event>& out)
+std::optional<DecodedFrames> FlowTable::on_tls_plaintext(TimeNs time, std::uint64_t cookie, std::uint64_t offset,
+                                                         std::uint64_t write_size, std::span<const std::byte> data,
+                                                         std::vector<Event>& out)
 {
     auto it = flows_.find(cookie);
-    if (it == flows_.end() || it->second.transport != Transport::tcp) return;
+    if (it == flows_.end() || it->second.transport != Transport::tcp) return std::nullopt;
     auto& flow = it->second;
+    if (auto frames =
+            feed_http2(time, cookie, flow, offset, std::max<std::uint64_t>(write_size, data.size()), data, out))
+        return frames;
     // The write holds the head of what was sent (at most decode's plaintext bound): a longer
     // request head is incomplete, and what was parsed of it is used, as for a plain stream.
     auto result = parse_http_request_head(data);
-    if (result.status != HttpStatus::ok && result.status != HttpStatus::incomplete) return;
-    const auto& request = result.head;
+    if (result.status != HttpStatus::ok && result.status != HttpStatus::incomplete) return std::nullopt;
+    name_by_request(time, cookie, flow, result.head, out);
+    return std::nullopt;
+}
+
+void FlowTable::name_by_request(TimeNs time, std::uint64_t cookie, Flow& flow, const HttpRequestHead& request,
+                                std::vector<Event>& out)
+{
     if (request.host.empty() || request.host == flow.plaintext_host || request.is_connect) return;
     ++stats_.http_parsed;
     flow.plaintext_host = request.host;
     out.emplace_back(request_event(time, cookie, flow, request));
+}
+
+std::optional<DecodedFrames> FlowTable::feed_http2(TimeNs time, std::uint64_t cookie, Flow& flow, std::uint64_t offset,
+                                                   std::uint64_t size, std::span<const std::byte> data,
+                                                   std::vector<Event>& out)
+{
+    auto* session = http2_.find(cookie);
+    if (!session) {
+        if (offset != 0 || !looks_like_http2(data)) return std::nullopt;
+        session = &http2_.touch(cookie);
+        if (http2_.size() > max_http2_) {
+            http2_.pop_oldest();  // the session idle the longest; this one is the newest
+            ++stats_.http2_evicted;
+        }
+    } else {
+        http2_.touch(cookie);
+    }
+    if (offset + size <= session->next) return DecodedFrames{};  // seen already (a retransmission)
+    if (offset > session->next) {
+        session->stream.skip(offset - session->next);  // writes went unseen (a bound, a lost record)
+    } else if (offset < session->next) {
+        const auto seen = session->next - offset;  // the start of a segment overlaps what was fed
+        data = data.subspan(static_cast<std::size_t>(std::min<std::uint64_t>(seen, data.size())));
+        size -= seen;
+        offset = session->next;
+    }
+    Http2Output result;
+    session->stream.feed(data, result);
+    if (size > data.size()) session->stream.skip(size - data.size());  // the write's tail past the capture
+    session->next = offset + size;
+    for (const auto& request : result.requests) name_by_request(time, cookie, flow, request.head, out);
+    if (session->stream.status() != Http2Status::ok) {
+        // Broken or out of step (writes past the capture's bound): its later frames cannot be
+        // read; the scan sees the raw bytes. Only a broken stream is a parse error.
+        if (session->stream.status() == Http2Status::malformed) ++stats_.parse_errors;
+        http2_.erase(cookie);
+        return std::nullopt;
+    }
+    return std::move(result.frames);
 }
 
 HttpRequestEvent FlowTable::request_event(TimeNs time, std::uint64_t cookie, Flow& flow, const HttpRequestHead& request)

@@ -2,6 +2,9 @@
 // who owns it, the 4-tuple, the reassembled head of the outbound stream (parsed as a TLS
 // ClientHello or an HTTP request head; on UDP, the ClientHello of QUIC's Initials), DNS answers
 // received on it, and its byte counters.
+// A client that speaks HTTP/2 (its TLS plaintext, or a cleartext stream with prior knowledge) has
+// its frames read by an Http2ClientStream of its own (bounded: the least recently used goes first,
+// counted), whose requests' :authority names the flow as an HTTP/1 Host does.
 // A flow is named by SNI first (through a proxy: the tunnelled ClientHello's), then the HTTP Host
 // (or CONNECT target, or an absolute URI's host), then the DNS cache, then
 // the hosts file its owner resolves with (HostsSource), then the host its command line aims at
@@ -10,6 +13,7 @@
 // (except for an adopted flow, whose kernel counters include what it sent before the monitor).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -23,8 +27,10 @@
 #include "decode/decoder.hpp"
 #include "enrich/dns_cache.hpp"
 #include "enrich/http.hpp"
+#include "enrich/http2.hpp"
 #include "enrich/quic.hpp"
 #include "events.hpp"
+#include "util/bounded.hpp"
 #include "util/counters.hpp"
 
 namespace exfilwatch::enrich {
@@ -37,6 +43,8 @@ struct FlowTableStats {
     std::uint64_t dns_parsed = 0;
     std::uint64_t parse_errors = 0;
     std::uint64_t dns_cache = 0;
+    std::uint64_t http2_sessions = 0;        // HTTP/2 connections whose frames are being read
+    std::uint64_t http2_evicted = 0;         // sessions dropped for the bound: their later requests go unnamed
     void report(util::Counters& out) const;  // as metric counters
 };
 
@@ -46,27 +54,33 @@ using HostsSource = std::function<std::string(std::uint32_t pid)>;
 
 class FlowTable {
 public:
-    explicit FlowTable(std::size_t max_flows = 65536, HostsSource hosts = {})
-        : max_flows_(max_flows), hosts_(std::move(hosts))
+    explicit FlowTable(std::size_t max_flows = 65536, HostsSource hosts = {}, std::size_t max_http2 = 1024)
+        : max_flows_(max_flows), max_http2_(std::max<std::size_t>(max_http2, 1)), hosts_(std::move(hosts))
     {
     }
 
     void on_start(TimeNs time, const ProcessRef& owner, const decode::FlowStart& start, std::vector<Event>& out);
-    void on_data(TimeNs time, const ProcessRef& owner, const decode::FlowData& data, std::vector<Event>& out);
+    // Returns the segment's HTTP/2 frames decoded when the stream speaks HTTP/2 (for the scan).
+    std::optional<DecodedFrames> on_data(TimeNs time, const ProcessRef& owner, const decode::FlowData& data,
+                                         std::vector<Event>& out);
     void on_counters(TimeNs time, const ProcessRef& owner, const decode::FlowCounters& counters,
                      std::vector<Event>& out);
 
-    // A TLS library's write of plaintext on flow `cookie` (uprobes): a request head in it names
-    // the flow by its Host beside the SNI, so that SNI and Host can be told apart (domain
-    // fronting). One HttpRequestEvent per Host the flow did not have before.
-    void on_tls_plaintext(TimeNs time, std::uint64_t cookie, std::span<const std::byte> data, std::vector<Event>& out);
+    // A TLS library's write of plaintext on flow `cookie` (uprobes), at `offset` in the connection's
+    // plaintext, `write_size` bytes of which `data` is the head: a request head in it (HTTP/1, or
+    // HTTP/2 HEADERS) names the flow by its Host or :authority beside the SNI, so that SNI and Host
+    // can be told apart (domain fronting). One HttpRequestEvent per Host the flow did not have
+    // before. Returns the write's HTTP/2 frames decoded when the connection speaks HTTP/2.
+    std::optional<DecodedFrames> on_tls_plaintext(TimeNs time, std::uint64_t cookie, std::uint64_t offset,
+                                                  std::uint64_t write_size, std::span<const std::byte> data,
+                                                  std::vector<Event>& out);
 
     FlowTableStats stats() const;
     // The cookie of the TCP flow owned by `pid` seen most recently (0: none).
     std::uint64_t newest_tcp_flow(std::uint32_t pid) const;
 
 private:
-    enum class Head { pending, tls, http, other };
+    enum class Head { pending, tls, http, http2, other };
     struct Flow {
         ProcessRef owner;
         Transport transport = Transport::tcp;
@@ -96,6 +110,16 @@ private:
     // The http-request event of a request head; without an SNI its Host names the flow.
     static HttpRequestEvent request_event(TimeNs time, std::uint64_t cookie, Flow& flow,
                                           const HttpRequestHead& request);
+    // A later request on a connection (TLS plaintext, HTTP/2): an http-request event when its
+    // Host is one the flow did not have before.
+    void name_by_request(TimeNs time, std::uint64_t cookie, Flow& flow, const HttpRequestHead& request,
+                         std::vector<Event>& out);
+    // The flow's HTTP/2 session (made when `data` starts the stream with the preface) fed the
+    // bytes at `offset` (`size` sent, `data` their head); nullopt when it has none or it broke.
+    std::optional<DecodedFrames> feed_http2(TimeNs time, std::uint64_t cookie, Flow& flow, std::uint64_t offset,
+                                            std::uint64_t size, std::span<const std::byte> data,
+                                            std::vector<Event>& out);
+    void drop_flow(std::uint64_t cookie);
     // The ClientHello at the start of `stream` (the flow's head, or what its CONNECT tunnels):
     // false while more bytes can still complete it (`capped`: the kernel copies no more).
     // A client Initial datagram of QUIC (UDP): decrypted, its CRYPTO frames reassembled into
@@ -107,8 +131,14 @@ private:
     void parse_dns(TimeNs time, std::uint64_t cookie, Flow& flow, std::span<const std::byte> message,
                    std::vector<Event>& out);
 
+    struct Http2Session {
+        Http2ClientStream stream;
+        std::uint64_t next = 0;  // the stream offset its next input starts at
+    };
     std::size_t max_flows_;
+    std::size_t max_http2_;
     std::unordered_map<std::uint64_t, Flow> flows_;
+    util::LruMap<std::uint64_t, Http2Session> http2_;  // by cookie
     HostsSource hosts_;
     std::list<std::uint64_t> recency_;  // cookies, most recently seen first: eviction is O(1)
     DnsCache dns_;

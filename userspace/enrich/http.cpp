@@ -338,6 +338,16 @@ HttpResult parse_http_request_head(std::span<const std::byte> stream)
     }
 }
 
+bool parse_host_port(std::string_view authority, bool port_required, std::string& host, std::uint16_t& port)
+{
+    return parse_authority(authority, port_required, host, port);
+}
+
+void set_request_path(std::string_view target, HttpRequestHead& head)
+{
+    split_path(target, head);
+}
+
 const char* to_string(HttpStatus status)
 {
     switch (status) {

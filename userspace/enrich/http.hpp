@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace exfilwatch::enrich {
 
@@ -53,5 +54,12 @@ struct HttpResult {
 HttpResult parse_http_request_head(std::span<const std::byte> stream);
 
 const char* to_string(HttpStatus status);
+
+// An authority as a Host header (or, with `port_required`, a CONNECT target) gives it:
+// `host[:port]` or `[v6]:port`; host lowercased, port 0 when none. False when it is not one.
+// HTTP/2's :authority is read with it (enrich/http2), so both name a flow alike.
+bool parse_host_port(std::string_view authority, bool port_required, std::string& host, std::uint16_t& port);
+// Sets head.path to `target` without its query and fragment (their length: head.query_bytes).
+void set_request_path(std::string_view target, HttpRequestHead& head);
 
 }  // namespace exfilwatch::enrich

@@ -12,8 +12,9 @@ namespace exfilwatch::output {
 namespace {
 
 // Counters of the metric record that are levels, not running totals.
-constexpr std::string_view gauges[] = {"processes.live",   "files.tracked_pairs", "flows.live",        "dns.cache_size",
-                                       "detect.processes", "detect.flows",        "ringbuf.lag_max_us"};
+constexpr std::string_view gauges[] = {"processes.live",     "files.tracked_pairs", "flows.live",
+                                       "dns.cache_size",     "detect.processes",    "detect.flows",
+                                       "ringbuf.lag_max_us", "flows.http2_sessions"};
 
 // Families whose last name part is a reason or a kind, not a name of its own.
 struct LabelledFamily {

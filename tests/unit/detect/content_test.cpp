@@ -182,6 +182,60 @@ TEST_CASE("scan: a token in the Authorization header is located there; raw and b
     CHECK_FALSE(scan_plaintext(index, w, true).complete);
 }
 
+TEST_CASE("scan: an HTTP/2 write by its decoded frames: fields by name, DATA payloads end to end")
+{
+    auto index = index_with_hosts_yml();
+    // The raw write (HPACK, framing) is binary; the decoded frames are what is scanned.
+    auto h2 = [](std::vector<DecodedFrames::Field> fields, std::string_view body) {
+        static constexpr char raw[] = "\0\0\x1f\x01\x04\0\0\0\x01\x83\x86 HPACK and frames, not scanned";
+        auto w = write_of(std::string_view(raw, sizeof(raw) - 1));
+        w.http2.emplace();
+        w.http2->fields = std::move(fields);
+        w.http2->body = bytes(body);
+        return w;
+    };
+    const std::vector<DecodedFrames::Field> request = {
+        {":method", "POST"}, {":authority", "api.github.com"}, {":path", "/repos/o/r/statuses/0123abcd"}};
+    auto with = [&](DecodedFrames::Field f) {
+        auto fields = request;
+        fields.push_back(std::move(f));
+        return fields;
+    };
+
+    auto use = scan_plaintext(index, h2(with({"authorization", "token " + token}), "{\"state\":\"success\"}"), true);
+    REQUIRE(use.matches.size() == 1);
+    CHECK(use.matches[0].location == "auth-header");
+    CHECK(use.matches[0].header == "authorization");
+    CHECK(use.auth_headers == std::vector<std::string>{"authorization"});
+    CHECK(use.opaque_bytes == 0);  // the HPACK bytes are not body
+    CHECK(use.body_bytes == std::string_view("{\"state\":\"success\"}").size());
+    CHECK(use.complete);
+
+    auto custom = scan_plaintext(index, h2(with({"x-trace", token}), ""), true);
+    REQUIRE(custom.matches.size() == 1);
+    CHECK(custom.matches[0].location == "header");
+    CHECK(custom.matches[0].header == "x-trace");
+    CHECK(custom.auth_headers.empty());
+
+    auto query = scan_plaintext(index, h2({{":method", "GET"}, {":path", "/x?t=" + token}}, ""), true);
+    REQUIRE(query.matches.size() == 1);
+    CHECK(query.matches[0].location == "request-line");
+
+    // Two DATA frames' payloads come end to end: a token split by the frames still matches.
+    auto body = scan_plaintext(index, h2(request, "{\"d\":\"" + token + "\"}"), true);
+    REQUIRE(body.matches.size() == 1);
+    CHECK(body.matches[0].location == "body");
+
+    // Two fields never join into a token: a line break ends each value.
+    auto fields = with({"x-a", token.substr(0, 17)});
+    fields.push_back({"x-b", token.substr(17)});
+    CHECK(scan_plaintext(index, h2(fields, ""), true).matches.empty());
+
+    auto cut = h2(with({"authorization", "token " + token}), "");
+    cut.http2->truncated = true;
+    CHECK_FALSE(scan_plaintext(index, cut, true).complete);  // fields past the bound were not seen
+}
+
 TEST_CASE("fingerprint index: bounded, oldest file first, refreshed by inode, keyed")
 {
     FingerprintIndex index(2, {3, 4});

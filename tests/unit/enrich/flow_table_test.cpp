@@ -3,7 +3,9 @@
 // memory (the flow seen least recently is evicted first, in O(1)) and how a flow is named when
 // its client sent no SNI, Host or DNS query (the hosts file, then the command line); a ClientHello
 // over 16 KiB reassembled from the kernel's record-sized copies, and the TLS tunnelled through a
-// CONNECT proxy naming the flow; a QUIC client Initial (RFC 9001 A.2) naming a UDP flow.
+// CONNECT proxy naming the flow; a QUIC client Initial (RFC 9001 A.2) naming a UDP flow; HTTP/2
+// requests (TLS plaintext, cleartext with prior knowledge) named by :authority, their sessions
+// bounded and freed with their flow.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 #include <string_view>
 
 #include "enrich/flow_table.hpp"
+#include "enrich/http2_frames.hpp"
 
 using namespace exfilwatch;
 using namespace exfilwatch::enrich;
@@ -344,7 +347,7 @@ TEST_CASE("flow table: a request head in TLS plaintext names the flow's Host bes
         return b;
     };
     const auto fronted = plaintext("POST /api HTTP/1.1\r\nHost: pastebin.com\r\nContent-Length: 9000\r\n\r\nbody");
-    table.on_tls_plaintext(2, 7, fronted, out);
+    table.on_tls_plaintext(2, 7, 0, fronted.size(), fronted, out);
     auto requests = all_of<HttpRequestEvent>(out);
     REQUIRE(requests.size() == 1);
     CHECK(requests[0].host == "pastebin.com");
@@ -353,12 +356,12 @@ TEST_CASE("flow table: a request head in TLS plaintext names the flow's Host bes
     CHECK(requests[0].flow.socket_cookie == 7);
     CHECK(requests[0].process.pid == owner.pid);
 
-    table.on_tls_plaintext(3, 7, fronted, out);                                    // the same Host again
-    table.on_tls_plaintext(3, 7, plaintext("more of the body, no request"), out);  // a body write
-    table.on_tls_plaintext(3, 8, fronted, out);                                    // no such flow
+    table.on_tls_plaintext(3, 7, 9000, fronted.size(), fronted, out);                        // the same Host again
+    table.on_tls_plaintext(3, 7, 9100, 28, plaintext("more of the body, no request"), out);  // a body write
+    table.on_tls_plaintext(3, 8, 0, fronted.size(), fronted, out);                           // no such flow
     CHECK(all_of<HttpRequestEvent>(out).size() == 1);
     // A head cut by the plaintext bound still gives the Host it reached.
-    table.on_tls_plaintext(4, 7, plaintext("GET /next HTTP/1.1\r\nHost: rentry.co\r\nX-Pad: aaaa"), out);
+    table.on_tls_plaintext(4, 7, 9200, 20000, plaintext("GET /next HTTP/1.1\r\nHost: rentry.co\r\nX-Pad: aaaa"), out);
     requests = all_of<HttpRequestEvent>(out);
     REQUIRE(requests.size() == 2);
     CHECK(requests[1].host == "rentry.co");
@@ -418,4 +421,137 @@ TEST_CASE("flow table: a QUIC client Initial on UDP names the flow by its Client
     data.data[100] ^= std::byte{1};
     other.on_data(1, owner, data, out);
     CHECK(other.stats().parse_errors == 1);
+}
+
+namespace {
+
+namespace h2 = exfilwatch::test;
+
+decode::FlowStart start_to(std::uint64_t cookie, std::uint16_t dport)
+{
+    decode::FlowStart s;
+    s.cookie = cookie;
+    s.tuple = tuple(dport);
+    return s;
+}
+
+h2::Bytes h2_request(std::uint32_t stream, const std::string& authority, const std::string& path = "/up")
+{
+    return h2::frame(h2::headers, h2::end_headers, stream,
+                     h2::deflate({{":method", "POST"},
+                                  {":scheme", "https"},
+                                  {":authority", authority},
+                                  {":path", path},
+                                  {"authorization", "Bearer SECRET-0123456789abcdef"}}));
+}
+
+}  // namespace
+
+TEST_CASE("flow table: HTTP/2 in TLS plaintext: :authority names the flow beside the SNI, split writes too")
+{
+    FlowTable table;
+    ProcessRef owner = process_with({"curl", "https://cdn.example.net/"});
+    std::vector<Event> out;
+    table.on_start(1, owner, start_to(7, 443), out);
+    feed(table, owner, big_client_hello("cdn.example.net", 0), 0, out);
+    std::uint64_t offset = 0;
+    auto write = [&](const h2::Bytes& bytes, std::uint64_t size = 0) {
+        auto frames = table.on_tls_plaintext(2, 7, offset, size ? size : bytes.size(), bytes, out);
+        offset += size ? size : bytes.size();
+        return frames;
+    };
+    auto first = write(h2::preface());
+    REQUIRE(first);  // decoded: no field, no body
+    CHECK(first->fields.empty());
+    CHECK(first->body.empty());
+    CHECK(all_of<HttpRequestEvent>(out).empty());
+    // A HEADERS frame split over two writes, its request named by the second.
+    const auto request = h2_request(1, "PasteBin.com:443", "/api/post?token=SECRET");
+    write(h2::Bytes(request.begin(), request.begin() + 11));
+    CHECK(all_of<HttpRequestEvent>(out).empty());
+    auto second = write(h2::Bytes(request.begin() + 11, request.end()));
+    REQUIRE(second);
+    auto requests = all_of<HttpRequestEvent>(out);
+    REQUIRE(requests.size() == 1);
+    CHECK(requests[0].host == "pastebin.com");
+    CHECK(requests[0].method == "POST");
+    CHECK(requests[0].path == "/api/post");
+    CHECK(requests[0].flow.socket_cookie == 7);
+    // A body write longer than the capture: its tail is skipped, the next request still read.
+    const auto body = h2::frame(h2::data, 0, 1, h2::Bytes(20000, std::byte{'a'}));
+    auto body_frames = write(h2::Bytes(body.begin(), body.begin() + 16384), body.size());
+    REQUIRE(body_frames);
+    CHECK(body_frames->body.size() == 16384 - 9);
+    write(h2_request(3, "pastebin.com"));  // the same name again: no new event
+    write(h2_request(5, "rentry.co"));     // another one
+    requests = all_of<HttpRequestEvent>(out);
+    REQUIRE(requests.size() == 2);
+    CHECK(requests[1].host == "rentry.co");
+    CHECK(table.stats().http2_sessions == 1);
+    table.on_counters(5, owner, counters(50000, 0, true), out);
+    CHECK(summary(out).destination_domain == "cdn.example.net");  // the SNI still names the flow
+    CHECK(table.stats().http2_sessions == 0);                     // freed with its flow
+}
+
+TEST_CASE("flow table: cleartext HTTP/2 with prior knowledge is named by :authority")
+{
+    FlowTable table;
+    ProcessRef owner = process_with({"curl", "--http2-prior-knowledge", "http://paste.example/"});
+    std::vector<Event> out;
+    table.on_start(1, owner, start_to(7, 80), out);
+    std::ifstream in(std::string(EXFILWATCH_SOURCE_DIR) + "/tests/data/http2/curl_h2c_post.bin", std::ios::binary);
+    REQUIRE(in.good());
+    const h2::Bytes stream =
+        h2::text(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
+    // Three segments: a part of the preface, the rest up to the middle, the rest.
+    std::optional<DecodedFrames> last;
+    for (const auto& segment : {std::pair<std::size_t, std::size_t>{0, 10}, {10, 120}, {120, stream.size()}}) {
+        const auto from = segment.first, to = segment.second;
+        decode::FlowData data;
+        data.cookie = 7;
+        data.tuple = tuple(80);
+        data.offset = static_cast<std::uint32_t>(from);
+        data.data.assign(stream.begin() + static_cast<std::ptrdiff_t>(from),
+                         stream.begin() + static_cast<std::ptrdiff_t>(to));
+        last = table.on_data(1, owner, data, out);
+        if (from == 0) CHECK(!last);  // not yet a whole preface
+    }
+    REQUIRE(last);
+    CHECK(!last->body.empty());
+    const auto requests = all_of<HttpRequestEvent>(out);
+    REQUIRE(requests.size() == 1);
+    CHECK(requests[0].host == "paste.example");
+    CHECK(requests[0].path == "/upload/file.txt");
+    table.on_counters(2, owner, counters(500, 0, true), out);
+    CHECK(summary(out).destination_domain == "paste.example");
+    CHECK(summary(out).domain_source == "http");
+    CHECK(table.stats().parse_errors == 0);
+}
+
+TEST_CASE("flow table: HTTP/2 sessions are bounded: the least recent goes, counted; a broken one is dropped")
+{
+    FlowTable table(65536, {}, 2);
+    ProcessRef owner = process_with({"curl", "https://x/"});
+    std::vector<Event> out;
+    for (std::uint64_t cookie : {11, 12, 13}) {
+        table.on_start(1, owner, start_to(cookie, 443), out);
+        table.on_tls_plaintext(2, cookie, 0, h2::preface().size(), h2::preface(), out);
+    }
+    CHECK(table.stats().http2_sessions == 2);
+    CHECK(table.stats().http2_evicted == 1);
+    const auto offset = h2::preface().size();
+    const auto request = h2_request(1, "pastebin.com");
+    CHECK(!table.on_tls_plaintext(3, 11, offset, request.size(), request, out));  // evicted: unread
+    CHECK(table.on_tls_plaintext(3, 13, offset, request.size(), request, out));
+    CHECK(all_of<HttpRequestEvent>(out).size() == 1);
+    // A CONTINUATION with no HEADERS before it: the session is dropped, the error counted.
+    const auto broken = h2::frame(h2::continuation, h2::end_headers, 1, {});
+    CHECK(!table.on_tls_plaintext(4, 12, offset, broken.size(), broken, out));
+    CHECK(table.stats().parse_errors == 1);
+    CHECK(table.stats().http2_sessions == 1);
+    // Writes unseen up to the middle of a header block (the connection's capture bound): the
+    // session is out of step and dropped, which is no parse error.
+    CHECK(!table.on_tls_plaintext(5, 13, offset + request.size() + 4, request.size(), request, out));
+    CHECK(table.stats().parse_errors == 1);
+    CHECK(table.stats().http2_sessions == 0);
 }

@@ -94,6 +94,8 @@ TEST_CASE("metric record names map to Prometheus names, types and base units")
     CHECK(lag.scale == doctest::Approx(1e-6));
     CHECK(prometheus_sample("processes.live").gauge);
     CHECK(prometheus_sample("processes.live").family == "exfilwatch_processes_live");
+    CHECK(prometheus_sample("flows.http2_sessions").gauge);  // a level, not a running total
+    CHECK(prometheus_sample("flows.http2_evicted").family == "exfilwatch_flows_http2_evicted_total");
     CHECK(prometheus_sample("output.alerts").family == "exfilwatch_output_alerts_total");
     CHECK(prometheus_sample("rules.reload_errors").family == "exfilwatch_rules_reload_errors_total");
     // A counter added later by another stage needs no table entry: it is a counter by default.
