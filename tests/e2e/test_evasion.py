@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from harness import ConnectProxy, Scenario, as_list, assert_silent, check_service_saw, execute, get
-from harness import is_action, is_alert, paths, replay
+from harness import is_action, is_alert, paths, replay, wait_until
 from harness.config import HTTP_PORT, HTTPS_PORT, PROXY_PORT
 
 from test_scenarios import alert_key, run_attack, wait_for_evidence
@@ -934,6 +934,18 @@ def host_seen_in_tls(monitor, host, process):
                             WAIT_S, f"an http-request for {host} from the TLS plaintext of {process}")
 
 
+def assert_fronted_alert_replays_the_same(monitor, port, tmp_path):
+    """The alerts on `port` say the flow was also named FRONT (the SNI), and a replay of the
+    output decides the same alerts."""
+    alerts = named_alerts(monitor, port)
+    evidence = [s.get("evidence", "") for a in alerts for s in as_list(get(a, "exfilwatch.signals", []))]
+    assert any(f"also named {FRONT}" in e for e in evidence), evidence
+    returncode, records, stderr = replay(monitor.output, tmp_path / "replayed.ndjson")
+    assert returncode == 0, stderr
+    live = sorted(map(alert_key, filter(is_alert, monitor.records())), key=repr)
+    assert sorted(map(alert_key, filter(is_alert, records)), key=repr) == live
+
+
 @pytest.mark.parametrize("client", ["curl", "requests"])
 def test_fronting_inside_tls_is_named_by_the_host_header(monitor, standin, fake_home, tmp_path, client):
     scenario = Scenario(f"tls-fronting-{client}", "alert", fronted_upload(client, key_of(fake_home), NAMED),
@@ -943,14 +955,8 @@ def test_fronting_inside_tls_is_named_by_the_host_header(monitor, standin, fake_
     process = "curl" if client == "curl" else "python"
     assert hello_named(monitor, HTTPS_PORT, FRONT, process), "the SNI was not the harmless name"
     host_seen_in_tls(monitor, NAMED, process)
-    alerts = named_alerts(monitor, HTTPS_PORT)
-    evidence = [s.get("evidence", "") for a in alerts for s in as_list(get(a, "exfilwatch.signals", []))]
-    assert any(f"also named {FRONT}" in e for e in evidence), evidence
     # The Host came from the plaintext in an http-request record: replay decides the same.
-    returncode, records, stderr = replay(monitor.output, tmp_path / "replayed.ndjson")
-    assert returncode == 0, stderr
-    live = sorted(map(alert_key, filter(is_alert, monitor.records())), key=repr)
-    assert sorted(map(alert_key, filter(is_alert, records)), key=repr) == live
+    assert_fronted_alert_replays_the_same(monitor, HTTPS_PORT, tmp_path)
     assert found
 
 
@@ -979,15 +985,12 @@ GH_TOKEN = "gho_h2E2eTwin0123456789abcdefABCDEFghij"
 
 def wait_listening(port, process, deadline_s=10.0):
     import socket
-    import time
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
+
+    def listening():
         assert process.poll() is None, f"nghttpd on {port} exited {process.returncode}"
         with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    pytest.fail(f"nghttpd is not listening on {port}")
+            return probe.connect_ex(("127.0.0.1", port)) == 0
+    wait_until(listening, deadline_s, f"nghttpd listening on {port}")
 
 
 @pytest.fixture(scope="module")
@@ -1037,13 +1040,7 @@ def test_h2_fronting_inside_tls_is_named_by_the_authority(monitor, h2_servers, f
     hellos = hello_named(monitor, H2_PORT, FRONT, "curl")
     assert hellos and all("h2" in as_list(get(h, "exfilwatch.tls.alpn", [])) for h in hellos), hellos
     h2_requests(monitor, NAMED, H2_PORT)
-    alerts = named_alerts(monitor, H2_PORT)
-    evidence = [s.get("evidence", "") for a in alerts for s in as_list(get(a, "exfilwatch.signals", []))]
-    assert any(f"also named {FRONT}" in e for e in evidence), evidence
-    returncode, records, stderr = replay(monitor.output, tmp_path / "replayed.ndjson")
-    assert returncode == 0, stderr
-    live = sorted(map(alert_key, filter(is_alert, monitor.records())), key=repr)
-    assert sorted(map(alert_key, filter(is_alert, records)), key=repr) == live
+    assert_fronted_alert_replays_the_same(monitor, H2_PORT, tmp_path)
 
 
 def test_h2_cleartext_with_prior_knowledge_is_named_by_the_authority(monitor, h2_servers, fake_home, tmp_path):
