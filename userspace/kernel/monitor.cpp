@@ -266,9 +266,9 @@ namespace {
 // own). So a monitor in a container with the host's PID namespace (the DaemonSet) probes the
 // host's library (pid 1's, or the container runtime's shim's) rather than its image's, which has
 // none. A root out of reach (ptrace access: CAP_SYS_PTRACE) is passed over.
-std::string find_library(std::string_view name)
+std::string find_library(const std::vector<std::string>& roots, std::string_view name)
 {
-    for (const auto& root : enrich::host_roots("/proc", static_cast<std::uint32_t>(::getpid()))) {
+    for (const auto& root : roots) {
         for (const char* dir :
              {"/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/lib64", "/usr/lib"}) {
             auto path = fmt::format("{}{}/{}", root, dir, name);
@@ -296,8 +296,9 @@ void Monitor::attach_tls_probes()
         {"libssl.so.3", "SSL_write_ex", EW_TLS_LIB_OPENSSL << 8 | 1},
         {"libgnutls.so.30", "gnutls_record_send", EW_TLS_LIB_GNUTLS << 8 | 0},
     };
+    const auto roots = enrich::host_roots("/proc", static_cast<std::uint32_t>(::getpid()));  // once for every library
     for (const auto& target : targets) {
-        auto path = find_library(target.library);
+        auto path = find_library(roots, target.library);
         for (bool ret : {false, true}) {
             HookStatus status{
                 fmt::format("{}/{}:{}", ret ? "uretprobe" : "uprobe", target.library, target.function), false, {}};
