@@ -1093,6 +1093,40 @@ def test_h2_token_in_authorization_to_its_own_api_is_silent(monitor, h2_servers,
                    if get(r, "destination.port") == H2_PORT or str(tmp_path) in json.dumps(r)])
 
 
+H2_SESSIONS = """import resource, socket, sys, time
+resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+key = open(sys.argv[1], "rb").read()
+opened = []
+for _ in range(int(sys.argv[3])):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+    s.sendall(b"PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+    opened.append(s)
+print(len(opened), flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_flood_of_h2_sessions_while_a_key_is_held_is_a_blind_spot(monitor, h2_servers, fake_home, tmp_path):
+    # More cleartext h2 sessions than the enricher keeps (1024), opened by a process holding a
+    # key: the evicted sessions' later requests would go unnamed, so the eviction is a
+    # monitor-blind-spot record naming the holder, not only a counter.
+    script = tmp_path / "h2_sessions.py"
+    script.write_text(H2_SESSIONS)
+    flood = subprocess.Popen([str(paths.PYTHON), str(script), str(key_of(fake_home)), str(H2C_PORT), "1200"],
+                             stdout=subprocess.PIPE)
+    try:
+        assert int(flood.stdout.readline()) == 1200
+        spot = monitor.wait_for(lambda r: get(r, "event.action") == "monitor-blind-spot"
+                                and get(r, "exfilwatch.blind_spot.cause") == "http2_evicted", WAIT_S,
+                                "a monitor-blind-spot record for evicted h2 sessions")
+    finally:
+        flood.kill()
+        flood.wait()
+    assert get(spot, "event.kind") == "alert" and get(spot, "exfilwatch.blind_spot.lost") > 0, spot
+    assert flood.pid in [p.get("pid") for p in get(spot, "exfilwatch.processes", [])], spot
+    assert_no_secret(monitor, key_of(fake_home))
+
+
 def tls_upload(*options):
     return " ".join([str(paths.PYTHON), str(TLS_UPLOAD), "--sni", NAMED, *map(str, options)])
 

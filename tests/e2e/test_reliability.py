@@ -180,6 +180,38 @@ def test_full_ring_buffer_is_counted(tmp_path):
     assert metric is not None
 
 
+def test_ring_buffer_drops_while_a_key_is_held_are_a_blind_spot_record(tmp_path, fake_home):
+    """Blinding is as loud as an alert: a process reads a fake key and stays alive, then a burst of
+    execs overflows a one-page ring. The drops are a monitor-blind-spot record (cause
+    ringbuf_full) that names the holder, validates against the schema and carries no key line."""
+    key = fake_home.files[".ssh/id_ed25519"]
+    holder_code = ("import sys, time\n"
+                   "data = open(sys.argv[1], 'rb').read()\n"
+                   "print(len(data), flush=True)\n"
+                   "time.sleep(90)\n")
+    script = tmp_path / "burst.sh"
+    script.write_text("for i in $(seq 400); do /bin/true blind-burst; done\n")
+    with Monitor(tmp_path / "mon", extra_args=["--ring-buffer-size", "4096", "--stats-interval", "1"]) as mon:
+        holder = subprocess.Popen([str(paths.PYTHON), "-c", holder_code, str(key)], stdout=subprocess.PIPE)
+        try:
+            assert int(holder.stdout.readline()) > 0
+            time.sleep(1.5)  # the read is decided before the flood (its record fits a quiet ring)
+            subprocess.run(["/bin/bash", str(script)], check=True, timeout=120)  # overflows the ring
+            spot = mon.wait_for(lambda r: action(r) == "monitor-blind-spot", timeout=10,
+                                what="a monitor-blind-spot record")
+        finally:
+            holder.kill()
+            holder.wait()
+    assert kind(spot) == "alert", spot
+    assert get(spot, "exfilwatch.blind_spot.cause") == "ringbuf_full", spot
+    assert get(spot, "exfilwatch.blind_spot.lost") > 0, spot
+    assert holder.pid in [p.get("pid") for p in get(spot, "exfilwatch.processes", [])], spot
+    assert last_metric(mon.records())["output.blind_spots"] >= 1
+    validate_ndjson(mon.output)
+    text = mon.output.read_text(errors="replace")
+    assert not [line for line in key.read_text().splitlines() if len(line) >= 16 and line in text]
+
+
 def test_sighup_reloads_the_rules_file_and_keeps_them_when_bad(tmp_path):
     rules_dir = tmp_path / "rules"
     rules_dir.mkdir(mode=0o755)

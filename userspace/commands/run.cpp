@@ -259,6 +259,13 @@ int run(const RunOptions& options)
     std::uint64_t next_tick = started + 1'000'000'000ULL;
     std::uint64_t ringbuf_drops_seen = 0;
     std::uint64_t datagram_drops_seen = 0;
+    std::uint64_t flows_evicted_seen = 0;
+    std::uint64_t http2_evicted_seen = 0;
+    // What a counter lost since the last tick goes to the engine, which says it as a blind spot.
+    auto report_loss = [&pipeline](std::uint64_t t, std::string_view cause, std::uint64_t total, std::uint64_t& seen) {
+        if (total > seen) pipeline.note_loss(t, cause, total - seen);
+        seen = std::max(seen, total);
+    };
     std::string stop_reason = "duration";
     int exit_code = 0;
 
@@ -291,18 +298,16 @@ int run(const RunOptions& options)
         if (server) server->heartbeat();
         std::uint64_t t = now();
         if (t >= next_tick) {
-            // Records the kernel could not queue: a blind spot while a lineage holds sensitive data.
-            const auto ringbuf_drops = kernel::drops_for(monitor->counters(), wire::EW_DROP_RINGBUF_FULL);
-            if (ringbuf_drops > ringbuf_drops_seen) {
-                pipeline.note_loss(t, "ringbuf_full", ringbuf_drops - ringbuf_drops_seen);
-                ringbuf_drops_seen = ringbuf_drops;
-            }
-            // Datagram reads over the kernel's new-pair rate: data whose channel is not known.
-            const auto datagram_drops = kernel::drops_for(monitor->counters(), wire::EW_DROP_DATAGRAM_RATE);
-            if (datagram_drops > datagram_drops_seen) {
-                pipeline.note_loss(t, "datagram_rate", datagram_drops - datagram_drops_seen);
-                datagram_drops_seen = datagram_drops;
-            }
+            // Lost while a lineage holds sensitive data is a blind spot: records the kernel could
+            // not queue, datagram reads over its new-pair rate (data whose channel is not known),
+            // and flows or HTTP/2 sessions the enricher's bounds dropped (later bytes unnamed).
+            const auto flow_stats = flows.stats();
+            report_loss(t, "ringbuf_full", kernel::drops_for(monitor->counters(), wire::EW_DROP_RINGBUF_FULL),
+                        ringbuf_drops_seen);
+            report_loss(t, "datagram_rate", kernel::drops_for(monitor->counters(), wire::EW_DROP_DATAGRAM_RATE),
+                        datagram_drops_seen);
+            report_loss(t, "flows_evicted", flow_stats.evicted, flows_evicted_seen);
+            report_loss(t, "http2_evicted", flow_stats.http2_evicted, http2_evicted_seen);
             tick(t);
             next_tick = t + 1'000'000'000ULL;
             if (!options.health_file.empty()) touch_health_file(options.health_file);
