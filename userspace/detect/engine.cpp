@@ -371,13 +371,15 @@ std::vector<BlindSpot> Engine::take_blind_spots(bool all)
 
 void Engine::note_destination(Pair& pair, TimeNs time)
 {
-    if (pair.domain.empty()) return;
-    auto [it, inserted] = destinations_.try_emplace(pair.domain, time);
-    if (inserted) pair.first_seen = true;
-    // Host memory of destinations is not windowed: drop the oldest only when full.
-    stats_.evicted_destinations += util::trim_oldest(
-        destinations_, rules_.settings.max_destinations, [](TimeNs t) { return t; }, [](const auto&, const auto&) {},
-        &pair.domain);
+    if (pair.domain.empty() || destinations_.contains(pair.domain)) return;
+    // Host memory of destinations is not windowed: when full, the one first seen longest ago
+    // goes, one per new domain (constant work; a bulk trim was a pass over all of them).
+    destinations_.touch(pair.domain) = time;
+    pair.first_seen = true;
+    if (destinations_.size() > rules_.settings.max_destinations) {
+        destinations_.pop_oldest();
+        ++stats_.evicted_destinations;
+    }
 }
 
 // NOLINTNEXTLINE(readability-function-cognitive-complexity): one pass over a grammar or a loop; split is debt (see the closing note of issue 16)

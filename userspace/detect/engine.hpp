@@ -239,8 +239,8 @@ private:
     std::unordered_map<std::string, RecentKeys> pairs_by_uploader_;
     std::unordered_map<std::uint32_t, RecentKeys> uploaders_by_session_;
     std::unordered_map<std::string, RecentKeys> uploaders_by_parent_;
-    std::unordered_map<std::string, TimeNs> destinations_;  // first time any process reached it
-    JobMemory* jobs_ = nullptr;                             // recurring jobs (run --state-dir)
+    util::LruMap<std::string, TimeNs> destinations_;  // first time any process reached it, newest first
+    JobMemory* jobs_ = nullptr;                       // recurring jobs (run --state-dir)
     // Incidents: one per uploader lineage (its session, else the process) and destination. The
     // first alert opens one; a rising score updates it (same id) instead of a new alert.
     // What the incident's last alert said: a higher score, content seen leaving or another

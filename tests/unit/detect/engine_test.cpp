@@ -718,6 +718,33 @@ TEST_CASE("memory stays bounded and evictions are counted")
     CHECK(s.events > 1000);
 }
 
+TEST_CASE("first-seen destinations: a full memory forgets the one seen longest ago, one per new domain")
+{
+    auto r = builtin();
+    r.settings.max_destinations = 4;
+    Timeline tl(std::move(r));
+    auto visit = [&](int i) {  // a new process each time: a new pair, which asks whether its domain is new
+        auto p = tl.spawn(tl.shell, {"curl", "https://example.org/"}, "/usr/bin/curl");
+        auto name = "host" + std::to_string(i) + ".example";
+        auto f = tl.connect(p, name);
+        tl.flow(p, f, name, 100, 100, true);
+        tl.step(1000);
+    };
+    for (int i = 0; i < 6; ++i) visit(i);
+    CHECK(tl.engine.stats().destinations == 4);
+    CHECK(tl.engine.stats().evicted_destinations == 2);
+    visit(5);  // remembered: no eviction
+    visit(2);
+    CHECK(tl.engine.stats().evicted_destinations == 2);
+    visit(0);  // forgotten first: new again, and host2 (the oldest left) goes
+    CHECK(tl.engine.stats().evicted_destinations == 3);
+    visit(3);
+    CHECK(tl.engine.stats().evicted_destinations == 3);
+    visit(2);
+    CHECK(tl.engine.stats().evicted_destinations == 4);
+    CHECK(tl.engine.stats().destinations == 4);
+}
+
 namespace {
 
 // `flows` UDP-like flows from `uploaders` processes of the session, each to its own address with
