@@ -397,7 +397,8 @@ namespace {
 void carry_tail(PlaintextTail& tail, const FingerprintIndex& index, bool complete, std::span<const std::byte> data,
                 const HttpLayout& layout)
 {
-    const std::size_t keep = std::min(index.longest_form() > 0 ? index.longest_form() - 1 : 0, PlaintextTail::max_bytes);
+    const std::size_t keep =
+        std::min(index.longest_form() > 0 ? index.longest_form() - 1 : 0, PlaintextTail::max_bytes);
     if (!complete || keep == 0) {
         tail = {};
         return;
