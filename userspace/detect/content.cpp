@@ -302,8 +302,10 @@ void FingerprintIndex::remove(std::uint64_t id)
         if (bucket == by_window_.end()) continue;
         auto& forms = bucket->second;
         auto before = forms.size();
-        forms.erase(std::remove_if(forms.begin(), forms.end(), [&](const Form& f) { return f.file == id; }),
-                    forms.end());
+        auto gone = std::remove_if(forms.begin(), forms.end(), [&](const Form& f) { return f.file == id; });
+        for (auto f = gone; f != forms.end(); ++f)
+            if (auto n = lengths_.find(f->length); n != lengths_.end() && --n->second == 0) lengths_.erase(n);
+        forms.erase(gone, forms.end());
         form_count_ -= before - forms.size();
         if (forms.empty()) by_window_.erase(bucket);
     }
@@ -332,6 +334,7 @@ std::size_t FingerprintIndex::add_file(const std::string& path, std::uint64_t de
             });
             if (duplicate) continue;
             bucket.push_back(f);
+            ++lengths_[f.length];
             file.windows.push_back(w);
             ++form_count_;
         }
@@ -341,12 +344,12 @@ std::size_t FingerprintIndex::add_file(const std::string& path, std::uint64_t de
     return tokens.size();
 }
 
-std::vector<FingerprintIndex::Hit> FingerprintIndex::scan(std::span<const std::byte> data) const
+std::vector<FingerprintIndex::Hit> FingerprintIndex::scan(std::span<const std::byte> data, std::size_t starts) const
 {
     std::vector<Hit> hits;
     if (data.size() < window || by_window_.empty()) return hits;
     const auto* p = reinterpret_cast<const unsigned char*>(data.data());
-    for (std::size_t pos = 0; pos + window <= data.size(); ++pos) {
+    for (std::size_t pos = 0; pos + window <= data.size() && pos < starts; ++pos) {
         auto bucket = by_window_.find(hash(p + pos, window));
         if (bucket == by_window_.end()) continue;
         for (const auto& form : bucket->second) {
@@ -386,7 +389,38 @@ HttpLayout http2_layout(const DecodedFrames& frames, std::vector<std::byte>& tex
     return layout;
 }
 
-ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWrite& write, bool complete)
+namespace {
+
+// The tail the next write is joined to: the last bytes of tail + this write's plaintext (so
+// writes shorter than a form add up), located where this write's plaintext ends. None after a
+// write not wholly seen: what follows it does not continue what was seen.
+void carry_tail(PlaintextTail& tail, const FingerprintIndex& index, bool complete, std::span<const std::byte> data,
+                const HttpLayout& layout)
+{
+    const std::size_t keep =
+        std::min(index.longest_form() > 0 ? index.longest_form() - 1 : 0, PlaintextTail::max_bytes);
+    if (!complete || keep == 0) {
+        tail = {};
+        return;
+    }
+    if (data.empty()) return;
+    if (data.size() >= keep) {
+        tail.bytes.assign(data.end() - static_cast<std::ptrdiff_t>(keep), data.end());
+    } else {
+        const std::size_t old = std::min(tail.bytes.size(), keep - data.size());
+        tail.bytes.erase(tail.bytes.begin(), tail.bytes.end() - static_cast<std::ptrdiff_t>(old));
+        tail.bytes.insert(tail.bytes.end(), data.begin(), data.end());
+    }
+    const auto last = std::find_if(layout.regions.rbegin(), layout.regions.rend(),
+                                   [&](const HttpRegion& r) { return r.begin < data.size() && r.end >= data.size(); });
+    tail.kind = last == layout.regions.rend() ? HttpRegion::Kind::body : last->kind;
+    tail.header = last == layout.regions.rend() ? std::string() : last->header;
+}
+
+}  // namespace
+
+ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWrite& write, bool complete,
+                                PlaintextTail* tail)
 {
     ContentScanEvent scan;
     scan.time = write.time;
@@ -409,22 +443,47 @@ ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWr
         if (region.kind == HttpRegion::Kind::header && is_auth_header(region.header) &&
             std::find(scan.auth_headers.begin(), scan.auth_headers.end(), region.header) == scan.auth_headers.end())
             scan.auth_headers.push_back(region.header);
-    for (auto& hit : index.scan(data)) {
+    auto locate = [](ContentMatch& match, HttpRegion::Kind kind, const std::string& header) {
+        if (kind == HttpRegion::Kind::request_line) match.location = "request-line";
+        if (kind == HttpRegion::Kind::header) {
+            match.location = is_auth_header(header) ? "auth-header" : "header";
+            match.header = header;
+        }
+    };
+    // A form cut by the boundary with the previous write starts in its tail: the tail and the
+    // start of this write are scanned joined, for hits starting in the tail only (those starting
+    // here are the scan below's), and ending here (one wholly in the tail was the previous
+    // scan's). The work added is the tail's positions.
+    std::vector<FingerprintIndex::Hit> hits;
+    const bool join = tail && complete && !tail->bytes.empty();
+    if (join) {
+        const std::size_t carried = tail->bytes.size();
+        std::vector<std::byte> joined(tail->bytes);
+        const auto head = data.first(std::min(data.size(), index.longest_form()));
+        joined.insert(joined.end(), head.begin(), head.end());
+        for (auto& hit : index.scan(joined, carried))
+            if (hit.offset + hit.length > carried) hits.push_back(std::move(hit));
+    }
+    const std::size_t from_tail = hits.size();
+    for (auto& hit : index.scan(data)) hits.push_back(std::move(hit));
+    for (std::size_t i = 0; i < hits.size(); ++i) {
+        const auto& hit = hits[i];
         ContentMatch match{hit.path, hit.device, hit.inode, hit.encoding, "body", {}};
-        for (const auto& region : layout.regions) {
-            if (hit.offset < region.begin || hit.offset >= region.end) continue;
-            if (region.kind == HttpRegion::Kind::request_line) match.location = "request-line";
-            if (region.kind == HttpRegion::Kind::header) {
-                match.location = is_auth_header(region.header) ? "auth-header" : "header";
-                match.header = region.header;
+        if (i < from_tail) {
+            locate(match, tail->kind, tail->header);
+        } else {
+            for (const auto& region : layout.regions) {
+                if (hit.offset < region.begin || hit.offset >= region.end) continue;
+                locate(match, region.kind, region.header);
+                break;
             }
-            break;
         }
         bool seen = std::any_of(scan.matches.begin(), scan.matches.end(), [&](const ContentMatch& m) {
             return m.path == match.path && m.encoding == match.encoding && m.location == match.location;
         });
         if (!seen && scan.matches.size() < 16) scan.matches.push_back(std::move(match));
     }
+    if (tail) carry_tail(*tail, index, scan.complete, data, layout);
     return scan;
 }
 

@@ -6,7 +6,11 @@
 // (request line, an authentication header, another header, the body). The result (a ContentScanEvent: which file, which encoding,
 // where; never a byte of either) is telemetry, so replay equals live, and per (uploader,
 // destination) it says whether a credential was used (sent only to authenticate) or leaked.
-// Nothing here keeps plaintext: the hash key is random per run and lives only in memory.
+// The only plaintext kept is a connection's tail (PlaintextTail): the last bytes of its previous
+// write, at most the longest form less one and never over 1023 bytes, so that a token cut across
+// two writes is still seen whole; it lives in memory only, until the next write of that
+// connection (or the connection's continuity breaks, or it ages out of a bound the engine keeps),
+// and is never output. The hash key is random per run and lives only in memory.
 #pragma once
 
 #include <array>
@@ -94,7 +98,11 @@ public:
         std::string encoding;
         std::size_t offset = 0, length = 0;
     };
-    std::vector<Hit> scan(std::span<const std::byte> data) const;
+    // `starts`: only hits starting before it (a joined tail's hits, the rest scanned on their own).
+    std::vector<Hit> scan(std::span<const std::byte> data, std::size_t starts = SIZE_MAX) const;
+    // The longest form held (0: none): a form cut by a write boundary has at most this less one
+    // byte before it.
+    std::size_t longest_form() const { return lengths_.empty() ? 0 : lengths_.rbegin()->first; }
 
     static std::array<std::uint64_t, 2> random_key();
 
@@ -121,12 +129,24 @@ private:
     std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t> by_inode_;
     std::unordered_map<std::uint64_t, std::vector<Form>> by_window_;  // hash of a form's first 16 bytes
     std::size_t form_count_ = 0;
+    std::map<std::uint32_t, std::size_t> lengths_;  // form length -> how many forms have it
 };
 
 // Scans one plaintext write (pure given the index): matches, where they sit, the auth headers
 // present (names only), the body's size and opaque bytes; an HTTP/2 write by its decoded frames.
 // `complete`: the caller's continuity of the connection's plaintext so far.
-ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWrite& write, bool complete);
+// `tail` (optional, per connection): the previous write's last plaintext, joined before this
+// write's when `complete` so a form cut by the boundary is matched (only hits that end in this
+// write count; one that starts in the tail takes the tail's location); then replaced by this
+// write's (empty when this write was not fully seen).
+struct PlaintextTail {
+    static constexpr std::size_t max_bytes = 1023;
+    std::vector<std::byte> bytes;
+    HttpRegion::Kind kind = HttpRegion::Kind::body;  // where the previous write's plaintext ended
+    std::string header;                              // its header's name (a header region)
+};
+ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWrite& write, bool complete,
+                                PlaintextTail* tail = nullptr);
 
 // Per (uploader, destination): what the scans of its flows said, for scoring.
 struct ContentFacts {

@@ -252,7 +252,15 @@ ContentScanEvent Engine::scan(const PlaintextWrite& write)
     if (plaintext_next_.size() > rules_.settings.max_flows) plaintext_next_.pop_oldest();
     bool complete = inserted ? write.offset == 0 : write.offset == next;
     next = write.offset + write.write_size;
-    return scan_plaintext(fingerprints_, write, complete);
+    // The previous write's tail, joined to this one when it continues it exactly; a connection
+    // whose continuity broke (or a new one) starts without.
+    if (!complete || inserted) tails_.erase(key);
+    if (!complete || fingerprints_.longest_form() == 0) return scan_plaintext(fingerprints_, write, complete);
+    auto& tail = tails_.touch(key);
+    if (tails_.size() > max_tails) tails_.pop_oldest();
+    auto scan = scan_plaintext(fingerprints_, write, complete, &tail);
+    if (tail.bytes.empty()) tails_.erase(key);
+    return scan;
 }
 
 void Engine::on_content_scan(const ContentScanEvent& scan, std::vector<Alert>& alerts)

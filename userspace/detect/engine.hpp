@@ -293,6 +293,10 @@ private:
     FileReader file_reader_;
     FingerprintIndex fingerprints_;
     util::LruMap<std::string, std::uint64_t> plaintext_next_;
+    // Per connection (same key), the previous write's last plaintext: a secret cut across two
+    // writes is matched whole. At most 4096 kept; one dropped only leaves a boundary unjoined.
+    static constexpr std::size_t max_tails = 4096;
+    util::LruMap<std::string, PlaintextTail> tails_;
     ContentEvidence content_;
     // Scans of a connection not known yet (its first packet's record still to come), by cookie.
     static constexpr std::size_t max_early_scan_flows = 1024;

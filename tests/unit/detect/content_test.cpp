@@ -289,3 +289,114 @@ TEST_CASE("verdict: use when the whole plaintext was seen and the secret only au
     CHECK(part.find("pair")->leaked.empty());
     CHECK(content_verdict(*part.find("pair"), path, 1000) == ContentVerdict::unknown);
 }
+
+namespace {
+
+// Scans `parts` as consecutive writes of one connection, each continuing the last, with a tail
+// carried between them as the engine does; returns every write's scan.
+std::vector<ContentScanEvent> scan_writes(const FingerprintIndex& index, const std::vector<std::string>& parts,
+                                          PlaintextTail& tail)
+{
+    std::vector<ContentScanEvent> scans;
+    std::uint64_t offset = 0;
+    for (const auto& part : parts) {
+        auto w = write_of(part);
+        w.offset = offset;
+        offset += part.size();
+        scans.push_back(scan_plaintext(index, w, true, &tail));
+    }
+    return scans;
+}
+
+std::size_t matches_of(const std::vector<ContentScanEvent>& scans)
+{
+    std::size_t n = 0;
+    for (const auto& s : scans) n += s.matches.size();
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("scan across writes: a token cut by the boundary is matched once, where its start was")
+{
+    auto index = index_with_hosts_yml();
+    CHECK(index.longest_form() > token.size());
+    const auto post = status_post("", "{\"description\":\"" + token + "\"}");
+    const auto cut = post.find(token) + 10;
+    PlaintextTail tail;
+    auto two = scan_writes(index, {post.substr(0, cut), post.substr(cut)}, tail);
+    CHECK(two[0].matches.empty());
+    REQUIRE(two[1].matches.size() == 1);
+    CHECK(two[1].matches[0].location == "body");
+    CHECK(two[1].matches[0].encoding == "raw");
+    CHECK(two[1].offset == cut);  // the scan event is the write's own, as before
+    CHECK(two[1].scanned == post.size() - cut);
+    CHECK(tail.bytes.size() <= std::min(index.longest_form() - 1, PlaintextTail::max_bytes));
+    // Without a tail (what the scan did before) neither write holds the token whole.
+    CHECK(scan_plaintext(index, write_of(post.substr(cut)), true).matches.empty());
+
+    // One byte per write: the tail is the last bytes of tail + write, so the token adds up.
+    PlaintextTail bytewise;
+    std::vector<std::string> bytes_of;
+    for (char c : post) bytes_of.emplace_back(1, c);
+    auto each = scan_writes(index, bytes_of, bytewise);
+    CHECK(matches_of(each) == 1);
+    CHECK(each[post.find(token) + token.size() - 1].matches.size() == 1);
+
+    // The file's base64 cut in the middle of the token's base64 form.
+    const auto encoded = status_post("", b64(hosts_yml));
+    std::size_t at = std::string::npos;
+    for (const auto& form : token_forms(token))
+        if (form.encoding == "base64" && encoded.find(form.text) != std::string::npos)
+            at = encoded.find(form.text) + form.text.size() / 2;
+    REQUIRE(at != std::string::npos);
+    PlaintextTail b64_tail;
+    auto split = scan_writes(index, {encoded.substr(0, at), encoded.substr(at)}, b64_tail);
+    CHECK(split[0].matches.empty());
+    REQUIRE(split[1].matches.size() == 1);
+    CHECK(split[1].matches[0].encoding == "base64");
+}
+
+TEST_CASE("scan across writes: a hit wholly in the previous write is not reported again")
+{
+    auto index = index_with_hosts_yml();
+    PlaintextTail tail;
+    auto scans = scan_writes(index, {status_post("", token), "{\"state\":\"success\"}"}, tail);
+    CHECK(scans[0].matches.size() == 1);
+    CHECK(scans[1].matches.empty());
+}
+
+TEST_CASE("scan across writes: a write after a gap, or after one not wholly captured, is not joined")
+{
+    auto index = index_with_hosts_yml();
+    const auto post = status_post("", "{\"description\":\"" + token + "\"}");
+    const auto cut = post.find(token) + 10;
+    PlaintextTail tail;
+    scan_plaintext(index, write_of(post.substr(0, cut)), true, &tail);
+    CHECK_FALSE(tail.bytes.empty());
+    auto after_gap = write_of(post.substr(cut));
+    after_gap.offset = cut + 100;
+    CHECK(scan_plaintext(index, after_gap, false, &tail).matches.empty());
+    CHECK(tail.bytes.empty());  // continuity broke: the tail went with it
+
+    PlaintextTail cut_short;
+    auto first = write_of(post.substr(0, cut));
+    first.write_size += 5;  // five bytes of it never captured
+    scan_plaintext(index, first, true, &cut_short);
+    CHECK(cut_short.bytes.empty());
+}
+
+TEST_CASE("scan across writes: a hit starting in the tail takes the location where the last write ended")
+{
+    auto index = index_with_hosts_yml();
+    const auto post = status_post("Authorization: token " + token + "\r\n", "{\"state\":\"success\"}");
+    const auto cut = post.find(token) + 5;
+    PlaintextTail tail;
+    auto scans = scan_writes(index, {post.substr(0, cut), post.substr(cut)}, tail);
+    CHECK(tail.kind == HttpRegion::Kind::body);
+    REQUIRE(scans[1].matches.size() == 1);
+    CHECK(scans[1].matches[0].location == "auth-header");
+    CHECK(scans[1].matches[0].header == "authorization");
+    // The second write's own bytes stay as today: all body (it does not start with a request line).
+    CHECK(scans[1].auth_headers.empty());
+}

@@ -912,6 +912,35 @@ TEST_CASE("incidents: at the top score, content seen leaving or another file sti
     CHECK(tl.engine.stats().incidents == 1);
 }
 
+TEST_CASE("content: the key written in 7-byte TLS writes is still content seen leaving")
+{
+    auto run = [](std::uint64_t gap) {
+        Timeline tl;
+        const std::string& secret = fake_ed25519_key;
+        tl.engine.set_file_reader([&](const ProcessRef&, const std::string& path, std::uint64_t,
+                                      std::uint64_t) -> std::optional<std::string> {
+            if (path == key) return secret;
+            return std::nullopt;
+        });
+        auto py = tl.spawn(tl.shell, {"python3", "up.py"});
+        tl.read(py, key, secret.size());
+        auto f = tl.connect(py, "gist.github.com");
+        tl.flow(py, f, "gist.github.com", 300'000, 300, false);
+        const std::string request = fmt::format(
+            "POST / HTTP/1.1\r\nHost: gist.github.com\r\nContent-Length: {}\r\n\r\n{}", secret.size(), secret);
+        std::uint64_t offset = 0;
+        for (std::size_t at = 0; at < request.size(); at += 7) {
+            const auto part = request.substr(at, 7);
+            tl.plaintext(py, f.cookie, part, offset);
+            offset += part.size() + gap;  // gap > 0: every write after a write unseen
+        }
+        return std::any_of(tl.alerts.begin(), tl.alerts.end(),
+                           [&](const Alert& a) { return tl.has_signal(a, "content-match"); });
+    };
+    CHECK(run(0));
+    CHECK_FALSE(run(3));  // no write continues the last: nothing is joined, no token is whole
+}
+
 TEST_CASE("incidents: ids are the same on a replay of the same events")
 {
     auto run = [] {

@@ -267,11 +267,12 @@ struct Timeline {
         feed(s);
         step();
     }
-    // A TLS write of `text` by p on connection `cookie` (as the uprobes capture it), scanned and
-    // fed as the pipeline does.
-    void plaintext(const ProcessRef& p, std::uint64_t cookie, const std::string& text)
+    // A TLS write of `text` by p on connection `cookie` (as the uprobes capture it), at `offset`
+    // in the connection's plaintext, scanned and fed as the pipeline does.
+    void plaintext(const ProcessRef& p, std::uint64_t cookie, const std::string& text, std::uint64_t offset = 0)
     {
         PlaintextWrite w;
+        w.offset = offset;
         w.time = t;
         w.process = p;
         w.flow.socket_cookie = cookie;
