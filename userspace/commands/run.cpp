@@ -129,8 +129,10 @@ int run(const RunOptions& options)
         static_cast<std::int64_t>(clock_ns(CLOCK_REALTIME)) - static_cast<std::int64_t>(clock_ns(CLOCK_MONOTONIC));
     enrich::ProcessTable processes(
         enrich::read_boot_id("/proc"),
-        enrich::ProcSource{[](std::uint32_t pid) { return enrich::read_proc_process("/proc", pid); },
-                           [](std::uint32_t pid) { return enrich::read_proc_container("/proc", pid); }});
+        enrich::ProcSource{
+            [](std::uint32_t pid) { return enrich::read_proc_process("/proc", pid); },
+            [](std::uint32_t pid) { return enrich::read_proc_container("/proc", pid); },
+            [](std::uint64_t pid_ns, std::uint32_t pid) { return enrich::read_proc_host_pid("/proc", pid_ns, pid); }});
     enrich::FileTracker files(
         enrich::FileCounterSource{
             [&monitor, offset](const enrich::FileKey& key, bool take) -> std::optional<enrich::FileCounters> {

@@ -752,17 +752,47 @@ bool Lineage::on_object_io(const ObjectIoEvent& e)
     case ObjectKind::fifo: key = {ObjectType::fifo, e.device, e.object_id}; break;
     case ObjectKind::unix_socket: key = {ObjectType::unix_socket, 0, e.object_id}; break;
     case ObjectKind::loopback_socket: key = {ObjectType::loopback_socket, 0, e.object_id}; break;
+    case ObjectKind::process_memory: return on_memory_io(e);
     }
-    const auto entity = key_of(e.process);
-    auto* n = &touch(e.process, e.time);
+    return channel_io(e.process, key, e.direction, e.bytes, e.time);
+}
+
+bool Lineage::on_memory_io(const ObjectIoEvent& e)
+{
+    // A copy between two memories is a channel of its own between the pair, written by the side
+    // the bytes came from at the moment of the copy: the reader gets what the owner held then
+    // (also when the owner's read is learnt later), and a later reader of the same owner does not
+    // reach an earlier one.
+    if (e.peer_entity_id.empty()) return false;
+    ProcessRef peer;
+    peer.pid = e.peer_pid;
+    peer.entity_id = e.peer_entity_id;
+    const bool read = e.direction == IoDirection::read;
+    const ProcessRef& from = read ? peer : e.process;
+    const ProcessRef& to = read ? e.process : peer;
+    const auto from_key = key_of(from), to_key = key_of(to);
+    if (from_key == to_key) return false;
+    const std::hash<std::string> hash;
+    const ObjectKey key{ObjectType::process_memory, 0, hash(from_key) * 0x9e3779b97f4a7c15ULL ^ hash(to_key)};
+    bool changed = channel_io(from, key, IoDirection::write, e.bytes, e.time);
+    changed = channel_io(to, key, IoDirection::read, e.bytes, e.time) || changed;
+    return changed;
+}
+
+bool Lineage::channel_io(const ProcessRef& process, const ObjectKey& key, IoDirection direction, std::uint64_t bytes,
+                         TimeNs time)
+{
+    const auto entity = key_of(process);
+    auto* n = &touch(process, time);
     bool changed = false;
-    if (e.direction == IoDirection::write) {
-        auto taint = carried(add_output(*n, key, e.bytes ? e.bytes : no_cap, WriteTimes{0, e.time, false}), n->taint);
+    const auto cap = bytes ? bytes : no_cap;
+    if (direction == IoDirection::write) {
+        auto taint = carried(add_output(*n, key, cap, WriteTimes{0, time, false}), n->taint);
         if (!taint.empty()) {
             auto& obj = object(key, {});
             push_bounded(obj.writers, entity, max_writers);
             n = node(entity);
-            if (n && merge(obj.taint, taint, e.bytes ? e.bytes : no_cap, nullptr, transforms(*n))) {
+            if (n && merge(obj.taint, taint, cap, nullptr, transforms(*n))) {
                 propagate_from_object(key);
                 changed = true;
             }
@@ -772,17 +802,17 @@ bool Lineage::on_object_io(const ObjectIoEvent& e)
     } else {
         auto it = objects_.find(key);
         if (it != objects_.end()) {
-            add_reader(it->second, entity, e.bytes ? e.bytes : no_cap);
+            add_reader(it->second, entity, cap);
             push_bounded(n->inputs, key, max_outputs);
             auto taint = it->second.taint;
-            if (merge(n->taint, taint, e.bytes ? e.bytes : no_cap, nullptr, false)) {
+            if (merge(n->taint, taint, cap, nullptr, false)) {
                 propagate_from_process(entity);
                 changed = true;
             }
         } else {
             // Not tainted yet: remember the reader, so taint written later reaches it.
             auto& obj = object(key, {});
-            add_reader(obj, entity, e.bytes ? e.bytes : no_cap);
+            add_reader(obj, entity, cap);
             if (auto* again = node(entity)) push_bounded(again->inputs, key, max_outputs);
         }
     }

@@ -38,7 +38,7 @@ struct ReadRecord {
 };
 
 // Identity of a kernel object data can live in.
-enum class ObjectType : std::uint8_t { file, file_path, pipe, fifo, unix_socket, loopback_socket };
+enum class ObjectType : std::uint8_t { file, file_path, pipe, fifo, unix_socket, loopback_socket, process_memory };
 struct ObjectKey {
     ObjectType type = ObjectType::file;
     std::uint64_t device = 0;
@@ -215,6 +215,10 @@ private:
     std::vector<Taint> carried(const ProcessNode::Output& o, const std::vector<Taint>& taint) const;
     bool write_file(const ProcessRef& ref, TimeNs time, const std::string& path, std::uint64_t device,
                     std::uint64_t inode, bool truncate, WriteTimes times);
+    // `bytes` (cumulative) through the channel `key` by `process` in `direction`.
+    bool channel_io(const ProcessRef& process, const ObjectKey& key, IoDirection direction, std::uint64_t bytes,
+                    TimeNs time);
+    bool on_memory_io(const ObjectIoEvent& e);
     void add_reader(Object& o, const std::string& entity, std::uint64_t cap);
     std::shared_ptr<Hop> staging_hop(ProcessNode& p, const std::string& path) const;
     // Taint arrived at a process or an object: queue a push downstream; drain() runs the queue

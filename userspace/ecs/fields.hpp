@@ -49,7 +49,7 @@ struct ErrnoName {};  // an errno value by its symbolic name ("ENOENT")
 inline constexpr Names<4> stdout_kinds{{"", "pipe", "file", "other"}};
 inline constexpr Names<2> transports{{"tcp", "udp"}};
 inline constexpr Names<2> ip_versions{{"ipv4", "ipv6"}};
-inline constexpr Names<4> object_kinds{{"pipe", "fifo", "unix_socket", "loopback_socket"}};
+inline constexpr Names<5> object_kinds{{"pipe", "fifo", "unix_socket", "loopback_socket", "process_memory"}};
 inline constexpr Names<2> io_directions{{"read", "write"}};
 
 // The type of a member under its codec (for describe()).
@@ -441,11 +441,16 @@ template <typename Op, typename E>
 requires std::is_same_v<std::remove_const_t<E>, ObjectIoEvent>
 void fields(Op& op, E& e)
 {
-    // Pipes and FIFOs are files to ECS; UNIX and loopback sockets are network.
+    // Pipes and FIFOs are files to ECS; UNIX and loopback sockets are network; another
+    // process's memory is process.
     const bool file = e.object == ObjectKind::pipe || e.object == ObjectKind::fifo;
+    const bool memory = e.object == ObjectKind::process_memory;
     const bool write = e.direction == IoDirection::write;
-    telemetry_start(op, e, output::actions::object_io, {file ? "file" : "network"},
-                    {file ? (write ? "change" : "access") : "info"});
+    telemetry_start(op, e, output::actions::object_io,
+                    {file     ? "file"
+                     : memory ? "process"
+                              : "network"},
+                    {file || memory ? (write ? "change" : "access") : "info"});
     op.object("exfilwatch", [&] {
         process_extension_fields(op, e.process);
         op.object("object", [&] {
@@ -455,6 +460,10 @@ void fields(Op& op, E& e)
             op.field("direction", e.direction, io_directions, Presence::required);
             op.field("fd", e.fd, Integer{}, Presence::required, -1);
             op.field("bytes", e.bytes, Integer{}, Presence::required);
+            op.object("process", [&] {
+                op.field("pid", e.peer_pid, Integer{}, Presence::optional);
+                op.field("entity_id", e.peer_entity_id, Text{}, Presence::optional);
+            });
         });
     });
 }

@@ -68,7 +68,10 @@ void Enricher::on_record(const decode::Record& record, std::vector<Event>& out)
             } else if constexpr (std::is_same_v<T, decode::Exit>) {
                 ProcessRef process = processes_.on_exit(time, r.header.pid, wall(r.start_ns));
                 for (auto& summary : files_.on_exit(time, process)) out.emplace_back(std::move(summary));
-                for (auto& io : objects_.on_exit(time, process)) out.emplace_back(std::move(io));
+                for (auto& io : objects_.on_exit(time, process)) {
+                    name_memory_peer(io);
+                    out.emplace_back(std::move(io));
+                }
                 out.emplace_back(ExitEvent{time, std::move(process), exit_code_of(r.wait_status)});
             } else if constexpr (std::is_same_v<T, decode::FileOpen>) {
                 out.push_back(files_.on_open(time, processes_.lookup(r.header.pid), r));
@@ -83,12 +86,26 @@ void Enricher::on_record(const decode::Record& record, std::vector<Event>& out)
             } else if constexpr (std::is_same_v<T, decode::FlowCounters>) {
                 flows_.on_counters(time, processes_.lookup(r.header.pid), r, out);
             } else if constexpr (std::is_same_v<T, decode::ObjectIo>) {
-                out.push_back(objects_.on_record(time, processes_.lookup(r.header.pid), r));
+                auto io = objects_.on_record(time, processes_.lookup(r.header.pid), r);
+                name_memory_peer(io);
+                out.push_back(std::move(io));
             } else if constexpr (std::is_same_v<T, decode::TlsPlaintext>) {
                 decoded_ = flows_.on_tls_plaintext(time, tls_cookie(r), r.offset, r.write_size, r.data, out);
             }
         },
         record);
+}
+
+void Enricher::name_memory_peer(ObjectIoEvent& io)
+{
+    if (io.object != ObjectKind::process_memory) return;
+    const auto host = processes_.host_pid(io.device, static_cast<std::uint32_t>(io.object_id));
+    io.device = 0;
+    if (!host) return;
+    const auto& peer = processes_.lookup(*host);
+    io.object_id = *host;
+    io.peer_pid = *host;
+    io.peer_entity_id = peer.entity_id;
 }
 
 std::optional<PlaintextWrite> Enricher::plaintext(const decode::Record& record)

@@ -47,6 +47,9 @@ public:
     }
 
 private:
+    // A memory read or write names the process whose memory it is: its pid as the host numbers
+    // it (translated from the caller's pid namespace) and its entity id.
+    void name_memory_peer(ObjectIoEvent& io);
     // The socket a TLS library write went out on (see plaintext()); learns the kernel's binding.
     std::uint64_t tls_cookie(const decode::TlsPlaintext& tls);
 

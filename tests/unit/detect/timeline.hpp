@@ -165,6 +165,21 @@ struct Timeline {
         for (auto& a : engine.process(e)) alerts.push_back(std::move(a));
         step();
     }
+    // `p` copied `bytes` (cumulative) out of (read) or into (write) the memory of `peer`.
+    void memory_io(const ProcessRef& p, const ProcessRef& peer, IoDirection dir, std::uint64_t bytes)
+    {
+        ObjectIoEvent e;
+        e.time = t;
+        e.process = p;
+        e.object = ObjectKind::process_memory;
+        e.object_id = peer.pid;
+        e.direction = dir;
+        e.bytes = bytes;
+        e.peer_pid = peer.pid;
+        e.peer_entity_id = peer.entity_id;
+        for (auto& a : engine.process(e)) alerts.push_back(std::move(a));
+        step();
+    }
     // A process in a session of its own (setsid, a daemon): no parent the shell knows.
     ProcessRef start_session(std::vector<std::string> args)
     {

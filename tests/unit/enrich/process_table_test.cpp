@@ -171,3 +171,34 @@ TEST_CASE("read_proc_container: a container, a host process, a process gone")
     CHECK(read_proc_container("/proc", static_cast<std::uint32_t>(getpid())).has_value());
     std::filesystem::remove_all(root);
 }
+
+TEST_CASE("read_proc_host_pid: a container's pid found by its namespace and NSpid; the host's own is itself")
+{
+    char root_template[] = "/tmp/ew-proc-XXXXXX";
+    REQUIRE(mkdtemp(root_template) != nullptr);
+    const std::filesystem::path root(root_template);
+    auto process = [&](const char* pid, const char* ns, const std::string& nspid) {
+        std::filesystem::create_directories(root / pid / "ns");
+        std::filesystem::create_symlink(ns, root / pid / "ns" / "pid");
+        std::ofstream(root / pid / "status")
+            << "Name:\tpython3\nTgid:\t" << pid << "\nNSpid:\t" << nspid << "\nNSpgid:\t1\n";
+    };
+    process("4100", "pid:[4026531836]", "4100");     // the host's namespace
+    process("4200", "pid:[4026532999]", "4200\t1");  // a container's init
+    process("4201", "pid:[4026532999]", "4201\t7");
+    process("4300", "pid:[4026533111]", "4300\t7");  // pid 7 of another container
+    std::filesystem::create_directories(root / "self");
+
+    CHECK(read_proc_host_pid(root.string(), 4026532999, 7) == std::optional<std::uint32_t>{4201});
+    CHECK(read_proc_host_pid(root.string(), 4026533111, 7) == std::optional<std::uint32_t>{4300});
+    CHECK(read_proc_host_pid(root.string(), 4026532999, 1) == std::optional<std::uint32_t>{4200});
+    CHECK_FALSE(read_proc_host_pid(root.string(), 4026532999, 8).has_value());
+    CHECK_FALSE(read_proc_host_pid(root.string(), 1, 7).has_value());
+    CHECK_FALSE(read_proc_host_pid("/nonexistent-proc", 4026532999, 7).has_value());
+
+    // Through the table: 0 is the host's namespace (no translation); no source, no answer.
+    ProcessTable table("boot", ProcSource{});
+    CHECK(table.host_pid(0, 4321) == std::optional<std::uint32_t>{4321});
+    CHECK_FALSE(table.host_pid(4026532999, 7).has_value());
+    std::filesystem::remove_all(root);
+}

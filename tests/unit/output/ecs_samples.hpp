@@ -109,6 +109,10 @@ inline std::vector<Event> events()
     out.push_back(ObjectIoEvent{t0 + 21, process(), ObjectKind::unix_socket, 99, 0, IoDirection::read, 5, 17});
     out.push_back(ObjectIoEvent{t0 + 22, process(), ObjectKind::loopback_socket, 18446744073709551615ULL, 0,
                                 IoDirection::write, -1, 123456789012ULL});
+    ObjectIoEvent memory{t0 + 22, odd_process(), ObjectKind::process_memory, 4321, 0, IoDirection::read, -1, 4096};
+    memory.peer_pid = 4321;
+    memory.peer_entity_id = process(4321).entity_id;
+    out.push_back(memory);
     // A pipeline stage: fd 0 and fd 1 are pipes.
     ProcessRef stage = process(4244);
     stage.stdin_pipe = 180332;
