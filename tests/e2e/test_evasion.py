@@ -290,6 +290,14 @@ def dataflow_attack(monitor, standin, fake_home, tmp_path, name, shell, **extra)
     return own_alerts(monitor)
 
 
+def expect_run(expect, monitor, standin, fake_home, tmp_path, name, shell):
+    """`dataflow_attack` (its alerts) when `expect` is "alert", else `silent_run`."""
+    if expect == "alert":
+        return dataflow_attack(monitor, standin, fake_home, tmp_path, name, shell)
+    silent_run(monitor, standin, fake_home, tmp_path, name, shell)
+    return []
+
+
 def silent_run(monitor, standin, fake_home, tmp_path, name, shell, **extra):
     scenario = Scenario(name, "silent", shell, domain=PASTE, uploads=True, **extra)
     execute(scenario, fake_home, tmp_path, HTTPS_PORT)
@@ -1344,9 +1352,7 @@ def dgram_relay_run(monitor, standin, fake_home, tmp_path, name, send, expect):
     shell = (start_relay(relay, "udp", sink, tmp_path / "ready-sink", "keep")
              + start_relay(relay, "udp", up, tmp_path / "ready-up", "upload")
              + f"setsid {send.format(sink=sink, relay=up)}; wait")
-    if expect == "alert":
-        return dataflow_attack(monitor, standin, fake_home, tmp_path, name, shell)
-    silent_run(monitor, standin, fake_home, tmp_path, name, shell)
+    return expect_run(expect, monitor, standin, fake_home, tmp_path, name, shell)
 
 
 def test_sendmmsg_with_its_first_datagram_elsewhere(monitor, standin, fake_home, tmp_path):

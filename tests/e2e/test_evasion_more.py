@@ -5,6 +5,7 @@ decoys, an uploader that claims another identity (argv[0]) or takes its argument
 name at all, and bytes copied out of or into another process's memory. Each attack alerts with its sub-technique and leaks no line of the key; each twin
 stays silent."""
 
+import contextlib
 import json
 import os
 import subprocess
@@ -15,8 +16,8 @@ from harness import Monitor, Scenario, as_list, assert_silent, check_service_saw
 from harness import is_action, paths
 from harness.config import HTTP_PORT, HTTPS_PORT
 
-from test_evasion import (PASTE, UPLOAD, WAIT_S, assert_no_secret, dataflow_attack, key_of, opened,
-                          silent_run)
+from test_evasion import (PASTE, UPLOAD, WAIT_S, assert_no_secret, dataflow_attack, expect_run, key_of,
+                          opened, silent_run)
 from test_scenarios import run_attack
 
 PY = paths.PYTHON
@@ -494,17 +495,23 @@ MEM = paths.TOOLS_DIR / "mem_peek.py"
 MEM_METHODS = ["process_vm", "proc_mem", "ptrace"]
 
 
-def start_memory_holder(tmp_path, held, out=os.devnull):
-    """A holder of `held`'s bytes in memory, in its own session; its "pid address length"."""
+@contextlib.contextmanager
+def memory_holder(tmp_path, held, out=os.devnull):
+    """A holder of `held`'s bytes in memory, in its own session, and the file with its "pid
+    address length"; killed on the way out."""
     ready = tmp_path / "held.ready"
     holder = subprocess.Popen(["setsid", str(PY), str(MEM), "hold", str(held), str(ready)],
                               stdout=open(out, "wb"), stderr=subprocess.PIPE)
-    for _ in range(400):
-        if ready.exists() or holder.poll() is not None:
-            break
-        subprocess.run(["sleep", "0.05"])
-    assert ready.exists(), f"the holder did not start: {holder.stderr.read().decode(errors='replace')}"
-    return holder, ready
+    try:
+        for _ in range(400):
+            if ready.exists() or holder.poll() is not None:
+                break
+            subprocess.run(["sleep", "0.05"])
+        assert ready.exists(), f"the holder did not start: {holder.stderr.read().decode(errors='replace')}"
+        yield holder, ready
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def memory_records(monitor, direction, peer_pid):
@@ -518,23 +525,16 @@ def memory_records(monitor, direction, peer_pid):
 
 
 def steal_run(monitor, standin, fake_home, tmp_path, method, held, expect):
-    holder, ready = start_memory_holder(tmp_path, held)
     stolen, stage = tmp_path / "stolen.bin", tmp_path / "stolen.gz"
-    try:
+    with memory_holder(tmp_path, held) as (holder, ready):
         # Compressed, so that no fingerprint of the key is in what curl sends: only the data
         # flow (memory, then a staging file) can tie the upload to the key.
         shell = (f"{PY} {MEM} steal {method} {ready} > {stolen} && gzip -c {stolen} > {stage} && "
                  + UPLOAD.format(stage))
-        if expect == "alert":
-            dataflow_attack(monitor, standin, fake_home, tmp_path, f"memory-{method}", shell)
-        else:
-            silent_run(monitor, standin, fake_home, tmp_path, f"memory-{method}-twin", shell)
+        expect_run(expect, monitor, standin, fake_home, tmp_path, f"memory-{method}-{expect}", shell)
         assert stolen.read_bytes() == held.read_bytes()
         found = memory_records(monitor, "read", holder.pid)
         assert all(get(r, "process.session_leader.pid") != holder.pid for r in found)
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 @pytest.mark.parametrize("method", MEM_METHODS)
@@ -553,22 +553,15 @@ def poke_run(monitor, standin, fake_home, tmp_path, method, source, expect):
     filler = tmp_path / "filler.txt"
     filler.write_bytes(b"-" * os.stat(source).st_size)
     out, stage = tmp_path / "dumped.bin", tmp_path / "dumped.gz"
-    holder, ready = start_memory_holder(tmp_path, filler, out)
-    try:
+    with memory_holder(tmp_path, filler, out) as (holder, ready):
         # The poker reads `source` and writes it into the holder, which then dumps its memory
         # to a file of its own; the upload is of that file, compressed (no fingerprint in it).
         shell = (f"{PY} {MEM} poke {method} {ready} {source} && "
                  f"while [ $(wc -c < {out}) -lt {os.stat(source).st_size} ]; do sleep 0.05; done && "
                  f"gzip -c {out} > {stage} && " + UPLOAD.format(stage))
-        if expect == "alert":
-            dataflow_attack(monitor, standin, fake_home, tmp_path, f"memory-poke-{method}", shell)
-        else:
-            silent_run(monitor, standin, fake_home, tmp_path, f"memory-poke-{method}-twin", shell)
+        expect_run(expect, monitor, standin, fake_home, tmp_path, f"memory-poke-{method}-{expect}", shell)
         assert out.read_bytes() == source.read_bytes()
         memory_records(monitor, "write", holder.pid)
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 @pytest.mark.parametrize("method", MEM_METHODS)
