@@ -411,19 +411,29 @@ static __always_inline __u64 ew_udp_port_channel(__u16 port)
 	return port ? ew_mix(0x7564706c6f6f7000ULL ^ port) | 1 : 0; /* "udploop" */
 }
 
-/* `udest`: the address a datagram was sent to (sendto, sendmsg), NULL when none. */
-static __always_inline __u64 ew_udp_write_channel(struct sock *sk, __u16 family, const void *udest)
+/* The IP address a datagram was sent to (sendto's, a msghdr's msg_name), copied from the
+ * caller's memory into `dest`: NULL when there is none or it is no IP address. */
+static __always_inline const struct sockaddr_in6 *ew_user_dest(const void *udest, struct sockaddr_in6 *dest)
+{
+	if (!udest || bpf_probe_read_user(dest, sizeof(struct sockaddr_in), udest) != 0)
+		return NULL;
+	if (dest->sin6_family == EW_AF_INET)
+		return dest;
+	if (dest->sin6_family == EW_AF_INET6 && bpf_probe_read_user(dest, sizeof(*dest), udest) == 0)
+		return dest;
+	return NULL;
+}
+
+/* `dest`: the address a datagram was sent to (ew_user_dest), NULL when none. */
+static __always_inline __u64 ew_udp_write_channel(struct sock *sk, __u16 family, const struct sockaddr_in6 *dest)
 {
 	struct sock_common *c = &sk->__sk_common;
-	struct sockaddr_in6 dest = {};
-	if (udest && bpf_probe_read_user(&dest, sizeof(struct sockaddr_in), udest) == 0 &&
-	    (dest.sin6_family == EW_AF_INET || dest.sin6_family == EW_AF_INET6)) {
-		__u16 port = bpf_ntohs(dest.sin6_port);
-		if (dest.sin6_family == EW_AF_INET)
-			return ew_loopback4(((struct sockaddr_in *)&dest)->sin_addr.s_addr) ? ew_udp_port_channel(port) : 0;
-		if (bpf_probe_read_user(&dest, sizeof(dest), udest) != 0)
-			return 0;
-		__u32 *d6 = (__u32 *)dest.sin6_addr.in6_u.u6_addr32;
+	if (dest && (dest->sin6_family == EW_AF_INET || dest->sin6_family == EW_AF_INET6)) {
+		__u16 port = bpf_ntohs(dest->sin6_port);
+		if (dest->sin6_family == EW_AF_INET)
+			return ew_loopback4(((const struct sockaddr_in *)dest)->sin_addr.s_addr) ? ew_udp_port_channel(port)
+												  : 0;
+		__u32 *d6 = (__u32 *)dest->sin6_addr.in6_u.u6_addr32;
 		bool loopback = ew_mapped6(d6) ? ew_loopback4(d6[3]) : ew_loopback6(d6);
 		return loopback ? ew_udp_port_channel(port) : 0;
 	}
@@ -476,10 +486,10 @@ static __always_inline __u64 ew_loopback_channel(struct sock *sk, __u16 family)
 }
 
 /* What `file` is as a channel: false for regular files, terminals and everything else, and for
- * reads of UNIX datagrams, which on_skb_copy_datagram counts by their sender. `udest` as in
+ * reads of UNIX datagrams, which on_skb_copy_datagram counts by their sender. `dest` as in
  * ew_udp_write_channel. */
 static __always_inline bool ew_object_of(struct file *file, struct ew_object_key *key, __u64 *dev,
-					 const void *udest)
+					 const struct sockaddr_in6 *dest)
 {
 	struct inode *inode = file->f_inode;
 	__u32 type = inode->i_mode & EW_S_IFMT;
@@ -520,7 +530,7 @@ static __always_inline bool ew_object_of(struct file *file, struct ew_object_key
 	key->kind = EW_OBJ_LOOPBACK;
 	if (sk->sk_protocol == EW_PROTO_UDP)
 		key->object_id = key->direction == EW_IO_READ ? ew_udp_read_channel(sk, family)
-							      : ew_udp_write_channel(sk, family, udest);
+							      : ew_udp_write_channel(sk, family, dest);
 	else
 		key->object_id = ew_loopback_channel(sk, family);
 	return key->object_id != 0;
@@ -601,9 +611,11 @@ static __always_inline void ew_object_count(struct ew_object_key *key, __u64 dev
  * process_vm_readv/writev, ptrace's PEEK and POKE requests and reads or writes of /proc/<pid>/mem
  * copy bytes between two processes' memories with no channel in between: the object is the other
  * process's memory (EW_OBJ_MEMORY), named by its pid, so that a reader of a key holder's memory
- * holds what it holds. */
+ * holds what it holds. A read of /proc/<pid>/environ copies the environment the process was
+ * started with (EW_OBJ_ENVIRON). */
 #define EW_PROC_SUPER_MAGIC 0x9fa0
-#define EW_NAME_MEM 0x006d656d /* "mem\0", little-endian */
+#define EW_NAME_MEM 0x006d656d                /* "mem\0", little-endian */
+#define EW_NAME_ENVIRON 0x006e6f7269766e65ULL /* "environ\0" */
 
 /* 0 when the caller's pids are the host's, else the inode number of its pid namespace. */
 static __always_inline __u64 ew_caller_pid_ns(void)
@@ -629,7 +641,8 @@ extern void bpf_task_release(struct task_struct *p) __ksym __weak;
 
 /* `bytes` copied from (read) or into (write) the memory of the process `vpid` names in the pid
  * namespace `ns` (ew_caller_pid_ns): recorded under its host pid where the kernel can say it. */
-static __always_inline void ew_memory_io(__u32 vpid, __u64 ns, long bytes, __u8 direction)
+static __always_inline void ew_memory_io(__u32 vpid, __u64 ns, long bytes, __u8 direction,
+					 __u8 kind)
 {
 	if (bytes <= 0 || !vpid || ew_is_self())
 		return;
@@ -645,21 +658,27 @@ static __always_inline void ew_memory_io(__u32 vpid, __u64 ns, long bytes, __u8 
 	if (!ns && vpid == self)
 		return;
 	struct ew_object_key key = {
-		.object_id = vpid, .tgid = self, .kind = EW_OBJ_MEMORY, .direction = direction};
+		.object_id = vpid, .tgid = self, .kind = kind, .direction = direction};
 	ew_object_count(&key, ns, -1, bytes, false);
 }
 
 /* A read or write of /proc/<pid>/mem (or .../task/<tid>/mem) is one of the memory of the process
- * its procfs inode is for: true when `file` is such a file, counted here. The host pid comes from
- * the inode's struct pid, whatever namespace the procfs was mounted in. */
+ * its procfs inode is for, a read of its environ one of its environment: true when `file` is such
+ * a file, counted here. The host pid comes from the inode's struct pid, whatever namespace the
+ * procfs was mounted in. (A name is at most 8 bytes here: short names live in the dentry.) */
 static __always_inline bool ew_proc_mem_io(struct file *file, long bytes, __u8 direction)
 {
 	struct inode *inode = file->f_inode;
 	if (inode->i_sb->s_magic != EW_PROC_SUPER_MAGIC)
 		return false;
-	__u32 name = 0;
+	__u64 name = 0;
 	bpf_probe_read_kernel(&name, sizeof(name), file->f_path.dentry->d_name.name);
-	if (name != EW_NAME_MEM)
+	__u8 kind;
+	if ((__u32)name == EW_NAME_MEM)
+		kind = EW_OBJ_MEMORY;
+	else if (name == EW_NAME_ENVIRON && direction == EW_IO_READ)
+		kind = EW_OBJ_ENVIRON;
+	else
 		return false;
 	struct inode *raw = NULL;
 	bpf_probe_read_kernel(&raw, sizeof(raw), &file->f_inode);
@@ -669,7 +688,7 @@ static __always_inline bool ew_proc_mem_io(struct file *file, long bytes, __u8 d
 	if (!first)
 		return true; /* the process is gone: its memory was not read */
 	struct task_struct *task = (void *)first - bpf_core_field_offset(struct task_struct, pid_links);
-	ew_memory_io(BPF_CORE_READ(task, tgid), 0, bytes, direction);
+	ew_memory_io(BPF_CORE_READ(task, tgid), 0, bytes, direction, kind);
 	return true;
 }
 
@@ -679,7 +698,8 @@ static __always_inline bool ew_proc_mem_io(struct file *file, long bytes, __u8 d
 	{                                                                                   \
 		if (ctx->ret > 0)                                                           \
 			ew_memory_io(PT_REGS_PARM1_SYSCALL(ew_user_regs()),                 \
-				     ew_caller_pid_ns(), ctx->ret, direction);              \
+				     ew_caller_pid_ns(), ctx->ret, direction,               \
+				     EW_OBJ_MEMORY);                                        \
 		return 0;                                                                   \
 	}
 
@@ -707,14 +727,15 @@ int on_ptrace_exit(struct trace_event_raw_sys_exit *ctx)
 		direction = EW_IO_WRITE;
 	else
 		return 0;
-	ew_memory_io(PT_REGS_PARM2_SYSCALL(regs), ew_caller_pid_ns(), sizeof(long), direction);
+	ew_memory_io(PT_REGS_PARM2_SYSCALL(regs), ew_caller_pid_ns(), sizeof(long), direction,
+		     EW_OBJ_MEMORY);
 	return 0;
 }
 
-/* Counts `bytes` moved through `file` (via `fd`) in `direction` when it is a channel; `udest` as
+/* Counts `bytes` moved through `file` (via `fd`) in `direction` when it is a channel; `dest` as
  * in ew_udp_write_channel. */
 static __always_inline void ew_object_io_to(struct file *file, int fd, long bytes, __u8 direction,
-					    const void *udest)
+					    const struct sockaddr_in6 *dest)
 {
 	if (bytes <= 0)
 		return;
@@ -725,7 +746,7 @@ static __always_inline void ew_object_io_to(struct file *file, int fd, long byte
 	}
 	struct ew_object_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .direction = direction};
 	__u64 dev;
-	if (ew_object_of(file, &key, &dev, udest))
+	if (ew_object_of(file, &key, &dev, dest))
 		ew_object_count(&key, dev, fd, bytes, false);
 }
 
@@ -734,13 +755,15 @@ static __always_inline void ew_object_io(struct file *file, int fd, long bytes, 
 	ew_object_io_to(file, fd, bytes, direction, NULL);
 }
 
+/* `udest`: the caller's pointer to the datagram's address (ew_user_dest), NULL when none. */
 static __always_inline void ew_object_io_fd_to(int fd, long bytes, __u8 direction, const void *udest)
 {
 	if (bytes <= 0 || ew_is_self())
 		return;
 	struct file *file = ew_fd_file(fd);
+	struct sockaddr_in6 dest = {};
 	if (file)
-		ew_object_io_to(file, fd, bytes, direction, udest);
+		ew_object_io_to(file, fd, bytes, direction, ew_user_dest(udest, &dest));
 }
 
 static __always_inline void ew_object_io_fd(int fd, long bytes, __u8 direction)
@@ -923,6 +946,33 @@ static __always_inline struct file *ew_btf_file(struct file *file)
 	return file ? bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file)) : NULL;
 }
 
+/* The address an io_uring SEND names in its SQE (addr2) lives only in the request's async
+ * msghdr, which is recycled before the completion: it is copied here at submission, after the
+ * request's prep copied it into the kernel, and taken at the completion. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64); /* the request */
+	__type(value, struct sockaddr_in6);
+} uring_send_dest SEC(".maps");
+
+SEC("tp_btf/io_uring_submit_req")
+int BPF_PROG(on_io_uring_submit, struct io_kiocb *req)
+{
+	__u8 opcode = BPF_CORE_READ(req, opcode);
+	if (opcode != IORING_OP_SEND && opcode != IORING_OP_SEND_ZC)
+		return 0;
+	struct io_async_msghdr *kmsg = BPF_CORE_READ(req, async_data);
+	void *name = kmsg ? BPF_CORE_READ(kmsg, msg.msg_name) : NULL;
+	struct sockaddr_in6 dest = {};
+	if (!name || bpf_probe_read_kernel(&dest, sizeof(dest), name) != 0 ||
+	    (dest.sin6_family != EW_AF_INET && dest.sin6_family != EW_AF_INET6) || ew_is_self())
+		return 0;
+	__u64 key = (__u64)req;
+	bpf_map_update_elem(&uring_send_dest, &key, &dest, BPF_ANY);
+	return 0;
+}
+
 SEC("tp_btf/io_uring_complete")
 int BPF_PROG(on_io_uring_complete, struct io_ring_ctx *ring, void *request, struct io_uring_cqe *cqe)
 {
@@ -952,12 +1002,24 @@ int BPF_PROG(on_io_uring_complete, struct io_ring_ctx *ring, void *request, stru
 	}
 	case IORING_OP_WRITE:
 	case IORING_OP_WRITEV:
-	case IORING_OP_WRITE_FIXED:
-	case IORING_OP_SEND:
-	case IORING_OP_SEND_ZC: { /* its first CQE carries the bytes; the notification, a NOP, 0 */
+	case IORING_OP_WRITE_FIXED: {
 		struct file *file = ew_btf_file(BPF_CORE_READ(req, file));
 		if (res > 0 && file)
 			ew_object_io(file, -1, res, EW_IO_WRITE);
+		break;
+	}
+	case IORING_OP_SEND:
+	case IORING_OP_SEND_ZC: { /* its first CQE carries the bytes; the notification, a NOP, 0 */
+		/* Named by the address its submission copied (on_io_uring_submit), as sendto(2)'s. */
+		__u64 key = (__u64)req;
+		struct sockaddr_in6 dest, *sent_to = bpf_map_lookup_elem(&uring_send_dest, &key);
+		if (sent_to) {
+			dest = *sent_to;
+			bpf_map_delete_elem(&uring_send_dest, &key);
+		}
+		struct file *file = ew_btf_file(BPF_CORE_READ(req, file));
+		if (res > 0 && file)
+			ew_object_io_to(file, -1, res, EW_IO_WRITE, sent_to ? &dest : NULL);
 		break;
 	}
 	case IORING_OP_SENDMSG:
@@ -965,8 +1027,10 @@ int BPF_PROG(on_io_uring_complete, struct io_ring_ctx *ring, void *request, stru
 		/* The caller's msghdr names the destination of an unconnected send, as sendmsg(2)'s. */
 		struct io_sr_msg *sr = cmd;
 		struct file *file = ew_btf_file(BPF_CORE_READ(req, file));
+		struct sockaddr_in6 dest = {};
 		if (res > 0 && file)
-			ew_object_io_to(file, -1, res, EW_IO_WRITE, ew_msg_dest(BPF_CORE_READ(sr, umsg)));
+			ew_object_io_to(file, -1, res, EW_IO_WRITE,
+					ew_user_dest(ew_msg_dest(BPF_CORE_READ(sr, umsg)), &dest));
 		break;
 	}
 	case IORING_OP_SPLICE: {

@@ -167,6 +167,8 @@ enum class ObjectKind : std::uint8_t {
     loopback_socket,  // object_id: a hash of the connection's 4-tuple, the same from both ends
     process_memory,   // object_id: the pid of the process whose memory was read or written
                       // (process_vm_readv/writev, ptrace PEEK/POKE, /proc/<pid>/mem); peer names it
+    process_environ,  // object_id: the pid of the process whose environment was read
+                      // (/proc/<pid>/environ); peer names it
 };
 enum class IoDirection : std::uint8_t { read, write };
 
@@ -181,7 +183,8 @@ struct ObjectIoEvent {
     IoDirection direction = IoDirection::read;
     std::int32_t fd = -1;     // the fd it happened through (-1: io_uring fixed file, unknown)
     std::uint64_t bytes = 0;  // cumulative for this (process, object, direction)
-    // process_memory: the process whose memory it is (empty when it could not be found)
+    // process_memory, process_environ: the process whose memory it is (empty when it could not be
+    // found)
     std::uint32_t peer_pid = 0;
     std::string peer_entity_id;
 };

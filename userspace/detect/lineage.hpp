@@ -77,6 +77,9 @@ struct ProcessNode {
     TimeNs exit = 0;  // 0 while running
     TimeNs last_seen = 0;
     bool exec_seen = false;  // false: a fork that did not exec (a subshell: a copy of its parent)
+    // When its image (argv, environment) was set, on the lineage's clock: its last exec, else its
+    // first sight. Its environment holds at most what it held then.
+    TimeNs image = 0;
     std::vector<Taint> taint;
     // An object it writes to, with what is known of when: a write carries the taint its writer
     // held at that time, never taint the writer got later.
@@ -219,6 +222,7 @@ private:
     bool channel_io(const ProcessRef& process, const ObjectKey& key, IoDirection direction, std::uint64_t bytes,
                     TimeNs time);
     bool on_memory_io(const ObjectIoEvent& e);
+    bool on_environ_read(const ObjectIoEvent& e);
     void add_reader(Object& o, const std::string& entity, std::uint64_t cap);
     std::shared_ptr<Hop> staging_hop(ProcessNode& p, const std::string& path) const;
     // Taint arrived at a process or an object: queue a push downstream; drain() runs the queue

@@ -15,7 +15,7 @@ ObjectIoEvent event_of(TimeNs time, const ProcessRef& process, const ObjectPairK
     event.object = static_cast<ObjectKind>(key.kind);
     event.object_id = key.object_id;
     // Memory: the caller's pid namespace (0: the host's), for the enricher to resolve the pid in.
-    event.device = device && key.kind != EW_OBJ_MEMORY ? user_device(device) : device;
+    event.device = device && key.kind < EW_OBJ_MEMORY ? user_device(device) : device;
     event.direction = key.direction == EW_IO_WRITE ? IoDirection::write : IoDirection::read;
     event.fd = fd;
     event.bytes = bytes;
@@ -27,7 +27,8 @@ ObjectIoEvent event_of(TimeNs time, const ProcessRef& process, const ObjectPairK
 static_assert(static_cast<int>(ObjectKind::pipe) == EW_OBJ_PIPE && static_cast<int>(ObjectKind::fifo) == EW_OBJ_FIFO &&
               static_cast<int>(ObjectKind::unix_socket) == EW_OBJ_UNIX &&
               static_cast<int>(ObjectKind::loopback_socket) == EW_OBJ_LOOPBACK &&
-              static_cast<int>(ObjectKind::process_memory) == EW_OBJ_MEMORY);
+              static_cast<int>(ObjectKind::process_memory) == EW_OBJ_MEMORY &&
+              static_cast<int>(ObjectKind::process_environ) == EW_OBJ_ENVIRON);
 
 ObjectTracker::ObjectTracker(ObjectCounterSource source, std::size_t max_pairs)
     : source_(std::move(source)), max_pairs_(max_pairs)

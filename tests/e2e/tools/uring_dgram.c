@@ -1,6 +1,7 @@
-/* uring_dgram PORT FILE: FILE's bytes as 512-byte UDP datagrams to 127.0.0.1:PORT on a socket
- * that never connects, each sent with IORING_OP_SENDMSG and its own address in the msghdr (no
- * sendto(2) or sendmsg(2) at all). The e2e test of io_uring sends that name their destination. */
+/* uring_dgram [--send] PORT FILE: FILE's bytes as 512-byte UDP datagrams to 127.0.0.1:PORT on a
+ * socket that never connects, each sent with IORING_OP_SENDMSG and its own address in the msghdr,
+ * or (--send) with IORING_OP_SEND and the address in the SQE (addr2), as sendto(2) would; no
+ * sendto(2) or sendmsg(2) at all. The e2e test of io_uring sends that name their destination. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,14 +24,15 @@ static void die(const char* what, int err)
 
 int main(int argc, char** argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: uring_dgram PORT FILE\n");
+    int send = argc == 4 && strcmp(argv[1], "--send") == 0;
+    if (argc != 3 + send) {
+        fprintf(stderr, "usage: uring_dgram [--send] PORT FILE\n");
         return 2;
     }
-    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[1]))};
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[1 + send]))};
     inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-    int file = open(argv[2], O_RDONLY);
-    if (file < 0) die(argv[2], errno);
+    int file = open(argv[2 + send], O_RDONLY);
+    if (file < 0) die(argv[2 + send], errno);
     static char data[1 << 20];
     ssize_t size = read(file, data, sizeof(data));
     if (size < 0) die("read", errno);
@@ -44,10 +46,15 @@ int main(int argc, char** argv)
         struct iovec iov = {.iov_base = data + off, .iov_len = size - off < DATAGRAM ? size - off : DATAGRAM};
         struct msghdr msg = {.msg_name = &to, .msg_namelen = sizeof(to), .msg_iov = &iov, .msg_iovlen = 1};
         struct io_uring_sqe* sqe = io_uring_get_sqe(&ring);
-        io_uring_prep_sendmsg(sqe, sock, &msg, 0);
+        if (send) {
+            io_uring_prep_send(sqe, sock, iov.iov_base, iov.iov_len, 0);
+            io_uring_prep_send_set_addr(sqe, (const struct sockaddr*)&to, sizeof(to));
+        } else {
+            io_uring_prep_sendmsg(sqe, sock, &msg, 0);
+        }
         struct io_uring_cqe* cqe;
         if (io_uring_submit(&ring) < 0 || io_uring_wait_cqe(&ring, &cqe) != 0) die("submit", EIO);
-        if (cqe->res != (int)iov.iov_len) die("sendmsg", cqe->res < 0 ? -cqe->res : EIO);
+        if (cqe->res != (int)iov.iov_len) die(send ? "send" : "sendmsg", cqe->res < 0 ? -cqe->res : EIO);
         io_uring_cqe_seen(&ring, cqe);
     }
     io_uring_queue_exit(&ring);

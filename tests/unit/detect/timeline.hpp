@@ -165,13 +165,15 @@ struct Timeline {
         for (auto& a : engine.process(e)) alerts.push_back(std::move(a));
         step();
     }
-    // `p` copied `bytes` (cumulative) out of (read) or into (write) the memory of `peer`.
-    void memory_io(const ProcessRef& p, const ProcessRef& peer, IoDirection dir, std::uint64_t bytes)
+    // `p` copied `bytes` (cumulative) out of (read) or into (write) the memory of `peer` (or read
+    // its environment: ObjectKind::process_environ).
+    void memory_io(const ProcessRef& p, const ProcessRef& peer, IoDirection dir, std::uint64_t bytes,
+                   ObjectKind kind = ObjectKind::process_memory)
     {
         ObjectIoEvent e;
         e.time = t;
         e.process = p;
-        e.object = ObjectKind::process_memory;
+        e.object = kind;
         e.object_id = peer.pid;
         e.direction = dir;
         e.bytes = bytes;

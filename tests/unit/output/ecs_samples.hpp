@@ -113,6 +113,11 @@ inline std::vector<Event> events()
     memory.peer_pid = 4321;
     memory.peer_entity_id = process(4321).entity_id;
     out.push_back(memory);
+    ObjectIoEvent environ_read{t0 + 23, odd_process(), ObjectKind::process_environ, 4321, 0, IoDirection::read,
+                               -1,      1877};
+    environ_read.peer_pid = 4321;
+    environ_read.peer_entity_id = process(4321).entity_id;
+    out.push_back(environ_read);
     // A pipeline stage: fd 0 and fd 1 are pipes.
     ProcessRef stage = process(4244);
     stage.stdin_pipe = 180332;
