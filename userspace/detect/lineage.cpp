@@ -792,9 +792,8 @@ bool Lineage::on_environ_read(const ObjectIoEvent& e)
     const auto reader_key = key_of(e.process);
     const auto* owner = node(owner_key);
     if (!owner || owner_key == reader_key) return false;
-    std::vector<Taint> image;
-    for (const auto& t : owner->taint)
-        if (t.since <= owner->image) image.push_back(t);
+    // As if the exec had written it: what the owner held by then.
+    auto image = carried(ProcessNode::Output{.opened = owner->image}, owner->taint);
     if (image.empty()) return false;
     auto& reader = touch(e.process, e.time);  // can evict: `owner` is not used past here
     const bool changed = merge(reader.taint, image, e.bytes ? e.bytes : no_cap, nullptr, false);

@@ -276,25 +276,18 @@ void shape_signals(const Rules& rules, const PairFacts& pair, const Shape& shape
 CommandAnalysis effective_command(const CommandAnalysis& own, const std::vector<const CommandAnalysis*>& ancestors)
 {
     CommandAnalysis cmd = own;
-    if (cmd.upload) {
-        // A session that names no destination of its own (the ssh that rsync or scp runs) goes
-        // where the tool that started it sends: that is what own storage is declared by.
-        if (cmd.destination.empty())
-            for (const auto* parent : ancestors)
-                if (parent && parent->upload && !parent->destination.empty()) {
-                    cmd.destination = parent->destination;
-                    cmd.destination_tool = parent->destination_tool;
-                    break;
-                }
-        return cmd;
-    }
+    if (cmd.upload && !cmd.destination.empty()) return cmd;
     for (const auto* parent : ancestors) {
         if (!parent || !parent->upload) continue;
-        cmd.upload = true;
-        cmd.download = false;
-        cmd.upload_evidence = parent->upload_evidence + " (parent)";
-        cmd.upload_weight = parent->upload_weight;
-        if (cmd.destination.empty()) {  // where it goes, for own storage
+        if (!cmd.upload) {
+            cmd.upload = true;
+            cmd.download = false;
+            cmd.upload_evidence = parent->upload_evidence + " (parent)";
+            cmd.upload_weight = parent->upload_weight;
+        }
+        // Where it goes, for own storage: an uploader that names no destination of its own (the
+        // ssh that rsync or scp runs) goes where the tool that started it sends.
+        if (cmd.destination.empty()) {
             cmd.destination = parent->destination;
             cmd.destination_tool = parent->destination_tool;
         }

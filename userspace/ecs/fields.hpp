@@ -445,7 +445,7 @@ void fields(Op& op, E& e)
     // Pipes and FIFOs are files to ECS; UNIX and loopback sockets are network; another
     // process's memory is process.
     const bool file = e.object == ObjectKind::pipe || e.object == ObjectKind::fifo;
-    const bool memory = e.object == ObjectKind::process_memory || e.object == ObjectKind::process_environ;
+    const bool memory = is_process_object(e.object);
     const bool write = e.direction == IoDirection::write;
     telemetry_start(op, e, output::actions::object_io,
                     {file     ? "file"

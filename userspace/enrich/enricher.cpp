@@ -98,7 +98,7 @@ void Enricher::on_record(const decode::Record& record, std::vector<Event>& out)
 
 void Enricher::name_memory_peer(ObjectIoEvent& io)
 {
-    if (io.object != ObjectKind::process_memory && io.object != ObjectKind::process_environ) return;
+    if (!is_process_object(io.object)) return;
     const auto host = processes_.host_pid(io.device, static_cast<std::uint32_t>(io.object_id));
     io.device = 0;
     if (!host) return;
