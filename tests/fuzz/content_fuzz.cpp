@@ -52,7 +52,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     const auto args = scan_arguments(index, 1, process);
     for (const auto& m : args.matches) {
-        if (m.path != "/home/u/.config/gh/hosts.yml" || (m.location != "argument" && m.location != "auth-argument"))
+        if (m.path != "/home/u/.config/gh/hosts.yml" ||
+            (m.location != "argument" && m.location != "auth-argument" && m.location != "positional-argument"))
             std::abort();
         if (m.header.size() > 15) std::abort();
     }

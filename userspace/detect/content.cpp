@@ -563,7 +563,7 @@ ArgumentRole argument_role(std::string_view arg, std::string_view previous, std:
         const bool after_setting = util::to_lower(before.substr(0, begin)).ends_with("header=");
         const bool url = before.substr(colon).starts_with("://");
         if (!name.empty() && !url && (at_start || after_setting)) {
-            if (is_auth_header(name)) return {true, shown_name(name)};
+            if (is_auth_header(name)) return {ArgumentRole::credential, shown_name(name)};
             header = name;
         }
     }
@@ -573,7 +573,7 @@ ArgumentRole argument_role(std::string_view arg, std::string_view previous, std:
         auto at_sign = arg.find('@', at);
         if (userinfo.find_first_of("/?#@") == std::string_view::npos && at_sign != std::string_view::npos &&
             arg.substr(at, at_sign - at).find_first_of("/?#") == std::string_view::npos)
-            return {true, "url-userinfo"};
+            return {ArgumentRole::credential, "url-userinfo"};
     }
     // An assignment (NAME=SECRET: a query parameter, an environment variable, -var, --set, an
     // inline --option=SECRET) named for a credential.
@@ -582,7 +582,7 @@ ArgumentRole argument_role(std::string_view arg, std::string_view previous, std:
         assigned = name_before(before, before.size() - 1, std::min(floor, before.size() - 1));
         if (assigned.empty() && before.size() >= 2 && before[before.size() - 2] == ']')  // files[k][content]=
             assigned = "field";
-        if (credential_name(assigned)) return {true, shown_name(assigned)};
+        if (credential_name(assigned)) return {ArgumentRole::credential, shown_name(assigned)};
     }
     // A JSON member named for a credential ({"client_secret": "SECRET"}, a login body).
     {
@@ -599,7 +599,7 @@ ArgumentRole argument_role(std::string_view arg, std::string_view previous, std:
                 auto member = name_before(t, t.size());
                 if (!member.empty() && member.size() < t.size() && t[t.size() - member.size() - 1] == '"' &&
                     credential_name(member))
-                    return {true, shown_name(member)};
+                    return {ArgumentRole::credential, shown_name(member)};
             }
         }
     }
@@ -609,11 +609,12 @@ ArgumentRole argument_role(std::string_view arg, std::string_view previous, std:
         while (!bare.empty() && bare.front() == '-') bare.remove_prefix(1);
         if (option == "-u" || option == "-p" || option == "--user" || option == "--proxy-user" || option == "--pass" ||
             (!header_option && credential_name(bare)))
-            return {true, shown_name(option)};
+            return {ArgumentRole::credential, shown_name(option)};
     }
-    if (!header.empty()) return {false, shown_name(header)};
-    if (!option.empty()) return {false, shown_name(option)};
-    return {false, shown_name(assigned)};
+    if (!header.empty()) return {ArgumentRole::data, shown_name(header)};
+    if (!option.empty()) return {ArgumentRole::data, shown_name(option)};
+    if (!assigned.empty()) return {ArgumentRole::data, shown_name(assigned)};
+    return {ArgumentRole::positional, {}};
 }
 
 ContentScanEvent scan_arguments(const FingerprintIndex& index, TimeNs time, const ProcessRef& process)
@@ -623,17 +624,25 @@ ContentScanEvent scan_arguments(const FingerprintIndex& index, TimeNs time, cons
     scan.process = process;
     scan.source = "argv";
     scan.complete = !process.args_truncated;
+    // A secret store's command (gh secret set, kubectl create secret, flyctl secrets set): the
+    // value it is given is a credential kept for the tool's own use, whatever option carries it.
+    bool secret_store = false;
     for (std::size_t i = 1; i < process.args.size(); ++i) {
         const std::string_view arg = process.args[i];
         scan.bytes += arg.size();
+        if (i <= 3 && (arg == "secret" || arg == "secrets")) secret_store = true;
         if (arg.size() < 16) continue;  // every form is 16 bytes or more
         for (const auto& hit : index.scan(std::span(reinterpret_cast<const std::byte*>(arg.data()), arg.size()))) {
             auto role = argument_role(arg, process.args[i - 1], hit.offset);
+            if (secret_store && role.kind != ArgumentRole::credential)
+                role = {ArgumentRole::credential, "secret-store"};
             ContentMatch match{hit.path,
                                hit.device,
                                hit.inode,
                                hit.encoding,
-                               role.credential ? "auth-argument" : "argument",
+                               role.kind == ArgumentRole::credential ? "auth-argument"
+                               : role.kind == ArgumentRole::data     ? "argument"
+                                                                     : "positional-argument",
                                std::move(role.name)};
             bool seen = std::any_of(scan.matches.begin(), scan.matches.end(), [&](const ContentMatch& m) {
                 return m.path == match.path && m.encoding == match.encoding && m.location == match.location;

@@ -687,20 +687,15 @@ void Engine::evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts, const 
 
 const ContentFacts* Engine::with_argv_leaks(const ContentFacts* facts, const ProcessRef& up, ContentFacts& merged) const
 {
-    if (argv_leaks_.size() == 0) return facts;
-    const std::string* entity = &up.entity_id;
-    const ProcessNode* node = nullptr;
-    bool any = false;
-    for (int i = 0; i < 3 && entity && !entity->empty(); ++i) {
-        if (const auto* leaks = argv_leaks_.find(*entity)) {
-            if (!any && facts) merged = *facts;
-            any = true;
-            for (const auto& [path, how] : *leaks) merged.leaked.try_emplace(path, how);
-        }
-        node = lineage_.find(*entity);
-        entity = node ? &node->ref.parent_entity_id : nullptr;
-    }
-    return any ? &merged : facts;
+    // Only where the flow's plaintext was not seen: a scanned flow says itself where the secret
+    // went (`python3 post.py $TOKEN` may send it in an Authorization header). Only the
+    // uploader's own command line: a script given a token (`deploy.sh $TOKEN`) sends nothing.
+    if (facts && facts->scans > 0) return facts;
+    const auto* leaks = argv_leaks_.find(up.entity_id);
+    if (!leaks) return facts;
+    if (facts) merged = *facts;
+    for (const auto& [path, how] : *leaks) merged.leaked.try_emplace(path, how);
+    return &merged;
 }
 
 Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explain) const

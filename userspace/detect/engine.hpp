@@ -302,8 +302,8 @@ private:
     // data (path -> "base64 in the argument --body"), from its argv scan; bounded.
     static constexpr std::size_t max_argv_leaks = 4096;
     util::LruMap<std::string, std::map<std::string, std::string>> argv_leaks_;
-    // The argv leaks of the uploader and of the two ancestors its command is read with, merged
-    // into its pair's content facts (nullptr: none, and `facts` was none).
+    // The uploader's argv leaks merged into its pair's content facts when no plaintext of the
+    // pair was scanned (nullptr: none, and `facts` was none).
     const ContentFacts* with_argv_leaks(const ContentFacts* facts, const ProcessRef& up, ContentFacts& merged) const;
     // Scans of a connection not known yet (its first packet's record still to come), by cookie.
     static constexpr std::size_t max_early_scan_flows = 1024;

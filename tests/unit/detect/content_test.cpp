@@ -407,7 +407,10 @@ TEST_CASE("argument role: credentials handed over are auth-argument, anything el
         if (at == std::string_view::npos) at = arg.find(token);
         REQUIRE(at != std::string_view::npos);
         auto r = argument_role(arg, previous, at);
-        return fmt::format("{} {}", r.credential ? "auth" : "data", r.name);
+        const char* kind = r.kind == ArgumentRole::credential ? "auth"
+                           : r.kind == ArgumentRole::data     ? "data"
+                                                              : "positional";
+        return fmt::format("{} {}", kind, r.name);
     };
     // Use: an authentication header, URL userinfo, a credential query parameter, option or name.
     CHECK(role("Authorization: token " + token, "-H") == "auth authorization");
@@ -428,7 +431,7 @@ TEST_CASE("argument role: credentials handed over are auth-argument, anything el
     CHECK(role("grant_type=client_credentials&client_secret=" + token, "-d") == "auth client_secret");
     const auto basic = "Authorization: Basic " + b64("ci-bot:" + token);  // the token's form inside the value
     CHECK(role(basic, "-H", basic.size() - 20) == "auth authorization");
-    // Leak: a body, a field, a header that authenticates nothing, a positional argument.
+    // Leak: a body, a field, a header that authenticates nothing.
     CHECK(role(token, "--body") == "data --body");
     CHECK(role("body=" + token, "-f") == "data -f");
     CHECK(role("files[k][content]=" + token, "-f") == "data -f");
@@ -437,12 +440,12 @@ TEST_CASE("argument role: credentials handed over are auth-argument, anything el
     CHECK(role("{\"description\": \"" + token + "\"}", "-d") == "data -d");
     CHECK(role("{\"description\":\"" + token + "\"}", "-d") == "data -d");
     CHECK(role("--data=" + token) == "data --data");
-    CHECK(role("note " + token) == "data ");
+    CHECK(role("note " + token) == "positional ");  // neither: `vault login TOKEN` authenticates
     CHECK(role("https://paste.example/?text=" + token) == "data text");
-    CHECK(role("https://paste.example/" + token + "/raw") == "data ");
+    CHECK(role("https://paste.example/" + token + "/raw") == "positional ");
     // A long name is not shown (no whole secret form fits in what is shown).
     CHECK(role("a_very_long_field_name_here=" + token, "-f") == "data -f");
-    CHECK(role("a_very_long_field_name_here=" + token) == "data ");
+    CHECK(role("a_very_long_field_name_here=" + token) == "data ");  // named, not shown
 }
 
 TEST_CASE("argument scan: a secret on the command line, by file, encoding and role; never its bytes")
@@ -470,6 +473,15 @@ TEST_CASE("argument scan: a secret on the command line, by file, encoding and ro
     CHECK(scan.matches[1].location == "argument");
     CHECK(scan.matches[1].encoding == "base64");
     CHECK(scan.matches[1].header == "x-trace");
+
+    ProcessRef store;  // a secret store's command is given the secret to keep: use
+    store.args = {"gh", "secret", "set", "DEPLOY_TOKEN", "--body", token};
+    scan = scan_arguments(index, 5, store);
+    REQUIRE(scan.matches.size() == 1);
+    CHECK(scan.matches[0].location == "auth-argument");
+    CHECK(scan.matches[0].header == "secret-store");
+    store.args = {"gh", "issue", "create", "--title", "secret", "--body", token};  // a title, not a subcommand
+    CHECK(scan_arguments(index, 5, store).matches.at(0).location == "argument");
 
     ProcessRef plain;  // argv[0] is not scanned, nor arguments too short for a form
     plain.args = {token, "-v", "short"};

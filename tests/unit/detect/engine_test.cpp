@@ -1470,7 +1470,31 @@ TEST_CASE("content: a secret a client's command line sends is a leak where its T
     REQUIRE(match != alerts[0].signals.end());
     CHECK(match->evidence.find("raw in the argument --body") != std::string::npos);
     CHECK(match->evidence.find(secret) == std::string::npos);
-    CHECK(run(body, false).empty());  // without the argv scan: gated, as before
+    CHECK(run(body, false).empty());                         // without the argv scan: gated, as before
+    CHECK(run({"vault", "login", "SECRET"}, true).empty());  // positional: no evidence either way
     CHECK(run({"gh", "api", "-H", "Authorization: token SECRET", "repos/o/r/statuses/abc", "-f", "state=success"}, true)
               .empty());
+
+    // A script given the key as data (`notify --body KEY`) is not its child's command line, and
+    // a flow whose plaintext was scanned is judged by what the scan saw.
+    Timeline tl;
+    tl.engine.set_file_reader(
+        [&](const ProcessRef&, const std::string& path, std::uint64_t, std::uint64_t) -> std::optional<std::string> {
+            if (path == credentials) return "[default]\naws_secret_access_key = " + secret + "\n";
+            return std::nullopt;
+        });
+    tl.read(tl.shell, credentials, 116);
+    auto script = tl.spawn(tl.shell, {"notify", "--body", secret});
+    tl.feed(Event{scan_arguments(tl.engine.fingerprints(), tl.t, script)});
+    auto gh = tl.spawn(script, {"gh", "api", "repos/o/r/statuses/abc", "-f", "state=success"});
+    tl.transfer(gh, "api.github.com", 2600, 5200);
+    CHECK(tl.alerts.empty());
+    auto py = tl.spawn(tl.shell, {"python3", "post.py", "--token-file-contents", secret, "--note", secret});
+    tl.feed(Event{scan_arguments(tl.engine.fingerprints(), tl.t, py)});
+    auto f = tl.connect(py, "api.github.com");
+    tl.plaintext(py, f.cookie,
+                 "POST /repos/o/r/statuses/abc HTTP/1.1\r\nHost: api.github.com\r\nAuthorization: token " + secret +
+                     "\r\nContent-Length: 2\r\n\r\n{}");
+    tl.flow(py, f, "api.github.com", 2600, 5200, true);
+    CHECK(tl.alerts.empty());
 }
