@@ -214,7 +214,7 @@ struct PlaintextWrite {
     TimeNs time = 0;
     ProcessRef process;
     FlowKey flow;                  // 0: not joined to a socket
-    std::string source;            // "openssl", "gnutls" or "http"
+    std::string source;            // "openssl", "gnutls", "http"; a ContentScanEvent also "argv"
     std::uint64_t object = 0;      // the TLS library's connection within the process (0: http)
     std::uint64_t offset = 0;      // where the write starts in the connection's plaintext
     std::uint64_t write_size = 0;  // bytes the write sent (data holds its head)

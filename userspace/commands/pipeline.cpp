@@ -253,6 +253,10 @@ void Pipeline::on_event(const Event& event)
         ++state_->alerts;
     }
     drain_blind_spots();
+    // A command line that carries a secret: its scan (which file, encoding, role; no byte of it)
+    // is telemetry like a plaintext write's, so replay, which has no fingerprints, reads it back.
+    if (const auto* exec = std::get_if<ExecEvent>(&event); exec && state_->holds_secret(exec->process.args))
+        on_event(Event{detect::scan_arguments(state_->engine->fingerprints(), exec->time, exec->process)});
 }
 
 void Pipeline::on_plaintext(const PlaintextWrite& write)

@@ -487,6 +487,173 @@ ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWr
     return scan;
 }
 
+namespace {
+
+// A name that says credential: a segment (split at - _ .) that is, or holds, one of the words.
+bool credential_name(std::string_view lower)
+{
+    static constexpr std::string_view words[] = {"token",  "secret",     "password", "passwd", "passphrase",
+                                                 "apikey", "credential", "auth",     "bearer", "accesskey"};
+    std::string squeezed;
+    for (char c : lower)
+        if (c != '-' && c != '_' && c != '.') squeezed += c;
+    if (std::any_of(std::begin(words), std::end(words),
+                    [&](std::string_view w) { return squeezed.find(w) != std::string::npos; }))
+        return true;
+    // "key", "pass", "pw", "pwd" only as a segment of their own (AWS_ACCESS_KEY_ID, db-pass).
+    std::size_t start = 0;
+    while (start <= lower.size()) {
+        auto end = lower.find_first_of("-_.", start);
+        if (end == std::string_view::npos) end = lower.size();
+        auto segment = lower.substr(start, end - start);
+        if (segment == "key" || segment == "pass" || segment == "pw" || segment == "pwd") return true;
+        start = end + 1;
+    }
+    return false;
+}
+
+bool name_char(unsigned char c)
+{
+    return std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.';
+}
+
+// The name that ends right before `end` in `arg` (a run of name characters from `floor` on), lower
+// case.
+std::string name_before(std::string_view arg, std::size_t end, std::size_t floor = 0)
+{
+    std::size_t begin = end;
+    while (begin > floor && name_char(static_cast<unsigned char>(arg[begin - 1]))) --begin;
+    return util::to_lower(arg.substr(begin, end - begin));
+}
+
+// What an evidence may name: short (no whole secret form fits), of name characters only.
+std::string shown_name(std::string_view name)
+{
+    if (name.empty() || name.size() > 15 ||
+        !std::all_of(name.begin(), name.end(), [](unsigned char c) { return name_char(c); }))
+        return {};
+    return std::string(name);
+}
+
+}  // namespace
+
+ArgumentRole argument_role(std::string_view arg, std::string_view previous, std::size_t at)
+{
+    at = std::min(at, arg.size());
+    const std::string_view before = arg.substr(0, at);
+    std::string option = util::to_lower(previous.rfind('-', 0) == 0 ? previous.substr(0, previous.find('=')) : "");
+    // An inline short option (-pSECRET, -HAuthorization: ...): its value starts after it.
+    std::size_t floor = 0;
+    if (before.size() >= 2 && before[0] == '-' && before[1] != '-' && option.empty()) {
+        option = util::to_lower(before.substr(0, 2));
+        floor = 2;
+    }
+    const bool header_option = option == "-h" || option == "--header" || option == "--headers" ||
+                               option == "--proxy-header" || option == "--http-header";
+
+    // A header's value (`Name: [scheme ]...SECRET...`): the header named at the start of the
+    // argument (after -H), the option's value or a positional one (httpie's `Name:value`), or
+    // after a `...header=` setting (git -c http.extraHeader=Authorization: ...). A data
+    // option's value that starts like a header (--body "Authorization: ...") is still data.
+    std::string header;
+    if (auto colon = before.find(':', floor); colon != std::string_view::npos) {
+        std::string name = name_before(before, colon, floor);
+        const std::size_t begin = colon - name.size();
+        const bool at_start = begin == floor && (option.empty() || header_option);
+        const bool after_setting = util::to_lower(before.substr(0, begin)).ends_with("header=");
+        const bool url = before.substr(colon).starts_with("://");
+        if (!name.empty() && !url && (at_start || after_setting)) {
+            if (is_auth_header(name)) return {ArgumentRole::credential, shown_name(name)};
+            header = name;
+        }
+    }
+    // A URL's userinfo: scheme://user:SECRET@host.
+    if (auto scheme = before.rfind("://"); scheme != std::string_view::npos) {
+        auto userinfo = before.substr(scheme + 3);
+        auto at_sign = arg.find('@', at);
+        if (userinfo.find_first_of("/?#@") == std::string_view::npos && at_sign != std::string_view::npos &&
+            arg.substr(at, at_sign - at).find_first_of("/?#") == std::string_view::npos)
+            return {ArgumentRole::credential, "url-userinfo"};
+    }
+    // An assignment (NAME=SECRET: a query parameter, an environment variable, -var, --set, an
+    // inline --option=SECRET) named for a credential.
+    std::string assigned;
+    if (!before.empty() && before.back() == '=') {
+        assigned = name_before(before, before.size() - 1, std::min(floor, before.size() - 1));
+        if (assigned.empty() && before.size() >= 2 && before[before.size() - 2] == ']')  // files[k][content]=
+            assigned = "field";
+        if (credential_name(assigned)) return {ArgumentRole::credential, shown_name(assigned)};
+    }
+    // A JSON member named for a credential ({"client_secret": "SECRET"}, a login body).
+    {
+        auto t = before.substr(floor);
+        auto strip = [&t](std::string_view chars) {
+            while (!t.empty() && chars.find(t.back()) != std::string_view::npos) t.remove_suffix(1);
+        };
+        strip("\" ");
+        if (!t.empty() && t.back() == ':') {
+            t.remove_suffix(1);
+            strip(" ");
+            if (!t.empty() && t.back() == '"') {  // quoted: JSON (a header-like "Name: x" stays data)
+                t.remove_suffix(1);
+                auto member = name_before(t, t.size());
+                if (!member.empty() && member.size() < t.size() && t[t.size() - member.size() - 1] == '"' &&
+                    credential_name(member))
+                    return {ArgumentRole::credential, shown_name(member)};
+            }
+        }
+    }
+    // The value of a credential option (-u user:SECRET, -p SECRET, --token SECRET).
+    if (!option.empty()) {
+        std::string_view bare = option;
+        while (!bare.empty() && bare.front() == '-') bare.remove_prefix(1);
+        if (option == "-u" || option == "-p" || option == "--user" || option == "--proxy-user" || option == "--pass" ||
+            (!header_option && credential_name(bare)))
+            return {ArgumentRole::credential, shown_name(option)};
+    }
+    if (!header.empty()) return {ArgumentRole::data, shown_name(header)};
+    if (!option.empty()) return {ArgumentRole::data, shown_name(option)};
+    if (!assigned.empty()) return {ArgumentRole::data, shown_name(assigned)};
+    return {ArgumentRole::positional, {}};
+}
+
+ContentScanEvent scan_arguments(const FingerprintIndex& index, TimeNs time, const ProcessRef& process)
+{
+    ContentScanEvent scan;
+    scan.time = time;
+    scan.process = process;
+    scan.source = "argv";
+    scan.complete = !process.args_truncated;
+    // A secret store's command (gh secret set, kubectl create secret, flyctl secrets set): the
+    // value it is given is a credential kept for the tool's own use, whatever option carries it.
+    bool secret_store = false;
+    for (std::size_t i = 1; i < process.args.size(); ++i) {
+        const std::string_view arg = process.args[i];
+        scan.bytes += arg.size();
+        if (i <= 3 && (arg == "secret" || arg == "secrets")) secret_store = true;
+        if (arg.size() < 16) continue;  // every form is 16 bytes or more
+        for (const auto& hit : index.scan(std::span(reinterpret_cast<const std::byte*>(arg.data()), arg.size()))) {
+            auto role = argument_role(arg, process.args[i - 1], hit.offset);
+            if (secret_store && role.kind != ArgumentRole::credential)
+                role = {ArgumentRole::credential, "secret-store"};
+            ContentMatch match{hit.path,
+                               hit.device,
+                               hit.inode,
+                               hit.encoding,
+                               role.kind == ArgumentRole::credential ? "auth-argument"
+                               : role.kind == ArgumentRole::data     ? "argument"
+                                                                     : "positional-argument",
+                               std::move(role.name)};
+            bool seen = std::any_of(scan.matches.begin(), scan.matches.end(), [&](const ContentMatch& m) {
+                return m.path == match.path && m.encoding == match.encoding && m.location == match.location;
+            });
+            if (!seen && scan.matches.size() < 16) scan.matches.push_back(std::move(match));
+        }
+    }
+    scan.scanned = scan.bytes;
+    return scan;
+}
+
 void ContentEvidence::note(const std::string& pair_key, const ContentScanEvent& scan)
 {
     auto& facts = pairs_.touch(pair_key);

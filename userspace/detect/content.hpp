@@ -148,6 +148,33 @@ struct PlaintextTail {
 ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWrite& write, bool complete,
                                 PlaintextTail* tail = nullptr);
 
+// Where a secret found in a command-line argument sits, by the tool-independent grammar of
+// credentials on a command line: an authentication header's value (`-H "Authorization: token
+// T"`, `http.extraHeader=Authorization: ...`), a URL's userinfo (`https://u:T@host`), a
+// credential query parameter (`?access_token=T`), the value of a credential option (`-u`, `-p`,
+// `--password`, `--token`, any option named for a token, secret, password or key) or a
+// credential-named assignment (`AWS_SECRET_ACCESS_KEY=T`, `-var token=T`) hand it to a tool to
+// authenticate with: "auth-argument". The value of any other option, field or header (`--body`,
+// `-d`, `-f body=`, `X-Trace:`) is data the tool sends: "argument". A bare positional argument
+// says neither (`vault login TOKEN` authenticates, `curl .../bot<TOKEN>/send` too):
+// "positional-argument", no evidence either way.
+// `name`: the option or header it is the value of (lower case, at most 15 characters, so never
+// a whole secret form), empty when none.
+struct ArgumentRole {
+    enum Kind : std::uint8_t { data, credential, positional };
+    Kind kind = positional;
+    std::string name;
+};
+// `arg` holds the secret at `at`; `previous` is the argument before it (empty for the first).
+ArgumentRole argument_role(std::string_view arg, std::string_view previous, std::size_t at);
+
+// The secrets in a process's command line (pure given the index): one scan of source "argv",
+// no flow, a match per file, encoding and role (location "argument" or "auth-argument", `header`
+// the option). A secret store's command (`secret` or `secrets` among its first three arguments:
+// gh secret set, kubectl create secret) is given credentials wherever they sit. Scanned from
+// argv[1]; never a byte of an argument in it.
+ContentScanEvent scan_arguments(const FingerprintIndex& index, TimeNs time, const ProcessRef& process);
+
 // Per (uploader, destination): what the scans of its flows said, for scoring.
 struct ContentFacts {
     std::uint64_t scans = 0;

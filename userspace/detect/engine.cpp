@@ -265,6 +265,16 @@ ContentScanEvent Engine::scan(const PlaintextWrite& write)
 
 void Engine::on_content_scan(const ContentScanEvent& scan, std::vector<Alert>& alerts)
 {
+    if (scan.source == "argv") {  // a command line's secrets: the process's, whatever flow it opens
+        for (const auto& m : scan.matches) {
+            if (m.location != "argument") continue;  // handed over to authenticate: use
+            auto& leaks = argv_leaks_.touch(scan.process.entity_id);
+            if (argv_leaks_.size() > max_argv_leaks) argv_leaks_.pop_oldest();
+            leaks.try_emplace(m.path, fmt::format("{} in the argument{}", m.encoding,
+                                                  m.header.empty() ? std::string() : " " + m.header));
+        }
+        return;
+    }
     auto flow = flows_.find(scan.flow.socket_cookie);
     if (flow == flows_.end() || flow->second.pair_key.empty()) {
         // A connection older than the monitor is known from its first packet, whose record can
@@ -675,6 +685,19 @@ void Engine::evaluate(Pair& pair, TimeNs now, std::vector<Alert>& alerts, const 
     alerts.push_back(std::move(alert));
 }
 
+const ContentFacts* Engine::with_argv_leaks(const ContentFacts* facts, const ProcessRef& up, ContentFacts& merged) const
+{
+    // Only where the flow's plaintext was not seen: a scanned flow says itself where the secret
+    // went (`python3 post.py $TOKEN` may send it in an Authorization header). Only the
+    // uploader's own command line: a script given a token (`deploy.sh $TOKEN`) sends nothing.
+    if (facts && facts->scans > 0) return facts;
+    const auto* leaks = argv_leaks_.find(up.entity_id);
+    if (!leaks) return facts;
+    if (facts) merged = *facts;
+    for (const auto& [path, how] : *leaks) merged.leaked.try_emplace(path, how);
+    return &merged;
+}
+
 Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explain) const
 {
     const ProcessRef& up = pair.process;
@@ -701,8 +724,10 @@ Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explai
 
     auto data = data_in_lineage(rules_, view, up);
     // Content first: a secret seen leaving is a leak; one seen only authenticating is use.
-    bool content_leak = content_signals(rules_, content_.find(pair_key(pair.entity, pair.domain, pair.destination)),
-                                        pair.bytes_out, data, list);
+    ContentFacts merged;
+    bool content_leak = content_signals(
+        rules_, with_argv_leaks(content_.find(pair_key(pair.entity, pair.domain, pair.destination)), up, merged),
+        pair.bytes_out, data, list);
     sensitive_read_signals(rules_, data, list);
     credential_use_signal(rules_, data, list);
 

@@ -298,6 +298,13 @@ private:
     static constexpr std::size_t max_tails = 4096;
     util::LruMap<std::string, PlaintextTail> tails_;
     ContentEvidence content_;
+    // Per process (entity id): the sensitive files whose secrets its command line carries as
+    // data (path -> "base64 in the argument --body"), from its argv scan; bounded.
+    static constexpr std::size_t max_argv_leaks = 4096;
+    util::LruMap<std::string, std::map<std::string, std::string>> argv_leaks_;
+    // The uploader's argv leaks merged into its pair's content facts when no plaintext of the
+    // pair was scanned (nullptr: none, and `facts` was none).
+    const ContentFacts* with_argv_leaks(const ContentFacts* facts, const ProcessRef& up, ContentFacts& merged) const;
     // Scans of a connection not known yet (its first packet's record still to come), by cookie.
     static constexpr std::size_t max_early_scan_flows = 1024;
     static constexpr std::size_t max_early_scans_per_flow = 8;

@@ -400,3 +400,90 @@ TEST_CASE("scan across writes: a hit starting in the tail takes the location whe
     // The second write's own bytes stay as today: all body (it does not start with a request line).
     CHECK(scans[1].auth_headers.empty());
 }
+
+TEST_CASE("argument role: credentials handed over are auth-argument, anything else is data")
+{
+    auto role = [](std::string_view arg, std::string_view previous = {}, std::size_t at = std::string_view::npos) {
+        if (at == std::string_view::npos) at = arg.find(token);
+        REQUIRE(at != std::string_view::npos);
+        auto r = argument_role(arg, previous, at);
+        const char* kind = r.kind == ArgumentRole::credential ? "auth"
+                           : r.kind == ArgumentRole::data     ? "data"
+                                                              : "positional";
+        return fmt::format("{} {}", kind, r.name);
+    };
+    // Use: an authentication header, URL userinfo, a credential query parameter, option or name.
+    CHECK(role("Authorization: token " + token, "-H") == "auth authorization");
+    CHECK(role("-HAuthorization: Bearer " + token) == "auth authorization");
+    CHECK(role("http.extraHeader=Authorization: Basic " + token, "-c") == "auth authorization");
+    CHECK(role("https://ci-bot:" + token + "@github.com/o/r.git") == "auth url-userinfo");
+    CHECK(role("https://api.example.com/v1?access_token=" + token) == "auth access_token");
+    CHECK(role("ci-bot:" + token, "-u") == "auth -u");
+    CHECK(role(token, "--password") == "auth --password");
+    CHECK(role(token, "--auth-token") == "auth --auth-token");
+    CHECK(role(token, "--registry-token") == "auth ");  // too long to show
+    CHECK(role("--token=" + token) == "auth --token");
+    CHECK(role("AWS_SECRET_ACCESS_KEY=" + token) == "auth ");
+    CHECK(role("AWS_ACCESS_KEY_ID=" + token) == "auth ");
+    CHECK(role("-p" + token) == "auth -p");
+    CHECK(role("db_pass=" + token, "-var") == "auth db_pass");
+    CHECK(role("{\"client_secret\": \"" + token + "\"}", "-d") == "auth client_secret");
+    CHECK(role("grant_type=client_credentials&client_secret=" + token, "-d") == "auth client_secret");
+    const auto basic = "Authorization: Basic " + b64("ci-bot:" + token);  // the token's form inside the value
+    CHECK(role(basic, "-H", basic.size() - 20) == "auth authorization");
+    // Leak: a body, a field, a header that authenticates nothing.
+    CHECK(role(token, "--body") == "data --body");
+    CHECK(role("body=" + token, "-f") == "data -f");
+    CHECK(role("files[k][content]=" + token, "-f") == "data -f");
+    CHECK(role("X-Trace: " + token, "-H") == "data x-trace");
+    CHECK(role("Authorization: " + token, "--body") == "data --body");  // data that looks like a header
+    CHECK(role("{\"description\": \"" + token + "\"}", "-d") == "data -d");
+    CHECK(role("{\"description\":\"" + token + "\"}", "-d") == "data -d");
+    CHECK(role("--data=" + token) == "data --data");
+    CHECK(role("note " + token) == "positional ");  // neither: `vault login TOKEN` authenticates
+    CHECK(role("https://paste.example/?text=" + token) == "data text");
+    CHECK(role("https://paste.example/" + token + "/raw") == "positional ");
+    // A long name is not shown (no whole secret form fits in what is shown).
+    CHECK(role("a_very_long_field_name_here=" + token, "-f") == "data -f");
+    CHECK(role("a_very_long_field_name_here=" + token) == "data ");  // named, not shown
+}
+
+TEST_CASE("argument scan: a secret on the command line, by file, encoding and role; never its bytes")
+{
+    const auto index = index_with_hosts_yml();
+    ProcessRef gh;
+    gh.entity_id = "gh-1";
+    gh.args = {"gh", "issue", "create", "--title", "x", "--body", token};
+    auto scan = scan_arguments(index, 5, gh);
+    CHECK(scan.source == "argv");
+    CHECK(scan.complete);
+    REQUIRE(scan.matches.size() == 1);
+    CHECK(scan.matches[0].path == "/home/u/.config/gh/hosts.yml");
+    CHECK(scan.matches[0].inode == 42);
+    CHECK(scan.matches[0].encoding == "raw");
+    CHECK(scan.matches[0].location == "argument");
+    CHECK(scan.matches[0].header == "--body");
+
+    ProcessRef curl;
+    curl.args = {
+        "curl", "-H", "Authorization: token " + token, "-H", "X-Trace: " + b64(hosts_yml), "https://api.github.com/"};
+    scan = scan_arguments(index, 5, curl);
+    REQUIRE(scan.matches.size() == 2);
+    CHECK(scan.matches[0].location == "auth-argument");
+    CHECK(scan.matches[1].location == "argument");
+    CHECK(scan.matches[1].encoding == "base64");
+    CHECK(scan.matches[1].header == "x-trace");
+
+    ProcessRef store;  // a secret store's command is given the secret to keep: use
+    store.args = {"gh", "secret", "set", "DEPLOY_TOKEN", "--body", token};
+    scan = scan_arguments(index, 5, store);
+    REQUIRE(scan.matches.size() == 1);
+    CHECK(scan.matches[0].location == "auth-argument");
+    CHECK(scan.matches[0].header == "secret-store");
+    store.args = {"gh", "issue", "create", "--title", "secret", "--body", token};  // a title, not a subcommand
+    CHECK(scan_arguments(index, 5, store).matches.at(0).location == "argument");
+
+    ProcessRef plain;  // argv[0] is not scanned, nor arguments too short for a form
+    plain.args = {token, "-v", "short"};
+    CHECK(scan_arguments(index, 5, plain).matches.empty());
+}

@@ -1438,3 +1438,63 @@ TEST_CASE("bounded work: an exec, a flow and a read cost the same with 200 or 40
     CHECK(large.expiry <= small.expiry + 2);
     CHECK(many.expiry <= small.expiry + 2);
 }
+
+TEST_CASE("content: a secret a client's command line sends is a leak where its TLS cannot be seen")
+{
+    // gh (Go: its own TLS, no library write to see) posting an issue whose body is the AWS key
+    // its shell read: no plaintext scan, a small secret to a code host; the argv scan says leak. The
+    // twin hands the key over in an Authorization header: use, so it stays gated.
+    const std::string secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    const std::string credentials = home + "/.aws/credentials";
+    auto run = [&](std::vector<std::string> args, bool scan_argv) {
+        Timeline tl;
+        tl.engine.set_file_reader([&](const ProcessRef&, const std::string& path, std::uint64_t,
+                                      std::uint64_t) -> std::optional<std::string> {
+            if (path == credentials) return "[default]\naws_secret_access_key = " + secret + "\n";
+            return std::nullopt;
+        });
+        tl.read(tl.shell, credentials, 116);  // KEY=$(<~/.aws/credentials): the shell reads it
+        for (auto& a : args)
+            if (a == "SECRET") a = secret;
+        auto gh = tl.spawn(tl.shell, args);
+        if (scan_argv) tl.feed(Event{scan_arguments(tl.engine.fingerprints(), tl.t, gh)});
+        tl.transfer(gh, "api.github.com", 2600, 5200);
+        return tl.alerts;
+    };
+    const std::vector<std::string> body = {"gh", "issue", "create", "--title", "bug", "--body", "SECRET"};
+    auto alerts = run(body, true);
+    REQUIRE(alerts.size() == 1);
+    CHECK(alerts[0].subtechnique_id == "T1567.001");
+    auto match = std::find_if(alerts[0].signals.begin(), alerts[0].signals.end(),
+                              [](const Signal& s) { return s.name == "content-match"; });
+    REQUIRE(match != alerts[0].signals.end());
+    CHECK(match->evidence.find("raw in the argument --body") != std::string::npos);
+    CHECK(match->evidence.find(secret) == std::string::npos);
+    CHECK(run(body, false).empty());                         // without the argv scan: gated, as before
+    CHECK(run({"vault", "login", "SECRET"}, true).empty());  // positional: no evidence either way
+    CHECK(run({"gh", "api", "-H", "Authorization: token SECRET", "repos/o/r/statuses/abc", "-f", "state=success"}, true)
+              .empty());
+
+    // A script given the key as data (`notify --body KEY`) is not its child's command line, and
+    // a flow whose plaintext was scanned is judged by what the scan saw.
+    Timeline tl;
+    tl.engine.set_file_reader(
+        [&](const ProcessRef&, const std::string& path, std::uint64_t, std::uint64_t) -> std::optional<std::string> {
+            if (path == credentials) return "[default]\naws_secret_access_key = " + secret + "\n";
+            return std::nullopt;
+        });
+    tl.read(tl.shell, credentials, 116);
+    auto script = tl.spawn(tl.shell, {"notify", "--body", secret});
+    tl.feed(Event{scan_arguments(tl.engine.fingerprints(), tl.t, script)});
+    auto gh = tl.spawn(script, {"gh", "api", "repos/o/r/statuses/abc", "-f", "state=success"});
+    tl.transfer(gh, "api.github.com", 2600, 5200);
+    CHECK(tl.alerts.empty());
+    auto py = tl.spawn(tl.shell, {"python3", "post.py", "--token-file-contents", secret, "--note", secret});
+    tl.feed(Event{scan_arguments(tl.engine.fingerprints(), tl.t, py)});
+    auto f = tl.connect(py, "api.github.com");
+    tl.plaintext(py, f.cookie,
+                 "POST /repos/o/r/statuses/abc HTTP/1.1\r\nHost: api.github.com\r\nAuthorization: token " + secret +
+                     "\r\nContent-Length: 2\r\n\r\n{}");
+    tl.flow(py, f, "api.github.com", 2600, 5200, true);
+    CHECK(tl.alerts.empty());
+}

@@ -136,6 +136,11 @@ inline std::vector<Event> events()
     leak.matches.push_back({"/home/dev/.ssh/id_ed25519", 1, 2, "base64", "body", {}});
     leak.matches.push_back({"/home/dev/.netrc", 1, 3, "url", "request-line", {}});
     out.push_back(leak);
+    // A command line's scan: no flow, the role of each argument that carries a secret.
+    ContentScanEvent argv{t0 + 27, process(), FlowKey{}, "argv", 0, 131, 131, true, 0, 0, {}, {}};
+    argv.matches.push_back({"/home/dev/.aws/credentials", 1, 4, "raw", "argument", "-f"});
+    argv.matches.push_back({"/home/dev/.config/gh/hosts.yml", 1, 5, "raw", "auth-argument", "authorization"});
+    out.push_back(argv);
     return out;
 }
 
