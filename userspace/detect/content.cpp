@@ -419,6 +419,19 @@ void carry_tail(PlaintextTail& tail, const FingerprintIndex& index, bool complet
 
 }  // namespace
 
+namespace {
+
+// A scan's matches: one per file, encoding and location, at most 16.
+void add_match(ContentScanEvent& scan, ContentMatch match)
+{
+    bool seen = std::any_of(scan.matches.begin(), scan.matches.end(), [&](const ContentMatch& m) {
+        return m.path == match.path && m.encoding == match.encoding && m.location == match.location;
+    });
+    if (!seen && scan.matches.size() < 16) scan.matches.push_back(std::move(match));
+}
+
+}  // namespace
+
 ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWrite& write, bool complete,
                                 PlaintextTail* tail)
 {
@@ -478,10 +491,7 @@ ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWr
                 break;
             }
         }
-        bool seen = std::any_of(scan.matches.begin(), scan.matches.end(), [&](const ContentMatch& m) {
-            return m.path == match.path && m.encoding == match.encoding && m.location == match.location;
-        });
-        if (!seen && scan.matches.size() < 16) scan.matches.push_back(std::move(match));
+        add_match(scan, std::move(match));
     }
     if (tail) carry_tail(*tail, index, scan.complete, data, layout);
     return scan;
@@ -644,10 +654,7 @@ ContentScanEvent scan_arguments(const FingerprintIndex& index, TimeNs time, cons
                                : role.kind == ArgumentRole::data     ? "argument"
                                                                      : "positional-argument",
                                std::move(role.name)};
-            bool seen = std::any_of(scan.matches.begin(), scan.matches.end(), [&](const ContentMatch& m) {
-                return m.path == match.path && m.encoding == match.encoding && m.location == match.location;
-            });
-            if (!seen && scan.matches.size() < 16) scan.matches.push_back(std::move(match));
+            add_match(scan, std::move(match));
         }
     }
     scan.scanned = scan.bytes;

@@ -169,8 +169,8 @@ struct ArgumentRole {
 ArgumentRole argument_role(std::string_view arg, std::string_view previous, std::size_t at);
 
 // The secrets in a process's command line (pure given the index): one scan of source "argv",
-// no flow, a match per file, encoding and role (location "argument" or "auth-argument", `header`
-// the option). A secret store's command (`secret` or `secrets` among its first three arguments:
+// no flow, a match per file, encoding and role (location "argument", "auth-argument" or
+// "positional-argument", `header` the option). A secret store's command (`secret` or `secrets` among its first three arguments:
 // gh secret set, kubectl create secret) is given credentials wherever they sit. Scanned from
 // argv[1]; never a byte of an argument in it.
 ContentScanEvent scan_arguments(const FingerprintIndex& index, TimeNs time, const ProcessRef& process);
