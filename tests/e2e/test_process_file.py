@@ -93,6 +93,57 @@ def test_dirfd_relative_openat_and_one_byte_reads(monitor, tmp_path):
     monitor.wait_for(summary_for(pid, str(target), 777), WAIT_S, "777 one-byte reads")
 
 
+# open(2), creat(2), openat(2) and openat2(2) by number (x86_64), each with flags of its own, so a
+# record shows which syscall's arguments it was built from; the failed relative openat and
+# openat2 show their dirfd (the walked directory), the child's cwd being "/". One BPF program
+# serves all four tracepoints: a tracepoint left unattached loses its opens here.
+PATH_OPENS = r"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+d = sys.argv[1]
+def call(*args):
+    return libc.syscall(*[ctypes.c_long(a) if isinstance(a, int) else a for a in args])
+def opened(fd):
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "open")
+    os.close(fd)
+dirfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+how = (ctypes.c_uint64 * 3)(os.O_RDONLY | os.O_CLOEXEC, 0, 0)  # struct open_how
+opened(call(2, f"{d}/via-open".encode(), os.O_RDONLY | os.O_NONBLOCK))
+opened(call(85, f"{d}/via-creat".encode(), 0o600))
+opened(call(257, dirfd, b"via-openat", os.O_RDONLY | os.O_NOCTTY))
+opened(call(437, dirfd, b"via-openat2", ctypes.byref(how), ctypes.sizeof(how)))
+assert call(257, dirfd, b"missing-openat", os.O_RDONLY) < 0
+assert call(437, dirfd, b"missing-openat2", ctypes.byref(how), ctypes.sizeof(how)) < 0
+"""
+
+
+def test_each_path_open_syscall_is_reported(monitor, tmp_path):
+    for name in ("via-open", "via-openat", "via-openat2"):
+        (tmp_path / name).write_text(name)
+    pid = run([PY, "-c", PATH_OPENS, str(tmp_path)], cwd="/")
+    expected = {
+        "via-open": (str(tmp_path / "via-open"), os.O_RDONLY | os.O_NONBLOCK, None),
+        # creat(2) is open(2) with O_WRONLY | O_CREAT | O_TRUNC: a write
+        "via-creat": (str(tmp_path / "via-creat"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, None),
+        "via-openat": ("via-openat", os.O_RDONLY | os.O_NOCTTY, None),
+        "via-openat2": ("via-openat2", os.O_RDONLY | os.O_CLOEXEC, None),
+        "missing-openat": ("missing-openat", os.O_RDONLY, "ENOENT"),
+        "missing-openat2": ("missing-openat2", os.O_RDONLY | os.O_CLOEXEC, "ENOENT"),
+    }
+    for name, (requested, flags, error) in expected.items():
+        record = monitor.wait_for(is_action("file-open", {"process.pid": pid, "file.path": str(tmp_path / name)}),
+                                  WAIT_S, f"the open of {name}")
+        assert get(record, "exfilwatch.file.requested_path") == requested, record
+        assert get(record, "exfilwatch.file.flags") == flags, record
+        assert get(record, "exfilwatch.file.error") == error, record
+    summary = monitor.wait_for(is_action("file-summary", {"process.pid": pid,
+                                                          "file.path": str(tmp_path / "via-creat")}),
+                               WAIT_S, "the summary of the creat()ed file")
+    assert get(summary, "exfilwatch.file.opened_for_write") is True, summary
+
+
 def test_child_reads_inherited_fd(monitor, tmp_path):
     target = tmp_path / "inherited"
     target.write_bytes(os.urandom(5000))

@@ -111,6 +111,20 @@ std::string_view section_of(const bpf_program* prog)
     return bpf_program__section_name(prog);
 }
 
+// Why the syscall tracepoint `event` (sys_exit_openat) cannot be had here, or empty when it can.
+std::string syscall_tracepoint_missing(std::string_view event, bool have_tracefs, const std::string& tracefs_reason)
+{
+    if (!have_tracefs) return tracefs_reason;
+    if (!exists(fmt::format("{}/events/syscalls/{}", tracefs, event)) &&
+        !exists(fmt::format("/sys/kernel/debug/tracing/events/syscalls/{}", event)))
+        return "no such syscall tracepoint on this kernel";
+    return {};
+}
+
+// Syscall tracepoints that on_open_path_exit (bpf/file.bpf.c) serves besides its own section,
+// sys_exit_openat: one program for the four path opens, so the verifier walks its body once.
+constexpr std::array<std::string_view, 3> open_path_extra_events{"sys_exit_openat2", "sys_exit_open", "sys_exit_creat"};
+
 }  // namespace
 
 std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartError& error)
@@ -180,12 +194,7 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
         HookStatus status{std::string(section), false, {}};
         if (section.starts_with("tp/syscalls/")) {
             auto event = section.substr(std::string_view("tp/syscalls/").size());
-            if (!have_tracefs) {
-                status.reason = tracefs_reason;
-            } else if (!exists(fmt::format("{}/events/syscalls/{}", tracefs, event)) &&
-                       !exists(fmt::format("/sys/kernel/debug/tracing/events/syscalls/{}", event))) {
-                status.reason = "no such syscall tracepoint on this kernel";
-            }
+            status.reason = syscall_tracepoint_missing(event, have_tracefs, tracefs_reason);
         } else if (section.starts_with("tp_btf/")) {
             auto event = section.substr(std::string_view("tp_btf/").size());
             if (kernel_btf && btf__find_by_name_kind(kernel_btf.get(), fmt::format("btf_trace_{}", event).c_str(),
@@ -225,6 +234,30 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
         status.attached = true;
         monitor->links_.push_back(link);
     }
+
+    // The shared open program's other tracepoints, each its own hook, listed after its section's.
+    bpf_program* open_path = skel->progs.on_open_path_exit;
+    auto owner = std::find_if(monitor->hooks_.begin(), monitor->hooks_.end(),
+                              [&](const HookStatus& h) { return h.name == section_of(open_path); });
+    std::vector<HookStatus> extra_hooks;
+    for (auto event : open_path_extra_events) {
+        HookStatus status{fmt::format("tp/syscalls/{}", event), false,
+                          syscall_tracepoint_missing(event, have_tracefs, tracefs_reason)};
+        if (status.reason.empty() && owner != monitor->hooks_.end() && !owner->attached)
+            status.reason = fmt::format("its program on_open_path_exit is not attached: {}", owner->reason);
+        if (status.reason.empty()) {
+            bpf_link* link = bpf_program__attach_tracepoint(open_path, "syscalls", std::string(event).c_str());
+            if (link) {
+                status.attached = true;
+                monitor->links_.push_back(link);
+            } else {
+                status.reason = fmt::format("attach failed: {}", std::strerror(errno));
+            }
+        }
+        extra_hooks.push_back(std::move(status));
+    }
+    if (owner != monitor->hooks_.end()) ++owner;
+    monitor->hooks_.insert(owner, extra_hooks.begin(), extra_hooks.end());
 
     std::erase_if(monitor->hooks_, [](const HookStatus& h) { return h.name == "uprobe" || h.name == "uretprobe"; });
     monitor->attach_tls_probes();
