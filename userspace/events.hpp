@@ -230,6 +230,9 @@ struct ContentMatch {
     std::string encoding;  // "raw", "base64", "base64url", "hex", "url"
     std::string location;  // "body", "auth-header", "header", "request-line"
     std::string header;    // the header's name (lower case) for a header location
+    // "signing-key": a key that signs (detect::signing_tokens), which authentication never
+    // sends; empty for any other secret.
+    std::string secret;
 };
 
 // What a scan of one plaintext write found (never a byte of the write or of a secret).

@@ -2,9 +2,10 @@
 // the fingerprint scan), as a command line (NUL-separated arguments: the argument scan and the
 // role of each argument) and as a sensitive file's text (token extraction). Regions must cover the
 // write in order within its bounds, every match must name the fixed file, and a file's tokens
-// must be found again in their raw form.
+// must be found again in their raw form, and its signing tokens be among them.
 #include "detect/content.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -69,5 +70,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (token.size() < 16) std::abort();
         if (!own.contains_secret(token)) std::abort();
     }
+    // A signing token is one of the file's tokens.
+    const auto all = secret_tokens(text);
+    for (const auto& token : signing_tokens(text))
+        if (std::find(all.begin(), all.end(), token) == all.end()) std::abort();
     return 0;
 }

@@ -108,44 +108,91 @@ std::uint8_t encoding_index(std::string_view name)
 
 }  // namespace
 
-std::vector<std::string> secret_tokens(std::string_view text, std::size_t min_length, std::size_t max_tokens)
+namespace {
+
+// A setting whose value is a key that signs (see signing_tokens): its name, squeezed of - _ . and
+// lower case, names a secret access key, a private key, an account key or a client key's data;
+// not a key's id (private_key_id travels as a JWT's kid). A bare "secret_key" is not enough: a
+// Stripe secret key is sent as a bearer token.
+bool signing_setting(std::string_view name)
 {
-    std::vector<std::string> out;
-    auto add = [&](std::string_view token) {
-        if (token.size() < min_length || out.size() >= max_tokens) return;
-        if (std::find(out.begin(), out.end(), token) == out.end()) out.emplace_back(token);
-    };
+    std::string squeezed;
+    for (char c : trim(name))
+        if (c != '-' && c != '_' && c != '.' && c != '"' && c != ' ') squeezed += static_cast<char>(std::tolower(c));
+    static constexpr std::string_view signing[] = {"secretaccesskey", "privatekey", "accountkey", "clientkeydata"};
+    return !squeezed.ends_with("id") && std::any_of(std::begin(signing), std::end(signing), [&](std::string_view w) {
+        return squeezed.find(w) != std::string::npos;
+    });
+}
+
+// secret_tokens and signing_tokens: one parse, each token found with whether it signs.
+template <typename Add>
+void parse_tokens(std::string_view text, Add add)
+{
     std::size_t pos = 0;
-    while (pos < text.size() && out.size() < max_tokens) {
+    bool private_block = false;  // between a PEM or OpenSSH private key's BEGIN and END lines
+    while (pos < text.size()) {
         auto end = text.find('\n', pos);
         if (end == std::string_view::npos) end = text.size();
         auto line = text.substr(pos, end - pos);
         pos = end + 1;
+        if (line.starts_with("-----BEGIN ") && line.find("PRIVATE KEY") != std::string_view::npos) private_block = true;
+        if (line.starts_with("-----END ")) private_block = false;
+        bool signing_value = false;
         // key = value, key: value (YAML, INI, .env, netrc-like "password VALUE" is caught below)
         auto sep = line.find_first_of("=:");
         if (sep != std::string_view::npos && sep > 0 && line.find("://") != sep) {
+            signing_value = signing_setting(line.substr(0, sep));
             auto value = trim(line.substr(sep + 1));
             // Not a path (a CA bundle, a key file named by a config): what it names is not secret.
             bool path = !value.empty() && (value.front() == '/' || value.front() == '~' || value.front() == '.');
-            if (!value.empty() && !path && value.find(' ') == std::string_view::npos) add(value);
+            if (!value.empty() && !path && value.find(' ') == std::string_view::npos) {
+                if (!add(value, signing_value || private_block)) return;
+            }
         }
         // https://user:TOKEN@host
         if (auto scheme = line.find("://"); scheme != std::string_view::npos) {
             auto at = line.find('@', scheme);
             auto colon = line.find(':', scheme + 3);
             if (at != std::string_view::npos && colon != std::string_view::npos && colon < at)
-                add(line.substr(colon + 1, at - colon - 1));
+                if (!add(line.substr(colon + 1, at - colon - 1), false)) return;
         }
-        // Runs of token characters with a digit (PEM body lines, tokens written bare).
+        // Runs of token characters with a digit (PEM body lines, tokens written bare; a signing
+        // setting's value cut at escapes, as a service account's "private_key": "...\n...").
         std::size_t i = 0;
         while (i < line.size()) {
             while (i < line.size() && !token_char(static_cast<unsigned char>(line[i]))) ++i;
             std::size_t start = i;
             while (i < line.size() && token_char(static_cast<unsigned char>(line[i]))) ++i;
             auto run = line.substr(start, i - start);
-            if (!run.empty() && run.front() != '/' && has_digit(run)) add(run);
+            bool in_value = signing_value && start > sep;
+            if (!run.empty() && run.front() != '/' && has_digit(run) && !add(run, private_block || in_value)) return;
         }
     }
+}
+
+}  // namespace
+
+std::vector<std::string> secret_tokens(std::string_view text, std::size_t min_length, std::size_t max_tokens)
+{
+    std::vector<std::string> out;
+    parse_tokens(text, [&](std::string_view token, bool) {
+        if (token.size() >= min_length && std::find(out.begin(), out.end(), token) == out.end())
+            out.emplace_back(token);
+        return out.size() < max_tokens;
+    });
+    return out;
+}
+
+std::set<std::string> signing_tokens(std::string_view text, std::size_t min_length)
+{
+    std::set<std::string> out;
+    std::size_t seen = 0;  // the tokens secret_tokens would keep, at most its default 256
+    parse_tokens(text, [&](std::string_view token, bool signing) {
+        if (token.size() < min_length) return true;
+        if (signing) out.emplace(token);
+        return ++seen < 256;
+    });
     return out;
 }
 
@@ -319,15 +366,17 @@ std::size_t FingerprintIndex::add_file(const std::string& path, std::uint64_t de
     if (auto old = by_inode_.find({device, inode}); old != by_inode_.end()) remove(old->second);
     auto tokens = secret_tokens(content);
     if (tokens.empty()) return 0;
+    const auto signing = signing_tokens(content);
     while (files_.size() >= max_files_) remove(files_.begin()->first);
     auto id = next_id_++;
     File file{path, device, inode, {}};
     for (const auto& token : tokens) {
+        const bool signs = signing.contains(token);
         for (const auto& form : token_forms(token)) {
             if (form.text.size() < window) continue;
             auto w = hash(form.text.data(), window);
             auto& bucket = by_window_[w];
-            Form f{id, static_cast<std::uint32_t>(form.text.size()), encoding_index(form.encoding),
+            Form f{id, static_cast<std::uint32_t>(form.text.size()), encoding_index(form.encoding), signs,
                    hash(form.text.data(), form.text.size())};
             bool duplicate = std::any_of(bucket.begin(), bucket.end(), [&](const Form& o) {
                 return o.file == id && o.hash == f.hash && o.length == f.length;
@@ -355,8 +404,8 @@ std::vector<FingerprintIndex::Hit> FingerprintIndex::scan(std::span<const std::b
         for (const auto& form : bucket->second) {
             if (pos + form.length > data.size() || hash(p + pos, form.length) != form.hash) continue;
             const auto& file = files_.at(form.file);
-            hits.push_back(
-                Hit{file.path, file.device, file.inode, std::string(encodings[form.encoding]), pos, form.length});
+            hits.push_back(Hit{file.path, file.device, file.inode, std::string(encodings[form.encoding]), pos,
+                               form.length, form.signing});
             if (hits.size() >= 64) return hits;
         }
     }
@@ -421,11 +470,17 @@ void carry_tail(PlaintextTail& tail, const FingerprintIndex& index, bool complet
 
 namespace {
 
-// A scan's matches: one per file, encoding and location, at most 16.
+std::string secret_kind(const FingerprintIndex::Hit& hit)
+{
+    return hit.signing ? "signing-key" : "";
+}
+
+// A scan's matches: one per file, encoding, location and kind of secret, at most 16.
 void add_match(ContentScanEvent& scan, ContentMatch match)
 {
     bool seen = std::any_of(scan.matches.begin(), scan.matches.end(), [&](const ContentMatch& m) {
-        return m.path == match.path && m.encoding == match.encoding && m.location == match.location;
+        return m.path == match.path && m.encoding == match.encoding && m.location == match.location &&
+               m.secret == match.secret;
     });
     if (!seen && scan.matches.size() < 16) scan.matches.push_back(std::move(match));
 }
@@ -481,7 +536,7 @@ ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWr
     for (auto& hit : index.scan(data)) hits.push_back(std::move(hit));
     for (std::size_t i = 0; i < hits.size(); ++i) {
         const auto& hit = hits[i];
-        ContentMatch match{hit.path, hit.device, hit.inode, hit.encoding, "body", {}};
+        ContentMatch match{hit.path, hit.device, hit.inode, hit.encoding, "body", {}, secret_kind(hit)};
         if (i < from_tail) {
             locate(match, tail->kind, tail->header);
         } else {
@@ -653,7 +708,8 @@ ContentScanEvent scan_arguments(const FingerprintIndex& index, TimeNs time, cons
                                role.kind == ArgumentRole::credential ? "auth-argument"
                                : role.kind == ArgumentRole::data     ? "argument"
                                                                      : "positional-argument",
-                               std::move(role.name)};
+                               std::move(role.name),
+                               secret_kind(hit)};
             add_match(scan, std::move(match));
         }
     }
@@ -671,11 +727,14 @@ void ContentEvidence::note(const std::string& pair_key, const ContentScanEvent& 
     if (!scan.complete) facts.incomplete = true;
     facts.opaque += scan.opaque_bytes;
     for (const auto& m : scan.matches) {
-        if (m.location == "auth-header") {
+        // A signing key in an authentication header is no authentication: the key itself left.
+        if (m.location == "auth-header" && m.secret.empty()) {
             facts.in_auth_header.insert(m.path);
         } else if (!facts.leaked.contains(m.path)) {
+            const bool header = m.location == "header" || m.location == "auth-header";
             facts.leaked[m.path] =
-                fmt::format("{} in the {}", m.encoding, m.location == "header" ? "header " + m.header : m.location);
+                fmt::format("{} in the {}{}", m.encoding, header ? "header " + m.header : m.location,
+                            m.secret.empty() ? "" : ", a signing key, which authentication never sends");
         }
     }
 }

@@ -36,6 +36,12 @@ namespace exfilwatch::detect {
 // of token characters with a digit, each at least `min_length` long. At most `max_tokens`.
 std::vector<std::string> secret_tokens(std::string_view text, std::size_t min_length = 16,
                                        std::size_t max_tokens = 256);
+// The tokens of `text` (as secret_tokens finds them) that are keys which sign: the body of a PEM
+// or OpenSSH private key, the value of a setting named for a secret access key, a private key, an
+// account key or a client key's data (aws_secret_access_key and rclone's secret_access_key, a
+// service account's "private_key", an Azure storage AccountKey, kubeconfig's client-key-data). A client authenticates with such a key by a signature made with it (SigV4,
+// SSH, TLS, JWT): its bytes never travel, so in an authentication header they are a leak, not use.
+std::set<std::string> signing_tokens(std::string_view text, std::size_t min_length = 16);
 
 // The forms a token can travel in, each named as the evidence names it.
 struct TokenForm {
@@ -97,6 +103,7 @@ public:
         std::uint64_t device = 0, inode = 0;
         std::string encoding;
         std::size_t offset = 0, length = 0;
+        bool signing = false;  // a form of one of signing_tokens()
     };
     // `starts`: only hits starting before it (a joined tail's hits, the rest scanned on their own).
     std::vector<Hit> scan(std::span<const std::byte> data, std::size_t starts = SIZE_MAX) const;
@@ -112,6 +119,7 @@ private:
         std::uint64_t file = 0;  // the file's id
         std::uint32_t length = 0;
         std::uint8_t encoding = 0;
+        bool signing = false;
         std::uint64_t hash = 0;  // of the whole form
     };
     struct File {

@@ -487,3 +487,80 @@ TEST_CASE("argument scan: a secret on the command line, by file, encoding and ro
     plain.args = {token, "-v", "short"};
     CHECK(scan_arguments(index, 5, plain).matches.empty());
 }
+
+namespace {
+
+const std::string aws_id = "AKIAE2EUNITTEST7QX4Z";
+const std::string aws_secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYe2eUnitTest";
+const std::string aws_credentials =
+    "[default]\naws_access_key_id = " + aws_id + "\naws_secret_access_key = " + aws_secret + "\n";
+
+}  // namespace
+
+TEST_CASE("signing tokens: private key bodies and secret access keys sign; ids, bearer tokens do not")
+{
+    CHECK(signing_tokens(aws_credentials) == std::set<std::string>{aws_secret});
+    CHECK(signing_tokens(hosts_yml).empty());
+    const std::string pem_line = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW";
+    CHECK(signing_tokens("-----BEGIN OPENSSH PRIVATE KEY-----\n" + pem_line +
+                         "\n-----END OPENSSH PRIVATE KEY-----\n"
+                         "after_the_key = notSigning0123456789\n") == std::set<std::string>{pem_line});
+    // A service account: the private key, cut at its escapes, signs; its id travels (a JWT's kid).
+    auto account =
+        signing_tokens("{\n  \"private_key_id\": \"0123456789abcdef0123456789abcdef\",\n"
+                       "  \"private_key\": \"-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\\n"
+                       "-----END PRIVATE KEY-----\\n\",\n}\n");
+    CHECK(account.contains("nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC"));
+    CHECK_FALSE(account.contains("0123456789abcdef0123456789abcdef"));
+    // A bare secret_key may be a bearer token (Stripe's sk_live_...).
+    CHECK(signing_tokens("STRIPE_SECRET_KEY=sk_live_0123456789abcdefABCD\n").empty());
+    CHECK(signing_tokens("[drop]\nsecret_access_key = rcloneSecret0123456789abcdef\n").size() == 1);
+}
+
+TEST_CASE("verdict: a signing key in an authentication header left; the key id there (SigV4) is use")
+{
+    FingerprintIndex index(8, {1, 2});
+    index.add_file("/home/u/.aws/credentials", 1, 7, aws_credentials);
+    const std::string body = "{\"state\":\"success\"}";
+
+    auto sent =
+        scan_plaintext(index, write_of(status_post("Authorization: Bearer " + aws_secret + "\r\n", body)), true);
+    REQUIRE(sent.matches.size() == 1);
+    CHECK(sent.matches[0].location == "auth-header");
+    CHECK(sent.matches[0].secret == "signing-key");
+    ContentEvidence leak;
+    leak.note("pair", sent);
+    CHECK(content_verdict(*leak.find("pair"), "/home/u/.aws/credentials", 2000) == ContentVerdict::leaked);
+    CHECK(leak.find("pair")->leaked.at("/home/u/.aws/credentials") ==
+          "raw in the header authorization, a signing key, which authentication never sends");
+
+    const std::string sigv4 = "Authorization: AWS4-HMAC-SHA256 Credential=" + aws_id +
+                              "/20261204/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0a1b\r\n";
+    auto signed_request = scan_plaintext(index, write_of(status_post(sigv4, body)), true);
+    REQUIRE(signed_request.matches.size() == 1);
+    CHECK(signed_request.matches[0].secret.empty());
+    ContentEvidence use;
+    use.note("pair", signed_request);
+    CHECK(content_verdict(*use.find("pair"), "/home/u/.aws/credentials", 2000) == ContentVerdict::used);
+}
+
+TEST_CASE("argument scan: a signing key's matches say so, wherever it sits")
+{
+    FingerprintIndex index(8, {1, 2});
+    index.add_file("/home/u/.aws/credentials", 1, 7, aws_credentials);
+    ProcessRef gh;
+    gh.args = {"gh", "api", "-H", "Authorization: token " + aws_secret, "repos/o/r/statuses/0123abcd"};
+    auto scan = scan_arguments(index, 5, gh);
+    REQUIRE(scan.matches.size() == 1);
+    CHECK(scan.matches[0].location == "auth-argument");
+    CHECK(scan.matches[0].header == "authorization");
+    CHECK(scan.matches[0].secret == "signing-key");
+    ProcessRef rclone;  // a credential option's value: the tool's to sign with
+    rclone.args = {"rclone", "--s3-access-key-id", aws_id, "--s3-secret-access-key", aws_secret, "ls", "r:"};
+    scan = scan_arguments(index, 5, rclone);
+    REQUIRE(scan.matches.size() == 2);
+    CHECK(scan.matches[0].secret.empty());
+    CHECK(scan.matches[1].secret == "signing-key");
+    CHECK(scan.matches[1].location == "auth-argument");
+    CHECK(scan.matches[1].header.empty());  // an option name too long to show
+}
