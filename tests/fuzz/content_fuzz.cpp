@@ -2,9 +2,10 @@
 // the fingerprint scan), as a command line (NUL-separated arguments: the argument scan and the
 // role of each argument) and as a sensitive file's text (token extraction). Regions must cover the
 // write in order within its bounds, every match must name the fixed file, and a file's tokens
-// must be found again in their raw form.
+// must be found again in their raw form, and what is said of them be of them.
 #include "detect/content.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -68,6 +69,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const auto& token : secret_tokens(text, 16, 4)) {
         if (token.size() < 16) std::abort();
         if (!own.contains_secret(token)) std::abort();
+    }
+    // What is said of a token is said of one of the file's tokens, and the hosts named for it
+    // are bounded host names.
+    const auto all = secret_tokens(text);
+    for (const auto& [token, facts] : token_facts(text)) {
+        if (std::find(all.begin(), all.end(), token) == all.end() && all.size() < 256) std::abort();
+        if (facts.hosts.size() > TokenFacts::max_hosts) std::abort();
+        for (const auto& host : facts.hosts)
+            if (host.empty() || host.size() > 253 || host.find_first_of(":/@ ") != std::string::npos) std::abort();
     }
     return 0;
 }

@@ -108,45 +108,191 @@ std::uint8_t encoding_index(std::string_view name)
 
 }  // namespace
 
-std::vector<std::string> secret_tokens(std::string_view text, std::size_t min_length, std::size_t max_tokens)
+namespace {
+
+// A setting whose value is a key that signs (see token_facts): its name, squeezed of - _ . and
+// lower case, names a secret access key, a private key, an account key or a client key's data;
+// not a key's id (private_key_id travels as a JWT's kid). A bare "secret_key" is not enough: a
+// Stripe secret key is sent as a bearer token.
+bool signing_setting(std::string_view name)
 {
-    std::vector<std::string> out;
-    auto add = [&](std::string_view token) {
-        if (token.size() < min_length || out.size() >= max_tokens) return;
-        if (std::find(out.begin(), out.end(), token) == out.end()) out.emplace_back(token);
-    };
+    std::string squeezed;
+    for (char c : trim(name))
+        if (c != '-' && c != '_' && c != '.' && c != '"' && c != ' ') squeezed += static_cast<char>(std::tolower(c));
+    static constexpr std::string_view signing[] = {"secretaccesskey", "privatekey", "accountkey", "clientkeydata"};
+    return !squeezed.ends_with("id") && std::any_of(std::begin(signing), std::end(signing), [&](std::string_view w) {
+        return squeezed.find(w) != std::string::npos;
+    });
+}
+
+// A host name as a credential file writes one (`github.com`, `"ghcr.io"`, a URL's host, with or
+// without a port), lower case; empty when `text` is not one (a label run with a dot, its last
+// label letters: not an address, a key name or a version).
+std::string host_of(std::string_view text)
+{
+    text = trim(text);
+    if (auto scheme = text.find("://"); scheme != std::string_view::npos) text.remove_prefix(scheme + 3);
+    if (text.starts_with("//")) text.remove_prefix(2);
+    if (auto at = text.find('@'); at != std::string_view::npos) text.remove_prefix(at + 1);
+    text = text.substr(0, std::min(text.find_first_of(":/"), text.size()));
+    if (text.size() < 4 || text.size() > 253 || text.front() == '.' || text.front() == '-' || text.back() == '.')
+        return {};
+    auto last = text.rfind('.');
+    if (last == std::string_view::npos || text.size() - last - 1 < 2) return {};
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        unsigned char c = text[i];
+        bool label = std::isalnum(c) != 0 || c == '-' || c == '.';
+        if (!label || (i > last && std::isalpha(c) == 0)) return {};
+    }
+    return util::to_lower(text);
+}
+
+// What the lines so far say of the next: inside a private key's block, the host the section is
+// keyed by, netrc's machine.
+struct TokenContext {
+    bool private_block = false;  // between a PEM or OpenSSH private key's BEGIN and END lines
+    std::string section, machine;
+
+    void enter(std::string_view line)
+    {
+        if (line.starts_with("-----BEGIN ") && line.find("PRIVATE KEY") != std::string_view::npos) private_block = true;
+        if (line.starts_with("-----END ")) private_block = false;
+        // netrc: "machine HOST" holds until the next machine (or default).
+        if (const auto words = trim(line); words.starts_with("machine ")) {
+            const auto rest = trim(words.substr(8));
+            machine = host_of(rest.substr(0, rest.find_first_of(" \t")));
+        } else if (words.starts_with("default")) {
+            machine.clear();
+        }
+    }
+    // A section keyed by a host (nothing, or an object's brace, after it) starts; a line at the
+    // start of another top-level key ends it.
+    void key_line(std::string_view line, std::string_view key, std::string_view value)
+    {
+        if (auto keyed = host_of(key); !keyed.empty() && (value.empty() || value == "{")) {
+            section = keyed;
+        } else if (!line.empty() && line.front() != ' ' && line.front() != '\t') {
+            section.clear();
+        }
+    }
+    std::string host() const { return machine.empty() ? section : machine; }
+};
+
+// Runs of token characters with a digit (PEM body lines, tokens written bare; a signing
+// setting's value cut at escapes, as a service account's "private_key": "...\n..."): those
+// after `signing_from` sign, all of them in a private key's block. False once `add` says stop.
+template <typename Add>
+bool add_runs(std::string_view line, std::size_t signing_from, bool block, const std::string& host, Add& add)
+{
+    std::size_t i = 0;
+    while (i < line.size()) {
+        while (i < line.size() && !token_char(static_cast<unsigned char>(line[i]))) ++i;
+        const std::size_t start = i;
+        while (i < line.size() && token_char(static_cast<unsigned char>(line[i]))) ++i;
+        auto run = line.substr(start, i - start);
+        const bool signs = block || (signing_from != std::string_view::npos && start > signing_from);
+        if (!run.empty() && run.front() != '/' && has_digit(run) && !add(run, signs, host)) return false;
+    }
+    return true;
+}
+
+// secret_tokens and token_facts: one parse, each token found with whether it signs and the host
+// its line is for: a URL's host beside its userinfo (https://user:TOKEN@host), an npmrc key's
+// (//registry.npmjs.org/:_authToken=TOKEN), netrc's machine, or the host a section is keyed by
+// (gh's hosts.yml "github.com:", a docker config's "ghcr.io": {).
+template <typename Add>
+void parse_tokens(std::string_view text, Add add)
+{
+    TokenContext context;
     std::size_t pos = 0;
-    while (pos < text.size() && out.size() < max_tokens) {
+    while (pos < text.size()) {
         auto end = text.find('\n', pos);
         if (end == std::string_view::npos) end = text.size();
         auto line = text.substr(pos, end - pos);
         pos = end + 1;
+        context.enter(line);
+        std::size_t signing_from = std::string_view::npos;
+        std::string host = context.host();
         // key = value, key: value (YAML, INI, .env, netrc-like "password VALUE" is caught below)
-        auto sep = line.find_first_of("=:");
+        // (An npmrc key holds a colon: //registry.npmjs.org/:_authToken=VALUE.)
+        auto sep = trim(line).starts_with("//") ? line.find('=') : line.find_first_of("=:");
         if (sep != std::string_view::npos && sep > 0 && line.find("://") != sep) {
+            const auto key = line.substr(0, sep);
             auto value = trim(line.substr(sep + 1));
+            context.key_line(line, key, value);
+            if (signing_setting(key)) signing_from = sep;
+            host = trim(key).starts_with("//") ? host_of(key) : context.host();  // npmrc's, else the section's
             // Not a path (a CA bundle, a key file named by a config): what it names is not secret.
             bool path = !value.empty() && (value.front() == '/' || value.front() == '~' || value.front() == '.');
-            if (!value.empty() && !path && value.find(' ') == std::string_view::npos) add(value);
+            if (!value.empty() && !path && value.find(' ') == std::string_view::npos &&
+                !add(value, signing_from != std::string_view::npos || context.private_block, host))
+                return;
         }
         // https://user:TOKEN@host
         if (auto scheme = line.find("://"); scheme != std::string_view::npos) {
             auto at = line.find('@', scheme);
             auto colon = line.find(':', scheme + 3);
-            if (at != std::string_view::npos && colon != std::string_view::npos && colon < at)
-                add(line.substr(colon + 1, at - colon - 1));
+            if (at != std::string_view::npos && colon != std::string_view::npos && colon < at) {
+                if (auto url_host = host_of(line.substr(at + 1)); !url_host.empty()) host = url_host;
+                if (!add(line.substr(colon + 1, at - colon - 1), false, host)) return;
+            }
         }
-        // Runs of token characters with a digit (PEM body lines, tokens written bare).
-        std::size_t i = 0;
-        while (i < line.size()) {
-            while (i < line.size() && !token_char(static_cast<unsigned char>(line[i]))) ++i;
-            std::size_t start = i;
-            while (i < line.size() && token_char(static_cast<unsigned char>(line[i]))) ++i;
-            auto run = line.substr(start, i - start);
-            if (!run.empty() && run.front() != '/' && has_digit(run)) add(run);
-        }
+        if (!add_runs(line, signing_from, context.private_block, host, add)) return;
     }
+}
+
+}  // namespace
+
+std::vector<std::string> secret_tokens(std::string_view text, std::size_t min_length, std::size_t max_tokens)
+{
+    std::vector<std::string> out;
+    parse_tokens(text, [&](std::string_view token, bool, const std::string&) {
+        if (token.size() >= min_length && std::find(out.begin(), out.end(), token) == out.end())
+            out.emplace_back(token);
+        return out.size() < max_tokens;
+    });
     return out;
+}
+
+std::map<std::string, TokenFacts> token_facts(std::string_view text, std::size_t min_length)
+{
+    std::map<std::string, TokenFacts> out;
+    std::size_t seen = 0;  // the tokens secret_tokens would keep, at most its default 256
+    parse_tokens(text, [&](std::string_view token, bool signing, const std::string& host) {
+        if (token.size() < min_length) return true;
+        auto& facts = out[std::string(token)];
+        facts.signing = facts.signing || signing;
+        if (!host.empty() && facts.hosts.size() < TokenFacts::max_hosts &&
+            std::find(facts.hosts.begin(), facts.hosts.end(), host) == facts.hosts.end())
+            facts.hosts.push_back(host);
+        return ++seen < 256;
+    });
+    return out;
+}
+
+namespace {
+
+// The site of a host: its last two labels, three under a two-letter country code whose second
+// level is short (example.co.uk): api.github.com and github.com are one site, auth.docker.io and
+// index.docker.io too.
+std::string_view site_of(std::string_view host)
+{
+    auto last = host.rfind('.');
+    if (last == std::string_view::npos || last == 0) return host;
+    auto second = host.rfind('.', last - 1);
+    if (second == std::string_view::npos) return host;
+    if (host.size() - last - 1 == 2 && last - second - 1 <= 3) {
+        auto third = host.rfind('.', second - 1);
+        return third == std::string_view::npos || second == 0 ? host : host.substr(third + 1);
+    }
+    return host.substr(second + 1);
+}
+
+}  // namespace
+
+bool same_site(std::string_view a, std::string_view b)
+{
+    return !a.empty() && !b.empty() && site_of(a) == site_of(b);
 }
 
 std::vector<TokenForm> token_forms(std::string_view token)
@@ -319,16 +465,26 @@ std::size_t FingerprintIndex::add_file(const std::string& path, std::uint64_t de
     if (auto old = by_inode_.find({device, inode}); old != by_inode_.end()) remove(old->second);
     auto tokens = secret_tokens(content);
     if (tokens.empty()) return 0;
+    const auto facts = token_facts(content);
     while (files_.size() >= max_files_) remove(files_.begin()->first);
     auto id = next_id_++;
-    File file{path, device, inode, {}};
+    File file{path, device, inode, {}, {}};
     for (const auto& token : tokens) {
+        bool signs = false;
+        std::uint16_t audience = 0;
+        if (auto known = facts.find(token); known != facts.end()) {
+            signs = known->second.signing;
+            if (!known->second.hosts.empty()) {
+                file.audiences.push_back(known->second.hosts);
+                audience = static_cast<std::uint16_t>(file.audiences.size());
+            }
+        }
         for (const auto& form : token_forms(token)) {
             if (form.text.size() < window) continue;
             auto w = hash(form.text.data(), window);
             auto& bucket = by_window_[w];
-            Form f{id, static_cast<std::uint32_t>(form.text.size()), encoding_index(form.encoding),
-                   hash(form.text.data(), form.text.size())};
+            Form f{id,       static_cast<std::uint32_t>(form.text.size()), encoding_index(form.encoding), signs,
+                   audience, hash(form.text.data(), form.text.size())};
             bool duplicate = std::any_of(bucket.begin(), bucket.end(), [&](const Form& o) {
                 return o.file == id && o.hash == f.hash && o.length == f.length;
             });
@@ -355,8 +511,9 @@ std::vector<FingerprintIndex::Hit> FingerprintIndex::scan(std::span<const std::b
         for (const auto& form : bucket->second) {
             if (pos + form.length > data.size() || hash(p + pos, form.length) != form.hash) continue;
             const auto& file = files_.at(form.file);
-            hits.push_back(
-                Hit{file.path, file.device, file.inode, std::string(encodings[form.encoding]), pos, form.length});
+            hits.push_back(Hit{file.path, file.device, file.inode, std::string(encodings[form.encoding]), pos,
+                               form.length, form.signing,
+                               form.audience ? file.audiences.at(form.audience - 1) : std::vector<std::string>{}});
             if (hits.size() >= 64) return hits;
         }
     }
@@ -421,19 +578,48 @@ void carry_tail(PlaintextTail& tail, const FingerprintIndex& index, bool complet
 
 namespace {
 
-// A scan's matches: one per file, encoding and location, at most 16.
+std::string secret_kind(const FingerprintIndex::Hit& hit)
+{
+    return hit.signing ? "signing-key" : "";
+}
+
+// A scan's matches: one per file, encoding, location, kind of secret and audience, at most 16.
 void add_match(ContentScanEvent& scan, ContentMatch match)
 {
     bool seen = std::any_of(scan.matches.begin(), scan.matches.end(), [&](const ContentMatch& m) {
-        return m.path == match.path && m.encoding == match.encoding && m.location == match.location;
+        return m.path == match.path && m.encoding == match.encoding && m.location == match.location &&
+               m.secret == match.secret && m.audience == match.audience;
     });
     if (!seen && scan.matches.size() < 16) scan.matches.push_back(std::move(match));
 }
 
 }  // namespace
 
+namespace {
+
+// The host a request names: HTTP/1's Host header, HTTP/2's :authority; else `known` (the
+// connection's SNI).
+std::string request_host(const PlaintextWrite& write, const HttpLayout& layout, std::string_view known)
+{
+    if (write.http2) {
+        for (const auto& field : write.http2->fields)
+            if (field.name == ":authority") return host_of(field.value);
+    } else {
+        for (const auto& region : layout.regions) {
+            if (region.kind != HttpRegion::Kind::header || region.header != "host") continue;
+            const auto* p = reinterpret_cast<const char*>(write.data.data());
+            std::string_view line(p + region.begin, region.end - region.begin);
+            line = line.substr(0, line.find_first_of("\r\n"));
+            return host_of(line.substr(std::min(line.find(':') + 1, line.size())));
+        }
+    }
+    return util::to_lower(known);
+}
+
+}  // namespace
+
 ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWrite& write, bool complete,
-                                PlaintextTail* tail)
+                                PlaintextTail* tail, std::string_view known_host)
 {
     ContentScanEvent scan;
     scan.time = write.time;
@@ -479,9 +665,10 @@ ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWr
     }
     const std::size_t from_tail = hits.size();
     for (auto& hit : index.scan(data)) hits.push_back(std::move(hit));
+    std::string host;  // the request's, looked up for the first match that needs it
     for (std::size_t i = 0; i < hits.size(); ++i) {
         const auto& hit = hits[i];
-        ContentMatch match{hit.path, hit.device, hit.inode, hit.encoding, "body", {}};
+        ContentMatch match{hit.path, hit.device, hit.inode, hit.encoding, "body", {}, secret_kind(hit), {}};
         if (i < from_tail) {
             locate(match, tail->kind, tail->header);
         } else {
@@ -490,6 +677,13 @@ ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWr
                 locate(match, region.kind, region.header);
                 break;
             }
+        }
+        // A token its file names hosts for authenticates to them, not to another site.
+        if (match.location == "auth-header" && !hit.audience.empty()) {
+            if (host.empty()) host = request_host(write, layout, known_host);
+            if (!host.empty() && std::none_of(hit.audience.begin(), hit.audience.end(),
+                                              [&](const std::string& h) { return same_site(h, host); }))
+                match.audience = "foreign";
         }
         add_match(scan, std::move(match));
     }
@@ -653,7 +847,9 @@ ContentScanEvent scan_arguments(const FingerprintIndex& index, TimeNs time, cons
                                role.kind == ArgumentRole::credential ? "auth-argument"
                                : role.kind == ArgumentRole::data     ? "argument"
                                                                      : "positional-argument",
-                               std::move(role.name)};
+                               std::move(role.name),
+                               secret_kind(hit),
+                               {}};
             add_match(scan, std::move(match));
         }
     }
@@ -671,11 +867,17 @@ void ContentEvidence::note(const std::string& pair_key, const ContentScanEvent& 
     if (!scan.complete) facts.incomplete = true;
     facts.opaque += scan.opaque_bytes;
     for (const auto& m : scan.matches) {
-        if (m.location == "auth-header") {
+        // A signing key in an authentication header is no authentication: the key itself left;
+        // so did a token sent to a site its file does not name it for.
+        if (m.location == "auth-header" && m.secret.empty() && m.audience.empty()) {
             facts.in_auth_header.insert(m.path);
         } else if (!facts.leaked.contains(m.path)) {
+            const bool header = m.location == "header" || m.location == "auth-header";
+            const char* why = !m.secret.empty()    ? ", a signing key, which authentication never sends"
+                              : m.audience.empty() ? ""
+                                                   : ", to a site its file does not name it for";
             facts.leaked[m.path] =
-                fmt::format("{} in the {}", m.encoding, m.location == "header" ? "header " + m.header : m.location);
+                fmt::format("{} in the {}{}", m.encoding, header ? "header " + m.header : m.location, why);
         }
     }
 }

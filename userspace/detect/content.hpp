@@ -36,6 +36,28 @@ namespace exfilwatch::detect {
 // of token characters with a digit, each at least `min_length` long. At most `max_tokens`.
 std::vector<std::string> secret_tokens(std::string_view text, std::size_t min_length = 16,
                                        std::size_t max_tokens = 256);
+// What a file says of each of its tokens (as secret_tokens finds them).
+// `signing`: a key which signs: the body of a PEM or OpenSSH private key, the value of a setting
+// named for a secret access key, a private key, an account key or a client key's data
+// (aws_secret_access_key and rclone's secret_access_key, a service account's "private_key", an
+// Azure storage AccountKey, kubeconfig's client-key-data). A client authenticates with such a key
+// by a signature made with it (SigV4, SSH, TLS, JWT): its bytes never travel, so in an
+// authentication header they are a leak, not use.
+// `hosts`: the hosts the file names the token for (at most max_hosts): a URL's host beside its
+// userinfo (https://user:TOKEN@github.com), an npmrc key's (//registry.npmjs.org/:_authToken=),
+// netrc's machine, the host a section is keyed by (gh's hosts.yml `github.com:`, a docker
+// config's `"ghcr.io": {`). A token a file names hosts for authenticates to them alone: sent in
+// an authentication header to another site, it is a leak.
+struct TokenFacts {
+    static constexpr std::size_t max_hosts = 4;
+    bool signing = false;
+    std::vector<std::string> hosts;
+};
+std::map<std::string, TokenFacts> token_facts(std::string_view text, std::size_t min_length = 16);
+// Whether two hosts are one site: the same last two labels (three under a short second level of
+// a country code: example.co.uk), so api.github.com is github.com's, auth.docker.io
+// index.docker.io's. False when either is empty.
+bool same_site(std::string_view a, std::string_view b);
 
 // The forms a token can travel in, each named as the evidence names it.
 struct TokenForm {
@@ -97,6 +119,8 @@ public:
         std::uint64_t device = 0, inode = 0;
         std::string encoding;
         std::size_t offset = 0, length = 0;
+        bool signing = false;               // a form of a signing token (token_facts)
+        std::vector<std::string> audience;  // the hosts the file names the token for (token_facts)
     };
     // `starts`: only hits starting before it (a joined tail's hits, the rest scanned on their own).
     std::vector<Hit> scan(std::span<const std::byte> data, std::size_t starts = SIZE_MAX) const;
@@ -112,12 +136,15 @@ private:
         std::uint64_t file = 0;  // the file's id
         std::uint32_t length = 0;
         std::uint8_t encoding = 0;
-        std::uint64_t hash = 0;  // of the whole form
+        bool signing = false;
+        std::uint16_t audience = 0;  // 1 + its token's index in File::audiences; 0: none named
+        std::uint64_t hash = 0;      // of the whole form
     };
     struct File {
         std::string path;
         std::uint64_t device = 0, inode = 0;
-        std::vector<std::uint64_t> windows;  // this file's entries in by_window_
+        std::vector<std::uint64_t> windows;               // this file's entries in by_window_
+        std::vector<std::vector<std::string>> audiences;  // the hosts named for its tokens
     };
     std::uint64_t hash(const void* data, std::size_t size) const;
     void remove(std::uint64_t id);
@@ -145,8 +172,11 @@ struct PlaintextTail {
     HttpRegion::Kind kind = HttpRegion::Kind::body;  // where the previous write's plaintext ended
     std::string header;                              // its header's name (a header region)
 };
+// `known_host`: the connection's name so far (its SNI), which a write without a Host header (or
+// HTTP/2 :authority) of its own is taken to go to; a match in an authentication header of a
+// token its file names other hosts for is marked `audience: foreign` (see TokenFacts).
 ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWrite& write, bool complete,
-                                PlaintextTail* tail = nullptr);
+                                PlaintextTail* tail = nullptr, std::string_view known_host = {});
 
 // Where a secret found in a command-line argument sits, by the tool-independent grammar of
 // credentials on a command line: an authentication header's value (`-H "Authorization: token

@@ -255,10 +255,15 @@ ContentScanEvent Engine::scan(const PlaintextWrite& write)
     // The previous write's tail, joined to this one when it continues it exactly; a connection
     // whose continuity broke (or a new one) starts without.
     if (!complete || inserted) tails_.erase(key);
-    if (!complete || fingerprints_.longest_form() == 0) return scan_plaintext(fingerprints_, write, complete);
+    // The connection's name so far (SNI) is where a write without a Host of its own goes.
+    std::string_view known;
+    if (auto flow = flows_.find(write.flow.socket_cookie); flow != flows_.end())
+        known = flow->second.sni.empty() ? flow->second.host : flow->second.sni;
+    if (!complete || fingerprints_.longest_form() == 0)
+        return scan_plaintext(fingerprints_, write, complete, nullptr, known);
     auto& tail = tails_.touch(key);
     if (tails_.size() > max_tails) tails_.pop_oldest();
-    auto scan = scan_plaintext(fingerprints_, write, complete, &tail);
+    auto scan = scan_plaintext(fingerprints_, write, complete, &tail, known);
     if (tail.bytes.empty()) tails_.erase(key);
     return scan;
 }
@@ -267,11 +272,17 @@ void Engine::on_content_scan(const ContentScanEvent& scan, std::vector<Alert>& a
 {
     if (scan.source == "argv") {  // a command line's secrets: the process's, whatever flow it opens
         for (const auto& m : scan.matches) {
-            if (m.location != "argument") continue;  // handed over to authenticate: use
+            // Handed over to authenticate is use, unless it is a signing key the tool is told to
+            // send as it is: in an authentication header or a URL's userinfo (a credential option's
+            // value is the tool's to sign with).
+            const bool sent_key = !m.secret.empty() && m.location == "auth-argument" &&
+                                  (is_auth_header(m.header) || m.header == "url-userinfo");
+            if (m.location != "argument" && !sent_key) continue;
             auto& leaks = argv_leaks_.touch(scan.process.entity_id);
             if (argv_leaks_.size() > max_argv_leaks) argv_leaks_.pop_oldest();
-            leaks.try_emplace(m.path, fmt::format("{} in the argument{}", m.encoding,
-                                                  m.header.empty() ? std::string() : " " + m.header));
+            leaks.try_emplace(m.path, fmt::format("{} in the argument{}{}", m.encoding,
+                                                  m.header.empty() ? std::string() : " " + m.header,
+                                                  sent_key ? ", a signing key, which authentication never sends" : ""));
         }
         return;
     }

@@ -495,6 +495,8 @@ void fields(Op& op, E& e)
                 item.field("encoding", m.encoding, Text{}, Presence::required);
                 item.field("location", m.location, Text{}, Presence::required);
                 item.field("header", m.header, Text{}, Presence::optional);
+                item.field("secret", m.secret, Text{}, Presence::optional);
+                item.field("audience", m.audience, Text{}, Presence::optional);
             });
         });
     });

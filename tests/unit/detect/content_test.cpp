@@ -487,3 +487,161 @@ TEST_CASE("argument scan: a secret on the command line, by file, encoding and ro
     plain.args = {token, "-v", "short"};
     CHECK(scan_arguments(index, 5, plain).matches.empty());
 }
+
+namespace {
+
+const std::string aws_id = "AKIAE2EUNITTEST7QX4Z";
+const std::string aws_secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYe2eUnitTest";
+const std::string aws_credentials =
+    "[default]\naws_access_key_id = " + aws_id + "\naws_secret_access_key = " + aws_secret + "\n";
+
+}  // namespace
+
+namespace {
+
+std::set<std::string> signing_tokens(std::string_view text)
+{
+    std::set<std::string> out;
+    for (const auto& [token, facts] : token_facts(text))
+        if (facts.signing) out.insert(token);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("token facts: private key bodies and secret access keys sign; ids, bearer tokens do not")
+{
+    CHECK(signing_tokens(aws_credentials) == std::set<std::string>{aws_secret});
+    CHECK(signing_tokens(hosts_yml).empty());
+    const std::string pem_line = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW";
+    CHECK(signing_tokens("-----BEGIN OPENSSH PRIVATE KEY-----\n" + pem_line +
+                         "\n-----END OPENSSH PRIVATE KEY-----\n"
+                         "after_the_key = notSigning0123456789\n") == std::set<std::string>{pem_line});
+    // A service account: the private key, cut at its escapes, signs; its id travels (a JWT's kid).
+    auto account =
+        signing_tokens("{\n  \"private_key_id\": \"0123456789abcdef0123456789abcdef\",\n"
+                       "  \"private_key\": \"-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\\n"
+                       "-----END PRIVATE KEY-----\\n\",\n}\n");
+    CHECK(account.contains("nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC"));
+    CHECK_FALSE(account.contains("0123456789abcdef0123456789abcdef"));
+    // A bare secret_key may be a bearer token (Stripe's sk_live_...).
+    CHECK(signing_tokens("STRIPE_SECRET_KEY=sk_live_0123456789abcdefABCD\n").empty());
+    CHECK(signing_tokens("[drop]\nsecret_access_key = rcloneSecret0123456789abcdef\n").size() == 1);
+}
+
+TEST_CASE("token facts: the hosts a credential file names a token for")
+{
+    auto hosts = [](std::string_view text, const std::string& token) {
+        auto facts = token_facts(text);
+        return facts.contains(token) ? facts.at(token).hosts : std::vector<std::string>{"(no such token)"};
+    };
+    using Hosts = std::vector<std::string>;
+    CHECK(hosts(hosts_yml, token) == Hosts{"github.com"});  // gh: the section's key
+    CHECK(hosts("github.example.corp:\n    oauth_token: " + token + "\n", token) == Hosts{"github.example.corp"});
+    CHECK(hosts("https://ci-bot:" + token + "@GitHub.com\n", token) == Hosts{"github.com"});  // git-credentials
+    CHECK(hosts("//registry.npmjs.org/:_authToken=" + token + "\n", token) == Hosts{"registry.npmjs.org"});
+    CHECK(hosts("machine api.heroku.com\n  login me@example.org\n  password " + token + "\nmachine git.heroku.com\n",
+                token) == Hosts{"api.heroku.com"});
+    CHECK(hosts("machine a.example.org login me password " + token + "\n", token) == Hosts{"a.example.org"});
+    CHECK(hosts("{\n  \"auths\": {\n    \"ghcr.io\": {\n      \"auth\": \"" + token + "\"\n    }\n  }\n}\n", token) ==
+          Hosts{"ghcr.io"});
+    // No host named: no audience (AWS keys, a .env); a top-level key after a host's section ends it.
+    CHECK(hosts(aws_credentials, aws_id).empty());
+    CHECK(hosts("API_URL=https://api.example.com\nAPI_KEY=" + token + "\n", token).empty());
+    CHECK(hosts("github.com:\n    user: me\nother:\n    oauth_token: " + token + "\n", token).empty());
+    CHECK(hosts("version: 1.2\nkey: " + token + "\n", token).empty());  // 1.2 is no host
+}
+
+TEST_CASE("same site: a host's last two labels, three under a short second level of a country code")
+{
+    CHECK(same_site("github.com", "api.github.com"));
+    CHECK(same_site("index.docker.io", "auth.docker.io"));
+    CHECK(same_site("www.example.co.uk", "example.co.uk"));
+    CHECK_FALSE(same_site("example.co.uk", "other.co.uk"));
+    CHECK_FALSE(same_site("github.com", "githubusercontent.com"));
+    CHECK_FALSE(same_site("github.com", "github.com.evil.example"));
+    CHECK_FALSE(same_site("", "github.com"));
+}
+
+TEST_CASE("verdict: a token sent in an authentication header to a site its file does not name left")
+{
+    auto index = index_with_hosts_yml();
+    const std::string body = "{\"state\":\"success\"}";
+    auto post_to = [&](std::string_view host) {
+        return fmt::format("POST /x HTTP/1.1\r\nHost: {}\r\nAuthorization: token {}\r\nContent-Length: {}\r\n\r\n{}",
+                           host, token, body.size(), body);
+    };
+    auto own = scan_plaintext(index, write_of(post_to("api.github.com:8443")), true);
+    REQUIRE(own.matches.size() == 1);
+    CHECK(own.matches[0].audience.empty());
+    auto away = scan_plaintext(index, write_of(post_to("hooks.slack.com")), true);
+    REQUIRE(away.matches.size() == 1);
+    CHECK(away.matches[0].location == "auth-header");
+    CHECK(away.matches[0].audience == "foreign");
+    ContentEvidence leak;
+    leak.note("pair", away);
+    CHECK(content_verdict(*leak.find("pair"), "/home/u/.config/gh/hosts.yml", 2000) == ContentVerdict::leaked);
+    CHECK(leak.find("pair")->leaked.at("/home/u/.config/gh/hosts.yml") ==
+          "raw in the header authorization, to a site its file does not name it for");
+    // A write without a Host of its own goes where the connection's SNI says; none known: no verdict.
+    const std::string headless = "POST /x HTTP/1.1\r\nAuthorization: token " + token + "\r\n\r\n";
+    CHECK(scan_plaintext(index, write_of(headless), true, nullptr, "paste.example.org").matches.at(0).audience ==
+          "foreign");
+    CHECK(scan_plaintext(index, write_of(headless), true, nullptr, "github.com").matches.at(0).audience.empty());
+    CHECK(scan_plaintext(index, write_of(headless), true).matches.at(0).audience.empty());
+    // HTTP/2: by :authority.
+    auto h2 = write_of("h2 frames");
+    h2.http2.emplace();
+    h2.http2->fields = {{":method", "POST"}, {":authority", "webhook.site"}, {"authorization", "Bearer " + token}};
+    CHECK(scan_plaintext(index, h2, true).matches.at(0).audience == "foreign");
+    h2.http2->fields[1].value = "api.github.com";
+    CHECK(scan_plaintext(index, h2, true).matches.at(0).audience.empty());
+}
+
+TEST_CASE("verdict: a signing key in an authentication header left; the key id there (SigV4) is use")
+{
+    FingerprintIndex index(8, {1, 2});
+    index.add_file("/home/u/.aws/credentials", 1, 7, aws_credentials);
+    const std::string body = "{\"state\":\"success\"}";
+
+    auto sent =
+        scan_plaintext(index, write_of(status_post("Authorization: Bearer " + aws_secret + "\r\n", body)), true);
+    REQUIRE(sent.matches.size() == 1);
+    CHECK(sent.matches[0].location == "auth-header");
+    CHECK(sent.matches[0].secret == "signing-key");
+    ContentEvidence leak;
+    leak.note("pair", sent);
+    CHECK(content_verdict(*leak.find("pair"), "/home/u/.aws/credentials", 2000) == ContentVerdict::leaked);
+    CHECK(leak.find("pair")->leaked.at("/home/u/.aws/credentials") ==
+          "raw in the header authorization, a signing key, which authentication never sends");
+
+    const std::string sigv4 = "Authorization: AWS4-HMAC-SHA256 Credential=" + aws_id +
+                              "/20261204/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0a1b\r\n";
+    auto signed_request = scan_plaintext(index, write_of(status_post(sigv4, body)), true);
+    REQUIRE(signed_request.matches.size() == 1);
+    CHECK(signed_request.matches[0].secret.empty());
+    ContentEvidence use;
+    use.note("pair", signed_request);
+    CHECK(content_verdict(*use.find("pair"), "/home/u/.aws/credentials", 2000) == ContentVerdict::used);
+}
+
+TEST_CASE("argument scan: a signing key's matches say so, wherever it sits")
+{
+    FingerprintIndex index(8, {1, 2});
+    index.add_file("/home/u/.aws/credentials", 1, 7, aws_credentials);
+    ProcessRef gh;
+    gh.args = {"gh", "api", "-H", "Authorization: token " + aws_secret, "repos/o/r/statuses/0123abcd"};
+    auto scan = scan_arguments(index, 5, gh);
+    REQUIRE(scan.matches.size() == 1);
+    CHECK(scan.matches[0].location == "auth-argument");
+    CHECK(scan.matches[0].header == "authorization");
+    CHECK(scan.matches[0].secret == "signing-key");
+    ProcessRef rclone;  // a credential option's value: the tool's to sign with
+    rclone.args = {"rclone", "--s3-access-key-id", aws_id, "--s3-secret-access-key", aws_secret, "ls", "r:"};
+    scan = scan_arguments(index, 5, rclone);
+    REQUIRE(scan.matches.size() == 2);
+    CHECK(scan.matches[0].secret.empty());
+    CHECK(scan.matches[1].secret == "signing-key");
+    CHECK(scan.matches[1].location == "auth-argument");
+    CHECK(scan.matches[1].header.empty());  // an option name too long to show
+}

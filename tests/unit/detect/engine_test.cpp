@@ -1443,19 +1443,23 @@ TEST_CASE("content: a secret a client's command line sends is a leak where its T
 {
     // gh (Go: its own TLS, no library write to see) posting an issue whose body is the AWS key
     // its shell read: no plaintext scan, a small secret to a code host; the argv scan says leak. The
-    // twin hands the key over in an Authorization header: use, so it stays gated.
+    // twin hands a bearer credential (a session token) over in an Authorization header: use, so it
+    // stays gated; a signing key (the secret access key) there is sent as it is: a leak.
     const std::string secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
     const std::string credentials = home + "/.aws/credentials";
-    auto run = [&](std::vector<std::string> args, bool scan_argv) {
+    const std::string signing_key = "[default]\naws_secret_access_key = " + secret + "\n";
+    const std::string session_token = "[default]\naws_session_token = " + secret + "\n";
+    auto run = [&](std::vector<std::string> args, bool scan_argv, const std::string* key_file = nullptr) {
+        const std::string& file = key_file ? *key_file : signing_key;
         Timeline tl;
         tl.engine.set_file_reader([&](const ProcessRef&, const std::string& path, std::uint64_t,
                                       std::uint64_t) -> std::optional<std::string> {
-            if (path == credentials) return "[default]\naws_secret_access_key = " + secret + "\n";
+            if (path == credentials) return file;
             return std::nullopt;
         });
         tl.read(tl.shell, credentials, 116);  // KEY=$(<~/.aws/credentials): the shell reads it
         for (auto& a : args)
-            if (a == "SECRET") a = secret;
+            if (auto at = a.find("SECRET"); at != std::string::npos) a.replace(at, 6, secret);
         auto gh = tl.spawn(tl.shell, args);
         if (scan_argv) tl.feed(Event{scan_arguments(tl.engine.fingerprints(), tl.t, gh)});
         tl.transfer(gh, "api.github.com", 2600, 5200);
@@ -1472,15 +1476,25 @@ TEST_CASE("content: a secret a client's command line sends is a leak where its T
     CHECK(match->evidence.find(secret) == std::string::npos);
     CHECK(run(body, false).empty());                         // without the argv scan: gated, as before
     CHECK(run({"vault", "login", "SECRET"}, true).empty());  // positional: no evidence either way
-    CHECK(run({"gh", "api", "-H", "Authorization: token SECRET", "repos/o/r/statuses/abc", "-f", "state=success"}, true)
-              .empty());
+    const std::vector<std::string> header = {
+        "gh", "api", "-H", "Authorization: token SECRET", "repos/o/r/statuses/abc", "-f", "state=success"};
+    CHECK(run(header, true, &session_token).empty());
+    alerts = run(header, true);
+    REQUIRE(alerts.size() == 1);
+    match = std::find_if(alerts[0].signals.begin(), alerts[0].signals.end(),
+                         [](const Signal& s) { return s.name == "content-match"; });
+    REQUIRE(match != alerts[0].signals.end());
+    CHECK(match->evidence.find("in the argument authorization, a signing key") != std::string::npos);
+    // A credential option's or assignment's value is the tool's to sign with, not a header it sends.
+    CHECK(run({"terraform", "apply", "-var", "aws_secret_access_key=SECRET"}, true).empty());
+    CHECK(run({"awsctl", "--secret-access-key", "SECRET", "status"}, true).empty());
 
-    // A script given the key as data (`notify --body KEY`) is not its child's command line, and
-    // a flow whose plaintext was scanned is judged by what the scan saw.
+    // A script given the token as data (`notify --body TOKEN`) is not its child's command line,
+    // and a flow whose plaintext was scanned is judged by what the scan saw.
     Timeline tl;
     tl.engine.set_file_reader(
         [&](const ProcessRef&, const std::string& path, std::uint64_t, std::uint64_t) -> std::optional<std::string> {
-            if (path == credentials) return "[default]\naws_secret_access_key = " + secret + "\n";
+            if (path == credentials) return session_token;
             return std::nullopt;
         });
     tl.read(tl.shell, credentials, 116);

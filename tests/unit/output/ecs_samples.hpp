@@ -133,7 +133,10 @@ inline std::vector<Event> events()
     use.matches.push_back({"/home/dev/.config/gh/hosts.yml", 65024, 11028659, "raw", "auth-header", "authorization"});
     out.push_back(use);
     ContentScanEvent leak{t0 + 26, odd_process(), FlowKey{42}, "gnutls", 310, 16384, 4096, false, 16384, 77, {}, {}};
-    leak.matches.push_back({"/home/dev/.ssh/id_ed25519", 1, 2, "base64", "body", {}});
+    leak.matches.push_back({"/home/dev/.ssh/id_ed25519", 1, 2, "base64", "body", {}, "signing-key"});
+    leak.matches.push_back({"/home/dev/.aws/credentials", 1, 6, "raw", "auth-header", "authorization", "signing-key"});
+    leak.matches.push_back(
+        {"/home/dev/.config/gh/hosts.yml", 1, 5, "base64", "auth-header", "authorization", {}, "foreign"});
     leak.matches.push_back({"/home/dev/.netrc", 1, 3, "url", "request-line", {}});
     out.push_back(leak);
     // A command line's scan: no flow, the role of each argument that carries a secret.
