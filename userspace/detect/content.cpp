@@ -678,8 +678,9 @@ ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWr
                 break;
             }
         }
-        // A token its file names hosts for authenticates to them, not to another site.
-        if (match.location == "auth-header" && !hit.audience.empty()) {
+        // A token its file names hosts for authenticates to them, not to another site (the
+        // request's: a proxy's credential authenticates to the proxy, not to where it goes).
+        if (match.location == "auth-header" && match.header != "proxy-authorization" && !hit.audience.empty()) {
             if (host.empty()) host = request_host(write, layout, known_host);
             if (!host.empty() && std::none_of(hit.audience.begin(), hit.audience.end(),
                                               [&](const std::string& h) { return same_site(h, host); }))

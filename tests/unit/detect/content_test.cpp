@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -563,6 +564,20 @@ TEST_CASE("same site: a host's last two labels, three under a short second level
     CHECK_FALSE(same_site("", "github.com"));
 }
 
+namespace {
+
+// A pair whose only scan is `scan`: the verdict on `path`, and the evidence of a leak.
+std::pair<ContentVerdict, std::string> verdict_of(const ContentScanEvent& scan, const std::string& path)
+{
+    ContentEvidence evidence;
+    evidence.note("pair", scan);
+    const auto* facts = evidence.find("pair");
+    auto leaked = facts->leaked.find(path);
+    return {content_verdict(*facts, path, 2000), leaked == facts->leaked.end() ? std::string() : leaked->second};
+}
+
+}  // namespace
+
 TEST_CASE("verdict: a token sent in an authentication header to a site its file does not name left")
 {
     auto index = index_with_hosts_yml();
@@ -578,11 +593,17 @@ TEST_CASE("verdict: a token sent in an authentication header to a site its file 
     REQUIRE(away.matches.size() == 1);
     CHECK(away.matches[0].location == "auth-header");
     CHECK(away.matches[0].audience == "foreign");
-    ContentEvidence leak;
-    leak.note("pair", away);
-    CHECK(content_verdict(*leak.find("pair"), "/home/u/.config/gh/hosts.yml", 2000) == ContentVerdict::leaked);
-    CHECK(leak.find("pair")->leaked.at("/home/u/.config/gh/hosts.yml") ==
-          "raw in the header authorization, to a site its file does not name it for");
+    CHECK(verdict_of(away, "/home/u/.config/gh/hosts.yml") ==
+          std::pair{ContentVerdict::leaked,
+                    std::string("raw in the header authorization, to a site its file does not name it for")});
+    // A proxy's credential authenticates to the proxy, whatever the request's Host.
+    const auto proxied = fmt::format("CONNECT api.example.org:443 HTTP/1.1\r\nHost: api.example.org:443\r\n"
+                                     "Proxy-Authorization: Basic {}\r\n\r\n",
+                                     token);
+    auto via = scan_plaintext(index, write_of(proxied), true);
+    REQUIRE(via.matches.size() == 1);
+    CHECK(via.matches[0].header == "proxy-authorization");
+    CHECK(via.matches[0].audience.empty());
     // A write without a Host of its own goes where the connection's SNI says; none known: no verdict.
     const std::string headless = "POST /x HTTP/1.1\r\nAuthorization: token " + token + "\r\n\r\n";
     CHECK(scan_plaintext(index, write_of(headless), true, nullptr, "paste.example.org").matches.at(0).audience ==
@@ -609,20 +630,16 @@ TEST_CASE("verdict: a signing key in an authentication header left; the key id t
     REQUIRE(sent.matches.size() == 1);
     CHECK(sent.matches[0].location == "auth-header");
     CHECK(sent.matches[0].secret == "signing-key");
-    ContentEvidence leak;
-    leak.note("pair", sent);
-    CHECK(content_verdict(*leak.find("pair"), "/home/u/.aws/credentials", 2000) == ContentVerdict::leaked);
-    CHECK(leak.find("pair")->leaked.at("/home/u/.aws/credentials") ==
-          "raw in the header authorization, a signing key, which authentication never sends");
+    CHECK(verdict_of(sent, "/home/u/.aws/credentials") ==
+          std::pair{ContentVerdict::leaked,
+                    std::string("raw in the header authorization, a signing key, which authentication never sends")});
 
     const std::string sigv4 = "Authorization: AWS4-HMAC-SHA256 Credential=" + aws_id +
                               "/20261204/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0a1b\r\n";
     auto signed_request = scan_plaintext(index, write_of(status_post(sigv4, body)), true);
     REQUIRE(signed_request.matches.size() == 1);
     CHECK(signed_request.matches[0].secret.empty());
-    ContentEvidence use;
-    use.note("pair", signed_request);
-    CHECK(content_verdict(*use.find("pair"), "/home/u/.aws/credentials", 2000) == ContentVerdict::used);
+    CHECK(verdict_of(signed_request, "/home/u/.aws/credentials").first == ContentVerdict::used);
 }
 
 TEST_CASE("argument scan: a signing key's matches say so, wherever it sits")
