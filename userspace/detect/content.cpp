@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "redact/redact.hpp"
 #include "util/text.hpp"
 
 namespace exfilwatch::detect {
@@ -147,42 +148,130 @@ std::string host_of(std::string_view text)
     return util::to_lower(text);
 }
 
+// The service words of a setting's or section's name, lower case: its words (split at anything
+// not a letter or digit, and where lower case turns upper: slackWebhookUrl), those of three
+// letters or more without a digit that are not a common word of settings (token, api, webhook,
+// url ...): TELEGRAM_BOT_TOKEN says telegram, SLACK_WEBHOOK_URL slack, API_TOKEN nothing.
+std::vector<std::string> service_words(std::string_view name)
+{
+    static constexpr std::string_view common[] = {
+        "access",   "account", "address", "admin",        "api",        "apikey",      "app",      "application",
+        "auth",     "base",    "bearer",  "bot",          "bucket",     "cert",        "channel",  "chat",
+        "client",   "config",  "cred",    "creds",        "credential", "credentials", "data",     "database",
+        "default",  "dev",     "dsn",     "endpoint",     "env",        "export",      "hook",     "hooks",
+        "host",     "http",    "https",   "incoming",     "key",        "keys",        "local",    "login",
+        "main",     "name",    "notify",  "notification", "pass",       "passwd",      "password", "path",
+        "personal", "port",    "private", "prod",         "production", "profile",     "public",   "push",
+        "remote",   "secret",  "secrets", "server",       "service",    "session",     "sid",      "signing",
+        "staging",  "test",    "the",     "token",        "tokens",     "uri",         "url",      "user",
+        "username", "value",   "webhook", "webhooks",     "www",        "com",         "org",      "net",
+        "alert",    "alerts",  "deploy",  "code",         "live",       "master",      "new",      "old",
+        "write",    "read",    "send",    "sender",       "room",       "team",        "group",    "project"};
+    std::vector<std::string> words;
+    std::string word;
+    auto close = [&] {
+        const bool keep = word.size() >= 3 && !has_digit(word) &&
+                          std::find(std::begin(common), std::end(common), word) == std::end(common) &&
+                          std::find(words.begin(), words.end(), word) == words.end();
+        if (keep && words.size() < TokenFacts::max_words) words.push_back(word);
+        word.clear();
+    };
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        const auto c = static_cast<unsigned char>(name[i]);
+        if (std::isalnum(c) == 0) {
+            close();
+            continue;
+        }
+        if (std::isupper(c) != 0 && i > 0 && std::islower(static_cast<unsigned char>(name[i - 1])) != 0) close();
+        word += static_cast<char>(std::tolower(c));
+    }
+    close();
+    return words;
+}
+
+// The last word of a setting's name, lower case (PUSHOVER_USER: "user"), at most 15 characters.
+std::string setting_word(std::string_view name)
+{
+    name = trim(name);
+    auto end = name.size();
+    while (end > 0 && std::isalnum(static_cast<unsigned char>(name[end - 1])) == 0) --end;
+    auto begin = end;
+    while (begin > 0 && std::isalnum(static_cast<unsigned char>(name[begin - 1])) != 0) --begin;
+    if (end - begin > 15) return {};
+    return util::to_lower(name.substr(begin, end - begin));
+}
+
+// The host of a URL's text after its scheme (`host[:port][/path...]`, userinfo dropped): its
+// authority's, not an address in its path or query (https://h.example/?to=a@b.example).
+std::string url_host(std::string_view after_scheme)
+{
+    return host_of(after_scheme.substr(0, std::min(after_scheme.find_first_of("/?# \t\"'"), after_scheme.size())));
+}
+
 // What the lines so far say of the next: inside a private key's block, the host the section is
-// keyed by, netrc's machine.
+// keyed by, netrc's machine, the service words of the sections they sit in.
 struct TokenContext {
     bool private_block = false;  // between a PEM or OpenSSH private key's BEGIN and END lines
     std::string section, machine;
+    std::vector<std::string> ini_words;   // of the `[section]` they sit in, until the next
+    std::vector<std::string> yaml_words;  // of the top-level YAML key they sit under
 
     void enter(std::string_view line)
     {
         if (line.starts_with("-----BEGIN ") && line.find("PRIVATE KEY") != std::string_view::npos) private_block = true;
         if (line.starts_with("-----END ")) private_block = false;
+        const auto words = trim(line);
         // netrc: "machine HOST" holds until the next machine (or default).
-        if (const auto words = trim(line); words.starts_with("machine ")) {
+        if (words.starts_with("machine ")) {
             const auto rest = trim(words.substr(8));
             machine = host_of(rest.substr(0, rest.find_first_of(" \t")));
         } else if (words.starts_with("default")) {
             machine.clear();
         }
-    }
-    // A section keyed by a host (nothing, or an object's brace, after it) starts; a line at the
-    // start of another top-level key ends it.
-    void key_line(std::string_view line, std::string_view key, std::string_view value)
-    {
-        if (auto keyed = host_of(key); !keyed.empty() && (value.empty() || value == "{")) {
-            section = keyed;
-        } else if (!line.empty() && line.front() != ' ' && line.front() != '\t') {
-            section.clear();
+        if (words.size() > 2 && words.front() == '[' && words.back() == ']') {
+            ini_words = service_words(words.substr(1, words.size() - 2));
+            yaml_words.clear();
         }
     }
+    // A section keyed by a host (nothing, or an object's brace, after it) starts; a line at the
+    // start of another top-level key ends it. A top-level key with nothing after it opens a
+    // YAML section named by its words.
+    void key_line(std::string_view line, std::string_view key, std::string_view value)
+    {
+        const bool top = !line.empty() && line.front() != ' ' && line.front() != '\t';
+        if (auto keyed = host_of(key); !keyed.empty() && (value.empty() || value == "{")) {
+            section = keyed;
+        } else if (top) {
+            section.clear();
+        }
+        if (top) yaml_words = value.empty() || value == "{" ? service_words(key) : std::vector<std::string>{};
+    }
     std::string host() const { return machine.empty() ? section : machine; }
+    // The words of a setting named `key` here: its own, then its sections'.
+    std::vector<std::string> words_for(std::string_view key) const
+    {
+        auto words = service_words(key);
+        for (const auto* more : {&yaml_words, &ini_words})
+            for (const auto& w : *more)
+                if (words.size() < TokenFacts::max_words && std::find(words.begin(), words.end(), w) == words.end())
+                    words.push_back(w);
+        return words;
+    }
+};
+
+// What one line says of the tokens on it.
+struct LineFacts {
+    bool signing = false;
+    std::string host;
+    const std::vector<std::string>* words = nullptr;
+    const std::string* setting = nullptr;
 };
 
 // Runs of token characters with a digit (PEM body lines, tokens written bare; a signing
 // setting's value cut at escapes, as a service account's "private_key": "...\n..."): those
 // after `signing_from` sign, all of them in a private key's block. False once `add` says stop.
 template <typename Add>
-bool add_runs(std::string_view line, std::size_t signing_from, bool block, const std::string& host, Add& add)
+bool add_runs(std::string_view line, std::size_t signing_from, bool block, const LineFacts& facts, Add& add)
 {
     std::size_t i = 0;
     while (i < line.size()) {
@@ -190,16 +279,43 @@ bool add_runs(std::string_view line, std::size_t signing_from, bool block, const
         const std::size_t start = i;
         while (i < line.size() && token_char(static_cast<unsigned char>(line[i]))) ++i;
         auto run = line.substr(start, i - start);
-        const bool signs = block || (signing_from != std::string_view::npos && start > signing_from);
-        if (!run.empty() && run.front() != '/' && has_digit(run) && !add(run, signs, host)) return false;
+        LineFacts here = facts;
+        here.signing = block || (signing_from != std::string_view::npos && start > signing_from);
+        if (!run.empty() && run.front() != '/' && has_digit(run) && !add(run, here)) return false;
     }
     return true;
 }
 
-// secret_tokens and token_facts: one parse, each token found with whether it signs and the host
-// its line is for: a URL's host beside its userinfo (https://user:TOKEN@host), an npmrc key's
-// (//registry.npmjs.org/:_authToken=TOKEN), netrc's machine, or the host a section is keyed by
-// (gh's hosts.yml "github.com:", a docker config's "ghcr.io": {).
+// The parts of each URL on a line that a request to it carries in its request line: the path's
+// segments and the query's names and values, those with a digit, for the URL's host (a
+// webhook's https://hooks.slack.com/services/T/B/TOKEN, https://discord.com/api/webhooks/ID/TOKEN).
+template <typename Add>
+bool add_url_parts(std::string_view line, LineFacts facts, Add& add)
+{
+    for (auto scheme = line.find("://"); scheme != std::string_view::npos; scheme = line.find("://", scheme + 3)) {
+        auto url = line.substr(scheme + 3);
+        url = url.substr(0, std::min(url.find_first_of(" \t\"'<>`"), url.size()));
+        facts.host = url_host(url);
+        const auto path = url.find('/');
+        if (facts.host.empty() || path == std::string_view::npos) continue;
+        auto rest = url.substr(path);
+        rest = rest.substr(0, std::min(rest.find('#'), rest.size()));
+        std::size_t i = 0;
+        while (i < rest.size()) {
+            const auto end = std::min(rest.find_first_of("/?&=", i), rest.size());
+            const auto part = rest.substr(i, end - i);
+            if (has_digit(part) && !add(part, facts)) return false;
+            i = end + 1;
+        }
+    }
+    return true;
+}
+
+// file_tokens' parse: each token found with what its line says of it: whether it signs, the
+// host its line is for (a URL's host beside its userinfo or before its path, an npmrc key's
+// //registry.npmjs.org/:_authToken=TOKEN, netrc's machine, the host a section is keyed by: gh's
+// hosts.yml "github.com:", a docker config's "ghcr.io": {), the service words and last word of
+// its setting's name.
 template <typename Add>
 void parse_tokens(std::string_view text, Add add)
 {
@@ -212,7 +328,9 @@ void parse_tokens(std::string_view text, Add add)
         pos = end + 1;
         context.enter(line);
         std::size_t signing_from = std::string_view::npos;
-        std::string host = context.host();
+        std::vector<std::string> words = context.words_for({});
+        std::string setting;
+        LineFacts facts{false, context.host(), &words, &setting};
         // key = value, key: value (YAML, INI, .env, netrc-like "password VALUE" is caught below)
         // (An npmrc key holds a colon: //registry.npmjs.org/:_authToken=VALUE.)
         auto sep = trim(line).starts_with("//") ? line.find('=') : line.find_first_of("=:");
@@ -221,51 +339,70 @@ void parse_tokens(std::string_view text, Add add)
             auto value = trim(line.substr(sep + 1));
             context.key_line(line, key, value);
             if (signing_setting(key)) signing_from = sep;
-            host = trim(key).starts_with("//") ? host_of(key) : context.host();  // npmrc's, else the section's
+            words = context.words_for(key);
+            setting = setting_word(key);
+            facts.host = trim(key).starts_with("//") ? host_of(key) : context.host();  // npmrc's, else the section's
+            if (auto scheme = value.find("://"); scheme != std::string_view::npos)
+                if (auto host = url_host(value.substr(scheme + 3)); !host.empty()) facts.host = host;
+            facts.signing = signing_from != std::string_view::npos || context.private_block;
             // Not a path (a CA bundle, a key file named by a config): what it names is not secret.
             bool path = !value.empty() && (value.front() == '/' || value.front() == '~' || value.front() == '.');
-            if (!value.empty() && !path && value.find(' ') == std::string_view::npos &&
-                !add(value, signing_from != std::string_view::npos || context.private_block, host))
-                return;
+            if (!value.empty() && !path && value.find(' ') == std::string_view::npos && !add(value, facts)) return;
+            facts.signing = false;
         }
         // https://user:TOKEN@host
         if (auto scheme = line.find("://"); scheme != std::string_view::npos) {
             auto at = line.find('@', scheme);
             auto colon = line.find(':', scheme + 3);
             if (at != std::string_view::npos && colon != std::string_view::npos && colon < at) {
-                if (auto url_host = host_of(line.substr(at + 1)); !url_host.empty()) host = url_host;
-                if (!add(line.substr(colon + 1, at - colon - 1), false, host)) return;
+                if (auto url_host = host_of(line.substr(at + 1)); !url_host.empty()) facts.host = url_host;
+                if (!add(line.substr(colon + 1, at - colon - 1), facts)) return;
             }
         }
-        if (!add_runs(line, signing_from, context.private_block, host, add)) return;
+        if (!add_url_parts(line, facts, add)) return;
+        if (!add_runs(line, signing_from, context.private_block, facts, add)) return;
     }
+}
+
+// A host name, with or without a port (s3cmd's `host_base = s3.amazonaws.com`): a name, no
+// secret; taken for one, the host itself would be redacted from every flow to it.
+bool bare_host(std::string_view token)
+{
+    const auto host = host_of(token);
+    if (host.empty() || token.find('/') != std::string_view::npos || token.find('@') != std::string_view::npos)
+        return false;
+    auto rest = token.substr(std::min(host.size(), token.size()));
+    if (!rest.empty() && rest.front() == ':') rest.remove_prefix(1);
+    return util::to_lower(token.substr(0, host.size())) == host &&
+           std::all_of(rest.begin(), rest.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
+}
+
+// Adds `more` to `into` (each once, at most `max`).
+void merge_into(std::vector<std::string>& into, const std::vector<std::string>& more, std::size_t max)
+{
+    for (const auto& m : more)
+        if (into.size() < max && !m.empty() && std::find(into.begin(), into.end(), m) == into.end()) into.push_back(m);
 }
 
 }  // namespace
 
-std::vector<std::string> secret_tokens(std::string_view text, std::size_t min_length, std::size_t max_tokens)
+std::vector<FileToken> file_tokens(std::string_view text, std::size_t min_length, std::size_t max_tokens)
 {
-    std::vector<std::string> out;
-    parse_tokens(text, [&](std::string_view token, bool, const std::string&) {
-        if (token.size() >= min_length && std::find(out.begin(), out.end(), token) == out.end())
-            out.emplace_back(token);
-        return out.size() < max_tokens;
-    });
-    return out;
-}
-
-std::map<std::string, TokenFacts> token_facts(std::string_view text, std::size_t min_length)
-{
-    std::map<std::string, TokenFacts> out;
-    std::size_t seen = 0;  // the tokens secret_tokens would keep, at most its default 256
-    parse_tokens(text, [&](std::string_view token, bool signing, const std::string& host) {
-        if (token.size() < min_length) return true;
-        auto& facts = out[std::string(token)];
-        facts.signing = facts.signing || signing;
-        if (!host.empty() && facts.hosts.size() < TokenFacts::max_hosts &&
-            std::find(facts.hosts.begin(), facts.hosts.end(), host) == facts.hosts.end())
-            facts.hosts.push_back(host);
-        return ++seen < 256;
+    std::vector<FileToken> out;
+    std::unordered_map<std::string, std::size_t> seen;  // token -> its index in out
+    parse_tokens(text, [&](std::string_view token, const LineFacts& line) {
+        if (token.size() < min_length || bare_host(token)) return true;
+        auto [it, added] = seen.try_emplace(std::string(token), out.size());
+        if (added) {
+            if (out.size() >= max_tokens) return false;
+            out.push_back({std::string(token), {}});
+        }
+        auto& facts = out[it->second].facts;
+        facts.signing = facts.signing || line.signing;
+        merge_into(facts.hosts, {line.host}, TokenFacts::max_hosts);
+        if (line.words) merge_into(facts.words, *line.words, TokenFacts::max_words);
+        if (facts.setting.empty() && line.setting) facts.setting = *line.setting;
+        return true;
     });
     return out;
 }
@@ -293,6 +430,22 @@ std::string_view site_of(std::string_view host)
 bool same_site(std::string_view a, std::string_view b)
 {
     return !a.empty() && !b.empty() && site_of(a) == site_of(b);
+}
+
+bool word_names_site(std::string_view word, std::string_view host)
+{
+    if (word.empty() || host.empty()) return false;
+    const auto lower = util::to_lower(host);
+    const auto site = site_of(lower);
+    const auto label = site.substr(0, site.find('.'));
+    if (label == word) return true;
+    if (label.size() <= word.size() || label.size() - word.size() > 3) return false;
+    auto letters = [](std::string_view s) {
+        return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isalpha(c) != 0; });
+    };
+    const auto extra = label.size() - word.size();
+    return (label.starts_with(word) && letters(label.substr(word.size()))) ||
+           (label.ends_with(word) && letters(label.substr(0, extra)));
 }
 
 std::vector<TokenForm> token_forms(std::string_view token)
@@ -327,21 +480,15 @@ std::vector<TokenForm> token_forms(std::string_view token)
     return forms;
 }
 
+namespace {
+bool credential_name(std::string_view lower);
+}  // namespace
+
 bool is_auth_header(std::string_view name)
 {
-    static constexpr std::array<std::string_view, 12> names = {"authorization",
-                                                               "proxy-authorization",
-                                                               "cookie",
-                                                               "x-api-key",
-                                                               "api-key",
-                                                               "private-token",
-                                                               "x-auth-token",
-                                                               "x-access-token",
-                                                               "x-amz-security-token",
-                                                               "x-goog-api-key",
-                                                               "x-github-token",
-                                                               "x-vault-token"};
-    return std::find(names.begin(), names.end(), name) != names.end();
+    // Authorization, Proxy-Authorization, X-Api-Key, Private-Token, X-Vault-Token, and the
+    // vendors' own (DD-API-KEY, X-Sentry-Auth, pinata_api_key, Circle-Token) all say so.
+    return name == "cookie" || credential_name(name);
 }
 
 HttpLayout http_layout(std::span<const std::byte> data)
@@ -463,28 +610,20 @@ std::size_t FingerprintIndex::add_file(const std::string& path, std::uint64_t de
                                        std::string_view content)
 {
     if (auto old = by_inode_.find({device, inode}); old != by_inode_.end()) remove(old->second);
-    auto tokens = secret_tokens(content);
+    auto tokens = file_tokens(content);
     if (tokens.empty()) return 0;
-    const auto facts = token_facts(content);
     while (files_.size() >= max_files_) remove(files_.begin()->first);
     auto id = next_id_++;
     File file{path, device, inode, {}, {}};
-    for (const auto& token : tokens) {
-        bool signs = false;
-        std::uint16_t audience = 0;
-        if (auto known = facts.find(token); known != facts.end()) {
-            signs = known->second.signing;
-            if (!known->second.hosts.empty()) {
-                file.audiences.push_back(known->second.hosts);
-                audience = static_cast<std::uint16_t>(file.audiences.size());
-            }
-        }
-        for (const auto& form : token_forms(token)) {
+    file.tokens.reserve(tokens.size());
+    for (auto& token : tokens) {
+        const auto index = static_cast<std::uint16_t>(file.tokens.size());
+        for (const auto& form : token_forms(token.text)) {
             if (form.text.size() < window) continue;
             auto w = hash(form.text.data(), window);
             auto& bucket = by_window_[w];
-            Form f{id,       static_cast<std::uint32_t>(form.text.size()), encoding_index(form.encoding), signs,
-                   audience, hash(form.text.data(), form.text.size())};
+            Form f{id, static_cast<std::uint32_t>(form.text.size()), encoding_index(form.encoding), index,
+                   hash(form.text.data(), form.text.size())};
             bool duplicate = std::any_of(bucket.begin(), bucket.end(), [&](const Form& o) {
                 return o.file == id && o.hash == f.hash && o.length == f.length;
             });
@@ -494,6 +633,7 @@ std::size_t FingerprintIndex::add_file(const std::string& path, std::uint64_t de
             file.windows.push_back(w);
             ++form_count_;
         }
+        file.tokens.push_back(std::move(token.facts));
     }
     by_inode_[{device, inode}] = id;
     files_.emplace(id, std::move(file));
@@ -512,8 +652,7 @@ std::vector<FingerprintIndex::Hit> FingerprintIndex::scan(std::span<const std::b
             if (pos + form.length > data.size() || hash(p + pos, form.length) != form.hash) continue;
             const auto& file = files_.at(form.file);
             hits.push_back(Hit{file.path, file.device, file.inode, std::string(encodings[form.encoding]), pos,
-                               form.length, form.signing,
-                               form.audience ? file.audiences.at(form.audience - 1) : std::vector<std::string>{}});
+                               form.length, &file.tokens.at(form.token)});
             if (hits.size() >= 64) return hits;
         }
     }
@@ -551,8 +690,10 @@ namespace {
 // The tail the next write is joined to: the last bytes of tail + this write's plaintext (so
 // writes shorter than a form add up), located where this write's plaintext ends. None after a
 // write not wholly seen: what follows it does not continue what was seen.
+// `shown`: a header region's name as the scan shows it (the tail keeps that, never a raw name).
+template <typename Shown>
 void carry_tail(PlaintextTail& tail, const FingerprintIndex& index, bool complete, std::span<const std::byte> data,
-                const HttpLayout& layout)
+                const HttpLayout& layout, const Shown& shown)
 {
     const std::size_t keep =
         std::min(index.longest_form() > 0 ? index.longest_form() - 1 : 0, PlaintextTail::max_bytes);
@@ -571,7 +712,7 @@ void carry_tail(PlaintextTail& tail, const FingerprintIndex& index, bool complet
     const auto last = std::find_if(layout.regions.rbegin(), layout.regions.rend(),
                                    [&](const HttpRegion& r) { return r.begin < data.size() && r.end >= data.size(); });
     tail.kind = last == layout.regions.rend() ? HttpRegion::Kind::body : last->kind;
-    tail.header = last == layout.regions.rend() ? std::string() : last->header;
+    tail.header = last == layout.regions.rend() ? std::string() : shown(*last);
 }
 
 }  // namespace
@@ -580,15 +721,16 @@ namespace {
 
 std::string secret_kind(const FingerprintIndex::Hit& hit)
 {
-    return hit.signing ? "signing-key" : "";
+    return hit.signing() ? "signing-key" : "";
 }
 
-// A scan's matches: one per file, encoding, location, kind of secret and audience, at most 16.
+// A scan's matches: one per file, encoding, location (and header or field), kind of secret and
+// audience, at most 16.
 void add_match(ContentScanEvent& scan, ContentMatch match)
 {
     bool seen = std::any_of(scan.matches.begin(), scan.matches.end(), [&](const ContentMatch& m) {
         return m.path == match.path && m.encoding == match.encoding && m.location == match.location &&
-               m.secret == match.secret && m.audience == match.audience;
+               m.header == match.header && m.secret == match.secret && m.audience == match.audience;
     });
     if (!seen && scan.matches.size() < 16) scan.matches.push_back(std::move(match));
 }
@@ -596,6 +738,122 @@ void add_match(ContentScanEvent& scan, ContentMatch match)
 }  // namespace
 
 namespace {
+
+// A name that says credential: a segment (split at - _ .) that is, or holds, one of the words.
+bool credential_name(std::string_view lower)
+{
+    static constexpr std::string_view words[] = {"token",  "secret",     "password", "passwd", "passphrase",
+                                                 "apikey", "credential", "auth",     "bearer", "accesskey"};
+    std::string squeezed;
+    for (char c : lower)
+        if (c != '-' && c != '_' && c != '.') squeezed += c;
+    if (std::any_of(std::begin(words), std::end(words),
+                    [&](std::string_view w) { return squeezed.find(w) != std::string::npos; }))
+        return true;
+    // "key", "pass", "pw", "pwd" only as a segment of their own (AWS_ACCESS_KEY_ID, db-pass).
+    std::size_t start = 0;
+    while (start <= lower.size()) {
+        auto end = lower.find_first_of("-_.", start);
+        if (end == std::string_view::npos) end = lower.size();
+        auto segment = lower.substr(start, end - start);
+        if (segment == "key" || segment == "pass" || segment == "pw" || segment == "pwd") return true;
+        start = end + 1;
+    }
+    return false;
+}
+
+// Whether the file names `host` for the token (see ContentMatch::audience): "named", "foreign" or
+// empty. The hosts a file names are the token's only audience; words count where it names none.
+std::string audience_of(const TokenFacts& facts, std::string_view host)
+{
+    if (host.empty()) return {};
+    if (!facts.hosts.empty()) {
+        const bool named = std::any_of(facts.hosts.begin(), facts.hosts.end(),
+                                       [&](const std::string& h) { return same_site(h, host); });
+        return named ? "named" : "foreign";
+    }
+    const bool named = std::any_of(facts.words.begin(), facts.words.end(),
+                                   [&](const std::string& w) { return word_names_site(w, host); });
+    return named ? "named" : "";
+}
+
+bool name_char(unsigned char c)
+{
+    return std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.';
+}
+
+// What an evidence may name: short (no whole secret form fits), of name characters only.
+std::string shown_name(std::string_view name)
+{
+    if (name.empty() || name.size() > 15 ||
+        !std::all_of(name.begin(), name.end(), [](unsigned char c) { return name_char(c); }))
+        return {};
+    return std::string(name);
+}
+
+// The field of a body whose whole value starts at `at` and runs `length` bytes: a form's
+// `name=VALUE` (between & or the body's start and & or its end), a JSON member's `"name": "VALUE"`
+// or a multipart part's (Content-Disposition: form-data; name="name", no filename, then the
+// blank line); lower case, empty when none. Only the bytes of `body` are looked at.
+std::string body_field(std::string_view body, std::size_t at, std::size_t length)
+{
+    if (at == 0 || at > body.size() || length > body.size() - at) return {};
+    const auto after = at + length < body.size() ? body[at + length] : '\0';
+    auto before = body.substr(0, at);
+    auto name_back = [&](std::size_t end) {  // the run of field characters ending at `end`
+        std::size_t begin = end;
+        while (begin > 0 && end - begin < 64 && name_char(static_cast<unsigned char>(before[begin - 1]))) --begin;
+        return begin;
+    };
+    // form: name=VALUE
+    if (before.back() == '=') {
+        const auto end = before.size() - 1, begin = name_back(end);
+        const bool starts = begin == 0 || before[begin - 1] == '&' || before[begin - 1] == '\n';
+        const bool ends = after == '\0' || after == '&' || after == '\r' || after == '\n';
+        return begin < end && starts && ends ? util::to_lower(before.substr(begin, end - begin)) : std::string();
+    }
+    // JSON: "name": "VALUE"
+    if (before.back() == '"' && after == '"') {
+        auto t = before.substr(0, before.size() - 1);
+        while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+        if (t.empty() || t.back() != ':') return {};
+        t.remove_suffix(1);
+        while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+        if (t.empty() || t.back() != '"') return {};
+        t.remove_suffix(1);
+        const auto begin = name_back(t.size());
+        return begin < t.size() && begin > 0 && t[begin - 1] == '"' ? util::to_lower(t.substr(begin)) : std::string();
+    }
+    // multipart: ...name="NAME"\r\n[other part headers\r\n]\r\nVALUE\r\n--boundary
+    if (before.ends_with("\n\n") || before.ends_with("\r\n\r\n")) {
+        if (after != '\r' && after != '\n') return {};
+        const auto head = before.substr(before.size() - std::min<std::size_t>(before.size(), 512));
+        const auto disposition = util::to_lower(head).rfind("content-disposition:");
+        if (disposition == std::string::npos) return {};
+        const auto part = util::to_lower(head.substr(disposition));
+        if (part.find("filename") != std::string::npos) return {};  // a file's content: data
+        const auto name = part.find("name=\"");
+        if (name == std::string::npos) return {};
+        const auto end = part.find('"', name + 6);
+        return end == std::string::npos ? std::string() : part.substr(name + 6, end - name - 6);
+    }
+    return {};
+}
+
+}  // namespace
+
+namespace {
+
+// A header's name as a scan shows it: the writer chose it, so one that is long, not of name
+// characters or holding a fingerprinted token (`-H "$TOKEN: x"`) is shown as the marker.
+// `raw`: the name as written (HTTP/1's is kept lower case, and a token's case matters).
+std::string shown_header(const FingerprintIndex& index, const std::string& name, std::string_view raw)
+{
+    if (name.empty()) return {};
+    const bool plain =
+        name.size() <= 40 && std::all_of(name.begin(), name.end(), [](unsigned char c) { return name_char(c); });
+    return plain && (raw.size() < 16 || !index.contains_secret(raw)) ? name : std::string(redacted_marker);
+}
 
 // The host a request names: HTTP/1's Host header, HTTP/2's :authority; else `known` (the
 // connection's SNI).
@@ -638,15 +896,26 @@ ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWr
     if (write.http2 && write.http2->truncated) scan.complete = false;
     scan.body_bytes = data.size() - std::min(layout.body_begin, data.size());
     scan.opaque_bytes = opaque_bytes(data.subspan(std::min(layout.body_begin, data.size())));
-    for (const auto& region : layout.regions)
-        if (region.kind == HttpRegion::Kind::header && is_auth_header(region.header) &&
-            std::find(scan.auth_headers.begin(), scan.auth_headers.end(), region.header) == scan.auth_headers.end())
-            scan.auth_headers.push_back(region.header);
-    auto locate = [](ContentMatch& match, HttpRegion::Kind kind, const std::string& header) {
+    // A header's name as written: HTTP/1's from the write (the layout keeps it lower case),
+    // HTTP/2's as decoded (lower case on the wire).
+    const auto raw_name = [&](const HttpRegion& region) {
+        if (write.http2) return std::string_view(region.header);
+        return std::string_view(reinterpret_cast<const char*>(data.data()) + region.begin,
+                                std::min(region.header.size(), data.size() - region.begin));
+    };
+    for (const auto& region : layout.regions) {
+        if (region.kind != HttpRegion::Kind::header || !is_auth_header(region.header)) continue;
+        auto name = shown_header(index, region.header, raw_name(region));
+        if (std::find(scan.auth_headers.begin(), scan.auth_headers.end(), name) == scan.auth_headers.end() &&
+            scan.auth_headers.size() < 16)
+            scan.auth_headers.push_back(std::move(name));
+    }
+    auto locate = [&index](ContentMatch& match, HttpRegion::Kind kind, const std::string& header,
+                           std::string_view raw) {
         if (kind == HttpRegion::Kind::request_line) match.location = "request-line";
         if (kind == HttpRegion::Kind::header) {
             match.location = is_auth_header(header) ? "auth-header" : "header";
-            match.header = header;
+            match.header = shown_header(index, header, raw);
         }
     };
     // A form cut by the boundary with the previous write starts in its tail: the tail and the
@@ -670,57 +939,39 @@ ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWr
         const auto& hit = hits[i];
         ContentMatch match{hit.path, hit.device, hit.inode, hit.encoding, "body", {}, secret_kind(hit), {}};
         if (i < from_tail) {
-            locate(match, tail->kind, tail->header);
+            locate(match, tail->kind, tail->header, tail->header);  // (carried as shown)
         } else {
             for (const auto& region : layout.regions) {
                 if (hit.offset < region.begin || hit.offset >= region.end) continue;
-                locate(match, region.kind, region.header);
+                locate(match, region.kind, region.header, raw_name(region));
                 break;
             }
         }
-        // A token its file names hosts for authenticates to them, not to another site (the
-        // request's: a proxy's credential authenticates to the proxy, not to where it goes).
-        if (match.location == "auth-header" && match.header != "proxy-authorization" && !hit.audience.empty()) {
+        // A credential field of the body: one named for a credential, or as its setting.
+        if (match.location == "body" && i >= from_tail && hit.facts) {
+            const auto* chars = reinterpret_cast<const char*>(data.data());
+            const auto body = std::string_view(chars, data.size()).substr(std::min(layout.body_begin, data.size()));
+            const auto field = body_field(body, hit.offset - std::min(hit.offset, layout.body_begin), hit.length);
+            if (!field.empty() && (credential_name(field) || field == hit.facts->setting))
+                match.header = shown_name(field);
+        }
+        // Whether the file names the request's host for the token (a proxy's credential
+        // authenticates to the proxy, not to where the request goes: not judged).
+        const bool judged = (match.location == "auth-header" && match.header != "proxy-authorization") ||
+                            match.location == "request-line" || (match.location == "body" && !match.header.empty());
+        if (judged && hit.facts) {
             if (host.empty()) host = request_host(write, layout, known_host);
-            if (!host.empty() && std::none_of(hit.audience.begin(), hit.audience.end(),
-                                              [&](const std::string& h) { return same_site(h, host); }))
-                match.audience = "foreign";
+            match.audience = audience_of(*hit.facts, host);
         }
         add_match(scan, std::move(match));
     }
-    if (tail) carry_tail(*tail, index, scan.complete, data, layout);
+    if (tail)
+        carry_tail(*tail, index, scan.complete, data, layout,
+                   [&](const HttpRegion& region) { return shown_header(index, region.header, raw_name(region)); });
     return scan;
 }
 
 namespace {
-
-// A name that says credential: a segment (split at - _ .) that is, or holds, one of the words.
-bool credential_name(std::string_view lower)
-{
-    static constexpr std::string_view words[] = {"token",  "secret",     "password", "passwd", "passphrase",
-                                                 "apikey", "credential", "auth",     "bearer", "accesskey"};
-    std::string squeezed;
-    for (char c : lower)
-        if (c != '-' && c != '_' && c != '.') squeezed += c;
-    if (std::any_of(std::begin(words), std::end(words),
-                    [&](std::string_view w) { return squeezed.find(w) != std::string::npos; }))
-        return true;
-    // "key", "pass", "pw", "pwd" only as a segment of their own (AWS_ACCESS_KEY_ID, db-pass).
-    std::size_t start = 0;
-    while (start <= lower.size()) {
-        auto end = lower.find_first_of("-_.", start);
-        if (end == std::string_view::npos) end = lower.size();
-        auto segment = lower.substr(start, end - start);
-        if (segment == "key" || segment == "pass" || segment == "pw" || segment == "pwd") return true;
-        start = end + 1;
-    }
-    return false;
-}
-
-bool name_char(unsigned char c)
-{
-    return std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.';
-}
 
 // The name that ends right before `end` in `arg` (a run of name characters from `floor` on), lower
 // case.
@@ -729,15 +980,6 @@ std::string name_before(std::string_view arg, std::size_t end, std::size_t floor
     std::size_t begin = end;
     while (begin > floor && name_char(static_cast<unsigned char>(arg[begin - 1]))) --begin;
     return util::to_lower(arg.substr(begin, end - begin));
-}
-
-// What an evidence may name: short (no whole secret form fits), of name characters only.
-std::string shown_name(std::string_view name)
-{
-    if (name.empty() || name.size() > 15 ||
-        !std::all_of(name.begin(), name.end(), [](unsigned char c) { return name_char(c); }))
-        return {};
-    return std::string(name);
 }
 
 }  // namespace
@@ -822,6 +1064,24 @@ ArgumentRole argument_role(std::string_view arg, std::string_view previous, std:
     return {ArgumentRole::positional, {}};
 }
 
+namespace {
+
+// The host a command line sends to: its first URL's (not a proxy option's), empty when none.
+std::string command_target(const ProcessRef& process)
+{
+    for (std::size_t i = 1; i < process.args.size(); ++i) {
+        const std::string_view arg = process.args[i];
+        const std::string_view previous = process.args[i - 1];
+        if (previous == "-x" || previous == "--proxy" || previous == "--preproxy" || arg.starts_with("--proxy"))
+            continue;
+        if (auto scheme = arg.find("://"); scheme != std::string_view::npos)
+            if (auto host = url_host(arg.substr(scheme + 3)); !host.empty()) return host;
+    }
+    return {};
+}
+
+}  // namespace
+
 ContentScanEvent scan_arguments(const FingerprintIndex& index, TimeNs time, const ProcessRef& process)
 {
     ContentScanEvent scan;
@@ -832,6 +1092,8 @@ ContentScanEvent scan_arguments(const FingerprintIndex& index, TimeNs time, cons
     // A secret store's command (gh secret set, kubectl create secret, flyctl secrets set): the
     // value it is given is a credential kept for the tool's own use, whatever option carries it.
     bool secret_store = false;
+    std::string target;  // the command line's URL's host, looked up for the first credential
+    bool target_known = false;
     for (std::size_t i = 1; i < process.args.size(); ++i) {
         const std::string_view arg = process.args[i];
         scan.bytes += arg.size();
@@ -848,9 +1110,18 @@ ContentScanEvent scan_arguments(const FingerprintIndex& index, TimeNs time, cons
                                role.kind == ArgumentRole::credential ? "auth-argument"
                                : role.kind == ArgumentRole::data     ? "argument"
                                                                      : "positional-argument",
-                               std::move(role.name),
+                               role.name,
                                secret_kind(hit),
                                {}};
+            // A credential handed over for a request to the command line's URL: whether its
+            // file names that host for it (gh api -H "Authorization: token $T" https://...).
+            if (role.kind == ArgumentRole::credential && role.name != "secret-store" && hit.facts) {
+                if (!target_known) {
+                    target = command_target(process);
+                    target_known = true;
+                }
+                match.audience = audience_of(*hit.facts, target);
+            }
             add_match(scan, std::move(match));
         }
     }
@@ -868,28 +1139,36 @@ void ContentEvidence::note(const std::string& pair_key, const ContentScanEvent& 
     if (!scan.complete) facts.incomplete = true;
     facts.opaque += scan.opaque_bytes;
     for (const auto& m : scan.matches) {
-        // A signing key in an authentication header is no authentication: the key itself left;
-        // so did a token sent to a site its file does not name it for.
-        if (m.location == "auth-header" && m.secret.empty() && m.audience.empty()) {
-            facts.in_auth_header.insert(m.path);
+        // A credential authenticates in an authentication header, or in the request line or a
+        // credential field of the body of a request to a host its file names for it (a
+        // webhook's URL, a bot token in its API's path, a form's token=). A signing key never
+        // does (the key itself left), nor a token sent to a site its file does not name it for.
+        const bool header = m.location == "header" || m.location == "auth-header";
+        const bool field = m.location == "body" && !m.header.empty();
+        const bool addressed = (m.location == "request-line" || field) && m.audience == "named";
+        if (m.secret.empty() && m.audience != "foreign" && (m.location == "auth-header" || addressed)) {
+            facts.authenticating.insert(m.path);
+            if (m.location == "auth-header" && m.audience.empty())
+                facts.unnamed.try_emplace(m.path, fmt::format("{} in the header {}", m.encoding, m.header));
         } else if (!facts.leaked.contains(m.path)) {
-            const bool header = m.location == "header" || m.location == "auth-header";
-            const char* why = !m.secret.empty()    ? ", a signing key, which authentication never sends"
-                              : m.audience.empty() ? ""
-                                                   : ", to a site its file does not name it for";
-            facts.leaked[m.path] =
-                fmt::format("{} in the {}{}", m.encoding, header ? "header " + m.header : m.location, why);
+            const char* why = !m.secret.empty()                  ? ", a signing key, which authentication never sends"
+                              : m.audience == "foreign" || field ? ", to a site its file does not name it for"
+                                                                 : "";
+            const auto where = header ? "header " + m.header : field ? "body field " + m.header : m.location;
+            facts.leaked[m.path] = fmt::format("{} in the {}{}", m.encoding, where, why);
         }
     }
 }
 
-ContentVerdict content_verdict(const ContentFacts& facts, const std::string& path, std::uint64_t bytes_out)
+ContentVerdict content_verdict(const ContentFacts& facts, const std::string& path, std::uint64_t bytes_out,
+                               bool named_only)
 {
     if (facts.leaked.contains(path)) return ContentVerdict::leaked;
-    // Use needs positive evidence: the secret seen in an authentication header. A secret seen
-    // nowhere proves nothing (the file cut into parts, compressed or encrypted leaves no token
-    // whole): the volume signals decide.
-    if (!facts.in_auth_header.contains(path)) return ContentVerdict::unknown;
+    // Use needs positive evidence: the secret seen authenticating. A secret seen nowhere proves
+    // nothing (the file cut into parts, compressed or encrypted leaves no token whole): the
+    // volume signals decide.
+    if (!facts.authenticating.contains(path)) return ContentVerdict::unknown;
+    if (named_only && facts.unnamed.contains(path)) return ContentVerdict::leaked;
     if (facts.scans == 0 || facts.incomplete || facts.opaque > 0) return ContentVerdict::unknown;
     // The scanned plaintext must account for what the pair sent: each connection's handshake
     // (a ClientHello and Finished, 2 KiB allowed) and 32 bytes of record framing per write.
@@ -903,18 +1182,24 @@ ContentVerdict content_verdict(const ContentFacts& facts, const std::string& pat
 namespace exfilwatch::detect {
 
 bool content_signals(const Rules& rules, const ContentFacts* facts, std::uint64_t bytes_out, DataInLineage& data,
-                     SignalList& out)
+                     SignalList& out, const Category* category)
 {
     if (!facts || !data.has_data()) return false;
+    const bool named_only = category && category->named_credentials;
     bool leaked = false;
     std::vector<std::string> used;
     for (const auto& [path, use] : data.data_files) {
-        switch (content_verdict(*facts, path, bytes_out)) {
+        switch (content_verdict(*facts, path, bytes_out, named_only)) {
         case ContentVerdict::leaked: {
-            const auto& how = facts->leaked.at(path);
             const auto* read = use.source->read;
-            out.add("content-match", rules.signals.content_match,
-                    [&] { return fmt::format("content of {} sent ({})", read->display, how); });
+            const std::string& file = path;  // (clang before 16 cannot capture a structured binding)
+            out.add("content-match", rules.signals.content_match, [&] {
+                if (auto how = facts->leaked.find(file); how != facts->leaked.end())
+                    return fmt::format("content of {} sent ({})", read->display, how->second);
+                // A credential named for nothing, where only a named one authenticates.
+                return fmt::format("content of {} sent ({}, to a {} it is not named for)", read->display,
+                                   facts->unnamed.at(file), category->label);
+            });
             leaked = true;
             break;
         }

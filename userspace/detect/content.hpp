@@ -31,12 +31,7 @@
 
 namespace exfilwatch::detect {
 
-// Secret-looking tokens of a file's text: values of `key = value` and `key: value` lines (quotes
-// stripped), the token of a URL's userinfo (https://user:TOKEN@host), PEM body lines and any run
-// of token characters with a digit, each at least `min_length` long. At most `max_tokens`.
-std::vector<std::string> secret_tokens(std::string_view text, std::size_t min_length = 16,
-                                       std::size_t max_tokens = 256);
-// What a file says of each of its tokens (as secret_tokens finds them).
+// What a file says of one of its tokens.
 // `signing`: a key which signs: the body of a PEM or OpenSSH private key, the value of a setting
 // named for a secret access key, a private key, an account key or a client key's data
 // (aws_secret_access_key and rclone's secret_access_key, a service account's "private_key", an
@@ -44,16 +39,39 @@ std::vector<std::string> secret_tokens(std::string_view text, std::size_t min_le
 // by a signature made with it (SigV4, SSH, TLS, JWT): its bytes never travel, so in an
 // authentication header they are a leak, not use.
 // `hosts`: the hosts the file names the token for (at most max_hosts): a URL's host beside its
-// userinfo (https://user:TOKEN@github.com), an npmrc key's (//registry.npmjs.org/:_authToken=),
+// userinfo (https://user:TOKEN@github.com) or its path (a webhook URL's
+// https://hooks.slack.com/services/T/B/TOKEN), an npmrc key's (//registry.npmjs.org/:_authToken=),
 // netrc's machine, the host a section is keyed by (gh's hosts.yml `github.com:`, a docker
 // config's `"ghcr.io": {`). A token a file names hosts for authenticates to them alone: sent in
 // an authentication header to another site, it is a leak.
+// `words`: where it names no host, the service words of its setting's name and section (at most
+// max_words, lower case, common words such as token, api, webhook, url dropped): TELEGRAM_BOT_TOKEN
+// says telegram, `[pushover]` then `token = ...` says pushover (see word_names_site).
+// `setting`: the last word of its setting's name, lower case (PUSHOVER_USER: "user"): a form
+// field of that name hands the service its own setting.
 struct TokenFacts {
     static constexpr std::size_t max_hosts = 4;
+    static constexpr std::size_t max_words = 4;
     bool signing = false;
     std::vector<std::string> hosts;
+    std::vector<std::string> words;
+    std::string setting;
 };
-std::map<std::string, TokenFacts> token_facts(std::string_view text, std::size_t min_length = 16);
+// One secret-looking token of a file's text and what the file says of it.
+struct FileToken {
+    std::string text;
+    TokenFacts facts;
+};
+// The secret-looking tokens of a file's text, in the order found, each once: values of
+// `key = value` and `key: value` lines (quotes stripped), the token of a URL's userinfo
+// (https://user:TOKEN@host), a URL's path segments and query values with a digit (a webhook's
+// id and token), PEM body lines and any run of token characters with a digit, each at least
+// `min_length` long. At most `max_tokens`.
+std::vector<FileToken> file_tokens(std::string_view text, std::size_t min_length = 16, std::size_t max_tokens = 256);
+// Whether a service word names a host's site: the site's main label (telegram of
+// api.telegram.org, ntfy of ntfy.sh) is the word, or the word with at most three letters before
+// or after it (discordapp.com for discord, getsentry.com for sentry). False when either is empty.
+bool word_names_site(std::string_view word, std::string_view host);
 // Whether two hosts are one site: the same last two labels (three under a short second level of
 // a country code: example.co.uk), so api.github.com is github.com's, auth.docker.io
 // index.docker.io's. False when either is empty.
@@ -89,7 +107,9 @@ HttpLayout http_layout(std::span<const std::byte> data);
 // on a line of its own (pseudo-headers as the request line, the others as headers by name),
 // then the DATA payloads as the body.
 HttpLayout http2_layout(const DecodedFrames& frames, std::vector<std::byte>& text);
-// Authorization, Proxy-Authorization, Cookie, X-Api-Key, Private-Token ... (lower case).
+// Cookie, and any header named for a credential (a segment token, secret, password, auth, key or
+// api key ...): Authorization, Proxy-Authorization, X-Api-Key, Private-Token, DD-API-KEY,
+// X-Sentry-Auth (lower case).
 bool is_auth_header(std::string_view lower_name);
 // Bytes of a body that could carry data no fingerprint can see: not text (compressed, encrypted)
 // or runs of 48 or more base64/hex characters (an encoded blob; a 40-character commit id is not).
@@ -119,8 +139,8 @@ public:
         std::uint64_t device = 0, inode = 0;
         std::string encoding;
         std::size_t offset = 0, length = 0;
-        bool signing = false;               // a form of a signing token (token_facts)
-        std::vector<std::string> audience;  // the hosts the file names the token for (token_facts)
+        const TokenFacts* facts = nullptr;  // its token's (valid while the index is unchanged)
+        bool signing() const { return facts && facts->signing; }
     };
     // `starts`: only hits starting before it (a joined tail's hits, the rest scanned on their own).
     std::vector<Hit> scan(std::span<const std::byte> data, std::size_t starts = SIZE_MAX) const;
@@ -136,15 +156,14 @@ private:
         std::uint64_t file = 0;  // the file's id
         std::uint32_t length = 0;
         std::uint8_t encoding = 0;
-        bool signing = false;
-        std::uint16_t audience = 0;  // 1 + its token's index in File::audiences; 0: none named
-        std::uint64_t hash = 0;      // of the whole form
+        std::uint16_t token = 0;  // its token's index in File::tokens
+        std::uint64_t hash = 0;   // of the whole form
     };
     struct File {
         std::string path;
         std::uint64_t device = 0, inode = 0;
-        std::vector<std::uint64_t> windows;               // this file's entries in by_window_
-        std::vector<std::vector<std::string>> audiences;  // the hosts named for its tokens
+        std::vector<std::uint64_t> windows;  // this file's entries in by_window_
+        std::vector<TokenFacts> tokens;      // what the file says of each of its tokens
     };
     std::uint64_t hash(const void* data, std::size_t size) const;
     void remove(std::uint64_t id);
@@ -170,11 +189,12 @@ struct PlaintextTail {
     static constexpr std::size_t max_bytes = 1023;
     std::vector<std::byte> bytes;
     HttpRegion::Kind kind = HttpRegion::Kind::body;  // where the previous write's plaintext ended
-    std::string header;                              // its header's name (a header region)
+    std::string header;                              // its header's name as shown (a header region)
 };
 // `known_host`: the connection's name so far (its SNI), which a write without a Host header (or
-// HTTP/2 :authority) of its own is taken to go to; a match in an authentication header of a
-// token its file names other hosts for is marked `audience: foreign` (see TokenFacts).
+// HTTP/2 :authority) of its own is taken to go to; a match in an authentication header, the
+// request line or a credential field of the body says whether its file names that host for it
+// (`audience`: named, foreign or neither; see TokenFacts and ContentMatch).
 ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWrite& write, bool complete,
                                 PlaintextTail* tail = nullptr, std::string_view known_host = {});
 
@@ -200,7 +220,8 @@ ArgumentRole argument_role(std::string_view arg, std::string_view previous, std:
 
 // The secrets in a process's command line (pure given the index): one scan of source "argv",
 // no flow, a match per file, encoding and role (location "argument", "auth-argument" or
-// "positional-argument", `header` the option). A secret store's command (`secret` or `secrets` among its first three arguments:
+// "positional-argument", `header` the option; a credential's `audience` judged against the host
+// of the command line's first URL that is not a proxy's, when it has one). A secret store's command (`secret` or `secrets` among its first three arguments:
 // gh secret set, kubectl create secret) is given credentials wherever they sit. Scanned from
 // argv[1]; never a byte of an argument in it.
 ContentScanEvent scan_arguments(const FingerprintIndex& index, TimeNs time, const ProcessRef& process);
@@ -213,7 +234,13 @@ struct ContentFacts {
     bool incomplete = false;                    // a write not seen, or a head cut short
     std::uint64_t opaque = 0;                   // opaque body bytes
     std::map<std::string, std::string> leaked;  // sensitive path -> "base64 in the body"
-    std::set<std::string> in_auth_header;       // sensitive paths seen only in an auth header
+    // Sensitive paths seen only authenticating: in an authentication header (not to a site its
+    // file names other hosts for), or in the request line or a credential field of the body of
+    // a request to a host its file names for it; no signing key.
+    std::set<std::string> authenticating;
+    // Of those, seen in an authentication header of a request to a host their file names nothing
+    // for: path -> "raw in the header authorization" (a leak where the category wants names).
+    std::map<std::string, std::string> unnamed;
 };
 
 class ContentEvidence {
@@ -232,13 +259,16 @@ private:
 // else, and nothing opaque went with it) or unknown (the volume signals decide).
 enum class ContentVerdict : std::uint8_t { unknown, used, leaked };
 // `bytes_out`: the pair's bytes out, which the scanned plaintext (plus each connection's handshake
-// and record framing) must account for.
-ContentVerdict content_verdict(const ContentFacts& facts, const std::string& path, std::uint64_t bytes_out);
+// and record framing) must account for. `named_only` (a category with named_credentials): a
+// secret sent in an authentication header to a host its file names nothing for is leaked.
+ContentVerdict content_verdict(const ContentFacts& facts, const std::string& path, std::uint64_t bytes_out,
+                               bool named_only = false);
 
 // content-match for each data file whose content a scan found leaving; files proven used (see
 // content_verdict) move from the data to own use, so the volume signals do not count them.
-// Returns whether a leak was found. `facts`: the pair's (nullptr: no scan).
+// Returns whether a leak was found. `facts`: the pair's (nullptr: no scan); `category`: the
+// destination's (nullptr: none), whose named_credentials content_verdict applies.
 bool content_signals(const Rules& rules, const ContentFacts* facts, std::uint64_t bytes_out, DataInLineage& data,
-                     SignalList& out);
+                     SignalList& out, const Category* category = nullptr);
 
 }  // namespace exfilwatch::detect

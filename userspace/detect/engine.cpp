@@ -275,14 +275,18 @@ void Engine::on_content_scan(const ContentScanEvent& scan, std::vector<Alert>& a
             // Handed over to authenticate is use, unless it is a signing key the tool is told to
             // send as it is: in an authentication header or a URL's userinfo (a credential option's
             // value is the tool's to sign with).
+            // So is a token for a request to a site its file does not name it for.
             const bool sent_key = !m.secret.empty() && m.location == "auth-argument" &&
                                   (is_auth_header(m.header) || m.header == "url-userinfo");
-            if (m.location != "argument" && !sent_key) continue;
+            const bool foreign = m.location == "auth-argument" && m.audience == "foreign";
+            if (m.location != "argument" && !sent_key && !foreign) continue;
             auto& leaks = argv_leaks_.touch(scan.process.entity_id);
             if (argv_leaks_.size() > max_argv_leaks) argv_leaks_.pop_oldest();
+            const char* why = sent_key  ? ", a signing key, which authentication never sends"
+                              : foreign ? ", to a site its file does not name it for"
+                                        : "";
             leaks.try_emplace(m.path, fmt::format("{} in the argument{}{}", m.encoding,
-                                                  m.header.empty() ? std::string() : " " + m.header,
-                                                  sent_key ? ", a signing key, which authentication never sends" : ""));
+                                                  m.header.empty() ? std::string() : " " + m.header, why));
         }
         return;
     }
@@ -738,7 +742,7 @@ Assessment Engine::assess(const Pair& pair, const LineageView& view, bool explai
     ContentFacts merged;
     bool content_leak = content_signals(
         rules_, with_argv_leaks(content_.find(pair_key(pair.entity, pair.domain, pair.destination)), up, merged),
-        pair.bytes_out, data, list);
+        pair.bytes_out, data, list, a.category);
     sensitive_read_signals(rules_, data, list);
     credential_use_signal(rules_, data, list);
 

@@ -261,7 +261,8 @@ void load_categories(const YAML::Node& node, Rules& rules)
         Category c;
         c.name = nonempty(it->first, "a category name");
         auto what = fmt::format("category '{}'", c.name);
-        check_keys(it->second, what, {"label", "technique", "subtechnique", "weight", "small_uploads"},
+        check_keys(it->second, what,
+                   {"label", "technique", "subtechnique", "weight", "small_uploads", "named_credentials"},
                    {"technique", "weight"});
         const YAML::Node v = it->second;  // a copy: yaml-cpp iterators yield temporaries
         c.label = v["label"] ? nonempty(v["label"], what + ".label") : c.name;
@@ -275,6 +276,7 @@ void load_categories(const YAML::Node& node, Rules& rules)
         }
         c.weight = static_cast<int>(integer(v["weight"], what + ".weight", -100, 100));
         if (v["small_uploads"]) c.small_uploads = boolean(v["small_uploads"], what + ".small_uploads");
+        if (v["named_credentials"]) c.named_credentials = boolean(v["named_credentials"], what + ".named_credentials");
         rules.categories[c.name] = std::move(c);
     }
 }

@@ -34,6 +34,10 @@ struct Category {
     std::string subtechnique_id;  // "T1567.003" or empty
     int weight = 0;
     bool small_uploads = false;  // a sensitive file's worth of bytes out is an upload, however small
+    // A credential in an authentication header authenticates here only when its file names this
+    // service for it (a host, or a word of its setting's name: SLACK_TOKEN, [pushover]); one it
+    // names nothing for is data (a request bin takes any header, and authenticates no one).
+    bool named_credentials = false;
 };
 
 struct Service {

@@ -8,6 +8,7 @@
 #include "enrich/http.hpp"
 #include "enrich/quic.hpp"
 #include "enrich/tls.hpp"
+#include "redact/redact.hpp"
 
 namespace exfilwatch::enrich {
 namespace {
@@ -401,7 +402,8 @@ HttpRequestEvent FlowTable::request_event(TimeNs time, std::uint64_t cookie, Flo
     event.destination = flow.destination;
     event.method = request.method;
     event.host = request.host;
-    event.path = request.path;
+    // A webhook's or bot's token in the path (hooks.slack.com/services/T/B/TOKEN) is no evidence.
+    event.path = redact::redact_url_path(request.host, request.path);
     if (request.is_connect) event.connect_target = request.connect_target();
     if (!event.host.empty() && flow.domain_source != "sni") {  // no SNI (an IP in the URL): the Host names it
         flow.domain = event.host;

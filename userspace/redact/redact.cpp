@@ -528,6 +528,12 @@ std::string redact_header(std::string_view value, bool strict)
 
 }  // namespace
 
+std::string redact_url_path(std::string_view host, std::string_view path)
+{
+    if (path.empty() || path.front() != '/') return redact_text(path);
+    return redact_path(to_lower(host.substr(0, host.find(':'))), path);
+}
+
 std::string redact_option_value(std::string_view flag, std::string_view value)
 {
     auto kind = payload_kind(flag, true);
@@ -677,6 +683,38 @@ bool redact_secret_args(std::vector<std::string>& argv, const SecretTest& contai
         any = true;
     }
     return any;
+}
+
+namespace {
+
+// A name's parts between `separator`s that hold a secret become the marker; the whole name (its
+// `lead` and the marker) when the secret spans parts.
+bool redact_secret_parts(std::string& name, char separator, std::string_view lead, const SecretTest& contains_secret)
+{
+    if (name.size() < 16 || !contains_secret(name)) return false;  // every fingerprint is 16 bytes or more
+    std::string out;
+    bool any = false;
+    const auto parts = util::split(name, separator);
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+        if (i > 0) out.push_back(separator);
+        const bool secret = parts[i].size() >= 16 && contains_secret(parts[i]);
+        out += secret ? redacted_marker : parts[i];
+        any = any || secret;
+    }
+    name = any ? out : std::string(lead) + std::string(redacted_marker);
+    return true;
+}
+
+}  // namespace
+
+bool redact_secret_path(std::string& path, const SecretTest& contains_secret)
+{
+    return redact_secret_parts(path, '/', path.starts_with('/') ? "/" : "", contains_secret);
+}
+
+bool redact_secret_domain(std::string& name, const SecretTest& contains_secret)
+{
+    return redact_secret_parts(name, '.', "", contains_secret);
 }
 
 }  // namespace exfilwatch::redact

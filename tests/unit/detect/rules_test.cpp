@@ -63,6 +63,11 @@ TEST_CASE("the built-in rules load and hold every category")
         CHECK(c->technique_id == "T1567");
         CHECK(c->subtechnique_id == sub);
     }
+    // A request bin or paste API takes any header: there a credential is use only where named.
+    CHECK(rules.category("webhook")->named_credentials);
+    CHECK(rules.category("paste")->named_credentials);
+    CHECK_FALSE(rules.category("code-repository")->named_credentials);
+    CHECK_FALSE(rules.category("tunnel")->named_credentials);
     CHECK(rules.settings.alert_threshold == 60);
     CHECK(rules.services.size() > 100);
     CHECK(rules.sensitive.size() >= 10);

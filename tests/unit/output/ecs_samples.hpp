@@ -130,7 +130,11 @@ inline std::vector<Event> events()
     out.push_back(ForkEvent{t0 + 24, stage});
     ContentScanEvent use{t0 + 25, process(), FlowKey{0xdeadbeefcafeULL}, "openssl", 0, 310, 310, true,
                          19,      0,         {"authorization"},          {}};
-    use.matches.push_back({"/home/dev/.config/gh/hosts.yml", 65024, 11028659, "raw", "auth-header", "authorization"});
+    use.matches.push_back(
+        {"/home/dev/.config/gh/hosts.yml", 65024, 11028659, "raw", "auth-header", "authorization", {}, "named"});
+    // A webhook's token in its own URL's path, a bot token in a form's credential field.
+    use.matches.push_back({"/home/dev/app/.env", 65024, 11028660, "raw", "request-line", {}, {}, "named"});
+    use.matches.push_back({"/home/dev/app/.env", 65024, 11028660, "url", "body", "token", {}, "named"});
     out.push_back(use);
     ContentScanEvent leak{t0 + 26, odd_process(), FlowKey{42}, "gnutls", 310, 16384, 4096, false, 16384, 77, {}, {}};
     leak.matches.push_back({"/home/dev/.ssh/id_ed25519", 1, 2, "base64", "body", {}, "signing-key"});

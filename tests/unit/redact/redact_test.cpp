@@ -292,3 +292,49 @@ TEST_CASE("redact_secret_args: an argument carrying a secret's bytes goes whole,
     std::vector<std::string> none;
     CHECK_FALSE(redact_secret_args(none, contains));
 }
+
+TEST_CASE("redact_url_path: a webhook's or bot's token in a request path goes, the rest stays")
+{
+    CHECK(redact_url_path("hooks.slack.com", "/services/T0E2E1234/B0E2E5678/e2eSlackHookSecret0123456789") ==
+          "/services/T0E2E1234/B0E2E5678/[REDACTED]");
+    CHECK(redact_url_path("Discord.com:443", "/api/webhooks/112233445566778899/e2eDiscordHookToken0123") ==
+          "/api/webhooks/112233445566778899/[REDACTED]");
+    CHECK(redact_url_path("api.telegram.org", "/bot123456789:AAE2eTelegramBotToken0123456789abcd/sendMessage") ==
+          "/bot[REDACTED]/sendMessage");
+    CHECK(redact_url_path("example.org", "/u/Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7") == "/u/[REDACTED]");
+    CHECK(redact_url_path("api.github.com", "/repos/o/r/statuses/0123abcd") == "/repos/o/r/statuses/0123abcd");
+    CHECK(redact_url_path("example.org", "*") == "*");
+    CHECK(redact_url_path("", "") == "");
+}
+
+TEST_CASE("redact_secret_path: a path segment carrying a secret's bytes goes, the others stay")
+{
+    const std::string secret = "e2eApiToken0123456789abcdefABCDEF";
+    auto contains = [&](std::string_view s) { return s.find(secret) != std::string_view::npos; };
+    std::string path = "/hooks/" + secret + "/send";
+    CHECK(redact_secret_path(path, contains));
+    CHECK(path == "/hooks/[REDACTED]/send");
+    std::string split = "/a" + secret.substr(0, 10) + "/" + secret.substr(10);  // no segment holds it whole
+    auto spans = [&](std::string_view s) { return s == split; };
+    CHECK(redact_secret_path(split, spans));
+    CHECK(split == "/[REDACTED]");
+    std::string clean = "/repos/o/r/statuses/0123abcd";
+    CHECK_FALSE(redact_secret_path(clean, contains));
+    CHECK(clean == "/repos/o/r/statuses/0123abcd");
+}
+
+TEST_CASE("redact_secret_domain: a label carrying a secret's bytes goes, the site stays")
+{
+    const std::string secret = "q7mw2xp9vk4tr8nb3yl5";
+    auto contains = [&](std::string_view s) { return s.find(secret) != std::string_view::npos; };
+    std::string name = secret + ".paste.rs";
+    CHECK(redact_secret_domain(name, contains));
+    CHECK(name == "[REDACTED].paste.rs");
+    std::string spanning = secret.substr(0, 10) + "." + secret.substr(10) + ".example.org";
+    auto spans = [&](std::string_view s) { return s == spanning; };
+    CHECK(redact_secret_domain(spanning, spans));
+    CHECK(spanning == "[REDACTED]");
+    std::string clean = "api.github.com";
+    CHECK_FALSE(redact_secret_domain(clean, contains));
+    CHECK(clean == "api.github.com");
+}
