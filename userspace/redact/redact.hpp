@@ -41,9 +41,9 @@ std::string redacted_command_line(const std::vector<std::string>& argv, std::siz
 // it is when none did.
 using SecretTest = std::function<bool(std::string_view argument)>;
 bool redact_secret_args(std::vector<std::string>& argv, const SecretTest& contains_secret);
-// The same for a request's path: each segment that holds a secret becomes the marker, the whole
-// path ("/" and the marker) when the secret spans segments (a base64 form holds '/'). Returns
-// whether it changed.
+// The same for a path (a file's, an executable's, a request's): each segment that holds a secret
+// becomes the marker, the whole path ("/" and the marker) when the secret spans segments (a
+// base64 form holds '/'). Returns whether it changed.
 bool redact_secret_path(std::string& path, const SecretTest& contains_secret);
 // The same for a host or domain name, by its labels ("[REDACTED].paste.rs": the site stays as
 // evidence).
