@@ -152,7 +152,8 @@ int run(const RunOptions& options)
             }},
         enrich::FileTracker::default_max_pairs, kernel_options.flow_update_ns);
     enrich::HostsFiles hosts_files;
-    enrich::FlowTable flows(65536, [&hosts_files](std::uint32_t pid) { return hosts_files(pid); });
+    enrich::FlowTable flows(
+        65536, [&hosts_files](const ProcessRef& owner) { return hosts_files(owner.pid, owner.start_time); });
     enrich::SocketOwners sockets("/proc", self);
     enrich::ObjectTracker objects(enrich::ObjectCounterSource{[&monitor](const enrich::ObjectPairKey& key, bool take) {
         return monitor->object_bytes(key.pid, key.kind, key.direction, key.object_id, take);
