@@ -208,6 +208,14 @@ bool PathGlob::matches_parts(const std::vector<std::string_view>& parts) const
     return match_segments(segments_, 0, parts, 0);
 }
 
+std::string_view PathGlob::anchor() const
+{
+    std::string_view best;
+    for (const auto& seg : segments_)
+        if (seg.size() > best.size() && seg != "**" && seg.find_first_of("*?[]\\") == std::string::npos) best = seg;
+    return best;
+}
+
 std::string PathGlob::display(std::string_view path) const
 {
     if (!home_ || home_tail_ == 0) return std::string(path);

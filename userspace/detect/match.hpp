@@ -22,6 +22,9 @@ public:
     // The path as a reader would write it: `~/.ssh/id_rsa` for a home pattern, else the path.
     std::string display(std::string_view path) const;
     const std::string& pattern() const { return pattern_; }
+    // Its longest segment without wildcards ("" when it has none): a path can only match when
+    // one of its segments equals it, so an index of globs by this segment skips the others.
+    std::string_view anchor() const;
 
 private:
     std::string pattern_;
@@ -56,6 +59,9 @@ public:
     bool matches(std::string_view domain) const;
     std::size_t label_count() const { return labels_.size(); }
     const std::string& pattern() const { return pattern_; }
+    // Its longest segment without wildcards ("" when it has none): a path can only match when
+    // one of its segments equals it, so an index of globs by this segment skips the others.
+    std::string_view anchor() const;
 
 private:
     std::string pattern_;
