@@ -579,7 +579,8 @@ void Rules::index_paths()
 const SensitiveClass* Rules::classify(std::string_view path, std::string* display) const
 {
     if (path.empty() || path.front() != '/') return nullptr;  // no glob matches a relative path
-    const auto parts = util::split(path, '/');
+    const PathParts split(path);
+    const auto parts = split.view();
     enum class Tried { no, matched, excluded };  // excluded: the class's exclude holds, its other globs are not tried
     auto attempt = [&](const SensitiveClass& c, const PathGlob& g) {
         if (!g.matches_parts(parts)) return Tried::no;
@@ -620,7 +621,8 @@ const SensitiveClass* Rules::classify(std::string_view path, std::string* displa
 bool Rules::never_staging(std::string_view path) const
 {
     if (path.empty() || path.front() != '/') return false;
-    const auto parts = util::split(path, '/');
+    const PathParts split(path);
+    const auto parts = split.view();
     return std::any_of(settings.never_staging.begin(), settings.never_staging.end(),
                        [&](const PathGlob& g) { return g.matches_parts(parts); });
 }

@@ -478,3 +478,21 @@ TEST_CASE("the anchor index classifies every path as trying every glob does")
     CHECK(changed.classify("/home/u/.ssh/id_rsa") == nullptr);
     CHECK(changed.classify("/home/u/.aws/credentials") != nullptr);
 }
+
+TEST_CASE("PathParts splits as util::split does, on the stack and past 64 pieces")
+{
+    std::string deep;
+    for (int i = 0; i < 100; ++i) deep += "/d" + std::to_string(i);
+    for (const std::string& path :
+         std::vector<std::string>{"/", "", "/a//b/", "/home/u/.ssh/id_rsa", "relative/x", deep, deep.substr(0, 190)}) {
+        const PathParts parts(path);
+        const auto expected = util::split(path, '/');
+        REQUIRE(parts.view().size() == expected.size());
+        CHECK(std::equal(expected.begin(), expected.end(), parts.view().begin()));
+    }
+    std::string error;
+    auto glob = PathGlob::compile("/d0/**/d99", error);
+    REQUIRE(glob);
+    CHECK(glob->matches(deep));
+    CHECK_FALSE(glob->matches(deep + "/x"));
+}
