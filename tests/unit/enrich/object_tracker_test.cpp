@@ -86,3 +86,31 @@ TEST_CASE("past its cap the table drops the oldest pair and counts it")
     CHECK(tracker.stats().tracked_pairs == 2);
     CHECK(tracker.stats().evicted_pairs == 1);
 }
+
+TEST_CASE("a server's thousands of pairs: evicted oldest first across processes, the rest taken in order at exit")
+{
+    std::map<ObjectPairKey, std::uint64_t> kernel;
+    ObjectTracker tracker(ObjectCounterSource{[&](const ObjectPairKey& key, bool take) -> std::optional<std::uint64_t> {
+                              auto it = kernel.find(key);
+                              if (it == kernel.end()) return std::nullopt;
+                              auto value = it->second;
+                              if (take) kernel.erase(it);
+                              return value;
+                          }},
+                          1000);
+    tracker.on_record(1, proc(5), io(5, 1, EW_IO_WRITE, 10, true));  // the oldest: evicted first
+    for (std::uint64_t socket = 3000; socket > 1000; --socket) {     // newest ids first
+        tracker.on_record(2, proc(9), io(9, socket, EW_IO_READ, 1, true));
+        kernel[ObjectPairKey{9, EW_OBJ_PIPE, EW_IO_READ, socket}] = 2;  // each grew after its record
+    }
+    CHECK(tracker.stats().tracked_pairs == 1000);
+    CHECK(tracker.stats().evicted_pairs == 1001);
+    CHECK(tracker.on_exit(3, proc(5)).empty());  // its pair was the first evicted
+    auto finals = tracker.on_exit(4, proc(9));
+    REQUIRE(finals.size() == 1000);
+    for (std::size_t i = 0; i < finals.size(); ++i) CHECK(finals[i].object_id == 1001 + i);  // the kept, in order
+    CHECK(tracker.stats().tracked_pairs == 0);
+    // The table is usable after: no stale age entry of the pairs taken.
+    tracker.on_record(5, proc(9), io(9, 7, EW_IO_READ, 1, true));
+    CHECK(tracker.stats().tracked_pairs == 1);
+}
