@@ -31,6 +31,18 @@ ProcessRef proc(std::uint32_t pid)
     return p;
 }
 
+// The kernel's object_io map: a fetch reads a pair's bytes, a take deletes it.
+ObjectCounterSource counters_of(std::map<ObjectPairKey, std::uint64_t>& kernel)
+{
+    return ObjectCounterSource{[&kernel](const ObjectPairKey& key, bool take) -> std::optional<std::uint64_t> {
+        auto it = kernel.find(key);
+        if (it == kernel.end()) return std::nullopt;
+        auto value = it->second;
+        if (take) kernel.erase(it);
+        return value;
+    }};
+}
+
 }  // namespace
 
 TEST_CASE("a pair's events are cumulative, also after the kernel evicted and restarted it")
@@ -53,13 +65,7 @@ TEST_CASE("a pair's events are cumulative, also after the kernel evicted and res
 TEST_CASE("at exit the bytes the kernel counted after the last record are reported, and the pairs forgotten")
 {
     std::map<ObjectPairKey, std::uint64_t> kernel;
-    ObjectTracker tracker(ObjectCounterSource{[&](const ObjectPairKey& key, bool take) -> std::optional<std::uint64_t> {
-        auto it = kernel.find(key);
-        if (it == kernel.end()) return std::nullopt;
-        auto value = it->second;
-        if (take) kernel.erase(it);
-        return value;
-    }});
+    ObjectTracker tracker(counters_of(kernel));
     tracker.on_record(1, proc(7), io(7, 42, EW_IO_WRITE, 100, true));
     tracker.on_record(1, proc(7), io(7, 43, EW_IO_READ, 30, true));
     tracker.on_record(1, proc(8), io(8, 42, EW_IO_READ, 100, true));
@@ -90,14 +96,7 @@ TEST_CASE("past its cap the table drops the oldest pair and counts it")
 TEST_CASE("a server's thousands of pairs: evicted oldest first across processes, the rest taken in order at exit")
 {
     std::map<ObjectPairKey, std::uint64_t> kernel;
-    ObjectTracker tracker(ObjectCounterSource{[&](const ObjectPairKey& key, bool take) -> std::optional<std::uint64_t> {
-                              auto it = kernel.find(key);
-                              if (it == kernel.end()) return std::nullopt;
-                              auto value = it->second;
-                              if (take) kernel.erase(it);
-                              return value;
-                          }},
-                          1000);
+    ObjectTracker tracker(counters_of(kernel), 1000);
     tracker.on_record(1, proc(5), io(5, 1, EW_IO_WRITE, 10, true));  // the oldest: evicted first
     for (std::uint64_t socket = 3000; socket > 1000; --socket) {     // newest ids first
         tracker.on_record(2, proc(9), io(9, socket, EW_IO_READ, 1, true));
