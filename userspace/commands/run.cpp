@@ -133,26 +133,35 @@ int run(const RunOptions& options)
             [](std::uint32_t pid) { return enrich::read_proc_process("/proc", pid); },
             [](std::uint32_t pid) { return enrich::read_proc_container("/proc", pid); },
             [](std::uint64_t pid_ns, std::uint32_t pid) { return enrich::read_proc_host_pid("/proc", pid_ns, pid); }});
+    auto to_user = [offset](const kernel::Monitor::FileCounters& c) {
+        TimeNs last_write = c.last_write_ns == ~std::uint64_t{0} ? enrich::write_untimed
+                            : c.last_write_ns ? static_cast<TimeNs>(static_cast<std::int64_t>(c.last_write_ns) + offset)
+                                              : 0;
+        return enrich::FileCounters{c.bytes_read, c.bytes_mapped, c.opened_for_write, last_write};
+    };
     enrich::FileTracker files(
         enrich::FileCounterSource{
-            [&monitor, offset](const enrich::FileKey& key, bool take) -> std::optional<enrich::FileCounters> {
+            [&monitor, to_user](const enrich::FileKey& key, bool take) -> std::optional<enrich::FileCounters> {
                 auto c = monitor->file_counters(key.pid, key.device, key.inode, take);
                 if (!c) return std::nullopt;
-                TimeNs last_write = c->last_write_ns == ~std::uint64_t{0} ? enrich::write_untimed
-                                    : c->last_write_ns
-                                        ? static_cast<TimeNs>(static_cast<std::int64_t>(c->last_write_ns) + offset)
-                                        : 0;
-                return enrich::FileCounters{c->bytes_read, c->bytes_mapped, c->opened_for_write, last_write};
+                return to_user(*c);
             },
             [](std::uint32_t pid, std::int32_t fd) { return enrich::fd_path("/proc", pid, fd); },
             [&monitor] {
                 std::vector<enrich::FileKey> moved;
                 for (const auto& pair : monitor->moved_files()) moved.push_back({pair.pid, pair.inode, pair.device});
                 return moved;
+            },
+            [&monitor, to_user](std::uint32_t pid) {
+                std::vector<std::pair<enrich::FileKey, enrich::FileCounters>> taken;
+                for (const auto& [pair, c] : monitor->take_process_files(pid))
+                    taken.emplace_back(enrich::FileKey{pair.pid, pair.inode, pair.device}, to_user(c));
+                return taken;
             }},
         enrich::FileTracker::default_max_pairs, kernel_options.flow_update_ns);
     enrich::HostsFiles hosts_files;
-    enrich::FlowTable flows(65536, [&hosts_files](std::uint32_t pid) { return hosts_files(pid); });
+    enrich::FlowTable flows(
+        65536, [&hosts_files](const ProcessRef& owner) { return hosts_files(owner.pid, owner.start_time); });
     enrich::SocketOwners sockets("/proc", self);
     enrich::ObjectTracker objects(enrich::ObjectCounterSource{[&monitor](const enrich::ObjectPairKey& key, bool take) {
         return monitor->object_bytes(key.pid, key.kind, key.direction, key.object_id, take);

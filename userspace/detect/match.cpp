@@ -85,7 +85,7 @@ bool match_from(std::string_view pattern, std::size_t p, std::string_view text, 
     return t == text.size();
 }
 
-bool match_segments(const std::vector<std::string>& pat, std::size_t p, const std::vector<std::string_view>& segs,
+bool match_segments(const std::vector<std::string>& pat, std::size_t p, std::span<const std::string_view> segs,
                     std::size_t s)
 {
     while (p < pat.size()) {
@@ -195,10 +195,27 @@ std::optional<PathGlob> PathGlob::compile(std::string_view pattern, std::string&
 bool PathGlob::matches(std::string_view path) const
 {
     if (path.empty() || path.front() != '/') return false;
-    return matches_parts(util::split(path, '/'));
+    return matches_parts(PathParts(path).view());
 }
 
-bool PathGlob::matches_parts(const std::vector<std::string_view>& parts) const
+PathParts::PathParts(std::string_view path)
+{
+    std::size_t start = 0;
+    while (true) {
+        const auto pos = path.find('/', start);
+        const auto piece = path.substr(start, pos == std::string_view::npos ? std::string_view::npos : pos - start);
+        if (spill_.empty() && size_ < inline_.size()) {
+            inline_[size_++] = piece;
+        } else {
+            if (spill_.empty()) spill_.assign(inline_.begin(), inline_.end());
+            spill_.push_back(piece);
+        }
+        if (pos == std::string_view::npos) return;
+        start = pos + 1;
+    }
+}
+
+bool PathGlob::matches_parts(std::span<const std::string_view> parts) const
 {
     if (last_checked_) {
         const std::string_view last = parts.back();
@@ -206,6 +223,14 @@ bool PathGlob::matches_parts(const std::vector<std::string_view>& parts) const
             return false;
     }
     return match_segments(segments_, 0, parts, 0);
+}
+
+std::string_view PathGlob::anchor() const
+{
+    std::string_view best;
+    for (const auto& seg : segments_)
+        if (seg.size() > best.size() && seg != "**" && seg.find_first_of("*?[]\\") == std::string::npos) best = seg;
+    return best;
 }
 
 std::string PathGlob::display(std::string_view path) const

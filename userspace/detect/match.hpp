@@ -3,7 +3,9 @@
 // matched on label boundaries (`*` in a label matches one label).
 #pragma once
 
+#include <array>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,10 +20,13 @@ public:
     bool matches(std::string_view path) const;
     // The same for an absolute path already split at '/' (util::split): a caller testing one
     // path against many globs splits it once.
-    bool matches_parts(const std::vector<std::string_view>& parts) const;
+    bool matches_parts(std::span<const std::string_view> parts) const;
     // The path as a reader would write it: `~/.ssh/id_rsa` for a home pattern, else the path.
     std::string display(std::string_view path) const;
     const std::string& pattern() const { return pattern_; }
+    // Its longest segment without wildcards ("" when it has none): a path can only match when
+    // one of its segments equals it, so an index of globs by this segment skips the others.
+    std::string_view anchor() const;
 
 private:
     std::string pattern_;
@@ -33,6 +38,23 @@ private:
     std::string last_head_, last_tail_;
     bool last_literal_ = false;
     bool last_checked_ = false;  // false when the last segment is "**"
+};
+
+// A path split at '/' as util::split does, held on the stack when it has at most 64 pieces (one
+// allocation less for every path classified).
+class PathParts {
+public:
+    explicit PathParts(std::string_view path);
+    std::span<const std::string_view> view() const
+    {
+        return spill_.empty() ? std::span<const std::string_view>(inline_.data(), size_)
+                              : std::span<const std::string_view>(spill_);
+    }
+
+private:
+    std::array<std::string_view, 64> inline_;
+    std::size_t size_ = 0;
+    std::vector<std::string_view> spill_;
 };
 
 // One segment (no '/'): `*`, `?`, `[...]` (with `!`/`^` negation and ranges), `\` escapes.
@@ -56,6 +78,9 @@ public:
     bool matches(std::string_view domain) const;
     std::size_t label_count() const { return labels_.size(); }
     const std::string& pattern() const { return pattern_; }
+    // Its longest segment without wildcards ("" when it has none): a path can only match when
+    // one of its segments equals it, so an index of globs by this segment skips the others.
+    std::string_view anchor() const;
 
 private:
     std::string pattern_;

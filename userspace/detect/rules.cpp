@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <bitset>
 #include <charconv>
 #include <cmath>
 #include <set>
@@ -555,19 +556,64 @@ const Service* Rules::service_for(std::string_view domain, std::string_view path
     return best;
 }
 
+void Rules::index_paths()
+{
+    path_index = PathIndex{};
+    std::size_t n = 0;
+    for (const auto& c : sensitive) n += c.paths.size();
+    if (n == 0 || n > PathIndex::max_globs || sensitive.size() > PathIndex::max_globs) return;  // every glob tried
+    std::uint16_t ordinal = 0;
+    for (const auto& c : sensitive) {
+        for (const auto& g : c.paths) {
+            if (const auto anchor = g.anchor(); anchor.empty()) path_index.unanchored.push_back(ordinal);
+            else
+                path_index.by_anchor[std::string(anchor)].push_back(ordinal);
+            path_index.glob_at.emplace_back(static_cast<std::uint16_t>(&c - sensitive.data()),
+                                            static_cast<std::uint16_t>(&g - c.paths.data()));
+            ++ordinal;
+        }
+    }
+    path_index.globs = n;
+}
+
 const SensitiveClass* Rules::classify(std::string_view path, std::string* display) const
 {
     if (path.empty() || path.front() != '/') return nullptr;  // no glob matches a relative path
-    const auto parts = util::split(path, '/');
-    for (const auto& c : sensitive) {
-        for (const auto& g : c.paths) {
-            if (!g.matches_parts(parts)) continue;
-            if (std::any_of(c.exclude.begin(), c.exclude.end(),
-                            [&](const PathGlob& x) { return x.matches_parts(parts); }))
-                break;
-            if (display) *display = g.display(path);
-            return &c;
+    const PathParts split(path);
+    const auto parts = split.view();
+    enum class Tried { no, matched, excluded };  // excluded: the class's exclude holds, its other globs are not tried
+    auto attempt = [&](const SensitiveClass& c, const PathGlob& g) {
+        if (!g.matches_parts(parts)) return Tried::no;
+        if (std::any_of(c.exclude.begin(), c.exclude.end(), [&](const PathGlob& x) { return x.matches_parts(parts); }))
+            return Tried::excluded;
+        if (display) *display = g.display(path);
+        return Tried::matched;
+    };
+    std::size_t globs = 0;
+    for (const auto& c : sensitive) globs += c.paths.size();
+    if (path_index.globs == 0 || path_index.globs != globs) {
+        for (const auto& c : sensitive) {
+            for (const auto& g : c.paths) {
+                const auto tried = attempt(c, g);
+                if (tried == Tried::matched) return &c;
+                if (tried == Tried::excluded) break;
+            }
         }
+        return nullptr;
+    }
+    std::bitset<PathIndex::max_globs> candidate;
+    for (auto ordinal : path_index.unanchored) candidate.set(ordinal);
+    for (auto part : parts)
+        if (auto it = path_index.by_anchor.find(part); it != path_index.by_anchor.end())
+            for (auto ordinal : it->second) candidate.set(ordinal);
+    std::size_t excluded_class = sensitive.size();
+    for (auto ordinal = candidate._Find_first(); ordinal < candidate.size(); ordinal = candidate._Find_next(ordinal)) {
+        const auto [ci, gi] = path_index.glob_at[ordinal];
+        if (ci == excluded_class) continue;
+        const auto& c = sensitive[ci];
+        const auto tried = attempt(c, c.paths[gi]);
+        if (tried == Tried::matched) return &c;
+        if (tried == Tried::excluded) excluded_class = ci;
     }
     return nullptr;
 }
@@ -575,7 +621,8 @@ const SensitiveClass* Rules::classify(std::string_view path, std::string* displa
 bool Rules::never_staging(std::string_view path) const
 {
     if (path.empty() || path.front() != '/') return false;
-    const auto parts = util::split(path, '/');
+    const PathParts split(path);
+    const auto parts = split.view();
     return std::any_of(settings.never_staging.begin(), settings.never_staging.end(),
                        [&](const PathGlob& g) { return g.matches_parts(parts); });
 }
@@ -602,6 +649,7 @@ RulesResult load_rules(std::string_view yaml, std::string_view source_name)
         auto root = YAML::Load(std::string(yaml));
         auto rules = load(root);
         rules.source = std::string(source_name);
+        rules.index_paths();
         return rules;
     } catch (const LoadError& e) {
         return error_at(e.mark, e.message);

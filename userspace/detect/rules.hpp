@@ -4,10 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -176,6 +178,22 @@ struct Allowlists {
     std::vector<AllowEntry> processes, destinations, users, containers;
 };
 
+// The sensitive classes' globs by anchor (PathGlob::anchor), numbered in the order classify()
+// tries them: a path is tested only against the globs whose anchor is one of its segments and
+// those without one. Built by load_rules(); a Rules whose classes were changed after it (the
+// glob count differs) is classified by trying every glob.
+struct PathIndex {
+    struct Hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    static constexpr std::size_t max_globs = 1024;
+    std::size_t globs = 0;  // globs indexed; 0: not built
+    std::unordered_map<std::string, std::vector<std::uint16_t>, Hash, std::equal_to<>> by_anchor;
+    std::vector<std::uint16_t> unanchored;
+    std::vector<std::pair<std::uint16_t, std::uint16_t>> glob_at;  // ordinal -> (class, glob)
+};
+
 struct Rules {
     std::string source;
     std::string name = "exfiltration-over-web-service";
@@ -195,6 +213,9 @@ struct Rules {
     const Category* category(std::string_view name) const;
     // True when a write to `path` must not make it a staging file (settings.never_staging).
     bool never_staging(std::string_view path) const;
+
+    PathIndex path_index;
+    void index_paths();  // (re)builds path_index from `sensitive`
 };
 
 using RulesResult = std::variant<Rules, RulesError>;

@@ -3,6 +3,8 @@
 
 #include <sys/sysmacros.h>
 
+#include <algorithm>
+
 #include "util/files.hpp"
 
 namespace exfilwatch::enrich {
@@ -121,6 +123,13 @@ std::optional<FileSummaryEvent> FileTracker::summary(TimeNs time, const ProcessR
 {
     std::optional<FileCounters> counters;
     if (source_.fetch) counters = source_.fetch(key, take);
+    return summary_of(time, process, key, pair, take, counters);
+}
+
+std::optional<FileSummaryEvent> FileTracker::summary_of(TimeNs time, const ProcessRef& process, const FileKey& key,
+                                                        Pair& pair, bool take,
+                                                        const std::optional<FileCounters>& counters)
+{
     if (!counters) {
         if (take) ++evicted_;
         return std::nullopt;
@@ -151,10 +160,25 @@ std::vector<FileSummaryEvent> FileTracker::on_exit(TimeNs time, const ProcessRef
     std::vector<FileSummaryEvent> out;
     auto first = pairs_.lower_bound(FileKey{process.pid, 0, 0});
     auto last = pairs_.lower_bound(FileKey{process.pid + 1, 0, 0});
-    for (auto it = first; it != last; ++it) {
-        auto event = summary(time, process, it->first, it->second, true);
-        // At exit the final counters always go out: the last word on this pair.
-        if (event) out.push_back(std::move(*event));
+    const auto count = static_cast<std::size_t>(std::distance(first, last));
+    if (source_.take_all && takes_all(count, pairs_.size())) {
+        ++batch_takes_;
+        auto taken = source_.take_all(process.pid);
+        std::sort(taken.begin(), taken.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+        for (auto it = first; it != last; ++it) {
+            auto found = std::lower_bound(taken.begin(), taken.end(), it->first,
+                                          [](const auto& entry, const FileKey& key) { return entry.first < key; });
+            std::optional<FileCounters> counters;
+            if (found != taken.end() && found->first == it->first) counters = found->second;
+            if (auto event = summary_of(time, process, it->first, it->second, true, counters))
+                out.push_back(std::move(*event));
+        }
+    } else {
+        for (auto it = first; it != last; ++it) {
+            auto event = summary(time, process, it->first, it->second, true);
+            // At exit the final counters always go out: the last word on this pair.
+            if (event) out.push_back(std::move(*event));
+        }
     }
     for (auto it = first; it != last; ++it) by_age_.erase(it->second.age);
     pairs_.erase(first, last);

@@ -78,7 +78,7 @@ void FlowTable::name_from_lookups(Flow& flow) const
     if (flow.destination.ip.empty() || flow.local_names_tried) return;
     flow.local_names_tried = true;
     if (hosts_) {
-        flow.domain = hosts_name(hosts_(flow.owner.pid), flow.destination.ip, flow.owner.args);
+        flow.domain = hosts_name(hosts_(flow.owner), flow.destination.ip, flow.owner.args);
         if (!flow.domain.empty()) {
             flow.domain_source = "hosts";
             return;

@@ -50,7 +50,7 @@ struct FlowTableStats {
 
 // The text of the hosts file process `pid` resolves names with ("" when unknown); the run loop
 // reads /proc/<pid>/root/etc/hosts, tests pass a fixed text.
-using HostsSource = std::function<std::string(std::uint32_t pid)>;
+using HostsSource = std::function<std::string(const ProcessRef& owner)>;
 
 class FlowTable {
 public:

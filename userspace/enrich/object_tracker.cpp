@@ -1,6 +1,8 @@
 // enrich: data through pipes, FIFOs and sockets (see object_tracker.hpp).
 #include "enrich/object_tracker.hpp"
 
+#include <algorithm>
+
 #include "enrich/file_tracker.hpp"
 
 namespace exfilwatch::enrich {
@@ -38,9 +40,10 @@ ObjectTracker::ObjectTracker(ObjectCounterSource source, std::size_t max_pairs)
 ObjectIoEvent ObjectTracker::on_record(TimeNs time, const ProcessRef& process, const decode::ObjectIo& record)
 {
     ObjectPairKey key{process.pid, record.kind, record.direction, record.object_id};
-    auto [it, inserted] = pairs_.try_emplace(key);
+    auto [it, inserted] = pairs_[process.pid].try_emplace(Channel{record.kind, record.direction, record.object_id});
     Pair& pair = it->second;
     if (inserted) {
+        ++size_;
         by_age_.push_back(key);
         pair.age = std::prev(by_age_.end());
     } else if (record.first) {
@@ -52,9 +55,13 @@ ObjectIoEvent ObjectTracker::on_record(TimeNs time, const ProcessRef& process, c
     pair.fd = record.fd;
     pair.reported = pair.base + record.bytes;
     auto event = event_of(time, process, key, record.device, record.fd, pair.reported);
-    if (pairs_.size() > max_pairs_ && by_age_.front() != key) {
-        pairs_.erase(by_age_.front());
+    if (size_ > max_pairs_ && by_age_.front() != key) {
+        const auto oldest = by_age_.front();
+        auto owner = pairs_.find(oldest.pid);
+        owner->second.erase(Channel{oldest.kind, oldest.direction, oldest.object_id});
+        if (owner->second.empty()) pairs_.erase(owner);
         by_age_.pop_front();
+        --size_;
         ++evicted_;
     }
     return event;
@@ -63,21 +70,27 @@ ObjectIoEvent ObjectTracker::on_record(TimeNs time, const ProcessRef& process, c
 std::vector<ObjectIoEvent> ObjectTracker::on_exit(TimeNs time, const ProcessRef& process)
 {
     std::vector<ObjectIoEvent> out;
-    auto first = pairs_.lower_bound(ObjectPairKey{process.pid, 0, 0, 0});
-    auto last = pairs_.lower_bound(ObjectPairKey{process.pid + 1, 0, 0, 0});
-    for (auto it = first; it != last; ++it) {
-        auto& [key, pair] = *it;
+    auto owner = pairs_.find(process.pid);
+    if (owner == pairs_.end()) return out;
+    // In the order of the channels, as the events of one exit always came.
+    std::vector<std::pair<Channel, const Pair*>> channels;
+    channels.reserve(owner->second.size());
+    for (const auto& [channel, pair] : owner->second) channels.emplace_back(channel, &pair);
+    std::sort(channels.begin(), channels.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (const auto& [channel, pair] : channels) {
+        by_age_.erase(pair->age);
         if (!source_.fetch) continue;
+        const ObjectPairKey key{process.pid, channel.kind, channel.direction, channel.object_id};
         auto bytes = source_.fetch(key, true);
         if (!bytes) {
             ++evicted_;
             continue;
         }
-        if (pair.base + *bytes > pair.reported)
-            out.push_back(event_of(time, process, key, pair.device, pair.fd, pair.base + *bytes));
+        if (pair->base + *bytes > pair->reported)
+            out.push_back(event_of(time, process, key, pair->device, pair->fd, pair->base + *bytes));
     }
-    for (auto it = first; it != last; ++it) by_age_.erase(it->second.age);
-    pairs_.erase(first, last);
+    size_ -= owner->second.size();
+    pairs_.erase(owner);
     return out;
 }
 

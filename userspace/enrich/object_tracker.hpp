@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <functional>
 #include <list>
-#include <map>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include "decode/decoder.hpp"
@@ -44,9 +44,24 @@ public:
     // Final counts of the process's pairs that grew since their last record, at its exit.
     std::vector<ObjectIoEvent> on_exit(TimeNs time, const ProcessRef& process);
 
-    ObjectTrackerStats stats() const { return {pairs_.size(), evicted_}; }
+    ObjectTrackerStats stats() const { return {size_, evicted_}; }
 
 private:
+    // A pair's key within its process.
+    struct Channel {
+        std::uint8_t kind = 0;
+        std::uint8_t direction = 0;
+        std::uint64_t object_id = 0;
+        bool operator==(const Channel&) const = default;
+        auto operator<=>(const Channel&) const =
+            default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>
+    };
+    struct ChannelHash {
+        std::size_t operator()(const Channel& c) const
+        {
+            return std::hash<std::uint64_t>{}(c.object_id * 0x9e3779b97f4a7c15ULL ^ (c.kind << 8 | c.direction));
+        }
+    };
     struct Pair {
         std::uint64_t base = 0;      // bytes counted before the kernel restarted the pair
         std::uint64_t reported = 0;  // cumulative bytes of the last event
@@ -57,8 +72,12 @@ private:
 
     ObjectCounterSource source_;
     std::size_t max_pairs_;
-    std::map<ObjectPairKey, Pair> pairs_;  // ordered: a process's pairs are one range
-    std::list<ObjectPairKey> by_age_;      // oldest first: the one dropped past the cap
+    // By process, then channel: hashed at both levels (an ordered map of every pair was a walk
+    // of cache misses per record once a server held thousands of accepted sockets), and a
+    // process's pairs are still one entry to take at its exit.
+    std::unordered_map<std::uint32_t, std::unordered_map<Channel, Pair, ChannelHash>> pairs_;
+    std::size_t size_ = 0;
+    std::list<ObjectPairKey> by_age_;  // oldest first: the one dropped past the cap
     std::uint64_t evicted_ = 0;
 };
 

@@ -116,10 +116,11 @@ std::vector<std::string> host_roots(std::string_view proc_root, std::uint32_t se
     return roots;
 }
 
-HostsFiles::HostsFiles(std::string proc_root, Clock clock, std::uint64_t refresh_ns, std::size_t max_namespaces)
+HostsFiles::HostsFiles(std::string proc_root, Clock clock, std::uint64_t refresh_ns, std::size_t max_namespaces,
+                       std::size_t max_processes)
     : proc_root_(std::move(proc_root)),
       clock_(clock ? std::move(clock) : Clock([] { return util::clock_ns(CLOCK_MONOTONIC); })), refresh_ns_(refresh_ns),
-      max_namespaces_(max_namespaces)
+      max_namespaces_(max_namespaces), max_processes_(max_processes)
 {
 }
 
@@ -130,18 +131,38 @@ std::size_t HostsFiles::cached_bytes() const
     return bytes;
 }
 
-std::string HostsFiles::operator()(std::uint32_t pid)
+std::string HostsFiles::operator()(std::uint32_t pid, std::uint64_t start_time)
 {
-    char link[64];
-    auto n = readlink(fmt::format("{}/{}/ns/mnt", proc_root_, pid).c_str(), link, sizeof(link));
-    if (n <= 0) return {};
-    std::string ns(link, static_cast<std::size_t>(n));
     auto now = clock_();
+    Known* known = nullptr;
+    if (start_time != 0) {
+        auto it = namespace_of_.find(pid);
+        if (it != namespace_of_.end() && it->second.start_time == start_time &&
+            now - it->second.looked_up_at < refresh_ns_)
+            known = &it->second;
+    }
+    if (!known) {
+        char link[64];
+        ++namespace_lookups_;
+        auto n = readlink(fmt::format("{}/{}/ns/mnt", proc_root_, pid).c_str(), link, sizeof(link));
+        if (n <= 0) return {};
+        if (start_time == 0) return text_of(std::string(link, static_cast<std::size_t>(n)), pid, now);
+        if (namespace_of_.size() >= max_processes_ && !namespace_of_.contains(pid)) namespace_of_.clear();
+        known = &namespace_of_[pid];
+        *known = Known{start_time, std::string(link, static_cast<std::size_t>(n)), now};
+    }
+    return text_of(known->ns, pid, now);
+}
+
+std::string HostsFiles::text_of(const std::string& ns, std::uint32_t pid, std::uint64_t now)
+{
     auto found = cache_.find(ns);
     if (found != cache_.end() && now - found->second.read_at < refresh_ns_) return found->second.text;
+    std::ifstream in(fmt::format("{}/{}/root/etc/hosts", proc_root_, pid), std::ios::binary);
+    // The process may be gone since its namespace was learnt: its namespace's text stays as read.
+    if (!in) return found != cache_.end() ? found->second.text : std::string();
     if (found == cache_.end() && cache_.size() >= max_namespaces_) cache_.clear();  // namespaces come and go
     auto& entry = cache_[ns];
-    std::ifstream in(fmt::format("{}/{}/root/etc/hosts", proc_root_, pid), std::ios::binary);
     entry.text.assign(hosts_file_max, '\0');
     in.read(entry.text.data(), static_cast<std::streamsize>(entry.text.size()));
     entry.text.resize(static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));

@@ -56,16 +56,21 @@ std::size_t scan_open_files(std::string_view proc_root, std::uint32_t self, std:
 
 // The hosts file a process resolves names with: /etc/hosts under its root, so a container's own
 // file or one bind-mounted in its mount namespace. Read once per mount namespace and refresh
-// period; at most `max_namespaces` are kept (the cache starts over past it).
+// period; at most `max_namespaces` are kept (the cache starts over past it). A process's
+// namespace is looked up once per refresh period too (a /proc readlink per connection cost more
+// than the rest of a connection's enrichment), remembered by pid and start time so a reused pid
+// is looked up afresh; at most `max_processes` are remembered.
 class HostsFiles {
 public:
     using Clock = std::function<std::uint64_t()>;  // nanoseconds, monotonic
     explicit HostsFiles(std::string proc_root = "/proc", Clock clock = {}, std::uint64_t refresh_ns = 60'000'000'000ULL,
-                        std::size_t max_namespaces = 4096);
+                        std::size_t max_namespaces = 4096, std::size_t max_processes = 65536);
 
-    // The text of `pid`'s hosts file (at most hosts_file_max bytes), "" when unknown.
-    std::string operator()(std::uint32_t pid);
+    // The text of `pid`'s hosts file (at most hosts_file_max bytes), "" when unknown. A
+    // `start_time` of 0 (unknown) asks /proc every time.
+    std::string operator()(std::uint32_t pid, std::uint64_t start_time = 0);
     std::size_t cached() const { return cache_.size(); }
+    std::size_t namespace_lookups() const { return namespace_lookups_; }
     std::size_t cached_bytes() const;  // the cached names and texts, as allocated
 
 private:
@@ -76,8 +81,17 @@ private:
     std::string proc_root_;
     Clock clock_;
     std::uint64_t refresh_ns_;
+    std::string text_of(const std::string& ns, std::uint32_t pid, std::uint64_t now);
+    struct Known {
+        std::uint64_t start_time = 0;
+        std::string ns;
+        std::uint64_t looked_up_at = 0;
+    };
     std::size_t max_namespaces_;
+    std::size_t max_processes_;
     std::unordered_map<std::string, Entry> cache_;
+    std::unordered_map<std::uint32_t, Known> namespace_of_;
+    std::size_t namespace_lookups_ = 0;
 };
 
 }  // namespace exfilwatch::enrich

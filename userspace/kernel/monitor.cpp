@@ -517,6 +517,37 @@ std::optional<Monitor::FileCounters> Monitor::file_counters(std::uint32_t pid, s
     return FileCounters{stats.bytes_read, stats.bytes_mapped, stats.opened_for_write != 0, stats.last_write_ns};
 }
 
+std::vector<std::pair<Monitor::FilePair, Monitor::FileCounters>> Monitor::take_process_files(std::uint32_t pid) const
+{
+    std::vector<std::pair<FilePair, FileCounters>> out;
+    const int fd = bpf_map__fd(skel_->maps.file_reads);
+    constexpr std::uint32_t chunk = 4096;
+    std::vector<wire::ew_file_key> keys(chunk), mine;
+    std::vector<wire::ew_file_stats> values(chunk);
+    std::uint64_t token = 0;
+    bool first = true;
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    for (;;) {
+        std::uint32_t count = chunk;
+        int err = bpf_map_lookup_batch(fd, first ? nullptr : &token, &token, keys.data(), values.data(), &count, &opts);
+        first = false;
+        if (err != 0 && errno != ENOENT) break;  // ENOENT: the last chunk
+        for (std::uint32_t i = 0; i < count; ++i) {
+            if (keys[i].tgid != pid) continue;
+            mine.push_back(keys[i]);
+            const auto& v = values[i];
+            out.emplace_back(FilePair{pid, keys[i].dev, keys[i].ino},
+                             FileCounters{v.bytes_read, v.bytes_mapped, v.opened_for_write != 0, v.last_write_ns});
+        }
+        if (err != 0) break;
+    }
+    if (!mine.empty()) {
+        auto count = static_cast<std::uint32_t>(mine.size());
+        bpf_map_delete_batch(fd, mine.data(), &count, &opts);
+    }
+    return out;
+}
+
 std::vector<Monitor::FilePair> Monitor::moved_files() const
 {
     std::vector<FilePair> out;

@@ -94,6 +94,9 @@ public:
         std::uint64_t inode = 0;
     };
     std::vector<FilePair> moved_files() const;
+    // Every pair of process `pid` in file_reads with its counters, deleted: one pass over the map
+    // (BPF_MAP_LOOKUP_BATCH) and one BPF_MAP_DELETE_BATCH, for an exit with many pairs.
+    std::vector<std::pair<FilePair, FileCounters>> take_process_files(std::uint32_t pid) const;
     // Cumulative bytes of a (process, object, direction) pair in the object_io map (kind and
     // direction: EW_OBJ_*, EW_IO_*); `take` deletes it.
     std::optional<std::uint64_t> object_bytes(std::uint32_t pid, std::uint8_t kind, std::uint8_t direction,

@@ -407,3 +407,92 @@ TEST_CASE("documents: office files in a source or build tree are not personal do
     CHECK(cls("/home/u/src/keepassxc/tests/data/NewDatabase.kdbx") ==
           "keyrings-wallets");  // a password file is one anywhere
 }
+
+TEST_CASE("the anchor index classifies every path as trying every glob does")
+{
+    const auto indexed = load_ok(builtin_rules_yaml);
+    REQUIRE(indexed.path_index.globs > 0);
+    auto full = indexed;
+    full.path_index = PathIndex{};  // not built: every glob tried
+    // A path for each glob (each wildcard filled, `**` as none and as two directories, `~/` as
+    // two homes), the same one directory up and with a harmless name, and everyday paths.
+    std::vector<std::string> paths = {"/",
+                                      "/tmp/prof/tree/d000/f00.txt",
+                                      "/usr/lib/x86_64-linux-gnu/libc.so.6",
+                                      "/home/u/src/app/.env",
+                                      "/home/u/src/app/.env.example",
+                                      "/home/u/.ssh/id_ed25519.pub",
+                                      "/home/u/Documents/report.xlsx",
+                                      "/root/.aws/credentials.bak",
+                                      "/etc/shadow",
+                                      "/home/u/backup/db.kdbx"};
+    for (const auto& c : indexed.sensitive) {
+        for (const auto& g : c.paths) {
+            for (const std::string globstar : {"", "a/b/"}) {
+                for (const std::string home : {"/home/u/", "/root/"}) {
+                    std::string p = g.pattern();
+                    if (p.starts_with("~/")) p = home + p.substr(2);
+                    else if (p.starts_with("**/"))
+                        p = "/srv/x/" + p.substr(3);
+                    std::string filled;
+                    for (std::size_t i = 0; i < p.size(); ++i) {
+                        if (p.compare(i, 3, "**/") == 0) {
+                            filled += globstar;
+                            i += 2;
+                        } else if (p.compare(i, 2, "**") == 0) {
+                            filled += "a/b";
+                            ++i;
+                        } else if (p[i] == '*' || p[i] == '?') {
+                            filled += 'x';
+                        } else if (p[i] == '[') {
+                            filled += p[i + 1] == '!' || p[i + 1] == '^' ? '~' : p[i + 1];
+                            i = p.find(']', i + 1);
+                        } else if (p[i] == '\\' && i + 1 < p.size()) {
+                            filled += p[++i];
+                        } else {
+                            filled += p[i];
+                        }
+                    }
+                    paths.push_back(filled);
+                    paths.push_back(filled.substr(0, filled.rfind('/')));
+                    paths.push_back(filled.substr(0, filled.rfind('/') + 1) + "notes.txt");
+                }
+            }
+        }
+    }
+    std::size_t sensitive = 0;
+    for (const auto& p : paths) {
+        std::string shown_indexed, shown_full;
+        const auto* a = indexed.classify(p, &shown_indexed);
+        const auto* b = full.classify(p, &shown_full);
+        INFO(p);
+        CHECK((a ? a->name : "") == (b ? b->name : ""));
+        CHECK(shown_indexed == shown_full);
+        sensitive += a != nullptr;
+    }
+    CHECK(sensitive > paths.size() / 4);  // the filled globs mostly classify: the comparison is not vacuous
+
+    // Classes changed after loading: the stale index is not used.
+    auto changed = indexed;
+    std::erase_if(changed.sensitive, [](const SensitiveClass& c) { return c.name == "ssh-key"; });
+    CHECK(changed.classify("/home/u/.ssh/id_rsa") == nullptr);
+    CHECK(changed.classify("/home/u/.aws/credentials") != nullptr);
+}
+
+TEST_CASE("PathParts splits as util::split does, on the stack and past 64 pieces")
+{
+    std::string deep;
+    for (int i = 0; i < 100; ++i) deep += "/d" + std::to_string(i);
+    for (const std::string& path :
+         std::vector<std::string>{"/", "", "/a//b/", "/home/u/.ssh/id_rsa", "relative/x", deep, deep.substr(0, 190)}) {
+        const PathParts parts(path);
+        const auto expected = util::split(path, '/');
+        REQUIRE(parts.view().size() == expected.size());
+        CHECK(std::equal(expected.begin(), expected.end(), parts.view().begin()));
+    }
+    std::string error;
+    auto glob = PathGlob::compile("/d0/**/d99", error);
+    REQUIRE(glob);
+    CHECK(glob->matches(deep));
+    CHECK_FALSE(glob->matches(deep + "/x"));
+}

@@ -3,6 +3,7 @@
 
 #include <sys/sysmacros.h>
 
+#include <algorithm>
 #include <map>
 #include <utility>
 #include <vector>
@@ -18,6 +19,7 @@ struct FakeKernel {
     std::map<FileKey, FileCounters> counters;
     std::vector<FileKey> moved;  // the file_changed queue
     std::uint64_t fetches = 0;
+    std::uint64_t batch_passes = 0;
     // The kernel counting a read or write of `key`: its counters, and a notice in the queue.
     void move(const FileKey& key, const FileCounters& now)
     {
@@ -37,6 +39,20 @@ struct FakeKernel {
         };
         s.fd_path = [](std::uint32_t, std::int32_t fd) { return fd == 5 ? std::string("/from/proc") : std::string(); };
         s.moved = [this] { return std::exchange(moved, {}); };
+        s.take_all = [this](std::uint32_t pid) {
+            ++batch_passes;
+            std::vector<std::pair<FileKey, FileCounters>> out;
+            for (auto it = counters.begin(); it != counters.end();) {
+                if (it->first.pid != pid) {
+                    ++it;
+                    continue;
+                }
+                out.emplace_back(*it);
+                it = counters.erase(it);
+            }
+            std::reverse(out.begin(), out.end());  // the map's order is not the tracker's
+            return out;
+        };
         return s;
     }
 };
@@ -311,4 +327,35 @@ TEST_CASE("a file open before the start is named from the start-up scan once its
     REQUIRE(out.size() == 1);
     CHECK(out[0].path == "/home/u/.ssh/id_rsa");
     CHECK(out[0].bytes_read == 411);
+}
+
+TEST_CASE("an exit with many pairs takes them in one pass: the same summaries, no fetch per pair")
+{
+    CHECK_FALSE(FileTracker::takes_all(FileTracker::take_all_min_pairs - 1, FileTracker::take_all_min_pairs - 1));
+    CHECK_FALSE(FileTracker::takes_all(2000, 60000));  // a pass over a full map costs more than 2000 fetches
+    CHECK(FileTracker::takes_all(16384, 16400));
+    for (const std::size_t files : {FileTracker::take_all_min_pairs - 1, FileTracker::take_all_min_pairs * 4}) {
+        FakeKernel kernel;
+        FileTracker tracker(kernel.source());
+        tracker.on_open(1, proc(3), open_record(3, "/home/u/other", "", 999'999));  // another process's pair
+        kernel.counters[FileKey{3, 999'999, (8u << 20) | 1}] = FileCounters{7, 0, false};
+        for (std::uint64_t i = 0; i < files; ++i) {
+            tracker.on_open(10, proc(7), open_record(7, "/srv/tree/f" + std::to_string(i), "", 1000 + i));
+            // The last file's counters were evicted from the kernel's map: counted, no summary.
+            if (i + 1 < files) kernel.counters[FileKey{7, 1000 + i, (8u << 20) | 1}] = FileCounters{100 + i, 0, false};
+        }
+        auto summaries = tracker.on_exit(20, proc(7));
+        const bool batched = files >= FileTracker::take_all_min_pairs;
+        CHECK(kernel.batch_passes == (batched ? 1 : 0));
+        CHECK(kernel.fetches == (batched ? 0 : files));
+        CHECK(tracker.batch_takes() == (batched ? 1 : 0));
+        REQUIRE(summaries.size() == files - 1);
+        for (std::size_t i = 0; i < summaries.size(); ++i) {
+            CHECK(summaries[i].path == "/srv/tree/f" + std::to_string(i));
+            CHECK(summaries[i].bytes_read == 100 + i);
+        }
+        CHECK(tracker.stats().evicted_pairs == 1);
+        CHECK(tracker.stats().tracked_pairs == 1);                             // only pid 3's
+        CHECK(kernel.counters.contains(FileKey{3, 999'999, (8u << 20) | 1}));  // not taken
+    }
 }

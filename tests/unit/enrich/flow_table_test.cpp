@@ -242,8 +242,8 @@ TEST_CASE("a final counter record ends the flow and frees its place")
 TEST_CASE("flow table: a raw stream is named by the hosts file name on its command line")
 {
     std::vector<std::uint32_t> asked;
-    FlowTable flows(16, [&](std::uint32_t pid) {
-        asked.push_back(pid);
+    FlowTable flows(16, [&](const ProcessRef& owner) {
+        asked.push_back(owner.pid);
         return hosts_text;
     });
     std::vector<Event> out;
@@ -270,7 +270,7 @@ TEST_CASE("flow table: a raw stream is named by the hosts file name on its comma
 TEST_CASE("flow table: a process gone before its hosts file was read is named by its command line")
 {
     std::vector<Event> out;
-    FlowTable gone(16, [](std::uint32_t) { return std::string(); });
+    FlowTable gone(16, [](const ProcessRef&) { return std::string(); });
     gone.on_start(1, process_with({"ncat", "paste.rs", "9009"}), decode::FlowStart{{}, 8, tuple(9009), true}, out);
     CHECK(std::get<ConnectEvent>(out.back()).destination_domain == "paste.rs");
     decode::FlowCounters end;
@@ -281,7 +281,7 @@ TEST_CASE("flow table: a process gone before its hosts file was read is named by
     CHECK(std::get<FlowSummaryEvent>(out.back()).domain_source == "argv");
 
     // Another port than the command line's, and a hosts file for another address: unnamed.
-    FlowTable other(16, [](std::uint32_t) { return std::string("10.0.0.9 paste.rs\n"); });
+    FlowTable other(16, [](const ProcessRef&) { return std::string("10.0.0.9 paste.rs\n"); });
     other.on_start(1, process_with({"ncat", "paste.rs", "9010"}), decode::FlowStart{{}, 9, tuple(9009), true}, out);
     CHECK(std::get<ConnectEvent>(out.back()).destination_domain.empty());
 }

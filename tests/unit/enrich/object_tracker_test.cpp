@@ -31,6 +31,18 @@ ProcessRef proc(std::uint32_t pid)
     return p;
 }
 
+// The kernel's object_io map: a fetch reads a pair's bytes, a take deletes it.
+ObjectCounterSource counters_of(std::map<ObjectPairKey, std::uint64_t>& kernel)
+{
+    return ObjectCounterSource{[&kernel](const ObjectPairKey& key, bool take) -> std::optional<std::uint64_t> {
+        auto it = kernel.find(key);
+        if (it == kernel.end()) return std::nullopt;
+        auto value = it->second;
+        if (take) kernel.erase(it);
+        return value;
+    }};
+}
+
 }  // namespace
 
 TEST_CASE("a pair's events are cumulative, also after the kernel evicted and restarted it")
@@ -53,13 +65,7 @@ TEST_CASE("a pair's events are cumulative, also after the kernel evicted and res
 TEST_CASE("at exit the bytes the kernel counted after the last record are reported, and the pairs forgotten")
 {
     std::map<ObjectPairKey, std::uint64_t> kernel;
-    ObjectTracker tracker(ObjectCounterSource{[&](const ObjectPairKey& key, bool take) -> std::optional<std::uint64_t> {
-        auto it = kernel.find(key);
-        if (it == kernel.end()) return std::nullopt;
-        auto value = it->second;
-        if (take) kernel.erase(it);
-        return value;
-    }});
+    ObjectTracker tracker(counters_of(kernel));
     tracker.on_record(1, proc(7), io(7, 42, EW_IO_WRITE, 100, true));
     tracker.on_record(1, proc(7), io(7, 43, EW_IO_READ, 30, true));
     tracker.on_record(1, proc(8), io(8, 42, EW_IO_READ, 100, true));
@@ -85,4 +91,25 @@ TEST_CASE("past its cap the table drops the oldest pair and counts it")
     tracker.on_record(3, proc(3), io(3, 3, EW_IO_READ, 1, true));
     CHECK(tracker.stats().tracked_pairs == 2);
     CHECK(tracker.stats().evicted_pairs == 1);
+}
+
+TEST_CASE("a server's thousands of pairs: evicted oldest first across processes, the rest taken in order at exit")
+{
+    std::map<ObjectPairKey, std::uint64_t> kernel;
+    ObjectTracker tracker(counters_of(kernel), 1000);
+    tracker.on_record(1, proc(5), io(5, 1, EW_IO_WRITE, 10, true));  // the oldest: evicted first
+    for (std::uint64_t socket = 3000; socket > 1000; --socket) {     // newest ids first
+        tracker.on_record(2, proc(9), io(9, socket, EW_IO_READ, 1, true));
+        kernel[ObjectPairKey{9, EW_OBJ_PIPE, EW_IO_READ, socket}] = 2;  // each grew after its record
+    }
+    CHECK(tracker.stats().tracked_pairs == 1000);
+    CHECK(tracker.stats().evicted_pairs == 1001);
+    CHECK(tracker.on_exit(3, proc(5)).empty());  // its pair was the first evicted
+    auto finals = tracker.on_exit(4, proc(9));
+    REQUIRE(finals.size() == 1000);
+    for (std::size_t i = 0; i < finals.size(); ++i) CHECK(finals[i].object_id == 1001 + i);  // the kept, in order
+    CHECK(tracker.stats().tracked_pairs == 0);
+    // The table is usable after: no stale age entry of the pairs taken.
+    tracker.on_record(5, proc(9), io(9, 7, EW_IO_READ, 1, true));
+    CHECK(tracker.stats().tracked_pairs == 1);
 }

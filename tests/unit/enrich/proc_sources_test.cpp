@@ -62,6 +62,51 @@ TEST_CASE("hosts files are read once per mount namespace until the refresh perio
     CHECK(hosts(99).empty());                    // no such process
 }
 
+TEST_CASE("a process's namespace is looked up once per refresh period, afresh for a reused pid")
+{
+    FakeProc proc;
+    proc.process(10, "mnt:[4026531841]", "10.0.0.1 a.example\n");
+    proc.process(20, "mnt:[4026532000]", "10.9.9.9 c.example\n");
+    std::uint64_t now = 1'000;
+    HostsFiles hosts(
+        proc.root.string(), [&now] { return now; }, 60'000);
+    for (int connection = 0; connection < 100; ++connection) CHECK(hosts(10, 555) == "10.0.0.1 a.example\n");
+    CHECK(hosts.namespace_lookups() == 1);
+
+    // Pid 10 reused by a process of another namespace: its start time differs.
+    proc.process(10, "mnt:[4026532000]", "10.9.9.9 c.example\n");
+    CHECK(hosts(10, 777) == "10.9.9.9 c.example\n");
+    CHECK(hosts.namespace_lookups() == 2);
+    CHECK(hosts(10, 0) == "10.9.9.9 c.example\n");  // start time unknown: asked every time
+    CHECK(hosts.namespace_lookups() == 3);
+
+    // Gone after its namespace was learnt: the namespace's text is not emptied for the others.
+    fs::remove_all(proc.root / "10");
+    now += 60'000;
+    CHECK(hosts(10, 777).empty());
+    CHECK(hosts(20, 888) == "10.9.9.9 c.example\n");
+}
+
+TEST_CASE("a process whose namespace is remembered keeps its namespace's text when it is gone at a refresh")
+{
+    FakeProc proc;
+    proc.process(10, "mnt:[4026531841]", "10.0.0.1 a.example\n");
+    std::uint64_t now = 1'000;
+    HostsFiles hosts(
+        proc.root.string(), [&now] { return now; }, 60'000, 4096, 4);
+    CHECK(hosts(10, 5) == "10.0.0.1 a.example\n");
+    now += 30'000;
+    proc.process(11, "mnt:[4026531841]", "10.0.0.1 a.example\n");
+    CHECK(hosts(11, 6) == "10.0.0.1 a.example\n");
+    fs::remove_all(proc.root / "10" / "root");  // exiting: its links are still there, its root not
+    now += 40'000;  // the text and pid 10's namespace are due for a refresh; its hosts file cannot be read
+    CHECK(hosts(10, 5) == "10.0.0.1 a.example\n");
+    CHECK(hosts(11, 6) == "10.0.0.1 a.example\n");
+    for (std::uint32_t pid = 100; pid < 110; ++pid) proc.process(pid, "mnt:[4026531841]", "x");
+    for (std::uint32_t pid = 100; pid < 110; ++pid) hosts(pid, pid);  // past the process bound: starts over
+    CHECK(hosts.namespace_lookups() == 13);
+}
+
 TEST_CASE("the hosts-file cache starts over past its namespace bound and reads at most hosts_file_max")
 {
     FakeProc proc;
