@@ -38,8 +38,9 @@ void FileTracker::on_open_at_start(std::uint64_t device, std::uint64_t inode, co
 
 FileTracker::Pair& FileTracker::pair_for(const FileKey& key)
 {
-    auto [it, inserted] = pairs_.try_emplace(key);
+    auto [it, inserted] = pairs_[key.pid].try_emplace(FileId{key.device, key.inode});
     if (inserted) {
+        ++size_;
         by_age_.push_back(key);
         it->second.age = std::prev(by_age_.end());
         auto early = moved_early_.find(key);
@@ -51,6 +52,14 @@ FileTracker::Pair& FileTracker::pair_for(const FileKey& key)
     return it->second;
 }
 
+FileTracker::Pair* FileTracker::find_pair(const FileKey& key)
+{
+    auto owner = pairs_.find(key.pid);
+    if (owner == pairs_.end()) return nullptr;
+    auto it = owner->second.find(FileId{key.device, key.inode});
+    return it == owner->second.end() ? nullptr : &it->second;
+}
+
 void FileTracker::watch(const FileKey& key, Pair& pair, TimeNs until)
 {
     if (watched_.insert(key).second || until > pair.watch_until) pair.watch_until = until;
@@ -58,11 +67,15 @@ void FileTracker::watch(const FileKey& key, Pair& pair, TimeNs until)
 
 void FileTracker::forget(const FileKey& key)
 {
-    auto it = pairs_.find(key);
-    if (it == pairs_.end()) return;
+    auto owner = pairs_.find(key.pid);
+    if (owner == pairs_.end()) return;
+    auto it = owner->second.find(FileId{key.device, key.inode});
+    if (it == owner->second.end()) return;
     by_age_.erase(it->second.age);
     watched_.erase(key);
-    pairs_.erase(it);
+    owner->second.erase(it);
+    --size_;
+    if (owner->second.empty()) pairs_.erase(owner);
 }
 
 FileOpenEvent FileTracker::on_open(TimeNs time, const ProcessRef& process, const decode::FileOpen& open)
@@ -89,7 +102,7 @@ FileOpenEvent FileTracker::on_open(TimeNs time, const ProcessRef& process, const
         pair.path = event.path;
         pair.opened_for_write = pair.opened_for_write || util::opens_for_write(open.flags);
         remember_path(open.device, open.inode, event.path);
-        if (pairs_.size() > max_pairs_ && by_age_.front() != key) {
+        if (size_ > max_pairs_ && by_age_.front() != key) {
             forget(by_age_.front());  // the pair tracked the longest
             ++evicted_;
         }
@@ -158,32 +171,35 @@ std::optional<FileSummaryEvent> FileTracker::summary_of(TimeNs time, const Proce
 std::vector<FileSummaryEvent> FileTracker::on_exit(TimeNs time, const ProcessRef& process)
 {
     std::vector<FileSummaryEvent> out;
-    auto first = pairs_.lower_bound(FileKey{process.pid, 0, 0});
-    auto last = pairs_.lower_bound(FileKey{process.pid + 1, 0, 0});
-    const auto count = static_cast<std::size_t>(std::distance(first, last));
-    if (source_.take_all && takes_all(count, pairs_.size())) {
+    watched_.erase(watched_.lower_bound(FileKey{process.pid, 0, 0}),
+                   watched_.lower_bound(FileKey{process.pid + 1, 0, 0}));
+    auto owner = pairs_.find(process.pid);
+    if (owner == pairs_.end()) return out;
+    // In the order of the files' keys, as the summaries of one exit always came.
+    std::vector<std::pair<FileKey, Pair*>> files;
+    files.reserve(owner->second.size());
+    for (auto& [id, pair] : owner->second) files.emplace_back(FileKey{process.pid, id.inode, id.device}, &pair);
+    std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    if (source_.take_all && takes_all(files.size(), size_)) {
         ++batch_takes_;
         auto taken = source_.take_all(process.pid);
         std::sort(taken.begin(), taken.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-        for (auto it = first; it != last; ++it) {
-            auto found = std::lower_bound(taken.begin(), taken.end(), it->first,
-                                          [](const auto& entry, const FileKey& key) { return entry.first < key; });
+        for (const auto& [key, pair] : files) {
+            auto found = std::lower_bound(taken.begin(), taken.end(), key,
+                                          [](const auto& entry, const FileKey& k) { return entry.first < k; });
             std::optional<FileCounters> counters;
-            if (found != taken.end() && found->first == it->first) counters = found->second;
-            if (auto event = summary_of(time, process, it->first, it->second, true, counters))
-                out.push_back(std::move(*event));
+            if (found != taken.end() && found->first == key) counters = found->second;
+            if (auto event = summary_of(time, process, key, *pair, true, counters)) out.push_back(std::move(*event));
         }
     } else {
-        for (auto it = first; it != last; ++it) {
-            auto event = summary(time, process, it->first, it->second, true);
+        for (const auto& [key, pair] : files) {
             // At exit the final counters always go out: the last word on this pair.
-            if (event) out.push_back(std::move(*event));
+            if (auto event = summary(time, process, key, *pair, true)) out.push_back(std::move(*event));
         }
     }
-    for (auto it = first; it != last; ++it) by_age_.erase(it->second.age);
-    pairs_.erase(first, last);
-    watched_.erase(watched_.lower_bound(FileKey{process.pid, 0, 0}),
-                   watched_.lower_bound(FileKey{process.pid + 1, 0, 0}));
+    for (const auto& [key, pair] : files) by_age_.erase(pair->age);
+    size_ -= files.size();
+    pairs_.erase(owner);
     return out;
 }
 
@@ -193,15 +209,14 @@ std::vector<FileSummaryEvent> FileTracker::refresh(TimeNs time,
     std::vector<FileSummaryEvent> out;
     if (source_.moved) {
         for (const auto& key : source_.moved()) {
-            auto it = pairs_.find(key);
-            if (it != pairs_.end()) watch(key, it->second, time + settle_ns_);
+            if (Pair* pair = find_pair(key)) watch(key, *pair, time + settle_ns_);
             else if (moved_early_.size() < max_pairs_)
                 moved_early_.insert_or_assign(key, time);
         }
     }
     std::erase_if(moved_early_, [time](const auto& early) { return time - early.second > moved_early_wait_ns; });
     for (auto it = watched_.begin(); it != watched_.end();) {
-        auto& pair = pairs_.find(*it)->second;  // a watched pair is tracked: forget() unwatches
+        auto& pair = *find_pair(*it);  // a watched pair is tracked: forget() unwatches
         if (const ProcessRef* process = live(it->pid)) {
             ++refresh_fetches_;
             if (auto event = summary(time, *process, *it, pair, false)) out.push_back(std::move(*event));
@@ -214,7 +229,7 @@ std::vector<FileSummaryEvent> FileTracker::refresh(TimeNs time,
 
 FileTrackerStats FileTracker::stats() const
 {
-    return FileTrackerStats{pairs_.size(), evicted_, path_by_inode_.size()};
+    return FileTrackerStats{size_, evicted_, path_by_inode_.size()};
 }
 
 void FileTrackerStats::report(util::Counters& out) const

@@ -96,34 +96,6 @@ public:
     }
 
 private:
-    struct Pair {
-        std::string path;
-        bool opened_for_write = false;
-        std::uint64_t reported_bytes = 0;
-        TimeNs reported_write = 0;
-        std::list<FileKey>::iterator age;  // this pair's place in by_age_
-        TimeNs watch_until = 0;            // while in watched_: looked at until a refresh this late
-    };
-    Pair& pair_for(const FileKey& key);
-    void watch(const FileKey& key, Pair& pair, TimeNs until);
-    void forget(const FileKey& key);
-    void remember_path(std::uint64_t device, std::uint64_t inode, const std::string& path);
-    std::optional<FileSummaryEvent> summary_of(TimeNs time, const ProcessRef& process, const FileKey& key, Pair& pair,
-                                               bool take, const std::optional<FileCounters>& counters);
-    std::optional<FileSummaryEvent> summary(TimeNs time, const ProcessRef& process, const FileKey& key, Pair& pair,
-                                            bool take);
-
-    FileCounterSource source_;
-    std::size_t max_pairs_;
-    std::map<FileKey, Pair> pairs_;  // ordered: a process's pairs are one range
-    std::list<FileKey> by_age_;      // oldest pair first: the one evicted past the cap
-    TimeNs settle_ns_;
-    std::set<FileKey> watched_;  // the pairs refresh looks at
-    // Pairs the kernel said moved before their open or first-read record arrived (the ring can
-    // lag the queue): when each was told of, so the pair is watched once it is known.
-    std::map<FileKey, TimeNs> moved_early_;
-    std::uint64_t refresh_fetches_ = 0;
-    std::uint64_t batch_takes_ = 0;
     // A file's identity is (device, inode), both whole: no folding into one number can collide.
     struct FileId {
         std::uint64_t device = 0;
@@ -137,6 +109,39 @@ private:
                    (std::hash<std::uint64_t>{}(id.device) * 0x9e3779b97f4a7c15ULL);
         }
     };
+    struct Pair {
+        std::string path;
+        bool opened_for_write = false;
+        std::uint64_t reported_bytes = 0;
+        TimeNs reported_write = 0;
+        std::list<FileKey>::iterator age;  // this pair's place in by_age_
+        TimeNs watch_until = 0;            // while in watched_: looked at until a refresh this late
+    };
+    Pair& pair_for(const FileKey& key);
+    Pair* find_pair(const FileKey& key);
+    void watch(const FileKey& key, Pair& pair, TimeNs until);
+    void forget(const FileKey& key);
+    void remember_path(std::uint64_t device, std::uint64_t inode, const std::string& path);
+    std::optional<FileSummaryEvent> summary_of(TimeNs time, const ProcessRef& process, const FileKey& key, Pair& pair,
+                                               bool take, const std::optional<FileCounters>& counters);
+    std::optional<FileSummaryEvent> summary(TimeNs time, const ProcessRef& process, const FileKey& key, Pair& pair,
+                                            bool take);
+
+    FileCounterSource source_;
+    std::size_t max_pairs_;
+    // By process, then file: hashed at both levels (an ordered map of every pair was a walk of
+    // cache misses per record for a process reading thousands of files), and a process's pairs
+    // are one entry to take at its exit.
+    std::unordered_map<std::uint32_t, std::unordered_map<FileId, Pair, FileIdHash>> pairs_;
+    std::size_t size_ = 0;
+    std::list<FileKey> by_age_;  // oldest pair first: the one evicted past the cap
+    TimeNs settle_ns_;
+    std::set<FileKey> watched_;  // the pairs refresh looks at
+    // Pairs the kernel said moved before their open or first-read record arrived (the ring can
+    // lag the queue): when each was told of, so the pair is watched once it is known.
+    std::map<FileKey, TimeNs> moved_early_;
+    std::uint64_t refresh_fetches_ = 0;
+    std::uint64_t batch_takes_ = 0;
     std::unordered_map<FileId, std::string, FileIdHash> path_by_inode_;
     std::unordered_map<FileId, std::string, FileIdHash> open_at_start_;  // the start-up scan's
     std::uint64_t evicted_ = 0;
