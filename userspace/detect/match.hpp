@@ -18,8 +18,8 @@ public:
     static std::optional<PathGlob> compile(std::string_view pattern, std::string& error);
 
     bool matches(std::string_view path) const;
-    // The same for an absolute path already split at '/' (util::split): a caller testing one
-    // path against many globs splits it once.
+    // The same for an absolute path already split at '/' (PathParts, or util::split): a caller
+    // testing one path against many globs splits it once.
     bool matches_parts(std::span<const std::string_view> parts) const;
     // The path as a reader would write it: `~/.ssh/id_rsa` for a home pattern, else the path.
     std::string display(std::string_view path) const;
@@ -78,9 +78,6 @@ public:
     bool matches(std::string_view domain) const;
     std::size_t label_count() const { return labels_.size(); }
     const std::string& pattern() const { return pattern_; }
-    // Its longest segment without wildcards ("" when it has none): a path can only match when
-    // one of its segments equals it, so an index of globs by this segment skips the others.
-    std::string_view anchor() const;
 
 private:
     std::string pattern_;
