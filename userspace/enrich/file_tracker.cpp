@@ -180,22 +180,24 @@ std::vector<FileSummaryEvent> FileTracker::on_exit(TimeNs time, const ProcessRef
     files.reserve(owner->second.size());
     for (auto& [id, pair] : owner->second) files.emplace_back(FileKey{process.pid, id.inode, id.device}, &pair);
     std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    if (source_.take_all && takes_all(files.size(), size_)) {
+    const bool batch = source_.take_all && takes_all(files.size(), size_);
+    std::vector<std::pair<FileKey, FileCounters>> taken;
+    if (batch) {
         ++batch_takes_;
-        auto taken = source_.take_all(process.pid);
+        taken = source_.take_all(process.pid);
         std::sort(taken.begin(), taken.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-        for (const auto& [key, pair] : files) {
+    }
+    for (const auto& [key, pair] : files) {
+        std::optional<FileCounters> counters;
+        if (batch) {
             auto found = std::lower_bound(taken.begin(), taken.end(), key,
                                           [](const auto& entry, const FileKey& k) { return entry.first < k; });
-            std::optional<FileCounters> counters;
             if (found != taken.end() && found->first == key) counters = found->second;
-            if (auto event = summary_of(time, process, key, *pair, true, counters)) out.push_back(std::move(*event));
+        } else if (source_.fetch) {
+            counters = source_.fetch(key, true);
         }
-    } else {
-        for (const auto& [key, pair] : files) {
-            // At exit the final counters always go out: the last word on this pair.
-            if (auto event = summary(time, process, key, *pair, true)) out.push_back(std::move(*event));
-        }
+        // At exit the final counters always go out: the last word on this pair.
+        if (auto event = summary_of(time, process, key, *pair, true, counters)) out.push_back(std::move(*event));
     }
     for (const auto& [key, pair] : files) by_age_.erase(pair->age);
     size_ -= files.size();
