@@ -481,20 +481,36 @@ static __always_inline __u64 ew_udp_read_channel(struct sock *sk, __u16 family)
 	return local ? ew_udp_port_channel(c->skc_num) : 0;
 }
 
+#define EW_IFF_LOOPBACK 0x8
+
+/* Whether the socket's route goes through the loopback device: a connection to one of the host's
+ * own addresses (192.0.2.2 on eth0, 172.17.0.1 on docker0) never leaves the host, as one to
+ * 127.0.0.1 does not. Both ends of a connected socket have such a route. */
+static __always_inline bool ew_local_route(struct sock *sk)
+{
+	struct dst_entry *dst = NULL;
+	bpf_probe_read_kernel(&dst, sizeof(dst), &sk->sk_dst_cache);
+	if (!dst)
+		return false;
+	struct net_device *dev = BPF_CORE_READ(dst, dev);
+	return dev && (BPF_CORE_READ(dev, flags) & EW_IFF_LOOPBACK);
+}
+
 /* The id of a loopback TCP connection: a hash of its two endpoints in a fixed order, so both
- * ends agree; 0 when the socket is not connected to a loopback address. */
+ * ends agree; 0 when the socket is not connected to a loopback address or routed through the
+ * loopback device. */
 static __always_inline __u64 ew_loopback_channel(struct sock *sk, __u16 family)
 {
 	struct sock_common *c = &sk->__sk_common;
 	__u64 local, remote;
 	__u32 *d6 = (__u32 *)c->skc_v6_daddr.in6_u.u6_addr32;
 	if (family == EW_AF_INET || (family == EW_AF_INET6 && ew_mapped6(d6))) {
-		if (!ew_loopback4(c->skc_daddr))
+		if (!ew_loopback4(c->skc_daddr) && !ew_local_route(sk))
 			return 0;
 		local = ew_endpoint4(c->skc_rcv_saddr, c->skc_num);
 		remote = ew_endpoint4(c->skc_daddr, bpf_ntohs(c->skc_dport));
 	} else if (family == EW_AF_INET6) {
-		if (!ew_loopback6(d6))
+		if (!ew_loopback6(d6) && !ew_local_route(sk))
 			return 0;
 		local = ew_endpoint6((__u32 *)c->skc_v6_rcv_saddr.in6_u.u6_addr32, c->skc_num);
 		remote = ew_endpoint6(d6, bpf_ntohs(c->skc_dport));
