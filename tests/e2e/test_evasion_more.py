@@ -605,79 +605,14 @@ def test_key_copied_out_of_memory_inside_a_pid_namespace(monitor, standin, fake_
 # reading that is silent.
 
 @contextlib.contextmanager
-def exported_holder(tmp_path, held):
-    """A `sleep` in its own session whose environment holds `held`'s text, exported by the shell
-    that exec'd it; killed on the way out."""
-    holder = subprocess.Popen(["setsid", "bash", "-c", f'export HELD="$(cat {held})"; exec sleep 600'],
-                              stderr=subprocess.PIPE)
+def session_job(script, comm):
+    """`bash -c script` in a session of its own, once it exec'd a program named `comm*`; killed on
+    the way out."""
+    holder = subprocess.Popen(["setsid", "bash", "-c", script], stderr=subprocess.PIPE)
     try:
-        comm = pathlib.Path(f"/proc/{holder.pid}/comm")
+        name = pathlib.Path(f"/proc/{holder.pid}/comm")
         for _ in range(400):
-            if holder.poll() is not None or comm.read_text().strip() == "sleep":
-                break
-            subprocess.run(["sleep", "0.05"])
-        assert holder.poll() is None, f"the holder did not start: {holder.stderr.read().decode(errors='replace')}"
-        yield holder
-    finally:
-        holder.kill()
-        holder.wait()
-
-
-def environ_run(monitor, standin, fake_home, tmp_path, holder_pid, expect):
-    stolen, stage = tmp_path / "environ.txt", tmp_path / "environ.gz"
-    shell = (f"tr '\\0' '\\n' < /proc/{holder_pid}/environ > {stolen} && gzip -c {stolen} > {stage} && "
-             + UPLOAD.format(stage))
-    expect_run(expect, monitor, standin, fake_home, tmp_path, f"environ-{expect}", shell)
-    found = [r for r in monitor.records()
-             if is_action("object-io", {"exfilwatch.object.kind": "process_environ",
-                                        "exfilwatch.object.direction": "read"})(r)
-             and get(r, "exfilwatch.object.process.pid") == holder_pid]
-    assert found, f"no process_environ read of pid {holder_pid}"
-    assert all(get(r, "event.category") == ["process"] for r in found)
-    return stolen.read_text(errors="replace")
-
-
-def test_key_read_out_of_an_exported_environment(monitor, standin, fake_home, tmp_path):
-    key = key_of(fake_home)
-    with exported_holder(tmp_path, key) as holder:
-        stolen = environ_run(monitor, standin, fake_home, tmp_path, holder.pid, "alert")
-    assert key.read_text().strip() in stolen
-    assert_no_secret(monitor, key)
-
-
-def test_report_read_out_of_an_exported_environment_is_silent(monitor, standin, fake_home, tmp_path):
-    report = harmless_report(tmp_path)
-    with exported_holder(tmp_path, report) as holder:
-        stolen = environ_run(monitor, standin, fake_home, tmp_path, holder.pid, "silent")
-    assert report.read_text().strip() in stolen
-
-
-def test_environment_of_a_process_that_read_the_key_after_its_exec_is_silent(monitor, standin, fake_home,
-                                                                              tmp_path):
-    # The holder reads the key into its memory after its exec (as ssh reads its identity): its
-    # memory holds the key, its environment does not.
-    key = key_of(fake_home)
-    with memory_holder(tmp_path, key) as (holder, _):
-        stolen = environ_run(monitor, standin, fake_home, tmp_path, holder.pid, "silent")
-    assert "PRIVATE KEY" not in stolen
-
-
-# --- Class: another process's command line -----------------------------------------------------
-# A script runs a long job with the key as an argument (`exec $JOB "$(cat KEY)"`); an
-# unrelated process reads the job's /proc/PID/cmdline and stages it for the upload. A command line
-# carries a file's data only where an argument holds the file's bytes: ps, top and agents read
-# every process's, and the command line of a job the key's reader started otherwise is clean.
-
-@contextlib.contextmanager
-def argv_holder(tmp_path, script):
-    """A long job in its own session that `bash -c script` exec'd (`$JOB ARGS`: python sleeping,
-    with ARGS on its command line); killed on the way out."""
-    job = f"{PY} -c 'import time; time.sleep(600)'"
-    holder = subprocess.Popen(["setsid", "bash", "-c", script.replace("$JOB", job)], stderr=subprocess.PIPE)
-    try:
-        comm = pathlib.Path(f"/proc/{holder.pid}/comm")
-        for _ in range(400):
-            if holder.poll() is not None or comm.read_text().strip().startswith("python"):
+            if holder.poll() is not None or name.read_text().strip().startswith(comm):
                 break
             subprocess.run(["sleep", "0.05"])
         assert holder.poll() is None, "the holder did not start"
@@ -687,40 +622,85 @@ def argv_holder(tmp_path, script):
         holder.wait()
 
 
-def cmdline_run(monitor, standin, fake_home, tmp_path, holder_pid, expect):
-    stolen, stage = tmp_path / "cmdline.txt", tmp_path / "cmdline.gz"
-    shell = (f"tr '\\0' '\\n' < /proc/{holder_pid}/cmdline > {stolen} && gzip -c {stolen} > {stage} && "
+def exported_holder(held):
+    """A `sleep` whose environment holds `held`'s text, exported by the shell that exec'd it."""
+    return session_job(f'export HELD="$(cat {held})"; exec sleep 600', "sleep")
+
+
+def image_run(monitor, standin, fake_home, tmp_path, holder_pid, expect, image="environ"):
+    """An unrelated process stages /proc/PID/`image` (environ or cmdline) for the upload."""
+    stolen, stage = tmp_path / f"{image}.txt", tmp_path / f"{image}.gz"
+    shell = (f"tr '\\0' '\\n' < /proc/{holder_pid}/{image} > {stolen} && gzip -c {stolen} > {stage} && "
              + UPLOAD.format(stage))
-    expect_run(expect, monitor, standin, fake_home, tmp_path, f"cmdline-{expect}", shell)
+    expect_run(expect, monitor, standin, fake_home, tmp_path, f"{image}-{expect}", shell)
     found = [r for r in monitor.records()
-             if is_action("object-io", {"exfilwatch.object.kind": "process_cmdline",
+             if is_action("object-io", {"exfilwatch.object.kind": f"process_{image}",
                                         "exfilwatch.object.direction": "read"})(r)
              and get(r, "exfilwatch.object.process.pid") == holder_pid]
-    assert found, f"no process_cmdline read of pid {holder_pid}"
+    assert found, f"no process_{image} read of pid {holder_pid}"
     assert all(get(r, "event.category") == ["process"] for r in found)
     return stolen.read_text(errors="replace")
 
 
+def test_key_read_out_of_an_exported_environment(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    with exported_holder(key) as holder:
+        stolen = image_run(monitor, standin, fake_home, tmp_path, holder.pid, "alert")
+    assert key.read_text().strip() in stolen
+    assert_no_secret(monitor, key)
+
+
+def test_report_read_out_of_an_exported_environment_is_silent(monitor, standin, fake_home, tmp_path):
+    report = harmless_report(tmp_path)
+    with exported_holder(report) as holder:
+        stolen = image_run(monitor, standin, fake_home, tmp_path, holder.pid, "silent")
+    assert report.read_text().strip() in stolen
+
+
+def test_environment_of_a_process_that_read_the_key_after_its_exec_is_silent(monitor, standin, fake_home,
+                                                                              tmp_path):
+    # The holder reads the key into its memory after its exec (as ssh reads its identity): its
+    # memory holds the key, its environment does not.
+    key = key_of(fake_home)
+    with memory_holder(tmp_path, key) as (holder, _):
+        stolen = image_run(monitor, standin, fake_home, tmp_path, holder.pid, "silent")
+    assert "PRIVATE KEY" not in stolen
+
+
+# --- Class: another process's command line -----------------------------------------------------
+# A script runs a long job with the key as an argument (`exec $JOB "$(cat KEY)"`); an
+# unrelated process reads the job's /proc/PID/cmdline and stages it for the upload. A command line
+# carries a file's data only where an argument holds the file's bytes: ps, top and agents read
+# every process's, and the command line of a job the key's reader started otherwise is clean.
+
+JOB = f"{PY} -c 'import time; time.sleep(600)'"  # a long job that takes any arguments
+
+
+def argv_holder(script):
+    """The long job `$JOB` exec'd by `bash -c script` (`exec $JOB ARGS`)."""
+    return session_job(script.replace("$JOB", JOB), "python")
+
+
 def test_key_read_out_of_a_command_line(monitor, standin, fake_home, tmp_path):
     key = key_of(fake_home)
-    with argv_holder(tmp_path, f'exec $JOB "$(cat {key})"') as holder:
-        stolen = cmdline_run(monitor, standin, fake_home, tmp_path, holder.pid, "alert")
+    with argv_holder(f'exec $JOB "$(cat {key})"') as holder:
+        stolen = image_run(monitor, standin, fake_home, tmp_path, holder.pid, "alert", "cmdline")
     assert key.read_text().strip() in stolen
     assert_no_secret(monitor, key)
 
 
 def test_report_read_out_of_a_command_line_is_silent(monitor, standin, fake_home, tmp_path):
     report = harmless_report(tmp_path)
-    with argv_holder(tmp_path, f'exec $JOB "$(cat {report})"') as holder:
-        stolen = cmdline_run(monitor, standin, fake_home, tmp_path, holder.pid, "silent")
+    with argv_holder(f'exec $JOB "$(cat {report})"') as holder:
+        stolen = image_run(monitor, standin, fake_home, tmp_path, holder.pid, "silent", "cmdline")
     assert report.read_text().strip() in stolen
 
 
 def test_command_line_of_a_job_the_key_reader_started_is_silent(monitor, standin, fake_home, tmp_path):
     # The script holds the key (it read it into a variable) and starts a job without it.
     key = key_of(fake_home)
-    with argv_holder(tmp_path, f'held="$(cat {key})"; exec $JOB') as holder:
-        stolen = cmdline_run(monitor, standin, fake_home, tmp_path, holder.pid, "silent")
+    with argv_holder(f'held="$(cat {key})"; exec $JOB') as holder:
+        stolen = image_run(monitor, standin, fake_home, tmp_path, holder.pid, "silent", "cmdline")
     assert "PRIVATE KEY" not in stolen
 
 

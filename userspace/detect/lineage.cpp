@@ -766,9 +766,9 @@ bool Lineage::on_object_io(const ObjectIoEvent& e)
     case ObjectKind::unix_socket: key = {ObjectType::unix_socket, 0, e.object_id}; break;
     case ObjectKind::loopback_socket: key = {ObjectType::loopback_socket, 0, e.object_id}; break;
     case ObjectKind::process_memory: return on_memory_io(e);
-    case ObjectKind::process_environ: return on_environ_read(e);
+    case ObjectKind::process_environ:
+    case ObjectKind::process_cmdline: return on_image_read(e);
     case ObjectKind::shared_memory: return on_shared_mapping(e);
-    case ObjectKind::process_cmdline: return on_cmdline_read(e);
     }
     return channel_io(e.process, key, e.direction, e.bytes, e.time);
 }
@@ -795,18 +795,29 @@ bool Lineage::on_memory_io(const ObjectIoEvent& e)
     return changed;
 }
 
-bool Lineage::on_environ_read(const ObjectIoEvent& e)
+bool Lineage::on_image_read(const ObjectIoEvent& e)
 {
-    // The environment is the owner's image, built at its exec from what it held then (an exported
-    // `$(cat key)`): a reader gets that, never what the owner read since (ssh's key is not in its
-    // environment). Nothing is kept for an owner whose image holds nothing.
+    // The environment and the command line are the owner's image, built at its exec from what it
+    // held then (an exported `$(cat key)`): a reader gets that, never what the owner read since
+    // (ssh's key is not in its environment). A command line holds a file's data only where the
+    // file's bytes are in an argument (`sleep 600 "$(cat key)"`; the scan of its exec's arguments
+    // said so): ps, top and agents read every process's, and a command started by a holder
+    // carries nothing of what it held unless it was given it there. Nothing is kept for an owner
+    // whose image holds nothing.
     if (e.peer_entity_id.empty() || e.direction != IoDirection::read) return false;
+    const bool command_line = e.object == ObjectKind::process_cmdline;
     const auto owner_key = key_of(ProcessRef{.pid = e.peer_pid, .entity_id = e.peer_entity_id});
     const auto reader_key = key_of(e.process);
     const auto* owner = node(owner_key);
-    if (!owner || owner_key == reader_key) return false;
+    if (!owner || owner_key == reader_key || (command_line && owner->argv_files.empty())) return false;
     // As if the exec had written it: what the owner held by then.
     auto image = carried(ProcessNode::Output{.opened = owner->image}, owner->taint);
+    if (command_line)
+        std::erase_if(image, [&](const Taint& t) {
+            auto s = sources_.find(t.source);
+            return s == sources_.end() || std::find(owner->argv_files.begin(), owner->argv_files.end(),
+                                                    s->second.read.path) == owner->argv_files.end();
+        });
     if (image.empty()) return false;
     auto& reader = touch(e.process, e.time);  // can evict: `owner` is not used past here
     const bool changed = merge(reader.taint, image, e.bytes ? e.bytes : no_cap, nullptr, false);
@@ -818,31 +829,6 @@ bool Lineage::on_environ_read(const ObjectIoEvent& e)
 void Lineage::note_command_line(const ProcessRef& ref, TimeNs time, const std::string& path)
 {
     push_bounded(touch(ref, time).argv_files, path, max_argv_files);
-}
-
-bool Lineage::on_cmdline_read(const ObjectIoEvent& e)
-{
-    // A command line is the owner's image, like its environment, but it holds a file's data only
-    // where the file's bytes are in an argument (`sleep 600 "$(cat key)"`; a scan of its exec's
-    // arguments said so): ps, top and agents read every process's, and a command started by a
-    // holder carries nothing of what it held unless it was given it there.
-    if (e.peer_entity_id.empty() || e.direction != IoDirection::read) return false;
-    const auto owner_key = key_of(ProcessRef{.pid = e.peer_pid, .entity_id = e.peer_entity_id});
-    const auto reader_key = key_of(e.process);
-    const auto* owner = node(owner_key);
-    if (!owner || owner_key == reader_key || owner->argv_files.empty()) return false;
-    auto image = carried(ProcessNode::Output{.opened = owner->image}, owner->taint);
-    std::erase_if(image, [&](const Taint& t) {
-        auto s = sources_.find(t.source);
-        return s == sources_.end() || std::find(owner->argv_files.begin(), owner->argv_files.end(),
-                                                s->second.read.path) == owner->argv_files.end();
-    });
-    if (image.empty()) return false;
-    auto& reader = touch(e.process, e.time);  // can evict: `owner` is not used past here
-    const bool changed = merge(reader.taint, image, e.bytes ? e.bytes : no_cap, nullptr, false);
-    if (changed) propagate_from_process(reader_key);
-    drain();
-    return changed;
 }
 
 bool Lineage::on_shared_mapping(const ObjectIoEvent& e)

@@ -230,9 +230,8 @@ private:
     bool channel_io(const ProcessRef& process, const ObjectKey& key, IoDirection direction, std::uint64_t bytes,
                     TimeNs time);
     bool on_memory_io(const ObjectIoEvent& e);
-    bool on_environ_read(const ObjectIoEvent& e);
+    bool on_image_read(const ObjectIoEvent& e);  // its environment or its command line
     bool on_shared_mapping(const ObjectIoEvent& e);
-    bool on_cmdline_read(const ObjectIoEvent& e);
     // `entity` maps `key` shared (`writable`, or a fork inherited it): a reader of it for as long
     // as the mapping lives, and a writer at any time when writable.
     bool map_shared(const std::string& entity, const ObjectKey& key, std::uint64_t bytes, bool writable);

@@ -100,26 +100,16 @@ def sysv(path, out):
         libc.shmctl(segment, IPC_RMID, None)
 
 
-def forked(path, out):
+def forked(path, out, use_memfd=False):
+    """The receiver is a child forked after the mapping was made (anonymous, or of a memfd)."""
     size = os.stat(path).st_size
-    shared = mmap.mmap(-1, HEADER + size)  # MAP_SHARED | MAP_ANONYMOUS
-    receiver = os.fork()
-    if receiver == 0:
-        os.setsid()
-        wait_for(shared, size, out)
-        os._exit(0)
-    time.sleep(0.3)
-    fill(memoryview(shared), path)
-    await_out(out, size)
-    os.waitpid(receiver, 0)
-
-
-def memfd(path, out):
-    size = os.stat(path).st_size
-    fd = os.memfd_create("buffer")
-    os.ftruncate(fd, HEADER + size)
-    shared = mmap.mmap(fd, HEADER + size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-    os.close(fd)
+    if use_memfd:
+        fd = os.memfd_create("buffer")
+        os.ftruncate(fd, HEADER + size)
+        shared = mmap.mmap(fd, HEADER + size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        os.close(fd)
+    else:
+        shared = mmap.mmap(-1, HEADER + size)  # MAP_SHARED | MAP_ANONYMOUS
     receiver = os.fork()
     if receiver == 0:
         os.setsid()
@@ -161,7 +151,8 @@ def file_mapped(path, out, protect=False):
     os.unlink(scratch)
 
 
-MODES = {"sysv": sysv, "fork": forked, "file": file_mapped, "memfd": memfd,
+MODES = {"sysv": sysv, "fork": forked, "file": file_mapped,
+         "memfd": lambda path, out: forked(path, out, use_memfd=True),
          "mprotect": lambda path, out: file_mapped(path, out, protect=True)}
 
 if __name__ == "__main__":
