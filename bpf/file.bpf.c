@@ -481,20 +481,36 @@ static __always_inline __u64 ew_udp_read_channel(struct sock *sk, __u16 family)
 	return local ? ew_udp_port_channel(c->skc_num) : 0;
 }
 
+#define EW_IFF_LOOPBACK 0x8
+
+/* Whether the socket's route goes through the loopback device: a connection to one of the host's
+ * own addresses (192.0.2.2 on eth0, 172.17.0.1 on docker0) never leaves the host, as one to
+ * 127.0.0.1 does not. Both ends of a connected socket have such a route. */
+static __always_inline bool ew_local_route(struct sock *sk)
+{
+	struct dst_entry *dst = NULL;
+	bpf_probe_read_kernel(&dst, sizeof(dst), &sk->sk_dst_cache);
+	if (!dst)
+		return false;
+	struct net_device *dev = BPF_CORE_READ(dst, dev);
+	return dev && (BPF_CORE_READ(dev, flags) & EW_IFF_LOOPBACK);
+}
+
 /* The id of a loopback TCP connection: a hash of its two endpoints in a fixed order, so both
- * ends agree; 0 when the socket is not connected to a loopback address. */
+ * ends agree; 0 when the socket is not connected to a loopback address or routed through the
+ * loopback device. */
 static __always_inline __u64 ew_loopback_channel(struct sock *sk, __u16 family)
 {
 	struct sock_common *c = &sk->__sk_common;
 	__u64 local, remote;
 	__u32 *d6 = (__u32 *)c->skc_v6_daddr.in6_u.u6_addr32;
 	if (family == EW_AF_INET || (family == EW_AF_INET6 && ew_mapped6(d6))) {
-		if (!ew_loopback4(c->skc_daddr))
+		if (!ew_loopback4(c->skc_daddr) && !ew_local_route(sk))
 			return 0;
 		local = ew_endpoint4(c->skc_rcv_saddr, c->skc_num);
 		remote = ew_endpoint4(c->skc_daddr, bpf_ntohs(c->skc_dport));
 	} else if (family == EW_AF_INET6) {
-		if (!ew_loopback6(d6))
+		if (!ew_loopback6(d6) && !ew_local_route(sk))
 			return 0;
 		local = ew_endpoint6((__u32 *)c->skc_v6_rcv_saddr.in6_u.u6_addr32, c->skc_num);
 		remote = ew_endpoint6(d6, bpf_ntohs(c->skc_dport));
@@ -625,6 +641,10 @@ static __always_inline void ew_object_count(struct ew_object_key *key, __u64 dev
 		rec.first = 1;
 	}
 	ew_fill_header(&rec.hdr, EW_REC_OBJECT_IO, sizeof(rec));
+	if (rec.hdr.pid != key->tgid) { /* counted for another process (a clone's child) */
+		rec.hdr.pid = key->tgid;
+		rec.hdr.tid = key->tgid;
+	}
 	ew_submit(&rec, sizeof(rec));
 }
 
@@ -637,6 +657,7 @@ static __always_inline void ew_object_count(struct ew_object_key *key, __u64 dev
 #define EW_PROC_SUPER_MAGIC 0x9fa0
 #define EW_NAME_MEM 0x006d656d                /* "mem\0", little-endian */
 #define EW_NAME_ENVIRON 0x006e6f7269766e65ULL /* "environ\0" */
+#define EW_NAME_CMDLINE 0x00656e696c646d63ULL /* "cmdline\0" */
 
 /* 0 when the caller's pids are the host's, else the inode number of its pid namespace. */
 static __always_inline __u64 ew_caller_pid_ns(void)
@@ -684,7 +705,8 @@ static __always_inline void ew_memory_io(__u32 vpid, __u64 ns, long bytes, __u8 
 }
 
 /* A read or write of /proc/<pid>/mem (or .../task/<tid>/mem) is one of the memory of the process
- * its procfs inode is for, a read of its environ one of its environment: true when `file` is such
+ * its procfs inode is for, a read of its environ one of its environment, of its cmdline one of
+ * its command line: true when `file` is such
  * a file, counted here. The host pid comes from the inode's struct pid, whatever namespace the
  * procfs was mounted in. (A name is at most 8 bytes here: short names live in the dentry.) */
 static __always_inline bool ew_proc_mem_io(struct file *file, long bytes, __u8 direction)
@@ -699,6 +721,8 @@ static __always_inline bool ew_proc_mem_io(struct file *file, long bytes, __u8 d
 		kind = EW_OBJ_MEMORY;
 	else if (name == EW_NAME_ENVIRON && direction == EW_IO_READ)
 		kind = EW_OBJ_ENVIRON;
+	else if (name == EW_NAME_CMDLINE && direction == EW_IO_READ)
+		kind = EW_OBJ_CMDLINE;
 	else
 		return false;
 	struct inode *raw = NULL;
@@ -919,6 +943,65 @@ int on_copy_file_range_exit(struct trace_event_raw_sys_exit *ctx)
 
 #define EW_PROT_WRITE 0x2
 #define EW_MAP_SHARED 0x1 /* MAP_SHARED_VALIDATE (0x3) has it too */
+#define EW_VM_WRITE 0x2
+#define EW_VM_SHARED 0x8
+
+/* The object behind a mapping (bpf_find_vma's callback fills it for an address). */
+struct ew_mapping {
+	__u64 ino;
+	__u64 dev;
+	__u64 flags; /* vm_flags */
+	__u64 length;
+	__u32 mode;
+};
+
+static long ew_mapping_of(struct task_struct *task __attribute__((unused)), struct vm_area_struct *vma, void *data)
+{
+	struct ew_mapping *m = data;
+	struct file *file = vma->vm_file;
+	m->flags = vma->vm_flags;
+	m->length = vma->vm_end - vma->vm_start;
+	if (file) {
+		m->ino = file->f_inode->i_ino;
+		m->dev = file->f_inode->i_sb->s_dev;
+		m->mode = file->f_inode->i_mode;
+	}
+	return 0;
+}
+
+/* A shared mapping joins every process that maps the same object with no syscall in between: it
+ * is a read of the object (what any mapper writes shows in it) and, writable, a write (at any
+ * time while it lives). Counted as a channel (EW_OBJ_SHARED) named by the backing inode: a file,
+ * a memfd, the shmem file of an anonymous shared mapping (its children share it after fork) or of
+ * a System V segment. */
+static __always_inline void ew_shared_mapping_of(__u32 tgid, const struct ew_mapping *m, int fd, bool writable)
+{
+	if (!m->ino || m->length == 0 || (m->mode & EW_S_IFMT) != EW_S_IFREG)
+		return;
+	struct ew_object_key key = {
+		.object_id = m->ino, .tgid = tgid, .kind = EW_OBJ_SHARED, .direction = EW_IO_READ};
+	ew_object_count(&key, m->dev, fd, m->length, false);
+	if (writable) {
+		key.direction = EW_IO_WRITE;
+		ew_object_count(&key, m->dev, fd, m->length, false);
+	}
+}
+
+static __always_inline void ew_shared_mapping(const struct ew_mapping *m, int fd, bool writable)
+{
+	ew_shared_mapping_of(bpf_get_current_pid_tgid() >> 32, m, fd, writable);
+}
+
+/* The shared mapping at `address` (a fresh anonymous one, a System V attach, a mapping made
+ * writable), counted when it is shared. */
+static __always_inline void ew_shared_mapping_at(__u64 address, int fd)
+{
+	struct ew_mapping m = {};
+	if (bpf_find_vma(bpf_get_current_task_btf(), address, ew_mapping_of, &m, 0) != 0)
+		return;
+	if (m.flags & EW_VM_SHARED)
+		ew_shared_mapping(&m, fd, m.flags & EW_VM_WRITE);
+}
 
 /* mmap(addr, len, prot, flags, fd, off): the mapped length is an upper bound of what is read; a
  * shared writable map writes the file at times no syscall shows. */
@@ -929,21 +1012,104 @@ int on_mmap_exit(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	struct pt_regs *regs = ew_user_regs();
 	int fd = PT_REGS_PARM5_SYSCALL(regs);
-	if (fd < 0)
+	bool shared = PT_REGS_PARM4_SYSCALL(regs) & EW_MAP_SHARED;
+	bool writable = PT_REGS_PARM3_SYSCALL(regs) & EW_PROT_WRITE;
+	if (fd < 0) {
+		if (shared && !ew_is_self())
+			ew_shared_mapping_at(ctx->ret, -1); /* MAP_ANONYMOUS: a shmem file of its own */
 		return 0;
+	}
 	ew_account_read(fd, PT_REGS_PARM2_SYSCALL(regs), true);
-	if ((PT_REGS_PARM3_SYSCALL(regs) & EW_PROT_WRITE) && (PT_REGS_PARM4_SYSCALL(regs) & EW_MAP_SHARED) &&
-	    !ew_is_self()) {
-		struct file *file = ew_fd_file(fd);
-		if (file && (file->f_inode->i_mode & EW_S_IFMT) == EW_S_IFREG) {
-			struct ew_file_key key = {};
-			struct ew_file_stats *stats = ew_file_pair(file->f_inode, &key);
-			if (stats) {
-				stats->last_write_ns = EW_WRITE_UNTIMED;
-				ew_file_moved(stats, &key, bpf_ktime_get_ns());
-			}
+	if (!shared || ew_is_self())
+		return 0;
+	struct file *file = ew_fd_file(fd);
+	if (!file)
+		return 0;
+	struct ew_mapping m = {.ino = file->f_inode->i_ino,
+			       .dev = file->f_inode->i_sb->s_dev,
+			       .length = PT_REGS_PARM2_SYSCALL(regs),
+			       .mode = file->f_inode->i_mode};
+	ew_shared_mapping(&m, fd, writable);
+	if (writable && (file->f_inode->i_mode & EW_S_IFMT) == EW_S_IFREG) {
+		struct ew_file_key key = {};
+		struct ew_file_stats *stats = ew_file_pair(file->f_inode, &key);
+		if (stats) {
+			stats->last_write_ns = EW_WRITE_UNTIMED;
+			ew_file_moved(stats, &key, bpf_ktime_get_ns());
 		}
 	}
+	return 0;
+}
+
+/* shmat(shmid, addr, flags): the segment's shmem file, writable unless SHM_RDONLY. */
+SEC("tp/syscalls/sys_exit_shmat")
+int on_shmat_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	long ret = ctx->ret;
+	if ((ret < 0 && ret > -4096) || ew_is_self())
+		return 0;
+	ew_shared_mapping_at(ret, -1);
+	return 0;
+}
+
+/* mprotect(addr, len, prot): a shared mapping made writable after it was mapped read-only. */
+SEC("tp/syscalls/sys_exit_mprotect")
+int on_mprotect_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *regs = ew_user_regs();
+	if (ctx->ret != 0 || !(PT_REGS_PARM3_SYSCALL(regs) & EW_PROT_WRITE) || ew_is_self())
+		return 0;
+	ew_shared_mapping_at(PT_REGS_PARM1_SYSCALL(regs), -1);
+	return 0;
+}
+
+#define EW_CLONE_VM 0x100
+#define EW_CLONE_VFORK 0x4000
+#define EW_CLONE_THREAD 0x10000
+
+/* clone(2)/clone3(2) with CLONE_VM but neither CLONE_THREAD nor CLONE_VFORK: a new process that
+ * shares its parent's whole address space (until it execs), the two running side by side. Both
+ * are writable mappers of one shared object (EW_OBJ_SHARED, dev 0), the address space's salted
+ * hash. (A vfork child shares it only while its parent waits; a thread is the same process.) */
+static __always_inline void ew_clone_exit(long child_vpid, __u64 flags)
+{
+	if (child_vpid <= 0 || (flags & (EW_CLONE_VM | EW_CLONE_THREAD | EW_CLONE_VFORK)) != EW_CLONE_VM ||
+	    ew_is_self() || !bpf_ksym_exists(bpf_task_from_vpid) || !bpf_ksym_exists(bpf_task_release))
+		return;
+	struct task_struct *child = bpf_task_from_vpid(child_vpid);
+	if (!child)
+		return; /* gone already */
+	__u32 child_tgid = child->tgid;
+	__u64 child_mm = 0, own_mm = 0;
+	bpf_probe_read_kernel(&child_mm, sizeof(child_mm), &child->mm);
+	bpf_task_release(child);
+	struct task_struct *self = bpf_get_current_task_btf();
+	bpf_probe_read_kernel(&own_mm, sizeof(own_mm), &self->mm);
+	if (!own_mm || child_mm != own_mm)
+		return; /* it exec'd already: nothing shared now */
+	struct ew_mapping m = {.ino = ew_mix(own_mm ^ cfg_object_salt) | 1, .length = 1, .mode = EW_S_IFREG};
+	ew_shared_mapping(&m, -1, true);
+	ew_shared_mapping_of(child_tgid, &m, -1, true);
+}
+
+SEC("tp/syscalls/sys_exit_clone") /* clone(flags, stack, parent_tid, child_tid, tls) */
+int on_clone_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	long ret = ctx->ret;
+	if (ret > 0)
+		ew_clone_exit(ret, PT_REGS_PARM1_SYSCALL(ew_user_regs()));
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_clone3") /* clone3(struct clone_args *args, size): flags first */
+int on_clone3_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	long ret = ctx->ret;
+	if (ret <= 0)
+		return 0;
+	__u64 flags = 0;
+	bpf_probe_read_user(&flags, sizeof(flags), (const void *)PT_REGS_PARM1_SYSCALL(ew_user_regs()));
+	ew_clone_exit(ret, flags);
 	return 0;
 }
 

@@ -169,12 +169,20 @@ enum class ObjectKind : std::uint8_t {
                       // (process_vm_readv/writev, ptrace PEEK/POKE, /proc/<pid>/mem); peer names it
     process_environ,  // object_id: the pid of the process whose environment was read
                       // (/proc/<pid>/environ); peer names it
+    shared_memory,    // object_id: the inode behind a shared mapping (a file, memfd or /dev/shm
+                      // file mapped MAP_SHARED, an anonymous shared mapping, a System V segment),
+                      // device: its filesystem; read: mapped (sees what any mapper writes, while it
+                      // lives), write: mapped writable (writes at times no syscall shows); device 0:
+                      // an address space two processes share (clone with CLONE_VM), a salted hash
+    process_cmdline,  // object_id: the pid of the process whose command line was read
+                      // (/proc/<pid>/cmdline); peer names it
 };
 enum class IoDirection : std::uint8_t { read, write };
 // An object that is another process (its memory or its environment), named by that process's pid.
 constexpr bool is_process_object(ObjectKind kind)
 {
-    return kind == ObjectKind::process_memory || kind == ObjectKind::process_environ;
+    return kind == ObjectKind::process_memory || kind == ObjectKind::process_environ ||
+           kind == ObjectKind::process_cmdline;
 }
 
 // The first read or write of a (process, object, direction), then again each time the

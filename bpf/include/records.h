@@ -217,6 +217,14 @@ EW_STATIC_ASSERT(sizeof(struct ew_file_stats) == 56, "ew_file_stats layout");
 			   * caller's pid namespace the pid is in */
 #define EW_OBJ_ENVIRON 5  /* another process's environment (a read of /proc/<pid>/environ):
 			   * object_id, its host pid */
+#define EW_OBJ_SHARED 6   /* memory shared by mapping one object (mmap MAP_SHARED of a file, a
+			   * memfd or /dev/shm; an anonymous shared mapping; a System V segment):
+			   * object_id, the backing inode; dev, its filesystem. read: any shared
+			   * mapping (it sees what any other mapper writes, while it lives); write: a
+			   * writable one (it writes at times no syscall shows). dev 0: a whole address
+			   * space two processes share (clone with CLONE_VM), object_id its salted hash */
+#define EW_OBJ_CMDLINE 7  /* another process's command line (a read of /proc/<pid>/cmdline):
+			   * object_id, its host pid */
 #define EW_IO_READ 0
 #define EW_IO_WRITE 1
 

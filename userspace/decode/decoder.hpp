@@ -121,7 +121,7 @@ struct FlowCounters {
     bool final = false;  // FLOW_END (true) or FLOW_UPDATE (false)
 };
 
-// Bytes through a pipe, FIFO, UNIX or loopback socket (EW_OBJ_*), cumulative per (process,
+// Bytes through a pipe, FIFO, UNIX or loopback socket, another process's memory or a shared mapping (EW_OBJ_*), cumulative per (process,
 // object, direction); `first` on the pair's first record.
 struct ObjectIo {
     Header header;

@@ -272,6 +272,8 @@ void Engine::on_content_scan(const ContentScanEvent& scan, std::vector<Alert>& a
 {
     if (scan.source == "argv") {  // a command line's secrets: the process's, whatever flow it opens
         for (const auto& m : scan.matches) {
+            // Whatever role it has, a reader of the command line gets it (/proc/PID/cmdline).
+            lineage_.note_command_line(scan.process, scan.time, m.path);
             // Handed over to authenticate is use, unless it is a signing key the tool is told to
             // send as it is: in an authentication header or a URL's userinfo (a credential option's
             // value is the tool's to sign with).

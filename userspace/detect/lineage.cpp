@@ -15,6 +15,8 @@ constexpr std::size_t max_readers = 32;  // readers remembered per object
 constexpr std::size_t max_writers = 8;
 constexpr std::size_t max_child_pipes = 8;
 constexpr std::size_t max_staging_reads = 16;
+constexpr std::size_t max_mapped = 16;                 // shared mappings remembered per process, most recent kept
+constexpr std::size_t max_argv_files = 8;              // sensitive files an argument carries, per process
 constexpr int max_hop_depth = 16;                      // longer chains keep their nearest hops
 constexpr int max_subshell_levels = 4;                 // $( ( (cat f | base64) ) ) through forked subshells
 constexpr std::size_t propagation_budget = 4096;       // steps per event
@@ -233,10 +235,11 @@ ProcessNode::Output Lineage::add_output(ProcessNode& p, const ObjectKey& key, st
             o.opened = std::max(o.opened, times.opened);  // opened again: written from then on
             o.last_write = std::max(o.last_write, times.wrote);
             o.untimed = o.untimed || times.untimed;
+            o.mapped = o.mapped || times.mapped;
             return o;
         }
     if (p.outputs.size() >= max_outputs) p.outputs.erase(p.outputs.begin());
-    p.outputs.push_back(ProcessNode::Output{key, cap, times.opened, times.wrote, times.untimed});
+    p.outputs.push_back(ProcessNode::Output{key, cap, times.opened, times.wrote, times.untimed, times.mapped});
     return p.outputs.back();
 }
 
@@ -249,7 +252,7 @@ std::vector<Taint> Lineage::carried(const ProcessNode::Output& o, const std::vec
         written = std::max(written, o.last_write + channel_report_slack_ns);
     std::vector<Taint> out;
     for (const auto& t : taint)
-        if ((o.untimed && !channel_telemetry_) || t.since <= written) out.push_back(t);
+        if (o.mapped || (o.untimed && !channel_telemetry_) || t.since <= written) out.push_back(t);
     return out;
 }
 
@@ -404,8 +407,15 @@ ProcessNode& Lineage::touch(const ProcessRef& ref, TimeNs time)
             merge(n.taint, parent->taint, no_cap, nullptr, false);
             for (auto o : parent->outputs)
                 if (o.key.type == ObjectType::file || o.key.type == ObjectType::file_path) {
-                    o.last_write = 0;  // the parent's writes, not the child's
+                    if (!o.mapped) o.last_write = 0;  // the parent's writes, not the child's
                     n.outputs.push_back(o);
+                }
+            // Its shared mappings are the child's too: what either writes there, the other sees.
+            n.mapped = parent->mapped;
+            for (const auto& k : n.mapped)
+                if (auto obj = objects_.find(k); obj != objects_.end()) {
+                    add_reader(obj->second, key, no_cap);
+                    push_bounded(n.inputs, k, max_outputs);
                 }
         }
         return n;
@@ -505,6 +515,7 @@ void Lineage::on_exec(const ProcessRef& ref, TimeNs time)
     auto* n = &touch(ref, time);
     n->exec_seen = true;
     n->image = now_;  // after every event handled before it: what it held by then is in its image
+    unmap_all(*n);    // a new address space
     n->ref.stdin_pipe = ref.stdin_pipe;
     n->ref.stdout_pipe = ref.stdout_pipe;
     n->ref.stdout_kind = ref.stdout_kind;
@@ -755,7 +766,9 @@ bool Lineage::on_object_io(const ObjectIoEvent& e)
     case ObjectKind::unix_socket: key = {ObjectType::unix_socket, 0, e.object_id}; break;
     case ObjectKind::loopback_socket: key = {ObjectType::loopback_socket, 0, e.object_id}; break;
     case ObjectKind::process_memory: return on_memory_io(e);
-    case ObjectKind::process_environ: return on_environ_read(e);
+    case ObjectKind::process_environ:
+    case ObjectKind::process_cmdline: return on_image_read(e);
+    case ObjectKind::shared_memory: return on_shared_mapping(e);
     }
     return channel_io(e.process, key, e.direction, e.bytes, e.time);
 }
@@ -782,24 +795,100 @@ bool Lineage::on_memory_io(const ObjectIoEvent& e)
     return changed;
 }
 
-bool Lineage::on_environ_read(const ObjectIoEvent& e)
+bool Lineage::on_image_read(const ObjectIoEvent& e)
 {
-    // The environment is the owner's image, built at its exec from what it held then (an exported
-    // `$(cat key)`): a reader gets that, never what the owner read since (ssh's key is not in its
-    // environment). Nothing is kept for an owner whose image holds nothing.
+    // The environment and the command line are the owner's image, built at its exec from what it
+    // held then (an exported `$(cat key)`): a reader gets that, never what the owner read since
+    // (ssh's key is not in its environment). A command line holds a file's data only where the
+    // file's bytes are in an argument (`sleep 600 "$(cat key)"`; the scan of its exec's arguments
+    // said so): ps, top and agents read every process's, and a command started by a holder
+    // carries nothing of what it held unless it was given it there. Nothing is kept for an owner
+    // whose image holds nothing.
     if (e.peer_entity_id.empty() || e.direction != IoDirection::read) return false;
+    const bool command_line = e.object == ObjectKind::process_cmdline;
     const auto owner_key = key_of(ProcessRef{.pid = e.peer_pid, .entity_id = e.peer_entity_id});
     const auto reader_key = key_of(e.process);
     const auto* owner = node(owner_key);
-    if (!owner || owner_key == reader_key) return false;
+    if (!owner || owner_key == reader_key || (command_line && owner->argv_files.empty())) return false;
     // As if the exec had written it: what the owner held by then.
     auto image = carried(ProcessNode::Output{.opened = owner->image}, owner->taint);
+    if (command_line)
+        std::erase_if(image, [&](const Taint& t) {
+            auto s = sources_.find(t.source);
+            return s == sources_.end() || std::find(owner->argv_files.begin(), owner->argv_files.end(),
+                                                    s->second.read.path) == owner->argv_files.end();
+        });
     if (image.empty()) return false;
     auto& reader = touch(e.process, e.time);  // can evict: `owner` is not used past here
     const bool changed = merge(reader.taint, image, e.bytes ? e.bytes : no_cap, nullptr, false);
     if (changed) propagate_from_process(reader_key);
     drain();
     return changed;
+}
+
+void Lineage::note_command_line(const ProcessRef& ref, TimeNs time, const std::string& path)
+{
+    push_bounded(touch(ref, time).argv_files, path, max_argv_files);
+}
+
+bool Lineage::on_shared_mapping(const ObjectIoEvent& e)
+{
+    // The object is the mapped inode itself, the one its file's reads and writes name: a write(2)
+    // into a file another process maps reaches that process, and what a mapper writes reaches the
+    // file's later readers. An object without a path (anonymous or System V memory, a memfd) is
+    // named for the reasons by its inode; device 0 is an address space a clone shares.
+    const ObjectKey key{ObjectType::file, e.device, e.object_id};
+    auto it = objects_.find(key);
+    if (it == objects_.end() || it->second.path.empty())
+        object(key, e.device ? fmt::format("[shared memory: inode {}]", e.object_id)
+                             : std::string("[address space shared by clone(CLONE_VM)]"));
+    touch(e.process, e.time);
+    const bool changed = map_shared(key_of(e.process), key, e.bytes, e.direction == IoDirection::write);
+    drain();
+    return changed;
+}
+
+bool Lineage::map_shared(const std::string& entity, const ObjectKey& key, std::uint64_t bytes, bool writable)
+{
+    auto* n = node(entity);
+    auto it = objects_.find(key);
+    if (!n || it == objects_.end()) return false;
+    bool changed = false;
+    const auto cap = bytes ? bytes : no_cap;
+    if (std::find(n->mapped.begin(), n->mapped.end(), key) == n->mapped.end()) {
+        if (n->mapped.size() >= max_mapped) {
+            if (auto old = objects_.find(n->mapped.front()); old != objects_.end())
+                std::erase_if(old->second.readers, [&](const Object::Reader& r) { return r.entity == entity; });
+            n->mapped.erase(n->mapped.begin());
+        }
+        n->mapped.push_back(key);
+    }
+    if (writable) {
+        add_output(*n, key, no_cap, WriteTimes{.mapped = true});
+        push_bounded(it->second.writers, entity, max_writers);
+        if (!n->taint.empty()) propagate_from_process(entity);
+    } else {
+        add_reader(it->second, entity, cap);
+        push_bounded(n->inputs, key, max_outputs);
+        auto taint = it->second.taint;
+        std::shared_ptr<Hop> via = taint.empty() ? nullptr : staging_hop(*n, it->second.path);
+        if (merge(n->taint, taint, cap, via, false)) {
+            propagate_from_process(entity);
+            changed = true;
+        }
+    }
+    return changed;
+}
+
+void Lineage::unmap_all(ProcessNode& p)
+{
+    const auto entity = p.ref.entity_id;
+    for (const auto& k : p.mapped)
+        if (auto obj = objects_.find(k); obj != objects_.end())
+            std::erase_if(obj->second.readers, [&](const Object::Reader& r) { return r.entity == entity; });
+    // Its writers stay: what it wrote there is still there (a file holds it until rewritten).
+    std::erase_if(p.outputs, [](const ProcessNode::Output& o) { return o.mapped; });
+    p.mapped.clear();
 }
 
 bool Lineage::channel_io(const ProcessRef& process, const ObjectKey& key, IoDirection direction, std::uint64_t bytes,

@@ -1,10 +1,11 @@
 // detect: lineage as data flow. Sensitive data is tracked by the identity of the objects it lives
 // in, not by a file name or a time window: a process that reads a sensitive file (known by its
 // resolved path, then by (device, inode)) holds that file's data; what a holder writes to (regular
-// files by (device, inode), pipes, FIFOs, UNIX and loopback sockets) holds it too; whoever reads a
-// holding object holds it (any number of hops); a child forked after its parent held data holds it
-// (memory is copied); a parent learns from a child only through an object. Taint lives as long as
-// its object (a process until it exits, a file until an untainted writer truncates it, a channel
+// files by (device, inode), pipes, FIFOs, UNIX and loopback sockets, memory it maps shared) holds
+// it too; whoever reads a holding object holds it (any number of hops; a shared mapping reads it
+// for as long as it lives); a child forked after its parent held data holds it (memory is copied,
+// shared mappings are shared); a parent learns from a child only through an object. Taint lives
+// as long as its object (a process until it exits, a file until an untainted writer truncates it, a channel
 // while a holder lives). Every table has a cap; evicting taint is counted and reported as a
 // BlindSpot. No event costs work proportional to the tables: objects and processes are indexed by
 // identity and every propagation is bounded by a work budget.
@@ -90,9 +91,12 @@ struct ProcessNode {
         TimeNs last_write = 0;                  // the last write seen (0: none)
         bool untimed = false;                   // no write times known (a pipe added before any pipe
                                                 // telemetry): taken as written whenever, until there is
+        bool mapped = false;                    // a shared writable mapping: written whenever while it lives
     };
     std::vector<Output> outputs;                      // objects it writes to (bounded)
     std::vector<ObjectKey> inputs;                    // channels and files it read (bounded)
+    std::vector<ObjectKey> mapped;                    // objects it maps shared (bounded): a fork shares them
+    std::vector<std::string> argv_files;              // sensitive files whose bytes its arguments carry
     std::vector<std::uint64_t> child_pipes;           // its children's stdout pipes (command substitution)
     std::vector<std::shared_ptr<Hop>> staging_reads;  // tainted files it read (bounded)
 };
@@ -145,6 +149,9 @@ public:
     bool on_written(const ProcessRef& ref, TimeNs time, const std::string& path, std::uint64_t device,
                     std::uint64_t inode, TimeNs wrote);
     bool on_object_io(const ObjectIoEvent& e);
+    // A scan of the process's arguments found bytes of the sensitive file `path` there: a reader
+    // of its command line gets that file's data.
+    void note_command_line(const ProcessRef& ref, TimeNs time, const std::string& path);
     // A sensitive file found at start (seeded from the rules' paths in each home).
     void seed_sensitive(const std::string& path, std::uint64_t device, std::uint64_t inode);
     // After a rules reload: every classification is redone with the new rules.
@@ -212,6 +219,7 @@ private:
     struct WriteTimes {
         TimeNs opened = 0, wrote = 0;
         bool untimed = false;
+        bool mapped = false;
     };
     ProcessNode::Output add_output(ProcessNode& p, const ObjectKey& key, std::uint64_t cap, WriteTimes times);
     // The part of `taint` that writes to `o` carried: what its writer held when it wrote.
@@ -222,7 +230,12 @@ private:
     bool channel_io(const ProcessRef& process, const ObjectKey& key, IoDirection direction, std::uint64_t bytes,
                     TimeNs time);
     bool on_memory_io(const ObjectIoEvent& e);
-    bool on_environ_read(const ObjectIoEvent& e);
+    bool on_image_read(const ObjectIoEvent& e);  // its environment or its command line
+    bool on_shared_mapping(const ObjectIoEvent& e);
+    // `entity` maps `key` shared (`writable`, or a fork inherited it): a reader of it for as long
+    // as the mapping lives, and a writer at any time when writable.
+    bool map_shared(const std::string& entity, const ObjectKey& key, std::uint64_t bytes, bool writable);
+    void unmap_all(ProcessNode& p);
     void add_reader(Object& o, const std::string& entity, std::uint64_t cap);
     std::shared_ptr<Hop> staging_hop(ProcessNode& p, const std::string& path) const;
     // Taint arrived at a process or an object: queue a push downstream; drain() runs the queue

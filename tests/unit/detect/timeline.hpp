@@ -182,6 +182,40 @@ struct Timeline {
         for (auto& a : engine.process(e)) alerts.push_back(std::move(a));
         step();
     }
+    // `p` maps the object `inode` shared (on the files' device 2049): a read, and a write too
+    // when `writable`, as the kernel reports a shared mapping.
+    void map_shared(const ProcessRef& p, std::uint64_t inode, bool writable, std::uint64_t bytes = 4096)
+    {
+        for (auto dir : {IoDirection::read, IoDirection::write}) {
+            if (dir == IoDirection::write && !writable) break;
+            ObjectIoEvent e;
+            e.time = t;
+            e.process = p;
+            e.object = ObjectKind::shared_memory;
+            e.object_id = inode;
+            e.device = 2049;
+            e.direction = dir;
+            e.bytes = bytes;
+            for (auto& a : engine.process(e)) alerts.push_back(std::move(a));
+            step();
+        }
+    }
+    // The scan of `p`'s arguments at its exec found bytes of the sensitive file `path` in one.
+    void argv_scan(const ProcessRef& p, const std::string& path)
+    {
+        ContentScanEvent e;
+        e.time = t;
+        e.process = p;
+        e.source = "argv";
+        e.complete = true;
+        ContentMatch m;
+        m.path = path;
+        m.encoding = "raw";
+        m.location = "argument";
+        e.matches.push_back(m);
+        feed(e);
+        step();
+    }
     // A process in a session of its own (setsid, a daemon): no parent the shell knows.
     ProcessRef start_session(std::vector<std::string> args)
     {

@@ -118,6 +118,8 @@ inline std::vector<Event> events()
     environ_read.peer_pid = 4321;
     environ_read.peer_entity_id = process(4321).entity_id;
     out.push_back(environ_read);
+    out.push_back(
+        ObjectIoEvent{t0 + 23, process(), ObjectKind::shared_memory, 332280, 2049, IoDirection::write, -1, 27028});
     // A pipeline stage: fd 0 and fd 1 are pipes.
     ProcessRef stage = process(4244);
     stage.stdin_pipe = 180332;
