@@ -421,9 +421,26 @@ static __always_inline bool ew_mapped6(const __u32 *a)
 	return !a[0] && !a[1] && a[2] == bpf_htonl(0xffff);
 }
 
-/* UDP on loopback is named by the receiving port: a datagram sent to a loopback address names
- * its destination port, and a UDP socket reads the channel of its own port (when it is bound to
- * loopback or to any address, or connected to a loopback peer). So an unconnected sender that
+#define EW_IFF_LOOPBACK 0x8
+
+/* Whether the socket's route goes through the loopback device: a connection to one of the host's
+ * own addresses (192.0.2.2 on eth0, 172.17.0.1 on docker0) never leaves the host, as one to
+ * 127.0.0.1 does not. Both ends of a connected socket have such a route. */
+static __always_inline bool ew_local_route(struct sock *sk)
+{
+	struct dst_entry *dst = NULL;
+	bpf_probe_read_kernel(&dst, sizeof(dst), &sk->sk_dst_cache);
+	if (!dst)
+		return false;
+	struct net_device *dev = BPF_CORE_READ(dst, dev);
+	return dev && (BPF_CORE_READ(dev, flags) & EW_IFF_LOOPBACK);
+}
+
+/* UDP on loopback is named by the receiving port: a datagram sent to a loopback address (or by
+ * a socket connected through the loopback device: to one of the host's own addresses) names its
+ * destination port, and a UDP socket reads the channel of its own port (when it is not connected,
+ * whatever address it is bound to: only a local one can be, or when it is connected to a local
+ * peer). So an unconnected sender that
  * addresses each datagram on its own (sendto) and a relay that never connects are one channel,
  * whatever the sender's source port. Sockets bound to one port on different loopback addresses
  * share it. */
@@ -462,7 +479,7 @@ static __always_inline __u64 ew_udp_write_channel(struct sock *sk, __u16 family,
 		return 0;
 	__u32 *d6 = (__u32 *)c->skc_v6_daddr.in6_u.u6_addr32;
 	bool loopback = family == EW_AF_INET || ew_mapped6(d6) ? ew_loopback4(c->skc_daddr) : ew_loopback6(d6);
-	return loopback ? ew_udp_port_channel(bpf_ntohs(c->skc_dport)) : 0;
+	return loopback || ew_local_route(sk) ? ew_udp_port_channel(bpf_ntohs(c->skc_dport)) : 0;
 }
 
 static __always_inline __u64 ew_udp_read_channel(struct sock *sk, __u16 family)
@@ -472,28 +489,9 @@ static __always_inline __u64 ew_udp_read_channel(struct sock *sk, __u16 family)
 	if (c->skc_dport) {
 		__u32 *d6 = (__u32 *)c->skc_v6_daddr.in6_u.u6_addr32;
 		bool loopback = v4 || ew_mapped6(d6) ? ew_loopback4(c->skc_daddr) : ew_loopback6(d6);
-		return loopback ? ew_udp_port_channel(c->skc_num) : 0;
+		return loopback || ew_local_route(sk) ? ew_udp_port_channel(c->skc_num) : 0;
 	}
-	__u32 *s6 = (__u32 *)c->skc_v6_rcv_saddr.in6_u.u6_addr32;
-	bool any6 = !s6[0] && !s6[1] && !s6[2] && !s6[3];
-	bool local = v4 ? (!c->skc_rcv_saddr || ew_loopback4(c->skc_rcv_saddr))
-			: (any6 || ew_loopback6(s6) || (ew_mapped6(s6) && ew_loopback4(s6[3])));
-	return local ? ew_udp_port_channel(c->skc_num) : 0;
-}
-
-#define EW_IFF_LOOPBACK 0x8
-
-/* Whether the socket's route goes through the loopback device: a connection to one of the host's
- * own addresses (192.0.2.2 on eth0, 172.17.0.1 on docker0) never leaves the host, as one to
- * 127.0.0.1 does not. Both ends of a connected socket have such a route. */
-static __always_inline bool ew_local_route(struct sock *sk)
-{
-	struct dst_entry *dst = NULL;
-	bpf_probe_read_kernel(&dst, sizeof(dst), &sk->sk_dst_cache);
-	if (!dst)
-		return false;
-	struct net_device *dev = BPF_CORE_READ(dst, dev);
-	return dev && (BPF_CORE_READ(dev, flags) & EW_IFF_LOOPBACK);
+	return ew_udp_port_channel(c->skc_num);
 }
 
 /* The id of a loopback TCP connection: a hash of its two endpoints in a fixed order, so both
