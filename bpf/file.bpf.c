@@ -421,6 +421,30 @@ static __always_inline bool ew_mapped6(const __u32 *a)
 	return !a[0] && !a[1] && a[2] == bpf_htonl(0xffff);
 }
 
+/* The host's own addresses (every interface's, in IPv6 form: IPv4 as ::ffff:a.b.c.d), written
+ * by userspace at start and whenever they change: a datagram sent to one with sendto is routed
+ * through the loopback device, as one to 127.0.0.1 is, and the route is not the socket's to read
+ * (ew_local_route) when it is not connected. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, EW_LOCAL_ADDRESSES_MAX);
+	__type(key, struct in6_addr);
+	__type(value, __u8);
+} local_addresses SEC(".maps");
+
+static __always_inline bool ew_host_address6(const __u32 *a)
+{
+	struct in6_addr key;
+	__builtin_memcpy(&key, a, sizeof(key));
+	return bpf_map_lookup_elem(&local_addresses, &key) != NULL;
+}
+
+static __always_inline bool ew_host_address4(__u32 addr)
+{
+	__u32 mapped[4] = {0, 0, bpf_htonl(0xffff), addr};
+	return ew_host_address6(mapped);
+}
+
 #define EW_IFF_LOOPBACK 0x8
 
 /* Whether the socket's route goes through the loopback device: a connection to one of the host's
@@ -468,12 +492,13 @@ static __always_inline __u64 ew_udp_write_channel(struct sock *sk, __u16 family,
 	struct sock_common *c = &sk->__sk_common;
 	if (dest && (dest->sin6_family == EW_AF_INET || dest->sin6_family == EW_AF_INET6)) {
 		__u16 port = bpf_ntohs(dest->sin6_port);
-		if (dest->sin6_family == EW_AF_INET)
-			return ew_loopback4(((const struct sockaddr_in *)dest)->sin_addr.s_addr) ? ew_udp_port_channel(port)
-												  : 0;
+		if (dest->sin6_family == EW_AF_INET) {
+			__u32 a = ((const struct sockaddr_in *)dest)->sin_addr.s_addr;
+			return ew_loopback4(a) || ew_host_address4(a) ? ew_udp_port_channel(port) : 0;
+		}
 		__u32 *d6 = (__u32 *)dest->sin6_addr.in6_u.u6_addr32;
 		bool loopback = ew_mapped6(d6) ? ew_loopback4(d6[3]) : ew_loopback6(d6);
-		return loopback ? ew_udp_port_channel(port) : 0;
+		return loopback || ew_host_address6(d6) ? ew_udp_port_channel(port) : 0;
 	}
 	if (!c->skc_dport)
 		return 0;

@@ -37,6 +37,8 @@ typedef std::int32_t __s32;
 #define EW_CAPTURE_HELLO_MAX (65536 + 4 + 5 * 16)
 /* A stream through an HTTP proxy: the CONNECT head, then the tunnelled ClientHello. */
 #define EW_CAPTURE_STREAM_MAX (EW_CAPTURE_HEAD_MAX + EW_CAPTURE_HELLO_MAX)
+#define EW_VMA_RETRY_MAX 4      /* shared mappings per process waiting for a retried lookup */
+#define EW_LOCAL_ADDRESSES_MAX 256 /* the host's own addresses the BPF side knows (local_addresses) */
 #define EW_QUIC_INITIALS_MAX 16 /* client Initial datagrams copied per UDP socket (QUIC) */
 #define EW_CAPTURE_HEAD_MAX 4096   /* non-TLS stream head (HTTP request head, DNS over TCP) */
 #define EW_DNS_MAX 4096        /* one DNS datagram */

@@ -1331,16 +1331,18 @@ def socat_sendto(family, target):
 
 
 @pytest.mark.parametrize("expect", ["alert", "silent"])
-def test_connected_datagrams_to_the_hosts_own_address(monitor, standin, fake_home, tmp_path, expect):
-    # socat UDP connects its socket to one of the host's own addresses (routed through the loopback
-    # device); the relay, bound to that address in another session, uploads what it received.
+@pytest.mark.parametrize("socket_kind", ["UDP", "UDP-SENDTO"])
+def test_datagrams_to_the_hosts_own_address(monitor, standin, fake_home, tmp_path, socket_kind, expect):
+    # socat sends to one of the host's own addresses (routed through the loopback device) from a
+    # socket connected to it (UDP) or from one that never connects and addresses each datagram
+    # (UDP-SENDTO); the relay, bound to that address in another session, uploads what it received.
     source = key_of(fake_home) if expect == "alert" else tmp_path / "report.txt"
     if expect == "silent":
         source.write_text("build 1234 passed: 812 tests, 0 failures\n" * 60)
     address, port = host_address(), free_port()
     shell = (start_relay(dgram_relay(tmp_path), "udp", f"{address}:{port}", tmp_path / "ready", "upload")
-             + f"setsid socat -u -b 512 FILE:{source} UDP:{address}:{port}; wait")
-    expect_run(expect, monitor, standin, fake_home, tmp_path, f"dgram-host-address-{expect}", shell)
+             + f"setsid socat -u -b 512 FILE:{source} {socket_kind}:{address}:{port}; wait")
+    expect_run(expect, monitor, standin, fake_home, tmp_path, f"dgram-host-address-{socket_kind}-{expect}", shell)
     if expect == "alert":
         assert_no_secret(monitor, source)
     records = monitor.records()

@@ -320,6 +320,7 @@ int run(const RunOptions& options)
             report_loss(t, "flows_evicted", flow_stats.evicted, flows_evicted_seen);
             report_loss(t, "http2_evicted", flow_stats.http2_evicted, http2_evicted_seen);
             tick(t);
+            monitor->refresh_local_addresses();  // an address that came since is local from now on
             next_tick = t + 1'000'000'000ULL;
             if (!options.health_file.empty()) touch_health_file(options.health_file);
             if (server) publish_metrics();
