@@ -606,13 +606,17 @@ def test_key_copied_out_of_memory_inside_a_pid_namespace(monitor, standin, fake_
 
 @contextlib.contextmanager
 def session_job(script, comm):
-    """`bash -c script` in a session of its own, once it exec'd a program named `comm*`; killed on
-    the way out."""
+    """`bash -c script` in a session of its own, once it exec'd a program named `comm*` and that
+    program is asleep (in its own code: its exec is over); killed on the way out."""
     holder = subprocess.Popen(["setsid", "bash", "-c", script], stderr=subprocess.PIPE)
     try:
-        name = pathlib.Path(f"/proc/{holder.pid}/comm")
+        # Popen returns once the child's exec has closed its fds, which is before the exec sets
+        # the new name: until then the child is still named after this test's python.
+        name, status = pathlib.Path(f"/proc/{holder.pid}/comm"), pathlib.Path(f"/proc/{holder.pid}/stat")
         for _ in range(400):
-            if holder.poll() is not None or name.read_text().strip().startswith(comm):
+            if holder.poll() is not None:
+                break
+            if name.read_text().strip().startswith(comm) and status.read_text().rsplit(")", 1)[1].split()[0] == "S":
                 break
             subprocess.run(["sleep", "0.05"])
         assert holder.poll() is None, "the holder did not start"
