@@ -251,6 +251,15 @@ static __always_inline void ew_open_file_exit(long ret, struct file *opened, int
 	ew_scratch_put(slot);
 }
 
+int ew_vma_retry_waiting(void); /* shared mappings waiting for a lookup: retried */
+
+/* Retries them when some process has one waiting (the gate: one load), else nothing. */
+static __always_inline void ew_vma_retry(void)
+{
+	if (vma_retry_waiting)
+		ew_vma_retry_waiting();
+}
+
 static __always_inline void ew_open_exit(long ret, int dirfd, const char *upath, __u32 flags, __u32 nr)
 {
 	ew_open_file_exit(ret, NULL, dirfd, upath, flags, nr);
@@ -919,6 +928,7 @@ static __always_inline void ew_account_read(int fd, long bytes, bool mapped)
 	SEC("tp/syscalls/sys_exit_" #syscall)                                               \
 	int on_##syscall##_exit(struct trace_event_raw_sys_exit *ctx)                       \
 	{                                                                                   \
+		ew_vma_retry();                                                             \
 		if (ctx->ret > 0)                                                           \
 			ew_account_read(fd_arg(ew_user_regs()), ctx->ret, false);           \
 		return 0;                                                                   \
@@ -1015,15 +1025,65 @@ static __always_inline void ew_shared_mapping(const struct ew_mapping *m, int fd
 	ew_shared_mapping_of(bpf_get_current_pid_tgid() >> 32, m, fd, writable);
 }
 
+#define EW_EBUSY 16
+
 /* The shared mapping at `address` (a fresh anonymous one, a System V attach, a mapping made
- * writable), counted when it is shared. */
-static __always_inline void ew_shared_mapping_at(__u64 address, int fd)
+ * writable), counted when it is shared. -EBUSY when the address space's lock was taken. */
+static __always_inline long ew_shared_mapping_try(__u64 address)
 {
 	struct ew_mapping m = {};
-	if (bpf_find_vma(bpf_get_current_task_btf(), address, ew_mapping_of, &m, 0) != 0)
+	long err = bpf_find_vma(bpf_get_current_task_btf(), address, ew_mapping_of, &m, 0);
+	if (err == 0 && (m.flags & EW_VM_SHARED))
+		ew_shared_mapping(&m, -1, m.flags & EW_VM_WRITE);
+	return err;
+}
+
+/* As ew_shared_mapping_try, and when the lock was taken, kept for a retry (vma_retry). */
+static __always_inline void ew_shared_mapping_at(__u64 address)
+{
+	if (ew_shared_mapping_try(address) != -EW_EBUSY)
 		return;
-	if (m.flags & EW_VM_SHARED)
-		ew_shared_mapping(&m, fd, m.flags & EW_VM_WRITE);
+	ew_count(EW_STAT_VMA_RETRIED);
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct ew_vma_retry *waiting = bpf_map_lookup_elem(&vma_retry, &tgid);
+	if (!waiting) {
+		struct ew_vma_retry fresh = {.address = {address}};
+		if (bpf_map_update_elem(&vma_retry, &tgid, &fresh, BPF_NOEXIST) == 0)
+			__sync_fetch_and_add(&vma_retry_waiting, 1);
+		else
+			ew_drop(EW_REC_OBJECT_IO, EW_DROP_VMA_BUSY);
+		return;
+	}
+	for (int i = 0; i < EW_VMA_RETRY_MAX; i++)
+		if (!waiting->address[i]) {
+			waiting->address[i] = address;
+			return;
+		}
+	ew_drop(EW_REC_OBJECT_IO, EW_DROP_VMA_BUSY);
+}
+
+/* The shared mappings of this process whose lookup found the lock taken, looked up again (at a read
+ * or write exit: before its record, so the mapping is known before what the process
+ * does next). A global function: verified once, not in each of the programs that call it. */
+__noinline int ew_vma_retry_waiting(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct ew_vma_retry *waiting = bpf_map_lookup_elem(&vma_retry, &tgid);
+	if (!waiting)
+		return 0;
+	bool left = false;
+	for (int i = 0; i < EW_VMA_RETRY_MAX; i++) {
+		__u64 address = waiting->address[i];
+		if (!address)
+			continue;
+		if (ew_shared_mapping_try(address) == -EW_EBUSY)
+			left = true;
+		else
+			waiting->address[i] = 0;
+	}
+	if (!left && bpf_map_delete_elem(&vma_retry, &tgid) == 0)
+		__sync_fetch_and_add(&vma_retry_waiting, -1);
+	return 0;
 }
 
 /* mmap(addr, len, prot, flags, fd, off): the mapped length is an upper bound of what is read; a
@@ -1039,7 +1099,7 @@ int on_mmap_exit(struct trace_event_raw_sys_exit *ctx)
 	bool writable = PT_REGS_PARM3_SYSCALL(regs) & EW_PROT_WRITE;
 	if (fd < 0) {
 		if (shared && !ew_is_self())
-			ew_shared_mapping_at(ctx->ret, -1); /* MAP_ANONYMOUS: a shmem file of its own */
+			ew_shared_mapping_at(ctx->ret); /* MAP_ANONYMOUS: a shmem file of its own */
 		return 0;
 	}
 	ew_account_read(fd, PT_REGS_PARM2_SYSCALL(regs), true);
@@ -1071,7 +1131,7 @@ int on_shmat_exit(struct trace_event_raw_sys_exit *ctx)
 	long ret = ctx->ret;
 	if ((ret < 0 && ret > -4096) || ew_is_self())
 		return 0;
-	ew_shared_mapping_at(ret, -1);
+	ew_shared_mapping_at(ret);
 	return 0;
 }
 
@@ -1082,7 +1142,7 @@ int on_mprotect_exit(struct trace_event_raw_sys_exit *ctx)
 	struct pt_regs *regs = ew_user_regs();
 	if (ctx->ret != 0 || !(PT_REGS_PARM3_SYSCALL(regs) & EW_PROT_WRITE) || ew_is_self())
 		return 0;
-	ew_shared_mapping_at(PT_REGS_PARM1_SYSCALL(regs), -1);
+	ew_shared_mapping_at(PT_REGS_PARM1_SYSCALL(regs));
 	return 0;
 }
 
@@ -1296,6 +1356,7 @@ int BPF_PROG(on_io_uring_complete, struct io_ring_ctx *ring, void *request, stru
 	SEC("tp/syscalls/sys_exit_" #syscall)                                               \
 	int on_##syscall##_exit(struct trace_event_raw_sys_exit *ctx)                       \
 	{                                                                                   \
+		ew_vma_retry();                                                             \
 		if (ctx->ret > 0)                                                           \
 			ew_object_io_fd(fd_arg(ew_user_regs()), ctx->ret, direction);       \
 		return 0;                                                                   \

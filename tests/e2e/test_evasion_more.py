@@ -749,6 +749,47 @@ def test_report_passed_through_shared_memory_is_silent(monitor, standin, fake_ho
     shared_run(monitor, standin, fake_home, tmp_path, mode, harmless_report(tmp_path), "silent")
 
 
+# The kernel finds what an attach or a shared mmap mapped with bpf_find_vma, which only try-locks
+# the address space: a process whose other threads keep it busy (mmap and munmap in a loop, as
+# an allocator's threads do) made about one lookup in two fail, and its mapping went unseen. Six
+# transfers, each through a segment both sides attach while two threads of theirs churn: every
+# one of the twelve processes must be known as a mapper, reading and writing.
+BUSY_ROUNDS = 6
+
+
+def busy_run(monitor, standin, fake_home, tmp_path, c_tool, source, expect):
+    got, stage = tmp_path / "busy.bin", tmp_path / "busy.gz"
+    tool = c_tool("busy_shm", "-lpthread")
+    shell = (f"for i in $(seq {BUSY_ROUNDS}); do {tool} {source} {got} || exit 1; done && "
+             f"gzip -c {got} > {stage} && " + UPLOAD.format(stage))
+    expect_run(expect, monitor, standin, fake_home, tmp_path, f"busy-shm-{expect}", shell)
+    assert got.read_bytes() == source.read_bytes()
+    records = monitor.records()
+    mappers = {}
+    for r in records:
+        if str(get(r, "process.executable", "")).endswith("/busy_shm"):
+            mappers.setdefault(get(r, "process.pid"), set())
+            if is_action("object-io", {"exfilwatch.object.kind": "shared_memory"})(r):
+                mappers[get(r, "process.pid")].add(get(r, "exfilwatch.object.direction"))
+    assert len(mappers) == 2 * BUSY_ROUNDS, f"busy_shm processes seen: {len(mappers)}"
+    unseen = [pid for pid, directions in mappers.items() if directions != {"read", "write"}]
+    assert not unseen, f"{len(unseen)} of {len(mappers)} processes' mappings went unseen: {unseen}"
+    stats = [get(r, "exfilwatch.stats") for r in records if is_action("stats")(r)]
+    assert stats and stats[-1].get("kernel.drops.vma_busy", 0) == 0, stats[-1:]
+
+
+def test_key_passed_through_memory_attached_while_the_address_space_is_busy(monitor, standin, fake_home,
+                                                                            tmp_path, c_tool):
+    key = key_of(fake_home)
+    busy_run(monitor, standin, fake_home, tmp_path, c_tool, key, "alert")
+    assert_no_secret(monitor, key)
+
+
+def test_report_passed_through_memory_attached_while_the_address_space_is_busy_is_silent(
+        monitor, standin, fake_home, tmp_path, c_tool):
+    busy_run(monitor, standin, fake_home, tmp_path, c_tool, harmless_report(tmp_path), "silent")
+
+
 def clone_run(monitor, standin, fake_home, tmp_path, c_tool, source, expect):
     found = shared_run(monitor, standin, fake_home, tmp_path, "clone", source, expect, tool=c_tool("clone_vm"))
     # Parent and child each map the one address space, named alike (device 0, a salted hash).
