@@ -1146,53 +1146,25 @@ int on_mprotect_exit(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-#define EW_CLONE_VM 0x100
-#define EW_CLONE_VFORK 0x4000
-#define EW_CLONE_THREAD 0x10000
-
-/* clone(2)/clone3(2) with CLONE_VM but neither CLONE_THREAD nor CLONE_VFORK: a new process that
- * shares its parent's whole address space (until it execs), the two running side by side. Both
- * are writable mappers of one shared object (EW_OBJ_SHARED, dev 0), the address space's salted
- * hash. (A vfork child shares it only while its parent waits; a thread is the same process.) */
-static __always_inline void ew_clone_exit(long child_vpid, __u64 flags)
+/* A new process that shares its parent's whole address space: clone(2)/clone3(2) with CLONE_VM
+ * and not CLONE_THREAD (the two then run side by side until the child execs), and vfork(2) or
+ * posix_spawn's clone(CLONE_VM|CLONE_VFORK) (the child runs in it while its parent waits, until
+ * it execs or exits: what it read there is then in its parent's memory). Both are writable
+ * mappers of one shared object (EW_OBJ_SHARED, dev 0), the address space's salted hash. Seen at
+ * the fork, before the child runs (a vfork's parent returns from clone only once the child is
+ * done); attached after process.bpf.c's on_sched_fork, so the child's fork record comes first. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_sched_fork_vm, struct task_struct *parent, struct task_struct *child)
 {
-	if (child_vpid <= 0 || (flags & (EW_CLONE_VM | EW_CLONE_THREAD | EW_CLONE_VFORK)) != EW_CLONE_VM ||
-	    ew_is_self() || !bpf_ksym_exists(bpf_task_from_vpid) || !bpf_ksym_exists(bpf_task_release))
-		return;
-	struct task_struct *child = bpf_task_from_vpid(child_vpid);
-	if (!child)
-		return; /* gone already */
-	__u32 child_tgid = child->tgid;
-	__u64 child_mm = 0, own_mm = 0;
-	bpf_probe_read_kernel(&child_mm, sizeof(child_mm), &child->mm);
-	bpf_task_release(child);
-	struct task_struct *self = bpf_get_current_task_btf();
-	bpf_probe_read_kernel(&own_mm, sizeof(own_mm), &self->mm);
-	if (!own_mm || child_mm != own_mm)
-		return; /* it exec'd already: nothing shared now */
-	struct ew_mapping m = {.ino = ew_mix(own_mm ^ cfg_object_salt) | 1, .length = 1, .mode = EW_S_IFREG};
-	ew_shared_mapping(&m, -1, true);
-	ew_shared_mapping_of(child_tgid, &m, -1, true);
-}
-
-SEC("tp/syscalls/sys_exit_clone") /* clone(flags, stack, parent_tid, child_tid, tls) */
-int on_clone_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	long ret = ctx->ret;
-	if (ret > 0)
-		ew_clone_exit(ret, PT_REGS_PARM1_SYSCALL(ew_user_regs()));
-	return 0;
-}
-
-SEC("tp/syscalls/sys_exit_clone3") /* clone3(struct clone_args *args, size): flags first */
-int on_clone3_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	long ret = ctx->ret;
-	if (ret <= 0)
+	(void)ctx;
+	__u64 mm = 0, parent_mm = 0; /* addresses, hashed: never printed */
+	bpf_probe_read_kernel(&mm, sizeof(mm), &child->mm);
+	bpf_probe_read_kernel(&parent_mm, sizeof(parent_mm), &parent->mm);
+	if (child->pid != child->tgid || !mm || mm != parent_mm || ew_is_self())
 		return 0;
-	__u64 flags = 0;
-	bpf_probe_read_user(&flags, sizeof(flags), (const void *)PT_REGS_PARM1_SYSCALL(ew_user_regs()));
-	ew_clone_exit(ret, flags);
+	struct ew_mapping m = {.ino = ew_mix(mm ^ cfg_object_salt) | 1, .length = 1, .mode = EW_S_IFREG};
+	ew_shared_mapping_of(parent->tgid, &m, -1, true);
+	ew_shared_mapping_of(child->tgid, &m, -1, true);
 	return 0;
 }
 

@@ -727,7 +727,7 @@ def shared_run(monitor, standin, fake_home, tmp_path, mode, source, expect, tool
     shell = f"{command} && gzip -c {got} > {stage} && " + UPLOAD.format(stage)
     expect_run(expect, monitor, standin, fake_home, tmp_path, f"shared-{mode}-{expect}", shell)
     assert got.read_bytes() == source.read_bytes()
-    name = "clone_vm" if tool else "python"
+    name = pathlib.Path(tool).name if tool else "python"
     found = [r for r in monitor.records()
              if is_action("object-io", {"exfilwatch.object.kind": "shared_memory"})(r)
              and str(get(r, "process.name", "")).startswith(name)]
@@ -808,3 +808,40 @@ def test_key_read_into_an_address_space_a_clone_shares(monitor, standin, fake_ho
 def test_report_read_into_an_address_space_a_clone_shares_is_silent(monitor, standin, fake_home, tmp_path,
                                                                      c_tool):
     clone_run(monitor, standin, fake_home, tmp_path, c_tool, harmless_report(tmp_path), "silent")
+
+
+# vfork(2): the child runs in its parent's address space while the parent waits, and exits; the
+# parent, which read nothing, stages what the child left in its memory. (posix_spawn's child
+# shares it the same way until it execs: what it reads after its exec is its own, below.)
+def vfork_run(monitor, standin, fake_home, tmp_path, c_tool, source, expect):
+    found = shared_run(monitor, standin, fake_home, tmp_path, "vfork", source, expect, tool=c_tool("vfork_read"))
+    assert len({get(r, "process.pid") for r in found if get(r, "exfilwatch.object.device") is None}) == 2
+
+
+def test_key_read_by_a_vfork_child_into_its_parents_memory(monitor, standin, fake_home, tmp_path, c_tool):
+    key = key_of(fake_home)
+    vfork_run(monitor, standin, fake_home, tmp_path, c_tool, key, "alert")
+    assert_no_secret(monitor, key)
+
+
+def test_report_read_by_a_vfork_child_into_its_parents_memory_is_silent(monitor, standin, fake_home, tmp_path,
+                                                                        c_tool):
+    vfork_run(monitor, standin, fake_home, tmp_path, c_tool, harmless_report(tmp_path), "silent")
+
+
+def test_key_read_by_a_spawned_command_after_its_exec_is_silent(monitor, standin, fake_home, tmp_path):
+    # Python's subprocess starts its children with vfork: a child that execs ssh-keygen, which
+    # reads the key, shares nothing of it with the script, whose upload of a report is silent.
+    key, report = key_of(fake_home), harmless_report(tmp_path)
+    script = (f"import subprocess; subprocess.run(['ssh-keygen', '-y', '-f', '{key}'], check=True, "
+              f"stdout=subprocess.DEVNULL); data = open('{report}', 'rb').read(); "
+              f"open('{tmp_path / 'report.copy'}', 'wb').write(data)")
+    stage = tmp_path / "report.gz"
+    shell = (f"{PY} -c \"{script}\" && gzip -c {tmp_path / 'report.copy'} > {stage} && "
+             + UPLOAD.format(stage))
+    expect_run("silent", monitor, standin, fake_home, tmp_path, "spawned-key-reader", shell)
+    spawned = [r for r in monitor.records()
+               if is_action("object-io", {"exfilwatch.object.kind": "shared_memory"})(r)
+               and str(get(r, "process.name", "")).startswith("python")
+               and get(r, "exfilwatch.object.device") is None]
+    assert spawned, "the spawn's shared address space was not seen"
