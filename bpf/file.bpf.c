@@ -251,6 +251,15 @@ static __always_inline void ew_open_file_exit(long ret, struct file *opened, int
 	ew_scratch_put(slot);
 }
 
+int ew_vma_retry_waiting(void); /* shared mappings waiting for a lookup: retried */
+
+/* Retries them when some process has one waiting (the gate: one load), else nothing. */
+static __always_inline void ew_vma_retry(void)
+{
+	if (vma_retry_waiting)
+		ew_vma_retry_waiting();
+}
+
 static __always_inline void ew_open_exit(long ret, int dirfd, const char *upath, __u32 flags, __u32 nr)
 {
 	ew_open_file_exit(ret, NULL, dirfd, upath, flags, nr);
@@ -421,9 +430,50 @@ static __always_inline bool ew_mapped6(const __u32 *a)
 	return !a[0] && !a[1] && a[2] == bpf_htonl(0xffff);
 }
 
-/* UDP on loopback is named by the receiving port: a datagram sent to a loopback address names
- * its destination port, and a UDP socket reads the channel of its own port (when it is bound to
- * loopback or to any address, or connected to a loopback peer). So an unconnected sender that
+/* The host's own addresses (every interface's, in IPv6 form: IPv4 as ::ffff:a.b.c.d), written
+ * by userspace at start and whenever they change: a datagram sent to one with sendto is routed
+ * through the loopback device, as one to 127.0.0.1 is, and the route is not the socket's to read
+ * (ew_local_route) when it is not connected. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, EW_LOCAL_ADDRESSES_MAX);
+	__type(key, struct in6_addr);
+	__type(value, __u8);
+} local_addresses SEC(".maps");
+
+static __always_inline bool ew_host_address6(const __u32 *a)
+{
+	struct in6_addr key;
+	__builtin_memcpy(&key, a, sizeof(key));
+	return bpf_map_lookup_elem(&local_addresses, &key) != NULL;
+}
+
+static __always_inline bool ew_host_address4(__u32 addr)
+{
+	__u32 mapped[4] = {0, 0, bpf_htonl(0xffff), addr};
+	return ew_host_address6(mapped);
+}
+
+#define EW_IFF_LOOPBACK 0x8
+
+/* Whether the socket's route goes through the loopback device: a connection to one of the host's
+ * own addresses (192.0.2.2 on eth0, 172.17.0.1 on docker0) never leaves the host, as one to
+ * 127.0.0.1 does not. Both ends of a connected socket have such a route. */
+static __always_inline bool ew_local_route(struct sock *sk)
+{
+	struct dst_entry *dst = NULL;
+	bpf_probe_read_kernel(&dst, sizeof(dst), &sk->sk_dst_cache);
+	if (!dst)
+		return false;
+	struct net_device *dev = BPF_CORE_READ(dst, dev);
+	return dev && (BPF_CORE_READ(dev, flags) & EW_IFF_LOOPBACK);
+}
+
+/* UDP on loopback is named by the receiving port: a datagram sent to a loopback address (or by
+ * a socket connected through the loopback device: to one of the host's own addresses) names its
+ * destination port, and a UDP socket reads the channel of its own port (when it is not connected,
+ * whatever address it is bound to: only a local one can be, or when it is connected to a local
+ * peer). So an unconnected sender that
  * addresses each datagram on its own (sendto) and a relay that never connects are one channel,
  * whatever the sender's source port. Sockets bound to one port on different loopback addresses
  * share it. */
@@ -451,18 +501,19 @@ static __always_inline __u64 ew_udp_write_channel(struct sock *sk, __u16 family,
 	struct sock_common *c = &sk->__sk_common;
 	if (dest && (dest->sin6_family == EW_AF_INET || dest->sin6_family == EW_AF_INET6)) {
 		__u16 port = bpf_ntohs(dest->sin6_port);
-		if (dest->sin6_family == EW_AF_INET)
-			return ew_loopback4(((const struct sockaddr_in *)dest)->sin_addr.s_addr) ? ew_udp_port_channel(port)
-												  : 0;
+		if (dest->sin6_family == EW_AF_INET) {
+			__u32 a = ((const struct sockaddr_in *)dest)->sin_addr.s_addr;
+			return ew_loopback4(a) || ew_host_address4(a) ? ew_udp_port_channel(port) : 0;
+		}
 		__u32 *d6 = (__u32 *)dest->sin6_addr.in6_u.u6_addr32;
 		bool loopback = ew_mapped6(d6) ? ew_loopback4(d6[3]) : ew_loopback6(d6);
-		return loopback ? ew_udp_port_channel(port) : 0;
+		return loopback || ew_host_address6(d6) ? ew_udp_port_channel(port) : 0;
 	}
 	if (!c->skc_dport)
 		return 0;
 	__u32 *d6 = (__u32 *)c->skc_v6_daddr.in6_u.u6_addr32;
 	bool loopback = family == EW_AF_INET || ew_mapped6(d6) ? ew_loopback4(c->skc_daddr) : ew_loopback6(d6);
-	return loopback ? ew_udp_port_channel(bpf_ntohs(c->skc_dport)) : 0;
+	return loopback || ew_local_route(sk) ? ew_udp_port_channel(bpf_ntohs(c->skc_dport)) : 0;
 }
 
 static __always_inline __u64 ew_udp_read_channel(struct sock *sk, __u16 family)
@@ -472,28 +523,9 @@ static __always_inline __u64 ew_udp_read_channel(struct sock *sk, __u16 family)
 	if (c->skc_dport) {
 		__u32 *d6 = (__u32 *)c->skc_v6_daddr.in6_u.u6_addr32;
 		bool loopback = v4 || ew_mapped6(d6) ? ew_loopback4(c->skc_daddr) : ew_loopback6(d6);
-		return loopback ? ew_udp_port_channel(c->skc_num) : 0;
+		return loopback || ew_local_route(sk) ? ew_udp_port_channel(c->skc_num) : 0;
 	}
-	__u32 *s6 = (__u32 *)c->skc_v6_rcv_saddr.in6_u.u6_addr32;
-	bool any6 = !s6[0] && !s6[1] && !s6[2] && !s6[3];
-	bool local = v4 ? (!c->skc_rcv_saddr || ew_loopback4(c->skc_rcv_saddr))
-			: (any6 || ew_loopback6(s6) || (ew_mapped6(s6) && ew_loopback4(s6[3])));
-	return local ? ew_udp_port_channel(c->skc_num) : 0;
-}
-
-#define EW_IFF_LOOPBACK 0x8
-
-/* Whether the socket's route goes through the loopback device: a connection to one of the host's
- * own addresses (192.0.2.2 on eth0, 172.17.0.1 on docker0) never leaves the host, as one to
- * 127.0.0.1 does not. Both ends of a connected socket have such a route. */
-static __always_inline bool ew_local_route(struct sock *sk)
-{
-	struct dst_entry *dst = NULL;
-	bpf_probe_read_kernel(&dst, sizeof(dst), &sk->sk_dst_cache);
-	if (!dst)
-		return false;
-	struct net_device *dev = BPF_CORE_READ(dst, dev);
-	return dev && (BPF_CORE_READ(dev, flags) & EW_IFF_LOOPBACK);
+	return ew_udp_port_channel(c->skc_num);
 }
 
 /* The id of a loopback TCP connection: a hash of its two endpoints in a fixed order, so both
@@ -896,6 +928,7 @@ static __always_inline void ew_account_read(int fd, long bytes, bool mapped)
 	SEC("tp/syscalls/sys_exit_" #syscall)                                               \
 	int on_##syscall##_exit(struct trace_event_raw_sys_exit *ctx)                       \
 	{                                                                                   \
+		ew_vma_retry();                                                             \
 		if (ctx->ret > 0)                                                           \
 			ew_account_read(fd_arg(ew_user_regs()), ctx->ret, false);           \
 		return 0;                                                                   \
@@ -992,15 +1025,65 @@ static __always_inline void ew_shared_mapping(const struct ew_mapping *m, int fd
 	ew_shared_mapping_of(bpf_get_current_pid_tgid() >> 32, m, fd, writable);
 }
 
+#define EW_EBUSY 16
+
 /* The shared mapping at `address` (a fresh anonymous one, a System V attach, a mapping made
- * writable), counted when it is shared. */
-static __always_inline void ew_shared_mapping_at(__u64 address, int fd)
+ * writable), counted when it is shared. -EBUSY when the address space's lock was taken. */
+static __always_inline long ew_shared_mapping_try(__u64 address)
 {
 	struct ew_mapping m = {};
-	if (bpf_find_vma(bpf_get_current_task_btf(), address, ew_mapping_of, &m, 0) != 0)
+	long err = bpf_find_vma(bpf_get_current_task_btf(), address, ew_mapping_of, &m, 0);
+	if (err == 0 && (m.flags & EW_VM_SHARED))
+		ew_shared_mapping(&m, -1, m.flags & EW_VM_WRITE);
+	return err;
+}
+
+/* As ew_shared_mapping_try, and when the lock was taken, kept for a retry (vma_retry). */
+static __always_inline void ew_shared_mapping_at(__u64 address)
+{
+	if (ew_shared_mapping_try(address) != -EW_EBUSY)
 		return;
-	if (m.flags & EW_VM_SHARED)
-		ew_shared_mapping(&m, fd, m.flags & EW_VM_WRITE);
+	ew_count(EW_STAT_VMA_RETRIED);
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct ew_vma_retry *waiting = bpf_map_lookup_elem(&vma_retry, &tgid);
+	if (!waiting) {
+		struct ew_vma_retry fresh = {.address = {address}};
+		if (bpf_map_update_elem(&vma_retry, &tgid, &fresh, BPF_NOEXIST) == 0)
+			__sync_fetch_and_add(&vma_retry_waiting, 1);
+		else
+			ew_drop(EW_REC_OBJECT_IO, EW_DROP_VMA_BUSY);
+		return;
+	}
+	for (int i = 0; i < EW_VMA_RETRY_MAX; i++)
+		if (!waiting->address[i]) {
+			waiting->address[i] = address;
+			return;
+		}
+	ew_drop(EW_REC_OBJECT_IO, EW_DROP_VMA_BUSY);
+}
+
+/* The shared mappings of this process whose lookup found the lock taken, looked up again (at a read
+ * or write exit: before its record, so the mapping is known before what the process
+ * does next). A global function: verified once, not in each of the programs that call it. */
+__noinline int ew_vma_retry_waiting(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct ew_vma_retry *waiting = bpf_map_lookup_elem(&vma_retry, &tgid);
+	if (!waiting)
+		return 0;
+	bool left = false;
+	for (int i = 0; i < EW_VMA_RETRY_MAX; i++) {
+		__u64 address = waiting->address[i];
+		if (!address)
+			continue;
+		if (ew_shared_mapping_try(address) == -EW_EBUSY)
+			left = true;
+		else
+			waiting->address[i] = 0;
+	}
+	if (!left && bpf_map_delete_elem(&vma_retry, &tgid) == 0)
+		__sync_fetch_and_add(&vma_retry_waiting, -1);
+	return 0;
 }
 
 /* mmap(addr, len, prot, flags, fd, off): the mapped length is an upper bound of what is read; a
@@ -1016,7 +1099,7 @@ int on_mmap_exit(struct trace_event_raw_sys_exit *ctx)
 	bool writable = PT_REGS_PARM3_SYSCALL(regs) & EW_PROT_WRITE;
 	if (fd < 0) {
 		if (shared && !ew_is_self())
-			ew_shared_mapping_at(ctx->ret, -1); /* MAP_ANONYMOUS: a shmem file of its own */
+			ew_shared_mapping_at(ctx->ret); /* MAP_ANONYMOUS: a shmem file of its own */
 		return 0;
 	}
 	ew_account_read(fd, PT_REGS_PARM2_SYSCALL(regs), true);
@@ -1048,7 +1131,7 @@ int on_shmat_exit(struct trace_event_raw_sys_exit *ctx)
 	long ret = ctx->ret;
 	if ((ret < 0 && ret > -4096) || ew_is_self())
 		return 0;
-	ew_shared_mapping_at(ret, -1);
+	ew_shared_mapping_at(ret);
 	return 0;
 }
 
@@ -1059,57 +1142,29 @@ int on_mprotect_exit(struct trace_event_raw_sys_exit *ctx)
 	struct pt_regs *regs = ew_user_regs();
 	if (ctx->ret != 0 || !(PT_REGS_PARM3_SYSCALL(regs) & EW_PROT_WRITE) || ew_is_self())
 		return 0;
-	ew_shared_mapping_at(PT_REGS_PARM1_SYSCALL(regs), -1);
+	ew_shared_mapping_at(PT_REGS_PARM1_SYSCALL(regs));
 	return 0;
 }
 
-#define EW_CLONE_VM 0x100
-#define EW_CLONE_VFORK 0x4000
-#define EW_CLONE_THREAD 0x10000
-
-/* clone(2)/clone3(2) with CLONE_VM but neither CLONE_THREAD nor CLONE_VFORK: a new process that
- * shares its parent's whole address space (until it execs), the two running side by side. Both
- * are writable mappers of one shared object (EW_OBJ_SHARED, dev 0), the address space's salted
- * hash. (A vfork child shares it only while its parent waits; a thread is the same process.) */
-static __always_inline void ew_clone_exit(long child_vpid, __u64 flags)
+/* A new process that shares its parent's whole address space: clone(2)/clone3(2) with CLONE_VM
+ * and not CLONE_THREAD (the two then run side by side until the child execs), and vfork(2) or
+ * posix_spawn's clone(CLONE_VM|CLONE_VFORK) (the child runs in it while its parent waits, until
+ * it execs or exits: what it read there is then in its parent's memory). Both are writable
+ * mappers of one shared object (EW_OBJ_SHARED, dev 0), the address space's salted hash. Seen at
+ * the fork, before the child runs (a vfork's parent returns from clone only once the child is
+ * done); attached after process.bpf.c's on_sched_fork, so the child's fork record comes first. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_sched_fork_vm, struct task_struct *parent, struct task_struct *child)
 {
-	if (child_vpid <= 0 || (flags & (EW_CLONE_VM | EW_CLONE_THREAD | EW_CLONE_VFORK)) != EW_CLONE_VM ||
-	    ew_is_self() || !bpf_ksym_exists(bpf_task_from_vpid) || !bpf_ksym_exists(bpf_task_release))
-		return;
-	struct task_struct *child = bpf_task_from_vpid(child_vpid);
-	if (!child)
-		return; /* gone already */
-	__u32 child_tgid = child->tgid;
-	__u64 child_mm = 0, own_mm = 0;
-	bpf_probe_read_kernel(&child_mm, sizeof(child_mm), &child->mm);
-	bpf_task_release(child);
-	struct task_struct *self = bpf_get_current_task_btf();
-	bpf_probe_read_kernel(&own_mm, sizeof(own_mm), &self->mm);
-	if (!own_mm || child_mm != own_mm)
-		return; /* it exec'd already: nothing shared now */
-	struct ew_mapping m = {.ino = ew_mix(own_mm ^ cfg_object_salt) | 1, .length = 1, .mode = EW_S_IFREG};
-	ew_shared_mapping(&m, -1, true);
-	ew_shared_mapping_of(child_tgid, &m, -1, true);
-}
-
-SEC("tp/syscalls/sys_exit_clone") /* clone(flags, stack, parent_tid, child_tid, tls) */
-int on_clone_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	long ret = ctx->ret;
-	if (ret > 0)
-		ew_clone_exit(ret, PT_REGS_PARM1_SYSCALL(ew_user_regs()));
-	return 0;
-}
-
-SEC("tp/syscalls/sys_exit_clone3") /* clone3(struct clone_args *args, size): flags first */
-int on_clone3_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	long ret = ctx->ret;
-	if (ret <= 0)
+	(void)ctx;
+	__u64 mm = 0, parent_mm = 0; /* addresses, hashed: never printed */
+	bpf_probe_read_kernel(&mm, sizeof(mm), &child->mm);
+	bpf_probe_read_kernel(&parent_mm, sizeof(parent_mm), &parent->mm);
+	if (child->pid != child->tgid || !mm || mm != parent_mm || ew_is_self())
 		return 0;
-	__u64 flags = 0;
-	bpf_probe_read_user(&flags, sizeof(flags), (const void *)PT_REGS_PARM1_SYSCALL(ew_user_regs()));
-	ew_clone_exit(ret, flags);
+	struct ew_mapping m = {.ino = ew_mix(mm ^ cfg_object_salt) | 1, .length = 1, .mode = EW_S_IFREG};
+	ew_shared_mapping_of(parent->tgid, &m, -1, true);
+	ew_shared_mapping_of(child->tgid, &m, -1, true);
 	return 0;
 }
 
@@ -1273,6 +1328,7 @@ int BPF_PROG(on_io_uring_complete, struct io_ring_ctx *ring, void *request, stru
 	SEC("tp/syscalls/sys_exit_" #syscall)                                               \
 	int on_##syscall##_exit(struct trace_event_raw_sys_exit *ctx)                       \
 	{                                                                                   \
+		ew_vma_retry();                                                             \
 		if (ctx->ret > 0)                                                           \
 			ew_object_io_fd(fd_arg(ew_user_regs()), ctx->ret, direction);       \
 		return 0;                                                                   \

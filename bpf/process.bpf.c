@@ -153,6 +153,17 @@ int BPF_PROG(on_sched_exit, struct task_struct *task)
 	/* The process ends with its last thread (signal->live already dropped to zero). */
 	if (BPF_CORE_READ(task, signal, live.counter) != 0 || ew_is_self())
 		return 0;
+	if (vma_retry_waiting) {
+		__u32 tgid = task->tgid;
+		struct ew_vma_retry *waiting = bpf_map_lookup_elem(&vma_retry, &tgid);
+		if (waiting) {
+			for (int i = 0; i < EW_VMA_RETRY_MAX; i++)
+				if (waiting->address[i])
+					ew_drop(EW_REC_OBJECT_IO, EW_DROP_VMA_BUSY);
+			if (bpf_map_delete_elem(&vma_retry, &tgid) == 0)
+				__sync_fetch_and_add(&vma_retry_waiting, -1);
+		}
+	}
 	struct ew_exit rec = {};
 	ew_fill_header(&rec.hdr, EW_REC_EXIT, sizeof(rec));
 	rec.hdr.pid = task->tgid;

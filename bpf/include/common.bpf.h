@@ -86,6 +86,28 @@ EW_SHARED struct {
 	__type(value, struct ew_scratch);
 } scratch SEC(".maps");
 
+/* Shared mappings (their addresses) whose lookup found the address space's lock taken, per
+ * process (tgid): bpf_find_vma only try-locks it, and a writer holding it or waiting for it (an
+ * mmap of another thread, khugepaged) makes it fail. Retried at the process's next read or write
+ * (file.bpf.c, ew_vma_retry; the open programs are too large to carry it), before that syscall's own record; an exit with some still
+ * waiting counts them lost (EW_DROP_VMA_BUSY). `vma_retry_waiting` counts the processes with an
+ * entry: the retry's gate, one load while it is 0. */
+struct ew_vma_retry {
+	__u64 address[EW_VMA_RETRY_MAX];
+};
+EW_SHARED struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct ew_vma_retry);
+} vma_retry SEC(".maps");
+
+#ifdef EW_DEFINE_SHARED
+__u64 vma_retry_waiting = 0;
+#else
+extern __u64 vma_retry_waiting;
+#endif
+
 /* Knobs, set through the skeleton's rodata before load. */
 #ifdef EW_DEFINE_SHARED
 const volatile __u64 cfg_wakeup_bytes = 256 << 10; /* wake userspace past this much pending data */

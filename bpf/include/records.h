@@ -37,6 +37,8 @@ typedef std::int32_t __s32;
 #define EW_CAPTURE_HELLO_MAX (65536 + 4 + 5 * 16)
 /* A stream through an HTTP proxy: the CONNECT head, then the tunnelled ClientHello. */
 #define EW_CAPTURE_STREAM_MAX (EW_CAPTURE_HEAD_MAX + EW_CAPTURE_HELLO_MAX)
+#define EW_VMA_RETRY_MAX 4      /* shared mappings per process waiting for a retried lookup */
+#define EW_LOCAL_ADDRESSES_MAX 256 /* the host's own addresses the BPF side knows (local_addresses) */
 #define EW_QUIC_INITIALS_MAX 16 /* client Initial datagrams copied per UDP socket (QUIC) */
 #define EW_CAPTURE_HEAD_MAX 4096   /* non-TLS stream head (HTTP request head, DNS over TCP) */
 #define EW_DNS_MAX 4096        /* one DNS datagram */
@@ -405,7 +407,11 @@ EW_STATIC_ASSERT(sizeof(struct ew_flow_end) == 104, "ew_flow_end layout");
 	X(DATAGRAM_RATE, 11, "datagram_rate")                                                  \
 	/* A (process, file) pair whose counters moved found the file_changed queue full: its   \
 	 * periodic summary waits for its next read or write (or its exit) */                    \
-	X(FILE_CHANGED_FULL, 12, "file_changed_full")
+	X(FILE_CHANGED_FULL, 12, "file_changed_full")                                          \
+	/* A shared mapping's lookup (bpf_find_vma, which only try-locks the address space) found \
+	 * the lock taken, and its retry at the process's next read or write was lost too: \
+	 * more than EW_VMA_RETRY_MAX waiting, or the process exited first */                    \
+	X(VMA_BUSY, 13, "vma_busy")
 
 enum drop_reason {
 #define EW_X(name, value, metric) EW_DROP_##name = value,
@@ -418,7 +424,8 @@ enum drop_reason {
 #define EW_STATS(X)                                                                            \
 	X(FILE_OPEN_SUPPRESSED, 0, "file_open_suppressed") /* repeat opens, ignored prefixes */  \
 	X(FILE_READ_BYTES, 1, "file_read_bytes")           /* bytes read from regular files */   \
-	X(SCRATCH_NESTED, 2, "scratch_nested")             /* a scratch slot found busy */
+	X(SCRATCH_NESTED, 2, "scratch_nested")             /* a scratch slot found busy */      \
+	X(VMA_RETRIED, 3, "vma_retried") /* a shared mapping's lookup found the lock taken: retried */
 
 enum stat_counter {
 #define EW_X(name, value, metric) EW_STAT_##name = value,

@@ -1284,9 +1284,10 @@ family, address, ready, action = sys.argv[1:5]
 if family == "unix":
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     s.bind(address)
-else:
+else:  # PORT on loopback, or HOST:PORT
+    host, _, port = address.rpartition(":")
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", int(address)))
+    s.bind((host or "127.0.0.1", int(port)))
 open(ready, "w").close()
 data = s.recv(65536)                  # the first datagram, then whatever follows within 1.5 s
 s.settimeout(1.5)
@@ -1327,6 +1328,26 @@ def dgram_target(tmp_path, family, name):
 
 def socat_sendto(family, target):
     return f"UNIX-SENDTO:{target}" if family == "unix" else f"UDP-SENDTO:127.0.0.1:{target}"
+
+
+@pytest.mark.parametrize("expect", ["alert", "silent"])
+@pytest.mark.parametrize("socket_kind", ["UDP", "UDP-SENDTO"])
+def test_datagrams_to_the_hosts_own_address(monitor, standin, fake_home, tmp_path, socket_kind, expect):
+    # socat sends to one of the host's own addresses (routed through the loopback device) from a
+    # socket connected to it (UDP) or from one that never connects and addresses each datagram
+    # (UDP-SENDTO); the relay, bound to that address in another session, uploads what it received.
+    source = key_of(fake_home) if expect == "alert" else tmp_path / "report.txt"
+    if expect == "silent":
+        source.write_text("build 1234 passed: 812 tests, 0 failures\n" * 60)
+    address, port = host_address(), free_port()
+    shell = (start_relay(dgram_relay(tmp_path), "udp", f"{address}:{port}", tmp_path / "ready", "upload")
+             + f"setsid socat -u -b 512 FILE:{source} {socket_kind}:{address}:{port}; wait")
+    expect_run(expect, monitor, standin, fake_home, tmp_path, f"dgram-host-address-{socket_kind}-{expect}", shell)
+    if expect == "alert":
+        assert_no_secret(monitor, source)
+    records = monitor.records()
+    sent = datagram_ids(records, "socat", "write", "loopback_socket")
+    assert sent and sent <= datagram_ids(records, "python3", "read", "loopback_socket"), sent
 
 
 @pytest.mark.parametrize("family", ["unix", "udp"])

@@ -606,13 +606,17 @@ def test_key_copied_out_of_memory_inside_a_pid_namespace(monitor, standin, fake_
 
 @contextlib.contextmanager
 def session_job(script, comm):
-    """`bash -c script` in a session of its own, once it exec'd a program named `comm*`; killed on
-    the way out."""
+    """`bash -c script` in a session of its own, once it exec'd a program named `comm*` and that
+    program is asleep (in its own code: its exec is over); killed on the way out."""
     holder = subprocess.Popen(["setsid", "bash", "-c", script], stderr=subprocess.PIPE)
     try:
-        name = pathlib.Path(f"/proc/{holder.pid}/comm")
+        # Popen returns once the child's exec has closed its fds, which is before the exec sets
+        # the new name: until then the child is still named after this test's python.
+        name, status = pathlib.Path(f"/proc/{holder.pid}/comm"), pathlib.Path(f"/proc/{holder.pid}/stat")
         for _ in range(400):
-            if holder.poll() is not None or name.read_text().strip().startswith(comm):
+            if holder.poll() is not None:
+                break
+            if name.read_text().strip().startswith(comm) and status.read_text().rsplit(")", 1)[1].split()[0] == "S":
                 break
             subprocess.run(["sleep", "0.05"])
         assert holder.poll() is None, "the holder did not start"
@@ -723,7 +727,7 @@ def shared_run(monitor, standin, fake_home, tmp_path, mode, source, expect, tool
     shell = f"{command} && gzip -c {got} > {stage} && " + UPLOAD.format(stage)
     expect_run(expect, monitor, standin, fake_home, tmp_path, f"shared-{mode}-{expect}", shell)
     assert got.read_bytes() == source.read_bytes()
-    name = "clone_vm" if tool else "python"
+    name = pathlib.Path(tool).name if tool else "python"
     found = [r for r in monitor.records()
              if is_action("object-io", {"exfilwatch.object.kind": "shared_memory"})(r)
              and str(get(r, "process.name", "")).startswith(name)]
@@ -745,6 +749,47 @@ def test_report_passed_through_shared_memory_is_silent(monitor, standin, fake_ho
     shared_run(monitor, standin, fake_home, tmp_path, mode, harmless_report(tmp_path), "silent")
 
 
+# The kernel finds what an attach or a shared mmap mapped with bpf_find_vma, which only try-locks
+# the address space: a process whose other threads keep it busy (mmap and munmap in a loop, as
+# an allocator's threads do) made about one lookup in two fail, and its mapping went unseen. Six
+# transfers, each through a segment both sides attach while two threads of theirs churn: every
+# one of the twelve processes must be known as a mapper, reading and writing.
+BUSY_ROUNDS = 6
+
+
+def busy_run(monitor, standin, fake_home, tmp_path, c_tool, source, expect):
+    got, stage = tmp_path / "busy.bin", tmp_path / "busy.gz"
+    tool = c_tool("busy_shm", "-lpthread")
+    shell = (f"for i in $(seq {BUSY_ROUNDS}); do {tool} {source} {got} || exit 1; done && "
+             f"gzip -c {got} > {stage} && " + UPLOAD.format(stage))
+    expect_run(expect, monitor, standin, fake_home, tmp_path, f"busy-shm-{expect}", shell)
+    assert got.read_bytes() == source.read_bytes()
+    records = monitor.records()
+    mappers = {}
+    for r in records:
+        if str(get(r, "process.executable", "")).endswith("/busy_shm"):
+            mappers.setdefault(get(r, "process.pid"), set())
+            if is_action("object-io", {"exfilwatch.object.kind": "shared_memory"})(r):
+                mappers[get(r, "process.pid")].add(get(r, "exfilwatch.object.direction"))
+    assert len(mappers) == 2 * BUSY_ROUNDS, f"busy_shm processes seen: {len(mappers)}"
+    unseen = [pid for pid, directions in mappers.items() if directions != {"read", "write"}]
+    assert not unseen, f"{len(unseen)} of {len(mappers)} processes' mappings went unseen: {unseen}"
+    stats = [get(r, "exfilwatch.stats") for r in records if is_action("stats")(r)]
+    assert stats and stats[-1].get("kernel.drops.vma_busy", 0) == 0, stats[-1:]
+
+
+def test_key_passed_through_memory_attached_while_the_address_space_is_busy(monitor, standin, fake_home,
+                                                                            tmp_path, c_tool):
+    key = key_of(fake_home)
+    busy_run(monitor, standin, fake_home, tmp_path, c_tool, key, "alert")
+    assert_no_secret(monitor, key)
+
+
+def test_report_passed_through_memory_attached_while_the_address_space_is_busy_is_silent(
+        monitor, standin, fake_home, tmp_path, c_tool):
+    busy_run(monitor, standin, fake_home, tmp_path, c_tool, harmless_report(tmp_path), "silent")
+
+
 def clone_run(monitor, standin, fake_home, tmp_path, c_tool, source, expect):
     found = shared_run(monitor, standin, fake_home, tmp_path, "clone", source, expect, tool=c_tool("clone_vm"))
     # Parent and child each map the one address space, named alike (device 0, a salted hash).
@@ -763,3 +808,40 @@ def test_key_read_into_an_address_space_a_clone_shares(monitor, standin, fake_ho
 def test_report_read_into_an_address_space_a_clone_shares_is_silent(monitor, standin, fake_home, tmp_path,
                                                                      c_tool):
     clone_run(monitor, standin, fake_home, tmp_path, c_tool, harmless_report(tmp_path), "silent")
+
+
+# vfork(2): the child runs in its parent's address space while the parent waits, and exits; the
+# parent, which read nothing, stages what the child left in its memory. (posix_spawn's child
+# shares it the same way until it execs: what it reads after its exec is its own, below.)
+def vfork_run(monitor, standin, fake_home, tmp_path, c_tool, source, expect):
+    found = shared_run(monitor, standin, fake_home, tmp_path, "vfork", source, expect, tool=c_tool("vfork_read"))
+    assert len({get(r, "process.pid") for r in found if get(r, "exfilwatch.object.device") is None}) == 2
+
+
+def test_key_read_by_a_vfork_child_into_its_parents_memory(monitor, standin, fake_home, tmp_path, c_tool):
+    key = key_of(fake_home)
+    vfork_run(monitor, standin, fake_home, tmp_path, c_tool, key, "alert")
+    assert_no_secret(monitor, key)
+
+
+def test_report_read_by_a_vfork_child_into_its_parents_memory_is_silent(monitor, standin, fake_home, tmp_path,
+                                                                        c_tool):
+    vfork_run(monitor, standin, fake_home, tmp_path, c_tool, harmless_report(tmp_path), "silent")
+
+
+def test_key_read_by_a_spawned_command_after_its_exec_is_silent(monitor, standin, fake_home, tmp_path):
+    # Python's subprocess starts its children with vfork: a child that execs ssh-keygen, which
+    # reads the key, shares nothing of it with the script, whose upload of a report is silent.
+    key, report = key_of(fake_home), harmless_report(tmp_path)
+    script = (f"import subprocess; subprocess.run(['ssh-keygen', '-y', '-f', '{key}'], check=True, "
+              f"stdout=subprocess.DEVNULL); data = open('{report}', 'rb').read(); "
+              f"open('{tmp_path / 'report.copy'}', 'wb').write(data)")
+    stage = tmp_path / "report.gz"
+    shell = (f"{PY} -c \"{script}\" && gzip -c {tmp_path / 'report.copy'} > {stage} && "
+             + UPLOAD.format(stage))
+    expect_run("silent", monitor, standin, fake_home, tmp_path, "spawned-key-reader", shell)
+    spawned = [r for r in monitor.records()
+               if is_action("object-io", {"exfilwatch.object.kind": "shared_memory"})(r)
+               and str(get(r, "process.name", "")).startswith("python")
+               and get(r, "exfilwatch.object.device") is None]
+    assert spawned, "the spawn's shared address space was not seen"

@@ -270,6 +270,7 @@ int run(const RunOptions& options)
     std::uint64_t next_tick = started + 1'000'000'000ULL;
     std::uint64_t ringbuf_drops_seen = 0;
     std::uint64_t datagram_drops_seen = 0;
+    std::uint64_t vma_drops_seen = 0;
     std::uint64_t flows_evicted_seen = 0;
     std::uint64_t http2_evicted_seen = 0;
     // What a counter lost since the last tick goes to the engine, which says it as a blind spot.
@@ -311,15 +312,19 @@ int run(const RunOptions& options)
         if (t >= next_tick) {
             // Lost while a lineage holds sensitive data is a blind spot: records the kernel could
             // not queue, datagram reads over its new-pair rate (data whose channel is not known),
+            // shared mappings whose lookup never got the address space's lock,
             // and flows or HTTP/2 sessions the enricher's bounds dropped (later bytes unnamed).
             const auto flow_stats = flows.stats();
-            report_loss(t, "ringbuf_full", kernel::drops_for(monitor->counters(), wire::EW_DROP_RINGBUF_FULL),
+            const auto kernel_counters = monitor->counters();
+            report_loss(t, "ringbuf_full", kernel::drops_for(kernel_counters, wire::EW_DROP_RINGBUF_FULL),
                         ringbuf_drops_seen);
-            report_loss(t, "datagram_rate", kernel::drops_for(monitor->counters(), wire::EW_DROP_DATAGRAM_RATE),
+            report_loss(t, "datagram_rate", kernel::drops_for(kernel_counters, wire::EW_DROP_DATAGRAM_RATE),
                         datagram_drops_seen);
+            report_loss(t, "vma_busy", kernel::drops_for(kernel_counters, wire::EW_DROP_VMA_BUSY), vma_drops_seen);
             report_loss(t, "flows_evicted", flow_stats.evicted, flows_evicted_seen);
             report_loss(t, "http2_evicted", flow_stats.http2_evicted, http2_evicted_seen);
             tick(t);
+            monitor->refresh_local_addresses();  // an address that came since is local from now on
             next_tick = t + 1'000'000'000ULL;
             if (!options.health_file.empty()) touch_health_file(options.health_file);
             if (server) publish_metrics();

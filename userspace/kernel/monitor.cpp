@@ -5,6 +5,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -20,6 +21,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -216,6 +218,9 @@ std::unique_ptr<Monitor> Monitor::start(const MonitorOptions& options, StartErro
         return nullptr;
     }
 
+    // Known before the first datagram is seen; the run loop keeps it current.
+    if (int n = monitor->refresh_local_addresses(); n < 0 && options.verbose)
+        fmt::print(stderr, "exfilwatch: the host's addresses are not known: {}\n", std::strerror(-n));
     if (!cgroup_root.empty()) monitor->cgroup_fd_ = ::open(cgroup_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     std::size_t index = 0;
     bpf_object__for_each_program(prog, skel->obj)
@@ -574,6 +579,32 @@ std::optional<std::uint64_t> Monitor::object_bytes(std::uint32_t pid, std::uint8
     int err = take ? bpf_map_lookup_and_delete_elem(fd, &raw, &stats) : bpf_map_lookup_elem(fd, &raw, &stats);
     if (err != 0) return std::nullopt;
     return stats.bytes;
+}
+
+int Monitor::refresh_local_addresses()
+{
+    ifaddrs* list = nullptr;
+    if (::getifaddrs(&list) != 0) return -errno;
+    auto now = host_addresses(list, EW_LOCAL_ADDRESSES_MAX);
+    ::freeifaddrs(list);
+    if (now == local_addresses_) return static_cast<int>(now.size());
+    const int fd = bpf_map__fd(skel_->maps.local_addresses);
+    // Both lists are sorted: what went is deleted, what came is added.
+    std::vector<HostAddress> gone, came;
+    std::set_difference(local_addresses_.begin(), local_addresses_.end(), now.begin(), now.end(),
+                        std::back_inserter(gone));
+    std::set_difference(now.begin(), now.end(), local_addresses_.begin(), local_addresses_.end(),
+                        std::back_inserter(came));
+    for (const auto& a : gone) bpf_map_delete_elem(fd, a.data());
+    const std::uint8_t one = 1;
+    for (const auto& a : came)
+        if (bpf_map_update_elem(fd, a.data(), &one, BPF_ANY) != 0) {
+            int err = -errno;
+            local_addresses_.clear();  // not known to hold what it has: all of it again next time
+            return err;
+        }
+    local_addresses_ = std::move(now);
+    return static_cast<int>(local_addresses_.size());
 }
 
 }  // namespace exfilwatch::kernel

@@ -13,6 +13,7 @@
 
 #include "hook_status.hpp"
 #include "kernel/counters.hpp"
+#include "kernel/local_addresses.hpp"
 #include "kernel/ring_merge.hpp"
 #include "kernel/tracefs_uprobe.hpp"
 #include "records.h"
@@ -102,6 +103,12 @@ public:
     std::optional<std::uint64_t> object_bytes(std::uint32_t pid, std::uint8_t kind, std::uint8_t direction,
                                               std::uint64_t object_id, bool take) const;
 
+    // Writes the host's own addresses (getifaddrs, now) into the local_addresses map, adding
+    // those that came and deleting those that went since the last call: a datagram sent to one
+    // with sendto is a loopback channel. Cheap when nothing changed (one netlink dump). Returns
+    // how many the map holds, or a negative errno (the map keeps what it had).
+    int refresh_local_addresses();
+
 private:
     Monitor() = default;
     std::vector<std::uint64_t> sum_percpu(int map_fd, std::uint32_t entries) const;
@@ -129,6 +136,7 @@ private:
     std::vector<HookStatus> hooks_;
     RingMerge merge_{RingMerge::Budget{}};
     int ncpus_ = 1;
+    std::vector<HostAddress> local_addresses_;  // what the local_addresses map holds
 };
 
 }  // namespace exfilwatch::kernel
