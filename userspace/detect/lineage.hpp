@@ -235,6 +235,7 @@ private:
     // `entity` maps `key` shared (`writable`, or a fork inherited it): a reader of it for as long
     // as the mapping lives, and a writer at any time when writable.
     bool map_shared(const std::string& entity, const ObjectKey& key, std::uint64_t bytes, bool writable);
+    void remember_mapping(ProcessNode& n, const std::string& entity, const ObjectKey& key);
     void unmap_all(ProcessNode& p);
     void add_reader(Object& o, const std::string& entity, std::uint64_t cap);
     std::shared_ptr<Hop> staging_hop(ProcessNode& p, const std::string& path) const;
@@ -261,6 +262,12 @@ private:
     std::deque<std::pair<TimeNs, std::string>> exits_;
     std::unordered_map<ObjectKey, Object, ObjectKeyHash> objects_;
     std::deque<ObjectKey> object_order_;
+    // Read-only mappers of a file no process wrote in our sight yet (a compiler's private
+    // mapping of a header, a watcher's of a scratch file): joined to the file's object when one
+    // is made (a holder writes it), so mapping every file a build reads fills no object table.
+    // Bounded; the oldest file goes first (untainted knowledge: not a blind spot).
+    std::unordered_map<ObjectKey, std::vector<Object::Reader>, ObjectKeyHash> pending_mappers_;
+    std::deque<ObjectKey> pending_order_;
     std::unordered_map<ObjectKey, SensitiveFile, ObjectKeyHash> sensitive_files_;
     std::unordered_map<std::uint64_t, Source> sources_;
     std::deque<std::uint64_t> source_order_;

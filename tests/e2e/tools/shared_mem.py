@@ -17,9 +17,14 @@
   shared_mem.py mprotect PATH OUT
       as file, but this process maps the scratch file read-only and makes the mapping writable
       with mprotect(2) before it copies PATH in
+  shared_mem.py private PATH OUT
+      a scratch file next to OUT mapped MAP_PRIVATE (read-only) by a receiver of another session
+      before PATH is read; this process writes PATH into the file with pwrite(2), which shows in
+      every page of the receiver's mapping it never wrote; the receiver writes them to OUT
 
 In every mode the receiver started before PATH was read (it inherited or mapped nothing of it),
-the bytes are copied by memcpy only, and this process exits when OUT is whole.
+the bytes are copied by memcpy only (private: by pwrite, then read by memory), and this process
+exits when OUT is whole.
 """
 
 import ctypes
@@ -121,7 +126,7 @@ def forked(path, out, use_memfd=False):
     os.waitpid(receiver, 0)
 
 
-def file_mapped(path, out, protect=False):
+def file_mapped(path, out, protect=False, private=False):
     size = os.stat(path).st_size
     scratch = f"{out}.map"
     with open(scratch, "wb") as f:
@@ -130,12 +135,17 @@ def file_mapped(path, out, protect=False):
     if receiver == 0:
         os.setsid()
         fd = os.open(scratch, os.O_RDONLY)  # a read-only mapping: it only sees
-        view = mmap.mmap(fd, HEADER + size, mmap.MAP_SHARED, mmap.PROT_READ)
+        view = mmap.mmap(fd, HEADER + size, mmap.MAP_PRIVATE if private else mmap.MAP_SHARED, mmap.PROT_READ)
         wait_for(view, size, out)
         os._exit(0)
     time.sleep(0.3)
     fd = os.open(scratch, os.O_RDWR)
-    if protect:
+    if private:  # no mapping on this side: a write(2) into the file
+        with open(path, "rb", buffering=0) as f:
+            data = f.read()
+        os.pwrite(fd, data, HEADER)
+        os.pwrite(fd, size.to_bytes(HEADER, "little"), 0)
+    elif protect:
         # Mapped read-only, then made writable: the write side shows only at the mprotect.
         address = libc.mmap(None, HEADER + size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
         if address in (None, ctypes.c_void_p(-1).value):
@@ -153,7 +163,8 @@ def file_mapped(path, out, protect=False):
 
 MODES = {"sysv": sysv, "fork": forked, "file": file_mapped,
          "memfd": lambda path, out: forked(path, out, use_memfd=True),
-         "mprotect": lambda path, out: file_mapped(path, out, protect=True)}
+         "mprotect": lambda path, out: file_mapped(path, out, protect=True),
+         "private": lambda path, out: file_mapped(path, out, private=True)}
 
 if __name__ == "__main__":
     if len(sys.argv) != 4 or sys.argv[1] not in MODES:
