@@ -19,8 +19,9 @@
       with mprotect(2) before it copies PATH in
   shared_mem.py private PATH OUT
       a scratch file next to OUT mapped MAP_PRIVATE (read-only) by a receiver of another session
-      before PATH is read; this process writes PATH into the file with pwrite(2), which shows in
-      every page of the receiver's mapping it never wrote; the receiver writes them to OUT
+      before PATH is read; this process reads PATH, then opens the file and writes PATH's bytes
+      into it with pwrite(2), which shows in every page of the receiver's mapping it never
+      wrote; the receiver writes them to OUT
 
 In every mode the receiver started before PATH was read (it inherited or mapped nothing of it),
 the bytes are copied by memcpy only (private: by pwrite, then read by memory), and this process
@@ -139,13 +140,18 @@ def file_mapped(path, out, protect=False, private=False):
         wait_for(view, size, out)
         os._exit(0)
     time.sleep(0.3)
-    fd = os.open(scratch, os.O_RDWR)
-    if private:  # no mapping on this side: a write(2) into the file
+    if private:  # no mapping on this side: PATH read, then a write(2) into the file
         with open(path, "rb", buffering=0) as f:
             data = f.read()
+        fd = os.open(scratch, os.O_RDWR)
         os.pwrite(fd, data, HEADER)
         os.pwrite(fd, size.to_bytes(HEADER, "little"), 0)
-    elif protect:
+        await_out(out, size)
+        os.waitpid(receiver, 0)
+        os.unlink(scratch)
+        return
+    fd = os.open(scratch, os.O_RDWR)
+    if protect:
         # Mapped read-only, then made writable: the write side shows only at the mprotect.
         address = libc.mmap(None, HEADER + size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
         if address in (None, ctypes.c_void_p(-1).value):
