@@ -720,6 +720,12 @@ def test_command_line_of_a_job_the_key_reader_started_is_silent(monitor, standin
 # space: a child made by clone(CLONE_VM) (a process, not a thread) shares its parent's.
 
 SHARED = paths.TOOLS_DIR / "shared_mem.py"
+
+
+def gconv_cache_id():
+    """The inode of glibc's gconv-modules.cache, which every iconv user maps MAP_SHARED."""
+    found = list(pathlib.Path("/usr/lib").glob("*/gconv/gconv-modules.cache"))
+    return str(os.stat(found[0]).st_ino) if found else None
 SHARED_MODES = ["sysv", "fork", "memfd", "file", "mprotect", "private"]
 
 
@@ -729,10 +735,13 @@ def shared_run(monitor, standin, fake_home, tmp_path, mode, source, expect, tool
     shell = f"{command} && gzip -c {got} > {stage} && " + UPLOAD.format(stage)
     expect_run(expect, monitor, standin, fake_home, tmp_path, f"shared-{mode}-{expect}", shell)
     assert got.read_bytes() == source.read_bytes()
-    name = pathlib.Path(tool).name if tool else "python"
+    # The tool's own processes (by its executable, or the script in python's arguments): not the
+    # test's python, whose subprocesses (vfork-started) share its address space until they exec.
     found = [r for r in monitor.records()
              if is_action("object-io", {"exfilwatch.object.kind": "shared_memory"})(r)
-             and str(get(r, "process.name", "")).startswith(name)]
+             and (str(get(r, "process.executable", "")) == str(tool) if tool
+                  else str(SHARED) in (get(r, "process.args") or []))
+             and get(r, "exfilwatch.object.id") != gconv_cache_id()]
     directions = {get(r, "exfilwatch.object.direction") for r in found}
     # A private mapping only reads: the bytes reach the file by write(2).
     expected = {"read"} if mode == "private" else {"read", "write"}
@@ -844,8 +853,8 @@ def test_key_read_by_a_spawned_command_after_its_exec_is_silent(monitor, standin
     shell = (f"{PY} -c \"{script}\" && gzip -c {tmp_path / 'report.copy'} > {stage} && "
              + UPLOAD.format(stage))
     expect_run("silent", monitor, standin, fake_home, tmp_path, "spawned-key-reader", shell)
-    spawned = [r for r in monitor.records()
+    spawned = {get(r, "process.pid") for r in monitor.records()
                if is_action("object-io", {"exfilwatch.object.kind": "shared_memory"})(r)
-               and str(get(r, "process.name", "")).startswith("python")
-               and get(r, "exfilwatch.object.device") is None]
-    assert spawned, "the spawn's shared address space was not seen"
+               and get(r, "exfilwatch.object.device") is None
+               and "ssh-keygen" in " ".join(get(r, "process.args") or [])}
+    assert len(spawned) == 2, f"the spawn's shared address space, by the script and its child: {spawned}"

