@@ -975,6 +975,8 @@ int on_copy_file_range_exit(struct trace_event_raw_sys_exit *ctx)
 }
 
 #define EW_PROT_WRITE 0x2
+#define EW_PROT_EXEC 0x4
+#define EW_MAP_DENYWRITE 0x0800 /* ignored by the kernel; glibc's loader passes it (MAP_COPY) */
 #define EW_MAP_SHARED 0x1 /* MAP_SHARED_VALIDATE (0x3) has it too */
 #define EW_VM_WRITE 0x2
 #define EW_VM_SHARED 0x8
@@ -1103,7 +1105,7 @@ int on_mmap_exit(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	}
 	ew_account_read(fd, PT_REGS_PARM2_SYSCALL(regs), true);
-	if (!shared || ew_is_self())
+	if (ew_is_self())
 		return 0;
 	struct file *file = ew_fd_file(fd);
 	if (!file)
@@ -1112,6 +1114,20 @@ int on_mmap_exit(struct trace_event_raw_sys_exit *ctx)
 			       .dev = file->f_inode->i_sb->s_dev,
 			       .length = PT_REGS_PARM2_SYSCALL(regs),
 			       .mode = file->f_inode->i_mode};
+	if (!shared) {
+		/* A private mapping sees the file's later writes in every page it has not written itself
+		 * (until then they are the page cache's): a reader of the file, as a shared read-only
+		 * one is. Not code or a loader's mapping (libraries, executables), nor a file opened under
+		 * an ignored prefix. */
+		if ((PT_REGS_PARM3_SYSCALL(regs) & EW_PROT_EXEC) || (PT_REGS_PARM4_SYSCALL(regs) & EW_MAP_DENYWRITE) ||
+		    (m.mode & EW_S_IFMT) != EW_S_IFREG)
+			return 0;
+		struct ew_file_key key = {};
+		struct ew_file_stats *stats = ew_file_pair(file->f_inode, &key);
+		if (stats && stats->reported)
+			ew_shared_mapping(&m, fd, false);
+		return 0;
+	}
 	ew_shared_mapping(&m, fd, writable);
 	if (writable && (file->f_inode->i_mode & EW_S_IFMT) == EW_S_IFREG) {
 		struct ew_file_key key = {};

@@ -714,11 +714,19 @@ def test_command_line_of_a_job_the_key_reader_started_is_silent(monitor, standin
 # receiver mapped (or inherited) the memory before the key was read, so nothing it did after the
 # read shows in a syscall: a System V segment both attach, an anonymous shared mapping or a memfd
 # the receiver inherited at fork (then setsid), a file both map MAP_SHARED (the receiver
-# read-only), and one the key's reader maps read-only and makes writable with mprotect. Or a whole
-# address space: a child made by clone(CLONE_VM) (a process, not a thread) shares its parent's.
+# read-only), one the key's reader maps read-only and makes writable with mprotect, and a file
+# the receiver maps MAP_PRIVATE into which the key's reader writes with pwrite(2) (a private
+# mapping shows the file's later writes in every page it has not written). Or a whole address
+# space: a child made by clone(CLONE_VM) (a process, not a thread) shares its parent's.
 
 SHARED = paths.TOOLS_DIR / "shared_mem.py"
-SHARED_MODES = ["sysv", "fork", "memfd", "file", "mprotect"]
+
+
+def gconv_cache_id():
+    """The inode of glibc's gconv-modules.cache, which every iconv user maps MAP_SHARED."""
+    found = list(pathlib.Path("/usr/lib").glob("*/gconv/gconv-modules.cache"))
+    return str(os.stat(found[0]).st_ino) if found else None
+SHARED_MODES = ["sysv", "fork", "memfd", "file", "mprotect", "private"]
 
 
 def shared_run(monitor, standin, fake_home, tmp_path, mode, source, expect, tool=None):
@@ -727,12 +735,17 @@ def shared_run(monitor, standin, fake_home, tmp_path, mode, source, expect, tool
     shell = f"{command} && gzip -c {got} > {stage} && " + UPLOAD.format(stage)
     expect_run(expect, monitor, standin, fake_home, tmp_path, f"shared-{mode}-{expect}", shell)
     assert got.read_bytes() == source.read_bytes()
-    name = pathlib.Path(tool).name if tool else "python"
+    # The tool's own processes (by its executable, or the script in python's arguments): not the
+    # test's python, whose subprocesses (vfork-started) share its address space until they exec.
     found = [r for r in monitor.records()
              if is_action("object-io", {"exfilwatch.object.kind": "shared_memory"})(r)
-             and str(get(r, "process.name", "")).startswith(name)]
+             and (str(get(r, "process.executable", "")) == str(tool) if tool
+                  else str(SHARED) in (get(r, "process.args") or []))
+             and get(r, "exfilwatch.object.id") != gconv_cache_id()]
     directions = {get(r, "exfilwatch.object.direction") for r in found}
-    assert directions == {"read", "write"}, f"shared_memory records by the tool: {directions}"
+    # A private mapping only reads: the bytes reach the file by write(2).
+    expected = {"read"} if mode == "private" else {"read", "write"}
+    assert directions == expected, f"shared_memory records by the tool: {directions}"
     assert all(get(r, "event.category") == ["file"] for r in found)
     return found
 
@@ -840,8 +853,8 @@ def test_key_read_by_a_spawned_command_after_its_exec_is_silent(monitor, standin
     shell = (f"{PY} -c \"{script}\" && gzip -c {tmp_path / 'report.copy'} > {stage} && "
              + UPLOAD.format(stage))
     expect_run("silent", monitor, standin, fake_home, tmp_path, "spawned-key-reader", shell)
-    spawned = [r for r in monitor.records()
+    spawned = {get(r, "process.pid") for r in monitor.records()
                if is_action("object-io", {"exfilwatch.object.kind": "shared_memory"})(r)
-               and str(get(r, "process.name", "")).startswith("python")
-               and get(r, "exfilwatch.object.device") is None]
-    assert spawned, "the spawn's shared address space was not seen"
+               and get(r, "exfilwatch.object.device") is None
+               and "ssh-keygen" in " ".join(get(r, "process.args") or [])}
+    assert len(spawned) == 2, f"the spawn's shared address space, by the script and its child: {spawned}"

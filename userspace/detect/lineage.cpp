@@ -15,6 +15,7 @@ constexpr std::size_t max_readers = 32;  // readers remembered per object
 constexpr std::size_t max_writers = 8;
 constexpr std::size_t max_child_pipes = 8;
 constexpr std::size_t max_staging_reads = 16;
+constexpr std::size_t max_pending_mapped = 4096;       // files with read-only mappers and no object yet
 constexpr std::size_t max_mapped = 16;                 // shared mappings remembered per process, most recent kept
 constexpr std::size_t max_argv_files = 8;              // sensitive files an argument carries, per process
 constexpr int max_hop_depth = 16;                      // longer chains keep their nearest hops
@@ -207,7 +208,7 @@ bool Lineage::merge_one(std::vector<Taint>& into, const Taint& t)
 }
 
 bool Lineage::merge(std::vector<Taint>& into, const std::vector<Taint>& in, std::uint64_t cap,
-                    const std::shared_ptr<Hop>& via, bool transformed)
+                    const std::shared_ptr<Hop>& via, bool transformed, TimeNs since)
 {
     bool grew = false;
     auto copy = in;  // `in` may alias a vector `into` reallocates
@@ -221,7 +222,7 @@ bool Lineage::merge(std::vector<Taint>& into, const std::vector<Taint>& in, std:
             t.via = hop->depth > max_hop_depth ? t.via : hop;
         }
         t.transformed = t.transformed || transformed;
-        t.since = now_;
+        if (since != keep_since) t.since = since ? std::min(since, now_) : now_;
         grew |= merge_one(into, t);
     }
     return grew;
@@ -256,16 +257,17 @@ std::vector<Taint> Lineage::carried(const ProcessNode::Output& o, const std::vec
     return out;
 }
 
-void Lineage::add_reader(Object& o, const std::string& entity, std::uint64_t cap)
+void Lineage::add_reader(Object& o, const std::string& entity, std::uint64_t cap, bool mapped)
 {
     o.ever_read = true;
     for (auto& r : o.readers)
         if (r.entity == entity) {
             r.cap = cap;
+            r.mapped = r.mapped || mapped;
             return;
         }
     if (o.readers.size() >= max_readers) o.readers.erase(o.readers.begin());
-    o.readers.push_back(Object::Reader{entity, cap});
+    o.readers.push_back(Object::Reader{entity, cap, mapped});
 }
 
 Lineage::Object& Lineage::object(const ObjectKey& key, const std::string& path)
@@ -276,6 +278,16 @@ Lineage::Object& Lineage::object(const ObjectKey& key, const std::string& path)
         it = objects_.try_emplace(key).first;
         object_order_.push_back(key);
         it->second.path = path;
+        // Those that mapped it before, still mapping it, read whatever it holds from now on.
+        if (auto pending = pending_mappers_.find(key); pending != pending_mappers_.end()) {
+            for (const auto& r : pending->second)
+                if (auto* n = node(r.entity);
+                    n && std::find(n->mapped.begin(), n->mapped.end(), key) != n->mapped.end()) {
+                    add_reader(it->second, r.entity, r.cap, true);
+                    push_bounded(n->inputs, key, max_outputs);
+                }
+            pending_mappers_.erase(pending);
+        }
     }
     if (!path.empty()) it->second.path = path;
     it->second.last = now_;
@@ -363,7 +375,9 @@ void Lineage::drain()
                 std::shared_ptr<Hop> via;
                 if (w.key.type == ObjectType::file || w.key.type == ObjectType::file_path)
                     via = staging_hop(*p, obj->second.path);
-                if (merge(p->taint, obj->second.taint, r.cap, via, false)) propagate_from_process(r.entity);
+                // A mapper saw it when it was written (a write learnt from a summary, late).
+                if (merge(p->taint, obj->second.taint, r.cap, via, false, r.mapped ? keep_since : 0))
+                    propagate_from_process(r.entity);
             }
         }
     }
@@ -747,7 +761,10 @@ bool Lineage::write_file(const ProcessRef& ref, TimeNs time, const std::string& 
     push_bounded(obj.writers, entity, max_writers);
     auto* again = node(entity);
     if (!again) return false;
-    bool changed = merge(obj.taint, taint, no_cap, nullptr, transforms(*again));
+    // Held since the write: one learnt from a summary (up to a second late, or at the writer's
+    // exit) is dated when it was made, for those who map the file.
+    const TimeNs since = times.opened ? times.opened : times.wrote;
+    bool changed = merge(obj.taint, taint, no_cap, nullptr, transforms(*again), since);
     if (changed) propagate_from_object(fkey);
     drain();
     return changed;
@@ -839,6 +856,29 @@ bool Lineage::on_shared_mapping(const ObjectIoEvent& e)
     // named for the reasons by its inode; device 0 is an address space a clone shares.
     const ObjectKey key{ObjectType::file, e.device, e.object_id};
     auto it = objects_.find(key);
+    if (it == objects_.end() && e.direction == IoDirection::read && e.device != 0) {
+        // A reader of a file nothing was written to in our sight: kept aside until it is.
+        const auto entity = key_of(e.process);
+        auto& n = touch(e.process, e.time);
+        remember_mapping(n, entity, key);
+        auto [pending, inserted] = pending_mappers_.try_emplace(key);
+        if (inserted) {
+            pending_order_.push_back(key);
+            // Keys joined to an object since stay in the order until they reach its front.
+            while ((pending_mappers_.size() > max_pending_mapped || pending_order_.size() > 2 * max_pending_mapped) &&
+                   !pending_order_.empty()) {
+                pending_mappers_.erase(pending_order_.front());
+                pending_order_.pop_front();
+            }
+            pending = pending_mappers_.find(key);
+            if (pending == pending_mappers_.end()) return false;
+        }
+        auto& readers = pending->second;
+        std::erase_if(readers, [&](const Object::Reader& r) { return r.entity == entity; });
+        if (readers.size() >= max_readers) readers.erase(readers.begin());
+        readers.push_back(Object::Reader{entity, e.bytes ? e.bytes : no_cap});
+        return false;
+    }
     if (it == objects_.end() || it->second.path.empty())
         object(key, e.device ? fmt::format("[shared memory: inode {}]", e.object_id)
                              : std::string("[address space shared by clone(CLONE_VM)]"));
@@ -855,20 +895,13 @@ bool Lineage::map_shared(const std::string& entity, const ObjectKey& key, std::u
     if (!n || it == objects_.end()) return false;
     bool changed = false;
     const auto cap = bytes ? bytes : no_cap;
-    if (std::find(n->mapped.begin(), n->mapped.end(), key) == n->mapped.end()) {
-        if (n->mapped.size() >= max_mapped) {
-            if (auto old = objects_.find(n->mapped.front()); old != objects_.end())
-                std::erase_if(old->second.readers, [&](const Object::Reader& r) { return r.entity == entity; });
-            n->mapped.erase(n->mapped.begin());
-        }
-        n->mapped.push_back(key);
-    }
+    remember_mapping(*n, entity, key);
     if (writable) {
         add_output(*n, key, no_cap, WriteTimes{.mapped = true});
         push_bounded(it->second.writers, entity, max_writers);
         if (!n->taint.empty()) propagate_from_process(entity);
     } else {
-        add_reader(it->second, entity, cap);
+        add_reader(it->second, entity, cap, true);
         push_bounded(n->inputs, key, max_outputs);
         auto taint = it->second.taint;
         std::shared_ptr<Hop> via = taint.empty() ? nullptr : staging_hop(*n, it->second.path);
@@ -878,6 +911,17 @@ bool Lineage::map_shared(const std::string& entity, const ObjectKey& key, std::u
         }
     }
     return changed;
+}
+
+void Lineage::remember_mapping(ProcessNode& n, const std::string& entity, const ObjectKey& key)
+{
+    if (std::find(n.mapped.begin(), n.mapped.end(), key) != n.mapped.end()) return;
+    if (n.mapped.size() >= max_mapped) {
+        if (auto old = objects_.find(n.mapped.front()); old != objects_.end())
+            std::erase_if(old->second.readers, [&](const Object::Reader& r) { return r.entity == entity; });
+        n.mapped.erase(n.mapped.begin());
+    }
+    n.mapped.push_back(key);
 }
 
 void Lineage::unmap_all(ProcessNode& p)

@@ -187,6 +187,7 @@ private:
         struct Reader {
             std::string entity;
             std::uint64_t cap = ~std::uint64_t{0};
+            bool mapped = false;  // sees every write at once (a mapping): taint dated at the write
         };
         std::vector<Reader> readers;       // bounded
         std::vector<std::string> writers;  // bounded; a channel lives while a holder lives
@@ -211,9 +212,11 @@ private:
     const SensitiveClass* classify(const std::string& path, std::string& display);
     ObjectKey file_key(const std::string& path, std::uint64_t device, std::uint64_t inode) const;
     bool transforms(const ProcessNode& p) const;
-    // Merges `in` (capped, through `via`) into `into`; true when it grew.
+    // Merges `in` (capped, through `via`) into `into`, held since `since` (0: now; keep_since:
+    // as `in` says, for a mapper that saw it when it was written); true when it grew.
+    static constexpr TimeNs keep_since = ~TimeNs{0};
     bool merge(std::vector<Taint>& into, const std::vector<Taint>& in, std::uint64_t cap,
-               const std::shared_ptr<Hop>& via, bool transformed);
+               const std::shared_ptr<Hop>& via, bool transformed, TimeNs since = 0);
     bool merge_one(std::vector<Taint>& into, const Taint& t);
     void release(const std::vector<Taint>& taint);
     struct WriteTimes {
@@ -235,8 +238,9 @@ private:
     // `entity` maps `key` shared (`writable`, or a fork inherited it): a reader of it for as long
     // as the mapping lives, and a writer at any time when writable.
     bool map_shared(const std::string& entity, const ObjectKey& key, std::uint64_t bytes, bool writable);
+    void remember_mapping(ProcessNode& n, const std::string& entity, const ObjectKey& key);
     void unmap_all(ProcessNode& p);
-    void add_reader(Object& o, const std::string& entity, std::uint64_t cap);
+    void add_reader(Object& o, const std::string& entity, std::uint64_t cap, bool mapped = false);
     std::shared_ptr<Hop> staging_hop(ProcessNode& p, const std::string& path) const;
     // Taint arrived at a process or an object: queue a push downstream; drain() runs the queue
     // within the work budget.
@@ -261,6 +265,12 @@ private:
     std::deque<std::pair<TimeNs, std::string>> exits_;
     std::unordered_map<ObjectKey, Object, ObjectKeyHash> objects_;
     std::deque<ObjectKey> object_order_;
+    // Read-only mappers of a file no process wrote in our sight yet (a compiler's private
+    // mapping of a header, a watcher's of a scratch file): joined to the file's object when one
+    // is made (a holder writes it), so mapping every file a build reads fills no object table.
+    // Bounded; the oldest file goes first (untainted knowledge: not a blind spot).
+    std::unordered_map<ObjectKey, std::vector<Object::Reader>, ObjectKeyHash> pending_mappers_;
+    std::deque<ObjectKey> pending_order_;
     std::unordered_map<ObjectKey, SensitiveFile, ObjectKeyHash> sensitive_files_;
     std::unordered_map<std::uint64_t, Source> sources_;
     std::deque<std::uint64_t> source_order_;

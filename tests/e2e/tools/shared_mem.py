@@ -17,9 +17,15 @@
   shared_mem.py mprotect PATH OUT
       as file, but this process maps the scratch file read-only and makes the mapping writable
       with mprotect(2) before it copies PATH in
+  shared_mem.py private PATH OUT
+      a scratch file next to OUT mapped MAP_PRIVATE (read-only) by a receiver of another session
+      before PATH is read; this process reads PATH, then opens the file and writes PATH's bytes
+      into it with pwrite(2), which shows in every page of the receiver's mapping it never
+      wrote; the receiver writes them to OUT
 
 In every mode the receiver started before PATH was read (it inherited or mapped nothing of it),
-the bytes are copied by memcpy only, and this process exits when OUT is whole.
+the bytes are copied by memcpy only (private: by pwrite, then read by memory), and this process
+exits when OUT is whole.
 """
 
 import ctypes
@@ -121,7 +127,7 @@ def forked(path, out, use_memfd=False):
     os.waitpid(receiver, 0)
 
 
-def file_mapped(path, out, protect=False):
+def file_mapped(path, out, protect=False, private=False):
     size = os.stat(path).st_size
     scratch = f"{out}.map"
     with open(scratch, "wb") as f:
@@ -130,10 +136,20 @@ def file_mapped(path, out, protect=False):
     if receiver == 0:
         os.setsid()
         fd = os.open(scratch, os.O_RDONLY)  # a read-only mapping: it only sees
-        view = mmap.mmap(fd, HEADER + size, mmap.MAP_SHARED, mmap.PROT_READ)
+        view = mmap.mmap(fd, HEADER + size, mmap.MAP_PRIVATE if private else mmap.MAP_SHARED, mmap.PROT_READ)
         wait_for(view, size, out)
         os._exit(0)
     time.sleep(0.3)
+    if private:  # no mapping on this side: PATH read, then a write(2) into the file
+        with open(path, "rb", buffering=0) as f:
+            data = f.read()
+        fd = os.open(scratch, os.O_RDWR)
+        os.pwrite(fd, data, HEADER)
+        os.pwrite(fd, size.to_bytes(HEADER, "little"), 0)
+        await_out(out, size)
+        os.waitpid(receiver, 0)
+        os.unlink(scratch)
+        return
     fd = os.open(scratch, os.O_RDWR)
     if protect:
         # Mapped read-only, then made writable: the write side shows only at the mprotect.
@@ -153,7 +169,8 @@ def file_mapped(path, out, protect=False):
 
 MODES = {"sysv": sysv, "fork": forked, "file": file_mapped,
          "memfd": lambda path, out: forked(path, out, use_memfd=True),
-         "mprotect": lambda path, out: file_mapped(path, out, protect=True)}
+         "mprotect": lambda path, out: file_mapped(path, out, protect=True),
+         "private": lambda path, out: file_mapped(path, out, private=True)}
 
 if __name__ == "__main__":
     if len(sys.argv) != 4 or sys.argv[1] not in MODES:

