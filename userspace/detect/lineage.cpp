@@ -260,14 +260,20 @@ std::vector<Taint> Lineage::carried(const ProcessNode::Output& o, const std::vec
 void Lineage::add_reader(Object& o, const std::string& entity, std::uint64_t cap, bool mapped)
 {
     o.ever_read = true;
-    for (auto& r : o.readers)
+    add_reader(o.readers, entity, cap, mapped);
+}
+
+void Lineage::add_reader(std::vector<Object::Reader>& readers, const std::string& entity, std::uint64_t cap,
+                         bool mapped)
+{
+    for (auto& r : readers)
         if (r.entity == entity) {
             r.cap = cap;
             r.mapped = r.mapped || mapped;
             return;
         }
-    if (o.readers.size() >= max_readers) o.readers.erase(o.readers.begin());
-    o.readers.push_back(Object::Reader{entity, cap, mapped});
+    if (readers.size() >= max_readers) readers.erase(readers.begin());
+    readers.push_back(Object::Reader{entity, cap, mapped});
 }
 
 Lineage::Object& Lineage::object(const ObjectKey& key, const std::string& path)
@@ -283,7 +289,7 @@ Lineage::Object& Lineage::object(const ObjectKey& key, const std::string& path)
             for (const auto& r : pending->second)
                 if (auto* n = node(r.entity);
                     n && std::find(n->mapped.begin(), n->mapped.end(), key) != n->mapped.end()) {
-                    add_reader(it->second, r.entity, r.cap, true);
+                    add_reader(it->second, r.entity, r.cap, r.mapped);
                     push_bounded(n->inputs, key, max_outputs);
                 }
             pending_mappers_.erase(pending);
@@ -873,10 +879,7 @@ bool Lineage::on_shared_mapping(const ObjectIoEvent& e)
             pending = pending_mappers_.find(key);
             if (pending == pending_mappers_.end()) return false;
         }
-        auto& readers = pending->second;
-        std::erase_if(readers, [&](const Object::Reader& r) { return r.entity == entity; });
-        if (readers.size() >= max_readers) readers.erase(readers.begin());
-        readers.push_back(Object::Reader{entity, e.bytes ? e.bytes : no_cap});
+        add_reader(pending->second, entity, e.bytes ? e.bytes : no_cap, true);
         return false;
     }
     if (it == objects_.end() || it->second.path.empty())

@@ -241,6 +241,8 @@ private:
     void remember_mapping(ProcessNode& n, const std::string& entity, const ObjectKey& key);
     void unmap_all(ProcessNode& p);
     void add_reader(Object& o, const std::string& entity, std::uint64_t cap, bool mapped = false);
+    static void add_reader(std::vector<Object::Reader>& readers, const std::string& entity, std::uint64_t cap,
+                           bool mapped);
     std::shared_ptr<Hop> staging_hop(ProcessNode& p, const std::string& path) const;
     // Taint arrived at a process or an object: queue a push downstream; drain() runs the queue
     // within the work budget.
